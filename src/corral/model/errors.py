@@ -1,0 +1,61 @@
+"""The error tree. Domain errors only: the API maps them to HTTP in one place.
+
+    CorralError
+    ├── InvalidRequest        bad input; names the field, the value and the limit
+    │   └── Infeasible        can never run (permanent refusal at submit)
+    ├── NotFound              no such job / node / partition
+    ├── PermissionDenied      not yours
+    ├── Conflict              the request clashes with the current state
+    │   └── IllegalTransition a move not in the state table
+    └── Unavailable           try again later (controller starting, store down)
+"""
+
+from __future__ import annotations
+
+
+class CorralError(Exception):
+    """Base of every error corral raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidRequest(CorralError):
+    code = "invalid"
+
+
+class Infeasible(InvalidRequest):
+    code = "infeasible"
+
+
+class NotFound(CorralError):
+    code = "not_found"
+
+
+class PermissionDenied(CorralError):
+    code = "forbidden"
+
+
+class Conflict(CorralError):
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+class Unavailable(CorralError):
+    code = "unavailable"
+
+
+ERROR_CLASSES: dict[str, type[CorralError]] = {
+    cls.code: cls
+    for cls in (CorralError, InvalidRequest, Infeasible, NotFound, PermissionDenied, Conflict,
+                IllegalTransition, Unavailable)
+}

@@ -1,0 +1,156 @@
+"""JobSpec (what the user asked for) and Job (the controller's record of it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.model.states import JobState
+
+# Patterns accepted in output paths: %j job id, %x job name, %u user name,
+# %N first node name, %% a literal percent.
+OUTPUT_PATTERN_KEYS = ("%j", "%x", "%u", "%N", "%%")
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A validated request. Exactly one of `script` and `argv` is set."""
+
+    name: str
+    working_dir: str
+    script: str | None = None
+    argv: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+    stdout: str = "corral-%j.out"
+    stderr: str | None = None  # None: joined with stdout
+    partition: str | None = None  # None: the default partition
+    account: str | None = None
+    nodes: int = 1
+    cpus_per_node: int = 1
+    mem_mb_per_node: int | None = None  # None: the partition default
+    gpus_per_node: int = 0
+    time_limit_s: int | None = None  # None: the partition default
+    nice: int = 0
+    priority: int | None = None  # an administrator's fixed priority
+    hold: bool = False
+    t_begin: float | None = None  # epoch seconds; not before this
+    requeue: bool = True  # may be requeued after a node failure
+    features: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["argv"] = list(self.argv)
+        d["features"] = list(self.features)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["argv"] = tuple(kw.get("argv") or ())
+        kw["features"] = tuple(kw.get("features") or ())
+        kw["environment"] = dict(kw.get("environment") or {})
+        return cls(**kw)
+
+
+@dataclass(slots=True)
+class Job:
+    """The controller's record of a job. Mutated only by the single writer."""
+
+    id: int
+    spec: JobSpec
+    user: str
+    uid: int
+    gid: int
+    state: JobState
+    t_submit: float
+    partition: str
+    time_limit_s: int  # resolved: 0 means unlimited
+    mem_mb_per_node: int | None  # resolved
+    reason: str = "None"
+    t_start: float | None = None
+    t_end: float | None = None
+    nodes: tuple[str, ...] = ()
+    exit_code: int | None = None
+    signal: int | None = None
+    cpu_time_s: float | None = None
+    max_rss_mb: float | None = None
+    restarts: int = 0
+    priority: float = 0.0
+    t_eligible_est: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def cpus(self) -> int:
+        return self.spec.cpus_per_node * self.spec.nodes
+
+    def expand_path(self, pattern: str) -> str:
+        """Fill %j %x %u %N %% in an output path (relative paths: the working dir)."""
+        out = []
+        i = 0
+        while i < len(pattern):
+            c = pattern[i]
+            if c == "%" and i + 1 < len(pattern):
+                k = pattern[i + 1]
+                rep = {
+                    "j": str(self.id),
+                    "x": self.spec.name,
+                    "u": self.user,
+                    "N": self.nodes[0] if self.nodes else "",
+                    "%": "%",
+                }.get(k)
+                if rep is not None:
+                    out.append(rep)
+                    i += 2
+                    continue
+            out.append(c)
+            i += 1
+        path = "".join(out)
+        if not path.startswith("/"):
+            path = self.spec.working_dir.rstrip("/") + "/" + path
+        return path
+
+    @property
+    def stdout_path(self) -> str:
+        return self.expand_path(self.spec.stdout)
+
+    @property
+    def stderr_path(self) -> str:
+        return self.expand_path(self.spec.stderr) if self.spec.stderr else self.stdout_path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.spec.name,
+            "user": self.user,
+            "uid": self.uid,
+            "gid": self.gid,
+            "state": str(self.state),
+            "reason": self.reason,
+            "partition": self.partition,
+            "account": self.spec.account,
+            "nodes": self.spec.nodes,
+            "cpus": self.cpus,
+            "cpus_per_node": self.spec.cpus_per_node,
+            "mem_mb_per_node": self.mem_mb_per_node,
+            "gpus_per_node": self.spec.gpus_per_node,
+            "time_limit_s": self.time_limit_s,
+            "t_submit": self.t_submit,
+            "t_start": self.t_start,
+            "t_end": self.t_end,
+            "node_list": list(self.nodes),
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "cpu_time_s": self.cpu_time_s,
+            "max_rss_mb": self.max_rss_mb,
+            "restarts": self.restarts,
+            "priority": self.priority,
+            "stdout": self.stdout_path,
+            "stderr": self.stderr_path,
+            "working_dir": self.spec.working_dir,
+            "spec": self.spec.to_dict(),
+        }

@@ -1,0 +1,48 @@
+"""Node records: what an agent reported and what the controller allocated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.model.states import NodeState, derive_node_state
+
+
+@dataclass(slots=True)
+class Node:
+    name: str
+    cpus: int
+    mem_mb: int
+    gpus: int = 0
+    features: tuple[str, ...] = ()
+    reachable: bool = False
+    drain: bool = False
+    drain_reason: str = ""
+    t_last_seen: float = 0.0
+    cpus_used: int = 0
+    mem_mb_used: int = 0
+    gpus_used: int = 0
+    jobs: set[int] = field(default_factory=set)
+
+    @property
+    def state(self) -> NodeState:
+        return derive_node_state(
+            reachable=self.reachable, drain=self.drain,
+            cpus_used=self.cpus_used, cpus_total=self.cpus,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": str(self.state),
+            "cpus": self.cpus,
+            "cpus_used": self.cpus_used,
+            "mem_mb": self.mem_mb,
+            "mem_mb_used": self.mem_mb_used,
+            "gpus": self.gpus,
+            "gpus_used": self.gpus_used,
+            "features": list(self.features),
+            "drain_reason": self.drain_reason,
+            "t_last_seen": self.t_last_seen,
+            "jobs": sorted(self.jobs),
+        }
