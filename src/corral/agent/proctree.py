@@ -1,0 +1,154 @@
+"""Following, measuring and killing the whole process tree of one job (Linux /proc).
+
+A job's processes are found three ways, so that daemons and `setsid` escapees are
+not forgotten:
+- descendants by parent links, sampled every tick (a process seen once stays tracked
+  after its parent dies and it is re-parented to init);
+- the job's session and process group (the main process leads both);
+- a sweep of /proc for processes carrying the job's marker environment
+  (`CORRAL_JOB_ID` and `CORRAL_AGENT_ID`), done when the job is killed or ends.
+A process that clears its environment, leaves the session and starts and orphans
+itself between two samples escapes; cgroup v2 (corral.agent.cgroup) closes that gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections import defaultdict
+from collections.abc import Iterable
+
+import psutil
+
+MIB = 1024 * 1024
+
+
+def children_map() -> dict[int, list[int]]:
+    """ppid -> child pids for the whole process table (one scan shared by all jobs)."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for p in psutil.process_iter(["ppid"]):
+        ppid = p.info.get("ppid")
+        if ppid is not None:
+            out[ppid].append(p.pid)
+    return out
+
+
+def _proc_pids() -> Iterable[int]:
+    with os.scandir("/proc") as it:
+        for entry in it:
+            if entry.name.isdigit():
+                yield int(entry.name)
+
+
+class JobTree:
+    """The processes of one job, led by `root_pid` (session and group leader)."""
+
+    def __init__(self, root_pid: int, *, uid: int, job_id: int, agent_id: str) -> None:
+        self.root_pid = root_pid
+        self.uid = uid
+        self._markers = (f"\0CORRAL_JOB_ID={job_id}\0".encode(),
+                         f"\0CORRAL_AGENT_ID={agent_id}\0".encode())
+        self.members: dict[int, psutil.Process] = {}
+        self._ppid: dict[int, int] = {}
+        self._cpu_s: dict[int, float] = {}
+        self.peak_rss_mb = 0.0
+        with contextlib.suppress(psutil.Error):
+            self.members[root_pid] = psutil.Process(root_pid)
+
+    # -- discovery -------------------------------------------------------------------
+    def _add(self, pid: int, ppid: int | None = None) -> None:
+        if pid in self.members or pid == os.getpid():
+            return
+        try:
+            self.members[pid] = psutil.Process(pid)
+        except psutil.Error:
+            return
+        if ppid is not None:
+            self._ppid[pid] = ppid
+
+    def refresh(self, kids: dict[int, list[int]]) -> None:
+        """Add every descendant of a tracked process (breadth first)."""
+        todo = list(self.members)
+        while todo:
+            pid = todo.pop()
+            for child in kids.get(pid, ()):
+                self._ppid[child] = pid
+                if child not in self.members:
+                    self._add(child, pid)
+                    todo.append(child)
+
+    def sweep(self) -> None:
+        """Find members by session, process group or marker environment (full scan)."""
+        root = self.root_pid
+        for pid in _proc_pids():
+            if pid in self.members:
+                continue
+            try:
+                if os.getsid(pid) == root or os.getpgid(pid) == root:
+                    self._add(pid)
+                    continue
+                if os.stat(f"/proc/{pid}").st_uid != self.uid:
+                    continue
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = b"\0" + f.read()
+            except OSError:
+                continue
+            if all(m in env for m in self._markers):
+                self._add(pid)
+        self.refresh(children_map())
+
+    # -- measuring -------------------------------------------------------------------
+    def sample(self) -> float:
+        """Sum of RSS (MiB) over live members; records CPU time and the peak."""
+        rss = 0
+        for pid, proc in list(self.members.items()):
+            try:
+                with proc.oneshot():
+                    if proc.status() == psutil.STATUS_ZOMBIE:
+                        continue
+                    rss += proc.memory_info().rss
+                    t = proc.cpu_times()
+                    self._cpu_s[pid] = t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                continue
+        rss_mb = rss / MIB
+        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb)
+        return rss_mb
+
+    def detached_cpu_s(self) -> float:
+        """CPU time of members their tracked parents cannot have reaped (orphans).
+
+        The main process's own rusage (wait4) already holds every descendant that
+        was waited for inside the tree; orphans re-parented outside it are added here.
+        """
+        total = 0.0
+        for pid, cpu_s in self._cpu_s.items():
+            if pid == self.root_pid:
+                continue
+            if self._ppid.get(pid) not in self.members:
+                total += cpu_s
+        return total
+
+    # -- killing ---------------------------------------------------------------------
+    def alive(self) -> list[int]:
+        """Members still running (zombies do not count), the root excluded if reaped."""
+        out = []
+        for pid, proc in list(self.members.items()):
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    out.append(pid)
+            except psutil.Error:
+                continue
+        return out
+
+    def send(self, sig: int) -> None:
+        """Signal the process group and every tracked member."""
+        with contextlib.suppress(OSError):
+            os.killpg(self.root_pid, sig)
+        for proc in list(self.members.values()):
+            with contextlib.suppress(psutil.Error, OSError):
+                proc.send_signal(sig)
+
+    def kill_all(self) -> None:
+        self.send(signal.SIGKILL)

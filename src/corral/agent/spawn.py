@@ -1,0 +1,171 @@
+"""Starting one job's main process: user, environment, spool script, output files.
+
+The main process is a tiny `/bin/sh` wrapper, already running as the job's user,
+that changes to the working directory, opens stdout/stderr itself (append) and
+then `exec`s the job. So the agent, even as root, never opens a path on a user's
+behalf. Until the wrapper has opened the output files its stderr is a pipe to the
+agent: whatever arrives there is the reason the job could not start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from corral.agent.protocol import Launch
+
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+WRAPPER_NAME = "corral-job"
+MAX_START_ERROR_BYTES = 4096
+_SHELL_PREFIX = re.compile(rf"^(?:{WRAPPER_NAME}|/bin/sh|sh):\s*(?:line\s*)?\d*:?\s*")
+
+# $1 working dir, $2 stdout, $3 stderr, then the command.
+_WRAPPER_SEPARATE = 'cd -- "$1" || exit 1; exec >>"$2" 2>>"$3" </dev/null || exit 1'
+_WRAPPER_JOINED = 'cd -- "$1" || exit 1; exec >>"$2" 2>&1 </dev/null || exit 1'
+_WRAPPER_TAIL = '; shift 3; exec "$@"'
+
+
+class StartError(Exception):
+    """The job could not be started; the message says why (one line)."""
+
+
+@dataclass(slots=True)
+class Spawned:
+    popen: subprocess.Popen[bytes]
+    error_fd: int  # read end of the wrapper's early stderr (non-blocking)
+    job_dir: Path
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    name: str
+    home: str
+    switch: bool  # True when the agent is root and must change identity
+
+
+def resolve_user(launch: Launch) -> RunAs:
+    """The identity the job runs as: the launch's uid/gid as root, else the agent's."""
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwuid(launch.uid)
+        except KeyError:
+            raise StartError(f"unknown user: uid {launch.uid} ({launch.user or '?'}) "
+                             "does not exist on this node") from None
+        try:
+            groups = tuple(g for g in os.getgrouplist(pw.pw_name, launch.gid))
+        except OSError:
+            groups = (launch.gid,)
+        return RunAs(launch.uid, launch.gid, groups, pw.pw_name, pw.pw_dir, switch=True)
+    uid = os.getuid()
+    try:
+        pw = pwd.getpwuid(uid)
+        name, home = pw.pw_name, pw.pw_dir
+    except KeyError:
+        name, home = launch.user or str(uid), os.environ.get("HOME", "/")
+    return RunAs(uid, os.getgid(), (), name, home, switch=False)
+
+
+def job_environment(launch: Launch, run_as: RunAs, agent_id: str) -> dict[str, str]:
+    env = dict(launch.environment)
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(HOME=run_as.home, USER=run_as.name, LOGNAME=run_as.name)
+    nodes = ",".join(launch.node_list)
+    values = {
+        "JOB_ID": str(launch.job_id),
+        "JOB_NAME": launch.name,
+        "CPUS_ON_NODE": str(launch.cpus),
+        "SUBMIT_DIR": launch.working_dir,
+    }
+    for key, value in values.items():
+        env[f"CORRAL_{key}"] = value
+        env[f"SLURM_{key}"] = value
+    env["CORRAL_NODELIST"] = nodes
+    env["SLURM_JOB_NODELIST"] = nodes
+    env["CORRAL_JOB_USER"] = launch.user or run_as.name
+    env["SLURM_NTASKS"] = "1"
+    env["CORRAL_AGENT_ID"] = agent_id  # marks the job's processes (see proctree)
+    return env
+
+
+def _write_script(launch: Launch, run_as: RunAs, spool: Path) -> tuple[Path, list[str]]:
+    """Create <spool>/job<ID>/ (private to the user) and the command to execute."""
+    job_dir = spool / f"job{launch.job_id}"
+    shutil.rmtree(job_dir, ignore_errors=True)
+    job_dir.mkdir(mode=0o700)
+    if run_as.switch:
+        os.chown(job_dir, run_as.uid, run_as.gid)
+    if launch.script is None:
+        return job_dir, list(launch.argv)
+    path = job_dir / "script"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+    try:
+        os.write(fd, launch.script.encode())
+        if run_as.switch:
+            os.fchown(fd, run_as.uid, run_as.gid)
+    finally:
+        os.close(fd)
+    if launch.script.startswith("#!"):
+        return job_dir, [str(path)]
+    return job_dir, ["/bin/sh", str(path)]
+
+
+def spawn(launch: Launch, spool: Path, agent_id: str, *,
+          pass_fds: tuple[int, ...] = (), prelude: str = "") -> Spawned:
+    """Start the job's main process (a new session), or raise StartError.
+
+    `prelude` is shell code run by the wrapper before anything else (the cgroup gate).
+    """
+    run_as = resolve_user(launch)
+    try:
+        job_dir, command = _write_script(launch, run_as, spool)
+    except OSError as exc:
+        raise StartError(f"cannot write the job script in {spool}: {exc.strerror}") from None
+    joined = launch.stdout == launch.stderr
+    body = (_WRAPPER_JOINED if joined else _WRAPPER_SEPARATE) + _WRAPPER_TAIL
+    wrapper = ["/bin/sh", "-c", prelude + body, WRAPPER_NAME,
+               launch.working_dir, launch.stdout, launch.stderr, *command]
+    err_r, err_w = os.pipe()
+    os.set_blocking(err_r, False)
+    kwargs: dict[str, object] = {}
+    if run_as.switch:
+        kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": list(run_as.groups)}
+    try:
+        popen = subprocess.Popen(
+            wrapper, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_w,
+            env=job_environment(launch, run_as, agent_id), cwd="/", start_new_session=True,
+            close_fds=True, pass_fds=pass_fds, **kwargs,  # type: ignore[call-overload]
+        )
+    except OSError as exc:
+        os.close(err_r)
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise StartError(f"cannot start the job: {exc}") from None
+    finally:
+        os.close(err_w)
+    return Spawned(popen, err_r, job_dir, run_as.uid, run_as.gid)
+
+
+def read_start_error(fd: int) -> str:
+    """What the wrapper wrote before the job's own output took over (one line)."""
+    chunks = []
+    total = 0
+    with contextlib.suppress(OSError):
+        while total < MAX_START_ERROR_BYTES:
+            data = os.read(fd, MAX_START_ERROR_BYTES)
+            if not data:
+                break
+            chunks.append(data)
+            total += len(data)
+    text = b"".join(chunks).decode(errors="replace").strip()
+    lines = (_SHELL_PREFIX.sub("", line.strip()) for line in text.splitlines())
+    return " / ".join(line for line in lines if line)
