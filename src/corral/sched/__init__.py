@@ -1,1 +1,43 @@
-"""corral.sched."""
+"""corral.sched: the pure scheduler core (docs/specs/03-scheduler.md).
+
+`run_cycle(snapshot, policy, now) -> Decisions`, with no I/O, clock or logging;
+the controller and the simulator call the same code.
+"""
+
+from corral.sched.cycle import run_cycle, run_cycle_counts
+from corral.sched.policies import EASY, FCFS, POLICIES, Conservative, EasyPlusPlus, Policy
+from corral.sched.priority import PriorityWeights
+from corral.sched.request import Req
+from corral.sched.types import (
+    Decisions,
+    NodeView,
+    PartitionView,
+    PendingInfo,
+    PendingView,
+    Reason,
+    RunningView,
+    Snapshot,
+    Start,
+)
+
+__all__ = [
+    "EASY",
+    "FCFS",
+    "POLICIES",
+    "Conservative",
+    "Decisions",
+    "EasyPlusPlus",
+    "NodeView",
+    "PartitionView",
+    "PendingInfo",
+    "PendingView",
+    "Policy",
+    "PriorityWeights",
+    "Reason",
+    "Req",
+    "RunningView",
+    "Snapshot",
+    "Start",
+    "run_cycle",
+    "run_cycle_counts",
+]

@@ -1,0 +1,147 @@
+"""One scheduling cycle: snapshot in, decisions out. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+import math
+
+from corral.model.errors import InvalidRequest
+from corral.sched.constraint import compile_constraint
+from corral.sched.count_machine import CountMachine
+from corral.sched.node_machine import NodeMachine
+from corral.sched.policies import Infos, Policy
+from corral.sched.priority import multifactor
+from corral.sched.request import Req
+from corral.sched.types import Decisions, PendingInfo, PendingView, Reason, Snapshot, Start
+
+INF = math.inf
+
+
+def _limit(t: float) -> float:
+    return INF if t <= 0 else t
+
+
+def _planned_end(policy: Policy, r_end: float, r_pred: float | None, now: float) -> float:
+    if policy.uses_predictions and r_pred is not None and r_pred > now:
+        return min(r_pred, r_end)
+    return r_end
+
+
+def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
+    """Decide which pending jobs start now and where; give every other pending
+    job a reason and, when the policy can compute one, an expected start."""
+    releases = [
+        (
+            r.nodes,
+            _planned_end(policy, r.t_expected_end, r.t_predicted_end, now),
+            (r.cpus_per_node, r.mem_mb_per_node, r.gpus_per_node),
+        )
+        for r in snapshot.running
+    ]
+    m = NodeMachine(snapshot.nodes, releases, now)
+    total_cpus = sum(n.cpus for n in snapshot.nodes)
+    parts = snapshot.partitions
+    max_tier = max((p.priority_tier for p in parts.values()), default=0)
+    w = policy.weights
+
+    pending: dict[int, PendingInfo] = {}
+    queue: list[Req] = []
+    prio: dict[int, float] = {}
+
+    def hold(job: PendingView, reason: str, t: float | None = None) -> None:
+        pending[job.job_id] = PendingInfo(job.job_id, reason, prio[job.job_id], t)
+
+    for job in snapshot.pending:
+        part = parts.get(job.partition)
+        prio[job.job_id] = multifactor(
+            w,
+            now=now,
+            t_submit=job.t_submit,
+            cpus=job.nodes * job.cpus_per_node,
+            total_cpus=total_cpus,
+            tier=part.priority_tier if part else 0,
+            max_tier=max_tier,
+            nice=job.nice,
+            admin_priority=job.admin_priority,
+        )
+        if job.held:
+            hold(job, Reason.HELD)
+            continue
+        if part is None:
+            hold(job, Reason.NO_PARTITION)
+            continue
+        limit = _limit(job.time_limit_s)
+        if limit > _limit(part.max_time_s):
+            hold(job, Reason.PARTITION_TIME_LIMIT)
+            continue
+        try:
+            pred = compile_constraint(job.constraint) if job.constraint else None
+        except InvalidRequest:
+            hold(job, Reason.BAD_CONSTRAINTS)
+            continue
+        req = Req(
+            job.job_id,
+            job.nodes * job.cpus_per_node,
+            limit,
+            job.t_submit,
+            job.user,
+            nodes=job.nodes,
+            cpus=job.cpus_per_node,
+            mem_mb=job.mem_mb_per_node,
+            gpus=job.gpus_per_node,
+            exclusive=job.exclusive,
+            feature_ok=pred,
+            node_names=part.nodes,
+            priority=prio[job.job_id],
+        )
+        if not m.could_ever_fit(req):
+            if m.could_fit_if_all_up(req):
+                hold(job, Reason.NODES_UNAVAILABLE)
+            else:
+                hold(job, Reason.PARTITION_NODE_LIMIT)
+            continue
+        if job.t_begin is not None and job.t_begin > now:
+            hold(job, Reason.BEGIN_TIME, job.t_begin)
+            continue
+        queue.append(req)
+
+    queue.sort(key=_order_key)
+    policy.prepare(queue, snapshot.user_runtimes_s or None)
+    starts: list[tuple[Req, tuple[str, ...]]] = []
+    infos: Infos = {}
+    policy.plan(queue, m, starts, infos)
+    started = {req.job_id for req, _ in starts}
+    for req in queue:
+        if req.job_id in started:
+            continue
+        reason, t = infos.get(req.job_id, (Reason.PRIORITY, None))
+        pending[req.job_id] = PendingInfo(req.job_id, reason, req.priority, t)
+    return Decisions(
+        starts=tuple(Start(req.job_id, nodes) for req, nodes in starts), pending=pending
+    )
+
+
+def _order_key(req: Req) -> tuple[float, float, int]:
+    return (-req.priority, req.t_submit, req.job_id)
+
+
+def run_cycle_counts(
+    total_procs: int,
+    free_procs: int,
+    ends: list[tuple[float, int]],
+    queue: list[Req],
+    policy: Policy,
+    now: float,
+    infos: Infos | None = None,
+) -> list[Req]:
+    """The fast path for one resource (a processor count), used by the
+    simulator: same policy code, a `CountMachine` instead of nodes.
+
+    `ends`: sorted (planned end, procs) of the running jobs (extended in place
+    with the jobs started). `queue`: in priority order. Returns the jobs to
+    start now, in the order the policy chose them.
+    """
+    m = CountMachine(total_procs, free_procs, ends, now)
+    policy.prepare(queue, None)
+    starts: list[tuple[Req, tuple[str, ...]]] = []
+    policy.plan(queue, m, starts, infos)
+    return [req for req, _ in starts]

@@ -1,0 +1,228 @@
+"""The node machine: CPUs, memory and GPUs per node, features, partitions.
+
+Each node keeps what is free now, the future releases of the jobs running on
+it (at their planned ends) and the reservations booked during this cycle. Free
+resources on a node only grow with time except where a reservation starts, so
+"fits over [t0, t1)" is checked at t0 and at the reservation starts inside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from corral.sched.request import Req
+from corral.sched.types import NodeView
+
+INF = math.inf
+Res3 = tuple[int, int, int]  # cpus, mem_mb, gpus
+
+
+class _Node:
+    __slots__ = ("avail", "cap", "features", "free", "name", "rel", "res")
+
+    def __init__(self, v: NodeView) -> None:
+        self.name = v.name
+        self.cap: Res3 = (v.cpus, v.mem_mb, v.gpus)
+        self.features = v.features
+        self.avail = v.available
+        self.free: list[int] = [v.cpus_free, v.mem_mb_free, v.gpus_free]
+        self.rel: list[tuple[float, int, int, int]] = []  # planned releases
+        self.res: list[tuple[float, float, int, int, int]] = []  # reservations
+
+    def free_at(self, t: float) -> list[int]:
+        c, m, g = self.free
+        for tr, rc, rm, rg in self.rel:
+            if tr <= t:
+                c += rc
+                m += rm
+                g += rg
+        for t0, t1, rc, rm, rg in self.res:
+            if t0 <= t < t1:
+                c -= rc
+                m -= rm
+                g -= rg
+        return [c, m, g]
+
+    def fits(self, need: Res3, t0: float, t1: float, now: float) -> bool:
+        c, m, g = need
+        if t0 <= now:
+            f = self.free
+            if f[0] < c or f[1] < m or f[2] < g:
+                return False
+            if not self.res:
+                return True
+        points = [t0] if t0 > now else []
+        points += [r[0] for r in self.res if t0 < r[0] < t1]
+        for t in points:
+            fc, fm, fg = self.free_at(t)
+            if fc < c or fm < m or fg < g:
+                return False
+        return True
+
+    def feasible_starts(self, need: Res3, d: float, t_from: float) -> list[tuple[float, float]]:
+        """Closed intervals [a, b] of start times t >= t_from at which `need`
+        fits on this node over [t, t + d)."""
+        deltas: list[tuple[float, int, int, int]] = [
+            (t, c, m, g) for t, c, m, g in self.rel if t > t_from
+        ]
+        for t0, t1, c, m, g in self.res:
+            if t0 > t_from:
+                deltas.append((t0, -c, -m, -g))
+            if t_from < t1 < INF:
+                deltas.append((t1, c, m, g))
+        deltas.sort()
+        fc, fm, fg = self.free_at(t_from)
+        nc, nm, ng = need
+        out: list[tuple[float, float]] = []
+        run_start: float | None = t_from if (fc >= nc and fm >= nm and fg >= ng) else None
+        i, n = 0, len(deltas)
+        while i < n:
+            t = deltas[i][0]
+            while i < n and deltas[i][0] == t:
+                fc += deltas[i][1]
+                fm += deltas[i][2]
+                fg += deltas[i][3]
+                i += 1
+            ok = fc >= nc and fm >= nm and fg >= ng
+            if ok and run_start is None:
+                run_start = t
+            elif not ok and run_start is not None:
+                if t - d >= run_start:
+                    out.append((run_start, t - d))
+                run_start = None
+        if run_start is not None:
+            out.append((run_start, INF))
+        return out
+
+
+class NodeMachine:
+    def __init__(
+        self,
+        nodes: Sequence[NodeView],
+        releases: Sequence[tuple[tuple[str, ...], float, Res3]],
+        now: float,
+    ) -> None:
+        """`releases`: for each running job, (its nodes, its planned end, what
+        it holds per node)."""
+        self.now = now
+        self._nodes = [_Node(v) for v in nodes]
+        self._by_name = {n.name: n for n in self._nodes}
+        after_now = math.nextafter(now, INF)
+        for names, t_end, (c, m, g) in releases:
+            if t_end >= INF:
+                continue
+            t = max(t_end, after_now)  # overdue: expected to end any moment
+            for name in names:
+                node = self._by_name.get(name)
+                if node is not None:
+                    node.rel.append((t, c, m, g))
+        self.free_cpus = sum(n.free[0] for n in self._nodes if n.avail)
+        self._eligible: dict[tuple[object, ...], list[_Node]] = {}
+        self._failed: dict[tuple[object, ...], float] = {}
+
+    # -- eligibility -------------------------------------------------------
+    def _need(self, req: Req, node: _Node) -> Res3:
+        return node.cap if req.exclusive else (req.cpus, req.mem_mb, req.gpus)
+
+    def _key(self, req: Req) -> tuple[object, ...]:
+        return (req.node_names, req.feature_ok, req.exclusive, req.cpus, req.mem_mb, req.gpus)
+
+    def eligible(self, req: Req, include_unavailable: bool = False) -> list[_Node]:
+        key = (*self._key(req), include_unavailable)
+        got = self._eligible.get(key)
+        if got is not None:
+            return got
+        names = req.node_names
+        ok: Callable[[frozenset[str]], bool] | None = req.feature_ok
+        out = []
+        for n in self._nodes:
+            if not (n.avail or include_unavailable):
+                continue
+            if names is not None and n.name not in names:
+                continue
+            if ok is not None and not ok(n.features):
+                continue
+            c, m, g = self._need(req, n)
+            if c > n.cap[0] or m > n.cap[1] or g > n.cap[2]:
+                continue
+            out.append(n)
+        self._eligible[key] = out
+        return out
+
+    def could_ever_fit(self, req: Req) -> bool:
+        return len(self.eligible(req)) >= req.nodes
+
+    def could_fit_if_all_up(self, req: Req) -> bool:
+        return len(self.eligible(req, include_unavailable=True)) >= req.nodes
+
+    def exhausted(self) -> bool:
+        return self.free_cpus <= 0
+
+    # -- protocol ----------------------------------------------------------
+    def try_start(self, req: Req) -> tuple[str, ...] | None:
+        k = req.nodes
+        if not req.exclusive and k * req.cpus > self.free_cpus:
+            return None
+        fkey = (*self._key(req), k)
+        if req.dur_s >= self._failed.get(fkey, INF):
+            return None
+        now = self.now
+        t_end = now + req.dur_s
+        chosen: list[_Node] = []
+        for n in self.eligible(req):
+            if n.fits(self._need(req, n), now, t_end, now):
+                chosen.append(n)
+                if len(chosen) == k:
+                    break
+        if len(chosen) < k:
+            self._failed[fkey] = min(req.dur_s, self._failed.get(fkey, INF))
+            return None
+        for n in chosen:
+            c, m, g = self._need(req, n)
+            n.free[0] -= c
+            n.free[1] -= m
+            n.free[2] -= g
+            self.free_cpus -= c
+            if t_end < INF:
+                n.rel.append((t_end, c, m, g))
+        return tuple(n.name for n in chosen)
+
+    def reserve(self, req: Req, t_min: float = -INF) -> float:
+        k = req.nodes
+        d = req.dur_s
+        t_from = max(self.now, t_min)
+        events: list[tuple[float, int, int]] = []  # (time, +1 open / -1 close, node index)
+        nodes = self.eligible(req)
+        if len(nodes) < k:
+            return INF
+        for idx, n in enumerate(nodes):
+            for a, b in n.feasible_starts(self._need(req, n), d, t_from):
+                events.append((a, 0, idx))
+                if b < INF:
+                    events.append((b, 1, idx))
+        events.sort()
+        active: set[int] = set()
+        i, ne = 0, len(events)
+        while i < ne:
+            t = events[i][0]
+            closing: list[int] = []
+            while i < ne and events[i][0] == t:
+                _, kind, idx = events[i]
+                if kind == 0:
+                    active.add(idx)
+                else:
+                    closing.append(idx)
+                i += 1
+            if len(active) >= k:
+                chosen = sorted(active)[:k]
+                for idx in chosen:
+                    n = nodes[idx]
+                    c, m, g = self._need(req, n)
+                    n.res.append((t, t + d, c, m, g))
+                return t
+            active.difference_update(closing)
+        return INF
+
+    def node_names(self) -> list[str]:
+        return [n.name for n in self._nodes]

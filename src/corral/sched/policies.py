@@ -1,0 +1,228 @@
+"""Scheduling policies, written once against the `Machine` protocol.
+
+A policy gets the runnable queue already in priority order and a machine that
+holds what is running now; it starts what it may and books reservations. The
+same code runs in the controller (NodeMachine) and the simulator
+(CountMachine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corral.sched.machine import Machine
+from corral.sched.priority import PriorityWeights
+from corral.sched.request import Req
+from corral.sched.types import Reason
+
+# job_id -> (reason, expected start or None)
+Infos = dict[int, tuple[str, float | None]]
+
+
+class Policy:
+    """Base class. Subclasses implement `plan`."""
+
+    name = "policy"
+    weights: PriorityWeights
+
+    uses_predictions = False
+
+    def prepare(self, queue: list[Req], history: dict[str, tuple[float, ...]] | None) -> None:
+        """Adjust planning durations before planning (EASY++ predictions);
+        `history` (user -> recent runtimes) overrides what the policy recorded."""
+
+    def predicted_end(self, t_start: float, t_expected_end: float, user: str) -> float | None:
+        """The end to plan with for a job starting now (EASY++); None: its limit."""
+        return None
+
+    def record_finish(self, user: str, runtime_s: float) -> None:
+        """Feed a finished job's runtime (only EASY++ uses it)."""
+
+    def plan(
+        self,
+        queue: list[Req],
+        m: Machine,
+        starts: list[tuple[Req, tuple[str, ...]]],
+        infos: Infos | None,
+    ) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class FCFS(Policy):
+    """First come first served in priority order: nothing overtakes the first
+    job that cannot start."""
+
+    weights: PriorityWeights = field(default_factory=PriorityWeights)
+    expected_starts: bool = True  # book every waiting job to report its start
+    name = "fcfs"
+
+    def plan(
+        self,
+        queue: list[Req],
+        m: Machine,
+        starts: list[tuple[Req, tuple[str, ...]]],
+        infos: Infos | None,
+    ) -> None:
+        t_prev = m.now
+        blocked = False
+        for req in queue:
+            if not blocked:
+                nodes = m.try_start(req)
+                if nodes is not None:
+                    starts.append((req, nodes))
+                    continue
+                if infos is None:
+                    return
+                blocked = True
+                t_prev = m.reserve(req)
+                infos[req.job_id] = (Reason.RESOURCES, _finite(t_prev))
+            elif infos is None:
+                return
+            elif self.expected_starts:
+                t_prev = m.reserve(req, t_prev) if t_prev < float("inf") else t_prev
+                infos[req.job_id] = (Reason.PRIORITY, _finite(t_prev))
+            else:
+                infos[req.job_id] = (Reason.PRIORITY, None)
+
+
+@dataclass
+class EASY(Policy):
+    """EASY backfilling (Lifka; Mu'alem-Feitelson): the first waiting job gets a
+    reservation; a later job may start now if that does not delay it (it ends
+    before the reservation, or uses only resources the reserved job will not
+    need)."""
+
+    weights: PriorityWeights = field(default_factory=PriorityWeights)
+    name = "easy"
+
+    def backfill_order(self, tail: list[Req]) -> list[Req]:
+        return tail
+
+    def plan(
+        self,
+        queue: list[Req],
+        m: Machine,
+        starts: list[tuple[Req, tuple[str, ...]]],
+        infos: Infos | None,
+    ) -> None:
+        n = len(queue)
+        i = 0
+        while i < n:
+            req = queue[i]
+            nodes = m.try_start(req)
+            if nodes is None:
+                break
+            starts.append((req, nodes))
+            i += 1
+        if i == n:
+            return
+        head = queue[i]
+        t_shadow = m.reserve(head)
+        if infos is not None:
+            infos[head.job_id] = (Reason.RESOURCES, _finite(t_shadow))
+        for req in self.backfill_order(queue[i + 1 :]):
+            if m.exhausted():
+                if infos is None:
+                    return
+                infos[req.job_id] = (Reason.PRIORITY, None)
+                continue
+            nodes = m.try_start(req)
+            if nodes is not None:
+                starts.append((req, nodes))
+            elif infos is not None:
+                infos[req.job_id] = (Reason.PRIORITY, None)
+
+
+@dataclass
+class Conservative(Policy):
+    """Conservative backfilling: every waiting job, in priority order, gets a
+    reservation at the earliest time it fits on the availability timeline; a job
+    starts now only if that delays no earlier job's reservation."""
+
+    weights: PriorityWeights = field(default_factory=PriorityWeights)
+    name = "conservative"
+
+    def plan(
+        self,
+        queue: list[Req],
+        m: Machine,
+        starts: list[tuple[Req, tuple[str, ...]]],
+        infos: Infos | None,
+    ) -> None:
+        first_blocked = True
+        for req in queue:
+            nodes = m.try_start(req)
+            if nodes is not None:
+                starts.append((req, nodes))
+                continue
+            t = m.reserve(req)
+            if infos is not None:
+                reason = Reason.RESOURCES if first_blocked else Reason.PRIORITY
+                infos[req.job_id] = (reason, _finite(t))
+            first_blocked = False
+
+
+@dataclass
+class EasyPlusPlus(EASY):
+    """EASY++ (Tsafrir, Etsion, Feitelson 2007): EASY planned with predicted
+    runtimes. A job's prediction is the mean of its user's last two runtimes,
+    capped by its limit (the limit while fewer than two are known). A running
+    job that outlives its prediction is planned with its limit again. Backfill
+    candidates are tried shortest-predicted first. Jobs are still killed at
+    their limit (by the caller).
+
+    History is fed explicitly: `record_finish(user, runtime_s)` (the simulator)
+    or `Snapshot.user_runtimes_s` (the controller); the latter wins for users
+    it names.
+    """
+
+    weights: PriorityWeights = field(default_factory=PriorityWeights)
+    history: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    integer_mean: bool = True  # pyss truncates the mean to whole seconds
+    name = "easy++"
+
+    def record_finish(self, user: str, runtime_s: float) -> None:
+        last = self.history.get(user, ())
+        self.history[user] = (*last[-1:], runtime_s)
+
+    def predict_s(
+        self, user: str, limit_s: float, history: dict[str, tuple[float, ...]] | None = None
+    ) -> float:
+        runs = history.get(user) if history else None
+        if runs is None:
+            runs = self.history.get(user, ())
+        if len(runs) < 2:
+            return limit_s
+        mean = (runs[-1] + runs[-2]) / 2
+        if self.integer_mean:
+            mean = float(int(mean))
+        return min(limit_s, mean)
+
+    uses_predictions = True
+
+    def prepare(self, queue: list[Req], history: dict[str, tuple[float, ...]] | None) -> None:
+        for req in queue:
+            req.dur_s = self.predict_s(req.user, req.limit_s, history)
+
+    def predicted_end(self, t_start: float, t_expected_end: float, user: str) -> float | None:
+        return t_start + self.predict_s(user, t_expected_end - t_start)
+
+    def backfill_order(self, tail: list[Req]) -> list[Req]:
+        return sorted(tail, key=_dur_key)
+
+
+def _dur_key(req: Req) -> float:
+    return req.dur_s
+
+
+def _finite(t: float) -> float | None:
+    return t if t < float("inf") else None
+
+
+POLICIES: dict[str, type[Policy]] = {
+    "fcfs": FCFS,
+    "easy": EASY,
+    "conservative": Conservative,
+    "easy++": EasyPlusPlus,
+}

@@ -1,0 +1,110 @@
+"""The scheduler core's inputs and outputs (docs/specs/03-scheduler.md).
+
+All frozen, slotted, stdlib only. Times are epoch seconds (floats) on whatever
+clock the caller uses (wall clock in the controller, virtual in the simulator).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    name: str
+    cpus: int
+    mem_mb: int
+    gpus: int
+    features: frozenset[str]
+    cpus_free: int
+    mem_mb_free: int
+    gpus_free: int
+    available: bool  # False: down/drained/draining
+
+
+@dataclass(frozen=True, slots=True)
+class RunningView:
+    job_id: int
+    nodes: tuple[str, ...]
+    cpus_per_node: int
+    mem_mb_per_node: int
+    gpus_per_node: int
+    t_start: float
+    t_expected_end: float  # now + remaining limit (inf if unlimited)
+    # EASY++: the end predicted when the job started (None: use t_expected_end).
+    # Once `now` reaches it and the job still runs, t_expected_end is used.
+    t_predicted_end: float | None = None
+    user: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingView:
+    job_id: int
+    user: str
+    account: str | None
+    partition: str
+    nodes: int
+    cpus_per_node: int
+    mem_mb_per_node: int
+    gpus_per_node: int
+    time_limit_s: float  # 0/inf = unlimited
+    t_submit: float
+    t_begin: float | None = None
+    held: bool = False
+    nice: int = 0
+    admin_priority: int | None = None
+    constraint: str | None = None
+    exclusive: bool = False  # whole nodes, nothing else may share them
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionView:
+    name: str
+    nodes: frozenset[str]
+    max_time_s: float
+    priority_tier: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    nodes: tuple[NodeView, ...]
+    running: tuple[RunningView, ...]
+    pending: tuple[PendingView, ...]
+    partitions: dict[str, PartitionView]
+    # EASY++ history: user -> that user's most recent finished runtimes, oldest
+    # first (only the last two are used). Alternative to Policy.record_finish.
+    user_runtimes_s: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    job_id: int
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInfo:
+    job_id: int
+    reason: str
+    priority: float
+    t_expected_start: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    starts: tuple[Start, ...]
+    pending: dict[int, PendingInfo]
+
+
+class Reason:
+    """Pending reasons (Slurm's names, so `squeue` front ends can show them as is)."""
+
+    PRIORITY = "Priority"  # waits behind higher-priority jobs
+    RESOURCES = "Resources"  # first in line, waits for resources to free up
+    HELD = "JobHeld"
+    BEGIN_TIME = "BeginTime"
+    PARTITION_TIME_LIMIT = "PartitionTimeLimit"
+    PARTITION_NODE_LIMIT = "PartitionNodeLimit"  # asks more than the partition can ever give
+    NO_PARTITION = "InvalidPartition"
+    BAD_CONSTRAINTS = "BadConstraints"
+    NODES_UNAVAILABLE = "ReqNodeNotAvail"  # would fit, but the nodes are down or drained

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import math
+
+from corral.sched import EASY, FCFS, Conservative, EasyPlusPlus, Reason, run_cycle
+
+from .helpers import node, pend, run, snap
+
+
+def test_fcfs_starts_in_order_and_stops_at_first_blocked() -> None:
+    nodes = [node("n1", 4), node("n2", 4)]
+    s = snap(
+        nodes, [], [pend(1, cpus=4), pend(2, nodes=2, cpus=4, t_submit=1), pend(3, t_submit=2)]
+    )
+    d = run_cycle(s, FCFS(), now=10)
+    assert [x.job_id for x in d.starts] == [1]
+    assert d.pending[2].reason == Reason.RESOURCES
+    assert d.pending[2].t_expected_start == 110  # when job 1 ends
+    assert d.pending[3].reason == Reason.PRIORITY
+    assert d.pending[3].t_expected_start == 210  # after job 2 (both nodes)
+
+
+def test_easy_backfills_short_job_but_not_long_one() -> None:
+    nodes = [node("n1", 4, used=(4, 0, 0)), node("n2", 4)]
+    running = [run(9, ("n1",), 4, t_end=100)]
+    pending = [
+        pend(1, nodes=2, cpus=4, limit_s=50, t_submit=0),
+        pend(2, cpus=2, limit_s=200, t_submit=1),  # would delay job 1
+        pend(3, cpus=2, limit_s=90, t_submit=2),
+    ]  # ends at 90 < 100
+    d = run_cycle(snap(nodes, running, pending), EASY(), now=0)
+    assert [(x.job_id, x.nodes) for x in d.starts] == [(3, ("n2",))]
+    assert d.pending[1].reason == Reason.RESOURCES and d.pending[1].t_expected_start == 100
+    assert d.pending[2].reason == Reason.PRIORITY
+
+
+def test_easy_extra_nodes_rule() -> None:
+    # head needs 1 node at t=100; n2, n3 free now; a long job may use the spare node
+    nodes = [node("n1", 4, used=(4, 0, 0)), node("n2", 4), node("n3", 4)]
+    running = [run(9, ("n1",), 4, t_end=100)]
+    pending = [pend(1, nodes=3, cpus=4, t_submit=0), pend(2, cpus=4, limit_s=1000, t_submit=1)]
+    d = run_cycle(snap(nodes, running, pending), EASY(), now=0)
+    assert d.starts == ()  # head needs all three nodes at t=100
+    pending = [pend(1, nodes=2, cpus=4, t_submit=0), pend(2, cpus=4, limit_s=1000, t_submit=1)]
+    d = run_cycle(snap(nodes, running, pending), EASY(), now=0)
+    assert [x.job_id for x in d.starts] == [1]
+
+
+def test_memory_gpus_and_features_are_matched() -> None:
+    nodes = [
+        node("a", 8, 1000, 0, "avx512,eth"),
+        node("b", 8, 64000, 2, "avx512,ib"),
+        node("c", 8, 64000, 2, "old,ib"),
+    ]
+    pending = [
+        pend(1, mem_mb=2000, t_submit=0),
+        pend(2, gpus=1, constraint="avx512&(ib|eth)", t_submit=1),
+        pend(3, constraint="!avx512", t_submit=2),
+        pend(4, constraint="avx512&eth", t_submit=3),
+    ]
+    d = run_cycle(snap(nodes, [], pending), EASY(), now=0)
+    got = {x.job_id: x.nodes for x in d.starts}
+    assert got == {1: ("b",), 2: ("b",), 3: ("c",), 4: ("a",)}
+
+
+def test_reasons() -> None:
+    nodes = [node("a", 4), node("b", 4, available=False)]
+    pending = [
+        pend(1, held=True),
+        pend(2, t_begin=50.0),
+        pend(3, limit_s=10_000),
+        pend(4, nodes=3),
+        pend(5, nodes=2),
+        pend(6, constraint="a&|"),
+        pend(7, partition="nope"),
+    ]
+    d = run_cycle(snap(nodes, [], pending, max_time_s=3600), FCFS(), now=0)
+    reasons = {k: v.reason for k, v in d.pending.items()}
+    assert reasons == {
+        1: Reason.HELD,
+        2: Reason.BEGIN_TIME,
+        3: Reason.PARTITION_TIME_LIMIT,
+        4: Reason.PARTITION_NODE_LIMIT,
+        5: Reason.NODES_UNAVAILABLE,
+        6: Reason.BAD_CONSTRAINTS,
+        7: Reason.NO_PARTITION,
+    }
+    assert d.pending[2].t_expected_start == 50.0
+
+
+def test_exclusive_needs_an_idle_node() -> None:
+    nodes = [node("a", 4, used=(1, 0, 0)), node("b", 4)]
+    running = [run(9, ("a",), 1, t_end=30)]
+    d = run_cycle(
+        snap(nodes, running, [pend(1, exclusive=True), pend(2, t_submit=1)]), EASY(), now=0
+    )
+    assert {x.job_id: x.nodes for x in d.starts} == {1: ("b",), 2: ("a",)}
+
+
+def test_conservative_reserves_everyone() -> None:
+    nodes = [node("a", 4, used=(4, 0, 0))]
+    running = [run(9, ("a",), 4, t_end=100)]
+    pending = [
+        pend(1, cpus=4, limit_s=50),
+        pend(2, cpus=2, limit_s=10, t_submit=1),
+        pend(3, cpus=2, limit_s=500, t_submit=2),
+    ]
+    d = run_cycle(snap(nodes, running, pending), Conservative(), now=0)
+    assert d.starts == ()
+    assert [d.pending[i].t_expected_start for i in (1, 2, 3)] == [100, 150, 150]
+
+
+def test_unlimited_job_has_no_expected_start_behind_it() -> None:
+    nodes = [node("a", 4, used=(4, 0, 0))]
+    running = [run(9, ("a",), 4, t_end=math.inf)]
+    d = run_cycle(snap(nodes, running, [pend(1)]), EASY(), now=0)
+    assert d.pending[1].reason == Reason.RESOURCES and d.pending[1].t_expected_start is None
+
+
+def test_priority_admin_and_nice() -> None:
+    nodes = [node("a", 1)]
+    pending = [pend(1, t_submit=0), pend(2, t_submit=5, admin_priority=10)]
+    d = run_cycle(snap(nodes, [], pending), FCFS(), now=10)
+    assert [x.job_id for x in d.starts] == [2]
+    assert d.pending[1].priority < 1000.0
+
+
+def test_easy_plus_plus_uses_history() -> None:
+    nodes = [node("a", 4, used=(4, 0, 0)), node("b", 4)]
+    running = [run(9, ("a",), 4, t_end=100)]
+    pending = [pend(1, nodes=2, cpus=4), pend(2, cpus=4, limit_s=1000, t_submit=1, user="v")]
+    pol = EasyPlusPlus()
+    assert run_cycle(snap(nodes, running, pending), pol, now=0).starts == ()
+    pol.record_finish("v", 20)
+    pol.record_finish("v", 40)
+    d = run_cycle(snap(nodes, running, pending), pol, now=0)
+    assert [x.job_id for x in d.starts] == [2]
