@@ -1,0 +1,144 @@
+"""Discrete-event replay on a virtual clock, through the scheduler core.
+
+Events: arrivals, terminations and (EASY++) "prediction over" (a running job
+reached its predicted end and is planned with its limit from then on). Each
+scheduling cycle calls `corral.sched.run_cycle_counts`, the processor-count
+fast path of the core, with the same policy objects as the controller.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from corral.sched import Policy, Req, run_cycle_counts
+from corral.sim.jobs import SimJob
+from corral.sim.settings import ReplaySettings
+
+INF = math.inf
+ARRIVE, END, PRED = "arrive", "end", "pred"
+
+
+@dataclass(slots=True)
+class SimResult:
+    jobs: list[SimJob]
+    t_start: list[float]
+    t_end: list[float]
+    procs_total: int
+    n_cycles: int
+    policy: str
+    # (time, busy processors, queue length) after every cycle that changed them
+    timeline: list[tuple[float, int, int]]
+
+
+def simulate(
+    jobs: list[SimJob],
+    procs_total: int,
+    policy: Policy,
+    settings: ReplaySettings,
+    *,
+    record_timeline: bool = False,
+    on_cycle: Callable[[float, list[Req], list[Req]], None] | None = None,
+) -> SimResult:
+    """Replay `jobs` (any order; sorted by submit time, then trace order)."""
+    n = len(jobs)
+    order = sorted(range(n), key=lambda i: (jobs[i].t_submit, i))
+    if settings.tie_order == "arrivals_first":
+        o_arrive, o_end, o_pred = 0, 1, 2
+    else:
+        o_end, o_pred, o_arrive = 0, 1, 2
+    heap: list[tuple[float, int, int, str, int]] = []
+    seq = 0
+    for i in order:
+        heap.append((jobs[i].t_submit, o_arrive, seq, ARRIVE, i))
+        seq += 1
+    heapq.heapify(heap)
+
+    reqs: list[Req] = []
+    for j in jobs:
+        r = Req(j.job_id, j.procs, j.limit_s, j.t_submit, j.user)
+        if j.limit_s == 0:
+            r.limit_s = r.dur_s = 0.0
+        reqs.append(r)
+    index_of = {id(r): k for k, r in enumerate(reqs)}
+    t_start = [-1.0] * n
+    t_end = [-1.0] * n
+    planned = [INF] * n  # planned end of a running job, as in `ends`
+    ends: list[tuple[float, int]] = []
+    free = procs_total
+    queue: list[Req] = []
+    n_cycles = 0
+    timeline: list[tuple[float, int, int]] = []
+    per_event = settings.cycle == "per_event"
+    limit_frees = settings.limit_end_frees
+    uses_pred = policy.uses_predictions
+
+    def cycle(now: float) -> None:
+        nonlocal free, queue, n_cycles, seq
+        if not queue:
+            return
+        n_cycles += 1
+        free_eff = free
+        if limit_frees and ends and ends[0][0] <= now:
+            k = bisect_right(ends, (now, INF))
+            free_eff += sum(p for _, p in ends[:k])
+            view = ends[k:]
+        else:
+            view = ends[:]
+        started = run_cycle_counts(procs_total, free_eff, view, queue, policy, now)
+        if on_cycle is not None:
+            on_cycle(now, queue, started)
+        if not started:
+            return
+        gone = set()
+        for req in started:
+            i = index_of[id(req)]
+            gone.add(i)
+            j = jobs[i]
+            t_start[i] = now
+            free -= j.procs
+            t_fin = now + j.run_s
+            heapq.heappush(heap, (t_fin, o_end, seq, END, i))
+            seq += 1
+            plan_end = now + req.dur_s
+            if uses_pred and req.dur_s < req.limit_s and j.run_s > req.dur_s:
+                heapq.heappush(heap, (plan_end, o_pred, seq, PRED, i))
+                seq += 1
+            planned[i] = plan_end
+            if plan_end < INF:
+                insort(ends, (plan_end, j.procs))
+        queue = [r for r in queue if index_of[id(r)] not in gone]
+        if record_timeline:
+            timeline.append((now, procs_total - free, len(queue)))
+
+    def drop_end(i: int) -> None:
+        if planned[i] < INF:
+            k = bisect_left(ends, (planned[i], jobs[i].procs))
+            del ends[k]
+
+    while heap:
+        now, _, _, kind, i = heapq.heappop(heap)
+        if kind == ARRIVE:
+            queue.append(reqs[i])
+        elif kind == END:
+            j = jobs[i]
+            t_end[i] = now
+            free += j.procs
+            drop_end(i)
+            planned[i] = INF
+            policy.record_finish(j.user, j.run_s)
+            if record_timeline:
+                timeline.append((now, procs_total - free, len(queue)))
+        else:  # PRED: outlived its prediction, plan with the limit from now on
+            if t_end[i] < 0:
+                drop_end(i)
+                planned[i] = t_start[i] + reqs[i].limit_s
+                if planned[i] < INF:
+                    insort(ends, (planned[i], jobs[i].procs))
+            continue
+        if per_event or not heap or heap[0][0] != now:
+            cycle(now)
+    return SimResult(jobs, t_start, t_end, procs_total, n_cycles, policy.name, timeline)

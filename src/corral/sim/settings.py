@@ -1,0 +1,78 @@
+"""Replay settings: every choice published simulators disagree on, named.
+
+See /shared/traces/SEMANTICS.md and docs/sim.md. A preset is a named set of
+values that reproduces one tool's results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+ProcsField = Literal["allocated", "requested", "requested_else_allocated", "max"]
+BadRecords = Literal["one_second", "drop", "keep", "rlscheduler"]
+TieOrder = Literal["arrivals_first", "terminations_first"]
+Cycle = Literal["per_event", "per_timestamp"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySettings:
+    # Which SWF field gives a job's processors: 5 (allocated), 8 (requested),
+    # 8 else 5, or the larger of the two.
+    procs_field: ProcsField = "requested_else_allocated"
+    # Jobs asking for more processors than the machine has: cap them (True)
+    # or drop them (False).
+    cap_procs: bool = True
+    # A job running longer than its requested time is killed at it (True) or
+    # runs to completion (False).
+    kill_at_limit: bool = True
+    # For a job whose trace runtime exceeds its requested time, the estimate
+    # the scheduler plans with: the request ("request"), or the trace runtime
+    # ("runtime": pyss swaps the two, running min(run, request) and planning
+    # with max(run, request)).
+    overrun_estimate: Literal["request", "runtime"] = "request"
+    # Records with runtime <= 0 or processors <= 0: "one_second" (pyss: runtime
+    # and estimate become 1 s, processors at least 1), "drop", "keep" (as is,
+    # runtime clipped at 0, processors at least 1), "rlscheduler" (runtime 0
+    # dropped, runtime < 0 becomes 10 s).
+    bad_records: BadRecords = "drop"
+    # Missing requested time (-1): use the runtime as the estimate (True) or
+    # run unlimited (False).
+    missing_limit_is_runtime: bool = True
+    # Events at the same time: arrivals handled before terminations, or after.
+    tie_order: TieOrder = "terminations_first"
+    # One scheduling cycle after every event (pyss) or one per distinct
+    # timestamp once all its events are applied.
+    cycle: Cycle = "per_timestamp"
+    # A running job whose planned end is now counts as gone for planning even
+    # if its termination event at the same time is not handled yet (pyss's
+    # availability profile behaves this way).
+    limit_end_frees: bool = False
+    # Jobs averaged in the metrics: "valid" (runtime > 0 and processors > 0
+    # in the trace) or "all".
+    metric_jobs: Literal["valid", "all"] = "valid"
+
+    def replace(self, **changes: object) -> ReplaySettings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+PRESETS: dict[str, ReplaySettings] = {
+    # corral's own defaults: what a real cluster does.
+    "corral": ReplaySettings(),
+    # pyss (HUJI), the simulator of the EASY++ paper.
+    "pyss": ReplaySettings(
+        procs_field="allocated",
+        cap_procs=True,
+        kill_at_limit=True,
+        overrun_estimate="runtime",
+        bad_records="one_second",
+        missing_limit_is_runtime=True,
+        tie_order="arrivals_first",
+        cycle="per_event",
+        limit_end_frees=True,
+        metric_jobs="valid",
+    ),
+}
+
+SETTING_NAMES = tuple(f.name for f in dataclasses.fields(ReplaySettings))

@@ -1,0 +1,142 @@
+"""Standard Workload Format reader (.swf, .swf.gz) and the pyss scenario format.
+
+SWF: one job per line, 18 whitespace-separated fields; `;` starts a header or
+comment line (`; MaxProcs: 100`). Fields used here (1-based): 1 job id,
+2 submit, 3 wait, 4 run time, 5 allocated processors, 8 requested processors,
+9 requested time, 10 requested memory, 12 user id, 15 queue, 16 partition.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class TraceError(ValueError):
+    """The trace cannot be read (missing, unreadable, malformed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwfRecord:
+    job_id: int
+    t_submit: float
+    wait_s: float
+    run_s: float
+    procs_alloc: int
+    procs_req: int
+    limit_s: float  # requested time, -1 if unknown
+    mem_req_kb: float
+    user: str
+    queue: int = -1
+    partition: int = -1
+
+
+@dataclass(slots=True)
+class Trace:
+    records: list[SwfRecord]
+    header: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+
+    def header_int(self, key: str) -> int | None:
+        v = self.header.get(key)
+        try:
+            return int(v) if v is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def max_procs(self) -> int | None:
+        procs = self.header_int("MaxProcs")
+        return procs if procs and procs > 0 else self.header_int("MaxNodes")
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if not path.exists():
+        raise TraceError(f"{path}: no such file")
+    if not path.is_file():
+        raise TraceError(f"{path}: not a file")
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+    return path.open("r", encoding="utf-8", errors="replace")  # type: ignore[return-value]
+
+
+def _num(text: str) -> float:
+    return float(text)
+
+
+def read_swf(path: str | Path) -> Trace:
+    """Read a whole SWF trace. Raises TraceError with the line number on bad input."""
+    p = Path(path)
+    header: dict[str, str] = {}
+    records: list[SwfRecord] = []
+    try:
+        with _open_text(p) as fh:
+            for lineno, line in enumerate(fh, 1):
+                s = line.strip()
+                if not s:
+                    continue
+                if s.startswith(";"):
+                    body = s.lstrip(";").strip()
+                    if ":" in body:
+                        k, v = body.split(":", 1)
+                        header.setdefault(k.strip(), v.strip())
+                    continue
+                f = s.split()
+                if len(f) < 9:
+                    raise TraceError(f"{p}:{lineno}: {len(f)} fields, SWF needs 18")
+                try:
+                    records.append(
+                        SwfRecord(
+                            job_id=int(_num(f[0])),
+                            t_submit=_num(f[1]),
+                            wait_s=_num(f[2]),
+                            run_s=_num(f[3]),
+                            procs_alloc=int(_num(f[4])),
+                            procs_req=int(_num(f[7])),
+                            limit_s=_num(f[8]),
+                            mem_req_kb=_num(f[9]) if len(f) > 9 else -1.0,
+                            user=f[11] if len(f) > 11 else "-1",
+                            queue=int(_num(f[14])) if len(f) > 14 else -1,
+                            partition=int(_num(f[15])) if len(f) > 15 else -1,
+                        )
+                    )
+                except ValueError:
+                    raise TraceError(f"{p}:{lineno}: not a number in {s[:60]!r}") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise TraceError(f"{p}: {e}") from None
+    return Trace(records, header, p.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioJob:
+    """A job of a pyss hand-built scenario, with its expected finish time."""
+
+    job_id: int
+    t_submit: float
+    expected_finish: float
+    limit_s: float
+    procs: int
+    run_s: float
+    user: str
+
+
+def read_pyss_scenario(path: str | Path) -> Iterator[ScenarioJob]:
+    """Lines `submit id_and_expected_finish estimate procs runtime adminQoS userQoS [user]`;
+    lines pyss drops (not estimate >= runtime >= 0, submit >= 0, procs > 0) are skipped."""
+    n = 0
+    for line in Path(path).read_text().splitlines():
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        f = s.split()
+        submit, est, procs, run = int(f[0]), int(f[2]), int(f[3]), int(f[4])
+        if not (est >= run >= 0 and submit >= 0 and procs > 0):
+            continue
+        n += 1
+        yield ScenarioJob(n, submit, int(float(f[1])), est, procs, run,
+                          f[7] if len(f) > 7 else "0")
