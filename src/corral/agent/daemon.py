@@ -1,0 +1,285 @@
+"""The agent's conversation with the controller (docs/specs/02-agent-protocol.md).
+
+Two loops share one httpx client:
+- the order loop registers (again after any lost connection), then long-polls for
+  orders and carries them out at once;
+- the report loop sends every finished job's report as soon as it exists and keeps
+  it until a 200 acknowledges it (or a register carrying it in `finished` does).
+On any failure running jobs are left alone; the loops retry with a bounded backoff.
+
+On SIGTERM the agent stops polling, tries briefly to deliver pending reports and
+exits; the jobs keep running in their own sessions. A restarted agent does not
+re-adopt them (this version); the controller then declares them lost (NODE_FAIL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from corral import __version__
+from corral.agent.cgroup import CgroupManager
+from corral.agent.inventory import Inventory
+from corral.agent.launcher import Launcher
+from corral.agent.protocol import JobReport, Order, ProtocolError
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN_S = 0.1
+BACKOFF_MAX_S = 2.0
+DEFAULT_HEARTBEAT_S = 5.0
+REQUEST_TIMEOUT_S = 10.0
+SHUTDOWN_FLUSH_S = 1.0
+REMEMBER_FINISHED = 10_000  # job ids kept to ignore re-delivered launch orders
+
+
+class ControllerError(Exception):
+    """The controller could not be reached or answered with an error."""
+
+
+class RegisterFirstError(Exception):
+    """409: the controller does not know this agent (or its boot_id) any more."""
+
+
+class Backoff:
+    def __init__(self, min_s: float = BACKOFF_MIN_S, max_s: float = BACKOFF_MAX_S) -> None:
+        self.min_s, self.max_s = min_s, max_s
+        self.delay_s = min_s
+
+    def reset(self) -> None:
+        self.delay_s = self.min_s
+
+    async def sleep(self) -> None:
+        await asyncio.sleep(self.delay_s)
+        self.delay_s = min(self.max_s, self.delay_s * 2)
+
+
+def make_client(controller: str, cluster_key: str | None) -> httpx.AsyncClient:
+    """`unix:///path/to/sock` or `http(s)://host:port`."""
+    headers = {"X-Corral-Cluster-Key": cluster_key} if cluster_key else {}
+    timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
+    if controller.startswith("unix://"):
+        transport = httpx.AsyncHTTPTransport(uds=controller.removeprefix("unix://"))
+        return httpx.AsyncClient(transport=transport, base_url="http://corral",
+                                 headers=headers, timeout=timeout)
+    if controller.startswith(("http://", "https://")):
+        return httpx.AsyncClient(base_url=controller.rstrip("/"), headers=headers,
+                                 timeout=timeout)
+    raise ValueError(f"controller {controller!r}: use unix:///path or http://host:port")
+
+
+class Agent:
+    def __init__(self, controller: str, inventory: Inventory, spool: Path, *,
+                 cluster_key: str | None = None, use_cgroups: bool = True,
+                 tick_s: float | None = None) -> None:
+        self.controller = controller
+        self.inventory = inventory
+        self.spool = spool
+        self.cluster_key = cluster_key
+        self.boot_id = str(uuid.uuid4())
+        self.use_cgroups = use_cgroups
+        self.tick_s = tick_s
+        self.heartbeat_s = DEFAULT_HEARTBEAT_S
+        self.registered = False
+        self.pending: dict[int, JobReport] = {}
+        self.finished: OrderedDict[int, None] = OrderedDict()
+        self._reports_ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._reachable: bool | None = None
+        self.launcher: Launcher | None = None
+        self.client: httpx.AsyncClient | None = None
+
+    # -- life cycle --------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Serve until stop() (or SIGTERM/SIGINT when installed by main)."""
+        cgroups = CgroupManager.detect(self.boot_id[:8]) if self.use_cgroups else None
+        kw = {"tick_s": self.tick_s} if self.tick_s else {}
+        self.launcher = Launcher(self.spool, self.boot_id, self._on_report,
+                                 cgroups=cgroups, **kw)
+        self.client = make_client(self.controller, self.cluster_key)
+        log.info("agent %s starting: %d CPUs, %d MiB, %d GPUs, controller %s",
+                 self.inventory.node, self.inventory.cpus, self.inventory.mem_mb,
+                 self.inventory.gpus, self.controller)
+        loops = [asyncio.create_task(self._order_loop()),
+                 asyncio.create_task(self._report_loop())]
+        try:
+            await self._stop.wait()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._flush_reports()
+            await self.launcher.close()
+            await self.client.aclose()
+            running = len(self.launcher.jobs)
+            log.info("agent stopped; %d running job(s) left in their sessions", running)
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+
+    # -- HTTP --------------------------------------------------------------------------
+    async def _post(self, path: str, body: dict[str, Any],
+                    timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
+        assert self.client is not None
+        try:
+            resp = await self.client.post(path, json=body, timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            raise ControllerError(f"{type(exc).__name__}: {exc or 'no answer'}") from None
+        if resp.status_code == 409:
+            raise RegisterFirstError(resp.text)
+        if resp.status_code != 200:
+            raise ControllerError(f"{path} answered {resp.status_code}: {resp.text[:200]}")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise ControllerError(f"{path} answered with invalid JSON") from None
+        if not isinstance(data, dict):
+            raise ControllerError(f"{path} answered with a non-object")
+        return data
+
+    def _set_reachable(self, ok: bool, why: str = "") -> None:
+        if ok and self._reachable is not True:
+            log.info("controller reachable; registered as %s", self.inventory.node)
+        elif not ok and self._reachable is not False:
+            log.error("controller unreachable (%s); jobs keep running, retrying", why)
+        self._reachable = ok
+
+    # -- the order loop ----------------------------------------------------------------
+    async def _order_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                if not self.registered:
+                    await self._register()
+                await self._poll()
+                backoff.reset()
+            except RegisterFirstError:
+                log.info("controller asks to register again")
+                self.registered = False
+            except ControllerError as exc:
+                self.registered = False
+                self._set_reachable(False, str(exc))
+                await backoff.sleep()
+            except Exception as exc:  # a bug must not kill the agent
+                log.error("order loop: %s: %s", type(exc).__name__, exc)
+                self.registered = False
+                await backoff.sleep()
+
+    async def _register(self) -> None:
+        assert self.launcher is not None
+        sent = dict(self.pending)
+        body = {**self.inventory.to_dict(), "agent_version": __version__,
+                "boot_id": self.boot_id,
+                "running": [r.to_dict() for r in self.launcher.running()],
+                "finished": [r.to_dict() for r in sent.values()]}
+        data = await self._post("/agent/v1/register", body)
+        self._acknowledge(sent)
+        hb = data.get("heartbeat_s")
+        if isinstance(hb, int | float) and not isinstance(hb, bool) and hb > 0:
+            self.heartbeat_s = float(hb)
+        self.registered = True
+        self._set_reachable(True)
+        if self.pending:
+            self._reports_ready.set()
+        self._handle_orders(data.get("orders"))
+
+    async def _poll(self) -> None:
+        assert self.launcher is not None
+        body = {"node": self.inventory.node, "boot_id": self.boot_id,
+                "running": [r.to_dict() for r in self.launcher.running()],
+                "wait_s": self.heartbeat_s}
+        data = await self._post("/agent/v1/poll", body,
+                                timeout_s=self.heartbeat_s + REQUEST_TIMEOUT_S)
+        self._handle_orders(data.get("orders"))
+
+    def _handle_orders(self, orders: object) -> None:
+        if not isinstance(orders, list):
+            return
+        for raw in orders:
+            try:
+                self._handle_order(Order.from_dict(raw))
+            except ProtocolError as exc:
+                self._bad_order(raw, str(exc))
+            except Exception as exc:  # one bad order must not stop the others
+                log.error("order %r: %s: %s", raw, type(exc).__name__, exc)
+
+    def _handle_order(self, order: Order) -> None:
+        assert self.launcher is not None
+        if order.kind == "launch" and order.launch is not None:
+            if order.job_id in self.finished or order.job_id in self.pending:
+                log.info("job %d: launch ignored, it already ran here", order.job_id)
+            elif not self.launcher.launch(order.launch):
+                log.info("job %d: launch ignored, it is running", order.job_id)
+        elif order.kind == "cancel":
+            if not self.launcher.cancel(order.job_id, order.signal, order.grace_s):
+                log.info("job %d: cancel ignored, not running here", order.job_id)
+        elif order.kind == "signal" and not self.launcher.signal(order.job_id, order.signal):
+            log.info("job %d: signal ignored, not running here", order.job_id)
+
+    def _bad_order(self, raw: object, why: str) -> None:
+        log.error("bad order from the controller: %s", why)
+        if not (isinstance(raw, dict) and raw.get("kind") == "launch"):
+            return
+        job_id = raw.get("job_id")
+        if isinstance(job_id, int) and job_id not in self.finished and job_id not in self.pending:
+            now = time.time()
+            self._on_report(JobReport(job_id, "FAILED", exit_code=1, t_start=now, t_end=now,
+                                      message=f"bad launch order: {why}"))
+
+    # -- reports -----------------------------------------------------------------------
+    def _on_report(self, report: JobReport) -> None:
+        self.pending[report.job_id] = report
+        self.finished[report.job_id] = None
+        while len(self.finished) > REMEMBER_FINISHED:
+            self.finished.popitem(last=False)
+        self._reports_ready.set()
+
+    def _acknowledge(self, sent: dict[int, JobReport]) -> None:
+        for job_id, report in sent.items():
+            if self.pending.get(job_id) is report:
+                del self.pending[job_id]
+
+    async def _send_reports(self, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+        sent = dict(self.pending)
+        body = {"node": self.inventory.node,
+                "reports": [r.to_dict() for r in sent.values()]}
+        await self._post("/agent/v1/report", body, timeout_s=timeout_s)
+        self._acknowledge(sent)
+
+    async def _report_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            await self._reports_ready.wait()
+            self._reports_ready.clear()
+            while self.pending and self.registered:
+                try:
+                    await self._send_reports()
+                    backoff.reset()
+                except RegisterFirstError:
+                    self.registered = False  # the next register carries them
+                except ControllerError as exc:
+                    log.warning("report not delivered (%s); will retry", exc)
+                    await backoff.sleep()
+
+    async def _flush_reports(self) -> None:
+        if not self.pending or self.client is None:
+            return
+        with contextlib.suppress(ControllerError, RegisterFirstError):
+            await self._send_reports(timeout_s=SHUTDOWN_FLUSH_S)
+        if self.pending:
+            log.warning("%d report(s) not delivered before exit: %s", len(self.pending),
+                        ", ".join(str(j) for j in self.pending))
