@@ -82,7 +82,6 @@ def run_jobs(spool: Path, launches: list[Launch], *, steps: list[tuple[float, St
 
 def marked_processes(job_id: int) -> list[int]:
     """Live (non-zombie) processes carrying this job's marker environment."""
-    marker = f"CORRAL_JOB_ID={job_id}"
     out = []
     for p in psutil.process_iter():
         try:
@@ -91,6 +90,6 @@ def marked_processes(job_id: int) -> list[int]:
             env = p.environ()
         except psutil.Error:
             continue
-        if env.get("CORRAL_AGENT_ID") == AGENT_ID and f"CORRAL_JOB_ID={env.get('CORRAL_JOB_ID')}" == marker:
+        if env.get("CORRAL_AGENT_ID") == AGENT_ID and env.get("CORRAL_JOB_ID") == str(job_id):
             out.append(p.pid)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -100,10 +101,8 @@ def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None
         agent.install_signal_handlers()
         await agent.run()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -24,14 +24,12 @@ import psutil
 MIB = 1024 * 1024
 
 
-def children_map() -> dict[int, list[int]]:
-    """ppid -> child pids for the whole process table (one scan shared by all jobs)."""
-    out: dict[int, list[int]] = defaultdict(list)
-    for p in psutil.process_iter(["ppid"]):
-        ppid = p.info.get("ppid")
-        if ppid is not None:
-            out[ppid].append(p.pid)
-    return out
+def _stat(pid: int) -> tuple[int, int, int]:
+    """(ppid, pgrp, session) of a process, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[1]), int(fields[2]), int(fields[3])
 
 
 def _proc_pids() -> Iterable[int]:
@@ -39,6 +37,25 @@ def _proc_pids() -> Iterable[int]:
         for entry in it:
             if entry.name.isdigit():
                 yield int(entry.name)
+
+
+def process_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (ppid, pgrp, session) for every process (one /proc scan)."""
+    out = {}
+    for pid in _proc_pids():
+        try:
+            out[pid] = _stat(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def children_map(table: dict[int, tuple[int, int, int]] | None = None) -> dict[int, list[int]]:
+    """ppid -> child pids for the whole process table (one scan shared by all jobs)."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for pid, (ppid, _, _) in (table if table is not None else process_table()).items():
+        out[ppid].append(pid)
+    return out
 
 
 class JobTree:
@@ -81,13 +98,14 @@ class JobTree:
     def sweep(self) -> None:
         """Find members by session, process group or marker environment (full scan)."""
         root = self.root_pid
-        for pid in _proc_pids():
+        table = process_table()
+        for pid, (_, pgrp, sid) in table.items():
             if pid in self.members:
                 continue
+            if root in (sid, pgrp):
+                self._add(pid)
+                continue
             try:
-                if os.getsid(pid) == root or os.getpgid(pid) == root:
-                    self._add(pid)
-                    continue
                 if os.stat(f"/proc/{pid}").st_uid != self.uid:
                     continue
                 with open(f"/proc/{pid}/environ", "rb") as f:
@@ -96,7 +114,7 @@ class JobTree:
                 continue
             if all(m in env for m in self._markers):
                 self._add(pid)
-        self.refresh(children_map())
+        self.refresh(children_map(table))
 
     # -- measuring -------------------------------------------------------------------
     def sample(self) -> float:
