@@ -138,5 +138,4 @@ def read_pyss_scenario(path: str | Path) -> Iterator[ScenarioJob]:
         if not (est >= run >= 0 and submit >= 0 and procs > 0):
             continue
         n += 1
-        yield ScenarioJob(n, submit, int(float(f[1])), est, procs, run,
-                          f[7] if len(f) > 7 else "0")
+        yield ScenarioJob(n, submit, int(float(f[1])), est, procs, run, f[7] if len(f) > 7 else "0")

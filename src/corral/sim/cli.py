@@ -1,0 +1,112 @@
+"""`corral sim`: replay a workload trace through the scheduler core."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from corral.sched import POLICIES
+from corral.sim.settings import PRESETS
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    click.echo(f"error: {msg}", err=True)
+    sys.exit(code)
+
+
+@click.command("sim")
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option(
+    "--policy",
+    "policy",
+    default="easy",
+    show_default=True,
+    help=f"Scheduling policy: {'|'.join(POLICIES)}.",
+)
+@click.option(
+    "--preset", default="corral", show_default=True, help=f"Replay semantics: {'|'.join(PRESETS)}."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one replay setting of the preset (see docs/sim.md).",
+)
+@click.option("--procs", type=int, default=None, help="Machine size (default: trace header).")
+@click.option("--limit", "limit_jobs", type=int, default=None, help="Replay only the first N jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option(
+    "--jobs-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write per-job results (id,submit,start,end,procs,...) to this CSV file.",
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write utilization, queue-length and wait-histogram PNGs to this directory.",
+)
+def sim(
+    trace: str,
+    policy: str,
+    preset: str,
+    sets: tuple[str, ...],
+    procs: int | None,
+    limit_jobs: int | None,
+    as_json: bool,
+    jobs_out: str | None,
+    plots: str | None,
+) -> None:
+    """Replay the SWF TRACE (.swf or .swf.gz) and report wait, slowdown, utilization."""
+    from corral.sim.report import write_jobs_csv, write_plots
+    from corral.sim.run import SimError, replay
+
+    overrides: dict[str, str] = {}
+    for item in sets:
+        if "=" not in item:
+            _fail(f"--set {item!r}: use KEY=VALUE")
+        k, v = item.split("=", 1)
+        overrides[k.strip()] = v.strip()
+    if procs is not None and procs <= 0:
+        _fail("--procs must be positive")
+    t0 = time.perf_counter()
+    try:
+        rep = replay(trace, policy, preset, procs=procs, limit_jobs=limit_jobs, overrides=overrides)
+    except SimError as e:
+        _fail(str(e))
+        return
+    wall_s = time.perf_counter() - t0
+    m = rep.metrics
+    if jobs_out:
+        write_jobs_csv(rep.result, jobs_out)
+    if plots:
+        try:
+            write_plots(rep.result, plots, title=f"{rep.trace} {policy}")
+        except ImportError:
+            _fail("--plots needs matplotlib (pip install 'corral[sim]')", 1)
+    if as_json:
+        d = m.to_dict()
+        d.update(
+            trace=rep.trace,
+            policy=policy,
+            preset=preset,
+            procs=rep.result.procs_total,
+            wall_s=round(wall_s, 3),
+        )
+        click.echo(json.dumps(d))
+        return
+    click.echo(
+        f"trace        {rep.trace} ({m.jobs_simulated} jobs, {rep.result.procs_total} processors)"
+    )
+    click.echo(f"policy       {policy} (preset {preset})")
+    click.echo(f"jobs         {m.jobs} averaged")
+    click.echo(f"mean wait    {m.mean_wait_s:,.1f} s")
+    click.echo(f"mean bsld    {m.mean_bounded_slowdown:,.2f} (tau = 10 s)")
+    click.echo(f"utilization  {m.utilization:.4f}")
+    click.echo(f"makespan     {m.makespan_s:,.0f} s")
+    click.echo(f"wall time    {wall_s:.2f} s ({m.jobs_simulated / max(wall_s, 1e-9):,.0f} jobs/s)")

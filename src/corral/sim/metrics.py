@@ -1,0 +1,62 @@
+"""Replay metrics (SEMANTICS.md): wait, bounded slowdown, utilization, makespan."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from corral.sim.engine import SimResult
+
+TAU_S = 10.0  # bounded-slowdown threshold
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    jobs: int  # jobs averaged
+    jobs_simulated: int
+    mean_wait_s: float
+    mean_bounded_slowdown: float
+    utilization: float
+    makespan_s: float  # last end - first submit
+    max_wait_s: float
+    cycles: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compute(res: SimResult, only_valid: bool = True) -> Metrics:
+    jobs = res.jobs
+    n_avg = 0
+    sum_wait = 0.0
+    sum_bsld = 0.0
+    max_wait = 0.0
+    area = 0.0
+    first_submit = min((j.t_submit for j in jobs), default=0.0)
+    last_end = first_submit
+    for k, j in enumerate(jobs):
+        start, end = res.t_start[k], res.t_end[k]
+        if start < 0 or end < 0:
+            continue  # never ran (cannot happen once the replay completes)
+        run = end - start
+        area += j.procs * run
+        last_end = max(last_end, end)
+        if only_valid and not j.valid:
+            continue
+        wait = start - j.t_submit
+        n_avg += 1
+        sum_wait += wait
+        max_wait = max(max_wait, wait)
+        sum_bsld += max(1.0, (wait + run) / max(run, TAU_S))
+    makespan = last_end - first_submit
+    util = area / (res.procs_total * makespan) if makespan > 0 else 0.0
+    return Metrics(
+        jobs=n_avg,
+        jobs_simulated=len(jobs),
+        mean_wait_s=sum_wait / n_avg if n_avg else 0.0,
+        mean_bounded_slowdown=sum_bsld / n_avg if n_avg else 0.0,
+        utilization=util,
+        makespan_s=makespan,
+        max_wait_s=max_wait,
+        cycles=res.n_cycles,
+    )
