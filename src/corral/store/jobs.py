@@ -1,0 +1,172 @@
+"""Job rows: insert (with the submit event), save, load and query.
+
+Every function works in the caller's transaction (`with engine.begin() as conn:`);
+nothing here commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, Select, insert, or_, select, update
+
+from corral.model.errors import NotFound
+from corral.model.event import EventKind
+from corral.model.job import Job, JobSpec
+from corral.model.states import FINAL_JOB_STATES, JobState
+from corral.store.dialect import can_batch_returning
+from corral.store.events import append_events, event_row
+from corral.store.schema import jobs
+
+_FINAL = sorted(str(s) for s in FINAL_JOB_STATES)
+
+
+def _spec_json(spec: JobSpec) -> str:
+    return json.dumps(spec.to_dict(), separators=(",", ":"), sort_keys=True)
+
+
+def _mutable_values(job: Job) -> dict[str, Any]:
+    """Every column the controller may change after submit."""
+    return {
+        "state": str(job.state),
+        "reason": job.reason,
+        "partition": job.partition,
+        "name": job.spec.name,
+        "account": job.spec.account,
+        "time_limit_s": job.time_limit_s,
+        "mem_mb_per_node": job.mem_mb_per_node,
+        "t_start": job.t_start,
+        "t_end": job.t_end,
+        "node_list": ",".join(job.nodes),
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "cpu_time_s": job.cpu_time_s,
+        "max_rss_mb": job.max_rss_mb,
+        "restarts": job.restarts,
+        "priority": job.priority,
+        "spec": _spec_json(job.spec),
+    }
+
+
+def _insert_values(job: Job) -> dict[str, Any]:
+    values = _mutable_values(job)
+    values.update(user=job.user, uid=job.uid, gid=job.gid, t_submit=job.t_submit)
+    return values
+
+
+def _submit_event(job_id: int, job: Job) -> dict[str, Any]:
+    return event_row(job_id, job.t_submit, EventKind.SUBMIT, None, str(job.state),
+                     job.spec.to_dict())
+
+
+def insert_job(conn: Connection, job: Job) -> int:
+    """Insert a new job (job.id is ignored) and its submit event; returns the new id."""
+    job_id = int(conn.execute(insert(jobs).returning(jobs.c.id), _insert_values(job))
+                 .scalar_one())
+    append_events(conn, [_submit_event(job_id, job)])
+    return job_id
+
+
+def insert_jobs(conn: Connection, batch: Sequence[Job]) -> list[int]:
+    """Insert many new jobs and their submit events (group commit); ids in input order."""
+    if not batch:
+        return []
+    if can_batch_returning(conn):
+        stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+        result = conn.execute(stmt, [_insert_values(j) for j in batch])
+        ids = [int(i) for i in result.scalars().all()]
+    else:  # pragma: no cover - both supported dialects batch with RETURNING
+        ids = [int(conn.execute(insert(jobs).returning(jobs.c.id), _insert_values(j))
+                   .scalar_one()) for j in batch]
+    append_events(conn, [_submit_event(i, j) for i, j in zip(ids, batch, strict=True)])
+    return ids
+
+
+def save_job(conn: Connection, job: Job) -> None:
+    """Write every mutable column of an existing job (its event is the caller's)."""
+    stmt = update(jobs).where(jobs.c.id == job.id).values(**_mutable_values(job))
+    if conn.execute(stmt).rowcount != 1:
+        raise NotFound(f"job {job.id}: not in the store")
+
+
+def _job(row: Row[Any]) -> Job:
+    return Job(
+        id=int(row.id),
+        spec=JobSpec.from_dict(json.loads(row.spec)),
+        user=row.user,
+        uid=int(row.uid),
+        gid=int(row.gid),
+        state=JobState(row.state),
+        t_submit=float(row.t_submit),
+        partition=row.partition,
+        time_limit_s=int(row.time_limit_s),
+        mem_mb_per_node=row.mem_mb_per_node,
+        reason=row.reason,
+        t_start=row.t_start,
+        t_end=row.t_end,
+        nodes=tuple(row.node_list.split(",")) if row.node_list else (),
+        exit_code=row.exit_code,
+        signal=row.signal,
+        cpu_time_s=row.cpu_time_s,
+        max_rss_mb=row.max_rss_mb,
+        restarts=int(row.restarts),
+        priority=float(row.priority),
+    )
+
+
+def _fetch(conn: Connection, q: Select[Any]) -> list[Job]:
+    return [_job(r) for r in conn.execute(q.order_by(jobs.c.id))]
+
+
+def load_jobs(
+    conn: Connection, *, unfinished_only: bool = False, since_t_end: float | None = None
+) -> list[Job]:
+    """Jobs ordered by id. By default all of them. `unfinished_only`: those not in a
+    final state. `since_t_end`: the unfinished ones plus those that ended at or after
+    that time (what a restarting controller keeps in memory)."""
+    q = select(jobs)
+    unfinished = jobs.c.state.not_in(_FINAL)
+    if since_t_end is not None and not unfinished_only:
+        q = q.where(or_(unfinished, jobs.c.t_end >= since_t_end))
+    elif unfinished_only:
+        q = q.where(unfinished)
+    return _fetch(conn, q)
+
+
+def get_job(conn: Connection, job_id: int) -> Job | None:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    return _job(row) if row is not None else None
+
+
+def query_jobs(
+    conn: Connection,
+    *,
+    ids: Iterable[int] | None = None,
+    users: Iterable[str] | None = None,
+    states: Iterable[str] | None = None,
+    partitions: Iterable[str] | None = None,
+    names: Iterable[str] | None = None,
+    t_submit_min: float | None = None,
+    limit: int | None = None,
+) -> list[Job]:
+    """Jobs matching every given filter (None: no filter; an empty list matches
+    nothing), ordered by id, at most `limit`."""
+    conds: list[ColumnElement[bool]] = []
+    if ids is not None:
+        conds.append(jobs.c.id.in_([int(i) for i in ids]))
+    if users is not None:
+        conds.append(jobs.c.user.in_(list(users)))
+    if states is not None:
+        conds.append(jobs.c.state.in_([str(s) for s in states]))
+    if partitions is not None:
+        conds.append(jobs.c.partition.in_(list(partitions)))
+    if names is not None:
+        conds.append(jobs.c.name.in_(list(names)))
+    if t_submit_min is not None:
+        conds.append(jobs.c.t_submit >= t_submit_min)
+    q = select(jobs).where(*conds)
+    if limit is not None:
+        q = q.limit(limit)
+    return _fetch(conn, q)

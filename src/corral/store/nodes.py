@@ -1,0 +1,52 @@
+"""Node rows: what the controller remembers about each node across restarts.
+
+Only the facts are stored (inventory, drain, last seen); reachability and usage
+are rebuilt at run time from agents and running jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from corral.model.node import Node
+from corral.store.dialect import upsert
+from corral.store.schema import nodes
+
+
+def upsert_node(conn: Connection, node: Node) -> None:
+    """Insert the node or overwrite its stored facts."""
+    upsert(conn, nodes, {
+        "name": node.name,
+        "cpus": node.cpus,
+        "mem_mb": node.mem_mb,
+        "gpus": node.gpus,
+        "features": ",".join(node.features),
+        "drain": bool(node.drain),
+        "drain_reason": node.drain_reason,
+        "t_last_seen": node.t_last_seen,
+    }, keys=["name"])
+
+
+def _node(row: Row[Any]) -> Node:
+    return Node(
+        name=row.name,
+        cpus=int(row.cpus),
+        mem_mb=int(row.mem_mb),
+        gpus=int(row.gpus),
+        features=tuple(row.features.split(",")) if row.features else (),
+        drain=bool(row.drain),
+        drain_reason=row.drain_reason,
+        t_last_seen=float(row.t_last_seen),
+    )
+
+
+def load_nodes(conn: Connection) -> list[Node]:
+    """Every stored node, ordered by name (reachable False, nothing in use)."""
+    return [_node(r) for r in conn.execute(select(nodes).order_by(nodes.c.name))]
+
+
+def delete_node(conn: Connection, name: str) -> bool:
+    """Forget a node; True when it was stored."""
+    return bool(conn.execute(nodes.delete().where(nodes.c.name == name)).rowcount)

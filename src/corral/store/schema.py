@@ -1,0 +1,101 @@
+"""The tables (docs/specs/04-store.md §1). One MetaData, the same on SQLite and PostgreSQL.
+
+The migrations under `migrations/versions/` create exactly these tables; a test
+compares the migrated database with this module so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+# Deterministic constraint names, so migrations can refer to them on both dialects.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# A 64-bit key on PostgreSQL; on SQLite only "INTEGER PRIMARY KEY" aliases the rowid.
+BigKey = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs = Table(
+    "jobs",
+    metadata,
+    # AUTOINCREMENT on SQLite: ids are never reused, even after the newest row is deleted.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user", String(255), nullable=False),
+    Column("uid", Integer, nullable=False),
+    Column("gid", Integer, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("reason", Text, nullable=False, server_default="None"),
+    Column("partition", String(255), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("account", String(255), nullable=True),
+    Column("time_limit_s", Integer, nullable=False),
+    Column("mem_mb_per_node", Integer, nullable=True),
+    Column("t_submit", Double, nullable=False),
+    Column("t_start", Double, nullable=True),
+    Column("t_end", Double, nullable=True),
+    Column("node_list", Text, nullable=False, server_default=""),
+    Column("exit_code", Integer, nullable=True),
+    Column("signal", Integer, nullable=True),
+    Column("cpu_time_s", Double, nullable=True),
+    Column("max_rss_mb", Double, nullable=True),
+    Column("restarts", Integer, nullable=False, server_default="0"),
+    Column("priority", Double, nullable=False, server_default="0"),
+    Column("spec", Text, nullable=False),  # JSON of JobSpec.to_dict()
+    Index("ix_jobs_state", "state"),
+    Index("ix_jobs_user", "user"),
+    sqlite_autoincrement=True,
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigKey, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=True),
+    Column("t", Double, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("from_state", String(32), nullable=True),
+    Column("to_state", String(32), nullable=True),
+    Column("data", Text, nullable=False, server_default="{}"),  # JSON object
+    Index("ix_events_job_id", "job_id"),
+    sqlite_autoincrement=True,
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("cpus", Integer, nullable=False),
+    Column("mem_mb", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False, server_default="0"),
+    Column("features", Text, nullable=False, server_default=""),  # comma separated
+    Column("drain", Boolean, nullable=False, server_default=false()),
+    Column("drain_reason", Text, nullable=False, server_default=""),
+    Column("t_last_seen", Double, nullable=False, server_default="0"),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
