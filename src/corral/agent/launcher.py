@@ -87,13 +87,11 @@ class Launcher:
         t_start = time.time()
         cgroup = self._make_cgroup(launch)
         gate_r = gate_w = -1
-        prelude = ""
-        if cgroup is not None:
+        if cgroup is not None:  # the job waits at the gate until it is in its cgroup
             gate_r, gate_w = os.pipe()
-            prelude = f"read -r _ <&{gate_r}; exec {gate_r}<&-; "
         try:
             spawned = spawn(launch, self.spool, self.agent_id,
-                            pass_fds=(gate_r,) if gate_r >= 0 else (), prelude=prelude)
+                            gate_fd=gate_r if gate_r >= 0 else None)
         except StartError as exc:
             self._close(gate_r, gate_w)
             if cgroup is not None:
@@ -101,7 +99,13 @@ class Launcher:
             self._report_start_failure(launch, t_start, str(exc))
             return True
         if cgroup is not None:
-            cgroup.add(spawned.popen.pid)
+            try:
+                cgroup.add(spawned.popen.pid)
+            except OSError as exc:
+                log.warning("job %d: cannot join its cgroup (%s); using RSS monitoring",
+                            launch.job_id, exc)
+                cgroup.remove()
+                cgroup = None
             self._close(gate_r, gate_w)  # EOF opens the gate
         job = Job(launch, spawned, JobTree(spawned.popen.pid, uid=spawned.uid,
                                            job_id=launch.job_id, agent_id=self.agent_id),

@@ -120,11 +120,11 @@ def _write_script(launch: Launch, run_as: RunAs, spool: Path) -> tuple[Path, lis
     return job_dir, ["/bin/sh", str(path)]
 
 
-def spawn(launch: Launch, spool: Path, agent_id: str, *,
-          pass_fds: tuple[int, ...] = (), prelude: str = "") -> Spawned:
+def spawn(launch: Launch, spool: Path, agent_id: str, *, gate_fd: int | None = None) -> Spawned:
     """Start the job's main process (a new session), or raise StartError.
 
-    `prelude` is shell code run by the wrapper before anything else (the cgroup gate).
+    With `gate_fd` (a pipe's read end) the wrapper first waits for EOF on it, so the
+    agent can place the process (in its cgroup) before the job runs.
     """
     run_as = resolve_user(launch)
     try:
@@ -133,6 +133,7 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *,
         raise StartError(f"cannot write the job script in {spool}: {exc.strerror}") from None
     joined = launch.stdout == launch.stderr
     body = (_WRAPPER_JOINED if joined else _WRAPPER_SEPARATE) + _WRAPPER_TAIL
+    prelude = "read -r _ || :; " if gate_fd is not None else ""
     wrapper = ["/bin/sh", "-c", prelude + body, WRAPPER_NAME,
                launch.working_dir, launch.stdout, launch.stderr, *command]
     err_r, err_w = os.pipe()
@@ -142,11 +143,12 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *,
         kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": list(run_as.groups)}
     try:
         popen = subprocess.Popen(
-            wrapper, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_w,
+            wrapper, stdin=subprocess.DEVNULL if gate_fd is None else gate_fd,
+            stdout=subprocess.DEVNULL, stderr=err_w,
             env=job_environment(launch, run_as, agent_id), cwd="/", start_new_session=True,
-            close_fds=True, pass_fds=pass_fds, **kwargs,  # type: ignore[call-overload]
+            close_fds=True, **kwargs,  # type: ignore[call-overload]
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         os.close(err_r)
         shutil.rmtree(job_dir, ignore_errors=True)
         raise StartError(f"cannot start the job: {exc}") from None

@@ -1,0 +1,63 @@
+"""Parsing of controller messages and the report shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from corral.agent.protocol import JobReport, Launch, Order, ProtocolError
+
+LAUNCH: dict[str, Any] = {
+    "job_id": 17, "name": "hello", "user": "alice", "uid": 1000, "gid": 1000,
+    "script": "#!/bin/sh\necho hi\n", "argv": [], "working_dir": "/home/alice",
+    "environment": {"K": "V"}, "stdout": "/home/alice/corral-17.out",
+    "stderr": "/home/alice/corral-17.out", "time_limit_s": 60, "mem_mb": 1024, "cpus": 1,
+    "gpus": 0, "node_list": ["n1"], "kill_grace_s": 5,
+}
+
+
+def test_spec_example_launch_parses() -> None:
+    order = Order.from_dict({"kind": "launch", "job_id": 17, "launch": LAUNCH})
+    assert order.launch is not None
+    assert order.launch.script == "#!/bin/sh\necho hi\n"
+    assert order.launch.time_limit_s == 60.0 and order.launch.mem_mb == 1024
+    assert order.launch.node_list == ("n1",)
+
+
+def test_cancel_and_signal_orders() -> None:
+    c = Order.from_dict({"kind": "cancel", "job_id": 17, "signal": 15, "grace_s": 5})
+    assert (c.kind, c.signal, c.grace_s) == ("cancel", 15, 5.0)
+    s = Order.from_dict({"kind": "signal", "job_id": 17, "signal": 10})
+    assert (s.kind, s.signal) == ("signal", 10)
+
+
+def test_defaults_and_null_mem() -> None:
+    d = {**LAUNCH, "mem_mb": None, "stderr": None, "time_limit_s": 0}
+    launch = Launch.from_dict(d)
+    assert launch.mem_mb is None and launch.stderr == launch.stdout
+    assert launch.time_limit_s == 0
+
+
+@pytest.mark.parametrize("change", [
+    {"script": None, "argv": []},
+    {"argv": ["echo"]},
+    {"uid": "1000"},
+    {"uid": True},
+    {"environment": {"K": 1}},
+    {"working_dir": None},
+])
+def test_bad_launches_are_refused(change: dict[str, Any]) -> None:
+    with pytest.raises(ProtocolError):
+        Launch.from_dict({**LAUNCH, **change})
+
+
+def test_unknown_order_kind() -> None:
+    with pytest.raises(ProtocolError, match="unknown order kind"):
+        Order.from_dict({"kind": "reboot", "job_id": 1})
+
+
+def test_report_shape() -> None:
+    d = JobReport(17, "CANCELLED", signal=15, cancelled=True).to_dict()
+    assert set(d) == {"job_id", "state", "exit_code", "signal", "t_start", "t_end",
+                      "cpu_time_s", "max_rss_mb", "message", "cancelled"}
