@@ -18,6 +18,7 @@ from corral.store import (
     query_jobs,
     save_job,
 )
+from corral.store.jobs import spec_dict
 from corral.store.schema import events, jobs
 from tests.store.conftest import make_job
 
@@ -183,3 +184,8 @@ def test_load_jobs_filters(engine: Engine) -> None:
         assert [j.id for j in load_jobs(conn, unfinished_only=True)] == [a, b]
         assert [j.id for j in load_jobs(conn, since_t_end=400.0)] == [a, b, d]
         assert [j.id for j in load_jobs(conn, since_t_end=0.0)] == [a, b, c, d]
+
+
+def test_fast_spec_dict_agrees_with_the_model() -> None:
+    for spec in (FULL_SPEC, JobSpec(name="x", working_dir="/")):
+        assert spec_dict(spec) == spec.to_dict()
