@@ -107,20 +107,20 @@ def test_running_jobs_are_listed_and_cancel_order(controller: FakeController,
     run_agent(sock_path, spool, scenario)
 
 
-def test_duplicate_launch_is_ignored(controller: FakeController, sock_path: Path,
-                                     spool: Path, outdir: Path) -> None:
+def test_duplicate_launch_is_ignored_until_acknowledged(
+        controller: FakeController, sock_path: Path, spool: Path, outdir: Path) -> None:
     async def scenario(agent: Agent) -> None:
-        order = launch_order(7, outdir, argv=["echo", "once"])
+        order = launch_order(7, outdir, argv=["sh", "-c", "sleep 0.3; echo run"])
         controller.order(order)
-        await until(lambda: controller.reports().get(7))
-        controller.order(order)
+        controller.order(order)  # re-delivered while running: ignored
         controller.order({"kind": "cancel", "job_id": 99, "signal": 15, "grace_s": 1})
-        n_polls = len(controller.seen("/agent/v1/poll"))
-        await until(lambda: len(controller.seen("/agent/v1/poll")) > n_polls + 1)
+        await until(lambda: controller.reports().get(7))
+        await until(lambda: not agent.pending)
+        controller.order(order)  # after the acknowledgement: a requeued job runs again
+        await until(lambda: len(controller.seen("/agent/v1/report")) == 2)
 
     run_agent(sock_path, spool, scenario)
-    assert (outdir / "7.out").read_text() == "once\n"
-    assert sum(len(b["reports"]) for b in controller.seen("/agent/v1/report")) == 1
+    assert (outdir / "7.out").read_text() == "run\nrun\n"
 
 
 def test_bad_launch_order_is_reported_failed(controller: FakeController, sock_path: Path,

@@ -20,7 +20,6 @@ import logging
 import signal
 import time
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ BACKOFF_MAX_S = 2.0
 DEFAULT_HEARTBEAT_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 SHUTDOWN_FLUSH_S = 1.0
-REMEMBER_FINISHED = 10_000  # job ids kept to ignore re-delivered launch orders
 
 
 class ControllerError(Exception):
@@ -90,8 +88,7 @@ class Agent:
         self.tick_s = tick_s
         self.heartbeat_s = DEFAULT_HEARTBEAT_S
         self.registered = False
-        self.pending: dict[int, JobReport] = {}
-        self.finished: OrderedDict[int, None] = OrderedDict()
+        self.pending: dict[int, JobReport] = {}  # finished, not yet acknowledged
         self._reports_ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._reachable: bool | None = None
@@ -220,8 +217,10 @@ class Agent:
     def _handle_order(self, order: Order) -> None:
         assert self.launcher is not None
         if order.kind == "launch" and order.launch is not None:
-            if order.job_id in self.finished or order.job_id in self.pending:
-                log.info("job %d: launch ignored, it already ran here", order.job_id)
+            # A job whose report was acknowledged may come back: it was requeued.
+            if order.job_id in self.pending:
+                log.info("job %d: launch ignored, its report is not acknowledged yet",
+                         order.job_id)
             elif not self.launcher.launch(order.launch):
                 log.info("job %d: launch ignored, it is running", order.job_id)
         elif order.kind == "cancel":
@@ -235,7 +234,7 @@ class Agent:
         if not (isinstance(raw, dict) and raw.get("kind") == "launch"):
             return
         job_id = raw.get("job_id")
-        if isinstance(job_id, int) and job_id not in self.finished and job_id not in self.pending:
+        if isinstance(job_id, int) and job_id not in self.pending:
             now = time.time()
             self._on_report(JobReport(job_id, "FAILED", exit_code=1, t_start=now, t_end=now,
                                       message=f"bad launch order: {why}"))
@@ -243,9 +242,6 @@ class Agent:
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:
         self.pending[report.job_id] = report
-        self.finished[report.job_id] = None
-        while len(self.finished) > REMEMBER_FINISHED:
-            self.finished.popitem(last=False)
         self._reports_ready.set()
 
     def _acknowledge(self, sent: dict[int, JobReport]) -> None:

@@ -128,7 +128,7 @@ class Launcher:
 
     def signal(self, job_id: int, sig: int) -> bool:
         job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or job.exited.done():
             return False
         with contextlib.suppress(OSError):
             os.killpg(job.pid, sig)
@@ -206,6 +206,7 @@ class Launcher:
             os.close(job.pidfd)
             job.pidfd = None
         job.spawned.popen.returncode = os.waitstatus_to_exitcode(status) if rusage else 0
+        job.tree.root_reaped = True
         job.exited.set_result((status, rusage))
         return True
 

@@ -70,6 +70,7 @@ class JobTree:
         self._ppid: dict[int, int] = {}
         self._cpu_s: dict[int, float] = {}
         self.peak_rss_mb = 0.0
+        self.root_reaped = False  # then its pid may be reused: no more killpg
         with contextlib.suppress(psutil.Error):
             self.members[root_pid] = psutil.Process(root_pid)
 
@@ -162,8 +163,9 @@ class JobTree:
 
     def send(self, sig: int) -> None:
         """Signal the process group and every tracked member."""
-        with contextlib.suppress(OSError):
-            os.killpg(self.root_pid, sig)
+        if not self.root_reaped:
+            with contextlib.suppress(OSError):
+                os.killpg(self.root_pid, sig)
         for proc in list(self.members.values()):
             with contextlib.suppress(psutil.Error, OSError):
                 proc.send_signal(sig)
