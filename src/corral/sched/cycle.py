@@ -33,7 +33,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         (
             r.nodes,
             _planned_end(policy, r.t_expected_end, r.t_predicted_end, now),
-            (r.cpus_per_node, r.mem_mb_per_node, r.gpus_per_node),
+            None if r.exclusive else (r.cpus_per_node, r.mem_mb_per_node, r.gpus_per_node),
         )
         for r in snapshot.running
     ]

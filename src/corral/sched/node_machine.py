@@ -96,30 +96,41 @@ class _Node:
         return out
 
 
+def _no_reservation(n: _Node) -> bool:
+    return not n.res
+
+
 class NodeMachine:
     def __init__(
         self,
         nodes: Sequence[NodeView],
-        releases: Sequence[tuple[tuple[str, ...], float, Res3]],
+        releases: Sequence[tuple[tuple[str, ...], float, Res3 | None]],
         now: float,
     ) -> None:
         """`releases`: for each running job, (its nodes, its planned end, what
-        it holds per node)."""
+        it holds per node, None: the whole node (exclusive))."""
         self.now = now
         self._nodes = [_Node(v) for v in nodes]
         self._by_name = {n.name: n for n in self._nodes}
         after_now = math.nextafter(now, INF)
-        for names, t_end, (c, m, g) in releases:
+        for names, t_end, held in releases:
             if t_end >= INF:
                 continue
             t = max(t_end, after_now)  # overdue: expected to end any moment
             for name in names:
                 node = self._by_name.get(name)
-                if node is not None:
-                    node.rel.append((t, c, m, g))
+                if node is None:
+                    continue
+                if held is None:
+                    cc, cm, cg = node.cap
+                    fc, fm, fg = node.free
+                    node.rel.append((t, cc - fc, cm - fm, cg - fg))
+                else:
+                    node.rel.append((t, *held))
         self.free_cpus = sum(n.free[0] for n in self._nodes if n.avail)
         self._eligible: dict[tuple[object, ...], list[_Node]] = {}
         self._failed: dict[tuple[object, ...], float] = {}
+        self._n_res = 0
 
     # -- eligibility -------------------------------------------------------
     def _need(self, req: Req, node: _Node) -> Res3:
@@ -170,11 +181,17 @@ class NodeMachine:
         now = self.now
         t_end = now + req.dur_s
         chosen: list[_Node] = []
-        for n in self.eligible(req):
-            if n.fits(self._need(req, n), now, t_end, now):
-                chosen.append(n)
-                if len(chosen) == k:
-                    break
+        if self._n_res == 0:
+            for n in self.eligible(req):
+                if n.fits(self._need(req, n), now, t_end, now):
+                    chosen.append(n)
+                    if len(chosen) == k:
+                        break
+        else:
+            # Prefer nodes that carry a reservation (the job ends before it):
+            # leaves the unreserved ones to jobs that run past it.
+            fit = [n for n in self.eligible(req) if n.fits(self._need(req, n), now, t_end, now)]
+            chosen = sorted(fit, key=_no_reservation)[:k]
         if len(chosen) < k:
             self._failed[fkey] = min(req.dur_s, self._failed.get(fkey, INF))
             return None
@@ -215,11 +232,13 @@ class NodeMachine:
                     closing.append(idx)
                 i += 1
             if len(active) >= k:
-                chosen = sorted(active)[:k]
+                # Prefer nodes busy now: the ones free now stay open to backfill.
+                chosen = sorted(active, key=lambda x: (nodes[x].free[0] - nodes[x].cap[0], x))[:k]
                 for idx in chosen:
                     n = nodes[idx]
                     c, m, g = self._need(req, n)
                     n.res.append((t, t + d, c, m, g))
+                self._n_res += 1
                 return t
             active.difference_update(closing)
         return INF

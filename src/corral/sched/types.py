@@ -35,6 +35,7 @@ class RunningView:
     # Once `now` reaches it and the job still runs, t_expected_end is used.
     t_predicted_end: float | None = None
     user: str = ""
+    exclusive: bool = False  # holds its nodes whole: they free up entirely at its end
 
 
 @dataclass(frozen=True, slots=True)
