@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, func, select
 
@@ -10,6 +15,7 @@ from corral.model.event import EventKind
 from corral.model.job import JobSpec
 from corral.model.states import JobState
 from corral.store import (
+    engine_schema,
     get_job,
     insert_job,
     insert_jobs,
@@ -189,3 +195,29 @@ def test_load_jobs_filters(engine: Engine) -> None:
 def test_fast_spec_dict_agrees_with_the_model() -> None:
     for spec in (FULL_SPEC, JobSpec(name="x", working_dir="/")):
         assert spec_dict(spec) == spec.to_dict()
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from corral.store import make_engine, insert_job
+from tests.store.conftest import make_job
+engine = make_engine(sys.argv[1], schema=sys.argv[2] or None)
+with engine.begin() as conn:
+    job_id = insert_job(conn, make_job())
+print(job_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no clean shutdown, no checkpoint
+"""
+
+
+def test_committed_job_survives_kill_9(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, url, engine_schema(engine) or ""],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2],
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    job_id = int(proc.stdout.strip())
+    with engine.connect() as conn:
+        assert get_job(conn, job_id) is not None
+        assert [e.kind for e in job_events(conn, job_id)] == [EventKind.SUBMIT]
