@@ -23,7 +23,13 @@ from typing import Any
 from corral.agent.cgroup import CgroupManager, JobCgroup
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.protocol import JobReport, Launch, RunningJob
-from corral.agent.spawn import Spawned, StartError, read_start_error, spawn
+from corral.agent.spawn import (
+    Spawned,
+    StartError,
+    format_start_error,
+    read_error_output,
+    spawn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,8 @@ class Job:
     terminator: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
     pidfd: int | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    error_output: bytearray = field(default_factory=bytearray)
+    error_open: bool = True
 
     @property
     def job_id(self) -> int:
@@ -111,6 +118,7 @@ class Launcher:
                                            job_id=launch.job_id, agent_id=self.agent_id),
                   t_start, loop.create_future(), cgroup=cgroup)
         self.jobs[launch.job_id] = job
+        loop.add_reader(spawned.error_fd, self._read_error_output, job)
         self._watch_exit(job)
         if launch.time_limit_s > 0:
             job.timer = loop.call_later(launch.time_limit_s, self._terminate, job,
@@ -140,10 +148,14 @@ class Launcher:
             task.cancel()
         if self._monitor is not None:
             self._monitor.cancel()
+        loop = asyncio.get_running_loop()
         for job in self.jobs.values():
+            if job.error_open:
+                job.error_open = False
+                loop.remove_reader(job.spawned.error_fd)
+                self._close(job.spawned.error_fd)
             if job.pidfd is not None:
-                with contextlib.suppress(Exception):
-                    asyncio.get_running_loop().remove_reader(job.pidfd)
+                loop.remove_reader(job.pidfd)
                 os.close(job.pidfd)
                 job.pidfd = None
             # The job outlives us: stop Popen from ever waiting for it.
@@ -178,6 +190,18 @@ class Launcher:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+    def _read_error_output(self, job: Job) -> None:
+        """Collect the wrapper's early stderr; it closes once the output files are open."""
+        if not job.error_open:
+            return
+        data, eof = read_error_output(job.spawned.error_fd)
+        if len(job.error_output) < 4096:
+            job.error_output += data
+        if eof:
+            job.error_open = False
+            asyncio.get_running_loop().remove_reader(job.spawned.error_fd)
+            self._close(job.spawned.error_fd)
 
     # -- reaping ---------------------------------------------------------------------
     def _watch_exit(self, job: Job) -> None:
@@ -274,6 +298,19 @@ class Launcher:
     async def _supervise(self, job: Job) -> None:
         status, rusage = await job.exited
         t_end = time.time()
+        try:
+            report = await self._finish(job, status, rusage, t_end)
+        except Exception as exc:  # the controller must hear of the job in any case
+            log.error("job %d: %s: %s", job.job_id, type(exc).__name__, exc)
+            report = JobReport(job.job_id, "FAILED", t_start=job.t_start, t_end=t_end,
+                               message=f"agent error while ending the job: {exc}")
+        self.jobs.pop(job.job_id, None)
+        log.info("job %d ended: %s%s", job.job_id, report.state,
+                 f" ({report.message})" if report.message else "")
+        self.on_report(report)
+
+    async def _finish(self, job: Job, status: int, rusage: resource.struct_rusage | None,
+                      t_end: float) -> JobReport:
         if job.timer is not None:
             job.timer.cancel()
         if job.terminator is not None:
@@ -285,18 +322,19 @@ class Launcher:
                 if job.cgroup is not None:
                     job.cgroup.kill()
         report = self._report(job, status, rusage, t_end)
-        self.jobs.pop(job.job_id, None)
         shutil.rmtree(job.spawned.job_dir, ignore_errors=True)
         if job.cgroup is not None:
             job.cgroup.remove()
-        log.info("job %d ended: %s%s", job.job_id, report.state,
-                 f" ({report.message})" if report.message else "")
-        self.on_report(report)
+        return report
 
     def _report(self, job: Job, status: int, rusage: resource.struct_rusage | None,
                 t_end: float) -> JobReport:
-        start_error = read_start_error(job.spawned.error_fd)
-        self._close(job.spawned.error_fd)
+        self._read_error_output(job)
+        if job.error_open:  # a descendant still holds it: no more waiting for EOF
+            job.error_open = False
+            asyncio.get_running_loop().remove_reader(job.spawned.error_fd)
+            self._close(job.spawned.error_fd)
+        start_error = format_start_error(bytes(job.error_output))
         report = JobReport(job.job_id, "FAILED", t_start=job.t_start, t_end=t_end)
         if rusage is None:
             report.message = "the job's exit status was lost"

@@ -9,7 +9,6 @@ agent: whatever arrives there is the reason the job could not start.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import re
@@ -157,17 +156,23 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *, gate_fd: int | None = N
     return Spawned(popen, err_r, job_dir, run_as.uid, run_as.gid)
 
 
-def read_start_error(fd: int) -> str:
-    """What the wrapper wrote before the job's own output took over (one line)."""
-    chunks = []
-    total = 0
-    with contextlib.suppress(OSError):
-        while total < MAX_START_ERROR_BYTES:
+def read_error_output(fd: int) -> tuple[bytes, bool]:
+    """What is available on the wrapper's early stderr, and whether it is at EOF."""
+    chunks: list[bytes] = []
+    try:
+        while True:
             data = os.read(fd, MAX_START_ERROR_BYTES)
             if not data:
-                break
+                return b"".join(chunks), True
             chunks.append(data)
-            total += len(data)
-    text = b"".join(chunks).decode(errors="replace").strip()
+    except BlockingIOError:
+        return b"".join(chunks), False
+    except OSError:
+        return b"".join(chunks), True
+
+
+def format_start_error(data: bytes) -> str:
+    """The wrapper's complaint as one line, without the shell's `sh: 1:` prefix."""
+    text = data[:MAX_START_ERROR_BYTES].decode(errors="replace").strip()
     lines = (_SHELL_PREFIX.sub("", line.strip()) for line in text.splitlines())
     return " / ".join(line for line in lines if line)
