@@ -55,6 +55,13 @@ def test_script_without_shebang_runs_under_sh(spool: Path, outdir: Path) -> None
     assert (outdir / "9.out").read_text() == "plain 3\n"
 
 
+def test_script_arguments(spool: Path, outdir: Path) -> None:
+    script = '#!/bin/sh\necho "$#" "$1" "$2"\n'
+    r = run_jobs(spool, [make_launch(26, outdir, script=script, argv=["a b", "c"])])[26]
+    assert r.state == "COMPLETED"
+    assert (outdir / "26.out").read_text() == "2 a b c\n"
+
+
 def test_output_is_appended(spool: Path, outdir: Path) -> None:
     (outdir / "10.out").write_text("before\n")
     run_jobs(spool, [make_launch(10, outdir, argv=["echo", "after"])])

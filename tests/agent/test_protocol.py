@@ -41,7 +41,6 @@ def test_defaults_and_null_mem() -> None:
 
 @pytest.mark.parametrize("change", [
     {"script": None, "argv": []},
-    {"argv": ["echo"]},
     {"uid": "1000"},
     {"uid": True},
     {"environment": {"K": 1}},
@@ -50,6 +49,11 @@ def test_defaults_and_null_mem() -> None:
 def test_bad_launches_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(ProtocolError):
         Launch.from_dict({**LAUNCH, **change})
+
+
+def test_script_with_arguments() -> None:
+    launch = Launch.from_dict({**LAUNCH, "argv": ["a b", "c"]})
+    assert launch.script and launch.argv == ("a b", "c")
 
 
 def test_unknown_order_kind() -> None:

@@ -57,8 +57,8 @@ class Launch:
         argv = _get(d, "argv", list, [])
         if not all(isinstance(a, str) for a in argv):
             raise ProtocolError("field 'argv': every item must be a string")
-        if (script is None) == (not argv):
-            raise ProtocolError("launch: exactly one of 'script' and 'argv' must be given")
+        if script is None and not argv:
+            raise ProtocolError("launch: needs a 'script' or an 'argv'")
         env = _get(d, "environment", dict, {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise ProtocolError("field 'environment': keys and values must be strings")

@@ -115,8 +115,8 @@ def _write_script(launch: Launch, run_as: RunAs, spool: Path) -> tuple[Path, lis
     finally:
         os.close(fd)
     if launch.script.startswith("#!"):
-        return job_dir, [str(path)]
-    return job_dir, ["/bin/sh", str(path)]
+        return job_dir, [str(path), *launch.argv]
+    return job_dir, ["/bin/sh", str(path), *launch.argv]
 
 
 def spawn(launch: Launch, spool: Path, agent_id: str, *, gate_fd: int | None = None) -> Spawned:
