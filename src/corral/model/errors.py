@@ -5,6 +5,7 @@
     │   └── Infeasible        can never run (permanent refusal at submit)
     ├── NotFound              no such job / node / partition
     ├── PermissionDenied      not yours
+    │   └── Unauthenticated   no identity at all
     ├── Conflict              the request clashes with the current state
     │   └── IllegalTransition a move not in the state table
     └── Unavailable           try again later (controller starting, store down)
@@ -42,6 +43,10 @@ class PermissionDenied(CorralError):
     code = "forbidden"
 
 
+class Unauthenticated(PermissionDenied):
+    code = "unauthenticated"
+
+
 class Conflict(CorralError):
     code = "conflict"
 
@@ -56,6 +61,6 @@ class Unavailable(CorralError):
 
 ERROR_CLASSES: dict[str, type[CorralError]] = {
     cls.code: cls
-    for cls in (CorralError, InvalidRequest, Infeasible, NotFound, PermissionDenied, Conflict,
-                IllegalTransition, Unavailable)
+    for cls in (CorralError, InvalidRequest, Infeasible, NotFound, PermissionDenied,
+                Unauthenticated, Conflict, IllegalTransition, Unavailable)
 }

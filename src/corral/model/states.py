@@ -100,7 +100,9 @@ class NodeState(StrEnum):
         return self in (NodeState.IDLE, NodeState.MIXED)
 
 
-def derive_node_state(*, reachable: bool, drain: bool, cpus_used: int, cpus_total: int) -> NodeState:
+def derive_node_state(
+    *, reachable: bool, drain: bool, cpus_used: int, cpus_total: int
+) -> NodeState:
     """A node's state follows from its facts; it is never stored on its own."""
     if not reachable:
         return NodeState.DOWN

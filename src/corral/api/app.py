@@ -1,0 +1,24 @@
+"""The FastAPI application: routers, the error table, the controller in app.state."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from corral import __version__
+from corral.api import errors, routes_cluster, routes_jobs
+from corral.services.agents import AgentService
+from corral.services.controller import Controller
+
+
+def create_app(ctl: Controller) -> FastAPI:
+    app = FastAPI(
+        title="corral",
+        version=__version__,
+        description="The corral workload manager's REST API (docs/specs/05-rest-api.md).",
+    )
+    app.state.controller = ctl
+    app.state.agents = AgentService(ctl)
+    errors.install(app)
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_cluster.router)
+    return app

@@ -1,0 +1,80 @@
+"""/v1/nodes, /v1/partitions, /v1/status and the agent endpoints (spec 02)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from corral import __version__
+from corral.api.auth import require_agent, user_caller
+from corral.api.routes_jobs import CtlDep
+from corral.api.schemas import AgentPoll, AgentRegister, AgentReport
+from corral.services.agents import AgentService
+from corral.services.identity import Caller
+from corral.services.submit import partition_nodes
+
+router = APIRouter()
+CallerDep = Annotated[Caller, Depends(user_caller)]
+
+
+def agents_of(request: Request) -> AgentService:
+    svc: AgentService = request.app.state.agents
+    return svc
+
+
+AgentsDep = Annotated[AgentService, Depends(agents_of)]
+
+
+@router.get("/v1/status")
+async def status(ctl: CtlDep) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for j in ctl.jobs.values():
+        counts[str(j.state)] = counts.get(str(j.state), 0) + 1
+    sched = ctl.scheduler
+    return {
+        "version": __version__,
+        "uptime_s": round(time.time() - ctl.t_started, 3),
+        "database": ctl.engine.url.render_as_string(hide_password=True),
+        "policy": ctl.cfg.scheduler.policy,
+        "jobs": counts,
+        "nodes": {n.name: str(n.state) for n in ctl.nodes.values()},
+        "scheduler_passes": sched.passes if sched else 0,
+        "last_pass_s": sched.last_pass_s if sched else 0.0,
+    }
+
+
+@router.get("/v1/nodes")
+async def nodes(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    return {"nodes": [n.to_dict() for n in sorted(ctl.nodes.values(), key=lambda n: n.name)]}
+
+
+@router.get("/v1/partitions")
+async def partitions(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    out = []
+    for p in ctl.cfg.partitions:
+        members = partition_nodes(p, ctl.nodes.values())
+        out.append({
+            "name": p.name, "default": p is ctl.cfg.default_partition,
+            "nodes": sorted(n.name for n in members), "max_time_s": p.max_time_s,
+            "default_time_s": p.default_time_s, "max_nodes": p.max_nodes,
+            "cpus": sum(n.cpus for n in members),
+            "cpus_used": sum(n.cpus_used for n in members),
+        })
+    return {"partitions": out}
+
+
+@router.post("/agent/v1/register", dependencies=[Depends(require_agent)])
+async def register(body: AgentRegister, agents: AgentsDep) -> dict[str, Any]:
+    return await agents.register(body.model_dump())
+
+
+@router.post("/agent/v1/poll", dependencies=[Depends(require_agent)])
+async def poll(body: AgentPoll, agents: AgentsDep) -> dict[str, Any]:
+    return await agents.poll(body.model_dump())
+
+
+@router.post("/agent/v1/report", dependencies=[Depends(require_agent)])
+async def report(body: AgentReport, agents: AgentsDep) -> dict[str, Any]:
+    return await agents.report(body.model_dump())

@@ -1,0 +1,126 @@
+"""/v1/jobs: submit, query and control jobs (docs/specs/05-rest-api.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from corral.api.auth import user_caller
+from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
+from corral.model.errors import InvalidRequest
+from corral.services.controller import Controller
+from corral.services.identity import Caller
+
+router = APIRouter(prefix="/v1")
+CallerDep = Annotated[Caller, Depends(user_caller)]
+
+
+def ctl_of(request: Request) -> Controller:
+    ctl: Controller = request.app.state.controller
+    return ctl
+
+
+CtlDep = Annotated[Controller, Depends(ctl_of)]
+
+
+def _split(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p for p in v.split(",") if p)
+    return out
+
+
+def _ids(values: list[str] | None) -> list[int]:
+    out = []
+    for v in _split(values):
+        try:
+            out.append(int(v))
+        except ValueError:
+            raise InvalidRequest(f"id: {v!r} is not a job id") from None
+    return out
+
+
+@router.post("/jobs", status_code=201)
+async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep) -> dict[str, Any]:
+    job_id = await ctl.submit(caller, body.to_spec(), user=body.user)
+    return {"id": job_id}
+
+
+@router.get("/jobs")
+async def list_jobs(
+    ctl: CtlDep,
+    caller: CallerDep,
+    user: Annotated[list[str] | None, Query()] = None,
+    state: Annotated[list[str] | None, Query()] = None,
+    partition: Annotated[list[str] | None, Query()] = None,
+    id: Annotated[list[str] | None, Query()] = None,
+    name: Annotated[list[str] | None, Query()] = None,
+    history: bool = False,
+    limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> dict[str, Any]:
+    states = [s.upper() for s in _split(state)]
+    if history:
+        jobs = await ctl.history(ids=_ids(id) or None, users=_split(user) or None,
+                                 states=states or None, partitions=_split(partition) or None,
+                                 names=_split(name) or None, limit=limit)
+    else:
+        jobs = ctl.list_jobs(users=_split(user), states=states,
+                             partitions=_split(partition), ids=_ids(id), names=_split(name))
+        if limit:
+            jobs = jobs[:limit]
+    return {"jobs": [j.to_dict() for j in jobs]}
+
+
+@router.get("/jobs/{job_id}")
+async def show(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    job = await ctl.get_job(job_id)
+    return job.to_dict()
+
+
+@router.get("/jobs/{job_id}/wait")
+async def wait(job_id: int, ctl: CtlDep, caller: CallerDep,
+               timeout_s: Annotated[float, Query(ge=0, le=3600)] = 60.0) -> dict[str, Any]:
+    job = await ctl.wait_final(job_id, timeout_s)
+    return job.to_dict()
+
+
+@router.get("/jobs/{job_id}/events")
+async def events(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    return {"events": [e.to_dict() for e in await ctl.events(job_id)]}
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel(job_id: int, ctl: CtlDep, caller: CallerDep,
+                 body: CancelRequest | None = None) -> dict[str, Any]:
+    state = await ctl.cancel(caller, job_id, signal=body.signal if body else None)
+    return {"id": job_id, "state": state}
+
+
+@router.post("/jobs/{job_id}/hold")
+async def hold(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    await ctl.hold(caller, job_id)
+    return {"id": job_id, "state": "HELD"}
+
+
+@router.post("/jobs/{job_id}/release")
+async def release(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    await ctl.release(caller, job_id)
+    return {"id": job_id, "state": "PENDING"}
+
+
+@router.post("/jobs/{job_id}/requeue")
+async def requeue(job_id: int, ctl: CtlDep, caller: CallerDep,
+                  body: RequeueRequest | None = None) -> dict[str, Any]:
+    await ctl.requeue(caller, job_id, hold=bool(body and body.hold))
+    return {"id": job_id}
+
+
+@router.patch("/jobs/{job_id}")
+async def update(job_id: int, body: UpdateRequest, ctl: CtlDep,
+                 caller: CallerDep) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True)
+    if not fields:
+        raise InvalidRequest("update: no field to change")
+    job = await ctl.update(caller, job_id, fields)
+    return job.to_dict()

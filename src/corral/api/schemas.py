@@ -1,0 +1,90 @@
+"""Request bodies of the REST API (docs/specs/05-rest-api.md). Unknown fields are errors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corral.model.job import JobSpec
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitRequest(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    working_dir: Annotated[str, Field(min_length=1)]
+    script: str | None = None
+    argv: list[str] = []
+    environment: dict[str, str] = {}
+    stdout: Annotated[str, Field(min_length=1)] = "corral-%j.out"
+    stderr: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    nodes: Annotated[int, Field(ge=1, le=100_000)] = 1
+    cpus_per_node: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    mem_mb_per_node: Annotated[int, Field(ge=1)] | None = None
+    gpus_per_node: Annotated[int, Field(ge=0, le=1024)] = 0
+    time_limit_s: Annotated[int, Field(ge=1)] | None = None
+    nice: Annotated[int, Field(ge=-10000, le=10000)] = 0
+    priority: Annotated[int, Field(ge=0)] | None = None
+    hold: bool = False
+    t_begin: float | None = None
+    requeue: bool = True
+    features: list[str] = []
+    user: str | None = None  # an administrator submitting for another user
+
+    def to_spec(self) -> JobSpec:
+        d: dict[str, Any] = self.model_dump(exclude={"user"})
+        return JobSpec.from_dict(d)
+
+
+class CancelRequest(_Body):
+    signal: Annotated[int, Field(ge=1, le=64)] | None = None
+
+
+class RequeueRequest(_Body):
+    hold: bool = False
+
+
+class UpdateRequest(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    time_limit_s: Annotated[int, Field(ge=1)] | None = None
+    nice: Annotated[int, Field(ge=-10000, le=10000)] | None = None
+    priority: Annotated[int, Field(ge=0)] | None = None
+    partition: str | None = None
+    t_begin: float | None = None
+    cpus_per_node: Annotated[int, Field(ge=1)] | None = None
+    mem_mb_per_node: Annotated[int, Field(ge=1)] | None = None
+    account: str | None = None
+
+
+class AgentRunning(BaseModel):
+    job_id: int
+    pid: int | None = None
+
+
+class AgentRegister(BaseModel):
+    node: Annotated[str, Field(min_length=1, max_length=255)]
+    cpus: Annotated[int, Field(ge=1)]
+    mem_mb: Annotated[int, Field(ge=1)]
+    gpus: Annotated[int, Field(ge=0)] = 0
+    features: list[str] = []
+    agent_version: str = ""
+    boot_id: str = ""
+    running: list[AgentRunning] = []
+    finished: list[dict[str, Any]] = []
+
+
+class AgentPoll(BaseModel):
+    node: str
+    boot_id: str = ""
+    running: list[AgentRunning] = []
+    wait_s: Annotated[float, Field(ge=0, le=60)] = 20.0
+
+
+class AgentReport(BaseModel):
+    node: str
+    reports: list[dict[str, Any]]

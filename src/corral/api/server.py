@@ -1,0 +1,111 @@
+"""`corral-controller`: the controller process (store + scheduler + REST on socket/TCP)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+
+from corral.api.app import create_app
+from corral.api.peercred import PeerCredH11Protocol
+from corral.config import Config, load_config
+from corral.model.errors import CorralError
+from corral.services.controller import Controller
+from corral.store.db import make_engine, migrate
+
+log = logging.getLogger("corral.server")
+
+
+def bind_unix(path: str) -> socket.socket:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.exists():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:
+            p.unlink()  # a stale socket left by a killed controller
+        else:
+            probe.close()
+            raise CorralError(f"socket {path}: another controller is already listening")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    os.chmod(path, 0o666)  # every local user may connect; SO_PEERCRED says who they are
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_tcp(listen: str) -> socket.socket:
+    host, _, port = listen.rpartition(":")
+    try:
+        sock = socket.create_server((host or "127.0.0.1", int(port)), backlog=1024,
+                                    reuse_port=False)
+    except (OSError, ValueError) as e:
+        raise CorralError(f"controller.listen: cannot listen on {listen!r}: {e}") from None
+    return sock
+
+
+async def serve(cfg: Config) -> None:
+    engine = make_engine(cfg.database_url)
+    await asyncio.to_thread(migrate, engine)
+    sockets = [bind_unix(cfg.socket_path)]
+    if cfg.controller.listen:
+        sockets.append(bind_tcp(cfg.controller.listen))
+    ctl = Controller(cfg, engine)
+    await ctl.start()
+    app = create_app(ctl)
+    ucfg = uvicorn.Config(app, http=PeerCredH11Protocol, lifespan="off", log_level="warning",
+                          access_log=False, timeout_graceful_shutdown=2, ws="none")
+    server = uvicorn.Server(ucfg)
+    log.info("controller up: socket %s%s, store %s", cfg.socket_path,
+             f", tcp {cfg.controller.listen}" if cfg.controller.listen else "",
+             engine.url.render_as_string(hide_password=True))
+    try:
+        await server.serve(sockets=sockets)
+    finally:
+        await ctl.stop()
+        engine.dispose()
+        with contextlib.suppress(OSError):
+            os.unlink(cfg.socket_path)
+
+
+@click.command("corral-controller")
+@click.option("--state-dir", envvar="CORRAL_STATE_DIR", help="Where the state lives.")
+def main(state_dir: str | None) -> None:
+    """Run the corral controller in the foreground."""
+    try:
+        cfg = load_config(state_dir)
+    except CorralError as e:
+        raise click.ClickException(str(e)) from None
+    logging.basicConfig(
+        level=cfg.controller.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
+    pidfile = Path(cfg.state_dir) / "controller.pid"
+    pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        asyncio.run(serve(cfg))
+    except CorralError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        try:
+            if pidfile.read_text().strip() == str(os.getpid()):
+                pidfile.unlink()
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main()

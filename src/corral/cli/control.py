@@ -1,0 +1,110 @@
+"""Control commands: cancel, hold, release, requeue, update."""
+
+from __future__ import annotations
+
+import signal as _signal
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from corral.client import Client
+from corral.model.errors import CorralError
+from corral.model.units import parse_duration_s, parse_mem_mb
+
+
+def _ids(values: tuple[str, ...]) -> list[int]:
+    out = []
+    for v in values:
+        for part in v.split(","):
+            try:
+                out.append(int(part))
+            except ValueError:
+                raise click.BadParameter(f"{part!r} is not a job id", param_hint="JOB") from None
+    return out
+
+
+def _each(ids: list[int], act: Callable[[Client, int], Any]) -> None:
+    """Apply to every job; report each failure on one line; exit 1 if any failed."""
+    failed = 0
+    with Client() as c:
+        for job_id in ids:
+            try:
+                act(c, job_id)
+            except CorralError as e:
+                if e.code == "unavailable":
+                    raise
+                click.echo(f"Error: {e}", err=True)
+                failed += 1
+    if failed:
+        raise SystemExit(1)
+
+
+def _signal_number(name: str | None) -> int | None:
+    if name is None:
+        return None
+    if name.isdigit():
+        return int(name)
+    key = name.upper()
+    key = key if key.startswith("SIG") else "SIG" + key
+    try:
+        return int(_signal.Signals[key])
+    except KeyError:
+        raise click.BadParameter(f"{name!r} is not a signal", param_hint="--signal") from None
+
+
+@click.command("cancel")
+@click.option("-s", "--signal", "sig", help="Send this signal instead of cancelling.")
+@click.argument("jobs", nargs=-1, required=True)
+def cancel(sig: str | None, jobs: tuple[str, ...]) -> None:
+    number = _signal_number(sig)
+    _each(_ids(jobs), lambda c, j: c.cancel(j, signal=number))
+
+
+@click.command("hold")
+@click.argument("jobs", nargs=-1, required=True)
+def hold(jobs: tuple[str, ...]) -> None:
+    _each(_ids(jobs), lambda c, j: c.hold(j))
+
+
+@click.command("release")
+@click.argument("jobs", nargs=-1, required=True)
+def release(jobs: tuple[str, ...]) -> None:
+    _each(_ids(jobs), lambda c, j: c.release(j))
+
+
+@click.command("requeue")
+@click.option("--hold", is_flag=True, help="Requeue held.")
+@click.argument("jobs", nargs=-1, required=True)
+def requeue(hold: bool, jobs: tuple[str, ...]) -> None:
+    _each(_ids(jobs), lambda c, j: c.requeue(j, hold=hold))
+
+
+@click.command("update")
+@click.argument("job", type=int)
+@click.option("-J", "--job-name", "name")
+@click.option("-t", "--time", help="New time limit.")
+@click.option("--nice", type=int)
+@click.option("--priority", type=click.IntRange(0))
+@click.option("-p", "--partition")
+@click.option("-c", "--cpus", type=click.IntRange(1), help="CPUs per node.")
+@click.option("--mem", help="Memory per node.")
+@click.option("-A", "--account")
+def update(job: int, name: str | None, time: str | None, nice: int | None,
+           priority: int | None, partition: str | None, cpus: int | None, mem: str | None,
+           account: str | None) -> None:
+    fields: dict[str, Any] = {}
+    if name is not None:
+        fields["name"] = name
+    if time is not None:
+        fields["time_limit_s"] = parse_duration_s("time", time)
+    for key, value in (("nice", nice), ("priority", priority), ("partition", partition),
+                       ("cpus_per_node", cpus), ("account", account)):
+        if value is not None:
+            fields[key] = value
+    if mem is not None:
+        fields["mem_mb_per_node"] = parse_mem_mb("mem", mem)
+    if not fields:
+        raise click.UsageError("nothing to change: give at least one option")
+    with Client() as c:
+        c.update(job, **fields)

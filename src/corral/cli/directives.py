@@ -1,0 +1,84 @@
+"""Job script directives: `#CORRAL` lines before the first command (docs/specs/06-job-scripts.md).
+
+The options a directive may carry are the submit command's own (one table serves
+both), so `#CORRAL -t 10:00` and `corral submit -t 10:00` mean the same thing.
+Command-line options override directives.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+PREFIX = "#CORRAL"
+
+F = Callable[..., Any]
+
+
+def job_options(f: F) -> F:
+    """The resource and placement options shared by `corral submit` and `#CORRAL`."""
+    opts = [
+        click.option("-J", "--job-name", "name", help="Job name (default: the script's name)."),
+        click.option("-o", "--output", help="stdout file; %j id, %x name, %u user, %N node."),
+        click.option("-e", "--error", help="stderr file (default: with stdout)."),
+        click.option("-p", "--partition", help="Partition (default: the default one)."),
+        click.option("-A", "--account", help="Account to charge."),
+        click.option("-N", "--nodes", type=click.IntRange(1), help="Number of nodes."),
+        click.option("-c", "--cpus", "--cpus-per-node", "cpus", type=click.IntRange(1),
+                     help="CPUs per node."),
+        click.option("--mem", help="Memory per node (e.g. 512M, 4G)."),
+        click.option("--gpus", type=click.IntRange(0), help="GPUs per node."),
+        click.option("-t", "--time", help="Time limit: MM, MM:SS, HH:MM:SS or D-HH:MM:SS."),
+        click.option("--nice", type=int, help="Lower the job's priority by this much."),
+        click.option("--priority", type=click.IntRange(0),
+                     help="Fixed priority (administrators)."),
+        click.option("-H", "--hold", is_flag=True, default=None, help="Submit held."),
+        click.option("--begin", help="Not before: now+60, now+2hours, HH:MM, ISO date."),
+        click.option("-D", "--chdir", help="Working directory (default: here)."),
+        click.option("--constraint", help="Required node features, joined by '&'."),
+        click.option("--no-requeue", "no_requeue", is_flag=True, default=None,
+                     help="Never requeue this job after a node failure."),
+        click.option("--user", help="Submit on behalf of this user (administrators)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@click.command("#CORRAL", add_help_option=False)
+@job_options
+def _directive(**kw: Any) -> dict[str, Any]:
+    return kw
+
+
+def parse_directives(script: str, source: str) -> dict[str, Any]:
+    """Options from the script's directive lines; a bad line names its number."""
+    found: dict[str, Any] = {}
+    for lineno, line in enumerate(script.splitlines(), start=1):
+        stripped = line.strip()
+        if lineno == 1 and stripped.startswith("#!"):
+            continue
+        if not stripped:
+            continue
+        if not stripped.startswith("#"):
+            break  # directives end at the first command
+        if not stripped.startswith(PREFIX):
+            continue
+        rest = stripped[len(PREFIX):]
+        if rest and not rest[0].isspace():
+            continue  # e.g. '#CORRALX', not a directive
+        try:
+            args = shlex.split(rest, comments=True)
+        except ValueError as e:
+            raise click.UsageError(f"{source}: line {lineno}: {e}") from None
+        try:
+            ctx = _directive.make_context(PREFIX, args)
+        except click.UsageError as e:
+            raise click.UsageError(f"{source}: line {lineno}: {e.format_message()}") from None
+        for key, value in ctx.params.items():
+            if value is not None:
+                found[key] = value
+    return found

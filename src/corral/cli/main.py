@@ -1,0 +1,67 @@
+"""`corral`: the command line. Subcommands load lazily so that start-up stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from corral.model.errors import CorralError
+
+# name -> (module, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "up": ("corral.cli.daemon", "up", "Start the controller and a local agent."),
+    "down": ("corral.cli.daemon", "down", "Stop the local agent and the controller."),
+    "status": ("corral.cli.query", "status", "Show the controller's status."),
+    "submit": ("corral.cli.submit", "submit", "Submit a job script or a command."),
+    "jobs": ("corral.cli.query", "jobs", "List jobs in the queue (or the history)."),
+    "show": ("corral.cli.query", "show", "Show one job in full."),
+    "events": ("corral.cli.query", "events", "Show a job's event log."),
+    "nodes": ("corral.cli.query", "nodes", "List nodes and their state."),
+    "partitions": ("corral.cli.query", "partitions", "List partitions."),
+    "cancel": ("corral.cli.control", "cancel", "Cancel jobs (or send them a signal)."),
+    "hold": ("corral.cli.control", "hold", "Hold pending jobs."),
+    "release": ("corral.cli.control", "release", "Release held jobs."),
+    "requeue": ("corral.cli.control", "requeue", "Put jobs back in the queue."),
+    "update": ("corral.cli.control", "update", "Change a job's settings."),
+    "sim": ("corral.sim.cli", "sim", "Replay a workload trace through the scheduler."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        cmd: click.Command = getattr(module, entry[1])
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry[2]) for name, entry in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CorralError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="corral")
+def cli() -> None:
+    """corral: a workload manager. Submit jobs, watch the queue, run a cluster."""
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="corral")
+    except KeyboardInterrupt:
+        sys.exit(130)

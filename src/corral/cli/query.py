@@ -1,0 +1,164 @@
+"""Read commands: status, jobs, show, events, nodes, partitions. All take --json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, table, when
+from corral.client import Client
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _job_ids(values: tuple[str, ...]) -> list[int]:
+    out = []
+    for v in values:
+        for part in v.split(","):
+            if not part:
+                continue
+            try:
+                out.append(int(part))
+            except ValueError:
+                raise click.BadParameter(f"{part!r} is not a job id", param_hint="JOB") from None
+    return out
+
+
+@click.command("status")
+@json_option
+def status(as_json: bool) -> None:
+    with Client() as c:
+        st = c.status()
+    if as_json:
+        echo_json(st)
+        return
+    click.echo(f"controller  up {clock(st['uptime_s'])}, version {st['version']}")
+    click.echo(f"store       {st['database']}")
+    click.echo(f"policy      {st['policy']}")
+    jobs = ", ".join(f"{k.lower()} {v}" for k, v in sorted(st["jobs"].items())) or "none"
+    click.echo(f"jobs        {jobs}")
+    nodes = ", ".join(f"{k} ({v.lower()})" for k, v in sorted(st["nodes"].items())) or "none"
+    click.echo(f"nodes       {nodes}")
+
+
+@click.command("jobs")
+@click.option("-u", "--user", multiple=True, help="Only these users' jobs.")
+@click.option("-t", "--state", multiple=True, help="Only jobs in these states.")
+@click.option("-p", "--partition", multiple=True, help="Only these partitions.")
+@click.option("-j", "--job", "ids", multiple=True, help="Only these job ids.")
+@click.option("-n", "--name", multiple=True, help="Only jobs with these names.")
+@click.option("-a", "--all", "show_all", is_flag=True,
+              help="Include recently finished jobs.")
+@click.option("--history", is_flag=True, help="Query the whole record, not just the queue.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many jobs.")
+@json_option
+def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ...],
+         ids: tuple[str, ...], name: tuple[str, ...], show_all: bool, history: bool,
+         limit: int | None, as_json: bool) -> None:
+    with Client() as c:
+        found = c.jobs(history=history, user=list(user), state=list(state),
+                       partition=list(partition), id=[str(i) for i in _job_ids(ids)],
+                       name=list(name), limit=limit)
+    if not (show_all or history or state):
+        found = [j for j in found if j["state"] not in _FINAL]
+    if as_json:
+        echo_json({"jobs": found})
+        return
+    rows = []
+    for j in found:
+        where = ",".join(j["node_list"]) if j["node_list"] else f"({j['reason']})"
+        if j["state"] in _FINAL:
+            where = ",".join(j["node_list"]) or "-"
+        rows.append([j["id"], j["partition"], j["name"][:20], j["user"],
+                     STATE_CODES.get(j["state"], j["state"]), clock(elapsed(j)), j["nodes"],
+                     where])
+    table(["JOBID", "PARTITION", "NAME", "USER", "ST", "TIME", "NODES", "NODELIST(REASON)"],
+          rows)
+
+
+_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+          "PREEMPTED"}
+
+
+def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("JobId", j["id"]), ("Name", j["name"]), ("User", f"{j['user']}({j['uid']})"),
+        ("State", j["state"]), ("Reason", j["reason"]), ("Partition", j["partition"]),
+        ("Account", j["account"] or "-"), ("Priority", round(j["priority"], 6)),
+        ("Nodes", j["nodes"]), ("CPUsPerNode", j["cpus_per_node"]),
+        ("MemPerNode", f"{j['mem_mb_per_node']}M" if j["mem_mb_per_node"] else "-"),
+        ("GPUsPerNode", j["gpus_per_node"]),
+        ("TimeLimit", clock(j["time_limit_s"]) if j["time_limit_s"] else "UNLIMITED"),
+        ("SubmitTime", when(j["t_submit"])), ("StartTime", when(j["t_start"])),
+        ("EndTime", when(j["t_end"])), ("RunTime", clock(elapsed(j))),
+        ("NodeList", ",".join(j["node_list"]) or "-"),
+        ("ExitCode", "-" if j["exit_code"] is None else j["exit_code"]),
+        ("Signal", j["signal"] or "-"),
+        ("CPUTime", "-" if j["cpu_time_s"] is None else f"{j['cpu_time_s']:.2f}s"),
+        ("MaxRSS", "-" if j["max_rss_mb"] is None else f"{j['max_rss_mb']:.1f}M"),
+        ("Restarts", j["restarts"]), ("WorkDir", j["working_dir"]),
+        ("StdOut", j["stdout"]), ("StdErr", j["stderr"]),
+    ]
+
+
+@click.command("show")
+@click.argument("job", type=int)
+@json_option
+def show(job: int, as_json: bool) -> None:
+    with Client() as c:
+        j = c.job(job)
+    if as_json:
+        echo_json(j)
+        return
+    for key, value in _show_lines(j):
+        click.echo(f"{key:<12} {value}")
+
+
+@click.command("events")
+@click.argument("job", type=int)
+@json_option
+def events(job: int, as_json: bool) -> None:
+    with Client() as c:
+        evs = c.events(job)
+    if as_json:
+        echo_json({"events": evs})
+        return
+    rows = []
+    for e in evs:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(e["data"].items())
+                           if k not in ("environment", "script") and v not in (None, ""))
+        if e["kind"] == "submit":
+            detail = ""
+        rows.append([e["seq"], when(e["t"]), e["kind"], e["from_state"] or "-",
+                     e["to_state"] or "-", detail[:80]])
+    table(["SEQ", "TIME", "EVENT", "FROM", "TO", "DETAIL"], rows)
+
+
+@click.command("nodes")
+@json_option
+def nodes(as_json: bool) -> None:
+    with Client() as c:
+        ns = c.nodes()
+    if as_json:
+        echo_json({"nodes": ns})
+        return
+    rows = [[n["name"], n["state"], f"{n['cpus_used']}/{n['cpus']}",
+             f"{n['mem_mb_used']}/{n['mem_mb']}", f"{n['gpus_used']}/{n['gpus']}",
+             ",".join(n["features"]) or "-", len(n["jobs"])] for n in ns]
+    table(["NODE", "STATE", "CPUS(A/T)", "MEM_MB(A/T)", "GPUS(A/T)", "FEATURES", "JOBS"], rows)
+
+
+@click.command("partitions")
+@json_option
+def partitions(as_json: bool) -> None:
+    with Client() as c:
+        ps = c.partitions()
+    if as_json:
+        echo_json({"partitions": ps})
+        return
+    rows = [[p["name"] + ("*" if p["default"] else ""), len(p["nodes"]),
+             f"{p['cpus_used']}/{p['cpus']}",
+             clock(p["max_time_s"]) if p["max_time_s"] else "UNLIMITED",
+             ",".join(p["nodes"]) or "-"] for p in ps]
+    table(["PARTITION", "NODES", "CPUS(A/T)", "TIMELIMIT", "NODELIST"], rows)

@@ -1,0 +1,94 @@
+"""Client: one method per REST operation (docs/specs/05-rest-api.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from corral.client.transport import Transport
+
+
+def default_url() -> str:
+    """CORRAL_URL, else the socket in CORRAL_STATE_DIR / the user's state dir."""
+    url = os.environ.get("CORRAL_URL")
+    if url:
+        return url
+    sock = os.environ.get("CORRAL_SOCKET")
+    if not sock:
+        state = os.environ.get("CORRAL_STATE_DIR")
+        if not state:
+            base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+            state = str(Path(base) / "corral")
+        sock = str(Path(state) / "corral.sock")
+    return f"unix://{sock}"
+
+
+class Client:
+    def __init__(self, url: str | None = None, *, token: str | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.transport = Transport(url or default_url(), token=token or os.environ.get(
+            "CORRAL_TOKEN"), timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # jobs
+    def submit(self, **request: Any) -> int:
+        return int(self.transport.request("POST", "/v1/jobs", body=request)["id"])
+
+    def jobs(self, *, history: bool = False, **filters: Any) -> list[dict[str, Any]]:
+        q = {k: v for k, v in filters.items() if v}
+        if history:
+            q["history"] = "true"
+        return list(self.transport.request("GET", "/v1/jobs", query=q)["jobs"])
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request("GET", f"/v1/jobs/{job_id}")
+        return result
+
+    def wait(self, job_id: int, timeout_s: float = 60.0) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request(
+            "GET", f"/v1/jobs/{job_id}/wait", query={"timeout_s": timeout_s},
+            timeout_s=timeout_s + 10)
+        return result
+
+    def events(self, job_id: int) -> list[dict[str, Any]]:
+        return list(self.transport.request("GET", f"/v1/jobs/{job_id}/events")["events"])
+
+    def cancel(self, job_id: int, signal: int | None = None) -> dict[str, Any]:
+        body = {"signal": signal} if signal else {}
+        result: dict[str, Any] = self.transport.request(
+            "POST", f"/v1/jobs/{job_id}/cancel", body=body)
+        return result
+
+    def hold(self, job_id: int) -> None:
+        self.transport.request("POST", f"/v1/jobs/{job_id}/hold")
+
+    def release(self, job_id: int) -> None:
+        self.transport.request("POST", f"/v1/jobs/{job_id}/release")
+
+    def requeue(self, job_id: int, *, hold: bool = False) -> None:
+        self.transport.request("POST", f"/v1/jobs/{job_id}/requeue", body={"hold": hold})
+
+    def update(self, job_id: int, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request("PATCH", f"/v1/jobs/{job_id}",
+                                                        body=fields)
+        return result
+
+    # cluster
+    def nodes(self) -> list[dict[str, Any]]:
+        return list(self.transport.request("GET", "/v1/nodes")["nodes"])
+
+    def partitions(self) -> list[dict[str, Any]]:
+        return list(self.transport.request("GET", "/v1/partitions")["partitions"])
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request("GET", "/v1/status", timeout_s=5.0)
+        return result

@@ -1,0 +1,103 @@
+"""HTTP to the controller over its Unix socket or TCP, with the standard library only.
+
+The CLI imports this on every call, so it must stay light (no httpx, no pydantic):
+start-up time is part of the user experience.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from corral.model.errors import ERROR_CLASSES, CorralError, Unavailable
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class Transport:
+    """One keep-alive connection; `url` is `unix:///path/sock` or `http://host:port`."""
+
+    def __init__(self, url: str, *, timeout_s: float = 30.0, token: str | None = None) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.token = token
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self.url.startswith("unix://"):
+                self._conn = _UnixConnection(self.url[len("unix://"):], self.timeout_s)
+            elif self.url.startswith("http://"):
+                hostport = self.url[len("http://"):].rstrip("/")
+                self._conn = http.client.HTTPConnection(hostport, timeout=self.timeout_s)
+            else:
+                raise CorralError(f"controller: {self.url!r} is not unix:///PATH or http://HOST:PORT")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(self, method: str, path: str, *, body: Any = None,
+                query: dict[str, Any] | None = None, timeout_s: float | None = None) -> Any:
+        if query:
+            items = [(k, v) for k, v in query.items() if v is not None and v != []]
+            if items:
+                path = f"{path}?{urlencode(items, doseq=True)}"
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        for attempt in (1, 2):
+            conn = self._connect()
+            if timeout_s is not None:
+                conn.timeout = timeout_s
+            try:
+                conn.request(method, quote(path, safe="/?=&%,:+"), body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                self.close()
+                raise Unavailable(
+                    f"controller: nothing answers at {self.url} (is it up? try 'corral up')"
+                ) from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()  # a stale keep-alive connection: one fresh retry
+                if attempt == 2:
+                    raise Unavailable(f"controller: connection to {self.url} lost") from None
+            except TimeoutError:
+                self.close()
+                raise Unavailable(f"controller: no answer from {self.url} in time") from None
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = {"message": raw.decode(errors="replace")[:200]}
+        if resp.status >= 400:
+            code = payload.get("error", "error") if isinstance(payload, dict) else "error"
+            msg = payload.get("message") if isinstance(payload, dict) else None
+            if not msg and isinstance(payload, dict):
+                msg = str(payload.get("detail", "")) or f"HTTP {resp.status}"
+            raise ERROR_CLASSES.get(code, CorralError)(msg or f"HTTP {resp.status}")
+        return payload

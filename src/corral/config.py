@@ -1,0 +1,189 @@
+"""Configuration: one TOML file plus CORRAL_* environment variables (docs/configuration.md).
+
+Unknown keys are errors that name the key. Every duration and size carries its unit
+in its name.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from corral.model.errors import InvalidRequest
+from corral.model.units import parse_duration_s, parse_mem_mb
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(v: Any, field: str) -> int:
+    if isinstance(v, str):
+        return parse_duration_s(field, v)
+    return int(v)
+
+
+class ControllerConfig(_Strict):
+    socket: str | None = None  # default: <state_dir>/corral.sock
+    listen: str | None = None  # "HOST:PORT" to also serve TCP
+    database: str | None = None  # default: sqlite:///<state_dir>/corral.db
+    cluster_key: str | None = None
+    node_timeout_s: Annotated[int, Field(ge=1)] = 60
+    kill_grace_s: Annotated[int, Field(ge=0)] = 5
+    keep_finished_s: Annotated[int, Field(ge=0)] = 300
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class SchedulerConfig(_Strict):
+    policy: Literal["fcfs", "easy", "conservative", "easy++"] = "easy"
+    max_interval_s: Annotated[float, Field(gt=0)] = 5.0  # a pass at least this often
+
+
+class PartitionConfig(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    nodes: list[str] | Literal["ALL"] = "ALL"
+    default: bool = False
+    max_time_s: int = 0  # 0: unlimited
+    default_time_s: int = 0  # 0: the partition's max_time_s
+    default_mem_mb_per_node: int | None = None
+    max_nodes: int = 0  # 0: unlimited
+    max_cpus_per_node: int = 0  # 0: unlimited
+    priority_tier: int = 0
+
+    @field_validator("max_time_s", "default_time_s", mode="before")
+    @classmethod
+    def _time(cls, v: Any, info: Any) -> int:
+        return _duration(v, f"partitions.{info.field_name}")
+
+
+class NodeConfig(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    cpus: Annotated[int, Field(ge=1)] | None = None
+    mem_mb: Annotated[int, Field(ge=1)] | None = None
+    gpus: Annotated[int, Field(ge=0)] | None = None
+    features: list[str] = []
+
+    @field_validator("mem_mb", mode="before")
+    @classmethod
+    def _mem(cls, v: Any) -> Any:
+        return parse_mem_mb("nodes.mem_mb", v) if isinstance(v, str) else v
+
+
+class Config(_Strict):
+    state_dir: str
+    controller: ControllerConfig = ControllerConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    partitions: list[PartitionConfig] = [PartitionConfig(name="main", default=True)]
+    nodes: list[NodeConfig] = []
+
+    @property
+    def socket_path(self) -> str:
+        return self.controller.socket or str(Path(self.state_dir) / "corral.sock")
+
+    @property
+    def database_url(self) -> str:
+        return self.controller.database or f"sqlite:///{Path(self.state_dir) / 'corral.db'}"
+
+    @property
+    def default_partition(self) -> PartitionConfig:
+        for p in self.partitions:
+            if p.default:
+                return p
+        return self.partitions[0]
+
+    def partition(self, name: str) -> PartitionConfig | None:
+        return next((p for p in self.partitions if p.name == name), None)
+
+
+# Environment variables that override the file: name -> (section, key).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "CORRAL_SOCKET": ("controller", "socket"),
+    "CORRAL_LISTEN": ("controller", "listen"),
+    "CORRAL_DATABASE_URL": ("controller", "database"),
+    "CORRAL_CLUSTER_KEY": ("controller", "cluster_key"),
+    "CORRAL_NODE_TIMEOUT_S": ("controller", "node_timeout_s"),
+    "CORRAL_KILL_GRACE_S": ("controller", "kill_grace_s"),
+    "CORRAL_LOG_LEVEL": ("controller", "log_level"),
+    "CORRAL_SCHEDULER_POLICY": ("scheduler", "policy"),
+}
+
+
+def default_state_dir() -> str:
+    env = os.environ.get("CORRAL_STATE_DIR")
+    if env:
+        return env
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "corral")
+
+
+def config_path(state_dir: str) -> str:
+    return os.environ.get("CORRAL_CONFIG") or str(Path(state_dir) / "corral.toml")
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"unknown key '{loc}'"
+    value = first.get("input")
+    return f"'{loc}': {first['msg']} (got {value!r})"
+
+
+def load_config(state_dir: str | None = None) -> Config:
+    """Read the TOML file (if present) and apply CORRAL_* overrides."""
+    sd = state_dir or default_state_dir()
+    path = config_path(sd)
+    data: dict[str, Any] = {}
+    if Path(path).exists():
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise InvalidRequest(f"config {path}: {e}") from None
+    data.setdefault("state_dir", sd)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if var in os.environ:
+            data.setdefault(section, {})[key] = os.environ[var]
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise InvalidRequest(f"config {path}: {_describe(e)}") from None
+    names = [p.name for p in cfg.partitions]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise InvalidRequest(f"config {path}: partition {sorted(dup)[0]!r} is defined twice")
+    return cfg
+
+
+def default_config_text(node_name: str | None = None) -> str:
+    """The file `corral up` writes on first start: one partition, this machine."""
+    node = node_name or socket.gethostname().split(".")[0]
+    return f"""# corral configuration (docs/configuration.md). Unknown keys are errors.
+
+[controller]
+# listen = "127.0.0.1:6817"   # also serve TCP (agents on other hosts)
+# database = "postgresql+psycopg://corral@dbhost/corral"
+node_timeout_s = 60
+kill_grace_s = 5
+
+[scheduler]
+policy = "easy"
+
+[[partitions]]
+name = "main"
+default = true
+nodes = "ALL"
+max_time_s = "7-00:00:00"
+default_time_s = "1:00:00"
+
+[[nodes]]
+name = "{node}"
+# cpus = 2        # default: what the machine has
+# mem_mb = "8G"
+# features = ["avx2"]
+"""

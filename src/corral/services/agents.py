@@ -1,0 +1,163 @@
+"""The controller's side of the agent protocol (docs/specs/02-agent-protocol.md)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from corral.model.errors import Conflict, InvalidRequest
+from corral.model.job import Job
+from corral.model.node import Node
+from corral.model.states import JobState
+from corral.services.controller import Controller
+from corral.store import nodes as store_nodes
+
+log = logging.getLogger("corral.agents")
+
+REPORTABLE = {
+    JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT,
+    JobState.OUT_OF_MEMORY,
+}
+HEARTBEAT_S = 5.0
+
+
+def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
+    spec = job.spec
+    return {
+        "kind": "launch",
+        "job_id": job.id,
+        "launch": {
+            "job_id": job.id, "name": spec.name, "user": job.user, "uid": job.uid,
+            "gid": job.gid, "script": spec.script, "argv": list(spec.argv),
+            "working_dir": spec.working_dir, "environment": spec.environment,
+            "stdout": job.stdout_path, "stderr": job.stderr_path,
+            "time_limit_s": job.time_limit_s, "mem_mb": job.mem_mb_per_node,
+            "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
+            "node_list": list(job.nodes), "kill_grace_s": ctl.cfg.controller.kill_grace_s,
+        },
+    }
+
+
+class AgentService:
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+
+    def _node(self, name: str, boot_id: str) -> Node:
+        node = self.ctl.nodes.get(name)
+        if node is None or self.ctl.node_boot.get(name) != boot_id:
+            raise Conflict("register first")
+        node.t_last_seen = time.time()
+        if not node.reachable:
+            node.reachable = True
+            self.ctl.kick()
+        return node
+
+    async def register(self, msg: dict[str, Any]) -> dict[str, Any]:
+        ctl = self.ctl
+        name = str(msg["node"])
+        now = time.time()
+        node = ctl.nodes.get(name)
+        if node is None:
+            node = Node(name=name, cpus=1, mem_mb=1)
+            ctl.nodes[name] = node
+        node.cpus = int(msg["cpus"])
+        node.mem_mb = int(msg["mem_mb"])
+        node.gpus = int(msg.get("gpus", 0))
+        node.features = tuple(msg.get("features", ()))
+        node.t_last_seen = now
+        ctl.node_boot[name] = str(msg.get("boot_id", ""))
+        ctl.orders.drop(name)  # orders for a previous incarnation are void
+        copy = Node(name=node.name, cpus=node.cpus, mem_mb=node.mem_mb, gpus=node.gpus,
+                    features=node.features, drain=node.drain, drain_reason=node.drain_reason,
+                    t_last_seen=now)
+        await ctl.persist(lambda conn: store_nodes.upsert_node(conn, copy))
+
+        await self._apply_reports(name, list(msg.get("finished", [])))
+        running = {int(r["job_id"]) for r in msg.get("running", [])}
+        for job in list(ctl.jobs.values()):
+            if job.state.is_active and name in job.nodes and job.id not in running:
+                log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name)
+                await self._lost(job, f"node {name} re-registered without it")
+        for job_id in running:
+            job = ctl.jobs.get(job_id)
+            stale = job is None or not job.state.is_active or name not in job.nodes
+            if stale or (job is not None and job.state == JobState.COMPLETING):
+                ctl.orders.push(name, {"kind": "cancel", "job_id": job_id, "signal": 15,
+                                       "grace_s": ctl.cfg.controller.kill_grace_s})
+        node.reachable = True
+        ctl.kick()
+        log.info("node %s registered: %d CPUs, %d MB, %d GPUs, %d running", name, node.cpus,
+                 node.mem_mb, node.gpus, len(running))
+        return {"heartbeat_s": HEARTBEAT_S, "orders": ctl.orders.take(name)}
+
+    async def poll(self, msg: dict[str, Any]) -> dict[str, Any]:
+        name = str(msg["node"])
+        boot = str(msg.get("boot_id", ""))
+        self._node(name, boot)
+        wait_s = min(float(msg.get("wait_s", 20.0)), 60.0)
+        orders = await self.ctl.orders.wait(name, wait_s)
+        if name in self.ctl.nodes and self.ctl.node_boot.get(name) == boot:
+            self.ctl.nodes[name].t_last_seen = time.time()
+        return {"orders": orders}
+
+    async def report(self, msg: dict[str, Any]) -> dict[str, Any]:
+        name = str(msg["node"])
+        node = self.ctl.nodes.get(name)
+        if node is None:
+            raise Conflict("register first")
+        node.t_last_seen = time.time()
+        await self._apply_reports(name, list(msg.get("reports", [])))
+        return {"ok": True}
+
+    async def _apply_reports(self, node: str, reports: list[dict[str, Any]]) -> None:
+        ctl = self.ctl
+        ops: list[Callable[[Connection], Any]] = []
+        for r in reports:
+            try:
+                job_id = int(r["job_id"])
+                state = JobState(r["state"])
+            except (KeyError, ValueError) as e:
+                raise InvalidRequest(f"report: malformed ({e})") from None
+            job = ctl.jobs.get(job_id)
+            if job is None or not job.state.is_active or node not in job.nodes:
+                continue  # already final, requeued, or not here: idempotent ack
+            if state not in REPORTABLE:
+                raise InvalidRequest(f"report: state {state} cannot end a job")
+            job.cpu_time_s = r.get("cpu_time_s")
+            job.max_rss_mb = r.get("max_rss_mb")
+            if job.reason in ("Requeue", "RequeueHold"):
+                ops.append(ctl.back_to_queue(job, hold=job.reason == "RequeueHold",
+                                             why="requeue requested"))
+                continue
+            job.exit_code = r.get("exit_code")
+            job.signal = r.get("signal")
+            job.t_end = float(r.get("t_end") or time.time())
+            if job.reason == "Cancelled" and state != JobState.COMPLETED:
+                state = JobState.CANCELLED
+            job.reason = "None"
+            ctl.release_resources(job)
+            ops.append(ctl.change(job, state, data={
+                "node": node, "exit_code": job.exit_code, "signal": job.signal,
+                "cpu_time_s": job.cpu_time_s, "max_rss_mb": job.max_rss_mb,
+                "message": r.get("message", ""),
+            }))
+        if ops:
+            await ctl.persist(lambda conn: [op(conn) for op in ops])
+            await ctl.notify_finished()
+            ctl.kick()
+
+    async def _lost(self, job: Job, why: str) -> None:
+        ctl = self.ctl
+        if job.spec.requeue and job.reason != "Cancelled":
+            op = ctl.back_to_queue(job, hold=False, why=f"NODE_FAIL: {why}")
+        else:
+            ctl.release_resources(job)
+            job.t_end = time.time()
+            job.reason = "None"
+            op = ctl.change(job, JobState.NODE_FAIL, data={"why": why})
+        await ctl.persist(op)
+        await ctl.notify_finished()

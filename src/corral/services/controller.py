@@ -1,0 +1,344 @@
+"""The controller: the single writer of authoritative state.
+
+State lives in memory for speed and is made durable in the store before any
+request is acknowledged (docs/specs/01-job-states.md). Mutations are applied to
+memory synchronously on the event loop (so check-and-change is atomic), then
+persisted through the group-commit writer; callers are answered after the commit.
+If a commit ever fails the process exits: on restart the store is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from corral.config import Config
+from corral.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from corral.model.event import Event, EventKind
+from corral.model.job import Job, JobSpec
+from corral.model.node import Node
+from corral.model.states import JobState, check_job_transition
+from corral.services.identity import Caller, resolve_owner
+from corral.services.orders import OrderBook
+from corral.services.submit import resolve
+from corral.services.writer import Writer
+from corral.store import events as store_events
+from corral.store import jobs as store_jobs
+from corral.store import nodes as store_nodes
+
+log = logging.getLogger("corral.controller")
+
+UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
+                    "cpus_per_node", "mem_mb_per_node", "account")
+
+
+class Controller:
+    def __init__(self, cfg: Config, engine: Engine) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.writer = Writer(engine)
+        self.jobs: dict[int, Job] = {}
+        self.nodes: dict[str, Node] = {}
+        self.node_boot: dict[str, str] = {}
+        self.orders = OrderBook()
+        self._kick = asyncio.Event()
+        self._finished = asyncio.Condition()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.t_started = time.time()
+        self.scheduler: Any = None  # set by services.scheduling.attach()
+
+    # ---- life cycle -------------------------------------------------------
+    async def start(self) -> None:
+        self.writer.start()
+        jobs, nodes = await self.writer.read(_load_state)
+        for n in nodes:
+            n.reachable = False
+            self.nodes[n.name] = n
+        for j in jobs:
+            self.jobs[j.id] = j
+            if j.state.is_active:
+                self._allocate(j)
+        log.info("loaded %d unfinished jobs and %d nodes", len(jobs), len(nodes))
+        from corral.services.scheduling import Scheduler
+        self.scheduler = Scheduler(self)
+        self._tasks.append(asyncio.create_task(self.scheduler.loop(), name="scheduler"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self.kick()
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self.writer.stop()
+
+    def kick(self) -> None:
+        """Ask for a scheduling pass (after a submit, an end, a release…)."""
+        self._kick.set()
+
+    async def wait_kick(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._kick.wait(), timeout=timeout_s)
+        self._kick.clear()
+
+    # ---- persistence ------------------------------------------------------
+    async def persist(self, op: Callable[[Connection], Any]) -> Any:
+        try:
+            return await self.writer.run(op)
+        except Exception:
+            log.critical("the store refused a state change; exiting so that a restart "
+                         "reloads the truth from the store", exc_info=True)
+            os._exit(70)
+
+    def change(self, job: Job, new: JobState, *, kind: EventKind = EventKind.STATE,
+               data: dict[str, Any] | None = None) -> Callable[[Connection], Any]:
+        """Move a job in memory now; return the store op that makes it durable."""
+        old = job.state
+        check_job_transition(str(job.id), old, new)
+        job.state = new
+        return self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
+
+    def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,
+               to_state: str | None = None, data: dict[str, Any] | None = None
+               ) -> Callable[[Connection], Any]:
+        copy = dataclasses.replace(job)
+        t = time.time()
+
+        def op(conn: Connection) -> None:
+            store_jobs.save_job(conn, copy)
+            store_events.append_event(conn, copy.id, t, kind, from_state, to_state, data)
+        return op
+
+    async def notify_finished(self) -> None:
+        async with self._finished:
+            self._finished.notify_all()
+
+    # ---- resources ----------------------------------------------------------
+    def _allocate(self, job: Job) -> None:
+        for name in job.nodes:
+            n = self.nodes.get(name)
+            if n is None:
+                continue
+            n.cpus_used += job.spec.cpus_per_node
+            n.mem_mb_used += job.mem_mb_per_node or 0
+            n.gpus_used += job.spec.gpus_per_node
+            n.jobs.add(job.id)
+
+    def release_resources(self, job: Job) -> None:
+        for name in job.nodes:
+            n = self.nodes.get(name)
+            if n is None or job.id not in n.jobs:
+                continue
+            n.cpus_used -= job.spec.cpus_per_node
+            n.mem_mb_used -= job.mem_mb_per_node or 0
+            n.gpus_used -= job.spec.gpus_per_node
+            n.jobs.discard(job.id)
+
+    def allocate(self, job: Job) -> None:
+        self._allocate(job)
+
+    # ---- jobs: writes ------------------------------------------------------
+    async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None) -> int:
+        owner = resolve_owner(caller, user)
+        res = resolve(spec, self.cfg, self.nodes.values())
+        job = Job(
+            id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,
+            state=JobState.HELD if spec.hold else JobState.PENDING,
+            t_submit=time.time(), partition=res.partition, time_limit_s=res.time_limit_s,
+            mem_mb_per_node=res.mem_mb_per_node,
+            reason="JobHeldUser" if spec.hold else "None",
+        )
+        job_id: int = await self.persist(lambda conn: store_jobs.insert_job(conn, job))
+        job.id = job_id
+        self.jobs[job_id] = job
+        self.kick()
+        return job_id
+
+    def _own(self, caller: Caller, job_id: int) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id}: no such job in the queue")
+        if not caller.may_act_on(job.uid):
+            raise PermissionDenied(f"job {job_id}: belongs to {job.user}, not {caller.user}")
+        return job
+
+    async def cancel(self, caller: Caller, job_id: int, signal: int | None = None) -> str:
+        job = self._own(caller, job_id)
+        if job.state.is_final:
+            return str(job.state)
+        if signal is not None and job.state.is_active:
+            await self.persist(self.record(job, EventKind.SIGNAL, data={"signal": signal}))
+            for node in job.nodes:
+                self.orders.push(node, {"kind": "signal", "job_id": job.id, "signal": signal})
+            return str(job.state)
+        if job.state.is_waiting:
+            job.t_end = time.time()
+            job.reason = "None"
+            await self.persist(self.change(job, JobState.CANCELLED, data={"by": caller.user}))
+            await self.notify_finished()
+            self.kick()
+            return str(job.state)
+        if job.state != JobState.COMPLETING:
+            op = self.change(job, JobState.COMPLETING, data={"by": caller.user,
+                                                            "action": "cancel"})
+            await self.persist(op)
+        self._order_kill(job, requeue=False)
+        return str(job.state)
+
+    def _order_kill(self, job: Job, *, requeue: bool) -> None:
+        job.reason = "Requeue" if requeue else "Cancelled"
+        for node in job.nodes:
+            self.orders.push(node, {"kind": "cancel", "job_id": job.id, "signal": 15,
+                                    "grace_s": self.cfg.controller.kill_grace_s})
+
+    async def hold(self, caller: Caller, job_id: int) -> None:
+        job = self._own(caller, job_id)
+        if job.state == JobState.HELD:
+            return
+        if job.state != JobState.PENDING:
+            raise Conflict(f"job {job_id}: only a pending job can be held (it is {job.state})")
+        job.reason = "JobHeldAdmin" if caller.is_admin and caller.uid != job.uid else "JobHeldUser"
+        await self.persist(self.change(job, JobState.HELD, kind=EventKind.HOLD,
+                                       data={"by": caller.user}))
+
+    async def release(self, caller: Caller, job_id: int) -> None:
+        job = self._own(caller, job_id)
+        if job.state != JobState.HELD:
+            raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
+        if job.reason == "JobHeldAdmin" and not caller.is_admin:
+            raise PermissionDenied(f"job {job_id}: held by an administrator")
+        job.reason = "None"
+        await self.persist(self.change(job, JobState.PENDING, kind=EventKind.RELEASE,
+                                       data={"by": caller.user}))
+        self.kick()
+
+    async def requeue(self, caller: Caller, job_id: int, *, hold: bool = False) -> None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            job = await self.writer.read(lambda c: store_jobs.get_job(c, job_id))
+            if job is None:
+                raise NotFound(f"job {job_id}: no such job")
+            self.jobs[job_id] = job
+        job = self._own(caller, job_id)
+        if job.state.is_waiting:
+            raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
+        if job.state.is_active:
+            job.reason = "RequeueHold" if hold else "Requeue"
+            await self.persist(self.record(job, EventKind.UPDATE,
+                                           data={"requeue_requested": True, "hold": hold}))
+            self._order_kill(job, requeue=True)
+            job.reason = "RequeueHold" if hold else "Requeue"
+            return
+        await self.persist(self.back_to_queue(job, hold=hold, why=f"requeued by {caller.user}"))
+        self.kick()
+
+    def back_to_queue(self, job: Job, *, hold: bool, why: str) -> Callable[[Connection], Any]:
+        new = JobState.HELD if hold else JobState.PENDING
+        self.release_resources(job)
+        job.restarts += 1
+        job.nodes = ()
+        job.t_start = None
+        job.t_end = None
+        job.exit_code = None
+        job.signal = None
+        job.reason = "JobHeldUser" if hold else "None"
+        return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why})
+
+    async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
+        job = self._own(caller, job_id)
+        unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
+        if unknown:
+            raise InvalidRequest(f"update: field {unknown[0]!r} cannot be changed "
+                                 f"(can: {', '.join(UPDATABLE_FIELDS)})")
+        if not job.state.is_waiting and set(fields) - {"time_limit_s", "name", "nice"}:
+            raise Conflict(f"job {job_id}: is {job.state}; only time_limit_s, name and nice "
+                           "can change after it starts")
+        new_spec = dataclasses.replace(job.spec, **fields)
+        res = resolve(new_spec, self.cfg, self.nodes.values())
+        if ("time_limit_s" in fields and not caller.is_admin
+                and res.time_limit_s > (job.time_limit_s or res.time_limit_s + 1)):
+            raise PermissionDenied(f"time_limit_s: only an administrator may raise it above "
+                                   f"{job.time_limit_s}")
+        job.spec = res.spec
+        job.partition = res.partition
+        job.time_limit_s = res.time_limit_s
+        job.mem_mb_per_node = res.mem_mb_per_node
+        await self.persist(self.record(job, EventKind.UPDATE, data={"fields": fields,
+                                                                    "by": caller.user}))
+        self.kick()
+        return job
+
+    # ---- jobs: reads ---------------------------------------------------------
+    def list_jobs(self, *, users: Iterable[str] = (), states: Iterable[str] = (),
+                  partitions: Iterable[str] = (), ids: Iterable[int] = (),
+                  names: Iterable[str] = ()) -> list[Job]:
+        us, ss, ps, ii, nn = set(users), set(states), set(partitions), set(ids), set(names)
+        out = []
+        for j in self.jobs.values():
+            if (us and j.user not in us) or (ss and str(j.state) not in ss) \
+                    or (ps and j.partition not in ps) or (ii and j.id not in ii) \
+                    or (nn and j.spec.name not in nn):
+                continue
+            out.append(j)
+        out.sort(key=lambda j: j.id)
+        return out
+
+    async def get_job(self, job_id: int) -> Job:
+        job = self.jobs.get(job_id)
+        if job is not None:
+            return job
+        found: Job | None = await self.writer.read(lambda c: store_jobs.get_job(c, job_id))
+        if found is None:
+            raise NotFound(f"job {job_id}: no such job")
+        return found
+
+    async def history(self, **filters: Any) -> list[Job]:
+        result: list[Job] = await self.writer.read(
+            lambda c: store_jobs.query_jobs(c, **filters))
+        return result
+
+    async def events(self, job_id: int) -> list[Event]:
+        await self.get_job(job_id)
+        result: list[Event] = await self.writer.read(
+            lambda c: store_events.job_events(c, job_id))
+        return result
+
+    async def wait_final(self, job_id: int, timeout_s: float) -> Job:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = await self.get_job(job_id)
+            left = deadline - time.monotonic()
+            if job.state.is_final or left <= 0:
+                return job
+            async with self._finished:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._finished.wait(), timeout=min(left, 5.0))
+
+    # ---- housekeeping ----------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.time()
+            keep = self.cfg.controller.keep_finished_s
+            for j in [j for j in self.jobs.values()
+                      if j.state.is_final and j.t_end is not None and now - j.t_end > keep]:
+                del self.jobs[j.id]
+            timeout = self.cfg.controller.node_timeout_s
+            for n in self.nodes.values():
+                if n.reachable and now - n.t_last_seen > timeout:
+                    log.warning("node %s: not heard from for %.0f s; it is DOWN", n.name,
+                                now - n.t_last_seen)
+                    n.reachable = False
+
+
+def _load_state(conn: Connection) -> tuple[list[Job], list[Node]]:
+    return (store_jobs.load_jobs(conn, unfinished_only=True), store_nodes.load_nodes(conn))

@@ -1,0 +1,157 @@
+"""The scheduling loop: snapshot -> pure core (corral.sched) -> apply decisions.
+
+Event-driven: a submit, an end, a release or a new node kicks a pass; a pass also
+runs at least every `scheduler.max_interval_s` (begin times, ageing). The pure core
+runs in a worker thread on an immutable snapshot, so reads never wait on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from corral import sched
+from corral.model.job import Job
+from corral.model.states import JobState
+from corral.sched.types import (
+    NodeView,
+    PartitionView,
+    PendingView,
+    RunningView,
+    Snapshot,
+)
+from corral.services.submit import partition_nodes
+
+if TYPE_CHECKING:
+    from corral.services.controller import Controller
+
+log = logging.getLogger("corral.scheduler")
+
+POLICIES: dict[str, Callable[[], sched.Policy]] = {
+    "fcfs": sched.FCFS,
+    "easy": sched.EASY,
+    "conservative": sched.Conservative,
+    "easy++": sched.EasyPlusPlus,
+}
+
+
+class Scheduler:
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+        self.policy = POLICIES[ctl.cfg.scheduler.policy]()
+        self.passes = 0
+        self.last_pass_s = 0.0
+
+    async def loop(self) -> None:
+        while True:
+            await self.ctl.wait_kick(self.ctl.cfg.scheduler.max_interval_s)
+            try:
+                await self.run_pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduling pass failed; retrying at the next kick")
+                await asyncio.sleep(0.5)
+
+    def snapshot(self) -> Snapshot:
+        ctl = self.ctl
+        nodes = tuple(
+            NodeView(
+                name=n.name, cpus=n.cpus, mem_mb=n.mem_mb, gpus=n.gpus,
+                features=frozenset(n.features), cpus_free=n.cpus - n.cpus_used,
+                mem_mb_free=n.mem_mb - n.mem_mb_used, gpus_free=n.gpus - n.gpus_used,
+                available=n.reachable and not n.drain,
+            )
+            for n in ctl.nodes.values()
+        )
+        running: list[RunningView] = []
+        pending: list[PendingView] = []
+        for j in ctl.jobs.values():
+            if j.state.is_active:
+                t0 = j.t_start or time.time()
+                running.append(RunningView(
+                    job_id=j.id, nodes=j.nodes, cpus_per_node=j.spec.cpus_per_node,
+                    mem_mb_per_node=j.mem_mb_per_node or 0,
+                    gpus_per_node=j.spec.gpus_per_node, t_start=t0,
+                    t_expected_end=t0 + j.time_limit_s if j.time_limit_s else math.inf,
+                    user=j.user,
+                ))
+            elif j.state.is_waiting:
+                pending.append(PendingView(
+                    job_id=j.id, user=j.user, account=j.spec.account, partition=j.partition,
+                    nodes=j.spec.nodes, cpus_per_node=j.spec.cpus_per_node,
+                    mem_mb_per_node=j.mem_mb_per_node or 0,
+                    gpus_per_node=j.spec.gpus_per_node,
+                    time_limit_s=j.time_limit_s or math.inf, t_submit=j.t_submit,
+                    t_begin=j.spec.t_begin, held=j.state == JobState.HELD,
+                    nice=j.spec.nice, admin_priority=j.spec.priority,
+                    constraint="&".join(j.spec.features) or None,
+                ))
+        partitions = {
+            p.name: PartitionView(
+                name=p.name,
+                nodes=frozenset(n.name for n in partition_nodes(p, ctl.nodes.values())),
+                max_time_s=p.max_time_s or math.inf, priority_tier=p.priority_tier,
+            )
+            for p in ctl.cfg.partitions
+        }
+        return Snapshot(nodes=nodes, running=tuple(running), pending=tuple(pending),
+                        partitions=partitions)
+
+    async def run_pass(self) -> None:
+        ctl = self.ctl
+        snap = self.snapshot()
+        if not snap.pending:
+            return
+        now = time.time()
+        t0 = time.perf_counter()
+        if len(snap.pending) + len(snap.running) < 200:
+            decisions = sched.run_cycle(snap, self.policy, now)
+        else:
+            decisions = await asyncio.to_thread(sched.run_cycle, snap, self.policy, now)
+        self.last_pass_s = time.perf_counter() - t0
+        self.passes += 1
+        for info in decisions.pending.values():
+            job = ctl.jobs.get(info.job_id)
+            if job is not None and job.state.is_waiting:
+                if job.state == JobState.PENDING:
+                    job.reason = info.reason
+                job.priority = info.priority
+                job.t_eligible_est = info.t_expected_start
+        ops: list[Callable[[Connection], Any]] = []
+        started: list[Job] = []
+        for start in decisions.starts:
+            job = ctl.jobs.get(start.job_id)
+            if job is None or job.state != JobState.PENDING or not self._fits(job, start.nodes):
+                continue  # changed while the core was thinking; the next pass retries
+            job.nodes = start.nodes
+            job.t_start = time.time()
+            job.reason = "None"
+            ctl.allocate(job)
+            ops.append(ctl.change(job, JobState.RUNNING, data={"nodes": list(start.nodes)}))
+            started.append(job)
+        if not ops:
+            return
+        await ctl.persist(lambda conn: [op(conn) for op in ops])
+        from corral.services.agents import launch_order
+        for job in started:
+            if job.state.is_active:  # a cancel in the meantime is ordered after this
+                for node in job.nodes:
+                    ctl.orders.push(node, launch_order(ctl, job))
+
+    def _fits(self, job: Job, nodes: tuple[str, ...]) -> bool:
+        for name in nodes:
+            n = self.ctl.nodes.get(name)
+            if n is None or not n.reachable or n.drain:
+                return False
+            if (n.cpus - n.cpus_used < job.spec.cpus_per_node
+                    or n.gpus - n.gpus_used < job.spec.gpus_per_node
+                    or n.mem_mb - n.mem_mb_used < (job.mem_mb_per_node or 0)):
+                return False
+        return len(nodes) == job.spec.nodes

@@ -1,0 +1,139 @@
+"""Turning a submission into a validated JobSpec, or a clear refusal.
+
+Two kinds of "no": a request that can never run (bigger than any node of its
+partition, longer than the partition allows) is refused here with a message that
+quotes the numbers; one that merely cannot run now is accepted and waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from corral.config import Config, PartitionConfig
+from corral.model.errors import Infeasible, InvalidRequest, NotFound
+from corral.model.job import JobSpec
+from corral.model.node import Node
+from corral.model.units import format_duration_s
+
+MAX_NAME_LEN = 200
+MAX_SCRIPT_BYTES = 4 * 1024 * 1024
+MAX_ENV_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    spec: JobSpec
+    partition: str
+    time_limit_s: int  # 0: unlimited
+    mem_mb_per_node: int | None
+
+
+def partition_nodes(part: PartitionConfig, nodes: Iterable[Node]) -> list[Node]:
+    if part.nodes == "ALL":
+        return list(nodes)
+    wanted = set(part.nodes)
+    return [n for n in nodes if n.name in wanted]
+
+
+def _positive(field: str, value: int, minimum: int = 1) -> None:
+    if value < minimum:
+        raise InvalidRequest(f"{field}: {value} is below the minimum of {minimum}")
+
+
+def validate_spec(spec: JobSpec) -> None:
+    if not spec.script and not spec.argv:
+        raise InvalidRequest("command: a job needs a script or a command")
+    if spec.script is not None and len(spec.script.encode()) > MAX_SCRIPT_BYTES:
+        raise InvalidRequest(
+            f"script: {len(spec.script.encode())} bytes is over the limit of {MAX_SCRIPT_BYTES}"
+        )
+    if not spec.name or len(spec.name) > MAX_NAME_LEN:
+        raise InvalidRequest(f"name: {spec.name!r} must have 1 to {MAX_NAME_LEN} characters")
+    if "/" in spec.name or "\n" in spec.name:
+        raise InvalidRequest(f"name: {spec.name!r} may not contain '/' or a newline")
+    if not spec.working_dir.startswith("/"):
+        raise InvalidRequest(f"working_dir: {spec.working_dir!r} must be an absolute path")
+    if len(spec.environment) > MAX_ENV_ENTRIES:
+        raise InvalidRequest(
+            f"environment: {len(spec.environment)} entries is over the limit of {MAX_ENV_ENTRIES}"
+        )
+    _positive("nodes", spec.nodes)
+    _positive("cpus_per_node", spec.cpus_per_node)
+    _positive("gpus_per_node", spec.gpus_per_node, 0)
+    if spec.mem_mb_per_node is not None:
+        _positive("mem_mb_per_node", spec.mem_mb_per_node)
+    if spec.time_limit_s is not None:
+        _positive("time_limit_s", spec.time_limit_s)
+    if not -10000 <= spec.nice <= 10000:
+        raise InvalidRequest(f"nice: {spec.nice} is outside -10000..10000")
+
+
+def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
+    """Check a spec against the configuration and the known nodes."""
+    validate_spec(spec)
+    if spec.partition is None:
+        part = cfg.default_partition
+    else:
+        found = cfg.partition(spec.partition)
+        if found is None:
+            names = ", ".join(p.name for p in cfg.partitions)
+            raise NotFound(f"partition: no partition named {spec.partition!r} (have: {names})")
+        part = found
+    members = partition_nodes(part, nodes)
+    if not members:
+        raise Infeasible(f"partition {part.name!r} has no nodes")
+
+    time_limit_s = spec.time_limit_s or part.default_time_s or part.max_time_s
+    if part.max_time_s and time_limit_s > part.max_time_s:
+        raise Infeasible(
+            f"time limit: asks {format_duration_s(time_limit_s)}; partition {part.name!r} "
+            f"allows at most {format_duration_s(part.max_time_s)}"
+        )
+    if part.max_nodes and spec.nodes > part.max_nodes:
+        raise Infeasible(
+            f"nodes: asks {spec.nodes}; partition {part.name!r} allows at most {part.max_nodes}"
+        )
+    if part.max_cpus_per_node and spec.cpus_per_node > part.max_cpus_per_node:
+        raise Infeasible(
+            f"cpus: asks {spec.cpus_per_node} per node; partition {part.name!r} allows at most "
+            f"{part.max_cpus_per_node}"
+        )
+    mem = spec.mem_mb_per_node or part.default_mem_mb_per_node
+    _check_fits(spec, mem, part.name, members)
+    return Resolved(spec=spec, partition=part.name, time_limit_s=time_limit_s,
+                    mem_mb_per_node=mem)
+
+
+def _check_fits(spec: JobSpec, mem_mb: int | None, part: str, members: list[Node]) -> None:
+    checks: list[tuple[str, int, Any]] = [
+        ("CPUs", spec.cpus_per_node, lambda n: n.cpus),
+        ("GPUs", spec.gpus_per_node, lambda n: n.gpus),
+    ]
+    if mem_mb is not None:
+        checks.append(("MB of memory", mem_mb, lambda n: n.mem_mb))
+    for what, asked, size in checks:
+        largest = max(size(n) for n in members)
+        if asked > largest:
+            raise Infeasible(
+                f"asks {asked} {what} per node; the largest node in partition {part!r} "
+                f"has {largest}"
+            )
+    wanted = set(spec.features)
+    if wanted:
+        having = [n for n in members if wanted <= set(n.features)]
+        if not having:
+            raise Infeasible(
+                f"features: no node in partition {part!r} has {', '.join(sorted(wanted))}"
+            )
+        members = having
+    fitting = [
+        n for n in members
+        if n.cpus >= spec.cpus_per_node and n.gpus >= spec.gpus_per_node
+        and (mem_mb is None or n.mem_mb >= mem_mb)
+    ]
+    if len(fitting) < spec.nodes:
+        raise Infeasible(
+            f"nodes: asks {spec.nodes} nodes of that size; partition {part!r} has {len(fitting)}"
+        )

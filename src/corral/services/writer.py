@@ -1,0 +1,95 @@
+"""The single writer: durable store transactions with group commit.
+
+Every state change is a function of an open connection. Callers await `run(op)`;
+ops queued while a transaction is being committed go together into the next one,
+so a burst of submits costs one fsync, not one each. An op's result is returned
+only after its transaction has committed (nothing acknowledged is ever lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from corral.store.db import reading
+
+log = logging.getLogger("corral.writer")
+
+T = TypeVar("T")
+Op = Callable[[Connection], Any]
+
+MAX_BATCH = 500
+
+
+class Writer:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any]]] = asyncio.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-writer")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._pool.shutdown(wait=True)
+
+    async def run(self, op: Callable[[Connection], T]) -> T:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((op, fut))
+        return await fut
+
+    async def read(self, op: Callable[[Connection], T]) -> T:
+        """A read on its own connection, off the event loop (never blocks the writer)."""
+        def _do() -> T:
+            with reading(self._engine) as conn:
+                return op(conn)
+        return await asyncio.to_thread(_do)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            results = await loop.run_in_executor(self._pool, self._commit, batch)
+            for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+
+    def _commit(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> list[tuple[bool, Any]]:
+        """Run the batch in one transaction; if it fails, run each op alone so one
+        bad op cannot sink the others."""
+        try:
+            out: list[tuple[bool, Any]] = []
+            with self._engine.begin() as conn:
+                for op, _ in batch:
+                    out.append((True, op(conn)))
+            return out
+        except Exception as e:
+            if len(batch) == 1:
+                log.exception("store transaction failed")
+                return [(False, e)]
+        results: list[tuple[bool, Any]] = []
+        for op, _ in batch:
+            try:
+                with self._engine.begin() as conn:
+                    results.append((True, op(conn)))
+            except Exception as e:
+                log.exception("store transaction failed")
+                results.append((False, e))
+        return results

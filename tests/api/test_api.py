@@ -1,0 +1,123 @@
+"""The REST API in-process: one error table, clear 4xx answers, nothing stored on refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from corral.api.app import create_app
+from corral.api.peercred import _WithPeer
+from corral.config import load_config
+from corral.services.controller import Controller
+from corral.store.db import make_engine, migrate
+
+Scenario = Callable[[httpx.AsyncClient, httpx.AsyncClient], Awaitable[None]]
+
+
+def run(tmp_path: Path, scenario: Scenario, *, uid: int | None = None) -> None:
+    async def main() -> None:
+        (tmp_path / "corral.toml").write_text(
+            '[[partitions]]\nname = "main"\ndefault = true\nmax_time_s = "1:00:00"\n'
+            '[[partitions]]\nname = "small"\nnodes = ["n1"]\nmax_nodes = 1\n')
+        cfg = load_config(str(tmp_path))
+        engine = make_engine(cfg.database_url)
+        migrate(engine)
+        ctl = Controller(cfg, engine)
+        await ctl.start()
+        app = create_app(ctl)
+        me = os.getuid() if uid is None else uid
+        user = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, me)),
+                                 base_url="http://corral")
+        agent = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, os.getuid())),
+                                  base_url="http://corral")
+        r = await agent.post("/agent/v1/register", json={
+            "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b1"})
+        assert r.status_code == 200, r.text
+        try:
+            await scenario(user, agent)
+        finally:
+            await user.aclose()
+            await agent.aclose()
+            await ctl.stop()
+            engine.dispose()
+    asyncio.run(main())
+
+
+def job(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"name": "t", "working_dir": "/tmp", "argv": ["true"], "hold": True}
+    base.update(kw)
+    return base
+
+
+def test_submit_then_read_your_write(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, _: httpx.AsyncClient) -> None:
+        r = await user.post("/v1/jobs", json=job())
+        assert r.status_code == 201
+        job_id = r.json()["id"]
+        r = await user.get(f"/v1/jobs/{job_id}")
+        assert r.status_code == 200 and r.json()["state"] == "HELD"
+        r = await user.get("/v1/jobs", params={"state": "held"})
+        assert [j["id"] for j in r.json()["jobs"]] == [job_id]
+    run(tmp_path, scenario)
+
+
+def test_errors_are_one_table(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, _: httpx.AsyncClient) -> None:
+        cases = [
+            (job(cpus_per_node=64), 422, "asks 64 CPUs per node; the largest node in "
+                                         "partition 'main' has 4"),
+            (job(mem_mb_per_node=9000), 422, "asks 9000 MB of memory per node"),
+            (job(time_limit_s=7200), 422, "allows at most 01:00:00"),
+            (job(partition="small", nodes=2), 422, "allows at most 1"),
+            (job(partition="nope"), 404, "'nope'"),
+            (job(cpus_per_node=0), 400, "cpus_per_node"),
+            (job(bogus=1), 400, "bogus"),
+            (job(argv=[]), 400, "needs a script or a command"),
+            (job(working_dir="relative"), 400, "absolute"),
+        ]
+        for body, status, text in cases:
+            r = await user.post("/v1/jobs", json=body)
+            assert r.status_code == status, (body, r.text)
+            assert text in r.json()["message"], r.json()
+        r = await user.get("/v1/jobs", params={"history": "true"})
+        assert r.json()["jobs"] == []
+        r = await user.get("/v1/jobs/12345")
+        assert r.status_code == 404
+        r = await user.post("/v1/jobs/12345/cancel")
+        assert r.status_code == 404
+    run(tmp_path, scenario)
+
+
+def test_illegal_moves_are_conflicts(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, _: httpx.AsyncClient) -> None:
+        job_id = (await user.post("/v1/jobs", json=job())).json()["id"]
+        r = await user.post(f"/v1/jobs/{job_id}/requeue")
+        assert r.status_code == 409
+        assert (await user.post(f"/v1/jobs/{job_id}/cancel")).json()["state"] == "CANCELLED"
+        r = await user.post(f"/v1/jobs/{job_id}/release")
+        assert r.status_code == 409 and "only a held job" in r.json()["message"]
+    run(tmp_path, scenario)
+
+
+def test_other_users_jobs_are_out_of_reach(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, agent: httpx.AsyncClient) -> None:
+        # the agent client is the controller's own uid (an administrator)
+        job_id = (await agent.post("/v1/jobs", json=job())).json()["id"]
+        for action in ("cancel", "hold", "release"):
+            r = await user.post(f"/v1/jobs/{job_id}/{action}")
+            assert r.status_code == 403, r.text
+        r = await user.post("/v1/jobs", json=job(user="root"))
+        assert r.status_code == 403
+    run(tmp_path, scenario, uid=65534)
+
+
+def test_agent_endpoints_need_the_cluster_key_over_tcp(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, _: httpx.AsyncClient) -> None:
+        r = await user.post("/agent/v1/register", json={"node": "x", "cpus": 1, "mem_mb": 1})
+        assert r.status_code == 403
+    run(tmp_path, scenario, uid=65534)

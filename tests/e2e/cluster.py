@@ -1,0 +1,123 @@
+"""A real corral on this machine for end-to-end tests: controller + agent processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corral.client import Client
+
+FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+         "PREEMPTED"}
+
+
+@dataclass
+class Cluster:
+    state: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def corral(self, *args: str, check: bool = True, input: str | None = None,
+               cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "corral.cli", *args], env=self.env,
+                              capture_output=True, text=True, input=input,
+                              cwd=cwd or self.state, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"corral {' '.join(args)} exited {proc.returncode}: "
+                                 f"{proc.stderr}{proc.stdout}")
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    def client(self) -> Client:
+        return Client(f"unix://{self.state / 'corral.sock'}")
+
+    def show(self, job_id: int) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(self.corral("show", str(job_id), "--json").stdout)
+        return out
+
+    def wait(self, job_id: int, timeout_s: float = 30) -> dict[str, Any]:
+        with self.client() as c:
+            return c.wait(job_id, timeout_s=timeout_s)
+
+    def wait_state(self, job_id: int, states: set[str], timeout_s: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        with self.client() as c:
+            while True:
+                job = c.job(job_id)
+                if job["state"] in states or time.monotonic() > deadline:
+                    return job
+                time.sleep(0.05)
+
+    def pid(self, name: str) -> int:
+        return int((self.state / f"{name}.pid").read_text().strip())
+
+    def kill9_controller(self) -> None:
+        pid = self.pid("controller")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def start_controller(self) -> None:
+        with open(self.state / "controller.log", "ab") as log:
+            subprocess.Popen([sys.executable, "-m", "corral.api.server"], env=self.env,
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                             start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with self.client() as c:
+                    c.status()
+                return
+            except Exception:
+                time.sleep(0.05)
+        raise AssertionError("controller did not restart")
+
+    def down(self) -> None:
+        subprocess.run([sys.executable, "-m", "corral.cli", "down"], env=self.env,
+                       capture_output=True, timeout=60)
+        for name in ("agent", "controller"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(self.pid(name), signal.SIGKILL)
+
+
+def make_cluster(root: Path, *, cpus: int = 2, extra_config: str = "",
+                 policy: str = "easy") -> Cluster:
+    state = root / "state"
+    state.mkdir(parents=True)
+    state.chmod(0o755)
+    (state / "corral.toml").write_text(f"""
+[controller]
+node_timeout_s = 30
+kill_grace_s = 1
+
+[scheduler]
+policy = "{policy}"
+
+[[partitions]]
+name = "main"
+default = true
+max_time_s = "1-00:00:00"
+default_time_s = "1:00:00"
+
+[[nodes]]
+name = "node1"
+cpus = {cpus}
+{extra_config}
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "SLURM_"))}
+    env["CORRAL_STATE_DIR"] = str(state)
+    c = Cluster(state=state, env=env)
+    c.corral("up", "--node", "node1")
+    return c
