@@ -45,6 +45,16 @@ class CountMachine:
     def could_ever_fit(self, req: Req) -> bool:
         return req.procs <= self.total
 
+    def candidates(self, reqs: list[Req]) -> list[Req]:
+        free = self.free
+        if self._mode == 1:  # the same test as try_start, in one comprehension
+            now, shadow, extra = self.now, self._shadow, self._extra
+            return [
+                r for r in reqs
+                if r.procs <= free and (r.procs <= extra or now + r.dur_s <= shadow)
+            ]
+        return [r for r in reqs if r.procs <= free]
+
     def exhausted(self) -> bool:
         return self.free <= 0
 

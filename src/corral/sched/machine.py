@@ -26,6 +26,10 @@ class Machine(Protocol):
         whole duration, after everything started or reserved so far; return that
         time (inf: never, and nothing is booked)."""
 
+    def candidates(self, reqs: list[Req]) -> list[Req]:
+        """The jobs of `reqs` that might start now (a cheap necessary test, in
+        order); the others certainly cannot."""
+
     def exhausted(self) -> bool:
         """True when no job at all can start now (nothing is free)."""
 

@@ -167,6 +167,10 @@ class NodeMachine:
     def could_fit_if_all_up(self, req: Req) -> bool:
         return len(self.eligible(req, include_unavailable=True)) >= req.nodes
 
+    def candidates(self, reqs: list[Req]) -> list[Req]:
+        free = self.free_cpus
+        return [r for r in reqs if r.exclusive or r.nodes * r.cpus <= free]
+
     def exhausted(self) -> bool:
         return self.free_cpus <= 0
 

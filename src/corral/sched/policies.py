@@ -26,6 +26,9 @@ class Policy:
     weights: PriorityWeights
 
     uses_predictions = False
+    # True when the only reservation a plan books is the first waiting job's
+    # (FCFS, EASY): lets a simulator skip jobs that cannot have become startable.
+    head_only_reservation = True
 
     def prepare(self, queue: list[Req], history: dict[str, tuple[float, ...]] | None) -> None:
         """Adjust planning durations before planning (EASY++ predictions);
@@ -121,17 +124,27 @@ class EASY(Policy):
         t_shadow = m.reserve(head)
         if infos is not None:
             infos[head.job_id] = (Reason.RESOURCES, _finite(t_shadow))
-        for req in self.backfill_order(queue[i + 1 :]):
-            if m.exhausted():
-                if infos is None:
-                    return
-                infos[req.job_id] = (Reason.PRIORITY, None)
-                continue
+        tail = queue[i + 1 :]
+        if m.exhausted():
+            cands: list[Req] = []
+        else:
+            cands = self.backfill_order(m.candidates(tail))
+        k = 0
+        while k < len(cands):
+            req = cands[k]
+            k += 1
             nodes = m.try_start(req)
             if nodes is not None:
                 starts.append((req, nodes))
-            elif infos is not None:
-                infos[req.job_id] = (Reason.PRIORITY, None)
+                if m.exhausted():
+                    break
+                cands = m.candidates(cands[k:])  # less is free now: drop what no longer fits
+                k = 0
+        if infos is not None:
+            for req in tail:
+                infos.setdefault(req.job_id, (Reason.PRIORITY, None))
+            for req, _ in starts:
+                infos.pop(req.job_id, None)
 
 
 @dataclass
@@ -142,6 +155,7 @@ class Conservative(Policy):
 
     weights: PriorityWeights = field(default_factory=PriorityWeights)
     name = "conservative"
+    head_only_reservation = False
 
     def plan(
         self,

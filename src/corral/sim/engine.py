@@ -41,6 +41,7 @@ def simulate(
     settings: ReplaySettings,
     *,
     record_timeline: bool = False,
+    incremental: bool = True,
     on_cycle: Callable[[float, list[Req], list[Req]], None] | None = None,
 ) -> SimResult:
     """Replay `jobs` (any order; sorted by submit time, then trace order)."""
@@ -75,12 +76,28 @@ def simulate(
     per_event = settings.cycle == "per_event"
     limit_frees = settings.limit_end_frees
     uses_pred = policy.uses_predictions
+    # Incremental cycles: after a cycle, jobs it did not start stay unstartable
+    # until something frees resources (a termination, a planned end passing,
+    # a changed prediction): time only moves toward the head's reservation.
+    # So while only arrivals happen, a cycle needs to look at the head and the
+    # new arrivals, for policies whose only reservation is the head's.
+    incremental = incremental and policy.head_only_reservation
+    dirty = True
+    last_now = -INF
+    n_seen = 0  # queue entries already examined by a cycle
 
     def cycle(now: float) -> None:
-        nonlocal free, queue, n_cycles, seq
+        nonlocal free, queue, n_cycles, seq, dirty, last_now, n_seen
         if not queue:
             return
         n_cycles += 1
+        subset = None
+        if incremental and not dirty and n_seen > 0:
+            k = bisect_right(ends, (last_now, INF))
+            if k == len(ends) or ends[k][0] > now:
+                subset = queue[:1] + queue[n_seen:]
+        last_now = now
+        dirty = False
         free_eff = free
         if limit_frees and ends and ends[0][0] <= now:
             k = bisect_right(ends, (now, INF))
@@ -88,15 +105,16 @@ def simulate(
             view = ends[k:]
         else:
             view = ends[:]
-        started = run_cycle_counts(procs_total, free_eff, view, queue, policy, now)
+        started = run_cycle_counts(
+            procs_total, free_eff, view, queue if subset is None else subset, policy, now
+        )
         if on_cycle is not None:
             on_cycle(now, queue, started)
         if not started:
+            n_seen = len(queue)
             return
-        gone = set()
         for req in started:
             i = index_of[id(req)]
-            gone.add(i)
             j = jobs[i]
             t_start[i] = now
             free -= j.procs
@@ -110,7 +128,16 @@ def simulate(
             planned[i] = plan_end
             if plan_end < INF:
                 insort(ends, (plan_end, j.procs))
-        queue = [r for r in queue if index_of[id(r)] not in gone]
+        k = len(started)
+        if queue[k - 1] is started[-1] and all(a is b for a, b in zip(queue, started)):
+            del queue[:k]  # a prefix started (always so under FCFS)
+        elif k <= 8:
+            for req in started:
+                queue.remove(req)  # identity compare, in C
+        else:
+            gone = set(started)
+            queue = [r for r in queue if r not in gone]
+        n_seen = len(queue)
         if record_timeline:
             timeline.append((now, procs_total - free, len(queue)))
 
@@ -130,10 +157,12 @@ def simulate(
             drop_end(i)
             planned[i] = INF
             policy.record_finish(j.user, j.run_s)
+            dirty = True
             if record_timeline:
                 timeline.append((now, procs_total - free, len(queue)))
         else:  # PRED: outlived its prediction, plan with the limit from now on
             if t_end[i] < 0:
+                dirty = True
                 drop_end(i)
                 planned[i] = t_start[i] + reqs[i].limit_s
                 if planned[i] < INF:

@@ -63,7 +63,7 @@ def replay(
     pol = make_policy(policy) if isinstance(policy, str) else policy
     settings = make_settings(preset, overrides)
     try:
-        trace = read_swf(trace_path)
+        trace = read_swf(trace_path, limit_jobs)
     except TraceError as e:
         raise SimError(str(e)) from None
     machine = procs or trace.max_procs

@@ -13,14 +13,14 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 
 class TraceError(ValueError):
     """The trace cannot be read (missing, unreadable, malformed)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SwfRecord:
+class SwfRecord(NamedTuple):
     job_id: int
     t_submit: float
     wait_s: float
@@ -65,12 +65,16 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open("r", encoding="utf-8", errors="replace")  # type: ignore[return-value]
 
 
-def _num(text: str) -> float:
-    return float(text)
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return int(float(text))
 
 
-def read_swf(path: str | Path) -> Trace:
-    """Read a whole SWF trace. Raises TraceError with the line number on bad input."""
+def read_swf(path: str | Path, limit_jobs: int | None = None) -> Trace:
+    """Read an SWF trace (the first `limit_jobs` records if given). Raises
+    TraceError with the line number on bad input."""
     p = Path(path)
     header: dict[str, str] = {}
     records: list[SwfRecord] = []
@@ -87,26 +91,30 @@ def read_swf(path: str | Path) -> Trace:
                         header.setdefault(k.strip(), v.strip())
                     continue
                 f = s.split()
-                if len(f) < 9:
-                    raise TraceError(f"{p}:{lineno}: {len(f)} fields, SWF needs 18")
+                nf = len(f)
+                if nf < 9:
+                    raise TraceError(f"{p}:{lineno}: {nf} fields, SWF needs 18")
                 try:
-                    records.append(
-                        SwfRecord(
-                            job_id=int(_num(f[0])),
-                            t_submit=_num(f[1]),
-                            wait_s=_num(f[2]),
-                            run_s=_num(f[3]),
-                            procs_alloc=int(_num(f[4])),
-                            procs_req=int(_num(f[7])),
-                            limit_s=_num(f[8]),
-                            mem_req_kb=_num(f[9]) if len(f) > 9 else -1.0,
-                            user=f[11] if len(f) > 11 else "-1",
-                            queue=int(_num(f[14])) if len(f) > 14 else -1,
-                            partition=int(_num(f[15])) if len(f) > 15 else -1,
-                        )
-                    )
+                    v = list(map(float, f[:10]))
                 except ValueError:
                     raise TraceError(f"{p}:{lineno}: not a number in {s[:60]!r}") from None
+                if limit_jobs is not None and len(records) >= limit_jobs:
+                    break
+                records.append(
+                    SwfRecord(
+                        int(v[0]),
+                        v[1],
+                        v[2],
+                        v[3],
+                        int(v[4]),
+                        int(v[7]),
+                        v[8],
+                        v[9] if nf > 9 else -1.0,
+                        f[11] if nf > 11 else "-1",
+                        _int(f[14]) if nf > 14 else -1,
+                        _int(f[15]) if nf > 15 else -1,
+                    )
+                )
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise TraceError(f"{p}: {e}") from None
     return Trace(records, header, p.name)

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from corral.sched import EASY, EasyPlusPlus
+from corral.sim.cli import sim
+from corral.sim.engine import simulate
+from corral.sim.jobs import jobs_from_swf
+from corral.sim.settings import PRESETS
+from corral.sim.swf import TraceError, read_swf
+
+from .conftest import KTH, need
+
+SWF = """; Version: 2.2
+; MaxNodes: 8
+; MaxProcs: 8
+1 0 0 100 4 -1 -1 4 200 -1 1 7 1 -1 1 -1 -1 -1
+2 10 0 50 8 -1 -1 8 60 -1 1 8 1 -1 1 -1 -1 -1
+3 20 0 10 2 -1 -1 2 30 -1 1 7 1 -1 1 -1 -1 -1
+4 30 0 0 2 -1 -1 2 30 -1 1 7 1 -1 1 -1 -1 -1
+5 40 0 500 2 -1 -1 -1 100 -1 1 7 1 -1 1 -1 -1 -1
+"""
+
+
+@pytest.fixture
+def trace(tmp_path: Path) -> Path:
+    p = tmp_path / "t.swf.gz"
+    with gzip.open(p, "wt") as fh:
+        fh.write(SWF)
+    return p
+
+
+def test_reader_plain_and_gz(tmp_path: Path, trace: Path) -> None:
+    plain = tmp_path / "t.swf"
+    plain.write_text(SWF)
+    a, b = read_swf(plain), read_swf(trace)
+    assert a.records == b.records and len(a.records) == 5
+    assert a.max_procs == 8 and a.header["Version"] == "2.2"
+    r = a.records[0]
+    assert (r.job_id, r.t_submit, r.run_s, r.procs_alloc, r.procs_req, r.limit_s, r.user) == (
+        1,
+        0,
+        100,
+        4,
+        4,
+        200,
+        "7",
+    )
+
+
+def test_reader_errors(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="no such file"):
+        read_swf(tmp_path / "missing.swf")
+    bad = tmp_path / "bad.swf"
+    bad.write_text("1 2 3\n")
+    with pytest.raises(TraceError, match=r"bad.swf:1"):
+        read_swf(bad)
+
+
+def test_settings_change_the_jobs(trace: Path) -> None:
+    recs = read_swf(trace).records
+    corral = jobs_from_swf(recs, PRESETS["corral"], 8)
+    pyss = jobs_from_swf(recs, PRESETS["pyss"], 8)
+    assert [j.job_id for j in corral] == [1, 2, 3, 5]  # runtime 0 dropped
+    assert [(j.run_s, j.limit_s) for j in pyss if j.job_id == 4] == [(1.0, 1.0)]
+    # job 5 ran 500 s past its 100 s request: killed at the request
+    assert [(j.run_s, j.limit_s) for j in corral if j.job_id == 5] == [(100.0, 100.0)]
+    assert [(j.run_s, j.limit_s) for j in pyss if j.job_id == 5] == [(100.0, 500.0)]
+    nokill = jobs_from_swf(recs, PRESETS["corral"].replace(kill_at_limit=False), 8)
+    assert [j.run_s for j in nokill if j.job_id == 5] == [500.0]
+
+
+def test_cli_json_csv_plots(trace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "jobs.csv"
+    r = CliRunner().invoke(
+        sim,
+        [
+            str(trace),
+            "--policy",
+            "easy",
+            "--json",
+            "--jobs-out",
+            str(out),
+            "--plots",
+            str(tmp_path / "fig"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert m["jobs"] == 4 and m["procs"] == 8 and 0 < m["utilization"] <= 1
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("id,submit,start,end,procs") and len(lines) == 5
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
+        "queue.png",
+        "utilization.png",
+        "wait_hist.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["/no/such.swf"],
+        ["{t}", "--policy", "sjf"],
+        ["{t}", "--preset", "nope"],
+        ["{t}", "--set", "nope=1"],
+        ["{t}", "--procs", "0"],
+    ],
+)
+def test_cli_errors_are_one_line(trace: Path, args: list[str]) -> None:
+    r = CliRunner().invoke(sim, [a.format(t=trace) for a in args])
+    assert r.exit_code == 2
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("policy", [EASY, EasyPlusPlus])
+def test_incremental_cycles_change_nothing(policy: type[EASY]) -> None:
+    recs = read_swf(need(KTH), limit_jobs=6000).records
+    jobs = jobs_from_swf(recs, PRESETS["pyss"], 100)
+    a = simulate(jobs, 100, policy(), PRESETS["pyss"], incremental=True)
+    b = simulate(jobs, 100, policy(), PRESETS["pyss"], incremental=False)
+    assert a.t_start == b.t_start
