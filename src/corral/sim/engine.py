@@ -129,7 +129,7 @@ def simulate(
             if plan_end < INF:
                 insort(ends, (plan_end, j.procs))
         k = len(started)
-        if queue[k - 1] is started[-1] and all(a is b for a, b in zip(queue, started)):
+        if queue[:k] == started:
             del queue[:k]  # a prefix started (always so under FCFS)
         elif k <= 8:
             for req in started:

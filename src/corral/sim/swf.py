@@ -62,7 +62,7 @@ def _open_text(path: Path) -> io.TextIOBase:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return path.open("r", encoding="utf-8", errors="replace")  # type: ignore[return-value]
+    return path.open("r", encoding="utf-8", errors="replace")
 
 
 def _int(text: str) -> int:
@@ -95,21 +95,21 @@ def read_swf(path: str | Path, limit_jobs: int | None = None) -> Trace:
                 if nf < 9:
                     raise TraceError(f"{p}:{lineno}: {nf} fields, SWF needs 18")
                 try:
-                    v = list(map(float, f[:10]))
+                    nums = list(map(float, f[:10]))
                 except ValueError:
                     raise TraceError(f"{p}:{lineno}: not a number in {s[:60]!r}") from None
                 if limit_jobs is not None and len(records) >= limit_jobs:
                     break
                 records.append(
                     SwfRecord(
-                        int(v[0]),
-                        v[1],
-                        v[2],
-                        v[3],
-                        int(v[4]),
-                        int(v[7]),
-                        v[8],
-                        v[9] if nf > 9 else -1.0,
+                        int(nums[0]),
+                        nums[1],
+                        nums[2],
+                        nums[3],
+                        int(nums[4]),
+                        int(nums[7]),
+                        nums[8],
+                        nums[9] if nf > 9 else -1.0,
                         f[11] if nf > 11 else "-1",
                         _int(f[14]) if nf > 14 else -1,
                         _int(f[15]) if nf > 15 else -1,
