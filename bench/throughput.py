@@ -23,8 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from corral.client import Client  # noqa: E402
-from tests.e2e.cluster import FINAL, make_cluster  # noqa: E402
+from tests.e2e.cluster import FINAL, make_cluster
+
+from corral.client import Client
 
 
 def timed_runs(argv: list[str], n: int, env: dict[str, str]) -> float:

@@ -97,7 +97,7 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
 @click.argument("script", required=False)
 @click.argument("args", nargs=-1)
 @click.pass_context
-def submit(ctx: click.Context, wrap: str | None, parsable: bool, wait: bool, as_json: bool,
+def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, as_json: bool,
            script: str | None, args: tuple[str, ...], **opts: Any) -> None:
     """Submit SCRIPT (with #CORRAL directives) or --wrap 'COMMAND'.
 
@@ -107,7 +107,7 @@ def submit(ctx: click.Context, wrap: str | None, parsable: bool, wait: bool, as_
     if wrap and script:
         raise click.UsageError("give a script or --wrap, not both")
     if wrap:
-        text: str | None = f"#!/bin/sh\n{wrap}\n"
+        text = f"#!/bin/sh\n{wrap}\n"
         name, source = "wrap", "--wrap"
     elif script:
         source = script

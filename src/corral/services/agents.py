@@ -83,9 +83,9 @@ class AgentService:
                 log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name)
                 await self._lost(job, f"node {name} re-registered without it")
         for job_id in running:
-            job = ctl.jobs.get(job_id)
-            stale = job is None or not job.state.is_active or name not in job.nodes
-            if stale or (job is not None and job.state == JobState.COMPLETING):
+            known = ctl.jobs.get(job_id)
+            if (known is None or not known.state.is_active or name not in known.nodes
+                    or known.state == JobState.COMPLETING):
                 ctl.orders.push(name, {"kind": "cancel", "job_id": job_id, "signal": 15,
                                        "grace_s": ctl.cfg.controller.kill_grace_s})
         node.reachable = True
