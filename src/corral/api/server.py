@@ -55,6 +55,18 @@ def bind_tcp(listen: str) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """Ends the agents' long-polls first, so that shutdown takes no grace period."""
+
+    def __init__(self, config: uvicorn.Config, ctl: Controller) -> None:
+        super().__init__(config)
+        self.ctl = ctl
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.ctl.orders.wake_all()
+        await super().shutdown(sockets=sockets)
+
+
 async def serve(cfg: Config) -> None:
     engine = make_engine(cfg.database_url)
     await asyncio.to_thread(migrate, engine)
@@ -66,7 +78,7 @@ async def serve(cfg: Config) -> None:
     app = create_app(ctl)
     ucfg = uvicorn.Config(app, http=PeerCredH11Protocol, lifespan="off", log_level="warning",
                           access_log=False, timeout_graceful_shutdown=2, ws="none")
-    server = uvicorn.Server(ucfg)
+    server = _Server(ucfg, ctl)
     log.info("controller up: socket %s%s, store %s", cfg.socket_path,
              f", tcp {cfg.controller.listen}" if cfg.controller.listen else "",
              engine.url.render_as_string(hide_password=True))

@@ -36,5 +36,10 @@ class OrderBook:
                 await asyncio.wait_for(ev.wait(), timeout=max(0.0, timeout_s))
         return self.take(node)
 
+    def wake_all(self) -> None:
+        """End every long-poll now (shutdown): each answers with what it has."""
+        for ev in self._events.values():
+            ev.set()
+
     def drop(self, node: str) -> None:
         self._orders.pop(node, None)
