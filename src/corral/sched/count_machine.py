@@ -22,7 +22,16 @@ class CountMachine:
     is extended in place when a job starts (the caller may pass a copy)."""
 
     __slots__ = (
-        "_extra", "_fs", "_mode", "_res0", "_shadow", "_ts", "ends", "free", "now", "total"
+        "_extra",
+        "_fs",
+        "_mode",
+        "_res0",
+        "_shadow",
+        "_ts",
+        "ends",
+        "free",
+        "now",
+        "total",
     )
 
     def __init__(self, total: int, free: int, ends: list[tuple[float, int]], now: float) -> None:
@@ -50,8 +59,7 @@ class CountMachine:
         if self._mode == 1:  # the same test as try_start, in one comprehension
             now, shadow, extra = self.now, self._shadow, self._extra
             return [
-                r for r in reqs
-                if r.procs <= free and (r.procs <= extra or now + r.dur_s <= shadow)
+                r for r in reqs if r.procs <= free and (r.procs <= extra or now + r.dur_s <= shadow)
             ]
         return [r for r in reqs if r.procs <= free]
 

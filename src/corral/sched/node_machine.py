@@ -19,9 +19,10 @@ Res3 = tuple[int, int, int]  # cpus, mem_mb, gpus
 
 
 class _Node:
-    __slots__ = ("avail", "cap", "features", "free", "name", "rel", "res")
+    __slots__ = ("avail", "cap", "features", "free", "idx", "name", "rel", "res")
 
-    def __init__(self, v: NodeView) -> None:
+    def __init__(self, v: NodeView, idx: int) -> None:
+        self.idx = idx
         self.name = v.name
         self.cap: Res3 = (v.cpus, v.mem_mb, v.gpus)
         self.features = v.features
@@ -96,10 +97,6 @@ class _Node:
         return out
 
 
-def _no_reservation(n: _Node) -> bool:
-    return not n.res
-
-
 class NodeMachine:
     def __init__(
         self,
@@ -110,7 +107,7 @@ class NodeMachine:
         """`releases`: for each running job, (its nodes, its planned end, what
         it holds per node, None: the whole node (exclusive))."""
         self.now = now
-        self._nodes = [_Node(v) for v in nodes]
+        self._nodes = [_Node(v, i) for i, v in enumerate(nodes)]
         self._by_name = {n.name: n for n in self._nodes}
         after_now = math.nextafter(now, INF)
         for names, t_end, held in releases:
@@ -129,8 +126,12 @@ class NodeMachine:
                     node.rel.append((t, *held))
         self.free_cpus = sum(n.free[0] for n in self._nodes if n.avail)
         self._eligible: dict[tuple[object, ...], list[_Node]] = {}
+        self._static: dict[tuple[object, ...], frozenset[int]] = {}
         self._failed: dict[tuple[object, ...], float] = {}
         self._n_res = 0
+        # available nodes with a free CPU, in node order; nodes holding a reservation
+        self._open = {n.idx: n for n in self._nodes if n.avail and n.free[0] > 0}
+        self._reserved: dict[int, _Node] = {}
 
     # -- eligibility -------------------------------------------------------
     def _need(self, req: Req, node: _Node) -> Res3:
@@ -139,20 +140,33 @@ class NodeMachine:
     def _key(self, req: Req) -> tuple[object, ...]:
         return (req.node_names, req.feature_ok, req.exclusive, req.cpus, req.mem_mb, req.gpus)
 
+    def _static_ok(self, req: Req, include_unavailable: bool) -> frozenset[int]:
+        """Indexes of the nodes of the job's partition whose features match."""
+        key = (req.node_names, req.feature_ok, include_unavailable)
+        got = self._static.get(key)
+        if got is None:
+            names = req.node_names
+            ok: Callable[[frozenset[str]], bool] | None = req.feature_ok
+            got = frozenset(
+                n.idx
+                for n in self._nodes
+                if (n.avail or include_unavailable)
+                and (names is None or n.name in names)
+                and (ok is None or ok(n.features))
+            )
+            self._static[key] = got
+        return got
+
     def eligible(self, req: Req, include_unavailable: bool = False) -> list[_Node]:
+        """Nodes that could hold one slice of the job when idle."""
         key = (*self._key(req), include_unavailable)
         got = self._eligible.get(key)
         if got is not None:
             return got
-        names = req.node_names
-        ok: Callable[[frozenset[str]], bool] | None = req.feature_ok
+        static = self._static_ok(req, include_unavailable)
         out = []
         for n in self._nodes:
-            if not (n.avail or include_unavailable):
-                continue
-            if names is not None and n.name not in names:
-                continue
-            if ok is not None and not ok(n.features):
+            if n.idx not in static:
                 continue
             c, m, g = self._need(req, n)
             if c > n.cap[0] or m > n.cap[1] or g > n.cap[2]:
@@ -184,18 +198,25 @@ class NodeMachine:
             return None
         now = self.now
         t_end = now + req.dur_s
+        static = self._static_ok(req, False)
+        excl = req.exclusive
+        need: Res3 = (req.cpus, req.mem_mb, req.gpus)
         chosen: list[_Node] = []
-        if self._n_res == 0:
-            for n in self.eligible(req):
-                if n.fits(self._need(req, n), now, t_end, now):
+        # Nodes carrying a reservation first (the job must end before it):
+        # that leaves the unreserved ones to jobs that run past it.
+        for pool, skip_reserved in ((self._reserved, False), (self._open, True)):
+            for idx, n in pool.items():
+                if idx not in static or (skip_reserved and n.res):
+                    continue
+                nd = n.cap if excl else need
+                if nd[0] > n.cap[0] or nd[1] > n.cap[1] or nd[2] > n.cap[2]:
+                    continue
+                if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now):
                     chosen.append(n)
                     if len(chosen) == k:
                         break
-        else:
-            # Prefer nodes that carry a reservation (the job ends before it):
-            # leaves the unreserved ones to jobs that run past it.
-            fit = [n for n in self.eligible(req) if n.fits(self._need(req, n), now, t_end, now)]
-            chosen = sorted(fit, key=_no_reservation)[:k]
+            if len(chosen) == k:
+                break
         if len(chosen) < k:
             self._failed[fkey] = min(req.dur_s, self._failed.get(fkey, INF))
             return None
@@ -205,6 +226,8 @@ class NodeMachine:
             n.free[1] -= m
             n.free[2] -= g
             self.free_cpus -= c
+            if n.free[0] <= 0:
+                self._open.pop(n.idx, None)
             if t_end < INF:
                 n.rel.append((t_end, c, m, g))
         return tuple(n.name for n in chosen)
@@ -242,6 +265,7 @@ class NodeMachine:
                     n = nodes[idx]
                     c, m, g = self._need(req, n)
                     n.res.append((t, t + d, c, m, g))
+                    self._reserved[n.idx] = n
                 self._n_res += 1
                 return t
             active.difference_update(closing)

@@ -130,6 +130,8 @@ class EASY(Policy):
         else:
             cands = self.backfill_order(m.candidates(tail))
         k = 0
+        n_started = 0
+        refilter_at = 1
         while k < len(cands):
             req = cands[k]
             k += 1
@@ -138,8 +140,13 @@ class EASY(Policy):
                 starts.append((req, nodes))
                 if m.exhausted():
                     break
-                cands = m.candidates(cands[k:])  # less is free now: drop what no longer fits
-                k = 0
+                n_started += 1
+                if n_started == refilter_at:
+                    # less is free now: drop what no longer fits (at doubling
+                    # intervals, so a long queue is rescanned O(log starts) times)
+                    refilter_at *= 2
+                    cands = m.candidates(cands[k:])
+                    k = 0
         if infos is not None:
             for req in tail:
                 infos.setdefault(req.job_id, (Reason.PRIORITY, None))
