@@ -20,7 +20,7 @@ def test_migrate_twice_is_idempotent(bare_engine: Engine) -> None:
     assert current_revision(bare_engine) is None
     migrate(bare_engine)
     migrate(bare_engine)
-    assert current_revision(bare_engine) == "0001"
+    assert current_revision(bare_engine) == "0002"
     names = set(inspect(bare_engine).get_table_names())
     assert {"jobs", "events", "nodes", "meta", "alembic_version"} <= names
 

@@ -226,7 +226,8 @@ class Agent:
         elif order.kind == "cancel":
             if not self.launcher.cancel(order.job_id, order.signal, order.grace_s):
                 log.info("job %d: cancel ignored, not running here", order.job_id)
-        elif order.kind == "signal" and not self.launcher.signal(order.job_id, order.signal):
+        elif order.kind == "signal" and not self.launcher.signal(
+                order.job_id, order.signal, main_only=order.main_only):
             log.info("job %d: signal ignored, not running here", order.job_id)
 
     def _bad_order(self, raw: object, why: str) -> None:

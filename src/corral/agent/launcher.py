@@ -134,12 +134,15 @@ class Launcher:
         self._terminate(job, sig, grace_s, "CANCELLED")
         return True
 
-    def signal(self, job_id: int, sig: int) -> bool:
+    def signal(self, job_id: int, sig: int, *, main_only: bool = False) -> bool:
         job = self.jobs.get(job_id)
         if job is None or job.exited.done():
             return False
         with contextlib.suppress(OSError):
-            os.killpg(job.pid, sig)
+            if main_only:
+                os.kill(job.pid, sig)
+            else:
+                os.killpg(job.pid, sig)
         return True
 
     async def close(self) -> None:

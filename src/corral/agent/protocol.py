@@ -93,6 +93,7 @@ class Order:
     launch: Launch | None = None
     signal: int = 15
     grace_s: float = 5.0
+    main_only: bool = False  # signal: only the job's main process, not its group
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Order:
@@ -106,7 +107,8 @@ class Order:
             return cls(kind, job_id, signal=_get(d, "signal", int, 15),
                        grace_s=float(_get(d, "grace_s", (int, float), 5.0)))
         if kind == "signal":
-            return cls(kind, job_id, signal=_get(d, "signal", int))
+            return cls(kind, job_id, signal=_get(d, "signal", int),
+                       main_only=bool(_get(d, "main_only", bool, False)))
         raise ProtocolError(f"unknown order kind {kind!r}")
 
 

@@ -43,8 +43,8 @@ def _ids(values: list[str] | None) -> list[int]:
 
 @router.post("/jobs", status_code=201)
 async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep) -> dict[str, Any]:
-    job_id = await ctl.submit(caller, body.to_spec(), user=body.user)
-    return {"id": job_id}
+    ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+    return {"id": ids[0], "ids": ids}
 
 
 @router.get("/jobs")
@@ -56,6 +56,7 @@ async def list_jobs(
     partition: Annotated[list[str] | None, Query()] = None,
     id: Annotated[list[str] | None, Query()] = None,
     name: Annotated[list[str] | None, Query()] = None,
+    array: Annotated[list[str] | None, Query()] = None,
     history: bool = False,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> dict[str, Any]:
@@ -63,10 +64,12 @@ async def list_jobs(
     if history:
         jobs = await ctl.history(ids=_ids(id) or None, users=_split(user) or None,
                                  states=states or None, partitions=_split(partition) or None,
-                                 names=_split(name) or None, limit=limit)
+                                 names=_split(name) or None,
+                                 array_job_ids=_ids(array) or None, limit=limit)
     else:
         jobs = ctl.list_jobs(users=_split(user), states=states,
-                             partitions=_split(partition), ids=_ids(id), names=_split(name))
+                             partitions=_split(partition), ids=_ids(id), names=_split(name),
+                             arrays=_ids(array))
         if limit:
             jobs = jobs[:limit]
     return {"jobs": [j.to_dict() for j in jobs]}

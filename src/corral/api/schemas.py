@@ -34,6 +34,11 @@ class SubmitRequest(_Body):
     t_begin: float | None = None
     requeue: bool = True
     features: list[str] = []
+    exclusive: bool = False
+    array: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    dependency: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    kill_on_invalid_dep: bool = True
+    signal: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     user: str | None = None  # an administrator submitting for another user
 
     def to_spec(self) -> JobSpec:

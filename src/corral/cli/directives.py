@@ -42,6 +42,13 @@ def job_options(f: F) -> F:
         click.option("--no-requeue", "no_requeue", is_flag=True, default=None,
                      help="Never requeue this job after a node failure."),
         click.option("--user", help="Submit on behalf of this user (administrators)."),
+        click.option("-a", "--array", help="A job array: 0-99, 1,3,5-9:2, 0-9%2 (throttle)."),
+        click.option("-d", "--dependency",
+                     help="after|afterany|afterok|afternotok:ID[:ID…][,…] or singleton."),
+        click.option("--kill-on-invalid-dep", type=click.Choice(["yes", "no"]),
+                     help="Fail a job whose dependency can never be met (default yes)."),
+        click.option("--signal", help="[B:]SIG[@seconds]: warn the job before its time limit."),
+        click.option("--exclusive", is_flag=True, default=None, help="Whole nodes only."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -85,6 +85,13 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["features"] = [f for f in opts["constraint"].split("&") if f]
     if opts.get("no_requeue"):
         req["requeue"] = False
+    for key in ("array", "dependency", "signal"):
+        if opts.get(key):
+            req[key] = opts[key]
+    if opts.get("kill_on_invalid_dep"):
+        req["kill_on_invalid_dep"] = opts["kill_on_invalid_dep"] == "yes"
+    if opts.get("exclusive"):
+        req["exclusive"] = True
     return req
 
 
@@ -124,28 +131,32 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
             merged[key] = value
     req = build_request(merged, script=text, argv=list(args), default_name=name)
     with Client() as client:
-        job_id = client.submit(**req)
-        if not wait:
-            if as_json:
-                echo_json({"id": job_id})
-            elif parsable:
-                click.echo(str(job_id))
-            else:
-                click.echo(f"Submitted job {job_id}")
-            return
-        if not parsable and not as_json:
-            click.echo(f"Submitted job {job_id}")
+        ids = client.submit_many(**req)
+        job_id = ids[0]
+        if as_json and not wait:
+            echo_json({"id": job_id, "ids": ids})
         elif parsable:
             click.echo(str(job_id))
-        job = client.wait(job_id, timeout_s=3600)
-        while job["state"] not in _FINAL:
-            job = client.wait(job_id, timeout_s=3600)
+        elif not as_json:
+            what = f"array job {job_id} ({len(ids)} tasks)" if req.get("array") else \
+                f"job {job_id}"
+            click.echo(f"Submitted {what}")
+        if not wait:
+            return
+        ended = []
+        for one in ids:
+            job = client.wait(one, timeout_s=3600)
+            while job["state"] not in _FINAL:
+                job = client.wait(one, timeout_s=3600)
+            ended.append(job)
     if as_json:
-        echo_json(job)
-    code = job.get("exit_code")
-    if job["state"] == "COMPLETED":
+        echo_json(ended[0] if len(ended) == 1 else {"jobs": ended})
+    bad = [j for j in ended if j["state"] != "COMPLETED"]
+    if not bad:
         sys.exit(0)
-    click.echo(f"job {job_id} ended {job['state']}"
+    job = bad[0]
+    code = job.get("exit_code")
+    click.echo(f"job {job['display_id']} ended {job['state']}"
                + (f" (exit code {code})" if code is not None else "")
                + (f" (signal {job['signal']})" if job.get("signal") else ""), err=True)
     sys.exit(code if isinstance(code, int) and 0 < code < 256 else 1)

@@ -41,7 +41,13 @@ class Client:
 
     # jobs
     def submit(self, **request: Any) -> int:
-        return int(self.transport.request("POST", "/v1/jobs", body=request)["id"])
+        """Submit one job; returns its id (for an array: the array's id)."""
+        return self.submit_many(**request)[0]
+
+    def submit_many(self, **request: Any) -> list[int]:
+        """Submit; returns every new job id (one per array task)."""
+        answer = self.transport.request("POST", "/v1/jobs", body=request)
+        return [int(i) for i in answer.get("ids") or [answer["id"]]]
 
     def jobs(self, *, history: bool = False, **filters: Any) -> list[dict[str, Any]]:
         q = {k: v for k, v in filters.items() if v}

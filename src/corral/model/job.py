@@ -9,8 +9,8 @@ from typing import Any
 from corral.model.states import JobState
 
 # Patterns accepted in output paths: %j job id, %x job name, %u user name,
-# %N first node name, %% a literal percent.
-OUTPUT_PATTERN_KEYS = ("%j", "%x", "%u", "%N", "%%")
+# %N first node name, %A array job id, %a array task id, %% a literal percent.
+OUTPUT_PATTERN_KEYS = ("%j", "%x", "%u", "%N", "%A", "%a", "%%")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,11 @@ class JobSpec:
     t_begin: float | None = None  # epoch seconds; not before this
     requeue: bool = True  # may be requeued after a node failure
     features: tuple[str, ...] = ()
+    exclusive: bool = False  # whole nodes
+    array: str | None = None  # e.g. "0-9%2" (model/arrays.py)
+    dependency: str | None = None  # e.g. "afterok:12" (model/deps.py)
+    kill_on_invalid_dep: bool = True  # fail a job whose dependency can never be met
+    signal: str | None = None  # "[B:]SIG@seconds" before the time limit
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -79,6 +84,15 @@ class Job:
     restarts: int = 0
     priority: float = 0.0
     t_eligible_est: float | None = None
+    array_job_id: int | None = None  # the id of the array's first task
+    array_task_id: int | None = None
+    t_signalled: float | None = None  # when the --signal warning was sent (not stored)
+
+    @property
+    def display_id(self) -> str:
+        if self.array_job_id is not None:
+            return f"{self.array_job_id}_{self.array_task_id}"
+        return str(self.id)
 
     @property
     def name(self) -> str:
@@ -97,6 +111,8 @@ class Job:
             if c == "%" and i + 1 < len(pattern):
                 k = pattern[i + 1]
                 rep = {
+                    "A": str(self.array_job_id if self.array_job_id is not None else self.id),
+                    "a": str(self.array_task_id if self.array_task_id is not None else 0),
                     "j": str(self.id),
                     "x": self.spec.name,
                     "u": self.user,
@@ -125,6 +141,11 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "display_id": self.display_id,
+            "array_job_id": self.array_job_id,
+            "array_task_id": self.array_task_id,
+            "array_spec": self.spec.array,
+            "dependency": self.spec.dependency,
             "name": self.spec.name,
             "user": self.user,
             "uid": self.uid,

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from corral.model.arrays import parse_array
 from corral.model.errors import Conflict, InvalidRequest
 from corral.model.job import Job
 from corral.model.node import Node
@@ -25,6 +26,21 @@ REPORTABLE = {
 HEARTBEAT_S = 5.0
 
 
+def job_environment(job: Job) -> dict[str, str]:
+    """The submit environment plus what corral adds (array and task facts)."""
+    env = dict(job.spec.environment)
+    if job.array_job_id is not None and job.spec.array:
+        arr = parse_array(job.spec.array)
+        for prefix in ("SLURM_ARRAY", "CORRAL_ARRAY"):
+            env[f"{prefix}_JOB_ID"] = str(job.array_job_id)
+            env[f"{prefix}_TASK_ID"] = str(job.array_task_id)
+            env[f"{prefix}_TASK_MIN"] = str(arr.task_ids[0])
+            env[f"{prefix}_TASK_MAX"] = str(arr.task_ids[-1])
+            env[f"{prefix}_TASK_COUNT"] = str(len(arr.task_ids))
+            env[f"{prefix}_TASK_STEP"] = str(arr.step)
+    return env
+
+
 def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
     spec = job.spec
     return {
@@ -33,7 +49,7 @@ def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
         "launch": {
             "job_id": job.id, "name": spec.name, "user": job.user, "uid": job.uid,
             "gid": job.gid, "script": spec.script, "argv": list(spec.argv),
-            "working_dir": spec.working_dir, "environment": spec.environment,
+            "working_dir": spec.working_dir, "environment": job_environment(job),
             "stdout": job.stdout_path, "stderr": job.stderr_path,
             "time_limit_s": job.time_limit_s, "mem_mb": job.mem_mb_per_node,
             "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,

@@ -21,11 +21,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from corral.config import Config
+from corral.model.arrays import parse_array
+from corral.model.deps import parse_dependency
 from corral.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from corral.model.event import Event, EventKind
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
+from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState, check_job_transition
+from corral.services.dependencies import Dependencies
 from corral.services.identity import Caller, resolve_owner
 from corral.services.orders import OrderBook
 from corral.services.submit import resolve
@@ -53,7 +57,8 @@ class Controller:
         self._finished = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
         self.t_started = time.time()
-        self.scheduler: Any = None  # set by services.scheduling.attach()
+        self.scheduler: Any = None  # set in start()
+        self.deps = Dependencies(self)
 
     # ---- life cycle -------------------------------------------------------
     async def start(self) -> None:
@@ -66,6 +71,13 @@ class Controller:
             self.jobs[j.id] = j
             if j.state.is_active:
                 self._allocate(j)
+            if j.array_job_id is not None:
+                self.deps.add_array(j.array_job_id, [j.id])
+        missing: set[int] = set()
+        for j in jobs:
+            if j.spec.dependency and not j.state.is_final:
+                missing |= self.deps.missing(parse_dependency(j.spec.dependency))
+        await self.writer.read(lambda conn: self.deps.load(conn, missing))
         log.info("loaded %d unfinished jobs and %d nodes", len(jobs), len(nodes))
         from corral.services.scheduling import Scheduler
         self.scheduler = Scheduler(self)
@@ -128,7 +140,7 @@ class Controller:
             n = self.nodes.get(name)
             if n is None:
                 continue
-            n.cpus_used += job.spec.cpus_per_node
+            n.cpus_used += n.cpus if job.spec.exclusive else job.spec.cpus_per_node
             n.mem_mb_used += job.mem_mb_per_node or 0
             n.gpus_used += job.spec.gpus_per_node
             n.jobs.add(job.id)
@@ -138,7 +150,7 @@ class Controller:
             n = self.nodes.get(name)
             if n is None or job.id not in n.jobs:
                 continue
-            n.cpus_used -= job.spec.cpus_per_node
+            n.cpus_used -= n.cpus if job.spec.exclusive else job.spec.cpus_per_node
             n.mem_mb_used -= job.mem_mb_per_node or 0
             n.gpus_used -= job.spec.gpus_per_node
             n.jobs.discard(job.id)
@@ -147,21 +159,44 @@ class Controller:
         self._allocate(job)
 
     # ---- jobs: writes ------------------------------------------------------
-    async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None) -> int:
+    async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None) -> list[int]:
+        """Queue a job (or every task of an array); returns the new ids once durable."""
         owner = resolve_owner(caller, user)
         res = resolve(spec, self.cfg, self.nodes.values())
-        job = Job(
-            id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,
-            state=JobState.HELD if spec.hold else JobState.PENDING,
-            t_submit=time.time(), partition=res.partition, time_limit_s=res.time_limit_s,
-            mem_mb_per_node=res.mem_mb_per_node,
-            reason="JobHeldUser" if spec.hold else "None",
-        )
-        job_id: int = await self.persist(lambda conn: store_jobs.insert_job(conn, job))
-        job.id = job_id
-        self.jobs[job_id] = job
+        arr = parse_array(spec.array) if spec.array else None
+        if spec.signal:
+            parse_signal_spec(spec.signal)
+        if spec.dependency:
+            await self.deps.check_targets(spec.dependency)
+        now = time.time()
+        task_ids: list[int | None] = list(arr.task_ids) if arr else [None]
+        new = [
+            Job(
+                id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,
+                state=JobState.HELD if spec.hold else JobState.PENDING,
+                t_submit=now, partition=res.partition, time_limit_s=res.time_limit_s,
+                mem_mb_per_node=res.mem_mb_per_node,
+                reason="JobHeldUser" if spec.hold else "None", array_task_id=task,
+            )
+            for task in task_ids
+        ]
+
+        def op(conn: Connection) -> list[int]:
+            ids = store_jobs.insert_jobs(conn, new)
+            if arr is not None:
+                store_jobs.set_array_ids(conn, ids, arr.task_ids)
+            return ids
+
+        ids: list[int] = await self.persist(op)
+        for job, job_id in zip(new, ids, strict=True):
+            job.id = job_id
+            if arr is not None:
+                job.array_job_id = ids[0]
+            self.jobs[job_id] = job
+        if arr is not None:
+            self.deps.add_array(ids[0], ids)
         self.kick()
-        return job_id
+        return ids
 
     def _own(self, caller: Caller, job_id: int) -> Job:
         job = self.jobs.get(job_id)
@@ -248,6 +283,7 @@ class Controller:
         job.nodes = ()
         job.t_start = None
         job.t_end = None
+        job.t_signalled = None
         job.exit_code = None
         job.signal = None
         job.reason = "JobHeldUser" if hold else "None"
@@ -280,13 +316,14 @@ class Controller:
     # ---- jobs: reads ---------------------------------------------------------
     def list_jobs(self, *, users: Iterable[str] = (), states: Iterable[str] = (),
                   partitions: Iterable[str] = (), ids: Iterable[int] = (),
-                  names: Iterable[str] = ()) -> list[Job]:
+                  names: Iterable[str] = (), arrays: Iterable[int] = ()) -> list[Job]:
         us, ss, ps, ii, nn = set(users), set(states), set(partitions), set(ids), set(names)
+        aa = set(arrays)
         out = []
         for j in self.jobs.values():
             if (us and j.user not in us) or (ss and str(j.state) not in ss) \
                     or (ps and j.partition not in ps) or (ii and j.id not in ii) \
-                    or (nn and j.spec.name not in nn):
+                    or (nn and j.spec.name not in nn) or (aa and j.array_job_id not in aa):
                 continue
             out.append(j)
         out.sort(key=lambda j: j.id)
@@ -326,18 +363,34 @@ class Controller:
     # ---- housekeeping ----------------------------------------------------------
     async def _housekeeping(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
             now = time.time()
             keep = self.cfg.controller.keep_finished_s
             for j in [j for j in self.jobs.values()
                       if j.state.is_final and j.t_end is not None and now - j.t_end > keep]:
+                self.deps.forget(j)
                 del self.jobs[j.id]
+            self._warn_before_limit(now)
             timeout = self.cfg.controller.node_timeout_s
             for n in self.nodes.values():
                 if n.reachable and now - n.t_last_seen > timeout:
                     log.warning("node %s: not heard from for %.0f s; it is DOWN", n.name,
                                 now - n.t_last_seen)
                     n.reachable = False
+
+
+    def _warn_before_limit(self, now: float) -> None:
+        """--signal: send the warning signal when a job nears its time limit."""
+        for j in self.jobs.values():
+            if (j.spec.signal and j.t_signalled is None and j.state.is_active
+                    and j.t_start is not None and j.time_limit_s):
+                sig = parse_signal_spec(j.spec.signal)
+                if now >= j.t_start + j.time_limit_s - sig.before_s:
+                    j.t_signalled = now
+                    for node in j.nodes:
+                        self.orders.push(node, {"kind": "signal", "job_id": j.id,
+                                                "signal": sig.signum,
+                                                "main_only": sig.main_only})
 
 
 def _load_state(conn: Connection) -> tuple[list[Job], list[Node]]:

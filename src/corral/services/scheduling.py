@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from corral import sched
+from corral.model.arrays import parse_array
+from corral.model.deps import DepStatus
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.sched.types import (
@@ -47,6 +49,7 @@ class Scheduler:
         self.policy = POLICIES[ctl.cfg.scheduler.policy]()
         self.passes = 0
         self.last_pass_s = 0.0
+        self.doomed: list[Job] = []  # dependency never satisfiable: to fail
 
     async def loop(self) -> None:
         while True:
@@ -72,7 +75,8 @@ class Scheduler:
         )
         running: list[RunningView] = []
         pending: list[PendingView] = []
-        for j in ctl.jobs.values():
+        room = self._array_room()
+        for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
             if j.state.is_active:
                 t0 = j.t_start or time.time()
                 running.append(RunningView(
@@ -80,9 +84,11 @@ class Scheduler:
                     mem_mb_per_node=j.mem_mb_per_node or 0,
                     gpus_per_node=j.spec.gpus_per_node, t_start=t0,
                     t_expected_end=t0 + j.time_limit_s if j.time_limit_s else math.inf,
-                    user=j.user,
+                    user=j.user, exclusive=j.spec.exclusive,
                 ))
             elif j.state.is_waiting:
+                if j.state == JobState.PENDING and not self._eligible(j, room):
+                    continue
                 pending.append(PendingView(
                     job_id=j.id, user=j.user, account=j.spec.account, partition=j.partition,
                     nodes=j.spec.nodes, cpus_per_node=j.spec.cpus_per_node,
@@ -92,6 +98,7 @@ class Scheduler:
                     t_begin=j.spec.t_begin, held=j.state == JobState.HELD,
                     nice=j.spec.nice, admin_priority=j.spec.priority,
                     constraint="&".join(j.spec.features) or None,
+                    exclusive=j.spec.exclusive,
                 ))
         partitions = {
             p.name: PartitionView(
@@ -104,9 +111,57 @@ class Scheduler:
         return Snapshot(nodes=nodes, running=tuple(running), pending=tuple(pending),
                         partitions=partitions)
 
+    def _array_room(self) -> dict[int, int]:
+        """For each throttled array (%N), how many more of its tasks may start."""
+        room: dict[int, int] = {}
+        for j in self.ctl.jobs.values():
+            if j.array_job_id is None or not j.spec.array:
+                continue
+            if j.array_job_id not in room:
+                throttle = parse_array(j.spec.array).throttle
+                if throttle is None:
+                    continue
+                room[j.array_job_id] = throttle
+            if j.state.is_active:
+                room[j.array_job_id] -= 1
+        return room
+
+    def _eligible(self, job: Job, room: dict[int, int]) -> bool:
+        """Dependencies and array throttles, which the controller judges itself."""
+        status = self.ctl.deps.status(job)
+        if status == DepStatus.WAITING:
+            job.reason = "Dependency"
+            return False
+        if status == DepStatus.NEVER:
+            job.reason = "DependencyNeverSatisfied"
+            if job.spec.kill_on_invalid_dep:
+                self.doomed.append(job)
+            return False
+        if job.array_job_id in room:
+            if room[job.array_job_id] <= 0:
+                job.reason = "JobArrayTaskLimit"
+                return False
+            room[job.array_job_id] -= 1
+        return True
+
+    async def _fail_doomed(self) -> None:
+        ctl = self.ctl
+        ops = []
+        for job in self.doomed:
+            if job.state == JobState.PENDING:
+                job.t_end = time.time()
+                ops.append(ctl.change(job, JobState.FAILED,
+                                      data={"why": "dependency can never be satisfied"}))
+        self.doomed.clear()
+        if ops:
+            await ctl.persist(lambda conn: [op(conn) for op in ops])
+            await ctl.notify_finished()
+            ctl.kick()
+
     async def run_pass(self) -> None:
         ctl = self.ctl
         snap = self.snapshot()
+        await self._fail_doomed()
         if not snap.pending:
             return
         now = time.time()

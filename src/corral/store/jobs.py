@@ -11,7 +11,17 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from corral.model.errors import NotFound
 from corral.model.event import EventKind
@@ -58,6 +68,8 @@ def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str,
         "max_rss_mb": job.max_rss_mb,
         "restarts": job.restarts,
         "priority": job.priority,
+        "array_job_id": job.array_job_id,
+        "array_task_id": job.array_task_id,
         "spec": _spec_json(spec_d if spec_d is not None else spec_dict(job.spec)),
     }
 
@@ -104,6 +116,14 @@ def insert_jobs(conn: Connection, batch: Sequence[Job]) -> list[int]:
     return ids
 
 
+def set_array_ids(conn: Connection, ids: Sequence[int], task_ids: Sequence[int]) -> None:
+    """Make the jobs `ids` the tasks of one array whose id is ids[0]."""
+    rows = [{"b_id": i, "b_task": t} for i, t in zip(ids, task_ids, strict=True)]
+    stmt = (update(jobs).where(jobs.c.id == bindparam("b_id"))
+            .values(array_job_id=ids[0], array_task_id=bindparam("b_task")))
+    conn.execute(stmt, rows)
+
+
 def save_job(conn: Connection, job: Job) -> None:
     """Write every mutable column of an existing job (its event is the caller's)."""
     stmt = update(jobs).where(jobs.c.id == job.id).values(**_mutable_values(job))
@@ -133,6 +153,8 @@ def _job(row: Row[Any]) -> Job:
         max_rss_mb=row.max_rss_mb,
         restarts=int(row.restarts),
         priority=float(row.priority),
+        array_job_id=row.array_job_id,
+        array_task_id=row.array_task_id,
     )
 
 
@@ -169,6 +191,7 @@ def query_jobs(
     partitions: Iterable[str] | None = None,
     names: Iterable[str] | None = None,
     t_submit_min: float | None = None,
+    array_job_ids: Iterable[int] | None = None,
     limit: int | None = None,
 ) -> list[Job]:
     """Jobs matching every given filter (None: no filter; an empty list matches
@@ -186,6 +209,8 @@ def query_jobs(
         conds.append(jobs.c.name.in_(list(names)))
     if t_submit_min is not None:
         conds.append(jobs.c.t_submit >= t_submit_min)
+    if array_job_ids is not None:
+        conds.append(jobs.c.array_job_id.in_([int(i) for i in array_job_ids]))
     q = select(jobs).where(*conds)
     if limit is not None:
         q = q.limit(limit)

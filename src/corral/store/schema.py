@@ -61,8 +61,11 @@ jobs = Table(
     Column("restarts", Integer, nullable=False, server_default="0"),
     Column("priority", Double, nullable=False, server_default="0"),
     Column("spec", Text, nullable=False),  # JSON of JobSpec.to_dict()
+    Column("array_job_id", Integer, nullable=True),  # migration 0002
+    Column("array_task_id", Integer, nullable=True),
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_user", "user"),
+    Index("ix_jobs_array_job_id", "array_job_id"),
     sqlite_autoincrement=True,
 )
 
