@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "requeue": ("corral.cli.control", "requeue", "Put jobs back in the queue."),
     "update": ("corral.cli.control", "update", "Change a job's settings."),
     "sim": ("corral.sim.cli", "sim", "Replay a workload trace through the scheduler."),
+    "compat": ("corral.compat.cli", "compat", "Install Slurm/Grid Engine drop-in commands."),
 }
 
 

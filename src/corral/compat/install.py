@@ -1,0 +1,67 @@
+"""Launchers for the Slurm and Grid Engine command names, written on request only.
+
+Each launcher is a three-line Python script bound to this interpreter, so the
+commands work without activating the environment, and a real Slurm or Grid
+Engine is never shadowed unless the user puts the directory first on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# command name -> module with a main()
+COMMANDS: dict[str, str] = {
+    "sbatch": "corral.compat.slurm.sbatch",
+    "squeue": "corral.compat.slurm.squeue",
+    "scancel": "corral.compat.slurm.scancel",
+    "sacct": "corral.compat.slurm.sacct",
+    "sinfo": "corral.compat.slurm.sinfo",
+    "scontrol": "corral.compat.slurm.scontrol",
+    "srun": "corral.compat.slurm.srun",
+    "qsub": "corral.compat.sge.qsub",
+    "qstat": "corral.compat.sge.qstat",
+    "qdel": "corral.compat.sge.qdel",
+    "qhost": "corral.compat.sge.qhost",
+    "qacct": "corral.compat.sge.qacct",
+    "qhold": "corral.compat.sge.qhold",
+    "qrls": "corral.compat.sge.qrls",
+}
+FAMILIES = {
+    "slurm": [n for n, m in COMMANDS.items() if ".slurm." in m],
+    "sge": [n for n, m in COMMANDS.items() if ".sge." in m],
+}
+
+
+def launcher_text(module: str, python: str | None = None) -> str:
+    """The interpreter and the corral that installed it, whatever PYTHONPATH says."""
+    import corral
+    where = str(Path(corral.__file__).resolve().parent.parent)
+    return (f"#!{python or sys.executable}\n"
+            f"# corral's drop-in for this command (corral compat install).\n"
+            f"import sys\n"
+            f"sys.path.insert(0, {where!r})\n"
+            f"from {module} import main\n"
+            f"main()\n")
+
+
+def install(directory: Path, names: list[str] | None = None, *,
+            force: bool = False) -> list[Path]:
+    """Write the launchers into `directory` (made if missing); -> their paths.
+    An existing file that is not one of ours is left alone unless `force`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names or list(COMMANDS):
+        path = directory / name
+        if path.exists() and not force:
+            head = path.read_text(errors="replace")[:200] if path.is_file() else ""
+            if "corral compat install" not in head:
+                raise FileExistsError(f"{path} exists and is not a corral launcher "
+                                      "(use --force to replace it)")
+        tmp = directory / f".{name}.tmp{os.getpid()}"
+        tmp.write_text(launcher_text(COMMANDS[name]))
+        tmp.chmod(0o755)
+        tmp.replace(path)
+        written.append(path)
+    return written

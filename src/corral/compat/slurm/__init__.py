@@ -1,0 +1,1 @@
+"""Slurm front ends: sbatch, squeue, scancel, sacct, sinfo, scontrol, srun."""

@@ -1,0 +1,143 @@
+"""scancel: cancel jobs, array tasks or whole arrays, or send them a signal."""
+
+from __future__ import annotations
+
+import signal as _signal
+import sys
+from typing import Any
+
+from corral.client import Client
+from corral.compat import frontend
+from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
+from corral.compat.slurm import jobview as v
+from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model.errors import Conflict, CorralError, NotFound
+
+PROG = "scancel"
+TABLE = [
+    Opt("account", "account", REQUIRED, "A"), Opt("batch", "ignored", NONE, "b"),
+    Opt("full", "ignored", NONE, "f"), Opt("hurry", "ignored", NONE, "H"),
+    Opt("interactive", "ignored", NONE, "i"), Opt("clusters", "ignored", REQUIRED, "M"),
+    Opt("name", "name", REQUIRED, "n"), Opt("jobname", "name", REQUIRED),
+    Opt("partition", "partition", REQUIRED, "p"), Opt("quiet", "quiet", NONE, "Q"),
+    Opt("qos", "ignored", REQUIRED, "q"), Opt("reservation", "ignored", REQUIRED, "R"),
+    Opt("signal", "signal", REQUIRED, "s"), Opt("state", "state", REQUIRED, "t"),
+    Opt("user", "user", REQUIRED, "u"), Opt("me", "me", NONE),
+    Opt("verbose", "verbose", NONE, "v"), Opt("version", "version", NONE, "V"),
+    Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("wckey", "ignored", REQUIRED),
+    Opt("help", "help", NONE), Opt("usage", "help", NONE),
+]
+
+
+def signal_number(text: str) -> int:
+    t = text.strip().upper()
+    if t.isdigit() and 1 <= int(t) <= 64:
+        return int(t)
+    try:
+        return int(_signal.Signals[t if t.startswith("SIG") else "SIG" + t])
+    except KeyError:
+        raise frontend.Exit(1, f"Invalid job signal: {text}") from None
+
+
+def _targets(c: Client, specs: list[str]) -> list[tuple[str, list[int]]]:
+    """`12`, `12_3`, `12_[1-3]`: -> [(the spec, its job ids)]; an array id: all tasks."""
+    queue: list[dict[str, Any]] | None = None
+    out = []
+    for spec in specs:
+        base, _, task = spec.partition("_")
+        if not base.isdigit():
+            raise frontend.Exit(1, f"Invalid job id {spec}")
+        if queue is None:
+            queue = c.jobs()
+        arr = int(base)
+        if not task:
+            ids = [j["id"] for j in queue if j.get("array_job_id") == arr]
+            out.append((spec, ids or [arr]))
+            continue
+        tasks = _task_set(task.strip("[]"), spec)
+        ids = [j["id"] for j in queue if j.get("array_job_id") == arr
+               and j.get("array_task_id") in tasks]
+        out.append((spec, ids or ([arr] if tasks == {0} else [])))
+    return out
+
+
+def _task_set(text: str, spec: str) -> set[int]:
+    tasks: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise frontend.Exit(1, f"Invalid job id {spec}")
+        tasks.update(range(int(lo), int(hi or lo) + 1))
+    return tasks
+
+
+def scancel(argv: list[str]) -> int:
+    found, operands = parse(argv, TABLE, interspersed=True)
+    o = collect(found)
+    if "version" in o:
+        print(SLURM_VERSION)
+        return 0
+    if "help" in o:
+        print("Usage: scancel [-A account] [--batch] [--interactive] [--name=job_name]\n"
+              "               [--partition=partition] [--qos=qos] [--reservation=name]\n"
+              "               [--signal=name|number] [--state=states] [--user=user_name]\n"
+              "               [--me] [job_id[_array_id][.step_id]]")
+        return 0
+    sig = signal_number(o["signal"]) if o.get("signal") else None
+    specs = [p for arg in operands for p in arg.replace(",", " ").split()]
+    filters = any(o.get(k) for k in ("user", "name", "partition", "state", "account",
+                                      "nodelist")) or "me" in o
+    if not specs and not filters:
+        raise frontend.Exit(1, "No job identification provided")
+    code = 0
+    with frontend.client() as c:
+        if specs:
+            targets = _targets(c, [s.split(".")[0] for s in specs])
+        else:
+            targets = [(str(j["id"]), [j["id"]]) for j in _filtered(c, o)]
+        for spec, ids in targets:
+            if not ids:
+                print(f"scancel: error: Kill job error on job id {spec}: "
+                      "Invalid job id specified", file=sys.stderr)
+                code = 1
+            for job_id in ids:
+                try:
+                    c.cancel(job_id, signal=sig)
+                except NotFound:
+                    if "quiet" not in o:
+                        print(f"scancel: error: Kill job error on job id {spec}: "
+                              "Invalid job id specified", file=sys.stderr)
+                    code = 1
+                except Conflict:
+                    pass  # already finished: nothing to do, as with Slurm
+                except CorralError as e:
+                    if e.code == "unavailable":
+                        raise
+                    print(f"scancel: error: Kill job error on job id {spec}: {e}",
+                          file=sys.stderr)
+                    code = 1
+    return code
+
+
+def _filtered(c: Client, o: dict[str, Any]) -> list[dict[str, Any]]:
+    users = [u for u in (o.get("user") or "").split(",") if u]
+    if "me" in o:
+        users.append(frontend.me())
+    jobs = c.jobs(user=users or None,
+                  name=[n for n in (o.get("name") or "").split(",") if n] or None,
+                  partition=[p for p in (o.get("partition") or "").split(",") if p] or None)
+    jobs = [j for j in jobs if j["state"] not in v.FINAL]
+    if o.get("state"):
+        states = {v.slurm_state_name(s) for s in o["state"].split(",")}
+        jobs = [j for j in jobs if v.state(j) in states]
+    if o.get("account"):
+        jobs = [j for j in jobs if j.get("account") in o["account"].split(",")]
+    return jobs
+
+
+def main() -> None:
+    frontend.run(PROG, scancel, error_prefix="scancel: error: ")
+
+
+if __name__ == "__main__":
+    main()

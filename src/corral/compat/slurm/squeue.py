@@ -1,0 +1,189 @@
+"""squeue: the queue in Slurm's layouts (`-o` letters, `-O` names, `-l`, `-h`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from corral.compat import fmt, frontend
+from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
+from corral.compat.slurm import jobview as v
+from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.compat.slurm.squeue_fields import DEFAULT, LETTERS, LONG, NAMED
+
+PROG = "squeue"
+TABLE = [
+    Opt("account", "account", REQUIRED, "A"), Opt("all", "all", NONE, "a"),
+    Opt("array", "array", NONE, "r"), Opt("noheader", "noheader", NONE, "h"),
+    Opt("jobs", "jobs", REQUIRED, "j"), Opt("long", "long", NONE, "l"),
+    Opt("name", "name", REQUIRED, "n"), Opt("format", "format", REQUIRED, "o"),
+    Opt("Format", "Format", REQUIRED, "O"), Opt("partition", "partition", REQUIRED, "p"),
+    Opt("states", "states", REQUIRED, "t"), Opt("user", "user", REQUIRED, "u"),
+    Opt("me", "me", NONE), Opt("sort", "sort", REQUIRED, "S"),
+    Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("json", "json", NONE),
+    Opt("version", "version", NONE, "V"), Opt("help", "help", NONE),
+    Opt("usage", "usage", NONE), Opt("steps", "steps", REQUIRED, "s"),
+    Opt("iterate", "ignored", REQUIRED, "i"), Opt("clusters", "ignored", REQUIRED, "M"),
+    Opt("qos", "ignored", REQUIRED, "q"), Opt("reservation", "ignored", REQUIRED, "R"),
+    Opt("noconvert", "ignored", NONE), Opt("verbose", "ignored", NONE, "v"),
+    Opt("start", "ignored", NONE), Opt("hide", "ignored", NONE),
+    Opt("federation", "ignored", NONE), Opt("local", "ignored", NONE),
+    Opt("sibling", "ignored", NONE), Opt("array-unique", "ignored", NONE),
+]
+ACTIVE = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING"}
+
+
+def _list(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def _id_matcher(specs: list[str]) -> Any:
+    """-j 12,13_4,15: a job, an array task or a whole array."""
+    wanted: set[tuple[int, int | None]] = set()
+    for s in specs:
+        base, _, task = s.partition("_")
+        try:
+            wanted.add((int(base), int(task) if task else None))
+        except ValueError:
+            frontend.fail("Invalid job id: " + s, 1)
+
+    def match(j: dict[str, Any]) -> bool:
+        arr, t = j.get("array_job_id"), j.get("array_task_id")
+        return ((j["id"], None) in wanted or (arr is not None and (
+            (arr, None) in wanted or (arr, t) in wanted)))
+    return match
+
+
+def select(o: dict[str, Any]) -> list[dict[str, Any]]:
+    users = _list(o.get("user"))
+    if "me" in o:
+        users.append(frontend.me())
+    with frontend.client() as c:
+        jobs = c.jobs(user=users or None, partition=_list(o.get("partition")) or None,
+                      name=_list(o.get("name")) or None)
+    ids = _list(o.get("jobs"))
+    if ids:
+        jobs = [j for j in jobs if _id_matcher(ids)(j)]
+        if not jobs and len(ids) == 1:
+            raise frontend.Exit(1, "slurm_load_jobs error: Invalid job id specified")
+    states = {v.slurm_state_name(s) for s in _list(o.get("states"))}
+    if "ALL" not in states:
+        if states:
+            jobs = [j for j in jobs if v.state(j) in states]
+        elif not ids:
+            jobs = [j for j in jobs if v.state(j) in ACTIVE]
+    if o.get("account"):
+        accounts = set(_list(o["account"]))
+        jobs = [j for j in jobs if j.get("account") in accounts]
+    if o.get("nodelist"):
+        from corral.compat import hostlist
+        want = set(hostlist.expand(o["nodelist"]))
+        jobs = [j for j in jobs if want & set(j.get("node_list") or [])]
+    return jobs
+
+
+def collapse(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pending tasks of one array in the same state and reason -> one `A_[1-5]` row."""
+    out: list[dict[str, Any]] = []
+    groups: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for j in jobs:
+        arr = j.get("array_job_id")
+        if arr is None or j["state"] not in ("PENDING", "HELD"):
+            out.append(j)
+            continue
+        key = (arr, j["state"], str(j.get("reason")))
+        if key in groups:
+            groups[key]["_tasks"].append(j["array_task_id"])
+            continue
+        row = dict(j, _tasks=[j["array_task_id"]])
+        groups[key] = row
+        out.append(row)
+    for row in groups.values():
+        tasks = sorted(row.pop("_tasks"))
+        if len(tasks) > 1:
+            rng = _ranges(tasks)
+            row["display_id"] = f"{row['array_job_id']}_[{rng}]"
+            row["_task_range"] = rng
+    return out
+
+
+def _ranges(nums: list[int]) -> str:
+    parts, start, prev = [], nums[0], nums[0]
+    for n in [*nums[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ",".join(parts)
+
+
+_SORT_KEYS = {"i": "id", "A": "id", "j": "name", "u": "user", "P": "partition",
+              "t": "state", "T": "state", "p": "priority", "Q": "priority", "V": "t_submit",
+              "S": "t_start", "M": "t_start", "D": "nodes", "C": "cpus"}
+
+
+def _sort_key(field: str) -> Callable[[dict[str, Any]], Any]:
+    if field in ("name", "user", "partition", "state"):
+        return lambda j: str(j.get(field))
+    return lambda j: float(j.get(field) or 0)
+
+
+def _sort(jobs: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
+    for key in reversed(_list(spec)):
+        desc = key.startswith("-")
+        field = _SORT_KEYS.get(key.lstrip("+-"))
+        if field:
+            jobs.sort(key=_sort_key(field), reverse=desc)
+    return jobs
+
+
+def squeue(argv: list[str]) -> int:
+    found, operands = parse(argv, TABLE, interspersed=True)
+    o = collect(found)
+    if operands:
+        raise frontend.Exit(1, f"squeue: error: Unrecognized option: {operands[0]}")
+    if "version" in o:
+        print(SLURM_VERSION)
+        return 0
+    if "help" in o or "usage" in o:
+        print("Usage: squeue [-A account] [--clusters names] [-i seconds] [--job jobid]\n"
+              "              [-n name] [-o format] [-O fields] [-p partitions] [-t states]\n"
+              "              [-u user_name] [--me] [--noheader] [-l] [-r] [-S fields]")
+        return 0
+    jobs = select(o)
+    if "json" in o:
+        print(json.dumps({"jobs": jobs}, indent=2))
+        return 0
+    if "steps" in o:
+        if "noheader" not in o:
+            print("         STEPID     NAME PARTITION     USER      TIME NODELIST")
+        return 0
+    if "array" not in o:
+        jobs = collapse(jobs)
+    if o.get("sort"):
+        jobs = _sort(jobs, o["sort"])
+    try:
+        if o.get("Format") or (not o.get("format") and os.environ.get("SQUEUE_FORMAT2")):
+            cols = fmt.parse_named(o.get("Format") or os.environ["SQUEUE_FORMAT2"], NAMED,
+                                   sep="")
+        else:
+            text = o.get("format") or os.environ.get("SQUEUE_FORMAT") \
+                or (LONG if "long" in o else DEFAULT)
+            cols = fmt.parse_percent(text, LETTERS)
+    except ValueError as e:
+        raise frontend.Exit(1, f"squeue: error: {e}") from None
+    for text in fmt.render(cols, jobs, header="noheader" not in o):
+        print(text)
+    return 0
+
+
+def main() -> None:
+    frontend.run(PROG, squeue, error_prefix="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""sbatch's options (also read from `#SBATCH` lines and SBATCH_* variables) and how
+they become a corral submit request."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+from typing import Any
+
+from corral.compat import timefmt
+from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError
+from corral.model.errors import InvalidRequest
+from corral.model.units import parse_duration_s, parse_mem_mb
+
+_USED = [
+    Opt("account", "account", REQUIRED, "A"), Opt("array", "array", REQUIRED, "a"),
+    Opt("begin", "begin", REQUIRED, "b"), Opt("chdir", "chdir", REQUIRED, "D"),
+    Opt("workdir", "chdir"), Opt("constraint", "constraint", REQUIRED, "C"),
+    Opt("cpus-per-task", "cpus_per_task", REQUIRED, "c"),
+    Opt("dependency", "dependency", REQUIRED, "d"), Opt("error", "error", REQUIRED, "e"),
+    Opt("export", "export"), Opt("exclusive", "exclusive", OPTIONAL),
+    Opt("gres", "gres"), Opt("gpus", "gpus", REQUIRED, "G"),
+    Opt("gpus-per-node", "gpus_per_node"), Opt("hold", "hold", NONE, "H"),
+    Opt("job-name", "job_name", REQUIRED, "J"),
+    Opt("kill-on-invalid-dep", "kill_on_invalid_dep"), Opt("mem", "mem"),
+    Opt("mem-per-cpu", "mem_per_cpu"), Opt("mincpus", "mincpus"),
+    Opt("nodes", "nodes", REQUIRED, "N"), Opt("ntasks", "ntasks", REQUIRED, "n"),
+    Opt("ntasks-per-node", "ntasks_per_node"), Opt("output", "output", REQUIRED, "o"),
+    Opt("open-mode", "open_mode"), Opt("parsable", "parsable", NONE),
+    Opt("partition", "partition", REQUIRED, "p"), Opt("requeue", "requeue", NONE),
+    Opt("no-requeue", "no_requeue", NONE), Opt("signal", "signal"),
+    Opt("time", "time", REQUIRED, "t"), Opt("wait", "wait", NONE, "W"),
+    Opt("wrap", "wrap"), Opt("nice", "nice", OPTIONAL), Opt("priority", "priority"),
+    Opt("help", "help", NONE, "h"), Opt("usage", "usage", NONE),
+    Opt("version", "version", NONE, "V"), Opt("quiet", "quiet", NONE, "Q"),
+    Opt("verbose", "verbose", NONE, "v"),
+]
+# Options that change nothing on corral: accepted with a warning.
+_IGNORED_WITH_VALUE = (
+    "mail-type mail-user qos:q comment reservation licenses:L tmp distribution:m "
+    "nodelist:w exclude:x wckey threads-per-core cores-per-socket sockets-per-node hint "
+    "cpu-freq gpus-per-task cpus-per-gpu mem-per-gpu gpu-bind ntasks-per-core "
+    "ntasks-per-socket ntasks-per-gpu profile acctg-freq time-min deadline delay-boot "
+    "core-spec:S thread-spec switches network mcs-label clusters:M cluster-constraint uid "
+    "gid export-file container bb bbf tres-per-task extra prefer input:i "
+    "gres-flags mem-bind power"
+)
+_IGNORED_FLAGS = ("overcommit:O oversubscribe:s spread-job contiguous reboot use-min-nodes "
+                  "ignore-pbs no-kill:k get-user-env propagate")
+
+
+def _ignored() -> list[Opt]:
+    out = []
+    for group, arg in ((_IGNORED_WITH_VALUE, REQUIRED), (_IGNORED_FLAGS, NONE)):
+        for item in group.split():
+            name, _, short = item.partition(":")
+            kind = OPTIONAL if name in ("no-kill", "get-user-env", "propagate") else arg
+            out.append(Opt(name, "ignored", kind, short or None))
+    return out
+
+
+TABLE: list[Opt] = _USED + _ignored()
+
+ENV_OPTIONS = {
+    "SBATCH_ACCOUNT": "account", "SBATCH_ARRAY_INX": "array",
+    "SBATCH_CONSTRAINT": "constraint", "SBATCH_EXPORT": "export", "SBATCH_GRES": "gres",
+    "SBATCH_GPUS": "gpus", "SBATCH_JOB_NAME": "job_name", "SBATCH_MEM_PER_CPU": "mem_per_cpu",
+    "SBATCH_MEM_PER_NODE": "mem", "SBATCH_OPEN_MODE": "open_mode",
+    "SBATCH_PARTITION": "partition", "SBATCH_TIMELIMIT": "time", "SBATCH_SIGNAL": "signal",
+    "SBATCH_WAIT": "wait", "SBATCH_REQUEUE": "requeue", "SBATCH_NO_REQUEUE": "no_requeue",
+    "SBATCH_EXCLUSIVE": "exclusive", "SBATCH_DEPENDENCY": "dependency",
+}
+
+
+def directive_args(script: str, prefix: str = "#SBATCH") -> list[str]:
+    """The option words of the `#SBATCH` lines before the script's first command."""
+    args: list[str] = []
+    for lineno, line in enumerate(script.splitlines(), start=1):
+        text = line.strip()
+        if lineno == 1 and text.startswith("#!"):
+            continue
+        if not text:
+            continue
+        if not text.startswith("#"):
+            break
+        if not text.startswith(prefix) or (len(text) > len(prefix)
+                                            and not text[len(prefix)].isspace()):
+            continue
+        try:
+            words = shlex.split(text[len(prefix):])
+        except ValueError as e:
+            raise OptionError(f"line {lineno}: {e}") from None
+        for w in words:
+            if w.startswith("#"):
+                break  # a comment after the options
+            args.append(w)
+    return args
+
+
+def _int(name: str, value: str | None) -> int:
+    try:
+        n = int(str(value).split("-")[0])  # -N 2-4: the minimum
+    except ValueError:
+        raise InvalidRequest(f"Invalid --{name} specification") from None
+    if n < 1:
+        raise InvalidRequest(f"Invalid --{name} specification")
+    return n
+
+
+def _is_zero(text: str) -> bool:
+    digits = text.strip().rstrip("KMGTkmgtBb")
+    return digits.replace(".", "").isdigit() and float(digits) == 0
+
+
+def _gpu_count(text: str, opt: str) -> int:
+    """--gres=gpu[:type]:N[,other] / --gpus=[type:]N -> N (other GRES: refused)."""
+    total = 0
+    for item in text.split(","):
+        parts = item.split(":")
+        if opt == "gres" and parts[0] != "gpu":
+            raise InvalidRequest(f"Invalid generic resource (gres) specification: {item}")
+        count = parts[-1] if (len(parts) > 1 or opt != "gres") else "1"
+        if not count.isdigit():
+            count = "1" if opt == "gres" else ""
+        if not count:
+            raise InvalidRequest(f"Invalid --{opt} specification: {item}")
+        total += int(count)
+    return total
+
+
+def environment(export: str | None) -> dict[str, str]:
+    """--export: ALL (default), NONE/NIL, or NAMES[=value] optionally with ALL."""
+    base = dict(os.environ)
+    if export is None or export.upper() == "ALL":
+        return base
+    items = [p for p in export.split(",") if p]
+    if items and items[0].upper() in ("NONE", "NIL"):
+        return {}
+    keep_all = any(p.upper() == "ALL" for p in items)
+    env = base if keep_all else {k: v for k, v in base.items() if k.startswith("SLURM_")}
+    for item in items:
+        if item.upper() in ("ALL", "NONE", "NIL"):
+            continue
+        key, eq, value = item.partition("=")
+        if eq:
+            env[key] = value
+        elif key in base:
+            env[key] = base[key]
+    return env
+
+
+def _output_pattern(text: str) -> str:
+    """Slurm's filename patterns -> corral's (%j %x %u %N %A %a %% pass through)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "%" and i + 1 < len(text):
+            j = i + 1
+            while j < len(text) and text[j].isdigit():
+                j += 1  # %4a: zero padding is not supported; the number is dropped
+            key = text[j] if j < len(text) else ""
+            out.append({"J": "%j", "s": "batch", "t": "0", "n": "0"}.get(key, "%" + key))
+            i = j + 1
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def build_request(o: dict[str, Any], *, script: str, args: list[str],
+                  default_name: str) -> dict[str, Any]:
+    nodes = _int("nodes", o["nodes"]) if o.get("nodes") else 1
+    ntasks = _int("ntasks", o["ntasks"]) if o.get("ntasks") else None
+    cpt = _int("cpus-per-task", o["cpus_per_task"]) if o.get("cpus_per_task") else 1
+    per_node = _int("ntasks-per-node", o["ntasks_per_node"]) if o.get("ntasks_per_node") \
+        else -(-(ntasks or nodes) // nodes)
+    cpus = per_node * cpt
+    if o.get("mincpus"):
+        cpus = max(cpus, _int("mincpus", o["mincpus"]))
+    env = environment(o.get("export"))
+    tasks = ntasks or per_node * nodes
+    env.update(SLURM_NTASKS=str(tasks), SLURM_NPROCS=str(tasks),
+               SLURM_SUBMIT_HOST=socket.gethostname())
+    if o.get("cpus_per_task"):
+        env["SLURM_CPUS_PER_TASK"] = str(cpt)
+    workdir = os.path.abspath(o.get("chdir") or os.getcwd())
+    env.setdefault("SLURM_SUBMIT_DIR", os.getcwd())
+    array = o.get("array")
+    req: dict[str, Any] = {
+        "name": o.get("job_name") or default_name, "working_dir": workdir,
+        "script": script, "argv": args, "environment": env, "nodes": nodes,
+        "cpus_per_node": cpus,
+        "stdout": _output_pattern(o.get("output")
+                                  or ("slurm-%A_%a.out" if array else "slurm-%j.out")),
+    }
+    if o.get("error"):
+        req["stderr"] = _output_pattern(o["error"])
+    if o.get("partition"):
+        req["partition"] = o["partition"].split(",")[0]
+    if o.get("account"):
+        req["account"] = o["account"]
+    if o.get("mem"):
+        if not _is_zero(o["mem"]):  # --mem=0: all of the node's memory (the default)
+            req["mem_mb_per_node"] = parse_mem_mb("mem", o["mem"])
+    elif o.get("mem_per_cpu"):
+        req["mem_mb_per_node"] = parse_mem_mb("mem-per-cpu", o["mem_per_cpu"]) * cpus
+    gpus = 0
+    if o.get("gres"):
+        gpus = _gpu_count(o["gres"], "gres")
+    if o.get("gpus_per_node"):
+        gpus = _gpu_count(o["gpus_per_node"], "gpus-per-node")
+    if o.get("gpus"):
+        gpus = -(-_gpu_count(o["gpus"], "gpus") // nodes)
+    if gpus:
+        req["gpus_per_node"] = gpus
+    if o.get("time"):
+        t = parse_duration_s("time", o["time"])
+        if t:
+            req["time_limit_s"] = t
+    if "hold" in o:
+        req["hold"] = True
+    if o.get("begin"):
+        req["t_begin"] = timefmt.parse_begin(o["begin"])
+    if o.get("constraint"):
+        text = o["constraint"]
+        if any(c in text for c in "|[]*"):
+            raise InvalidRequest(f"Invalid feature specification: {text} "
+                                 "(corral supports only AND: 'a&b')")
+        req["features"] = [f for f in text.replace(",", "&").split("&") if f]
+    if "no_requeue" in o:
+        req["requeue"] = False
+    if "nice" in o:
+        req["nice"] = int(o["nice"] or 100)
+    if o.get("priority"):
+        req["priority"] = int(o["priority"])
+    # Since the controller's arrays/dependencies contract: sent only when used.
+    if array:
+        req["array"] = array
+    if o.get("dependency"):
+        req["dependency"] = o["dependency"]
+    if o.get("kill_on_invalid_dep"):
+        req["kill_on_invalid_dep"] = o["kill_on_invalid_dep"].lower() in ("yes", "y", "1")
+    if o.get("signal"):
+        req["signal"] = o["signal"]
+    if "exclusive" in o:
+        req["exclusive"] = True
+    return req
