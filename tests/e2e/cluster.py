@@ -93,7 +93,7 @@ class Cluster:
 
 
 def make_cluster(root: Path, *, cpus: int = 2, extra_config: str = "",
-                 policy: str = "easy") -> Cluster:
+                 controller_config: str = "", policy: str = "easy") -> Cluster:
     state = root / "state"
     state.mkdir(parents=True)
     state.chmod(0o755)
@@ -101,6 +101,7 @@ def make_cluster(root: Path, *, cpus: int = 2, extra_config: str = "",
 [controller]
 node_timeout_s = 30
 kill_grace_s = 1
+{controller_config}
 
 [scheduler]
 policy = "{policy}"

@@ -95,7 +95,7 @@ class AgentService:
         await self._apply_reports(name, list(msg.get("finished", [])))
         running = {int(r["job_id"]) for r in msg.get("running", [])}
         for job in list(ctl.jobs.values()):
-            if job.state.is_active and name in job.nodes and job.id not in running:
+            if job.state.is_active and job.nodes[:1] == (name,) and job.id not in running:
                 log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name)
                 await self._lost(job, f"node {name} re-registered without it")
         for job_id in running:

@@ -197,8 +197,9 @@ class Scheduler:
         from corral.services.agents import launch_order
         for job in started:
             if job.state.is_active:  # a cancel in the meantime is ordered after this
-                for node in job.nodes:
-                    ctl.orders.push(node, launch_order(ctl, job))
+                # The batch script runs on the first node; the others are allocated
+                # to it (its tasks reach them through the job's node list).
+                ctl.orders.push(job.nodes[0], launch_order(ctl, job))
 
     def _fits(self, job: Job, nodes: tuple[str, ...]) -> bool:
         for name in nodes:
