@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from corral.store import make_engine
 from corral.store import jobs as store_jobs
+from corral.store import make_engine
 from corral.store.db import reading
 from tests.conftest import PG_URL
 from tests.e2e.cluster import Cluster, make_cluster

@@ -109,7 +109,7 @@ def test_signal_specs() -> None:
 
 def test_config_unknown_keys_are_errors_that_name_the_key(tmp_path, monkeypatch) -> None:
     (tmp_path / "corral.toml").write_text('[controller]\nsokcet = "/x"\n')
-    with pytest.raises(InvalidRequest, match="unknown key 'controller.sokcet'"):
+    with pytest.raises(InvalidRequest, match=r"unknown key 'controller\.sokcet'"):
         load_config(str(tmp_path))
     (tmp_path / "corral.toml").write_text('[[partitions]]\nname = "a"\nmax_time_s = "x"\n')
     with pytest.raises(InvalidRequest, match="max_time_s"):
