@@ -24,6 +24,7 @@ class CountMachine:
     __slots__ = (
         "_extra",
         "_fs",
+        "_lb",
         "_mode",
         "_res0",
         "_shadow",
@@ -49,6 +50,7 @@ class CountMachine:
         self._ts: list[float] = []
         self._fs: list[int] = []
         self._res0: tuple[float, float, int] = (INF, INF, 0)
+        self._lb: dict[int, float] = {}
 
     # -- protocol ----------------------------------------------------------
     def could_ever_fit(self, req: Req) -> bool:
@@ -151,13 +153,18 @@ class CountMachine:
     def _earliest(self, p: int, d: float, t_min: float) -> float:
         ts, fs = self._ts, self._fs
         n = len(ts)
-        i = 0
-        if t_min > self.now:
-            i = max(0, bisect_left(ts, t_min) - 1)
+        # Bookings only take processors away, so the first time p processors
+        # were free at an earlier query of this cycle is a lower bound now.
+        t_lb = max(t_min, self._lb.get(p, -INF))
+        i = max(0, bisect_left(ts, t_lb) - 1) if t_lb > self.now else 0
+        first = True
         while i < n:
             if fs[i] < p:
                 i += 1
                 continue
+            if first:
+                self._lb[p] = ts[i]
+                first = False
             t0 = max(ts[i], t_min)
             t_need = t0 + d
             j = i + 1
@@ -183,8 +190,7 @@ class CountMachine:
         i0 = self._split(t0)
         i1 = self._split(t1) if t1 < INF else len(self._ts)
         fs = self._fs
-        for k in range(i0, i1):
-            fs[k] -= p
+        fs[i0:i1] = [f - p for f in fs[i0:i1]]
 
     def free_at(self, t: float) -> int:
         """Free processors at time t (for tests and reports)."""
