@@ -4,7 +4,8 @@ Starts a private corral (controller + one agent + SQLite) in a temporary state
 directory and prints:
   - CLI start-up time (`corral --help`) next to bare `python -c pass`
   - submissions/s through the CLI (one process per submit)
-  - submissions/s through the API (one client, one connection)
+  - submissions/s through the API (one client, one connection; then N concurrent
+    clients, whose submits share commits)
   - submit -> start latency of a trivial job on an idle node (median, p90)
 
     python bench/throughput.py [--cli-jobs 50] [--api-jobs 1000] [--latency-jobs 20]
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,6 +44,7 @@ def main() -> None:
     ap.add_argument("--cli-jobs", type=int, default=50)
     ap.add_argument("--api-jobs", type=int, default=1000)
     ap.add_argument("--latency-jobs", type=int, default=20)
+    ap.add_argument("--clients", type=int, default=8)
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cb") as tmp:
@@ -82,6 +85,22 @@ def main() -> None:
                 dt = time.perf_counter() - t0
                 print(f"api_submits_per_s       {args.api_jobs / dt:.1f}  "
                       f"({args.api_jobs} jobs, one client)")
+                conc = args.api_jobs
+                per = conc // args.clients
+
+                def one_client(k: int) -> None:
+                    with Client(f"unix://{cluster.state / 'corral.sock'}") as mine:
+                        for i in range(per):
+                            mine.submit(name=f"c{k}_{i}", working_dir=tmp, argv=["true"],
+                                        hold=True, stdout="/dev/null")
+
+                t0 = time.perf_counter()
+                with ThreadPoolExecutor(args.clients) as pool:
+                    list(pool.map(one_client, range(args.clients)))
+                dt = time.perf_counter() - t0
+                print(f"api_submits_per_s_conc  {per * args.clients / dt:.1f}  "
+                      f"({per * args.clients} jobs, {args.clients} concurrent clients, "
+                      "group commit)")
                 held = [j for j in c.jobs() if j["state"] not in FINAL]
                 print(f"queue_after             {len(held)} held jobs")
         finally:
