@@ -57,6 +57,22 @@ def _series(res: SimResult) -> tuple[list[float], list[int], list[int]]:
     return ts, busy, queue
 
 
+def _daily_mean(ts: list[float], ys: list[int], t0: float) -> tuple[list[float], list[float]]:
+    """Time-weighted mean of a step function per day (x at mid-day, in days)."""
+    if not ts:
+        return [], []
+    n_days = int((ts[-1] - t0) // 86400) + 1
+    acc = [0.0] * n_days
+    for k in range(len(ts) - 1):
+        a, b, y = ts[k], ts[k + 1], ys[k]
+        while a < b:
+            day = int((a - t0) // 86400)
+            edge = min(b, t0 + (day + 1) * 86400)
+            acc[day] += y * (edge - a)
+            a = edge
+    return [d + 0.5 for d in range(n_days)], [v / 86400 for v in acc]
+
+
 def write_plots(res: SimResult, out_dir: str | Path, title: str = "") -> list[Path]:
     """utilization.png, queue.png, wait_hist.png in out_dir; returns the paths."""
     import matplotlib
@@ -72,7 +88,11 @@ def write_plots(res: SimResult, out_dir: str | Path, title: str = "") -> list[Pa
     paths = []
 
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.step(days, [b / res.procs_total for b in busy], where="post", lw=0.6)
+    ax.step(days, [b / res.procs_total for b in busy], where="post", lw=0.3, alpha=0.35,
+            label="instantaneous")
+    dx, dy = _daily_mean(ts, busy, t0)
+    ax.plot(dx, [y / res.procs_total for y in dy], lw=1.4, color="black", label="daily mean")
+    ax.legend(loc="lower right", fontsize=8)
     ax.set(xlabel="days", ylabel="utilization", ylim=(0, 1.05), title=f"{title} utilization")
     fig.tight_layout()
     paths.append(out / "utilization.png")
