@@ -10,6 +10,7 @@ from corral.api.auth import user_caller
 from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
 from corral.model.errors import InvalidRequest
 from corral.services.controller import Controller
+from corral.services.explain import explain as explain_job
 from corral.services.identity import Caller
 
 router = APIRouter(prefix="/v1")
@@ -86,6 +87,11 @@ async def wait(job_id: int, ctl: CtlDep, caller: CallerDep,
                timeout_s: Annotated[float, Query(ge=0, le=3600)] = 60.0) -> dict[str, Any]:
     job = await ctl.wait_final(job_id, timeout_s)
     return job.to_dict()
+
+
+@router.get("/jobs/{job_id}/explain")
+async def explain(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    return explain_job(ctl, await ctl.get_job(job_id))
 
 
 @router.get("/jobs/{job_id}/events")

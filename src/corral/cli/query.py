@@ -52,10 +52,12 @@ def status(as_json: bool) -> None:
               help="Include recently finished jobs.")
 @click.option("--history", is_flag=True, help="Query the whole record, not just the queue.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many jobs.")
+@click.option("-l", "--long", "long_format", is_flag=True,
+              help="Also show priority, expected start and time limit.")
 @json_option
 def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ...],
          ids: tuple[str, ...], name: tuple[str, ...], show_all: bool, history: bool,
-         limit: int | None, as_json: bool) -> None:
+         limit: int | None, long_format: bool, as_json: bool) -> None:
     with Client() as c:
         found = c.jobs(history=history, user=list(user), state=list(state),
                        partition=list(partition), id=[str(i) for i in _job_ids(ids)],
@@ -70,11 +72,17 @@ def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ..
         where = ",".join(j["node_list"]) if j["node_list"] else f"({j['reason']})"
         if j["state"] in _FINAL:
             where = ",".join(j["node_list"]) or "-"
-        rows.append([j["id"], j["partition"], j["name"][:20], j["user"],
-                     STATE_CODES.get(j["state"], j["state"]), clock(elapsed(j)), j["nodes"],
-                     where])
-    table(["JOBID", "PARTITION", "NAME", "USER", "ST", "TIME", "NODES", "NODELIST(REASON)"],
-          rows)
+        row = [j.get("display_id", j["id"]), j["partition"], j["name"][:20], j["user"],
+               STATE_CODES.get(j["state"], j["state"]), clock(elapsed(j)), j["nodes"]]
+        if long_format:
+            row += [f"{j['priority']:.4f}",
+                    clock(j["time_limit_s"]) if j["time_limit_s"] else "UNLIMITED",
+                    when(j.get("t_expected_start")) if j["state"] in ("PENDING",) else "-"]
+        rows.append([*row, where])
+    headers = ["JOBID", "PARTITION", "NAME", "USER", "ST", "TIME", "NODES"]
+    if long_format:
+        headers += ["PRIORITY", "TIME_LIMIT", "EXPECTED_START"]
+    table([*headers, "NODELIST(REASON)"], rows)
 
 
 _FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
@@ -91,6 +99,7 @@ def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
         ("GPUsPerNode", j["gpus_per_node"]),
         ("TimeLimit", clock(j["time_limit_s"]) if j["time_limit_s"] else "UNLIMITED"),
         ("SubmitTime", when(j["t_submit"])), ("StartTime", when(j["t_start"])),
+        ("ExpectedStart", when(j.get("t_expected_start"))),
         ("EndTime", when(j["t_end"])), ("RunTime", clock(elapsed(j))),
         ("NodeList", ",".join(j["node_list"]) or "-"),
         ("ExitCode", "-" if j["exit_code"] is None else j["exit_code"]),
@@ -113,6 +122,20 @@ def show(job: int, as_json: bool) -> None:
         return
     for key, value in _show_lines(j):
         click.echo(f"{key:<12} {value}")
+
+
+@click.command("explain")
+@click.argument("job", type=int)
+@json_option
+def explain(job: int, as_json: bool) -> None:
+    """Why a job waits, in plain words, and what would let it start."""
+    with Client() as c:
+        answer = c.explain(job)
+    if as_json:
+        echo_json(answer)
+        return
+    for line in answer["explanation"]:
+        click.echo(line)
 
 
 @click.command("events")

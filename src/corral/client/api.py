@@ -65,6 +65,10 @@ class Client:
             timeout_s=timeout_s + 10)
         return result
 
+    def explain(self, job_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request("GET", f"/v1/jobs/{job_id}/explain")
+        return result
+
     def events(self, job_id: int) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", f"/v1/jobs/{job_id}/events")["events"])
 

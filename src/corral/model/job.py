@@ -170,6 +170,7 @@ class Job:
             "max_rss_mb": self.max_rss_mb,
             "restarts": self.restarts,
             "priority": self.priority,
+            "t_expected_start": self.t_eligible_est,
             "stdout": self.stdout_path,
             "stderr": self.stderr_path,
             "working_dir": self.spec.working_dir,

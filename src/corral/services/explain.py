@@ -1,0 +1,121 @@
+"""`corral explain`: why a job waits, in plain words, and what would let it start."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from corral.model.arrays import parse_array
+from corral.model.deps import DepKind, DepStatus, evaluate_one, parse_dependency
+from corral.model.job import Job
+from corral.model.states import JobState
+from corral.model.units import format_duration_s
+
+if TYPE_CHECKING:
+    from corral.services.controller import Controller
+
+_NEEDS = {
+    DepKind.AFTER: "to start",
+    DepKind.AFTERANY: "to end",
+    DepKind.AFTEROK: "to complete successfully",
+    DepKind.AFTERNOTOK: "to fail",
+}
+
+
+def _when(t: float | None) -> str:
+    if t is None:
+        return "unknown"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _request(job: Job) -> str:
+    parts = [f"{job.spec.cpus_per_node} CPU(s)"]
+    if job.mem_mb_per_node:
+        parts.append(f"{job.mem_mb_per_node} MB")
+    if job.spec.gpus_per_node:
+        parts.append(f"{job.spec.gpus_per_node} GPU(s)")
+    per = " + ".join(parts)
+    return f"{per} on each of {job.spec.nodes} node(s)" if job.spec.nodes > 1 else per
+
+
+def _dependency_lines(ctl: Controller, job: Job) -> list[str]:
+    lines = []
+    for dep in parse_dependency(job.spec.dependency or ""):
+        if dep.kind == DepKind.SINGLETON:
+            ahead = [o.display_id for o in ctl.jobs.values()
+                     if o.id < job.id and o.user == job.user and o.spec.name == job.spec.name
+                     and not o.state.is_final]
+            if ahead:
+                lines.append(f"singleton: job(s) {', '.join(ahead)} named {job.spec.name!r} "
+                             "must end first")
+            continue
+        for target in dep.targets:
+            facts = ctl.deps.target_facts(target) or []
+            states = sorted({f[0] for f in facts}) or ["unknown"]
+            status = [evaluate_one(dep.kind, f) for f in facts]
+            if DepStatus.NEVER in status or not facts:
+                lines.append(f"{dep.kind}: job {target} ended {'/'.join(states)}, so it can "
+                             f"never satisfy '{dep.kind}'")
+            elif DepStatus.WAITING in status:
+                lines.append(f"{dep.kind}: waits for job {target} ({'/'.join(states)}) "
+                             f"{_NEEDS[dep.kind]}")
+    return lines
+
+
+def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
+    reason = job.reason
+    if reason == "BeginTime":
+        return [f"It may not start before {_when(job.spec.t_begin)} (--begin)."]
+    if reason == "Dependency":
+        return ["It waits for its dependencies:", *_dependency_lines(ctl, job)]
+    if reason == "DependencyNeverSatisfied":
+        return ["Its dependency can never be satisfied:", *_dependency_lines(ctl, job),
+                "Cancel it, or change what it depends on."]
+    if reason == "JobArrayTaskLimit" and job.spec.array:
+        limit = parse_array(job.spec.array).throttle
+        return [f"Its array {job.array_job_id} allows {limit} task(s) at once, and that many "
+                "are running."]
+    part_nodes = [n for n in ctl.nodes.values() if n.reachable and not n.drain]
+    free = max((n.cpus - n.cpus_used for n in part_nodes), default=0)
+    if reason == "Priority":
+        ahead = sum(1 for o in ctl.jobs.values()
+                    if o.state == JobState.PENDING and o.partition == job.partition
+                    and o.priority > job.priority)
+        return [f"{ahead} pending job(s) in partition {job.partition!r} have a higher "
+                f"priority ({job.priority:.4f} for this one) and go first.",
+                f"It needs {_request(job)}."]
+    if reason == "Resources":
+        return [f"It is next in line but needs {_request(job)}; the most CPUs free on one "
+                f"available node now is {free}.",
+                "It starts when running jobs end and free enough."]
+    if reason == "None":
+        return ["It is waiting for the next scheduling pass."]
+    return [f"Reason: {reason}."]
+
+
+def explain(ctl: Controller, job: Job) -> dict[str, Any]:
+    lines: list[str] = []
+    if job.state.is_final:
+        code = f" with exit code {job.exit_code}" if job.exit_code is not None else ""
+        sig = f" by signal {job.signal}" if job.signal else ""
+        lines.append(f"Job {job.display_id} ended {job.state}{code}{sig} at {_when(job.t_end)}.")
+    elif job.state.is_active:
+        limit = (f"; its time limit ends at {_when((job.t_start or 0) + job.time_limit_s)}"
+                 if job.time_limit_s else "")
+        lines.append(f"Job {job.display_id} is {job.state} on {','.join(job.nodes)} since "
+                     f"{_when(job.t_start)}{limit}.")
+    elif job.state == JobState.HELD:
+        who = "an administrator" if job.reason == "JobHeldAdmin" else "its owner"
+        lines.append(f"Job {job.display_id} is held by {who}; it cannot start until "
+                     f"'corral release {job.id}'.")
+    else:
+        lines.append(f"Job {job.display_id} is pending ({job.reason}).")
+        lines.extend(_waiting_lines(ctl, job))
+        if job.t_eligible_est is not None:
+            wait = max(0.0, job.t_eligible_est - time.time())
+            lines.append(f"Expected start: {_when(job.t_eligible_est)} (in "
+                         f"{format_duration_s(wait) if wait >= 1 else 'under a second'}), "
+                         "if running jobs use their whole time limits.")
+    return {"id": job.id, "display_id": job.display_id, "state": str(job.state),
+            "reason": job.reason, "priority": job.priority,
+            "t_expected_start": job.t_eligible_est, "explanation": lines}
