@@ -40,7 +40,7 @@ def pend(
     return PendingView(
         job_id=job_id,
         user=str(kw.pop("user", "u")),
-        account=None,
+        account=kw.pop("account", None),  # type: ignore[arg-type]
         partition=str(kw.pop("partition", "p")),
         nodes=nodes,
         cpus_per_node=cpus,

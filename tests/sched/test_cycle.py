@@ -135,3 +135,40 @@ def test_easy_plus_plus_uses_history() -> None:
     pol.record_finish("v", 40)
     d = run_cycle(snap(nodes, running, pending), pol, now=0)
     assert [x.job_id for x in d.starts] == [2]
+
+
+def test_fairshare_orders_the_under_served_account_first() -> None:
+    from corral.sched import PriorityWeights, Snapshot
+    from corral.sched.fairshare import decay_usage, fairshare_factors
+
+    f = fairshare_factors({"a": 900.0, "b": 100.0}, {"a": 1.0, "b": 1.0})
+    assert f["b"] > 0.5 > f["a"] and fairshare_factors({}, {"a": 1.0}) == {"a": 1.0}
+    assert decay_usage({"a": 8.0}, 20.0, 10.0) == {"a": 2.0}
+    nodes = [node("a", 1)]
+    pending = [pend(1, t_submit=0, account="heavy"), pend(2, t_submit=1, account="light")]
+    s = snap(nodes, [], pending)
+    s = Snapshot(
+        s.nodes,
+        s.running,
+        s.pending,
+        s.partitions,
+        usage_cpu_s={"heavy": 1e6, "light": 10.0},
+        shares={"heavy": 1, "light": 1},
+    )
+    w = PriorityWeights(age=1.0, fairshare=1000.0)
+    d = run_cycle(s, FCFS(weights=w), now=10)
+    assert [x.job_id for x in d.starts] == [2]
+    assert run_cycle(s, FCFS(), now=10).starts[0].job_id == 1  # no fair-share weight
+
+
+def test_qos_factor() -> None:
+    from corral.sched import PriorityWeights, Snapshot
+
+    nodes = [node("a", 1)]
+    s = snap(nodes, [], [pend(1, t_submit=0, qos="normal"), pend(2, t_submit=1, qos="high")])
+    s = Snapshot(
+        s.nodes, s.running, s.pending, s.partitions, qos_priority={"normal": 10, "high": 100}
+    )
+    d = run_cycle(s, EASY(weights=PriorityWeights(age=1.0, qos=100.0)), now=5)
+    assert [x.job_id for x in d.starts] == [2]
+    assert d.pending[1].priority < 100.0

@@ -7,6 +7,7 @@ import math
 from corral.model.errors import InvalidRequest
 from corral.sched.constraint import compile_constraint
 from corral.sched.count_machine import CountMachine
+from corral.sched.fairshare import fairshare_factors
 from corral.sched.node_machine import NodeMachine
 from corral.sched.policies import Infos, Policy
 from corral.sched.priority import multifactor
@@ -42,6 +43,12 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     parts = snapshot.partitions
     max_tier = max((p.priority_tier for p in parts.values()), default=0)
     w = policy.weights
+    fs = (
+        fairshare_factors(snapshot.usage_cpu_s, snapshot.shares)
+        if w.fairshare and (snapshot.usage_cpu_s or snapshot.shares)
+        else {}
+    )
+    qmax = max(snapshot.qos_priority.values(), default=0.0)
 
     pending: dict[int, PendingInfo] = {}
     queue: list[Req] = []
@@ -62,6 +69,8 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             max_tier=max_tier,
             nice=job.nice,
             admin_priority=job.admin_priority,
+            fairshare=fs.get(job.account or job.user, 1.0),
+            qos=snapshot.qos_priority.get(job.qos, 0.0) / qmax if job.qos and qmax > 0 else 0.0,
         )
         if job.held:
             hold(job, Reason.HELD)

@@ -56,6 +56,7 @@ class PendingView:
     admin_priority: int | None = None
     constraint: str | None = None
     exclusive: bool = False  # whole nodes, nothing else may share them
+    qos: str | None = None  # a name in Snapshot.qos_priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,12 @@ class Snapshot:
     # EASY++ history: user -> that user's most recent finished runtimes, oldest
     # first (only the last two are used). Alternative to Policy.record_finish.
     user_runtimes_s: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # Fair-share inputs, keyed by account (a job without one counts as its
+    # user): decayed usage in CPU-seconds and configured shares.
+    usage_cpu_s: dict[str, float] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)
+    # QOS name -> priority (normalized by the largest one for the QOS factor)
+    qos_priority: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
