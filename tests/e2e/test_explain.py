@@ -38,3 +38,20 @@ def test_explain_says_why_a_job_waits(cluster: Cluster) -> None:
     assert "EXPECTED_START" in table and "(Resources)" in table and "(Dependency)" in table
     assert "ExpectedStart" in cluster.corral("show", str(nxt)).stdout
     cluster.corral("cancel", str(big), str(nxt), str(dep), str(held))
+
+
+def test_drain_and_resume(cluster: Cluster) -> None:
+    running = int(cluster.corral("submit", "--parsable", "--wrap", "sleep 2").stdout)
+    cluster.wait_state(running, {"RUNNING"})
+    out = cluster.corral("node", "drain", "node1", "-r", "disk check").stdout
+    assert out.strip() == "node1: DRAINING"
+    waiting = int(cluster.corral("submit", "--parsable", "--wrap", "true").stdout)
+    assert cluster.wait(running)["state"] == "COMPLETED"  # running jobs finish
+    nodes = json.loads(cluster.corral("nodes", "--json").stdout)["nodes"]
+    assert nodes[0]["state"] == "DRAINED" and nodes[0]["drain_reason"] == "disk check"
+    assert "disk check" in cluster.corral("nodes").stdout
+    assert cluster.show(waiting)["state"] == "PENDING"
+    cluster.corral("node", "resume", "node1")
+    assert cluster.wait(waiting)["state"] == "COMPLETED"
+    proc = cluster.corral("node", "drain", "nosuch", "-r", "x", check=False)
+    assert proc.returncode == 1 and "'nosuch'" in proc.stderr

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from corral import __version__
 from corral.api.auth import require_agent, user_caller
 from corral.api.routes_jobs import CtlDep
-from corral.api.schemas import AgentPoll, AgentRegister, AgentReport
+from corral.api.schemas import AgentPoll, AgentRegister, AgentReport, DrainRequest
 from corral.services.agents import AgentService
 from corral.services.identity import Caller
 from corral.services.submit import partition_nodes
@@ -48,6 +48,16 @@ async def status(ctl: CtlDep) -> dict[str, Any]:
 @router.get("/v1/nodes")
 async def nodes(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return {"nodes": [n.to_dict() for n in sorted(ctl.nodes.values(), key=lambda n: n.name)]}
+
+
+@router.post("/v1/nodes/{name}/drain")
+async def drain(name: str, body: DrainRequest, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    return (await ctl.set_drain(caller, name, True, body.reason)).to_dict()
+
+
+@router.post("/v1/nodes/{name}/resume")
+async def resume(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    return (await ctl.set_drain(caller, name, False)).to_dict()
 
 
 @router.get("/v1/partitions")

@@ -66,6 +66,10 @@ class UpdateRequest(_Body):
     account: str | None = None
 
 
+class DrainRequest(_Body):
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
 class AgentRunning(BaseModel):
     job_id: int
     pid: int | None = None

@@ -108,3 +108,27 @@ def update(job: int, name: str | None, time: str | None, nice: int | None,
         raise click.UsageError("nothing to change: give at least one option")
     with Client() as c:
         c.update(job, **fields)
+
+
+@click.group("node")
+def node() -> None:
+    """Administer nodes: drain (no new jobs) and resume."""
+
+
+@node.command("drain")
+@click.argument("names", nargs=-1, required=True)
+@click.option("-r", "--reason", required=True, help="Why (shown in 'corral nodes').")
+def node_drain(names: tuple[str, ...], reason: str) -> None:
+    with Client() as c:
+        for name in names:
+            state = c.drain(name, reason)["state"]
+            click.echo(f"{name}: {state}")
+
+
+@node.command("resume")
+@click.argument("names", nargs=-1, required=True)
+def node_resume(names: tuple[str, ...]) -> None:
+    with Client() as c:
+        for name in names:
+            state = c.resume(name)["state"]
+            click.echo(f"{name}: {state}")

@@ -168,8 +168,10 @@ def nodes(as_json: bool) -> None:
         return
     rows = [[n["name"], n["state"], f"{n['cpus_used']}/{n['cpus']}",
              f"{n['mem_mb_used']}/{n['mem_mb']}", f"{n['gpus_used']}/{n['gpus']}",
-             ",".join(n["features"]) or "-", len(n["jobs"])] for n in ns]
-    table(["NODE", "STATE", "CPUS(A/T)", "MEM_MB(A/T)", "GPUS(A/T)", "FEATURES", "JOBS"], rows)
+             ",".join(n["features"]) or "-", len(n["jobs"]), n["drain_reason"] or "-"]
+            for n in ns]
+    table(["NODE", "STATE", "CPUS(A/T)", "MEM_MB(A/T)", "GPUS(A/T)", "FEATURES", "JOBS",
+           "REASON"], rows)
 
 
 @click.command("partitions")

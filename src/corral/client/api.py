@@ -96,6 +96,15 @@ class Client:
     def nodes(self) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", "/v1/nodes")["nodes"])
 
+    def drain(self, node: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request(
+            "POST", f"/v1/nodes/{node}/drain", body={"reason": reason})
+        return result
+
+    def resume(self, node: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request("POST", f"/v1/nodes/{node}/resume")
+        return result
+
     def partitions(self) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", "/v1/partitions")["partitions"])
 

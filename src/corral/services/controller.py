@@ -313,6 +313,29 @@ class Controller:
         self.kick()
         return job
 
+    # ---- nodes ----------------------------------------------------------------
+    async def set_drain(self, caller: Caller, name: str, drain: bool, reason: str = "") -> Node:
+        """Drain a node (no new jobs; running ones finish) or return it to service."""
+        if not caller.is_admin:
+            raise PermissionDenied(f"node {name}: only an administrator may drain or resume")
+        node = self.nodes.get(name)
+        if node is None:
+            raise NotFound(f"node {name!r}: no such node")
+        if drain and not reason:
+            raise InvalidRequest("reason: draining a node needs a reason")
+        node.drain = drain
+        node.drain_reason = reason if drain else ""
+        copy = dataclasses.replace(node, jobs=set(node.jobs))
+
+        def op(conn: Connection) -> None:
+            store_nodes.upsert_node(conn, copy)
+            store_events.append_event(conn, None, time.time(), EventKind.NODE,
+                                      data={"node": name, "drain": drain, "reason": reason,
+                                            "by": caller.user})
+        await self.persist(op)
+        self.kick()
+        return node
+
     # ---- jobs: reads ---------------------------------------------------------
     def list_jobs(self, *, users: Iterable[str] = (), states: Iterable[str] = (),
                   partitions: Iterable[str] = (), ids: Iterable[int] = (),
