@@ -37,8 +37,11 @@ def reason(job: dict[str, Any]) -> str:
     r = str(job.get("reason") or "None")
     if job["state"] == "HELD" and not r.startswith("JobHeld"):
         return "JobHeldUser"
-    if job["state"] in ("RUNNING", "COMPLETING", "SUSPENDED") or job["state"] in FINAL:
-        return "None" if r in ("Cancelled", "Requeue", "") else r
+    if job["state"] in ("RUNNING", "COMPLETING", "SUSPENDED"):
+        return "None"
+    if job["state"] in FINAL:
+        return {"FAILED": "NonZeroExitCode", "TIMEOUT": "TimeLimit",
+                "OUT_OF_MEMORY": "OutOfMemory"}.get(job["state"], "None")
     return r
 
 

@@ -1,0 +1,233 @@
+"""scontrol: show job/node/partition/config/hostnames; hold, release, requeue, update."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from corral.compat import frontend, hostlist, timefmt
+from corral.compat.options import NONE, Opt, collect, parse
+from corral.compat.slurm import scontrol_show as show
+from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model.errors import CorralError, NotFound
+from corral.model.units import parse_duration_s, parse_mem_mb
+
+PROG = "scontrol"
+TABLE = [
+    Opt("oneliner", "oneliner", NONE, "o"), Opt("details", "ignored", NONE, "d"),
+    Opt("quiet", "quiet", NONE, "Q"), Opt("verbose", "ignored", NONE, "v"),
+    Opt("version", "version", NONE, "V"), Opt("json", "json", NONE),
+    Opt("all", "ignored", NONE, "a"), Opt("help", "help", NONE, "h"),
+]
+INVALID_JOB = "slurm_load_jobs error: Invalid job id specified"
+
+
+def _word(text: str, choices: list[str], what: str) -> str:
+    low = text.lower()
+    hits = [c for c in choices if c.startswith(low)]
+    if low in choices:
+        return low
+    if len(hits) == 1:
+        return hits[0]
+    raise frontend.Exit(1, f"invalid {what} <{text}>" if not hits
+                        else f"ambiguous {what} <{text}>")
+
+
+def _jobs_for(c: Any, spec: str | None, missing: str = INVALID_JOB) -> list[dict[str, Any]]:
+    if spec is None:
+        return list(c.jobs())
+    base, _, task = spec.partition("_")
+    if not base.isdigit() or (task and not task.isdigit()):
+        raise frontend.Exit(1, missing)
+    queue = [j for j in c.jobs() if j.get("array_job_id") == int(base)]
+    if task:
+        queue = [j for j in queue if j.get("array_task_id") == int(task)]
+        if not queue:
+            raise frontend.Exit(1, missing)
+        return queue
+    if queue:
+        return queue
+    try:
+        return [c.job(int(base))]
+    except NotFound:
+        raise frontend.Exit(1, missing) from None
+
+
+def _show(c: Any, args: list[str], o: dict[str, Any]) -> int:
+    if not args:
+        raise frontend.Exit(1, "too few arguments for keyword:show")
+    what = _word(args[0], ["job", "jobid", "node", "nodes", "partition", "partitions",
+                           "config", "hostnames", "hostlist", "hostlistsorted"], "entity")
+    target = args[1] if len(args) > 1 else None
+    one = "oneliner" in o
+    if what == "hostnames":
+        text = target or _env_nodelist()
+        try:
+            print("\n".join(hostlist.expand(text)))
+        except ValueError:
+            raise frontend.Exit(1, f"Invalid hostlist: {text}") from None
+        return 0
+    if what in ("hostlist", "hostlistsorted"):
+        names = (target or "").split(",")
+        print(hostlist.compress(sorted(names) if what == "hostlistsorted" else names))
+        return 0
+    if what == "config":
+        st = c.status()
+        print(f"Configuration data as of {timefmt.stamp(_now())}")
+        for key, value in [("ClusterName", "corral"), ("SLURM_VERSION", SLURM_VERSION[6:]),
+                           ("SchedulerType", f"sched/{st.get('policy')}"),
+                           ("AccountingStorageType", "accounting_storage/corral"),
+                           ("SlurmctldHost[0]", "localhost"),
+                           ("CorralVersion", st.get("version")),
+                           ("CorralDatabase", st.get("database"))]:
+            print(f"{key:<24}= {value}")
+        return 0
+    if what in ("job", "jobid"):
+        jobs = _jobs_for(c, target)
+        if "json" in o:
+            print(json.dumps({"jobs": jobs}, indent=2))
+            return 0
+        if not jobs and target is None:
+            print("No jobs in the system")
+        for j in jobs:
+            print(show.render(show.job_pairs(j), one))
+        return 0
+    parts = c.partitions()
+    if what in ("node", "nodes"):
+        nodes = c.nodes()
+        if target:
+            want = set(hostlist.expand(target))
+            nodes = [n for n in nodes if n["name"] in want]
+            if not nodes:
+                raise frontend.Exit(1, f"Node {target} not found")
+        for n in nodes:
+            member = [p["name"] for p in parts if n["name"] in p["nodes"]]
+            print(show.render(show.node_pairs(n, member), one))
+        return 0
+    if target:
+        parts = [p for p in parts if p["name"] == target]
+        if not parts:
+            raise frontend.Exit(1, f"Partition {target} not found")
+    for p in parts:
+        print(show.render(show.partition_pairs(p), one))
+    return 0
+
+
+def _now() -> float:
+    import time
+    return time.time()
+
+
+def _env_nodelist() -> str:
+    import os
+    text = os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST")
+    if not text:
+        raise frontend.Exit(1, "No hostlist specified")
+    return text
+
+
+def _ids(c: Any, args: list[str]) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for arg in args:
+        for spec in arg.replace("jobid=", "").replace("JobId=", "").split(","):
+            if spec:
+                missing = f"Invalid job id specified for job {spec}"
+                out.extend((spec, j["id"]) for j in _jobs_for(c, spec, missing))
+    return out
+
+
+_UPDATE = {"timelimit": "time_limit_s", "jobname": "name", "name": "name",
+           "partition": "partition", "nice": "nice", "priority": "priority",
+           "starttime": "t_begin", "begintime": "t_begin", "numcpus": "cpus_per_node",
+           "mincpusnode": "cpus_per_node", "minmemorynode": "mem_mb_per_node",
+           "account": "account"}
+
+
+def _update(c: Any, args: list[str]) -> int:
+    fields: dict[str, Any] = {}
+    targets: list[str] = []
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        k = key.lower()
+        if not eq:
+            raise frontend.Exit(1, f"Invalid input: {arg}")
+        if k in ("jobid", "job"):
+            targets.append(value)
+            continue
+        if k not in _UPDATE:
+            raise frontend.Exit(1, f"Update of this parameter is not supported: {arg}")
+        field = _UPDATE[k]
+        if field == "time_limit_s":
+            fields[field] = parse_duration_s("TimeLimit", value)
+        elif field == "t_begin":
+            fields[field] = timefmt.parse_begin(value)
+        elif field == "mem_mb_per_node":
+            fields[field] = parse_mem_mb("MinMemoryNode", value)
+        elif field in ("nice", "priority", "cpus_per_node"):
+            fields[field] = int(value)
+        else:
+            fields[field] = value
+    if not targets:
+        raise frontend.Exit(1, "No job identification provided")
+    for spec, job_id in _ids(c, targets):
+        _act(spec, lambda job_id=job_id: c.update(job_id, **fields))
+    return 0
+
+
+def _act(spec: str, call: Any) -> None:
+    try:
+        call()
+    except NotFound:
+        raise frontend.Exit(1, f"Invalid job id specified for job {spec}") from None
+    except CorralError as e:
+        if e.code == "unavailable":
+            raise
+        raise frontend.Exit(1, f"{e} for job {spec}") from None
+
+
+def scontrol(argv: list[str]) -> int:
+    found, words = parse(argv, TABLE)
+    o = collect(found)
+    if "version" in o or (words and words[0].lower() == "version"):
+        print(SLURM_VERSION)
+        return 0
+    if "help" in o or not words or words[0].lower() == "help":
+        print("Usage: scontrol [-o] show job|node|partition|config|hostnames [ID]\n"
+              "       scontrol hold|release|requeue|requeuehold JOBID[,JOBID…]\n"
+              "       scontrol update JobId=N TimeLimit=… JobName=… Partition=… …")
+        return 0
+    cmd = _word(words[0], ["show", "hold", "release", "requeue", "requeuehold", "update",
+                           "uhold", "suspend", "resume", "ping"], "keyword")
+    args = words[1:]
+    with frontend.client() as c:
+        if cmd == "show":
+            return _show(c, args, o)
+        if cmd == "ping":
+            c.status()
+            print("Slurmctld(primary) at localhost is UP")
+            return 0
+        if cmd == "update":
+            return _update(c, args)
+        if cmd in ("suspend", "resume"):
+            raise frontend.Exit(1, f"{cmd} is not supported by corral")
+        if not args:
+            raise frontend.Exit(1, f"too few arguments for keyword:{cmd}")
+        for spec, job_id in _ids(c, args):
+            if cmd in ("hold", "uhold"):
+                _act(spec, lambda job_id=job_id: c.hold(job_id))
+            elif cmd == "release":
+                _act(spec, lambda job_id=job_id: c.release(job_id))
+            else:
+                _act(spec, lambda job_id=job_id: c.requeue(job_id,
+                                                           hold=cmd == "requeuehold"))
+    sys.stdout.flush()
+    return 0
+
+
+def main() -> None:
+    frontend.run(PROG, scontrol, error_prefix="")
+
+
+if __name__ == "__main__":
+    main()
