@@ -172,3 +172,29 @@ def test_qos_factor() -> None:
     d = run_cycle(s, EASY(weights=PriorityWeights(age=1.0, qos=100.0)), now=5)
     assert [x.job_id for x in d.starts] == [2]
     assert d.pending[1].priority < 100.0
+
+
+def test_advance_reservation() -> None:
+    from corral.sched import ReservationView, Snapshot
+
+    nodes = [node("a", 4), node("b", 4)]
+    maint = ReservationView("maint", frozenset({"b"}), 100.0, 200.0, users=frozenset({"ops"}))
+    pending = [
+        pend(1, nodes=2, cpus=4, limit_s=50),  # fits before the window on both nodes
+        pend(2, cpus=4, limit_s=150, t_submit=1),  # would overlap the window on b
+        pend(3, cpus=4, limit_s=50, t_submit=2, reservation="maint", user="ops"),
+        pend(4, cpus=1, limit_s=10, t_submit=3, reservation="maint", user="eve"),
+        pend(5, cpus=1, limit_s=500, t_submit=4, reservation="maint", user="ops"),
+    ]
+    s = snap(nodes, [], pending)
+    s = Snapshot(s.nodes, s.running, s.pending, s.partitions, reservations=(maint,))
+    d = run_cycle(s, EASY(), now=0)
+    assert [(x.job_id, x.nodes) for x in d.starts] == [(1, ("a", "b"))]
+    assert d.pending[2].t_expected_start == 50  # on a, after job 1
+    assert d.pending[3].reason == Reason.RESERVATION and d.pending[3].t_expected_start == 100
+    assert d.pending[4].reason == Reason.BAD_RESERVATION
+    assert d.pending[5].reason == Reason.BAD_RESERVATION  # longer than the window
+    d = run_cycle(s, Conservative(), now=120)
+    assert [(x.job_id, x.nodes) for x in d.starts] == [(3, ("b",))]
+    assert d.pending[1].t_expected_start == 200  # b is set aside until 200
+    assert d.pending[2].t_expected_start == 250  # a is booked by job 1 from 200 to 250

@@ -38,7 +38,9 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         )
         for r in snapshot.running
     ]
-    m = NodeMachine(snapshot.nodes, releases, now)
+    resvs = {r.name: r for r in snapshot.reservations}
+    blocks = [(r.nodes, r.t_start, r.t_end, r.name) for r in snapshot.reservations]
+    m = NodeMachine(snapshot.nodes, releases, now, blocks)
     total_cpus = sum(n.cpus for n in snapshot.nodes)
     parts = snapshot.partitions
     max_tier = max((p.priority_tier for p in parts.values()), default=0)
@@ -87,6 +89,23 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         except InvalidRequest:
             hold(job, Reason.BAD_CONSTRAINTS)
             continue
+        node_names = part.nodes
+        window = None
+        if job.reservation is not None:
+            r = resvs.get(job.reservation)
+            allowed = r is not None and (
+                (not r.users and not r.accounts)
+                or job.user in r.users
+                or (job.account is not None and job.account in r.accounts)
+            )
+            if r is None or not allowed or limit > r.t_end - max(now, r.t_start):
+                hold(job, Reason.BAD_RESERVATION)
+                continue
+            if r.t_start > now:
+                hold(job, Reason.RESERVATION, r.t_start)
+                continue
+            node_names = part.nodes & r.nodes
+            window = (r.t_start, r.t_end)
         req = Req(
             job.job_id,
             job.nodes * job.cpus_per_node,
@@ -99,8 +118,10 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             gpus=job.gpus_per_node,
             exclusive=job.exclusive,
             feature_ok=pred,
-            node_names=part.nodes,
+            node_names=node_names,
             priority=prio[job.job_id],
+            resv=job.reservation,
+            resv_window=window,
         )
         if not m.could_ever_fit(req):
             if m.could_fit_if_all_up(req):

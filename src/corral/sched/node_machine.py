@@ -19,7 +19,7 @@ Res3 = tuple[int, int, int]  # cpus, mem_mb, gpus
 
 
 class _Node:
-    __slots__ = ("avail", "cap", "features", "free", "idx", "name", "rel", "res")
+    __slots__ = ("avail", "blocks", "cap", "features", "free", "idx", "name", "rel", "res")
 
     def __init__(self, v: NodeView, idx: int) -> None:
         self.idx = idx
@@ -30,6 +30,7 @@ class _Node:
         self.free: list[int] = [v.cpus_free, v.mem_mb_free, v.gpus_free]
         self.rel: list[tuple[float, int, int, int]] = []  # planned releases
         self.res: list[tuple[float, float, int, int, int]] = []  # reservations
+        self.blocks: list[tuple[float, float, str]] = []  # advance reservations
 
     def free_at(self, t: float) -> list[int]:
         c, m, g = self.free
@@ -45,7 +46,10 @@ class _Node:
                 g -= rg
         return [c, m, g]
 
-    def fits(self, need: Res3, t0: float, t1: float, now: float) -> bool:
+    def fits(self, need: Res3, t0: float, t1: float, now: float, tag: str | None = None) -> bool:
+        for b0, b1, name in self.blocks:
+            if name != tag and b0 < t1 and t0 < b1:
+                return False
         c, m, g = need
         if t0 <= now:
             f = self.free
@@ -61,9 +65,27 @@ class _Node:
                 return False
         return True
 
-    def feasible_starts(self, need: Res3, d: float, t_from: float) -> list[tuple[float, float]]:
+    def feasible_starts(
+        self,
+        need: Res3,
+        d: float,
+        t_from: float,
+        tag: str | None = None,
+        window: tuple[float, float] | None = None,
+    ) -> list[tuple[float, float]]:
         """Closed intervals [a, b] of start times t >= t_from at which `need`
-        fits on this node over [t, t + d)."""
+        fits on this node over [t, t + d), outside other advance reservations
+        (and inside `window`, the job's own reservation, if given)."""
+        out = self._feasible(need, d, t_from)
+        for b0, b1, name in self.blocks:
+            if name != tag:
+                out = _cut(out, b0 - d, b1)
+        if window is not None:
+            lo, hi = window[0], window[1] - d
+            out = [(max(a, lo), min(b, hi)) for a, b in out if max(a, lo) <= min(b, hi)]
+        return out
+
+    def _feasible(self, need: Res3, d: float, t_from: float) -> list[tuple[float, float]]:
         deltas: list[tuple[float, int, int, int]] = [
             (t, c, m, g) for t, c, m, g in self.rel if t > t_from
         ]
@@ -97,15 +119,31 @@ class _Node:
         return out
 
 
+def _cut(iv: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
+    """Remove the open interval (lo, hi) from closed intervals."""
+    out = []
+    for a, b in iv:
+        if b <= lo or a >= hi:
+            out.append((a, b))
+            continue
+        if a <= lo:
+            out.append((a, lo))
+        if b >= hi:
+            out.append((hi, b))
+    return out
+
+
 class NodeMachine:
     def __init__(
         self,
         nodes: Sequence[NodeView],
         releases: Sequence[tuple[tuple[str, ...], float, Res3 | None]],
         now: float,
+        blocks: Sequence[tuple[frozenset[str], float, float, str]] = (),
     ) -> None:
         """`releases`: for each running job, (its nodes, its planned end, what
-        it holds per node, None: the whole node (exclusive))."""
+        it holds per node, None: the whole node (exclusive)). `blocks`: advance
+        reservations (nodes, start, end, name)."""
         self.now = now
         self._nodes = [_Node(v, i) for i, v in enumerate(nodes)]
         self._by_name = {n.name: n for n in self._nodes}
@@ -124,6 +162,12 @@ class NodeMachine:
                     node.rel.append((t, cc - fc, cm - fm, cg - fg))
                 else:
                     node.rel.append((t, *held))
+        for names_b, b0, b1, tag in blocks:
+            if b1 > now:
+                for name in names_b:
+                    node = self._by_name.get(name)
+                    if node is not None:
+                        node.blocks.append((b0, b1, tag))
         self.free_cpus = sum(n.free[0] for n in self._nodes if n.avail)
         self._eligible: dict[tuple[object, ...], list[_Node]] = {}
         self._static: dict[tuple[object, ...], frozenset[int]] = {}
@@ -138,7 +182,15 @@ class NodeMachine:
         return node.cap if req.exclusive else (req.cpus, req.mem_mb, req.gpus)
 
     def _key(self, req: Req) -> tuple[object, ...]:
-        return (req.node_names, req.feature_ok, req.exclusive, req.cpus, req.mem_mb, req.gpus)
+        return (
+            req.node_names,
+            req.feature_ok,
+            req.exclusive,
+            req.cpus,
+            req.mem_mb,
+            req.gpus,
+            req.resv,
+        )
 
     def _static_ok(self, req: Req, include_unavailable: bool) -> frozenset[int]:
         """Indexes of the nodes of the job's partition whose features match."""
@@ -199,6 +251,11 @@ class NodeMachine:
         now = self.now
         t_end = now + req.dur_s
         static = self._static_ok(req, False)
+        tag = req.resv
+        if req.resv_window is not None and not (
+            req.resv_window[0] <= now and t_end <= req.resv_window[1]
+        ):
+            return None
         excl = req.exclusive
         need: Res3 = (req.cpus, req.mem_mb, req.gpus)
         chosen: list[_Node] = []
@@ -211,7 +268,7 @@ class NodeMachine:
                 nd = n.cap if excl else need
                 if nd[0] > n.cap[0] or nd[1] > n.cap[1] or nd[2] > n.cap[2]:
                     continue
-                if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now):
+                if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now, tag):
                     chosen.append(n)
                     if len(chosen) == k:
                         break
@@ -241,7 +298,7 @@ class NodeMachine:
         if len(nodes) < k:
             return INF
         for idx, n in enumerate(nodes):
-            for a, b in n.feasible_starts(self._need(req, n), d, t_from):
+            for a, b in n.feasible_starts(self._need(req, n), d, t_from, req.resv, req.resv_window):
                 events.append((a, 0, idx))
                 if b < INF:
                     events.append((b, 1, idx))

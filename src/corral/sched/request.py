@@ -27,6 +27,8 @@ class Req:
         "nodes",
         "priority",
         "procs",
+        "resv",
+        "resv_window",
         "t_submit",
         "user",
     )
@@ -47,6 +49,8 @@ class Req:
         feature_ok: Callable[[frozenset[str]], bool] | None = None,
         node_names: frozenset[str] | None = None,
         priority: float = 0.0,
+        resv: str | None = None,
+        resv_window: tuple[float, float] | None = None,
     ) -> None:
         self.job_id = job_id
         self.procs = procs
@@ -62,6 +66,8 @@ class Req:
         self.feature_ok = feature_ok
         self.node_names = node_names
         self.priority = priority
+        self.resv = resv  # advance reservation the job runs in
+        self.resv_window = resv_window  # its [t_start, t_end)
 
     def __repr__(self) -> str:
         return f"Req(job_id={self.job_id}, procs={self.procs}, dur_s={self.dur_s})"

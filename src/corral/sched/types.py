@@ -57,6 +57,7 @@ class PendingView:
     constraint: str | None = None
     exclusive: bool = False  # whole nodes, nothing else may share them
     qos: str | None = None  # a name in Snapshot.qos_priority
+    reservation: str | None = None  # run inside this advance reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,20 @@ class PartitionView:
     nodes: frozenset[str]
     max_time_s: float
     priority_tier: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationView:
+    """Nodes set aside over [t_start, t_end): only jobs that name the
+    reservation (and whose user or account it lists; empty lists: anyone) may
+    use them then, and such jobs run only there and then."""
+
+    name: str
+    nodes: frozenset[str]
+    t_start: float
+    t_end: float
+    users: frozenset[str] = frozenset()
+    accounts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,7 @@ class Snapshot:
     shares: dict[str, float] = field(default_factory=dict)
     # QOS name -> priority (normalized by the largest one for the QOS factor)
     qos_priority: dict[str, float] = field(default_factory=dict)
+    reservations: tuple[ReservationView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +132,5 @@ class Reason:
     NO_PARTITION = "InvalidPartition"
     BAD_CONSTRAINTS = "BadConstraints"
     NODES_UNAVAILABLE = "ReqNodeNotAvail"  # would fit, but the nodes are down or drained
+    RESERVATION = "Reservation"  # waits for its reservation to start
+    BAD_RESERVATION = "InvalidReservation"  # unknown, ended, or not allowed in it
