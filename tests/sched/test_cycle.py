@@ -198,3 +198,33 @@ def test_advance_reservation() -> None:
     assert [(x.job_id, x.nodes) for x in d.starts] == [(3, ("b",))]
     assert d.pending[1].t_expected_start == 200  # b is set aside until 200
     assert d.pending[2].t_expected_start == 250  # a is booked by job 1 from 200 to 250
+
+
+def test_preemption_of_lower_tier_jobs() -> None:
+    from corral.sched import PartitionView, RunningView, Snapshot
+
+    nodes = [node("a", 4, used=(4, 0, 0)), node("b", 4, used=(4, 0, 0))]
+    low = PartitionView("low", frozenset({"a", "b"}), 0.0, priority_tier=0)
+    high = PartitionView("high", frozenset({"a", "b"}), 0.0, priority_tier=1)
+    running = (
+        RunningView(7, ("a",), 4, 0, 0, 0.0, 1000.0, preemptible=True),
+        RunningView(8, ("b",), 4, 0, 0, 50.0, 1000.0, preemptible=True),
+    )
+    s = Snapshot(
+        tuple(nodes), running, (pend(1, cpus=4, partition="high"),), {"low": low, "high": high}
+    )
+    assert run_cycle(s, EASY(), now=60).preempt == ()  # off by default
+    d = run_cycle(s, EASY(preemption=True), now=60)
+    assert d.preempt == (8,)  # the most recently started one is enough
+    assert d.pending[1].reason == Reason.PREEMPTING
+    s2 = Snapshot(
+        tuple(nodes), running, (pend(1, cpus=4, partition="low"),), {"low": low, "high": high}
+    )
+    assert run_cycle(s2, EASY(preemption=True), now=60).preempt == ()  # same tier
+    s3 = Snapshot(
+        tuple(nodes),
+        running,
+        (pend(1, nodes=2, cpus=4, partition="high"),),
+        {"low": low, "high": high},
+    )
+    assert run_cycle(s3, Conservative(preemption=True), now=60).preempt == (7, 8)

@@ -195,3 +195,26 @@ def test_count_fast_path_agrees_with_node_machine(s: Snapshot, policy: type[Poli
     ]
     fast = run_cycle_counts(len(s.nodes), free, ends, queue, policy(), 0.0)
     assert [r.job_id for r in fast] == [x.job_id for x in d.starts]
+
+
+@settings(max_examples=150, deadline=None)
+@given(snapshots(), st.sampled_from(POLICIES), st.data())
+def test_no_job_enters_a_foreign_reservation(
+    s: Snapshot, policy: type[Policy], data: st.DataObject
+) -> None:
+    from corral.sched import ReservationView
+
+    names = sorted(n.name for n in s.nodes)
+    resv_nodes = frozenset(data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True)))
+    t0 = data.draw(st.sampled_from([0.0, 20.0, 60.0]))
+    r = ReservationView("r", resv_nodes, t0, t0 + 200.0)
+    s = Snapshot(s.nodes, s.running, s.pending, s.partitions, reservations=(r,))
+    d = run_cycle(s, policy(), now=0.0)
+    byid = {p.job_id: p for p in s.pending}
+    for x in d.starts:
+        if set(x.nodes) & resv_nodes:
+            assert byid[x.job_id].time_limit_s <= t0  # ends before the window opens
+    for jid, info in d.pending.items():
+        t = info.t_expected_start
+        if t is not None and info.reason in ("Resources", "Priority"):
+            assert t >= 0.0

@@ -10,6 +10,7 @@ from corral.sched.count_machine import CountMachine
 from corral.sched.fairshare import fairshare_factors
 from corral.sched.node_machine import NodeMachine
 from corral.sched.policies import Infos, Policy
+from corral.sched.preempt import plan_preemption
 from corral.sched.priority import multifactor
 from corral.sched.request import Req
 from corral.sched.types import Decisions, PendingInfo, PendingView, Reason, Snapshot, Start
@@ -140,13 +141,24 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     infos: Infos = {}
     policy.plan(queue, m, starts, infos)
     started = {req.job_id for req, _ in starts}
+    preempt: tuple[int, ...] = ()
+    if policy.preemption and snapshot.running:
+        tier = {p.name: p.priority_tier for p in parts.values()}
+        part_of = {j.job_id: j.partition for j in snapshot.pending}
+        blocked = [(r, tier[part_of[r.job_id]]) for r in queue if r.job_id not in started]
+        found = plan_preemption(snapshot, now, blocked, starts)
+        if found is not None:
+            infos[found[0]] = (Reason.PREEMPTING, now)
+            preempt = found[1]
     for req in queue:
         if req.job_id in started:
             continue
         reason, t = infos.get(req.job_id, (Reason.PRIORITY, None))
         pending[req.job_id] = PendingInfo(req.job_id, reason, req.priority, t)
     return Decisions(
-        starts=tuple(Start(req.job_id, nodes) for req, nodes in starts), pending=pending
+        starts=tuple(Start(req.job_id, nodes) for req, nodes in starts),
+        pending=pending,
+        preempt=preempt,
     )
 
 

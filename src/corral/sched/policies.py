@@ -26,6 +26,7 @@ class Policy:
     weights: PriorityWeights
 
     uses_predictions = False
+    preemption = False  # stop preemptible lower-tier jobs for a blocked one
     # True when the only reservation a plan books is the first waiting job's
     # (FCFS, EASY): lets a simulator skip jobs that cannot have become startable.
     head_only_reservation = True
@@ -57,6 +58,7 @@ class FCFS(Policy):
     job that cannot start."""
 
     weights: PriorityWeights = field(default_factory=PriorityWeights)
+    preemption: bool = False
     expected_starts: bool = True  # book every waiting job to report its start
     name = "fcfs"
 
@@ -97,6 +99,7 @@ class EASY(Policy):
     need)."""
 
     weights: PriorityWeights = field(default_factory=PriorityWeights)
+    preemption: bool = False
     name = "easy"
 
     def backfill_order(self, tail: list[Req]) -> list[Req]:
@@ -161,6 +164,7 @@ class Conservative(Policy):
     starts now only if that delays no earlier job's reservation."""
 
     weights: PriorityWeights = field(default_factory=PriorityWeights)
+    preemption: bool = False
     name = "conservative"
     head_only_reservation = False
 

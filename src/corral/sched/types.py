@@ -36,6 +36,8 @@ class RunningView:
     t_predicted_end: float | None = None
     user: str = ""
     exclusive: bool = False  # holds its nodes whole: they free up entirely at its end
+    preemptible: bool = False  # may be stopped for a job of a higher-tier partition
+    priority_tier: int | None = None  # its partition's tier (None: lowest tier holding its nodes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ class PendingInfo:
 class Decisions:
     starts: tuple[Start, ...]
     pending: dict[int, PendingInfo]
+    preempt: tuple[int, ...] = ()  # running jobs to stop (requeue or cancel)
 
 
 class Reason:
@@ -134,3 +137,4 @@ class Reason:
     NODES_UNAVAILABLE = "ReqNodeNotAvail"  # would fit, but the nodes are down or drained
     RESERVATION = "Reservation"  # waits for its reservation to start
     BAD_RESERVATION = "InvalidReservation"  # unknown, ended, or not allowed in it
+    PREEMPTING = "Preempting"  # lower-tier jobs are being stopped to make room
