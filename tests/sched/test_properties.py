@@ -214,7 +214,7 @@ def test_no_job_enters_a_foreign_reservation(
     for x in d.starts:
         if set(x.nodes) & resv_nodes:
             assert byid[x.job_id].time_limit_s <= t0  # ends before the window opens
-    for jid, info in d.pending.items():
+    for info in d.pending.values():
         t = info.t_expected_start
         if t is not None and info.reason in ("Resources", "Priority"):
             assert t >= 0.0
