@@ -126,3 +126,11 @@ def test_incremental_cycles_change_nothing(policy: type[EASY]) -> None:
     a = simulate(jobs, 100, policy(), PRESETS["pyss"], incremental=True)
     b = simulate(jobs, 100, policy(), PRESETS["pyss"], incremental=False)
     assert a.t_start == b.t_start
+
+
+def test_cli_lists_every_policy_and_preset() -> None:
+    from corral.sched import POLICIES
+    from corral.sim.cli import POLICY_NAMES, PRESET_NAMES
+
+    assert set(POLICY_NAMES) == set(POLICIES)
+    assert set(PRESET_NAMES) == set(PRESETS)

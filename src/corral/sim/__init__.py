@@ -1,25 +1,51 @@
-"""corral.sim: replay workload traces (SWF) through the scheduler core (docs/sim.md)."""
+"""corral.sim: replay workload traces (SWF) through the scheduler core (docs/sim.md).
 
-from corral.sim.engine import SimResult, simulate
-from corral.sim.jobs import SimJob, jobs_from_swf
-from corral.sim.metrics import Metrics, compute
-from corral.sim.run import Replay, SimError, replay
-from corral.sim.settings import PRESETS, ReplaySettings
-from corral.sim.swf import Trace, TraceError, read_swf
+Names are imported lazily so that registering the `sim` command in the main
+CLI costs next to nothing at start-up.
+"""
 
-__all__ = [
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "PRESETS": "corral.sim.settings",
+    "ReplaySettings": "corral.sim.settings",
+    "Metrics": "corral.sim.metrics",
+    "compute": "corral.sim.metrics",
+    "Replay": "corral.sim.run",
+    "SimError": "corral.sim.run",
+    "replay": "corral.sim.run",
+    "SimJob": "corral.sim.jobs",
+    "jobs_from_swf": "corral.sim.jobs",
+    "SimResult": "corral.sim.engine",
+    "simulate": "corral.sim.engine",
+    "Trace": "corral.sim.swf",
+    "TraceError": "corral.sim.swf",
+    "read_swf": "corral.sim.swf",
+}
+
+__all__ = [  # noqa: RUF022 (grouped as in _EXPORTS)
     "PRESETS",
-    "Metrics",
-    "Replay",
     "ReplaySettings",
+    "Metrics",
+    "compute",
+    "Replay",
     "SimError",
+    "replay",
     "SimJob",
+    "jobs_from_swf",
     "SimResult",
+    "simulate",
     "Trace",
     "TraceError",
-    "compute",
-    "jobs_from_swf",
     "read_swf",
-    "replay",
-    "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'corral.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(mod), name)

@@ -88,8 +88,14 @@ def write_plots(res: SimResult, out_dir: str | Path, title: str = "") -> list[Pa
     paths = []
 
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.step(days, [b / res.procs_total for b in busy], where="post", lw=0.3, alpha=0.35,
-            label="instantaneous")
+    ax.step(
+        days,
+        [b / res.procs_total for b in busy],
+        where="post",
+        lw=0.3,
+        alpha=0.35,
+        label="instantaneous",
+    )
     dx, dy = _daily_mean(ts, busy, t0)
     ax.plot(dx, [y / res.procs_total for y in dy], lw=1.4, color="black", label="daily mean")
     ax.legend(loc="lower right", fontsize=8)
