@@ -228,3 +228,10 @@ def test_preemption_of_lower_tier_jobs() -> None:
         {"low": low, "high": high},
     )
     assert run_cycle(s3, Conservative(preemption=True), now=60).preempt == (7, 8)
+
+
+def test_empty_shapes_never_start() -> None:
+    d = run_cycle(snap([node("a")], [], [pend(1, nodes=0), pend(2, cpus=0)]), EASY(), now=0)
+    assert d.starts == () and {i.reason for i in d.pending.values()} == {
+        Reason.PARTITION_NODE_LIMIT
+    }

@@ -78,6 +78,9 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         if job.held:
             hold(job, Reason.HELD)
             continue
+        if job.nodes < 1 or job.cpus_per_node < 1:
+            hold(job, Reason.PARTITION_NODE_LIMIT)
+            continue
         if part is None:
             hold(job, Reason.NO_PARTITION)
             continue
