@@ -52,12 +52,19 @@ def compress(hosts: list[str]) -> str:
     """The shortest usual form: consecutive numbered names of one prefix in brackets."""
     groups: dict[tuple[str, int], list[int]] = {}
     order: list[tuple[str, int] | str] = []
+    padded: dict[str, int] = {}  # prefix -> the width of its zero-padded numbers
+    for h in hosts:
+        m = _TAIL.match(h)
+        if m and m.group(2).startswith("0") and len(m.group(2)) > 1:
+            padded.setdefault(m.group(1), len(m.group(2)))
     for h in hosts:
         m = _TAIL.match(h)
         if not m:
             order.append(h)
             continue
-        key = (m.group(1), len(m.group(2)) if m.group(2).startswith("0") else 0)
+        digits = m.group(2)
+        width = len(digits) if padded.get(m.group(1)) == len(digits) else 0
+        key = (m.group(1), width)
         if key not in groups:
             groups[key] = []
             order.append(key)

@@ -1,0 +1,1 @@
+"""Grid Engine front ends: qsub, qstat, qdel, qhold, qrls, qhost, qacct."""

@@ -1,0 +1,36 @@
+"""qhost: the execution hosts as Grid Engine lists them."""
+
+from __future__ import annotations
+
+from corral.compat import frontend
+
+PROG = "qhost"
+HEADER = ("HOSTNAME                ARCH         NCPU NSOC NCOR NTHR  LOAD  MEMTOT  MEMUSE"
+          "  SWAPTO  SWAPUS")
+
+
+def _mem(mb: float) -> str:
+    return f"{mb / 1024:.1f}G" if mb >= 1024 else f"{mb:.1f}M"
+
+
+def qhost(argv: list[str]) -> int:
+    with frontend.client() as c:
+        nodes = c.nodes()
+    print(HEADER)
+    print("-" * (len(HEADER) + 2))
+    print(f"{'global':<23} {'-':<11} {'-':>5} {'-':>4} {'-':>4} {'-':>4} {'-':>5} "
+          f"{'-':>7} {'-':>7} {'-':>7} {'-':>7}")
+    for n in nodes:
+        load = "-" if n["state"] == "DOWN" else f"{n['cpus_used'] / max(1, n['cpus']):.2f}"
+        print(f"{n['name'][:23]:<23} {'lx-amd64':<11} {n['cpus']:>5} {1:>4} {n['cpus']:>4} "
+              f"{n['cpus']:>4} {load:>5} {_mem(n['mem_mb']):>7} {_mem(n['mem_mb_used']):>7} "
+              f"{'0.0':>7} {'0.0':>7}")
+    return 0
+
+
+def main() -> None:
+    frontend.run(PROG, qhost, error_prefix="")
+
+
+if __name__ == "__main__":
+    main()
