@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from corral.sched import EASY, EasyPlusPlus
+from corral.sched import EASY, FCFS, Conservative, EasyPlusPlus, Policy
 from corral.sim.cli import sim
 from corral.sim.engine import simulate
 from corral.sim.jobs import jobs_from_swf
@@ -119,8 +119,8 @@ def test_cli_errors_are_one_line(trace: Path, args: list[str]) -> None:
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
 
 
-@pytest.mark.parametrize("policy", [EASY, EasyPlusPlus])
-def test_incremental_cycles_change_nothing(policy: type[EASY]) -> None:
+@pytest.mark.parametrize("policy", [FCFS, EASY, EasyPlusPlus, Conservative])
+def test_incremental_cycles_change_nothing(policy: type[Policy]) -> None:
     recs = read_swf(need(KTH), limit_jobs=6000).records
     jobs = jobs_from_swf(recs, PRESETS["pyss"], 100)
     a = simulate(jobs, 100, policy(), PRESETS["pyss"], incremental=True)

@@ -4,7 +4,7 @@
 the controller and the simulator call the same code.
 """
 
-from corral.sched.cycle import run_cycle, run_cycle_counts
+from corral.sched.cycle import extend_counts, plan_counts, run_cycle, run_cycle_counts
 from corral.sched.policies import EASY, FCFS, POLICIES, Conservative, EasyPlusPlus, Policy
 from corral.sched.priority import PriorityWeights
 from corral.sched.request import Req
@@ -40,6 +40,8 @@ __all__ = [
     "RunningView",
     "Snapshot",
     "Start",
+    "extend_counts",
+    "plan_counts",
     "run_cycle",
     "run_cycle_counts",
 ]

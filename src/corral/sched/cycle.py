@@ -185,8 +185,34 @@ def run_cycle_counts(
     with the jobs started). `queue`: in priority order. Returns the jobs to
     start now, in the order the policy chose them.
     """
+    return plan_counts(total_procs, free_procs, ends, queue, policy, now, infos)[0]
+
+
+def plan_counts(
+    total_procs: int,
+    free_procs: int,
+    ends: list[tuple[float, int]],
+    queue: list[Req],
+    policy: Policy,
+    now: float,
+    infos: Infos | None = None,
+) -> tuple[list[Req], CountMachine]:
+    """`run_cycle_counts`, also returning the machine with its bookings (for
+    `extend_counts`)."""
     m = CountMachine(total_procs, free_procs, ends, now)
     policy.prepare(queue, None)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     policy.plan(queue, m, starts, infos)
+    return [req for req, _ in starts], m
+
+
+def extend_counts(m: CountMachine, new: list[Req], policy: Policy, now: float) -> list[Req]:
+    """Plan newly arrived jobs after the jobs planned on `m` by the previous
+    cycle, for policies whose plan is additive (conservative). Valid only if
+    nothing was released and no planned end passed since that cycle: then its
+    bookings are exactly what a full cycle at `now` would make again."""
+    m.advance(now)
+    policy.prepare(new, None)
+    starts: list[tuple[Req, tuple[str, ...]]] = []
+    policy.plan(new, m, starts, None)
     return [req for req, _ in starts]

@@ -30,6 +30,9 @@ class Policy:
     # True when the only reservation a plan books is the first waiting job's
     # (FCFS, EASY): lets a simulator skip jobs that cannot have become startable.
     head_only_reservation = True
+    # True when planning more jobs on a machine that already holds the plan of
+    # the jobs before them gives the same result as planning all (conservative).
+    plan_is_additive = False
 
     def prepare(self, queue: list[Req], history: dict[str, tuple[float, ...]] | None) -> None:
         """Adjust planning durations before planning (EASY++ predictions);
@@ -167,6 +170,7 @@ class Conservative(Policy):
     preemption: bool = False
     name = "conservative"
     head_only_reservation = False
+    plan_is_additive = True
 
     def plan(
         self,

@@ -14,7 +14,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from corral.sched import Policy, Req, run_cycle_counts
+from corral.sched import Policy, Req, extend_counts, plan_counts
+from corral.sched.count_machine import CountMachine
 from corral.sim.jobs import SimJob
 from corral.sim.settings import ReplaySettings
 
@@ -81,20 +82,26 @@ def simulate(
     # a changed prediction): time only moves toward the head's reservation.
     # So while only arrivals happen, a cycle needs to look at the head and the
     # new arrivals, for policies whose only reservation is the head's.
+    # Additive plans (conservative): the same situation keeps the previous
+    # cycle's bookings valid, so the new arrivals are planned after them.
+    additive = incremental and policy.plan_is_additive
     incremental = incremental and policy.head_only_reservation
+    machine: CountMachine | None = None
     dirty = True
     last_now = -INF
     n_seen = 0  # queue entries already examined by a cycle
 
     def cycle(now: float) -> None:
-        nonlocal free, queue, n_cycles, seq, dirty, last_now, n_seen
+        nonlocal free, queue, n_cycles, seq, dirty, last_now, n_seen, machine
         if not queue:
             return
         n_cycles += 1
         subset = None
-        if incremental and not dirty and n_seen > 0:
+        same = False
+        if (incremental or additive) and not dirty and n_seen > 0:
             k = bisect_right(ends, (last_now, INF))
-            if k == len(ends) or ends[k][0] > now:
+            same = k == len(ends) or ends[k][0] > now
+            if same and incremental:
                 subset = queue[:1] + queue[n_seen:]
         last_now = now
         dirty = False
@@ -105,9 +112,13 @@ def simulate(
             view = ends[k:]
         else:
             view = ends[:]
-        started = run_cycle_counts(
-            procs_total, free_eff, view, queue if subset is None else subset, policy, now
-        )
+        if additive and same and machine is not None:
+            started = extend_counts(machine, queue[n_seen:], policy, now)
+        else:
+            started, m = plan_counts(
+                procs_total, free_eff, view, queue if subset is None else subset, policy, now
+            )
+            machine = m if additive else None
         if on_cycle is not None:
             on_cycle(now, queue, started)
         if not started:
