@@ -227,3 +227,19 @@ def test_array_and_dependency(compat: Compat) -> None:
     assert out.splitlines() == [f"{arr}_{i}|COMPLETED" for i in (1, 2, 3)]
     assert (compat.work / f"arr-{arr}_2.out").read_text() == f"task 2 of {arr}\n"
     assert _wait(compat, after)["state"] == "COMPLETED"
+
+
+def test_srun_streams_output_and_exit_code(compat: Compat) -> None:
+    p = compat.run("srun", "-J", "step", "sh", "-c", "echo hi $SLURM_JOB_NAME; exit 4", rc=4)
+    assert p.stdout == "hi step\n"
+    assert "Exited with exit code 4" in p.stderr
+
+
+def test_srun_inside_a_job_runs_the_tasks_here(compat: Compat) -> None:
+    script = ("#!/bin/sh\nsrun --unbuffered -n 2 --output=step-%j-%t.out "
+              "sh -c 'echo rank=$SLURM_PROCID of $SLURM_NTASKS'\n")
+    job_id = int(compat.out("sbatch", "--parsable", input=script))
+    assert _wait(compat, job_id)["state"] == "COMPLETED"
+    for rank in (0, 1):
+        text = (compat.work / f"step-{job_id}-{rank}.out").read_text()
+        assert text == f"rank={rank} of 2\n"
