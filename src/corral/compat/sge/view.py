@@ -55,7 +55,7 @@ def parse_ids(words: list[str], prog: str) -> list[str]:
 def jobs_for(c: Any, spec: str) -> list[dict[str, Any]]:
     """A job number (an array's: all of its tasks), or `N.T` one task."""
     base, _, tasks = spec.partition(".")
-    arr = [j for j in c.jobs() if j.get("array_job_id") == int(base)]
+    arr = [j for j in c.jobs(array=[base]) if j.get("array_job_id") == int(base)]
     if arr:
         if tasks:
             lo, _, hi = tasks.partition("-")

@@ -41,14 +41,12 @@ def signal_number(text: str) -> int:
 
 def _targets(c: Client, specs: list[str]) -> list[tuple[str, list[int]]]:
     """`12`, `12_3`, `12_[1-3]`: -> [(the spec, its job ids)]; an array id: all tasks."""
-    queue: list[dict[str, Any]] | None = None
     out = []
     for spec in specs:
         base, _, task = spec.partition("_")
         if not base.isdigit():
             raise frontend.Exit(1, f"Invalid job id {spec}")
-        if queue is None:
-            queue = c.jobs()
+        queue = [j for j in c.jobs(array=[base]) if j.get("array_job_id") == int(base)]
         arr = int(base)
         if not task:
             ids = [j["id"] for j in queue if j.get("array_job_id") == arr]

@@ -40,7 +40,7 @@ def _jobs_for(c: Any, spec: str | None, missing: str = INVALID_JOB) -> list[dict
     base, _, task = spec.partition("_")
     if not base.isdigit() or (task and not task.isdigit()):
         raise frontend.Exit(1, missing)
-    queue = [j for j in c.jobs() if j.get("array_job_id") == int(base)]
+    queue = [j for j in c.jobs(array=[base]) if j.get("array_job_id") == int(base)]
     if task:
         queue = [j for j in queue if j.get("array_task_id") == int(task)]
         if not queue:

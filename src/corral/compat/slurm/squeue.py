@@ -60,10 +60,18 @@ def select(o: dict[str, Any]) -> list[dict[str, Any]]:
     users = _list(o.get("user"))
     if "me" in o:
         users.append(frontend.me())
-    with frontend.client() as c:
-        jobs = c.jobs(user=users or None, partition=_list(o.get("partition")) or None,
-                      name=_list(o.get("name")) or None)
     ids = _list(o.get("jobs"))
+    filters: dict[str, Any] = {"user": users or None,
+                               "partition": _list(o.get("partition")) or None,
+                               "name": _list(o.get("name")) or None}
+    with frontend.client() as c:
+        bases = sorted({s.split("_")[0] for s in ids})
+        if ids and all(b.isdigit() for b in bases):  # ask only for these jobs and arrays
+            found = {j["id"]: j for j in c.jobs(id=bases, **filters)}
+            found.update((j["id"], j) for j in c.jobs(array=bases, **filters))
+            jobs = sorted(found.values(), key=lambda j: j["id"])
+        else:
+            jobs = c.jobs(**filters)
     if ids:
         jobs = [j for j in jobs if _id_matcher(ids)(j)]
         if not jobs and len(ids) == 1:
