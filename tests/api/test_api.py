@@ -30,7 +30,7 @@ def run(tmp_path: Path, scenario: Scenario, *, uid: int | None = None) -> None:
         ctl = Controller(cfg, engine)
         await ctl.start()
         app = create_app(ctl)
-        me = os.getuid() if uid is None else uid
+        me = os.getuid() if uid is None else (None if uid < 0 else uid)
         user = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, me)),
                                  base_url="http://corral")
         agent = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, os.getuid())),
@@ -121,3 +121,22 @@ def test_agent_endpoints_need_the_cluster_key_over_tcp(tmp_path: Path) -> None:
         r = await user.post("/agent/v1/register", json={"node": "x", "cpus": 1, "mem_mb": 1})
         assert r.status_code == 403
     run(tmp_path, scenario, uid=65534)
+
+
+def test_metrics_and_openapi(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, _: httpx.AsyncClient) -> None:
+        await user.post("/v1/jobs", json=job())
+        text = (await user.get("/metrics")).text
+        assert 'corral_jobs{state="HELD"} 1.0' in text
+        assert 'corral_nodes{state="IDLE"} 1.0' in text
+        assert "corral_jobs_submitted_total 1.0" in text
+        spec = (await user.get("/openapi.json")).json()
+        assert "/v1/jobs" in spec["paths"] and "/v1/jobs/{job_id}/explain" in spec["paths"]
+    run(tmp_path, scenario)
+
+
+def test_tcp_users_need_a_token(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, _: httpx.AsyncClient) -> None:
+        r = await user.get("/v1/jobs")
+        assert r.status_code == 401 and "token" in r.json()["message"]
+    run(tmp_path, scenario, uid=-1)

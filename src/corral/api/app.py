@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from corral import __version__
-from corral.api import errors, routes_cluster, routes_jobs
+from corral.api import errors, metrics, routes_cluster, routes_jobs
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
 
@@ -21,4 +21,6 @@ def create_app(ctl: Controller) -> FastAPI:
     errors.install(app)
     app.include_router(routes_jobs.router)
     app.include_router(routes_cluster.router)
+    app.state.metrics = metrics.registry_for(ctl)
+    app.include_router(metrics.router)
     return app

@@ -59,6 +59,9 @@ class Controller:
         self.t_started = time.time()
         self.scheduler: Any = None  # set in start()
         self.deps = Dependencies(self)
+        # monotonic counters for /metrics: jobs_submitted, jobs_started, jobs_ended
+        self.counters: dict[str, int] = {"jobs_submitted": 0, "jobs_started": 0,
+                                         "jobs_ended": 0}
 
     # ---- life cycle -------------------------------------------------------
     async def start(self) -> None:
@@ -88,9 +91,8 @@ class Controller:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        # bounded: a task stuck in a cancelled wait must not hold up the shutdown
+        await asyncio.wait(self._tasks, timeout=2.0)
         await self.writer.stop()
 
     def kick(self) -> None:
@@ -117,6 +119,8 @@ class Controller:
         old = job.state
         check_job_transition(str(job.id), old, new)
         job.state = new
+        if new.is_final:
+            self.counters["jobs_ended"] += 1
         return self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
 
     def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,
@@ -195,6 +199,7 @@ class Controller:
             self.jobs[job_id] = job
         if arr is not None:
             self.deps.add_array(ids[0], ids)
+        self.counters["jobs_submitted"] += len(ids)
         self.kick()
         return ids
 

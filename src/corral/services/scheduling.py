@@ -194,6 +194,7 @@ class Scheduler:
         if not ops:
             return
         await ctl.persist(lambda conn: [op(conn) for op in ops])
+        ctl.counters["jobs_started"] += len(started)
         from corral.services.agents import launch_order
         for job in started:
             if job.state.is_active:  # a cancel in the meantime is ordered after this

@@ -1,0 +1,67 @@
+"""GET /metrics: Prometheus text exposition of the controller's state.
+
+Gauges are computed at scrape time from the in-memory state (no background work);
+counters are kept by the services in `Controller.counters`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from corral.model.states import JobState, NodeState
+from corral.services.controller import Controller
+
+router = APIRouter()
+
+
+class _ControllerCollector(Collector):
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        ctl = self.ctl
+        jobs = GaugeMetricFamily("corral_jobs", "Jobs in the queue by state", labels=["state"])
+        counts = dict.fromkeys(JobState, 0)
+        for j in ctl.jobs.values():
+            counts[j.state] += 1
+        for state, n in counts.items():
+            jobs.add_metric([str(state)], n)
+        yield jobs
+        nodes = GaugeMetricFamily("corral_nodes", "Nodes by state", labels=["state"])
+        ncounts = dict.fromkeys(NodeState, 0)
+        for n in ctl.nodes.values():
+            ncounts[n.state] += 1
+        for nstate, k in ncounts.items():
+            nodes.add_metric([str(nstate)], k)
+        yield nodes
+        cpus = GaugeMetricFamily("corral_cpus", "CPUs of reachable nodes", labels=["use"])
+        up = [n for n in ctl.nodes.values() if n.reachable]
+        cpus.add_metric(["total"], sum(n.cpus for n in up))
+        cpus.add_metric(["allocated"], sum(n.cpus_used for n in up))
+        yield cpus
+        sched = ctl.scheduler
+        yield CounterMetricFamily("corral_scheduler_passes", "Scheduling passes run",
+                                  value=sched.passes if sched else 0)
+        yield GaugeMetricFamily("corral_scheduler_last_pass_seconds",
+                                "Duration of the last pass of the scheduler core",
+                                value=sched.last_pass_s if sched else 0.0)
+        for name, value in sorted(ctl.counters.items()):
+            yield CounterMetricFamily(f"corral_{name}", f"corral {name.replace('_', ' ')}",
+                                      value=value)
+
+
+def registry_for(ctl: Controller) -> CollectorRegistry:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(_ControllerCollector(ctl))
+    return reg
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    reg: CollectorRegistry = request.app.state.metrics
+    return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
