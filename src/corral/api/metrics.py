@@ -34,8 +34,8 @@ class _ControllerCollector(Collector):
         yield jobs
         nodes = GaugeMetricFamily("corral_nodes", "Nodes by state", labels=["state"])
         ncounts = dict.fromkeys(NodeState, 0)
-        for n in ctl.nodes.values():
-            ncounts[n.state] += 1
+        for node in ctl.nodes.values():
+            ncounts[node.state] += 1
         for nstate, k in ncounts.items():
             nodes.add_metric([str(nstate)], k)
         yield nodes
