@@ -200,8 +200,6 @@ def test_requeue(compat: Compat) -> None:
     compat.run("scancel", str(job_id))
 
 
-@pytest.mark.xfail(reason="controller: requeue --hold of a running job does not end it yet",
-                   strict=False)
 def test_requeuehold_running(compat: Compat) -> None:
     job_id = _submit(compat, "--wrap", "sleep 60")
     compat.cluster.wait_state(job_id, {"RUNNING"})

@@ -92,7 +92,7 @@ def job_environment(launch: Launch, run_as: RunAs, agent_id: str) -> dict[str, s
     env["CORRAL_NODELIST"] = nodes
     env["SLURM_JOB_NODELIST"] = nodes
     env["CORRAL_JOB_USER"] = launch.user or run_as.name
-    env["SLURM_NTASKS"] = "1"
+    env.setdefault("SLURM_NTASKS", "1")  # a Slurm front end may have set it
     env["CORRAL_AGENT_ID"] = agent_id  # marks the job's processes (see proctree)
     return env
 

@@ -60,16 +60,16 @@ _ENDINGS = frozenset(
 )
 
 # The one table of legal job moves. A requeue is the move of an active or
-# final job back to PENDING (recorded as a "requeue" event).
+# final job back to PENDING, or to HELD for a requeue-hold (a "requeue" event).
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING: frozenset({JobState.HELD, JobState.RUNNING, JobState.CANCELLED,
                                  JobState.FAILED}),
     JobState.HELD: frozenset({JobState.PENDING, JobState.CANCELLED}),
-    JobState.RUNNING: frozenset({JobState.SUSPENDED, JobState.COMPLETING, JobState.PENDING}
-                                | _ENDINGS),
-    JobState.SUSPENDED: frozenset({JobState.RUNNING, JobState.COMPLETING, JobState.PENDING}
-                                  | _ENDINGS),
-    JobState.COMPLETING: frozenset({JobState.PENDING} | _ENDINGS),
+    JobState.RUNNING: frozenset({JobState.SUSPENDED, JobState.COMPLETING, JobState.PENDING,
+                                 JobState.HELD} | _ENDINGS),
+    JobState.SUSPENDED: frozenset({JobState.RUNNING, JobState.COMPLETING, JobState.PENDING,
+                                   JobState.HELD} | _ENDINGS),
+    JobState.COMPLETING: frozenset({JobState.PENDING, JobState.HELD} | _ENDINGS),
     # Final states may only be requeued (back to PENDING or straight to HELD).
     JobState.COMPLETED: frozenset({JobState.PENDING, JobState.HELD}),
     JobState.FAILED: frozenset({JobState.PENDING, JobState.HELD}),

@@ -283,6 +283,7 @@ class Controller:
 
     def back_to_queue(self, job: Job, *, hold: bool, why: str) -> Callable[[Connection], Any]:
         new = JobState.HELD if hold else JobState.PENDING
+        check_job_transition(str(job.id), job.state, new)  # before anything changes
         self.release_resources(job)
         job.restarts += 1
         job.nodes = ()
