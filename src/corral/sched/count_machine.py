@@ -31,11 +31,24 @@ class CountMachine:
         "_ts",
         "ends",
         "free",
+        "head_limit",
         "now",
         "total",
     )
 
-    def __init__(self, total: int, free: int, ends: list[tuple[float, int]], now: float) -> None:
+    def __init__(
+        self,
+        total: int,
+        free: int,
+        ends: list[tuple[float, int]],
+        now: float,
+        head_starts_use_limit: bool = False,
+    ) -> None:
+        """`head_starts_use_limit`: jobs started before any reservation is made
+        are planned to end at their limit rather than after their planning
+        duration (CQSim rebuilds its profile from running jobs' requests after
+        starting the head jobs, while queued jobs are planned with runtimes)."""
+        self.head_limit = head_starts_use_limit
         self.total = total
         self.free = free
         self.now = now
@@ -91,6 +104,8 @@ class CountMachine:
                 return None
             self._book(self.now, t_end, p)
         self.free -= p
+        if mode == 0 and self.head_limit:
+            t_end = self.now + req.limit_s
         if t_end < INF:
             insort(self.ends, (t_end, p))
         return ()

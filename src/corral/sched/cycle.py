@@ -196,10 +196,11 @@ def plan_counts(
     policy: Policy,
     now: float,
     infos: Infos | None = None,
+    head_starts_use_limit: bool = False,
 ) -> tuple[list[Req], CountMachine]:
     """`run_cycle_counts`, also returning the machine with its bookings (for
-    `extend_counts`)."""
-    m = CountMachine(total_procs, free_procs, ends, now)
+    `extend_counts`). See CountMachine for `head_starts_use_limit`."""
+    m = CountMachine(total_procs, free_procs, ends, now, head_starts_use_limit)
     policy.prepare(queue, None)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     policy.plan(queue, m, starts, infos)

@@ -11,7 +11,7 @@ import click
 # Kept here so that importing the command does not import the scheduler core
 # (tests check they match corral.sched.POLICIES and corral.sim.settings.PRESETS).
 POLICY_NAMES = ("fcfs", "easy", "conservative", "easy++")
-PRESET_NAMES = ("corral", "pyss")
+PRESET_NAMES = ("corral", "pyss", "cqsim")
 
 
 def _fail(msg: str, code: int = 2) -> None:

@@ -60,10 +60,13 @@ def simulate(
     heapq.heapify(heap)
 
     reqs: list[Req] = []
+    plan_runtime = settings.queued_plan == "runtime"
     for j in jobs:
         r = Req(j.job_id, j.procs, j.limit_s, j.t_submit, j.user)
         if j.limit_s == 0:
             r.limit_s = r.dur_s = 0.0
+        if plan_runtime:
+            r.dur_s = j.run_s
         reqs.append(r)
     index_of = {id(r): k for k, r in enumerate(reqs)}
     t_start = [-1.0] * n
@@ -84,6 +87,9 @@ def simulate(
     # new arrivals, for policies whose only reservation is the head's.
     # Additive plans (conservative): the same situation keeps the previous
     # cycle's bookings valid, so the new arrivals are planned after them.
+    # (Not with queued_plan=runtime: a started job is then planned to end at
+    # start + request, not as it was booked during the cycle that started it.)
+    incremental = incremental and settings.queued_plan == "estimate"
     additive = incremental and policy.plan_is_additive
     incremental = incremental and policy.head_only_reservation
     machine: CountMachine | None = None
@@ -116,7 +122,13 @@ def simulate(
             started = extend_counts(machine, queue[n_seen:], policy, now)
         else:
             started, m = plan_counts(
-                procs_total, free_eff, view, queue if subset is None else subset, policy, now
+                procs_total,
+                free_eff,
+                view,
+                queue if subset is None else subset,
+                policy,
+                now,
+                head_starts_use_limit=plan_runtime,
             )
             machine = m if additive else None
         if on_cycle is not None:
@@ -132,7 +144,7 @@ def simulate(
             t_fin = now + j.run_s
             heapq.heappush(heap, (t_fin, o_end, seq, END, i))
             seq += 1
-            plan_end = now + req.dur_s
+            plan_end = now + (req.limit_s if plan_runtime else req.dur_s)
             if uses_pred and req.dur_s < req.limit_s and j.run_s > req.dur_s:
                 heapq.heappush(heap, (plan_end, o_pred, seq, PRED, i))
                 seq += 1

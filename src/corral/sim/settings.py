@@ -49,6 +49,11 @@ class ReplaySettings:
     # if its termination event at the same time is not handled yet (pyss's
     # availability profile behaves this way).
     limit_end_frees: bool = False
+    # What waiting jobs are planned with (reservations, backfill tests):
+    # their requested time ("estimate"), or their actual runtime ("runtime",
+    # CQSim: perfect knowledge for queued jobs, while running jobs stay planned
+    # to end at start + request).
+    queued_plan: Literal["estimate", "runtime"] = "estimate"
     # Jobs averaged in the metrics: "valid" (runtime > 0 and processors > 0
     # in the trace) or "all".
     metric_jobs: Literal["valid", "all"] = "valid"
@@ -71,6 +76,20 @@ PRESETS: dict[str, ReplaySettings] = {
         tie_order="arrivals_first",
         cycle="per_event",
         limit_end_frees=True,
+        metric_jobs="valid",
+    ),
+    # CQSim (SPEAR-UIC), its default configuration.
+    "cqsim": ReplaySettings(
+        procs_field="requested",
+        cap_procs=True,
+        kill_at_limit=True,
+        overrun_estimate="request",
+        bad_records="drop",
+        missing_limit_is_runtime=True,
+        tie_order="terminations_first",
+        cycle="per_event",
+        limit_end_frees=False,
+        queued_plan="runtime",
         metric_jobs="valid",
     ),
 }
