@@ -138,6 +138,7 @@ def main() -> None:
             replay(RICC, "corral", Conservative(), cons)
     time_cycle(args.nodes, args.pending, FCFS(expected_starts=False))
     time_cycle(args.nodes, args.pending, EASY())
+    time_cycle(args.nodes, args.pending, Conservative(max_reservations=100))
     time_cycle(args.nodes, min(args.pending, 2_000), Conservative())
 
 

@@ -235,3 +235,19 @@ def test_empty_shapes_never_start() -> None:
     assert d.starts == () and {i.reason for i in d.pending.values()} == {
         Reason.PARTITION_NODE_LIMIT
     }
+
+
+def test_conservative_reservation_budget() -> None:
+    nodes = [node("a", 4, used=(4, 0, 0)), node("b", 4)]
+    running = [run(9, ("a",), 4, t_end=100)]
+    pending = [
+        pend(1, nodes=2, cpus=4, limit_s=50),
+        pend(2, cpus=4, limit_s=500, t_submit=1),
+        pend(3, cpus=4, limit_s=90, t_submit=2),
+    ]
+    full = run_cycle(snap(nodes, running, pending), Conservative(), now=0)
+    assert [x.job_id for x in full.starts] == [3]
+    assert full.pending[2].t_expected_start == 150
+    capped = run_cycle(snap(nodes, running, pending), Conservative(max_reservations=1), now=0)
+    assert [x.job_id for x in capped.starts] == [3]  # fits around job 1's reservation
+    assert capped.pending[2].t_expected_start is None

@@ -164,13 +164,22 @@ class EASY(Policy):
 class Conservative(Policy):
     """Conservative backfilling: every waiting job, in priority order, gets a
     reservation at the earliest time it fits on the availability timeline; a job
-    starts now only if that delays no earlier job's reservation."""
+    starts now only if that delays no earlier job's reservation.
+
+    `max_reservations` bounds the work per cycle on long queues (like Slurm's
+    bf_max_job_test): after that many reservations, later jobs only start if
+    they fit now around all of them, and get no reservation of their own.
+    """
 
     weights: PriorityWeights = field(default_factory=PriorityWeights)
     preemption: bool = False
+    max_reservations: int | None = None
     name = "conservative"
     head_only_reservation = False
     plan_is_additive = True
+
+    def __post_init__(self) -> None:
+        self.plan_is_additive = self.max_reservations is None
 
     def plan(
         self,
@@ -180,12 +189,30 @@ class Conservative(Policy):
         infos: Infos | None,
     ) -> None:
         first_blocked = True
-        for req in queue:
+        budget = self.max_reservations
+        for i, req in enumerate(queue):
+            if budget is not None and budget <= 0:
+                tail = queue[i:]
+                if infos is not None:
+                    for r in tail:
+                        infos[r.job_id] = (Reason.PRIORITY, None)
+                if not m.exhausted():
+                    for r in m.candidates(tail):
+                        nodes = m.try_start(r)
+                        if nodes is not None:
+                            starts.append((r, nodes))
+                            if infos is not None:
+                                del infos[r.job_id]
+                            if m.exhausted():
+                                break
+                return
             nodes = m.try_start(req)
             if nodes is not None:
                 starts.append((req, nodes))
                 continue
             t = m.reserve(req)
+            if budget is not None:
+                budget -= 1
             if infos is not None:
                 reason = Reason.RESOURCES if first_blocked else Reason.PRIORITY
                 infos[req.job_id] = (reason, _finite(t))
