@@ -39,9 +39,46 @@ class ControllerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class WeightsConfig(_Strict):
+    """Multifactor priority weights; each factor is normalized to [0, 1]."""
+
+    age: Annotated[float, Field(ge=0)] = 1000.0
+    size: Annotated[float, Field(ge=0)] = 0.0
+    partition: Annotated[float, Field(ge=0)] = 0.0
+    nice: Annotated[float, Field(ge=0)] = 0.0
+    fairshare: Annotated[float, Field(ge=0)] = 0.0
+    qos: Annotated[float, Field(ge=0)] = 0.0
+    max_age_s: int = 7 * 86400  # age reaches 1 after this long
+    favor_small: bool = False
+
+    @field_validator("max_age_s", mode="before")
+    @classmethod
+    def _age(cls, v: Any) -> int:
+        return _duration(v, "scheduler.weights.max_age_s")
+
+
 class SchedulerConfig(_Strict):
     policy: Literal["fcfs", "easy", "conservative", "easy++"] = "easy"
     max_interval_s: Annotated[float, Field(gt=0)] = 5.0  # a pass at least this often
+    fairshare_half_life_s: int = 7 * 86400  # usage decays by half over this
+    weights: WeightsConfig = WeightsConfig()
+
+    @field_validator("fairshare_half_life_s", mode="before")
+    @classmethod
+    def _half_life(cls, v: Any) -> int:
+        return _duration(v, "scheduler.fairshare_half_life_s")
+
+
+class AccountConfig(_Strict):
+    """A fair-share entity: an account, or a user (jobs without an account)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    shares: Annotated[float, Field(gt=0)] = 1.0
+
+
+class QosConfig(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    priority: Annotated[float, Field(ge=0)] = 0.0
 
 
 class PartitionConfig(_Strict):
@@ -54,6 +91,9 @@ class PartitionConfig(_Strict):
     max_nodes: int = 0  # 0: unlimited
     max_cpus_per_node: int = 0  # 0: unlimited
     priority_tier: int = 0
+    # what happens to this partition's running jobs when a job of a higher tier
+    # needs their nodes: "off" (never preempted), "requeue" or "cancel" (PREEMPTED)
+    preempt_mode: Literal["off", "requeue", "cancel"] = "off"
 
     @field_validator("max_time_s", "default_time_s", mode="before")
     @classmethod
@@ -80,6 +120,8 @@ class Config(_Strict):
     scheduler: SchedulerConfig = SchedulerConfig()
     partitions: list[PartitionConfig] = [PartitionConfig(name="main", default=True)]
     nodes: list[NodeConfig] = []
+    accounts: list[AccountConfig] = []
+    qos: list[QosConfig] = []
 
     @property
     def socket_path(self) -> str:

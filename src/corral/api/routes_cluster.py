@@ -10,9 +10,16 @@ from fastapi import APIRouter, Depends, Request
 from corral import __version__
 from corral.api.auth import require_agent, user_caller
 from corral.api.routes_jobs import CtlDep
-from corral.api.schemas import AgentPoll, AgentRegister, AgentReport, DrainRequest
+from corral.api.schemas import (
+    AgentPoll,
+    AgentRegister,
+    AgentReport,
+    DrainRequest,
+    ReservationRequest,
+)
 from corral.services.agents import AgentService
 from corral.services.identity import Caller
+from corral.services.reservations import Reservation
 from corral.services.submit import partition_nodes
 
 router = APIRouter()
@@ -58,6 +65,27 @@ async def drain(name: str, body: DrainRequest, ctl: CtlDep, caller: CallerDep) -
 @router.post("/v1/nodes/{name}/resume")
 async def resume(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return (await ctl.set_drain(caller, name, False)).to_dict()
+
+
+@router.get("/v1/reservations")
+async def reservations(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    items = sorted(ctl.reservations.items.values(), key=lambda r: (r.t_start, r.name))
+    return {"reservations": [r.to_dict() for r in items]}
+
+
+@router.post("/v1/reservations", status_code=201)
+async def create_reservation(body: ReservationRequest, ctl: CtlDep,
+                             caller: CallerDep) -> dict[str, Any]:
+    r = Reservation(name=body.name, nodes=tuple(body.nodes), t_start=body.t_start,
+                    t_end=body.t_end, users=tuple(body.users), accounts=tuple(body.accounts),
+                    maintenance=body.maintenance)
+    return (await ctl.reservations.create(caller, r)).to_dict()
+
+
+@router.delete("/v1/reservations/{name}")
+async def delete_reservation(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    await ctl.reservations.delete(caller, name)
+    return {"deleted": name}
 
 
 @router.get("/v1/partitions")

@@ -39,6 +39,8 @@ class SubmitRequest(_Body):
     dependency: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
     kill_on_invalid_dep: bool = True
     signal: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    qos: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    reservation: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     user: str | None = None  # an administrator submitting for another user
 
     def to_spec(self) -> JobSpec:
@@ -64,6 +66,16 @@ class UpdateRequest(_Body):
     cpus_per_node: Annotated[int, Field(ge=1)] | None = None
     mem_mb_per_node: Annotated[int, Field(ge=1)] | None = None
     account: str | None = None
+
+
+class ReservationRequest(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
+    nodes: Annotated[list[str], Field(min_length=1)]
+    t_start: float
+    t_end: float
+    users: list[str] = []
+    accounts: list[str] = []
+    maintenance: bool = False  # nobody runs on these nodes in the window
 
 
 class DrainRequest(_Body):

@@ -49,6 +49,8 @@ def job_options(f: F) -> F:
                      help="Fail a job whose dependency can never be met (default yes)."),
         click.option("--signal", help="[B:]SIG[@seconds]: warn the job before its time limit."),
         click.option("--exclusive", is_flag=True, default=None, help="Whole nodes only."),
+        click.option("-q", "--qos", help="Quality of service (configured by the site)."),
+        click.option("--reservation", help="Run inside this advance reservation."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "nodes": ("corral.cli.query", "nodes", "List nodes and their state."),
     "partitions": ("corral.cli.query", "partitions", "List partitions."),
     "node": ("corral.cli.control", "node", "Drain or resume nodes (administrators)."),
+    "reservation": ("corral.cli.reservation", "reservation",
+                    "Advance reservations and maintenance windows."),
     "cancel": ("corral.cli.control", "cancel", "Cancel jobs (or send them a signal)."),
     "hold": ("corral.cli.control", "hold", "Hold pending jobs."),
     "release": ("corral.cli.control", "release", "Release held jobs."),

@@ -85,7 +85,7 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["features"] = [f for f in opts["constraint"].split("&") if f]
     if opts.get("no_requeue"):
         req["requeue"] = False
-    for key in ("array", "dependency", "signal"):
+    for key in ("array", "dependency", "signal", "qos", "reservation"):
         if opts.get(key):
             req[key] = opts[key]
     if opts.get("kill_on_invalid_dep"):

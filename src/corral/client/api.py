@@ -105,6 +105,17 @@ class Client:
         result: dict[str, Any] = self.transport.request("POST", f"/v1/nodes/{node}/resume")
         return result
 
+    def reservations(self) -> list[dict[str, Any]]:
+        return list(self.transport.request("GET", "/v1/reservations")["reservations"])
+
+    def create_reservation(self, **request: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request("POST", "/v1/reservations",
+                                                        body=request)
+        return result
+
+    def delete_reservation(self, name: str) -> None:
+        self.transport.request("DELETE", f"/v1/reservations/{name}")
+
     def partitions(self) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", "/v1/partitions")["partitions"])
 

@@ -42,6 +42,8 @@ class JobSpec:
     dependency: str | None = None  # e.g. "afterok:12" (model/deps.py)
     kill_on_invalid_dep: bool = True  # fail a job whose dependency can never be met
     signal: str | None = None  # "[B:]SIG@seconds" before the time limit
+    qos: str | None = None  # a configured quality of service
+    reservation: str | None = None  # run inside this advance reservation
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -146,6 +148,8 @@ class Job:
             "array_task_id": self.array_task_id,
             "array_spec": self.spec.array,
             "dependency": self.spec.dependency,
+            "qos": self.spec.qos,
+            "reservation": self.spec.reservation,
             "name": self.spec.name,
             "user": self.user,
             "uid": self.uid,

@@ -138,7 +138,11 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             continue
         queue.append(req)
 
-    queue.sort(key=_order_key)
+    # Jobs of higher-tier partitions go first whatever their priority (as Slurm's
+    # PriorityTier): otherwise a preempted job would win its nodes straight back.
+    tier_of_job = {j.job_id: parts[j.partition].priority_tier
+                   for j in snapshot.pending if j.partition in parts}
+    queue.sort(key=lambda r: (-tier_of_job.get(r.job_id, 0), *_order_key(r)))
     policy.prepare(queue, snapshot.user_runtimes_s or None)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     infos: Infos = {}

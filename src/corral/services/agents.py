@@ -145,15 +145,17 @@ class AgentService:
                 raise InvalidRequest(f"report: state {state} cannot end a job")
             job.cpu_time_s = r.get("cpu_time_s")
             job.max_rss_mb = r.get("max_rss_mb")
-            if job.reason in ("Requeue", "RequeueHold"):
-                ops.append(ctl.back_to_queue(job, hold=job.reason == "RequeueHold",
-                                             why="requeue requested"))
+            if job.reason in ("Requeue", "RequeueHold", "PreemptRequeue"):
+                why = "preempted" if job.reason == "PreemptRequeue" else "requeue requested"
+                ops.append(ctl.back_to_queue(job, hold=job.reason == "RequeueHold", why=why))
                 continue
             job.exit_code = r.get("exit_code")
             job.signal = r.get("signal")
             job.t_end = float(r.get("t_end") or time.time())
             if job.reason == "Cancelled" and state != JobState.COMPLETED:
                 state = JobState.CANCELLED
+            elif job.reason == "Preempted" and state != JobState.COMPLETED:
+                state = JobState.PREEMPTED
             job.reason = "None"
             ctl.release_resources(job)
             ops.append(ctl.change(job, state, data={

@@ -32,7 +32,9 @@ from corral.model.states import JobState, check_job_transition
 from corral.services.dependencies import Dependencies
 from corral.services.identity import Caller, resolve_owner
 from corral.services.orders import OrderBook
+from corral.services.reservations import Reservations
 from corral.services.submit import resolve
+from corral.services.usage import Usage
 from corral.services.writer import Writer
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
@@ -59,6 +61,8 @@ class Controller:
         self.t_started = time.time()
         self.scheduler: Any = None  # set in start()
         self.deps = Dependencies(self)
+        self.usage = Usage(cfg.scheduler.fairshare_half_life_s)
+        self.reservations = Reservations(self)
         # monotonic counters for /metrics: jobs_submitted, jobs_started, jobs_ended
         self.counters: dict[str, int] = {"jobs_submitted": 0, "jobs_started": 0,
                                          "jobs_ended": 0}
@@ -81,6 +85,10 @@ class Controller:
             if j.spec.dependency and not j.state.is_final:
                 missing |= self.deps.missing(parse_dependency(j.spec.dependency))
         await self.writer.read(lambda conn: self.deps.load(conn, missing))
+        await self.writer.read(self.reservations.load)
+        since = time.time() - 10 * self.cfg.scheduler.fairshare_half_life_s
+        history = await self.writer.read(lambda c: store_jobs.load_jobs(c, since_t_end=since))
+        self.usage.load(history, time.time())
         log.info("loaded %d unfinished jobs and %d nodes", len(jobs), len(nodes))
         from corral.services.scheduling import Scheduler
         self.scheduler = Scheduler(self)
@@ -121,6 +129,7 @@ class Controller:
         job.state = new
         if new.is_final:
             self.counters["jobs_ended"] += 1
+            self.usage.charge_job(job, time.time())
         return self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
 
     def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,
@@ -172,6 +181,11 @@ class Controller:
             parse_signal_spec(spec.signal)
         if spec.dependency:
             await self.deps.check_targets(spec.dependency)
+        if spec.qos and spec.qos not in {q.name for q in self.cfg.qos}:
+            names = ", ".join(q.name for q in self.cfg.qos) or "none configured"
+            raise NotFound(f"qos: no QOS named {spec.qos!r} (have: {names})")
+        if spec.reservation:
+            self.reservations.check_usable(spec.reservation, owner.user, spec.account)
         now = time.time()
         task_ids: list[int | None] = list(arr.task_ids) if arr else [None]
         new = [
@@ -234,11 +248,26 @@ class Controller:
         self._order_kill(job, requeue=False)
         return str(job.state)
 
-    def _order_kill(self, job: Job, *, requeue: bool) -> None:
-        job.reason = "Requeue" if requeue else "Cancelled"
+    def _order_kill(self, job: Job, *, requeue: bool, reason: str | None = None) -> None:
+        job.reason = reason or ("Requeue" if requeue else "Cancelled")
         for node in job.nodes:
             self.orders.push(node, {"kind": "cancel", "job_id": job.id, "signal": 15,
                                     "grace_s": self.cfg.controller.kill_grace_s})
+
+    async def preempt(self, job_ids: Iterable[int]) -> None:
+        """Stop running jobs for a higher-tier one: requeue or cancel, per partition."""
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is None or job.state != JobState.RUNNING:
+                continue
+            part = self.cfg.partition(job.partition)
+            mode = part.preempt_mode if part else "off"
+            if mode == "off":
+                continue
+            reason = "PreemptRequeue" if mode == "requeue" and job.spec.requeue else "Preempted"
+            await self.persist(self.change(job, JobState.COMPLETING,
+                                           data={"action": "preempt", "mode": mode}))
+            self._order_kill(job, requeue=reason == "PreemptRequeue", reason=reason)
 
     async def hold(self, caller: Caller, job_id: int) -> None:
         job = self._own(caller, job_id)

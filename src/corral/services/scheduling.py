@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from corral import sched
+from corral.config import SchedulerConfig
 from corral.model.arrays import parse_array
 from corral.model.deps import DepStatus
 from corral.model.job import Job
@@ -43,10 +44,20 @@ POLICIES: dict[str, Callable[[], sched.Policy]] = {
 }
 
 
+def make_policy(cfg: SchedulerConfig, *, preemption: bool) -> sched.Policy:
+    w = cfg.weights
+    weights = sched.PriorityWeights(
+        age=w.age, size=w.size, partition=w.partition, nice=w.nice, fairshare=w.fairshare,
+        qos=w.qos, max_age_s=float(w.max_age_s), favor_small=w.favor_small)
+    return POLICIES[cfg.policy](weights=weights, preemption=preemption)  # type: ignore[call-arg]
+
+
 class Scheduler:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
-        self.policy = POLICIES[ctl.cfg.scheduler.policy]()
+        self.policy = make_policy(
+            ctl.cfg.scheduler,
+            preemption=any(p.preempt_mode != "off" for p in ctl.cfg.partitions))
         self.passes = 0
         self.last_pass_s = 0.0
         self.doomed: list[Job] = []  # dependency never satisfiable: to fail
@@ -76,6 +87,7 @@ class Scheduler:
         running: list[RunningView] = []
         pending: list[PendingView] = []
         room = self._array_room()
+        part_cfg = {p.name: p for p in ctl.cfg.partitions}
         for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
             if j.state.is_active:
                 t0 = j.t_start or time.time()
@@ -85,6 +97,10 @@ class Scheduler:
                     gpus_per_node=j.spec.gpus_per_node, t_start=t0,
                     t_expected_end=t0 + j.time_limit_s if j.time_limit_s else math.inf,
                     user=j.user, exclusive=j.spec.exclusive,
+                    preemptible=(j.partition in part_cfg
+                                 and part_cfg[j.partition].preempt_mode != "off"),
+                    priority_tier=(part_cfg[j.partition].priority_tier
+                                   if j.partition in part_cfg else None),
                 ))
             elif j.state.is_waiting:
                 if j.state == JobState.PENDING and not self._eligible(j, room):
@@ -98,7 +114,8 @@ class Scheduler:
                     t_begin=j.spec.t_begin, held=j.state == JobState.HELD,
                     nice=j.spec.nice, admin_priority=j.spec.priority,
                     constraint="&".join(j.spec.features) or None,
-                    exclusive=j.spec.exclusive,
+                    exclusive=j.spec.exclusive, qos=j.spec.qos,
+                    reservation=j.spec.reservation,
                 ))
         partitions = {
             p.name: PartitionView(
@@ -108,8 +125,12 @@ class Scheduler:
             )
             for p in ctl.cfg.partitions
         }
+        now = time.time()
         return Snapshot(nodes=nodes, running=tuple(running), pending=tuple(pending),
-                        partitions=partitions)
+                        partitions=partitions, usage_cpu_s=ctl.usage.current(now),
+                        shares={a.name: a.shares for a in ctl.cfg.accounts},
+                        qos_priority={q.name: q.priority for q in ctl.cfg.qos},
+                        reservations=ctl.reservations.views(now))
 
     def _array_room(self) -> dict[int, int]:
         """For each throttled array (%N), how many more of its tasks may start."""
@@ -172,6 +193,8 @@ class Scheduler:
             decisions = await asyncio.to_thread(sched.run_cycle, snap, self.policy, now)
         self.last_pass_s = time.perf_counter() - t0
         self.passes += 1
+        if decisions.preempt:
+            await ctl.preempt(decisions.preempt)
         for info in decisions.pending.values():
             job = ctl.jobs.get(info.job_id)
             if job is not None and job.state.is_waiting:

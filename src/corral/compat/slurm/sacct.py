@@ -36,6 +36,9 @@ TABLE = [
 ]
 
 
+_LISTS = ("jobs", "state", "user", "accounts", "partition", "nodelist", "name")
+
+
 def _list(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
@@ -115,6 +118,10 @@ def _rows(jobs: list[dict[str, Any]], steps: bool) -> list[dict[str, Any]]:
 def sacct(argv: list[str]) -> int:
     found, operands = parse(argv, TABLE, interspersed=True)
     o = collect(found)
+    for dest in _LISTS:  # as in Slurm, `-j 1 -j 2` asks for both (submitit does this)
+        values = [value for opt, value in found if opt.dest == dest and value]
+        if len(values) > 1:
+            o[dest] = ",".join(values)
     if operands:
         raise frontend.Exit(1, f"Unknown arguments: {' '.join(operands)}")
     if "version" in o:

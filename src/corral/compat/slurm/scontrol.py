@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from typing import Any
 
@@ -213,6 +215,11 @@ def scontrol(argv: list[str]) -> int:
             raise frontend.Exit(1, f"{cmd} is not supported by corral")
         if not args:
             raise frontend.Exit(1, f"too few arguments for keyword:{cmd}")
+        if cmd.startswith("requeue") and os.environ.get("CORRAL_JOB_ID"):
+            # A job requeueing itself (submitit's checkpoint): the kill that the
+            # requeue orders reaches this process too; Slurm's scontrol has answered by
+            # then, so finish the call and exit 0 rather than die of the SIGTERM.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for spec, job_id in _ids(c, args):
             if cmd in ("hold", "uhold"):
                 _act(spec, lambda job_id=job_id: c.hold(job_id))

@@ -13,6 +13,7 @@ from typing import Any
 
 from corral.compat import frontend
 from corral.compat.options import NONE, OPTIONAL, Opt, collect, parse
+from corral.compat.slurm import stepsignal
 from corral.compat.slurm.jobview import FINAL
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.submitopts import TABLE, build_request
@@ -53,6 +54,11 @@ def _in_job(cmd: list[str], o: dict[str, Any]) -> int:
     ntasks = int(o.get("ntasks") or 1)
     procs = []
     files = []
+    restore = stepsignal.restored(os.environ.get(stepsignal.ENV))
+
+    def _restore() -> None:
+        stepsignal.reset_handlers(restore)
+
     for rank in range(ntasks):
         env = dict(os.environ, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
                    SLURM_NODEID="0", SLURM_STEP_ID="0", SLURM_STEP_NUM_TASKS=str(ntasks),
@@ -63,7 +69,8 @@ def _in_job(cmd: list[str], o: dict[str, Any]) -> int:
         out = open(out_path, "ab") if out_path else None  # noqa: SIM115
         err = open(err_path, "ab") if err_path else None  # noqa: SIM115
         files += [f for f in (out, err) if f]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=err))
+        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=err,
+                                      preexec_fn=_restore if restore else None))  # noqa: PLW1509 (one thread)
     code = max(p.wait() for p in procs)
     for f in files:
         f.close()

@@ -11,6 +11,7 @@ from typing import Any
 
 from corral.compat import timefmt
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError
+from corral.compat.slurm import stepsignal
 from corral.model.errors import InvalidRequest
 from corral.model.units import parse_duration_s, parse_mem_mb
 
@@ -243,6 +244,9 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
         req["kill_on_invalid_dep"] = o["kill_on_invalid_dep"].lower() in ("yes", "y", "1")
     if o.get("signal"):
         req["signal"] = o["signal"]
+        signum = stepsignal.step_signal(o["signal"])
+        if signum is not None:
+            req["script"] = stepsignal.wrap(script, signum)
     if "exclusive" in o:
         req["exclusive"] = True
     if "t_begin" not in req and _made_after_submit(req):

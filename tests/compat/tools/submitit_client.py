@@ -1,0 +1,75 @@
+"""Run by tests/compat/test_submitit.py with the drop-in commands on PATH: exercises
+submitit's Slurm executor on corral and prints what happened as one JSON line."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import submitit
+
+
+def task_id(x: int) -> tuple[int, str, str]:
+    env = submitit.JobEnvironment()
+    return x * x, os.environ.get("SLURM_ARRAY_TASK_ID", ""), str(env.job_id)
+
+
+def boom() -> None:
+    raise ValueError("boom from the job")
+
+
+class Resumable(submitit.helpers.Checkpointable):
+    """Sleeps past its warning signal on the first run; the requeued run returns."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def __call__(self, x: int) -> tuple[int, int]:
+        self.runs += 1
+        if self.runs == 1:
+            time.sleep(300)
+        return x, self.runs
+
+
+def main() -> None:
+    out: dict[str, Any] = {}
+    ex = submitit.AutoExecutor(folder="submitit-logs/%j")
+    out["cluster"] = ex.cluster
+    ex.update_parameters(timeout_min=5, cpus_per_task=1)
+    single = ex.submit(pow, 2, 10)
+    array = ex.map_array(task_id, [1, 2, 3])
+    failing = ex.submit(boom)
+    sleeper = ex.submit(time.sleep, 300)
+    ckpt_ex = submitit.AutoExecutor(folder="submitit-logs/%j")
+    # a 1 minute limit with USR2 50 s before it: the signal comes ~10 s after start
+    ckpt_ex.update_parameters(timeout_min=1, slurm_signal_delay_s=50)
+    ckpt = ckpt_ex.submit(Resumable(), 7)
+
+    out["single"] = single.result()
+    out["array"] = [list(j.result()) for j in array]
+    out["array_job_ids"] = [j.job_id for j in array]
+    try:
+        failing.result()
+        out["failing"] = "no error"
+    except submitit.core.utils.FailedJobError as e:
+        out["failing"] = str(e)
+    out["failing_state"] = failing.state
+    deadline = time.monotonic() + 30
+    while sleeper.get_info(mode="force").get("State") != "RUNNING":
+        assert time.monotonic() < deadline, "sleeper never ran"
+        time.sleep(0.5)
+    sleeper.cancel(check=True)
+    deadline = time.monotonic() + 30
+    while not sleeper.get_info(mode="force").get("State", "").startswith("CANCELLED"):
+        assert time.monotonic() < deadline, sleeper.get_info(mode="force")
+        time.sleep(0.5)
+    out["cancelled_state"] = sleeper.state
+    out["checkpoint"] = list(ckpt.result())
+    out["checkpoint_log"] = ckpt.stdout() or ""
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

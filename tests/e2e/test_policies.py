@@ -1,0 +1,116 @@
+"""Site policy through the controller: QOS, reservations, maintenance, preemption."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import Cluster, make_cluster
+
+CONFIG = """
+[[partitions]]
+name = "low"
+preempt_mode = "requeue"
+max_time_s = "1:00:00"
+
+[[partitions]]
+name = "high"
+priority_tier = 1
+max_time_s = "1:00:00"
+
+[[qos]]
+name = "urgent"
+priority = 100
+
+[[qos]]
+name = "normal"
+priority = 0
+
+[scheduler.weights]
+age = 0
+qos = 10000
+"""
+
+
+@pytest.fixture
+def site() -> Iterator[Cluster]:
+    root = Path(tempfile.mkdtemp(prefix="corral-pol-"))
+    root.chmod(0o755)
+    c = make_cluster(root, policy="easy")
+    cfg = (c.state / "corral.toml").read_text()
+    cfg = cfg.replace('[[partitions]]\nname = "main"', '[[partitions]]\nname = "main"', 1)
+    head, _, tail = cfg.partition("[[nodes]]")
+    head = head.replace("[scheduler]", "[scheduler]\nmax_interval_s = 0.5")
+    (c.state / "corral.toml").write_text(head + CONFIG + "\n[[nodes]]" + tail)
+    c.down()
+    c.corral("up", "--node", "node1")
+    try:
+        yield c
+    finally:
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sub(c: Cluster, *args: str) -> int:
+    return int(c.corral("submit", "--parsable", "-o", "/dev/null", *args).stdout)
+
+
+def test_qos_priority_orders_the_queue(site: Cluster) -> None:
+    blocker = sub(site, "-c", "2", "-t", "1", "--wrap", "sleep 1.5")
+    site.wait_state(blocker, {"RUNNING"})
+    low = sub(site, "-c", "2", "-t", "1", "-q", "normal", "--wrap", "true")
+    high = sub(site, "-c", "2", "-t", "1", "-q", "urgent", "--wrap", "true")
+    a, b = site.wait(low), site.wait(high)
+    assert a["state"] == b["state"] == "COMPLETED"
+    assert b["t_start"] <= a["t_start"]
+    assert b["priority"] > a["priority"]
+    proc = site.corral("submit", "-q", "nosuch", "--wrap", "true", check=False)
+    assert proc.returncode == 1 and "'nosuch'" in proc.stderr and "urgent" in proc.stderr
+
+
+def test_reservation_sets_nodes_aside(site: Cluster) -> None:
+    site.corral("reservation", "create", "r1", "--nodes", "node1", "--duration", "1:00:00",
+                "--users", "nobody")
+    assert "r1" in site.corral("reservation", "list").stdout
+    outside = sub(site, "-t", "1", "--wrap", "true")
+    time.sleep(1)
+    assert site.show(outside)["state"] == "PENDING"
+    proc = site.corral("submit", "--reservation", "r1", "--wrap", "true", check=False)
+    assert proc.returncode == 1 and "does not admit user 'root'" in proc.stderr
+    inside = int(site.corral("submit", "--parsable", "--user", "nobody", "--reservation", "r1",
+                             "-t", "1",
+                             "-D", "/tmp", "-o", "/dev/null", "--wrap", "true").stdout)
+    assert site.wait(inside)["state"] == "COMPLETED"
+    site.corral("reservation", "delete", "r1")
+    assert site.wait(outside)["state"] == "COMPLETED"
+
+
+def test_no_job_runs_into_a_maintenance_window(site: Cluster) -> None:
+    site.corral("reservation", "create", "mw", "--nodes", "node1", "--start", "now+4",
+                "--duration", "1:00:00", "--maintenance")
+    long_job = sub(site, "-t", "1:00", "--wrap", "true")
+    short_job = sub(site, "-t", "0:02", "--wrap", "true")
+    assert site.wait(short_job)["state"] == "COMPLETED"
+    time.sleep(1)
+    assert site.show(long_job)["state"] == "PENDING"
+    assert "maintenance" in site.corral("reservation", "list").stdout
+    site.corral("cancel", str(long_job))
+
+
+def test_a_higher_tier_job_preempts_by_requeue(site: Cluster) -> None:
+    victim = sub(site, "-p", "low", "-c", "2", "-t", "10", "--wrap", "sleep 60")
+    site.wait_state(victim, {"RUNNING"})
+    boss = sub(site, "-p", "high", "-c", "2", "-t", "1", "--wrap", "sleep 1")
+    done = site.wait(boss)
+    assert done["state"] == "COMPLETED"
+    job = site.show(victim)
+    assert job["restarts"] >= 1 and job["state"] in ("PENDING", "RUNNING")
+    with site.client() as c:
+        whys = [e["data"].get("why") for e in c.events(victim) if e["kind"] == "requeue"]
+    assert whys == ["preempted"]
+    site.corral("cancel", str(victim))
