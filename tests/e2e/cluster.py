@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from corral.client import Client
+from corral.model.states import FINAL_JOB_STATES
 
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-         "PREEMPTED"}
+FINAL = FINAL_JOB_STATES
 
 
 @dataclass

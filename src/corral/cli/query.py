@@ -8,6 +8,7 @@ import click
 
 from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, table, when
 from corral.client import Client
+from corral.model.states import FINAL_JOB_STATES as _FINAL
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -85,8 +86,6 @@ def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ..
     table([*headers, "NODELIST(REASON)"], rows)
 
 
-_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-          "PREEMPTED"}
 
 
 def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:

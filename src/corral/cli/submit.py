@@ -17,6 +17,7 @@ from corral.cli.directives import job_options, parse_directives
 from corral.cli.output import echo_json
 from corral.client import Client
 from corral.model.errors import InvalidRequest
+from corral.model.states import FINAL_JOB_STATES as _FINAL
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 _REL = re.compile(r"^now\+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)?$", re.I)
@@ -162,5 +163,3 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
     sys.exit(code if isinstance(code, int) and 0 < code < 256 else 1)
 
 
-_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-          "PREEMPTED"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from corral.model.errors import InvalidRequest
+from corral.model.states import FINAL_JOB_STATES as _FINAL
 
 
 class DepKind(StrEnum):
@@ -81,8 +82,6 @@ def parse_dependency(text: str) -> tuple[Dependency, ...]:
 # What is known of one target job: its state name and whether it ever started.
 TargetFacts = tuple[str, bool]
 
-_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-          "PREEMPTED"}
 
 
 def evaluate_one(kind: DepKind, facts: TargetFacts) -> DepStatus:

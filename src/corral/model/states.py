@@ -47,17 +47,7 @@ FINAL_JOB_STATES = frozenset(
     }
 )
 
-_ENDINGS = frozenset(
-    {
-        JobState.COMPLETED,
-        JobState.FAILED,
-        JobState.CANCELLED,
-        JobState.TIMEOUT,
-        JobState.OUT_OF_MEMORY,
-        JobState.NODE_FAIL,
-        JobState.PREEMPTED,
-    }
-)
+_ENDINGS = FINAL_JOB_STATES  # where an active job may end
 
 # The one table of legal job moves. A requeue is the move of an active or
 # final job back to PENDING, or to HELD for a requeue-hold (a "requeue" event).
