@@ -55,7 +55,7 @@ def main() -> None:
         out["failing"] = "no error"
     except submitit.core.utils.FailedJobError as e:
         out["failing"] = str(e)
-    out["failing_state"] = failing.state
+    out["failing_state"] = failing.get_info(mode="force").get("State")
     deadline = time.monotonic() + 30
     while sleeper.get_info(mode="force").get("State") != "RUNNING":
         assert time.monotonic() < deadline, "sleeper never ran"
@@ -65,7 +65,7 @@ def main() -> None:
     while not sleeper.get_info(mode="force").get("State", "").startswith("CANCELLED"):
         assert time.monotonic() < deadline, sleeper.get_info(mode="force")
         time.sleep(0.5)
-    out["cancelled_state"] = sleeper.state
+    out["cancelled_state"] = sleeper.get_info(mode="force").get("State")
     out["checkpoint"] = list(ckpt.result())
     out["checkpoint_log"] = ckpt.stdout() or ""
     print(json.dumps(out))
