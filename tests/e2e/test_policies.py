@@ -114,3 +114,28 @@ def test_a_higher_tier_job_preempts_by_requeue(site: Cluster) -> None:
         whys = [e["data"].get("why") for e in c.events(victim) if e["kind"] == "requeue"]
     assert whys == ["preempted"]
     site.corral("cancel", str(victim))
+
+
+def test_easy_plus_plus_runs_the_controller() -> None:
+    root = Path(tempfile.mkdtemp(prefix="corral-epp-"))
+    root.chmod(0o755)
+    c = make_cluster(root, policy="easy++")
+    try:
+        ids = [sub(c, "-t", "1", "--wrap", "sleep 3") for _ in range(2)]
+        assert [c.wait(i)["state"] for i in ids] == ["COMPLETED"] * 2
+        # with two runtimes known, the next job of that user is planned with their mean
+        blocker = sub(c, "-c", "2", "-t", "1", "--wrap", "sleep 2")
+        c.wait_state(blocker, {"RUNNING"})
+        nxt = sub(c, "-c", "2", "-t", "1", "--wrap", "true")
+        with c.client() as cl:
+            deadline = time.monotonic() + 5
+            job = cl.job(nxt)
+            while not job["t_expected_start"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+                job = cl.job(nxt)
+        start = c.show(blocker)["t_start"]
+        assert job["t_expected_start"] - start < 10  # the ~3 s prediction, not the 60 s limit
+        assert c.wait(nxt)["state"] == "COMPLETED"
+    finally:
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)

@@ -49,7 +49,9 @@ def make_policy(cfg: SchedulerConfig, *, preemption: bool) -> sched.Policy:
     weights = sched.PriorityWeights(
         age=w.age, size=w.size, partition=w.partition, nice=w.nice, fairshare=w.fairshare,
         qos=w.qos, max_age_s=float(w.max_age_s), favor_small=w.favor_small)
-    return POLICIES[cfg.policy](weights=weights, preemption=preemption)  # type: ignore[call-arg]
+    extra: dict[str, bool] = {"integer_mean": False} if cfg.policy == "easy++" else {}
+    return POLICIES[cfg.policy](weights=weights, preemption=preemption,  # type: ignore[call-arg]
+                                **extra)
 
 
 class Scheduler:
@@ -87,15 +89,19 @@ class Scheduler:
         running: list[RunningView] = []
         pending: list[PendingView] = []
         room = self._array_room()
+        predicting = getattr(self.policy, "uses_predictions", False)
         part_cfg = {p.name: p for p in ctl.cfg.partitions}
         for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
             if j.state.is_active:
                 t0 = j.t_start or time.time()
+                t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
                 running.append(RunningView(
                     job_id=j.id, nodes=j.nodes, cpus_per_node=j.spec.cpus_per_node,
                     mem_mb_per_node=j.mem_mb_per_node or 0,
                     gpus_per_node=j.spec.gpus_per_node, t_start=t0,
-                    t_expected_end=t0 + j.time_limit_s if j.time_limit_s else math.inf,
+                    t_expected_end=t_end,
+                    t_predicted_end=(self.policy.predicted_end(t0, t_end, j.user)
+                                     if predicting and t_end < math.inf else None),
                     user=j.user, exclusive=j.spec.exclusive,
                     preemptible=(j.partition in part_cfg
                                  and part_cfg[j.partition].preempt_mode != "off"),
