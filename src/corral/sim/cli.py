@@ -11,7 +11,9 @@ import click
 # Kept here so that importing the command does not import the scheduler core
 # (tests check they match corral.sched.POLICIES and corral.sim.settings.PRESETS).
 POLICY_NAMES = ("fcfs", "easy", "conservative", "easy++")
-PRESET_NAMES = ("corral", "pyss", "cqsim")
+PRESET_NAMES = ("corral", "pyss", "cqsim", "rlscheduler")
+# Score policies of the rlscheduler protocol (corral.sched.scores.SCORES).
+RL_POLICY_NAMES = ("fcfs", "sjf", "wfp3", "unicep", "f1")
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -26,7 +28,8 @@ def _fail(msg: str, code: int = 2) -> None:
     "policy",
     default="easy",
     show_default=True,
-    help=f"Scheduling policy: {'|'.join(POLICY_NAMES)}.",
+    help=f"Scheduling policy: {'|'.join(POLICY_NAMES)}; with --preset rlscheduler "
+    f"{'|'.join(RL_POLICY_NAMES)}.",
 )
 @click.option(
     "--preset",
@@ -40,6 +43,11 @@ def _fail(msg: str, code: int = 2) -> None:
     multiple=True,
     metavar="KEY=VALUE",
     help="Override one replay setting of the preset (see docs/sim.md).",
+)
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="--preset rlscheduler only: RLScheduler's backfilling (rl_backfill=true).",
 )
 @click.option("--procs", type=int, default=None, help="Machine size (default: trace header).")
 @click.option("--limit", "limit_jobs", type=int, default=None, help="Replay only the first N jobs.")
@@ -61,6 +69,7 @@ def sim(
     policy: str,
     preset: str,
     sets: tuple[str, ...],
+    backfill: bool,
     procs: int | None,
     limit_jobs: int | None,
     as_json: bool,
@@ -69,7 +78,7 @@ def sim(
 ) -> None:
     """Replay the SWF TRACE (.swf or .swf.gz) and report wait, slowdown, utilization."""
     from corral.sim.report import write_jobs_csv, write_plots
-    from corral.sim.run import SimError, replay
+    from corral.sim.run import SimError, make_settings, replay
 
     overrides: dict[str, str] = {}
     for item in sets:
@@ -79,6 +88,22 @@ def sim(
         overrides[k.strip()] = v.strip()
     if procs is not None and procs <= 0:
         _fail("--procs must be positive")
+    if backfill:
+        overrides["rl_backfill"] = "true"
+    try:
+        protocol = make_settings(preset, overrides).protocol
+    except SimError as e:
+        _fail(str(e))
+        return
+    if protocol == "rlscheduler":
+        if procs is not None or limit_jobs or jobs_out or plots:
+            _fail(
+                "--procs, --limit, --jobs-out and --plots do not apply to the rlscheduler protocol"
+            )
+        _rl(trace, policy, preset, overrides, as_json)
+        return
+    if backfill:
+        _fail("--backfill applies to --preset rlscheduler only (use --policy easy)")
     t0 = time.perf_counter()
     try:
         rep = replay(trace, policy, preset, procs=procs, limit_jobs=limit_jobs, overrides=overrides)
@@ -115,3 +140,30 @@ def sim(
     click.echo(f"utilization  {m.utilization:.4f}")
     click.echo(f"makespan     {m.makespan_s:,.0f} s")
     click.echo(f"wall time    {wall_s:.2f} s ({m.jobs_simulated / max(wall_s, 1e-9):,.0f} jobs/s)")
+
+
+def _rl(trace: str, policy: str, preset: str, overrides: dict[str, str], as_json: bool) -> None:
+    from corral.sim.run import SimError, rl_cell
+
+    t0 = time.perf_counter()
+    try:
+        cell = rl_cell(trace, policy, preset, overrides=overrides)
+    except SimError as e:
+        _fail(str(e))
+        return
+    wall_s = time.perf_counter() - t0
+    if as_json:
+        d = cell.to_dict()
+        d.update(preset=preset, wall_s=round(wall_s, 3))
+        click.echo(json.dumps(d))
+        return
+    n = len(cell.windows)
+    click.echo(f"trace        {cell.trace} ({cell.nodes} nodes, {cell.procs} processors)")
+    click.echo(
+        f"protocol     rlscheduler: {n} windows of {cell.windows[0].jobs} jobs, "
+        f"policy {policy}, backfilling {'on' if cell.backfill else 'off'}"
+    )
+    click.echo(f"mean bsld    {cell.mean_bounded_slowdown:,.2f} (mean over windows, tau = 10 s)")
+    click.echo(f"utilization  {cell.utilization:.3f} (mean over windows)")
+    click.echo(f"mean wait    {cell.mean_wait_s:,.1f} s")
+    click.echo(f"wall time    {wall_s:.2f} s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from corral.sched import POLICIES, Policy
 from corral.sim.engine import SimResult, simulate
 from corral.sim.jobs import jobs_from_swf
 from corral.sim.metrics import Metrics, compute
+from corral.sim.rlsched import RL_POLICIES, CellResult, table_cell
 from corral.sim.settings import PRESETS, SETTING_NAMES, ReplaySettings
 from corral.sim.swf import TraceError, read_swf
 
@@ -28,8 +30,18 @@ class Replay:
 def make_policy(name: str) -> Policy:
     cls = POLICIES.get(name.lower())
     if cls is None:
-        raise SimError(f"unknown policy {name!r} (choose from {', '.join(POLICIES)})")
+        from corral.sched.scores import SCORES
+
+        hint = " (a score policy: use --preset rlscheduler)" if name.lower() in SCORES else ""
+        raise SimError(f"unknown policy {name!r}{hint} (choose from {', '.join(POLICIES)})")
     return cls()
+
+
+def _choices(key: str) -> tuple[str, ...] | None:
+    hint = typing.get_type_hints(ReplaySettings)[key]
+    if typing.get_origin(hint) is typing.Literal:
+        return tuple(str(a) for a in typing.get_args(hint))
+    return None
 
 
 def make_settings(preset: str, overrides: dict[str, str] | None = None) -> ReplaySettings:
@@ -45,7 +57,15 @@ def make_settings(preset: str, overrides: dict[str, str] | None = None) -> Repla
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise SimError(f"setting {key}: {text!r} is not a boolean")
             changes[key] = text.lower() in ("true", "1", "yes")
+        elif isinstance(current, int | float):
+            try:
+                changes[key] = type(current)(text)
+            except ValueError:
+                raise SimError(f"setting {key}: {text!r} is not a number") from None
         else:
+            choices = _choices(key)
+            if choices is not None and text not in choices:
+                raise SimError(f"setting {key}: {text!r} is not one of {', '.join(choices)}")
             changes[key] = text
     return base.replace(**changes) if changes else base
 
@@ -60,8 +80,10 @@ def replay(
     overrides: dict[str, str] | None = None,
     record_timeline: bool = False,
 ) -> Replay:
-    pol = make_policy(policy) if isinstance(policy, str) else policy
     settings = make_settings(preset, overrides)
+    if settings.protocol != "whole":
+        raise SimError(f"preset {preset!r} uses the {settings.protocol} protocol: use rl_cell")
+    pol = make_policy(policy) if isinstance(policy, str) else policy
     try:
         trace = read_swf(trace_path, limit_jobs)
     except TraceError as e:
@@ -73,3 +95,36 @@ def replay(
     jobs = jobs_from_swf(records, settings, machine)
     res = simulate(jobs, machine, pol, settings, record_timeline=record_timeline)
     return Replay(res, compute(res, settings.metric_jobs == "valid"), settings, trace.name)
+
+
+def rl_cell(
+    trace_path: str | Path,
+    policy: str,
+    preset: str = "rlscheduler",
+    *,
+    overrides: dict[str, str] | None = None,
+) -> CellResult:
+    """One cell of RLScheduler's heuristic tables (protocol=rlscheduler):
+    the mean over the windows of their bounded slowdown and utilization."""
+    settings = make_settings(preset, overrides)
+    if settings.protocol != "rlscheduler":
+        raise SimError(f"preset {preset!r} does not use the rlscheduler protocol")
+    name = policy.lower()
+    if name not in RL_POLICIES:
+        raise SimError(
+            f"unknown policy {policy!r} for the rlscheduler protocol "
+            f"(choose from {', '.join(RL_POLICIES)})"
+        )
+    try:
+        starts = tuple(int(s) for s in settings.rl_window_starts.split(",") if s.strip())
+    except ValueError:
+        raise SimError(
+            f"rl_window_starts: {settings.rl_window_starts!r} is not a list of indices"
+        ) from None
+    if not starts or settings.rl_window_jobs <= 0:
+        raise SimError("rlscheduler protocol: no windows (rl_window_starts, rl_window_jobs)")
+    try:
+        trace = read_swf(trace_path)
+        return table_cell(trace, name, settings.rl_backfill, starts, settings.rl_window_jobs)
+    except (TraceError, ValueError) as e:
+        raise SimError(str(e)) from None

@@ -14,6 +14,10 @@ ProcsField = Literal["allocated", "requested", "requested_else_allocated", "max"
 BadRecords = Literal["one_second", "drop", "keep", "rlscheduler"]
 TieOrder = Literal["arrivals_first", "terminations_first"]
 Cycle = Literal["per_event", "per_timestamp"]
+Protocol = Literal["whole", "rlscheduler"]
+QueueOrder = Literal["arrival", "priority"]
+
+RL_WINDOW_STARTS = "1981,2756,4299,8850,3316,2714,5228,7762,4022,7085"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,25 @@ class ReplaySettings:
     # Jobs averaged in the metrics: "valid" (runtime > 0 and processors > 0
     # in the trace) or "all".
     metric_jobs: Literal["valid", "all"] = "valid"
+    # Order of the queue handed to the policy: arrival (submit time, then trace
+    # order), or multifactor priority (corral.sched.priority: age and
+    # fair-share factors, weights below; ties by submit time, then job id).
+    queue_order: QueueOrder = "arrival"
+    # Multifactor weights and fair-share decay used when queue_order=priority.
+    # Usage is each user's processor-seconds, accrued while jobs run and
+    # decayed exponentially with this half-life; every user has an equal share.
+    prio_age: float = 1000.0
+    prio_fairshare: float = 0.0
+    prio_max_age_s: float = 7 * 24 * 3600.0
+    fs_half_life_s: float = 7 * 24 * 3600.0
+    # "whole": replay the whole trace through the core (the policies of
+    # corral.sched). "rlscheduler": RLScheduler's test protocol (corral.sim.rlsched):
+    # windows of rl_window_jobs jobs starting at the rl_window_starts indices,
+    # score-sorted queue (fcfs, sjf, wfp3, unicep, f1), optional rl_backfill.
+    protocol: Protocol = "whole"
+    rl_backfill: bool = False
+    rl_window_jobs: int = 1024
+    rl_window_starts: str = RL_WINDOW_STARTS
 
     def replace(self, **changes: object) -> ReplaySettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -91,6 +114,20 @@ PRESETS: dict[str, ReplaySettings] = {
         limit_end_frees=False,
         queued_plan="runtime",
         metric_jobs="valid",
+    ),
+    # RLScheduler (SC'20): the protocol of its heuristic tables (SEMANTICS.md).
+    # The loading fields document its choices; the windowed replay applies them.
+    "rlscheduler": ReplaySettings(
+        procs_field="max",
+        cap_procs=True,
+        kill_at_limit=False,
+        overrun_estimate="request",
+        bad_records="rlscheduler",
+        missing_limit_is_runtime=True,
+        tie_order="arrivals_first",
+        cycle="per_event",
+        metric_jobs="all",
+        protocol="rlscheduler",
     ),
 }
 
