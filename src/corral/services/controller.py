@@ -23,12 +23,13 @@ from sqlalchemy import Connection, Engine
 from corral.config import Config
 from corral.model.arrays import parse_array
 from corral.model.deps import parse_dependency
-from corral.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from corral.model.errors import NotFound
 from corral.model.event import Event, EventKind
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState, check_job_transition
+from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.identity import Caller, resolve_owner
 from corral.services.orders import OrderBook
@@ -42,11 +43,8 @@ from corral.store import nodes as store_nodes
 
 log = logging.getLogger("corral.controller")
 
-UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
-                    "cpus_per_node", "mem_mb_per_node", "account")
 
-
-class Controller:
+class Controller(JobControl):
     def __init__(self, cfg: Config, engine: Engine) -> None:
         self.cfg = cfg
         self.engine = engine
@@ -219,160 +217,6 @@ class Controller:
         self.counters["jobs_submitted"] += len(ids)
         self.kick()
         return ids
-
-    def _own(self, caller: Caller, job_id: int) -> Job:
-        job = self.jobs.get(job_id)
-        if job is None:
-            raise NotFound(f"job {job_id}: no such job in the queue")
-        if not caller.may_act_on(job.uid):
-            raise PermissionDenied(f"job {job_id}: belongs to {job.user}, not {caller.user}")
-        return job
-
-    async def cancel(self, caller: Caller, job_id: int, signal: int | None = None) -> str:
-        job = self._own(caller, job_id)
-        if job.state.is_final:
-            return str(job.state)
-        if signal is not None and job.state.is_active:
-            await self.persist(self.record(job, EventKind.SIGNAL, data={"signal": signal}))
-            for node in job.nodes:
-                self.orders.push(node, {"kind": "signal", "job_id": job.id, "signal": signal})
-            return str(job.state)
-        if job.state.is_waiting:
-            job.t_end = time.time()
-            job.reason = "None"
-            await self.persist(self.change(job, JobState.CANCELLED, data={"by": caller.user}))
-            await self.notify_finished()
-            self.kick()
-            return str(job.state)
-        if job.state != JobState.COMPLETING:
-            op = self.change(job, JobState.COMPLETING, data={"by": caller.user,
-                                                            "action": "cancel"})
-            await self.persist(op)
-        self._order_kill(job, requeue=False)
-        return str(job.state)
-
-    def _order_kill(self, job: Job, *, requeue: bool, reason: str | None = None) -> None:
-        job.reason = reason or ("Requeue" if requeue else "Cancelled")
-        for node in job.nodes:
-            self.orders.push(node, {"kind": "cancel", "job_id": job.id, "signal": 15,
-                                    "grace_s": self.cfg.controller.kill_grace_s})
-
-    async def preempt(self, job_ids: Iterable[int]) -> None:
-        """Stop running jobs for a higher-tier one: requeue or cancel, per partition."""
-        for job_id in job_ids:
-            job = self.jobs.get(job_id)
-            if job is None or job.state != JobState.RUNNING:
-                continue
-            part = self.cfg.partition(job.partition)
-            mode = part.preempt_mode if part else "off"
-            if mode == "off":
-                continue
-            reason = "PreemptRequeue" if mode == "requeue" and job.spec.requeue else "Preempted"
-            await self.persist(self.change(job, JobState.COMPLETING,
-                                           data={"action": "preempt", "mode": mode}))
-            self._order_kill(job, requeue=reason == "PreemptRequeue", reason=reason)
-
-    async def hold(self, caller: Caller, job_id: int) -> None:
-        job = self._own(caller, job_id)
-        if job.state == JobState.HELD:
-            return
-        if job.state != JobState.PENDING:
-            raise Conflict(f"job {job_id}: only a pending job can be held (it is {job.state})")
-        job.reason = "JobHeldAdmin" if caller.is_admin and caller.uid != job.uid else "JobHeldUser"
-        await self.persist(self.change(job, JobState.HELD, kind=EventKind.HOLD,
-                                       data={"by": caller.user}))
-
-    async def release(self, caller: Caller, job_id: int) -> None:
-        job = self._own(caller, job_id)
-        if job.state != JobState.HELD:
-            raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
-        if job.reason == "JobHeldAdmin" and not caller.is_admin:
-            raise PermissionDenied(f"job {job_id}: held by an administrator")
-        job.reason = "None"
-        await self.persist(self.change(job, JobState.PENDING, kind=EventKind.RELEASE,
-                                       data={"by": caller.user}))
-        self.kick()
-
-    async def requeue(self, caller: Caller, job_id: int, *, hold: bool = False) -> None:
-        job = self.jobs.get(job_id)
-        if job is None:
-            job = await self.writer.read(lambda c: store_jobs.get_job(c, job_id))
-            if job is None:
-                raise NotFound(f"job {job_id}: no such job")
-            self.jobs[job_id] = job
-        job = self._own(caller, job_id)
-        if job.state.is_waiting:
-            raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
-        if job.state.is_active:
-            job.reason = "RequeueHold" if hold else "Requeue"
-            await self.persist(self.record(job, EventKind.UPDATE,
-                                           data={"requeue_requested": True, "hold": hold}))
-            self._order_kill(job, requeue=True)
-            job.reason = "RequeueHold" if hold else "Requeue"
-            return
-        await self.persist(self.back_to_queue(job, hold=hold, why=f"requeued by {caller.user}"))
-        self.kick()
-
-    def back_to_queue(self, job: Job, *, hold: bool, why: str) -> Callable[[Connection], Any]:
-        new = JobState.HELD if hold else JobState.PENDING
-        check_job_transition(str(job.id), job.state, new)  # before anything changes
-        self.release_resources(job)
-        job.restarts += 1
-        job.nodes = ()
-        job.t_start = None
-        job.t_end = None
-        job.t_signalled = None
-        job.exit_code = None
-        job.signal = None
-        job.reason = "JobHeldUser" if hold else "None"
-        return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why})
-
-    async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
-        job = self._own(caller, job_id)
-        unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
-        if unknown:
-            raise InvalidRequest(f"update: field {unknown[0]!r} cannot be changed "
-                                 f"(can: {', '.join(UPDATABLE_FIELDS)})")
-        if not job.state.is_waiting and set(fields) - {"time_limit_s", "name", "nice"}:
-            raise Conflict(f"job {job_id}: is {job.state}; only time_limit_s, name and nice "
-                           "can change after it starts")
-        new_spec = dataclasses.replace(job.spec, **fields)
-        res = resolve(new_spec, self.cfg, self.nodes.values())
-        if ("time_limit_s" in fields and not caller.is_admin
-                and res.time_limit_s > (job.time_limit_s or res.time_limit_s + 1)):
-            raise PermissionDenied(f"time_limit_s: only an administrator may raise it above "
-                                   f"{job.time_limit_s}")
-        job.spec = res.spec
-        job.partition = res.partition
-        job.time_limit_s = res.time_limit_s
-        job.mem_mb_per_node = res.mem_mb_per_node
-        await self.persist(self.record(job, EventKind.UPDATE, data={"fields": fields,
-                                                                    "by": caller.user}))
-        self.kick()
-        return job
-
-    # ---- nodes ----------------------------------------------------------------
-    async def set_drain(self, caller: Caller, name: str, drain: bool, reason: str = "") -> Node:
-        """Drain a node (no new jobs; running ones finish) or return it to service."""
-        if not caller.is_admin:
-            raise PermissionDenied(f"node {name}: only an administrator may drain or resume")
-        node = self.nodes.get(name)
-        if node is None:
-            raise NotFound(f"node {name!r}: no such node")
-        if drain and not reason:
-            raise InvalidRequest("reason: draining a node needs a reason")
-        node.drain = drain
-        node.drain_reason = reason if drain else ""
-        copy = dataclasses.replace(node, jobs=set(node.jobs))
-
-        def op(conn: Connection) -> None:
-            store_nodes.upsert_node(conn, copy)
-            store_events.append_event(conn, None, time.time(), EventKind.NODE,
-                                      data={"node": name, "drain": drain, "reason": reason,
-                                            "by": caller.user})
-        await self.persist(op)
-        self.kick()
-        return node
 
     # ---- jobs: reads ---------------------------------------------------------
     def list_jobs(self, *, users: Iterable[str] = (), states: Iterable[str] = (),
