@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "sinfo": "corral.compat.slurm.sinfo",
     "scontrol": "corral.compat.slurm.scontrol",
     "srun": "corral.compat.slurm.srun",
+    "sacctmgr": "corral.compat.slurm.sacctmgr",
+    "sshare": "corral.compat.slurm.sshare",
     "qsub": "corral.compat.sge.qsub",
     "qstat": "corral.compat.sge.qstat",
     "qdel": "corral.compat.sge.qdel",

@@ -1,0 +1,68 @@
+"""What third-party tools need from the Slurm front ends, checked without the tools:
+--signal reaching steps (not the batch shell), a job requeueing itself, repeated
+`sacct -j`, and the empty sacctmgr/sshare tables."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.compat.conftest import Compat
+
+# The step traps USR1 and asks for its own requeue, as submitit's checkpoint does
+# (ignoring the SIGTERM that the requeue sends, as submitit does); the second run
+# (its marker file present) just finishes.
+STEP_SIGNAL = """#!/bin/bash
+#SBATCH -o sig-%j.out --time=1 --signal=USR1@55
+if [ -e restarted-$SLURM_JOB_ID ]; then echo second run; exit 0; fi
+srun bash -c 'trap "" TERM; trap "echo step got USR1; touch restarted-$SLURM_JOB_ID; \
+scontrol requeue $SLURM_JOB_ID && echo requeue ok; exit 0" USR1; \
+for i in $(seq 600); do sleep 0.1; done'
+echo batch shell still here
+"""
+
+
+def _submit(c: Compat, *args: str, script: str | None = None) -> int:
+    out = c.out("sbatch", "--parsable", *args, input=script)
+    assert re.fullmatch(r"\d+\n", out), out
+    return int(out)
+
+
+def test_signal_reaches_the_step_which_requeues_its_job(compat: Compat) -> None:
+    job_id = _submit(compat, script=STEP_SIGNAL)
+    log = compat.work / f"sig-{job_id}.out"
+    deadline = time.monotonic() + 45
+    while "second run" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.3)
+    job = compat.cluster.wait(job_id, timeout_s=30)
+    assert job["state"] == "COMPLETED", job
+    text = log.read_text()
+    # the step saw USR1, scontrol answered before the requeue's kill; the batch
+    # shell ignored the signal (it did not die of it)
+    assert "step got USR1" in text and "requeue ok" in text, text
+    events = compat.cluster.corral("events", str(job_id)).stdout
+    assert "requeue" in events
+
+
+def test_sacct_repeated_j_asks_for_all(compat: Compat) -> None:
+    a = _submit(compat, "--wrap", "true")
+    b = _submit(compat, "--wrap", "true")
+    compat.cluster.wait(a)
+    compat.cluster.wait(b)
+    out = compat.out("sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", str(a),
+                     "-j", str(b))
+    assert out.splitlines() == [f"{a}|COMPLETED", f"{b}|COMPLETED"]
+
+
+def test_sacctmgr_and_sshare_list_no_associations(compat: Compat) -> None:
+    # snakemake's Slurm plugin validates an account with exactly these commands
+    assert compat.out("sacctmgr", "-n", "-s", "list", "user", "me",
+                      "format=account%256") == ""
+    assert compat.out("sshare", "-U", "--format", "Account%256", "--noheader") == ""
+    assert compat.out("sacctmgr", "-P", "list", "assoc",
+                      "format=account,user") == "Account|User\n"
+    assert compat.out("sshare").splitlines()[0].split() == [
+        "Account", "User", "RawShares", "NormShares", "RawUsage", "EffectvUsa", "FairShare"]
+    p = compat.run("sacctmgr", "add", "account", "x", rc=1)
+    assert p.stderr.startswith("sacctmgr: error: add: corral keeps no accounting")
