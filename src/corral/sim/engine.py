@@ -12,10 +12,12 @@ import heapq
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from corral.sched import Policy, Req, extend_counts, plan_counts
+from corral.sched import Policy, PriorityWeights, Req, extend_counts, plan_counts
 from corral.sched.count_machine import CountMachine
+from corral.sched.fairshare import fairshare_factors
+from corral.sched.priority import multifactor
 from corral.sim.jobs import SimJob
 from corral.sim.settings import ReplaySettings
 
@@ -33,6 +35,9 @@ class SimResult:
     policy: str
     # (time, busy processors, queue length) after every cycle that changed them
     timeline: list[tuple[float, int, int]]
+    # with record_usage: (time, decayed usage per user in processor-seconds,
+    # half-life settings.fs_half_life_s) at every cycle
+    usage: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
 
 def simulate(
@@ -44,8 +49,14 @@ def simulate(
     record_timeline: bool = False,
     incremental: bool = True,
     on_cycle: Callable[[float, list[Req], list[Req]], None] | None = None,
+    record_usage: bool = False,
 ) -> SimResult:
-    """Replay `jobs` (any order; sorted by submit time, then trace order)."""
+    """Replay `jobs` (any order; sorted by submit time, then trace order).
+
+    With `settings.queue_order == "priority"` the queue handed to the policy
+    is sorted by multifactor priority (age and fair-share, weights from the
+    settings) at every cycle; usage is each user's processor-seconds, accrued
+    while their jobs run and decayed with `fs_half_life_s`, equal shares."""
     n = len(jobs)
     order = sorted(range(n), key=lambda i: (jobs[i].t_submit, i))
     if settings.tie_order == "arrivals_first":
@@ -89,7 +100,57 @@ def simulate(
     # cycle's bookings valid, so the new arrivals are planned after them.
     # (Not with queued_plan=runtime: a started job is then planned to end at
     # start + request, not as it was booked during the cycle that started it.)
-    incremental = incremental and settings.queued_plan == "estimate"
+    by_priority = settings.queue_order == "priority"
+    incremental = incremental and settings.queued_plan == "estimate" and not by_priority
+    weights = PriorityWeights(
+        age=settings.prio_age,
+        fairshare=settings.prio_fairshare,
+        max_age_s=settings.prio_max_age_s,
+    )
+    half_life = settings.fs_half_life_s
+    usage: dict[str, float] = {}  # decayed processor-seconds per user
+    rate: dict[str, int] = {}  # processors each user holds now
+    usage_t = -INF
+    usage_log: list[tuple[float, dict[str, float]]] = []
+    track_usage = by_priority or record_usage
+
+    def accrue(now: float) -> None:
+        """Decay usage to `now` and add what running jobs used since the last
+        update (exactly: each processor-second decays from when it was used)."""
+        nonlocal usage_t
+        dt = now - usage_t
+        if usage_t == -INF or dt <= 0:
+            usage_t = max(usage_t, now)
+            return
+        if half_life > 0:
+            f = 0.5 ** (dt / half_life)
+            gain = (1.0 - f) * half_life / math.log(2)
+        else:
+            f, gain = 1.0, dt
+        for u in usage:
+            usage[u] *= f
+        for u, r in rate.items():
+            if r:
+                usage[u] = usage.get(u, 0.0) + r * gain
+        usage_t = now
+
+    def order_by_priority(now: float) -> None:
+        fs = fairshare_factors(usage, {}) if weights.fairshare else {}
+        for r in queue:
+            r.priority = multifactor(
+                weights,
+                now=now,
+                t_submit=r.t_submit,
+                cpus=r.procs,
+                total_cpus=procs_total,
+                tier=0,
+                max_tier=0,
+                nice=0,
+                admin_priority=None,
+                fairshare=fs.get(r.user, 1.0),
+            )
+        queue.sort(key=_priority_key)
+
     additive = incremental and policy.plan_is_additive
     incremental = incremental and policy.head_only_reservation
     machine: CountMachine | None = None
@@ -102,6 +163,10 @@ def simulate(
         if not queue:
             return
         n_cycles += 1
+        if by_priority:
+            order_by_priority(now)
+        if record_usage:
+            usage_log.append((now, dict(usage)))
         subset = None
         same = False
         if (incremental or additive) and not dirty and n_seen > 0:
@@ -141,6 +206,8 @@ def simulate(
             j = jobs[i]
             t_start[i] = now
             free -= j.procs
+            if track_usage:
+                rate[j.user] = rate.get(j.user, 0) + j.procs
             t_fin = now + j.run_s
             heapq.heappush(heap, (t_fin, o_end, seq, END, i))
             seq += 1
@@ -171,12 +238,16 @@ def simulate(
 
     while heap:
         now, _, _, kind, i = heapq.heappop(heap)
+        if track_usage:
+            accrue(now)
         if kind == ARRIVE:
             queue.append(reqs[i])
         elif kind == END:
             j = jobs[i]
             t_end[i] = now
             free += j.procs
+            if track_usage:
+                rate[j.user] -= j.procs
             drop_end(i)
             planned[i] = INF
             policy.record_finish(j.user, j.run_s)
@@ -193,4 +264,8 @@ def simulate(
             continue
         if per_event or not heap or heap[0][0] != now:
             cycle(now)
-    return SimResult(jobs, t_start, t_end, procs_total, n_cycles, policy.name, timeline)
+    return SimResult(jobs, t_start, t_end, procs_total, n_cycles, policy.name, timeline, usage_log)
+
+
+def _priority_key(r: Req) -> tuple[float, float, int]:
+    return (-r.priority, r.t_submit, r.job_id)
