@@ -79,6 +79,18 @@ class AccountConfig(_Strict):
 class QosConfig(_Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     priority: Annotated[float, Field(ge=0)] = 0.0
+    max_jobs_per_user: Annotated[int, Field(ge=0)] = 0  # running at once; 0: unlimited
+    max_cpus_per_user: Annotated[int, Field(ge=0)] = 0
+
+
+class LimitsConfig(_Strict):
+    """Cluster-wide limits on what runs at once; 0 means unlimited."""
+
+    max_jobs_per_user: Annotated[int, Field(ge=0)] = 0
+    max_cpus_per_user: Annotated[int, Field(ge=0)] = 0
+    max_gpus_per_user: Annotated[int, Field(ge=0)] = 0
+    max_jobs_per_account: Annotated[int, Field(ge=0)] = 0
+    max_cpus_per_account: Annotated[int, Field(ge=0)] = 0
 
 
 class PartitionConfig(_Strict):
@@ -94,6 +106,8 @@ class PartitionConfig(_Strict):
     # what happens to this partition's running jobs when a job of a higher tier
     # needs their nodes: "off" (never preempted), "requeue" or "cancel" (PREEMPTED)
     preempt_mode: Literal["off", "requeue", "cancel"] = "off"
+    allow_accounts: list[str] = []  # empty: every account
+    allow_groups: list[str] = []  # empty: every group (Unix groups of the job's owner)
 
     @field_validator("max_time_s", "default_time_s", mode="before")
     @classmethod
@@ -122,6 +136,7 @@ class Config(_Strict):
     nodes: list[NodeConfig] = []
     accounts: list[AccountConfig] = []
     qos: list[QosConfig] = []
+    limits: LimitsConfig = LimitsConfig()
 
     @property
     def socket_path(self) -> str:

@@ -139,3 +139,41 @@ def test_easy_plus_plus_runs_the_controller() -> None:
     finally:
         c.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_limits_hold_jobs_back_or_refuse_them() -> None:
+    root = Path(tempfile.mkdtemp(prefix="corral-lim-"))
+    root.chmod(0o755)
+    c = make_cluster(root, cpus=4)
+    cfg = (c.state / "corral.toml").read_text()
+    head, _, tail = cfg.partition("[[nodes]]")
+    extra = ('[limits]\nmax_jobs_per_user = 2\n\n[[qos]]\nname = "small"\n'
+             'max_cpus_per_user = 1\n\n[[partitions]]\nname = "physics"\n'
+             'allow_accounts = ["phys"]\n\n')
+    (c.state / "corral.toml").write_text(head + extra + "[[nodes]]" + tail)
+    c.down()
+    c.corral("up", "--node", "node1")
+    try:
+        ids = [sub(c, "-t", "1", "--wrap", "sleep 1") for _ in range(4)]
+        time.sleep(0.5)
+        with c.client() as cl:
+            jobs = [cl.job(i) for i in ids]
+        assert sum(j["state"] == "RUNNING" for j in jobs) == 2
+        assert {j["reason"] for j in jobs if j["state"] == "PENDING"} == {"MaxJobsPerUser"}
+        assert "MaxJobsPerUser limit" in c.corral("explain", str(ids[-1])).stdout
+        done = [c.wait(i) for i in ids]
+        assert all(j["state"] == "COMPLETED" for j in done)
+        starts = sorted(j["t_start"] for j in done)
+        ends = sorted(j["t_end"] for j in done)
+        assert starts[2] >= ends[0]  # the third started only after one ended
+
+        proc = c.corral("submit", "-q", "small", "-c", "2", "--wrap", "true", check=False)
+        assert proc.returncode == 1
+        assert "asks 2 CPUs; the QOSMaxCpuPerUserLimit limit is 1" in proc.stderr
+        proc = c.corral("submit", "-p", "physics", "--wrap", "true", check=False)
+        assert proc.returncode == 1 and "admits accounts phys" in proc.stderr
+        ok = sub(c, "-p", "physics", "-A", "phys", "-t", "1", "--wrap", "true")
+        assert c.wait(ok)["state"] == "COMPLETED"
+    finally:
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)

@@ -32,6 +32,7 @@ from corral.model.states import JobState, check_job_transition
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.identity import Caller, resolve_owner
+from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
 from corral.services.reservations import Reservations
 from corral.services.submit import resolve
@@ -177,6 +178,9 @@ class Controller(JobControl):
         """Queue a job (or every task of an array); returns the new ids once durable."""
         owner = resolve_owner(caller, user)
         res = resolve(spec, self.cfg, self.nodes.values())
+        part = self.cfg.partition(res.partition)
+        assert part is not None  # resolve() found it
+        check_at_submit(self.cfg, part, res.spec, owner.user, owner.uid)
         arr = parse_array(spec.array) if spec.array else None
         if spec.signal:
             parse_signal_spec(spec.signal)

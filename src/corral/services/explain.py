@@ -88,6 +88,9 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
         return [f"It is next in line but needs {_request(job)}; the most CPUs free on one "
                 f"available node now is {free}.",
                 "It starts when running jobs end and free enough."]
+    if reason.startswith(("Max", "QOSMax")):
+        return [f"Its owner is at the {reason} limit (set by the site); it starts when "
+                "enough of their running jobs end."]
     if reason == "None":
         return ["It is waiting for the next scheduling pass."]
     return [f"Reason: {reason}."]

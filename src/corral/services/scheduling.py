@@ -29,6 +29,7 @@ from corral.sched.types import (
     RunningView,
     Snapshot,
 )
+from corral.services.limits import Tally
 from corral.services.submit import partition_nodes
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ class Scheduler:
         room = self._array_room()
         predicting = getattr(self.policy, "uses_predictions", False)
         part_cfg = {p.name: p for p in ctl.cfg.partitions}
-        for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
+        tally = Tally(ctl.cfg, (j for j in ctl.jobs.values() if j.state.is_active))
+        # priority order (the last pass's), so limits admit the most deserving first
+        for j in sorted(ctl.jobs.values(), key=lambda j: (-j.priority, j.id)):
             if j.state.is_active:
                 t0 = j.t_start or time.time()
                 t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
@@ -109,7 +112,7 @@ class Scheduler:
                                    if j.partition in part_cfg else None),
                 ))
             elif j.state.is_waiting:
-                if j.state == JobState.PENDING and not self._eligible(j, room):
+                if j.state == JobState.PENDING and not self._eligible(j, room, tally):
                     continue
                 pending.append(PendingView(
                     job_id=j.id, user=j.user, account=j.spec.account, partition=j.partition,
@@ -153,8 +156,8 @@ class Scheduler:
                 room[j.array_job_id] -= 1
         return room
 
-    def _eligible(self, job: Job, room: dict[int, int]) -> bool:
-        """Dependencies and array throttles, which the controller judges itself."""
+    def _eligible(self, job: Job, room: dict[int, int], tally: Tally) -> bool:
+        """Dependencies, array throttles and limits, which the controller judges."""
         status = self.ctl.deps.status(job)
         if status == DepStatus.WAITING:
             job.reason = "Dependency"
@@ -164,10 +167,14 @@ class Scheduler:
             if job.spec.kill_on_invalid_dep:
                 self.doomed.append(job)
             return False
+        if job.array_job_id in room and room[job.array_job_id] <= 0:
+            job.reason = "JobArrayTaskLimit"
+            return False
+        over = tally.admit(job)
+        if over is not None:
+            job.reason = over
+            return False
         if job.array_job_id in room:
-            if room[job.array_job_id] <= 0:
-                job.reason = "JobArrayTaskLimit"
-                return False
             room[job.array_job_id] -= 1
         return True
 
