@@ -81,6 +81,8 @@ class QosConfig(_Strict):
     priority: Annotated[float, Field(ge=0)] = 0.0
     max_jobs_per_user: Annotated[int, Field(ge=0)] = 0  # running at once; 0: unlimited
     max_cpus_per_user: Annotated[int, Field(ge=0)] = 0
+    preempt: list[str] = []  # QOS names whose running jobs this QOS may preempt
+    preempt_mode: Literal["requeue", "cancel"] = "requeue"  # for this QOS's victims
 
 
 class LimitsConfig(_Strict):

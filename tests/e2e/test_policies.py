@@ -26,6 +26,7 @@ max_time_s = "1:00:00"
 [[qos]]
 name = "urgent"
 priority = 100
+preempt = ["normal"]
 
 [[qos]]
 name = "normal"
@@ -177,3 +178,13 @@ def test_limits_hold_jobs_back_or_refuse_them() -> None:
     finally:
         c.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_qos_with_preemption_rights_requeues_a_running_job(site: Cluster) -> None:
+    victim = sub(site, "-q", "normal", "-c", "2", "-t", "10", "--wrap", "sleep 60")
+    site.wait_state(victim, {"RUNNING"})
+    boss = sub(site, "-q", "urgent", "-c", "2", "-t", "1", "--wrap", "sleep 1")
+    assert site.wait(boss)["state"] == "COMPLETED"
+    job = site.show(victim)
+    assert job["restarts"] == 1 and job["state"] in ("PENDING", "RUNNING")
+    site.corral("cancel", str(victim))

@@ -230,6 +230,24 @@ def test_preemption_of_lower_tier_jobs() -> None:
     assert run_cycle(s3, Conservative(preemption=True), now=60).preempt == (7, 8)
 
 
+def test_preemption_by_qos_rights() -> None:
+    from corral.sched import PartitionView, RunningView, Snapshot
+
+    nodes = [node("a", 4, used=(4, 0, 0))]
+    part = PartitionView("p", frozenset({"a"}), 0.0)
+    running = (RunningView(7, ("a",), 4, 0, 0, 0.0, 1000.0, qos="normal"),)
+    rights = {"urgent": frozenset({"normal"})}
+
+    def cycle(qos: str | None) -> tuple[int, ...]:
+        s = Snapshot(tuple(nodes), running, (pend(1, cpus=4, qos=qos),), {"p": part},
+                     qos_preempts=rights)
+        return run_cycle(s, EASY(preemption=True), now=60).preempt
+
+    assert cycle("urgent") == (7,)  # same tier, not marked preemptible: the QOS decides
+    assert cycle("normal") == ()  # no rights over its own QOS
+    assert cycle(None) == ()
+
+
 def test_empty_shapes_never_start() -> None:
     d = run_cycle(snap([node("a")], [], [pend(1, nodes=0), pend(2, cpus=0)]), EASY(), now=0)
     assert d.starts == () and {i.reason for i in d.pending.values()} == {

@@ -153,7 +153,8 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         tier = {p.name: p.priority_tier for p in parts.values()}
         part_of = {j.job_id: j.partition for j in snapshot.pending}
         blocked = [(r, tier[part_of[r.job_id]]) for r in queue if r.job_id not in started]
-        found = plan_preemption(snapshot, now, blocked, starts)
+        qos_of = {j.job_id: j.qos for j in snapshot.pending}
+        found = plan_preemption(snapshot, now, blocked, starts, qos_of)
         if found is not None:
             infos[found[0]] = (Reason.PREEMPTING, now)
             preempt = found[1]

@@ -78,9 +78,12 @@ def plan_preemption(
     now: float,
     blocked: Sequence[tuple[Req, int]],
     started: Sequence[tuple[Req, tuple[str, ...]]],
+    qos_of: dict[int, str | None] | None = None,
 ) -> tuple[int, tuple[int, ...]] | None:
     """`blocked`: waiting jobs that did not start, in priority order, with the
-    priority tier of their partition. Returns (preemptor, victims) or None."""
+    priority tier of their partition; `qos_of`: their QOS. A running job is a
+    candidate when it is preemptible and of a lower tier, or when its QOS is one
+    the waiting job's QOS may preempt. Returns (preemptor, victims) or None."""
     tier_of = {p.name: p.priority_tier for p in s.partitions.values()}
     running_tier = {
         r.job_id: min(
@@ -91,7 +94,10 @@ def plan_preemption(
         for r in s.running
     }
     for req, tier in blocked:
-        cands = [r for r in s.running if r.preemptible and running_tier[r.job_id] < tier]
+        rights = s.qos_preempts.get((qos_of or {}).get(req.job_id) or "", frozenset())
+        cands = [r for r in s.running
+                 if (r.preemptible and running_tier[r.job_id] < tier)
+                 or (r.qos is not None and r.qos in rights)]
         if not cands:
             continue
         cands.sort(key=lambda r: (running_tier[r.job_id], -r.t_start, r.job_id))

@@ -38,6 +38,7 @@ class RunningView:
     exclusive: bool = False  # holds its nodes whole: they free up entirely at its end
     preemptible: bool = False  # may be stopped for a job of a higher-tier partition
     priority_tier: int | None = None  # its partition's tier (None: lowest tier holding its nodes)
+    qos: str | None = None  # its QOS (Snapshot.qos_preempts says who may preempt it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ class Snapshot:
     # QOS name -> priority (normalized by the largest one for the QOS factor)
     qos_priority: dict[str, float] = field(default_factory=dict)
     reservations: tuple[ReservationView, ...] = ()
+    # QOS name -> the QOS names whose running jobs it may preempt
+    qos_preempts: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,15 +89,19 @@ class JobControl:
                                     "grace_s": self.cfg.controller.kill_grace_s})
 
     async def preempt(self, job_ids: Iterable[int]) -> None:
-        """Stop running jobs for a higher-tier one: requeue or cancel, per partition."""
+        """Stop running jobs for a higher-tier or higher-QOS one: requeue or cancel,
+        as the victim's partition (or, preempted through its QOS, that QOS) says."""
         for job_id in job_ids:
             job = self.jobs.get(job_id)
             if job is None or job.state != JobState.RUNNING:
                 continue
             part = self.cfg.partition(job.partition)
             mode = part.preempt_mode if part else "off"
-            if mode == "off":
-                continue
+            if mode == "off":  # preempted through its QOS: that QOS says how
+                qos = next((q for q in self.cfg.qos if q.name == job.spec.qos), None)
+                if qos is None:
+                    continue
+                mode = qos.preempt_mode
             reason = "PreemptRequeue" if mode == "requeue" and job.spec.requeue else "Preempted"
             await self.persist(self.change(job, JobState.COMPLETING,
                                            data={"action": "preempt", "mode": mode}))

@@ -60,7 +60,8 @@ class Scheduler:
         self.ctl = ctl
         self.policy = make_policy(
             ctl.cfg.scheduler,
-            preemption=any(p.preempt_mode != "off" for p in ctl.cfg.partitions))
+            preemption=(any(p.preempt_mode != "off" for p in ctl.cfg.partitions)
+                        or any(q.preempt for q in ctl.cfg.qos)))
         self.passes = 0
         self.last_pass_s = 0.0
         self.doomed: list[Job] = []  # dependency never satisfiable: to fail
@@ -110,6 +111,7 @@ class Scheduler:
                                  and part_cfg[j.partition].preempt_mode != "off"),
                     priority_tier=(part_cfg[j.partition].priority_tier
                                    if j.partition in part_cfg else None),
+                    qos=j.spec.qos,
                 ))
             elif j.state.is_waiting:
                 if j.state == JobState.PENDING and not self._eligible(j, room, tally):
@@ -139,7 +141,9 @@ class Scheduler:
                         partitions=partitions, usage_cpu_s=ctl.usage.current(now),
                         shares={a.name: a.shares for a in ctl.cfg.accounts},
                         qos_priority={q.name: q.priority for q in ctl.cfg.qos},
-                        reservations=ctl.reservations.views(now))
+                        reservations=ctl.reservations.views(now),
+                        qos_preempts={q.name: frozenset(q.preempt) for q in ctl.cfg.qos
+                                      if q.preempt})
 
     def _array_room(self) -> dict[int, int]:
         """For each throttled array (%N), how many more of its tasks may start."""
