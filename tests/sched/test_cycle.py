@@ -248,6 +248,22 @@ def test_preemption_by_qos_rights() -> None:
     assert cycle(None) == ()
 
 
+def test_limits_admit_in_priority_order_and_name_the_limit() -> None:
+    from corral.sched import Limits, PartitionView, RunningView, Snapshot
+
+    part = PartitionView("p", frozenset({"a"}), 0.0)
+    running = (RunningView(7, ("a",), 1, 0, 0, 0.0, 1000.0, user="u"),)
+    pending = (pend(1, user="u"), pend(2, user="u"), pend(3, user="v"),
+               pend(4, user="v", cpus=3, qos="small"))
+    s = Snapshot((node("a", 8, used=(1, 0, 0)),), running, pending, {"p": part},
+                 limits=Limits(max_jobs_per_user=2, qos_max_cpus_per_user={"small": 2}))
+    d = run_cycle(s, EASY(), now=0)
+    assert sorted(x.job_id for x in d.starts) == [1, 3]  # u: 7 runs, so one more
+    assert d.pending[2].reason == "MaxJobsPerUser"
+    assert d.pending[4].reason == "QOSMaxCpuPerUserLimit"
+    assert run_cycle(Snapshot(s.nodes, running, pending, {"p": part}), EASY(), now=0).starts
+
+
 def test_empty_shapes_never_start() -> None:
     d = run_cycle(snap([node("a")], [], [pend(1, nodes=0), pend(2, cpus=0)]), EASY(), now=0)
     assert d.starts == () and {i.reason for i in d.pending.values()} == {

@@ -10,6 +10,7 @@ from corral.sched.priority import PriorityWeights
 from corral.sched.request import Req
 from corral.sched.types import (
     Decisions,
+    Limits,
     NodeView,
     PartitionView,
     PendingInfo,
@@ -28,6 +29,7 @@ __all__ = [
     "Conservative",
     "Decisions",
     "EasyPlusPlus",
+    "Limits",
     "NodeView",
     "PartitionView",
     "PendingInfo",

@@ -8,6 +8,7 @@ from corral.model.errors import InvalidRequest
 from corral.sched.constraint import compile_constraint
 from corral.sched.count_machine import CountMachine
 from corral.sched.fairshare import fairshare_factors
+from corral.sched.limits import Tally
 from corral.sched.node_machine import NodeMachine
 from corral.sched.policies import Infos, Policy
 from corral.sched.preempt import plan_preemption
@@ -143,6 +144,17 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     tier_of_job = {j.job_id: parts[j.partition].priority_tier
                    for j in snapshot.pending if j.partition in parts}
     queue.sort(key=lambda r: (-tier_of_job.get(r.job_id, 0), *_order_key(r)))
+    tally = Tally(snapshot.limits, snapshot.running)
+    if tally.active:
+        views = {j.job_id: j for j in snapshot.pending}
+        admitted = []
+        for req in queue:
+            over = tally.admit(views[req.job_id])
+            if over is None:
+                admitted.append(req)
+            else:
+                hold(views[req.job_id], over)
+        queue = admitted
     policy.prepare(queue, snapshot.user_runtimes_s or None)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     infos: Infos = {}

@@ -39,6 +39,7 @@ class RunningView:
     preemptible: bool = False  # may be stopped for a job of a higher-tier partition
     priority_tier: int | None = None  # its partition's tier (None: lowest tier holding its nodes)
     qos: str | None = None  # its QOS (Snapshot.qos_preempts says who may preempt it)
+    account: str | None = None  # for per-account limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,20 @@ class ReservationView:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What may run at once (0: unlimited). A job over a limit waits with the
+    limit's name as its reason; jobs are admitted in priority order."""
+
+    max_jobs_per_user: int = 0
+    max_cpus_per_user: int = 0
+    max_gpus_per_user: int = 0
+    max_jobs_per_account: int = 0  # a job without an account counts as its user's
+    max_cpus_per_account: int = 0
+    qos_max_jobs_per_user: dict[str, int] = field(default_factory=dict)  # QOS -> limit
+    qos_max_cpus_per_user: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     nodes: tuple[NodeView, ...]
     running: tuple[RunningView, ...]
@@ -103,6 +118,7 @@ class Snapshot:
     reservations: tuple[ReservationView, ...] = ()
     # QOS name -> the QOS names whose running jobs it may preempt
     qos_preempts: dict[str, frozenset[str]] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True, slots=True)

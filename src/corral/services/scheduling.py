@@ -29,7 +29,7 @@ from corral.sched.types import (
     RunningView,
     Snapshot,
 )
-from corral.services.limits import Tally
+from corral.services.limits import limits_of
 from corral.services.submit import partition_nodes
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def make_policy(cfg: SchedulerConfig, *, preemption: bool) -> sched.Policy:
 class Scheduler:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
+        self.limits = limits_of(ctl.cfg)
         self.policy = make_policy(
             ctl.cfg.scheduler,
             preemption=(any(p.preempt_mode != "off" for p in ctl.cfg.partitions)
@@ -93,9 +94,7 @@ class Scheduler:
         room = self._array_room()
         predicting = getattr(self.policy, "uses_predictions", False)
         part_cfg = {p.name: p for p in ctl.cfg.partitions}
-        tally = Tally(ctl.cfg, (j for j in ctl.jobs.values() if j.state.is_active))
-        # priority order (the last pass's), so limits admit the most deserving first
-        for j in sorted(ctl.jobs.values(), key=lambda j: (-j.priority, j.id)):
+        for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
             if j.state.is_active:
                 t0 = j.t_start or time.time()
                 t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
@@ -111,10 +110,10 @@ class Scheduler:
                                  and part_cfg[j.partition].preempt_mode != "off"),
                     priority_tier=(part_cfg[j.partition].priority_tier
                                    if j.partition in part_cfg else None),
-                    qos=j.spec.qos,
+                    qos=j.spec.qos, account=j.spec.account,
                 ))
             elif j.state.is_waiting:
-                if j.state == JobState.PENDING and not self._eligible(j, room, tally):
+                if j.state == JobState.PENDING and not self._eligible(j, room):
                     continue
                 pending.append(PendingView(
                     job_id=j.id, user=j.user, account=j.spec.account, partition=j.partition,
@@ -143,7 +142,8 @@ class Scheduler:
                         qos_priority={q.name: q.priority for q in ctl.cfg.qos},
                         reservations=ctl.reservations.views(now),
                         qos_preempts={q.name: frozenset(q.preempt) for q in ctl.cfg.qos
-                                      if q.preempt})
+                                      if q.preempt},
+                        limits=self.limits)
 
     def _array_room(self) -> dict[int, int]:
         """For each throttled array (%N), how many more of its tasks may start."""
@@ -160,8 +160,8 @@ class Scheduler:
                 room[j.array_job_id] -= 1
         return room
 
-    def _eligible(self, job: Job, room: dict[int, int], tally: Tally) -> bool:
-        """Dependencies, array throttles and limits, which the controller judges."""
+    def _eligible(self, job: Job, room: dict[int, int]) -> bool:
+        """Dependencies and array throttles, which the controller judges itself."""
         status = self.ctl.deps.status(job)
         if status == DepStatus.WAITING:
             job.reason = "Dependency"
@@ -171,14 +171,10 @@ class Scheduler:
             if job.spec.kill_on_invalid_dep:
                 self.doomed.append(job)
             return False
-        if job.array_job_id in room and room[job.array_job_id] <= 0:
-            job.reason = "JobArrayTaskLimit"
-            return False
-        over = tally.admit(job)
-        if over is not None:
-            job.reason = over
-            return False
         if job.array_job_id in room:
+            if room[job.array_job_id] <= 0:
+                job.reason = "JobArrayTaskLimit"
+                return False
             room[job.array_job_id] -= 1
         return True
 
