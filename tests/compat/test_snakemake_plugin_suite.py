@@ -1,0 +1,70 @@
+"""snakemake-executor-plugin-slurm's own test suite, from its sdist, against corral.
+
+Opt-in: set SNAKEMAKE_SLURM_PLUGIN_SDIST to the sdist (.tar.gz) or its unpacked
+directory, e.g. after
+    pip download --no-deps --no-binary :all: snakemake-executor-plugin-slurm==2.8.0
+Runs the unit tests (test_*.py and the non-workflow classes of tests.py) and, in a
+~2 minute budget, three of the workflow tests on the real cluster: the simple
+workflow and both array-job testcases. The remaining workflow tests (the same two
+workflows under other settings) pass too but take ~40 s each; see docs/compat.md.
+Memory requests below 500 MB are raised to 500 MB (tools/snakemake_mem_floor.py):
+the testcases ask 1-5 MB, which only a Slurm that does not enforce memory tolerates.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.compat.conftest import Compat
+
+pytest.importorskip("snakemake_executor_plugin_slurm",
+                    reason="snakemake-executor-plugin-slurm is not installed")
+SDIST = os.environ.get("SNAKEMAKE_SLURM_PLUGIN_SDIST")
+pytestmark = pytest.mark.skipif(
+    not SDIST, reason="set SNAKEMAKE_SLURM_PLUGIN_SDIST to the plugin's sdist to run its "
+    "test suite (pip download --no-deps --no-binary :all: snakemake-executor-plugin-slurm)")
+TOOLS = Path(__file__).parent / "tools"
+
+UNIT_CLASSES = ("TestGresString", "TestSlurmExtraValidation", "TestSlurmJobIdValidation")
+WORKFLOWS = ("tests/tests.py::TestWorkflows::test_simple_workflow",
+             "tests/tests.py::TestArrayJobsAll::test_array_jobs_all",
+             "tests/tests.py::TestArrayJobsAllWithLimit::test_array_jobs_all_with_limit")
+
+
+@pytest.fixture(scope="module")
+def src(compat: Compat) -> Path:
+    path = Path(str(SDIST))
+    if path.is_dir():
+        return path
+    with tarfile.open(path) as tar:
+        tar.extractall(compat.work / "sdist", filter="data")
+    [top] = (compat.work / "sdist").iterdir()
+    return top
+
+
+def _pytest(compat: Compat, src: Path, name: str,
+            *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(compat.env, PYTHONPATH=os.pathsep.join([str(TOOLS), str(src)]))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+         "snakemake_mem_floor", "--basetemp", str(compat.work / f"pytest-{name}"), *args],
+        env=env, cwd=src, capture_output=True, text=True, timeout=170)
+
+
+def test_plugin_unit_tests(compat: Compat, src: Path) -> None:
+    units = sorted(str(p.relative_to(src)) for p in (src / "tests").glob("test_*.py"))
+    p = _pytest(compat, src, "units", *units, "tests/tests.py", "-k", " or ".join(UNIT_CLASSES))
+    assert p.returncode == 0, p.stdout[-4000:]
+    assert " passed" in p.stdout and "failed" not in p.stdout
+
+
+def test_plugin_workflow_tests_on_corral(compat: Compat, src: Path) -> None:
+    p = _pytest(compat, src, "workflows", *WORKFLOWS)
+    assert p.returncode == 0, p.stdout[-6000:]
+    assert "3 passed" in p.stdout
