@@ -106,8 +106,9 @@ class PartitionConfig(_Strict):
     max_cpus_per_node: int = 0  # 0: unlimited
     priority_tier: int = 0
     # what happens to this partition's running jobs when a job of a higher tier
-    # needs their nodes: "off" (never preempted), "requeue" or "cancel" (PREEMPTED)
-    preempt_mode: Literal["off", "requeue", "cancel"] = "off"
+    # needs their nodes: "off" (never preempted), "requeue", "cancel" (PREEMPTED) or
+    # "suspend" (stopped in place, CPUs and GPUs lent, resumed when the preemptor ends)
+    preempt_mode: Literal["off", "requeue", "cancel", "suspend"] = "off"
     allow_accounts: list[str] = []  # empty: every account
     allow_groups: list[str] = []  # empty: every group (Unix groups of the job's owner)
 

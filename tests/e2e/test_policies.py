@@ -188,3 +188,37 @@ def test_a_qos_with_preemption_rights_requeues_a_running_job(site: Cluster) -> N
     job = site.show(victim)
     assert job["restarts"] == 1 and job["state"] in ("PENDING", "RUNNING")
     site.corral("cancel", str(victim))
+
+
+def test_suspend_preemption_stops_and_resumes_in_place() -> None:
+    root = Path(tempfile.mkdtemp(prefix="corral-sus-"))
+    root.chmod(0o755)
+    c = make_cluster(root)
+    cfg = (c.state / "corral.toml").read_text()
+    head, _, tail = cfg.partition("[[nodes]]")
+    extra = ('[[partitions]]\nname = "low"\npreempt_mode = "suspend"\n\n'
+             '[[partitions]]\nname = "high"\npriority_tier = 1\n\n')
+    (c.state / "corral.toml").write_text(head + extra + "[[nodes]]" + tail)
+    c.down()
+    c.corral("up", "--node", "node1")
+    try:
+        marks = root / "marks"
+        victim = sub(c, "-p", "low", "-c", "2", "-t", "0:20", "--wrap",
+                     f"for i in $(seq 30); do echo $i >> {marks}; sleep 0.1; done")
+        c.wait_state(victim, {"RUNNING"})
+        time.sleep(0.5)
+        boss = sub(c, "-p", "high", "-c", "2", "-t", "1", "--wrap", "sleep 2")
+        c.wait_state(victim, {"SUSPENDED"}, timeout_s=10)
+        seen = marks.read_text().count("\n")
+        time.sleep(1)
+        assert marks.read_text().count("\n") == seen  # stopped: it writes nothing
+        assert c.wait(boss)["state"] == "COMPLETED"
+        job = c.wait(victim, timeout_s=30)
+        assert job["state"] == "COMPLETED", job
+        assert marks.read_text().split() == [str(i) for i in range(1, 31)]
+        with c.client() as cl:
+            moves = [e["to_state"] for e in cl.events(victim) if e["to_state"]]
+        assert moves == ["PENDING", "RUNNING", "SUSPENDED", "RUNNING", "COMPLETED"]
+    finally:
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)

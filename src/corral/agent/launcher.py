@@ -50,6 +50,7 @@ class Job:
     reason: str | None = None  # TIMEOUT | OUT_OF_MEMORY | CANCELLED once decided
     terminator: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
+    left_s: float | None = None  # time limit left while stopped (suspended)
     pidfd: int | None = None
     error_output: bytearray = field(default_factory=bytearray)
     error_open: bool = True
@@ -143,7 +144,24 @@ class Launcher:
                 os.kill(job.pid, sig)
             else:
                 os.killpg(job.pid, sig)
+        if sig == signal.SIGSTOP:
+            self._pause_clock(job)
+        elif sig == signal.SIGCONT:
+            self._resume_clock(job)
         return True
+
+    def _pause_clock(self, job: Job) -> None:
+        """A suspended job's time limit does not run while it is stopped."""
+        if job.timer is not None and job.left_s is None:
+            job.left_s = max(0.0, job.timer.when() - asyncio.get_running_loop().time())
+            job.timer.cancel()
+
+    def _resume_clock(self, job: Job) -> None:
+        if job.left_s is not None:
+            job.timer = asyncio.get_running_loop().call_later(
+                job.left_s, self._terminate, job, signal.SIGTERM, job.launch.kill_grace_s,
+                "TIMEOUT")
+            job.left_s = None
 
     async def close(self) -> None:
         """Stop watching (jobs keep running in their own sessions)."""
@@ -281,6 +299,7 @@ class Launcher:
         tree = job.tree
         tree.sweep()
         tree.send(sig)
+        tree.send(signal.SIGCONT)  # a stopped (suspended) job must wake to handle it
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
             await asyncio.sleep(KILL_POLL_S)

@@ -7,6 +7,7 @@ writer; these are the use cases that change a job or a node after submit.
 from __future__ import annotations
 
 import dataclasses
+import signal
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ class JobControl:
     nodes: dict[str, Node]
     orders: OrderBook
     writer: Writer
+    suspended_for: dict[int, int | None]  # suspended job -> the job it made room for
 
     if TYPE_CHECKING:  # provided by the Controller
         async def persist(self, op: Callable[[Connection], Any]) -> Any: ...
@@ -50,6 +52,7 @@ class JobControl:
         async def notify_finished(self) -> None: ...
         def kick(self) -> None: ...
         def release_resources(self, job: Job) -> None: ...
+        def lend_resources(self, job: Job, *, back: bool) -> None: ...
 
     def _own(self, caller: Caller, job_id: int) -> Job:
         job = self.jobs.get(job_id)
@@ -88,7 +91,7 @@ class JobControl:
             self.orders.push(node, {"kind": "cancel", "job_id": job.id, "signal": 15,
                                     "grace_s": self.cfg.controller.kill_grace_s})
 
-    async def preempt(self, job_ids: Iterable[int]) -> None:
+    async def preempt(self, job_ids: Iterable[int], preemptor: int | None = None) -> None:
         """Stop running jobs for a higher-tier or higher-QOS one: requeue or cancel,
         as the victim's partition (or, preempted through its QOS, that QOS) says."""
         for job_id in job_ids:
@@ -102,10 +105,48 @@ class JobControl:
                 if qos is None:
                     continue
                 mode = qos.preempt_mode
+            if mode == "suspend":
+                await self._suspend(job, preemptor)
+                continue
             reason = "PreemptRequeue" if mode == "requeue" and job.spec.requeue else "Preempted"
             await self.persist(self.change(job, JobState.COMPLETING,
                                            data={"action": "preempt", "mode": mode}))
             self._order_kill(job, requeue=reason == "PreemptRequeue", reason=reason)
+
+    async def _suspend(self, job: Job, preemptor: int | None) -> None:
+        self.suspended_for[job.id] = preemptor
+        self.lend_resources(job, back=False)
+        await self.persist(self.change(job, JobState.SUSPENDED,
+                                       data={"action": "preempt", "mode": "suspend",
+                                             "for": preemptor}))
+        for node in job.nodes:
+            self.orders.push(node, {"kind": "signal", "job_id": job.id,
+                                    "signal": int(signal.SIGSTOP)})
+
+    async def resume_suspended(self) -> None:
+        """Wake suspended jobs whose preemptor is gone, when their CPUs are free."""
+        for job_id, preemptor in list(self.suspended_for.items()):
+            job = self.jobs.get(job_id)
+            if job is None or job.state != JobState.SUSPENDED:
+                self.suspended_for.pop(job_id, None)
+                continue
+            other = self.jobs.get(preemptor) if preemptor is not None else None
+            if other is not None and not other.state.is_final:
+                continue  # still waiting to start, or running, on the lent CPUs
+            if not all(self._room_for(job, name) for name in job.nodes):
+                continue
+            self.suspended_for.pop(job_id, None)
+            self.lend_resources(job, back=True)
+            await self.persist(self.change(job, JobState.RUNNING, data={"action": "resume"}))
+            for node in job.nodes:
+                self.orders.push(node, {"kind": "signal", "job_id": job.id,
+                                        "signal": int(signal.SIGCONT)})
+
+    def _room_for(self, job: Job, name: str) -> bool:
+        n = self.nodes.get(name)
+        cpus = n.cpus if n is not None and job.spec.exclusive else job.spec.cpus_per_node
+        return (n is not None and n.cpus - n.cpus_used >= cpus
+                and n.gpus - n.gpus_used >= job.spec.gpus_per_node)
 
     async def hold(self, caller: Caller, job_id: int) -> None:
         job = self._own(caller, job_id)

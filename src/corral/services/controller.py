@@ -60,6 +60,8 @@ class Controller(JobControl):
         self.t_started = time.time()
         self.scheduler: Any = None  # set in start()
         self.deps = Dependencies(self)
+        self.suspended_for: dict[int, int | None] = {}  # suspended job -> its preemptor
+        self.lent: set[int] = set()  # suspended jobs whose CPUs and GPUs are lent
         self.usage = Usage(cfg.scheduler.fairshare_half_life_s)
         self.reservations = Reservations(self)
         # monotonic counters for /metrics: jobs_submitted, jobs_started, jobs_ended
@@ -77,6 +79,9 @@ class Controller(JobControl):
             self.jobs[j.id] = j
             if j.state.is_active:
                 self._allocate(j)
+                if j.state == JobState.SUSPENDED:
+                    self.lend_resources(j, back=False)
+                    self.suspended_for[j.id] = None  # resumes when there is room
             if j.array_job_id is not None:
                 self.deps.add_array(j.array_job_id, [j.id])
         missing: set[int] = set()
@@ -165,10 +170,27 @@ class Controller(JobControl):
             n = self.nodes.get(name)
             if n is None or job.id not in n.jobs:
                 continue
-            n.cpus_used -= n.cpus if job.spec.exclusive else job.spec.cpus_per_node
+            if job.id not in self.lent:  # a suspended job lent these already
+                n.cpus_used -= n.cpus if job.spec.exclusive else job.spec.cpus_per_node
+                n.gpus_used -= job.spec.gpus_per_node
             n.mem_mb_used -= job.mem_mb_per_node or 0
-            n.gpus_used -= job.spec.gpus_per_node
             n.jobs.discard(job.id)
+        self.lent.discard(job.id)
+
+    def lend_resources(self, job: Job, *, back: bool) -> None:
+        """Suspend (back=False) or resume: CPUs and GPUs are lent; memory stays held."""
+        if back != (job.id in self.lent):
+            return  # already so
+        sign = 1 if back else -1
+        if back:
+            self.lent.discard(job.id)
+        else:
+            self.lent.add(job.id)
+        for name in job.nodes:
+            n = self.nodes.get(name)
+            if n is not None and job.id in n.jobs:
+                n.cpus_used += sign * (n.cpus if job.spec.exclusive else job.spec.cpus_per_node)
+                n.gpus_used += sign * job.spec.gpus_per_node
 
     def allocate(self, job: Job) -> None:
         self._allocate(job)

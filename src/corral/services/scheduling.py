@@ -98,15 +98,17 @@ class Scheduler:
             if j.state.is_active:
                 t0 = j.t_start or time.time()
                 t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
+                lent = j.id in ctl.lent  # suspended: holds only its memory
                 running.append(RunningView(
-                    job_id=j.id, nodes=j.nodes, cpus_per_node=j.spec.cpus_per_node,
+                    job_id=j.id, nodes=j.nodes,
+                    cpus_per_node=0 if lent else j.spec.cpus_per_node,
                     mem_mb_per_node=j.mem_mb_per_node or 0,
-                    gpus_per_node=j.spec.gpus_per_node, t_start=t0,
+                    gpus_per_node=0 if lent else j.spec.gpus_per_node, t_start=t0,
                     t_expected_end=t_end,
                     t_predicted_end=(self.policy.predicted_end(t0, t_end, j.user)
                                      if predicting and t_end < math.inf else None),
-                    user=j.user, exclusive=j.spec.exclusive,
-                    preemptible=(j.partition in part_cfg
+                    user=j.user, exclusive=j.spec.exclusive and not lent,
+                    preemptible=(not lent and j.partition in part_cfg
                                  and part_cfg[j.partition].preempt_mode != "off"),
                     priority_tier=(part_cfg[j.partition].priority_tier
                                    if j.partition in part_cfg else None),
@@ -194,6 +196,8 @@ class Scheduler:
 
     async def run_pass(self) -> None:
         ctl = self.ctl
+        if ctl.suspended_for:
+            await ctl.resume_suspended()
         snap = self.snapshot()
         await self._fail_doomed()
         if not snap.pending:
@@ -207,7 +211,9 @@ class Scheduler:
         self.last_pass_s = time.perf_counter() - t0
         self.passes += 1
         if decisions.preempt:
-            await ctl.preempt(decisions.preempt)
+            preemptor = next((i.job_id for i in decisions.pending.values()
+                              if i.reason == "Preempting"), None)
+            await ctl.preempt(decisions.preempt, preemptor)
         for info in decisions.pending.values():
             job = ctl.jobs.get(info.job_id)
             if job is not None and job.state.is_waiting:
