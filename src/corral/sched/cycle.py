@@ -141,9 +141,12 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
 
     # Jobs of higher-tier partitions go first whatever their priority (as Slurm's
     # PriorityTier): otherwise a preempted job would win its nodes straight back.
-    tier_of_job = {j.job_id: parts[j.partition].priority_tier
-                   for j in snapshot.pending if j.partition in parts}
-    queue.sort(key=lambda r: (-tier_of_job.get(r.job_id, 0), *_order_key(r)))
+    if len({p.priority_tier for p in parts.values()}) > 1:
+        tier_of_job = {j.job_id: parts[j.partition].priority_tier
+                       for j in snapshot.pending if j.partition in parts}
+        queue.sort(key=lambda r: (-tier_of_job.get(r.job_id, 0), *_order_key(r)))
+    else:
+        queue.sort(key=_order_key)
     tally = Tally(snapshot.limits, snapshot.running)
     if tally.active:
         views = {j.job_id: j for j in snapshot.pending}
