@@ -4,18 +4,18 @@ as one job array, runs to completion through the drop-in commands."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from tests.compat.conftest import Compat
+from tests.compat.tools import snakemake_env
 
-pytest.importorskip("snakemake_executor_plugin_slurm",
-                    reason="snakemake-executor-plugin-slurm is not installed")
+PYTHON = snakemake_env.python()
+pytestmark = pytest.mark.skipif(
+    PYTHON is None, reason="snakemake and snakemake-executor-plugin-slurm are not installed "
+    f"(here, or in the environment of ${snakemake_env.VAR})")
 
 SNAKEFILE = textwrap.dedent("""
     SAMPLES = ["s1", "s2", "s3"]
@@ -40,14 +40,13 @@ SNAKEFILE = textwrap.dedent("""
 
 
 def test_two_rule_workflow_with_an_array_runs_to_completion(compat: Compat) -> None:
-    snakemake = shutil.which("snakemake", path=str(Path(sys.executable).parent))
-    if snakemake is None:
-        pytest.skip("the snakemake command is not installed next to this Python")
+    assert PYTHON is not None
     wf = compat.work / "snakemake"
     wf.mkdir()
     (wf / "Snakefile").write_text(SNAKEFILE)
     p = subprocess.run(
-        [snakemake, "--executor", "slurm", "--jobs", "5", "--slurm-array-jobs=count",
+        [*snakemake_env.snakemake_command(PYTHON), "--executor", "slurm", "--jobs", "5",
+         "--slurm-array-jobs=count",
          "--latency-wait", "5", "--slurm-init-seconds-before-status-checks=2",
          "--default-resources", "slurm_partition=main"],
         env=compat.env, cwd=wf, capture_output=True, text=True, timeout=150)

@@ -7,6 +7,7 @@ Runs the unit tests (test_*.py and the non-workflow classes of tests.py) and, in
 ~2 minute budget, three of the workflow tests on the real cluster: the simple
 workflow and both array-job testcases. The remaining workflow tests (the same two
 workflows under other settings) pass too but take ~40 s each; see docs/compat.md.
+Snakemake may run from its own environment (see tools/snakemake_env.py).
 Memory requests below 500 MB are raised to 500 MB (tools/snakemake_mem_floor.py):
 the testcases ask 1-5 MB, which only a Slurm that does not enforce memory tolerates.
 """
@@ -15,20 +16,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from tests.compat.conftest import Compat
+from tests.compat.tools import snakemake_env
 
-pytest.importorskip("snakemake_executor_plugin_slurm",
-                    reason="snakemake-executor-plugin-slurm is not installed")
 SDIST = os.environ.get("SNAKEMAKE_SLURM_PLUGIN_SDIST")
-pytestmark = pytest.mark.skipif(
-    not SDIST, reason="set SNAKEMAKE_SLURM_PLUGIN_SDIST to the plugin's sdist to run its "
-    "test suite (pip download --no-deps --no-binary :all: snakemake-executor-plugin-slurm)")
+PYTHON = snakemake_env.python("pytest") if SDIST else None
+pytestmark = [
+    pytest.mark.skipif(not SDIST, reason="set SNAKEMAKE_SLURM_PLUGIN_SDIST to the plugin's "
+                       "sdist to run its test suite (pip download --no-deps --no-binary "
+                       ":all: snakemake-executor-plugin-slurm)"),
+    pytest.mark.skipif(bool(SDIST) and PYTHON is None,
+                       reason="snakemake, the Slurm plugin and pytest are not installed "
+                       f"(here, or in the environment of ${snakemake_env.VAR})"),
+]
 TOOLS = Path(__file__).parent / "tools"
 
 UNIT_CLASSES = ("TestGresString", "TestSlurmExtraValidation", "TestSlurmJobIdValidation")
@@ -52,7 +57,7 @@ def _pytest(compat: Compat, src: Path, name: str,
             *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(compat.env, PYTHONPATH=os.pathsep.join([str(TOOLS), str(src)]))
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+        [str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
          "snakemake_mem_floor", "--basetemp", str(compat.work / f"pytest-{name}"), *args],
         env=env, cwd=src, capture_output=True, text=True, timeout=170)
 
