@@ -66,3 +66,21 @@ def test_sacctmgr_and_sshare_list_no_associations(compat: Compat) -> None:
         "Account", "User", "RawShares", "NormShares", "RawUsage", "EffectvUsa", "FairShare"]
     p = compat.run("sacctmgr", "add", "account", "x", rc=1)
     assert p.stderr.startswith("sacctmgr: error: add: corral keeps no accounting")
+
+
+def test_batch_environment_describes_the_allocation(compat: Compat) -> None:
+    # Parsl's SlurmProvider reads SLURM_JOB_NUM_NODES; submitit SLURM_PROCID & co.
+    job_id = _submit(compat, "-n", "2", "--mem=100", "-p", "main", "-A", "acct",
+                     "-o", "env-%j.out", "--wrap", "env | grep ^SLURM_ | sort",
+                     "--export=ALL,SLURM_JOB_NUM_NODES=7")  # stale values are replaced
+    compat.cluster.wait(job_id)
+    env = dict(line.split("=", 1) for line in
+               (compat.work / f"env-{job_id}.out").read_text().splitlines())
+    assert env["SLURM_JOB_ID"] == str(job_id)
+    for key, value in [("SLURM_JOB_NUM_NODES", "1"), ("SLURM_NNODES", "1"),
+                       ("SLURM_NTASKS", "2"), ("SLURM_TASKS_PER_NODE", "2"),
+                       ("SLURM_JOB_CPUS_PER_NODE", "2"), ("SLURM_CPUS_ON_NODE", "2"),
+                       ("SLURM_MEM_PER_NODE", "100"), ("SLURM_JOB_PARTITION", "main"),
+                       ("SLURM_JOB_ACCOUNT", "acct"), ("SLURM_PROCID", "0"),
+                       ("SLURM_LOCALID", "0"), ("SLURM_NODEID", "0")]:
+        assert env.get(key) == value, (key, env)

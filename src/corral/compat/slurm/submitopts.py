@@ -249,12 +249,41 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
             req["script"] = stepsignal.wrap(script, signum)
     if "exclusive" in o:
         req["exclusive"] = True
+    _allocation_env(env, req, tasks_per_node=o.get("ntasks_per_node") and per_node)
     if "t_begin" not in req and _made_after_submit(req):
         req["t_begin"] = time.time() + DIR_GRACE_S
     return req
 
 
 DIR_GRACE_S = 2.0
+
+
+def _allocation_env(env: dict[str, str], req: dict[str, Any], *,
+                    tasks_per_node: int | None) -> None:
+    """The SLURM_* variables of the allocation that are known at submit (the agent
+    adds the job id, node list and SLURM_CPUS_ON_NODE); values inherited from an
+    enclosing job are replaced, as Slurm does."""
+    nodes, cpus = req["nodes"], req["cpus_per_node"]
+    per_node = -(-int(env["SLURM_NTASKS"]) // nodes)
+    env.update(SLURM_JOB_NUM_NODES=str(nodes), SLURM_NNODES=str(nodes),
+               SLURM_TASKS_PER_NODE=f"{per_node}(x{nodes})" if nodes > 1 else str(per_node),
+               SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_NODEID="0",
+               SLURM_CLUSTER_NAME="corral")
+    for key in ("SLURM_NTASKS_PER_NODE", "SLURM_MEM_PER_NODE", "SLURM_JOB_PARTITION",
+                "SLURM_JOB_ACCOUNT", "SLURM_GPUS_ON_NODE", "SLURM_JOB_CPUS_PER_NODE"):
+        env.pop(key, None)
+    if not req.get("exclusive"):
+        env["SLURM_JOB_CPUS_PER_NODE"] = f"{cpus}(x{nodes})" if nodes > 1 else str(cpus)
+    if tasks_per_node:
+        env["SLURM_NTASKS_PER_NODE"] = str(tasks_per_node)
+    if req.get("mem_mb_per_node"):
+        env["SLURM_MEM_PER_NODE"] = str(req["mem_mb_per_node"])
+    if req.get("partition"):
+        env["SLURM_JOB_PARTITION"] = req["partition"]
+    if req.get("account"):
+        env["SLURM_JOB_ACCOUNT"] = req["account"]
+    if req.get("gpus_per_node"):
+        env["SLURM_GPUS_ON_NODE"] = str(req["gpus_per_node"])
 
 
 def _made_after_submit(req: dict[str, Any]) -> bool:
