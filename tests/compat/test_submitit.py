@@ -68,6 +68,7 @@ def test_checkpointable_job_is_signalled_requeues_itself_and_finishes(
     assert "Caught signal SIGUSR2" in log
     assert "Requeued job" in log
     assert "Job completed successfully" in log
+    assert seen["checkpoint_array"] == [[1, 2], [2, 2]]  # array tasks requeue as A_i
 
 
 def test_nothing_left_in_the_queue(seen: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ def main() -> None:
     # a 1 minute limit with USR2 50 s before it: the signal comes ~10 s after start
     ckpt_ex.update_parameters(timeout_min=1, slurm_signal_delay_s=50)
     ckpt = ckpt_ex.submit(Resumable(), 7)
+    ckpt_array = ckpt_ex.map_array(Resumable(), [1, 2])  # requeues `scontrol requeue A_i`
 
     out["single"] = single.result()
     out["array"] = [list(j.result()) for j in array]
@@ -68,6 +69,7 @@ def main() -> None:
     out["cancelled_state"] = sleeper.get_info(mode="force").get("State")
     out["checkpoint"] = list(ckpt.result())
     out["checkpoint_log"] = ckpt.stdout() or ""
+    out["checkpoint_array"] = [list(j.result()) for j in ckpt_array]
     print(json.dumps(out))
 
 
