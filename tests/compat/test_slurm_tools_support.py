@@ -84,3 +84,9 @@ def test_batch_environment_describes_the_allocation(compat: Compat) -> None:
                        ("SLURM_JOB_ACCOUNT", "acct"), ("SLURM_PROCID", "0"),
                        ("SLURM_LOCALID", "0"), ("SLURM_NODEID", "0")]:
         assert env.get(key) == value, (key, env)
+
+
+def test_scontrol_config_has_max_array_size(compat: Compat) -> None:
+    # snakemake's plugin sizes its array submissions by it
+    assert re.search(r"^MaxArraySize\s+= 100001$", compat.out("scontrol", "show", "config"),
+                     re.M)

@@ -12,6 +12,7 @@ from corral.compat import frontend, hostlist, timefmt
 from corral.compat.options import NONE, Opt, collect, parse
 from corral.compat.slurm import scontrol_show as show
 from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model.arrays import MAX_ARRAY_TASKS
 from corral.model.errors import CorralError, NotFound
 from corral.model.units import parse_duration_s, parse_mem_mb
 
@@ -81,6 +82,10 @@ def _show(c: Any, args: list[str], o: dict[str, Any]) -> int:
                            ("SchedulerType", f"sched/{st.get('policy')}"),
                            ("AccountingStorageType", "accounting_storage/corral"),
                            ("SlurmctldHost[0]", "localhost"),
+                           # Slurm: task ids < MaxArraySize, so also that many tasks at
+                           # most; tools size their array chunks by it. corral allows
+                           # ids up to MAX_TASK_ID but MAX_ARRAY_TASKS tasks.
+                           ("MaxArraySize", MAX_ARRAY_TASKS + 1),
                            ("CorralVersion", st.get("version")),
                            ("CorralDatabase", st.get("database"))]:
             print(f"{key:<24}= {value}")
