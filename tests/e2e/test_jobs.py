@@ -171,6 +171,10 @@ def test_hold_release_requeue_update_and_events(cluster: Cluster) -> None:
     cluster.corral("requeue", str(job_id))
     job = cluster.wait(job_id)
     assert job["state"] == "COMPLETED" and job["restarts"] == 1
+    env_id = int(cluster.corral("submit", "--parsable", "--wrap",
+                                "echo $SLURM_RESTART_COUNT $SLURMD_NODENAME").stdout)
+    cluster.wait(env_id)
+    assert Path(cluster.show(env_id)["stdout"]).read_text().split() == ["0", "node1"]
     evs = json.loads(cluster.corral("events", str(job_id), "--json").stdout)["events"]
     kinds = [e["kind"] for e in evs]
     assert kinds[0] == "submit" and "hold" not in kinds and "release" in kinds

@@ -29,6 +29,9 @@ HEARTBEAT_S = 5.0
 def job_environment(job: Job) -> dict[str, str]:
     """The submit environment plus what corral adds (array and task facts)."""
     env = dict(job.spec.environment)
+    env["SLURM_RESTART_COUNT"] = env["CORRAL_RESTART_COUNT"] = str(job.restarts)
+    if job.nodes:
+        env["SLURMD_NODENAME"] = job.nodes[0]
     if job.array_job_id is not None and job.spec.array:
         arr = parse_array(job.spec.array)
         for prefix in ("SLURM_ARRAY", "CORRAL_ARRAY"):
