@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from corral.model.units import format_clock_s
+
 STATE_CODES = {
     "PENDING": "PD", "HELD": "PD", "RUNNING": "R", "SUSPENDED": "S", "COMPLETING": "CG",
     "COMPLETED": "CD", "FAILED": "F", "CANCELLED": "CA", "TIMEOUT": "TO",
@@ -32,18 +34,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         click.echo(fmt.format(*r).rstrip())
 
 
-def clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "0:00"
-    s = int(seconds)
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    if d:
-        return f"{d}-{h:02d}:{m:02d}:{s:02d}"
-    if h:
-        return f"{h}:{m:02d}:{s:02d}"
-    return f"{m}:{s:02d}"
+clock = format_clock_s
 
 
 def elapsed(job: dict[str, Any]) -> float | None:

@@ -8,19 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from corral.model.errors import InvalidRequest
+from corral.model.units import format_clock_s
 
-
-def compact(seconds: float | None) -> str:
-    """squeue's TIME: M:SS, H:MM:SS, D-HH:MM:SS."""
-    s = max(0, int(seconds or 0))
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    if d:
-        return f"{d}-{h:02d}:{m:02d}:{s:02d}"
-    if h:
-        return f"{h}:{m:02d}:{s:02d}"
-    return f"{m}:{s:02d}"
+compact = format_clock_s  # squeue's TIME
 
 
 def full(seconds: float | None) -> str:

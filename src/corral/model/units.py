@@ -76,3 +76,16 @@ def format_mem_mb(mem_mb: float | None) -> str:
     if mem_mb >= 1024 and mem_mb % 1024 == 0:
         return f"{int(mem_mb // 1024)}G"
     return f"{int(mem_mb)}M"
+
+
+def format_clock_s(seconds: float | None) -> str:
+    """Elapsed time the way squeue prints it: M:SS, H:MM:SS or D-HH:MM:SS."""
+    s = max(0, int(seconds or 0))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    if d:
+        return f"{d}-{h:02d}:{m:02d}:{s:02d}"
+    if h:
+        return f"{h}:{m:02d}:{s:02d}"
+    return f"{m}:{s:02d}"
