@@ -8,20 +8,10 @@ from typing import Any
 
 import click
 
+from corral.cli.output import job_ids
 from corral.client import Client
 from corral.model.errors import CorralError
 from corral.model.units import parse_duration_s, parse_mem_mb
-
-
-def _ids(values: tuple[str, ...]) -> list[int]:
-    out = []
-    for v in values:
-        for part in v.split(","):
-            try:
-                out.append(int(part))
-            except ValueError:
-                raise click.BadParameter(f"{part!r} is not a job id", param_hint="JOB") from None
-    return out
 
 
 def _each(ids: list[int], act: Callable[[Client, int], Any]) -> None:
@@ -58,26 +48,26 @@ def _signal_number(name: str | None) -> int | None:
 @click.argument("jobs", nargs=-1, required=True)
 def cancel(sig: str | None, jobs: tuple[str, ...]) -> None:
     number = _signal_number(sig)
-    _each(_ids(jobs), lambda c, j: c.cancel(j, signal=number))
+    _each(job_ids(jobs), lambda c, j: c.cancel(j, signal=number))
 
 
 @click.command("hold")
 @click.argument("jobs", nargs=-1, required=True)
 def hold(jobs: tuple[str, ...]) -> None:
-    _each(_ids(jobs), lambda c, j: c.hold(j))
+    _each(job_ids(jobs), lambda c, j: c.hold(j))
 
 
 @click.command("release")
 @click.argument("jobs", nargs=-1, required=True)
 def release(jobs: tuple[str, ...]) -> None:
-    _each(_ids(jobs), lambda c, j: c.release(j))
+    _each(job_ids(jobs), lambda c, j: c.release(j))
 
 
 @click.command("requeue")
 @click.option("--hold", is_flag=True, help="Requeue held.")
 @click.argument("jobs", nargs=-1, required=True)
 def requeue(hold: bool, jobs: tuple[str, ...]) -> None:
-    _each(_ids(jobs), lambda c, j: c.requeue(j, hold=hold))
+    _each(job_ids(jobs), lambda c, j: c.requeue(j, hold=hold))
 
 
 @click.command("update")

@@ -48,3 +48,17 @@ def when(t: float | None) -> str:
     if t is None:
         return "-"
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
+
+
+def job_ids(values: tuple[str, ...], *, skip_empty: bool = False) -> list[int]:
+    """Job ids from arguments that may hold comma lists; a bad one is a usage error."""
+    out = []
+    for v in values:
+        for part in v.split(","):
+            if not part and skip_empty:
+                continue
+            try:
+                out.append(int(part))
+            except ValueError:
+                raise click.BadParameter(f"{part!r} is not a job id", param_hint="JOB") from None
+    return out

@@ -6,24 +6,13 @@ from typing import Any
 
 import click
 
-from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, table, when
+from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, job_ids, table, when
 from corral.client import Client
 from corral.model.states import FINAL_JOB_STATES as _FINAL
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def _job_ids(values: tuple[str, ...]) -> list[int]:
-    out = []
-    for v in values:
-        for part in v.split(","):
-            if not part:
-                continue
-            try:
-                out.append(int(part))
-            except ValueError:
-                raise click.BadParameter(f"{part!r} is not a job id", param_hint="JOB") from None
-    return out
 
 
 @click.command("status")
@@ -59,10 +48,10 @@ def status(as_json: bool) -> None:
 def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ...],
          ids: tuple[str, ...], name: tuple[str, ...], show_all: bool, history: bool,
          limit: int | None, long_format: bool, as_json: bool) -> None:
+    wanted = [str(i) for i in job_ids(ids, skip_empty=True)]
     with Client() as c:
         found = c.jobs(history=history, user=list(user), state=list(state),
-                       partition=list(partition), id=[str(i) for i in _job_ids(ids)],
-                       name=list(name), limit=limit)
+                       partition=list(partition), id=wanted, name=list(name), limit=limit)
     if not (show_all or history or state):
         found = [j for j in found if j["state"] not in _FINAL]
     if as_json:

@@ -78,7 +78,7 @@ class Controller(JobControl):
         for j in jobs:
             self.jobs[j.id] = j
             if j.state.is_active:
-                self._allocate(j)
+                self.allocate(j)
                 if j.state == JobState.SUSPENDED:
                     self.lend_resources(j, back=False)
                     self.suspended_for[j.id] = None  # resumes when there is room
@@ -155,7 +155,7 @@ class Controller(JobControl):
             self._finished.notify_all()
 
     # ---- resources ----------------------------------------------------------
-    def _allocate(self, job: Job) -> None:
+    def allocate(self, job: Job) -> None:
         for name in job.nodes:
             n = self.nodes.get(name)
             if n is None:
@@ -192,8 +192,6 @@ class Controller(JobControl):
                 n.cpus_used += sign * (n.cpus if job.spec.exclusive else job.spec.cpus_per_node)
                 n.gpus_used += sign * job.spec.gpus_per_node
 
-    def allocate(self, job: Job) -> None:
-        self._allocate(job)
 
     # ---- jobs: writes ------------------------------------------------------
     async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None) -> list[int]:
