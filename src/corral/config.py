@@ -36,6 +36,9 @@ class ControllerConfig(_Strict):
     node_timeout_s: Annotated[int, Field(ge=1)] = 60
     kill_grace_s: Annotated[int, Field(ge=0)] = 5
     keep_finished_s: Annotated[int, Field(ge=0)] = 300
+    # False: a job's memory request only places it (the scheduler counts it); agents
+    # do not kill a job that uses more
+    enforce_memory: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

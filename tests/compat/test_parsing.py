@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from corral.compat import fmt, hostlist
@@ -69,22 +67,3 @@ def test_install_writes_launchers(tmp_path) -> None:  # type: ignore[no-untyped-
     (tmp_path / "qsub").write_text("#!/bin/sh\necho real qsub\n")
     with pytest.raises(FileExistsError):
         install(tmp_path)
-
-
-def test_step_signal_wrapper_keeps_the_signal_from_the_batch_shell(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-
-    from corral.compat.slurm import stepsignal
-
-    assert stepsignal.step_signal("USR2@90") == signal.SIGUSR2
-    assert stepsignal.step_signal("B:USR2@90") is None  # the batch shell asked for it
-    assert stepsignal.step_signal("KILL@5") is None
-    original = ("#!/bin/bash\n# EOF 'x' $HOME\nkill -USR2 $$\n"
-                "echo \"alive $1 $2 $CORRAL_STEP_SIGNALS\"")
-    script = tmp_path / "script"
-    script.write_text(stepsignal.wrap(original, signal.SIGUSR2))
-    script.chmod(0o700)
-    p = subprocess.run([str(script), "a b", "c"], capture_output=True, text=True, timeout=10)
-    assert p.stdout == f"alive a b c {int(signal.SIGUSR2)}\n", p.stderr
-    assert (tmp_path / "script.batch").read_text() == original + "\n"

@@ -233,8 +233,8 @@ def test_srun_streams_output_and_exit_code(compat: Compat) -> None:
     assert "Exited with exit code 4" in p.stderr
 
 
-def test_srun_inside_a_job_runs_the_tasks_here(compat: Compat) -> None:
-    script = ("#!/bin/sh\nsrun --unbuffered -n 2 --output=step-%j-%t.out "
+def test_srun_inside_a_job_runs_its_tasks_as_a_step(compat: Compat) -> None:
+    script = ("#!/bin/sh\n#SBATCH -n 2\nsrun --unbuffered -n 2 --output=step-%j-%t.out "
               "sh -c 'echo rank=$SLURM_PROCID of $SLURM_NTASKS'\n")
     job_id = int(compat.out("sbatch", "--parsable", input=script))
     assert _wait(compat, job_id)["state"] == "COMPLETED"

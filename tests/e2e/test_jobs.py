@@ -223,3 +223,27 @@ def test_job_runs_as_its_owner(cluster: Cluster) -> None:
     assert job["user"] == "nobody" and job["uid"] == nobody.pw_uid
     assert (outdir / "out.txt").read_text().strip() == str(nobody.pw_uid)
     assert (outdir / "out.txt").stat().st_uid == nobody.pw_uid
+
+
+def test_memory_as_a_scheduling_hint_only() -> None:
+    """controller.enforce_memory = false: the request places the job, nothing kills it."""
+    import shutil
+    import tempfile
+
+    from tests.e2e.cluster import make_cluster
+
+    root = Path(tempfile.mkdtemp(prefix="corral-e2e-"))
+    root.chmod(0o755)
+    c = make_cluster(root, controller_config="enforce_memory = false\n")
+    try:
+        job_id = int(c.corral("submit", "--parsable", "--mem", "60M", "--wrap",
+                              "python3 -c 'import time; x = bytearray(400*1024*1024); "
+                              "time.sleep(1.5); print(len(x))'"
+                              ).stdout)
+        job = c.wait(job_id)
+        assert job["state"] == "COMPLETED", job
+        assert job["mem_mb_per_node"] == 60  # still what the scheduler counted
+        assert (job["max_rss_mb"] or 0) > 300, job
+    finally:
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)

@@ -7,6 +7,9 @@ Two loops share one httpx client:
   it until a 200 acknowledges it (or a register carrying it in `finished` does).
 On any failure running jobs are left alone; the loops retry with a bounded backoff.
 
+Orders also start job steps (srun) on this node; their output goes straight to
+the client that asked for them (corral.agent.steps), never through the controller.
+
 On SIGTERM the agent stops polling, tries briefly to deliver pending reports and
 exits; the jobs keep running in their own sessions. A restarted agent does not
 re-adopt them (this version); the controller then declares them lost (NODE_FAIL).
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +34,7 @@ from corral.agent.cgroup import CgroupManager
 from corral.agent.inventory import Inventory
 from corral.agent.launcher import Launcher
 from corral.agent.protocol import JobReport, Order, ProtocolError
+from corral.agent.steps import StepRunner
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,26 @@ class Backoff:
     async def sleep(self) -> None:
         await asyncio.sleep(self.delay_s)
         self.delay_s = min(self.max_s, self.delay_s * 2)
+
+
+def controller_host(controller: str) -> str:
+    """The host the controller runs on, as this node reaches it (step I/O default)."""
+    if controller.startswith(("http://", "https://")):
+        hostport = controller.split("://", 1)[1].split("/", 1)[0]
+        host = hostport.rsplit(":", 1)[0] if ":" in hostport else hostport
+        return host.strip("[]")
+    return "127.0.0.1"
+
+
+def own_address(controller: str) -> str:
+    """This node's address on the path to the controller (where step clients listen)."""
+    host = controller_host(controller)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((host, 9))  # a UDP connect sends nothing; it picks the route
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
 
 
 def make_client(controller: str, cluster_key: str | None) -> httpx.AsyncClient:
@@ -93,6 +118,7 @@ class Agent:
         self._stop = asyncio.Event()
         self._reachable: bool | None = None
         self.launcher: Launcher | None = None
+        self.steps: StepRunner | None = None
         self.client: httpx.AsyncClient | None = None
 
     # -- life cycle --------------------------------------------------------------------
@@ -105,6 +131,8 @@ class Agent:
         kw = {"tick_s": self.tick_s} if self.tick_s else {}
         self.launcher = Launcher(self.spool, self.boot_id, self._on_report,
                                  cgroups=cgroups, **kw)
+        self.steps = StepRunner(self.inventory.node, self.boot_id,
+                                controller_host(self.controller), adopt=self.launcher.adopt)
         self.client = make_client(self.controller, self.cluster_key)
         log.info("agent %s starting: %d CPUs, %d MiB, %d GPUs, controller %s",
                  self.inventory.node, self.inventory.cpus, self.inventory.mem_mb,
@@ -118,6 +146,7 @@ class Agent:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self._flush_reports()
+            await self.steps.close()
             await self.launcher.close()
             await self.client.aclose()
             running = len(self.launcher.jobs)
@@ -180,7 +209,7 @@ class Agent:
         assert self.launcher is not None
         sent = dict(self.pending)
         body = {**self.inventory.to_dict(), "agent_version": __version__,
-                "boot_id": self.boot_id,
+                "boot_id": self.boot_id, "address": own_address(self.controller),
                 "running": [r.to_dict() for r in self.launcher.running()],
                 "finished": [r.to_dict() for r in sent.values()]}
         data = await self._post("/agent/v1/register", body)
@@ -198,6 +227,7 @@ class Agent:
         assert self.launcher is not None
         body = {"node": self.inventory.node, "boot_id": self.boot_id,
                 "running": [r.to_dict() for r in self.launcher.running()],
+                "steps_usage": [r.to_dict() for r in self.steps.usage()] if self.steps else [],
                 "wait_s": self.heartbeat_s}
         data = await self._post("/agent/v1/poll", body,
                                 timeout_s=self.heartbeat_s + REQUEST_TIMEOUT_S)
@@ -224,11 +254,31 @@ class Agent:
             elif not self.launcher.launch(order.launch):
                 log.info("job %d: launch ignored, it is running", order.job_id)
         elif order.kind == "cancel":
-            if not self.launcher.cancel(order.job_id, order.signal, order.grace_s):
+            stepped = (self.steps.terminate(order.job_id, order.signal, order.grace_s)
+                       if self.steps else 0)
+            if not self.launcher.cancel(order.job_id, order.signal, order.grace_s) \
+                    and not stepped:
                 log.info("job %d: cancel ignored, not running here", order.job_id)
-        elif order.kind == "signal" and not self.launcher.signal(
-                order.job_id, order.signal, main_only=order.main_only):
-            log.info("job %d: signal ignored, not running here", order.job_id)
+        elif order.kind == "signal":
+            self._signal(order)
+        elif order.kind == "step" and order.step is not None and self.steps is not None:
+            if not self.steps.launch(order.step):
+                log.info("step %d.%d: launch ignored, it runs", order.job_id,
+                         order.step.step_id)
+        elif order.kind in ("step_cancel", "end") and self.steps is not None:
+            self.steps.kill_job(order.job_id, order.step_id)
+
+    def _signal(self, order: Order) -> None:
+        assert self.launcher is not None
+        done = False
+        if order.target in ("all", "steps") and self.steps is not None:
+            done = self.steps.signal(order.job_id, order.signal, order.step_id) > 0
+        if order.target in ("all", "batch", "main"):
+            done = self.launcher.signal(order.job_id, order.signal,
+                                        main_only=order.target == "main") or done
+        if not done:
+            log.info("job %d: signal %d (%s) reached no process here", order.job_id,
+                     order.signal, order.target)
 
     def _bad_order(self, raw: object, why: str) -> None:
         log.error("bad order from the controller: %s", why)
@@ -242,6 +292,8 @@ class Agent:
 
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:
+        if self.steps is not None:  # the job is over: so are its steps here
+            self.steps.kill_job(report.job_id)
         self.pending[report.job_id] = report
         self._reports_ready.set()
 

@@ -84,7 +84,8 @@ class Launcher:
 
     # -- public ----------------------------------------------------------------------
     def running(self) -> list[RunningJob]:
-        return [RunningJob(j.job_id, j.pid) for j in self.jobs.values()]
+        return [RunningJob(j.job_id, j.pid, j.tree.rss_mb, j.tree.peak_rss_mb,
+                           j.tree.cpu_s()) for j in self.jobs.values()]
 
     def launch(self, launch: Launch) -> bool:
         """Start the job now (returns False if it already runs here)."""
@@ -136,6 +137,7 @@ class Launcher:
         return True
 
     def signal(self, job_id: int, sig: int, *, main_only: bool = False) -> bool:
+        """The batch script's process group (or, main_only, its own process)."""
         job = self.jobs.get(job_id)
         if job is None or job.exited.done():
             return False
@@ -182,6 +184,15 @@ class Launcher:
             # The job outlives us: stop Popen from ever waiting for it.
             job.spawned.popen.returncode = 0
         await asyncio.gather(*self._background, return_exceptions=True)
+
+    def adopt(self, job_id: int, pid: int) -> bool:
+        """A step task of a job whose batch script runs here: measured and killed with
+        the job. False: the job's batch script is not here."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return False
+        job.tree.adopt(pid)
+        return True
 
     # -- start -----------------------------------------------------------------------
     def _make_cgroup(self, launch: Launch) -> JobCgroup | None:

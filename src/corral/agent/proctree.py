@@ -70,6 +70,7 @@ class JobTree:
         self._ppid: dict[int, int] = {}
         self._cpu_s: dict[int, float] = {}
         self.peak_rss_mb = 0.0
+        self.rss_mb = 0.0  # at the last sample
         self.root_reaped = False  # then its pid may be reused: no more killpg
         with contextlib.suppress(psutil.Error):
             self.members[root_pid] = psutil.Process(root_pid)
@@ -84,6 +85,10 @@ class JobTree:
             return
         if ppid is not None:
             self._ppid[pid] = ppid
+
+    def adopt(self, pid: int) -> None:
+        """Track a process started outside the tree (a step task of this job)."""
+        self._add(pid)
 
     def refresh(self, kids: dict[int, list[int]]) -> None:
         """Add every descendant of a tracked process (breadth first)."""
@@ -132,8 +137,13 @@ class JobTree:
             except psutil.Error:
                 continue
         rss_mb = rss / MIB
+        self.rss_mb = rss_mb
         self.peak_rss_mb = max(self.peak_rss_mb, rss_mb)
         return rss_mb
+
+    def cpu_s(self) -> float:
+        """CPU time of the members as last sampled (their reaped children included)."""
+        return sum(self._cpu_s.values())
 
     def detached_cpu_s(self) -> float:
         """CPU time of members their tracked parents cannot have reaped (orphans).

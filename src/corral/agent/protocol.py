@@ -86,14 +86,79 @@ class Launch:
         )
 
 
+SIGNAL_TARGETS = ("all", "batch", "main", "steps")
+
+
+@dataclass(frozen=True, slots=True)
+class StepLaunch:
+    """This node's share of a job step (docs/specs/02-agent-protocol.md §5)."""
+
+    job_id: int
+    step_id: int
+    name: str
+    user: str
+    uid: int
+    gid: int
+    argv: tuple[str, ...]
+    working_dir: str
+    environment: dict[str, str]
+    ranks: tuple[int, ...]  # the global ranks this node runs
+    node_index: int
+    step_nodes: tuple[str, ...]
+    tasks_per_node: str  # Slurm's compressed form, e.g. "2(x2),1"
+    ntasks: int
+    cpus_per_task: int
+    io_host: str | None  # None: the controller's host
+    io_port: int
+    io_key: str
+    stdout: str | None  # a per-task file pattern; None: streamed to the client
+    stderr: str | None
+    stdin: str  # "0" (a rank), "all" or "none"
+    array_job_id: int | None = None  # for %A %a in output patterns
+    array_task_id: int | None = None
+    mem_mb: int | None = None  # the job's memory per node (None: not enforced)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StepLaunch:
+        if not isinstance(d, dict):
+            raise ProtocolError("step: expected an object")
+        argv = _get(d, "argv", list)
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise ProtocolError("field 'argv': a non-empty list of strings")
+        env = _get(d, "environment", dict, {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ProtocolError("field 'environment': keys and values must be strings")
+        ranks = _get(d, "ranks", list)
+        if not all(isinstance(r, int) and not isinstance(r, bool) for r in ranks):
+            raise ProtocolError("field 'ranks': a list of integers")
+        return cls(
+            job_id=_get(d, "job_id", int), step_id=_get(d, "step_id", int),
+            name=_get(d, "name", str, ""), user=_get(d, "user", str, ""),
+            uid=_get(d, "uid", int), gid=_get(d, "gid", int), argv=tuple(argv),
+            working_dir=_get(d, "working_dir", str), environment=dict(env),
+            ranks=tuple(ranks), node_index=_get(d, "node_index", int),
+            step_nodes=tuple(str(n) for n in _get(d, "step_nodes", list)),
+            tasks_per_node=_get(d, "tasks_per_node", str, ""),
+            ntasks=_get(d, "ntasks", int), cpus_per_task=_get(d, "cpus_per_task", int, 1),
+            io_host=_get(d, "io_host", str, None), io_port=_get(d, "io_port", int),
+            io_key=_get(d, "io_key", str), stdout=_get(d, "stdout", str, None),
+            stderr=_get(d, "stderr", str, None), stdin=_get(d, "stdin", str, "0"),
+            array_job_id=_get(d, "array_job_id", int, None),
+            array_task_id=_get(d, "array_task_id", int, None),
+            mem_mb=_get(d, "mem_mb", int, None),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
-    kind: str  # launch | cancel | signal
+    kind: str  # launch | cancel | signal | step | step_cancel | end
     job_id: int
     launch: Launch | None = None
     signal: int = 15
     grace_s: float = 5.0
-    main_only: bool = False  # signal: only the job's main process, not its group
+    target: str = "all"  # signal: all | batch (its process group) | main | steps
+    step: StepLaunch | None = None
+    step_id: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Order:
@@ -107,8 +172,19 @@ class Order:
             return cls(kind, job_id, signal=_get(d, "signal", int, 15),
                        grace_s=float(_get(d, "grace_s", (int, float), 5.0)))
         if kind == "signal":
-            return cls(kind, job_id, signal=_get(d, "signal", int),
-                       main_only=bool(_get(d, "main_only", bool, False)))
+            target = _get(d, "target", str, "all")
+            if _get(d, "main_only", bool, False):  # the form of earlier controllers
+                target = "main"
+            if target not in SIGNAL_TARGETS:
+                raise ProtocolError(f"field 'target': unknown target {target!r}")
+            return cls(kind, job_id, signal=_get(d, "signal", int), target=target,
+                       step_id=_get(d, "step_id", int, None))
+        if kind == "step":
+            return cls(kind, job_id, step=StepLaunch.from_dict(_get(d, "step", dict)))
+        if kind == "step_cancel":
+            return cls(kind, job_id, step_id=_get(d, "step_id", int))
+        if kind == "end":
+            return cls(kind, job_id)
         raise ProtocolError(f"unknown order kind {kind!r}")
 
 
@@ -133,6 +209,14 @@ class JobReport:
 class RunningJob:
     job_id: int
     pid: int
+    rss_mb: float = 0.0  # the job's processes here, at the last sample
+    max_rss_mb: float = 0.0
+    cpu_time_s: float = 0.0  # so far
 
-    def to_dict(self) -> dict[str, int]:
-        return {"job_id": self.job_id, "pid": self.pid}
+    def to_dict(self) -> dict[str, float]:
+        return {"job_id": self.job_id, "pid": self.pid, **self.usage()}
+
+    def usage(self) -> dict[str, float]:
+        return {"rss_mb": round(self.rss_mb, 1),
+                "max_rss_mb": round(self.max_rss_mb, 1),
+                "cpu_time_s": round(self.cpu_time_s, 3)}

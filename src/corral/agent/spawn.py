@@ -55,24 +55,28 @@ class RunAs:
 
 def resolve_user(launch: Launch) -> RunAs:
     """The identity the job runs as: the launch's uid/gid as root, else the agent's."""
+    return resolve_user_of(launch.uid, launch.gid, launch.user)
+
+
+def resolve_user_of(uid: int, gid: int, user: str) -> RunAs:
     if os.geteuid() == 0:
         try:
-            pw = pwd.getpwuid(launch.uid)
+            pw = pwd.getpwuid(uid)
         except KeyError:
-            raise StartError(f"unknown user: uid {launch.uid} ({launch.user or '?'}) "
+            raise StartError(f"unknown user: uid {uid} ({user or '?'}) "
                              "does not exist on this node") from None
         try:
-            groups = tuple(g for g in os.getgrouplist(pw.pw_name, launch.gid))
+            groups = tuple(g for g in os.getgrouplist(pw.pw_name, gid))
         except OSError:
-            groups = (launch.gid,)
-        return RunAs(launch.uid, launch.gid, groups, pw.pw_name, pw.pw_dir, switch=True)
-    uid = os.getuid()
+            groups = (gid,)
+        return RunAs(uid, gid, groups, pw.pw_name, pw.pw_dir, switch=True)
+    own = os.getuid()
     try:
-        pw = pwd.getpwuid(uid)
+        pw = pwd.getpwuid(own)
         name, home = pw.pw_name, pw.pw_dir
     except KeyError:
-        name, home = launch.user or str(uid), os.environ.get("HOME", "/")
-    return RunAs(uid, os.getgid(), (), name, home, switch=False)
+        name, home = user or str(own), os.environ.get("HOME", "/")
+    return RunAs(own, os.getgid(), (), name, home, switch=False)
 
 
 def job_environment(launch: Launch, run_as: RunAs, agent_id: str) -> dict[str, str]:

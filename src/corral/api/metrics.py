@@ -6,7 +6,9 @@ counters are kept by the services in `Controller.counters`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -19,26 +21,25 @@ from corral.services.controller import Controller
 router = APIRouter()
 
 
+def _by_state(name: str, doc: str, states: list[Any], seen: Iterable[Any]) -> GaugeMetricFamily:
+    """A gauge with one sample per state (zeros included): how many are in it."""
+    counts = Counter(seen)
+    family = GaugeMetricFamily(name, doc, labels=["state"])
+    for state in states:
+        family.add_metric([str(state)], counts[state])
+    return family
+
+
 class _ControllerCollector(Collector):
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         ctl = self.ctl
-        jobs = GaugeMetricFamily("corral_jobs", "Jobs in the queue by state", labels=["state"])
-        counts = dict.fromkeys(JobState, 0)
-        for j in ctl.jobs.values():
-            counts[j.state] += 1
-        for state, n in counts.items():
-            jobs.add_metric([str(state)], n)
-        yield jobs
-        nodes = GaugeMetricFamily("corral_nodes", "Nodes by state", labels=["state"])
-        ncounts = dict.fromkeys(NodeState, 0)
-        for node in ctl.nodes.values():
-            ncounts[node.state] += 1
-        for nstate, k in ncounts.items():
-            nodes.add_metric([str(nstate)], k)
-        yield nodes
+        yield _by_state("corral_jobs", "Jobs in the queue by state", list(JobState),
+                        (j.state for j in ctl.jobs.values()))
+        yield _by_state("corral_nodes", "Nodes by state", list(NodeState),
+                        (n.state for n in ctl.nodes.values()))
         cpus = GaugeMetricFamily("corral_cpus", "CPUs of reachable nodes", labels=["use"])
         up = [n for n in ctl.nodes.values() if n.reachable]
         cpus.add_metric(["total"], sum(n.cpus for n in up))

@@ -102,7 +102,9 @@ async def events(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
 @router.post("/jobs/{job_id}/cancel")
 async def cancel(job_id: int, ctl: CtlDep, caller: CallerDep,
                  body: CancelRequest | None = None) -> dict[str, Any]:
-    state = await ctl.cancel(caller, job_id, signal=body.signal if body else None)
+    state = await ctl.cancel(caller, job_id, signal=body.signal if body else None,
+                             target=body.target if body else "all",
+                             step_id=body.step_id if body else None)
     return {"id": job_id, "state": state}
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.model.job import JobSpec
+from corral.services.steps import StepRequest as ServiceStepRequest
 
 
 class _Body(BaseModel):
@@ -41,6 +42,7 @@ class SubmitRequest(_Body):
     signal: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     qos: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     reservation: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    interactive: bool = False  # an allocation (salloc): ended by its client
     user: str | None = None  # an administrator submitting for another user
 
     def to_spec(self) -> JobSpec:
@@ -50,6 +52,44 @@ class SubmitRequest(_Body):
 
 class CancelRequest(_Body):
     signal: Annotated[int, Field(ge=1, le=64)] | None = None
+    target: Literal["all", "batch", "steps"] = "all"  # with a signal: who receives it
+    step_id: Annotated[int, Field(ge=0)] | None = None  # with target "steps": just this one
+
+
+class EndRequest(_Body):
+    exit_code: Annotated[int, Field(ge=0, le=255)] = 0
+
+
+class StepRequest(_Body):
+    argv: Annotated[list[str], Field(min_length=1)]
+    name: Annotated[str, Field(max_length=200)] = ""
+    working_dir: Annotated[str, Field(min_length=1)]
+    environment: dict[str, str] = {}
+    ntasks: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    nodes: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    cpus_per_task: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    overcommit: bool = False
+    io_port: Annotated[int, Field(ge=1, le=65535)]
+    io_key: Annotated[str, Field(min_length=8, max_length=200)]
+    io_node: str | None = None
+    stdout: Annotated[str, Field(min_length=1)] | None = None
+    stderr: Annotated[str, Field(min_length=1)] | None = None
+    stdin: str = "0"
+    nodelist: Annotated[list[str], Field(min_length=1)] | None = None
+    distribution: str = "block"
+
+    def to_request(self) -> ServiceStepRequest:
+        d = self.model_dump()
+        d["argv"] = tuple(d["argv"])
+        d["nodelist"] = tuple(d["nodelist"]) if d["nodelist"] else None
+        return ServiceStepRequest(**d)
+
+
+class StepEndRequest(_Body):
+    exit_code: Annotated[int, Field(ge=0, le=255)] | None = None
+    signal: Annotated[int, Field(ge=1, le=64)] | None = None
+    cancelled: bool = False
+    out_of_memory: bool = False  # a task was killed for the job's memory limit
 
 
 class RequeueRequest(_Body):
@@ -85,6 +125,9 @@ class DrainRequest(_Body):
 class AgentRunning(BaseModel):
     job_id: int
     pid: int | None = None
+    rss_mb: float = 0.0
+    max_rss_mb: float = 0.0
+    cpu_time_s: float = 0.0
 
 
 class AgentRegister(BaseModel):
@@ -95,6 +138,7 @@ class AgentRegister(BaseModel):
     features: list[str] = []
     agent_version: str = ""
     boot_id: str = ""
+    address: str | None = None  # where this node's clients listen (step I/O)
     running: list[AgentRunning] = []
     finished: list[dict[str, Any]] = []
 
@@ -103,6 +147,7 @@ class AgentPoll(BaseModel):
     node: str
     boot_id: str = ""
     running: list[AgentRunning] = []
+    steps_usage: list[AgentRunning] = []  # jobs whose steps, not batch script, run here
     wait_s: Annotated[float, Field(ge=0, le=60)] = 20.0
 
 

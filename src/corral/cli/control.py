@@ -45,10 +45,14 @@ def _signal_number(name: str | None) -> int | None:
 
 @click.command("cancel")
 @click.option("-s", "--signal", "sig", help="Send this signal instead of cancelling.")
+@click.option("--to", "target", type=click.Choice(["all", "batch", "steps"]), default="all",
+              show_default=True,
+              help="With --signal: every process of the job, its batch script's, or its "
+                   "steps' (srun) only.")
 @click.argument("jobs", nargs=-1, required=True)
-def cancel(sig: str | None, jobs: tuple[str, ...]) -> None:
+def cancel(sig: str | None, target: str, jobs: tuple[str, ...]) -> None:
     number = _signal_number(sig)
-    _each(job_ids(jobs), lambda c, j: c.cancel(j, signal=number))
+    _each(job_ids(jobs), lambda c, j: c.cancel(j, signal=number, target=target))
 
 
 @click.command("hold")

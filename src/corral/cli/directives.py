@@ -47,7 +47,8 @@ def job_options(f: F) -> F:
                      help="after|afterany|afterok|afternotok:ID[:ID…][,…] or singleton."),
         click.option("--kill-on-invalid-dep", type=click.Choice(["yes", "no"]),
                      help="Fail a job whose dependency can never be met (default yes)."),
-        click.option("--signal", help="[B:]SIG[@seconds]: warn the job before its time limit."),
+        click.option("--signal", help="[B:]SIG[@seconds]: warn the job before its time limit "
+                     "(its steps; with B: its batch script)."),
         click.option("--exclusive", is_flag=True, default=None, help="Whole nodes only."),
         click.option("-q", "--qos", help="Quality of service (configured by the site)."),
         click.option("--reservation", help="Run inside this advance reservation."),

@@ -72,10 +72,39 @@ class Client:
     def events(self, job_id: int) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", f"/v1/jobs/{job_id}/events")["events"])
 
-    def cancel(self, job_id: int, signal: int | None = None) -> dict[str, Any]:
-        body = {"signal": signal} if signal else {}
+    def cancel(self, job_id: int, signal: int | None = None, target: str = "all",
+               step_id: int | None = None) -> dict[str, Any]:
+        """Cancel; with `signal`, send it to all (or the batch script's / the steps' /
+        one step's) processes instead."""
+        body: dict[str, Any] = {"signal": signal, "target": target} if signal else {}
+        if signal and step_id is not None:
+            body["step_id"] = step_id
         result: dict[str, Any] = self.transport.request(
             "POST", f"/v1/jobs/{job_id}/cancel", body=body)
+        return result
+
+    def end(self, job_id: int, exit_code: int = 0) -> dict[str, Any]:
+        """End an allocation (an interactive job) this client holds."""
+        result: dict[str, Any] = self.transport.request(
+            "POST", f"/v1/jobs/{job_id}/end", body={"exit_code": exit_code})
+        return result
+
+    # steps
+    def create_step(self, job_id: int, **request: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request(
+            "POST", f"/v1/jobs/{job_id}/steps", body=request)
+        return result
+
+    def steps(self, job_id: int) -> list[dict[str, Any]]:
+        return list(self.transport.request("GET", f"/v1/jobs/{job_id}/steps")["steps"])
+
+    def end_step(self, job_id: int, step_id: int, *, exit_code: int | None = None,
+                 signal: int | None = None, cancelled: bool = False,
+                 out_of_memory: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request(
+            "POST", f"/v1/jobs/{job_id}/steps/{step_id}/end",
+            body={"exit_code": exit_code, "signal": signal, "cancelled": cancelled,
+                  "out_of_memory": out_of_memory})
         return result
 
     def hold(self, job_id: int) -> None:

@@ -16,6 +16,7 @@ class EventKind(StrEnum):
     RELEASE = "release"
     SIGNAL = "signal"
     NODE = "node"  # node registration / state facts
+    STEP = "step"  # a job step started or ended (data: step_id, action, ...)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,22 @@ from corral.model.states import JobState
 # Patterns accepted in output paths: %j job id, %x job name, %u user name,
 # %N first node name, %A array job id, %a array task id, %% a literal percent.
 OUTPUT_PATTERN_KEYS = ("%j", "%x", "%u", "%N", "%A", "%a", "%%")
+def fill_pattern(pattern: str, keys: Mapping[str, str]) -> str:
+    """Replace each `%k` whose letter is in `keys`; anything else stays as it is."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "%" and i + 1 < len(pattern) and pattern[i + 1] in keys:
+            out.append(keys[pattern[i + 1]])
+            i += 2
+            continue
+        out.append(pattern[i])
+        i += 1
+    return "".join(out)
+
+
+# The weighted parts of a job's priority (corral.sched.priority.Factors has these fields).
+PRIORITY_FACTORS = ("age", "size", "partition", "nice", "fairshare", "qos", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +61,7 @@ class JobSpec:
     signal: str | None = None  # "[B:]SIG@seconds" before the time limit
     qos: str | None = None  # a configured quality of service
     reservation: str | None = None  # run inside this advance reservation
+    interactive: bool = False  # an allocation held for a client (salloc), which ends it
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -89,6 +107,11 @@ class Job:
     array_job_id: int | None = None  # the id of the array's first task
     array_task_id: int | None = None
     t_signalled: float | None = None  # when the --signal warning was sent (not stored)
+    # pending: the last pass's priority factor by factor, in PRIORITY_FACTORS order
+    # (kept as the scheduler's tuple, named only when shown); not stored
+    priority_factors: tuple[float, ...] | None = None
+    # running: node -> its agent's last sample (rss_mb, max_rss_mb, cpu_time_s, t); not stored
+    live_usage: dict[str, dict[str, float]] | None = None
 
     @property
     def display_id(self) -> str:
@@ -106,28 +129,15 @@ class Job:
 
     def expand_path(self, pattern: str) -> str:
         """Fill %j %x %u %N %% in an output path (relative paths: the working dir)."""
-        out = []
-        i = 0
-        while i < len(pattern):
-            c = pattern[i]
-            if c == "%" and i + 1 < len(pattern):
-                k = pattern[i + 1]
-                rep = {
-                    "A": str(self.array_job_id if self.array_job_id is not None else self.id),
-                    "a": str(self.array_task_id if self.array_task_id is not None else 0),
-                    "j": str(self.id),
-                    "x": self.spec.name,
-                    "u": self.user,
-                    "N": self.nodes[0] if self.nodes else "",
-                    "%": "%",
-                }.get(k)
-                if rep is not None:
-                    out.append(rep)
-                    i += 2
-                    continue
-            out.append(c)
-            i += 1
-        path = "".join(out)
+        path = fill_pattern(pattern, {
+            "A": str(self.array_job_id if self.array_job_id is not None else self.id),
+            "a": str(self.array_task_id if self.array_task_id is not None else 0),
+            "j": str(self.id),
+            "x": self.spec.name,
+            "u": self.user,
+            "N": self.nodes[0] if self.nodes else "",
+            "%": "%",
+        })
         if not path.startswith("/"):
             path = self.spec.working_dir.rstrip("/") + "/" + path
         return path
@@ -174,7 +184,10 @@ class Job:
             "max_rss_mb": self.max_rss_mb,
             "restarts": self.restarts,
             "priority": self.priority,
+            "priority_factors": (dict(zip(PRIORITY_FACTORS, self.priority_factors, strict=True))
+                                 if self.priority_factors and self.state.is_waiting else None),
             "t_expected_start": self.t_eligible_est,
+            "live_usage": self.live_usage if self.state.is_active else None,
             "stdout": self.stdout_path,
             "stderr": self.stderr_path,
             "working_dir": self.spec.working_dir,

@@ -31,6 +31,11 @@ class Node:
             cpus_used=self.cpus_used, cpus_total=self.cpus,
         )
 
+    def has_room(self, *, cpus: int, gpus: int, mem_mb: int = 0) -> bool:
+        """Whether this many CPUs, GPUs and MiB are free here now."""
+        return (self.cpus - self.cpus_used >= cpus and self.gpus - self.gpus_used >= gpus
+                and self.mem_mb - self.mem_mb_used >= mem_mb)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -12,7 +12,7 @@ from corral.sched.limits import Tally
 from corral.sched.node_machine import NodeMachine
 from corral.sched.policies import Infos, Policy
 from corral.sched.preempt import plan_preemption
-from corral.sched.priority import multifactor
+from corral.sched.priority import Factors, Scorer
 from corral.sched.request import Req
 from corral.sched.types import Decisions, PendingInfo, PendingView, Reason, Snapshot, Start
 
@@ -53,29 +53,29 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         else {}
     )
     qmax = max(snapshot.qos_priority.values(), default=0.0)
+    score = Scorer(w, now=now, total_cpus=total_cpus, max_tier=max_tier)
 
     pending: dict[int, PendingInfo] = {}
     queue: list[Req] = []
     prio: dict[int, float] = {}
+    parts_of: dict[int, Factors] = {}
 
     def hold(job: PendingView, reason: str, t: float | None = None) -> None:
         pending[job.job_id] = PendingInfo(job.job_id, reason, prio[job.job_id], t)
 
     for job in snapshot.pending:
         part = parts.get(job.partition)
-        prio[job.job_id] = multifactor(
-            w,
-            now=now,
-            t_submit=job.t_submit,
-            cpus=job.nodes * job.cpus_per_node,
-            total_cpus=total_cpus,
-            tier=part.priority_tier if part else 0,
-            max_tier=max_tier,
-            nice=job.nice,
-            admin_priority=job.admin_priority,
-            fairshare=fs.get(job.account or job.user, 1.0),
-            qos=snapshot.qos_priority.get(job.qos, 0.0) / qmax if job.qos and qmax > 0 else 0.0,
+        f = score(
+            job.t_submit,
+            job.nodes * job.cpus_per_node,
+            part.priority_tier if part else 0,
+            job.nice,
+            job.admin_priority,
+            fs.get(job.account or job.user, 1.0) if fs else 1.0,
+            snapshot.qos_priority.get(job.qos, 0.0) / qmax if job.qos and qmax > 0 else 0.0,
         )
+        prio[job.job_id] = f.total
+        parts_of[job.job_id] = f
         if job.held:
             hold(job, Reason.HELD)
             continue
@@ -182,6 +182,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         starts=tuple(Start(req.job_id, nodes) for req, nodes in starts),
         pending=pending,
         preempt=preempt,
+        factors=parts_of,
     )
 
 

@@ -171,6 +171,8 @@ class NodeMachine:
         self.free_cpus = sum(n.free[0] for n in self._nodes if n.avail)
         self._eligible: dict[tuple[object, ...], list[_Node]] = {}
         self._static: dict[tuple[object, ...], frozenset[int]] = {}
+        # the same nodes in node order, and the distinct capacities among them
+        self._static_nodes: dict[tuple[object, ...], tuple[list[_Node], frozenset[Res3]]] = {}
         self._failed: dict[tuple[object, ...], float] = {}
         self._n_res = 0
         # available nodes with a free CPU, in node order; nodes holding a reservation
@@ -210,20 +212,27 @@ class NodeMachine:
         return got
 
     def eligible(self, req: Req, include_unavailable: bool = False) -> list[_Node]:
-        """Nodes that could hold one slice of the job when idle."""
-        key = (*self._key(req), include_unavailable)
+        """Nodes that could hold one slice of the job when idle (node order; the list
+        is shared between callers and must not be changed)."""
+        key = (req.node_names, req.feature_ok, req.exclusive, req.cpus, req.mem_mb, req.gpus,
+               req.resv, include_unavailable)
         got = self._eligible.get(key)
         if got is not None:
             return got
-        static = self._static_ok(req, include_unavailable)
-        out = []
-        for n in self._nodes:
-            if n.idx not in static:
-                continue
-            c, m, g = self._need(req, n)
-            if c > n.cap[0] or m > n.cap[1] or g > n.cap[2]:
-                continue
-            out.append(n)
+        skey = (req.node_names, req.feature_ok, include_unavailable)
+        static = self._static_nodes.get(skey)
+        if static is None:
+            idx = self._static_ok(req, include_unavailable)
+            members = [n for n in self._nodes if n.idx in idx]
+            static = (members, frozenset(n.cap for n in members))
+            self._static_nodes[skey] = static
+        nodes, caps = static
+        # Nodes differ in few capacities: decide per capacity, not per node. An
+        # exclusive job needs a whole node, which every node has.
+        ok = caps if req.exclusive else frozenset(
+            cap for cap in caps
+            if req.cpus <= cap[0] and req.mem_mb <= cap[1] and req.gpus <= cap[2])
+        out = nodes if len(ok) == len(caps) else [n for n in nodes if n.cap in ok] if ok else []
         self._eligible[key] = out
         return out
 
@@ -266,7 +275,8 @@ class NodeMachine:
                 if idx not in static or (skip_reserved and n.res):
                     continue
                 nd = n.cap if excl else need
-                if nd[0] > n.cap[0] or nd[1] > n.cap[1] or nd[2] > n.cap[2]:
+                f = n.free  # free now: the cheap test first (fits() checks it again)
+                if nd[0] > f[0] or nd[1] > f[1] or nd[2] > f[2]:
                     continue
                 if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now, tag):
                     chosen.append(n)

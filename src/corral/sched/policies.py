@@ -19,14 +19,16 @@ from corral.sched.types import Reason
 Infos = dict[int, tuple[str, float | None]]
 
 
+@dataclass
 class Policy:
-    """Base class. Subclasses implement `plan`."""
+    """Base class: the priority weights and the preemption switch every policy has.
+    Subclasses implement `plan`."""
+
+    weights: PriorityWeights = field(default_factory=PriorityWeights)
+    preemption: bool = False  # stop preemptible lower-tier jobs for a blocked one
 
     name = "policy"
-    weights: PriorityWeights
-
     uses_predictions = False
-    preemption = False  # stop preemptible lower-tier jobs for a blocked one
     # True when the only reservation a plan books is the first waiting job's
     # (FCFS, EASY): lets a simulator skip jobs that cannot have become startable.
     head_only_reservation = True
@@ -60,8 +62,6 @@ class FCFS(Policy):
     """First come first served in priority order: nothing overtakes the first
     job that cannot start."""
 
-    weights: PriorityWeights = field(default_factory=PriorityWeights)
-    preemption: bool = False
     expected_starts: bool = True  # book every waiting job to report its start
     name = "fcfs"
 
@@ -101,8 +101,6 @@ class EASY(Policy):
     before the reservation, or uses only resources the reserved job will not
     need)."""
 
-    weights: PriorityWeights = field(default_factory=PriorityWeights)
-    preemption: bool = False
     name = "easy"
 
     def backfill_order(self, tail: list[Req]) -> list[Req]:
@@ -171,8 +169,6 @@ class Conservative(Policy):
     they fit now around all of them, and get no reservation of their own.
     """
 
-    weights: PriorityWeights = field(default_factory=PriorityWeights)
-    preemption: bool = False
     max_reservations: int | None = None
     name = "conservative"
     head_only_reservation = False
@@ -233,7 +229,6 @@ class EasyPlusPlus(EASY):
     it names.
     """
 
-    weights: PriorityWeights = field(default_factory=PriorityWeights)
     history: dict[str, tuple[float, ...]] = field(default_factory=dict)
     integer_mean: bool = True  # pyss truncates the mean to whole seconds
     name = "easy++"

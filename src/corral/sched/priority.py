@@ -18,6 +18,7 @@ the largest possible weighted sum, so an administrator's value always wins.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,28 +41,54 @@ def _clip01(x: float) -> float:
     return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
 
 
-def multifactor(
-    w: PriorityWeights,
-    *,
-    now: float,
-    t_submit: float,
-    cpus: int,
-    total_cpus: int,
-    tier: int,
-    max_tier: int,
-    nice: int,
-    admin_priority: int | None,
-    fairshare: float = 1.0,
-    qos: float = 0.0,
-) -> float:
-    age = _clip01((now - t_submit) / w.max_age_s) if w.max_age_s > 0 else 1.0
-    size = _clip01(cpus / total_cpus) if total_cpus > 0 else 0.0
-    if w.favor_small:
-        size = 1.0 - size
-    part = _clip01(tier / max_tier) if max_tier > 0 else 0.0
-    nice_f = _clip01((10000 - nice) / 20000)
-    value = w.age * age + w.size * size + w.partition * part + w.nice * nice_f
-    value += w.fairshare * _clip01(fairshare) + w.qos * _clip01(qos)
-    if admin_priority is not None:
-        value += w.total + float(admin_priority)
-    return value
+class Factors(NamedTuple):
+    """A job's priority, factor by factor (each already weighted), as sprio shows it."""
+
+    age: float
+    size: float
+    partition: float
+    nice: float
+    fairshare: float
+    qos: float
+    admin: float  # an administrator's fixed priority (plus the sum of the weights)
+
+    @property
+    def total(self) -> float:
+        return (self.age + self.size + self.partition + self.nice + self.fairshare
+                + self.qos + self.admin)
+
+
+class Scorer:
+    """The multifactor priority of many jobs at one instant (a scheduling pass):
+    what does not depend on the job is worked out once."""
+
+    __slots__ = ("_inv_age", "_inv_cpus", "_inv_tier", "now", "w", "w_total")
+
+    def __init__(self, w: PriorityWeights, *, now: float, total_cpus: int,
+                 max_tier: int) -> None:
+        self.w = w
+        self.now = now
+        self.w_total = w.total
+        self._inv_age = 1.0 / w.max_age_s if w.max_age_s > 0 else 0.0
+        self._inv_cpus = 1.0 / total_cpus if total_cpus > 0 else 0.0
+        self._inv_tier = 1.0 / max_tier if max_tier > 0 else 0.0
+
+    def __call__(self, t_submit: float, cpus: int, tier: int, nice: int,
+                 admin_priority: int | None, fairshare: float = 1.0,
+                 qos: float = 0.0) -> Factors:
+        w = self.w
+        age = 0.0
+        if w.age:
+            age = (self.now - t_submit) * self._inv_age if self._inv_age else 1.0
+            age = w.age * (0.0 if age < 0.0 else 1.0 if age > 1.0 else age)
+        size = 0.0
+        if w.size:
+            size = _clip01(cpus * self._inv_cpus)
+            size = w.size * (1.0 - size if w.favor_small else size)
+        part = w.partition * _clip01(tier * self._inv_tier) if w.partition else 0.0
+        nice_f = w.nice * _clip01((10000 - nice) / 20000) if w.nice else 0.0
+        fs = w.fairshare * _clip01(fairshare) if w.fairshare else 0.0
+        q = w.qos * _clip01(qos) if w.qos else 0.0
+        admin = self.w_total + float(admin_priority) if admin_priority is not None else 0.0
+        return Factors(age, size, part, nice_f, fs, q, admin)
+

@@ -7,6 +7,9 @@ clock the caller uses (wall clock in the controller, virtual in the simulator).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from corral.sched.priority import Factors
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +130,7 @@ class Start:
     nodes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class PendingInfo:
+class PendingInfo(NamedTuple):  # one per pending job and pass: cheap to make
     job_id: int
     reason: str
     priority: float
@@ -140,6 +142,7 @@ class Decisions:
     starts: tuple[Start, ...]
     pending: dict[int, PendingInfo]
     preempt: tuple[int, ...] = ()  # running jobs to stop (requeue or cancel)
+    factors: dict[int, Factors] = field(default_factory=dict)  # pending job -> its priority
 
 
 class Reason:

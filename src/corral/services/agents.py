@@ -31,7 +31,7 @@ def job_environment(job: Job) -> dict[str, str]:
     env = dict(job.spec.environment)
     env["SLURM_RESTART_COUNT"] = env["CORRAL_RESTART_COUNT"] = str(job.restarts)
     if job.nodes:
-        env["SLURMD_NODENAME"] = job.nodes[0]
+        env["SLURMD_NODENAME"] = env["CORRAL_NODENAME"] = job.nodes[0]
     if job.array_job_id is not None and job.spec.array:
         arr = parse_array(job.spec.array)
         for prefix in ("SLURM_ARRAY", "CORRAL_ARRAY"):
@@ -44,17 +44,27 @@ def job_environment(job: Job) -> dict[str, str]:
     return env
 
 
+# What an allocation's node runs until its client ends it: nothing but waiting.
+ALLOCATION_HOLDER = ("/bin/sh", "-c",
+                     'trap "exit 0" TERM INT HUP; while :; do sleep 3600 & wait $!; done')
+
+
 def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
     spec = job.spec
+    script, argv = spec.script, list(spec.argv)
+    stdout, stderr = job.stdout_path, job.stderr_path
+    if spec.interactive:
+        script, argv, stdout, stderr = None, list(ALLOCATION_HOLDER), "/dev/null", "/dev/null"
     return {
         "kind": "launch",
         "job_id": job.id,
         "launch": {
             "job_id": job.id, "name": spec.name, "user": job.user, "uid": job.uid,
-            "gid": job.gid, "script": spec.script, "argv": list(spec.argv),
+            "gid": job.gid, "script": script, "argv": argv,
             "working_dir": spec.working_dir, "environment": job_environment(job),
-            "stdout": job.stdout_path, "stderr": job.stderr_path,
-            "time_limit_s": job.time_limit_s, "mem_mb": job.mem_mb_per_node,
+            "stdout": stdout, "stderr": stderr,
+            "time_limit_s": job.time_limit_s,
+            "mem_mb": ctl.mem_limit_mb(job),
             "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
             "node_list": list(job.nodes), "kill_grace_s": ctl.cfg.controller.kill_grace_s,
         },
@@ -89,6 +99,8 @@ class AgentService:
         node.features = tuple(msg.get("features", ()))
         node.t_last_seen = now
         ctl.node_boot[name] = str(msg.get("boot_id", ""))
+        if msg.get("address"):
+            ctl.node_address[name] = str(msg["address"])
         ctl.orders.drop(name)  # orders for a previous incarnation are void
         copy = Node(name=node.name, cpus=node.cpus, mem_mb=node.mem_mb, gpus=node.gpus,
                     features=node.features, drain=node.drain, drain_reason=node.drain_reason,
@@ -117,11 +129,25 @@ class AgentService:
         name = str(msg["node"])
         boot = str(msg.get("boot_id", ""))
         self._node(name, boot)
+        self._live_usage(name, [*msg.get("running", []), *msg.get("steps_usage", [])])
         wait_s = min(float(msg.get("wait_s", 20.0)), 60.0)
         orders = await self.ctl.orders.wait(name, wait_s)
         if name in self.ctl.nodes and self.ctl.node_boot.get(name) == boot:
             self.ctl.nodes[name].t_last_seen = time.time()
         return {"orders": orders}
+
+    def _live_usage(self, node: str, running: list[dict[str, Any]]) -> None:
+        """What a running job uses now on this node, as its agent samples it (sstat)."""
+        now = time.time()
+        for r in running:
+            job = self.ctl.jobs.get(int(r["job_id"]))
+            if job is not None and job.state.is_active and node in job.nodes:
+                if job.live_usage is None:
+                    job.live_usage = {}
+                job.live_usage[node] = {"rss_mb": float(r.get("rss_mb") or 0.0),
+                                        "max_rss_mb": float(r.get("max_rss_mb") or 0.0),
+                                        "cpu_time_s": float(r.get("cpu_time_s") or 0.0),
+                                        "t": now}
 
     async def report(self, msg: dict[str, Any]) -> dict[str, Any]:
         name = str(msg["node"])
@@ -155,7 +181,11 @@ class AgentService:
             job.exit_code = r.get("exit_code")
             job.signal = r.get("signal")
             job.t_end = float(r.get("t_end") or time.time())
-            if job.reason == "Cancelled" and state != JobState.COMPLETED:
+            if job.reason == "Ended":  # an allocation its client ended
+                code = ctl.end_codes.pop(job.id, 0)
+                state = JobState.COMPLETED if code == 0 else JobState.FAILED
+                job.exit_code, job.signal = code, None
+            elif job.reason == "Cancelled" and state != JobState.COMPLETED:
                 state = JobState.CANCELLED
             elif job.reason == "Preempted" and state != JobState.COMPLETED:
                 state = JobState.PREEMPTED

@@ -41,6 +41,7 @@ class JobControl:
     orders: OrderBook
     writer: Writer
     suspended_for: dict[int, int | None]  # suspended job -> the job it made room for
+    end_codes: dict[int, int]  # allocations ended by their client -> its exit code
 
     if TYPE_CHECKING:  # provided by the Controller
         async def persist(self, op: Callable[[Connection], Any]) -> Any: ...
@@ -54,7 +55,8 @@ class JobControl:
         def release_resources(self, job: Job) -> None: ...
         def lend_resources(self, job: Job, *, back: bool) -> None: ...
 
-    def _own(self, caller: Caller, job_id: int) -> Job:
+    def own_job(self, caller: Caller, job_id: int) -> Job:
+        """A job of the queue the caller may act on (its owner or an administrator)."""
         job = self.jobs.get(job_id)
         if job is None:
             raise NotFound(f"job {job_id}: no such job in the queue")
@@ -62,14 +64,19 @@ class JobControl:
             raise PermissionDenied(f"job {job_id}: belongs to {job.user}, not {caller.user}")
         return job
 
-    async def cancel(self, caller: Caller, job_id: int, signal: int | None = None) -> str:
-        job = self._own(caller, job_id)
+    async def cancel(self, caller: Caller, job_id: int, signal: int | None = None,
+                     target: str = "all", step_id: int | None = None) -> str:
+        """Cancel a job, or with `signal` send it one: to all its processes, its batch
+        script's process group ("batch") or its steps only ("steps")."""
+        job = self.own_job(caller, job_id)
         if job.state.is_final:
             return str(job.state)
         if signal is not None and job.state.is_active:
-            await self.persist(self.record(job, EventKind.SIGNAL, data={"signal": signal}))
+            await self.persist(self.record(job, EventKind.SIGNAL, data={
+                "signal": signal, "target": target, "step_id": step_id}))
             for node in job.nodes:
-                self.orders.push(node, {"kind": "signal", "job_id": job.id, "signal": signal})
+                self.orders.push(node, {"kind": "signal", "job_id": job.id, "signal": signal,
+                                        "target": target, "step_id": step_id})
             return str(job.state)
         if job.state.is_waiting:
             job.t_end = time.time()
@@ -83,6 +90,28 @@ class JobControl:
                                                             "action": "cancel"})
             await self.persist(op)
         self._order_kill(job, requeue=False)
+        return str(job.state)
+
+    def mem_limit_mb(self, job: Job) -> int | None:
+        """The memory an agent holds the job to per node (None: not enforced)."""
+        return job.mem_mb_per_node if self.cfg.controller.enforce_memory else None
+
+    async def end_allocation(self, caller: Caller, job_id: int, exit_code: int) -> str:
+        """The client of an allocation (salloc) is done: the job ends COMPLETED, or
+        FAILED with the client's exit code; a still-pending one is cancelled."""
+        job = self.own_job(caller, job_id)
+        if not job.spec.interactive:
+            raise Conflict(f"job {job_id}: is a batch job; only allocations are ended "
+                           "by their client (cancel it instead)")
+        if job.state.is_final or job.state == JobState.COMPLETING:
+            return str(job.state)
+        if not job.state.is_active:
+            return await self.cancel(caller, job_id)
+        self.end_codes[job.id] = exit_code
+        op = self.change(job, JobState.COMPLETING, data={"by": caller.user,
+                                                        "action": "end", "exit_code": exit_code})
+        await self.persist(op)
+        self._order_kill(job, requeue=False, reason="Ended")
         return str(job.state)
 
     def _order_kill(self, job: Job, *, requeue: bool, reason: str | None = None) -> None:
@@ -143,13 +172,13 @@ class JobControl:
                                         "signal": int(signal.SIGCONT)})
 
     def _room_for(self, job: Job, name: str) -> bool:
-        n = self.nodes.get(name)
-        cpus = n.cpus if n is not None and job.spec.exclusive else job.spec.cpus_per_node
-        return (n is not None and n.cpus - n.cpus_used >= cpus
-                and n.gpus - n.gpus_used >= job.spec.gpus_per_node)
+        n = self.nodes.get(name)  # memory: a suspended job keeps holding its own
+        return n is not None and n.has_room(
+            cpus=n.cpus if job.spec.exclusive else job.spec.cpus_per_node,
+            gpus=job.spec.gpus_per_node)
 
     async def hold(self, caller: Caller, job_id: int) -> None:
-        job = self._own(caller, job_id)
+        job = self.own_job(caller, job_id)
         if job.state == JobState.HELD:
             return
         if job.state != JobState.PENDING:
@@ -159,7 +188,7 @@ class JobControl:
                                        data={"by": caller.user}))
 
     async def release(self, caller: Caller, job_id: int) -> None:
-        job = self._own(caller, job_id)
+        job = self.own_job(caller, job_id)
         if job.state != JobState.HELD:
             raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
         if job.reason == "JobHeldAdmin" and not caller.is_admin:
@@ -176,7 +205,7 @@ class JobControl:
             if job is None:
                 raise NotFound(f"job {job_id}: no such job")
             self.jobs[job_id] = job
-        job = self._own(caller, job_id)
+        job = self.own_job(caller, job_id)
         if job.state.is_waiting:
             raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
         if job.state.is_active:
@@ -204,7 +233,7 @@ class JobControl:
         return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why})
 
     async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
-        job = self._own(caller, job_id)
+        job = self.own_job(caller, job_id)
         unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
         if unknown:
             raise InvalidRequest(f"update: field {unknown[0]!r} cannot be changed "

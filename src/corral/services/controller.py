@@ -35,6 +35,7 @@ from corral.services.identity import Caller, resolve_owner
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
 from corral.services.reservations import Reservations
+from corral.services.steps import Steps
 from corral.services.submit import resolve
 from corral.services.usage import Usage
 from corral.services.writer import Writer
@@ -53,6 +54,7 @@ class Controller(JobControl):
         self.jobs: dict[int, Job] = {}
         self.nodes: dict[str, Node] = {}
         self.node_boot: dict[str, str] = {}
+        self.node_address: dict[str, str] = {}  # as each agent reports it (step I/O)
         self.orders = OrderBook()
         self._kick = asyncio.Event()
         self._finished = asyncio.Condition()
@@ -62,8 +64,10 @@ class Controller(JobControl):
         self.deps = Dependencies(self)
         self.suspended_for: dict[int, int | None] = {}  # suspended job -> its preemptor
         self.lent: set[int] = set()  # suspended jobs whose CPUs and GPUs are lent
+        self.end_codes: dict[int, int] = {}  # allocations ended by their client -> exit code
         self.usage = Usage(cfg.scheduler.fairshare_half_life_s)
         self.reservations = Reservations(self)
+        self.steps = Steps(self)
         # monotonic counters for /metrics: jobs_submitted, jobs_started, jobs_ended
         self.counters: dict[str, int] = {"jobs_submitted": 0, "jobs_started": 0,
                                          "jobs_ended": 0}
@@ -166,6 +170,8 @@ class Controller(JobControl):
             n.jobs.add(job.id)
 
     def release_resources(self, job: Job) -> None:
+        self.steps.job_ended(job)
+        job.live_usage = None
         for name in job.nodes:
             n = self.nodes.get(name)
             if n is None or job.id not in n.jobs:
@@ -316,10 +322,11 @@ class Controller(JobControl):
                 sig = parse_signal_spec(j.spec.signal)
                 if now >= j.t_start + j.time_limit_s - sig.before_s:
                     j.t_signalled = now
+                    # B: the batch script's own process; else, as Slurm, its steps
+                    target = "main" if sig.main_only else "steps"
                     for node in j.nodes:
                         self.orders.push(node, {"kind": "signal", "job_id": j.id,
-                                                "signal": sig.signum,
-                                                "main_only": sig.main_only})
+                                                "signal": sig.signum, "target": target})
 
 
 def _load_state(conn: Connection) -> tuple[list[Job], list[Node]]:

@@ -46,10 +46,7 @@ POLICIES: dict[str, Callable[[], sched.Policy]] = {
 
 
 def make_policy(cfg: SchedulerConfig, *, preemption: bool) -> sched.Policy:
-    w = cfg.weights
-    weights = sched.PriorityWeights(
-        age=w.age, size=w.size, partition=w.partition, nice=w.nice, fairshare=w.fairshare,
-        qos=w.qos, max_age_s=float(w.max_age_s), favor_small=w.favor_small)
+    weights = sched.PriorityWeights(**cfg.weights.model_dump())  # the same fields
     extra: dict[str, bool] = {"integer_mean": False} if cfg.policy == "easy++" else {}
     return POLICIES[cfg.policy](weights=weights, preemption=preemption,  # type: ignore[call-arg]
                                 **extra)
@@ -92,7 +89,7 @@ class Scheduler:
         running: list[RunningView] = []
         pending: list[PendingView] = []
         room = self._array_room()
-        predicting = getattr(self.policy, "uses_predictions", False)
+        predicting = self.policy.uses_predictions
         part_cfg = {p.name: p for p in ctl.cfg.partitions}
         for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
             if j.state.is_active:
@@ -220,6 +217,7 @@ class Scheduler:
                 if job.state == JobState.PENDING:
                     job.reason = info.reason
                 job.priority = info.priority
+                job.priority_factors = decisions.factors.get(info.job_id)
                 job.t_eligible_est = info.t_expected_start
         ops: list[Callable[[Connection], Any]] = []
         started: list[Job] = []
@@ -249,8 +247,7 @@ class Scheduler:
             n = self.ctl.nodes.get(name)
             if n is None or not n.reachable or n.drain:
                 return False
-            if (n.cpus - n.cpus_used < job.spec.cpus_per_node
-                    or n.gpus - n.gpus_used < job.spec.gpus_per_node
-                    or n.mem_mb - n.mem_mb_used < (job.mem_mb_per_node or 0)):
+            if not n.has_room(cpus=n.cpus if job.spec.exclusive else job.spec.cpus_per_node,
+                              gpus=job.spec.gpus_per_node, mem_mb=job.mem_mb_per_node or 0):
                 return False
         return len(nodes) == job.spec.nodes

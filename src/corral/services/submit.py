@@ -43,7 +43,10 @@ def _positive(field: str, value: int, minimum: int = 1) -> None:
 
 
 def validate_spec(spec: JobSpec) -> None:
-    if not spec.script and not spec.argv:
+    if spec.interactive and (spec.script or spec.argv):
+        raise InvalidRequest("command: an allocation (interactive) runs no command; "
+                             "its client starts steps in it")
+    if not spec.script and not spec.argv and not spec.interactive:
         raise InvalidRequest("command: a job needs a script or a command")
     if spec.script is not None and len(spec.script.encode()) > MAX_SCRIPT_BYTES:
         raise InvalidRequest(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from corral.sched import Policy, PriorityWeights, Req, extend_counts, plan_counts
 from corral.sched.count_machine import CountMachine
 from corral.sched.fairshare import fairshare_factors
-from corral.sched.priority import multifactor
+from corral.sched.priority import Scorer
 from corral.sim.jobs import SimJob
 from corral.sim.settings import ReplaySettings
 
@@ -136,19 +136,9 @@ def simulate(
 
     def order_by_priority(now: float) -> None:
         fs = fairshare_factors(usage, {}) if weights.fairshare else {}
+        score = Scorer(weights, now=now, total_cpus=procs_total, max_tier=0)
         for r in queue:
-            r.priority = multifactor(
-                weights,
-                now=now,
-                t_submit=r.t_submit,
-                cpus=r.procs,
-                total_cpus=procs_total,
-                tier=0,
-                max_tier=0,
-                nice=0,
-                admin_priority=None,
-                fairshare=fs.get(r.user, 1.0),
-            )
+            r.priority = score(r.t_submit, r.procs, 0, 0, None, fs.get(r.user, 1.0)).total
         queue.sort(key=_priority_key)
 
     additive = incremental and policy.plan_is_additive

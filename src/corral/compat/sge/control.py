@@ -9,9 +9,9 @@ from typing import Any
 from corral.compat import frontend
 from corral.compat.sge import view
 from corral.model.errors import Conflict, CorralError
+from corral.model.states import FINAL_JOB_STATES
 
-_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-          "PREEMPTED"}
+_FINAL = frozenset(str(s) for s in FINAL_JOB_STATES)
 
 
 def act(prog: str, argv: list[str], do: Callable[[Any, dict[str, Any]], str]) -> int:

@@ -7,13 +7,14 @@ from typing import Any
 
 from corral.compat import frontend
 from corral.compat.sge import view
+from corral.model.states import FINAL_JOB_STATES
 
 PROG = "qacct"
 _FAILED = {"COMPLETED": "0", "FAILED": "0", "CANCELLED": "100 : assumedly after job",
            "TIMEOUT": "37  : qmaster enforced h_rt, h_cpu, or h_vmem limit",
            "OUT_OF_MEMORY": "100 : assumedly after job", "NODE_FAIL": "21  : in recognizing job",
            "PREEMPTED": "100 : assumedly after job"}
-_FINAL = set(_FAILED)
+_FINAL = frozenset(str(s) for s in FINAL_JOB_STATES)
 
 
 def record(j: dict[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from corral.compat import hostlist, timefmt
+from corral.model.states import FINAL_JOB_STATES
 
 STATE_CODES = {
     "PENDING": "PD", "RUNNING": "R", "SUSPENDED": "S", "COMPLETING": "CG",
@@ -13,8 +14,7 @@ STATE_CODES = {
     "OUT_OF_MEMORY": "OOM", "NODE_FAIL": "NF", "PREEMPTED": "PR", "REQUEUED": "RQ",
 }
 CODE_STATES = {v: k for k, v in STATE_CODES.items()}
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-         "PREEMPTED"}
+FINAL = frozenset(str(s) for s in FINAL_JOB_STATES)
 
 
 def state(job: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from corral.client import Client
 from corral.compat import frontend, timefmt
 from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
@@ -105,14 +106,47 @@ def _window(o: dict[str, Any], jobs: list[dict[str, Any]]) -> list[dict[str, Any
             and (j.get("t_end") or time.time()) >= start]
 
 
+STEP_ROWS_MAX_JOBS = 200  # beyond this many jobs, sacct lists no srun steps (one
+# event-log read per job)
+
+
 def _rows(jobs: list[dict[str, Any]], steps: bool) -> list[dict[str, Any]]:
     rows = []
-    for j in jobs:
-        rows.append(j)
-        if steps and j.get("t_start") is not None:
-            rows.append(dict(j, name="batch", display_id=f"{v.job_id(j)}.batch",
-                             _step=".batch", node_list=(j.get("node_list") or [])[:1]))
+    with_steps = steps and len(jobs) <= STEP_ROWS_MAX_JOBS
+    with frontend.client() as c:
+        for j in jobs:
+            rows.append(j)
+            if steps and j.get("t_start") is not None:
+                rows.append(dict(j, name="batch", display_id=f"{v.job_id(j)}.batch",
+                                 _step=".batch", node_list=(j.get("node_list") or [])[:1]))
+                if with_steps:
+                    rows.extend(_step_rows(c, j))
     return rows
+
+
+def _step_rows(c: Client, j: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's srun steps, from its event log (their lasting record)."""
+    steps: dict[int, dict[str, Any]] = {}
+    for e in c.events(j["id"]):
+        d = e.get("data") or {}
+        if e["kind"] != "step" or not isinstance(d.get("step_id"), int):
+            continue
+        sid = d["step_id"]
+        if d.get("action") == "start":
+            if (j.get("t_start") or 0) > e["t"]:
+                continue  # a step of an earlier run (before a requeue)
+            steps[sid] = dict(j, name=d.get("name", ""), display_id=f"{v.job_id(j)}.{sid}",
+                              _step=f".{sid}", node_list=d.get("nodes", []),
+                              nodes=len(d.get("nodes", [])), t_start=e["t"], t_end=None,
+                              state="RUNNING", exit_code=None, signal=None)
+        elif sid in steps:
+            steps[sid].update(t_end=e["t"], state=d.get("state", "COMPLETED"),
+                              exit_code=d.get("exit_code"), signal=d.get("signal"))
+    if j["state"] in v.FINAL:  # a step whose srun never said how it ended went with the job
+        for row in steps.values():
+            if row["state"] == "RUNNING":
+                row.update(t_end=j.get("t_end"), state="CANCELLED")
+    return [steps[k] for k in sorted(steps)]
 
 
 def sacct(argv: list[str]) -> int:

@@ -15,8 +15,8 @@ from corral.model.errors import Conflict, CorralError, NotFound
 
 PROG = "scancel"
 TABLE = [
-    Opt("account", "account", REQUIRED, "A"), Opt("batch", "ignored", NONE, "b"),
-    Opt("full", "ignored", NONE, "f"), Opt("hurry", "ignored", NONE, "H"),
+    Opt("account", "account", REQUIRED, "A"), Opt("batch", "batch", NONE, "b"),
+    Opt("full", "full", NONE, "f"), Opt("hurry", "ignored", NONE, "H"),
     Opt("interactive", "ignored", NONE, "i"), Opt("clusters", "ignored", REQUIRED, "M"),
     Opt("name", "name", REQUIRED, "n"), Opt("jobname", "name", REQUIRED),
     Opt("partition", "partition", REQUIRED, "p"), Opt("quiet", "quiet", NONE, "Q"),
@@ -82,6 +82,8 @@ def scancel(argv: list[str]) -> int:
               "               [--me] [job_id[_array_id][.step_id]]")
         return 0
     sig = signal_number(o["signal"]) if o.get("signal") else None
+    # As Slurm: a signal reaches the job's steps; -b the batch script, -f both.
+    target = "all" if "full" in o else "batch" if "batch" in o else "steps"
     specs = [p for arg in operands for p in arg.replace(",", " ").split()]
     filters = any(o.get(k) for k in ("user", "name", "partition", "state", "account",
                                       "nodelist")) or "me" in o
@@ -89,8 +91,14 @@ def scancel(argv: list[str]) -> int:
         raise frontend.Exit(1, "No job identification provided")
     code = 0
     with frontend.client() as c:
+        steps = [s for s in specs if "." in s]
+        for spec in steps:
+            code = max(code, _cancel_step(c, spec, sig, quiet="quiet" in o))
+        specs = [s for s in specs if "." not in s]
+        if steps and not specs:
+            return code
         if specs:
-            targets = _targets(c, [s.split(".")[0] for s in specs])
+            targets = _targets(c, specs)
         else:
             targets = [(str(j["id"]), [j["id"]]) for j in _filtered(c, o)]
         for spec, ids in targets:
@@ -100,7 +108,7 @@ def scancel(argv: list[str]) -> int:
                 code = 1
             for job_id in ids:
                 try:
-                    c.cancel(job_id, signal=sig)
+                    c.cancel(job_id, signal=sig, target=target)
                 except NotFound:
                     if "quiet" not in o:
                         print(f"scancel: error: Kill job error on job id {spec}: "
@@ -115,6 +123,34 @@ def scancel(argv: list[str]) -> int:
                           file=sys.stderr)
                     code = 1
     return code
+
+
+def _cancel_step(c: Client, spec: str, sig: int | None, *, quiet: bool) -> int:
+    """`12.3`: cancel (or signal) one step of a running job."""
+    job, _, step = spec.partition(".")
+    if not job.isdigit() or not step.isdigit():
+        if step in ("batch", "extern") and job.isdigit():
+            return 0 if sig is None else _signal_batch(c, int(job), sig)
+        raise frontend.Exit(1, f"Invalid job id {spec}")
+    try:
+        if sig is None:
+            c.end_step(int(job), int(step), cancelled=True)
+        else:
+            c.cancel(int(job), signal=sig, target="steps", step_id=int(step))
+    except (NotFound, Conflict):
+        if not quiet:
+            print(f"scancel: error: Kill job error on job id {spec}: "
+                  "Invalid job id specified", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _signal_batch(c: Client, job_id: int, sig: int) -> int:
+    try:
+        c.cancel(job_id, signal=sig, target="batch")
+    except (NotFound, Conflict):
+        return 1
+    return 0
 
 
 def _filtered(c: Client, o: dict[str, Any]) -> list[dict[str, Any]]:

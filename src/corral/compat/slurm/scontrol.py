@@ -86,6 +86,11 @@ def _show(c: Any, args: list[str], o: dict[str, Any]) -> int:
                            # most; tools size their array chunks by it. corral allows
                            # ids up to MAX_TASK_ID but MAX_ARRAY_TASKS tasks.
                            ("MaxArraySize", MAX_ARRAY_TASKS + 1),
+                           # how long finished jobs stay in squeue (controller.keep_finished_s)
+                           ("MinJobAge", f"{st.get('keep_finished_s', 300)} sec"),
+                           ("KillWait", f"{int(st.get('kill_grace_s', 5))} sec"),
+                           ("SlurmdTimeout", f"{int(st.get('node_timeout_s', 30))} sec"),
+                           ("PriorityType", "priority/multifactor"),
                            ("CorralVersion", st.get("version")),
                            ("CorralDatabase", st.get("database"))]:
             print(f"{key:<24}= {value}")

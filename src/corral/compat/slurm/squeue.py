@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
-from corral.compat import fmt, frontend
-from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
+from corral.compat import fmt, frontend, hostlist
+from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.squeue_fields import DEFAULT, LETTERS, LONG, NAMED
+from corral.model.units import format_clock_s
 
 PROG = "squeue"
 TABLE = [
@@ -24,7 +26,7 @@ TABLE = [
     Opt("me", "me", NONE), Opt("sort", "sort", REQUIRED, "S"),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("json", "json", NONE),
     Opt("version", "version", NONE, "V"), Opt("help", "help", NONE),
-    Opt("usage", "usage", NONE), Opt("steps", "steps", REQUIRED, "s"),
+    Opt("usage", "usage", NONE), Opt("steps", "steps", OPTIONAL, "s"),
     Opt("iterate", "ignored", REQUIRED, "i"), Opt("clusters", "ignored", REQUIRED, "M"),
     Opt("qos", "ignored", REQUIRED, "q"), Opt("reservation", "ignored", REQUIRED, "R"),
     Opt("noconvert", "ignored", NONE), Opt("verbose", "ignored", NONE, "v"),
@@ -167,8 +169,7 @@ def squeue(argv: list[str]) -> int:
         print(json.dumps({"jobs": jobs}, indent=2))
         return 0
     if "steps" in o:
-        if "noheader" not in o:
-            print("         STEPID     NAME PARTITION     USER      TIME NODELIST")
+        _steps(jobs, header="noheader" not in o)
         return 0
     if "array" not in o:
         jobs = collapse(jobs)
@@ -187,6 +188,24 @@ def squeue(argv: list[str]) -> int:
     for text in fmt.render(cols, jobs, header="noheader" not in o):
         print(text)
     return 0
+
+
+def _steps(jobs: list[dict[str, Any]], *, header: bool) -> None:
+    """-s: the running steps (srun) of the selected jobs."""
+    if header:
+        print(f"{'STEPID':>15} {'NAME':>8} {'PARTITION':>9} {'USER':>8} {'TIME':>9} NODELIST")
+    now = time.time()
+    with frontend.client() as c:
+        for j in jobs:
+            if j["state"] != "RUNNING":
+                continue
+            for st in c.steps(j["id"]):
+                if st["state"] != "RUNNING":
+                    continue
+                print(f"{v.job_id(j) + '.' + str(st['step_id']):>15} {st['name'][:8]:>8} "
+                      f"{j['partition'][:9]:>9} {j['user'][:8]:>8} "
+                      f"{format_clock_s(now - st['t_start']):>9} "
+                      f"{hostlist.compress(st['nodes'])}")
 
 
 def main() -> None:

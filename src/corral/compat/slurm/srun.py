@@ -1,133 +1,125 @@
-"""srun: run a command as a job and stream its output here; inside a corral job,
-run the command's tasks right here (the job's allocation is this node)."""
+"""srun: run a parallel step. Inside a job (or salloc) the step's tasks start on the
+job's nodes through their agents; outside, srun first gets an allocation, runs the
+step in it and gives it back."""
 
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from corral.compat import frontend
-from corral.compat.options import NONE, OPTIONAL, Opt, collect, parse
-from corral.compat.slurm import stepsignal
-from corral.compat.slurm.jobview import FINAL
+from corral.compat import frontend, hostlist
+from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
+from corral.compat.slurm import allocation
 from corral.compat.slurm.sbatch import SLURM_VERSION
-from corral.compat.slurm.submitopts import TABLE, build_request
+from corral.compat.slurm.steprun import StepOptions, StepRun
+from corral.compat.slurm.submitopts import TABLE, environment
 
 PROG = "srun"
 
-
 STEP_OPTIONS = [
-    Opt("unbuffered", "ignored", NONE, "u"), Opt("label", "ignored", NONE, "l"),
+    Opt("label", "label", NONE, "l"), Opt("input", "input", REQUIRED, "i"),
+    Opt("overcommit", "overcommit", NONE, "O"), Opt("jobid", "jobid", REQUIRED),
+    Opt("unbuffered", "ignored", NONE, "u"),
     Opt("kill-on-bad-exit", "ignored", OPTIONAL, "K"), Opt("cpu-bind", "ignored"),
     Opt("mpi", "ignored"), Opt("exact", "ignored", NONE), Opt("overlap", "ignored", NONE),
     Opt("pty", "ignored", NONE), Opt("multi-prog", "ignored", NONE),
+    Opt("wait", "ignored", REQUIRED, "W"), Opt("quit-on-interrupt", "ignored", NONE, "q"),
+    Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("distribution", "distribution", REQUIRED, "m"),
 ]
+_STEP_NAMES = {o.long for o in STEP_OPTIONS} | {o.short for o in STEP_OPTIONS if o.short}
+SRUN_TABLE = [o for o in TABLE if o.long not in _STEP_NAMES and o.short not in _STEP_NAMES
+              ] + STEP_OPTIONS
 
 
-def _task_path(pattern: str | None, rank: int) -> str | None:
-    if not pattern:
+def _count(o: dict[str, Any], key: str, env: str | None = None) -> int | None:
+    """The option's count, else (inside a job) the job's variable `env`, else None."""
+    text = o.get(key) or (os.environ.get(env) if env else None)
+    if not text:
         return None
-    env = os.environ
-    keys = {"j": env.get("SLURM_JOB_ID", ""), "J": env.get("SLURM_JOB_ID", ""),
-            "A": env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID", ""),
-            "a": env.get("SLURM_ARRAY_TASK_ID", "0"), "x": env.get("SLURM_JOB_NAME", ""),
-            "t": str(rank), "n": "0", "N": env.get("SLURMD_NODENAME", ""), "s": "0",
-            "u": env.get("USER", ""), "%": "%"}
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "%" and i + 1 < len(pattern) and pattern[i + 1] in keys:
-            out.append(keys[pattern[i + 1]])
-            i += 2
-            continue
-        out.append(pattern[i])
-        i += 1
-    return "".join(out)
-
-
-def _in_job(cmd: list[str], o: dict[str, Any]) -> int:
-    """A step inside the job's own allocation (this node): the tasks run here."""
-    ntasks = int(o.get("ntasks") or 1)
-    procs = []
-    files = []
-    restore = stepsignal.restored(os.environ.get(stepsignal.ENV))
-
-    def _restore() -> None:
-        stepsignal.reset_handlers(restore)
-
-    for rank in range(ntasks):
-        env = dict(os.environ, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
-                   SLURM_NODEID="0", SLURM_STEP_ID="0", SLURM_STEP_NUM_TASKS=str(ntasks),
-                   SLURM_STEP_NUM_NODES="1", SLURM_NTASKS=str(ntasks))
-        env.setdefault("SLURM_NNODES", "1")
-        env.setdefault("SLURM_JOB_NUM_NODES", "1")
-        out_path, err_path = _task_path(o.get("output"), rank), _task_path(o.get("error"), rank)
-        out = open(out_path, "ab") if out_path else None  # noqa: SIM115
-        err = open(err_path, "ab") if err_path else None  # noqa: SIM115
-        files += [f for f in (out, err) if f]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=err,
-                                      preexec_fn=_restore if restore else None))  # noqa: PLW1509 (one thread)
-    code = max(p.wait() for p in procs)
-    for f in files:
-        f.close()
-    return code
-
-
-def _follow(path: Path, pos: int) -> int:
     try:
-        with path.open("rb") as f:
-            f.seek(pos)
-            data = f.read()
-    except FileNotFoundError:
-        return pos
-    if data:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    return pos + len(data)
+        n = int(str(text).split("-")[0])
+    except ValueError:
+        frontend.fail(f"Invalid --{key.replace('_', '-')} specification: {text}")
+    if n < 1:
+        frontend.fail(f"Invalid --{key.replace('_', '-')} specification: {text}")
+    return n
+
+
+def _input_mode(text: str | None) -> str:
+    if text is None:
+        return "0"
+    t = text.strip().lower()
+    if t in ("all", "none"):
+        return t
+    if t.isdigit():
+        return t
+    frontend.fail(f"Invalid --input specification: {text} (corral takes all, none or "
+                  "a task number)")
+
+
+def _distribution(text: str | None) -> str:
+    if not text:
+        return "block"
+    first = text.split(":")[0].split(",")[0].strip().lower()
+    if first in ("block", "cyclic", "*"):
+        return "block" if first == "*" else first
+    frontend.fail(f"Invalid --distribution specification: {text} (corral takes block or "
+                  "cyclic)")
+
+
+def step_options(o: dict[str, Any], cmd: list[str], *, inside: bool) -> StepOptions:
+    ntasks = _count(o, "ntasks", "SLURM_NTASKS" if inside and not o.get("nodes") else None)
+    nodes = _count(o, "nodes")
+    if o.get("ntasks_per_node") and nodes:
+        ntasks = int(o["ntasks_per_node"]) * nodes
+    cpt = _count(o, "cpus_per_task", "SLURM_CPUS_PER_TASK" if inside else None) or 1
+    return StepOptions(
+        argv=cmd, name=o.get("job_name") or Path(cmd[0]).name,
+        working_dir=os.path.abspath(o.get("chdir") or os.getcwd()),
+        environment=environment(o.get("export")), ntasks=ntasks, nodes=nodes,
+        cpus_per_task=cpt, overcommit="overcommit" in o, label="label" in o,
+        stdout=o.get("output"), stderr=o.get("error"), stdin=_input_mode(o.get("input")),
+        nodelist=_nodelist(o.get("nodelist")) if inside else None,
+        distribution=_distribution(o.get("distribution")))
+
+
+def _nodelist(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    try:
+        return hostlist.expand(text)
+    except ValueError:
+        frontend.fail(f"Invalid node name specified: {text}")
 
 
 def srun(argv: list[str]) -> int:
-    found, cmd = parse(argv, TABLE + STEP_OPTIONS)
+    found, cmd = parse(argv, SRUN_TABLE)
     o = collect(found)
     if "version" in o:
         print(SLURM_VERSION)
         return 0
     if not cmd:
         frontend.fail("No command given to execute.")
-    if os.environ.get("CORRAL_JOB_ID") and os.environ.get("SLURM_JOB_ID"):
-        return _in_job(cmd, o)
-    out = Path.cwd() / f".srun-{os.getpid()}-%j.out"
-    script = f"#!/bin/sh\nexec {shlex.join(cmd)}\n"
-    req = build_request(o, script=script, args=[], default_name=Path(cmd[0]).name)
-    req["stdout"] = str(out)
-    req.pop("stderr", None)
+    job_id = o.get("jobid") or os.environ.get("SLURM_JOB_ID") or os.environ.get("CORRAL_JOB_ID")
     with frontend.client() as c:
-        job_id = c.submit(**req)
-        path = Path(str(out).replace("%j", str(job_id)))
-        pos = 0
+        if job_id:
+            if not str(job_id).isdigit():
+                frontend.fail(f"Invalid job id specified: {job_id}")
+            return StepRun(c, int(job_id), step_options(o, cmd, inside=True)).run()
+        if o.get("nodelist"):
+            frontend.warn(PROG, "--nodelist is ignored by corral outside a job (it "
+                          "chooses the nodes of an allocation)")
+        job, env = allocation.allocate(c, o, prog=PROG, default_name=Path(cmd[0]).name,
+                                       verbose=False)
+        opts = step_options(o, cmd, inside=False)
+        opts.environment = {**opts.environment, **env}
+        code = 1
         try:
-            while True:
-                job = c.wait(job_id, timeout_s=0.5)
-                pos = _follow(path, pos)
-                if job["state"] in FINAL:
-                    break
-                time.sleep(0.1)
-        except KeyboardInterrupt:
-            c.cancel(job_id)
-            print(f"srun: Job step aborted: job {job_id} cancelled", file=sys.stderr)
-            return 130
-        _follow(path, pos)
-    path.unlink(missing_ok=True)
-    if job["state"] != "COMPLETED":
-        print(f"srun: error: {job.get('node_list', ['?'])[0] if job.get('node_list') else '?'}"
-              f": task 0: Exited with exit code {job.get('exit_code')}", file=sys.stderr)
-        code = job.get("exit_code")
-        return int(code) if isinstance(code, int) and code > 0 else 1
-    return 0
+            code = StepRun(c, int(job["id"]), opts).run()
+        finally:
+            allocation.release(c, int(job["id"]), code, prog=PROG, verbose=False)
+        return code
 
 
 def main() -> None:

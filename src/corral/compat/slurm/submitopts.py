@@ -11,7 +11,6 @@ from typing import Any
 
 from corral.compat import timefmt
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError
-from corral.compat.slurm import stepsignal
 from corral.model.errors import InvalidRequest
 from corral.model.units import parse_duration_s, parse_mem_mb
 
@@ -243,10 +242,7 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
     if o.get("kill_on_invalid_dep"):
         req["kill_on_invalid_dep"] = o["kill_on_invalid_dep"].lower() in ("yes", "y", "1")
     if o.get("signal"):
-        req["signal"] = o["signal"]
-        signum = stepsignal.step_signal(o["signal"])
-        if signum is not None:
-            req["script"] = stepsignal.wrap(script, signum)
+        req["signal"] = o["signal"]  # without B: the controller signals the steps only
     if "exclusive" in o:
         req["exclusive"] = True
     _allocation_env(env, req, tasks_per_node=o.get("ntasks_per_node") and per_node)
