@@ -124,6 +124,28 @@ def test_duplicate_launch_is_ignored_until_acknowledged(
     assert (outdir / "7.out").read_text() == "run\nrun\n"
 
 
+def test_a_later_run_overtaking_the_acknowledgement_still_starts(
+        controller: FakeController, sock_path: Path, spool: Path, outdir: Path) -> None:
+    """A requeued job's launch (run 1) may arrive before the answer that acknowledges
+    run 0's report: the earlier report is stale then, and the new run must start."""
+    async def scenario(agent: Agent) -> None:
+        controller.fail_reports = True  # run 0's report stays unacknowledged
+        first = launch_order(9, outdir, argv=["echo", "run0"])
+        controller.order(first)
+        await until(lambda: agent.pending.get(9))
+        controller.order(first)  # a repeat of the run that ended here: ignored
+        second = launch_order(9, outdir, argv=["echo", "run1"])
+        second["launch"]["run"] = 1
+        controller.order(second)
+        await until(lambda: (r := agent.pending.get(9)) is not None and r.run == 1)
+        controller.fail_reports = False
+        await until(lambda: not agent.pending)
+
+    run_agent(sock_path, spool, scenario)
+    assert (outdir / "9.out").read_text() == "run0\nrun1\n"
+    assert controller.reports()[9]["run"] == 1
+
+
 def test_bad_launch_order_is_reported_failed(controller: FakeController, sock_path: Path,
                                              spool: Path, outdir: Path) -> None:
     async def scenario(agent: Agent) -> None:

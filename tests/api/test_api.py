@@ -140,3 +140,37 @@ def test_tcp_users_need_a_token(tmp_path: Path) -> None:
         r = await user.get("/v1/jobs")
         assert r.status_code == 401 and "token" in r.json()["message"]
     run(tmp_path, scenario, uid=-1)
+
+
+def test_a_report_of_an_earlier_run_is_ignored(tmp_path: Path) -> None:
+    """A requeued job runs again as run 1: run 0's report, delivered late or twice,
+    must not end it; run 1's report does."""
+    async def poll(agent: httpx.AsyncClient, kind: str) -> dict[str, Any]:
+        for _ in range(50):
+            r = await agent.post("/agent/v1/poll", json={
+                "node": "n1", "boot_id": "b1", "running": [], "wait_s": 0.2})
+            assert r.status_code == 200, r.text
+            orders = [o for o in r.json()["orders"] if o["kind"] == kind]
+            if orders:
+                return dict(orders[0])
+        raise AssertionError(f"no {kind} order")
+
+    def report(job_id: int, run: int, state: str) -> dict[str, Any]:
+        return {"node": "n1", "reports": [{"job_id": job_id, "state": state, "exit_code": 0,
+                                           "t_start": 1.0, "t_end": 2.0, "run": run}]}
+
+    async def scenario(user: httpx.AsyncClient, agent: httpx.AsyncClient) -> None:
+        job_id = (await user.post("/v1/jobs", json=job(hold=False))).json()["id"]
+        assert (await poll(agent, "launch"))["launch"]["run"] == 0
+        assert (await user.post(f"/v1/jobs/{job_id}/requeue")).status_code == 200
+        await poll(agent, "cancel")
+        r = await agent.post("/agent/v1/report", json=report(job_id, 0, "CANCELLED"))
+        assert r.status_code == 200
+        assert (await poll(agent, "launch"))["launch"]["run"] == 1
+        r = await agent.post("/agent/v1/report", json=report(job_id, 0, "CANCELLED"))
+        assert r.status_code == 200  # acknowledged, and ignored
+        assert (await user.get(f"/v1/jobs/{job_id}")).json()["state"] == "RUNNING"
+        await agent.post("/agent/v1/report", json=report(job_id, 1, "COMPLETED"))
+        j = (await user.get(f"/v1/jobs/{job_id}")).json()
+        assert (j["state"], j["restarts"]) == ("COMPLETED", 1)
+    run(tmp_path, scenario)

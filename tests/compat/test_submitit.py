@@ -26,8 +26,14 @@ ROOT = str(Path(__file__).resolve().parents[2])
 @pytest.fixture(scope="module")
 def seen(compat: Compat) -> dict[str, Any]:
     env = dict(compat.env, PYTHONPATH=os.pathsep.join([ROOT, *(p for p in sys.path if p)]))
-    p = subprocess.run([sys.executable, str(CLIENT)], env=env, cwd=compat.work,
-                       capture_output=True, text=True, timeout=150)
+    try:
+        p = subprocess.run([sys.executable, str(CLIENT)], env=env, cwd=compat.work,
+                           capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired as e:  # say where it stood, and what corral saw
+        err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        queue = compat.run("squeue", "-t", "all", "-o", "%i %T %r %M", rc=None).stdout
+        pytest.fail(f"the submitit client did not finish in 150 s\n{err[-3000:]}\n"
+                    f"squeue -t all:\n{queue}")
     assert p.returncode == 0, p.stderr[-4000:]
     out: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
     out["queue_after"] = compat.out("squeue", "-h", "-o", "%i %T")

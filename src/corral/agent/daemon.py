@@ -247,12 +247,18 @@ class Agent:
     def _handle_order(self, order: Order) -> None:
         assert self.launcher is not None
         if order.kind == "launch" and order.launch is not None:
-            # A job whose report was acknowledged may come back: it was requeued.
-            if order.job_id in self.pending:
-                log.info("job %d: launch ignored, its report is not acknowledged yet",
-                         order.job_id)
+            # A job may come back once its report has reached the controller: it was
+            # requeued. The launch can overtake the report's acknowledgement, so only a
+            # report of this same run makes the launch a repeat; one of an earlier run
+            # is stale, as the controller has moved on.
+            old = self.pending.get(order.job_id)
+            if old is not None and old.run >= order.launch.run:
+                log.info("job %d: launch of run %d ignored, that run has ended here",
+                         order.job_id, order.launch.run)
             elif not self.launcher.launch(order.launch):
                 log.info("job %d: launch ignored, it is running", order.job_id)
+            elif old is not None:
+                del self.pending[order.job_id]
         elif order.kind == "cancel":
             stepped = (self.steps.terminate(order.job_id, order.signal, order.grace_s)
                        if self.steps else 0)
@@ -285,10 +291,13 @@ class Agent:
         if not (isinstance(raw, dict) and raw.get("kind") == "launch"):
             return
         job_id = raw.get("job_id")
+        launch = raw.get("launch")
+        run = launch.get("run", 0) if isinstance(launch, dict) else 0
         if isinstance(job_id, int) and job_id not in self.pending:
             now = time.time()
             self._on_report(JobReport(job_id, "FAILED", exit_code=1, t_start=now, t_end=now,
-                                      message=f"bad launch order: {why}"))
+                                      message=f"bad launch order: {why}",
+                                      run=run if isinstance(run, int) else 0))
 
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:

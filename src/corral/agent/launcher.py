@@ -207,7 +207,7 @@ class Launcher:
     def _report_start_failure(self, launch: Launch, t_start: float, message: str) -> None:
         log.warning("job %d could not start: %s", launch.job_id, message)
         report = JobReport(launch.job_id, "FAILED", exit_code=1, t_start=t_start,
-                           t_end=time.time(), message=message)
+                           t_end=time.time(), message=message, run=launch.run)
         asyncio.get_running_loop().call_soon(self.on_report, report)
 
     @staticmethod
@@ -337,6 +337,7 @@ class Launcher:
             log.error("job %d: %s: %s", job.job_id, type(exc).__name__, exc)
             report = JobReport(job.job_id, "FAILED", t_start=job.t_start, t_end=t_end,
                                message=f"agent error while ending the job: {exc}")
+        report.run = job.launch.run
         self.jobs.pop(job.job_id, None)
         log.info("job %d ended: %s%s", job.job_id, report.state,
                  f" ({report.message})" if report.message else "")

@@ -48,6 +48,7 @@ class Launch:
     gpus: int
     node_list: tuple[str, ...]
     kill_grace_s: float
+    run: int = 0  # which run of the job (its restart count): reports carry it back
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Launch:
@@ -83,6 +84,7 @@ class Launch:
             gpus=_get(d, "gpus", int, 0),
             node_list=tuple(str(n) for n in nodes),
             kill_grace_s=float(_get(d, "kill_grace_s", (int, float), 5)),
+            run=_get(d, "run", int, 0),
         )
 
 
@@ -200,6 +202,7 @@ class JobReport:
     max_rss_mb: float = 0.0
     message: str = ""
     cancelled: bool = False  # ended by a cancel order (state is then CANCELLED)
+    run: int = 0  # the launch's run: the controller ignores reports of an earlier run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -67,6 +67,7 @@ def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
             "mem_mb": ctl.mem_limit_mb(job),
             "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
             "node_list": list(job.nodes), "kill_grace_s": ctl.cfg.controller.kill_grace_s,
+            "run": job.restarts,
         },
     }
 
@@ -170,6 +171,8 @@ class AgentService:
             job = ctl.jobs.get(job_id)
             if job is None or not job.state.is_active or node not in job.nodes:
                 continue  # already final, requeued, or not here: idempotent ack
+            if int(r.get("run", job.restarts)) != job.restarts:
+                continue  # the end of an earlier run of a job that was requeued
             if state not in REPORTABLE:
                 raise InvalidRequest(f"report: state {state} cannot end a job")
             job.cpu_time_s = r.get("cpu_time_s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -33,6 +34,14 @@ class Resumable(submitit.helpers.Checkpointable):
         return x, self.runs
 
 
+T0 = time.monotonic()
+
+
+def step(what: str) -> None:
+    """Progress on stderr: the test shows it if the client does not finish."""
+    print(f"[{time.monotonic() - T0:6.1f} s] {what}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     out: dict[str, Any] = {}
     ex = submitit.AutoExecutor(folder="submitit-logs/%j")
@@ -48,15 +57,19 @@ def main() -> None:
     ckpt = ckpt_ex.submit(Resumable(), 7)
     ckpt_array = ckpt_ex.map_array(Resumable(), [1, 2])  # requeues `scontrol requeue A_i`
 
+    step("submitted: waiting for the single job")
     out["single"] = single.result()
+    step("the array")
     out["array"] = [list(j.result()) for j in array]
     out["array_job_ids"] = [j.job_id for j in array]
+    step("the failing job")
     try:
         failing.result()
         out["failing"] = "no error"
     except submitit.core.utils.FailedJobError as e:
         out["failing"] = str(e)
     out["failing_state"] = failing.get_info(mode="force").get("State")
+    step("cancelling the sleeper")
     deadline = time.monotonic() + 30
     while sleeper.get_info(mode="force").get("State") != "RUNNING":
         assert time.monotonic() < deadline, "sleeper never ran"
@@ -67,9 +80,12 @@ def main() -> None:
         assert time.monotonic() < deadline, sleeper.get_info(mode="force")
         time.sleep(0.5)
     out["cancelled_state"] = sleeper.get_info(mode="force").get("State")
+    step(f"the checkpointable job {ckpt.job_id}")
     out["checkpoint"] = list(ckpt.result())
     out["checkpoint_log"] = ckpt.stdout() or ""
+    step(f"the checkpointable array {[j.job_id for j in ckpt_array]}")
     out["checkpoint_array"] = [list(j.result()) for j in ckpt_array]
+    step("done")
     print(json.dumps(out))
 
 
