@@ -89,7 +89,7 @@ def test_register_poll_launch_report(controller: FakeController, sock_path: Path
     assert reg["running"] == [] and reg["finished"] == []
     poll = controller.seen("/agent/v1/poll")[0]
     assert poll == {"node": "n1", "boot_id": agent.boot_id, "running": [], "steps_usage": [],
-                    "wait_s": 0.5}
+                    "unacknowledged": [], "wait_s": 0.5}
     assert (outdir / "5.out").read_text() == "hi\n"
 
 

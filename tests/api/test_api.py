@@ -174,3 +174,30 @@ def test_a_report_of_an_earlier_run_is_ignored(tmp_path: Path) -> None:
         j = (await user.get(f"/v1/jobs/{job_id}")).json()
         assert (j["state"], j["restarts"]) == ("COMPLETED", 1)
     run(tmp_path, scenario)
+
+
+def test_a_launch_the_node_never_shows_is_sent_again_then_lost(tmp_path: Path) -> None:
+    """A poll made after a launch order left must show the job running, or its report
+    held; if not, the order went astray: it is sent again, twice, then the job is lost
+    on that node (NODE_FAIL; requeued if requeueable). A job that shows is left alone."""
+    async def poll(agent: httpx.AsyncClient, running: list[int]) -> list[dict[str, Any]]:
+        r = await agent.post("/agent/v1/poll", json={
+            "node": "n1", "boot_id": "b1", "wait_s": 0.3, "unacknowledged": [],
+            "running": [{"job_id": j, "pid": 1} for j in running]})
+        assert r.status_code == 200, r.text
+        return [o for o in r.json()["orders"] if o["kind"] == "launch"]
+
+    async def scenario(user: httpx.AsyncClient, agent: httpx.AsyncClient) -> None:
+        shown = (await user.post("/v1/jobs", json=job(hold=False))).json()["id"]
+        lost = (await user.post("/v1/jobs", json=job(hold=False, requeue=False))).json()["id"]
+        launches: list[int] = []
+        for _ in range(20):
+            launches += [o["job_id"] for o in await poll(agent, [shown])]
+            if (await user.get(f"/v1/jobs/{lost}")).json()["state"] != "RUNNING":
+                break
+        assert launches.count(shown) == 1
+        assert launches.count(lost) == 3
+        j = (await user.get(f"/v1/jobs/{lost}")).json()
+        assert j["state"] == "NODE_FAIL"
+        assert (await user.get(f"/v1/jobs/{shown}")).json()["state"] == "RUNNING"
+    run(tmp_path, scenario)

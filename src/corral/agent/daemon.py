@@ -228,7 +228,7 @@ class Agent:
         body = {"node": self.inventory.node, "boot_id": self.boot_id,
                 "running": [r.to_dict() for r in self.launcher.running()],
                 "steps_usage": [r.to_dict() for r in self.steps.usage()] if self.steps else [],
-                "wait_s": self.heartbeat_s}
+                "unacknowledged": sorted(self.pending), "wait_s": self.heartbeat_s}
         data = await self._post("/agent/v1/poll", body,
                                 timeout_s=self.heartbeat_s + REQUEST_TIMEOUT_S)
         self._handle_orders(data.get("orders"))
@@ -255,10 +255,11 @@ class Agent:
             if old is not None and old.run >= order.launch.run:
                 log.info("job %d: launch of run %d ignored, that run has ended here",
                          order.job_id, order.launch.run)
-            elif not self.launcher.launch(order.launch):
-                log.info("job %d: launch ignored, it is running", order.job_id)
-            elif old is not None:
-                del self.pending[order.job_id]
+            else:
+                if old is not None:
+                    del self.pending[order.job_id]
+                if not self.launcher.launch(order.launch):
+                    log.info("job %d: launch ignored, it is running", order.job_id)
         elif order.kind == "cancel":
             stepped = (self.steps.terminate(order.job_id, order.signal, order.grace_s)
                        if self.steps else 0)

@@ -208,7 +208,7 @@ class Launcher:
         log.warning("job %d could not start: %s", launch.job_id, message)
         report = JobReport(launch.job_id, "FAILED", exit_code=1, t_start=t_start,
                            t_end=time.time(), message=message, run=launch.run)
-        asyncio.get_running_loop().call_soon(self.on_report, report)
+        self.on_report(report)  # now: the next poll must show it (as a held report)
 
     @staticmethod
     def _close(*fds: int) -> None:

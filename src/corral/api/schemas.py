@@ -148,6 +148,7 @@ class AgentPoll(BaseModel):
     boot_id: str = ""
     running: list[AgentRunning] = []
     steps_usage: list[AgentRunning] = []  # jobs whose steps, not batch script, run here
+    unacknowledged: list[int] | None = None  # jobs whose reports the agent still holds
     wait_s: Annotated[float, Field(ge=0, le=60)] = 20.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -72,9 +73,25 @@ def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
     }
 
 
+# How often a launch order that its node shows no sign of having had is sent again
+# before the job is treated as lost there.
+LAUNCH_RESENDS = 2
+
+
+@dataclass
+class LaunchMark:
+    """A launch order handed to a node's poll: which poll saw it leave."""
+
+    node: str
+    after_poll: int | None  # the node's poll count when the order left (None: queued)
+    resends: int = 0
+
+
 class AgentService:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
+        self._polls: dict[str, int] = {}  # polls arrived, per node
+        self._launches: dict[int, LaunchMark] = {}  # by job id, until the node shows it
 
     def _node(self, name: str, boot_id: str) -> Node:
         node = self.ctl.nodes.get(name)
@@ -103,6 +120,7 @@ class AgentService:
         if msg.get("address"):
             ctl.node_address[name] = str(msg["address"])
         ctl.orders.drop(name)  # orders for a previous incarnation are void
+        self._launches = {j: m for j, m in self._launches.items() if m.node != name}
         copy = Node(name=node.name, cpus=node.cpus, mem_mb=node.mem_mb, gpus=node.gpus,
                     features=node.features, drain=node.drain, drain_reason=node.drain_reason,
                     t_last_seen=now)
@@ -124,18 +142,59 @@ class AgentService:
         ctl.kick()
         log.info("node %s registered: %d CPUs, %d MB, %d GPUs, %d running", name, node.cpus,
                  node.mem_mb, node.gpus, len(running))
-        return {"heartbeat_s": HEARTBEAT_S, "orders": ctl.orders.take(name)}
+        return {"heartbeat_s": HEARTBEAT_S, "orders": self._hand_out(name, ctl.orders.take(name))}
 
     async def poll(self, msg: dict[str, Any]) -> dict[str, Any]:
         name = str(msg["node"])
         boot = str(msg.get("boot_id", ""))
         self._node(name, boot)
-        self._live_usage(name, [*msg.get("running", []), *msg.get("steps_usage", [])])
+        self._polls[name] = self._polls.get(name, 0) + 1
+        running = msg.get("running", [])
+        self._live_usage(name, [*running, *msg.get("steps_usage", [])])
+        unacked = msg.get("unacknowledged")
+        if unacked is not None:  # agents that say which reports they still hold
+            await self._check_launches(name, {int(r["job_id"]) for r in running},
+                                       {int(j) for j in unacked})
         wait_s = min(float(msg.get("wait_s", 20.0)), 60.0)
         orders = await self.ctl.orders.wait(name, wait_s)
         if name in self.ctl.nodes and self.ctl.node_boot.get(name) == boot:
             self.ctl.nodes[name].t_last_seen = time.time()
-        return {"orders": orders}
+        return {"orders": self._hand_out(name, orders)}
+
+    def _hand_out(self, node: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Note the launch orders leaving for a node, to check that it had them."""
+        for o in orders:
+            if o.get("kind") == "launch":
+                mark = self._launches.get(int(o["job_id"]))
+                resends = mark.resends if mark is not None and mark.node == node else 0
+                self._launches[int(o["job_id"])] = LaunchMark(node, self._polls.get(node, 0),
+                                                              resends)
+        return orders
+
+    async def _check_launches(self, node: str, running: set[int], unacked: set[int]) -> None:
+        """A poll sent after a launch order left shows the job running or its report
+        held, unless the order was lost on the way (or ignored): send it again, and
+        after LAUNCH_RESENDS tries treat the job as lost on that node."""
+        ctl = self.ctl
+        polls = self._polls[node]
+        for job_id, mark in list(self._launches.items()):
+            if mark.node != node or mark.after_poll is None or polls <= mark.after_poll:
+                continue
+            job = ctl.jobs.get(job_id)
+            if (job is None or job.state != JobState.RUNNING or job.nodes[:1] != (node,)
+                    or job_id in running or job_id in unacked):
+                del self._launches[job_id]  # it arrived, or it no longer matters
+                continue
+            if mark.resends < LAUNCH_RESENDS:
+                log.warning("job %d: node %s shows no sign of its launch order; sending "
+                            "it again", job_id, node)
+                mark.resends += 1
+                mark.after_poll = None
+                ctl.orders.push(node, launch_order(ctl, job))
+            else:
+                del self._launches[job_id]
+                await self._lost(job, f"node {node} did not start it after "
+                                      f"{LAUNCH_RESENDS + 1} launch orders")
 
     def _live_usage(self, node: str, running: list[dict[str, Any]]) -> None:
         """What a running job uses now on this node, as its agent samples it (sstat)."""
