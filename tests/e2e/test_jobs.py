@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import sys
 import time
 from pathlib import Path
 
@@ -247,3 +248,16 @@ def test_memory_as_a_scheduling_hint_only() -> None:
     finally:
         c.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_jobs_that_requeue_themselves_all_run_again(cluster: Cluster) -> None:
+    """Each job asks for its own requeue, then ends at once: the end's report and the
+    new run's launch reach the agent in either order, and every job still finishes."""
+    script = (f'if [ "$CORRAL_RESTART_COUNT" = 0 ]; then {sys.executable} -m corral.cli '
+              'requeue "$CORRAL_JOB_ID"; exit 0; fi; echo "run $CORRAL_RESTART_COUNT"')
+    ids = [int(cluster.corral("submit", "--parsable", "--wrap", script).stdout)
+           for _ in range(8)]
+    for job_id in ids:
+        job = cluster.wait(job_id, timeout_s=60)
+        assert (job["state"], job["restarts"]) == ("COMPLETED", 1), job
+        assert Path(job["stdout"]).read_text() == "run 1\n"
