@@ -229,3 +229,18 @@ def test_step_and_allocation_errors_are_one_line(compat: Compat) -> None:
     p = compat.run("srun", "no-such-command-xyz", rc=127)
     assert "no-such-command-xyz: not found" in p.stderr
     assert "task 0: Exited with exit code 127" in p.stderr
+
+
+def test_srun_multi_prog_runs_each_task_its_own_program(compat: Compat) -> None:
+    (compat.work / "mpmd.conf").write_text(
+        "# rank  program\n0  echo leader %t\n1-2  sh -c 'echo worker %t/%o on $SLURMD_NODENAME'\n"
+        "*  echo rest %t\n")
+    p = compat.run("srun", "-n", "4", "-l", "--multi-prog", "mpmd.conf")
+    assert sorted(p.stdout.splitlines()) == ["0: leader 0", "1: worker 1/0 on node1",
+                                             "2: worker 2/1 on node1", "3: rest 3"], p.stdout
+    (compat.work / "short.conf").write_text("0-1 true\n")
+    p = compat.run("srun", "-n", "3", "--multi-prog", "short.conf", rc=1)
+    assert p.stderr.strip() == "srun: error: short.conf: no program for task 2 of the 3"
+    p = compat.run("srun", "-n", "1", "--multi-prog", "missing.conf", rc=1)
+    assert p.stderr.strip() == ("srun: error: --multi-prog: cannot read missing.conf: "
+                                "No such file or directory")

@@ -10,7 +10,7 @@ from typing import Any
 
 from corral.compat import frontend, hostlist
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
-from corral.compat.slurm import allocation
+from corral.compat.slurm import allocation, multiprog
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.steprun import StepOptions, StepRun
 from corral.compat.slurm.submitopts import TABLE, environment
@@ -23,7 +23,7 @@ STEP_OPTIONS = [
     Opt("unbuffered", "ignored", NONE, "u"),
     Opt("kill-on-bad-exit", "ignored", OPTIONAL, "K"), Opt("cpu-bind", "ignored"),
     Opt("mpi", "ignored"), Opt("exact", "ignored", NONE), Opt("overlap", "ignored", NONE),
-    Opt("pty", "ignored", NONE), Opt("multi-prog", "ignored", NONE),
+    Opt("pty", "ignored", NONE), Opt("multi-prog", "multi_prog", NONE),
     Opt("wait", "ignored", REQUIRED, "W"), Opt("quit-on-interrupt", "ignored", NONE, "q"),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("distribution", "distribution", REQUIRED, "m"),
 ]
@@ -74,14 +74,36 @@ def step_options(o: dict[str, Any], cmd: list[str], *, inside: bool) -> StepOpti
     if o.get("ntasks_per_node") and nodes:
         ntasks = int(o["ntasks_per_node"]) * nodes
     cpt = _count(o, "cpus_per_task", "SLURM_CPUS_PER_TASK" if inside else None) or 1
+    name = o.get("job_name") or Path(cmd[0]).name
+    if "multi_prog" in o:
+        cmd = _multi_prog(cmd, ntasks)
     return StepOptions(
-        argv=cmd, name=o.get("job_name") or Path(cmd[0]).name,
+        argv=cmd, name=name,
         working_dir=os.path.abspath(o.get("chdir") or os.getcwd()),
         environment=environment(o.get("export")), ntasks=ntasks, nodes=nodes,
         cpus_per_task=cpt, overcommit="overcommit" in o, label="label" in o,
         stdout=o.get("output"), stderr=o.get("error"), stdin=_input_mode(o.get("input")),
         nodelist=_nodelist(o.get("nodelist")) if inside else None,
         distribution=_distribution(o.get("distribution")))
+
+
+def _multi_prog(cmd: list[str], ntasks: int | None) -> list[str]:
+    """--multi-prog FILE: the step's command becomes the per-task program of FILE."""
+    if len(cmd) != 1:
+        frontend.fail(f"--multi-prog takes one argument, the config file (got {len(cmd)})")
+    path = cmd[0]
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        frontend.fail(f"--multi-prog: cannot read {path}: "
+                      f"{getattr(exc, 'strerror', None) or exc}")
+    try:
+        lines = multiprog.parse(text, path)
+        if ntasks is not None:
+            multiprog.check_covers(lines, ntasks, path)
+    except multiprog.MultiProgError as exc:
+        frontend.fail(str(exc))
+    return ["/bin/sh", "-c", multiprog.shell_program(lines, path), "multi-prog"]
 
 
 def _nodelist(text: str | None) -> list[str] | None:
