@@ -7,8 +7,7 @@ import subprocess
 
 import pytest
 
-from corral.compat.slurm.multiprog import (MultiProgError, check_covers, parse,
-                                           shell_program)
+from corral.compat.slurm.multiprog import MultiProgError, check_covers, parse, shell_program
 
 CONF = """\
 # rank  program
