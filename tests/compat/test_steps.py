@@ -207,7 +207,7 @@ def test_sstat_shows_what_a_running_job_uses(compat: Compat) -> None:
 
 def test_step_and_allocation_errors_are_one_line(compat: Compat) -> None:
     cases = [
-        (("srun", "-n", "abc", "true"), 1, "srun: error: Invalid --ntasks specification"),
+        (("srun", "-n", "abc", "true"), 1, "srun: error: Invalid --ntasks specification: abc"),
         (("srun", "--input=bad", "true"), 1,
          "srun: error: Invalid --input specification: bad (corral takes all, none or a "
          "task number)"),
@@ -223,9 +223,12 @@ def test_step_and_allocation_errors_are_one_line(compat: Compat) -> None:
         (("sprio", "-o", "%Z"), 1, "sprio: error: Invalid job format specification: Z"),
         (("scancel", "1.x"), 1, "scancel: error: Invalid job id 1.x"),
     ]
+    jobs_before = compat.out("squeue", "-h", "-t", "all", "-o", "%i %T")
     for args, rc, line in cases:
         p = compat.run(*args, rc=rc)
         assert p.stderr.strip() == line, (args, p.stderr)
+    # refused before anything was allocated: no job left behind
+    assert compat.out("squeue", "-h", "-t", "all", "-o", "%i %T") == jobs_before
     p = compat.run("srun", "no-such-command-xyz", rc=127)
     assert "no-such-command-xyz: not found" in p.stderr
     assert "task 0: Exited with exit code 127" in p.stderr
@@ -244,3 +247,4 @@ def test_srun_multi_prog_runs_each_task_its_own_program(compat: Compat) -> None:
     p = compat.run("srun", "-n", "1", "--multi-prog", "missing.conf", rc=1)
     assert p.stderr.strip() == ("srun: error: --multi-prog: cannot read missing.conf: "
                                 "No such file or directory")
+    assert "RUNNING" not in compat.out("squeue", "-h", "-t", "all", "-o", "%T")

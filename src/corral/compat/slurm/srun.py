@@ -132,9 +132,9 @@ def srun(argv: list[str]) -> int:
         if o.get("nodelist"):
             frontend.warn(PROG, "--nodelist is ignored by corral outside a job (it "
                           "chooses the nodes of an allocation)")
+        opts = step_options(o, cmd, inside=False)  # bad input: refused before allocating
         job, env = allocation.allocate(c, o, prog=PROG, default_name=Path(cmd[0]).name,
                                        verbose=False)
-        opts = step_options(o, cmd, inside=False)
         opts.environment = {**opts.environment, **env}
         code = 1
         try:
