@@ -144,12 +144,17 @@ def _wait(c: Cluster, job_id: int) -> dict[str, object]:
                 return job
 
 
+def _batch(nc: NetCluster, script: str, output: str) -> tuple[dict[str, object], str]:
+    """Submit a script, wait for its end: the job and its output file (`%j` filled)."""
+    job_id = int(nc.run("sbatch", "--parsable", input=script).stdout)
+    job = _wait(nc.cluster, job_id)
+    return job, (nc.work / output.replace("%j", str(job_id))).read_text()
+
+
 def test_a_two_node_step_runs_in_both_namespaces(netcluster: NetCluster, net: Net) -> None:
     script = ("#!/bin/sh\n#SBATCH -N 2 -n 4 -o wide-%j.out\n"
               "srun -l sh -c 'echo $SLURMD_NODENAME $SLURM_NODEID $(readlink /proc/self/ns/net)'\n")
-    job_id = int(netcluster.run("sbatch", "--parsable", input=script).stdout)
-    job = _wait(netcluster.cluster, job_id)
-    text = (netcluster.work / f"wide-{job_id}.out").read_text()
+    job, text = _batch(netcluster, script, "wide-%j.out")
     assert job["state"] == "COMPLETED", (job, text)
     rows = sorted(line.split() for line in text.splitlines())
     # ranks 0,1 on the job's first node and 2,3 on its second (block distribution)
@@ -182,14 +187,12 @@ def test_memory_is_held_on_every_node_of_a_step(netcluster: NetCluster) -> None:
               "srun -l sh -c 'if [ $SLURM_NODEID = 1 ]; then python3 -c "
               "\"x = bytearray(400*1024*1024); import time; time.sleep(20)\"; "
               "else sleep 1; fi'\necho batch-rc=$?\n")
-    job_id = int(netcluster.run("sbatch", "--parsable", input=script).stdout)
-    job = _wait(netcluster.cluster, job_id)
-    text = (netcluster.work / f"oom-{job_id}.out").read_text()
+    job, text = _batch(netcluster, script, "oom-%j.out")
     assert job["state"] == "COMPLETED", (job, text)
     second = job["node_list"][1]  # type: ignore[index]
     assert f"srun: error: {second}: task 1: Out Of Memory" in text, text
     assert "over its 200 MiB per node" in text and "batch-rc=137" in text, text
-    ends = [e for e in _events(netcluster.cluster, job_id) if e["action"] == "end"]
+    ends = [e for e in _events(netcluster.cluster, int(str(job["id"]))) if e["action"] == "end"]
     assert [e["state"] for e in ends] == ["OUT_OF_MEMORY"], ends
 
 
@@ -224,9 +227,7 @@ def test_cyclic_distribution_and_a_chosen_node(netcluster: NetCluster) -> None:
               "echo ---\n"
               "srun -w \"$(echo $SLURM_JOB_NODELIST | cut -d, -f2)\" -n 2 -l "
               "sh -c 'echo $SLURMD_NODENAME'\n")
-    job_id = int(netcluster.run("sbatch", "--parsable", input=script).stdout)
-    job = _wait(netcluster.cluster, job_id)
-    text = (netcluster.work / f"pick-{job_id}.out").read_text()
+    job, text = _batch(netcluster, script, "pick-%j.out")
     assert job["state"] == "COMPLETED", (job, text)
     first, second = job["node_list"]  # type: ignore[misc]
     cyclic, chosen = text.split("---\n")

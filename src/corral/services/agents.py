@@ -82,7 +82,6 @@ LAUNCH_RESENDS = 2
 class LaunchMark:
     """A launch order handed to a node's poll: which poll saw it leave."""
 
-    node: str
     after_poll: int | None  # the node's poll count when the order left (None: queued)
     resends: int = 0
 
@@ -91,7 +90,8 @@ class AgentService:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self._polls: dict[str, int] = {}  # polls arrived, per node
-        self._launches: dict[int, LaunchMark] = {}  # by job id, until the node shows it
+        # per node, by job id: launch orders until the node shows their job
+        self._launches: dict[str, dict[int, LaunchMark]] = {}
 
     def _node(self, name: str, boot_id: str) -> Node:
         node = self.ctl.nodes.get(name)
@@ -120,7 +120,7 @@ class AgentService:
         if msg.get("address"):
             ctl.node_address[name] = str(msg["address"])
         ctl.orders.drop(name)  # orders for a previous incarnation are void
-        self._launches = {j: m for j, m in self._launches.items() if m.node != name}
+        self._launches.pop(name, None)
         copy = Node(name=node.name, cpus=node.cpus, mem_mb=node.mem_mb, gpus=node.gpus,
                     features=node.features, drain=node.drain, drain_reason=node.drain_reason,
                     t_last_seen=now)
@@ -163,12 +163,12 @@ class AgentService:
 
     def _hand_out(self, node: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Note the launch orders leaving for a node, to check that it had them."""
+        marks = self._launches.setdefault(node, {})
         for o in orders:
             if o.get("kind") == "launch":
-                mark = self._launches.get(int(o["job_id"]))
-                resends = mark.resends if mark is not None and mark.node == node else 0
-                self._launches[int(o["job_id"])] = LaunchMark(node, self._polls.get(node, 0),
-                                                              resends)
+                mark = marks.get(int(o["job_id"]))
+                marks[int(o["job_id"])] = LaunchMark(self._polls.get(node, 0),
+                                                     mark.resends if mark else 0)
         return orders
 
     async def _check_launches(self, node: str, running: set[int], unacked: set[int]) -> None:
@@ -177,13 +177,14 @@ class AgentService:
         after LAUNCH_RESENDS tries treat the job as lost on that node."""
         ctl = self.ctl
         polls = self._polls[node]
-        for job_id, mark in list(self._launches.items()):
-            if mark.node != node or mark.after_poll is None or polls <= mark.after_poll:
+        marks = self._launches.get(node, {})
+        for job_id, mark in list(marks.items()):
+            if mark.after_poll is None or polls <= mark.after_poll:
                 continue
             job = ctl.jobs.get(job_id)
             if (job is None or job.state != JobState.RUNNING or job.nodes[:1] != (node,)
                     or job_id in running or job_id in unacked):
-                del self._launches[job_id]  # it arrived, or it no longer matters
+                del marks[job_id]  # it arrived, or it no longer matters
                 continue
             if mark.resends < LAUNCH_RESENDS:
                 log.warning("job %d: node %s shows no sign of its launch order; sending "
@@ -192,7 +193,7 @@ class AgentService:
                 mark.after_poll = None
                 ctl.orders.push(node, launch_order(ctl, job))
             else:
-                del self._launches[job_id]
+                del marks[job_id]
                 await self._lost(job, f"node {node} did not start it after "
                                       f"{LAUNCH_RESENDS + 1} launch orders")
 

@@ -11,6 +11,7 @@ by $SLURM_PROCID, so the nodes need nothing but /bin/sh.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -85,49 +86,37 @@ def parse(text: str, source: str = "config") -> list[Line]:
 
 def check_covers(lines: list[Line], ntasks: int, source: str = "config") -> None:
     """Every task of the step has a program, and no line names a task beyond it."""
-    if any(line.ranks is None for line in lines):
-        named: set[int] = set()
-    else:
-        named = set(range(ntasks))
+    wildcard = any(line.ranks is None for line in lines)
+    uncovered: set[int] = set() if wildcard else set(range(ntasks))
     for line in lines:
         for r in line.ranks or ():
             if r >= ntasks:
                 raise MultiProgError(f"{source}: names task {r}, but the step has "
                                      f"{ntasks} task(s) (0 to {ntasks - 1})")
-            named.discard(r)
-    if named:
-        raise MultiProgError(f"{source}: no program for task {min(named)} of the "
+            uncovered.discard(r)
+    if uncovered:
+        raise MultiProgError(f"{source}: no program for task {min(uncovered)} of the "
                              f"{ntasks}")
+
+
+_PERCENT = re.compile(r"(%[%to])")
 
 
 def _fill(argv: tuple[str, ...], rank: str, offset: str) -> str:
     """The words, quoted for sh, with %t and %o in place ($-expressions allowed)."""
-    words = []
-    for word in argv:
-        pieces = word.replace("%%", "\0").split("%")
-        out = shlex.quote(pieces[0].replace("\0", "%"))
-        for piece in pieces[1:]:
-            if piece[:1] == "t":
-                out += rank + shlex.quote(piece[1:].replace("\0", "%"))
-            elif piece[:1] == "o":
-                out += offset + shlex.quote(piece[1:].replace("\0", "%"))
-            else:
-                out += shlex.quote("%" + piece.replace("\0", "%"))
-        words.append(out)
-    return " ".join(words)
+    fills = {"%t": rank, "%o": offset, "%%": shlex.quote("%")}
+    return " ".join(
+        "".join(fills.get(token) or shlex.quote(token)
+                for token in _PERCENT.split(word) if token) or "''"
+        for word in argv)
 
 
 def shell_program(lines: list[Line], source: str) -> str:
     """The sh program every task runs: a `case` on $SLURM_PROCID."""
-    arms = []
-    for line in lines:
-        if line.ranks is None:
-            continue
-        for offset, rank in enumerate(line.ranks):
-            arms.append(f"  {rank}) exec {_fill(line.argv, str(rank), str(offset))} ;;")
-    for line in lines:
-        if line.ranks is None:
-            arms.append(f'  *) exec {_fill(line.argv, "$SLURM_PROCID", "$SLURM_PROCID")} ;;')
+    arms = [f"  {rank}) exec {_fill(line.argv, str(rank), str(offset))} ;;"
+            for line in lines for offset, rank in enumerate(line.ranks or ())]
+    arms += [f'  *) exec {_fill(line.argv, "$SLURM_PROCID", "$SLURM_PROCID")} ;;'
+             for line in lines if line.ranks is None]  # parse allows one at most
     msg = shlex.quote(f"srun: error: {source}: no program for task ")
     arms.append(f'  *) echo {msg}"$SLURM_PROCID" >&2; exit 1 ;;')
     return 'case "$SLURM_PROCID" in\n' + "\n".join(arms) + "\nesac\n"

@@ -133,7 +133,7 @@ def srun(argv: list[str]) -> int:
             frontend.warn(PROG, "--nodelist is ignored by corral outside a job (it "
                           "chooses the nodes of an allocation)")
         opts = step_options(o, cmd, inside=False)  # bad input: refused before allocating
-        job, env = allocation.allocate(c, o, prog=PROG, default_name=Path(cmd[0]).name,
+        job, env = allocation.allocate(c, o, prog=PROG, default_name=opts.name,
                                        verbose=False)
         opts.environment = {**opts.environment, **env}
         code = 1
