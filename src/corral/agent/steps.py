@@ -113,9 +113,12 @@ class StepRunner:
 
     def signal(self, job_id: int, sig: int, step_id: int | None = None) -> int:
         """Signal the tasks of one step (or of every step) of a job; how many got it."""
-        return sum(step.send(sig) for step in list(self.steps.values())
-                   if step.launch.job_id == job_id
-                   and (step_id is None or step.launch.step_id == step_id))
+        return sum(step.send(sig) for step in self._of(job_id, step_id))
+
+    def _of(self, job_id: int, step_id: int | None) -> list[RunningStep]:
+        return [step for step in list(self.steps.values())
+                if step.launch.job_id == job_id
+                and (step_id is None or step.launch.step_id == step_id)]
 
     def kill_job(self, job_id: int, step_id: int | None = None) -> int:
         """The job (or step) ended: its tasks go at once (SIGKILL)."""
@@ -126,11 +129,13 @@ class StepRunner:
     def terminate(self, job_id: int, sig: int, grace_s: float,
                   step_id: int | None = None) -> int:
         """Cancelled: `sig` now, SIGKILL for what is left after `grace_s`."""
-        n = self.signal(job_id, signal.SIGCONT, step_id)
-        self.signal(job_id, sig, step_id)
-        if n:
-            asyncio.get_running_loop().call_later(grace_s, self.signal, job_id,
-                                                  signal.SIGKILL, step_id)
+        steps = self._of(job_id, step_id)
+        n = sum(step.send(signal.SIGCONT) for step in steps)
+        for step in steps:
+            step.send(sig)
+        if n:  # only these steps: a later run's steps of the same job are not ours to kill
+            asyncio.get_running_loop().call_later(
+                grace_s, lambda: [step.send(signal.SIGKILL) for step in steps])
         return n
 
     def usage(self) -> list[RunningJob]:
