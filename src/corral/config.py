@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from corral.model.errors import InvalidRequest
+from corral.model.job import MAX_RETRIES_LIMIT
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 
@@ -39,7 +40,42 @@ class ControllerConfig(_Strict):
     # False: a job's memory request only places it (the scheduler counts it); agents
     # do not kill a job that uses more
     enforce_memory: bool = True
+    # automatic requeues (node failure, failing prolog) a job gets before it ends
+    # instead; a job's own max_retries overrides it
+    max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] = 3
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def _program(v: Any, field: str) -> Any:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.startswith("/") or any(c in v for c in "\0\n"):
+        raise ValueError(f"{field}: needs an absolute path to a program (got {v!r})")
+    return v
+
+
+class AgentConfig(_Strict):
+    """What every agent runs on its node besides jobs (sent to agents when they register):
+    the site's health check, and each job's prolog and epilog."""
+
+    health_check_program: str | None = None  # absolute path; None: no health check
+    health_check_interval_s: Annotated[int, Field(ge=1, le=86400)] = 60
+    health_check_timeout_s: Annotated[int, Field(ge=1, le=86400)] = 60
+    prolog: str | None = None  # absolute path, run before each job on its node
+    epilog: str | None = None  # absolute path, run after each job on its node
+    prolog_timeout_s: Annotated[int, Field(ge=1, le=86400)] = 60
+    epilog_timeout_s: Annotated[int, Field(ge=1, le=86400)] = 60
+
+    @field_validator("health_check_program", "prolog", "epilog", mode="before")
+    @classmethod
+    def _programs(cls, v: Any, info: Any) -> Any:
+        return _program(v, f"agent.{info.field_name}")
+
+    @field_validator("health_check_interval_s", "health_check_timeout_s", "prolog_timeout_s",
+                     "epilog_timeout_s", mode="before")
+    @classmethod
+    def _times(cls, v: Any, info: Any) -> int:
+        return _duration(v, f"agent.{info.field_name}")
 
 
 class WeightsConfig(_Strict):
@@ -143,6 +179,7 @@ class Config(_Strict):
     accounts: list[AccountConfig] = []
     qos: list[QosConfig] = []
     limits: LimitsConfig = LimitsConfig()
+    agent: AgentConfig = AgentConfig()
 
     @property
     def socket_path(self) -> str:

@@ -31,8 +31,10 @@ import httpx
 
 from corral import __version__
 from corral.agent.cgroup import CgroupManager
+from corral.agent.health import HealthCheck, HealthSettings
 from corral.agent.inventory import Inventory
 from corral.agent.launcher import Launcher
+from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import JobReport, Order, ProtocolError
 from corral.agent.steps import StepRunner
 
@@ -120,6 +122,8 @@ class Agent:
         self.launcher: Launcher | None = None
         self.steps: StepRunner | None = None
         self.client: httpx.AsyncClient | None = None
+        self.health = HealthCheck(inventory.node, self._send_health)
+        self.scripts = JobScripts(inventory.node)
 
     # -- life cycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -131,6 +135,7 @@ class Agent:
         kw = {"tick_s": self.tick_s} if self.tick_s else {}
         self.launcher = Launcher(self.spool, self.boot_id, self._on_report,
                                  cgroups=cgroups, **kw)
+        self.launcher.scripts = self.scripts
         self.steps = StepRunner(self.inventory.node, self.boot_id,
                                 controller_host(self.controller), adopt=self.launcher.adopt)
         self.client = make_client(self.controller, self.cluster_key)
@@ -145,6 +150,8 @@ class Agent:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            await self.health.close()
+            await self.scripts.close()
             await self._flush_reports()
             await self.steps.close()
             await self.launcher.close()
@@ -219,9 +226,23 @@ class Agent:
             self.heartbeat_s = float(hb)
         self.registered = True
         self._set_reachable(True)
+        self._configure(data.get("agent"))
         if self.pending:
             self._reports_ready.set()
         self._handle_orders(data.get("orders"))
+
+    def _configure(self, config: object) -> None:
+        """The site's health check, prolog and epilog, as the controller says (§7)."""
+        if isinstance(config, dict):
+            self.scripts.configure(ScriptSettings.from_config(config))
+            self.health.configure(HealthSettings.from_config(config))
+
+    async def _send_health(self, ok: bool, message: str) -> None:
+        if not self.registered:
+            raise ControllerError("not registered")
+        await self._post("/agent/v1/health", {"node": self.inventory.node,
+                                              "boot_id": self.boot_id, "ok": ok,
+                                              "message": message[:1000]})
 
     async def _poll(self) -> None:
         assert self.launcher is not None

@@ -22,6 +22,7 @@ from typing import Any
 
 from corral.agent.cgroup import CgroupManager, JobCgroup
 from corral.agent.proctree import JobTree, children_map
+from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.agent.spawn import (
     Spawned,
@@ -81,16 +82,21 @@ class Launcher:
         self._monitor: asyncio.Task[None] | None = None
         self._pidfd_ok = hasattr(os, "pidfd_open")
         self._background: set[asyncio.Task[None]] = set()
+        self.scripts: JobScripts | None = None  # the site's prolog and epilog (agent/prolog)
 
     # -- public ----------------------------------------------------------------------
     def running(self) -> list[RunningJob]:
         return [RunningJob(j.job_id, j.pid, j.tree.rss_mb, j.tree.peak_rss_mb,
-                           j.tree.cpu_s()) for j in self.jobs.values()]
+                           j.tree.cpu_s()) for j in self.jobs.values()] + (
+            self.scripts.running() if self.scripts is not None else [])
 
-    def launch(self, launch: Launch) -> bool:
-        """Start the job now (returns False if it already runs here)."""
+    def launch(self, launch: Launch, *, prolog_done: bool = False) -> bool:
+        """Start the job now, or after its prolog (returns False if it already runs
+        here)."""
         if launch.job_id in self.jobs:
             return False
+        if self.scripts is not None and self.scripts.has_prolog and not prolog_done:
+            return self.scripts.begin(launch, self._after_prolog, self.on_report)
         loop = asyncio.get_running_loop()
         self._ensure_monitor()
         t_start = time.time()
@@ -129,10 +135,13 @@ class Launcher:
         log.info("job %d started: pid %d", launch.job_id, job.pid)
         return True
 
+    def _after_prolog(self, launch: Launch) -> None:
+        self.launch(launch, prolog_done=True)
+
     def cancel(self, job_id: int, sig: int = signal.SIGTERM, grace_s: float = 5.0) -> bool:
         job = self.jobs.get(job_id)
         if job is None:
-            return False
+            return self.scripts is not None and self.scripts.cancel(job_id)
         self._terminate(job, sig, grace_s, "CANCELLED")
         return True
 
@@ -338,6 +347,8 @@ class Launcher:
             report = JobReport(job.job_id, "FAILED", t_start=job.t_start, t_end=t_end,
                                message=f"agent error while ending the job: {exc}")
         report.run = job.launch.run
+        if self.scripts is not None:  # the job holds its place here until it is done
+            await self.scripts.epilog(job.launch, report)
         self.jobs.pop(job.job_id, None)
         log.info("job %d ended: %s%s", job.job_id, report.state,
                  f" ({report.message})" if report.message else "")

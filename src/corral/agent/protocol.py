@@ -203,6 +203,10 @@ class JobReport:
     message: str = ""
     cancelled: bool = False  # ended by a cancel order (state is then CANCELLED)
     run: int = 0  # the launch's run: the controller ignores reports of an earlier run
+    prolog_failed: bool = False  # the job did not start: its prolog failed here (§7)
+    prolog_message: str = ""
+    epilog_failed: bool = False  # the job ended; its epilog failed here afterwards
+    epilog_message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ from corral import __version__
 from corral.api.auth import require_agent, user_caller
 from corral.api.routes_jobs import CtlDep
 from corral.api.schemas import (
+    AgentHealth,
     AgentPoll,
     AgentRegister,
     AgentReport,
@@ -115,6 +116,11 @@ async def register(body: AgentRegister, agents: AgentsDep) -> dict[str, Any]:
 @router.post("/agent/v1/poll", dependencies=[Depends(require_agent)])
 async def poll(body: AgentPoll, agents: AgentsDep) -> dict[str, Any]:
     return await agents.poll(body.model_dump())
+
+
+@router.post("/agent/v1/health", dependencies=[Depends(require_agent)])
+async def health(body: AgentHealth, agents: AgentsDep) -> dict[str, Any]:
+    return await agents.health(body.model_dump())
 
 
 @router.post("/agent/v1/report", dependencies=[Depends(require_agent)])

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from corral.model.job import JobSpec
+from corral.model.job import MAX_RETRIES_LIMIT, JobSpec
 from corral.services.steps import StepRequest as ServiceStepRequest
 
 
@@ -34,6 +34,7 @@ class SubmitRequest(_Body):
     hold: bool = False
     t_begin: float | None = None
     requeue: bool = True
+    max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
     features: list[str] = []
     exclusive: bool = False
     array: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
@@ -150,6 +151,13 @@ class AgentPoll(BaseModel):
     steps_usage: list[AgentRunning] = []  # jobs whose steps, not batch script, run here
     unacknowledged: list[int] | None = None  # jobs whose reports the agent still holds
     wait_s: Annotated[float, Field(ge=0, le=60)] = 20.0
+
+
+class AgentHealth(BaseModel):
+    node: str
+    boot_id: str = ""
+    ok: bool
+    message: Annotated[str, Field(max_length=1000)] = ""  # the first line of its output
 
 
 class AgentReport(BaseModel):

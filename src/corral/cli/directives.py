@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from corral.model.job import MAX_RETRIES_LIMIT
+
 PREFIX = "#CORRAL"
 
 F = Callable[..., Any]
@@ -41,6 +43,9 @@ def job_options(f: F) -> F:
         click.option("--constraint", help="Required node features, joined by '&'."),
         click.option("--no-requeue", "no_requeue", is_flag=True, default=None,
                      help="Never requeue this job after a node failure."),
+        click.option("--max-retries", "max_retries", type=click.IntRange(0, MAX_RETRIES_LIMIT),
+                     default=None, help="Automatic requeues allowed (node failure, failing "
+                     "prolog); default: the site's."),
         click.option("--user", help="Submit on behalf of this user (administrators)."),
         click.option("-a", "--array", help="A job array: 0-99, 1,3,5-9:2, 0-9%2 (throttle)."),
         click.option("-d", "--dependency",

@@ -86,6 +86,8 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["features"] = [f for f in opts["constraint"].split("&") if f]
     if opts.get("no_requeue"):
         req["requeue"] = False
+    if opts.get("max_retries") is not None:
+        req["max_retries"] = opts["max_retries"]
     for key in ("array", "dependency", "signal", "qos", "reservation"):
         if opts.get(key):
             req[key] = opts[key]

@@ -26,6 +26,9 @@ def fill_pattern(pattern: str, keys: Mapping[str, str]) -> str:
     return "".join(out)
 
 
+# The most automatic requeues (retries) a job or a site may allow.
+MAX_RETRIES_LIMIT = 100
+
 # The weighted parts of a job's priority (corral.sched.priority.Factors has these fields).
 PRIORITY_FACTORS = ("age", "size", "partition", "nice", "fairshare", "qos", "admin")
 
@@ -53,6 +56,7 @@ class JobSpec:
     hold: bool = False
     t_begin: float | None = None  # epoch seconds; not before this
     requeue: bool = True  # may be requeued after a node failure
+    max_retries: int | None = None  # automatic requeues allowed; None: the site's default
     features: tuple[str, ...] = ()
     exclusive: bool = False  # whole nodes
     array: str | None = None  # e.g. "0-9%2" (model/arrays.py)
@@ -101,7 +105,8 @@ class Job:
     signal: int | None = None
     cpu_time_s: float | None = None
     max_rss_mb: float | None = None
-    restarts: int = 0
+    restarts: int = 0  # every requeue (the job's run number)
+    retries: int = 0  # the automatic ones (node failure, failing prolog)
     priority: float = 0.0
     t_eligible_est: float | None = None
     array_job_id: int | None = None  # the id of the array's first task
@@ -183,6 +188,7 @@ class Job:
             "cpu_time_s": self.cpu_time_s,
             "max_rss_mb": self.max_rss_mb,
             "restarts": self.restarts,
+            "retries": self.retries,
             "priority": self.priority,
             "priority_factors": (dict(zip(PRIORITY_FACTORS, self.priority_factors, strict=True))
                                  if self.priority_factors and self.state.is_waiting else None),

@@ -18,6 +18,9 @@ class Node:
     reachable: bool = False
     drain: bool = False
     drain_reason: str = ""
+    # who drained it: "admin", or the agent's own checks ("health", "prolog", "epilog");
+    # a passing health check resumes only a node that the health check drained
+    drain_by: str = ""
     t_last_seen: float = 0.0
     cpus_used: int = 0
     mem_mb_used: int = 0
@@ -48,6 +51,7 @@ class Node:
             "gpus_used": self.gpus_used,
             "features": list(self.features),
             "drain_reason": self.drain_reason,
+            "drain_by": self.drain_by,
             "t_last_seen": self.t_last_seen,
             "jobs": sorted(self.jobs),
         }

@@ -15,7 +15,9 @@ from corral.model.errors import Conflict, InvalidRequest
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
+from corral.services import node_checks
 from corral.services.controller import Controller
+from corral.services.retries import retry_or_end
 from corral.store import nodes as store_nodes
 
 log = logging.getLogger("corral.agents")
@@ -123,7 +125,7 @@ class AgentService:
         self._launches.pop(name, None)
         copy = Node(name=node.name, cpus=node.cpus, mem_mb=node.mem_mb, gpus=node.gpus,
                     features=node.features, drain=node.drain, drain_reason=node.drain_reason,
-                    t_last_seen=now)
+                    drain_by=node.drain_by, t_last_seen=now)
         await ctl.persist(lambda conn: store_nodes.upsert_node(conn, copy))
 
         await self._apply_reports(name, list(msg.get("finished", [])))
@@ -142,7 +144,8 @@ class AgentService:
         ctl.kick()
         log.info("node %s registered: %d CPUs, %d MB, %d GPUs, %d running", name, node.cpus,
                  node.mem_mb, node.gpus, len(running))
-        return {"heartbeat_s": HEARTBEAT_S, "orders": self._hand_out(name, ctl.orders.take(name))}
+        return {"heartbeat_s": HEARTBEAT_S, "agent": ctl.cfg.agent.model_dump(),
+                "orders": self._hand_out(name, ctl.orders.take(name))}
 
     async def poll(self, msg: dict[str, Any]) -> dict[str, Any]:
         name = str(msg["node"])
@@ -160,6 +163,13 @@ class AgentService:
         if name in self.ctl.nodes and self.ctl.node_boot.get(name) == boot:
             self.ctl.nodes[name].t_last_seen = time.time()
         return {"orders": self._hand_out(name, orders)}
+
+    async def health(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The node's health check has run: drain or resume the node (spec 02 §7)."""
+        node = self._node(str(msg["node"]), str(msg.get("boot_id", "")))
+        await node_checks.apply(self.ctl, node_checks.health_result(
+            node, bool(msg["ok"]), str(msg.get("message", ""))))
+        return {"drain": node.drain, "drain_reason": node.drain_reason}
 
     def _hand_out(self, node: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Note the launch orders leaving for a node, to check that it had them."""
@@ -237,6 +247,11 @@ class AgentService:
                 raise InvalidRequest(f"report: state {state} cannot end a job")
             job.cpu_time_s = r.get("cpu_time_s")
             job.max_rss_mb = r.get("max_rss_mb")
+            ops.extend(self._failed_checks(node, job, r))
+            if r.get("prolog_failed") and job.reason == "None":  # it never started
+                ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED,
+                                        why=str(r.get("message") or "prolog failed")))
+                continue
             if job.reason in ("Requeue", "RequeueHold", "PreemptRequeue"):
                 why = "preempted" if job.reason == "PreemptRequeue" else "requeue requested"
                 ops.append(ctl.back_to_queue(job, hold=job.reason == "RequeueHold", why=why))
@@ -264,14 +279,21 @@ class AgentService:
             await ctl.notify_finished()
             ctl.kick()
 
+    def _failed_checks(self, node: str, job: Job,
+                       r: dict[str, Any]) -> list[Callable[[Connection], Any]]:
+        """A report of a failed prolog or epilog drains the node it came from."""
+        n = self.ctl.nodes.get(node)
+        ops = []
+        for kind in ("prolog", "epilog"):
+            if n is not None and r.get(f"{kind}_failed"):
+                why = str(r.get(f"{kind}_message") or f"{kind} failed")
+                op = node_checks.drain_for_check(n, kind, f"{why} (job {job.id})")
+                if op is not None:
+                    ops.append(op)
+        return ops
+
     async def _lost(self, job: Job, why: str) -> None:
         ctl = self.ctl
-        if job.spec.requeue and job.reason != "Cancelled":
-            op = ctl.back_to_queue(job, hold=False, why=f"NODE_FAIL: {why}")
-        else:
-            ctl.release_resources(job)
-            job.t_end = time.time()
-            job.reason = "None"
-            op = ctl.change(job, JobState.NODE_FAIL, data={"why": why})
+        op = retry_or_end(ctl, job, why=f"NODE_FAIL: {why}", end_state=JobState.NODE_FAIL)
         await ctl.persist(op)
         await ctl.notify_finished()

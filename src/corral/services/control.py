@@ -218,7 +218,8 @@ class JobControl:
         await self.persist(self.back_to_queue(job, hold=hold, why=f"requeued by {caller.user}"))
         self.kick()
 
-    def back_to_queue(self, job: Job, *, hold: bool, why: str) -> Callable[[Connection], Any]:
+    def back_to_queue(self, job: Job, *, hold: bool, why: str,
+                      data: dict[str, Any] | None = None) -> Callable[[Connection], Any]:
         new = JobState.HELD if hold else JobState.PENDING
         check_job_transition(str(job.id), job.state, new)  # before anything changes
         self.release_resources(job)
@@ -230,7 +231,7 @@ class JobControl:
         job.exit_code = None
         job.signal = None
         job.reason = "JobHeldUser" if hold else "None"
-        return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why})
+        return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why, **(data or {})})
 
     async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
         job = self.own_job(caller, job_id)
@@ -268,6 +269,7 @@ class JobControl:
             raise InvalidRequest("reason: draining a node needs a reason")
         node.drain = drain
         node.drain_reason = reason if drain else ""
+        node.drain_by = "admin" if drain else ""
         copy = dataclasses.replace(node, jobs=set(node.jobs))
 
         def op(conn: Connection) -> None:

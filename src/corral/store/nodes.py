@@ -25,6 +25,7 @@ def upsert_node(conn: Connection, node: Node) -> None:
         "features": ",".join(node.features),
         "drain": bool(node.drain),
         "drain_reason": node.drain_reason,
+        "drain_by": node.drain_by,
         "t_last_seen": node.t_last_seen,
     }, keys=["name"])
 
@@ -38,6 +39,7 @@ def _node(row: Row[Any]) -> Node:
         features=tuple(row.features.split(",")) if row.features else (),
         drain=bool(row.drain),
         drain_reason=row.drain_reason,
+        drain_by=row.drain_by,
         t_last_seen=float(row.t_last_seen),
     )
 

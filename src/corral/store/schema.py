@@ -59,6 +59,7 @@ jobs = Table(
     Column("cpu_time_s", Double, nullable=True),
     Column("max_rss_mb", Double, nullable=True),
     Column("restarts", Integer, nullable=False, server_default="0"),
+    Column("retries", Integer, nullable=False, server_default="0"),  # migration 0003
     Column("priority", Double, nullable=False, server_default="0"),
     Column("spec", Text, nullable=False),  # JSON of JobSpec.to_dict()
     Column("array_job_id", Integer, nullable=True),  # migration 0002
@@ -93,6 +94,7 @@ nodes = Table(
     Column("features", Text, nullable=False, server_default=""),  # comma separated
     Column("drain", Boolean, nullable=False, server_default=false()),
     Column("drain_reason", Text, nullable=False, server_default=""),
+    Column("drain_by", String(32), nullable=False, server_default=""),  # migration 0003
     Column("t_last_seen", Double, nullable=False, server_default="0"),
 )
 

@@ -1,0 +1,48 @@
+"""Automatic requeues: counted per job and limited (docs/specs/01-job-states.md §4).
+
+A run lost through no doing of the job's own (its node failed or went away, its
+prolog failed) sends the job back to the queue while it has retries left: its
+`max_retries`, or the site's `controller.max_retries`. Each retry and the final
+refusal are in the event log with the limit and the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from corral.model.job import Job
+from corral.model.states import JobState
+
+if TYPE_CHECKING:
+    from corral.services.controller import Controller
+
+
+def retry_limit(ctl: Controller, job: Job) -> int:
+    """How many automatic requeues the job may have."""
+    if job.spec.max_retries is not None:
+        return job.spec.max_retries
+    return ctl.cfg.controller.max_retries
+
+
+def retry_or_end(ctl: Controller, job: Job, *, why: str,
+                 end_state: JobState) -> Callable[[Connection], Any]:
+    """Requeue the job as a retry if it may have one; else end it in `end_state`.
+    Returns the store op (memory has changed already)."""
+    limit = retry_limit(ctl, job)
+    requeueable = job.spec.requeue and job.reason != "Cancelled"
+    if requeueable and job.retries < limit:
+        job.retries += 1
+        return ctl.back_to_queue(job, hold=False, why=why,
+                                 data={"retry": job.retries, "max_retries": limit})
+    ctl.release_resources(job)
+    job.t_end = time.time()
+    job.reason = "None"
+    data: dict[str, Any] = {"why": why}
+    if requeueable:
+        data.update(not_requeued=f"retry limit reached ({job.retries} of {limit})",
+                    retries=job.retries, max_retries=limit)
+    return ctl.change(job, end_state, data=data)
