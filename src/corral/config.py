@@ -46,11 +46,11 @@ class ControllerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-def _program(v: Any, field: str) -> Any:
+def _program(v: Any) -> Any:
     if v is None:
         return None
     if not isinstance(v, str) or not v.startswith("/") or any(c in v for c in "\0\n"):
-        raise ValueError(f"{field}: needs an absolute path to a program (got {v!r})")
+        raise ValueError("needs an absolute path to a program")
     return v
 
 
@@ -68,8 +68,8 @@ class AgentConfig(_Strict):
 
     @field_validator("health_check_program", "prolog", "epilog", mode="before")
     @classmethod
-    def _programs(cls, v: Any, info: Any) -> Any:
-        return _program(v, f"agent.{info.field_name}")
+    def _programs(cls, v: Any) -> Any:
+        return _program(v)
 
     @field_validator("health_check_interval_s", "health_check_timeout_s", "prolog_timeout_s",
                      "epilog_timeout_s", mode="before")

@@ -232,7 +232,7 @@ class Agent:
         self._handle_orders(data.get("orders"))
 
     def _configure(self, config: object) -> None:
-        """The site's health check, prolog and epilog, as the controller says (§7)."""
+        """The site's health check, prolog and epilog, as the controller says (§6)."""
         if isinstance(config, dict):
             self.scripts.configure(ScriptSettings.from_config(config))
             self.health.configure(HealthSettings.from_config(config))

@@ -1,4 +1,4 @@
-"""The site's health check on this node (docs/specs/02-agent-protocol.md §7).
+"""The site's health check on this node (docs/specs/02-agent-protocol.md §6).
 
 Like Slurm's HealthCheckProgram: the program named in the configuration runs at
 every interval (the first time as soon as the agent knows it), as the agent's own

@@ -1,4 +1,4 @@
-"""Each job's prolog and epilog on its node (docs/specs/02-agent-protocol.md §7).
+"""Each job's prolog and epilog on its node (docs/specs/02-agent-protocol.md §6).
 
 Like Slurm's Prolog and Epilog: the site's programs run as the agent's own user
 (root on a production node), the prolog before the job starts, the epilog after it

@@ -203,7 +203,7 @@ class JobReport:
     message: str = ""
     cancelled: bool = False  # ended by a cancel order (state is then CANCELLED)
     run: int = 0  # the launch's run: the controller ignores reports of an earlier run
-    prolog_failed: bool = False  # the job did not start: its prolog failed here (§7)
+    prolog_failed: bool = False  # the job did not start: its prolog failed here (§6)
     prolog_message: str = ""
     epilog_failed: bool = False  # the job ended; its epilog failed here afterwards
     epilog_message: str = ""

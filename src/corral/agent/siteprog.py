@@ -12,14 +12,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 from corral.agent.spawn import DEFAULT_PATH
 
-MAX_OUTPUT_BYTES = 64 * 1024  # kept of what it prints (the rest is read and dropped)
+MAX_OUTPUT_BYTES = 64 * 1024  # read of what it printed
 MAX_MESSAGE_CHARS = 500
-DRAIN_OUTPUT_S = 0.5  # after it exits, how long a descendant may hold its output open
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,47 +50,40 @@ def base_environment(node: str) -> dict[str, str]:
 
 def _first_line(output: bytes) -> str:
     for raw in output.decode("utf-8", "replace").splitlines():
-        line = "".join(c for c in raw.strip() if c.isprintable())
+        line = "".join(c for c in raw if c.isprintable()).strip()
         if line:
             return line[:MAX_MESSAGE_CHARS]
     return ""
 
 
-async def _read(stream: asyncio.StreamReader, out: bytearray) -> None:
-    while chunk := await stream.read(65536):
-        if len(out) < MAX_OUTPUT_BYTES:
-            out += chunk[:MAX_OUTPUT_BYTES - len(out)]
-
-
 async def run_program(what: str, program: str, env: dict[str, str],
                       timeout_s: float) -> ProgramResult:
-    """Run `program` (no arguments); `what` names it in messages ("prolog /x/p")."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            program, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=env, cwd="/", start_new_session=True)
-    except OSError as exc:
-        return ProgramResult(False, None, "", f"{what} cannot start: {exc.strerror or exc}")
-    assert proc.stdout is not None
-    output = bytearray()
-    reader = asyncio.ensure_future(_read(proc.stdout, output))
-    timed_out = False
-    try:
-        await asyncio.wait_for(proc.wait(), timeout=timeout_s)
-    except TimeoutError:
-        timed_out = True
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-    except asyncio.CancelledError:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        reader.cancel()
-        raise
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(asyncio.shield(reader), timeout=DRAIN_OUTPUT_S)
-    reader.cancel()
-    line = _first_line(bytes(output))
+    """Run `program` (no arguments); `what` names it in messages ("prolog /x/p").
+    Its output goes to an unlinked file, not a pipe: a descendant that keeps it open
+    does not hold up the verdict."""
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                program, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+                stderr=asyncio.subprocess.STDOUT, env=env, cwd="/", start_new_session=True)
+        except OSError as exc:
+            return ProgramResult(False, None, "",
+                                 f"{what} cannot start: {exc.strerror or exc}")
+        timed_out = False
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=timeout_s)
+        except TimeoutError:
+            timed_out = True
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        out.seek(0)
+        output = out.read(MAX_OUTPUT_BYTES)
+    line = _first_line(output)
     code = proc.returncode
     if timed_out:
         return ProgramResult(False, None, line, f"{what} timed out after {timeout_s:g} s")

@@ -165,7 +165,7 @@ class AgentService:
         return {"orders": self._hand_out(name, orders)}
 
     async def health(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """The node's health check has run: drain or resume the node (spec 02 §7)."""
+        """The node's health check has run: drain or resume the node (spec 02 §6)."""
         node = self._node(str(msg["node"]), str(msg.get("boot_id", "")))
         await node_checks.apply(self.ctl, node_checks.health_result(
             node, bool(msg["ok"]), str(msg.get("message", ""))))
@@ -249,6 +249,7 @@ class AgentService:
             job.max_rss_mb = r.get("max_rss_mb")
             ops.extend(self._failed_checks(node, job, r))
             if r.get("prolog_failed") and job.reason == "None":  # it never started
+                job.exit_code, job.signal = r.get("exit_code"), None
                 ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED,
                                         why=str(r.get("message") or "prolog failed")))
                 continue

@@ -1,4 +1,4 @@
-"""What a node's own checks do to it (docs/specs/02-agent-protocol.md §7).
+"""What a node's own checks do to it (docs/specs/02-agent-protocol.md §6).
 
 The site's health check drains its node when it fails and resumes it when it passes
 again, but only if the health check drained it: a node an administrator drained stays
