@@ -13,7 +13,7 @@ import psutil
 from corral.agent.health import HealthCheck, HealthSettings, reason_of
 from corral.agent.launcher import Launcher
 from corral.agent.prolog import JobScripts, ScriptSettings
-from corral.agent.protocol import JobReport
+from corral.agent.protocol import JobFacts, JobReport
 from corral.agent.siteprog import ProgramResult, run_program
 from tests.agent.conftest import AGENT_ID, make_launch
 
@@ -169,3 +169,37 @@ def test_prolog_timeout_and_cancel_during_the_prolog(spool: Path, outdir: Path) 
                                    outdir)
     assert reports[35].prolog_failed
     assert reports[35].prolog_message == f"prolog {hang} timed out after 0.5 s"
+
+
+def test_on_a_jobs_other_node_steps_wait_for_its_prolog(outdir: Path) -> None:
+    mark = outdir / "prolog-done"
+    prolog = _prog(outdir, "prolog", f'sleep 0.3; [ "$SLURM_JOB_ID" = 41 ] || exit 7; '
+                   f'touch {mark}')
+    epilog = _prog(outdir, "epilog", 'echo "left $CORRAL_JOB_ID"; exit 1')
+    facts = {"job_id": 41, "name": "x", "user": "tester", "uid": os.getuid(),
+             "gid": os.getgid(), "working_dir": str(outdir), "node_list": ["n1", "n2"]}
+    sent: list[tuple[str, int, str]] = []
+    started: list[tuple[str, bool]] = []
+
+    async def main() -> None:
+        async def send(kind: str, job: JobFacts, message: str) -> None:
+            sent.append((kind, job.job_id, message))
+
+        scripts = JobScripts("n2", send)
+        scripts.configure(ScriptSettings(prolog, epilog))
+        scripts.prolog_here(JobFacts.from_dict(facts))
+        scripts.prolog_here(JobFacts.from_dict(facts))  # a repeated order: one prolog
+        scripts.after_prolog(41, lambda: started.append(("step 0", mark.exists())))
+        scripts.after_prolog(99, lambda: started.append(("other job", True)))  # no gate
+        await asyncio.sleep(1)
+        scripts.after_prolog(41, lambda: started.append(("step 1", True)))  # passed
+        scripts.prolog_here(JobFacts.from_dict({**facts, "job_id": 42}))  # fails
+        scripts.after_prolog(42, lambda: started.append(("never", True)))
+        scripts.epilog_here(JobFacts.from_dict(facts))
+        await asyncio.sleep(1)
+        await scripts.close()
+
+    asyncio.run(main())
+    assert started == [("other job", True), ("step 0", True), ("step 1", True)]
+    assert sorted(sent) == [("epilog", 41, f"epilog {epilog} exited 1: left 41"),
+                            ("prolog", 42, f"prolog {prolog} exited 7")]

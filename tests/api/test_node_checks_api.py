@@ -157,3 +157,45 @@ def test_agent_settings_reach_agents_at_register(tmp_path: Path) -> None:
         assert r.json()["agent"]["health_check_program"] is None  # run() writes its own
         assert set(r.json()["agent"]) == set(cfg.agent.model_dump())
     run(tmp_path, scenario)
+
+
+def test_a_prolog_failing_on_a_jobs_other_node_requeues_it(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, agent: httpx.AsyncClient) -> None:
+        r = await agent.post("/agent/v1/register", json={
+            "node": "n2", "cpus": 4, "mem_mb": 8000, "boot_id": "b2"})
+        assert r.status_code == 200
+        job_id = (await user.post("/v1/jobs", json=job(hold=False, nodes=2))).json()["id"]
+        j = await _running(user, job_id, 0)
+        batch, other = j["node_list"]
+        check = {"node": other, "boot_id": "b1" if other == "n1" else "b2", "kind": "prolog",
+                 "job_id": job_id, "run": 0, "message": "prolog /p exited 1: no scratch"}
+        assert (await agent.post("/agent/v1/check", json={**check, "kind": "x"})
+                ).status_code == 400
+        r = await agent.post("/agent/v1/check", json={**check, "run": 5})  # an older run's
+        assert r.json() == {"drain": True, "drain_reason":
+                            f"prolog /p exited 1: no scratch (job {job_id})"}
+        assert (await user.get(f"/v1/jobs/{job_id}")).json()["reason"] == "None"
+        await agent.post("/v1/nodes/" + other + "/resume")
+        await agent.post("/agent/v1/check", json=check)
+        j = (await user.get(f"/v1/jobs/{job_id}")).json()
+        assert (j["state"], j["reason"]) == ("RUNNING", "PrologFailed")  # being killed
+        # its batch node reports the end the kill brought
+        r = await agent.post("/agent/v1/report", json={"node": batch, "reports": [{
+            "job_id": job_id, "state": "CANCELLED", "signal": 15, "cancelled": True,
+            "run": 0}]})
+        assert r.status_code == 200
+        j = (await user.get(f"/v1/jobs/{job_id}")).json()
+        assert (j["state"], j["retries"]) == ("PENDING", 1)
+        requeue = [e["data"] for e in (await user.get(f"/v1/jobs/{job_id}/events")).json()[
+            "events"] if e["kind"] == "requeue"]
+        assert requeue == [{"why": "prolog /p exited 1: no scratch", "retry": 1,
+                            "max_retries": 3}]
+        # an epilog failure only drains
+        await agent.post("/agent/v1/check", json={**check, "node": batch, "kind": "epilog",
+                                                  "boot_id": "b1" if batch == "n1" else "b2",
+                                                  "message": "epilog /e exited 2"})
+        n = next(n for n in (await user.get("/v1/nodes")).json()["nodes"]
+                 if n["name"] == batch)
+        assert (n["drain_by"], n["drain_reason"]) == ("epilog",
+                                                      f"epilog /e exited 2 (job {job_id})")
+    run(tmp_path, scenario)

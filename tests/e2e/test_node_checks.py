@@ -297,3 +297,35 @@ def test_requeues_after_node_failures_stop_at_the_retry_limit(site: Site) -> Non
         shown = c.corral("events", str(job_id)).stdout
         assert shown.count("retry=") == limit and "not_requeued=retry limit" in shown
         assert c.show(job_id)["retries"] == limit
+
+
+@pytest.mark.parametrize("site", [_scripts_cfg], indirect=True)
+def test_prolog_and_epilog_run_on_every_node_of_the_job(site: Site) -> None:
+    c, d = site.c, site.progs
+    site.agent("node2")
+    job_id = site.submit("sleep 0.5", nodes=2)
+    job = c.wait(job_id)
+    assert (job["state"], job["node_list"]) == ("COMPLETED", ["node1", "node2"])
+    for node in ("node1", "node2"):
+        env = (d / f"prolog-env-{job_id}-{node}").read_text()
+        assert f"SLURM_JOB_ID={job_id}\n" in env and "SLURM_JOB_NODELIST=node1,node2\n" in env
+        _until(f"the epilog on {node}", (d / f"epilog-{job_id}-{node}").exists, 5)
+
+    # a prolog failing on the job's other node: that node is drained, the job requeued
+    (d / "bad-prolog-node2").touch()
+    job_id = site.submit("sleep 1", nodes=2, max_retries=1)
+    node = _until("node2 drained", lambda: (n := _node(c, "node2"))["drain_by"] and n, 20)
+    assert node["drain_reason"] == (f"prolog {d / 'prolog'} exited 3: no /scratch for job "
+                                    f"{job_id} (job {job_id})")
+    assert c.wait_state(job_id, {"PENDING"}, 10)["retries"] == 1
+    site.agent("node3")
+    job = c.wait(job_id)
+    assert (job["state"], job["node_list"], job["restarts"]) == (
+        "COMPLETED", ["node1", "node3"], 1)
+    events = _events(c, job_id)
+    assert any(e["data"].get("prolog_failed", "").endswith(f"no /scratch for job {job_id}")
+               and e["data"]["node"] == "node2" for e in events)
+    requeue = [e["data"] for e in events if e["kind"] == "requeue"]
+    assert len(requeue) == 1 and requeue[0]["retry"] == 1
+    assert requeue[0]["why"] == f"prolog {d / 'prolog'} exited 3: no /scratch for job {job_id}"
+    assert _node(c, "node1")["drain_by"] == ""

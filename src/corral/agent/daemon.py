@@ -35,7 +35,7 @@ from corral.agent.health import HealthCheck, HealthSettings
 from corral.agent.inventory import Inventory
 from corral.agent.launcher import Launcher
 from corral.agent.prolog import JobScripts, ScriptSettings
-from corral.agent.protocol import JobReport, Order, ProtocolError
+from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
 from corral.agent.steps import StepRunner
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class Agent:
         self.steps: StepRunner | None = None
         self.client: httpx.AsyncClient | None = None
         self.health = HealthCheck(inventory.node, self._send_health)
-        self.scripts = JobScripts(inventory.node)
+        self.scripts = JobScripts(inventory.node, self._send_check)
 
     # -- life cycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -244,6 +244,13 @@ class Agent:
                                               "boot_id": self.boot_id, "ok": ok,
                                               "message": message[:1000]})
 
+    async def _send_check(self, kind: str, job: JobFacts, message: str) -> None:
+        """A prolog or epilog failed here, on one of the job's other nodes (§6)."""
+        await self._post("/agent/v1/check", {"node": self.inventory.node,
+                                             "boot_id": self.boot_id, "kind": kind,
+                                             "job_id": job.job_id, "run": job.run,
+                                             "message": message[:1000]})
+
     async def _poll(self) -> None:
         assert self.launcher is not None
         body = {"node": self.inventory.node, "boot_id": self.boot_id,
@@ -290,11 +297,18 @@ class Agent:
         elif order.kind == "signal":
             self._signal(order)
         elif order.kind == "step" and order.step is not None and self.steps is not None:
-            if not self.steps.launch(order.step):
-                log.info("step %d.%d: launch ignored, it runs", order.job_id,
-                         order.step.step_id)
+            step = order.step  # on a node whose prolog for the job runs: once it passes
+            self.scripts.after_prolog(order.job_id, lambda: self._launch_step(step))
         elif order.kind in ("step_cancel", "end") and self.steps is not None:
             self.steps.kill_job(order.job_id, order.step_id)
+        elif order.kind == "prolog" and order.job is not None:
+            self.scripts.prolog_here(order.job)
+        elif order.kind == "epilog" and order.job is not None:
+            self.scripts.epilog_here(order.job)
+
+    def _launch_step(self, step: StepLaunch) -> None:
+        if self.steps is not None and not self.steps.launch(step):
+            log.info("step %d.%d: launch ignored, it runs", step.job_id, step.step_id)
 
     def _signal(self, order: Order) -> None:
         assert self.launcher is not None

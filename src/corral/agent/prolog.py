@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from corral.agent.protocol import JobReport, Launch, RunningJob
+from corral.agent.protocol import JobFacts, JobReport, Launch, RunningJob
 from corral.agent.siteprog import (
     ProgramResult,
     base_environment,
@@ -33,6 +33,11 @@ from corral.agent.siteprog import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
+# of the job's environment, what its prolog and epilog see too
+PASSED_ON = ("SLURM_JOB_PARTITION", "SLURM_JOB_ACCOUNT", "SLURM_ARRAY_JOB_ID",
+             "SLURM_ARRAY_TASK_ID")
+SEND_TRIES = 5  # a failure on a job's other node: attempts to tell the controller
+SEND_BACKOFF_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,38 +61,42 @@ class _Starting:
     cancelled: bool = False
 
 
-def script_environment(node: str, launch: Launch, context: str) -> dict[str, str]:
+def script_environment(node: str, job: JobFacts, context: str) -> dict[str, str]:
     """What a prolog or epilog sees of its job (Slurm's names and corral's)."""
     env = base_environment(node)
-    nodes = ",".join(launch.node_list)
+    nodes = ",".join(job.node_list)
     for prefix in ("SLURM", "CORRAL"):
-        env.update({f"{prefix}_JOB_ID": str(launch.job_id),
-                    f"{prefix}_JOB_NAME": launch.name,
-                    f"{prefix}_JOB_USER": launch.user,
-                    f"{prefix}_JOB_UID": str(launch.uid),
-                    f"{prefix}_JOB_GID": str(launch.gid),
+        env.update({f"{prefix}_JOB_ID": str(job.job_id),
+                    f"{prefix}_JOB_NAME": job.name,
+                    f"{prefix}_JOB_USER": job.user,
+                    f"{prefix}_JOB_UID": str(job.uid),
+                    f"{prefix}_JOB_GID": str(job.gid),
                     f"{prefix}_JOB_NODELIST": nodes,
-                    f"{prefix}_RESTART_COUNT": str(launch.run),
+                    f"{prefix}_RESTART_COUNT": str(job.run),
                     f"{prefix}_SCRIPT_CONTEXT": context})
-    env["CORRAL_SUBMIT_DIR"] = launch.working_dir
-    for key in ("SLURM_JOB_PARTITION", "SLURM_JOB_ACCOUNT", "SLURM_ARRAY_JOB_ID",
-                "SLURM_ARRAY_TASK_ID"):
-        if key in launch.environment:
-            env[key] = launch.environment[key]
+    env["CORRAL_SUBMIT_DIR"] = job.working_dir
+    for key in PASSED_ON:
+        if key in job.environment:
+            env[key] = job.environment[key]
     return env
 
 
 Start = Callable[[Launch], object]
 ReportSink = Callable[[JobReport], None]
+# (kind "prolog" | "epilog", the job, message): a failure on one of the job's other nodes
+SendFailure = Callable[[str, JobFacts, str], Awaitable[None]]
 
 
 class JobScripts:
     """Runs the prolog before a job starts and the epilog after it ends."""
 
-    def __init__(self, node: str) -> None:
+    def __init__(self, node: str, send_failure: SendFailure | None = None) -> None:
         self.node = node
+        self.send_failure = send_failure
         self.settings = ScriptSettings()
         self.starting: dict[int, _Starting] = {}
+        # on a job's other nodes: its prolog's verdict here (pending while it runs)
+        self.gates: dict[int, asyncio.Future[bool]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -125,7 +134,8 @@ class JobScripts:
         program = self.settings.prolog
         result = (ProgramResult(True, 0, "", "no prolog") if program is None else
                   await run_program(f"prolog {program}",  program,
-                                    script_environment(self.node, launch, "prolog_slurmd"),
+                                    script_environment(self.node, JobFacts.of_launch(launch),
+                                                     "prolog_slurmd"),
                                     self.settings.prolog_timeout_s))
         starting = self.starting.pop(launch.job_id, None)
         report = JobReport(launch.job_id, "FAILED", exit_code=1, t_start=t_start,
@@ -147,7 +157,7 @@ class JobScripts:
         program = self.settings.epilog
         if program is None:
             return
-        env = script_environment(self.node, launch, "epilog_slurmd")
+        env = script_environment(self.node, JobFacts.of_launch(launch), "epilog_slurmd")
         env["CORRAL_JOB_STATE"] = report.state
         if report.exit_code is not None:
             env["CORRAL_JOB_EXIT_CODE"] = str(report.exit_code)
@@ -157,6 +167,65 @@ class JobScripts:
             log.warning("job %d: %s", launch.job_id, result.message)
             report.epilog_failed = True
             report.epilog_message = result.message
+
+    # -- on the job's other nodes ------------------------------------------------------
+    def prolog_here(self, job: JobFacts) -> None:
+        """A `prolog` order: this node is one of the job's, not its batch node."""
+        if self.settings.prolog is None or job.job_id in self.gates:
+            return
+        self.gates[job.job_id] = asyncio.get_running_loop().create_future()
+        self._spawn(self._prolog_here(job, self.settings.prolog))
+
+    async def _prolog_here(self, job: JobFacts, program: str) -> None:
+        result = await run_program(f"prolog {program}", program,
+                                   script_environment(self.node, job, "prolog_slurmd"),
+                                   self.settings.prolog_timeout_s)
+        gate = self.gates.get(job.job_id)
+        if gate is not None and not gate.done():
+            gate.set_result(result.ok)
+        if not result.ok:
+            log.warning("job %d: %s", job.job_id, result.message)
+            await self._send("prolog", job, result.message)
+
+    def after_prolog(self, job_id: int, then: Callable[[], object]) -> None:
+        """Call `then` once the job's prolog here has passed: now if none runs, never
+        if it failed (the controller requeues the job)."""
+        gate = self.gates.get(job_id)
+        if gate is None:
+            then()
+        elif gate.done():
+            if gate.result():
+                then()
+        else:
+            gate.add_done_callback(lambda g: then() if g.result() else None)
+
+    def epilog_here(self, job: JobFacts) -> None:
+        """An `epilog` order: the job has left this node (not its batch node)."""
+        self.gates.pop(job.job_id, None)
+        if self.settings.epilog is not None:
+            self._spawn(self._epilog_here(job, self.settings.epilog))
+
+    def forget(self, job_id: int) -> None:
+        self.gates.pop(job_id, None)
+
+    async def _epilog_here(self, job: JobFacts, program: str) -> None:
+        result = await run_program(f"epilog {program}", program,
+                                   script_environment(self.node, job, "epilog_slurmd"),
+                                   self.settings.epilog_timeout_s)
+        if not result.ok:
+            log.warning("job %d: %s", job.job_id, result.message)
+            await self._send("epilog", job, result.message)
+
+    async def _send(self, kind: str, job: JobFacts, message: str) -> None:
+        if self.send_failure is None:
+            return
+        for attempt in range(SEND_TRIES):
+            try:
+                await self.send_failure(kind, job, message)
+                return
+            except Exception as exc:
+                log.warning("job %d: %s failure not delivered (%s)", job.job_id, kind, exc)
+                await asyncio.sleep(SEND_BACKOFF_S * 2 ** attempt)
 
     # -- tasks -------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -6,7 +6,7 @@ can add fields without breaking an older agent.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 JOB_END_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY")
@@ -88,6 +88,40 @@ class Launch:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class JobFacts:
+    """What a prolog or epilog sees of its job (§6): a launch's facts, or those of a
+    `prolog`/`epilog` order for a node of the job other than its batch node."""
+
+    job_id: int
+    name: str
+    user: str
+    uid: int
+    gid: int
+    working_dir: str
+    node_list: tuple[str, ...]
+    run: int = 0
+    environment: dict[str, str] = field(default_factory=dict)  # partition, account, array
+
+    @classmethod
+    def of_launch(cls, launch: Launch) -> JobFacts:
+        return cls(launch.job_id, launch.name, launch.user, launch.uid, launch.gid,
+                   launch.working_dir, launch.node_list, launch.run, launch.environment)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobFacts:
+        if not isinstance(d, dict):
+            raise ProtocolError("job: expected an object")
+        env = _get(d, "environment", dict, {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ProtocolError("field 'environment': keys and values must be strings")
+        return cls(job_id=_get(d, "job_id", int), name=_get(d, "name", str, ""),
+                   user=_get(d, "user", str, ""), uid=_get(d, "uid", int),
+                   gid=_get(d, "gid", int), working_dir=_get(d, "working_dir", str, "/"),
+                   node_list=tuple(str(n) for n in _get(d, "node_list", list, [])),
+                   run=_get(d, "run", int, 0), environment=dict(env))
+
+
 SIGNAL_TARGETS = ("all", "batch", "main", "steps")
 
 
@@ -153,7 +187,7 @@ class StepLaunch:
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    kind: str  # launch | cancel | signal | step | step_cancel | end
+    kind: str  # launch | cancel | signal | step | step_cancel | end | prolog | epilog
     job_id: int
     launch: Launch | None = None
     signal: int = 15
@@ -161,6 +195,7 @@ class Order:
     target: str = "all"  # signal: all | batch (its process group) | main | steps
     step: StepLaunch | None = None
     step_id: int | None = None
+    job: JobFacts | None = None  # prolog | epilog (on a node other than the batch node)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Order:
@@ -187,6 +222,8 @@ class Order:
             return cls(kind, job_id, step_id=_get(d, "step_id", int))
         if kind == "end":
             return cls(kind, job_id)
+        if kind in ("prolog", "epilog"):
+            return cls(kind, job_id, job=JobFacts.from_dict(_get(d, "job", dict)))
         raise ProtocolError(f"unknown order kind {kind!r}")
 
 

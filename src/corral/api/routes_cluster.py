@@ -11,6 +11,7 @@ from corral import __version__
 from corral.api.auth import require_agent, user_caller
 from corral.api.routes_jobs import CtlDep
 from corral.api.schemas import (
+    AgentCheck,
     AgentHealth,
     AgentPoll,
     AgentRegister,
@@ -121,6 +122,11 @@ async def poll(body: AgentPoll, agents: AgentsDep) -> dict[str, Any]:
 @router.post("/agent/v1/health", dependencies=[Depends(require_agent)])
 async def health(body: AgentHealth, agents: AgentsDep) -> dict[str, Any]:
     return await agents.health(body.model_dump())
+
+
+@router.post("/agent/v1/check", dependencies=[Depends(require_agent)])
+async def check(body: AgentCheck, agents: AgentsDep) -> dict[str, Any]:
+    return await agents.check(body.model_dump())
 
 
 @router.post("/agent/v1/report", dependencies=[Depends(require_agent)])

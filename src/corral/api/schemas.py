@@ -160,6 +160,15 @@ class AgentHealth(BaseModel):
     message: Annotated[str, Field(max_length=1000)] = ""  # the first line of its output
 
 
+class AgentCheck(BaseModel):
+    node: str
+    boot_id: str = ""
+    kind: Literal["prolog", "epilog"]
+    job_id: Annotated[int, Field(ge=1)]
+    run: Annotated[int, Field(ge=0)] = 0
+    message: Annotated[str, Field(max_length=1000)] = ""
+
+
 class AgentReport(BaseModel):
     node: str
     reports: list[dict[str, Any]]

@@ -94,6 +94,7 @@ class AgentService:
         self._polls: dict[str, int] = {}  # polls arrived, per node
         # per node, by job id: launch orders until the node shows their job
         self._launches: dict[str, dict[int, LaunchMark]] = {}
+        self._prolog_failed: dict[int, str] = {}  # job -> why it is killed for a retry
 
     def _node(self, name: str, boot_id: str) -> Node:
         node = self.ctl.nodes.get(name)
@@ -169,6 +170,24 @@ class AgentService:
         node = self._node(str(msg["node"]), str(msg.get("boot_id", "")))
         await node_checks.apply(self.ctl, node_checks.health_result(
             node, bool(msg["ok"]), str(msg.get("message", ""))))
+        return {"drain": node.drain, "drain_reason": node.drain_reason}
+
+    async def check(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """A prolog or epilog failed on one of a job's other nodes (spec 02 §6)."""
+        node = self._node(str(msg["node"]), str(msg.get("boot_id", "")))
+        kind, job_id, message = str(msg["kind"]), int(msg["job_id"]), str(msg["message"])
+        job = self.ctl.jobs.get(job_id)
+        ops = [op for op in [node_checks.drain_for_check(node, kind, f"{message} (job {job_id})")]
+               if op is not None]
+        if kind == "prolog":
+            killing = node_checks.prolog_failed_elsewhere(self.ctl, node, job,
+                                                          int(msg.get("run", 0)), message)
+            if killing:
+                self._prolog_failed[job_id] = message
+            ops.extend(killing)
+        if ops:
+            await self.ctl.persist(lambda conn: [op(conn) for op in ops])
+            self.ctl.kick()
         return {"drain": node.drain, "drain_reason": node.drain_reason}
 
     def _hand_out(self, node: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -252,6 +271,12 @@ class AgentService:
                 job.exit_code, job.signal = r.get("exit_code"), None
                 ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED,
                                         why=str(r.get("message") or "prolog failed")))
+                continue
+            if job.reason == node_checks.PROLOG_FAILED:  # on another node of the job
+                job.reason = "None"
+                job.exit_code, job.signal = 1, None
+                ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED, why=(
+                    self._prolog_failed.pop(job.id, "a prolog failed on a node of the job"))))
                 continue
             if job.reason in ("Requeue", "RequeueHold", "PreemptRequeue"):
                 why = "preempted" if job.reason == "PreemptRequeue" else "requeue requested"

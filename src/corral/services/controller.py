@@ -29,6 +29,7 @@ from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState, check_job_transition
+from corral.services import node_checks
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.identity import Caller, resolve_owner
@@ -171,6 +172,7 @@ class Controller(JobControl):
 
     def release_resources(self, job: Job) -> None:
         self.steps.job_ended(job)
+        node_checks.job_left(self, job)
         job.live_usage = None
         for name in job.nodes:
             n = self.nodes.get(name)

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from corral.model.event import EventKind
+from corral.model.job import Job
 from corral.model.node import Node
+from corral.model.states import JobState
 from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 
@@ -71,3 +73,57 @@ async def apply(ctl: Controller, op: Callable[[Connection], Any] | None) -> None
     if op is not None:
         await ctl.persist(op)
         ctl.kick()
+
+
+# ---- a job's other nodes (not its batch node) --------------------------------------
+PROLOG_FAILED = "PrologFailed"  # the reason of a job being killed for a requeue (retry)
+PASSED_ON = ("SLURM_JOB_PARTITION", "SLURM_JOB_ACCOUNT")
+
+
+def job_facts(job: Job) -> dict[str, Any]:
+    """What a prolog or epilog on one of the job's other nodes sees of it."""
+    env = {k: v for k, v in job.spec.environment.items() if k in PASSED_ON}
+    if job.array_job_id is not None:
+        env["SLURM_ARRAY_JOB_ID"] = str(job.array_job_id)
+        env["SLURM_ARRAY_TASK_ID"] = str(job.array_task_id)
+    return {"job_id": job.id, "name": job.spec.name, "user": job.user, "uid": job.uid,
+            "gid": job.gid, "working_dir": job.spec.working_dir,
+            "node_list": list(job.nodes), "run": job.restarts, "environment": env}
+
+
+def _push_to_others(ctl: Controller, job: Job, kind: str) -> None:
+    agent = ctl.cfg.agent
+    if len(job.nodes) > 1 and (agent.prolog or agent.epilog):
+        facts = job_facts(job)
+        for name in job.nodes[1:]:
+            ctl.orders.push(name, {"kind": kind, "job_id": job.id, "job": facts})
+
+
+def job_started(ctl: Controller, job: Job) -> None:
+    """The prolog on each of a starting job's other nodes (its batch node runs its own
+    before the job). A step waits there until it has passed."""
+    _push_to_others(ctl, job, "prolog")
+
+
+def job_left(ctl: Controller, job: Job) -> None:
+    """The epilog on each of the job's other nodes, when it has left them (ended or
+    requeued)."""
+    if job.state.is_active:
+        _push_to_others(ctl, job, "epilog")
+
+
+def prolog_failed_elsewhere(ctl: Controller, node: Node, job: Job | None, run: int,
+                            message: str) -> list[Callable[[Connection], Any]]:
+    """A prolog failed on one of the job's other nodes: the node is drained and the
+    job, if this is still its run, is killed to be requeued as a retry (or to end
+    FAILED when it has none left) once its batch node reports its end."""
+    ops = []
+    if (job is not None and job.restarts == run and node.name in job.nodes
+            and job.state == JobState.RUNNING and job.reason == "None"):
+        job.reason = PROLOG_FAILED
+        ops.append(ctl.record(job, EventKind.UPDATE, data={
+            "prolog_failed": message, "node": node.name}))
+        for name in job.nodes:
+            ctl.orders.push(name, {"kind": "cancel", "job_id": job.id, "signal": 15,
+                                   "grace_s": ctl.cfg.controller.kill_grace_s})
+    return ops

@@ -29,6 +29,7 @@ from corral.sched.types import (
     RunningView,
     Snapshot,
 )
+from corral.services import node_checks
 from corral.services.limits import limits_of
 from corral.services.submit import partition_nodes
 
@@ -241,6 +242,7 @@ class Scheduler:
                 # The batch script runs on the first node; the others are allocated
                 # to it (its tasks reach them through the job's node list).
                 ctl.orders.push(job.nodes[0], launch_order(ctl, job))
+                node_checks.job_started(ctl, job)
 
     def _fits(self, job: Job, nodes: tuple[str, ...]) -> bool:
         for name in nodes:
