@@ -320,6 +320,7 @@ class AgentService:
 
     async def _lost(self, job: Job, why: str) -> None:
         ctl = self.ctl
+        self._prolog_failed.pop(job.id, None)
         op = retry_or_end(ctl, job, why=f"NODE_FAIL: {why}", end_state=JobState.NODE_FAIL)
         await ctl.persist(op)
         await ctl.notify_finished()
