@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -73,6 +74,13 @@ def _node(c: Cluster, name: str) -> dict[str, Any]:
 def _events(c: Cluster, job_id: int) -> list[dict[str, Any]]:
     with c.client() as cl:
         return cl.events(job_id)
+
+
+def _final_events(c: Cluster, job_id: int, state: str) -> list[dict[str, Any]]:
+    """The job's events up to its end in `state` (a job shows its new state as soon as
+    it has it; the event log shows it once committed)."""
+    return _until(f"job {job_id}'s {state} event", lambda: (
+        (events := _events(c, job_id))[-1]["to_state"] == state and events), 5)
 
 
 class Site:
@@ -253,7 +261,7 @@ def test_prolog_failure_with_no_retry_left_fails_the_job(site: Site) -> None:
     job_id = site.submit("true", max_retries=0)
     job = c.wait(job_id)
     assert job["state"] == "FAILED" and job["restarts"] == 0
-    last = _events(c, job_id)[-1]
+    last = _final_events(c, job_id, "FAILED")[-1]
     assert last["to_state"] == "FAILED"
     assert last["data"]["not_requeued"] == "retry limit reached (0 of 0)"
     assert not (d / f"out-{job_id}").exists()  # it never started
@@ -285,7 +293,7 @@ def test_requeues_after_node_failures_stop_at_the_retry_limit(site: Site) -> Non
     assert c.wait_state(own, {"NODE_FAIL"}, 10)["state"] == "NODE_FAIL"
 
     for job_id, limit in ((own, 2), (default, 1)):
-        events = _events(c, job_id)
+        events = _final_events(c, job_id, "NODE_FAIL")
         retries = [e["data"] for e in events if e["kind"] == "requeue"]
         assert [(r["retry"], r["max_retries"]) for r in retries] == [
             (n, limit) for n in range(1, limit + 1)]
@@ -297,6 +305,8 @@ def test_requeues_after_node_failures_stop_at_the_retry_limit(site: Site) -> Non
         shown = c.corral("events", str(job_id)).stdout
         assert shown.count("retry=") == limit and "not_requeued=retry limit" in shown
         assert c.show(job_id)["retries"] == limit
+    assert re.search(r"Retries\W+2 \(max 2\)", c.corral("show", str(own)).stdout)
+    assert re.search(r"Retries\W+1\n", c.corral("show", str(default)).stdout)
 
 
 @pytest.mark.parametrize("site", [_scripts_cfg], indirect=True)

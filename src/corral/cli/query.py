@@ -94,9 +94,15 @@ def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Signal", j["signal"] or "-"),
         ("CPUTime", "-" if j["cpu_time_s"] is None else f"{j['cpu_time_s']:.2f}s"),
         ("MaxRSS", "-" if j["max_rss_mb"] is None else f"{j['max_rss_mb']:.1f}M"),
-        ("Restarts", j["restarts"]), ("WorkDir", j["working_dir"]),
+        ("Restarts", j["restarts"]), ("Retries", _retries(j)), ("WorkDir", j["working_dir"]),
         ("StdOut", j["stdout"]), ("StdErr", j["stderr"]),
     ]
+
+
+def _retries(j: dict[str, Any]) -> str:
+    """Automatic requeues so far, and the job's own limit if it set one."""
+    limit = (j.get("spec") or {}).get("max_retries")
+    return f"{j.get('retries', 0)}" + (f" (max {limit})" if limit is not None else "")
 
 
 @click.command("show")
