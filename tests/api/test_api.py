@@ -19,9 +19,11 @@ from corral.store.db import make_engine, migrate
 Scenario = Callable[[httpx.AsyncClient, httpx.AsyncClient], Awaitable[None]]
 
 
-def run(tmp_path: Path, scenario: Scenario, *, uid: int | None = None) -> None:
+def run(tmp_path: Path, scenario: Scenario, *, uid: int | None = None,
+        config: str = "") -> None:
     async def main() -> None:
         (tmp_path / "corral.toml").write_text(
+            f'{config}\n'
             '[[partitions]]\nname = "main"\ndefault = true\nmax_time_s = "1:00:00"\n'
             '[[partitions]]\nname = "small"\nnodes = ["n1"]\nmax_nodes = 1\n')
         cfg = load_config(str(tmp_path))

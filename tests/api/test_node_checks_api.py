@@ -199,3 +199,35 @@ def test_a_prolog_failing_on_a_jobs_other_node_requeues_it(tmp_path: Path) -> No
         assert (n["drain_by"], n["drain_reason"]) == ("epilog",
                                                       f"epilog /e exited 2 (job {job_id})")
     run(tmp_path, scenario)
+
+
+def test_a_new_agent_takes_no_job_before_its_first_health_verdict(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, agent: httpx.AsyncClient) -> None:
+        n = await _node(user)  # n1 registered with no verdict yet: its check is to run
+        assert (n["state"], n["drain_by"], n["drain_reason"]) == (
+            "DRAINED", "health", "waiting for its first health check")
+        job_id = (await user.post("/v1/jobs", json=job(hold=False))).json()["id"]
+        await asyncio.sleep(0.3)
+        assert (await user.get(f"/v1/jobs/{job_id}")).json()["state"] == "PENDING"
+        await _health(agent, True)
+        assert (await _node(user))["state"] != "DRAINED"
+        await _running(user, job_id, 0)
+        # a controller that restarted hears the agent's latest verdict as it registers
+        for verdict, state in (({"ok": False, "message": "ib0 down"}, "DRAINING"),
+                               ({"ok": True, "message": ""}, "ALLOCATED")):
+            r = await agent.post("/agent/v1/register", json={
+                "node": "n1", "cpus": 1, "mem_mb": 8000, "boot_id": "b1",
+                "running": [{"job_id": job_id, "pid": 1}], "health": verdict})
+            assert r.status_code == 200
+            assert (await _node(user))["state"] == state
+    run(tmp_path, scenario, config='[agent]\nhealth_check_program = "/usr/sbin/nhc"\n')
+
+
+def test_without_a_health_check_its_drains_are_lifted(tmp_path: Path) -> None:
+    async def scenario(user: httpx.AsyncClient, agent: httpx.AsyncClient) -> None:
+        await _health(agent, False, "disk full")
+        assert (await _node(user))["drain_by"] == "health"
+        await agent.post("/agent/v1/register", json={  # the site removed its check
+            "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b3"})
+        assert (await _node(user))["state"] == "IDLE"
+    run(tmp_path, scenario)

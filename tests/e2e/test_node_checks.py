@@ -205,6 +205,10 @@ def test_failing_health_check_drains_its_node_and_a_pass_resumes_it(site: Site) 
     assert {"node": "node1", "drain": True, "reason": "scratch disk full on node1",
             "by": "health"} in events
     assert {"node": "node1", "drain": False, "reason": "", "by": "health"} in events
+    for name in ("node1", "node2"):  # no job before the first verdict of a new agent
+        assert events.index({"node": name, "drain": True, "by": "health",
+                             "reason": "waiting for its first health check"}) < events.index(
+            {"node": name, "drain": False, "reason": "", "by": "health"})
 
 
 def _events_of_nodes(c: Cluster) -> list[dict[str, Any]]:

@@ -219,6 +219,8 @@ class Agent:
                 "boot_id": self.boot_id, "address": own_address(self.controller),
                 "running": [r.to_dict() for r in self.launcher.running()],
                 "finished": [r.to_dict() for r in sent.values()]}
+        if self.health.last is not None:  # a new controller learns it at once (§6)
+            body["health"] = {"ok": self.health.last[0], "message": self.health.last[1]}
         data = await self._post("/agent/v1/register", body)
         self._acknowledge(sent)
         hb = data.get("heartbeat_s")

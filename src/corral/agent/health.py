@@ -59,7 +59,7 @@ class HealthCheck:
         self.node = node
         self.send = send
         self.settings = HealthSettings()
-        self.last_ok: bool | None = None
+        self.last: tuple[bool, str] | None = None  # the latest verdict (ok, reason)
         self._task: asyncio.Task[None] | None = None
 
     def configure(self, settings: HealthSettings) -> None:
@@ -67,6 +67,7 @@ class HealthCheck:
         if settings == self.settings and (self._task is not None or settings.program is None):
             return
         self.settings = settings
+        self.last = None  # a verdict of another program, or of none
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -81,12 +82,12 @@ class HealthCheck:
             result = await run_program(what, settings.program, base_environment(self.node),
                                        settings.timeout_s)
             reason = "" if result.ok else reason_of(result)
-            if result.ok != self.last_ok:
+            if self.last is None or result.ok != self.last[0]:
                 if result.ok:
                     log.info("%s passes", what)
                 else:
                     log.warning("%s fails: %s", what, reason)
-            self.last_ok = result.ok
+            self.last = (result.ok, reason)
             try:
                 await self.send(result.ok, reason)
             except Exception as exc:  # the next round sends it again

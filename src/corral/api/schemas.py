@@ -131,6 +131,11 @@ class AgentRunning(BaseModel):
     cpu_time_s: float = 0.0
 
 
+class AgentVerdict(BaseModel):
+    ok: bool
+    message: Annotated[str, Field(max_length=1000)] = ""
+
+
 class AgentRegister(BaseModel):
     node: Annotated[str, Field(min_length=1, max_length=255)]
     cpus: Annotated[int, Field(ge=1)]
@@ -142,6 +147,7 @@ class AgentRegister(BaseModel):
     address: str | None = None  # where this node's clients listen (step I/O)
     running: list[AgentRunning] = []
     finished: list[dict[str, Any]] = []
+    health: AgentVerdict | None = None  # the health check's latest verdict, if any
 
 
 class AgentPoll(BaseModel):

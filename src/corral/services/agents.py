@@ -128,6 +128,7 @@ class AgentService:
                     features=node.features, drain=node.drain, drain_reason=node.drain_reason,
                     drain_by=node.drain_by, t_last_seen=now)
         await ctl.persist(lambda conn: store_nodes.upsert_node(conn, copy))
+        await node_checks.apply(ctl, node_checks.registered(ctl.cfg, node, msg.get("health")))
 
         await self._apply_reports(name, list(msg.get("finished", [])))
         running = {int(r["job_id"]) for r in msg.get("running", [])}

@@ -24,6 +24,7 @@ from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 
 if TYPE_CHECKING:
+    from corral.config import Config
     from corral.services.controller import Controller
 
 log = logging.getLogger("corral.agents")
@@ -31,6 +32,7 @@ log = logging.getLogger("corral.agents")
 HEALTH = "health"
 CHECKS = (HEALTH, "prolog", "epilog")  # drains of the node's own checks (else: "admin")
 MAX_REASON_CHARS = 1000
+PENDING_REASON = "waiting for its first health check"
 
 
 def _set(node: Node, drain: bool, by: str, reason: str) -> Callable[[Connection], Any]:
@@ -67,6 +69,21 @@ def health_result(node: Node, ok: bool, message: str) -> Callable[[Connection], 
         return None  # drained already: by someone else, or for this same reason
     log.warning("node %s: health check fails; drained: %s", node.name, message)
     return _set(node, True, HEALTH, message)
+
+
+def registered(cfg: Config, node: Node,
+               verdict: dict[str, Any] | None) -> Callable[[Connection], Any] | None:
+    """An agent has registered, with its health check's latest verdict if it has one.
+    A node whose check has not run yet takes no job until it has (Slurm runs its
+    health check before slurmd registers); a node the health check drained is resumed
+    if the site has no health check any more."""
+    if not cfg.agent.health_check_program:
+        return health_result(node, True, "")
+    if verdict is not None:
+        return health_result(node, bool(verdict["ok"]), str(verdict.get("message", "")))
+    if node.drain:
+        return None
+    return _set(node, True, HEALTH, PENDING_REASON)
 
 
 async def apply(ctl: Controller, op: Callable[[Connection], Any] | None) -> None:
