@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from corral.api.auth import user_caller
 from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
 from corral.model.errors import InvalidRequest
+from corral.model.jobid import parse_job_id, parse_step_id
+from corral.model.states import JobState
 from corral.services.controller import Controller
 from corral.services.explain import explain as explain_job
 from corral.services.identity import Caller
@@ -32,14 +34,30 @@ def _split(values: list[str] | None) -> list[str]:
     return out
 
 
-def _ids(values: list[str] | None) -> list[int]:
-    out = []
-    for v in _split(values):
-        try:
-            out.append(int(v))
-        except ValueError:
-            raise InvalidRequest(f"id: {v!r} is not a job id") from None
-    return out
+def _ids(values: list[str] | None, field: str = "id") -> list[int]:
+    return [parse_job_id(v, field) for v in _split(values)]
+
+
+def _states(values: list[str] | None) -> list[str]:
+    states = [s.upper() for s in _split(values)]
+    for s in states:
+        if s not in JobState.__members__:
+            raise InvalidRequest(f"state: {s!r} is not a job state "
+                                 f"(one of {', '.join(JobState.__members__)})")
+    return states
+
+
+def _job_id(job_id: Annotated[str, Path()]) -> int:
+    """The job id in a path, parsed strictly (`57_5` is not job 575)."""
+    return parse_job_id(job_id, "job_id")
+
+
+def _step_id(step_id: Annotated[str, Path()]) -> int:
+    return parse_step_id(step_id, "step_id")
+
+
+JobIdPath = Annotated[int, Depends(_job_id)]
+StepIdPath = Annotated[int, Depends(_step_id)]
 
 
 @router.post("/jobs", status_code=201)
@@ -61,46 +79,46 @@ async def list_jobs(
     history: bool = False,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> dict[str, Any]:
-    states = [s.upper() for s in _split(state)]
+    states = _states(state)
     if history:
         jobs = await ctl.history(ids=_ids(id) or None, users=_split(user) or None,
                                  states=states or None, partitions=_split(partition) or None,
                                  names=_split(name) or None,
-                                 array_job_ids=_ids(array) or None, limit=limit)
+                                 array_job_ids=_ids(array, "array") or None, limit=limit)
     else:
         jobs = ctl.list_jobs(users=_split(user), states=states,
                              partitions=_split(partition), ids=_ids(id), names=_split(name),
-                             arrays=_ids(array))
+                             arrays=_ids(array, "array"))
         if limit:
             jobs = jobs[:limit]
     return {"jobs": [j.to_dict() for j in jobs]}
 
 
 @router.get("/jobs/{job_id}")
-async def show(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+async def show(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     job = await ctl.get_job(job_id)
     return job.to_dict()
 
 
 @router.get("/jobs/{job_id}/wait")
-async def wait(job_id: int, ctl: CtlDep, caller: CallerDep,
+async def wait(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                timeout_s: Annotated[float, Query(ge=0, le=3600)] = 60.0) -> dict[str, Any]:
     job = await ctl.wait_final(job_id, timeout_s)
     return job.to_dict()
 
 
 @router.get("/jobs/{job_id}/explain")
-async def explain(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+async def explain(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return explain_job(ctl, await ctl.get_job(job_id))
 
 
 @router.get("/jobs/{job_id}/events")
-async def events(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+async def events(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return {"events": [e.to_dict() for e in await ctl.events(job_id)]}
 
 
 @router.post("/jobs/{job_id}/cancel")
-async def cancel(job_id: int, ctl: CtlDep, caller: CallerDep,
+async def cancel(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                  body: CancelRequest | None = None) -> dict[str, Any]:
     state = await ctl.cancel(caller, job_id, signal=body.signal if body else None,
                              target=body.target if body else "all",
@@ -109,26 +127,26 @@ async def cancel(job_id: int, ctl: CtlDep, caller: CallerDep,
 
 
 @router.post("/jobs/{job_id}/hold")
-async def hold(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+async def hold(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     await ctl.hold(caller, job_id)
     return {"id": job_id, "state": "HELD"}
 
 
 @router.post("/jobs/{job_id}/release")
-async def release(job_id: int, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+async def release(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     await ctl.release(caller, job_id)
     return {"id": job_id, "state": "PENDING"}
 
 
 @router.post("/jobs/{job_id}/requeue")
-async def requeue(job_id: int, ctl: CtlDep, caller: CallerDep,
+async def requeue(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                   body: RequeueRequest | None = None) -> dict[str, Any]:
     await ctl.requeue(caller, job_id, hold=bool(body and body.hold))
     return {"id": job_id}
 
 
 @router.patch("/jobs/{job_id}")
-async def update(job_id: int, body: UpdateRequest, ctl: CtlDep,
+async def update(job_id: JobIdPath, body: UpdateRequest, ctl: CtlDep,
                  caller: CallerDep) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     if not fields:

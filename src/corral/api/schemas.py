@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from corral.model.job import MAX_RETRIES_LIMIT, JobSpec
 from corral.services.steps import StepRequest as ServiceStepRequest
@@ -54,7 +54,7 @@ class SubmitRequest(_Body):
 class CancelRequest(_Body):
     signal: Annotated[int, Field(ge=1, le=64)] | None = None
     target: Literal["all", "batch", "steps"] = "all"  # with a signal: who receives it
-    step_id: Annotated[int, Field(ge=0)] | None = None  # with target "steps": just this one
+    step_id: Annotated[StrictInt, Field(ge=0)] | None = None  # with target "steps": just this one
 
 
 class EndRequest(_Body):

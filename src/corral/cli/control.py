@@ -8,26 +8,42 @@ from typing import Any
 
 import click
 
-from corral.cli.output import job_ids
+from corral.cli.output import job_refs, one_job
 from corral.client import Client
-from corral.model.errors import CorralError
+from corral.model.errors import CorralError, InvalidRequest
+from corral.model.states import FINAL_JOB_STATES
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 
-def _each(ids: list[int], act: Callable[[Client, int], Any]) -> None:
-    """Apply to every job; report each failure on one line; exit 1 if any failed."""
+def _each(verb: str, jobs: tuple[str, ...], act: Callable[[Client, int], Any]) -> None:
+    """Apply to every job named (array tasks included); report each failure on one
+    line, `corral VERB: error: …`; exit 1 if any failed."""
+    refs = job_refs(jobs)
     failed = 0
     with Client() as c:
-        for job_id in ids:
+        for ref in refs:
             try:
-                act(c, job_id)
+                for job_id in c.resolve(ref):
+                    try:
+                        act(c, job_id)
+                    except CorralError as e:
+                        if e.code == "unavailable":
+                            raise
+                        click.echo(f"corral {verb}: error: {e}", err=True)
+                        failed += 1
             except CorralError as e:
                 if e.code == "unavailable":
                     raise
-                click.echo(f"Error: {e}", err=True)
+                click.echo(f"corral {verb}: error: {e}", err=True)
                 failed += 1
     if failed:
         raise SystemExit(1)
+
+
+def _ended(c: Client, job_id: int) -> str | None:
+    """The state a job already ended in (None: it has not ended)."""
+    job = c.job(job_id)
+    return str(job["state"]) if job["state"] in FINAL_JOB_STATES else None
 
 
 def _signal_number(name: str | None) -> int | None:
@@ -52,30 +68,52 @@ def _signal_number(name: str | None) -> int | None:
 @click.argument("jobs", nargs=-1, required=True)
 def cancel(sig: str | None, target: str, jobs: tuple[str, ...]) -> None:
     number = _signal_number(sig)
-    _each(job_ids(jobs), lambda c, j: c.cancel(j, signal=number, target=target))
+    late = 0
+
+    def act(c: Client, job_id: int) -> None:
+        nonlocal late
+        ended = _ended(c, job_id)
+        if ended is None:
+            c.cancel(job_id, signal=number, target=target)
+            return
+        # As Slurm's scancel: a job that already ended is no error for a cancel,
+        # but a signal it cannot receive is.
+        click.echo(f"job {job_id} already ended {ended}", err=True)
+        late += number is not None
+
+    _each("cancel", jobs, act)
+    if late:
+        raise SystemExit(1)
 
 
 @click.command("hold")
 @click.argument("jobs", nargs=-1, required=True)
 def hold(jobs: tuple[str, ...]) -> None:
-    _each(job_ids(jobs), lambda c, j: c.hold(j))
+    _each("hold", jobs, lambda c, j: c.hold(j))
 
 
 @click.command("release")
 @click.argument("jobs", nargs=-1, required=True)
 def release(jobs: tuple[str, ...]) -> None:
-    _each(job_ids(jobs), lambda c, j: c.release(j))
+    _each("release", jobs, lambda c, j: c.release(j))
 
 
 @click.command("requeue")
 @click.option("--hold", is_flag=True, help="Requeue held.")
 @click.argument("jobs", nargs=-1, required=True)
 def requeue(hold: bool, jobs: tuple[str, ...]) -> None:
-    _each(job_ids(jobs), lambda c, j: c.requeue(j, hold=hold))
+    def act(c: Client, job_id: int) -> None:
+        ended = _ended(c, job_id)
+        c.requeue(job_id, hold=hold)
+        if ended is not None:
+            click.echo(f"job {job_id} had ended {ended}; requeued"
+                       + (" held" if hold else ""), err=True)
+
+    _each("requeue", jobs, act)
 
 
 @click.command("update")
-@click.argument("job", type=int)
+@click.argument("job")
 @click.option("-J", "--job-name", "name")
 @click.option("-t", "--time", help="New time limit.")
 @click.option("--nice", type=int)
@@ -84,24 +122,28 @@ def requeue(hold: bool, jobs: tuple[str, ...]) -> None:
 @click.option("-c", "--cpus", type=click.IntRange(1), help="CPUs per node.")
 @click.option("--mem", help="Memory per node.")
 @click.option("-A", "--account")
-def update(job: int, name: str | None, time: str | None, nice: int | None,
+def update(job: str, name: str | None, time: str | None, nice: int | None,
            priority: int | None, partition: str | None, cpus: int | None, mem: str | None,
            account: str | None) -> None:
+    job_refs([job])  # a badly formed id is bad usage before anything else
     fields: dict[str, Any] = {}
     if name is not None:
         fields["name"] = name
-    if time is not None:
-        fields["time_limit_s"] = parse_duration_s("time", time)
+    try:
+        if time is not None:
+            fields["time_limit_s"] = parse_duration_s("time", time)
+        if mem is not None:
+            fields["mem_mb_per_node"] = parse_mem_mb("mem", mem)
+    except InvalidRequest as e:
+        raise click.UsageError(str(e)) from None
     for key, value in (("nice", nice), ("priority", priority), ("partition", partition),
                        ("cpus_per_node", cpus), ("account", account)):
         if value is not None:
             fields[key] = value
-    if mem is not None:
-        fields["mem_mb_per_node"] = parse_mem_mb("mem", mem)
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     with Client() as c:
-        c.update(job, **fields)
+        c.update(one_job(c, job), **fields)
 
 
 @click.group("node")

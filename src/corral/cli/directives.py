@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from corral.model.errors import InvalidRequest
 from corral.model.job import MAX_RETRIES_LIMIT
 
 PREFIX = "#CORRAL"
@@ -69,8 +70,11 @@ def _directive(**kw: Any) -> dict[str, Any]:
     return kw
 
 
-def parse_directives(script: str, source: str) -> dict[str, Any]:
-    """Options from the script's directive lines; a bad line names its number."""
+def parse_directives(script: str, source: str,
+                     check: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
+    """Options from the script's directive lines; a bad line names its number.
+    `check` validates one line's values (raising InvalidRequest) so that a badly
+    formed value (`--mem lots`) is reported at its line too."""
     found: dict[str, Any] = {}
     for lineno, line in enumerate(script.splitlines(), start=1):
         stripped = line.strip()
@@ -93,7 +97,11 @@ def parse_directives(script: str, source: str) -> dict[str, Any]:
             ctx = _directive.make_context(PREFIX, args)
         except click.UsageError as e:
             raise click.UsageError(f"{source}: line {lineno}: {e.format_message()}") from None
-        for key, value in ctx.params.items():
-            if value is not None:
-                found[key] = value
+        given = {key: value for key, value in ctx.params.items() if value is not None}
+        if check is not None:
+            try:
+                check(given)
+            except InvalidRequest as e:
+                raise click.UsageError(f"{source}: line {lineno}: {e}") from None
+        found.update(given)
     return found

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
 
 import click
 
-from corral.model.errors import CorralError
+from corral.model.errors import CorralError, InvalidRequest
 
 # name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -52,12 +51,6 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CorralError as e:
-            raise click.ClickException(str(e)) from None
-
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="corral")
@@ -65,8 +58,42 @@ def cli() -> None:
     """corral: a workload manager. Submit jobs, watch the queue, run a cluster."""
 
 
-def main() -> None:
+GROUPS = ("node", "reservation", "compat")
+
+
+def command_path(args: list[str]) -> str:
+    """`corral CMD [SUB]` from the arguments, to start an error line with."""
+    words = ["corral"]
+    if args and args[0] in COMMANDS:
+        words.append(args[0])
+        if args[0] in GROUPS and len(args) > 1 and not args[1].startswith("-"):
+            words.append(args[1])
+    return " ".join(words)
+
+
+def fail(path: str, message: str, code: int) -> None:
+    """Every error is one line on stderr: `corral CMD: error: MESSAGE`."""
+    text = " ".join(message.split()) or "failed"
+    click.echo(f"{path}: error: {text}", err=True)
+    sys.exit(code)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the command line; usage errors exit 2, refusals and failures 1."""
+    argv = sys.argv[1:] if args is None else args
     try:
-        cli.main(prog_name="corral")
+        code = cli.main(argv, prog_name="corral", standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
+    except click.UsageError as e:
+        path = e.ctx.command_path if e.ctx is not None else command_path(argv)
+        fail(path, e.format_message(), 2)
+    except click.ClickException as e:
+        fail(command_path(argv), e.format_message(), e.exit_code)
+    except click.Abort:
+        fail(command_path(argv), "aborted", 1)
+    except InvalidRequest as e:  # a badly formed value: bad usage
+        fail(command_path(argv), str(e), 2)
+    except CorralError as e:
+        fail(command_path(argv), str(e), 1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from corral.client import Client
+from corral.model.errors import InvalidRequest
+from corral.model.jobid import JobRef, parse_job_refs
 from corral.model.units import format_clock_s
 
 STATE_CODES = {
@@ -50,15 +53,21 @@ def when(t: float | None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
 
 
-def job_ids(values: tuple[str, ...], *, skip_empty: bool = False) -> list[int]:
-    """Job ids from arguments that may hold comma lists; a bad one is a usage error."""
-    out = []
-    for v in values:
-        for part in v.split(","):
-            if not part and skip_empty:
-                continue
-            try:
-                out.append(int(part))
-            except ValueError:
-                raise click.BadParameter(f"{part!r} is not a job id", param_hint="JOB") from None
-    return out
+def job_refs(values: tuple[str, ...] | list[str]) -> list[JobRef]:
+    """Job ids (`A`, `A_I`, `A_[I-J]`) from arguments that may hold comma lists;
+    a badly formed one is a usage error naming it."""
+    try:
+        return parse_job_refs(values, "JOB")
+    except InvalidRequest as e:
+        raise click.UsageError(str(e)) from None
+
+
+def one_job(client: Client, text: str) -> int:
+    """The one job an argument names (an array task as `A_I`)."""
+    refs = job_refs([text])
+    if len(refs) != 1:
+        raise click.UsageError(f"JOB: {text!r} names {len(refs)} jobs; give one")
+    ids = client.resolve(refs[0])
+    if len(ids) != 1:
+        raise click.UsageError(f"JOB: {text!r} names {len(ids)} jobs; give one")
+    return ids[0]

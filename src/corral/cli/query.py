@@ -6,13 +6,26 @@ from typing import Any
 
 import click
 
-from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, job_ids, table, when
+from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, job_refs, one_job, table, when
 from corral.client import Client
 from corral.model.states import FINAL_JOB_STATES as _FINAL
+from corral.model.states import JobState
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def _states(values: tuple[str, ...]) -> list[str]:
+    """Job state names from -t (comma lists, any case); an unknown one is bad usage."""
+    out = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().upper()
+            if name not in JobState.__members__:
+                raise click.UsageError(
+                    f"--state: {part!r} is not a job state "
+                    f"(one of {', '.join(s.value for s in JobState)})")
+            out.append(name)
+    return out
 
 
 @click.command("status")
@@ -48,11 +61,13 @@ def status(as_json: bool) -> None:
 def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ...],
          ids: tuple[str, ...], name: tuple[str, ...], show_all: bool, history: bool,
          limit: int | None, long_format: bool, as_json: bool) -> None:
-    wanted = [str(i) for i in job_ids(ids, skip_empty=True)]
+    refs = job_refs(ids)
+    states = _states(state)
     with Client() as c:
-        found = c.jobs(history=history, user=list(user), state=list(state),
+        wanted = [str(i) for ref in refs for i in c.resolve(ref)]
+        found = c.jobs(history=history, user=list(user), state=states,
                        partition=list(partition), id=wanted, name=list(name), limit=limit)
-    if not (show_all or history or state):
+    if not (show_all or history or states):
         found = [j for j in found if j["state"] not in _FINAL]
     if as_json:
         echo_json({"jobs": found})
@@ -73,8 +88,6 @@ def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ..
     if long_format:
         headers += ["PRIORITY", "TIME_LIMIT", "EXPECTED_START"]
     table([*headers, "NODELIST(REASON)"], rows)
-
-
 
 
 def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -106,11 +119,11 @@ def _retries(j: dict[str, Any]) -> str:
 
 
 @click.command("show")
-@click.argument("job", type=int)
+@click.argument("job")
 @json_option
-def show(job: int, as_json: bool) -> None:
+def show(job: str, as_json: bool) -> None:
     with Client() as c:
-        j = c.job(job)
+        j = c.job(one_job(c, job))
     if as_json:
         echo_json(j)
         return
@@ -119,12 +132,12 @@ def show(job: int, as_json: bool) -> None:
 
 
 @click.command("explain")
-@click.argument("job", type=int)
+@click.argument("job")
 @json_option
-def explain(job: int, as_json: bool) -> None:
+def explain(job: str, as_json: bool) -> None:
     """Why a job waits, in plain words, and what would let it start."""
     with Client() as c:
-        answer = c.explain(job)
+        answer = c.explain(one_job(c, job))
     if as_json:
         echo_json(answer)
         return
@@ -133,11 +146,11 @@ def explain(job: int, as_json: bool) -> None:
 
 
 @click.command("events")
-@click.argument("job", type=int)
+@click.argument("job")
 @json_option
-def events(job: int, as_json: bool) -> None:
+def events(job: str, as_json: bool) -> None:
     with Client() as c:
-        evs = c.events(job)
+        evs = c.events(one_job(c, job))
     if as_json:
         echo_json({"events": evs})
         return
@@ -148,7 +161,7 @@ def events(job: int, as_json: bool) -> None:
         if e["kind"] == "submit":
             detail = ""
         rows.append([e["seq"], when(e["t"]), e["kind"], e["from_state"] or "-",
-                     e["to_state"] or "-", detail[:80]])
+                     e["to_state"] or "-", detail])
     table(["SEQ", "TIME", "EVENT", "FROM", "TO", "DETAIL"], rows)
 
 

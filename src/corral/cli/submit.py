@@ -128,7 +128,8 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
         name = "stdin" if script == "-" else Path(script).name
     else:
         raise click.UsageError("give a script to submit, or --wrap 'COMMAND'")
-    merged = parse_directives(text, source)
+    merged = parse_directives(text, source, check=lambda line: build_request(
+        line, script=None, argv=[], default_name=name))
     for key, value in opts.items():
         if ctx.get_parameter_source(key) == ParameterSource.COMMANDLINE or key not in merged:
             merged[key] = value

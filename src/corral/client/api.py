@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from corral.client.transport import Transport
+from corral.model.errors import NotFound
+from corral.model.jobid import JobRef
 
 
 def default_url() -> str:
@@ -54,6 +56,19 @@ class Client:
         if history:
             q["history"] = "true"
         return list(self.transport.request("GET", "/v1/jobs", query=q)["jobs"])
+
+    def resolve(self, ref: JobRef) -> list[int]:
+        """The job ids an id as written names: `A` itself, or the tasks `A_I`,
+        `A_[I-J]` of array A (queued or finished); none found is NotFound."""
+        if ref.tasks is None:
+            return [ref.job_id]
+        wanted = set(ref.tasks)
+        tasks = {j["array_task_id"]: int(j["id"])
+                 for j in self.jobs(history=True, array=[str(ref.job_id)])
+                 if j.get("array_job_id") == ref.job_id and j.get("array_task_id") in wanted}
+        if not tasks:
+            raise NotFound(f"job {ref.text}: no such array task")
+        return [tasks[t] for t in sorted(tasks)]
 
     def job(self, job_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self.transport.request("GET", f"/v1/jobs/{job_id}")

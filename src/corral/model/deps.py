@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from corral.model.errors import InvalidRequest
+from corral.model.jobid import parse_job_ref
 from corral.model.states import FINAL_JOB_STATES as _FINAL
 
 
@@ -44,11 +45,13 @@ class DepStatus(StrEnum):
 
 
 def _target(text: str, whole: str) -> Target:
-    job, _, task = text.partition("_")
     try:
-        return Target(int(job), int(task) if task else None)
-    except ValueError:
-        raise InvalidRequest(f"dependency: {text!r} in {whole!r} is not a job id") from None
+        ref = parse_job_ref(text.strip())
+    except InvalidRequest:
+        ref = None
+    if ref is None or (ref.tasks is not None and len(ref.tasks) != 1):
+        raise InvalidRequest(f"dependency: {text!r} in {whole!r} is not a job id")
+    return Target(ref.job_id, ref.tasks[0] if ref.tasks is not None else None)
 
 
 def parse_dependency(text: str) -> tuple[Dependency, ...]:

@@ -44,7 +44,7 @@ def qacct(argv: list[str]) -> int:
         frontend.fail("usage: qacct -j job_id|job_name", 1)
     target = argv[1]
     with frontend.client() as c:
-        if target.isdigit():
+        if view.is_job_id(target):
             jobs = [j for j in c.jobs(history=True, id=[target])]
             jobs += [j for j in c.jobs(history=True, array=target)
                      if j.get("array_job_id") == int(target) and j["id"] != int(target)]

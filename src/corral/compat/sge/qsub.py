@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from corral.compat import frontend
+from corral.compat.sge import view
 from corral.model.errors import CorralError
 from corral.model.units import parse_duration_s, parse_mem_mb
 
@@ -219,7 +220,7 @@ def _hold_jid(c: Any, values: list[str]) -> str:
     ids: list[str] = []
     for value in values:
         for item in value.split(","):
-            if item.isdigit():
+            if view.is_job_id(item):
                 ids.append(item)
             else:
                 ids.extend(str(j["id"]) for j in c.jobs(name=[item])

@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from corral.compat import frontend
+from corral.model.errors import InvalidRequest
+from corral.model.jobid import JobRef, parse_job_id, parse_job_ref
 
 
 def state(job: dict[str, Any]) -> str:
@@ -44,26 +46,44 @@ def queue(job: dict[str, Any]) -> str:
     return f"{job['partition']}@{nodes[0]}" if nodes and state(job) == "r" else ""
 
 
+def is_job_id(text: str) -> bool:
+    """A plain job id (by the one strict parser), not a job name."""
+    try:
+        parse_job_id(text)
+    except InvalidRequest:
+        return False
+    return True
+
+
+def job_ref(spec: str) -> JobRef:
+    """Grid Engine's `N`, `N.T` or `N.T-U` (array tasks), read by the one job-id
+    parser as `N`, `N_T`, `N_[T-U]`."""
+    base, dot, tasks = spec.partition(".")
+    text = f"{base}_[{tasks}]" if dot and "-" in tasks else f"{base}_{tasks}" if dot else base
+    try:
+        return parse_job_ref(text)
+    except InvalidRequest:
+        frontend.fail(f'job "{spec}" is not a job id', 1)
+
+
 def parse_ids(words: list[str], prog: str) -> list[str]:
     out = [p for w in words for p in w.replace(",", " ").split()]
     for p in out:
-        if not p.split(".")[0].isdigit():
-            frontend.fail(f'job "{p}" is not a job id', 1)
+        job_ref(p)
     return out
 
 
 def jobs_for(c: Any, spec: str) -> list[dict[str, Any]]:
     """A job number (an array's: all of its tasks), or `N.T` one task."""
-    base, _, tasks = spec.partition(".")
-    arr = [j for j in c.jobs(array=[base]) if j.get("array_job_id") == int(base)]
+    ref = job_ref(spec)
+    base = ref.job_id
+    arr = [j for j in c.jobs(array=[str(base)]) if j.get("array_job_id") == base]
     if arr:
-        if tasks:
-            lo, _, hi = tasks.partition("-")
-            want = range(int(lo), int(hi or lo) + 1)
-            arr = [j for j in arr if j.get("array_task_id") in want]
+        if ref.tasks is not None:
+            arr = [j for j in arr if j.get("array_task_id") in ref.tasks]
         return arr
     try:
-        return [c.job(int(base))]
+        return [c.job(base)]
     except Exception as e:
         if getattr(e, "code", "") == "not_found":
             return []

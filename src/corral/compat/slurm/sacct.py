@@ -14,6 +14,8 @@ from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sacct_fields import BRIEF, DEFAULT, FIELDS, LONG
 from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model.errors import InvalidRequest
+from corral.model.jobid import JobRef, parse_job_ref
 
 PROG = "sacct"
 TABLE = [
@@ -68,10 +70,11 @@ def _fetch(o: dict[str, Any]) -> list[dict[str, Any]]:
             jobs = c.jobs(history=True, user=users, partition=_list(o.get("partition")) or None,
                           name=_list(o.get("name")) or None)
         else:
-            bases = sorted({int(s.split("_")[0].split(".")[0]) for s in specs
-                            if s.split("_")[0].split(".")[0].isdigit()})
-            if not bases:
+            try:
+                refs = [parse_job_ref(s, steps=True) for s in specs]
+            except InvalidRequest:
                 return []
+            bases = sorted({r.job_id for r in refs})
             jobs = c.jobs(history=True, id=[str(b) for b in bases])
             heads = [j["id"] for j in jobs if j.get("array_job_id") == j["id"]]
             seen = {j["id"] for j in jobs}
@@ -80,16 +83,16 @@ def _fetch(o: dict[str, Any]) -> list[dict[str, Any]]:
                     if t.get("array_job_id") == head and t["id"] not in seen:
                         jobs.append(t)
                         seen.add(t["id"])
-            jobs = [j for j in jobs if _wanted(j, specs)]
+            jobs = [j for j in jobs if _wanted(j, refs)]
     return sorted(jobs, key=lambda j: j["id"])
 
 
-def _wanted(j: dict[str, Any], specs: list[str]) -> bool:
-    for s in specs:
-        base = s.split(".")[0]
-        if base == str(j["id"]) or base == v.job_id(j):
+def _wanted(j: dict[str, Any], refs: list[JobRef]) -> bool:
+    for r in refs:
+        if r.tasks is None and r.job_id == j["id"]:
             return True
-        if j.get("array_job_id") is not None and base == str(j["array_job_id"]):
+        if j.get("array_job_id") == r.job_id and (
+                r.tasks is None or j.get("array_task_id") in r.tasks):
             return True
     return False
 

@@ -11,7 +11,8 @@ from corral.compat import frontend
 from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
-from corral.model.errors import Conflict, CorralError, NotFound
+from corral.model.errors import Conflict, CorralError, InvalidRequest, NotFound
+from corral.model.jobid import JobRef, parse_job_ref, split_ids
 
 PROG = "scancel"
 TABLE = [
@@ -43,30 +44,25 @@ def _targets(c: Client, specs: list[str]) -> list[tuple[str, list[int]]]:
     """`12`, `12_3`, `12_[1-3]`: -> [(the spec, its job ids)]; an array id: all tasks."""
     out = []
     for spec in specs:
-        base, _, task = spec.partition("_")
-        if not base.isdigit():
-            raise frontend.Exit(1, f"Invalid job id {spec}")
-        queue = [j for j in c.jobs(array=[base]) if j.get("array_job_id") == int(base)]
-        arr = int(base)
-        if not task:
+        ref = _ref(spec)
+        arr = ref.job_id
+        queue = [j for j in c.jobs(array=[str(arr)]) if j.get("array_job_id") == arr]
+        if ref.tasks is None:
             ids = [j["id"] for j in queue if j.get("array_job_id") == arr]
             out.append((spec, ids or [arr]))
             continue
-        tasks = _task_set(task.strip("[]"), spec)
+        tasks = set(ref.tasks)
         ids = [j["id"] for j in queue if j.get("array_job_id") == arr
                and j.get("array_task_id") in tasks]
         out.append((spec, ids or ([arr] if tasks == {0} else [])))
     return out
 
 
-def _task_set(text: str, spec: str) -> set[int]:
-    tasks: set[int] = set()
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
-            raise frontend.Exit(1, f"Invalid job id {spec}")
-        tasks.update(range(int(lo), int(hi or lo) + 1))
-    return tasks
+def _ref(spec: str, *, steps: bool = False) -> JobRef:
+    try:
+        return parse_job_ref(spec, steps=steps)
+    except InvalidRequest:
+        raise frontend.Exit(1, f"Invalid job id {spec}") from None
 
 
 def scancel(argv: list[str]) -> int:
@@ -84,7 +80,7 @@ def scancel(argv: list[str]) -> int:
     sig = signal_number(o["signal"]) if o.get("signal") else None
     # As Slurm: a signal reaches the job's steps; -b the batch script, -f both.
     target = "all" if "full" in o else "batch" if "batch" in o else "steps"
-    specs = [p for arg in operands for p in arg.replace(",", " ").split()]
+    specs = split_ids(operands)
     filters = any(o.get(k) for k in ("user", "name", "partition", "state", "account",
                                       "nodelist")) or "me" in o
     if not specs and not filters:
@@ -127,16 +123,20 @@ def scancel(argv: list[str]) -> int:
 
 def _cancel_step(c: Client, spec: str, sig: int | None, *, quiet: bool) -> int:
     """`12.3`: cancel (or signal) one step of a running job."""
-    job, _, step = spec.partition(".")
-    if not job.isdigit() or not step.isdigit():
-        if step in ("batch", "extern") and job.isdigit():
-            return 0 if sig is None else _signal_batch(c, int(job), sig)
+    ref = _ref(spec, steps=True)
+    ids = c.resolve(ref) if ref.tasks is not None else [ref.job_id]
+    if len(ids) != 1:
+        raise frontend.Exit(1, f"Invalid job id {spec}")
+    job, step = ids[0], ref.step_id
+    if step is None:
+        if ref.step in ("batch", "extern"):
+            return 0 if sig is None else _signal_batch(c, job, sig)
         raise frontend.Exit(1, f"Invalid job id {spec}")
     try:
         if sig is None:
-            c.end_step(int(job), int(step), cancelled=True)
+            c.end_step(job, step, cancelled=True)
         else:
-            c.cancel(int(job), signal=sig, target="steps", step_id=int(step))
+            c.cancel(job, signal=sig, target="steps", step_id=step)
     except (NotFound, Conflict):
         if not quiet:
             print(f"scancel: error: Kill job error on job id {spec}: "

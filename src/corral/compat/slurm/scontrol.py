@@ -13,7 +13,8 @@ from corral.compat.options import NONE, Opt, collect, parse
 from corral.compat.slurm import scontrol_show as show
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.model.arrays import MAX_ARRAY_TASKS
-from corral.model.errors import CorralError, NotFound
+from corral.model.errors import CorralError, InvalidRequest, NotFound
+from corral.model.jobid import parse_job_ref, split_ids
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 PROG = "scontrol"
@@ -40,19 +41,21 @@ def _word(text: str, choices: list[str], what: str) -> str:
 def _jobs_for(c: Any, spec: str | None, missing: str = INVALID_JOB) -> list[dict[str, Any]]:
     if spec is None:
         return list(c.jobs())
-    base, _, task = spec.partition("_")
-    if not base.isdigit() or (task and not task.isdigit()):
-        raise frontend.Exit(1, missing)
-    queue = [j for j in c.jobs(array=[base]) if j.get("array_job_id") == int(base)]
-    if task:
-        queue = [j for j in queue if j.get("array_task_id") == int(task)]
+    try:
+        ref = parse_job_ref(spec)
+    except InvalidRequest:
+        raise frontend.Exit(1, missing) from None
+    base = ref.job_id
+    queue = [j for j in c.jobs(array=[str(base)]) if j.get("array_job_id") == base]
+    if ref.tasks is not None:
+        queue = [j for j in queue if j.get("array_task_id") in ref.tasks]
         if not queue:
             raise frontend.Exit(1, missing)
         return queue
     if queue:
         return queue
     try:
-        return [c.job(int(base))]
+        return [c.job(base)]
     except NotFound:
         raise frontend.Exit(1, missing) from None
 
@@ -142,7 +145,7 @@ def _env_nodelist() -> str:
 def _ids(c: Any, args: list[str]) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     for arg in args:
-        for spec in arg.replace("jobid=", "").replace("JobId=", "").split(","):
+        for spec in split_ids([arg.replace("jobid=", "").replace("JobId=", "")]):
             if spec:
                 missing = f"Invalid job id specified for job {spec}"
                 out.extend((spec, j["id"]) for j in _jobs_for(c, spec, missing))

@@ -8,6 +8,8 @@ from corral.compat import fmt, frontend
 from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model.errors import InvalidRequest
+from corral.model.jobid import parse_job_id
 
 PROG = "sprio"
 TABLE = [
@@ -74,7 +76,9 @@ def sprio(argv: list[str]) -> int:
         users = [u for u in (o.get("user") or "").split(",") if u]
         ids = [i for i in (o.get("jobs") or "").split(",") if i]
         for i in ids:
-            if not i.isdigit():
+            try:
+                parse_job_id(i)
+            except InvalidRequest:
                 frontend.fail(f"Invalid job id: {i}")
         jobs = c.jobs(state=["PENDING", "HELD"], user=users or None, id=ids or None)
     if o.get("partition"):

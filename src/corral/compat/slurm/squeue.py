@@ -13,6 +13,8 @@ from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.squeue_fields import DEFAULT, LETTERS, LONG, NAMED
+from corral.model.errors import InvalidRequest
+from corral.model.jobid import parse_job_ref, split_ids
 from corral.model.units import format_clock_s
 
 PROG = "squeue"
@@ -45,11 +47,14 @@ def _id_matcher(specs: list[str]) -> Any:
     """-j 12,13_4,15: a job, an array task or a whole array."""
     wanted: set[tuple[int, int | None]] = set()
     for s in specs:
-        base, _, task = s.partition("_")
         try:
-            wanted.add((int(base), int(task) if task else None))
-        except ValueError:
+            ref = parse_job_ref(s)
+        except InvalidRequest:
             frontend.fail("Invalid job id: " + s, 1)
+        if ref.tasks is None:
+            wanted.add((ref.job_id, None))
+        else:
+            wanted.update((ref.job_id, t) for t in ref.tasks)
 
     def match(j: dict[str, Any]) -> bool:
         arr, t = j.get("array_job_id"), j.get("array_task_id")
@@ -62,20 +67,21 @@ def select(o: dict[str, Any]) -> list[dict[str, Any]]:
     users = _list(o.get("user"))
     if "me" in o:
         users.append(frontend.me())
-    ids = _list(o.get("jobs"))
+    ids = split_ids([o.get("jobs") or ""])
+    match = _id_matcher(ids)  # a bad id fails before asking the controller
     filters: dict[str, Any] = {"user": users or None,
                                "partition": _list(o.get("partition")) or None,
                                "name": _list(o.get("name")) or None}
     with frontend.client() as c:
-        bases = sorted({s.split("_")[0] for s in ids})
-        if ids and all(b.isdigit() for b in bases):  # ask only for these jobs and arrays
+        bases = sorted({str(parse_job_ref(s).job_id) for s in ids})
+        if ids:  # ask only for these jobs and arrays
             found = {j["id"]: j for j in c.jobs(id=bases, **filters)}
             found.update((j["id"], j) for j in c.jobs(array=bases, **filters))
             jobs = sorted(found.values(), key=lambda j: j["id"])
         else:
             jobs = c.jobs(**filters)
     if ids:
-        jobs = [j for j in jobs if _id_matcher(ids)(j)]
+        jobs = [j for j in jobs if match(j)]
         if not jobs and len(ids) == 1:
             raise frontend.Exit(1, "slurm_load_jobs error: Invalid job id specified")
     states = {v.slurm_state_name(s) for s in _list(o.get("states"))}

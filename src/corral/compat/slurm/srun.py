@@ -14,6 +14,8 @@ from corral.compat.slurm import allocation, multiprog
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.steprun import StepOptions, StepRun
 from corral.compat.slurm.submitopts import TABLE, environment
+from corral.model.errors import InvalidRequest
+from corral.model.jobid import parse_job_id
 
 PROG = "srun"
 
@@ -126,9 +128,11 @@ def srun(argv: list[str]) -> int:
     job_id = o.get("jobid") or os.environ.get("SLURM_JOB_ID") or os.environ.get("CORRAL_JOB_ID")
     with frontend.client() as c:
         if job_id:
-            if not str(job_id).isdigit():
+            try:
+                inside = parse_job_id(str(job_id))
+            except InvalidRequest:
                 frontend.fail(f"Invalid job id specified: {job_id}")
-            return StepRun(c, int(job_id), step_options(o, cmd, inside=True)).run()
+            return StepRun(c, inside, step_options(o, cmd, inside=True)).run()
         if o.get("nodelist"):
             frontend.warn(PROG, "--nodelist is ignored by corral outside a job (it "
                           "chooses the nodes of an allocation)")

@@ -15,6 +15,8 @@ from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.timefmt import full
+from corral.model.errors import InvalidRequest
+from corral.model.jobid import parse_job_ref
 
 PROG = "sstat"
 TABLE = [
@@ -93,10 +95,12 @@ def sstat(argv: list[str]) -> int:
     rows = []
     with frontend.client() as c:
         for spec in specs:
-            base = spec.split(".")[0]
-            if not base.isdigit():
+            try:
+                ref = parse_job_ref(spec, steps=True)
+            except InvalidRequest:
                 frontend.fail(f"Invalid job id: {spec}")
-            job = c.job(int(base))
+            base = spec.split(".")[0]
+            job = c.job(c.resolve(ref)[0])
             if job["state"] not in ("RUNNING", "SUSPENDED", "COMPLETING"):
                 frontend.fail(f"couldn't get steps for job {base} with status: Job/step already "
                               "completing or completed (sacct has its record)")
