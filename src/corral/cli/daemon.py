@@ -80,7 +80,10 @@ def up(node_name: str | None) -> None:
     if not cfg_file.exists():
         cfg_file.write_text(default_config_text(node_name))
         click.echo(f"wrote {cfg_file}")
-    cfg = load_config(str(state))
+    try:
+        cfg = load_config(str(state))
+    except CorralError as e:  # a bad configuration file: a failure, not bad usage
+        raise click.ClickException(str(e)) from None
     env = dict(os.environ, CORRAL_STATE_DIR=str(state))
     url = f"unix://{cfg.socket_path}"
     client = Client(url)

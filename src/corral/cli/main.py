@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from corral.model.errors import CorralError, InvalidRequest
+from corral.model.errors import CorralError
 
 # name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -85,6 +85,9 @@ def main(args: list[str] | None = None) -> None:
         code = cli.main(argv, prog_name="corral", standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as e:
+        e.show()  # `corral` or `corral node` alone: the help, as a usage error
+        sys.exit(2)
     except click.UsageError as e:
         path = e.ctx.command_path if e.ctx is not None else command_path(argv)
         fail(path, e.format_message(), 2)
@@ -92,8 +95,6 @@ def main(args: list[str] | None = None) -> None:
         fail(command_path(argv), e.format_message(), e.exit_code)
     except click.Abort:
         fail(command_path(argv), "aborted", 1)
-    except InvalidRequest as e:  # a badly formed value: bad usage
-        fail(command_path(argv), str(e), 2)
-    except CorralError as e:
+    except CorralError as e:  # refused by the controller, or failed
         fail(command_path(argv), str(e), 1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -7,6 +7,7 @@ import click
 from corral.cli.output import echo_json, table, when
 from corral.cli.submit import parse_begin
 from corral.client import Client
+from corral.model.errors import InvalidRequest
 from corral.model.units import parse_duration_s
 
 
@@ -27,8 +28,11 @@ def reservation() -> None:
               help="A maintenance window: no job may run on the nodes then.")
 def create(name: str, nodes: str, start: str, duration: str, users: str, accounts: str,
            maintenance: bool) -> None:
-    t_start = parse_begin(start)
-    length_s = parse_duration_s("duration", duration)
+    try:
+        t_start = parse_begin(start)
+        length_s = parse_duration_s("duration", duration)
+    except InvalidRequest as e:  # a badly formed value: bad usage
+        raise click.UsageError(str(e)) from None
     if length_s <= 0:
         raise click.BadParameter("must be longer than 0", param_hint="--duration")
     with Client() as c:

@@ -133,7 +133,10 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
     for key, value in opts.items():
         if ctx.get_parameter_source(key) == ParameterSource.COMMANDLINE or key not in merged:
             merged[key] = value
-    req = build_request(merged, script=text, argv=list(args), default_name=name)
+    try:
+        req = build_request(merged, script=text, argv=list(args), default_name=name)
+    except InvalidRequest as e:  # a badly formed value, read here: bad usage
+        raise click.UsageError(str(e)) from None
     with Client() as client:
         ids = client.submit_many(**req)
         job_id = ids[0]

@@ -1,0 +1,92 @@
+"""The corral commands against a real controller: job ids as written (array tasks
+too), finished jobs said so, whole event messages, state names checked."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import Cluster, make_cluster
+
+
+@pytest.fixture(scope="module")
+def cl() -> Iterator[Cluster]:
+    root = Path(tempfile.mkdtemp(prefix="corral-cli-"))
+    root.chmod(0o755)
+    c = make_cluster(root)
+    try:
+        yield c
+    finally:
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _submit(cl: Cluster, *args: str) -> int:
+    return int(cl.corral("submit", "--parsable", *args).stdout.strip())
+
+
+def test_array_task_ids_are_not_read_as_other_jobs(cl: Cluster) -> None:
+    singles = [_submit(cl, "-H", "--wrap", "true") for _ in range(3)]
+    first = singles[0]
+    arr = _submit(cl, "-H", "-a", "0-19", "--wrap", "sleep 30")
+    tasks = {j["array_task_id"]: j for j in cl.client().jobs(array=[str(arr)])}
+    # "F_1" read with int() is job F1 (e.g. 1_1 -> 11), a task of the array here
+    clash = int(f"{first}1")
+    assert clash in {j["id"] for j in tasks.values()}
+    for cmd in (["show"], ["events"], ["explain"], ["hold"], ["release"], ["requeue"],
+                ["cancel"], ["update", "-J", "x"]):
+        proc = cl.corral(*cmd, f"{first}_1", check=False)
+        assert proc.returncode == 1, (cmd, proc)
+        assert proc.stderr.strip().splitlines() == [
+            f"corral {cmd[0]}: error: job {first}_1: no such array task"], (cmd, proc.stderr)
+    assert cl.show(clash)["state"] == "HELD"  # nothing acted on it
+    # a task as written names that task
+    shown = cl.corral("show", f"{arr}_4").stdout
+    assert f"JobId        {tasks[4]['id']}\n" in shown
+    cl.corral("cancel", f"{arr}_[4-5],{arr}_7")
+    cl.corral("release", f"{arr}_[8-9]")
+    states = {t: cl.show(j["id"])["state"] for t, j in tasks.items()}
+    assert {t for t, s in states.items() if s == "CANCELLED"} == {4, 5, 7}
+    assert {t for t, s in states.items() if s == "HELD"} == set(range(20)) - {4, 5, 7, 8, 9}
+    listed = cl.corral("jobs", "-a", "-j", f"{arr}_[1-2]", "--json").stdout
+    assert listed.count('"display_id"') == 2
+    for bad in ("+1", f"{first}_", "1.5", "1_[2"):
+        proc = cl.corral("show", bad, check=False)
+        assert proc.returncode == 2, (bad, proc)
+        assert len(proc.stderr.strip().splitlines()) == 1 and "is not a job id" in proc.stderr
+    cl.corral("cancel", *map(str, singles), f"{arr}_[0-19]")
+
+
+def test_finished_jobs_are_said_to_have_ended(cl: Cluster) -> None:
+    job = _submit(cl, "--wrap", "true")
+    assert cl.wait(job)["state"] == "COMPLETED"
+    proc = cl.corral("cancel", str(job))  # as Slurm's scancel: no error for a cancel
+    assert proc.stderr.strip() == f"job {job} already ended COMPLETED"
+    proc = cl.corral("cancel", "-s", "USR1", str(job), check=False)
+    assert proc.returncode == 1 and f"job {job} already ended COMPLETED" in proc.stderr
+    proc = cl.corral("requeue", "--hold", str(job))
+    assert proc.stderr.strip() == f"job {job} had ended COMPLETED; requeued held"
+    assert cl.show(job)["state"] == "HELD"
+    cl.corral("cancel", str(job))
+
+
+def test_unknown_states_are_bad_usage(cl: Cluster) -> None:
+    proc = cl.corral("jobs", "-t", "BOGUS", check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("corral jobs: error: --state: 'BOGUS' is not a job state (one of ")
+    assert "PENDING" in line and "COMPLETED" in line
+    assert cl.corral("jobs", "-t", "completed,pending").returncode == 0
+
+
+def test_events_show_whole_messages(cl: Cluster) -> None:
+    job = _submit(cl, "-H", "--wrap", "true")
+    name = "n" * 150
+    cl.corral("update", str(job), "-J", name)
+    out = cl.corral("events", str(job)).stdout
+    assert name in out
+    cl.corral("cancel", str(job))
