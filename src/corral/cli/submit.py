@@ -15,9 +15,9 @@ from click.core import ParameterSource
 
 from corral.cli.directives import job_options, parse_directives
 from corral.cli.output import echo_json
+from corral.cli.waiting import wait_all
 from corral.client import Client
 from corral.model.errors import InvalidRequest
-from corral.model.states import FINAL_JOB_STATES as _FINAL
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 _REL = re.compile(r"^now\+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)?$", re.I)
@@ -150,12 +150,7 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
             click.echo(f"Submitted {what}")
         if not wait:
             return
-        ended = []
-        for one in ids:
-            job = client.wait(one, timeout_s=3600)
-            while job["state"] not in _FINAL:
-                job = client.wait(one, timeout_s=3600)
-            ended.append(job)
+        ended = wait_all(client, ids)
     if as_json:
         echo_json(ended[0] if len(ended) == 1 else {"jobs": ended})
     bad = [j for j in ended if j["state"] != "COMPLETED"]

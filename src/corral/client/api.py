@@ -10,25 +10,42 @@ from corral.client.transport import Transport
 from corral.model.errors import NotFound
 from corral.model.jobid import JobRef
 
+SYSTEM_SOCKET = "/run/corral/corral.sock"  # where a system install's controller listens
+# Set by the launchers `corral compat install` writes: the controller they were
+# installed for, so that they find it in any environment (even `env -i`).
+BOUND_URL: str | None = None
+
 
 def default_url() -> str:
-    """CORRAL_URL, else the socket in CORRAL_STATE_DIR / the user's state dir."""
+    """Where the controller is, first found of: CORRAL_URL; CORRAL_SOCKET; the socket
+    in CORRAL_STATE_DIR; the controller a launcher was installed for; the socket in
+    the user's state dir (XDG_STATE_HOME or ~/.local/state)/corral if it exists; the
+    system install's socket (CORRAL_SYSTEM_SOCKET, default /run/corral/corral.sock) if
+    it exists; else the user's socket (which then says that nothing answers)."""
     url = os.environ.get("CORRAL_URL")
     if url:
         return url
     sock = os.environ.get("CORRAL_SOCKET")
-    if not sock:
-        state = os.environ.get("CORRAL_STATE_DIR")
-        if not state:
-            base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-            state = str(Path(base) / "corral")
-        sock = str(Path(state) / "corral.sock")
-    return f"unix://{sock}"
+    if sock:
+        return f"unix://{sock}"
+    state = os.environ.get("CORRAL_STATE_DIR")
+    if state:
+        return f"unix://{Path(state) / 'corral.sock'}"
+    if BOUND_URL:
+        return BOUND_URL
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    mine = Path(base) / "corral" / "corral.sock"
+    system = Path(os.environ.get("CORRAL_SYSTEM_SOCKET") or SYSTEM_SOCKET)
+    if not mine.exists() and system.exists():
+        return f"unix://{system}"
+    return f"unix://{mine}"
 
 
 class Client:
     def __init__(self, url: str | None = None, *, token: str | None = None,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float | None = None) -> None:
+        """`timeout_s`: how long a request may wait for its answer (default
+        CORRAL_TIMEOUT_S, else 30 s)."""
         self.transport = Transport(url or default_url(), token=token or os.environ.get(
             "CORRAL_TOKEN"), timeout_s=timeout_s)
 
@@ -77,7 +94,7 @@ class Client:
     def wait(self, job_id: int, timeout_s: float = 60.0) -> dict[str, Any]:
         result: dict[str, Any] = self.transport.request(
             "GET", f"/v1/jobs/{job_id}/wait", query={"timeout_s": timeout_s},
-            timeout_s=timeout_s + 10)
+            timeout_s=timeout_s + self.transport.timeout_s)
         return result
 
     def explain(self, job_id: int) -> dict[str, Any]:

@@ -8,11 +8,30 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
+import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from corral.model.errors import ERROR_CLASSES, CorralError, Unavailable
+
+CONNECT_TIMEOUT_S = 5.0  # a controller that does not even take the connection: fail fast
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def default_timeout_s() -> float:
+    """How long a request may wait for its answer: CORRAL_TIMEOUT_S, else 30 s."""
+    text = os.environ.get("CORRAL_TIMEOUT_S", "")
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+    return value if 0 < value < 1e6 else DEFAULT_TIMEOUT_S
+
+
+class _Connecting(TimeoutError):
+    """The controller did not take the connection in time."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -21,22 +40,46 @@ class _UnixConnection(http.client.HTTPConnection):
         self._path = path
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        limit_s = min(self.timeout or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S)
+        deadline = time.monotonic() + limit_s
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(limit_s)
+            try:
+                sock.connect(self._path)
+                break
+            except BlockingIOError:  # its backlog is full: a busy controller, or a stuck one
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise _Connecting from None
+                time.sleep(0.05)
+            except TimeoutError:
+                sock.close()
+                raise _Connecting from None
+            except OSError:
+                sock.close()
+                raise
         sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
         self.sock = sock
+
+
+class _TcpConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        try:
+            self.sock = socket.create_connection(
+                (self.host, self.port), min(self.timeout or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S))
+        except TimeoutError:
+            raise _Connecting from None
+        self.sock.settimeout(self.timeout)
 
 
 class Transport:
     """One keep-alive connection; `url` is `unix:///path/sock` or `http://host:port`."""
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0, token: str | None = None) -> None:
+    def __init__(self, url: str, *, timeout_s: float | None = None,
+                 token: str | None = None) -> None:
         self.url = url
-        self.timeout_s = timeout_s
+        self.timeout_s = default_timeout_s() if timeout_s is None else timeout_s
         self.token = token
         self._conn: http.client.HTTPConnection | None = None
 
@@ -46,7 +89,7 @@ class Transport:
                 self._conn = _UnixConnection(self.url[len("unix://"):], self.timeout_s)
             elif self.url.startswith("http://"):
                 hostport = self.url[len("http://"):].rstrip("/")
-                self._conn = http.client.HTTPConnection(hostport, timeout=self.timeout_s)
+                self._conn = _TcpConnection(hostport, timeout=self.timeout_s)
             else:
                 raise CorralError(f"controller: {self.url!r} is not unix:///PATH or http://HOST:PORT")
         return self._conn
@@ -71,8 +114,9 @@ class Transport:
             headers["Authorization"] = f"Bearer {self.token}"
         for attempt in (1, 2):
             conn = self._connect()
-            if timeout_s is not None:
-                conn.timeout = timeout_s
+            conn.timeout = self.timeout_s if timeout_s is None else timeout_s
+            if conn.sock is not None:  # a kept-alive connection: this request's timeout
+                conn.sock.settimeout(conn.timeout)
             try:
                 conn.request(method, quote(path, safe="/?=&%,:+"), body=data, headers=headers)
                 resp = conn.getresponse()
@@ -87,9 +131,18 @@ class Transport:
                 self.close()  # a stale keep-alive connection: one fresh retry
                 if attempt == 2:
                     raise Unavailable(f"controller: connection to {self.url} lost") from None
+            except _Connecting:
+                self.close()
+                raise Unavailable(f"controller: {self.url} does not take connections "
+                                  f"(waited {CONNECT_TIMEOUT_S:.0f} s)") from None
             except TimeoutError:
                 self.close()
-                raise Unavailable(f"controller: no answer from {self.url} in time") from None
+                raise Unavailable(f"controller: no answer from {self.url} in time "
+                                  f"(waited {conn.timeout:.0f} s)") from None
+            except OSError as e:  # e.g. no permission on the socket
+                self.close()
+                raise Unavailable(f"controller: cannot reach {self.url}: "
+                                  f"{e.strerror or e}") from None
         try:
             payload = json.loads(raw) if raw else None
         except ValueError:

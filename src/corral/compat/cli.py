@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from corral.client import default_url
 from corral.compat.install import COMMANDS, FAMILIES, install
 
 
@@ -19,16 +20,23 @@ def compat() -> None:
 @click.option("--only", type=click.Choice(["all", "slurm", "sge"]), default="all",
               show_default=True, help="Which family of commands.")
 @click.option("--force", is_flag=True, help="Replace files that are not corral launchers.")
-def install_cmd(directory: Path, only: str, force: bool) -> None:
+@click.option("--url", help="The controller they talk to: unix:///PATH or http://HOST:PORT "
+              "(default: the one this command would talk to).")
+def install_cmd(directory: Path, only: str, force: bool, url: str | None) -> None:
     """Write launchers named sbatch, squeue, …, qsub, … into DIRECTORY.
 
     They act only when DIRECTORY is on PATH, e.g. export PATH=DIRECTORY:$PATH.
+    They reach the controller they were installed for in any environment.
     """
     names = list(COMMANDS) if only == "all" else FAMILIES[only]
+    if url is not None and not url.startswith(("unix:///", "http://")):
+        raise click.BadParameter(f"{url!r} is not unix:///PATH or http://HOST:PORT",
+                                 param_hint="--url")
     try:
-        paths = install(directory, names, force=force)
+        paths = install(directory, names, force=force, url=url)
     except FileExistsError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"installed {len(paths)} commands in {directory.resolve()}: "
                + " ".join(p.name for p in paths))
+    click.echo(f"they talk to the controller at {url or default_url()}")
     click.echo(f"use them with: export PATH={directory.resolve()}:$PATH")

@@ -1,8 +1,11 @@
 """Launchers for the Slurm and Grid Engine command names, written on request only.
 
-Each launcher is a three-line Python script bound to this interpreter, so the
+Each launcher is a short Python script bound to this interpreter, so the
 commands work without activating the environment, and a real Slurm or Grid
 Engine is never shadowed unless the user puts the directory first on PATH.
+It is bound too to the controller it was installed for, so that a tool which
+runs `sbatch` with a cleaned environment (`env -i`) still reaches it; CORRAL_URL,
+CORRAL_SOCKET or CORRAL_STATE_DIR, when set, still choose another.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+
+from corral.client import default_url
 
 # command name -> module with a main()
 COMMANDS: dict[str, str] = {
@@ -39,22 +44,29 @@ FAMILIES = {
 }
 
 
-def launcher_text(module: str, python: str | None = None) -> str:
-    """The interpreter and the corral that installed it, whatever PYTHONPATH says."""
+def launcher_text(module: str, python: str | None = None, url: str | None = None) -> str:
+    """The interpreter and the corral that installed it, whatever PYTHONPATH says,
+    and the controller's address (`url`, default: the one this process finds)."""
     import corral
     where = str(Path(corral.__file__).resolve().parent.parent)
     return (f"#!{python or sys.executable}\n"
             f"# corral's drop-in for this command (corral compat install).\n"
             f"import sys\n"
             f"sys.path.insert(0, {where!r})\n"
+            f"import corral.client.api\n"
+            f"corral.client.api.BOUND_URL = {url or default_url()!r}\n"
             f"from {module} import main\n"
             f"main()\n")
 
 
 def install(directory: Path, names: list[str] | None = None, *,
-            force: bool = False) -> list[Path]:
-    """Write the launchers into `directory` (made if missing); -> their paths.
+            force: bool = False, url: str | None = None) -> list[Path]:
+    """Write the launchers into `directory` (made if missing), bound to the
+    controller at `url` (default: the one found here); -> their paths.
     An existing file that is not one of ours is left alone unless `force`."""
+    url = url or default_url()
+    if url.startswith("unix://"):  # wherever the launcher is run from
+        url = "unix://" + os.path.abspath(url[len("unix://"):])
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names or list(COMMANDS):
@@ -65,7 +77,7 @@ def install(directory: Path, names: list[str] | None = None, *,
                 raise FileExistsError(f"{path} exists and is not a corral launcher "
                                       "(use --force to replace it)")
         tmp = directory / f".{name}.tmp{os.getpid()}"
-        tmp.write_text(launcher_text(COMMANDS[name]))
+        tmp.write_text(launcher_text(COMMANDS[name], url=url))
         tmp.chmod(0o755)
         tmp.replace(path)
         written.append(path)
