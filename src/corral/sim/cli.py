@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -14,6 +15,8 @@ POLICY_NAMES = ("fcfs", "easy", "conservative", "easy++")
 PRESET_NAMES = ("corral", "pyss", "cqsim", "rlscheduler")
 # Score policies of the rlscheduler protocol (corral.sched.scores.SCORES).
 RL_POLICY_NAMES = ("fcfs", "sjf", "wfp3", "unicep", "f1")
+# A real trace shipped with corral (attribution: corral/sim/data/README.md).
+SAMPLE_TRACE = Path(__file__).resolve().parent / "data" / "kth-sp2-sample.swf.gz"
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -22,7 +25,10 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 @click.command("sim")
-@click.argument("trace", type=click.Path(dir_okay=False))
+@click.argument("trace", type=click.Path(dir_okay=False), required=False)
+@click.option("--sample", is_flag=True,
+              help="Replay the sample shipped with corral: the first 500 jobs of the "
+              "KTH SP2 log (Parallel Workloads Archive).")
 @click.option(
     "--policy",
     "policy",
@@ -65,7 +71,8 @@ def _fail(msg: str, code: int = 2) -> None:
     help="Write utilization, queue-length and wait-histogram PNGs to this directory.",
 )
 def sim(
-    trace: str,
+    trace: str | None,
+    sample: bool,
     policy: str,
     preset: str,
     sets: tuple[str, ...],
@@ -76,7 +83,13 @@ def sim(
     jobs_out: str | None,
     plots: str | None,
 ) -> None:
-    """Replay the SWF TRACE (.swf or .swf.gz) and report wait, slowdown, utilization."""
+    """Replay the SWF TRACE (.swf or .swf.gz) and report wait, slowdown, utilization.
+
+    No trace at hand? --sample replays a small real one shipped with corral.
+    """
+    if sample == (trace is not None):
+        _fail("give a TRACE file or --sample (one of them)")
+    trace = str(SAMPLE_TRACE) if trace is None else trace
     from corral.sim.report import write_jobs_csv, write_plots
     from corral.sim.run import SimError, make_settings, replay
 
