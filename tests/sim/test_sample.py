@@ -31,14 +31,15 @@ def test_the_readmes_sim_example_runs_as_written() -> None:
 
 
 def test_the_sample_is_the_head_of_the_kth_log_with_its_header() -> None:
-    text = gzip.open(SAMPLE_TRACE, "rt").read()
+    with gzip.open(SAMPLE_TRACE, "rt") as fh:
+        text = fh.read()
     assert "; Acknowledge: Lars Malinowsky" in text
     assert "Parallel Workloads Archive" in (SAMPLE_TRACE.parent / "README.md").read_text()
     records = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(";")]
     assert len(records) == 500
     if KTH.exists():
-        full = [ln for ln in gzip.open(KTH, "rt").read().splitlines()
-                if ln.strip() and not ln.startswith(";")]
+        with gzip.open(KTH, "rt") as fh:
+            full = [ln for ln in fh.read().splitlines() if ln.strip() and not ln.startswith(";")]
         assert records == full[:500]
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert "sim/data/*.swf.gz" in pyproject["tool"]["setuptools"]["package-data"]["corral"]
