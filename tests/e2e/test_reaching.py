@@ -38,7 +38,6 @@ def _read_all(fd: int, proc: subprocess.Popen[str], timeout_s: float) -> str:
     return out.decode(errors="replace")
 
 
-@pytest.mark.slow
 def test_submit_wait_outlives_the_client_timeout_and_a_controller_restart(
         cluster: Cluster) -> None:
     env = {**cluster.env, "CORRAL_TIMEOUT_S": "2"}
