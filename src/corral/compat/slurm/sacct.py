@@ -70,9 +70,8 @@ def _fetch(o: dict[str, Any]) -> list[dict[str, Any]]:
             jobs = c.jobs(history=True, user=users, partition=_list(o.get("partition")) or None,
                           name=_list(o.get("name")) or None)
         else:
-            try:
-                refs = [parse_job_ref(s, steps=True) for s in specs]
-            except InvalidRequest:
+            refs = [r for r in map(_ref, specs) if r is not None]  # a bad id matches nothing
+            if not refs:
                 return []
             bases = sorted({r.job_id for r in refs})
             jobs = c.jobs(history=True, id=[str(b) for b in bases])
@@ -85,6 +84,13 @@ def _fetch(o: dict[str, Any]) -> list[dict[str, Any]]:
                         seen.add(t["id"])
             jobs = [j for j in jobs if _wanted(j, refs)]
     return sorted(jobs, key=lambda j: j["id"])
+
+
+def _ref(spec: str) -> JobRef | None:
+    try:
+        return parse_job_ref(spec, steps=True)
+    except InvalidRequest:
+        return None
 
 
 def _wanted(j: dict[str, Any], refs: list[JobRef]) -> bool:
