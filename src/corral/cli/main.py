@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -71,7 +73,7 @@ def command_path(args: list[str]) -> str:
     return " ".join(words)
 
 
-def fail(path: str, message: str, code: int) -> None:
+def fail(path: str, message: str, code: int) -> NoReturn:
     """Every error is one line on stderr: `corral CMD: error: MESSAGE`."""
     text = " ".join(message.split()) or "failed"
     click.echo(f"{path}: error: {text}", err=True)
@@ -85,6 +87,9 @@ def main(args: list[str] | None = None) -> None:
         code = cli.main(argv, prog_name="corral", standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # `corral jobs | head`: the reader has gone; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except click.exceptions.NoArgsIsHelpError as e:
         e.show()  # `corral` or `corral node` alone: the help, as a usage error
         sys.exit(2)
@@ -93,7 +98,9 @@ def main(args: list[str] | None = None) -> None:
         fail(path, e.format_message(), 2)
     except click.ClickException as e:
         fail(command_path(argv), e.format_message(), e.exit_code)
-    except click.Abort:
+    except click.Abort as e:  # click's form of Ctrl-C (or end of input at a prompt)
+        if isinstance(e.__context__, KeyboardInterrupt):
+            sys.exit(130)
         fail(command_path(argv), "aborted", 1)
     except CorralError as e:  # refused by the controller, or failed
         fail(command_path(argv), str(e), 1)
