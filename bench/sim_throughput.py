@@ -11,6 +11,7 @@ separately from the replay. Traces are looked up in <repo>/../shared/traces.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from pathlib import Path
@@ -33,7 +34,10 @@ from corral.sim.metrics import compute
 from corral.sim.settings import PRESETS
 from corral.sim.swf import read_swf
 
-TRACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "traces"
+TRACES = (
+    Path(os.environ.get("CORRAL_SHARED") or Path(__file__).resolve().parents[1] / ".." / "shared")
+    / "traces"
+)
 KTH = TRACES / "KTH-SP2-1996-2.1-cln.swf.gz"
 RICC = TRACES / "RICC-2010-2.swf.gz"
 

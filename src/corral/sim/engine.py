@@ -63,6 +63,8 @@ def simulate(
         o_arrive, o_end, o_pred = 0, 1, 2
     else:
         o_end, o_pred, o_arrive = 0, 1, 2
+    if settings.prediction_over == "first":
+        o_pred = -1
     heap: list[tuple[float, int, int, str, int]] = []
     seq = 0
     for i in order:

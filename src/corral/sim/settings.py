@@ -46,6 +46,11 @@ class ReplaySettings:
     missing_limit_is_runtime: bool = True
     # Events at the same time: arrivals handled before terminations, or after.
     tie_order: TieOrder = "terminations_first"
+    # EASY++: a running job reaching its predicted end at the same time as
+    # other events is re-planned with its limit before them ("first", pyss
+    # orders that event before arrivals and terminations) or after them
+    # ("last").
+    prediction_over: Literal["first", "last"] = "last"
     # One scheduling cycle after every event (pyss) or one per distinct
     # timestamp once all its events are applied.
     cycle: Cycle = "per_timestamp"
@@ -97,6 +102,7 @@ PRESETS: dict[str, ReplaySettings] = {
         bad_records="one_second",
         missing_limit_is_runtime=True,
         tie_order="arrivals_first",
+        prediction_over="first",
         cycle="per_event",
         limit_end_frees=True,
         metric_jobs="valid",
