@@ -25,7 +25,7 @@ def test_migrate_twice_is_idempotent(bare_engine: Engine) -> None:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None and current_revision(bare_engine) == head
     names = set(inspect(bare_engine).get_table_names())
-    assert {"jobs", "events", "nodes", "meta", "alembic_version"} <= names
+    assert {"jobs", "events", "nodes", "meta", "arrays", "alembic_version"} <= names
 
 
 def test_migrated_database_matches_schema_module(engine: Engine) -> None:

@@ -6,6 +6,7 @@ counters are kept by the services in `Controller.counters`.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -37,7 +38,9 @@ class _ControllerCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         ctl = self.ctl
         yield _by_state("corral_jobs", "Jobs in the queue by state", list(JobState),
-                        (j.state for j in ctl.jobs.values()))
+                        itertools.chain((j.state for j in ctl.jobs.values()), *(
+                            itertools.repeat(r.template.state, len(r.pending))
+                            for r in ctl.arrays.rests.values())))
         yield _by_state("corral_nodes", "Nodes by state", list(NodeState),
                         (n.state for n in ctl.nodes.values()))
         cpus = GaugeMetricFamily("corral_cpus", "CPUs of reachable nodes", labels=["use"])

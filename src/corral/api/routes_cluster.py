@@ -41,6 +41,8 @@ async def status(ctl: CtlDep) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for j in ctl.jobs.values():
         counts[str(j.state)] = counts.get(str(j.state), 0) + 1
+    for state, n in ctl.arrays.counts().items():  # tasks in arrays' pending rests
+        counts[state] = counts.get(state, 0) + n
     sched = ctl.scheduler
     return {
         "version": __version__,

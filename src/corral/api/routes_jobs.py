@@ -80,6 +80,10 @@ async def list_jobs(
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> dict[str, Any]:
     states = _states(state)
+    # An array's pending rest is one entry (its display_id `57_[5-99999%4]`, its
+    # tasks in `array_pending`); clients expand it when they list every task.
+    rests = ctl.list_rests(users=_split(user), states=states, partitions=_split(partition),
+                           ids=_ids(id), names=_split(name), arrays=_ids(array, "array"))
     if history:
         jobs = await ctl.history(ids=_ids(id) or None, users=_split(user) or None,
                                  states=states or None, partitions=_split(partition) or None,
@@ -89,9 +93,10 @@ async def list_jobs(
         jobs = ctl.list_jobs(users=_split(user), states=states,
                              partitions=_split(partition), ids=_ids(id), names=_split(name),
                              arrays=_ids(array, "array"))
-        if limit:
-            jobs = jobs[:limit]
-    return {"jobs": [j.to_dict() for j in jobs]}
+    entries = [j.to_dict() for j in jobs]
+    if rests:
+        entries = sorted(entries + [r.to_dict() for r in rests], key=lambda d: d["id"])
+    return {"jobs": entries[:limit] if limit else entries}
 
 
 @router.get("/jobs/{job_id}")
@@ -117,9 +122,18 @@ async def events(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str,
     return {"events": [e.to_dict() for e in await ctl.events(job_id)]}
 
 
+# `?array=true` on cancel, hold, release and update: when the id is an array's, the
+# request acts on the whole array (its pending rest and every task), as Slurm's
+# commands do with an array's id; otherwise on the one job.
+WholeArray = Annotated[bool, Query(alias="array")]
+
+
 @router.post("/jobs/{job_id}/cancel")
 async def cancel(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
-                 body: CancelRequest | None = None) -> dict[str, Any]:
+                 body: CancelRequest | None = None, whole: WholeArray = False
+                 ) -> dict[str, Any]:
+    if whole and not (body and body.signal) and ctl.arrays.is_array(job_id):
+        return await ctl.arrays.cancel(caller, job_id)
     state = await ctl.cancel(caller, job_id, signal=body.signal if body else None,
                              target=body.target if body else "all",
                              step_id=body.step_id if body else None)
@@ -127,13 +141,19 @@ async def cancel(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
 
 
 @router.post("/jobs/{job_id}/hold")
-async def hold(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+async def hold(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep, whole: WholeArray = False
+               ) -> dict[str, Any]:
+    if whole and ctl.arrays.is_array(job_id):
+        return await ctl.arrays.hold(caller, job_id, release=False)
     await ctl.hold(caller, job_id)
     return {"id": job_id, "state": "HELD"}
 
 
 @router.post("/jobs/{job_id}/release")
-async def release(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+async def release(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep, whole: WholeArray = False
+                  ) -> dict[str, Any]:
+    if whole and ctl.arrays.is_array(job_id):
+        return await ctl.arrays.hold(caller, job_id, release=True)
     await ctl.release(caller, job_id)
     return {"id": job_id, "state": "PENDING"}
 
@@ -147,9 +167,11 @@ async def requeue(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
 
 @router.patch("/jobs/{job_id}")
 async def update(job_id: JobIdPath, body: UpdateRequest, ctl: CtlDep,
-                 caller: CallerDep) -> dict[str, Any]:
+                 caller: CallerDep, whole: WholeArray = False) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     if not fields:
         raise InvalidRequest("update: no field to change")
+    if whole and ctl.arrays.is_array(job_id):
+        return await ctl.arrays.update(caller, job_id, fields)
     job = await ctl.update(caller, job_id, fields)
     return job.to_dict()

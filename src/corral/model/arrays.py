@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
+import functools
 import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from corral.model.errors import InvalidRequest
+from corral.model.job import Job
 
 MAX_ARRAY_TASKS = 100_000
 MAX_TASK_ID = 4_000_000
@@ -59,3 +65,215 @@ def parse_array(text: str) -> ArraySpec:
             raise _bad(text, f"has more than {MAX_ARRAY_TASKS} tasks")
         ids.update(range(lo, hi + 1, step))
     return ArraySpec(text=text.strip(), task_ids=tuple(sorted(ids)), throttle=throttle)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_array_cached(text: str) -> ArraySpec:
+    """parse_array, remembered: an array's tasks all carry the same text."""
+    return parse_array(text)
+
+
+def array_throttle(text: str) -> int | None:
+    """The %N throttle of an array text, without expanding its ranges."""
+    _, _, throttle_text = text.strip().partition("%")
+    return int(throttle_text) if throttle_text.isdigit() and int(throttle_text) > 0 else None
+
+
+def format_task_ids(ids: Iterable[int]) -> str:
+    """Sorted task ids as Slurm shows them: `1-5`, `0-98:2`, `1,4,7-9`."""
+    out: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if len(run) >= 3 or (len(run) == 2 and run[1] - run[0] == 1):
+            step = run[1] - run[0]
+            out.append(f"{run[0]}-{run[-1]}" + (f":{step}" if step > 1 else ""))
+        else:
+            out.extend(str(i) for i in run)
+        run.clear()
+
+    for i in ids:
+        if len(run) >= 2 and i - run[-1] != run[1] - run[0]:
+            if len(run) == 2 and run[1] - run[0] != 1:
+                out.append(str(run.pop(0)))  # the second may start a better run
+            else:
+                flush()
+        run.append(i)
+    flush()
+    return ",".join(out)
+
+
+class TaskSet:
+    """The pending task indices of an array (0 .. n-1 into its sorted task ids), kept
+    as sorted disjoint half-open intervals: tasks leave mostly from the front, so an
+    array of any size is a handful of intervals."""
+
+    __slots__ = ("_count", "_spans")
+
+    def __init__(self, n: int = 0, taken: Iterable[int] = ()) -> None:
+        self._spans: list[list[int]] = [[0, n]] if n > 0 else []
+        self._count = n
+        for i in sorted(set(taken)):
+            self.discard(i)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _find(self, i: int) -> int:
+        """Index of the span that would hold i (-1: none)."""
+        k = bisect.bisect_right(self._spans, [i, _INF]) - 1
+        return k if k >= 0 and self._spans[k][0] <= i < self._spans[k][1] else -1
+
+    def __contains__(self, i: object) -> bool:
+        return isinstance(i, int) and self._find(i) >= 0
+
+    def discard(self, i: int) -> bool:
+        k = self._find(i)
+        if k < 0:
+            return False
+        lo, hi = self._spans[k]
+        if hi - lo == 1:
+            del self._spans[k]
+        elif i == lo:
+            self._spans[k][0] = lo + 1
+        elif i == hi - 1:
+            self._spans[k][1] = hi - 1
+        else:
+            self._spans[k][1] = i
+            self._spans.insert(k + 1, [i + 1, hi])
+        self._count -= 1
+        return True
+
+    def clear(self) -> None:
+        self._spans.clear()
+        self._count = 0
+
+    def first(self, k: int) -> list[int]:
+        """The k lowest pending indices."""
+        out: list[int] = []
+        for lo, hi in self._spans:
+            if len(out) >= k:
+                break
+            out.extend(range(lo, min(hi, lo + k - len(out))))
+        return out
+
+    def __iter__(self) -> Iterator[int]:
+        for lo, hi in self._spans:
+            yield from range(lo, hi)
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [(lo, hi) for lo, hi in self._spans]
+
+
+_INF = 1 << 62
+
+
+class ArrayRest:
+    """The pending rest of a job array: one record for the tasks not yet started.
+
+    Job ids are reserved for every task at submit, in task order (`id + index`); a
+    task becomes a job record of its own only when it leaves the rest (it starts, or
+    is held, cancelled or changed on its own). `template` is that record, less the
+    task: every task of the rest shares its state, reason and priority.
+    """
+
+    __slots__ = ("_text", "array", "pending", "step", "template")
+
+    def __init__(self, template: Job, taken: Iterable[int] = ()) -> None:
+        assert template.spec.array is not None
+        self.template = template
+        self.array = parse_array_cached(template.spec.array)
+        self.step = self.array.step
+        self.pending = TaskSet(len(self.array.task_ids), taken)
+        self._text: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.template.id
+
+    @property
+    def throttle(self) -> int | None:
+        return self.array.throttle
+
+    def job_id(self, index: int) -> int:
+        return self.template.id + index
+
+    def index_of(self, job_id: int) -> int | None:
+        """The task index of a job id of this array still in the rest."""
+        i = job_id - self.template.id
+        return i if i in self.pending else None
+
+    def first_ids(self, k: int) -> list[int]:
+        return [self.template.id + i for i in self.pending.first(k)]
+
+    def take(self, index: int) -> Job:
+        """Take a task out of the rest as a job record of its own (same state)."""
+        if not self.pending.discard(index):
+            raise KeyError(index)
+        self._text = None
+        return dataclasses.replace(self.template, id=self.template.id + index,
+                                   array_job_id=self.template.id,
+                                   array_task_id=self.array.task_ids[index],
+                                   priority_factors=None, live_usage=None)
+
+    def view(self, index: int) -> Job:
+        """A pending task as a job (not taken out: a read)."""
+        return dataclasses.replace(self.template, id=self.template.id + index,
+                                   array_job_id=self.template.id,
+                                   array_task_id=self.array.task_ids[index])
+
+    def changed(self) -> None:
+        self._text = None
+
+    def pending_text(self) -> str:
+        """The pending task ids, compressed (`5-99999`, `1-9:2`)."""
+        if self._text is None:
+            ids = self.array.task_ids
+            if self.step > 1 or _consecutive(ids):
+                parts = []
+                for lo, hi in self.pending.spans():
+                    a, b = ids[lo], ids[hi - 1]
+                    parts.append(format_task_ids([a]) if a == b else
+                                 format_task_ids(range(a, b + 1, self.step)))
+                self._text = ",".join(parts)
+            else:
+                self._text = format_task_ids(ids[i] for i in self.pending)
+        return self._text
+
+    @property
+    def display_id(self) -> str:
+        throttle = f"%{self.throttle}" if self.throttle else ""
+        return f"{self.template.id}_[{self.pending_text()}{throttle}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rest as one listing entry: a job whose id is its first pending task's."""
+        d = self.template.to_dict()
+        first = self.pending.first(1)
+        d.update(id=self.template.id + (first[0] if first else 0),
+                 display_id=self.display_id, array_job_id=self.template.id,
+                 array_task_id=None, array_pending=self.pending_text(),
+                 array_pending_count=len(self.pending), array_throttle=self.throttle)
+        return d
+
+
+def _consecutive(ids: tuple[int, ...]) -> bool:
+    return not ids or ids[-1] - ids[0] == len(ids) - 1
+
+
+def expand_rest(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A listing's rest entry as one entry per pending task (what `squeue -r` shows),
+    made by the client: it costs the controller nothing."""
+    text = entry.get("array_pending")
+    spec = entry.get("array_spec")
+    if not text or not spec or entry.get("array_job_id") is None:
+        return [entry]
+    base = int(entry["array_job_id"])
+    index = {t: i for i, t in enumerate(parse_array_cached(spec).task_ids)}
+    out = []
+    for t in parse_array_cached(text).task_ids:
+        d = dict(entry)
+        d.update(id=base + index[t], array_task_id=t, display_id=f"{base}_{t}")
+        for key in ("array_pending", "array_pending_count", "array_throttle"):
+            d.pop(key, None)
+        out.append(d)
+    return out

@@ -28,6 +28,7 @@ from corral.store import jobs as store_jobs
 from corral.store import nodes as store_nodes
 
 if TYPE_CHECKING:
+    from corral.services.arrays import Arrays
     from corral.services.writer import Writer
 
 UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
@@ -42,6 +43,7 @@ class JobControl:
     writer: Writer
     suspended_for: dict[int, int | None]  # suspended job -> the job it made room for
     end_codes: dict[int, int]  # allocations ended by their client -> its exit code
+    arrays: Arrays
 
     if TYPE_CHECKING:  # provided by the Controller
         async def persist(self, op: Callable[[Connection], Any]) -> Any: ...
@@ -57,11 +59,13 @@ class JobControl:
 
     def own_job(self, caller: Caller, job_id: int) -> Job:
         """A job of the queue the caller may act on (its owner or an administrator)."""
-        job = self.jobs.get(job_id)
+        job = self.jobs.get(job_id) or self.arrays.view(job_id)
         if job is None:
             raise NotFound(f"job {job_id}: no such job in the queue")
         if not caller.may_act_on(job.uid):
             raise PermissionDenied(f"job {job_id}: belongs to {job.user}, not {caller.user}")
+        if job_id not in self.jobs:  # a task of an array's pending rest: now on its own
+            job = self.arrays.detach(job_id) or job
         return job
 
     async def cancel(self, caller: Caller, job_id: int, signal: int | None = None,
@@ -113,6 +117,10 @@ class JobControl:
         await self.persist(op)
         self._order_kill(job, requeue=False, reason="Ended")
         return str(job.state)
+
+    def order_kill(self, job: Job) -> None:
+        """Have a cancelled job's agents kill it."""
+        self._order_kill(job, requeue=False)
 
     def _order_kill(self, job: Job, *, requeue: bool, reason: str | None = None) -> None:
         job.reason = reason or ("Requeue" if requeue else "Cancelled")
@@ -235,13 +243,7 @@ class JobControl:
 
     async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
         job = self.own_job(caller, job_id)
-        unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
-        if unknown:
-            raise InvalidRequest(f"update: field {unknown[0]!r} cannot be changed "
-                                 f"(can: {', '.join(UPDATABLE_FIELDS)})")
-        if not job.state.is_waiting and set(fields) - {"time_limit_s", "name", "nice"}:
-            raise Conflict(f"job {job_id}: is {job.state}; only time_limit_s, name and nice "
-                           "can change after it starts")
+        self.check_update_fields(job_id, fields, job.state)
         new_spec = dataclasses.replace(job.spec, **fields)
         res = resolve(new_spec, self.cfg, self.nodes.values())
         if ("time_limit_s" in fields and not caller.is_admin
@@ -256,6 +258,16 @@ class JobControl:
                                                                     "by": caller.user}))
         self.kick()
         return job
+
+    def check_update_fields(self, job_id: int, fields: dict[str, Any],
+                            state: JobState) -> None:
+        unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
+        if unknown:
+            raise InvalidRequest(f"update: field {unknown[0]!r} cannot be changed "
+                                 f"(can: {', '.join(UPDATABLE_FIELDS)})")
+        if not state.is_waiting and set(fields) - {"time_limit_s", "name", "nice"}:
+            raise Conflict(f"job {job_id}: is {state}; only time_limit_s, name and nice "
+                           "can change after it starts")
 
     # ---- nodes ----------------------------------------------------------------
     async def set_drain(self, caller: Caller, name: str, drain: bool, reason: str = "") -> Node:

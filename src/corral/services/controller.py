@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from corral.config import Config
-from corral.model.arrays import parse_array
+from corral.model.arrays import ArrayRest, parse_array
 from corral.model.deps import parse_dependency
 from corral.model.errors import NotFound
 from corral.model.event import Event, EventKind
@@ -30,6 +30,7 @@ from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState, check_job_transition
 from corral.services import node_checks
+from corral.services.arrays import Arrays
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.identity import Caller, resolve_owner
@@ -40,6 +41,7 @@ from corral.services.steps import Steps
 from corral.services.submit import resolve
 from corral.services.usage import Usage
 from corral.services.writer import Writer
+from corral.store import arrays as store_arrays
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
 from corral.store import nodes as store_nodes
@@ -63,6 +65,7 @@ class Controller(JobControl):
         self.t_started = time.time()
         self.scheduler: Any = None  # set in start()
         self.deps = Dependencies(self)
+        self.arrays = Arrays(self)
         self.suspended_for: dict[int, int | None] = {}  # suspended job -> its preemptor
         self.lent: set[int] = set()  # suspended jobs whose CPUs and GPUs are lent
         self.end_codes: dict[int, int] = {}  # allocations ended by their client -> exit code
@@ -77,6 +80,7 @@ class Controller(JobControl):
     async def start(self) -> None:
         self.writer.start()
         jobs, nodes = await self.writer.read(_load_state)
+        await self.writer.read(self.arrays.load)
         for n in nodes:
             n.reachable = False
             self.nodes[n.name] = n
@@ -98,7 +102,8 @@ class Controller(JobControl):
         since = time.time() - 10 * self.cfg.scheduler.fairshare_half_life_s
         history = await self.writer.read(lambda c: store_jobs.load_jobs(c, since_t_end=since))
         self.usage.load(history, time.time())
-        log.info("loaded %d unfinished jobs and %d nodes", len(jobs), len(nodes))
+        log.info("loaded %d unfinished jobs, %d array rests and %d nodes", len(jobs),
+                 len(self.arrays.rests), len(nodes))
         from corral.services.scheduling import Scheduler
         self.scheduler = Scheduler(self)
         self._tasks.append(asyncio.create_task(self.scheduler.loop(), name="scheduler"))
@@ -149,8 +154,11 @@ class Controller(JobControl):
                ) -> Callable[[Connection], Any]:
         copy = dataclasses.replace(job)
         t = time.time()
+        first = self.arrays.unsaved.pop(job.id, None)  # a task just out of its rest
 
         def op(conn: Connection) -> None:
+            if first is not None:
+                first(conn)
             store_jobs.save_job(conn, copy)
             store_events.append_event(conn, copy.id, t, kind, from_state, to_state, data)
         return op
@@ -219,33 +227,19 @@ class Controller(JobControl):
             raise NotFound(f"qos: no QOS named {spec.qos!r} (have: {names})")
         if spec.reservation:
             self.reservations.check_usable(spec.reservation, owner.user, spec.account)
-        now = time.time()
-        task_ids: list[int | None] = list(arr.task_ids) if arr else [None]
-        new = [
-            Job(
-                id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,
-                state=JobState.HELD if spec.hold else JobState.PENDING,
-                t_submit=now, partition=res.partition, time_limit_s=res.time_limit_s,
-                mem_mb_per_node=res.mem_mb_per_node,
-                reason="JobHeldUser" if spec.hold else "None", array_task_id=task,
-            )
-            for task in task_ids
-        ]
-
-        def op(conn: Connection) -> list[int]:
-            ids = store_jobs.insert_jobs(conn, new)
-            if arr is not None:
-                store_jobs.set_array_ids(conn, ids, arr.task_ids)
-            return ids
-
-        ids: list[int] = await self.persist(op)
-        for job, job_id in zip(new, ids, strict=True):
-            job.id = job_id
-            if arr is not None:
-                job.array_job_id = ids[0]
-            self.jobs[job_id] = job
-        if arr is not None:
-            self.deps.add_array(ids[0], ids)
+        job = Job(
+            id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,
+            state=JobState.HELD if spec.hold else JobState.PENDING,
+            t_submit=time.time(), partition=res.partition, time_limit_s=res.time_limit_s,
+            mem_mb_per_node=res.mem_mb_per_node,
+            reason="JobHeldUser" if spec.hold else "None",
+        )
+        if arr is not None:  # one record for all its tasks until they start
+            ids = await self.arrays.submit(job, arr)
+        else:
+            ids = [await self.persist(lambda conn: store_jobs.insert_job(conn, job))]
+            job.id = ids[0]
+            self.jobs[job.id] = job
         self.counters["jobs_submitted"] += len(ids)
         self.kick()
         return ids
@@ -266,11 +260,20 @@ class Controller(JobControl):
         out.sort(key=lambda j: j.id)
         return out
 
+    def list_rests(self, *, users: Iterable[str] = (), states: Iterable[str] = (),
+                   partitions: Iterable[str] = (), ids: Iterable[int] = (),
+                   names: Iterable[str] = (), arrays: Iterable[int] = ()) -> list[ArrayRest]:
+        """The pending rests of arrays (one entry each) that match the filters."""
+        return self.arrays.listed(users=set(users), states=set(states),
+                                  partitions=set(partitions), ids=set(ids), names=set(names),
+                                  arrays=set(arrays))
+
     async def get_job(self, job_id: int) -> Job:
-        job = self.jobs.get(job_id)
+        job = self.jobs.get(job_id) or self.arrays.view(job_id)
         if job is not None:
             return job
-        found: Job | None = await self.writer.read(lambda c: store_jobs.get_job(c, job_id))
+        found: Job | None = await self.writer.read(
+            lambda c: store_jobs.get_job(c, job_id) or store_arrays.rest_task(c, job_id))
         if found is None:
             raise NotFound(f"job {job_id}: no such job")
         return found

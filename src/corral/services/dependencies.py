@@ -7,11 +7,13 @@ a dependency needs of them (final state, whether they started) is kept in
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from corral.model.arrays import ArrayRest
 from corral.model.deps import (
     Dependency,
     DepKind,
@@ -24,6 +26,7 @@ from corral.model.deps import (
 )
 from corral.model.errors import InvalidRequest
 from corral.model.job import Job
+from corral.store import arrays as store_arrays
 from corral.store import jobs as store_jobs
 
 if TYPE_CHECKING:
@@ -39,10 +42,28 @@ class Dependencies:
         self.ctl = ctl
         self.ended: dict[int, TargetFacts] = {}
         self.ended_tasks: dict[tuple[int, int], TargetFacts] = {}  # (array id, task id)
-        self.array_tasks: dict[int, list[int]] = {}  # array id -> task job ids
+        self.array_tasks: dict[int, list[int]] = {}  # array id -> its tasks' job ids
+        # (those out of the array's pending rest; ctl.arrays holds the rest itself)
+        self.ended_rests: dict[int, TargetFacts] = {}  # array id -> its rest's end
 
     def add_array(self, array_id: int, ids: Iterable[int]) -> None:
         self.array_tasks.setdefault(array_id, []).extend(ids)
+
+    def rest_ended(self, rest: ArrayRest) -> None:
+        self.ended_rests[rest.id] = facts_of(rest.template)
+
+    def _rest_facts(self, array_id: int, task_id: int | None) -> TargetFacts | None:
+        """What a target (a whole array: task_id None) finds in the array's rest."""
+        rest = self.ctl.arrays.rests.get(array_id)
+        if rest is not None:
+            if task_id is None:
+                return facts_of(rest.template)
+            ids = rest.array.task_ids
+            i = bisect.bisect_left(ids, task_id)
+            if i < len(ids) and ids[i] == task_id and i in rest.pending:
+                return facts_of(rest.template)
+            return None
+        return self.ended_rests.get(array_id)
 
     def forget(self, job: Job) -> None:
         """The job leaves memory: keep what dependencies need of it."""
@@ -66,11 +87,14 @@ class Dependencies:
                 job = self.ctl.jobs.get(job_id)
                 if job is not None and job.array_task_id == target.task_id:
                     return [facts_of(job)]
-            found = self.ended_tasks.get((target.job_id, target.task_id))
+            found = (self.ended_tasks.get((target.job_id, target.task_id))
+                     or self._rest_facts(target.job_id, target.task_id))
             return [found] if found else None
         tasks = self.array_tasks.get(target.job_id)
-        if tasks:
-            out = [f for f in (self._facts(i) for i in tasks) if f is not None]
+        rest = self._rest_facts(target.job_id, None)
+        if tasks or rest:
+            out = [f for f in (self._facts(i) for i in tasks or ()) if f is not None]
+            out += [rest] if rest else []
             return out or None
         one = self._facts(target.job_id)
         return [one] if one is not None else None
@@ -113,6 +137,9 @@ class Dependencies:
             return
         found = store_jobs.query_jobs(conn, ids=ids) + store_jobs.query_jobs(
             conn, array_job_ids=ids)
+        for tmpl in store_arrays.query_arrays(conn, ids=sorted(ids)):
+            if tmpl.id not in self.ctl.arrays.rests and tmpl.state.is_final:
+                self.ended_rests[tmpl.id] = facts_of(tmpl)
         for job in found:
             if job.id in self.ctl.jobs:
                 continue

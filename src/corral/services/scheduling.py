@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from corral import sched
 from corral.config import SchedulerConfig
-from corral.model.arrays import parse_array
+from corral.model.arrays import array_throttle
 from corral.model.deps import DepStatus
 from corral.model.job import Job
 from corral.model.states import JobState
@@ -64,6 +64,7 @@ class Scheduler:
         self.passes = 0
         self.last_pass_s = 0.0
         self.doomed: list[Job] = []  # dependency never satisfiable: to fail
+        self.rest_views: dict[int, list[int]] = {}  # array id -> its tasks in this pass
 
     async def loop(self) -> None:
         while True:
@@ -115,18 +116,8 @@ class Scheduler:
             elif j.state.is_waiting:
                 if j.state == JobState.PENDING and not self._eligible(j, room):
                     continue
-                pending.append(PendingView(
-                    job_id=j.id, user=j.user, account=j.spec.account, partition=j.partition,
-                    nodes=j.spec.nodes, cpus_per_node=j.spec.cpus_per_node,
-                    mem_mb_per_node=j.mem_mb_per_node or 0,
-                    gpus_per_node=j.spec.gpus_per_node,
-                    time_limit_s=j.time_limit_s or math.inf, t_submit=j.t_submit,
-                    t_begin=j.spec.t_begin, held=j.state == JobState.HELD,
-                    nice=j.spec.nice, admin_priority=j.spec.priority,
-                    constraint="&".join(j.spec.features) or None,
-                    exclusive=j.spec.exclusive, qos=j.spec.qos,
-                    reservation=j.spec.reservation,
-                ))
+                pending.append(_pending_view(j, j.id))
+        pending += self._rest_views(room)
         partitions = {
             p.name: PartitionView(
                 name=p.name,
@@ -148,17 +139,65 @@ class Scheduler:
     def _array_room(self) -> dict[int, int]:
         """For each throttled array (%N), how many more of its tasks may start."""
         room: dict[int, int] = {}
+        for rest in self.ctl.arrays.rests.values():
+            if rest.throttle is not None:
+                room[rest.id] = rest.throttle
+        unthrottled: set[int] = set()
         for j in self.ctl.jobs.values():
-            if j.array_job_id is None or not j.spec.array:
+            if j.array_job_id is None or not j.spec.array or j.array_job_id in unthrottled:
                 continue
             if j.array_job_id not in room:
-                throttle = parse_array(j.spec.array).throttle
+                throttle = array_throttle(j.spec.array)
                 if throttle is None:
+                    unthrottled.add(j.array_job_id)
                     continue
                 room[j.array_job_id] = throttle
             if j.state.is_active:
                 room[j.array_job_id] -= 1
         return room
+
+    def _rest_views(self, room: dict[int, int]) -> list[PendingView]:
+        """The pending tasks of each array's rest that could start in this pass: all
+        alike, so only as many as the free CPUs could hold (all of them with
+        preemption), one more to carry the rest's reason, and no more than the
+        throttle allows. The others wait in the rest, costing the pass nothing."""
+        self.rest_views.clear()
+        nodes = [n for n in self.ctl.nodes.values() if n.reachable and not n.drain]
+        if self.policy.preemption:
+            cpus = sum(n.cpus for n in nodes)
+        else:
+            cpus = sum(max(0, n.cpus - n.cpus_used) for n in nodes)
+        out: list[PendingView] = []
+        for rest in list(self.ctl.arrays.rests.values()):
+            t = rest.template
+            if t.state != JobState.PENDING:
+                continue
+            k = cpus // max(1, t.spec.cpus_per_node * t.spec.nodes) + 1
+            if rest.id in room:
+                k = min(k, room[rest.id])
+            if not self._eligible(t, {}):
+                continue
+            if k <= 0:
+                t.reason = "JobArrayTaskLimit"
+                continue
+            ids = rest.first_ids(k)
+            if rest.id in room:
+                room[rest.id] -= len(ids)
+            self.rest_views[rest.id] = ids
+            out += [_pending_view(t, i) for i in ids]
+        return out
+
+    def _note_rests(self, decisions: sched.Decisions) -> None:
+        """Each rest takes the reason and priority of its first task left waiting."""
+        for array_id, ids in self.rest_views.items():
+            rest = self.ctl.arrays.rests.get(array_id)
+            info = next((decisions.pending[i] for i in ids if i in decisions.pending), None)
+            if rest is None or info is None or rest.template.state != JobState.PENDING:
+                continue
+            t = rest.template
+            t.reason, t.priority = info.reason, info.priority
+            t.priority_factors = decisions.factors.get(info.job_id)
+            t.t_eligible_est = info.t_expected_start
 
     def _eligible(self, job: Job, room: dict[int, int]) -> bool:
         """Dependencies and array throttles, which the controller judges itself."""
@@ -182,7 +221,11 @@ class Scheduler:
         ctl = self.ctl
         ops = []
         for job in self.doomed:
-            if job.state == JobState.PENDING:
+            rest = ctl.arrays.rests.get(job.id)
+            if rest is not None and rest.template is job:
+                ops.append(ctl.arrays.end_rest(rest, JobState.FAILED, {
+                    "why": "dependency can never be satisfied"}))
+            elif job.state == JobState.PENDING:
                 job.t_end = time.time()
                 ops.append(ctl.change(job, JobState.FAILED,
                                       data={"why": "dependency can never be satisfied"}))
@@ -220,12 +263,15 @@ class Scheduler:
                 job.priority = info.priority
                 job.priority_factors = decisions.factors.get(info.job_id)
                 job.t_eligible_est = info.t_expected_start
+        self._note_rests(decisions)
         ops: list[Callable[[Connection], Any]] = []
         started: list[Job] = []
         for start in decisions.starts:
-            job = ctl.jobs.get(start.job_id)
+            job = ctl.jobs.get(start.job_id) or ctl.arrays.view(start.job_id)
             if job is None or job.state != JobState.PENDING or not self._fits(job, start.nodes):
                 continue  # changed while the core was thinking; the next pass retries
+            if start.job_id not in ctl.jobs:  # a task leaves its array's rest
+                job = ctl.arrays.detach(start.job_id) or job
             job.nodes = start.nodes
             job.t_start = time.time()
             job.reason = "None"
@@ -253,3 +299,15 @@ class Scheduler:
                               gpus=job.spec.gpus_per_node, mem_mb=job.mem_mb_per_node or 0):
                 return False
         return len(nodes) == job.spec.nodes
+
+
+def _pending_view(j: Job, job_id: int) -> PendingView:
+    return PendingView(
+        job_id=job_id, user=j.user, account=j.spec.account, partition=j.partition,
+        nodes=j.spec.nodes, cpus_per_node=j.spec.cpus_per_node,
+        mem_mb_per_node=j.mem_mb_per_node or 0, gpus_per_node=j.spec.gpus_per_node,
+        time_limit_s=j.time_limit_s or math.inf, t_submit=j.t_submit,
+        t_begin=j.spec.t_begin, held=j.state == JobState.HELD, nice=j.spec.nice,
+        admin_priority=j.spec.priority, constraint="&".join(j.spec.features) or None,
+        exclusive=j.spec.exclusive, qos=j.spec.qos, reservation=j.spec.reservation,
+    )

@@ -48,3 +48,32 @@ def reserve_ids(conn: Connection, column: Column[Any], n: int) -> list[int] | No
         {"t": table.name, "c": column.name, "n": n},
     ).scalars().all()
     return sorted(int(v) for v in rows)
+
+
+def reserve_id_block(conn: Connection, column: Column[Any], n: int) -> int:
+    """Take `n` consecutive values of an autoincrement key without inserting rows
+    (an array's task ids, for rows written later); returns the first. Works in the
+    caller's transaction on SQLite; on PostgreSQL the sequence moves at once (a
+    rolled-back block is a gap, as with any sequence)."""
+    table = column.table
+    assert isinstance(table, Table)
+    if conn.dialect.name == "sqlite":
+        last = conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
+                            {"t": table.name}).scalar()
+        if last is None:
+            top = conn.execute(text(f'SELECT max("{column.name}") FROM "{table.name}"'))
+            last = top.scalar() or 0
+            conn.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :s)"),
+                         {"t": table.name, "s": int(last) + n})
+        else:
+            conn.execute(text("UPDATE sqlite_sequence SET seq = :s WHERE name = :t"),
+                         {"t": table.name, "s": int(last) + n})
+        return int(last) + 1
+    if conn.dialect.name == "postgresql":
+        first = conn.execute(text("SELECT nextval(pg_get_serial_sequence(:t, :c))"),
+                             {"t": table.name, "c": column.name}).scalar_one()
+        if n > 1:
+            conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, :c), :v)"),
+                         {"t": table.name, "c": column.name, "v": int(first) + n - 1})
+        return int(first)
+    raise NotImplementedError(f"id blocks on {conn.dialect.name}")  # pragma: no cover

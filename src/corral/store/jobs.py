@@ -94,6 +94,16 @@ def insert_job(conn: Connection, job: Job) -> int:
     return job_id
 
 
+def insert_job_with_id(conn: Connection, job: Job, data: dict[str, Any]) -> None:
+    """Insert a job under its already reserved id (an array task leaving its rest),
+    with a submit event carrying `data`."""
+    values = _insert_values(job, spec_dict(job.spec))
+    values["id"] = job.id
+    conn.execute(insert(jobs), values)
+    append_events(conn, [event_row(job.id, job.t_submit, EventKind.SUBMIT, None,
+                                   str(job.state), data)])
+
+
 def insert_jobs(conn: Connection, batch: Sequence[Job]) -> list[int]:
     """Insert many new jobs and their submit events (group commit); ids in input order."""
     if not batch:

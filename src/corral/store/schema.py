@@ -70,6 +70,31 @@ jobs = Table(
     sqlite_autoincrement=True,
 )
 
+# The pending rest of each job array (docs/specs/04-store.md §1): one row for the
+# tasks not yet started, whose job ids (id .. id + tasks - 1) are reserved at submit.
+# A task leaves the rest by getting its own `jobs` row; the row goes when none is left.
+arrays = Table(
+    "arrays",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tasks", Integer, nullable=False),
+    Column("user", String(255), nullable=False),
+    Column("uid", Integer, nullable=False),
+    Column("gid", Integer, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("reason", Text, nullable=False, server_default="None"),
+    Column("partition", String(255), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("account", String(255), nullable=True),
+    Column("time_limit_s", Integer, nullable=False),
+    Column("mem_mb_per_node", Integer, nullable=True),
+    Column("t_submit", Double, nullable=False),
+    Column("t_end", Double, nullable=True),
+    Column("priority", Double, nullable=False, server_default="0"),
+    Column("spec", Text, nullable=False),  # JSON of JobSpec.to_dict()
+    Index("ix_arrays_state", "state"),
+)
+
 events = Table(
     "events",
     metadata,

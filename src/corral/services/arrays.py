@@ -1,0 +1,269 @@
+"""Job arrays: the pending rest of each array as one record (docs/specs/01-job-states.md).
+
+An array's tasks cost a job record each only once they leave the rest: when they
+start, or are held, cancelled or changed on their own. Whole-array cancel, hold,
+release and update are one request and one transaction, whatever the size.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from corral.model.arrays import ArrayRest, ArraySpec
+from corral.model.errors import Conflict, NotFound, PermissionDenied
+from corral.model.event import EventKind
+from corral.model.job import Job
+from corral.model.states import JobState, check_job_transition
+from corral.services.identity import Caller
+from corral.services.submit import resolve
+from corral.store import arrays as store_arrays
+from corral.store.events import append_event
+
+if TYPE_CHECKING:
+    from corral.services.controller import Controller
+
+Op = Callable[[Connection], Any]
+
+
+class Arrays:
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+        self.rests: dict[int, ArrayRest] = {}  # array id -> its waiting rest
+        self._ids: list[int] = []  # the keys of `rests`, sorted
+        # tasks taken out of their rest whose own row is not yet written: their
+        # insert goes with the first store op of that task (Controller.record)
+        self.unsaved: dict[int, Op] = {}
+
+    # ---- life cycle -----------------------------------------------------------------
+    def load(self, conn: Connection) -> None:
+        for tmpl, taken in store_arrays.load_arrays(conn):
+            rest = ArrayRest(tmpl, taken)
+            if len(rest.pending):
+                self._add(rest)
+
+    def _add(self, rest: ArrayRest) -> None:
+        self.rests[rest.id] = rest
+        bisect.insort(self._ids, rest.id)
+
+    def _drop(self, rest: ArrayRest) -> None:
+        self.rests.pop(rest.id, None)
+        k = bisect.bisect_left(self._ids, rest.id)
+        if k < len(self._ids) and self._ids[k] == rest.id:
+            del self._ids[k]
+
+    async def submit(self, tmpl: Job, arr: ArraySpec) -> list[int]:
+        """Queue an array: one row, whatever its size; returns the tasks' job ids."""
+        n = len(arr.task_ids)
+        tmpl.array_job_id = None  # set below, once the id is known
+
+        def op(conn: Connection) -> int:
+            copy = dataclasses.replace(tmpl)
+            return store_arrays.insert_array(conn, copy, n)
+
+        first: int = await self.ctl.persist(op)
+        tmpl.id = tmpl.array_job_id = first
+        self._add(ArrayRest(tmpl))
+        return list(range(first, first + n))
+
+    # ---- reads ----------------------------------------------------------------------
+    def find(self, job_id: int) -> tuple[ArrayRest, int] | None:
+        """The rest holding this job id as a pending task, and its index."""
+        k = bisect.bisect_right(self._ids, job_id) - 1
+        if k < 0:
+            return None
+        rest = self.rests[self._ids[k]]
+        i = rest.index_of(job_id)
+        return (rest, i) if i is not None else None
+
+    def view(self, job_id: int) -> Job | None:
+        found = self.find(job_id)
+        return found[0].view(found[1]) if found else None
+
+    def is_template(self, job: Job) -> bool:
+        rest = self.rests.get(job.id)
+        return rest is not None and rest.template is job
+
+    def listed(self, *, users: set[str], states: set[str], partitions: set[str],
+               ids: set[int], names: set[str], arrays: set[int]) -> list[ArrayRest]:
+        out = []
+        for rest in self.rests.values():
+            t = rest.template
+            if (users and t.user not in users) or (states and str(t.state) not in states) \
+                    or (partitions and t.partition not in partitions) \
+                    or (names and t.spec.name not in names) \
+                    or (arrays and rest.id not in arrays):
+                continue
+            if ids and rest.id not in ids and not any(rest.index_of(i) is not None
+                                                      for i in ids):
+                continue
+            out.append(rest)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rest in self.rests.values():
+            key = str(rest.template.state)
+            out[key] = out.get(key, 0) + len(rest.pending)
+        return out
+
+    def is_array(self, array_id: int) -> bool:
+        return array_id in self.rests or bool(self.ctl.deps.array_tasks.get(array_id))
+
+    def tasks(self, array_id: int) -> list[Job]:
+        """The tasks of an array that have left its rest and are in memory."""
+        jobs = self.ctl.jobs
+        return [jobs[i] for i in self.ctl.deps.array_tasks.get(array_id, ()) if i in jobs]
+
+    # ---- a task leaves the rest ---------------------------------------------------------
+    def detach(self, job_id: int) -> Job | None:
+        """Take a pending task out of its rest as a job of its own (in memory now; its
+        row is written with its first store op)."""
+        found = self.find(job_id)
+        if found is None:
+            return None
+        rest, i = found
+        job = rest.take(i)
+        self.ctl.jobs[job.id] = job
+        self.ctl.deps.add_array(rest.id, [job.id])
+        copy = dataclasses.replace(job)
+        ops: list[Op] = [lambda conn: store_arrays.insert_task(conn, copy)]
+        if not len(rest.pending):  # the last one: the rest goes, after every task's row
+            self._drop(rest)
+            top = rest.id + len(rest.array.task_ids)
+            ops = [self.unsaved.pop(k) for k in sorted(self.unsaved) if rest.id <= k < top]
+            ops += [lambda conn: store_arrays.insert_task(conn, copy),
+                    lambda conn: store_arrays.delete_array(conn, rest.id)]
+        self.unsaved[job.id] = lambda conn: [op(conn) for op in ops]
+        return job
+
+    def _rest_op(self, rest: ArrayRest, kind: EventKind, old: JobState,
+                 data: dict[str, Any]) -> Op:
+        copy = dataclasses.replace(rest.template)
+        t = time.time()
+        data = {"array_id": rest.id, "tasks": len(rest.pending), **data}
+
+        def op(conn: Connection) -> None:
+            store_arrays.save_array(conn, copy)
+            append_event(conn, None, t, kind, str(old), str(copy.state), data)
+        return op
+
+    def _own(self, caller: Caller, array_id: int) -> tuple[ArrayRest | None, list[Job]]:
+        rest = self.rests.get(array_id)
+        tasks = self.tasks(array_id)
+        if rest is None and not tasks:
+            raise NotFound(f"job {array_id}: no such array in the queue")
+        owner = rest.template if rest is not None else tasks[0]
+        if not caller.may_act_on(owner.uid):
+            raise PermissionDenied(f"job {array_id}: belongs to {owner.user}, not {caller.user}")
+        return rest, tasks
+
+    def end_rest(self, rest: ArrayRest, state: JobState, data: dict[str, Any]) -> Op:
+        """The rest ends (cancelled, or its dependency can never be met) as one row."""
+        t = rest.template
+        old = t.state
+        check_job_transition(t.display_id, old, state)
+        t.state, t.t_end, t.reason = state, time.time(), "None"
+        self._drop(rest)
+        self.ctl.deps.rest_ended(rest)
+        op = self._rest_op(rest, EventKind.STATE, old, data)
+        unsaved = [self.unsaved.pop(k) for k in sorted(self.unsaved)
+                   if rest.id <= k < rest.id + len(rest.array.task_ids)]
+        return lambda conn: [o(conn) for o in [*unsaved, op]]
+
+    # ---- whole-array commands ---------------------------------------------------------------
+    async def cancel(self, caller: Caller, array_id: int) -> dict[str, Any]:
+        ctl = self.ctl
+        rest, tasks = self._own(caller, array_id)
+        ops: list[Op] = []
+        kills: list[Job] = []
+        count = 0
+        if rest is not None:
+            count += len(rest.pending)
+            ops.append(self.end_rest(rest, JobState.CANCELLED, {"by": caller.user}))
+        for job in tasks:
+            if job.state.is_final:
+                continue
+            count += 1
+            if job.state.is_waiting:
+                job.t_end = time.time()
+                job.reason = "None"
+                ops.append(ctl.change(job, JobState.CANCELLED, data={"by": caller.user}))
+            else:
+                if job.state != JobState.COMPLETING:
+                    ops.append(ctl.change(job, JobState.COMPLETING,
+                                          data={"by": caller.user, "action": "cancel"}))
+                kills.append(job)
+        if ops:
+            await ctl.persist(lambda conn: [op(conn) for op in ops])
+        for job in kills:
+            ctl.order_kill(job)
+        await ctl.notify_finished()
+        ctl.kick()
+        return {"id": array_id, "state": "CANCELLED", "tasks": count}
+
+    async def hold(self, caller: Caller, array_id: int, *, release: bool) -> dict[str, Any]:
+        ctl = self.ctl
+        rest, tasks = self._own(caller, array_id)
+        frm, to = (JobState.HELD, JobState.PENDING) if release else (JobState.PENDING,
+                                                                     JobState.HELD)
+        kind = EventKind.RELEASE if release else EventKind.HOLD
+        reason = "None" if release else (
+            "JobHeldAdmin" if caller.is_admin and (rest.template if rest else tasks[0]).uid
+            != caller.uid else "JobHeldUser")
+        movers = [j for j in tasks if j.state == frm]
+        admin_held = [j for j in ([rest.template] if rest else []) + movers
+                      if j.state == frm and j.reason == "JobHeldAdmin"]
+        if release and admin_held and not caller.is_admin:
+            raise PermissionDenied(f"job {array_id}: held by an administrator")
+        ops: list[Op] = []
+        count = 0
+        if rest is not None and rest.template.state == frm:
+            rest.template.state, rest.template.reason = to, reason
+            count += len(rest.pending)
+            ops.append(self._rest_op(rest, kind, frm, {"by": caller.user}))
+        for job in movers:
+            job.reason = reason
+            ops.append(ctl.change(job, to, kind=kind, data={"by": caller.user}))
+            count += 1
+        if ops:
+            await ctl.persist(lambda conn: [op(conn) for op in ops])
+        ctl.kick()
+        return {"id": array_id, "state": str(to), "tasks": count}
+
+    async def update(self, caller: Caller, array_id: int, fields: dict[str, Any]
+                     ) -> dict[str, Any]:
+        """Change the rest and every task that may still take the change."""
+        ctl = self.ctl
+        rest, tasks = self._own(caller, array_id)
+        count = 0
+        if rest is not None:
+            t = rest.template
+            ctl.check_update_fields(array_id, fields, t.state)
+            res = resolve(dataclasses.replace(t.spec, **fields), ctl.cfg, ctl.nodes.values())
+            if ("time_limit_s" in fields and not caller.is_admin
+                    and res.time_limit_s > (t.time_limit_s or res.time_limit_s + 1)):
+                raise PermissionDenied(f"time_limit_s: only an administrator may raise it "
+                                       f"above {t.time_limit_s}")
+            t.spec, t.partition = res.spec, res.partition
+            t.time_limit_s, t.mem_mb_per_node = res.time_limit_s, res.mem_mb_per_node
+            rest.changed()
+            await ctl.persist(self._rest_op(rest, EventKind.UPDATE, t.state,
+                                            {"fields": fields, "by": caller.user}))
+            count += len(rest.pending)
+        for job in tasks:
+            if job.state.is_final:
+                continue
+            try:
+                await ctl.update(caller, job.id, fields)
+                count += 1
+            except Conflict:
+                continue  # started: what may no longer change stays
+        ctl.kick()
+        return {"id": array_id, "tasks": count}
+
