@@ -15,9 +15,10 @@ from corral.model.states import FINAL_JOB_STATES
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 
-def _each(verb: str, jobs: tuple[str, ...], act: Callable[[Client, int], Any]) -> None:
-    """Apply to every job named (array tasks included); report each failure on one
-    line, `corral VERB: error: …`; exit 1 if any failed."""
+def _each(verb: str, jobs: tuple[str, ...], act: Callable[[Client, int, bool], Any]) -> None:
+    """Apply to every job named (array tasks included; `act`'s third argument: named
+    by its bare id, so an array's id means the whole array); report each failure on
+    one line, `corral VERB: error: …`; exit 1 if any failed."""
     refs = job_refs(jobs)
     failed = 0
     with Client() as c:
@@ -25,7 +26,7 @@ def _each(verb: str, jobs: tuple[str, ...], act: Callable[[Client, int], Any]) -
             try:
                 for job_id in c.resolve(ref):
                     try:
-                        act(c, job_id)
+                        act(c, job_id, ref.tasks is None)
                     except CorralError as e:
                         if e.code == "unavailable":
                             raise
@@ -70,15 +71,19 @@ def cancel(sig: str | None, target: str, jobs: tuple[str, ...]) -> None:
     number = _signal_number(sig)
     late = 0
 
-    def act(c: Client, job_id: int) -> None:
+    def act(c: Client, job_id: int, whole: bool) -> None:
         nonlocal late
-        ended = _ended(c, job_id)
-        if ended is None:
+        job = c.job(job_id)
+        if whole and number is None and job.get("array_job_id") == job_id:
+            # an array's id: the whole array, in one request (as scancel)
+            c.cancel(job_id, whole_array=True)
+            return
+        if job["state"] not in FINAL_JOB_STATES:
             c.cancel(job_id, signal=number, target=target)
             return
         # As Slurm's scancel: a job that already ended is no error for a cancel,
         # but a signal it cannot receive is.
-        click.echo(f"job {job_id} already ended {ended}", err=True)
+        click.echo(f"job {job_id} already ended {job['state']}", err=True)
         late += number is not None
 
     _each("cancel", jobs, act)
@@ -89,20 +94,20 @@ def cancel(sig: str | None, target: str, jobs: tuple[str, ...]) -> None:
 @click.command("hold")
 @click.argument("jobs", nargs=-1, required=True)
 def hold(jobs: tuple[str, ...]) -> None:
-    _each("hold", jobs, lambda c, j: c.hold(j))
+    _each("hold", jobs, lambda c, j, whole: c.hold(j, whole_array=whole))
 
 
 @click.command("release")
 @click.argument("jobs", nargs=-1, required=True)
 def release(jobs: tuple[str, ...]) -> None:
-    _each("release", jobs, lambda c, j: c.release(j))
+    _each("release", jobs, lambda c, j, whole: c.release(j, whole_array=whole))
 
 
 @click.command("requeue")
 @click.option("--hold", is_flag=True, help="Requeue held.")
 @click.argument("jobs", nargs=-1, required=True)
 def requeue(hold: bool, jobs: tuple[str, ...]) -> None:
-    def act(c: Client, job_id: int) -> None:
+    def act(c: Client, job_id: int, _whole: bool) -> None:
         ended = _ended(c, job_id)
         c.requeue(job_id, hold=hold)
         if ended is not None:
@@ -143,7 +148,8 @@ def update(job: str, name: str | None, time: str | None, nice: int | None,
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     with Client() as c:
-        c.update(one_job(c, job), **fields)
+        # an array's id changes the whole array (A_I: that task alone)
+        c.update(one_job(c, job), whole_array="_" not in job, **fields)
 
 
 @click.group("node")

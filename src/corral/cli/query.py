@@ -57,16 +57,20 @@ def status(as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(1), help="At most this many jobs.")
 @click.option("-l", "--long", "long_format", is_flag=True,
               help="Also show priority, expected start and time limit.")
+@click.option("-r", "--array", "expand", is_flag=True,
+              help="One line per pending array task (by default an array's pending "
+                   "tasks are one line, 57_[5-99]).")
 @json_option
 def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ...],
          ids: tuple[str, ...], name: tuple[str, ...], show_all: bool, history: bool,
-         limit: int | None, long_format: bool, as_json: bool) -> None:
+         limit: int | None, long_format: bool, expand: bool, as_json: bool) -> None:
     refs = job_refs(ids)
     states = _states(state)
     with Client() as c:
         wanted = [str(i) for ref in refs for i in c.resolve(ref)]
         found = c.jobs(history=history, user=list(user), state=states,
-                       partition=list(partition), id=wanted, name=list(name), limit=limit)
+                       partition=list(partition), id=wanted, name=list(name), limit=limit,
+                       expand_arrays=expand)
     if not (show_all or history or states):
         found = [j for j in found if j["state"] not in _FINAL]
     if as_json:

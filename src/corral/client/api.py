@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from corral.client.transport import Transport
+from corral.model.arrays import expand_rest
 from corral.model.errors import NotFound
 from corral.model.jobid import JobRef
 
@@ -68,11 +69,18 @@ class Client:
         answer = self.transport.request("POST", "/v1/jobs", body=request)
         return [int(i) for i in answer.get("ids") or [answer["id"]]]
 
-    def jobs(self, *, history: bool = False, **filters: Any) -> list[dict[str, Any]]:
+    def jobs(self, *, history: bool = False, expand_arrays: bool = False,
+             **filters: Any) -> list[dict[str, Any]]:
+        """Jobs; an array's pending rest is one entry (`57_[5-99]`) unless
+        `expand_arrays`, which lists each of its tasks (expanded here, not by the
+        controller)."""
         q = {k: v for k, v in filters.items() if v}
         if history:
             q["history"] = "true"
-        return list(self.transport.request("GET", "/v1/jobs", query=q)["jobs"])
+        found = list(self.transport.request("GET", "/v1/jobs", query=q)["jobs"])
+        if expand_arrays and any(j.get("array_pending") for j in found):
+            found = [t for j in found for t in expand_rest(j)]
+        return found
 
     def resolve(self, ref: JobRef) -> list[int]:
         """The job ids an id as written names: `A` itself, or the tasks `A_I`,
@@ -81,7 +89,8 @@ class Client:
             return [ref.job_id]
         wanted = set(ref.tasks)
         tasks = {j["array_task_id"]: int(j["id"])
-                 for j in self.jobs(history=True, array=[str(ref.job_id)])
+                 for j in self.jobs(history=True, array=[str(ref.job_id)],
+                                    expand_arrays=True)
                  if j.get("array_job_id") == ref.job_id and j.get("array_task_id") in wanted}
         if not tasks:
             raise NotFound(f"job {ref.text}: no such array task")
@@ -105,14 +114,14 @@ class Client:
         return list(self.transport.request("GET", f"/v1/jobs/{job_id}/events")["events"])
 
     def cancel(self, job_id: int, signal: int | None = None, target: str = "all",
-               step_id: int | None = None) -> dict[str, Any]:
+               step_id: int | None = None, *, whole_array: bool = False) -> dict[str, Any]:
         """Cancel; with `signal`, send it to all (or the batch script's / the steps' /
-        one step's) processes instead."""
+        one step's) processes instead. `whole_array`: an array's id cancels all of it."""
         body: dict[str, Any] = {"signal": signal, "target": target} if signal else {}
         if signal and step_id is not None:
             body["step_id"] = step_id
         result: dict[str, Any] = self.transport.request(
-            "POST", f"/v1/jobs/{job_id}/cancel", body=body)
+            "POST", f"/v1/jobs/{job_id}/cancel", body=body, query=_whole(whole_array))
         return result
 
     def end(self, job_id: int, exit_code: int = 0) -> dict[str, Any]:
@@ -139,18 +148,20 @@ class Client:
                   "out_of_memory": out_of_memory})
         return result
 
-    def hold(self, job_id: int) -> None:
-        self.transport.request("POST", f"/v1/jobs/{job_id}/hold")
+    def hold(self, job_id: int, *, whole_array: bool = False) -> None:
+        self.transport.request("POST", f"/v1/jobs/{job_id}/hold", query=_whole(whole_array))
 
-    def release(self, job_id: int) -> None:
-        self.transport.request("POST", f"/v1/jobs/{job_id}/release")
+    def release(self, job_id: int, *, whole_array: bool = False) -> None:
+        self.transport.request("POST", f"/v1/jobs/{job_id}/release",
+                               query=_whole(whole_array))
 
     def requeue(self, job_id: int, *, hold: bool = False) -> None:
         self.transport.request("POST", f"/v1/jobs/{job_id}/requeue", body={"hold": hold})
 
-    def update(self, job_id: int, **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request("PATCH", f"/v1/jobs/{job_id}",
-                                                        body=fields)
+    def update(self, job_id: int, *, whole_array: bool = False, **fields: Any
+               ) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request(
+            "PATCH", f"/v1/jobs/{job_id}", body=fields, query=_whole(whole_array))
         return result
 
     # cluster
@@ -183,3 +194,7 @@ class Client:
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.transport.request("GET", "/v1/status", timeout_s=5.0)
         return result
+
+
+def _whole(whole_array: bool) -> dict[str, Any] | None:
+    return {"array": "true"} if whole_array else None

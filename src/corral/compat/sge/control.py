@@ -32,7 +32,7 @@ def act(prog: str, argv: list[str], do: Callable[[Any, dict[str, Any]], str]) ->
     code = 0
     with frontend.client() as c:
         if users is not None:
-            targets = [(str(j["id"]), [j]) for j in c.jobs(user=users)
+            targets = [(str(j["id"]), [j]) for j in c.jobs(user=users, expand_arrays=True)
                        if j["state"] not in _FINAL]
         elif words:
             targets = [(spec, view.jobs_for(c, spec)) for spec in view.parse_ids(words, prog)]

@@ -38,6 +38,8 @@ def job_number(job: dict[str, Any]) -> int:
 
 def task(job: dict[str, Any]) -> str:
     t = job.get("array_task_id")
+    if t is None and job.get("array_pending"):  # an array's pending rest: one line
+        return str(job["array_pending"])
     return "" if t is None else str(t)
 
 
@@ -77,7 +79,8 @@ def jobs_for(c: Any, spec: str) -> list[dict[str, Any]]:
     """A job number (an array's: all of its tasks), or `N.T` one task."""
     ref = job_ref(spec)
     base = ref.job_id
-    arr = [j for j in c.jobs(array=[str(base)]) if j.get("array_job_id") == base]
+    arr = [j for j in c.jobs(array=[str(base)], expand_arrays=True)
+           if j.get("array_job_id") == base]
     if arr:
         if ref.tasks is not None:
             arr = [j for j in arr if j.get("array_task_id") in ref.tasks]

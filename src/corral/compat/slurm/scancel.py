@@ -40,21 +40,28 @@ def signal_number(text: str) -> int:
         raise frontend.Exit(1, f"Invalid job signal: {text}") from None
 
 
-def _targets(c: Client, specs: list[str]) -> list[tuple[str, list[int]]]:
-    """`12`, `12_3`, `12_[1-3]`: -> [(the spec, its job ids)]; an array id: all tasks."""
-    out = []
+def _targets(c: Client, specs: list[str], *, whole: bool
+             ) -> list[tuple[str, list[int], bool]]:
+    """`12`, `12_3`, `12_[1-3]`: -> [(the spec, its job ids, whole array?)]. With
+    `whole`, an array's id is cancelled whole in one request; otherwise (a signal)
+    each of its tasks is."""
+    out: list[tuple[str, list[int], bool]] = []
     for spec in specs:
         ref = _ref(spec)
         arr = ref.job_id
-        queue = [j for j in c.jobs(array=[str(arr)]) if j.get("array_job_id") == arr]
+        if whole and ref.tasks is None:
+            out.append((spec, [arr], True))
+            continue
+        queue = [j for j in c.jobs(array=[str(arr)], expand_arrays=True)
+                 if j.get("array_job_id") == arr]
         if ref.tasks is None:
             ids = [j["id"] for j in queue if j.get("array_job_id") == arr]
-            out.append((spec, ids or [arr]))
+            out.append((spec, ids or [arr], False))
             continue
         tasks = set(ref.tasks)
         ids = [j["id"] for j in queue if j.get("array_job_id") == arr
                and j.get("array_task_id") in tasks]
-        out.append((spec, ids or ([arr] if tasks == {0} else [])))
+        out.append((spec, ids or ([arr] if tasks == {0} else []), False))
     return out
 
 
@@ -94,17 +101,17 @@ def scancel(argv: list[str]) -> int:
         if steps and not specs:
             return code
         if specs:
-            targets = _targets(c, specs)
+            targets = _targets(c, specs, whole=sig is None)
         else:
-            targets = [(str(j["id"]), [j["id"]]) for j in _filtered(c, o)]
-        for spec, ids in targets:
+            targets = [(str(j["id"]), [j["id"]], False) for j in _filtered(c, o)]
+        for spec, ids, whole in targets:
             if not ids:
                 print(f"scancel: error: Kill job error on job id {spec}: "
                       "Invalid job id specified", file=sys.stderr)
                 code = 1
             for job_id in ids:
                 try:
-                    c.cancel(job_id, signal=sig, target=target)
+                    c.cancel(job_id, signal=sig, target=target, whole_array=whole)
                 except NotFound:
                     if "quiet" not in o:
                         print(f"scancel: error: Kill job error on job id {spec}: "
@@ -157,7 +164,7 @@ def _filtered(c: Client, o: dict[str, Any]) -> list[dict[str, Any]]:
     users = [u for u in (o.get("user") or "").split(",") if u]
     if "me" in o:
         users.append(frontend.me())
-    jobs = c.jobs(user=users or None,
+    jobs = c.jobs(expand_arrays=True, user=users or None,
                   name=[n for n in (o.get("name") or "").split(",") if n] or None,
                   partition=[p for p in (o.get("partition") or "").split(",") if p] or None)
     jobs = [j for j in jobs if j["state"] not in v.FINAL]

@@ -46,7 +46,8 @@ def _jobs_for(c: Any, spec: str | None, missing: str = INVALID_JOB) -> list[dict
     except InvalidRequest:
         raise frontend.Exit(1, missing) from None
     base = ref.job_id
-    queue = [j for j in c.jobs(array=[str(base)]) if j.get("array_job_id") == base]
+    queue = [j for j in c.jobs(array=[str(base)], expand_arrays=True)
+             if j.get("array_job_id") == base]
     if ref.tasks is not None:
         queue = [j for j in queue if j.get("array_task_id") in ref.tasks]
         if not queue:
@@ -142,13 +143,17 @@ def _env_nodelist() -> str:
     return text
 
 
-def _ids(c: Any, args: list[str]) -> list[tuple[str, int]]:
-    out: list[tuple[str, int]] = []
+def _ids(c: Any, args: list[str], *, whole: bool = False) -> list[tuple[str, int, bool]]:
+    """(spec, job id, whole array?): with `whole`, an array's id is the whole array in
+    one request (hold, release, update), as Slurm's; otherwise each of its tasks."""
+    out: list[tuple[str, int, bool]] = []
     for arg in args:
         for spec in split_ids([arg.replace("jobid=", "").replace("JobId=", "")]):
-            if spec:
+            if whole and spec.isdigit():
+                out.append((spec, int(spec), True))
+            elif spec:
                 missing = f"Invalid job id specified for job {spec}"
-                out.extend((spec, j["id"]) for j in _jobs_for(c, spec, missing))
+                out.extend((spec, j["id"], False) for j in _jobs_for(c, spec, missing))
     return out
 
 
@@ -185,8 +190,9 @@ def _update(c: Any, args: list[str]) -> int:
             fields[field] = value
     if not targets:
         raise frontend.Exit(1, "No job identification provided")
-    for spec, job_id in _ids(c, targets):
-        _act(spec, lambda job_id=job_id: c.update(job_id, **fields))
+    for spec, job_id, whole in _ids(c, targets, whole=True):
+        _act(spec, lambda job_id=job_id, whole=whole: c.update(job_id, whole_array=whole,
+                                                               **fields))
     return 0
 
 
@@ -233,11 +239,12 @@ def scontrol(argv: list[str]) -> int:
             # requeue orders reaches this process too; Slurm's scontrol has answered by
             # then, so finish the call and exit 0 rather than die of the SIGTERM.
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for spec, job_id in _ids(c, args):
+        for spec, job_id, whole in _ids(c, args, whole=not cmd.startswith("requeue")):
             if cmd in ("hold", "uhold"):
-                _act(spec, lambda job_id=job_id: c.hold(job_id))
+                _act(spec, lambda job_id=job_id, whole=whole: c.hold(job_id, whole_array=whole))
             elif cmd == "release":
-                _act(spec, lambda job_id=job_id: c.release(job_id))
+                _act(spec, lambda job_id=job_id, whole=whole: c.release(job_id,
+                                                                        whole_array=whole))
             else:
                 _act(spec, lambda job_id=job_id: c.requeue(job_id,
                                                            hold=cmd == "requeuehold"))

@@ -72,6 +72,8 @@ def select(o: dict[str, Any]) -> list[dict[str, Any]]:
     filters: dict[str, Any] = {"user": users or None,
                                "partition": _list(o.get("partition")) or None,
                                "name": _list(o.get("name")) or None}
+    # an array's pending rest comes as one entry; -r, or a task asked for, lists each
+    filters["expand_arrays"] = "array" in o or any("_" in s for s in ids)
     with frontend.client() as c:
         bases = sorted({str(parse_job_ref(s).job_id) for s in ids})
         if ids:  # ask only for these jobs and arrays
@@ -106,6 +108,9 @@ def collapse(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[int, str, str], dict[str, Any]] = {}
     for j in jobs:
         arr = j.get("array_job_id")
+        if j.get("array_pending"):  # the controller's own one entry for the rest
+            out.append(dict(j, _task_range=j["display_id"].partition("_")[2].strip("[]")))
+            continue
         if arr is None or j["state"] not in ("PENDING", "HELD"):
             out.append(j)
             continue
