@@ -51,7 +51,7 @@ def _probe(c: Client, tmp: str, first: int, tasks: int, n: int) -> None:
     _latency("show (own job)", n, lambda: c.job(mine))
     _latency("submit (one job)", n, lambda: c.submit(name="other", working_dir=tmp,
                                                      argv=["true"], stdout="/dev/null"))
-    _latency("list (whole queue)", max(1, n // 10), lambda: c.jobs())
+    _latency("list (whole queue)", max(1, n // 10), c.jobs)
 
 
 def _started(c: Client, first: int) -> int:

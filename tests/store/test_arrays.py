@@ -10,8 +10,8 @@ from sqlalchemy import Engine, func, select
 from corral.model.arrays import ArrayRest
 from corral.model.job import JobSpec
 from corral.model.states import JobState
-from corral.store import get_job, insert_job, job_events
 from corral.store import arrays as store_arrays
+from corral.store import get_job, insert_job, job_events
 from corral.store.schema import events, jobs
 from tests.store.conftest import make_job
 

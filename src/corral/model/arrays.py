@@ -67,10 +67,17 @@ def parse_array(text: str) -> ArraySpec:
     return ArraySpec(text=text.strip(), task_ids=tuple(sorted(ids)), throttle=throttle)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=8)  # each up to MAX_ARRAY_TASKS ids (a few MB)
 def parse_array_cached(text: str) -> ArraySpec:
     """parse_array, remembered: an array's tasks all carry the same text."""
     return parse_array(text)
+
+
+@functools.lru_cache(maxsize=256)
+def array_facts(text: str) -> tuple[int, int, int, int]:
+    """(lowest task id, highest, count, step) of an array text, worked out once."""
+    arr = parse_array_cached(text)
+    return arr.task_ids[0], arr.task_ids[-1], len(arr.task_ids), arr.step
 
 
 def array_throttle(text: str) -> int | None:

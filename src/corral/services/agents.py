@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from corral.model.arrays import parse_array
+from corral.model.arrays import array_facts
 from corral.model.errors import Conflict, InvalidRequest
 from corral.model.job import Job
 from corral.model.node import Node
@@ -36,14 +36,14 @@ def job_environment(job: Job) -> dict[str, str]:
     if job.nodes:
         env["SLURMD_NODENAME"] = env["CORRAL_NODENAME"] = job.nodes[0]
     if job.array_job_id is not None and job.spec.array:
-        arr = parse_array(job.spec.array)
+        low, high, count, step = array_facts(job.spec.array)
         for prefix in ("SLURM_ARRAY", "CORRAL_ARRAY"):
             env[f"{prefix}_JOB_ID"] = str(job.array_job_id)
             env[f"{prefix}_TASK_ID"] = str(job.array_task_id)
-            env[f"{prefix}_TASK_MIN"] = str(arr.task_ids[0])
-            env[f"{prefix}_TASK_MAX"] = str(arr.task_ids[-1])
-            env[f"{prefix}_TASK_COUNT"] = str(len(arr.task_ids))
-            env[f"{prefix}_TASK_STEP"] = str(arr.step)
+            env[f"{prefix}_TASK_MIN"] = str(low)
+            env[f"{prefix}_TASK_MAX"] = str(high)
+            env[f"{prefix}_TASK_COUNT"] = str(count)
+            env[f"{prefix}_TASK_STEP"] = str(step)
     return env
 
 

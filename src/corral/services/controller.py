@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from corral.config import Config
-from corral.model.arrays import ArrayRest, parse_array
+from corral.model.arrays import ArrayRest, parse_array_cached
 from corral.model.deps import parse_dependency
 from corral.model.errors import NotFound
 from corral.model.event import Event, EventKind
@@ -217,7 +217,7 @@ class Controller(JobControl):
         part = self.cfg.partition(res.partition)
         assert part is not None  # resolve() found it
         check_at_submit(self.cfg, part, res.spec, owner.user, owner.uid)
-        arr = parse_array(spec.array) if spec.array else None
+        arr = parse_array_cached(spec.array) if spec.array else None
         if spec.signal:
             parse_signal_spec(spec.signal)
         if spec.dependency:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from corral.model.arrays import parse_array
+from corral.model.arrays import array_throttle
 from corral.model.deps import DepKind, DepStatus, evaluate_one, parse_dependency
 from corral.model.job import Job
 from corral.model.states import JobState
@@ -72,7 +72,7 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
         return ["Its dependency can never be satisfied:", *_dependency_lines(ctl, job),
                 "Cancel it, or change what it depends on."]
     if reason == "JobArrayTaskLimit" and job.spec.array:
-        limit = parse_array(job.spec.array).throttle
+        limit = array_throttle(job.spec.array)
         return [f"Its array {job.array_job_id} allows {limit} task(s) at once, and that many "
                 "are running."]
     part_nodes = [n for n in ctl.nodes.values() if n.reachable and not n.drain]
