@@ -30,6 +30,8 @@ SLOW = (
     "tests/e2e/test_jobs.py::test_two_hundred_jobs_never_more_than_two_at_once",
     "tests/e2e/test_jobs.py::test_job_endings",
     "tests/e2e/test_restart.py",
+    "tests/e2e/test_arrays.py",
+    "tests/compat/test_arrays.py",
     "tests/e2e/test_policies.py",
     "tests/e2e/test_netns.py",
     "tests/e2e/test_reaching.py::test_submit_wait_outlives_the_client_timeout",

@@ -4,6 +4,7 @@ request each."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from tests.compat.conftest import Compat
@@ -32,3 +33,14 @@ def test_drop_in_commands_on_a_5000_task_array(compat: Compat) -> None:
     # the rest is gone; the tasks that ran stay listed by id for a while, as Slurm's
     assert compat.out("squeue", "-h", "-j", str(arr), "-o", "%i %t") == (
         f"{arr}_0 CA\n{arr}_1 CA\n")
+    # sacct: the tasks that ran, and the cancelled rest as one line (no task records)
+    out = compat.out("sacct", "-j", str(arr), "-X", "-n", "-P", "-o", "JobID,State")
+    by = f"CANCELLED by {os.getuid()}"
+    assert out.splitlines() == [f"{arr}_0|{by}", f"{arr}_1|{by}", f"{arr}_[2-4999%2]|{by}"]
+    # scancel by name: the rest of another array is cancelled whole, in one request
+    other = int(compat.out("sbatch", "--parsable", "--array=0-2999", "--hold", "-J",
+                           "bulk", "-o", "/dev/null", "--wrap", "true"))
+    t0 = time.perf_counter()
+    compat.run("scancel", "--me", "-n", "bulk")
+    assert time.perf_counter() - t0 < 10
+    assert compat.cluster.wait(other + 2999)["state"] == "CANCELLED"

@@ -121,6 +121,8 @@ def test_whole_array_hold_update_release_are_one_request_each(cluster: Cluster) 
     with cluster.client() as c:
         assert c.job(a + 2999)["state"] == "CANCELLED"
         assert c.job(a + 5)["state"] == "COMPLETED"
+    again = cluster.corral("cancel", str(a))  # nothing left: no error, as scancel
+    assert again.stderr == f"job {a} already ended (the whole array)\n"
 
 
 def test_array_tasks_across_a_controller_kill9_none_lost_none_run_twice(

@@ -84,6 +84,11 @@ async def list_jobs(
     # tasks in `array_pending`); clients expand it when they list every task.
     rests = ctl.list_rests(users=_split(user), states=states, partitions=_split(partition),
                            ids=_ids(id), names=_split(name), arrays=_ids(array, "array"))
+    if history and (id or array):  # rests that ended: their tasks have no rows
+        rests += ctl.arrays.listed(
+            users=set(_split(user)), states=set(states), partitions=set(_split(partition)),
+            ids=set(_ids(id)), names=set(_split(name)), arrays=set(_ids(array, "array")),
+            among=await ctl.arrays.ended(set(_ids(id)) | set(_ids(array, "array"))))
     if history:
         jobs = await ctl.history(ids=_ids(id) or None, users=_split(user) or None,
                                  states=states or None, partitions=_split(partition) or None,

@@ -76,7 +76,8 @@ def cancel(sig: str | None, target: str, jobs: tuple[str, ...]) -> None:
         job = c.job(job_id)
         if whole and number is None and job.get("array_job_id") == job_id:
             # an array's id: the whole array, in one request (as scancel)
-            c.cancel(job_id, whole_array=True)
+            if not c.cancel(job_id, whole_array=True).get("tasks", 1):
+                click.echo(f"job {job_id} already ended (the whole array)", err=True)
             return
         if job["state"] not in FINAL_JOB_STATES:
             c.cancel(job_id, signal=number, target=target)

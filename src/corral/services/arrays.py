@@ -89,10 +89,20 @@ class Arrays:
         rest = self.rests.get(job.id)
         return rest is not None and rest.template is job
 
+    async def ended(self, ids: set[int]) -> list[ArrayRest]:
+        """Ended (cancelled, failed) rests holding any of these job ids, from the store:
+        their tasks never got records of their own."""
+        if not ids:
+            return []
+        found = await self.ctl.writer.read(
+            lambda conn: store_arrays.load_arrays(conn, ended_holding=sorted(ids)[:1000]))
+        return [r for r in (ArrayRest(t, taken) for t, taken in found) if len(r.pending)]
+
     def listed(self, *, users: set[str], states: set[str], partitions: set[str],
-               ids: set[int], names: set[str], arrays: set[int]) -> list[ArrayRest]:
+               ids: set[int], names: set[str], arrays: set[int],
+               among: list[ArrayRest] | None = None) -> list[ArrayRest]:
         out = []
-        for rest in self.rests.values():
+        for rest in self.rests.values() if among is None else among:
             t = rest.template
             if (users and t.user not in users) or (states and str(t.state) not in states) \
                     or (partitions and t.partition not in partitions) \
@@ -157,6 +167,8 @@ class Arrays:
         rest = self.rests.get(array_id)
         tasks = self.tasks(array_id)
         if rest is None and not tasks:
+            if array_id in self.ctl.deps.array_tasks:
+                return None, []  # an array that has ended and left the queue
             raise NotFound(f"job {array_id}: no such array in the queue")
         owner = rest.template if rest is not None else tasks[0]
         if not caller.may_act_on(owner.uid):
@@ -213,9 +225,10 @@ class Arrays:
         frm, to = (JobState.HELD, JobState.PENDING) if release else (JobState.PENDING,
                                                                      JobState.HELD)
         kind = EventKind.RELEASE if release else EventKind.HOLD
+        owner = rest.template if rest is not None else tasks[0] if tasks else None
         reason = "None" if release else (
-            "JobHeldAdmin" if caller.is_admin and (rest.template if rest else tasks[0]).uid
-            != caller.uid else "JobHeldUser")
+            "JobHeldAdmin" if caller.is_admin and owner is not None
+            and owner.uid != caller.uid else "JobHeldUser")
         movers = [j for j in tasks if j.state == frm]
         admin_held = [j for j in ([rest.template] if rest else []) + movers
                       if j.state == frm and j.reason == "JobHeldAdmin"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from corral.model.arrays import parse_array_cached
 from corral.model.event import EventKind
@@ -74,11 +75,18 @@ def _template(row: Any) -> Job:
     )
 
 
-def load_arrays(conn: Connection) -> list[tuple[Job, list[int]]]:
-    """Every waiting rest: its template and the task indices that have left it."""
+def load_arrays(conn: Connection, *, ended_holding: Sequence[int] | None = None
+                ) -> list[tuple[Job, list[int]]]:
+    """Every waiting rest: its template and the task indices that have left it. With
+    `ended_holding`: instead the ended (cancelled, failed) rests holding any of these
+    job ids (history)."""
+    q = select(arrays).where(arrays.c.state.in_(WAITING))
+    if ended_holding is not None:
+        q = select(arrays).where(arrays.c.state.not_in(WAITING), or_(*(
+            (arrays.c.id <= i) & (arrays.c.id + arrays.c.tasks > i)
+            for i in ended_holding)))
     out = []
-    for row in conn.execute(select(arrays).where(arrays.c.state.in_(WAITING))
-                            .order_by(arrays.c.id)):
+    for row in conn.execute(q.order_by(arrays.c.id)):
         tmpl = _template(row)
         assert tmpl.spec.array is not None
         n = len(parse_array_cached(tmpl.spec.array).task_ids)

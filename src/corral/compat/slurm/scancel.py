@@ -103,7 +103,9 @@ def scancel(argv: list[str]) -> int:
         if specs:
             targets = _targets(c, specs, whole=sig is None)
         else:
-            targets = [(str(j["id"]), [j["id"]], False) for j in _filtered(c, o)]
+            # an array's pending rest (one entry unless -t asked for states): whole
+            targets = [(j["display_id"], [j["array_job_id"]], True) if j.get("array_pending")
+                       else (str(j["id"]), [j["id"]], False) for j in _filtered(c, o)]
         for spec, ids, whole in targets:
             if not ids:
                 print(f"scancel: error: Kill job error on job id {spec}: "
@@ -164,7 +166,7 @@ def _filtered(c: Client, o: dict[str, Any]) -> list[dict[str, Any]]:
     users = [u for u in (o.get("user") or "").split(",") if u]
     if "me" in o:
         users.append(frontend.me())
-    jobs = c.jobs(expand_arrays=True, user=users or None,
+    jobs = c.jobs(expand_arrays=bool(o.get("state")), user=users or None,
                   name=[n for n in (o.get("name") or "").split(",") if n] or None,
                   partition=[p for p in (o.get("partition") or "").split(",") if p] or None)
     jobs = [j for j in jobs if j["state"] not in v.FINAL]
