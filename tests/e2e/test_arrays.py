@@ -67,6 +67,7 @@ def test_a_100000_task_array_is_accepted_quickly_listed_as_one_line_and_cancelle
         task = c.job(a + 50_000)
         listed = c.jobs()
         answered_s = time.perf_counter() - t0
+        counted = c.status()["jobs"]
     assert answered_s < 5, answered_s  # another client is answered while the array waits
     assert task["display_id"] == f"{a}_50000" and task["state"] == "PENDING"
     assert task["array_task_id"] == 50_000
@@ -74,6 +75,7 @@ def test_a_100000_task_array_is_accepted_quickly_listed_as_one_line_and_cancelle
     assert len(listed) == 4 and len(rest) == 1, [j["display_id"] for j in listed]
     assert rest[0]["display_id"] == f"{a}_[2-99999%2]"
     assert rest[0]["array_pending_count"] == 99_998
+    assert counted["RUNNING"] == 2 and counted["PENDING"] >= 99_998  # the rest's tasks
     lines = cluster.corral("jobs").stdout.splitlines()
     assert len(lines) == 5 and any(f"{a}_[2-99999%2]" in ln for ln in lines), lines
     # one request cancels the whole array: its running tasks and its pending rest
