@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from corral.sched import Policy, PriorityWeights, Req, extend_counts, plan_counts
+from corral.sched import Conservative, Policy, PriorityWeights, Req, extend_counts, plan_counts
 from corral.sched.count_machine import CountMachine
 from corral.sched.fairshare import fairshare_factors
 from corral.sched.priority import Scorer
@@ -57,6 +57,16 @@ def simulate(
     is sorted by multifactor priority (age and fair-share, weights from the
     settings) at every cycle; usage is each user's processor-seconds, accrued
     while their jobs run and decayed with `fs_half_life_s`, equal shares."""
+    if (
+        settings.conservative_plan == "keep"
+        and isinstance(policy, Conservative)
+        and policy.max_reservations is None
+        and settings.kill_at_limit
+        and settings.queue_order == "arrival"
+    ):
+        from corral.sim.kept import simulate_kept
+
+        return simulate_kept(jobs, procs_total, settings, record_timeline=record_timeline)
     n = len(jobs)
     order = sorted(range(n), key=lambda i: (jobs[i].t_submit, i))
     if settings.tie_order == "arrivals_first":

@@ -63,6 +63,18 @@ class ReplaySettings:
     # CQSim: perfect knowledge for queued jobs, while running jobs stay planned
     # to end at start + request).
     queued_plan: Literal["estimate", "runtime"] = "estimate"
+    # Conservative backfilling: "replan" the whole queue from scratch at every
+    # cycle (as the controller does; CQSim), or "keep" the plan: a job's
+    # reservation is made when it arrives and only moves earlier, when a job
+    # ends before its planned end and the plan is compressed in queue order
+    # (pyss; corral.sched.kept_plan). "keep" needs kill_at_limit and
+    # queue_order=arrival (otherwise the replay re-plans).
+    conservative_plan: Literal["replan", "keep"] = "replan"
+    # With conservative_plan=keep, which terminations compress the plan:
+    # "early_ends" (a job that ended before its planned end) or "all_ends"
+    # (pyss: every termination; jobs that moved in the previous compression
+    # may have freed room for jobs before them in the queue).
+    compress_after: Literal["early_ends", "all_ends"] = "early_ends"
     # Jobs averaged in the metrics: "valid" (runtime > 0 and processors > 0
     # in the trace) or "all".
     metric_jobs: Literal["valid", "all"] = "valid"
@@ -105,6 +117,8 @@ PRESETS: dict[str, ReplaySettings] = {
         prediction_over="first",
         cycle="per_event",
         limit_end_frees=True,
+        conservative_plan="keep",
+        compress_after="all_ends",
         metric_jobs="valid",
     ),
     # CQSim (SPEAR-UIC), its default configuration.

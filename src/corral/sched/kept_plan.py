@@ -1,0 +1,208 @@
+"""Conservative backfilling that keeps its plan (Mu'alem-Feitelson, as pyss).
+
+A job gets a reservation when it arrives: the earliest time it fits on the
+availability profile around the running jobs and every earlier reservation,
+and it starts when the clock reaches it. When a job ends before its planned
+end, the freed tail may let reserved jobs move earlier: the plan is
+*compressed*, each reserved job in queue order is taken off the profile and
+put back at its earliest time (later jobs keep their reservations meanwhile,
+so a job never moves later). Nothing else changes a reservation.
+
+The profile is kept between events and updated in place: a booking per
+arrival, an unbooking per early end, an unbook and a rebook per job that
+moves. `KeptPlan(rebuild=True)` instead rebuilds the profile from the running
+jobs and the reservations before every operation (the reference the
+incremental one is tested against).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left, bisect_right
+
+INF = math.inf
+
+
+class Profile:
+    """Free processors over time: `fs[i]` are free on [ts[i], ts[i+1]); the
+    last step lasts forever."""
+
+    __slots__ = ("fs", "total", "ts")
+
+    def __init__(self, total: int, now: float) -> None:
+        self.total = total
+        self.ts: list[float] = [now]
+        self.fs: list[int] = [total]
+
+    def advance(self, now: float) -> None:
+        """Forget the steps that ended by `now`."""
+        ts = self.ts
+        if now <= ts[0]:
+            return
+        k = bisect_right(ts, now) - 1
+        if k > 0:
+            del ts[:k]
+            del self.fs[:k]
+        ts[0] = now
+
+    def _split(self, t: float) -> int:
+        ts = self.ts
+        k = bisect_left(ts, t)
+        if k < len(ts) and ts[k] == t:
+            return k
+        ts.insert(k, t)
+        self.fs.insert(k, self.fs[k - 1])
+        return k
+
+    def add(self, t0: float, t1: float, p: int) -> None:
+        """Add `p` free processors on [t0, t1) (negative: book them). Steps
+        left equal to their predecessor are merged."""
+        t0 = max(t0, self.ts[0])
+        if t1 <= t0:
+            return
+        i0 = self._split(t0)
+        i1 = self._split(t1) if t1 < INF else len(self.ts)
+        fs = self.fs
+        fs[i0:i1] = [f + p for f in fs[i0:i1]]
+        ts = self.ts
+        if i1 < len(ts) and fs[i1] == fs[i1 - 1]:
+            del ts[i1]
+            del fs[i1]
+        if i0 > 0 and fs[i0] == fs[i0 - 1]:
+            del ts[i0]
+            del fs[i0]
+
+    def earliest(self, p: int, d: float, t_min: float, t_before: float = INF) -> float:
+        """The earliest t >= t_min (and < t_before) such that `p` processors
+        are free during [t, t + d); INF if none."""
+        ts, fs = self.ts, self.fs
+        n = len(ts)
+        i = max(0, bisect_right(ts, t_min) - 1)
+        while i < n:
+            t0 = max(ts[i], t_min)
+            if t0 >= t_before:
+                return INF
+            if fs[i] < p:
+                i += 1
+                continue
+            t_need = t0 + d
+            j = i + 1
+            while j < n and ts[j] < t_need:
+                if fs[j] < p:
+                    break
+                j += 1
+            else:
+                return t0
+            i = j + 1
+        return INF
+
+    def steps(self) -> list[tuple[float, int]]:
+        return list(zip(self.ts, self.fs, strict=True))
+
+
+class KeptPlan:
+    """Running jobs (start, planned end, processors) and reservations (start,
+    planning duration, processors) keyed by job; reservations in queue order."""
+
+    __slots__ = ("_due", "_rebuild", "now", "prof", "reserved", "running", "total")
+
+    def __init__(self, total: int, now: float = 0.0, *, rebuild: bool = False) -> None:
+        self.total = total
+        self.now = now
+        self.prof = Profile(total, now)
+        self.running: dict[int, tuple[float, float, int]] = {}
+        self.reserved: dict[int, tuple[float, float, int]] = {}
+        self._rebuild = rebuild
+        self._due: list[tuple[float, int]] = []  # (start, job), lazily invalidated
+
+    def _at(self, now: float, without: int | None = None) -> Profile:
+        self.now = now
+        if self._rebuild:
+            prof = Profile(self.total, now)
+            for _, t_end, p in self.running.values():
+                prof.add(now, t_end, -p)
+            for k, (s, d, p) in self.reserved.items():
+                if k != without:
+                    prof.add(s, s + d, -p)
+            self.prof = prof
+        else:
+            self.prof.advance(now)
+        return self.prof
+
+    def arrive(self, key: int, procs: int, dur_s: float, now: float) -> float:
+        """Reserve the earliest time the job fits; returns it (INF if the job
+        can never fit, and then it is not kept)."""
+        prof = self._at(now)
+        if procs > self.total:
+            return INF
+        s = prof.earliest(procs, dur_s, now)
+        if s < INF:
+            prof.add(s, s + dur_s, -procs)
+            self.reserved[key] = (s, dur_s, procs)
+            heapq.heappush(self._due, (s, key))
+        return s
+
+    def start(self, now: float) -> list[int]:
+        """The reserved jobs whose start is now (by start time, then job);
+        they become running (their booking stays, ending at start +
+        duration)."""
+        self._at(now)
+        due: list[int] = []
+        heap, res = self._due, self.reserved
+        while heap and heap[0][0] <= now:
+            s0, k = heapq.heappop(heap)
+            entry = res.get(k)
+            if entry is None or entry[0] != s0:
+                continue  # moved since
+            s, d, p = res.pop(k)
+            self.running[k] = (s, s + d, p)
+            due.append(k)
+        return due
+
+    def end(self, key: int, now: float) -> bool:
+        """A running job ended; True if it ended before its planned end (its
+        tail is freed: call `compress`)."""
+        prof = self._at(now)
+        _, t_end, p = self.running.pop(key)
+        if now < t_end:
+            if not self._rebuild:
+                prof.add(now, t_end, p)
+            return True
+        return False
+
+    def compress(self, now: float) -> list[tuple[int, float]]:
+        """Move each reservation due after now to its earliest time, in queue
+        order; returns the (job, new start) that moved."""
+        prof = self._at(now)
+        moved: list[tuple[int, float]] = []
+        res = self.reserved
+        for k, (s, d, p) in res.items():
+            if s <= now:
+                continue  # due now: as good as started
+            if self._rebuild:
+                s_new = self._at(now, without=k).earliest(p, d, now)
+            else:
+                prof.add(s, s + d, p)
+                s_new = prof.earliest(p, d, now, s)
+                if s_new == INF:
+                    s_new = s
+                prof.add(s_new, s_new + d, -p)
+            if s_new != s:
+                res[k] = (s_new, d, p)
+                heapq.heappush(self._due, (s_new, k))
+                moved.append((k, s_new))
+        if self._rebuild:
+            self._at(now)
+        return moved
+
+    def next_start(self) -> float:
+        """The earliest reserved start (INF: none)."""
+        heap, res = self._due, self.reserved
+        while heap:
+            s, k = heap[0]
+            entry = res.get(k)
+            if entry is not None and entry[0] == s:
+                return s
+            heapq.heappop(heap)
+        return INF
