@@ -188,7 +188,7 @@ def test_hold_release_requeue_update_and_events(cluster: Cluster) -> None:
 
 
 def test_read_commands_have_tables_and_json(cluster: Cluster) -> None:
-    job_id = int(cluster.corral("submit", "--parsable", "--wrap", "sleep 5").stdout)
+    job_id = int(cluster.corral("submit", "--parsable", "--wrap", "sleep 60").stdout)
     cluster.wait_state(job_id, {"RUNNING"})
     table = cluster.corral("jobs").stdout
     assert "JOBID" in table and str(job_id) in table and " R " in table

@@ -62,7 +62,7 @@ def sub(c: Cluster, *args: str) -> int:
 
 
 def test_qos_priority_orders_the_queue(site: Cluster) -> None:
-    blocker = sub(site, "-c", "2", "-t", "1", "--wrap", "sleep 1.5")
+    blocker = sub(site, "-c", "2", "-t", "1", "--wrap", "sleep 4")
     site.wait_state(blocker, {"RUNNING"})
     low = sub(site, "-c", "2", "-t", "1", "-q", "normal", "--wrap", "true")
     high = sub(site, "-c", "2", "-t", "1", "-q", "urgent", "--wrap", "true")

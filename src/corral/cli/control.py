@@ -21,30 +21,36 @@ def _each(verb: str, jobs: tuple[str, ...], act: Callable[[Client, int, bool], A
     one line, `corral VERB: error: …`; exit 1 if any failed."""
     refs = job_refs(jobs)
     failed = 0
+
+    def report(e: CorralError) -> None:
+        nonlocal failed
+        if e.code == "unavailable":
+            raise e
+        click.echo(f"corral {verb}: error: {e}", err=True)
+        failed += 1
+
     with Client() as c:
         for ref in refs:
             try:
-                for job_id in c.resolve(ref):
-                    try:
-                        act(c, job_id, ref.tasks is None)
-                    except CorralError as e:
-                        if e.code == "unavailable":
-                            raise
-                        click.echo(f"corral {verb}: error: {e}", err=True)
-                        failed += 1
+                ids = c.resolve(ref)
             except CorralError as e:
-                if e.code == "unavailable":
-                    raise
-                click.echo(f"corral {verb}: error: {e}", err=True)
-                failed += 1
+                report(e)
+                continue
+            for job_id in ids:
+                try:
+                    act(c, job_id, ref.tasks is None)
+                except CorralError as e:
+                    report(e)
     if failed:
         raise SystemExit(1)
 
 
-def _ended(c: Client, job_id: int) -> str | None:
-    """The state a job already ended in (None: it has not ended)."""
+def _ended(c: Client, job_id: int) -> tuple[str, str | None]:
+    """The job's id as shown (`A_I` for a task) and the state it already ended in
+    (None: it has not ended)."""
     job = c.job(job_id)
-    return str(job["state"]) if job["state"] in FINAL_JOB_STATES else None
+    shown = str(job.get("display_id", job_id))
+    return shown, str(job["state"]) if job["state"] in FINAL_JOB_STATES else None
 
 
 def _signal_number(name: str | None) -> int | None:
@@ -84,7 +90,8 @@ def cancel(sig: str | None, target: str, jobs: tuple[str, ...]) -> None:
             return
         # As Slurm's scancel: a job that already ended is no error for a cancel,
         # but a signal it cannot receive is.
-        click.echo(f"job {job_id} already ended {job['state']}", err=True)
+        click.echo(f"job {job.get('display_id', job_id)} already ended {job['state']}",
+                   err=True)
         late += number is not None
 
     _each("cancel", jobs, act)
@@ -109,10 +116,10 @@ def release(jobs: tuple[str, ...]) -> None:
 @click.argument("jobs", nargs=-1, required=True)
 def requeue(hold: bool, jobs: tuple[str, ...]) -> None:
     def act(c: Client, job_id: int, _whole: bool) -> None:
-        ended = _ended(c, job_id)
+        shown, ended = _ended(c, job_id)
         c.requeue(job_id, hold=hold)
         if ended is not None:
-            click.echo(f"job {job_id} had ended {ended}; requeued"
+            click.echo(f"job {shown} had ended {ended}; requeued"
                        + (" held" if hold else ""), err=True)
 
     _each("requeue", jobs, act)
