@@ -33,7 +33,8 @@ def test_array_task_ids_are_not_read_as_other_jobs(cl: Cluster) -> None:
     singles = [_submit(cl, "-H", "--wrap", "true") for _ in range(3)]
     first = singles[0]
     arr = _submit(cl, "-H", "-a", "0-19", "--wrap", "sleep 30")
-    tasks = {j["array_task_id"]: j for j in cl.client().jobs(array=[str(arr)])}
+    tasks = {j["array_task_id"]: j
+             for j in cl.client().jobs(array=[str(arr)], expand_arrays=True)}
     # "F_1" read with int() is job F1 (e.g. 1_1 -> 11), a task of the array here
     clash = int(f"{first}1")
     assert clash in {j["id"] for j in tasks.values()}

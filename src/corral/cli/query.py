@@ -66,11 +66,15 @@ def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ..
          limit: int | None, long_format: bool, expand: bool, as_json: bool) -> None:
     refs = job_refs(ids)
     states = _states(state)
+    named_tasks = any(ref.tasks is not None for ref in refs)
     with Client() as c:
-        wanted = [str(i) for ref in refs for i in c.resolve(ref)]
+        wanted = [i for ref in refs for i in c.resolve(ref)]
         found = c.jobs(history=history, user=list(user), state=states,
-                       partition=list(partition), id=wanted, name=list(name), limit=limit,
-                       expand_arrays=expand)
+                       partition=list(partition), id=[str(i) for i in wanted],
+                       name=list(name), limit=limit, expand_arrays=expand or named_tasks)
+    if named_tasks:  # `-j 57_[1-2]`: those tasks, not the rest of their array
+        plain = {ref.job_id for ref in refs if ref.tasks is None}
+        found = [j for j in found if j["id"] in wanted or j.get("array_job_id") in plain]
     if not (show_all or history or states):
         found = [j for j in found if j["state"] not in _FINAL]
     if as_json:
