@@ -20,6 +20,11 @@ def test_array_task_ids_in_the_dropin_commands(compat: Compat) -> None:
         assert out.split() == [f"{arr}_3|COMPLETED", f"{arr}_4|COMPLETED"]
         p = compat.run("scontrol", "show", "job", f"{arr}_x", rc=1)
         assert "Invalid job id" in p.stderr
+        for bad in ("\u00b2", f"{arr}_1_1", f"+{arr}"):  # whole-array and per-task paths
+            p = compat.run("scontrol", "hold", bad, rc=1)
+            assert f"Invalid job id specified for job {bad}" in p.stderr
+        p = compat.run("scontrol", "update", f"JobId={arr}", "Nice=1_0", rc=1)
+        assert p.stderr.strip() == "Invalid Nice value: 1_0"
         p = compat.run("qdel", f"{arr}_1_1", rc=1)
         assert "is not a job id" in p.stderr
         assert compat.cluster.show(arr + 11)["state"] == "HELD"

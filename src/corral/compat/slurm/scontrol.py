@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from typing import Any
@@ -14,7 +15,7 @@ from corral.compat.slurm import scontrol_show as show
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.model.arrays import MAX_ARRAY_TASKS
 from corral.model.errors import CorralError, InvalidRequest, NotFound
-from corral.model.jobid import parse_job_ref, split_ids
+from corral.model.jobid import parse_job_id, parse_job_ref, split_ids
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 PROG = "scontrol"
@@ -143,13 +144,21 @@ def _env_nodelist() -> str:
     return text
 
 
+def _plain_id(spec: str) -> int | None:
+    """A bare job id (an array's id included), by the one strict parser."""
+    try:
+        return parse_job_id(spec)
+    except InvalidRequest:
+        return None
+
+
 def _ids(c: Any, args: list[str], *, whole: bool = False) -> list[tuple[str, int, bool]]:
     """(spec, job id, whole array?): with `whole`, an array's id is the whole array in
     one request (hold, release, update), as Slurm's; otherwise each of its tasks."""
     out: list[tuple[str, int, bool]] = []
     for arg in args:
         for spec in split_ids([arg.replace("jobid=", "").replace("JobId=", "")]):
-            if whole and spec.isdigit():
+            if whole and _plain_id(spec) is not None:
                 out.append((spec, int(spec), True))
             elif spec:
                 missing = f"Invalid job id specified for job {spec}"
@@ -185,6 +194,8 @@ def _update(c: Any, args: list[str]) -> int:
         elif field == "mem_mb_per_node":
             fields[field] = parse_mem_mb("MinMemoryNode", value)
         elif field in ("nice", "priority", "cpus_per_node"):
+            if not re.fullmatch(r"-?[0-9]+", value, re.ASCII):
+                raise frontend.Exit(1, f"Invalid {key} value: {value}")
             fields[field] = int(value)
         else:
             fields[field] = value
