@@ -285,3 +285,36 @@ def test_conservative_reservation_budget() -> None:
     capped = run_cycle(snap(nodes, running, pending), Conservative(max_reservations=1), now=0)
     assert [x.job_id for x in capped.starts] == [3]  # fits around job 1's reservation
     assert capped.pending[2].t_expected_start is None
+
+
+def test_unlimited_job_starts_on_an_idle_node() -> None:
+    # a partition without a time limit and a job without one: nothing may stop it
+    for policy in (FCFS(), EASY(), Conservative(), EasyPlusPlus()):
+        d = run_cycle(snap([node("a", 4)], [], [pend(1, limit_s=math.inf)]), policy, now=0)
+        assert [(x.job_id, x.nodes) for x in d.starts] == [(1, ("a",))], policy.name
+        d = run_cycle(snap([node("a", 4)], [], [pend(1, limit_s=0)]), policy, now=0)
+        assert [x.job_id for x in d.starts] == [1], policy.name
+
+
+def test_unlimited_job_is_not_backfilled_past_a_reservation() -> None:
+    # the head job waits for b (busy until 100) and a; an unlimited job would hold a
+    # for ever, so it may not start there, while a short one may
+    nodes = [node("a", 4), node("b", 4, used=(4, 0, 0))]
+    running = [run(9, ("b",), 4, t_end=100)]
+    pending = [pend(1, nodes=2, cpus=4, limit_s=50),
+               pend(2, cpus=4, limit_s=math.inf, t_submit=1),
+               pend(3, cpus=4, limit_s=60, t_submit=2)]
+    d = run_cycle(snap(nodes, running, pending), EASY(), now=0)
+    assert [(x.job_id, x.nodes) for x in d.starts] == [(3, ("a",))]
+    assert d.pending[1].t_expected_start == 100
+    assert d.pending[2].reason == Reason.PRIORITY
+
+
+def test_unlimited_job_does_not_start_before_an_advance_reservation() -> None:
+    from corral.sched import ReservationView, Snapshot
+
+    maint = ReservationView("maint", frozenset({"a"}), 100.0, 200.0)
+    s = snap([node("a", 4)], [], [pend(1, limit_s=math.inf)])
+    s = Snapshot(s.nodes, s.running, s.pending, s.partitions, reservations=(maint,))
+    d = run_cycle(s, EASY(), now=0)
+    assert d.starts == () and d.pending[1].t_expected_start == 200  # after it

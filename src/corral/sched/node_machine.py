@@ -255,8 +255,9 @@ class NodeMachine:
         if not req.exclusive and k * req.cpus > self.free_cpus:
             return None
         fkey = (*self._key(req), k)
-        if req.dur_s >= self._failed.get(fkey, INF):
-            return None
+        failed_s = self._failed.get(fkey)
+        if failed_s is not None and req.dur_s >= failed_s:
+            return None  # a job of this shape as long or shorter found no room
         now = self.now
         t_end = now + req.dur_s
         static = self._static_ok(req, False)
