@@ -28,7 +28,8 @@ class SubmitRequest(_Body):
     cpus_per_node: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     mem_mb_per_node: Annotated[int, Field(ge=1)] | None = None
     gpus_per_node: Annotated[int, Field(ge=0, le=1024)] = 0
-    time_limit_s: Annotated[int, Field(ge=1)] | None = None
+    # None: the partition's default; 0: unlimited (refused where the partition has a maximum)
+    time_limit_s: Annotated[int, Field(ge=0)] | None = None
     nice: Annotated[int, Field(ge=-10000, le=10000)] = 0
     priority: Annotated[int, Field(ge=0)] | None = None
     hold: bool = False
@@ -99,7 +100,7 @@ class RequeueRequest(_Body):
 
 class UpdateRequest(_Body):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    time_limit_s: Annotated[int, Field(ge=1)] | None = None
+    time_limit_s: Annotated[int, Field(ge=0)] | None = None  # 0: unlimited
     nice: Annotated[int, Field(ge=-10000, le=10000)] | None = None
     priority: Annotated[int, Field(ge=0)] | None = None
     partition: str | None = None

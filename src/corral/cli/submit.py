@@ -74,10 +74,8 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["gpus_per_node"] = opts["gpus"]
     if opts.get("mem"):
         req["mem_mb_per_node"] = parse_mem_mb("mem", opts["mem"])
-    if opts.get("time"):
-        limit = parse_duration_s("time", opts["time"])
-        if limit:
-            req["time_limit_s"] = limit
+    if opts.get("time"):  # UNLIMITED: 0, which is not "not given" (None)
+        req["time_limit_s"] = parse_duration_s("time", opts["time"])
     if opts.get("hold"):
         req["hold"] = True
     if opts.get("begin"):

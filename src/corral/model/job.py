@@ -50,7 +50,7 @@ class JobSpec:
     cpus_per_node: int = 1
     mem_mb_per_node: int | None = None  # None: the partition default
     gpus_per_node: int = 0
-    time_limit_s: int | None = None  # None: the partition default
+    time_limit_s: int | None = None  # None: the partition default; 0 (UNLIMITED_S): none
     nice: int = 0
     priority: int | None = None  # an administrator's fixed priority
     hold: bool = False

@@ -22,11 +22,17 @@ def parse_mem_mb(field: str, text: str) -> int:
     return max(1, round(value * _MEM_UNITS_MB[unit]))
 
 
+# A time limit that was asked to be unlimited (a JobSpec's None means "not given":
+# the partition's default applies).
+UNLIMITED_S = 0
+
+
 def parse_duration_s(field: str, text: str) -> int:
-    """Slurm time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S; 'UNLIMITED'/'INFINITE' -> 0."""
+    """Slurm time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S;
+    'UNLIMITED'/'INFINITE'/'INFINITY' -> UNLIMITED_S."""
     t = text.strip()
-    if t.upper() in ("UNLIMITED", "INFINITE"):
-        return 0
+    if t.upper() in ("UNLIMITED", "INFINITE", "INFINITY"):
+        return UNLIMITED_S
     days = 0
     try:
         if "-" in t:

@@ -20,6 +20,7 @@ from corral.model.event import EventKind
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState, check_job_transition
+from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.services.identity import Caller
 from corral.services.orders import OrderBook
 from corral.services.submit import resolve
@@ -30,6 +31,11 @@ from corral.store import nodes as store_nodes
 if TYPE_CHECKING:
     from corral.services.arrays import Arrays
     from corral.services.writer import Writer
+
+def _limit_s(time_limit_s: int) -> float:
+    """A resolved time limit as a comparable length (unlimited: infinite)."""
+    return float("inf") if time_limit_s == UNLIMITED_S else float(time_limit_s)
+
 
 UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
                     "cpus_per_node", "mem_mb_per_node", "account")
@@ -247,9 +253,9 @@ class JobControl:
         new_spec = dataclasses.replace(job.spec, **fields)
         res = resolve(new_spec, self.cfg, self.nodes.values())
         if ("time_limit_s" in fields and not caller.is_admin
-                and res.time_limit_s > (job.time_limit_s or res.time_limit_s + 1)):
+                and _limit_s(res.time_limit_s) > _limit_s(job.time_limit_s)):
             raise PermissionDenied(f"time_limit_s: only an administrator may raise it above "
-                                   f"{job.time_limit_s}")
+                                   f"{format_duration_s(job.time_limit_s)}")
         job.spec = res.spec
         job.partition = res.partition
         job.time_limit_s = res.time_limit_s

@@ -15,7 +15,7 @@ from corral.config import Config, PartitionConfig
 from corral.model.errors import Infeasible, InvalidRequest, NotFound
 from corral.model.job import JobSpec
 from corral.model.node import Node
-from corral.model.units import format_duration_s
+from corral.model.units import UNLIMITED_S, format_duration_s
 
 MAX_NAME_LEN = 200
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
@@ -26,7 +26,7 @@ MAX_ENV_ENTRIES = 10_000
 class Resolved:
     spec: JobSpec
     partition: str
-    time_limit_s: int  # 0: unlimited
+    time_limit_s: int  # UNLIMITED_S (0): unlimited
     mem_mb_per_node: int | None
 
 
@@ -68,7 +68,7 @@ def validate_spec(spec: JobSpec) -> None:
     if spec.mem_mb_per_node is not None:
         _positive("mem_mb_per_node", spec.mem_mb_per_node)
     if spec.time_limit_s is not None:
-        _positive("time_limit_s", spec.time_limit_s)
+        _positive("time_limit_s", spec.time_limit_s, UNLIMITED_S)  # 0: unlimited
     if not -10000 <= spec.nice <= 10000:
         raise InvalidRequest(f"nice: {spec.nice} is outside -10000..10000")
 
@@ -88,8 +88,11 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     if not members:
         raise Infeasible(f"partition {part.name!r} has no nodes")
 
-    time_limit_s = spec.time_limit_s or part.default_time_s or part.max_time_s
-    if part.max_time_s and time_limit_s > part.max_time_s:
+    if spec.time_limit_s is None:  # not given: the partition's default
+        time_limit_s = part.default_time_s or part.max_time_s
+    else:
+        time_limit_s = spec.time_limit_s
+    if part.max_time_s and (time_limit_s == UNLIMITED_S or time_limit_s > part.max_time_s):
         raise Infeasible(
             f"time limit: asks {format_duration_s(time_limit_s)}; partition {part.name!r} "
             f"allows at most {format_duration_s(part.max_time_s)}"

@@ -214,10 +214,8 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
         gpus = -(-_gpu_count(o["gpus"], "gpus") // nodes)
     if gpus:
         req["gpus_per_node"] = gpus
-    if o.get("time"):
-        t = parse_duration_s("time", o["time"])
-        if t:
-            req["time_limit_s"] = t
+    if o.get("time"):  # UNLIMITED: 0, which is not "not given" (None)
+        req["time_limit_s"] = parse_duration_s("time", o["time"])
     if "hold" in o:
         req["hold"] = True
     if o.get("begin"):

@@ -1,0 +1,105 @@
+"""A controller in-process with fake agents: REST calls over ASGI, agents' polls by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from corral.api.app import create_app
+from corral.api.peercred import _WithPeer
+from corral.config import load_config
+from corral.services.controller import Controller
+from corral.store.db import make_engine, migrate
+
+
+@dataclass
+class Ctx:
+    user: httpx.AsyncClient
+    agent: httpx.AsyncClient
+    ctl: Controller
+
+    async def submit(self, **kw: Any) -> httpx.Response:
+        body: dict[str, Any] = {"name": "t", "working_dir": "/tmp", "argv": ["true"]}
+        body.update(kw)
+        return await self.user.post("/v1/jobs", json=body)
+
+    async def job(self, job_id: int) -> dict[str, Any]:
+        r = await self.user.get(f"/v1/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def poll(self, node: str, running: list[int] | None = None,
+                   wait_s: float = 0.2) -> list[dict[str, Any]]:
+        r = await self.agent.post("/agent/v1/poll", json={
+            "node": node, "boot_id": f"b-{node}", "wait_s": wait_s, "unacknowledged": [],
+            "running": [{"job_id": j, "pid": 1} for j in running or []]})
+        assert r.status_code == 200, r.text
+        return list(r.json()["orders"])
+
+    async def launches(self, node: str, rounds: int = 10) -> list[dict[str, Any]]:
+        """The launch orders a node receives within a few polls."""
+        for _ in range(rounds):
+            got = [o["launch"] for o in await self.poll(node) if o["kind"] == "launch"]
+            if got:
+                return got
+        return []
+
+    async def report(self, node: str, job_id: int, state: str = "COMPLETED",
+                     **kw: Any) -> None:
+        rep = {"job_id": job_id, "state": state, "t_start": 1.0, "t_end": 2.0, **kw}
+        r = await self.agent.post("/agent/v1/report", json={"node": node, "reports": [rep]})
+        assert r.status_code == 200, r.text
+
+    async def restart(self) -> None:
+        """Stop the controller and start a new one on the same store."""
+        await self.ctl.stop()
+        ctl = Controller(self.ctl.cfg, self.ctl.engine)
+        await ctl.start()
+        await self.user.aclose()
+        await self.agent.aclose()
+        self.ctl, self.user, self.agent = ctl, *_clients(ctl)
+
+
+def _clients(ctl: Controller) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+    app = create_app(ctl)
+    me = os.getuid()
+    return (httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, me)),
+                              base_url="http://corral"),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, me)),
+                              base_url="http://corral"))
+
+
+async def register(ctx: Ctx, node: str, **kw: Any) -> None:
+    body = {"node": node, "cpus": 4, "mem_mb": 8000, "boot_id": f"b-{node}", **kw}
+    r = await ctx.agent.post("/agent/v1/register", json=body)
+    assert r.status_code == 200, r.text
+
+
+def run(tmp_path: Path, config: str, nodes: dict[str, dict[str, Any]],
+        scenario: Callable[[Ctx], Awaitable[None]]) -> None:
+    """Start a controller with `config` (TOML), register `nodes` (name -> inventory
+    overrides), run the scenario, stop."""
+    async def main() -> None:
+        (tmp_path / "corral.toml").write_text(config)
+        cfg = load_config(str(tmp_path))
+        engine = make_engine(cfg.database_url)
+        migrate(engine)
+        ctl = Controller(cfg, engine)
+        await ctl.start()
+        ctx = Ctx(*_clients(ctl), ctl)
+        try:
+            for name, inv in nodes.items():
+                await register(ctx, name, **inv)
+            await scenario(ctx)
+        finally:
+            await ctx.user.aclose()
+            await ctx.agent.aclose()
+            await ctx.ctl.stop()
+            engine.dispose()
+    asyncio.run(main())
