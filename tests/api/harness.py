@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,8 @@ class Ctx:
 
     async def report(self, node: str, job_id: int, state: str = "COMPLETED",
                      **kw: Any) -> None:
-        rep = {"job_id": job_id, "state": state, "t_start": 1.0, "t_end": 2.0, **kw}
+        now = time.time()
+        rep = {"job_id": job_id, "state": state, "t_start": now - 1, "t_end": now, **kw}
         r = await self.agent.post("/agent/v1/report", json={"node": node, "reports": [rep]})
         assert r.status_code == 200, r.text
 

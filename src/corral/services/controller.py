@@ -79,7 +79,9 @@ class Controller(JobControl):
     # ---- life cycle -------------------------------------------------------
     async def start(self) -> None:
         self.writer.start()
-        jobs, nodes = await self.writer.read(_load_state)
+        # the unfinished jobs, and the finished ones still within their retention
+        since = time.time() - self.cfg.controller.keep_finished_s
+        jobs, nodes = await self.writer.read(lambda conn: _load_state(conn, since))
         await self.writer.read(self.arrays.load)
         for n in nodes:
             n.reachable = False
@@ -102,8 +104,8 @@ class Controller(JobControl):
         since = time.time() - 10 * self.cfg.scheduler.fairshare_half_life_s
         history = await self.writer.read(lambda c: store_jobs.load_jobs(c, since_t_end=since))
         self.usage.load(history, time.time())
-        log.info("loaded %d unfinished jobs, %d array rests and %d nodes", len(jobs),
-                 len(self.arrays.rests), len(nodes))
+        log.info("loaded %d jobs (%d unfinished), %d array rests and %d nodes", len(jobs),
+                 sum(not j.state.is_final for j in jobs), len(self.arrays.rests), len(nodes))
         from corral.services.scheduling import Scheduler
         self.scheduler = Scheduler(self)
         self._tasks.append(asyncio.create_task(self.scheduler.loop(), name="scheduler"))
@@ -334,5 +336,5 @@ class Controller(JobControl):
                                                 "signal": sig.signum, "target": target})
 
 
-def _load_state(conn: Connection) -> tuple[list[Job], list[Node]]:
-    return (store_jobs.load_jobs(conn, unfinished_only=True), store_nodes.load_nodes(conn))
+def _load_state(conn: Connection, since_t_end: float) -> tuple[list[Job], list[Node]]:
+    return (store_jobs.load_jobs(conn, since_t_end=since_t_end), store_nodes.load_nodes(conn))
