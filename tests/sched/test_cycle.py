@@ -318,3 +318,33 @@ def test_unlimited_job_does_not_start_before_an_advance_reservation() -> None:
     s = Snapshot(s.nodes, s.running, s.pending, s.partitions, reservations=(maint,))
     d = run_cycle(s, EASY(), now=0)
     assert d.starts == () and d.pending[1].t_expected_start == 200  # after it
+
+
+def test_required_and_excluded_nodes() -> None:
+    nodes = [node("a", 4), node("b", 4), node("c", 4, used=(4, 0, 0))]
+    running = [run(9, ("c",), 4, t_end=100)]
+    pending = [
+        pend(1, excluded_nodes=frozenset({"a"})),  # b, not a (first in node order)
+        pend(2, nodes=2, required_nodes=frozenset({"c"}), t_submit=1),  # waits for c
+        pend(3, required_nodes=frozenset({"a"}), t_submit=2),
+        pend(4, excluded_nodes=frozenset({"a", "b", "c"}), t_submit=3),  # nowhere to go
+    ]
+    for policy in (FCFS(), EASY(), Conservative()):
+        d = run_cycle(snap(nodes, running, pending), policy, now=0)
+        starts = {x.job_id: x.nodes for x in d.starts}
+        assert starts.get(1) == ("b",), policy.name
+        assert 2 not in starts and d.pending[2].reason == Reason.RESOURCES, policy.name
+        assert d.pending[2].t_expected_start == 100
+        assert d.pending[4].reason == Reason.PARTITION_NODE_LIMIT
+        if policy.name != "fcfs":
+            assert starts.get(3) == ("a",), policy.name
+    # at 100, job 2 gets c and one more node
+    d = run_cycle(snap([node("a", 4), node("b", 4), node("c", 4)], [], pending[1:2]),
+                  EASY(), now=100)
+    assert len(d.starts) == 1 and "c" in d.starts[0].nodes and len(d.starts[0].nodes) == 2
+
+
+def test_a_required_node_that_is_down_is_named_as_the_reason() -> None:
+    nodes = [node("a", 4), node("b", 4, available=False)]
+    d = run_cycle(snap(nodes, [], [pend(1, required_nodes=frozenset({"b"}))]), EASY(), now=0)
+    assert d.starts == () and d.pending[1].reason == Reason.NODES_UNAVAILABLE

@@ -37,6 +37,8 @@ class SubmitRequest(_Body):
     requeue: bool = True
     max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
     features: list[str] = []
+    nodelist: Annotated[list[str], Field(max_length=100_000)] = []  # must be in the allocation
+    exclude: Annotated[list[str], Field(max_length=100_000)] = []  # may not be
     exclusive: bool = False
     array: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
     dependency: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None

@@ -17,7 +17,9 @@ from corral.cli.directives import job_options, parse_directives
 from corral.cli.output import echo_json
 from corral.cli.waiting import wait_all
 from corral.client import Client
+from corral.compat import hostlist
 from corral.model.errors import InvalidRequest
+from corral.model.features import constraint_terms
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 _REL = re.compile(r"^now\+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)?$", re.I)
@@ -48,6 +50,16 @@ def parse_begin(text: str, now: float | None = None) -> float:
     if dt.tzinfo is None:
         dt = dt.astimezone()
     return dt.timestamp()
+
+
+def _hosts(field: str, text: str) -> list[str]:
+    try:
+        names = hostlist.expand(text)
+    except ValueError:
+        names = []
+    if not names:
+        raise InvalidRequest(f"{field}: {text!r} is not a node list (use n1,n2 or n[1-4])")
+    return list(dict.fromkeys(names))
 
 
 def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
@@ -81,7 +93,10 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
     if opts.get("begin"):
         req["t_begin"] = parse_begin(opts["begin"])
     if opts.get("constraint"):
-        req["features"] = [f for f in opts["constraint"].split("&") if f]
+        req["features"] = constraint_terms(opts["constraint"])
+    for key in ("nodelist", "exclude"):
+        if opts.get(key):
+            req[key] = _hosts(key, opts[key])
     if opts.get("no_requeue"):
         req["requeue"] = False
     if opts.get("max_retries") is not None:

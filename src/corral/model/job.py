@@ -57,7 +57,9 @@ class JobSpec:
     t_begin: float | None = None  # epoch seconds; not before this
     requeue: bool = True  # may be requeued after a node failure
     max_retries: int | None = None  # automatic requeues allowed; None: the site's default
-    features: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()  # constraint terms, all must hold (model/features.py)
+    nodelist: tuple[str, ...] = ()  # nodes the allocation must include (-w)
+    exclude: tuple[str, ...] = ()  # nodes it may not use (-x)
     exclusive: bool = False  # whole nodes
     array: str | None = None  # e.g. "0-9%2" (model/arrays.py)
     dependency: str | None = None  # e.g. "afterok:12" (model/deps.py)
@@ -71,6 +73,8 @@ class JobSpec:
         d = dataclasses.asdict(self)
         d["argv"] = list(self.argv)
         d["features"] = list(self.features)
+        d["nodelist"] = list(self.nodelist)
+        d["exclude"] = list(self.exclude)
         return d
 
     @classmethod
@@ -79,6 +83,8 @@ class JobSpec:
         kw = {k: v for k, v in d.items() if k in known}
         kw["argv"] = tuple(kw.get("argv") or ())
         kw["features"] = tuple(kw.get("features") or ())
+        kw["nodelist"] = tuple(kw.get("nodelist") or ())
+        kw["exclude"] = tuple(kw.get("exclude") or ())
         kw["environment"] = dict(kw.get("environment") or {})
         return cls(**kw)
 

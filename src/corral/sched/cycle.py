@@ -94,7 +94,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         except InvalidRequest:
             hold(job, Reason.BAD_CONSTRAINTS)
             continue
-        node_names = part.nodes
+        node_names = part.nodes - job.excluded_nodes if job.excluded_nodes else part.nodes
         window = None
         if job.reservation is not None:
             r = resvs.get(job.reservation)
@@ -109,8 +109,12 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             if r.t_start > now:
                 hold(job, Reason.RESERVATION, r.t_start)
                 continue
-            node_names = part.nodes & r.nodes
+            node_names = node_names & r.nodes
             window = (r.t_start, r.t_end)
+        if not job.required_nodes <= node_names or len(job.required_nodes) > job.nodes:
+            hold(job, Reason.NODES_UNAVAILABLE if job.reservation is None
+                 else Reason.BAD_RESERVATION)
+            continue
         req = Req(
             job.job_id,
             job.nodes * job.cpus_per_node,
@@ -127,6 +131,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             priority=prio[job.job_id],
             resv=job.reservation,
             resv_window=window,
+            required=job.required_nodes,
         )
         if not m.could_ever_fit(req):
             if m.could_fit_if_all_up(req):

@@ -192,6 +192,7 @@ class NodeMachine:
             req.mem_mb,
             req.gpus,
             req.resv,
+            req.required,
         )
 
     def _static_ok(self, req: Req, include_unavailable: bool) -> frozenset[int]:
@@ -237,10 +238,16 @@ class NodeMachine:
         return out
 
     def could_ever_fit(self, req: Req) -> bool:
-        return len(self.eligible(req)) >= req.nodes
+        return self._enough(req, self.eligible(req))
 
     def could_fit_if_all_up(self, req: Req) -> bool:
-        return len(self.eligible(req, include_unavailable=True)) >= req.nodes
+        return self._enough(req, self.eligible(req, include_unavailable=True))
+
+    @staticmethod
+    def _enough(req: Req, nodes: list[_Node]) -> bool:
+        if len(nodes) < req.nodes:
+            return False
+        return not req.required or req.required <= {n.name for n in nodes}
 
     def candidates(self, reqs: list[Req]) -> list[Req]:
         free = self.free_cpus
@@ -269,11 +276,20 @@ class NodeMachine:
         excl = req.exclusive
         need: Res3 = (req.cpus, req.mem_mb, req.gpus)
         chosen: list[_Node] = []
+        for name in sorted(req.required):  # the nodes it must have (--nodelist) first
+            n = self._by_name.get(name)
+            nd = need if n is None or not excl else n.cap
+            if n is None or n.idx not in static or not n.fits(nd, now, t_end, now, tag):
+                self._failed[fkey] = min(req.dur_s, self._failed.get(fkey, INF))
+                return None
+            chosen.append(n)
         # Nodes carrying a reservation first (the job must end before it):
         # that leaves the unreserved ones to jobs that run past it.
         for pool, skip_reserved in ((self._reserved, False), (self._open, True)):
+            if len(chosen) == k:
+                break
             for idx, n in pool.items():
-                if idx not in static or (skip_reserved and n.res):
+                if idx not in static or (skip_reserved and n.res) or n.name in req.required:
                     continue
                 nd = n.cap if excl else need
                 f = n.free  # free now: the cheap test first (fits() checks it again)
@@ -306,8 +322,9 @@ class NodeMachine:
         t_from = max(self.now, t_min)
         events: list[tuple[float, int, int]] = []  # (time, +1 open / -1 close, node index)
         nodes = self.eligible(req)
-        if len(nodes) < k:
+        if not self._enough(req, nodes):
             return INF
+        must = {i for i, n in enumerate(nodes) if n.name in req.required}
         for idx, n in enumerate(nodes):
             for a, b in n.feasible_starts(self._need(req, n), d, t_from, req.resv, req.resv_window):
                 events.append((a, 0, idx))
@@ -326,9 +343,11 @@ class NodeMachine:
                 else:
                     closing.append(idx)
                 i += 1
-            if len(active) >= k:
+            if len(active) >= k and must <= active:
                 # Prefer nodes busy now: the ones free now stay open to backfill.
-                chosen = sorted(active, key=lambda x: (nodes[x].free[0] - nodes[x].cap[0], x))[:k]
+                others = sorted(active - must,
+                                key=lambda x: (nodes[x].free[0] - nodes[x].cap[0], x))
+                chosen = sorted(must) + others[:k - len(must)]
                 for idx in chosen:
                     n = nodes[idx]
                     c, m, g = self._need(req, n)

@@ -27,6 +27,7 @@ class Req:
         "nodes",
         "priority",
         "procs",
+        "required",
         "resv",
         "resv_window",
         "t_submit",
@@ -51,6 +52,7 @@ class Req:
         priority: float = 0.0,
         resv: str | None = None,
         resv_window: tuple[float, float] | None = None,
+        required: frozenset[str] = frozenset(),
     ) -> None:
         self.job_id = job_id
         self.procs = procs
@@ -68,6 +70,7 @@ class Req:
         self.priority = priority
         self.resv = resv  # advance reservation the job runs in
         self.resv_window = resv_window  # its [t_start, t_end)
+        self.required = required  # nodes the allocation must include (among node_names)
 
     def __repr__(self) -> str:
         return f"Req(job_id={self.job_id}, procs={self.procs}, dur_s={self.dur_s})"

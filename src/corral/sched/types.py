@@ -65,6 +65,8 @@ class PendingView:
     exclusive: bool = False  # whole nodes, nothing else may share them
     qos: str | None = None  # a name in Snapshot.qos_priority
     reservation: str | None = None  # run inside this advance reservation
+    required_nodes: frozenset[str] = frozenset()  # the allocation must include these
+    excluded_nodes: frozenset[str] = frozenset()  # and may not use these
 
 
 @dataclass(frozen=True, slots=True)

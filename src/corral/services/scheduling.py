@@ -20,6 +20,7 @@ from corral import sched
 from corral.config import SchedulerConfig
 from corral.model.arrays import array_throttle
 from corral.model.deps import DepStatus
+from corral.model.features import join_constraint
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.sched.types import (
@@ -308,6 +309,7 @@ def _pending_view(j: Job, job_id: int) -> PendingView:
         mem_mb_per_node=j.mem_mb_per_node or 0, gpus_per_node=j.spec.gpus_per_node,
         time_limit_s=j.time_limit_s or math.inf, t_submit=j.t_submit,
         t_begin=j.spec.t_begin, held=j.state == JobState.HELD, nice=j.spec.nice,
-        admin_priority=j.spec.priority, constraint="&".join(j.spec.features) or None,
+        admin_priority=j.spec.priority, constraint=join_constraint(j.spec.features),
         exclusive=j.spec.exclusive, qos=j.spec.qos, reservation=j.spec.reservation,
+        required_nodes=frozenset(j.spec.nodelist), excluded_nodes=frozenset(j.spec.exclude),
     )

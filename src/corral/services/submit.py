@@ -7,15 +7,18 @@ quotes the numbers; one that merely cannot run now is accepted and waits.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from corral.config import Config, PartitionConfig
 from corral.model.errors import Infeasible, InvalidRequest, NotFound
+from corral.model.features import join_constraint
 from corral.model.job import JobSpec
 from corral.model.node import Node
 from corral.model.units import UNLIMITED_S, format_duration_s
+from corral.sched.constraint import compile_constraint
 
 MAX_NAME_LEN = 200
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
@@ -69,6 +72,8 @@ def validate_spec(spec: JobSpec) -> None:
         _positive("mem_mb_per_node", spec.mem_mb_per_node)
     if spec.time_limit_s is not None:
         _positive("time_limit_s", spec.time_limit_s, UNLIMITED_S)  # 0: unlimited
+    for term in spec.features:
+        compile_constraint(term)  # its syntax: InvalidRequest naming the constraint
     if not -10000 <= spec.nice <= 10000:
         raise InvalidRequest(f"nice: {spec.nice} is outside -10000..10000")
 
@@ -76,6 +81,7 @@ def validate_spec(spec: JobSpec) -> None:
 def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     """Check a spec against the configuration and the known nodes."""
     validate_spec(spec)
+    nodes = list(nodes)
     if spec.partition is None:
         part = cfg.default_partition
     else:
@@ -87,6 +93,7 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     members = partition_nodes(part, nodes)
     if not members:
         raise Infeasible(f"partition {part.name!r} has no nodes")
+    spec, members = _placement(spec, part.name, members, {n.name for n in nodes})
 
     if spec.time_limit_s is None:  # not given: the partition's default
         time_limit_s = part.default_time_s or part.max_time_s
@@ -112,6 +119,32 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
                     mem_mb_per_node=mem)
 
 
+def _placement(spec: JobSpec, part: str, members: list[Node], known: set[str]
+               ) -> tuple[JobSpec, list[Node]]:
+    """--nodelist and --exclude: names checked, the partition's nodes narrowed. A node
+    list longer than the node count raises the count to it (as Slurm does)."""
+    for field, names in (("nodelist", spec.nodelist), ("exclude", spec.exclude)):
+        for name in names:
+            if name not in known:
+                raise NotFound(f"{field}: no node named {name!r}")
+    both = sorted(set(spec.nodelist) & set(spec.exclude))
+    if both:
+        raise InvalidRequest(f"nodelist: node {both[0]!r} is also excluded (--exclude)")
+    inside = {n.name for n in members}
+    for name in spec.nodelist:
+        if name not in inside:
+            raise Infeasible(f"nodelist: node {name!r} is not in partition {part!r}")
+    if spec.exclude:
+        members = [n for n in members if n.name not in set(spec.exclude)]
+        if len(members) < spec.nodes:
+            raise Infeasible(f"exclude: leaves {len(members)} node(s) of partition {part!r}; "
+                             f"the job asks {spec.nodes}")
+    wanted = len(set(spec.nodelist))
+    if wanted > spec.nodes:
+        spec = dataclasses.replace(spec, nodes=wanted)
+    return spec, members
+
+
 def _check_fits(spec: JobSpec, mem_mb: int | None, part: str, members: list[Node]) -> None:
     checks: list[tuple[str, int, Any]] = [
         ("CPUs", spec.cpus_per_node, lambda n: n.cpus),
@@ -126,19 +159,22 @@ def _check_fits(spec: JobSpec, mem_mb: int | None, part: str, members: list[Node
                 f"asks {asked} {what} per node; the largest node in partition {part!r} "
                 f"has {largest}"
             )
-    wanted = set(spec.features)
+    wanted = join_constraint(spec.features)
     if wanted:
-        having = [n for n in members if wanted <= set(n.features)]
+        ok = compile_constraint(wanted)
+        having = [n for n in members if ok(frozenset(n.features))]
         if not having:
-            raise Infeasible(
-                f"features: no node in partition {part!r} has {', '.join(sorted(wanted))}"
-            )
+            raise Infeasible(f"features: no node in partition {part!r} matches {wanted!r}")
         members = having
     fitting = [
         n for n in members
         if n.cpus >= spec.cpus_per_node and n.gpus >= spec.gpus_per_node
         and (mem_mb is None or n.mem_mb >= mem_mb)
     ]
+    small = [name for name in spec.nodelist if name not in {n.name for n in fitting}]
+    if small:
+        raise Infeasible(f"nodelist: node {small[0]!r} is too small or lacks the features "
+                         f"for {spec.cpus_per_node} CPUs, {spec.gpus_per_node} GPUs per node")
     if len(fitting) < spec.nodes:
         raise Infeasible(
             f"nodes: asks {spec.nodes} nodes of that size; partition {part!r} has {len(fitting)}"

@@ -41,6 +41,8 @@ def spec_dict(spec: JobSpec) -> dict[str, Any]:
     d = {name: getattr(spec, name) for name in _SPEC_FIELDS}
     d["argv"] = list(spec.argv)
     d["features"] = list(spec.features)
+    d["nodelist"] = list(spec.nodelist)
+    d["exclude"] = list(spec.exclude)
     d["environment"] = dict(spec.environment)
     return d
 

@@ -133,9 +133,6 @@ def srun(argv: list[str]) -> int:
             except InvalidRequest:
                 frontend.fail(f"Invalid job id specified: {job_id}")
             return StepRun(c, inside, step_options(o, cmd, inside=True)).run()
-        if o.get("nodelist"):
-            frontend.warn(PROG, "--nodelist is ignored by corral outside a job (it "
-                          "chooses the nodes of an allocation)")
         opts = step_options(o, cmd, inside=False)  # bad input: refused before allocating
         job, env = allocation.allocate(c, o, prog=PROG, default_name=opts.name,
                                        verbose=False)

@@ -9,9 +9,10 @@ import socket
 import time
 from typing import Any
 
-from corral.compat import timefmt
+from corral.compat import hostlist, timefmt
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError
 from corral.model.errors import InvalidRequest
+from corral.model.features import constraint_terms
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 _USED = [
@@ -36,11 +37,12 @@ _USED = [
     Opt("help", "help", NONE, "h"), Opt("usage", "usage", NONE),
     Opt("version", "version", NONE, "V"), Opt("quiet", "quiet", NONE, "Q"),
     Opt("verbose", "verbose", NONE, "v"),
+    Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("exclude", "exclude", REQUIRED, "x"),
 ]
 # Options that change nothing on corral: accepted with a warning.
 _IGNORED_WITH_VALUE = (
     "mail-type mail-user qos:q comment reservation licenses:L tmp distribution:m "
-    "nodelist:w exclude:x wckey threads-per-core cores-per-socket sockets-per-node hint "
+    "wckey threads-per-core cores-per-socket sockets-per-node hint "
     "cpu-freq gpus-per-task cpus-per-gpu mem-per-gpu gpu-bind ntasks-per-core "
     "ntasks-per-socket ntasks-per-gpu profile acctg-freq time-min deadline delay-boot "
     "core-spec:S thread-spec switches network mcs-label clusters:M cluster-constraint uid "
@@ -128,6 +130,17 @@ def _gpu_count(text: str, opt: str) -> int:
             raise InvalidRequest(f"Invalid --{opt} specification: {item}")
         total += int(count)
     return total
+
+
+def _hosts(text: str) -> list[str]:
+    """-w/-x: a host list (node[1-3],other); Slurm's file form (a path) is not taken."""
+    try:
+        names = hostlist.expand(text)
+    except ValueError:
+        names = []
+    if not names or any("/" in n for n in names):
+        raise InvalidRequest(f"Invalid node name specified: {text}")
+    return list(dict.fromkeys(names))
 
 
 def environment(export: str | None) -> dict[str, str]:
@@ -222,10 +235,13 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
         req["t_begin"] = timefmt.parse_begin(o["begin"])
     if o.get("constraint"):
         text = o["constraint"]
-        if any(c in text for c in "|[]*"):
-            raise InvalidRequest(f"Invalid feature specification: {text} "
-                                 "(corral supports only AND: 'a&b')")
-        req["features"] = [f for f in text.replace(",", "&").split("&") if f]
+        if any(c in text for c in "[]*"):
+            raise InvalidRequest(f"Invalid feature specification: {text} (corral supports "
+                                 "'a&b', 'a|b', '!a' and parentheses, not [] or counts)")
+        req["features"] = constraint_terms(text)
+    for key in ("nodelist", "exclude"):
+        if o.get(key):
+            req[key] = _hosts(o[key])
     if "no_requeue" in o:
         req["requeue"] = False
     if "nice" in o:
