@@ -37,6 +37,9 @@ class ControllerConfig(_Strict):
     node_timeout_s: Annotated[int, Field(ge=1)] = 60
     kill_grace_s: Annotated[int, Field(ge=0)] = 5
     keep_finished_s: Annotated[int, Field(ge=0)] = 300
+    # a job whose working or output directory does not exist yet waits this long for it
+    # (tools create it right after submitting) before it fails
+    output_wait_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
     # False: a job's memory request only places it (the scheduler counts it); agents
     # do not kill a job that uses more
     enforce_memory: bool = True

@@ -222,3 +222,24 @@ def _alive(pid: int) -> bool:
         return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
+
+
+def test_output_directory_made_right_after_submit_is_waited_for(spool: Path,
+                                                                 outdir: Path) -> None:
+    late = outdir / "logs-made-late"
+    launch = make_launch(31, outdir, argv=["echo", "hi"], stdout=str(late / "31.out"),
+                         output_wait_s=5)
+    r = run_jobs(spool, [launch], steps=[(0.6, lambda _: late.mkdir())])[31]
+    assert (r.state, r.exit_code, r.message) == ("COMPLETED", 0, "")
+    assert (late / "31.out").read_text() == "hi\n"
+
+
+def test_output_directory_that_never_appears_fails_after_the_wait(spool: Path,
+                                                                   outdir: Path) -> None:
+    t0 = time.monotonic()
+    launch = make_launch(32, outdir, argv=["echo", "hi"],
+                         stdout=str(outdir / "never" / "32.out"), output_wait_s=0.6)
+    r = run_jobs(spool, [launch])[32]
+    assert time.monotonic() - t0 >= 0.6
+    assert (r.state, r.exit_code) == ("FAILED", 1)
+    assert "cannot start" in r.message and "never/32.out" in r.message

@@ -49,6 +49,9 @@ class Launch:
     node_list: tuple[str, ...]
     kill_grace_s: float
     run: int = 0  # which run of the job (its restart count): reports carry it back
+    # how long the job waits for its working and output directories to appear (a tool
+    # may create them right after submitting) before it fails; 0: not at all
+    output_wait_s: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Launch:
@@ -85,6 +88,7 @@ class Launch:
             node_list=tuple(str(n) for n in nodes),
             kill_grace_s=float(_get(d, "kill_grace_s", (int, float), 5)),
             run=_get(d, "run", int, 0),
+            output_wait_s=max(0.0, float(_get(d, "output_wait_s", (int, float), 0))),
         )
 
 

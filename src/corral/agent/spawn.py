@@ -9,9 +9,11 @@ agent: whatever arrives there is the reason the job could not start.
 
 from __future__ import annotations
 
+import math
 import os
 import pwd
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -28,6 +30,22 @@ _SHELL_PREFIX = re.compile(rf"^(?:{WRAPPER_NAME}|/bin/sh|sh):\s*(?:line\s*)?\d*:
 _WRAPPER_SEPARATE = 'cd -- "$1" || exit 1; exec >>"$2" 2>>"$3" </dev/null || exit 1'
 _WRAPPER_JOINED = 'cd -- "$1" || exit 1; exec >>"$2" 2>&1 </dev/null || exit 1'
 _WRAPPER_TAIL = '; shift 3; exec "$@"'
+WAIT_STEP_S = 0.2  # how often a job waiting for its directories looks again
+
+
+def _wait_for_dirs(launch: Launch) -> str:
+    """Shell that waits (as the job's user) up to output_wait_s for the working
+    directory and the output files' directories to exist; then the wrapper goes on
+    and fails, if one is still missing, with the shell's own message."""
+    if launch.output_wait_s <= 0:
+        return ""
+    dirs = dict.fromkeys([launch.working_dir, *(os.path.dirname(p) for p in
+                                                (launch.stdout, launch.stderr)
+                                                if p.startswith("/"))])
+    test = " || ".join(f"[ ! -d {shlex.quote(d or '/')} ]" for d in dirs)
+    rounds = math.ceil(launch.output_wait_s / WAIT_STEP_S)
+    return (f"n=0; while [ $n -lt {rounds} ] && {{ {test}; }}; do n=$((n+1)); "
+            f"sleep {WAIT_STEP_S}; done; ")
 
 
 class StartError(Exception):
@@ -136,7 +154,7 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *, gate_fd: int | None = N
         raise StartError(f"cannot write the job script in {spool}: {exc.strerror}") from None
     joined = launch.stdout == launch.stderr
     body = (_WRAPPER_JOINED if joined else _WRAPPER_SEPARATE) + _WRAPPER_TAIL
-    prelude = "read -r _ || :; " if gate_fd is not None else ""
+    prelude = ("read -r _ || :; " if gate_fd is not None else "") + _wait_for_dirs(launch)
     wrapper = ["/bin/sh", "-c", prelude + body, WRAPPER_NAME,
                launch.working_dir, launch.stdout, launch.stderr, *command]
     err_r, err_w = os.pipe()

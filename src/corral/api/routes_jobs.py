@@ -119,7 +119,8 @@ async def wait(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
 
 @router.get("/jobs/{job_id}/explain")
 async def explain(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
-    return explain_job(ctl, await ctl.get_job(job_id))
+    job = await ctl.get_job(job_id)
+    return explain_job(ctl, job, await ctl.events(job_id) if job.state.is_final else None)
 
 
 @router.get("/jobs/{job_id}/events")

@@ -27,6 +27,7 @@ REPORTABLE = {
     JobState.OUT_OF_MEMORY,
 }
 HEARTBEAT_S = 5.0
+MAX_REASON_CHARS = 500
 
 
 def job_environment(job: Job) -> dict[str, str]:
@@ -70,7 +71,7 @@ def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
             "mem_mb": ctl.mem_limit_mb(job),
             "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
             "node_list": list(job.nodes), "kill_grace_s": ctl.cfg.controller.kill_grace_s,
-            "run": job.restarts,
+            "run": job.restarts, "output_wait_s": ctl.cfg.controller.output_wait_s,
         },
     }
 
@@ -294,7 +295,8 @@ class AgentService:
                 state = JobState.CANCELLED
             elif job.reason == "Preempted" and state != JobState.COMPLETED:
                 state = JobState.PREEMPTED
-            job.reason = "None"
+            # what the agent says went wrong (it could not start the job…) is the reason
+            job.reason = str(r.get("message") or "")[:MAX_REASON_CHARS] or "None"
             ctl.release_resources(job)
             ops.append(ctl.change(job, state, data={
                 "node": node, "exit_code": job.exit_code, "signal": job.signal,

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from corral.model.arrays import array_throttle
 from corral.model.deps import DepKind, DepStatus, evaluate_one, parse_dependency
+from corral.model.event import Event
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
+from corral.services.explain_why import ended_lines, node_lines
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -86,8 +88,17 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
                 f"It needs {_request(job)}."]
     if reason == "Resources":
         return [f"It is next in line but needs {_request(job)}; the most CPUs free on one "
-                f"available node now is {free}.",
-                "It starts when running jobs end and free enough."]
+                f"available node now is {free}.", *node_lines(ctl, job)]
+    if reason == "ReqNodeNotAvail":
+        return ["The nodes it needs are not available:", *node_lines(ctl, job)]
+    if reason == "PartitionNodeLimit":
+        return [f"It asks {_request(job)}: more than the nodes of partition "
+                f"{job.partition!r} it may use can ever give."]
+    if reason == "Reservation":
+        return [f"Its reservation {job.spec.reservation!r} has not started yet."]
+    if reason == "InvalidReservation":
+        return [f"Its reservation {job.spec.reservation!r} is unknown, over, does not "
+                "admit it, or is shorter than its time limit."]
     if reason.startswith(("Max", "QOSMax")):
         return [f"Its owner is at the {reason} limit (set by the site); it starts when "
                 "enough of their running jobs end."]
@@ -96,12 +107,14 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
     return [f"Reason: {reason}."]
 
 
-def explain(ctl: Controller, job: Job) -> dict[str, Any]:
+def explain(ctl: Controller, job: Job, events: list[Event] | None = None) -> dict[str, Any]:
+    """`events`: the job's record (for a finished job: why it ended)."""
     lines: list[str] = []
     if job.state.is_final:
         code = f" with exit code {job.exit_code}" if job.exit_code is not None else ""
         sig = f" by signal {job.signal}" if job.signal else ""
         lines.append(f"Job {job.display_id} ended {job.state}{code}{sig} at {_when(job.t_end)}.")
+        lines.extend(ended_lines(ctl, job, events or []))
     elif job.state.is_active:
         limit = (f"; its time limit ends at {_when((job.t_start or 0) + job.time_limit_s)}"
                  if job.time_limit_s else "")
@@ -116,9 +129,11 @@ def explain(ctl: Controller, job: Job) -> dict[str, Any]:
         lines.extend(_waiting_lines(ctl, job))
         if job.t_eligible_est is not None:
             wait = max(0.0, job.t_eligible_est - time.time())
+            busy = any(ctl.jobs[j].state.is_active for j in ctl.jobs if j != job.id)
             lines.append(f"Expected start: {_when(job.t_eligible_est)} (in "
-                         f"{format_duration_s(wait) if wait >= 1 else 'under a second'}), "
-                         "if running jobs use their whole time limits.")
+                         f"{format_duration_s(wait) if wait >= 1 else 'under a second'})"
+                         + (", if running jobs use their whole time limits." if busy
+                            else "."))
     return {"id": job.id, "display_id": job.display_id, "state": str(job.state),
             "reason": job.reason, "priority": job.priority,
             "t_expected_start": job.t_eligible_est, "explanation": lines}
