@@ -243,3 +243,17 @@ def test_output_directory_that_never_appears_fails_after_the_wait(spool: Path,
     assert time.monotonic() - t0 >= 0.6
     assert (r.state, r.exit_code) == ("FAILED", 1)
     assert "cannot start" in r.message and "never/32.out" in r.message
+
+
+def test_gpu_devices_are_exported(spool: Path, outdir: Path) -> None:
+    script = "#!/bin/sh\nenv | grep -E 'GPU|VISIBLE_DEVICES' | sort\n"
+    launch = make_launch(33, outdir, script=script, gpus=2, gpu_ids=[1, 3],
+                         environment={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
+    assert run_jobs(spool, [launch])[33].state == "COMPLETED"
+    env = dict(line.split("=", 1) for line in (outdir / "33.out").read_text().splitlines())
+    for name in ("CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ROCR_VISIBLE_DEVICES",
+                 "SLURM_JOB_GPUS", "CORRAL_JOB_GPUS"):
+        assert env[name] == "1,3", name
+    launch = make_launch(34, outdir, script=script)  # no GPUs: nothing is added
+    assert run_jobs(spool, [launch])[34].state == "COMPLETED"
+    assert (outdir / "34.out").read_text() == ""

@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ class Ctx:
     user: httpx.AsyncClient
     agent: httpx.AsyncClient
     ctl: Controller
+    # node -> the jobs its (fake) agent runs: what its polls show
+    running: dict[str, set[int]] = field(default_factory=dict)
 
     async def submit(self, **kw: Any) -> httpx.Response:
         body: dict[str, Any] = {"name": "t", "working_dir": "/tmp", "argv": ["true"]}
@@ -39,7 +41,9 @@ class Ctx:
                    wait_s: float = 0.2) -> list[dict[str, Any]]:
         r = await self.agent.post("/agent/v1/poll", json={
             "node": node, "boot_id": f"b-{node}", "wait_s": wait_s, "unacknowledged": [],
-            "running": [{"job_id": j, "pid": 1} for j in running or []]})
+            "running": [{"job_id": j, "pid": 1}
+                        for j in (self.running.get(node, set()) if running is None
+                                  else running)]})
         assert r.status_code == 200, r.text
         return list(r.json()["orders"])
 
@@ -47,6 +51,7 @@ class Ctx:
         """The launch orders a node receives within a few polls."""
         for _ in range(rounds):
             got = [o["launch"] for o in await self.poll(node) if o["kind"] == "launch"]
+            self.running.setdefault(node, set()).update(la["job_id"] for la in got)
             if got:
                 return got
         return []
@@ -55,6 +60,7 @@ class Ctx:
                      **kw: Any) -> None:
         now = time.time()
         rep = {"job_id": job_id, "state": state, "t_start": now - 1, "t_end": now, **kw}
+        self.running.get(node, set()).discard(job_id)
         r = await self.agent.post("/agent/v1/report", json={"node": node, "reports": [rep]})
         assert r.status_code == 200, r.text
 

@@ -29,6 +29,13 @@ def _get(d: dict[str, Any], key: str, kind: type | tuple[type, ...], default: An
     return value
 
 
+def _indices(d: dict[str, Any]) -> tuple[int, ...]:
+    ids = _get(d, "gpu_ids", list, [])
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+        raise ProtocolError("field 'gpu_ids': a list of device indices")
+    return tuple(ids)
+
+
 @dataclass(frozen=True, slots=True)
 class Launch:
     job_id: int
@@ -52,6 +59,7 @@ class Launch:
     # how long the job waits for its working and output directories to appear (a tool
     # may create them right after submitting) before it fails; 0: not at all
     output_wait_s: float = 0.0
+    gpu_ids: tuple[int, ...] = ()  # the GPU device indices the job holds on this node
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Launch:
@@ -89,6 +97,7 @@ class Launch:
             kill_grace_s=float(_get(d, "kill_grace_s", (int, float), 5)),
             run=_get(d, "run", int, 0),
             output_wait_s=max(0.0, float(_get(d, "output_wait_s", (int, float), 0))),
+            gpu_ids=_indices(d),
         )
 
 
@@ -157,6 +166,7 @@ class StepLaunch:
     array_job_id: int | None = None  # for %A %a in output patterns
     array_task_id: int | None = None
     mem_mb: int | None = None  # the job's memory per node (None: not enforced)
+    gpu_ids: tuple[int, ...] = ()  # the job's GPU device indices on this node
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StepLaunch:
@@ -186,6 +196,7 @@ class StepLaunch:
             array_job_id=_get(d, "array_job_id", int, None),
             array_task_id=_get(d, "array_task_id", int, None),
             mem_mb=_get(d, "mem_mb", int, None),
+            gpu_ids=_indices(d),
         )
 
 

@@ -116,7 +116,20 @@ def job_environment(launch: Launch, run_as: RunAs, agent_id: str) -> dict[str, s
     env["CORRAL_JOB_USER"] = launch.user or run_as.name
     env.setdefault("SLURM_NTASKS", "1")  # a Slurm front end may have set it
     env["CORRAL_AGENT_ID"] = agent_id  # marks the job's processes (see proctree)
+    env.update(gpu_environment(launch.gpu_ids))
     return env
+
+
+GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ROCR_VISIBLE_DEVICES",
+                 "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "CORRAL_JOB_GPUS")
+
+
+def gpu_environment(gpu_ids: tuple[int, ...]) -> dict[str, str]:
+    """The variables naming a job's GPU devices here (none: nothing is set)."""
+    if not gpu_ids:
+        return {}
+    text = ",".join(str(i) for i in gpu_ids)
+    return dict.fromkeys(GPU_VARIABLES, text)
 
 
 def _write_script(launch: Launch, run_as: RunAs, spool: Path) -> tuple[Path, list[str]]:

@@ -22,7 +22,13 @@ from typing import Any
 
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.protocol import RunningJob, StepLaunch
-from corral.agent.spawn import DEFAULT_PATH, RunAs, StartError, resolve_user_of
+from corral.agent.spawn import (
+    DEFAULT_PATH,
+    RunAs,
+    StartError,
+    gpu_environment,
+    resolve_user_of,
+)
 from corral.model.step import (
     FRAME_EXIT,
     FRAME_HEADER,
@@ -273,6 +279,7 @@ class StepRunner:
         env["CORRAL_STEP_ID"] = str(sl.step_id)
         env["CORRAL_AGENT_ID"] = self.agent_id  # marks the job's processes (proctree)
         env["PMI_RANK"], env["PMI_SIZE"] = str(rank), str(sl.ntasks)
+        env.update(gpu_environment(sl.gpu_ids))  # this node's devices, not the batch node's
         return env
 
     async def _start(self, sl: StepLaunch, run_as: RunAs, rank: int, local_id: int) -> Task:

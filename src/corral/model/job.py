@@ -123,6 +123,8 @@ class Job:
     priority_factors: tuple[float, ...] | None = None
     # running: node -> its agent's last sample (rss_mb, max_rss_mb, cpu_time_s, t); not stored
     live_usage: dict[str, dict[str, float]] | None = None
+    # running (and kept after the end): node -> the GPU device indices it holds there
+    gpu_ids: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def display_id(self) -> str:
@@ -189,6 +191,7 @@ class Job:
             "t_start": self.t_start,
             "t_end": self.t_end,
             "node_list": list(self.nodes),
+            "gpu_ids": {node: list(ids) for node, ids in self.gpu_ids.items()},
             "exit_code": self.exit_code,
             "signal": self.signal,
             "cpu_time_s": self.cpu_time_s,

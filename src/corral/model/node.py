@@ -26,6 +26,7 @@ class Node:
     mem_mb_used: int = 0
     gpus_used: int = 0
     jobs: set[int] = field(default_factory=set)
+    gpu_ids_used: set[int] = field(default_factory=set)  # device indices 0..gpus-1 held
 
     @property
     def state(self) -> NodeState:

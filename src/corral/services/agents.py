@@ -71,6 +71,7 @@ def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
             "mem_mb": ctl.mem_limit_mb(job),
             "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
             "node_list": list(job.nodes), "kill_grace_s": ctl.cfg.controller.kill_grace_s,
+            "gpu_ids": list(job.gpu_ids.get(job.nodes[0], ())) if job.nodes else [],
             "run": job.restarts, "output_wait_s": ctl.cfg.controller.output_wait_s,
         },
     }

@@ -179,6 +179,18 @@ class Controller(JobControl):
             n.mem_mb_used += job.mem_mb_per_node or 0
             n.gpus_used += job.spec.gpus_per_node
             n.jobs.add(job.id)
+            if job.spec.gpus_per_node:
+                self._take_gpus(job, n)
+
+    @staticmethod
+    def _take_gpus(job: Job, n: Node) -> None:
+        """The job's GPU devices on node n: those it holds already (reloaded at
+        start-up), else the lowest free indices."""
+        ids = job.gpu_ids.get(n.name)
+        if ids is None:
+            free = [i for i in range(n.gpus) if i not in n.gpu_ids_used]
+            ids = job.gpu_ids[n.name] = tuple(free[:job.spec.gpus_per_node])
+        n.gpu_ids_used |= set(ids)
 
     def release_resources(self, job: Job) -> None:
         self.steps.job_ended(job)
@@ -191,6 +203,7 @@ class Controller(JobControl):
             if job.id not in self.lent:  # a suspended job lent these already
                 n.cpus_used -= n.cpus if job.spec.exclusive else job.spec.cpus_per_node
                 n.gpus_used -= job.spec.gpus_per_node
+                n.gpu_ids_used -= set(job.gpu_ids.get(name, ()))
             n.mem_mb_used -= job.mem_mb_per_node or 0
             n.jobs.discard(job.id)
         self.lent.discard(job.id)
@@ -209,6 +222,8 @@ class Controller(JobControl):
             if n is not None and job.id in n.jobs:
                 n.cpus_used += sign * (n.cpus if job.spec.exclusive else job.spec.cpus_per_node)
                 n.gpus_used += sign * job.spec.gpus_per_node
+                ids = set(job.gpu_ids.get(name, ()))
+                n.gpu_ids_used = n.gpu_ids_used | ids if back else n.gpu_ids_used - ids
 
 
     # ---- jobs: writes ------------------------------------------------------

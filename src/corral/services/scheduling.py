@@ -274,6 +274,7 @@ class Scheduler:
             if start.job_id not in ctl.jobs:  # a task leaves its array's rest
                 job = ctl.arrays.detach(start.job_id) or job
             job.nodes = start.nodes
+            job.gpu_ids = {}  # devices are chosen afresh for each run
             job.t_start = time.time()
             job.reason = "None"
             ctl.allocate(job)

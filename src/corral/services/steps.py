@@ -129,7 +129,8 @@ class Steps:
         }
         for index, node in enumerate(layout.nodes):
             ctl.orders.push(node, {"kind": "step", "job_id": job_id, "step": {
-                **common, "ranks": list(layout.ranks_of(index)), "node_index": index}})
+                **common, "ranks": list(layout.ranks_of(index)), "node_index": index,
+                "gpu_ids": list(job.gpu_ids.get(node, ()))}})
         return step
 
     async def end(self, caller: Caller, job_id: int, step_id: int, *,

@@ -73,8 +73,21 @@ def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str,
         "priority": job.priority,
         "array_job_id": job.array_job_id,
         "array_task_id": job.array_task_id,
+        "gpu_ids": _gpu_json(job.gpu_ids),
         "spec": _spec_json(spec_d if spec_d is not None else spec_dict(job.spec)),
     }
+
+
+def _gpu_json(gpu_ids: dict[str, tuple[int, ...]]) -> str | None:
+    if not gpu_ids:
+        return None
+    return json.dumps({node: list(ids) for node, ids in gpu_ids.items()}, sort_keys=True)
+
+
+def _gpu_ids(text: str | None) -> dict[str, tuple[int, ...]]:
+    if not text:
+        return {}
+    return {str(node): tuple(int(i) for i in ids) for node, ids in json.loads(text).items()}
 
 
 def _insert_values(job: Job, spec_d: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +182,7 @@ def _job(row: Row[Any]) -> Job:
         priority=float(row.priority),
         array_job_id=row.array_job_id,
         array_task_id=row.array_task_id,
+        gpu_ids=_gpu_ids(row.gpu_ids),
     )
 
 

@@ -64,6 +64,8 @@ jobs = Table(
     Column("spec", Text, nullable=False),  # JSON of JobSpec.to_dict()
     Column("array_job_id", Integer, nullable=True),  # migration 0002
     Column("array_task_id", Integer, nullable=True),
+    # JSON {node: [GPU device indices]} of the job's (last) run; migration 0005_h_sched
+    Column("gpu_ids", Text, nullable=True),
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_user", "user"),
     Index("ix_jobs_array_job_id", "array_job_id"),
