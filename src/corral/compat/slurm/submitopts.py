@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shlex
 import socket
-import time
 from typing import Any
 
 from corral.compat import hostlist, timefmt
@@ -260,12 +259,7 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
     if "exclusive" in o:
         req["exclusive"] = True
     _allocation_env(env, req, tasks_per_node=o.get("ntasks_per_node") and per_node)
-    if "t_begin" not in req and _made_after_submit(req):
-        req["t_begin"] = time.time() + DIR_GRACE_S
     return req
-
-
-DIR_GRACE_S = 2.0
 
 
 def _allocation_env(env: dict[str, str], req: dict[str, Any], *,
@@ -294,17 +288,3 @@ def _allocation_env(env: dict[str, str], req: dict[str, Any], *,
         env["SLURM_JOB_ACCOUNT"] = req["account"]
     if req.get("gpus_per_node"):
         env["SLURM_GPUS_ON_NODE"] = str(req["gpus_per_node"])
-
-
-def _made_after_submit(req: dict[str, Any]) -> bool:
-    """Tools such as submitit name the output directory after the job id and create it
-    right after sbatch answers; Slurm's scheduling delay hides that race, corral's
-    immediate start would not: such jobs get a short begin delay."""
-    for key in ("stdout", "stderr"):
-        path = req.get(key)
-        if not path:
-            continue
-        parent = os.path.dirname(path)
-        if any(p in parent for p in ("%j", "%A", "%a")):
-            return True
-    return False
