@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from corral.api.app import create_app
 from corral.api.peercred import _WithPeer
 from corral.config import load_config
 from corral.services.controller import Controller
 from corral.store.db import make_engine, migrate
+from tests.conftest import PG_URL
 
 
 @dataclass
@@ -67,7 +70,7 @@ class Ctx:
     async def restart(self) -> None:
         """Stop the controller and start a new one on the same store."""
         await self.ctl.stop()
-        ctl = Controller(self.ctl.cfg, self.ctl.engine)
+        ctl = Controller(self.ctl.cfg, self.ctl.engine)  # the same store
         await ctl.start()
         await self.user.aclose()
         await self.agent.aclose()
@@ -90,13 +93,15 @@ async def register(ctx: Ctx, node: str, **kw: Any) -> None:
 
 
 def run(tmp_path: Path, config: str, nodes: dict[str, dict[str, Any]],
-        scenario: Callable[[Ctx], Awaitable[None]]) -> None:
-    """Start a controller with `config` (TOML), register `nodes` (name -> inventory
-    overrides), run the scenario, stop."""
+        scenario: Callable[[Ctx], Awaitable[None]], *, backend: str = "sqlite") -> None:
+    """Start a controller with `config` (TOML) on `backend` (sqlite, or postgresql in a
+    schema of its own), register `nodes` (name -> inventory overrides), run the
+    scenario, stop."""
     async def main() -> None:
         (tmp_path / "corral.toml").write_text(config)
         cfg = load_config(str(tmp_path))
-        engine = make_engine(cfg.database_url)
+        schema = f"t_{uuid.uuid4().hex[:12]}" if backend == "postgresql" else None
+        engine = make_engine(PG_URL if schema else cfg.database_url, schema=schema)
         migrate(engine)
         ctl = Controller(cfg, engine)
         await ctl.start()
@@ -109,5 +114,8 @@ def run(tmp_path: Path, config: str, nodes: dict[str, dict[str, Any]],
             await ctx.user.aclose()
             await ctx.agent.aclose()
             await ctx.ctl.stop()
+            if schema is not None:
+                with engine.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             engine.dispose()
     asyncio.run(main())

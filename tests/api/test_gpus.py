@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.api.harness import Ctx, register, run
 
 CONFIG = """
@@ -13,7 +15,8 @@ default = true
 """
 
 
-def test_jobs_get_distinct_gpu_devices(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_jobs_get_distinct_gpu_devices(tmp_path: Path, backend: str) -> None:
     async def scenario(ctx: Ctx) -> None:
         a = (await ctx.submit(gpus_per_node=2)).json()["id"]
         got = {la["job_id"]: la["gpu_ids"] for la in await ctx.launches("n1")}
@@ -41,7 +44,7 @@ def test_jobs_get_distinct_gpu_devices(tmp_path: Path) -> None:
         d = (await ctx.submit(gpus_per_node=1)).json()["id"]
         got = {la["job_id"]: la["gpu_ids"] for la in await ctx.launches("n1")}
         assert got == {d: [3]}
-    run(tmp_path, CONFIG, {"n1": {"gpus": 4, "cpus": 8}}, scenario)
+    run(tmp_path, CONFIG, {"n1": {"gpus": 4, "cpus": 8}}, scenario, backend=backend)
 
 
 def test_a_requeued_job_gets_devices_afresh(tmp_path: Path) -> None:

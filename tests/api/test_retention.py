@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from corral.store.schema import jobs
@@ -18,7 +19,9 @@ default = true
 """
 
 
-def test_recently_finished_jobs_survive_a_controller_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_recently_finished_jobs_survive_a_controller_restart(tmp_path: Path,
+                                                             backend: str) -> None:
     async def scenario(ctx: Ctx) -> None:
         recent = (await ctx.submit()).json()["id"]
         old = (await ctx.submit()).json()["id"]
@@ -39,4 +42,4 @@ def test_recently_finished_jobs_survive_a_controller_restart(tmp_path: Path) -> 
         assert {j["id"] for j in history} == {recent, old, pending}
         # nothing of a finished job is held on its node after the restart
         assert ctx.ctl.nodes["n1"].cpus_used == 0
-    run(tmp_path, CONFIG, {"n1": {}}, scenario)
+    run(tmp_path, CONFIG, {"n1": {}}, scenario, backend=backend)

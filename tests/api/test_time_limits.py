@@ -29,7 +29,9 @@ default_time_s = "1:00:00"
 """
 
 
-def test_a_job_without_a_limit_starts_in_a_partition_without_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_job_without_a_limit_starts_in_a_partition_without_one(tmp_path: Path,
+                                                                  backend: str) -> None:
     async def scenario(ctx: Ctx) -> None:
         r = await ctx.submit(partition="nolimit")
         assert r.status_code == 201, r.text
@@ -39,7 +41,7 @@ def test_a_job_without_a_limit_starts_in_a_partition_without_one(tmp_path: Path)
         assert launches[0]["time_limit_s"] == 0  # nothing to enforce
         j = await ctx.job(job_id)
         assert (j["state"], j["time_limit_s"]) == ("RUNNING", 0)
-    run(tmp_path, CONFIG, {"n1": {}}, scenario)
+    run(tmp_path, CONFIG, {"n1": {}}, scenario, backend=backend)
 
 
 def test_unlimited_is_not_the_partition_default(tmp_path: Path) -> None:
