@@ -276,7 +276,8 @@ class NodeMachine:
         excl = req.exclusive
         need: Res3 = (req.cpus, req.mem_mb, req.gpus)
         chosen: list[_Node] = []
-        for name in sorted(req.required):  # the nodes it must have (--nodelist) first
+        required = req.required
+        for name in sorted(required):  # the nodes it must have (--nodelist) first
             n = self._by_name.get(name)
             nd = need if n is None or not excl else n.cap
             if n is None or n.idx not in static or not n.fits(nd, now, t_end, now, tag):
@@ -289,7 +290,8 @@ class NodeMachine:
             if len(chosen) == k:
                 break
             for idx, n in pool.items():
-                if idx not in static or (skip_reserved and n.res) or n.name in req.required:
+                if idx not in static or (skip_reserved and n.res) or (
+                        required and n.name in required):
                     continue
                 nd = n.cap if excl else need
                 f = n.free  # free now: the cheap test first (fits() checks it again)
