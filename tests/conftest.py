@@ -34,6 +34,8 @@ SLOW = (
     "tests/compat/test_arrays.py",
     "tests/e2e/test_policies.py",
     "tests/e2e/test_netns.py",
+    "tests/e2e/test_why.py",
+    "tests/e2e/test_gpus.py",
     "tests/e2e/test_reaching.py::test_submit_wait_outlives_the_client_timeout",
     "tests/compat/test_snakemake.py",
     "tests/compat/test_snakemake_plugin_suite.py",
