@@ -113,6 +113,9 @@ def job_environment(launch: Launch, run_as: RunAs, agent_id: str) -> dict[str, s
         env[f"SLURM_{key}"] = value
     env["CORRAL_NODELIST"] = nodes
     env["SLURM_JOB_NODELIST"] = nodes
+    # Slurm's older names, still exported by it and read by site scripts and MPI wrappers
+    env["SLURM_JOBID"] = env["SLURM_JOB_ID"]
+    env["SLURM_NODELIST"] = nodes
     env["CORRAL_JOB_USER"] = launch.user or run_as.name
     env.setdefault("SLURM_NTASKS", "1")  # a Slurm front end may have set it
     env["CORRAL_AGENT_ID"] = agent_id  # marks the job's processes (see proctree)

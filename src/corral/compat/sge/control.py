@@ -34,8 +34,9 @@ def act(prog: str, argv: list[str], do: Callable[[Any, dict[str, Any]], str]) ->
         if users is not None:
             targets = [(str(j["id"]), [j]) for j in c.jobs(user=users, expand_arrays=True)
                        if j["state"] not in _FINAL]
-        elif words:
-            targets = [(spec, view.jobs_for(c, spec)) for spec in view.parse_ids(words, prog)]
+        elif words:  # a finished job has left Grid Engine's queue: it does not exist
+            targets = [(spec, [j for j in view.jobs_for(c, spec) if j["state"] not in _FINAL])
+                       for spec in view.parse_ids(words, prog)]
         else:
             frontend.fail(f"usage: {prog} [-u user_list] job_task_list", 1)
         for spec, jobs in targets:
@@ -57,8 +58,6 @@ def act(prog: str, argv: list[str], do: Callable[[Any, dict[str, Any]], str]) ->
 
 
 def _delete(c: Any, j: dict[str, Any]) -> str:
-    if j["state"] in _FINAL:
-        return f'denied: job "{{id}}" does not exist (it has finished: {j["state"]})'
     c.cancel(j["id"])
     if j["state"] in ("RUNNING", "COMPLETING", "SUSPENDED"):
         return "{me} has registered the job {id} for deletion"

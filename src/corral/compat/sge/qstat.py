@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -107,24 +108,7 @@ def qstat(argv: list[str]) -> int:
         i += 1
     with frontend.client() as c:
         if detail is not None:
-            found: list[dict[str, Any]] = []
-            missing = []
-            for spec in view.parse_ids([detail], PROG):
-                js = view.jobs_for(c, spec)
-                found.extend(js)
-                if not js:
-                    missing.append(spec)
-            if missing and not found:
-                print("Following jobs do not exist: ", file=__import__("sys").stderr)
-                print(",".join(missing), file=__import__("sys").stderr)
-                return 1
-            if show_xml:
-                print(_xml(found))
-                return 0
-            print("=" * 62)
-            for j in found:
-                print("\n".join(_detail(j)))
-            return 0
+            return _show_jobs(c, detail, show_xml)
         jobs = c.jobs(user=users)
     want = set()
     for ch in states:
@@ -140,6 +124,29 @@ def qstat(argv: list[str]) -> int:
         print("-" * (len(HEADER) + 13))
         for j in jobs:
             print(_row(j).rstrip())
+    return 0
+
+
+def _show_jobs(c: Any, detail: str, show_xml: bool) -> int:
+    """-j: the jobs still in the queue; a finished job has left it, as in Grid Engine,
+    and if none of those asked for is left: `Following jobs do not exist`, exit 1."""
+    found: list[dict[str, Any]] = []
+    missing = []
+    for spec in view.parse_ids([detail], PROG):
+        js = [j for j in view.jobs_for(c, spec) if view.state(j) != "z"]
+        found.extend(js)
+        if not js:
+            missing.append(spec)
+    if not found:
+        print("Following jobs do not exist: ", file=sys.stderr)
+        print(", ".join(missing), file=sys.stderr)
+        return 1
+    if show_xml:
+        print(_xml(found))
+        return 0
+    for j in found:
+        print("=" * 62)
+        print("\n".join(_detail(j)))
     return 0
 
 

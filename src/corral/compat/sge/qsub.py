@@ -26,6 +26,7 @@ ARITY = {
 }
 IGNORED = {"-S", "-P", "-m", "-M", "-notify", "-now", "-R", "-js", "-w", "-shell", "-c",
            "-soft", "-hard", "-ac", "-dc", "-sc", "-binding", "-i"}
+MEMORY_RESOURCES = ("h_vmem", "s_vmem", "h_rss", "s_rss", "mem_free", "virtual_free", "mem")
 SGE_SHIM = ('export JOB_ID="${SLURM_ARRAY_JOB_ID:-$CORRAL_JOB_ID}" '
             'JOB_NAME="$CORRAL_JOB_NAME" NSLOTS="$CORRAL_CPUS_ON_NODE" '
             'SGE_TASK_ID="${SLURM_ARRAY_TASK_ID:-undefined}" '
@@ -75,6 +76,14 @@ def _path(value: str, default_name: str) -> str:
     return value
 
 
+def _slots(text: str, what: str) -> int:
+    """A slot count or range (`4`, `2-8`: the least); refused unless a positive number."""
+    first = text.strip().split("-")[0] or "1"  # `-4`: up to 4, at least 1
+    if not first.isdigit() or int(first) < 1:
+        frontend.fail(f'{what}: "{text}" is not a number of slots (a positive integer)', 1)
+    return int(first)
+
+
 def _begin(text: str) -> float:
     body, _, sec = text.partition(".")
     fmt = {8: "%m%d%H%M", 10: "%y%m%d%H%M", 12: "%Y%m%d%H%M"}.get(len(body))
@@ -112,9 +121,10 @@ def build(opts: list[tuple[str, list[str]]], script: str, name: str) -> dict[str
     name = o["-N"][0] if "-N" in o else name
     array = o["-t"][0] if "-t" in o else None
     suffix = "%A.%a" if array else "%j"
-    slots = 1
-    if "-pe" in o:
-        slots = int(o["-pe"][1].split("-")[0] or 1)
+    slots = _slots(o["-pe"][1], "-pe") if "-pe" in o else 1
+    if "slots" in resources:  # -l slots=N: N slots on one host, as -pe smp N
+        value = resources.pop("slots")
+        slots = slots if "-pe" in o else _slots(value, "-l slots")
     req: dict[str, Any] = {
         "name": name, "working_dir": os.path.abspath(workdir), "script": script, "argv": [],
         "environment": env, "cpus_per_node": slots,
@@ -132,9 +142,12 @@ def build(opts: list[tuple[str, list[str]]], script: str, name: str) -> dict[str
             value = resources.pop(key)
             req["time_limit_s"] = int(value) if value.isdigit() \
                 else parse_duration_s(key, value)
-    for key in ("h_vmem", "mem_free", "virtual_free", "s_vmem", "mem"):
-        if key in resources:
-            req["mem_mb_per_node"] = parse_mem_mb(key, resources.pop(key)) * slots
+    # Memory requests are per slot in Grid Engine; corral holds the job to the total
+    # on its node (the smallest of those given, as the strictest limit wins).
+    limits = [parse_mem_mb(key, resources.pop(key)) * slots for key in MEMORY_RESOURCES
+              if key in resources]
+    if limits:
+        req["mem_mb_per_node"] = min(limits)
     for key in ("gpu", "gpus", "ngpus"):
         if key in resources:
             req["gpus_per_node"] = int(resources.pop(key) or 1)

@@ -92,6 +92,11 @@ def scancel(argv: list[str]) -> int:
                                       "nodelist")) or "me" in o
     if not specs and not filters:
         raise frontend.Exit(1, "No job identification provided")
+    # As Slurm's scancel: with job ids alone (no signal, filter or -b), a job that is
+    # unknown or already done is not an error (said only with -v); otherwise it is.
+    # A job picked by a filter that ends meanwhile is "already done": ignored when
+    # killing.
+    lenient = sig is None and (not specs or (not filters and "batch" not in o))
     code = 0
     with frontend.client() as c:
         steps = [s for s in specs if "." in s]
@@ -108,19 +113,15 @@ def scancel(argv: list[str]) -> int:
                        else (str(j["id"]), [j["id"]], False) for j in _filtered(c, o)]
         for spec, ids, whole in targets:
             if not ids:
-                print(f"scancel: error: Kill job error on job id {spec}: "
-                      "Invalid job id specified", file=sys.stderr)
-                code = 1
+                code = max(code, _gone(spec, o, lenient))
             for job_id in ids:
                 try:
-                    c.cancel(job_id, signal=sig, target=target, whole_array=whole)
-                except NotFound:
-                    if "quiet" not in o:
-                        print(f"scancel: error: Kill job error on job id {spec}: "
-                              "Invalid job id specified", file=sys.stderr)
-                    code = 1
-                except Conflict:
-                    pass  # already finished: nothing to do, as with Slurm
+                    done = c.cancel(job_id, signal=sig, target=target,
+                                    whole_array=whole).get("state") in v.FINAL
+                    if done and sig is not None:  # a finished job gets no signal
+                        code = max(code, _gone(spec, o, lenient))
+                except (NotFound, Conflict):
+                    code = max(code, _gone(spec, o, lenient))
                 except CorralError as e:
                     if e.code == "unavailable":
                         raise
@@ -128,6 +129,15 @@ def scancel(argv: list[str]) -> int:
                           file=sys.stderr)
                     code = 1
     return code
+
+
+def _gone(spec: str, o: dict[str, Any], lenient: bool) -> int:
+    """An unknown or finished job: said unless -Q (with job ids alone, only with -v);
+    an error (1) unless lenient."""
+    if "quiet" not in o and (not lenient or "verbose" in o):
+        print(f"scancel: error: Kill job error on job id {spec}: "
+              "Invalid job id specified", file=sys.stderr)
+    return 0 if lenient else 1
 
 
 def _cancel_step(c: Client, spec: str, sig: int | None, *, quiet: bool) -> int:

@@ -124,10 +124,17 @@ def collapse(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in groups.values():
         tasks = sorted(row.pop("_tasks"))
         if len(tasks) > 1:
-            rng = _ranges(tasks)
+            rng = _ranges(tasks) + _throttle(row)
             row["display_id"] = f"{row['array_job_id']}_[{rng}]"
             row["_task_range"] = rng
     return out
+
+
+def _throttle(job: dict[str, Any]) -> str:
+    """`%N` when the array runs at most N tasks at once (Slurm shows it: `7_[2-9%2]`)."""
+    text = job.get("array_spec") or (job.get("spec") or {}).get("array") or ""
+    limit = str(text).partition("%")[2]
+    return f"%{limit}" if limit.isdigit() else ""
 
 
 def _ranges(nums: list[int]) -> str:

@@ -1,0 +1,84 @@
+"""The drop-in commands behave as the real tools do where workflow tools look:
+exit codes for unknown and finished jobs, format fields, the environment a job sees,
+Grid Engine resource requests."""
+
+from __future__ import annotations
+
+import re
+
+from tests.compat.conftest import Compat
+
+
+def _submit(c: Compat, *args: str) -> int:
+    out = c.out("sbatch", "--parsable", *args)
+    assert re.fullmatch(r"\d+\n", out), out
+    return int(out)
+
+
+def test_scancel_ignores_unknown_and_finished_jobs_only_when_killing(compat: Compat) -> None:
+    done = _submit(compat, "--wrap", "true")
+    assert compat.cluster.wait(done)["state"] == "COMPLETED"
+    for job in ("999999", str(done), "999999_3"):
+        p = compat.run("scancel", job)
+        assert (p.stdout, p.stderr) == ("", ""), job
+    p = compat.run("scancel", "-v", "999999")  # verbose: said, still not an error
+    assert "scancel: error: Kill job error on job id 999999: Invalid job id specified\n" \
+        in p.stderr
+    for job in ("999999", str(done)):  # a signal to a job that is not there: an error
+        p = compat.run("scancel", "--signal=USR1", job, rc=1)
+        assert p.stderr == (f"scancel: error: Kill job error on job id {job}: "
+                            "Invalid job id specified\n")
+    p = compat.run("scancel", "-Q", "-s", "USR1", "999999", rc=1)
+    assert p.stderr == ""
+    p = compat.run("scancel", "-b", "999999", rc=1)
+    assert "Invalid job id specified" in p.stderr
+
+
+def test_qstat_j_says_a_finished_job_no_longer_exists(compat: Compat) -> None:
+    done = int(compat.out("qsub", "-terse", "-cwd", "-b", "y", "true"))
+    assert compat.cluster.wait(done)["state"] == "COMPLETED"
+    p = compat.run("qstat", "-j", str(done), rc=1)
+    assert (p.stdout, p.stderr) == ("", f"Following jobs do not exist: \n{done}\n")
+    p = compat.run("qstat", "-j", f"{done},999999", rc=1)
+    assert p.stderr == f"Following jobs do not exist: \n{done}, 999999\n"
+    held = int(compat.out("qsub", "-terse", "-h", "-cwd", "-N", "held", "-b", "y", "true"))
+    out = compat.out("qstat", "-j", f"{held},{done}")  # one left: shown, exit 0
+    assert out.startswith("=" * 62 + f"\njob_number:                 {held}\n")
+    p = compat.run("qdel", str(done), rc=1)  # it has left the queue
+    assert (p.stdout, p.stderr) == ("", f'denied: job "{done}" does not exist\n')
+    p = compat.run("qhold", str(done), rc=1)
+    assert p.stderr == f'denied: job "{done}" does not exist\n'
+    compat.run("qdel", str(held))
+
+
+def test_job_environment_has_slurms_old_names(compat: Compat) -> None:
+    job = _submit(compat, "-o", "oldnames-%j.out", "--wrap",
+                  'echo "$SLURM_JOBID $SLURM_NODELIST $SLURM_JOB_NODELIST"')
+    assert compat.cluster.wait(job)["state"] == "COMPLETED"
+    assert (compat.work / f"oldnames-{job}.out").read_text() == f"{job} node1 node1\n"
+
+
+def test_squeue_shows_a_throttled_arrays_limit(compat: Compat) -> None:
+    arr = _submit(compat, "-H", "--array=2-4%2", "--wrap", "true")
+    try:
+        out = compat.out("squeue", "-h", "-j", str(arr), "-o", "%i %K %F")
+        assert out == f"{arr}_[2-4%2] 2-4%2 {arr}\n"
+        out = compat.out("squeue", "-h", "-r", "-j", str(arr), "-o", "%i")
+        assert out.split() == [f"{arr}_{t}" for t in (2, 3, 4)]
+    finally:
+        compat.run("scancel", str(arr))
+
+
+def test_qsub_slots_and_memory_requests(compat: Compat) -> None:
+    out = compat.out("qsub", "-terse", "-h", "-cwd", "-l", "slots=3,h_rss=200M",
+                     "-b", "y", "true")
+    job = compat.cluster.show(int(out))
+    assert job["cpus"] == 3 and job["mem_mb_per_node"] == 600  # per slot, as in SGE
+    p = compat.run("qsub", "-terse", "-h", "-cwd", "-l", "h_vmem=1G,s_rss=100M",
+                   "-b", "y", "true")
+    assert "ignored" not in p.stderr
+    job2 = compat.cluster.show(int(p.stdout))
+    assert job2["cpus"] == 1 and job2["mem_mb_per_node"] == 100  # the strictest
+    p = compat.run("qsub", "-l", "slots=x", "-b", "y", "true", rc=1)
+    assert p.stderr == 'qsub: -l slots: "x" is not a number of slots (a positive integer)\n'
+    compat.run("qdel", str(job["id"]), str(job2["id"]))
