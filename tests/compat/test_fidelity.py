@@ -82,3 +82,59 @@ def test_qsub_slots_and_memory_requests(compat: Compat) -> None:
     p = compat.run("qsub", "-l", "slots=x", "-b", "y", "true", rc=1)
     assert p.stderr == 'qsub: -l slots: "x" is not a number of slots (a positive integer)\n'
     compat.run("qdel", str(job["id"]), str(job2["id"]))
+
+
+def test_sinfo_letters_workflow_tools_use(compat: Compat) -> None:
+    # a workflow tool's start-up probe: partition, GRES, limit, priority tier, CPUs, memory
+    out = compat.out("sinfo", "-a", "-h", "-o", "%P %G %l %p %c %m")
+    assert re.fullmatch(r"main\* \(null\) 1-00:00:00 0 4 \d+\n", out), out
+    letters = "aAbBcCdDeEfFgGhHiIlLmMnNoOpPrRsStTuUvVwXYzZ"
+    p = compat.run("sinfo", "-h", "-o", "|".join(f"%{c}" for c in letters))
+    assert p.stderr == "" and p.stdout.count("|") == len(letters) - 1
+    cells = dict(zip(letters, p.stdout.rstrip("\n").split("|"), strict=True))
+    assert (cells["p"], cells["M"], cells["V"], cells["Y"], cells["A"]) == (
+        "0", "OFF", "corral", "4", cells["F"].rsplit("/", 2)[0])
+    p = compat.run("sinfo", "-h", "-o", "%P %j|")  # as Slurm: said, kept, not fatal
+    assert (p.stdout, p.stderr) == ("main* %j|\n", "Invalid node format specification: j\n")
+    out = compat.out("sinfo", "-O", "PartitionName:8,PriorityTier:5,Nodes")
+    assert out.splitlines()[:2] == ["PARTITIOPRIO_NODES", "main    0    1"]
+
+
+def test_squeue_and_sacct_fields(compat: Compat) -> None:
+    job = _submit(compat, "-H", "-J", "fields", "-n", "2", "--wrap", "true")
+    try:
+        letters = "aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRStTuUvVwWxXyYzZ"
+        p = compat.run("squeue", "-h", "-j", str(job), "-o", "|".join(f"%{c}" for c in letters))
+        assert p.stderr == ""
+        cells = dict(zip(letters, p.stdout.rstrip("\n").split("|"), strict=True))
+        assert (cells["B"], cells["O"], cells["W"], cells["X"], cells["H"]) == (
+            "n/a", "0", "(null)", "N/A", "*")
+        out = compat.out("squeue", "-h", "-j", str(job), "-O",
+                         "NumTasks:4,BatchFlag:3,Requeue:3,StdIn:10,Cluster")
+        assert out.split() == ["2", "1", "1", "/dev/null", "corral"]
+        p = compat.run("squeue", "-h", "-j", str(job), "-o", "%i %s")
+        assert p.stdout == f"{job} %s\n"
+        assert p.stderr == "squeue: error: Invalid job format specification: s\n"
+    finally:
+        compat.run("scancel", str(job))
+    compat.cluster.wait(job)
+    out = compat.out("sacct", "-j", str(job), "-X", "-n", "-P", "-o",
+                     "JobID,State,Planned,PlannedCPURAW,QOSREQ,StdIn,Flags,NTasks")
+    jid, state, planned, planned_raw, qos, stdin, flags, ntasks = out.strip().split("|")
+    assert (jid, state, qos, stdin, flags, ntasks) == (
+        str(job), "CANCELLED by " + str(compat.cluster.show(job)["uid"]), "normal",
+        "/dev/null", "SchedMain", "")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", planned) and planned_raw.isdigit()
+
+
+def test_squeue_only_job_state(compat: Compat) -> None:
+    job = _submit(compat, "-H", "--wrap", "true")
+    try:
+        lines = compat.out("squeue", "--only-job-state", "-j", str(job)).splitlines()
+        assert lines == ["             JOBID ST", f"{job:>18} PD"]
+        out = compat.out("squeue", "--only-job-state", "-h", "-t", "PD", "-O", "JobID,State")
+        assert f"{job:<20}PENDING" in out.splitlines()
+        p = compat.run("squeue", "--only-job-state", "-u", "root", rc=1)
+        assert p.stderr.startswith("squeue: fatal: Option --only-job-state only works alone")
+    finally:
+        compat.run("scancel", str(job))

@@ -107,6 +107,9 @@ async def partitions(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
             "default_time_s": p.default_time_s, "max_nodes": p.max_nodes,
             "cpus": sum(n.cpus for n in members),
             "cpus_used": sum(n.cpus_used for n in members),
+            "max_cpus_per_node": p.max_cpus_per_node, "priority_tier": p.priority_tier,
+            "preempt_mode": p.preempt_mode, "default_mem_mb_per_node": p.default_mem_mb_per_node,
+            "allow_accounts": list(p.allow_accounts), "allow_groups": list(p.allow_groups),
         })
     return {"partitions": out}
 

@@ -23,8 +23,10 @@ class Column:
 
 
 def parse_percent(fmt: str, fields: Mapping[str, tuple[str, Getter]],
-                  prog: str = "squeue") -> list[Column]:
-    """`%.18i %9P` -> columns; unknown letters raise ValueError."""
+                  prog: str = "squeue",
+                  invalid: Callable[[str], None] | None = None) -> list[Column]:
+    """`%.18i %9P` -> columns. An unknown letter raises ValueError, or with `invalid`
+    is reported to it and kept as literal text, as Slurm's squeue and sinfo do."""
     cols: list[Column] = []
     pos = 0
     fmt = fmt.replace("\\t", "\t")
@@ -34,7 +36,11 @@ def parse_percent(fmt: str, fields: Mapping[str, tuple[str, Getter]],
         pos = m.end()
         letter = m.group(3)
         if letter not in fields:
-            raise ValueError(f"Invalid job format specification: {letter}")
+            if invalid is None:
+                raise ValueError(f"Invalid job format specification: {letter}")
+            invalid(letter)
+            cols.append(Column(m.group(0), None))
+            continue
         header, get = fields[letter]
         cols.append(Column(header, get, int(m.group(2) or 0), right=bool(m.group(1))))
     if pos < len(fmt):

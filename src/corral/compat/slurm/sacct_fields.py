@@ -108,11 +108,70 @@ FIELDS: dict[str, tuple[int, bool, Get]] = {
     "ReqTRES": (10, False, _tres),
     "Comment": (10, False, lambda j: ""),
     "Constraints": (19, False, lambda j: "&".join((j.get("spec") or {}).get("features") or [])),
-    "QOS": (10, False, lambda j: "normal"),
+    "QOS": (10, False, lambda j: str(j.get("qos") or "normal")),
     "Cluster": (10, False, lambda j: "corral"),
     "ReqGRES": (12, False, lambda j: f"gpu:{j['gpus_per_node']}"
                 if j.get("gpus_per_node") else ""),
 }
+
+def _planned_s(j: dict[str, Any]) -> float:
+    """How long the job waited: eligible (submit or begin time) to start, or to now."""
+    t0 = max(float(j["t_submit"]), float((j.get("spec") or {}).get("t_begin") or 0))
+    t1 = j.get("t_start")
+    if t1 is None:
+        t1 = j.get("t_end") or v.now()
+    return max(0.0, float(t1) - t0)
+
+
+def _first_node(j: dict[str, Any]) -> str:
+    nodes = j.get("node_list") or []
+    return str(nodes[0]) if nodes and j.get("max_rss_mb") is not None else ""
+
+
+def _ntasks(j: dict[str, Any]) -> str:
+    if not j.get("_step"):
+        return ""  # the allocation's row: its steps have tasks
+    if j["_step"] == ".batch":
+        return "1"
+    return str(j.get("_ntasks") or len(j.get("node_list") or []) or 1)
+
+
+def _failed_node(j: dict[str, Any]) -> str:
+    return v.nodelist(j) if v.state(j) == "NODE_FAIL" else ""
+
+
+def _std(key: str) -> Get:
+    return lambda j: "" if j.get("_step") else str(j.get(key) or "")
+
+
+FIELDS.update({
+    "AveCPU": (10, False, lambda j: _total_cpu(j) if j.get("_step") else ""),
+    "AveRSS": (10, False, lambda j: _maxrss(j) if j.get("_step") else ""),
+    "MaxRSSNode": (10, False, _first_node), "MaxRSSTask": (10, False,
+                                                          lambda j: "0" if _first_node(j)
+                                                          else ""),
+    "MinCPU": (10, False, lambda j: _total_cpu(j) if j.get("_step") else ""),
+    "MinCPUNode": (10, False, lambda j: _first_node(j) if j.get("_step") else ""),
+    "MinCPUTask": (10, False, lambda j: "0" if j.get("_step") and _first_node(j) else ""),
+    "NTasks": (8, False, _ntasks),
+    "Exclusive": (14, False, lambda j: "" if j.get("_step") else (
+        "EXCLUSIVE" if (j.get("spec") or {}).get("exclusive") else "OK")),
+    "OverSubscribe": (14, False, lambda j: "" if j.get("_step") else (
+        "NO" if (j.get("spec") or {}).get("exclusive") else "OK")),
+    "Layout": (9, False, lambda j: "Block" if j.get("_step") and j["_step"] != ".batch"
+               else "Unknown" if j.get("_step") else ""),
+    "FailedNode": (8, False, _failed_node),
+    "Planned": (10, False, lambda j: timefmt.full(_planned_s(j))),
+    "PlannedCPU": (10, False, lambda j: timefmt.full(_planned_s(j) * int(j.get("cpus") or 0))),
+    "PlannedCPURAW": (13, False, lambda j: str(int(_planned_s(j) * int(j.get("cpus") or 0)))),
+    "Reservation": (20, False, lambda j: str(j.get("reservation") or "")),
+    "ReqReservation": (20, False, lambda j: str(j.get("reservation") or "")),
+    "QOSREQ": (10, False, lambda j: str(j.get("qos") or "normal")),
+    "Suspended": (10, False, lambda j: "00:00:00"),
+    "StdOut": (20, False, _std("stdout")), "StdErr": (20, False, _std("stderr")),
+    "StdIn": (20, False, lambda j: "" if j.get("_step") else "/dev/null"),
+    "Flags": (19, False, lambda j: "" if j.get("_step") else "SchedMain"),
+})
 
 DEFAULT = "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode"
 LONG = ("JobID,JobIDRaw,JobName,Partition,MaxRSS,AllocCPUS,Elapsed,State,ExitCode,"

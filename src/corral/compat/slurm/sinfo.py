@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from typing import Any
 
 from corral.compat import fmt, frontend, hostlist, timefmt
@@ -13,7 +15,8 @@ from corral.compat.slurm.sbatch import SLURM_VERSION
 PROG = "sinfo"
 TABLE = [
     Opt("Node", "node", NONE, "N"), Opt("noheader", "noheader", NONE, "h"),
-    Opt("format", "format", REQUIRED, "o"), Opt("partition", "partition", REQUIRED, "p"),
+    Opt("format", "format", REQUIRED, "o"), Opt("Format", "Format", REQUIRED, "O"),
+    Opt("partition", "partition", REQUIRED, "p"),
     Opt("nodes", "nodes", REQUIRED, "n"), Opt("states", "states", REQUIRED, "t"),
     Opt("long", "long", NONE, "l"), Opt("summarize", "summarize", NONE, "s"),
     Opt("list-reasons", "reasons", NONE, "R"), Opt("dead", "dead", NONE, "d"),
@@ -54,39 +57,95 @@ def _limit(seconds: int | None) -> str:
     return "infinite" if not seconds else timefmt.compact(seconds)
 
 
+def _nodes_ai(g: dict[str, Any]) -> str:
+    a, i, _, _ = _nodes_aiot(g).split("/")
+    return f"{a}/{i}"
+
+
+def _node0(key: str, default: str, show: Any = str) -> Getter:
+    return lambda g: show(g["nodes"][0][key]) if g["nodes"] and g["nodes"][0][key] \
+        else default
+
+
+def _features(g: dict[str, Any]) -> str:
+    return _node0("features", "(null)", ",".join)(g)
+
+
+def _reservation(g: dict[str, Any]) -> str:
+    names = {r for n in g["nodes"] for r in n.get("_reservations", ())}
+    return ",".join(sorted(names))
+
+
 LETTERS: dict[str, tuple[str, Getter]] = {
-    "P": ("PARTITION", lambda g: g["partition"] + ("*" if g["default"] else "")),
-    "R": ("PARTITION", lambda g: g["partition"]),
     "a": ("AVAIL", lambda g: "up"),
+    "A": ("NODES(A/I)", _nodes_ai),
+    "b": ("ACTIVE_FEATURES", _features),
+    "B": ("MAX_CPUS_PER_NODE", lambda g: str(g["max_cpus_per_node"] or "UNLIMITED")),
+    "c": ("CPUS", _first("cpus")),
+    "C": ("CPUS(A/I/O/T)", _cpus_aiot),
+    "d": ("TMP_DISK", lambda g: "0"),
+    "D": ("NODES", lambda g: str(len(g["nodes"]))),
+    "e": ("FREE_MEM", lambda g: str(sum(n["mem_mb"] - n["mem_mb_used"] for n in g["nodes"]))),
+    "E": ("REASON", _node0("drain_reason", "none")),
+    "f": ("AVAIL_FEATURES", _features),
+    "F": ("NODES(A/I/O/T)", _nodes_aiot),
+    "g": ("GROUPS", lambda g: ",".join(g["allow_groups"]) or "all"),
+    "G": ("GRES", _node0("gpus", "(null)", lambda n: f"gpu:{n}")),
+    "h": ("OVERSUBSCRIBE", lambda g: "NO"),
+    "H": ("TIMESTAMP", lambda g: "Unknown"),  # corral keeps no time with a drain reason
+    "i": ("RESERVATION", _reservation),
+    "I": ("PRIO_JOB_FACTOR", lambda g: "1"),
     "l": ("TIMELIMIT", lambda g: _limit(g["max_time_s"])),
     "L": ("DEFAULTTIME", lambda g: _limit(g["default_time_s"]) if g["default_time_s"]
           else "n/a"),
-    "D": ("NODES", lambda g: str(len(g["nodes"]))),
-    "t": ("STATE", lambda g: SHORT.get(g["state"], g["state"].lower())),
-    "T": ("STATE", lambda g: LONG_NAMES.get(g["state"], g["state"].lower())),
-    "N": ("NODELIST", lambda g: hostlist.compress([n["name"] for n in g["nodes"]])),
-    "n": ("HOSTNAMES", lambda g: ",".join(n["name"] for n in g["nodes"])),
-    "o": ("NODE_ADDR", lambda g: ",".join(n["name"] for n in g["nodes"])),
-    "c": ("CPUS", _first("cpus")),
-    "C": ("CPUS(A/I/O/T)", _cpus_aiot),
-    "F": ("NODES(A/I/O/T)", _nodes_aiot),
     "m": ("MEMORY", _first("mem_mb")),
-    "e": ("FREE_MEM", lambda g: str(sum(n["mem_mb"] - n["mem_mb_used"] for n in g["nodes"]))),
+    "M": ("PREEMPT_MODE", lambda g: str(g["preempt_mode"] or "off").upper()),
+    "n": ("HOSTNAMES", lambda g: ",".join(n["name"] for n in g["nodes"])),
+    "N": ("NODELIST", lambda g: hostlist.compress([n["name"] for n in g["nodes"]])),
+    "o": ("NODE_ADDR", lambda g: ",".join(n["name"] for n in g["nodes"])),
     "O": ("CPU_LOAD", lambda g: "N/A"),
-    "G": ("GRES", lambda g: f"gpu:{g['nodes'][0]['gpus']}" if g["nodes"]
-          and g["nodes"][0]["gpus"] else "(null)"),
-    "f": ("AVAIL_FEATURES", lambda g: ",".join(g["nodes"][0]["features"]) if g["nodes"]
-          and g["nodes"][0]["features"] else "(null)"),
-    "E": ("REASON", lambda g: g["nodes"][0]["drain_reason"] or "none" if g["nodes"]
-          else "none"),
+    "p": ("PRIO_TIER", lambda g: str(g["priority_tier"] or 0)),
+    "P": ("PARTITION", lambda g: g["partition"] + ("*" if g["default"] else "")),
+    "r": ("ROOT", lambda g: "no"),
+    "R": ("PARTITION", lambda g: g["partition"]),
     "s": ("JOB_SIZE", lambda g: "1-infinite" if not g["max_nodes"]
           else f"1-{g['max_nodes']}"),
-    "z": ("S:C:T", lambda g: "1:" + _first("cpus")(g) + ":1"),
-    "h": ("OVERSUBSCRIBE", lambda g: "NO"),
-    "g": ("GROUPS", lambda g: "all"),
-    "r": ("ROOT", lambda g: "no"),
+    "S": ("ALLOCNODES", lambda g: "all"),
+    "t": ("STATE", lambda g: SHORT.get(g["state"], g["state"].lower())),
+    "T": ("STATE", lambda g: LONG_NAMES.get(g["state"], g["state"].lower())),
+    "u": ("USER", lambda g: "Unknown"),  # nor who set it
+    "U": ("USER", lambda g: "Unknown"),
+    "v": ("VERSION", lambda g: g["version"]),
+    "V": ("CLUSTER", lambda g: "corral"),
     "w": ("WEIGHT", lambda g: "1"),
+    "X": ("SOCKETS", lambda g: "1"),  # a node is counted as one socket of its CPUs
+    "Y": ("CORES", _first("cpus")),
+    "z": ("S:C:T", lambda g: "1:" + _first("cpus")(g) + ":1"),
+    "Z": ("THREADS", lambda g: "1"),
 }
+# -O/--Format names (matched without case) -> the letter with the same output
+_NAMED_LETTERS = {
+    "AllocNodes": "S", "Available": "a", "Cluster": "V", "Cores": "Y", "CPUs": "c",
+    "CPUsLoad": "O", "CPUsState": "C", "DefaultTime": "L", "Disk": "d", "Features": "f",
+    "features_act": "b", "FreeMem": "e", "Gres": "G", "Groups": "g",
+    "MaxCPUsPerNode": "B", "Memory": "m", "NodeAddr": "o", "NodeAI": "A",
+    "NodeAIOT": "F", "NodeHost": "n", "NodeList": "N", "Nodes": "D", "OverSubscribe": "h",
+    "Partition": "P", "PartitionName": "R", "PreemptMode": "M", "PriorityJobFactor": "I",
+    "PriorityTier": "p", "Reason": "E", "Reservation": "i", "Root": "r", "Share": "h",
+    "Size": "s", "Sockets": "X", "SocketCoreThread": "z", "StateCompact": "t",
+    "StateLong": "T", "Threads": "Z", "Time": "l", "TimeStamp": "H", "User": "u",
+    "UserLong": "U", "Version": "v", "Weight": "w",
+}
+NAMED: dict[str, tuple[str, Getter]] = {name: LETTERS[letter]
+                                        for name, letter in _NAMED_LETTERS.items()}
+NAMED.update({
+    "AllocMem": ("ALLOCMEM", lambda g: str(sum(n["mem_mb_used"] for n in g["nodes"]))),
+    "GresUsed": ("GRES_USED", lambda g: f"gpu:{sum(n['gpus_used'] for n in g['nodes'])}"
+                 if any(n["gpus"] for n in g["nodes"]) else "(null)"),
+    "StateComplete": ("STATECOMPLETE", LETTERS["T"][1]),
+    "Comment": ("COMMENT", lambda g: ""), "Extra": ("EXTRA", lambda g: ""),
+    "Port": ("PORT", lambda g: "0"),
+})
 DEFAULT = "%9P %.5a %.10l %.6D %.6t %N"
 NODE = "%10N %.6D %.9P %6t"
 LONG = "%9P %.5a %.10l %.10s %.4r %.8h %.10g %.6D %.11T %N"
@@ -95,11 +154,14 @@ REASONS = "%20E %9u %19H %N"
 
 
 def _groups(parts: list[dict[str, Any]], nodes: dict[str, dict[str, Any]],
-            cols: list[fmt.Column], by_node: bool, by_state: bool) -> list[dict[str, Any]]:
+            cols: list[fmt.Column], by_node: bool, by_state: bool,
+            version: str = "") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
         members = [nodes[n] for n in p["nodes"] if n in nodes]
-        base = {k: p.get(k) for k in ("default_time_s", "max_time_s", "max_nodes")}
+        base = {k: p.get(k) for k in ("default_time_s", "max_time_s", "max_nodes",
+                                      "max_cpus_per_node", "priority_tier", "preempt_mode")}
+        base.update(allow_groups=p.get("allow_groups") or [], version=version)
         base.update(partition=p["name"], default=p["default"])
         if by_node:
             out.extend(dict(base, nodes=[n], state=n["state"]) for n in members)
@@ -135,9 +197,23 @@ def sinfo(argv: list[str]) -> int:
         print("Usage: sinfo [-N] [-h] [-l] [-s] [-o format] [-p partitions] [-n nodes]"
               " [-t states]")
         return 0
+    text = o.get("format") or (NODE if "node" in o else SUMMARIZE if "summarize" in o
+                               else LONG if "long" in o else DEFAULT)
+    try:
+        if o.get("Format"):
+            cols = fmt.parse_named(o["Format"], NAMED, sep="")
+        else:
+            cols = fmt.parse_percent(text, LETTERS, invalid=lambda letter: print(
+                f"Invalid node format specification: {letter}", file=sys.stderr))
+    except ValueError as e:
+        raise frontend.Exit(1, f"sinfo: error: {e}") from None
+    wants = {c.header for c in cols if c.get is not None}
     with frontend.client() as c:
         parts = c.partitions()
         node_list = c.nodes()
+        version = str(c.status().get("version", "")) if "VERSION" in wants else ""
+        if "RESERVATION" in wants:
+            _mark_reservations(node_list, c.reservations())
     if o.get("partition"):
         want = set(o["partition"].split(","))
         parts = [p for p in parts if p["name"] in want]
@@ -158,19 +234,22 @@ def sinfo(argv: list[str]) -> int:
     if "json" in o:
         print(json.dumps({"partitions": parts, "nodes": list(nodes.values())}, indent=2))
         return 0
-    text = o.get("format") or (NODE if "node" in o else SUMMARIZE if "summarize" in o
-                               else LONG if "long" in o else DEFAULT)
-    try:
-        cols = fmt.parse_percent(text, LETTERS)
-    except ValueError as e:
-        raise frontend.Exit(1, f"sinfo: error: {e}") from None
     groups = _groups(parts, nodes, cols, by_node="node" in o,
-                     by_state="summarize" not in o)
+                     by_state="summarize" not in o, version=version)
     if (nodes or not o.get("nodes")) and (states or o.get("nodes")):
         groups = [g for g in groups if g["nodes"]]
     for line in fmt.render(cols, groups, header="noheader" not in o):
         print(line)
     return 0
+
+
+def _mark_reservations(nodes: list[dict[str, Any]],
+                       reservations: list[dict[str, Any]]) -> None:
+    """Each node's reservations in force now (`_reservations`), for %i."""
+    now = time.time()
+    for n in nodes:
+        n["_reservations"] = [r["name"] for r in reservations if n["name"] in r["nodes"]
+                              and r["t_start"] <= now < r["t_end"]]
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +36,12 @@ TABLE = [
     Opt("start", "ignored", NONE), Opt("hide", "ignored", NONE),
     Opt("federation", "ignored", NONE), Opt("local", "ignored", NONE),
     Opt("sibling", "ignored", NONE), Opt("array-unique", "ignored", NONE),
+    Opt("only-job-state", "only_state", NONE),
 ]
+# What --only-job-state may be given with (as Slurm's squeue: ids, states, printing)
+ONLY_STATE_WITH = {"only_state", "jobs", "states", "format", "Format", "noheader", "sort",
+                   "array", "json", "ignored"}
+ONLY_STATE_FORMAT = "%.18i %.2t"
 ACTIVE = {"PENDING", "RUNNING", "SUSPENDED", "COMPLETING"}
 
 
@@ -180,8 +186,13 @@ def squeue(argv: list[str]) -> int:
     if "help" in o or "usage" in o:
         print("Usage: squeue [-A account] [--clusters names] [-i seconds] [--job jobid]\n"
               "              [-n name] [-o format] [-O fields] [-p partitions] [-t states]\n"
-              "              [-u user_name] [--me] [--noheader] [-l] [-r] [-S fields]")
+              "              [-u user_name] [--me] [--noheader] [-l] [-r] [-S fields]\n"
+              "              [--only-job-state]")
         return 0
+    if "only_state" in o and set(o) - ONLY_STATE_WITH:
+        raise frontend.Exit(1, "squeue: fatal: Option --only-job-state only works alone, "
+                            "with -j (--jobs) and/or -t (--states) parameters, parameters "
+                            "for cluster/federation selection, and the printing options.")
     jobs = select(o)
     if "json" in o:
         print(json.dumps({"jobs": jobs}, indent=2))
@@ -199,8 +210,11 @@ def squeue(argv: list[str]) -> int:
                                    sep="")
         else:
             text = o.get("format") or os.environ.get("SQUEUE_FORMAT") \
-                or (LONG if "long" in o else DEFAULT)
-            cols = fmt.parse_percent(text, LETTERS)
+                or (ONLY_STATE_FORMAT if "only_state" in o else LONG if "long" in o
+                    else DEFAULT)
+            cols = fmt.parse_percent(text, LETTERS, invalid=lambda letter: print(
+                f"squeue: error: Invalid job format specification: {letter}",
+                file=sys.stderr))
     except ValueError as e:
         raise frontend.Exit(1, f"squeue: error: {e}") from None
     for text in fmt.render(cols, jobs, header="noheader" not in o):
