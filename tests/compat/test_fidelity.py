@@ -138,3 +138,26 @@ def test_squeue_only_job_state(compat: Compat) -> None:
         assert p.stderr.startswith("squeue: fatal: Option --only-job-state only works alone")
     finally:
         compat.run("scancel", str(job))
+
+
+def test_sbatch_test_only_estimates_without_submitting(compat: Compat) -> None:
+    import time as _time
+    before = compat.out("squeue", "-h", "-t", "all", "-o", "%i")
+    p = compat.run("sbatch", "--test-only", "-c", "2", "--wrap", "true")
+    m = re.fullmatch(r"sbatch: Job (\d+) to start at (\S+) using 2 processors on nodes node1 "
+                     r"in partition main\n", p.stderr)
+    assert m and p.stdout == "", p.stderr
+    assert compat.out("squeue", "-h", "-t", "all", "-o", "%i") == before  # nothing queued
+    busy = _submit(compat, "-c", "4", "-t", "2:00", "--wrap", "sleep 120")
+    try:
+        compat.cluster.wait_state(busy, {"RUNNING"})
+        p = compat.run("sbatch", "--test-only", "--wrap", "true")
+        when = re.search(r"to start at (\S+) ", p.stderr)
+        assert when, p.stderr
+        t = _time.mktime(_time.strptime(when.group(1), "%Y-%m-%dT%H:%M:%S"))
+        assert 100 < t - _time.time() <= 121  # when the running job's limit ends
+    finally:
+        compat.run("scancel", str(busy))
+    p = compat.run("sbatch", "--test-only", "-c", "64", "--wrap", "true", rc=1)
+    assert p.stderr.startswith("sbatch: error: allocation failure: ")
+    assert p.stderr.count("\n") == 1

@@ -12,6 +12,7 @@ from corral.model.errors import InvalidRequest
 from corral.model.jobid import parse_job_id, parse_step_id
 from corral.model.states import JobState
 from corral.services.controller import Controller
+from corral.services.estimate import estimate as estimate_start
 from corral.services.explain import explain as explain_job
 from corral.services.identity import Caller
 
@@ -64,6 +65,12 @@ StepIdPath = Annotated[int, Depends(_step_id)]
 async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep) -> dict[str, Any]:
     ids = await ctl.submit(caller, body.to_spec(), user=body.user)
     return {"id": ids[0], "ids": ids}
+
+
+@router.post("/jobs/estimate")
+async def estimate(body: SubmitRequest, caller: CallerDep, ctl: CtlDep) -> dict[str, Any]:
+    """When and where the job would start if submitted now; nothing is queued."""
+    return estimate_start(ctl, caller, body.to_spec(), user=body.user)
 
 
 @router.get("/jobs")

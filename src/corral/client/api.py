@@ -69,6 +69,12 @@ class Client:
         answer = self.transport.request("POST", "/v1/jobs", body=request)
         return [int(i) for i in answer.get("ids") or [answer["id"]]]
 
+    def estimate(self, **request: Any) -> dict[str, Any]:
+        """When and where this submission would start now (nothing is queued)."""
+        result: dict[str, Any] = self.transport.request("POST", "/v1/jobs/estimate",
+                                                        body=request)
+        return result
+
     def jobs(self, *, history: bool = False, expand_arrays: bool = False,
              **filters: Any) -> list[dict[str, Any]]:
         """Jobs; an array's pending rest is one entry (`57_[5-99]`) unless

@@ -29,9 +29,9 @@ def _planned_end(policy: Policy, r_end: float, r_pred: float | None, now: float)
     return r_end
 
 
-def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
-    """Decide which pending jobs start now and where; give every other pending
-    job a reason and, when the policy can compute one, an expected start."""
+def node_machine(snapshot: Snapshot, policy: Policy, now: float) -> NodeMachine:
+    """The nodes as they are now, with the planned ends of the running jobs and the
+    advance reservations."""
     releases = [
         (
             r.nodes,
@@ -40,9 +40,15 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         )
         for r in snapshot.running
     ]
-    resvs = {r.name: r for r in snapshot.reservations}
     blocks = [(r.nodes, r.t_start, r.t_end, r.name) for r in snapshot.reservations]
-    m = NodeMachine(snapshot.nodes, releases, now, blocks)
+    return NodeMachine(snapshot.nodes, releases, now, blocks)
+
+
+def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
+    """Decide which pending jobs start now and where; give every other pending
+    job a reason and, when the policy can compute one, an expected start."""
+    resvs = {r.name: r for r in snapshot.reservations}
+    m = node_machine(snapshot, policy, now)
     total_cpus = sum(n.cpus for n in snapshot.nodes)
     parts = snapshot.partitions
     max_tier = max((p.priority_tier for p in parts.values()), default=0)

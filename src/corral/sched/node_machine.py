@@ -360,5 +360,9 @@ class NodeMachine:
             active.difference_update(closing)
         return INF
 
+    def reserved_nodes(self) -> tuple[str, ...]:
+        """The nodes holding a reservation made by reserve()."""
+        return tuple(n.name for n in self._reserved.values())
+
     def node_names(self) -> list[str]:
         return [n.name for n in self._nodes]

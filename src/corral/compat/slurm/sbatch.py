@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from corral.compat import frontend
+from corral.compat import frontend, hostlist, timefmt
 from corral.compat.options import OptionError, collect, parse
 from corral.compat.slurm.jobview import FINAL
 from corral.compat.slurm.submitopts import (
@@ -25,7 +25,7 @@ USAGE = """Usage: sbatch [OPTIONS(0)...] [ : [OPTIONS(N)...]] script(0) [args(0)
 Options corral understands: -A -a -b -C -c -D -d -e -G -H -J -N -n -o -p -t -W,
 --export --exclusive --gres --gpus --gpus-per-node --mem --mem-per-cpu --mincpus
 --ntasks-per-node --nice --open-mode --parsable --requeue --no-requeue --signal
---wrap --kill-on-invalid-dep. Others are accepted with a warning (see docs/compat.md).
+--wrap --kill-on-invalid-dep --test-only. Others are accepted with a warning (see docs/compat.md).
 """
 
 
@@ -114,6 +114,8 @@ def _wait(ids: list[int]) -> int:
 def submit(argv: list[str]) -> int:
     o, text, args, name = merged_options(argv)
     req = build_request(o, script=text, args=args, default_name=name)
+    if "test_only" in o:
+        return _test_only(req)
     try:
         with frontend.client() as c:
             ids = c.submit_many(**req)
@@ -128,6 +130,22 @@ def submit(argv: list[str]) -> int:
     sys.stdout.flush()
     if "wait" in o:
         return _wait(ids)
+    return 0
+
+
+def _test_only(req: dict[str, Any]) -> int:
+    """--test-only: when and where the job would start, without submitting it."""
+    try:
+        with frontend.client() as c:
+            est = c.estimate(**req)
+    except CorralError as e:
+        if e.code == "unavailable":
+            raise
+        frontend.fail(f"allocation failure: {e}")
+    when = timefmt.stamp(est["t_expected_start"])
+    print(f"sbatch: Job {est['id']} to start at {when} using {est['cpus']} processors on "
+          f"nodes {hostlist.compress(est['nodes'])} in partition {est['partition']}",
+          file=sys.stderr)
     return 0
 
 

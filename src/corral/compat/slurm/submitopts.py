@@ -35,7 +35,7 @@ _USED = [
     Opt("wrap", "wrap"), Opt("nice", "nice", OPTIONAL), Opt("priority", "priority"),
     Opt("help", "help", NONE, "h"), Opt("usage", "usage", NONE),
     Opt("version", "version", NONE, "V"), Opt("quiet", "quiet", NONE, "Q"),
-    Opt("verbose", "verbose", NONE, "v"),
+    Opt("verbose", "verbose", NONE, "v"), Opt("test-only", "test_only", NONE),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("exclude", "exclude", REQUIRED, "x"),
 ]
 # Options that change nothing on corral: accepted with a warning.
