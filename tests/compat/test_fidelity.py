@@ -161,3 +161,12 @@ def test_sbatch_test_only_estimates_without_submitting(compat: Compat) -> None:
     p = compat.run("sbatch", "--test-only", "-c", "64", "--wrap", "true", rc=1)
     assert p.stderr.startswith("sbatch: error: allocation failure: ")
     assert p.stderr.count("\n") == 1
+
+
+def test_srun_pty_is_refused_in_one_line(compat: Compat) -> None:
+    before = compat.out("squeue", "-h", "-t", "all", "-o", "%i")
+    p = compat.run("srun", "--pty", "bash", rc=1)
+    assert p.stderr == ("srun: error: --pty is not supported by corral: a step's tasks get "
+                        "no pseudo terminal (run the command without --pty, or in salloc's "
+                        "shell)\n") and p.stdout == ""
+    assert compat.out("squeue", "-h", "-t", "all", "-o", "%i") == before  # no allocation

@@ -25,7 +25,7 @@ STEP_OPTIONS = [
     Opt("unbuffered", "ignored", NONE, "u"),
     Opt("kill-on-bad-exit", "ignored", OPTIONAL, "K"), Opt("cpu-bind", "ignored"),
     Opt("mpi", "ignored"), Opt("exact", "ignored", NONE), Opt("overlap", "ignored", NONE),
-    Opt("pty", "ignored", NONE), Opt("multi-prog", "multi_prog", NONE),
+    Opt("pty", "pty", NONE), Opt("multi-prog", "multi_prog", NONE),
     Opt("wait", "ignored", REQUIRED, "W"), Opt("quit-on-interrupt", "ignored", NONE, "q"),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("distribution", "distribution", REQUIRED, "m"),
 ]
@@ -123,6 +123,9 @@ def srun(argv: list[str]) -> int:
     if "version" in o:
         print(SLURM_VERSION)
         return 0
+    if "pty" in o:  # refused rather than run without the terminal the command expects
+        frontend.fail("--pty is not supported by corral: a step's tasks get no pseudo "
+                      "terminal (run the command without --pty, or in salloc's shell)")
     if not cmd:
         frontend.fail("No command given to execute.")
     job_id = o.get("jobid") or os.environ.get("SLURM_JOB_ID") or os.environ.get("CORRAL_JOB_ID")
