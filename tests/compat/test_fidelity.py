@@ -163,10 +163,57 @@ def test_sbatch_test_only_estimates_without_submitting(compat: Compat) -> None:
     assert p.stderr.count("\n") == 1
 
 
-def test_srun_pty_is_refused_in_one_line(compat: Compat) -> None:
-    before = compat.out("squeue", "-h", "-t", "all", "-o", "%i")
-    p = compat.run("srun", "--pty", "bash", rc=1)
-    assert p.stderr == ("srun: error: --pty is not supported by corral: a step's tasks get "
-                        "no pseudo terminal (run the command without --pty, or in salloc's "
-                        "shell)\n") and p.stdout == ""
-    assert compat.out("squeue", "-h", "-t", "all", "-o", "%i") == before  # no allocation
+def test_srun_pty_gives_task_zero_a_terminal(compat: Compat) -> None:
+    p = compat.run("srun", "--pty", "sh", "-c",
+                   "test -t 0 && test -t 1 && test -t 2 && echo all-tty; tty; stty size")
+    lines = p.stdout.splitlines()
+    assert lines[0] == "all-tty" and lines[1].startswith("/dev/pts/"), p.stdout
+    assert lines[2:] == ["24 80"]  # srun's own output is no terminal: the default size
+
+
+def test_srun_pty_is_interactive(compat: Compat) -> None:
+    """An interactive shell on the node, driven from a terminal as a user would: its
+    size, Ctrl-C reaching the foreground command, the shell's exit code."""
+    import fcntl
+    import os
+    import select
+    import struct
+    import subprocess
+    import termios
+    import time as _time
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen(["srun", "--pty", "sh"], stdin=slave, stdout=slave,
+                            stderr=slave, env=compat.env, cwd=compat.work,
+                            start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def until(text: bytes, timeout_s: float = 20) -> None:
+        nonlocal seen
+        deadline = _time.monotonic() + timeout_s
+        while text not in seen:
+            assert _time.monotonic() < deadline, seen
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        assert text in seen, seen
+
+    try:
+        os.write(master, b"stty size; echo ready-$((6*7))\n")
+        until(b"ready-42")
+        assert b"30 100" in seen
+        os.write(master, b"sleep 100\n")
+        _time.sleep(1)
+        os.write(master, b"\x03")  # Ctrl-C: SIGINT to the foreground sleep, not to srun
+        os.write(master, b"echo back-$((2+3))\n")
+        until(b"back-5")
+        os.write(master, b"exit 3\n")
+        assert proc.wait(timeout=20) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

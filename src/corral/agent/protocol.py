@@ -167,6 +167,9 @@ class StepLaunch:
     array_task_id: int | None = None
     mem_mb: int | None = None  # the job's memory per node (None: not enforced)
     gpu_ids: tuple[int, ...] = ()  # the job's GPU device indices on this node
+    pty: bool = False  # task 0 runs in a pseudo terminal (srun --pty)
+    pty_rows: int = 24  # its window size
+    pty_cols: int = 80
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StepLaunch:
@@ -196,7 +199,8 @@ class StepLaunch:
             array_job_id=_get(d, "array_job_id", int, None),
             array_task_id=_get(d, "array_task_id", int, None),
             mem_mb=_get(d, "mem_mb", int, None),
-            gpu_ids=_indices(d),
+            gpu_ids=_indices(d), pty=_get(d, "pty", bool, False),
+            pty_rows=_get(d, "pty_rows", int, 24), pty_cols=_get(d, "pty_cols", int, 80),
         )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.agent import ptys
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.protocol import RunningJob, StepLaunch
 from corral.agent.spawn import (
@@ -49,6 +50,10 @@ READ_CHUNK = 65536
 _TASK_WRAPPER = 'cd -- "$1" || exit 1; shift; exec "$@"'
 _TASK_WRAPPER_FILES = 'cd -- "$1" || exit 1; exec >>"$2" 2>>"$3" || exit 1; shift 3; exec "$@"'
 _TASK_WRAPPER_JOINED = 'cd -- "$1" || exit 1; exec >>"$2" 2>&1 || exit 1; shift 3; exec "$@"'
+# The pseudo terminal opened again by the task's shell, a session leader: it becomes its
+# controlling terminal, and its process group the terminal's foreground group.
+_TASK_WRAPPER_PTY = 'exec <"$2" >"$2" 2>&1 || exit 1; cd -- "$1" || exit 1; shift 2; exec "$@"'
+PTY_DRAIN_S = 2.0  # after task 0 exits, how long its terminal's last output may take
 
 Adopt = Callable[[int, int], bool]  # (job id, pid): counted in the job's batch tree?
 TICK_S = 0.25
@@ -68,6 +73,7 @@ class Extern:
 class Task:
     rank: int
     proc: asyncio.subprocess.Process
+    pty_fd: int | None = None  # the master side of its pseudo terminal (srun --pty)
 
 
 @dataclass(eq=False)
@@ -237,6 +243,9 @@ class StepRunner:
             for task in step.tasks:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(task.proc.wait(), 5)
+                if task.pty_fd is not None:
+                    os.close(task.pty_fd)
+                    task.pty_fd = None
             if step.writer is not None:
                 step.writer.close()
                 with contextlib.suppress(Exception):
@@ -303,6 +312,8 @@ class StepRunner:
         if run_as.switch:
             kwargs = {"user": run_as.uid, "group": run_as.gid,
                       "extra_groups": list(run_as.groups)}
+        if sl.pty and rank == 0:
+            return await self._start_pty(sl, run_as, rank, local_id, kwargs)
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE if wants_stdin else asyncio.subprocess.DEVNULL,
             stdout=stdout, stderr=stderr, env=self._environment(sl, run_as, rank, local_id),
@@ -310,15 +321,46 @@ class StepRunner:
         self._track(sl, proc.pid, run_as.uid)
         return Task(rank, proc)
 
+    async def _start_pty(self, sl: StepLaunch, run_as: RunAs, rank: int, local_id: int,
+                         kwargs: dict[str, Any]) -> Task:
+        """Task `rank` with a pseudo terminal of the client's window size as its
+        stdin, stdout, stderr and controlling terminal."""
+        master, slave, name = ptys.open_pty(sl.pty_rows, sl.pty_cols,
+                                            run_as.uid if run_as.switch else None)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", _TASK_WRAPPER_PTY, "corral-task", sl.working_dir, name,
+                *sl.argv, stdin=slave, stdout=slave, stderr=slave,
+                env=self._environment(sl, run_as, rank, local_id), cwd="/",
+                start_new_session=True, **kwargs)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        self._track(sl, proc.pid, run_as.uid)
+        return Task(rank, proc, pty_fd=master)
+
     async def _follow(self, step: RunningStep, task: Task) -> None:
         async def pump(stream: asyncio.StreamReader | None, kind: int) -> None:
             if stream is None:
                 return
             while chunk := await stream.read(READ_CHUNK):
                 await self._send(step, frame(kind, task.rank, chunk))
-        await asyncio.gather(pump(task.proc.stdout, FRAME_STDOUT),
-                             pump(task.proc.stderr, FRAME_STDERR))
-        code = await task.proc.wait()
+        if task.pty_fd is not None:
+            pumping = asyncio.create_task(ptys.pump(
+                task.pty_fd, lambda chunk: self._send(step, frame(FRAME_STDOUT, task.rank,
+                                                                  chunk))))
+            code = await task.proc.wait()
+            with contextlib.suppress(Exception):  # a child may hold it on: not for ever
+                await asyncio.wait_for(pumping, PTY_DRAIN_S)
+            if task.pty_fd is not None:
+                os.close(task.pty_fd)
+                task.pty_fd = None
+        else:
+            await asyncio.gather(pump(task.proc.stdout, FRAME_STDOUT),
+                                 pump(task.proc.stderr, FRAME_STDERR))
+            code = await task.proc.wait()
         body: dict[str, Any] = {"signal": -code} if code < 0 else {"exit_code": code}
         ext = self.extern.get(step.launch.job_id)
         if ext is not None and ext.oom:
@@ -338,6 +380,10 @@ class StepRunner:
                     step.send(signal.SIGKILL)
                 return
             receiver = by_rank.get(rank)
+            if receiver is not None and receiver.pty_fd is not None:
+                # a terminal: an end of input is its EOF character, as typed
+                await ptys.write(receiver.pty_fd, payload if kind == FRAME_STDIN else b"\x04")
+                continue
             stdin = receiver.proc.stdin if receiver is not None else None
             if stdin is None:
                 continue

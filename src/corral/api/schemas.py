@@ -81,6 +81,9 @@ class StepRequest(_Body):
     stdin: str = "0"
     nodelist: Annotated[list[str], Field(min_length=1)] | None = None
     distribution: str = "block"
+    pty: bool = False
+    pty_rows: Annotated[int, Field(ge=1, le=10_000)] = 24
+    pty_cols: Annotated[int, Field(ge=1, le=10_000)] = 80
 
     def to_request(self) -> ServiceStepRequest:
         d = self.model_dump()

@@ -67,6 +67,9 @@ class StepRequest:
     stdin: str
     nodelist: tuple[str, ...] | None = None  # these nodes of the job (srun -w)
     distribution: str = "block"  # or "cyclic" (srun -m)
+    pty: bool = False  # task 0 in a pseudo terminal of this window size (srun --pty)
+    pty_rows: int = 24
+    pty_cols: int = 80
 
 
 class Steps:
@@ -99,6 +102,9 @@ class Steps:
         layout = plan_step(job.nodes, per_node, ntasks=req.ntasks, nodes=req.nodes,
                            cpus_per_task=req.cpus_per_task, overcommit=req.overcommit,
                            nodelist=req.nodelist, distribution=req.distribution)
+        if req.pty and req.stdin != "0":
+            raise InvalidRequest(f"stdin: a pseudo terminal (pty) is task 0's; stdin "
+                                 f"{req.stdin!r} must be 0")
         if req.stdin.isdigit() and int(req.stdin) >= layout.ntasks:
             raise InvalidRequest(f"stdin: task {req.stdin} does not exist; the step has "
                                  f"{layout.ntasks} task(s)")
@@ -125,7 +131,8 @@ class Steps:
             "io_key": req.io_key, "stdout": req.stdout, "stderr": req.stderr,
             "stdin": req.stdin, "array_job_id": job.array_job_id,
             "array_task_id": job.array_task_id,
-            "mem_mb": ctl.mem_limit_mb(job),
+            "mem_mb": ctl.mem_limit_mb(job), "pty": req.pty, "pty_rows": req.pty_rows,
+            "pty_cols": req.pty_cols,
         }
         for index, node in enumerate(layout.nodes):
             ctl.orders.push(node, {"kind": "step", "job_id": job_id, "step": {

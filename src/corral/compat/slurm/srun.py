@@ -84,9 +84,10 @@ def step_options(o: dict[str, Any], cmd: list[str], *, inside: bool) -> StepOpti
         working_dir=os.path.abspath(o.get("chdir") or os.getcwd()),
         environment=environment(o.get("export")), ntasks=ntasks, nodes=nodes,
         cpus_per_task=cpt, overcommit="overcommit" in o, label="label" in o,
-        stdout=o.get("output"), stderr=o.get("error"), stdin=_input_mode(o.get("input")),
+        stdout=o.get("output"), stderr=o.get("error"),
+        stdin="0" if "pty" in o else _input_mode(o.get("input")),
         nodelist=_nodelist(o.get("nodelist")) if inside else None,
-        distribution=_distribution(o.get("distribution")))
+        distribution=_distribution(o.get("distribution")), pty="pty" in o)
 
 
 def _multi_prog(cmd: list[str], ntasks: int | None) -> list[str]:
@@ -123,9 +124,6 @@ def srun(argv: list[str]) -> int:
     if "version" in o:
         print(SLURM_VERSION)
         return 0
-    if "pty" in o:  # refused rather than run without the terminal the command expects
-        frontend.fail("--pty is not supported by corral: a step's tasks get no pseudo "
-                      "terminal (run the command without --pty, or in salloc's shell)")
     if not cmd:
         frontend.fail("No command given to execute.")
     job_id = o.get("jobid") or os.environ.get("SLURM_JOB_ID") or os.environ.get("CORRAL_JOB_ID")

@@ -16,7 +16,10 @@ import selectors
 import signal
 import socket
 import sys
+import termios
 import time
+import tty
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -53,6 +56,7 @@ class StepOptions:
     stdin: str = "0"
     nodelist: list[str] | None = None
     distribution: str = "block"
+    pty: bool = False  # task 0 in a pseudo terminal; this terminal raw meanwhile
 
 
 @dataclass
@@ -61,6 +65,22 @@ class _Conn:
     buf: bytearray = field(default_factory=bytearray)
     node: str | None = None
     ranks: list[int] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _raw_terminal(wanted: bool) -> Iterator[None]:
+    """With --pty on a terminal: keys go to the task's terminal as typed (Ctrl-C
+    included), its echo is the only one; the terminal is restored after."""
+    fd = sys.stdin.fileno() if wanted and sys.stdin.isatty() else None
+    if fd is None:
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd, termios.TCSANOW)  # what was typed ahead is kept
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 class _Stopped(Exception):
@@ -114,7 +134,8 @@ class StepRun:
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
         try:
             self.step = self.c.create_step(self.job_id, **self._request(listener))
-            return self._relay(listener)
+            with _raw_terminal(self.opts.pty):
+                return self._relay(listener)
         except _Stopped as stop:
             self._cancel(stop.signum)
             return 128 + stop.signum
@@ -137,7 +158,19 @@ class StepRun:
                 "io_port": listener.getsockname()[1], "io_key": self.key,
                 "io_node": os.environ.get("CORRAL_NODENAME") or None,
                 "stdout": o.stdout, "stderr": o.stderr, "stdin": o.stdin,
-                "nodelist": o.nodelist, "distribution": o.distribution}
+                "nodelist": o.nodelist, "distribution": o.distribution,
+                **(self._window() if o.pty else {})}
+
+    @staticmethod
+    def _window() -> dict[str, Any]:
+        """--pty: the task's terminal gets this terminal's size (else 24x80)."""
+        for stream in (sys.stdin, sys.stdout):
+            try:
+                size = os.get_terminal_size(stream.fileno())
+            except (OSError, ValueError):
+                continue
+            return {"pty": True, "pty_rows": size.lines or 24, "pty_cols": size.columns or 80}
+        return {"pty": True}
 
     @property
     def sid(self) -> str:
