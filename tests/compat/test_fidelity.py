@@ -217,3 +217,34 @@ def test_srun_pty_is_interactive(compat: Compat) -> None:
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def test_qsub_notify_warns_with_sigusr2_before_the_kill(compat: Compat) -> None:
+    import time as _time
+
+    body = ('trap "echo got-usr2; exit 7" USR2; trap "echo got-term; exit 8" TERM; '
+            'echo ready; while :; do sleep 0.1; done')
+    ids = {}
+    for flag in ("-notify", None):
+        name = "notified" if flag else "plain"
+        args = ["qsub", "-terse", "-cwd", "-N", name, *([flag] if flag else []), "-b", "y",
+                "sh", "-c", body]
+        p = compat.run(*args)
+        assert "ignored" not in p.stderr, p.stderr
+        ids[name] = int(p.stdout)
+    for name, job in ids.items():
+        out = compat.work / f"{name}.o{job}"
+        deadline = _time.monotonic() + 20
+        while not (out.exists() and "ready" in out.read_text()):
+            assert _time.monotonic() < deadline
+            _time.sleep(0.1)
+        compat.run("qdel", str(job))
+        compat.cluster.wait(job)
+    assert (compat.work / f"notified.o{ids['notified']}").read_text() == "ready\ngot-usr2\n"
+    assert (compat.work / f"plain.o{ids['plain']}").read_text() == "ready\ngot-term\n"
+    # and at the time limit
+    body = 'trap "echo got-usr2; exit 7" USR2; while :; do sleep 0.1; done'
+    job = int(compat.out("qsub", "-terse", "-cwd", "-N", "late", "-notify", "-l", "h_rt=1",
+                         "-b", "y", "sh", "-c", body))
+    assert compat.cluster.wait(job)["state"] == "TIMEOUT"
+    assert (compat.work / f"late.o{job}").read_text() == "got-usr2\n"

@@ -130,7 +130,7 @@ class Launcher:
         self._watch_exit(job)
         if launch.time_limit_s > 0:
             job.timer = loop.call_later(launch.time_limit_s, self._terminate, job,
-                                        signal.SIGTERM, launch.kill_grace_s, "TIMEOUT")
+                                        launch.term_signal, launch.kill_grace_s, "TIMEOUT")
         self._spawn_task(self._supervise(job))
         log.info("job %d started: pid %d", launch.job_id, job.pid)
         return True
@@ -170,8 +170,8 @@ class Launcher:
     def _resume_clock(self, job: Job) -> None:
         if job.left_s is not None:
             job.timer = asyncio.get_running_loop().call_later(
-                job.left_s, self._terminate, job, signal.SIGTERM, job.launch.kill_grace_s,
-                "TIMEOUT")
+                job.left_s, self._terminate, job, job.launch.term_signal,
+                job.launch.kill_grace_s, "TIMEOUT")
             job.left_s = None
 
     async def close(self) -> None:

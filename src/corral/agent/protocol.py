@@ -60,6 +60,7 @@ class Launch:
     # may create them right after submitting) before it fails; 0: not at all
     output_wait_s: float = 0.0
     gpu_ids: tuple[int, ...] = ()  # the GPU device indices the job holds on this node
+    term_signal: int = 15  # sent at the time limit, SIGKILL kill_grace_s later
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Launch:
@@ -98,6 +99,7 @@ class Launch:
             run=_get(d, "run", int, 0),
             output_wait_s=max(0.0, float(_get(d, "output_wait_s", (int, float), 0))),
             gpu_ids=_indices(d),
+            term_signal=_get(d, "term_signal", int, 15),
         )
 
 

@@ -47,6 +47,7 @@ class SubmitRequest(_Body):
     qos: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     reservation: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     interactive: bool = False  # an allocation (salloc): ended by its client
+    notify: bool = False  # SIGUSR2 (not SIGTERM) before SIGKILL when killed
     user: str | None = None  # an administrator submitting for another user
 
     def to_spec(self) -> JobSpec:

@@ -68,6 +68,9 @@ class JobSpec:
     qos: str | None = None  # a configured quality of service
     reservation: str | None = None  # run inside this advance reservation
     interactive: bool = False  # an allocation held for a client (salloc), which ends it
+    # warned before it is killed (cancel, time limit): SIGUSR2 rather than SIGTERM,
+    # SIGKILL after the grace time, as Grid Engine's -notify
+    notify: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -16,6 +16,7 @@ from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
 from corral.services import node_checks
+from corral.services.control import term_signal
 from corral.services.controller import Controller
 from corral.services.retries import retry_or_end
 from corral.store import nodes as store_nodes
@@ -72,7 +73,8 @@ def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
             "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
             "node_list": list(job.nodes), "kill_grace_s": ctl.cfg.controller.kill_grace_s,
             "gpu_ids": list(job.gpu_ids.get(job.nodes[0], ())) if job.nodes else [],
-            "run": job.restarts, "output_wait_s": ctl.cfg.controller.output_wait_s,
+            "term_signal": term_signal(job), "run": job.restarts,
+            "output_wait_s": ctl.cfg.controller.output_wait_s,
         },
     }
 

@@ -131,7 +131,8 @@ class JobControl:
     def _order_kill(self, job: Job, *, requeue: bool, reason: str | None = None) -> None:
         job.reason = reason or ("Requeue" if requeue else "Cancelled")
         for node in job.nodes:
-            self.orders.push(node, {"kind": "cancel", "job_id": job.id, "signal": 15,
+            self.orders.push(node, {"kind": "cancel", "job_id": job.id,
+                                    "signal": term_signal(job),
                                     "grace_s": self.cfg.controller.kill_grace_s})
 
     async def preempt(self, job_ids: Iterable[int], preemptor: int | None = None) -> None:
@@ -299,3 +300,8 @@ class JobControl:
         self.kick()
         return node
 
+
+def term_signal(job: Job) -> int:
+    """What a job is sent first when it is killed (SIGKILL follows after the grace
+    time): SIGTERM, or SIGUSR2 for a job that asked to be notified."""
+    return int(signal.SIGUSR2 if job.spec.notify else signal.SIGTERM)

@@ -24,7 +24,7 @@ ARITY = {
     "-notify": 0, "-now": 1, "-R": 1, "-js": 1, "-w": 1, "-C": 1, "-shell": 1, "-c": 1,
     "-help": 0, "-soft": 0, "-hard": 0, "-i": 1, "-ac": 1, "-dc": 1, "-sc": 1, "-binding": 1,
 }
-IGNORED = {"-S", "-P", "-m", "-M", "-notify", "-now", "-R", "-js", "-w", "-shell", "-c",
+IGNORED = {"-S", "-P", "-m", "-M", "-now", "-R", "-js", "-w", "-shell", "-c",
            "-soft", "-hard", "-ac", "-dc", "-sc", "-binding", "-i"}
 MEMORY_RESOURCES = ("h_vmem", "s_vmem", "h_rss", "s_rss", "mem_free", "virtual_free", "mem")
 SGE_SHIM = ('export JOB_ID="${SLURM_ARRAY_JOB_ID:-$CORRAL_JOB_ID}" '
@@ -161,6 +161,8 @@ def build(opts: list[tuple[str, list[str]]], script: str, name: str) -> dict[str
         req["nice"] = -int(o["-p"][0])
     if "-r" in o and not _bool(o["-r"][0]):
         req["requeue"] = False
+    if "-notify" in o:  # SIGUSR2 before SIGKILL (corral does not suspend on request)
+        req["notify"] = True
     if array:
         req["array"] = array + (f"%{o['-tc'][0]}" if "-tc" in o else "")
     return req
