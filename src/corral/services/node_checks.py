@@ -20,6 +20,7 @@ from corral.model.event import EventKind
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
+from corral.services.control import term_signal
 from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 
@@ -141,6 +142,7 @@ def prolog_failed_elsewhere(ctl: Controller, node: Node, job: Job | None, run: i
         ops.append(ctl.record(job, EventKind.UPDATE, data={
             "prolog_failed": message, "node": node.name}))
         for name in job.nodes:
-            ctl.orders.push(name, {"kind": "cancel", "job_id": job.id, "signal": 15,
+            ctl.orders.push(name, {"kind": "cancel", "job_id": job.id,
+                                   "signal": term_signal(job),
                                    "grace_s": ctl.cfg.controller.kill_grace_s})
     return ops
