@@ -64,8 +64,11 @@ def run_jobs(spool: Path, launches: list[Launch], *, steps: list[tuple[float, St
     """Launch `launches`, run `steps` (after delays), wait for every report."""
     async def main() -> dict[int, JobReport]:
         reports: dict[int, JobReport] = {}
-        launcher = Launcher(spool, AGENT_ID, lambda r: reports.__setitem__(r.job_id, r),
-                            tick_s=tick_s)
+
+        def acknowledge(r: JobReport) -> None:  # as the agent does once the controller has it
+            reports[r.job_id] = r
+            launcher.discard(r.job_id, r.run)
+        launcher = Launcher(spool, AGENT_ID, acknowledge, tick_s=tick_s)
         for launch in launches:
             launcher.launch(launch)
         for delay_s, step in steps:

@@ -65,4 +65,4 @@ def test_report_shape() -> None:
     d = JobReport(17, "CANCELLED", signal=15, cancelled=True).to_dict()
     assert set(d) == {"job_id", "state", "exit_code", "signal", "t_start", "t_end",
                       "cpu_time_s", "max_rss_mb", "message", "cancelled", "run",
-                      "prolog_failed", "prolog_message", "epilog_failed", "epilog_message"}
+                      "prolog_failed", "prolog_message", "epilog_failed", "epilog_message", "lost"}

@@ -10,9 +10,14 @@ On any failure running jobs are left alone; the loops retry with a bounded backo
 Orders also start job steps (srun) on this node; their output goes straight to
 the client that asked for them (corral.agent.steps), never through the controller.
 
+Every answer from the controller renews the node's lease (the `lease` file in the
+spool, corral.agent.runs): each job's supervisor kills its job once the lease has
+lapsed, so a node cut off from the controller ends its jobs by itself, in a time
+the controller knows (docs/specs/02-agent-protocol.md §2.4).
+
 On SIGTERM the agent stops polling, tries briefly to deliver pending reports and
-exits; the jobs keep running in their own sessions. A restarted agent does not
-re-adopt them (this version); the controller then declares them lost (NODE_FAIL).
+exits; the jobs keep running under their supervisors. A restarted agent re-adopts
+them from the spool (corral.agent.readopt) and re-sends the reports it held.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from typing import Any
 import httpx
 
 from corral import __version__
+from corral.agent import runs
 from corral.agent.cgroup import CgroupManager
 from corral.agent.health import HealthCheck, HealthSettings
 from corral.agent.inventory import Inventory
-from corral.agent.launcher import Launcher
+from corral.agent.launcher import TICK_S, Launcher
 from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
 from corral.agent.steps import StepRunner
@@ -114,6 +120,7 @@ class Agent:
         self.use_cgroups = use_cgroups
         self.tick_s = tick_s
         self.heartbeat_s = DEFAULT_HEARTBEAT_S
+        self.lease_s: float | None = None  # as the controller grants it (None: no lease)
         self.registered = False
         self.pending: dict[int, JobReport] = {}  # finished, not yet acknowledged
         self._reports_ready = asyncio.Event()
@@ -132,10 +139,12 @@ class Agent:
     async def run(self) -> None:
         """Serve until stop() (or SIGTERM/SIGINT when installed by main)."""
         cgroups = CgroupManager.detect(self.boot_id[:8]) if self.use_cgroups else None
-        kw = {"tick_s": self.tick_s} if self.tick_s else {}
         self.launcher = Launcher(self.spool, self.boot_id, self._on_report,
-                                 cgroups=cgroups, **kw)
+                                 cgroups=cgroups, tick_s=self.tick_s or TICK_S,
+                                 lease_file=self.spool / runs.LEASE_FILE)
         self.launcher.scripts = self.scripts
+        for report in self.launcher.readopt():  # the runs of a previous agent
+            self.pending.setdefault(report.job_id, report)
         self.steps = StepRunner(self.inventory.node, self.boot_id,
                                 controller_host(self.controller), adopt=self.launcher.adopt)
         self.client = make_client(self.controller, self.cluster_key)
@@ -168,6 +177,7 @@ class Agent:
     async def _post(self, path: str, body: dict[str, Any],
                     timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
         assert self.client is not None
+        t_sent = runs.boottime()
         try:
             resp = await self.client.post(path, json=body, timeout=timeout_s)
         except httpx.HTTPError as exc:
@@ -182,7 +192,21 @@ class Agent:
             raise ControllerError(f"{path} answered with invalid JSON") from None
         if not isinstance(data, dict):
             raise ControllerError(f"{path} answered with a non-object")
+        if self.registered or path.endswith("/register"):
+            self._renew_lease(t_sent, data.get("lease_s", self.lease_s))
         return data
+
+    def _renew_lease(self, t_sent: float, lease_s: object) -> None:
+        """The controller heard us at `t_sent` at the earliest: the jobs may run until
+        `lease_s` after that (docs/specs/02-agent-protocol.md §2.4)."""
+        ok = isinstance(lease_s, int | float) and not isinstance(lease_s, bool) \
+            and lease_s > 0
+        self.lease_s = float(lease_s) if ok else None  # type: ignore[arg-type]
+        until = t_sent + self.lease_s if self.lease_s is not None else float("inf")
+        try:
+            runs.write_lease(self.spool, until)
+        except OSError as exc:
+            log.error("cannot renew the lease in %s: %s", self.spool, exc)
 
     def _set_reachable(self, ok: bool, why: str = "") -> None:
         if ok and self._reachable is not True:
@@ -288,13 +312,14 @@ class Agent:
             else:
                 if old is not None:
                     del self.pending[order.job_id]
+                    self.launcher.discard(order.job_id, old.run)
                 if not self.launcher.launch(order.launch):
                     log.info("job %d: launch ignored, it is running", order.job_id)
         elif order.kind == "cancel":
             stepped = (self.steps.terminate(order.job_id, order.signal, order.grace_s)
                        if self.steps else 0)
-            if not self.launcher.cancel(order.job_id, order.signal, order.grace_s) \
-                    and not stepped:
+            if not self.launcher.cancel(order.job_id, order.signal, order.grace_s,
+                                        run=order.run) and not stepped:
                 log.info("job %d: cancel ignored, not running here", order.job_id)
         elif order.kind == "signal":
             self._signal(order)
@@ -348,6 +373,8 @@ class Agent:
         for job_id, report in sent.items():
             if self.pending.get(job_id) is report:
                 del self.pending[job_id]
+            if self.launcher is not None:
+                self.launcher.discard(job_id, report.run)
 
     async def _send_reports(self, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         sent = dict(self.pending)

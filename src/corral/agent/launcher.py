@@ -1,8 +1,12 @@
-"""Running jobs: start, reap, enforce limits, cancel, signal and report.
+"""Running jobs: start, follow, enforce limits, cancel, signal, report, re-adopt.
 
-One asyncio loop owns every job. The main process of each job is reaped through a
-pidfd (`os.wait4`, so its rusage is ours and no other waiter can steal it); one
-monitor task samples all process trees every `tick_s` for memory and CPU.
+One asyncio loop owns every job. Each run has a supervisor process (its own child,
+corral.agent.supervise) that is the parent of the job's main process, outlives the
+agent and writes the main process's exit status into the run's directory
+(corral.agent.runs). The agent follows a supervisor through a pidfd and reads the
+status once it has exited; one monitor task samples all process trees every
+`tick_s` for memory and CPU. A restarted agent re-adopts the runs of its
+predecessor from the spool (`readopt`).
 """
 
 from __future__ import annotations
@@ -11,59 +15,25 @@ import asyncio
 import contextlib
 import logging
 import os
-import resource
-import shutil
 import signal
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corral.agent import runs
 from corral.agent.cgroup import CgroupManager, JobCgroup
+from corral.agent.jobrun import Job, kill_tree, make_report
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
-from corral.agent.spawn import (
-    Spawned,
-    StartError,
-    format_start_error,
-    read_error_output,
-    spawn,
-)
+from corral.agent.readopt import readopt
+from corral.agent.spawn import StartError, read_error_output, spawn
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
-KILL_POLL_S = 0.05
-KILL_ROUNDS = 20
 REAP_POLL_S = 0.05  # only without pidfd support
-
-
-@dataclass(eq=False)
-class Job:
-    launch: Launch
-    spawned: Spawned
-    tree: JobTree
-    t_start: float
-    exited: asyncio.Future[tuple[int, resource.struct_rusage | None]]
-    cgroup: JobCgroup | None = None
-    reason: str | None = None  # TIMEOUT | OUT_OF_MEMORY | CANCELLED once decided
-    terminator: asyncio.Task[None] | None = None
-    timer: asyncio.TimerHandle | None = None
-    left_s: float | None = None  # time limit left while stopped (suspended)
-    pidfd: int | None = None
-    error_output: bytearray = field(default_factory=bytearray)
-    error_open: bool = True
-
-    @property
-    def job_id(self) -> int:
-        return self.launch.job_id
-
-    @property
-    def pid(self) -> int:
-        return self.spawned.popen.pid
-
 
 ReportSink = Callable[[JobReport], None]
 
@@ -72,12 +42,14 @@ class Launcher:
     """Starts jobs and calls `on_report` once per job when it has ended."""
 
     def __init__(self, spool: Path, agent_id: str, on_report: ReportSink, *,
-                 tick_s: float = TICK_S, cgroups: CgroupManager | None = None) -> None:
+                 tick_s: float = TICK_S, cgroups: CgroupManager | None = None,
+                 lease_file: Path | None = None) -> None:
         self.spool = spool
         self.agent_id = agent_id
         self.on_report = on_report
         self.tick_s = tick_s
         self.cgroups = cgroups
+        self.lease_file = lease_file  # None: the runs hold no lease
         self.jobs: dict[int, Job] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._pidfd_ok = hasattr(os, "pidfd_open")
@@ -86,15 +58,26 @@ class Launcher:
 
     # -- public ----------------------------------------------------------------------
     def running(self) -> list[RunningJob]:
-        return [RunningJob(j.job_id, j.pid, j.tree.rss_mb, j.tree.peak_rss_mb,
-                           j.tree.cpu_s()) for j in self.jobs.values()] + (
-            self.scripts.running() if self.scripts is not None else [])
+        out = []
+        for j in self.jobs.values():
+            t = j.tree
+            out.append(RunningJob(j.job_id, j.pid, t.rss_mb if t else 0.0,
+                                  t.peak_rss_mb if t else 0.0, t.cpu_s() if t else 0.0,
+                                  run=j.launch.run))
+        return out + (self.scripts.running() if self.scripts is not None else [])
 
     def launch(self, launch: Launch, *, prolog_done: bool = False) -> bool:
-        """Start the job now, or after its prolog (returns False if it already runs
+        """Start the run now, or after its prolog (returns False if it already runs
         here)."""
-        if launch.job_id in self.jobs:
-            return False
+        old = self.jobs.get(launch.job_id)
+        if old is not None:
+            if old.launch.run >= launch.run:
+                return False
+            log.warning("job %d: run %d still runs here; ending it before run %d starts",
+                        launch.job_id, old.launch.run, launch.run)
+            old.next_launch = launch
+            self._terminate(old, signal.SIGKILL, 0.0, "CANCELLED")
+            return True
         if self.scripts is not None and self.scripts.has_prolog and not prolog_done:
             return self.scripts.begin(launch, self._after_prolog, self.on_report)
         loop = asyncio.get_running_loop()
@@ -105,103 +88,115 @@ class Launcher:
         if cgroup is not None:  # the job waits at the gate until it is in its cgroup
             gate_r, gate_w = os.pipe()
         try:
-            spawned = spawn(launch, self.spool, self.agent_id,
-                            gate_fd=gate_r if gate_r >= 0 else None)
+            spawned = spawn(launch, self.spool, self.agent_id, t_start=t_start,
+                            gate_fd=gate_r if gate_r >= 0 else None,
+                            lease_file=self.lease_file,
+                            cgroup=cgroup.path if cgroup else None)
         except StartError as exc:
             self._close(gate_r, gate_w)
             if cgroup is not None:
                 cgroup.remove()
             self._report_start_failure(launch, t_start, str(exc))
             return True
-        if cgroup is not None:
-            try:
-                cgroup.add(spawned.popen.pid)
-            except OSError as exc:
-                log.warning("job %d: cannot join its cgroup (%s); using RSS monitoring",
-                            launch.job_id, exc)
-                cgroup.remove()
-                cgroup = None
-            self._close(gate_r, gate_w)  # EOF opens the gate
-        job = Job(launch, spawned, JobTree(spawned.popen.pid, uid=spawned.uid,
-                                           job_id=launch.job_id, agent_id=self.agent_id),
-                  t_start, loop.create_future(), cgroup=cgroup)
+        self._close(gate_r)
+        job = Job(launch, spawned.run_dir, self.agent_id, spawned.uid, spawned.popen.pid,
+                  None, t_start, loop.create_future(), popen=spawned.popen, cgroup=cgroup,
+                  gate_fd=gate_w, started_fd=spawned.started_fd,
+                  error_fd=spawned.error_fd, error_open=True)
         self.jobs[launch.job_id] = job
-        loop.add_reader(spawned.error_fd, self._read_error_output, job)
+        loop.add_reader(job.started_fd, self._on_started, job)
+        loop.add_reader(job.error_fd, self._read_error_output, job)
         self._watch_exit(job)
-        if launch.time_limit_s > 0:
-            job.timer = loop.call_later(launch.time_limit_s, self._terminate, job,
-                                        launch.term_signal, launch.kill_grace_s, "TIMEOUT")
+        self._start_clock(job, launch.time_limit_s)
         self._spawn_task(self._supervise(job))
-        log.info("job %d started: pid %d", launch.job_id, job.pid)
         return True
 
     def _after_prolog(self, launch: Launch) -> None:
         self.launch(launch, prolog_done=True)
 
-    def cancel(self, job_id: int, sig: int = signal.SIGTERM, grace_s: float = 5.0) -> bool:
+    def cancel(self, job_id: int, sig: int = signal.SIGTERM, grace_s: float = 5.0,
+               run: int | None = None) -> bool:
         job = self.jobs.get(job_id)
         if job is None:
             return self.scripts is not None and self.scripts.cancel(job_id)
+        if run is not None and job.launch.run != run:
+            return False
         self._terminate(job, sig, grace_s, "CANCELLED")
         return True
 
     def signal(self, job_id: int, sig: int, *, main_only: bool = False) -> bool:
         """The batch script's process group (or, main_only, its own process)."""
         job = self.jobs.get(job_id)
-        if job is None or job.exited.done():
+        if job is None or job.exited.done() or job.tree is None or job.tree.root_reaped:
             return False
         with contextlib.suppress(OSError):
             if main_only:
-                os.kill(job.pid, sig)
+                os.kill(job.job_pid, sig)
             else:
-                os.killpg(job.pid, sig)
+                os.killpg(job.job_pid, sig)
         if sig == signal.SIGSTOP:
             self._pause_clock(job)
         elif sig == signal.SIGCONT:
             self._resume_clock(job)
         return True
 
-    def _pause_clock(self, job: Job) -> None:
-        """A suspended job's time limit does not run while it is stopped."""
-        if job.timer is not None and job.left_s is None:
-            job.left_s = max(0.0, job.timer.when() - asyncio.get_running_loop().time())
-            job.timer.cancel()
-
-    def _resume_clock(self, job: Job) -> None:
-        if job.left_s is not None:
-            job.timer = asyncio.get_running_loop().call_later(
-                job.left_s, self._terminate, job, job.launch.term_signal,
-                job.launch.kill_grace_s, "TIMEOUT")
-            job.left_s = None
+    def discard(self, job_id: int, run: int) -> None:
+        """The controller has this run's report: forget the run (and earlier ones)."""
+        job = self.jobs.get(job_id)
+        for rec in runs.scan_job(self.spool, job_id):
+            if rec.run <= run and (job is None or rec.run != job.launch.run):
+                runs.remove(rec.path)
 
     async def close(self) -> None:
-        """Stop watching (jobs keep running in their own sessions)."""
+        """Stop watching (jobs keep running, each with its supervisor)."""
         for task in list(self._background):
             task.cancel()
         if self._monitor is not None:
             self._monitor.cancel()
         loop = asyncio.get_running_loop()
         for job in self.jobs.values():
-            if job.error_open:
-                job.error_open = False
-                loop.remove_reader(job.spawned.error_fd)
-                self._close(job.spawned.error_fd)
-            if job.pidfd is not None:
-                loop.remove_reader(job.pidfd)
-                os.close(job.pidfd)
-                job.pidfd = None
-            # The job outlives us: stop Popen from ever waiting for it.
-            job.spawned.popen.returncode = 0
+            for fd in (job.error_fd, job.started_fd, job.pidfd):
+                if fd is not None and fd >= 0:
+                    loop.remove_reader(fd)
+                    self._close(fd)
+            job.error_fd = job.started_fd = -1
+            job.pidfd = None
+            if job.popen is not None:  # it outlives us: Popen must never wait for it
+                job.popen.returncode = 0
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def adopt(self, job_id: int, pid: int) -> bool:
         """A step task of a job whose batch script runs here: measured and killed with
         the job. False: the job's batch script is not here."""
         job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or job.tree is None:
             return False
         job.tree.adopt(pid)
         return True
+
+    # -- re-adoption -------------------------------------------------------------------
+    def readopt(self) -> list[JobReport]:
+        """Take over the runs a previous agent left in the spool (corral.agent.readopt);
+        returns the reports it had not had acknowledged."""
+        return readopt(self)
+
+    def follow(self, job: Job, end: runs.Exit | None) -> None:
+        """Follow a run started by a previous agent (`end`: it has ended meanwhile)."""
+        self._ensure_monitor()
+        self.jobs[job.job_id] = job
+        if end is not None:
+            job.exited.set_result(end)
+        else:
+            self._watch_exit(job)
+            limit_s = job.launch.time_limit_s
+            left_s = max(0.0, limit_s - (time.time() - job.t_start))
+            if limit_s > 0 and runs.stopped(job.job_pid):
+                job.left_s = left_s  # suspended: its clock stands still
+            elif limit_s > 0:
+                self._start_clock(job, left_s)
+        log.info("job %d: run %d re-adopted (pid %d, %s)", job.job_id, job.launch.run,
+                 job.job_pid, "running" if end is None else "ended meanwhile")
+        self._spawn_task(self._supervise(job))
 
     # -- start -----------------------------------------------------------------------
     def _make_cgroup(self, launch: Launch) -> JobCgroup | None:
@@ -212,6 +207,38 @@ class Launcher:
         except OSError as exc:
             log.warning("job %d: no cgroup (%s); using RSS monitoring", launch.job_id, exc)
             return None
+
+    def _on_started(self, job: Job) -> None:
+        """The supervisor names the job's main process: follow it, open the gate."""
+        if job.started_fd < 0:
+            return
+        try:
+            data = os.read(job.started_fd, 256)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        asyncio.get_running_loop().remove_reader(job.started_fd)
+        self._close(job.started_fd)
+        job.started_fd = -1
+        try:
+            pid, _ = (int(x) for x in data.split()[:2])
+        except ValueError:  # the supervisor could not start the job; its end says why
+            self._close(job.gate_fd)
+            return
+        job.job_pid = pid
+        job.tree = JobTree(pid, uid=job.uid, job_id=job.job_id, agent_id=job.agent_id)
+        if job.cgroup is not None:
+            try:
+                job.cgroup.add(pid)
+            except OSError as exc:
+                log.warning("job %d: cannot join its cgroup (%s); using RSS monitoring",
+                            job.job_id, exc)
+                job.cgroup.remove()
+                job.cgroup = None
+        self._close(job.gate_fd)  # EOF opens the gate
+        job.gate_fd = -1
+        log.info("job %d started: pid %d", job.job_id, pid)
 
     def _report_start_failure(self, launch: Launch, t_start: float, message: str) -> None:
         log.warning("job %d could not start: %s", launch.job_id, message)
@@ -236,19 +263,19 @@ class Launcher:
         """Collect the wrapper's early stderr; it closes once the output files are open."""
         if not job.error_open:
             return
-        data, eof = read_error_output(job.spawned.error_fd)
+        data, eof = read_error_output(job.error_fd)
         if len(job.error_output) < 4096:
             job.error_output += data
         if eof:
             job.error_open = False
-            asyncio.get_running_loop().remove_reader(job.spawned.error_fd)
-            self._close(job.spawned.error_fd)
+            asyncio.get_running_loop().remove_reader(job.error_fd)
+            self._close(job.error_fd)
 
-    # -- reaping ---------------------------------------------------------------------
+    # -- the supervisor's end ----------------------------------------------------------
     def _watch_exit(self, job: Job) -> None:
         if self._pidfd_ok:
             try:
-                job.pidfd = os.pidfd_open(job.pid)
+                job.pidfd = os.pidfd_open(job.supervisor_pid)
             except OSError:
                 self._pidfd_ok = False
         if job.pidfd is not None:
@@ -260,19 +287,20 @@ class Launcher:
     def _reap(self, job: Job) -> bool:
         if job.exited.done():
             return True
-        try:
-            pid, status, rusage = os.wait4(job.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status, rusage = job.pid, 0, None
-        if pid == 0:
+        if job.popen is not None:
+            if job.popen.poll() is None:
+                return False
+        elif job.supervisor_start is not None and runs.alive(job.supervisor_pid,
+                                                              job.supervisor_start):
             return False
         if job.pidfd is not None:
             asyncio.get_running_loop().remove_reader(job.pidfd)
             os.close(job.pidfd)
             job.pidfd = None
-        job.spawned.popen.returncode = os.waitstatus_to_exitcode(status) if rusage else 0
-        job.tree.root_reaped = True
-        job.exited.set_result((status, rusage))
+        self._on_started(job)  # a pid line still in the pipe
+        if job.tree is not None:
+            job.tree.root_reaped = True
+        job.exited.set_result(runs.read_exit(job.run_dir))
         return True
 
     async def _poll_exit(self, job: Job) -> None:
@@ -280,6 +308,23 @@ class Launcher:
             await asyncio.sleep(REAP_POLL_S)
 
     # -- enforcement -----------------------------------------------------------------
+    def _start_clock(self, job: Job, limit_s: float) -> None:
+        if job.launch.time_limit_s > 0:
+            job.timer = asyncio.get_running_loop().call_later(
+                limit_s, self._terminate, job, job.launch.term_signal, job.launch.kill_grace_s,
+                "TIMEOUT")
+
+    def _pause_clock(self, job: Job) -> None:
+        """A suspended job's time limit does not run while it is stopped."""
+        if job.timer is not None and job.left_s is None:
+            job.left_s = max(0.0, job.timer.when() - asyncio.get_running_loop().time())
+            job.timer.cancel()
+
+    def _resume_clock(self, job: Job) -> None:
+        if job.left_s is not None:
+            self._start_clock(job, job.left_s)
+            job.left_s = None
+
     def _ensure_monitor(self) -> None:
         if self._monitor is None or self._monitor.done():
             self._monitor = asyncio.get_running_loop().create_task(self._monitor_loop())
@@ -287,12 +332,13 @@ class Launcher:
     async def _monitor_loop(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            live = [j for j in self.jobs.values() if not j.exited.done()]
+            live = [j for j in self.jobs.values() if not j.exited.done() and j.tree]
             if not live:
                 continue
             try:
                 kids = children_map()
                 for job in live:
+                    assert job.tree is not None
                     job.tree.refresh(kids)
                     rss_mb = job.tree.sample()
                     self._check_memory(job, rss_mb)
@@ -313,96 +359,48 @@ class Launcher:
         if job.reason is None and not job.exited.done():
             job.reason = reason
         if job.terminator is None and not job.exited.done():
-            job.terminator = self._spawn_task(self._kill_tree(job, sig, grace_s))
-
-    async def _kill_tree(self, job: Job, sig: int, grace_s: float) -> None:
-        tree = job.tree
-        tree.sweep()
-        tree.send(sig)
-        tree.send(signal.SIGCONT)  # a stopped (suspended) job must wake to handle it
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(KILL_POLL_S)
-            if job.exited.done() and not tree.alive():
-                return
-            tree.refresh(children_map())
-        for _ in range(KILL_ROUNDS):
-            tree.sweep()
-            if job.cgroup is not None:
-                job.cgroup.kill()
-            tree.kill_all()
-            await asyncio.sleep(KILL_POLL_S)
-            if job.exited.done() and not tree.alive():
-                return
-        log.warning("job %d: processes %s survive SIGKILL", job.job_id, tree.alive())
+            job.terminator = self._spawn_task(kill_tree(job, sig, grace_s))
 
     # -- the end ---------------------------------------------------------------------
     async def _supervise(self, job: Job) -> None:
-        status, rusage = await job.exited
+        end = await job.exited
         t_end = time.time()
         try:
-            report = await self._finish(job, status, rusage, t_end)
+            report = await self._finish(job, end, t_end)
         except Exception as exc:  # the controller must hear of the job in any case
             log.error("job %d: %s: %s", job.job_id, type(exc).__name__, exc)
             report = JobReport(job.job_id, "FAILED", t_start=job.t_start, t_end=t_end,
-                               message=f"agent error while ending the job: {exc}")
-        report.run = job.launch.run
+                               message=f"agent error while ending the job: {exc}",
+                               run=job.launch.run)
         if self.scripts is not None:  # the job holds its place here until it is done
             await self.scripts.epilog(job.launch, report)
-        self.jobs.pop(job.job_id, None)
+        with contextlib.suppress(OSError):  # kept until the controller has it
+            runs.write_json(job.run_dir / "report.json", report.to_dict())
+        if self.jobs.get(job.job_id) is job:
+            del self.jobs[job.job_id]
         log.info("job %d ended: %s%s", job.job_id, report.state,
                  f" ({report.message})" if report.message else "")
         self.on_report(report)
+        if job.next_launch is not None:
+            self.launch(job.next_launch)
 
-    async def _finish(self, job: Job, status: int, rusage: resource.struct_rusage | None,
-                      t_end: float) -> JobReport:
+    async def _finish(self, job: Job, end: runs.Exit | None, t_end: float) -> JobReport:
         if job.timer is not None:
             job.timer.cancel()
         if job.terminator is not None:
             await asyncio.shield(job.terminator)
-        else:
+        elif job.tree is not None:
             job.tree.sweep()
             if job.tree.alive():
                 job.tree.kill_all()
                 if job.cgroup is not None:
                     job.cgroup.kill()
-        report = self._report(job, status, rusage, t_end)
-        shutil.rmtree(job.spawned.job_dir, ignore_errors=True)
-        if job.cgroup is not None:
-            job.cgroup.remove()
-        return report
-
-    def _report(self, job: Job, status: int, rusage: resource.struct_rusage | None,
-                t_end: float) -> JobReport:
         self._read_error_output(job)
         if job.error_open:  # a descendant still holds it: no more waiting for EOF
             job.error_open = False
-            asyncio.get_running_loop().remove_reader(job.spawned.error_fd)
-            self._close(job.spawned.error_fd)
-        start_error = format_start_error(bytes(job.error_output))
-        report = JobReport(job.job_id, "FAILED", t_start=job.t_start, t_end=t_end)
-        if rusage is None:
-            report.message = "the job's exit status was lost"
-        elif os.WIFSIGNALED(status):
-            report.signal = os.WTERMSIG(status)
-        else:
-            report.exit_code = os.WEXITSTATUS(status)
-        cpu_s = job.tree.detached_cpu_s()
-        rss_mb = job.tree.peak_rss_mb
-        if rusage is not None:  # ru_maxrss is useless here: it holds the agent's own
-            cpu_s += rusage.ru_utime + rusage.ru_stime  # pre-exec high-water mark
+            asyncio.get_running_loop().remove_reader(job.error_fd)
+            self._close(job.error_fd)
+        report = make_report(job, end, t_end)
         if job.cgroup is not None:
-            rss_mb = max(rss_mb, job.cgroup.peak_mb())
-            if job.reason is None and job.cgroup.oom_killed():
-                job.reason = "OUT_OF_MEMORY"
-        report.cpu_time_s = round(cpu_s, 3)
-        report.max_rss_mb = round(rss_mb, 1)
-        if job.reason is not None:
-            report.state = job.reason
-            report.cancelled = job.reason == "CANCELLED"
-        elif start_error:
-            report.exit_code, report.signal = 1, None
-            report.message = f"cannot start: {start_error}"
-        elif report.exit_code == 0:
-            report.state = "COMPLETED"
+            job.cgroup.remove()
         return report

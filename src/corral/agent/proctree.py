@@ -61,7 +61,10 @@ def children_map(table: dict[int, tuple[int, int, int]] | None = None) -> dict[i
 class JobTree:
     """The processes of one job, led by `root_pid` (session and group leader)."""
 
-    def __init__(self, root_pid: int, *, uid: int, job_id: int, agent_id: str) -> None:
+    def __init__(self, root_pid: int, *, uid: int, job_id: int, agent_id: str,
+                 root_alive: bool = True) -> None:
+        """`root_alive` False: the main process has ended (its pid may be another's
+        now); the job's other processes are then found by their markers only."""
         self.root_pid = root_pid
         self.uid = uid
         self._markers = (f"\0CORRAL_JOB_ID={job_id}\0".encode(),
@@ -71,9 +74,11 @@ class JobTree:
         self._cpu_s: dict[int, float] = {}
         self.peak_rss_mb = 0.0
         self.rss_mb = 0.0  # at the last sample
-        self.root_reaped = False  # then its pid may be reused: no more killpg
-        with contextlib.suppress(psutil.Error):
-            self.members[root_pid] = psutil.Process(root_pid)
+        self.root_reaped = not root_alive  # then its pid may be reused: no more killpg
+        self._by_session = root_alive
+        if root_alive:
+            with contextlib.suppress(psutil.Error):
+                self.members[root_pid] = psutil.Process(root_pid)
 
     # -- discovery -------------------------------------------------------------------
     def _add(self, pid: int, ppid: int | None = None) -> None:
@@ -108,7 +113,7 @@ class JobTree:
         for pid, (_, pgrp, sid) in table.items():
             if pid in self.members:
                 continue
-            if root in (sid, pgrp):
+            if self._by_session and root in (sid, pgrp):
                 self._add(pid)
                 continue
             try:

@@ -217,6 +217,7 @@ class Order:
     step: StepLaunch | None = None
     step_id: int | None = None
     job: JobFacts | None = None  # prolog | epilog (on a node other than the batch node)
+    run: int | None = None  # cancel: only this run of the job (None: whichever runs)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Order:
@@ -228,7 +229,8 @@ class Order:
             return cls(kind, job_id, launch=Launch.from_dict(_get(d, "launch", dict)))
         if kind == "cancel":
             return cls(kind, job_id, signal=_get(d, "signal", int, 15),
-                       grace_s=float(_get(d, "grace_s", (int, float), 5.0)))
+                       grace_s=float(_get(d, "grace_s", (int, float), 5.0)),
+                       run=_get(d, "run", int, None))
         if kind == "signal":
             target = _get(d, "target", str, "all")
             if _get(d, "main_only", bool, False):  # the form of earlier controllers
@@ -265,6 +267,14 @@ class JobReport:
     prolog_message: str = ""
     epilog_failed: bool = False  # the job ended; its epilog failed here afterwards
     epilog_message: str = ""
+    lost: bool = False  # killed because the node's lease lapsed: the controller ends
+    # the job as it ends the jobs of a lost node (NODE_FAIL, or requeued)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobReport:
+        """A report the agent wrote down itself (report.json)."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,9 +287,10 @@ class RunningJob:
     rss_mb: float = 0.0  # the job's processes here, at the last sample
     max_rss_mb: float = 0.0
     cpu_time_s: float = 0.0  # so far
+    run: int = 0  # which run of the job this is
 
     def to_dict(self) -> dict[str, float]:
-        return {"job_id": self.job_id, "pid": self.pid, **self.usage()}
+        return {"job_id": self.job_id, "pid": self.pid, "run": self.run, **self.usage()}
 
     def usage(self) -> dict[str, float]:
         return {"rss_mb": round(self.rss_mb, 1),

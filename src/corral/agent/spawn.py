@@ -1,29 +1,34 @@
-"""Starting one job's main process: user, environment, spool script, output files.
+"""Starting one run of a job: user, environment, run directory, script, supervisor.
 
-The main process is a tiny `/bin/sh` wrapper, already running as the job's user,
-that changes to the working directory, opens stdout/stderr itself (append) and
-then `exec`s the job. So the agent, even as root, never opens a path on a user's
-behalf. Until the wrapper has opened the output files its stderr is a pipe to the
-agent: whatever arrives there is the reason the job could not start.
+The agent starts a supervisor (corral.agent.supervise) per run, which forks the
+job's main process and outlives the agent. The main process is a tiny `/bin/sh`
+wrapper, already running as the job's user, that changes to the working directory,
+opens stdout/stderr itself (append) and then `exec`s the job. So the agent, even
+as root, never opens a path on a user's behalf. Until the wrapper has opened the
+output files its stderr is a pipe to the agent: whatever arrives there is the
+reason the job could not start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import pwd
 import re
 import shlex
-import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.agent import runs
 from corral.agent.protocol import Launch
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 WRAPPER_NAME = "corral-job"
 MAX_START_ERROR_BYTES = 4096
+SUPERVISOR = str(Path(__file__).with_name("supervise.py"))
 _SHELL_PREFIX = re.compile(rf"^(?:{WRAPPER_NAME}|/bin/sh|sh):\s*(?:line\s*)?\d*:?\s*")
 
 # $1 working dir, $2 stdout, $3 stderr, then the command.
@@ -54,9 +59,10 @@ class StartError(Exception):
 
 @dataclass(slots=True)
 class Spawned:
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes]  # the run's supervisor
     error_fd: int  # read end of the wrapper's early stderr (non-blocking)
-    job_dir: Path
+    started_fd: int  # the supervisor's stdout: "PID START\n" once the job is forked
+    run_dir: Path
     uid: int
     gid: int
 
@@ -135,17 +141,15 @@ def gpu_environment(gpu_ids: tuple[int, ...]) -> dict[str, str]:
     return dict.fromkeys(GPU_VARIABLES, text)
 
 
-def _write_script(launch: Launch, run_as: RunAs, spool: Path) -> tuple[Path, list[str]]:
-    """Create <spool>/job<ID>/ (private to the user) and the command to execute."""
-    job_dir = spool / f"job{launch.job_id}"
-    shutil.rmtree(job_dir, ignore_errors=True)
-    job_dir.mkdir(mode=0o700)
-    if run_as.switch:
-        os.chown(job_dir, run_as.uid, run_as.gid)
+def _prepare_run(launch: Launch, run_as: RunAs, path: Path) -> list[str]:
+    """Create the run's directory (the agent's; traversable by the job's user) and
+    the job script in it (the user's); the command to execute."""
+    path.parent.mkdir(mode=0o711, exist_ok=True)
+    path.mkdir(mode=0o711 if run_as.switch else 0o700)  # exists: not this run's to touch
     if launch.script is None:
-        return job_dir, list(launch.argv)
-    path = job_dir / "script"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+        return list(launch.argv)
+    script = path / "script"
+    fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
     try:
         os.write(fd, launch.script.encode())
         if run_as.switch:
@@ -153,45 +157,63 @@ def _write_script(launch: Launch, run_as: RunAs, spool: Path) -> tuple[Path, lis
     finally:
         os.close(fd)
     if launch.script.startswith("#!"):
-        return job_dir, [str(path), *launch.argv]
-    return job_dir, ["/bin/sh", str(path), *launch.argv]
+        return [str(script), *launch.argv]
+    return ["/bin/sh", str(script), *launch.argv]
 
 
-def spawn(launch: Launch, spool: Path, agent_id: str, *, gate_fd: int | None = None) -> Spawned:
-    """Start the job's main process (a new session), or raise StartError.
+def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
+          gate_fd: int | None = None, lease_file: Path | None = None,
+          cgroup: Path | None = None) -> Spawned:
+    """Record the run and start its supervisor (corral.agent.supervise), which starts
+    the job's main process in a new session; or raise StartError.
 
     With `gate_fd` (a pipe's read end) the wrapper first waits for EOF on it, so the
     agent can place the process (in its cgroup) before the job runs.
     """
     run_as = resolve_user(launch)
+    path = runs.run_dir(spool, launch.job_id, launch.run)
     try:
-        job_dir, command = _write_script(launch, run_as, spool)
+        command = _prepare_run(launch, run_as, path)
     except OSError as exc:
-        raise StartError(f"cannot write the job script in {spool}: {exc.strerror}") from None
+        raise StartError(f"cannot write the job script in {path}: {exc.strerror}") from None
     joined = launch.stdout == launch.stderr
     body = (_WRAPPER_JOINED if joined else _WRAPPER_SEPARATE) + _WRAPPER_TAIL
     prelude = ("read -r _ || :; " if gate_fd is not None else "") + _wait_for_dirs(launch)
     wrapper = ["/bin/sh", "-c", prelude + body, WRAPPER_NAME,
                launch.working_dir, launch.stdout, launch.stderr, *command]
+    record = {
+        "launch": dataclasses.asdict(launch), "agent_id": agent_id, "t_start": t_start,
+        "cgroup": str(cgroup) if cgroup else None,
+        "spawn": {"argv": wrapper, "env": job_environment(launch, run_as, agent_id),
+                  "switch": run_as.switch, "uid": run_as.uid, "gid": run_as.gid,
+                  "groups": list(run_as.groups), "job_id": launch.job_id,
+                  "agent_id": agent_id, "kill_grace_s": launch.kill_grace_s,
+                  "lease_file": str(lease_file) if lease_file else None,
+                  "cgroup": str(cgroup) if cgroup else None}}
+    try:
+        runs.write_json(path / "launch.json", record)
+    except OSError as exc:
+        runs.remove(path)
+        raise StartError(f"cannot record the run in {path}: {exc.strerror}") from None
     err_r, err_w = os.pipe()
+    started_r, started_w = os.pipe()
     os.set_blocking(err_r, False)
-    kwargs: dict[str, object] = {}
-    if run_as.switch:
-        kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": list(run_as.groups)}
+    os.set_blocking(started_r, False)
     try:
         popen = subprocess.Popen(
-            wrapper, stdin=subprocess.DEVNULL if gate_fd is None else gate_fd,
-            stdout=subprocess.DEVNULL, stderr=err_w,
-            env=job_environment(launch, run_as, agent_id), cwd="/", start_new_session=True,
-            close_fds=True, **kwargs,  # type: ignore[call-overload]
-        )
+            [sys.executable, "-I", "-S", SUPERVISOR, str(path)],
+            stdin=subprocess.DEVNULL if gate_fd is None else gate_fd,
+            stdout=started_w, stderr=err_w, cwd="/", start_new_session=True,
+            close_fds=True, env={"PATH": DEFAULT_PATH})
     except (OSError, ValueError) as exc:
         os.close(err_r)
-        shutil.rmtree(job_dir, ignore_errors=True)
+        os.close(started_r)
+        runs.remove(path)
         raise StartError(f"cannot start the job: {exc}") from None
     finally:
         os.close(err_w)
-    return Spawned(popen, err_r, job_dir, run_as.uid, run_as.gid)
+        os.close(started_w)
+    return Spawned(popen, err_r, started_r, path, run_as.uid, run_as.gid)
 
 
 def read_error_output(fd: int) -> tuple[bytes, bool]:

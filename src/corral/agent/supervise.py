@@ -1,0 +1,208 @@
+"""The supervisor of one run of a job: the job's parent, which outlives the agent.
+
+    python -I -S supervise.py RUN_DIR
+
+It reads the `spawn` part of RUN_DIR/launch.json (written by the agent), forks the
+job's main process in a session of its own as the job's user, records both pids
+with their start times in RUN_DIR/procs.json, tells the agent the job's pid on
+stdout ("PID START\\n") and waits for the job. Meanwhile it checks the node's lease
+(a file the agent rewrites whenever the controller answers it) every
+LEASE_CHECK_S; once the lease has lapsed it ends the job: SIGTERM, SIGKILL after
+`kill_grace_s`. When the job's main process has ended it kills what is left of the
+job (its session, its process group, the processes carrying its markers, its
+cgroup), writes RUN_DIR/status.json (wait status, CPU time, end time, whether the
+lease lapsed) and exits. So a job's exit status survives the agent, and a job
+whose node lost the controller dies by itself (docs/specs/02-agent-protocol.md §4).
+
+Only the standard library, and nothing of corral: this starts once per job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+LEASE_CHECK_S = 0.5
+
+
+def boottime() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state first), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2:].decode().split()
+
+
+def start_time(pid: int) -> int:
+    fields = stat_fields(pid)
+    return int(fields[19]) if fields else 0
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(data).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class Supervisor:
+    def __init__(self, run_dir: str, spec: dict[str, Any]) -> None:
+        self.run_dir = run_dir
+        self.spec = spec
+        self.pid = 0
+        self.lease_file: str | None = spec.get("lease_file")
+        self.grace_s = float(spec.get("kill_grace_s", 5))
+        self.markers = (f"\0CORRAL_JOB_ID={spec['job_id']}\0".encode(),
+                        f"\0CORRAL_AGENT_ID={spec['agent_id']}\0".encode())
+
+    # -- start -------------------------------------------------------------------------
+    def start(self) -> None:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        pid = os.fork()
+        if pid == 0:
+            self._child(devnull)
+        self.pid = pid
+        try:
+            write_json(os.path.join(self.run_dir, "procs.json"), {
+                "supervisor_pid": os.getpid(), "supervisor_start": start_time(os.getpid()),
+                "job_pid": pid, "job_start": start_time(pid)})
+            os.write(1, f"{pid} {start_time(pid)}\n".encode())
+        except OSError as exc:
+            os.write(2, f"cannot record the job's process: {exc}\n".encode())
+            os.kill(pid, signal.SIGKILL)
+        for fd in (0, 1, 2):  # the agent sees EOF on the pipes it reads
+            os.dup2(devnull, fd)
+        os.close(devnull)
+
+    def _child(self, devnull: int) -> None:
+        spec = self.spec
+        try:
+            os.setsid()
+            os.dup2(devnull, 1)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE,
+                        signal.SIGXFSZ):
+                signal.signal(sig, signal.SIG_DFL)
+            if spec.get("switch"):
+                os.setgroups(list(spec.get("groups", ())))
+                os.setgid(int(spec["gid"]))
+                os.setuid(int(spec["uid"]))
+            argv = [str(a) for a in spec["argv"]]
+            os.execve(argv[0], argv, {str(k): str(v) for k, v in spec["env"].items()})
+        except BaseException as exc:  # the child must never return
+            with_reason = f"cannot start the job: {exc}\n".encode()
+            try:
+                os.write(2, with_reason)
+            finally:
+                os._exit(127)
+
+    # -- waiting -----------------------------------------------------------------------
+    def lease_lapsed(self) -> bool:
+        if self.lease_file is None:
+            return False
+        try:
+            with open(self.lease_file) as f:
+                until = float(f.read().strip() or "0")
+        except (OSError, ValueError):
+            return True  # no lease: the agent never held one
+        return boottime() > until
+
+    def wait(self) -> tuple[int, float, bool]:
+        """(wait status, CPU seconds, lease lapsed) once the main process has ended."""
+        pidfd: int | None = None
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        lapsed_at: float | None = None
+        while True:
+            if pidfd is not None:
+                select.select([pidfd], [], [], LEASE_CHECK_S)
+            else:
+                time.sleep(min(0.1, LEASE_CHECK_S))
+            pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+            if pid:
+                return status, rusage.ru_utime + rusage.ru_stime, lapsed_at is not None
+            now = time.monotonic()
+            if lapsed_at is None and self.lease_lapsed():
+                lapsed_at = now
+                self.kill(signal.SIGTERM)
+                self.kill(signal.SIGCONT)
+            elif lapsed_at is not None and now - lapsed_at >= self.grace_s:
+                self.kill(signal.SIGKILL)
+
+    # -- killing -----------------------------------------------------------------------
+    def _members(self) -> list[int]:
+        """The job's processes: its session and group, and those with its markers."""
+        out = []
+        uid = int(self.spec["uid"]) if self.spec.get("switch") else os.getuid()
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in (os.getpid(), self.pid):
+                continue
+            pid = int(name)
+            fields = stat_fields(pid)
+            if fields is None or fields[0] == "Z":
+                continue
+            if self.pid in (int(fields[2]), int(fields[3])):
+                out.append(pid)
+                continue
+            try:
+                if os.stat(f"/proc/{pid}").st_uid != uid:
+                    continue
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = b"\0" + f.read()
+            except OSError:
+                continue
+            if all(m in env for m in self.markers):
+                out.append(pid)
+        return out
+
+    def kill(self, sig: int, *, main: bool = True) -> None:
+        """Signal the job's processes (`main`: its main process too, not yet reaped)."""
+        cgroup = self.spec.get("cgroup")
+        if cgroup and sig == signal.SIGKILL:
+            with contextlib.suppress(OSError), \
+                    open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
+                f.write("1\n")
+        for pid in ([self.pid] if main else []) + self._members():
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+
+
+def main(argv: list[str]) -> int:
+    run_dir = argv[1]
+    try:
+        with open(os.path.join(run_dir, "launch.json")) as f:
+            spec = json.load(f)["spawn"]
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        os.write(2, f"cannot read the job's launch record: {exc}\n".encode())
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # only SIGKILL ends the supervisor
+    os.chdir("/")
+    sup = Supervisor(run_dir, spec)
+    sup.start()
+    status, cpu_s, lapsed = sup.wait()
+    t_end = time.time()
+    sup.kill(signal.SIGKILL, main=False)  # what the job left behind
+    write_json(os.path.join(run_dir, "status.json"), {
+        "status": status, "cpu_s": round(cpu_s, 6), "t_end": t_end, "lease_lapsed": lapsed})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
