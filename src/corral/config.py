@@ -35,6 +35,9 @@ class ControllerConfig(_Strict):
     database: str | None = None  # default: sqlite:///<state_dir>/corral.db
     cluster_key: str | None = None
     node_timeout_s: Annotated[int, Field(ge=1)] = 60
+    # an agent's jobs die once it has not heard from the controller this long; the
+    # controller ends them (NODE_FAIL or requeued) after node_lease_s + kill_grace_s + 2
+    node_lease_s: Annotated[int, Field(ge=2, le=86400)] = 20
     kill_grace_s: Annotated[int, Field(ge=0)] = 5
     keep_finished_s: Annotated[int, Field(ge=0)] = 300
     # a job whose working or output directory does not exist yet waits this long for it
@@ -210,6 +213,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "CORRAL_DATABASE_URL": ("controller", "database"),
     "CORRAL_CLUSTER_KEY": ("controller", "cluster_key"),
     "CORRAL_NODE_TIMEOUT_S": ("controller", "node_timeout_s"),
+    "CORRAL_NODE_LEASE_S": ("controller", "node_lease_s"),
     "CORRAL_KILL_GRACE_S": ("controller", "kill_grace_s"),
     "CORRAL_LOG_LEVEL": ("controller", "log_level"),
     "CORRAL_SCHEDULER_POLICY": ("scheduler", "policy"),
@@ -272,6 +276,7 @@ def default_config_text(node_name: str | None = None) -> str:
 # listen = "127.0.0.1:6817"   # also serve TCP (agents on other hosts)
 # database = "postgresql+psycopg://corral@dbhost/corral"
 node_timeout_s = 60
+node_lease_s = 20   # jobs of a node cut off this long are killed there, then requeued
 kill_grace_s = 5
 
 [scheduler]

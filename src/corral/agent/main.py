@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from corral.agent import runs
 from corral.agent.daemon import Agent
 from corral.agent.inventory import detect
 
@@ -80,8 +81,9 @@ def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None
          verbose: bool) -> None:
     """Run jobs on this node for a corral controller.
 
-    On SIGTERM the agent stops and exits; running jobs are left running in their
-    own sessions (a restarted agent does not re-adopt them).
+    On SIGTERM the agent stops and exits; running jobs are left running under their
+    supervisors, and an agent restarted on the same spool re-adopts them. Jobs
+    whose node does not hear from the controller for its lease are killed.
     """
     setup_logging(log_file, verbose)
     if not controller.startswith(("unix://", "http://", "https://")):
@@ -92,8 +94,12 @@ def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None
     spool_dir = spool or default_spool(inventory.node)
     try:
         prepare_spool(spool_dir)
+        lock = runs.hold_lock(spool_dir / "agent.lock")
     except OSError as exc:
         raise click.ClickException(f"spool {spool_dir}: {exc.strerror or exc}") from None
+    if lock is None:
+        raise click.ClickException(f"spool {spool_dir}: another agent uses it "
+                                   "(it holds agent.lock)")
 
     async def serve() -> None:
         agent = Agent(controller, inventory, spool_dir, cluster_key=cluster_key,

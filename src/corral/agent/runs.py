@@ -22,6 +22,7 @@ Every file is written whole under a temporary name and renamed into place.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -90,6 +91,18 @@ def stopped(pid: int) -> bool:
 
 def boottime() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def hold_lock(path: Path) -> int | None:
+    """An exclusive lock on `path` for the life of this process (None: another process
+    holds it). Two agents on one spool would both follow the same jobs."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def write_lease(spool: Path, until: float) -> None:

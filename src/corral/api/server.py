@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import socket
@@ -91,6 +92,18 @@ async def serve(cfg: Config) -> None:
             os.unlink(cfg.socket_path)
 
 
+def hold_lock(path: Path) -> int | None:
+    """An exclusive lock on `path` for the life of this process (None: held by
+    another). The kernel drops it when the process dies, even as a zombie."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 @click.command("corral-controller")
 @click.option("--state-dir", envvar="CORRAL_STATE_DIR", help="Where the state lives.")
 def main(state_dir: str | None) -> None:
@@ -105,6 +118,10 @@ def main(state_dir: str | None) -> None:
         stream=sys.stderr,
     )
     Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
+    lock = hold_lock(Path(cfg.state_dir) / "controller.lock")
+    if lock is None:
+        raise click.ClickException(f"another controller runs on the state directory "
+                                   f"{cfg.state_dir} (it holds controller.lock)")
     pidfile = Path(cfg.state_dir) / "controller.pid"
     pidfile.write_text(f"{os.getpid()}\n")
     try:

@@ -19,6 +19,7 @@ from corral.services import node_checks
 from corral.services.control import term_signal
 from corral.services.controller import Controller
 from corral.services.retries import retry_or_end
+from corral.services.leases import heartbeat_s, lose_job
 from corral.store import nodes as store_nodes
 
 log = logging.getLogger("corral.agents")
@@ -27,7 +28,6 @@ REPORTABLE = {
     JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT,
     JobState.OUT_OF_MEMORY,
 }
-HEARTBEAT_S = 5.0
 MAX_REASON_CHARS = 500
 
 
@@ -104,6 +104,7 @@ class AgentService:
         node = self.ctl.nodes.get(name)
         if node is None or self.ctl.node_boot.get(name) != boot_id:
             raise Conflict("register first")
+        self.ctl.leases.heard(name)
         node.t_last_seen = time.time()
         if not node.reachable:
             node.reachable = True
@@ -123,6 +124,7 @@ class AgentService:
         node.gpus = int(msg.get("gpus", 0))
         node.features = tuple(msg.get("features", ()))
         node.t_last_seen = now
+        ctl.leases.heard(name)
         ctl.node_boot[name] = str(msg.get("boot_id", ""))
         if msg.get("address"):
             ctl.node_address[name] = str(msg["address"])
@@ -135,22 +137,31 @@ class AgentService:
         await node_checks.apply(ctl, node_checks.registered(ctl.cfg, node, msg.get("health")))
 
         await self._apply_reports(name, list(msg.get("finished", [])))
-        running = {int(r["job_id"]) for r in msg.get("running", [])}
+        # job id -> run (-1: an agent that does not say which run)
+        running = {int(r["job_id"]): int(r.get("run", -1)) for r in msg.get("running", [])}
         for job in list(ctl.jobs.values()):
+            if job.state.is_active and job.nodes[:1] == (name,) \
+                    and running.get(job.id, job.restarts) not in (job.restarts, -1):
+                running.pop(job.id)  # an earlier run: cancelled below, this one is lost
             if job.state.is_active and job.nodes[:1] == (name,) and job.id not in running:
                 log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name)
                 await self._lost(job, f"node {name} re-registered without it")
-        for job_id in running:
+        for r in msg.get("running", []):
+            job_id, run = int(r["job_id"]), int(r.get("run", -1))
             known = ctl.jobs.get(job_id)
             if (known is None or not known.state.is_active or name not in known.nodes
-                    or known.state == JobState.COMPLETING):
+                    or known.state == JobState.COMPLETING
+                    or run not in (known.restarts, -1)):
                 ctl.orders.push(name, {"kind": "cancel", "job_id": job_id, "signal": 15,
-                                       "grace_s": ctl.cfg.controller.kill_grace_s})
+                                       "grace_s": ctl.cfg.controller.kill_grace_s,
+                                       **({"run": run} if run >= 0 else {})})
         node.reachable = True
         ctl.kick()
         log.info("node %s registered: %d CPUs, %d MB, %d GPUs, %d running", name, node.cpus,
                  node.mem_mb, node.gpus, len(running))
-        return {"heartbeat_s": HEARTBEAT_S, "agent": ctl.cfg.agent.model_dump(),
+        lease_s = ctl.cfg.controller.node_lease_s
+        return {"heartbeat_s": heartbeat_s(lease_s), "lease_s": lease_s,
+                "agent": ctl.cfg.agent.model_dump(),
                 "orders": self._hand_out(name, ctl.orders.take(name))}
 
     async def poll(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -162,13 +173,20 @@ class AgentService:
         self._live_usage(name, [*running, *msg.get("steps_usage", [])])
         unacked = msg.get("unacknowledged")
         if unacked is not None:  # agents that say which reports they still hold
-            await self._check_launches(name, {int(r["job_id"]) for r in running},
-                                       {int(j) for j in unacked})
+            current = {int(r["job_id"]) for r in running if self._current(r)}
+            await self._check_launches(name, current, {int(j) for j in unacked})
         wait_s = min(float(msg.get("wait_s", 20.0)), 60.0)
         orders = await self.ctl.orders.wait(name, wait_s)
         if name in self.ctl.nodes and self.ctl.node_boot.get(name) == boot:
             self.ctl.nodes[name].t_last_seen = time.time()
-        return {"orders": self._hand_out(name, orders)}
+        return {"orders": self._hand_out(name, orders),
+                "lease_s": self.ctl.cfg.controller.node_lease_s}
+
+    def _current(self, r: dict[str, Any]) -> bool:
+        """A `running` entry of the job's current run (or of an agent without runs)."""
+        job = self.ctl.jobs.get(int(r["job_id"]))
+        run = int(r.get("run", -1))
+        return job is None or run in (job.restarts, -1)
 
     async def health(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The node's health check has run: drain or resume the node (spec 02 §6)."""
@@ -249,6 +267,7 @@ class AgentService:
         node = self.ctl.nodes.get(name)
         if node is None:
             raise Conflict("register first")
+        self.ctl.leases.heard(name)
         node.t_last_seen = time.time()
         await self._apply_reports(name, list(msg.get("reports", [])))
         return {"ok": True}
@@ -256,6 +275,7 @@ class AgentService:
     async def _apply_reports(self, node: str, reports: list[dict[str, Any]]) -> None:
         ctl = self.ctl
         ops: list[Callable[[Connection], Any]] = []
+        lost: list[tuple[Job, str]] = []
         for r in reports:
             try:
                 job_id = int(r["job_id"])
@@ -269,6 +289,9 @@ class AgentService:
                 continue  # the end of an earlier run of a job that was requeued
             if state not in REPORTABLE:
                 raise InvalidRequest(f"report: state {state} cannot end a job")
+            if r.get("lost"):  # its node's lease lapsed: killed there, as a lost node's
+                lost.append((job, f"node {node}: {r.get('message') or 'lease lapsed'}"))
+                continue
             job.cpu_time_s = r.get("cpu_time_s")
             job.max_rss_mb = r.get("max_rss_mb")
             ops.extend(self._failed_checks(node, job, r))
@@ -310,6 +333,10 @@ class AgentService:
             await ctl.persist(lambda conn: [op(conn) for op in ops])
             await ctl.notify_finished()
             ctl.kick()
+        for job, why in lost:
+            if job.state.is_active:
+                await self._lost(job, why)
+                ctl.kick()
 
     def _failed_checks(self, node: str, job: Job,
                        r: dict[str, Any]) -> list[Callable[[Connection], Any]]:
@@ -327,6 +354,4 @@ class AgentService:
     async def _lost(self, job: Job, why: str) -> None:
         ctl = self.ctl
         self._prolog_failed.pop(job.id, None)
-        op = retry_or_end(ctl, job, why=f"NODE_FAIL: {why}", end_state=JobState.NODE_FAIL)
-        await ctl.persist(op)
-        await ctl.notify_finished()
+        await lose_job(ctl, job, why)

@@ -34,6 +34,7 @@ from corral.services.arrays import Arrays
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.identity import Caller, resolve_owner
+from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
 from corral.services.reservations import Reservations
@@ -59,6 +60,7 @@ class Controller(JobControl):
         self.node_boot: dict[str, str] = {}
         self.node_address: dict[str, str] = {}  # as each agent reports it (step I/O)
         self.orders = OrderBook()
+        self.leases = Leases(cfg.controller.node_lease_s, cfg.controller.kill_grace_s)
         self._kick = asyncio.Event()
         self._finished = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
@@ -86,6 +88,7 @@ class Controller(JobControl):
         for n in nodes:
             n.reachable = False
             self.nodes[n.name] = n
+        self.leases.start(self.nodes)  # each node has a full lease to come back in
         for j in jobs:
             self.jobs[j.id] = j
             if j.state.is_active:
@@ -334,7 +337,7 @@ class Controller(JobControl):
                     log.warning("node %s: not heard from for %.0f s; it is DOWN", n.name,
                                 now - n.t_last_seen)
                     n.reachable = False
-
+            await expire(self)
 
     def _warn_before_limit(self, now: float) -> None:
         """--signal: send the warning signal when a job nears its time limit."""
