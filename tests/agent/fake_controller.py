@@ -28,6 +28,7 @@ class FakeController:
         self.orders: list[dict[str, Any]] = []
         self.boot_ids: set[str] = set()
         self.fail_reports = False
+        self.lease_s: float | None = None  # granted in register answers when set
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -87,7 +88,8 @@ class FakeController:
             with self.lock:
                 self.boot_ids.add(body["boot_id"])
                 orders, self.orders = self.orders, []
-            return JSONResponse({"heartbeat_s": self.heartbeat_s, "orders": orders})
+            lease = {} if self.lease_s is None else {"lease_s": self.lease_s}
+            return JSONResponse({"heartbeat_s": self.heartbeat_s, "orders": orders, **lease})
 
         async def poll(request: Request) -> JSONResponse:
             body = await record(request)

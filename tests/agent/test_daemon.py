@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
+from corral.agent import runs
 from corral.agent.daemon import Agent, Backoff
 from corral.agent.inventory import Inventory
 from tests.agent.conftest import make_launch
@@ -265,3 +266,26 @@ def test_sigterm_stops_the_agent_but_not_its_jobs(controller: FakeController,
             agent.kill()
         if job_pid is not None:
             os.kill(job_pid, signal.SIGKILL)
+
+
+def test_answers_renew_the_lease_and_a_new_agent_readopts(
+        controller: FakeController, sock_path: Path, spool: Path, outdir: Path) -> None:
+    """The lease file follows the controller's answers; an agent started on the same
+    spool lists the jobs of the one before in its register, with their run."""
+    controller.lease_s = 30.0
+
+    async def first(agent: Agent) -> None:
+        order = launch_order(11, outdir, argv=["sh", "-c", "sleep 1.5; exit 6"])
+        order["launch"]["run"] = 4
+        controller.order(order)
+        await until(lambda: agent.launcher and agent.launcher.jobs.get(11))
+        until_s = float((spool / "lease").read_text())
+        assert 29 < until_s - runs.boottime() <= 30.0
+
+    run_agent(sock_path, spool, first)
+    second = run_agent(sock_path, spool, lambda agent: until(
+        lambda: controller.reports().get(11), timeout_s=10))
+    reg = [r for r in controller.seen("/agent/v1/register") if r["boot_id"] == second.boot_id]
+    assert [(r["job_id"], r["run"]) for r in reg[0]["running"]] == [(11, 4)]
+    report = controller.reports()[11]
+    assert (report["state"], report["exit_code"], report["run"]) == ("FAILED", 6, 4)

@@ -13,7 +13,7 @@ the client that asked for them (corral.agent.steps), never through the controlle
 Every answer from the controller renews the node's lease (the `lease` file in the
 spool, corral.agent.runs): each job's supervisor kills its job once the lease has
 lapsed, so a node cut off from the controller ends its jobs by itself, in a time
-the controller knows (docs/specs/02-agent-protocol.md §2.4).
+the controller knows (docs/specs/02-agent-protocol.md §2.6).
 
 On SIGTERM the agent stops polling, tries briefly to deliver pending reports and
 exits; the jobs keep running under their supervisors. A restarted agent re-adopts
@@ -198,7 +198,7 @@ class Agent:
 
     def _renew_lease(self, t_sent: float, lease_s: object) -> None:
         """The controller heard us at `t_sent` at the earliest: the jobs may run until
-        `lease_s` after that (docs/specs/02-agent-protocol.md §2.4)."""
+        `lease_s` after that (docs/specs/02-agent-protocol.md §2.6)."""
         ok = isinstance(lease_s, int | float) and not isinstance(lease_s, bool) \
             and lease_s > 0
         self.lease_s = float(lease_s) if ok else None  # type: ignore[arg-type]

@@ -32,9 +32,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# A run whose supervisor has not written procs.json yet (the agent stopped right after
+# starting it) is given this long to do so.
+PROCS_WAIT_S = 3.0
+
+
+def _await_procs(records: list[runs.Record]) -> None:
+    """Wait (briefly, at start-up) for supervisors that have not recorded their job."""
+    waiting = [rec for rec in records if rec.report is None and rec.launch is not None
+               and not (rec.path / "procs.json").exists()]
+    deadline = time.monotonic() + PROCS_WAIT_S
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.05)
+        waiting = [rec for rec in waiting if not (rec.path / "procs.json").exists()]
+
+
 def readopt(launcher: Launcher) -> list[JobReport]:
     held: list[JobReport] = []
-    for rec in runs.scan(launcher.spool):
+    records = runs.scan(launcher.spool)
+    _await_procs(records)
+    for rec in records:
         if rec.report is not None:
             try:
                 held.append(JobReport.from_dict(rec.report))

@@ -81,10 +81,12 @@ class Supervisor:
             write_json(os.path.join(self.run_dir, "procs.json"), {
                 "supervisor_pid": os.getpid(), "supervisor_start": start_time(os.getpid()),
                 "job_pid": pid, "job_start": start_time(pid)})
-            os.write(1, f"{pid} {start_time(pid)}\n".encode())
-        except OSError as exc:
-            os.write(2, f"cannot record the job's process: {exc}\n".encode())
+        except OSError as exc:  # a run nobody could follow after the agent: not started
+            with contextlib.suppress(OSError):
+                os.write(2, f"cannot record the job's process: {exc}\n".encode())
             os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):  # the agent may be gone: the record suffices
+            os.write(1, f"{pid} {start_time(pid)}\n".encode())
         for fd in (0, 1, 2):  # the agent sees EOF on the pipes it reads
             os.dup2(devnull, fd)
         os.close(devnull)

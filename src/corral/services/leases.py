@@ -3,7 +3,7 @@
 Every request of an agent (register, poll, report) renews its node's lease; the
 agent's job supervisors kill their jobs once `node_lease_s` has passed since the
 agent's last request that the controller answered (docs/specs/02-agent-protocol.md
-§2.4). So once `node_lease_s + kill_grace_s + LEASE_MARGIN_S` has passed since the
+§2.6). So once `node_lease_s + kill_grace_s + LEASE_MARGIN_S` has passed since the
 controller last heard from a node, no process of its jobs runs any more: the node is
 DOWN and its jobs end NODE_FAIL, or are requeued (a counted retry). A controller that
 starts counts every node as heard at its start: it cannot know better.
