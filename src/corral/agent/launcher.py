@@ -293,6 +293,9 @@ class Launcher:
         elif job.supervisor_start is not None and runs.alive(job.supervisor_pid,
                                                               job.supervisor_start):
             return False
+        else:  # a predecessor's: reaped by init, unless that predecessor was this process
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(job.supervisor_pid, os.WNOHANG)
         if job.pidfd is not None:
             asyncio.get_running_loop().remove_reader(job.pidfd)
             os.close(job.pidfd)

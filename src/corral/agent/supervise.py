@@ -19,14 +19,16 @@ Only the standard library, and nothing of corral: this starts once per job.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
 import signal
 import sys
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # no `typing` import: this starts once per job
+if TYPE_CHECKING:
+    from typing import Any
 
 LEASE_CHECK_S = 0.5
 
@@ -48,6 +50,19 @@ def stat_fields(pid: int) -> list[str] | None:
 def start_time(pid: int) -> int:
     fields = stat_fields(pid)
     return int(fields[19]) if fields else 0
+
+
+def _quietly(fn: Any, *args: Any) -> None:
+    """fn(*args), an OSError ignored (contextlib costs an import per job)."""
+    try:
+        fn(*args)
+    except OSError:
+        return
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:
@@ -82,11 +97,10 @@ class Supervisor:
                 "supervisor_pid": os.getpid(), "supervisor_start": start_time(os.getpid()),
                 "job_pid": pid, "job_start": start_time(pid)})
         except OSError as exc:  # a run nobody could follow after the agent: not started
-            with contextlib.suppress(OSError):
-                os.write(2, f"cannot record the job's process: {exc}\n".encode())
+            _quietly(os.write, 2, f"cannot record the job's process: {exc}\n".encode())
             os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):  # the agent may be gone: the record suffices
-            os.write(1, f"{pid} {start_time(pid)}\n".encode())
+        # the agent may be gone: the record suffices
+        _quietly(os.write, 1, f"{pid} {start_time(pid)}\n".encode())
         for fd in (0, 1, 2):  # the agent sees EOF on the pipes it reads
             os.dup2(devnull, fd)
         os.close(devnull)
@@ -177,12 +191,9 @@ class Supervisor:
         """Signal the job's processes (`main`: its main process too, not yet reaped)."""
         cgroup = self.spec.get("cgroup")
         if cgroup and sig == signal.SIGKILL:
-            with contextlib.suppress(OSError), \
-                    open(os.path.join(cgroup, "cgroup.kill"), "w") as f:
-                f.write("1\n")
+            _quietly(_write, os.path.join(cgroup, "cgroup.kill"), "1\n")
         for pid in ([self.pid] if main else []) + self._members():
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
+            _quietly(os.kill, pid, sig)
 
 
 def main(argv: list[str]) -> int:
