@@ -129,3 +129,44 @@ def test_a_lapsed_lease_kills_the_job(spool: Path, outdir: Path) -> None:
     assert r.lost and r.state == "FAILED" and "lease" in r.message
     assert 1.0 <= time.time() - t0 < 4
     assert marked_processes(46) == []
+
+
+def test_memory_is_limited_after_readoption(spool: Path, outdir: Path) -> None:
+    hog = "import time; time.sleep(1.0); x = b'x' * (300 * 1024 * 1024); time.sleep(20)"
+    _, reports = _restart(spool, [make_launch(47, outdir, argv=["python3", "-c", hog],
+                                              mem_mb=100)], _nothing, wait_for=1)
+    [r] = reports
+    assert r.state == "OUT_OF_MEMORY" and r.max_rss_mb > 100
+    assert marked_processes(47) == []
+
+
+def test_a_later_run_waits_for_the_earlier_and_has_its_own_files(spool: Path,
+                                                                 outdir: Path) -> None:
+    """A launch of run 1 while run 0 still runs here: run 0 is killed first, and its
+    directory (its script) is never rewritten by run 1."""
+    script = ("#!/bin/sh\ntrap '' TERM\n"
+              "while :; do echo {run} $(date +%s.%N) >> {log}; sleep 0.05; done\n")
+    log = outdir / "48.t"
+    first = make_launch(48, outdir, script=script.format(run=0, log=log), run=0)
+    second = make_launch(48, outdir, argv=["sh", "-c", f"echo 1 $(date +%s.%N) >> {log}"],
+                         run=1)
+
+    async def main() -> tuple[list[JobReport], str]:
+        reports: list[JobReport] = []
+        launcher = Launcher(spool, AGENT_ID, reports.append, tick_s=0.1)
+        launcher.launch(first)
+        await asyncio.sleep(0.5)
+        script0 = (spool / "job48" / "run0" / "script").read_text()
+        assert launcher.launch(second)
+        deadline = time.monotonic() + 10
+        while len(reports) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await launcher.close()
+        return reports, script0
+
+    reports, script0 = asyncio.run(main())
+    assert script0 == first.script
+    assert [(r.run, r.state) for r in reports] == [(0, "CANCELLED"), (1, "COMPLETED")]
+    rows = [line.split() for line in log.read_text().splitlines()]
+    assert rows[-1][0] == "1" and all(r[0] == "0" for r in rows[:-1])  # one after the other
+    assert (spool / "job48" / "run0").exists() and (spool / "job48" / "run1").exists()
