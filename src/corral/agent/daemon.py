@@ -193,20 +193,9 @@ class Agent:
         if not isinstance(data, dict):
             raise ControllerError(f"{path} answered with a non-object")
         if self.registered or path.endswith("/register"):
-            self._renew_lease(t_sent, data.get("lease_s", self.lease_s))
+            self.lease_s = runs.renew_lease(self.spool, t_sent,
+                                            data.get("lease_s", self.lease_s))
         return data
-
-    def _renew_lease(self, t_sent: float, lease_s: object) -> None:
-        """The controller heard us at `t_sent` at the earliest: the jobs may run until
-        `lease_s` after that (docs/specs/02-agent-protocol.md §2.6)."""
-        ok = isinstance(lease_s, int | float) and not isinstance(lease_s, bool) \
-            and lease_s > 0
-        self.lease_s = float(lease_s) if ok else None  # type: ignore[arg-type]
-        until = t_sent + self.lease_s if self.lease_s is not None else float("inf")
-        try:
-            runs.write_lease(self.spool, until)
-        except OSError as exc:
-            log.error("cannot renew the lease in %s: %s", self.spool, exc)
 
     def _set_reachable(self, ok: bool, why: str = "") -> None:
         if ok and self._reachable is not True:

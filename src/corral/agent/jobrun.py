@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ from corral.agent.cgroup import JobCgroup
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.protocol import JobReport, Launch
 from corral.agent.runs import Exit
-from corral.agent.spawn import format_start_error
+from corral.agent.spawn import format_start_error, read_error_output
 
 
 @dataclass(eq=False)
@@ -51,6 +52,21 @@ class Job:
     @property
     def pid(self) -> int:
         return self.job_pid or self.supervisor_pid
+
+
+def read_early_stderr(job: Job, *, last: bool = False) -> None:
+    """Collect the wrapper's early stderr; it closes once the output files are open
+    (`last`: the job has ended; a descendant may still hold it: stop waiting)."""
+    if not job.error_open:
+        return
+    data, eof = read_error_output(job.error_fd)
+    if len(job.error_output) < 4096:
+        job.error_output += data
+    if eof or last:
+        job.error_open = False
+        asyncio.get_running_loop().remove_reader(job.error_fd)
+        with contextlib.suppress(OSError):
+            os.close(job.error_fd)
 
 
 KILL_POLL_S = 0.05

@@ -23,12 +23,12 @@ from typing import Any
 
 from corral.agent import runs
 from corral.agent.cgroup import CgroupManager, JobCgroup
-from corral.agent.jobrun import Job, kill_tree, make_report
+from corral.agent.jobrun import Job, kill_tree, make_report, read_early_stderr
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.agent.readopt import readopt
-from corral.agent.spawn import StartError, read_error_output, spawn
+from corral.agent.spawn import StartError, spawn
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Launcher:
                   error_fd=spawned.error_fd, error_open=True)
         self.jobs[launch.job_id] = job
         loop.add_reader(job.started_fd, self._on_started, job)
-        loop.add_reader(job.error_fd, self._read_error_output, job)
+        loop.add_reader(job.error_fd, read_early_stderr, job)
         self._watch_exit(job)
         self._start_clock(job, launch.time_limit_s)
         self._spawn_task(self._supervise(job))
@@ -259,18 +259,6 @@ class Launcher:
         task.add_done_callback(self._background.discard)
         return task
 
-    def _read_error_output(self, job: Job) -> None:
-        """Collect the wrapper's early stderr; it closes once the output files are open."""
-        if not job.error_open:
-            return
-        data, eof = read_error_output(job.error_fd)
-        if len(job.error_output) < 4096:
-            job.error_output += data
-        if eof:
-            job.error_open = False
-            asyncio.get_running_loop().remove_reader(job.error_fd)
-            self._close(job.error_fd)
-
     # -- the supervisor's end ----------------------------------------------------------
     def _watch_exit(self, job: Job) -> None:
         if self._pidfd_ok:
@@ -398,11 +386,7 @@ class Launcher:
                 job.tree.kill_all()
                 if job.cgroup is not None:
                     job.cgroup.kill()
-        self._read_error_output(job)
-        if job.error_open:  # a descendant still holds it: no more waiting for EOF
-            job.error_open = False
-            asyncio.get_running_loop().remove_reader(job.error_fd)
-            self._close(job.error_fd)
+        read_early_stderr(job, last=True)
         report = make_report(job, end, t_end)
         if job.cgroup is not None:
             job.cgroup.remove()

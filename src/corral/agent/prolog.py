@@ -127,7 +127,7 @@ class JobScripts:
         return True
 
     def running(self) -> list[RunningJob]:
-        return [RunningJob(job_id, 0) for job_id in self.starting]
+        return [RunningJob(job_id, 0, run=s.launch.run) for job_id, s in self.starting.items()]
 
     async def _prolog(self, launch: Launch, start: Start, on_report: ReportSink) -> None:
         t_start = time.time()

@@ -113,6 +113,20 @@ def write_lease(spool: Path, until: float) -> None:
     os.replace(tmp, spool / LEASE_FILE)
 
 
+def renew_lease(spool: Path, t_sent: float, lease_s: object) -> float | None:
+    """The controller answered a request sent at CLOCK_BOOTTIME `t_sent`: the node's
+    jobs may run until `lease_s` after it (docs/specs/02-agent-protocol.md §2.6).
+    Returns the lease (None: the controller grants none, the jobs run unbounded)."""
+    granted: float | None = None
+    if isinstance(lease_s, int | float) and not isinstance(lease_s, bool) and lease_s > 0:
+        granted = float(lease_s)
+    try:
+        write_lease(spool, t_sent + granted if granted is not None else float("inf"))
+    except OSError as exc:
+        log.error("cannot renew the lease in %s: %s", spool, exc)
+    return granted
+
+
 @dataclass(frozen=True, slots=True)
 class Exit:
     """How a run's main process ended, as its supervisor recorded it."""

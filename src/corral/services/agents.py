@@ -18,8 +18,8 @@ from corral.model.states import JobState
 from corral.services import node_checks
 from corral.services.control import term_signal
 from corral.services.controller import Controller
-from corral.services.retries import retry_or_end
 from corral.services.leases import heartbeat_s, lose_job
+from corral.services.retries import retry_or_end
 from corral.store import nodes as store_nodes
 
 log = logging.getLogger("corral.agents")
