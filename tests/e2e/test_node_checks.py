@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -106,6 +107,17 @@ class Site:
             return cl.submit(name="j", working_dir=str(self.progs), stdout="out-%j",
                              script=f"#!/bin/sh\necho $$ >> {self.job_pids}\n{command}\n",
                              **extra)
+
+    def kill_supervisors(self, node: str) -> None:
+        """Kill the supervisors of the node's jobs (corral.agent.supervise): what the
+        agent then finds of those jobs it cannot follow, and kills."""
+        spool = str(self.c.state / f"spool-{node}")
+        for p in psutil.process_iter(["cmdline"]):
+            argv = p.info["cmdline"] or []
+            if any(a.endswith("supervise.py") for a in argv) and any(
+                    a.startswith(spool + "/") for a in argv):
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
 
     def close(self) -> None:
         for proc in self.agents:
@@ -289,9 +301,10 @@ def test_requeues_after_node_failures_stop_at_the_retry_limit(site: Site) -> Non
         started = 2 * (loss - 1) + len(alive)  # runs so far
         _until("the jobs' processes", lambda n=started: site.job_pids.exists()
                and len(site.job_pids.read_text().split()) >= n, 20)
-        agent.kill()  # node2's agent dies ...
+        agent.kill()  # node2 fails: its agent and its jobs' supervisors die ...
         agent.wait()
-        agent = site.agent("node2")  # ... and comes back without its jobs
+        site.kill_supervisors("node2")
+        agent = site.agent("node2")  # ... and its agent comes back without its jobs
         if loss == 2:
             assert c.wait_state(default, {"NODE_FAIL"}, 10)["state"] == "NODE_FAIL"
     assert c.wait_state(own, {"NODE_FAIL"}, 10)["state"] == "NODE_FAIL"
