@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.cluster import FINAL, Cluster, make_cluster
 
-LEASE_S = 3  # the short lease of the node-loss tests
+LEASE_S = 4  # the short lease of the node-loss tests
 KILL_GRACE_S = 1  # make_cluster's
 
 
@@ -151,7 +151,7 @@ def test_a_dead_agent_s_jobs_end_within_the_lease(short_lease: Cluster) -> None:
         took_s = t - t_dead
         print(f"job {job_id}: {took_s:.2f} s from agent death to "
               f"{'requeue' if job_id == again else 'NODE_FAIL'} (bound {bound_s} s)")
-        assert LEASE_S <= took_s <= bound_s + 1.5, (job_id, took_s)
+        assert LEASE_S <= took_s <= bound_s + 2.5, (job_id, took_s)
     assert not any(_alive(pid) for pid in old_pids)  # dead before the requeue
     last_old_tick = max(r[3] for r in _ticks(again_log))
     assert last_old_tick < seen[again]
