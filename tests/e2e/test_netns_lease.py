@@ -24,6 +24,7 @@ import pytest
 from tests.e2e.cluster import Cluster, make_cluster
 from tests.e2e.test_runs import _alive, _ticker, _ticks, _wait_states, _wait_ticking
 
+pytestmark = pytest.mark.slow  # each waits out leases and job runs
 KEY = "lease-cluster-key-1234"
 LEASE_S = 4
 KILL_GRACE_S = 1

@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.cluster import FINAL, Cluster, make_cluster
 
+pytestmark = pytest.mark.slow  # each waits out leases and job runs
 LEASE_S = 4  # the short lease of the node-loss tests
 KILL_GRACE_S = 1  # make_cluster's
 
