@@ -188,6 +188,7 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
                   "switch": run_as.switch, "uid": run_as.uid, "gid": run_as.gid,
                   "groups": list(run_as.groups), "job_id": launch.job_id,
                   "agent_id": agent_id, "kill_grace_s": launch.kill_grace_s,
+                  "term_signal": launch.term_signal,
                   "lease_file": str(lease_file) if lease_file else None,
                   "cgroup": str(cgroup) if cgroup else None}}
     try:

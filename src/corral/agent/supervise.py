@@ -7,8 +7,9 @@ job's main process in a session of its own as the job's user, records both pids
 with their start times in RUN_DIR/procs.json, tells the agent the job's pid on
 stdout ("PID START\\n") and waits for the job. Meanwhile it checks the node's lease
 (a file the agent rewrites whenever the controller answers it) every
-LEASE_CHECK_S; once the lease has lapsed it ends the job: SIGTERM, SIGKILL after
-`kill_grace_s`. When the job's main process has ended it kills what is left of the
+LEASE_CHECK_S; once the lease has lapsed it ends the job: its first signal
+(SIGTERM, or the launch's `term_signal`), SIGKILL after `kill_grace_s`. When the
+job's main process has ended it kills what is left of the
 job (its session, its process group, the processes carrying its markers, its
 cgroup), writes RUN_DIR/status.json (wait status, CPU time, end time, whether the
 lease lapsed) and exits. So a job's exit status survives the agent, and a job
@@ -82,6 +83,7 @@ class Supervisor:
         self.pid = 0
         self.lease_file: str | None = spec.get("lease_file")
         self.grace_s = float(spec.get("kill_grace_s", 5))
+        self.term_signal = int(spec.get("term_signal", signal.SIGTERM))
         self.markers = (f"\0CORRAL_JOB_ID={spec['job_id']}\0".encode(),
                         f"\0CORRAL_AGENT_ID={spec['agent_id']}\0".encode())
 
@@ -156,7 +158,7 @@ class Supervisor:
             now = time.monotonic()
             if lapsed_at is None and self.lease_lapsed():
                 lapsed_at = now
-                self.kill(signal.SIGTERM)
+                self.kill(self.term_signal)
                 self.kill(signal.SIGCONT)
             elif lapsed_at is not None and now - lapsed_at >= self.grace_s:
                 self.kill(signal.SIGKILL)
