@@ -32,6 +32,7 @@ SLOW = (
     "tests/e2e/test_restart.py",
     "tests/e2e/test_arrays.py",
     "tests/compat/test_arrays.py",
+    "tests/e2e/test_idempotency.py::test_a_retry_after_a_controller_crash_returns_the_same_job",
     "tests/e2e/test_policies.py",
     "tests/e2e/test_netns.py",
     "tests/e2e/test_why.py",

@@ -50,6 +50,9 @@ class ControllerConfig(_Strict):
     # instead; a job's own max_retries overrides it
     max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] = 3
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # like Slurm's PrivateData: "jobs" hides other users' jobs from plain users
+    # (listings, show, events, history); scripts and environments are private always
+    private_data: list[Literal["jobs"]] = []
 
 
 def _program(v: Any) -> Any:

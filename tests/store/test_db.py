@@ -105,3 +105,17 @@ def test_pg_schema_from_url(pg_schema: str) -> None:
 def test_pg_schema_must_be_identifier() -> None:
     with pytest.raises(ValueError, match="plain identifier"):
         make_engine(PG_URL, schema='x"; DROP TABLE jobs; --')
+
+
+def test_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds every job's script and environment; -wal and -shm take its mode."""
+    fresh = tmp_path / "new.db"
+    engine = make_engine(f"sqlite:///{fresh}")
+    migrate(engine)
+    engine.dispose()
+    old = tmp_path / "old.db"
+    old.touch(mode=0o644)
+    old.chmod(0o644)  # as an older version left it
+    make_engine(f"sqlite:///{old}").dispose()
+    for p in (fresh, old, *tmp_path.glob("*-wal")):
+        assert p.stat().st_mode & 0o777 == 0o600, p

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from corral.api.auth import user_caller
 from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
@@ -62,8 +62,17 @@ StepIdPath = Annotated[int, Depends(_step_id)]
 
 
 @router.post("/jobs", status_code=201)
-async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep) -> dict[str, Any]:
-    ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep, response: Response,
+                 idempotency_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    key = body.idempotency_key if body.idempotency_key is not None else idempotency_key
+    if body.idempotency_key and idempotency_key and body.idempotency_key != idempotency_key:
+        raise InvalidRequest("idempotency_key: the field and the Idempotency-Key header differ")
+    if key is None:
+        ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+    else:
+        ids, replayed = await ctl.idempotent.submit(caller, body.to_spec(), body.user, key)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
     return {"id": ids[0], "ids": ids}
 
 
@@ -89,50 +98,51 @@ async def list_jobs(
     states = _states(state)
     # An array's pending rest is one entry (its display_id `57_[5-99999%4]`, its
     # tasks in `array_pending`); clients expand it when they list every task.
-    rests = ctl.list_rests(users=_split(user), states=states, partitions=_split(partition),
-                           ids=_ids(id), names=_split(name), arrays=_ids(array, "array"))
+    rests = ctl.list_rests(caller, users=_split(user), states=states,
+                           partitions=_split(partition), ids=_ids(id), names=_split(name),
+                           arrays=_ids(array, "array"))
     if history and (id or array):  # rests that ended: their tasks have no rows
-        rests += ctl.arrays.listed(
+        rests += [r for r in ctl.arrays.listed(
             users=set(_split(user)), states=set(states), partitions=set(_split(partition)),
             ids=set(_ids(id)), names=set(_split(name)), arrays=set(_ids(array, "array")),
             among=await ctl.arrays.ended(set(_ids(id)) | set(_ids(array, "array"))))
+            if ctl.access.sees(caller, r.template)]
     if history:
-        jobs = await ctl.history(ids=_ids(id) or None, users=_split(user) or None,
+        jobs = await ctl.history(caller, ids=_ids(id) or None, users=_split(user) or None,
                                  states=states or None, partitions=_split(partition) or None,
                                  names=_split(name) or None,
                                  array_job_ids=_ids(array, "array") or None, limit=limit)
     else:
-        jobs = ctl.list_jobs(users=_split(user), states=states,
+        jobs = ctl.list_jobs(caller, users=_split(user), states=states,
                              partitions=_split(partition), ids=_ids(id), names=_split(name),
                              arrays=_ids(array, "array"))
-    entries = [j.to_dict() for j in jobs]
+    entries = [ctl.access.job_dict(caller, j) for j in jobs]
     if rests:
-        entries = sorted(entries + [r.to_dict() for r in rests], key=lambda d: d["id"])
+        entries = sorted(entries + [ctl.access.job_dict(caller, r.template, r.to_dict())
+                                    for r in rests], key=lambda d: d["id"])
     return {"jobs": entries[:limit] if limit else entries}
 
 
 @router.get("/jobs/{job_id}")
 async def show(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
-    job = await ctl.get_job(job_id)
-    return job.to_dict()
+    return ctl.access.job_dict(caller, await ctl.read_job(caller, job_id))
 
 
 @router.get("/jobs/{job_id}/wait")
 async def wait(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                timeout_s: Annotated[float, Query(ge=0, le=3600)] = 60.0) -> dict[str, Any]:
-    job = await ctl.wait_final(job_id, timeout_s)
-    return job.to_dict()
+    return ctl.access.job_dict(caller, await ctl.wait_final(caller, job_id, timeout_s))
 
 
 @router.get("/jobs/{job_id}/explain")
 async def explain(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
-    job = await ctl.get_job(job_id)
+    job = await ctl.read_job(caller, job_id)
     return explain_job(ctl, job, await ctl.events(job_id) if job.state.is_final else None)
 
 
 @router.get("/jobs/{job_id}/events")
 async def events(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
-    return {"events": [e.to_dict() for e in await ctl.events(job_id)]}
+    return {"events": await ctl.read_events(caller, job_id)}
 
 
 # `?array=true` on cancel, hold, release and update: when the id is an array's, the
@@ -187,4 +197,4 @@ async def update(job_id: JobIdPath, body: UpdateRequest, ctl: CtlDep,
     if whole and ctl.arrays.is_array(job_id):
         return await ctl.arrays.update(caller, job_id, fields)
     job = await ctl.update(caller, job_id, fields)
-    return job.to_dict()
+    return ctl.access.job_dict(caller, job)

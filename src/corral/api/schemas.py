@@ -49,9 +49,10 @@ class SubmitRequest(_Body):
     interactive: bool = False  # an allocation (salloc): ended by its client
     notify: bool = False  # SIGUSR2 (not SIGTERM) before SIGKILL when killed
     user: str | None = None  # an administrator submitting for another user
+    idempotency_key: str | None = None  # or the Idempotency-Key header
 
     def to_spec(self) -> JobSpec:
-        d: dict[str, Any] = self.model_dump(exclude={"user"})
+        d: dict[str, Any] = self.model_dump(exclude={"user", "idempotency_key"})
         return JobSpec.from_dict(d)
 
 

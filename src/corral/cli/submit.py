@@ -117,11 +117,14 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
 @click.option("--parsable", is_flag=True, help="Print only the job id.")
 @click.option("--wait", "wait", is_flag=True, help="Wait for the job to end; exit with its code.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--idempotency-key", "idem_key",
+              help="Submit once per KEY: run again with the same key, it answers with the "
+                   "job it made (default: a new key, reused only by its own retries).")
 @click.argument("script", required=False)
 @click.argument("args", nargs=-1)
 @click.pass_context
 def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, as_json: bool,
-           script: str | None, args: tuple[str, ...], **opts: Any) -> None:
+           idem_key: str | None, script: str | None, args: tuple[str, ...], **opts: Any) -> None:
     """Submit SCRIPT (with #CORRAL directives) or --wrap 'COMMAND'.
 
     SCRIPT '-' reads the script from standard input. The script is copied at
@@ -151,7 +154,7 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
     except InvalidRequest as e:  # a badly formed value, read here: bad usage
         raise click.UsageError(str(e)) from None
     with Client() as client:
-        ids = client.submit_many(**req)
+        ids = client.submit_many(idempotency_key=idem_key, **req)
         job_id = ids[0]
         if as_json and not wait:
             echo_json({"id": job_id, "ids": ids})

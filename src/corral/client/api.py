@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ SYSTEM_SOCKET = "/run/corral/corral.sock"  # where a system install's controller
 # Set by the launchers `corral compat install` writes: the controller they were
 # installed for, so that they find it in any environment (even `env -i`).
 BOUND_URL: str | None = None
+
+# How long a submit whose connection was lost is tried again (the same key each time).
+SUBMIT_RETRY_S = 20.0
 
 
 def default_url() -> str:
@@ -64,9 +68,16 @@ class Client:
         """Submit one job; returns its id (for an array: the array's id)."""
         return self.submit_many(**request)[0]
 
-    def submit_many(self, **request: Any) -> list[int]:
-        """Submit; returns every new job id (one per array task)."""
-        answer = self.transport.request("POST", "/v1/jobs", body=request)
+    def submit_many(self, *, idempotency_key: str | None = None, **request: Any) -> list[int]:
+        """Submit; returns every new job id (one per array task).
+
+        Each call sends an idempotency key (a new one unless given): when the
+        connection is lost before the answer, the same request is sent again and
+        the controller answers with the job it made, never a second one."""
+        key = idempotency_key or uuid.uuid4().hex
+        answer = self.transport.request("POST", "/v1/jobs", body=request,
+                                        headers={"Idempotency-Key": key},
+                                        retry_s=SUBMIT_RETRY_S)
         return [int(i) for i in answer.get("ids") or [answer["id"]]]
 
     def estimate(self, **request: Any) -> dict[str, Any]:

@@ -100,49 +100,72 @@ class Transport:
             self._conn = None
 
     def request(self, method: str, path: str, *, body: Any = None,
-                query: dict[str, Any] | None = None, timeout_s: float | None = None) -> Any:
+                query: dict[str, Any] | None = None, timeout_s: float | None = None,
+                headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
+        """One request. A stale keep-alive connection gets one fresh retry. With
+        `retry_s` (a request safe to repeat, e.g. a submit with an idempotency key),
+        a connection lost or a timeout after the request may have reached the
+        controller is retried, the same request, until `retry_s` have passed."""
         if query:
             items = [(k, v) for k, v in query.items() if v is not None and v != []]
             if items:
                 path = f"{path}?{urlencode(items, doseq=True)}"
-        headers = {"Accept": "application/json"}
+        all_headers = {"Accept": "application/json", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            all_headers["Content-Type"] = "application/json"
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        for attempt in (1, 2):
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        deadline: float | None = None  # set at the first loss, when retrying
+        pause_s = 0.05
+        attempt = 0
+        while True:
+            attempt += 1
             conn = self._connect()
             conn.timeout = self.timeout_s if timeout_s is None else timeout_s
             if conn.sock is not None:  # a kept-alive connection: this request's timeout
                 conn.sock.settimeout(conn.timeout)
             try:
-                conn.request(method, quote(path, safe="/?=&%,:+"), body=data, headers=headers)
+                conn.request(method, quote(path, safe="/?=&%,:+"), body=data,
+                             headers=all_headers)
                 resp = conn.getresponse()
                 raw = resp.read()
                 break
             except (ConnectionRefusedError, FileNotFoundError):
                 self.close()
-                raise Unavailable(
-                    f"controller: nothing answers at {self.url} (is it up? try 'corral up')"
-                ) from None
+                if deadline is None:  # never reached it: nothing to repeat
+                    raise Unavailable(
+                        f"controller: nothing answers at {self.url} (is it up? try "
+                        f"'corral up')") from None
+                lost = f"controller: connection to {self.url} lost"
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.close()  # a stale keep-alive connection: one fresh retry
-                if attempt == 2:
-                    raise Unavailable(f"controller: connection to {self.url} lost") from None
+                self.close()  # a stale keep-alive connection, or the controller went
+                lost = f"controller: connection to {self.url} lost"
+                if attempt == 1 and not retry_s:
+                    continue
             except _Connecting:
                 self.close()
-                raise Unavailable(f"controller: {self.url} does not take connections "
-                                  f"(waited {CONNECT_TIMEOUT_S:.0f} s)") from None
+                lost = (f"controller: {self.url} does not take connections "
+                        f"(waited {CONNECT_TIMEOUT_S:.0f} s)")
+                if deadline is None:
+                    raise Unavailable(lost) from None
             except TimeoutError:
                 self.close()
-                raise Unavailable(f"controller: no answer from {self.url} in time "
-                                  f"(waited {conn.timeout:.0f} s)") from None
+                lost = (f"controller: no answer from {self.url} in time "
+                        f"(waited {conn.timeout:.0f} s)")
             except OSError as e:  # e.g. no permission on the socket
                 self.close()
                 raise Unavailable(f"controller: cannot reach {self.url}: "
                                   f"{e.strerror or e}") from None
+            if not retry_s:
+                raise Unavailable(lost) from None
+            now = time.monotonic()
+            deadline = now + retry_s if deadline is None else deadline
+            if now >= deadline:
+                raise Unavailable(f"{lost} (retried for {retry_s:g} s)") from None
+            time.sleep(min(pause_s, max(0.0, deadline - now)))
+            pause_s = min(1.0, pause_s * 2)
         try:
             payload = json.loads(raw) if raw else None
         except ValueError:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from corral.model.arrays import ArrayRest, ArraySpec
-from corral.model.errors import Conflict, NotFound, PermissionDenied
+from corral.model.errors import Conflict, NotFound
 from corral.model.event import EventKind
 from corral.model.job import Job
 from corral.model.states import JobState, check_job_transition
@@ -57,14 +57,19 @@ class Arrays:
         if k < len(self._ids) and self._ids[k] == rest.id:
             del self._ids[k]
 
-    async def submit(self, tmpl: Job, arr: ArraySpec) -> list[int]:
-        """Queue an array: one row, whatever its size; returns the tasks' job ids."""
+    async def submit(self, tmpl: Job, arr: ArraySpec,
+                     then: Callable[[Connection, int, int], None] | None = None) -> list[int]:
+        """Queue an array: one row, whatever its size; returns the tasks' job ids.
+        `then(conn, first id, tasks)` runs in the same transaction."""
         n = len(arr.task_ids)
         tmpl.array_job_id = None  # set below, once the id is known
 
         def op(conn: Connection) -> int:
             copy = dataclasses.replace(tmpl)
-            return store_arrays.insert_array(conn, copy, n)
+            first = store_arrays.insert_array(conn, copy, n)
+            if then is not None:
+                then(conn, first, n)
+            return first
 
         first: int = await self.ctl.persist(op)
         tmpl.id = tmpl.array_job_id = first
@@ -170,9 +175,7 @@ class Arrays:
             if array_id in self.ctl.deps.array_tasks:
                 return None, []  # an array that has ended and left the queue
             raise NotFound(f"job {array_id}: no such array in the queue")
-        owner = rest.template if rest is not None else tasks[0]
-        if not caller.may_act_on(owner.uid):
-            raise PermissionDenied(f"job {array_id}: belongs to {owner.user}, not {caller.user}")
+        self.ctl.access.check_acts_on(caller, rest.template if rest is not None else tasks[0])
         return rest, tasks
 
     def end_rest(self, rest: ArrayRest, state: JobState, data: dict[str, Any]) -> Op:
@@ -232,8 +235,8 @@ class Arrays:
         movers = [j for j in tasks if j.state == frm]
         admin_held = [j for j in ([rest.template] if rest else []) + movers
                       if j.state == frm and j.reason == "JobHeldAdmin"]
-        if release and admin_held and not caller.is_admin:
-            raise PermissionDenied(f"job {array_id}: held by an administrator")
+        if release and admin_held:
+            self.ctl.access.check_release(caller, admin_held[0])
         ops: list[Op] = []
         count = 0
         if rest is not None and rest.template.state == frm:
@@ -259,10 +262,7 @@ class Arrays:
             t = rest.template
             ctl.check_update_fields(array_id, fields, t.state)
             res = resolve(dataclasses.replace(t.spec, **fields), ctl.cfg, ctl.nodes.values())
-            if ("time_limit_s" in fields and not caller.is_admin
-                    and res.time_limit_s > (t.time_limit_s or res.time_limit_s + 1)):
-                raise PermissionDenied(f"time_limit_s: only an administrator may raise it "
-                                       f"above {t.time_limit_s}")
+            ctl.access.check_update(caller, t, fields, res.time_limit_s)
             t.spec, t.partition = res.spec, res.partition
             t.time_limit_s, t.mem_mb_per_node = res.time_limit_s, res.mem_mb_per_node
             rest.changed()

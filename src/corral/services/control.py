@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from corral.config import Config
-from corral.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from corral.model.errors import Conflict, InvalidRequest, NotFound
 from corral.model.event import EventKind
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState, check_job_transition
-from corral.model.units import UNLIMITED_S, format_duration_s
+from corral.services.access import Access
 from corral.services.identity import Caller
 from corral.services.orders import OrderBook
 from corral.services.submit import resolve
@@ -32,11 +32,6 @@ if TYPE_CHECKING:
     from corral.services.arrays import Arrays
     from corral.services.writer import Writer
 
-def _limit_s(time_limit_s: int) -> float:
-    """A resolved time limit as a comparable length (unlimited: infinite)."""
-    return float("inf") if time_limit_s == UNLIMITED_S else float(time_limit_s)
-
-
 UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
                     "cpus_per_node", "mem_mb_per_node", "account")
 
@@ -47,6 +42,7 @@ class JobControl:
     nodes: dict[str, Node]
     orders: OrderBook
     writer: Writer
+    access: Access
     suspended_for: dict[int, int | None]  # suspended job -> the job it made room for
     end_codes: dict[int, int]  # allocations ended by their client -> its exit code
     arrays: Arrays
@@ -68,8 +64,7 @@ class JobControl:
         job = self.jobs.get(job_id) or self.arrays.view(job_id)
         if job is None:
             raise NotFound(f"job {job_id}: no such job in the queue")
-        if not caller.may_act_on(job.uid):
-            raise PermissionDenied(f"job {job_id}: belongs to {job.user}, not {caller.user}")
+        self.access.check_acts_on(caller, job)
         if job_id not in self.jobs:  # a task of an array's pending rest: now on its own
             job = self.arrays.detach(job_id) or job
         return job
@@ -206,8 +201,7 @@ class JobControl:
         job = self.own_job(caller, job_id)
         if job.state != JobState.HELD:
             raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
-        if job.reason == "JobHeldAdmin" and not caller.is_admin:
-            raise PermissionDenied(f"job {job_id}: held by an administrator")
+        self.access.check_release(caller, job)
         job.reason = "None"
         await self.persist(self.change(job, JobState.PENDING, kind=EventKind.RELEASE,
                                        data={"by": caller.user}))
@@ -253,10 +247,7 @@ class JobControl:
         self.check_update_fields(job_id, fields, job.state)
         new_spec = dataclasses.replace(job.spec, **fields)
         res = resolve(new_spec, self.cfg, self.nodes.values())
-        if ("time_limit_s" in fields and not caller.is_admin
-                and _limit_s(res.time_limit_s) > _limit_s(job.time_limit_s)):
-            raise PermissionDenied(f"time_limit_s: only an administrator may raise it above "
-                                   f"{format_duration_s(job.time_limit_s)}")
+        self.access.check_update(caller, job, fields, res.time_limit_s)
         job.spec = res.spec
         job.partition = res.partition
         job.time_limit_s = res.time_limit_s
@@ -279,8 +270,8 @@ class JobControl:
     # ---- nodes ----------------------------------------------------------------
     async def set_drain(self, caller: Caller, name: str, drain: bool, reason: str = "") -> Node:
         """Drain a node (no new jobs; running ones finish) or return it to service."""
-        if not caller.is_admin:
-            raise PermissionDenied(f"node {name}: only an administrator may drain or resume")
+        self.access.check_admin(caller, f"node {name}",
+                                "drain a node" if drain else "resume a node")
         node = self.nodes.get(name)
         if node is None:
             raise NotFound(f"node {name!r}: no such node")

@@ -30,10 +30,12 @@ from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState, check_job_transition
 from corral.services import node_checks
+from corral.services.access import Access
 from corral.services.arrays import Arrays
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
-from corral.services.identity import Caller, resolve_owner
+from corral.services.idempotency import IdempotentSubmit, SubmitKey
+from corral.services.identity import Caller
 from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
@@ -46,6 +48,7 @@ from corral.store import arrays as store_arrays
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
 from corral.store import nodes as store_nodes
+from corral.store import submit_keys as store_submit_keys
 
 log = logging.getLogger("corral.controller")
 
@@ -54,6 +57,8 @@ class Controller(JobControl):
     def __init__(self, cfg: Config, engine: Engine) -> None:
         self.cfg = cfg
         self.engine = engine
+        self.access = Access(private_jobs="jobs" in cfg.controller.private_data)
+        self.idempotent = IdempotentSubmit(self)
         self.writer = Writer(engine)
         self.jobs: dict[int, Job] = {}
         self.nodes: dict[str, Node] = {}
@@ -230,9 +235,12 @@ class Controller(JobControl):
 
 
     # ---- jobs: writes ------------------------------------------------------
-    async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None) -> list[int]:
-        """Queue a job (or every task of an array); returns the new ids once durable."""
-        owner = resolve_owner(caller, user)
+    async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None, *,
+                     key: SubmitKey | None = None) -> list[int]:
+        """Queue a job (or every task of an array); returns the new ids once durable.
+        With `key` (services/idempotency.py), it is stored in the same transaction."""
+        owner = self.access.submit_owner(caller, user)
+        self.access.check_submit(caller, spec)
         res = resolve(spec, self.cfg, self.nodes.values())
         part = self.cfg.partition(res.partition)
         assert part is not None  # resolve() found it
@@ -247,46 +255,60 @@ class Controller(JobControl):
             raise NotFound(f"qos: no QOS named {spec.qos!r} (have: {names})")
         if spec.reservation:
             self.reservations.check_usable(spec.reservation, owner.user, spec.account)
+        t_submit = time.time()
         job = Job(
             id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,
             state=JobState.HELD if spec.hold else JobState.PENDING,
-            t_submit=time.time(), partition=res.partition, time_limit_s=res.time_limit_s,
+            t_submit=t_submit, partition=res.partition, time_limit_s=res.time_limit_s,
             mem_mb_per_node=res.mem_mb_per_node,
             reason="JobHeldUser" if spec.hold else "None",
         )
+
+        def record(conn: Connection, first: int, tasks: int) -> None:
+            if key is not None:  # in the same transaction (services/idempotency.py)
+                store_submit_keys.record_key(conn, caller.uid, key.key, first, tasks,
+                                             key.digest, t_submit)
+
         if arr is not None:  # one record for all its tasks until they start
-            ids = await self.arrays.submit(job, arr)
+            ids = await self.arrays.submit(job, arr, then=record)
         else:
-            ids = [await self.persist(lambda conn: store_jobs.insert_job(conn, job))]
+            def op(conn: Connection) -> int:
+                job_id = store_jobs.insert_job(conn, job)
+                record(conn, job_id, 1)
+                return job_id
+            ids = [await self.persist(op)]
             job.id = ids[0]
             self.jobs[job.id] = job
         self.counters["jobs_submitted"] += len(ids)
         self.kick()
         return ids
 
-    # ---- jobs: reads ---------------------------------------------------------
-    def list_jobs(self, *, users: Iterable[str] = (), states: Iterable[str] = (),
-                  partitions: Iterable[str] = (), ids: Iterable[int] = (),
-                  names: Iterable[str] = (), arrays: Iterable[int] = ()) -> list[Job]:
+    # ---- jobs: reads (what each caller may see: services/access.py) ---------------
+    def list_jobs(self, caller: Caller, *, users: Iterable[str] = (),
+                  states: Iterable[str] = (), partitions: Iterable[str] = (),
+                  ids: Iterable[int] = (), names: Iterable[str] = (),
+                  arrays: Iterable[int] = ()) -> list[Job]:
         us, ss, ps, ii, nn = set(users), set(states), set(partitions), set(ids), set(names)
         aa = set(arrays)
         out = []
         for j in self.jobs.values():
             if (us and j.user not in us) or (ss and str(j.state) not in ss) \
                     or (ps and j.partition not in ps) or (ii and j.id not in ii) \
-                    or (nn and j.spec.name not in nn) or (aa and j.array_job_id not in aa):
+                    or (nn and j.spec.name not in nn) or (aa and j.array_job_id not in aa) \
+                    or not self.access.sees(caller, j):
                 continue
             out.append(j)
         out.sort(key=lambda j: j.id)
         return out
 
-    def list_rests(self, *, users: Iterable[str] = (), states: Iterable[str] = (),
-                   partitions: Iterable[str] = (), ids: Iterable[int] = (),
-                   names: Iterable[str] = (), arrays: Iterable[int] = ()) -> list[ArrayRest]:
+    def list_rests(self, caller: Caller, *, users: Iterable[str] = (),
+                   states: Iterable[str] = (), partitions: Iterable[str] = (),
+                   ids: Iterable[int] = (), names: Iterable[str] = (),
+                   arrays: Iterable[int] = ()) -> list[ArrayRest]:
         """The pending rests of arrays (one entry each) that match the filters."""
-        return self.arrays.listed(users=set(users), states=set(states),
-                                  partitions=set(partitions), ids=set(ids), names=set(names),
-                                  arrays=set(arrays))
+        return [r for r in self.arrays.listed(
+            users=set(users), states=set(states), partitions=set(partitions), ids=set(ids),
+            names=set(names), arrays=set(arrays)) if self.access.sees(caller, r.template)]
 
     async def get_job(self, job_id: int) -> Job:
         job = self.jobs.get(job_id) or self.arrays.view(job_id)
@@ -298,10 +320,20 @@ class Controller(JobControl):
             raise NotFound(f"job {job_id}: no such job")
         return found
 
-    async def history(self, **filters: Any) -> list[Job]:
+    async def read_job(self, caller: Caller, job_id: int) -> Job:
+        """A job the caller may see (queue first, then the store)."""
+        job = await self.get_job(job_id)
+        self.access.check_sees(caller, job)
+        return job
+
+    async def history(self, caller: Caller, **filters: Any) -> list[Job]:
+        if not self.access.sees_all(caller):  # only their own: filter in the query
+            users = filters.get("users")
+            filters["users"] = [u for u in users if u == caller.user] if users \
+                else [caller.user]
         result: list[Job] = await self.writer.read(
             lambda c: store_jobs.query_jobs(c, **filters))
-        return result
+        return [j for j in result if self.access.sees(caller, j)]
 
     async def events(self, job_id: int) -> list[Event]:
         await self.get_job(job_id)
@@ -309,10 +341,15 @@ class Controller(JobControl):
             lambda c: store_events.job_events(c, job_id))
         return result
 
-    async def wait_final(self, job_id: int, timeout_s: float) -> Job:
+    async def read_events(self, caller: Caller, job_id: int) -> list[dict[str, Any]]:
+        """A job's event log as the caller may read it."""
+        job = await self.read_job(caller, job_id)
+        return [self.access.event_dict(caller, job, e) for e in await self.events(job_id)]
+
+    async def wait_final(self, caller: Caller, job_id: int, timeout_s: float) -> Job:
         deadline = time.monotonic() + timeout_s
         while True:
-            job = await self.get_job(job_id)
+            job = await self.read_job(caller, job_id)
             left = deadline - time.monotonic()
             if job.state.is_final or left <= 0:
                 return job

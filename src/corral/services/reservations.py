@@ -80,8 +80,7 @@ class Reservations:
         return op
 
     async def create(self, caller: Caller, r: Reservation) -> Reservation:
-        if not caller.is_admin:
-            raise PermissionDenied("reservation: only an administrator may create one")
+        self.ctl.access.check_admin(caller, "reservation", "create one")
         if r.name in self.items:
             raise Conflict(f"reservation {r.name!r} exists already")
         if r.t_end <= r.t_start:
@@ -100,8 +99,7 @@ class Reservations:
         return r
 
     async def delete(self, caller: Caller, name: str) -> None:
-        if not caller.is_admin:
-            raise PermissionDenied("reservation: only an administrator may delete one")
+        self.ctl.access.check_admin(caller, "reservation", "delete one")
         if name not in self.items:
             raise NotFound(f"reservation {name!r}: no such reservation")
         items = {k: v for k, v in self.items.items() if k != name}

@@ -17,6 +17,8 @@ the `schema` argument) to keep corral's tables in their own schema (search_path)
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +88,17 @@ def make_engine(
     )
 
 
+def _keep_private(path: str) -> None:
+    """The database holds every job's script and environment: readable by its owner
+    only. SQLite gives the -wal and -shm files the database file's mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for p in (path, path + "-wal", path + "-shm"):
+        with contextlib.suppress(OSError):  # absent, or not ours to change
+            if os.stat(p).st_mode & 0o077:
+                os.chmod(p, 0o600)
+
+
 def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
     engine = create_engine(
         url,
@@ -93,7 +106,10 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
         connect_args={"timeout": busy_timeout_ms / 1000},
         echo=echo,
     )
-    in_memory = make_url(url).database in (None, "", ":memory:")
+    database = make_url(url).database
+    in_memory = database in (None, "", ":memory:")
+    if not in_memory and not str(database).startswith("file:"):
+        _keep_private(str(database))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -28,6 +28,20 @@ def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequ
         raise NotImplementedError(f"upsert on {name}")
 
 
+def insert_new(conn: Connection, table: Table, values: Mapping[str, Any],
+               keys: Sequence[str]) -> bool:
+    """INSERT … ON CONFLICT (keys) DO NOTHING; True when the row was inserted."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        stmt: Any = sqlite.insert(table)
+    elif name == "postgresql":
+        stmt = postgresql.insert(table)
+    else:  # pragma: no cover - only the two dialects above are supported
+        raise NotImplementedError(f"insert_new on {name}")
+    stmt = stmt.values(**values).on_conflict_do_nothing(index_elements=list(keys))
+    return conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
+
+
 def can_batch_returning(conn: Connection) -> bool:
     """True when one executemany INSERT … RETURNING gives the ids in parameter order."""
     return bool(conn.dialect.insert_executemany_returning_sort_by_parameter_order)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -130,4 +131,20 @@ meta = Table(
     metadata,
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# A client's idempotency key -> the job its submission made (migration 0005): a retry
+# with the same key by the same uid answers with that job instead of a new one.
+submit_keys = Table(
+    "submit_keys",
+    metadata,
+    Column("uid", Integer, nullable=False),
+    Column("key", String(255), nullable=False),
+    # the job's id; an array's id (its first task's): no foreign key, since an
+    # array's tasks get their jobs rows only when they leave its rest
+    Column("job_id", Integer, nullable=False),
+    Column("tasks", Integer, nullable=False, server_default="1"),  # ids job_id…+tasks-1
+    Column("digest", String(64), nullable=False),  # sha256 of the request
+    Column("t", Double, nullable=False),
+    PrimaryKeyConstraint("uid", "key"),
 )

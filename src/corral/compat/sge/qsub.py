@@ -157,7 +157,7 @@ def build(opts: list[tuple[str, list[str]]], script: str, name: str) -> dict[str
         req["hold"] = True
     if "-a" in o:
         req["t_begin"] = _begin(o["-a"][0])
-    if "-p" in o and int(o["-p"][0]) < 0:
+    if "-p" in o:  # raising it (N > 0) is an administrator's, as in Grid Engine
         req["nice"] = -int(o["-p"][0])
     if "-r" in o and not _bool(o["-r"][0]):
         req["requeue"] = False

@@ -131,6 +131,31 @@ def _show(c: Any, args: list[str], o: dict[str, Any]) -> int:
     return 0
 
 
+def _write(c: Any, args: list[str]) -> int:
+    """write batch_script JOBID [FILE|-]: the job's script, for its owner and admins."""
+    if len(args) < 2 or _word(args[0], ["batch_script"], "entity") != "batch_script":
+        raise frontend.Exit(1, "usage: scontrol write batch_script JOBID [FILE|-]")
+    spec = args[1]
+    j = _jobs_for(c, spec)[0]
+    if "script" in (j.get("withheld") or []):
+        raise frontend.Exit(1, f"job {spec}: only its owner ({j['user']}) and administrators "
+                               "may read its batch script")
+    script = (j.get("spec") or {}).get("script")
+    if script is None:
+        raise frontend.Exit(1, f"job {spec} has no batch script (it runs a command)")
+    target = args[2] if len(args) > 2 else f"slurm-{spec}.sh"
+    if target == "-":
+        sys.stdout.write(script)
+        return 0
+    try:
+        with open(target, "w") as f:
+            f.write(script)
+    except OSError as e:
+        raise frontend.Exit(1, f"{target}: {e.strerror}") from None
+    print(f"batch script for job {spec} written to {target}")
+    return 0
+
+
 def _now() -> float:
     import time
     return time.time()
@@ -227,10 +252,11 @@ def scontrol(argv: list[str]) -> int:
     if "help" in o or not words or words[0].lower() == "help":
         print("Usage: scontrol [-o] show job|node|partition|config|hostnames [ID]\n"
               "       scontrol hold|release|requeue|requeuehold JOBID[,JOBID…]\n"
-              "       scontrol update JobId=N TimeLimit=… JobName=… Partition=… …")
+              "       scontrol update JobId=N TimeLimit=… JobName=… Partition=… …\n"
+              "       scontrol write batch_script JOBID [FILE|-]")
         return 0
     cmd = _word(words[0], ["show", "hold", "release", "requeue", "requeuehold", "update",
-                           "uhold", "suspend", "resume", "ping"], "keyword")
+                           "uhold", "suspend", "resume", "ping", "write"], "keyword")
     args = words[1:]
     with frontend.client() as c:
         if cmd == "show":
@@ -241,6 +267,8 @@ def scontrol(argv: list[str]) -> int:
             return 0
         if cmd == "update":
             return _update(c, args)
+        if cmd == "write":
+            return _write(c, args)
         if cmd in ("suspend", "resume"):
             raise frontend.Exit(1, f"{cmd} is not supported by corral")
         if not args:
