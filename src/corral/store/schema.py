@@ -133,7 +133,7 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-# A client's idempotency key -> the job its submission made (migration 0005): a retry
+# A client's idempotency key -> the job its submission made (migration 0006): a retry
 # with the same key by the same uid answers with that job instead of a new one.
 submit_keys = Table(
     "submit_keys",

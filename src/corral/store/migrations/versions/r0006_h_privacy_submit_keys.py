@@ -1,7 +1,7 @@
 """Idempotent submission: each (uid, idempotency key) and the job or array it made.
 
-Revision ID: 0005_h_privacy
-Revises: 0004_h_arrays
+Revision ID: 0006_h_privacy
+Revises: 0005_h_sched
 Create Date: 2026-11-29
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_h_privacy"
-down_revision = "0004_h_arrays"
+revision = "0006_h_privacy"
+down_revision = "0005_h_sched"
 branch_labels = None
 depends_on = None
 
