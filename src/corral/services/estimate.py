@@ -11,7 +11,7 @@ from corral.model.errors import Infeasible
 from corral.model.job import JobSpec
 from corral.sched.types import PendingView
 from corral.sched.will_run import will_run
-from corral.services.identity import Caller, resolve_owner
+from corral.services.identity import Caller
 from corral.services.limits import check_at_submit
 from corral.services.submit import resolve
 
@@ -23,7 +23,7 @@ def estimate(ctl: Controller, caller: Caller, spec: JobSpec,
              user: str | None = None) -> dict[str, Any]:
     """-> {"id": the id it would get, "t_expected_start", "nodes", "partition",
     "cpus"}; refused (as submit would refuse it) or Infeasible if it can never start."""
-    owner = resolve_owner(caller, user)
+    owner = ctl.access.submit_owner(caller, user)
     res = resolve(spec, ctl.cfg, ctl.nodes.values())
     part = ctl.cfg.partition(res.partition)
     assert part is not None  # resolve() found it
