@@ -147,6 +147,12 @@ def test_privileged_fields_are_refused_to_plain_users(tmp_path: Path) -> None:
              "nice: only an administrator may set a negative nice (got -5"),
         ]
         job_id = (await a.post("/v1/jobs", json=script_job(nice=10))).json()["id"]
+        refusals += [  # a submit's estimate is refused as the submit would be
+            (await a.post("/v1/jobs/estimate", json=script_job(priority=100)),
+             "priority: only an administrator may set a fixed priority (got 100)"),
+            (await a.post("/v1/jobs/estimate", json=script_job(nice=-1)),
+             "nice: only an administrator may set a negative nice (got -1"),
+        ]
         refusals += [
             (await a.patch(f"/v1/jobs/{job_id}", json={"priority": 5}),
              "priority: only an administrator may set a fixed priority (got 5)"),
