@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 
+from corral.model.arrays import task_job_id
 from tests.compat.conftest import Compat
 
 
@@ -14,7 +15,7 @@ def test_drop_in_commands_on_a_5000_task_array(compat: Compat) -> None:
     arr = int(compat.out("sbatch", "--parsable", "--array=0-4999%2", "-o", "/dev/null",
                          "--wrap", "sleep 60"))
     for task in (0, 1):
-        compat.cluster.wait_state(arr + task, {"RUNNING"})
+        compat.cluster.wait_state(task_job_id(arr, 5000, task), {"RUNNING"})
     lines = compat.out("squeue", "-h", "-j", str(arr), "-o", "%i %t").splitlines()
     assert lines == [f"{arr}_0 R", f"{arr}_1 R", f"{arr}_[2-4999%2] PD"], lines
     rows = compat.out("squeue", "-h", "-r", "-j", str(arr), "-o", "%i %K").splitlines()
@@ -29,7 +30,7 @@ def test_drop_in_commands_on_a_5000_task_array(compat: Compat) -> None:
     compat.run("scancel", str(arr))
     assert time.perf_counter() - t0 < 20  # four commands, not 5,000 requests each
     for task in (0, 1, 2, 4999):
-        assert compat.cluster.wait(arr + task)["state"] == "CANCELLED"
+        assert compat.cluster.wait(task_job_id(arr, 5000, task))["state"] == "CANCELLED"
     # the rest is gone; the tasks that ran stay listed by id for a while, as Slurm's
     assert compat.out("squeue", "-h", "-j", str(arr), "-o", "%i %t") == (
         f"{arr}_0 CA\n{arr}_1 CA\n")

@@ -3,6 +3,7 @@ task is `A_I` or `A_[I-J]`, and `A_1_1` is no id at all (never task 11)."""
 
 from __future__ import annotations
 
+from corral.model.arrays import task_job_id
 from tests.compat.conftest import Compat
 
 
@@ -15,7 +16,7 @@ def test_array_task_ids_in_the_dropin_commands(compat: Compat) -> None:
         assert p.stdout == "" and f"Invalid job id: {arr}_1_1" in p.stderr
         compat.run("scontrol", "release", f"{arr}_[3-4]")
         for task in (3, 4):
-            assert compat.cluster.wait(arr + task)["state"] == "COMPLETED"
+            assert compat.cluster.wait(task_job_id(arr, 13, task))["state"] == "COMPLETED"
         out = compat.out("sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", f"{arr}_[3-4]")
         assert out.split() == [f"{arr}_3|COMPLETED", f"{arr}_4|COMPLETED"]
         p = compat.run("scontrol", "show", "job", f"{arr}_x", rc=1)
@@ -27,6 +28,6 @@ def test_array_task_ids_in_the_dropin_commands(compat: Compat) -> None:
         assert p.stderr.strip() == "Invalid Nice value: 1_0"
         p = compat.run("qdel", f"{arr}_1_1", rc=1)
         assert "is not a job id" in p.stderr
-        assert compat.cluster.show(arr + 11)["state"] == "HELD"
+        assert compat.cluster.show(task_job_id(arr, 13, 11))["state"] == "HELD"
     finally:
         compat.run("scancel", str(arr), rc=None)

@@ -24,7 +24,7 @@ def test_array_tasks_have_their_own_ids_records_and_environment(cluster: Cluster
         "$SLURM_ARRAY_TASK_MAX $SLURM_ARRAY_TASK_COUNT $CORRAL_JOB_ID; sleep 0.3")
     answer = json.loads(proc.stdout)
     ids, first = answer["ids"], answer["id"]
-    assert len(ids) == 5 and ids[0] == first
+    assert len(ids) == 5 and min(ids) == first and ids[-1] == first
     jobs = _wait_all(cluster, ids)
     assert [j["state"] for j in jobs] == ["COMPLETED"] * 5
     assert [j["array_task_id"] for j in jobs] == [1, 3, 5, 7, 9]
@@ -82,7 +82,7 @@ def test_dependencies(cluster: Cluster) -> None:
 def test_dependency_on_a_whole_array_and_singleton(cluster: Cluster) -> None:
     ids = json.loads(cluster.corral("submit", "--json", "-a", "0-2", "--wrap", "sleep 0.5")
                      .stdout)["ids"]
-    after = int(cluster.corral("submit", "--parsable", "-d", f"afterok:{ids[0]}", "--wrap",
+    after = int(cluster.corral("submit", "--parsable", "-d", f"afterok:{min(ids)}", "--wrap",
                                "true").stdout)
     single = [int(cluster.corral("submit", "--parsable", "-J", "solo", "-d", "singleton",
                                  "--wrap", "sleep 0.3").stdout) for _ in range(3)]

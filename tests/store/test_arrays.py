@@ -49,14 +49,14 @@ def test_tasks_leave_the_rest_as_rows_and_the_rest_reloads_without_them(
         store_arrays.save_array(conn, tmpl)
     with engine.connect() as conn:
         ((loaded, taken),) = store_arrays.load_arrays(conn)
-        task5 = get_job(conn, first + 5)
-        assert [e.kind for e in job_events(conn, first + 5)] == ["submit"]
+        task5 = get_job(conn, first + 6)  # task index 5: the array's id + 6
+        assert [e.kind for e in job_events(conn, first + 6)] == ["submit"]
         pending = store_arrays.rest_task(conn, first + 99_999)
     assert sorted(taken) == [0, 1, 5] and loaded.state == JobState.HELD
     again = ArrayRest(loaded, taken)
     assert len(again.pending) == 99_997 and again.display_id == f"{first}_[2-4,6-99999%4]"
     assert task5 is not None and (task5.array_job_id, task5.array_task_id) == (first, 5)
-    assert pending is not None and pending.array_task_id == 99_999
+    assert pending is not None and pending.array_task_id == 99_998
     with engine.begin() as conn:  # a cancelled rest is history, not reloaded
         tmpl.state = JobState.CANCELLED
         store_arrays.save_array(conn, tmpl)

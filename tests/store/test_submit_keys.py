@@ -30,7 +30,7 @@ def test_an_arrays_key_gives_every_task(engine: Engine) -> None:
             name="arr", working_dir="/tmp", argv=("true",), array="0-2")), 3)
         record_key(conn, 1000, "arr", first, 3, "d" * 64, 1.0)
     with engine.connect() as conn:
-        assert lookup_key(conn, 1000, "arr") == ("d" * 64, [first, first + 1, first + 2])
+        assert lookup_key(conn, 1000, "arr") == ("d" * 64, [first + 1, first + 2, first])
 
 
 def test_upgrade_from_0002_keeps_the_jobs(bare_engine: Engine) -> None:

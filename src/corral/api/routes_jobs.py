@@ -73,7 +73,7 @@ async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep, response: 
         ids, replayed = await ctl.idempotent.submit(caller, body.to_spec(), body.user, key)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
-    return {"id": ids[0], "ids": ids}
+    return {"id": min(ids), "ids": ids}  # an array: its id, then its tasks in task order
 
 
 @router.post("/jobs/estimate")

@@ -155,7 +155,7 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
         raise click.UsageError(str(e)) from None
     with Client() as client:
         ids = client.submit_many(idempotency_key=idem_key, **req)
-        job_id = ids[0]
+        job_id = min(ids)  # an array: its id (the ids come in task order)
         if as_json and not wait:
             echo_json({"id": job_id, "ids": ids})
         elif parsable:

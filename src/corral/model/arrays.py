@@ -175,13 +175,38 @@ class TaskSet:
 _INF = 1 << 62
 
 
+def task_job_id(array_id: int, n: int, index: int) -> int:
+    """The job id of the task at `index` (0 .. n-1, in task order) of an array whose
+    ids are `array_id` .. `array_id + n - 1`. As in Slurm, where each task split off
+    the pending array record gets the next id and the last task keeps the record (and
+    its id): the first task is `array_id + 1`, ..., the last task is `array_id`."""
+    return array_id + (index + 1) % n if n > 0 else array_id
+
+
+def listing_order(entry: dict[str, Any]) -> tuple[int, int]:
+    """Listings' order: by job, an array's tasks together in task order (its pending
+    rest after its started tasks), whatever ids the tasks have."""
+    array_id = entry.get("array_job_id")
+    if array_id is None:
+        return (int(entry["id"]), -1)
+    task = entry.get("array_task_id")
+    return (int(array_id), int(task) if task is not None else _INF)
+
+
+def task_index(array_id: int, n: int, job_id: int) -> int | None:
+    """The index of the task whose job id this is (the inverse of task_job_id)."""
+    i = job_id - array_id
+    return (i - 1) % n if 0 <= i < n else None
+
+
 class ArrayRest:
     """The pending rest of a job array: one record for the tasks not yet started.
 
-    Job ids are reserved for every task at submit, in task order (`id + index`); a
-    task becomes a job record of its own only when it leaves the rest (it starts, or
-    is held, cancelled or changed on its own). `template` is that record, less the
-    task: every task of the rest shares its state, reason and priority.
+    Job ids are reserved for every task at submit (`task_job_id`: the array's id is
+    its last task's, as in Slurm); a task becomes a job record of its own only when
+    it leaves the rest (it starts, or is held, cancelled or changed on its own).
+    `template` is that record, less the task: every task of the rest shares its
+    state, reason and priority.
     """
 
     __slots__ = ("_text", "array", "pending", "step", "template")
@@ -203,29 +228,29 @@ class ArrayRest:
         return self.array.throttle
 
     def job_id(self, index: int) -> int:
-        return self.template.id + index
+        return task_job_id(self.template.id, len(self.array.task_ids), index)
 
     def index_of(self, job_id: int) -> int | None:
         """The task index of a job id of this array still in the rest."""
-        i = job_id - self.template.id
-        return i if i in self.pending else None
+        i = task_index(self.template.id, len(self.array.task_ids), job_id)
+        return i if i is not None and i in self.pending else None
 
     def first_ids(self, k: int) -> list[int]:
-        return [self.template.id + i for i in self.pending.first(k)]
+        return [self.job_id(i) for i in self.pending.first(k)]
 
     def take(self, index: int) -> Job:
         """Take a task out of the rest as a job record of its own (same state)."""
         if not self.pending.discard(index):
             raise KeyError(index)
         self._text = None
-        return dataclasses.replace(self.template, id=self.template.id + index,
+        return dataclasses.replace(self.template, id=self.job_id(index),
                                    array_job_id=self.template.id,
                                    array_task_id=self.array.task_ids[index],
                                    priority_factors=None, live_usage=None)
 
     def view(self, index: int) -> Job:
         """A pending task as a job (not taken out: a read)."""
-        return dataclasses.replace(self.template, id=self.template.id + index,
+        return dataclasses.replace(self.template, id=self.job_id(index),
                                    array_job_id=self.template.id,
                                    array_task_id=self.array.task_ids[index])
 
@@ -253,10 +278,10 @@ class ArrayRest:
         return f"{self.template.id}_[{self.pending_text()}{throttle}]"
 
     def to_dict(self) -> dict[str, Any]:
-        """The rest as one listing entry: a job whose id is its first pending task's."""
+        """The rest as one listing entry: a job whose id is the array's (in Slurm, the
+        pending array record keeps the array's id)."""
         d = self.template.to_dict()
-        first = self.pending.first(1)
-        d.update(id=self.template.id + (first[0] if first else 0),
+        d.update(id=self.template.id,
                  display_id=self.display_id, array_job_id=self.template.id,
                  array_task_id=None, array_pending=self.pending_text(),
                  array_pending_count=len(self.pending), array_throttle=self.throttle)
@@ -275,11 +300,13 @@ def expand_rest(entry: dict[str, Any]) -> list[dict[str, Any]]:
     if not text or not spec or entry.get("array_job_id") is None:
         return [entry]
     base = int(entry["array_job_id"])
-    index = {t: i for i, t in enumerate(parse_array_cached(spec).task_ids)}
+    all_ids = parse_array_cached(spec).task_ids
+    index = {t: i for i, t in enumerate(all_ids)}
     out = []
     for t in parse_array_cached(text).task_ids:
         d = dict(entry)
-        d.update(id=base + index[t], array_task_id=t, display_id=f"{base}_{t}")
+        d.update(id=task_job_id(base, len(all_ids), index[t]), array_task_id=t,
+                 display_id=f"{base}_{t}")
         for key in ("array_pending", "array_pending_count", "array_throttle"):
             d.pop(key, None)
         out.append(d)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from corral.model.arrays import ArrayRest, ArraySpec
+from corral.model.arrays import ArrayRest, ArraySpec, task_job_id
 from corral.model.errors import Conflict, NotFound
 from corral.model.event import EventKind
 from corral.model.job import Job
@@ -74,7 +74,7 @@ class Arrays:
         first: int = await self.ctl.persist(op)
         tmpl.id = tmpl.array_job_id = first
         self._add(ArrayRest(tmpl))
-        return list(range(first, first + n))
+        return [task_job_id(first, n, i) for i in range(n)]
 
     # ---- reads ----------------------------------------------------------------------
     def find(self, job_id: int) -> tuple[ArrayRest, int] | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
-from corral.model.arrays import parse_array_cached
+from corral.model.arrays import parse_array_cached, task_index
 from corral.model.event import EventKind
 from corral.model.job import Job, JobSpec
 from corral.model.states import JobState
@@ -90,9 +90,9 @@ def load_arrays(conn: Connection, *, ended_holding: Sequence[int] | None = None
         tmpl = _template(row)
         assert tmpl.spec.array is not None
         n = len(parse_array_cached(tmpl.spec.array).task_ids)
-        taken = [int(i) - tmpl.id for i in conn.execute(
+        taken = [task_index(tmpl.id, n, int(i)) for i in conn.execute(
             select(jobs.c.id).where(jobs.c.array_job_id == tmpl.id)).scalars()]
-        out.append((tmpl, [i for i in taken if 0 <= i < n]))
+        out.append((tmpl, [i for i in taken if i is not None]))
     return out
 
 
@@ -122,5 +122,9 @@ def rest_task(conn: Connection, job_id: int) -> Job | None:
         return None
     tmpl = _template(row)
     assert tmpl.spec.array is not None
-    task = parse_array_cached(tmpl.spec.array).task_ids[job_id - tmpl.id]
+    ids = parse_array_cached(tmpl.spec.array).task_ids
+    index = task_index(tmpl.id, len(ids), job_id)
+    if index is None:
+        return None
+    task = ids[index]
     return dataclasses.replace(tmpl, id=job_id, array_task_id=task)

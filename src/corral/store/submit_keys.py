@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
+from corral.model.arrays import task_job_id
 from corral.store.dialect import insert_new
 from corral.store.schema import submit_keys
 
@@ -26,4 +27,5 @@ def lookup_key(conn: Connection, uid: int, key: str) -> tuple[str, list[int]] | 
         submit_keys.c.uid == uid, submit_keys.c.key == key)).first()
     if row is None:
         return None
-    return str(row.digest), list(range(int(row.job_id), int(row.job_id) + int(row.tasks)))
+    first, n = int(row.job_id), int(row.tasks)
+    return str(row.digest), [task_job_id(first, n, i) for i in range(n)] if n > 1 else [first]

@@ -8,6 +8,7 @@ from xml.sax.saxutils import escape
 
 from corral.compat import frontend
 from corral.compat.sge import view
+from corral.model.arrays import listing_order
 
 PROG = "qstat"
 HEADER = ("job-ID  prior   name       user         state submit/start at     "
@@ -115,7 +116,7 @@ def qstat(argv: list[str]) -> int:
         want |= {"p": {"qw", "hqw", "Rq"}, "r": {"r"}, "s": {"s"}, "h": {"hqw"},
                  "z": {"z"}, "a": {"qw", "hqw", "Rq", "r", "s"}}.get(ch, set())
     jobs = [j for j in jobs if view.state(j) in want]
-    jobs.sort(key=lambda j: (view.state(j) != "r", j["id"]))
+    jobs.sort(key=lambda j: (view.state(j) != "r", listing_order(j)))
     if show_xml:
         print(_xml(jobs))
         return 0

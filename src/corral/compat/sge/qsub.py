@@ -221,10 +221,10 @@ def qsub(argv: list[str]) -> int:
     if array:
         spec = array if ("-" in array) else f"{array}-{array}:1"
         spec = spec if ":" in spec else spec + ":1"
-        print(f"{ids[0]}.{spec}" if terse else
-              f'Your job-array {ids[0]}.{spec} ("{req["name"]}") has been submitted')
+        print(f"{min(ids)}.{spec}" if terse else
+              f'Your job-array {min(ids)}.{spec} ("{req["name"]}") has been submitted')
     else:
-        print(ids[0] if terse else f'Your job {ids[0]} ("{req["name"]}") has been submitted')
+        print(min(ids) if terse else f'Your job {min(ids)} ("{req["name"]}") has been submitted')
     sys.stdout.flush()
     if any(o == "-sync" and _bool(v[0]) for o, v in opts):
         return _sync(ids)

@@ -14,6 +14,7 @@ from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sacct_fields import BRIEF, DEFAULT, FIELDS, LONG
 from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model.arrays import listing_order
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import JobRef, parse_job_ref
 
@@ -83,7 +84,7 @@ def _fetch(o: dict[str, Any]) -> list[dict[str, Any]]:
                         jobs.append(t)
                         seen.add(t["id"])
             jobs = [j for j in jobs if _wanted(j, refs)]
-    return sorted(jobs, key=lambda j: j["id"])
+    return sorted(jobs, key=listing_order)
 
 
 def _ref(spec: str) -> JobRef | None:

@@ -123,10 +123,11 @@ def submit(argv: list[str]) -> int:
         if e.code == "unavailable":
             raise
         frontend.fail(f"Batch job submission failed: {e}")
+    job_id = min(ids)  # an array: its id (the ids come in task order)
     if "parsable" in o:
-        print(ids[0])
+        print(job_id)
     else:
-        print(f"Submitted batch job {ids[0]}")
+        print(f"Submitted batch job {job_id}")
     sys.stdout.flush()
     if "wait" in o:
         return _wait(ids)

@@ -14,6 +14,7 @@ from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.squeue_fields import DEFAULT, LETTERS, LONG, NAMED
+from corral.model.arrays import listing_order
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import parse_job_ref, split_ids
 from corral.model.units import format_clock_s
@@ -85,9 +86,10 @@ def select(o: dict[str, Any]) -> list[dict[str, Any]]:
         if ids:  # ask only for these jobs and arrays
             found = {j["id"]: j for j in c.jobs(id=bases, **filters)}
             found.update((j["id"], j) for j in c.jobs(array=bases, **filters))
-            jobs = sorted(found.values(), key=lambda j: j["id"])
+            jobs = list(found.values())
         else:
             jobs = c.jobs(**filters)
+    jobs.sort(key=listing_order)
     if ids:
         jobs = [j for j in jobs if match(j)]
         if not jobs and len(ids) == 1:
