@@ -18,6 +18,7 @@ from corral.cli.output import echo_json
 from corral.cli.waiting import wait_all
 from corral.client import Client
 from corral.compat import hostlist
+from corral.model.bounds import EPOCH_S, shown
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
 from corral.model.units import parse_duration_s, parse_mem_mb
@@ -32,7 +33,10 @@ def parse_begin(text: str, now: float | None = None) -> float:
     m = _REL.match(t)
     if m:
         unit = (m.group(2) or "s")[0].lower()
-        return now + int(m.group(1)) * _UNIT_S[unit]
+        ahead_s = int(m.group(1)) * _UNIT_S[unit]
+        if now + min(ahead_s, EPOCH_S[1]) > EPOCH_S[1]:
+            raise InvalidRequest(f"begin: {shown(text)} is later than the year 9999")
+        return now + ahead_s
     if t.lower() == "now":
         return now
     if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", t):

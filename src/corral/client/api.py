@@ -194,6 +194,9 @@ class Client:
         result: dict[str, Any] = self.transport.request("POST", f"/v1/nodes/{node}/resume")
         return result
 
+    def delete_node(self, node: str) -> None:
+        self.transport.request("DELETE", f"/v1/nodes/{node}")
+
     def reservations(self) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", "/v1/reservations")["reservations"])
 
