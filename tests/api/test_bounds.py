@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from corral.api.app import create_app
 from corral.api.peercred import _WithPeer
@@ -26,6 +27,7 @@ from corral.store import jobs as store_jobs
 from corral.store import nodes as store_nodes
 from corral.store.db import make_engine, migrate
 from tests.api.test_api import job
+from tests.api.test_fuzz import _database
 
 PLAIN_UID = 65534
 
@@ -53,8 +55,10 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def site(tmp_path: Path, before_start: Any = None) -> AsyncIterator[Site]:
-    (tmp_path / "corral.toml").write_text(CONFIG)
+async def site(tmp_path: Path, before_start: Any = None,
+               database: str | None = None) -> AsyncIterator[Site]:
+    (tmp_path / "corral.toml").write_text(
+        (f'[controller]\ndatabase = "{database}"\n' if database else "") + CONFIG)
     cfg = load_config(str(tmp_path))
     engine = make_engine(cfg.database_url)
     migrate(engine)
@@ -264,3 +268,19 @@ def test_an_administrator_deletes_a_node(tmp_path: Path) -> None:
                 "node": "n3", "cpus": 1, "mem_mb": 100, "boot_id": "b3"})
             assert (await s.admin.delete("/v1/nodes/n3")).status_code == 200
     asyncio.run(main())
+
+
+@pytest.mark.pg
+def test_a_nodes_own_messages_are_kept_storable(tmp_path: Path) -> None:
+    """A health check's output with a NUL in it (PostgreSQL refuses NUL in text, and a
+    refused write makes the controller exit): kept, the NUL replaced."""
+    async def main(database: str | None) -> None:
+        async with site(tmp_path, database=database) as s:
+            r = await s.admin.post("/agent/v1/health", json={
+                "node": "n1", "boot_id": "b1", "ok": False, "message": "disk\x00full"})
+            assert r.status_code == 200, r.text
+            assert r.json()["drain_reason"] == "disk\ufffdfull"
+            stored = await s.ctl.writer.read(store_nodes.load_nodes)
+            assert stored[0].drain_reason == "disk\ufffdfull"
+    with _database("postgresql") as database:
+        asyncio.run(main(database))

@@ -46,6 +46,8 @@ Argv = Annotated[list[Text], Field(max_length=b.MAX_ARGS)]
 JobId = Annotated[int, _ints(b.JOB_ID)]
 Epoch = Annotated[float, _floats(b.EPOCH_S)]
 Measure = Annotated[float, _floats(b.MEASURE)]
+# what a node's programs said (health checks, prologs, failed starts): kept, made storable
+Message = Annotated[str, AfterValidator(b.storable)]
 
 
 class _Body(BaseModel):
@@ -208,14 +210,14 @@ class AgentJobReport(_Agent):
     t_end: Epoch | None = None
     cpu_time_s: Measure | None = None
     max_rss_mb: Measure | None = None
-    message: str = ""
+    message: Message = ""
     cancelled: bool = False
     run: Annotated[int, _ints((0, b.INT32_MAX))] | None = None
 
 
 class AgentVerdict(_Agent):
     ok: bool
-    message: Annotated[str, Field(max_length=1000)] = ""
+    message: Annotated[Message, Field(max_length=1000)] = ""
 
 
 class AgentRegister(_Agent):
@@ -245,7 +247,7 @@ class AgentHealth(_Agent):
     node: NodeName
     boot_id: Annotated[Text, Field(max_length=255)] = ""
     ok: bool
-    message: Annotated[str, Field(max_length=1000)] = ""  # the first line of its output
+    message: Annotated[Message, Field(max_length=1000)] = ""  # the first line of its output
 
 
 class AgentCheck(_Agent):
@@ -254,7 +256,7 @@ class AgentCheck(_Agent):
     kind: Literal["prolog", "epilog"]
     job_id: JobId
     run: Annotated[int, _ints((0, b.INT32_MAX))] = 0
-    message: Annotated[str, Field(max_length=1000)] = ""
+    message: Annotated[Message, Field(max_length=1000)] = ""
 
 
 class AgentReport(_Agent):

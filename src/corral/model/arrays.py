@@ -43,7 +43,7 @@ def parse_array(text: str) -> ArraySpec:
     throttle: int | None = None
     if throttle_text:
         if (not throttle_text.isascii() or not throttle_text.isdigit()
-                or not 1 <= int(throttle_text[:9]) <= MAX_ARRAY_TASKS):
+                or len(throttle_text) > 9 or not 1 <= int(throttle_text) <= MAX_ARRAY_TASKS):
             raise _bad(text, f"has a bad %N throttle (1 to {MAX_ARRAY_TASKS})")
         throttle = int(throttle_text)
     ids: set[int] = set()

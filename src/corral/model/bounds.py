@@ -68,6 +68,12 @@ def text_problem(value: str) -> str | None:
     return None if m is None else f"contains the character U+{ord(m.group()):04X}"
 
 
+def storable(value: str) -> str:
+    """An agent's or a program's message made storable: each NUL or lone surrogate
+    becomes U+FFFD (such text is kept, not refused: its program is not at fault)."""
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
 def name_problem(value: str, max_len: int) -> str | None:
     """What is wrong with a name, if anything: 1 to max_len characters, none of them
     a control character."""
