@@ -1,7 +1,7 @@
 """Request bodies of the REST API (docs/specs/05-rest-api.md). Unknown fields are errors.
 
 Every number has its range and every name its shape from corral.model.bounds (spec
-05 §5); floats are finite. A value outside is a 400 naming the field and the limit.
+05 §6); floats are finite. A value outside is a 400 naming the field and the limit.
 """
 
 from __future__ import annotations

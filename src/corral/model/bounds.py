@@ -2,7 +2,7 @@
 
 One table, used by the REST schemas (pydantic limits in corral.api.schemas), by the
 services (submit, update, agent registrations) and listed in docs/specs/05-rest-api.md
-§5. The integer limits fit the store's 32-bit columns (PostgreSQL INTEGER), so that
+§6. The integer limits fit the store's 32-bit columns (PostgreSQL INTEGER), so that
 nothing accepted can fail to be stored; times are finite epoch seconds.
 """
 

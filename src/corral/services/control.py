@@ -297,8 +297,7 @@ class JobControl:
         """Forget a node (administrators). Refused while it runs jobs, unless it is down:
         then they are lost with it (requeued if they may be, else NODE_FAIL). An agent
         that registers under the name again brings the node back."""
-        if not caller.is_admin:
-            raise PermissionDenied(f"node {name}: only an administrator may delete a node")
+        self.access.check_admin(caller, f"node {name}", "delete a node")
         node = self.nodes.get(name)
         if node is None:
             raise NotFound(f"node {name!r}: no such node")
