@@ -10,7 +10,7 @@ import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection
 
@@ -23,6 +23,7 @@ from corral.model.states import JobState, check_job_transition
 from corral.services.access import Access
 from corral.services.identity import Caller
 from corral.services.orders import OrderBook
+from corral.services.retries import retry_or_end
 from corral.services.submit import resolve
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
@@ -30,6 +31,7 @@ from corral.store import nodes as store_nodes
 
 if TYPE_CHECKING:
     from corral.services.arrays import Arrays
+    from corral.services.controller import Controller
     from corral.services.writer import Writer
 
 UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
@@ -295,7 +297,8 @@ class JobControl:
 
     async def delete_node(self, caller: Caller, name: str) -> None:
         """Forget a node (administrators). Refused while it runs jobs, unless it is down:
-        then they are lost with it (requeued if they may be, else NODE_FAIL). An agent
+        then they are lost with it (a counted retry if they may have one, else NODE_FAIL;
+        services/retries.py). An agent
         that registers under the name again brings the node back."""
         self.access.check_admin(caller, f"node {name}", "delete a node")
         node = self.nodes.get(name)
@@ -316,13 +319,8 @@ class JobControl:
                 if other != name:
                     self.orders.push(other, {"kind": "cancel", "job_id": job.id, "signal": 9,
                                              "grace_s": 0})
-            if job.spec.requeue and job.reason != "Cancelled":
-                ops.append(self.back_to_queue(job, hold=False, why=f"NODE_FAIL: {why}"))
-            else:
-                self.release_resources(job)
-                job.t_end = time.time()
-                job.reason = "None"
-                ops.append(self.change(job, JobState.NODE_FAIL, data={"why": why}))
+            ops.append(retry_or_end(cast("Controller", self), job, why=f"NODE_FAIL: {why}",
+                                    end_state=JobState.NODE_FAIL))
         del self.nodes[name]
         self.node_boot.pop(name, None)
         self.node_address.pop(name, None)
