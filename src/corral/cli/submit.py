@@ -14,14 +14,11 @@ import click
 from click.core import ParameterSource
 
 from corral.cli.directives import job_options, parse_directives
-from corral.cli.output import echo_json
-from corral.cli.waiting import wait_all
-from corral.client import Client
+from corral.client.api import Client
 from corral.compat import hostlist
 from corral.model.bounds import EPOCH_S, shown
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
-from corral.model.units import parse_duration_s, parse_mem_mb
 
 _REL = re.compile(r"^now\+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)?$", re.I)
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -88,6 +85,8 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["cpus_per_node"] = opts["cpus"]
     if opts.get("gpus") is not None:
         req["gpus_per_node"] = opts["gpus"]
+    if opts.get("mem") or opts.get("time"):
+        from corral.model.units import parse_duration_s, parse_mem_mb
     if opts.get("mem"):
         req["mem_mb_per_node"] = parse_mem_mb("mem", opts["mem"])
     if opts.get("time"):  # UNLIMITED: 0, which is not "not given" (None)
@@ -161,6 +160,7 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
         ids = client.submit_many(idempotency_key=idem_key, **req)
         job_id = ids[0]
         if as_json and not wait:
+            from corral.cli.output import echo_json
             echo_json({"id": job_id, "ids": ids})
         elif parsable:
             click.echo(str(job_id))
@@ -170,8 +170,10 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
             click.echo(f"Submitted {what}")
         if not wait:
             return
+        from corral.cli.waiting import wait_all
         ended = wait_all(client, ids)
     if as_json:
+        from corral.cli.output import echo_json
         echo_json(ended[0] if len(ended) == 1 else {"jobs": ended})
     bad = [j for j in ended if j["state"] != "COMPLETED"]
     if not bad:
