@@ -429,6 +429,7 @@ def figures(s: System, a: argparse.Namespace, r: Results) -> None:
 
 
 # lower is better for these units; the ratio is then peer / corral
+NOT_COMPARED = {"python_c_pass", "python_c_pass_cpu", "pending"}  # the run's conditions
 LOWER_BETTER = {"ms", "ms/job", "ms/call", "ms/run", "B/job", "x"}
 
 
@@ -482,6 +483,8 @@ def main() -> None:
     peer = a.peer
     if peer:
         for key, (value, unit) in ours.items():
+            if key in NOT_COMPARED:
+                continue
             if key in results[peer] and results[peer][key][0] and value:
                 other = results[peer][key][0]
                 ratio = other / value if unit in LOWER_BETTER else value / other
@@ -493,7 +496,7 @@ def main() -> None:
         for key, (value, unit) in ours.items():
             row = f"| {key} | {unit} | {value:.4g} |"
             if peer:
-                other_t = results[peer].get(key)
+                other_t = None if key in NOT_COMPARED else results[peer].get(key)
                 if other_t and other_t[0] and value:
                     ratio = other_t[0] / value if unit in LOWER_BETTER else value / other_t[0]
                     row += f" {other_t[0]:.4g} | {ratio:.3g} |"
