@@ -29,7 +29,8 @@ def test_the_tables_match_the_click_definitions() -> None:
 
 @pytest.mark.parametrize("argv", [
     ["--wrap", "echo hi"],
-    ["--wrap=echo hi", "-H", "-J", "n", "--output=o-%j", "-p", "main", "--parsable"],
+    ["--wrap=echo hi", "-H", "-J", "n", "--output=o-%j", "-p", "main", "--parsable",
+     "--idempotency-key", "k1"],
     ["-t", "10:00", "--mem", "1G", "-a", "0-9%2", "-d", "afterok:5", "-w", "n[1-2]",
      "--no-requeue", "--exclusive", "--hold", "--constraint=a&b", "-x", "n3", "--qos",
      "q", "--reservation", "r", "--signal", "B:USR1@30", "--user", "u", "-D", "/tmp",

@@ -59,6 +59,20 @@ def test_an_array_in_a_batch_answers_all_its_ids(cluster: Cluster) -> None:
         assert out[1].ok and out[1].ids == [out[1].id]
 
 
+def test_idempotency_keys_per_item(cluster: Cluster) -> None:
+    reqs = [_req(cluster, i, hold=True, idempotency_key=f"k-{i}") for i in range(3)]
+    with cluster.client() as c:
+        first = c.submit_batch(reqs)
+        assert all(r.ok and not r.replayed for r in first)
+        reqs[1]["name"] = "changed"  # the same key with another request
+        again = c.submit_batch(reqs)
+        assert [r.id for r in again] == [first[0].id, None, first[2].id]
+        assert again[0].replayed and again[2].replayed
+        assert again[1].error == "conflict" and again[1].message is not None
+        assert "'k-1' was used for job" in again[1].message
+        assert len(c.jobs()) == 3
+
+
 def test_the_sdk_splits_a_large_batch(cluster: Cluster) -> None:
     n = MAX_BATCH_JOBS + 7
     with cluster.client() as c:

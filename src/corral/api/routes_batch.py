@@ -36,6 +36,7 @@ class BatchItem(BaseModel):
     ids: list[int] | None = None
     error: str | None = None
     message: str | None = None
+    replayed: bool | None = None  # an earlier submission's, by its idempotency key
 
 
 class BatchAnswer(BaseModel):
@@ -62,15 +63,20 @@ async def _one(ctl: Controller, caller: Caller, index: int, item: Any) -> BatchI
         body = SubmitRequest.model_validate(item)
     except ValidationError as e:
         return BatchItem(index=index, error="invalid", message=_validation_message(e))
+    replayed = None
     try:
-        ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+        if body.idempotency_key is None:
+            ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+        else:  # as a single submit's key (spec 05 §5)
+            ids, replayed = await ctl.idempotent.submit(caller, body.to_spec(), body.user,
+                                                        body.idempotency_key)
     except CorralError as e:
         return BatchItem(index=index, error=e.code, message=" ".join(e.message.split()))
     except Exception:  # a defect: say so for this item, keep the others' answers
         log.exception("batch submit: item %d failed", index)
         return BatchItem(index=index, error="error", message="internal error (see the "
                          "controller's log)")
-    return BatchItem(index=index, id=ids[0], ids=ids)
+    return BatchItem(index=index, id=ids[0], ids=ids, replayed=replayed or None)
 
 
 @router.post("/jobs:batch")

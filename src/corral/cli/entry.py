@@ -28,7 +28,7 @@ VALUE_OPTIONS: dict[str, str] = {
     "-x": "exclude", "--exclude": "exclude", "--user": "user", "-a": "array",
     "--array": "array", "-d": "dependency", "--dependency": "dependency",
     "--signal": "signal", "-q": "qos", "--qos": "qos", "--reservation": "reservation",
-    "--wrap": "wrap",
+    "--wrap": "wrap", "--idempotency-key": "idem_key",
 }
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",
@@ -76,6 +76,7 @@ def fast_submit(argv: list[str]) -> int | None:
     opts, script, args = parsed
     wrap = opts.pop("wrap", None)
     parsable = opts.pop("parsable", False)
+    idem_key = opts.pop("idem_key", None)
     if bool(wrap) == bool(script):
         return None  # neither or both: the full parser explains
     if wrap:
@@ -98,7 +99,7 @@ def fast_submit(argv: list[str]) -> int | None:
     from corral.client.api import Client
     try:
         with Client() as client:
-            ids = client.submit_many(**req)
+            ids = client.submit_many(idempotency_key=idem_key, **req)
     except CorralError as e:
         text = " ".join(str(e).split()) or "failed"
         print(f"corral submit: error: {text}", file=sys.stderr)

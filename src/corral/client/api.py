@@ -93,7 +93,9 @@ class Client:
         """Submit many jobs in few requests (POST /v1/jobs:batch, `chunk` per request,
         default and at most the controller's limit). Each request is checked as a
         single submit would be; one refused does not stop the others. Returns one
-        `Submitted` per request, in order: `.id`/`.ids`, or `.error` and `.message`."""
+        `Submitted` per request, in order: `.id`/`.ids`, or `.error` and `.message`.
+        A request may carry its own `idempotency_key`; a chunk whose every request
+        has one is sent again if the connection is lost before the answer."""
         from corral.client.batch import submit_batch
         return submit_batch(self.transport, requests, chunk=chunk)
 

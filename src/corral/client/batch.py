@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.client.api import SUBMIT_RETRY_S
 from corral.client.transport import Transport
 from corral.model.errors import InvalidRequest
 
@@ -21,6 +22,7 @@ class Submitted:
     ids: list[int] = field(default_factory=list)
     error: str | None = None  # the error code ("invalid", "not_found", ...)
     message: str | None = None  # one line naming the field, the value and the limit
+    replayed: bool = False  # answered from an earlier submission with the same key
 
     @property
     def ok(self) -> bool:
@@ -35,8 +37,11 @@ def submit_batch(transport: Transport, requests: Iterable[Mapping[str, Any]], *,
     items = [dict(r) for r in requests]
     out: list[Submitted] = []
     for start in range(0, len(items), size):
-        answer = transport.request("POST", "/v1/jobs:batch",
-                                   body={"jobs": items[start:start + size]})
+        part = items[start:start + size]
+        # a chunk whose every item has an idempotency key is safe to send again
+        keyed = all(r.get("idempotency_key") for r in part)
+        answer = transport.request("POST", "/v1/jobs:batch", body={"jobs": part},
+                                   retry_s=SUBMIT_RETRY_S if keyed else 0.0)
         for r in answer["results"]:
             index = start + int(r["index"])
             if r.get("error"):
@@ -44,5 +49,6 @@ def submit_batch(transport: Transport, requests: Iterable[Mapping[str, Any]], *,
                                      message=str(r.get("message", ""))))
             else:
                 ids = [int(i) for i in r.get("ids") or [r["id"]]]
-                out.append(Submitted(index=index, id=ids[0], ids=ids))
+                out.append(Submitted(index=index, id=ids[0], ids=ids,
+                                     replayed=bool(r.get("replayed"))))
     return out
