@@ -17,9 +17,11 @@ from corral.cli.submit import submit
 
 def test_the_tables_match_the_click_definitions() -> None:
     by_flag = {o: p for p in submit.params if isinstance(p, click.Option) for o in p.opts}
+    checked = {"name": "check_name", "dependency": "_dependency"}  # mirrored by _checked
     for flag, dest in VALUE_OPTIONS.items():
         p = by_flag[flag]
         assert p.name == dest and not p.is_flag and p.type is click.STRING, flag
+        assert getattr(p.callback, "__name__", None) == checked.get(dest), flag
     for flag, dest in FLAG_OPTIONS.items():
         assert by_flag[flag].name == dest and by_flag[flag].is_flag, flag
     plain = {o for p in submit.params if isinstance(p, click.Option) for o in p.opts
@@ -58,6 +60,16 @@ def test_the_fast_reading_is_clicks(argv: list[str]) -> None:
 ])
 def test_anything_else_goes_to_click(argv: list[str]) -> None:
     assert parse_submit(argv) is None
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["-J", "a\tb", "--wrap", "x"], "corral submit: error: Invalid value for '-J'"),
+    (["-d", "after:x", "--wrap", "x"], "corral submit: error: Invalid value for '-d'"),
+])
+def test_values_click_refuses_are_refused_the_same(tmp_path: Path, argv: list[str],
+                                                   line: str) -> None:
+    proc = _corral(tmp_path, "submit", *argv)
+    assert proc.returncode == 2 and proc.stderr.startswith(line), proc.stderr
 
 
 def _corral(tmp_path: Path, *args: str, probe: bool = False) -> subprocess.CompletedProcess[str]:

@@ -68,6 +68,23 @@ def parse_submit(argv: list[str]) -> tuple[dict[str, Any], str | None, list[str]
     return opts, argv[i], argv[i + 1:]
 
 
+def _checked(opts: dict[str, Any]) -> bool:
+    """The checks click's callbacks make on these options (corral.cli.directives):
+    a value they would refuse is left to click, which says why."""
+    if opts.get("name") is not None:
+        from corral.model import bounds
+        if bounds.name_problem(opts["name"], bounds.MAX_NAME_LEN) is not None:
+            return False
+    if opts.get("dependency") is not None:
+        from corral.model.deps import parse_dependency
+        from corral.model.errors import InvalidRequest
+        try:
+            parse_dependency(opts["dependency"])
+        except InvalidRequest:
+            return False
+    return True
+
+
 def fast_submit(argv: list[str]) -> int | None:
     """Submit as `corral submit ARGV` would -> exit code, or None (not handled)."""
     parsed = parse_submit(argv)
@@ -92,6 +109,8 @@ def fast_submit(argv: list[str]) -> int | None:
         name = Path(script).name
     from corral.cli.request import build_request
     from corral.model.errors import CorralError, InvalidRequest
+    if not _checked(opts):
+        return None
     try:
         req = build_request(opts, script=text, argv=args, default_name=name)
     except InvalidRequest:
