@@ -38,6 +38,8 @@ SLOW = (
     "tests/e2e/test_why.py",
     "tests/e2e/test_gpus.py",
     "tests/e2e/test_reaching.py::test_submit_wait_outlives_the_client_timeout",
+    "tests/e2e/test_hostile.py",
+    "tests/api/test_fuzz.py",
     "tests/compat/test_snakemake.py",
     "tests/compat/test_snakemake_plugin_suite.py",
     "tests/compat/test_parsl.py",

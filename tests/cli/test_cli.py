@@ -73,3 +73,21 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
     proc = corral(tmp_path, "up")
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1
     assert "unknown key 'controller.bogus'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_values_out_of_bounds_are_usage_errors(tmp_path: Path) -> None:
+    """Checked against corral.model.bounds before anything is sent (no controller here)."""
+    for args, words in [
+        (["--priority", str(10**400)], "--priority"),
+        (["--nice", "-10001"], "--nice"),
+        (["-N", "100001"], "--nodes"),
+        (["-t", "99999999999"], "is over the maximum of 2147483647 seconds"),
+        (["--mem", "99999999T"], "is over the maximum of 2147483647 MiB"),
+        (["-d", f"afterok:{2**63}"], "is over the maximum of 2147483647"),
+        (["-J", "a\x01b"], "contains the control character U+0001"),
+    ]:
+        proc = corral(tmp_path, "submit", *args, "--wrap", "true")
+        assert proc.returncode == 2, (args, proc)
+        assert words in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+    proc = corral(tmp_path, "update", "5", "--priority", "-1")
+    assert proc.returncode == 2 and "--priority" in proc.stderr

@@ -76,7 +76,7 @@ def test_dependencies(cluster: Cluster) -> None:
     proc = cluster.corral("submit", "-d", "afterok:987654", "--wrap", "true", check=False)
     assert proc.returncode == 1 and "987654 does not exist" in proc.stderr
     proc = cluster.corral("submit", "-d", "aftr:1", "--wrap", "true", check=False)
-    assert proc.returncode == 1 and "'aftr'" in proc.stderr
+    assert proc.returncode == 2 and "'aftr'" in proc.stderr  # badly formed: a usage error
 
 
 def test_dependency_on_a_whole_array_and_singleton(cluster: Cluster) -> None:

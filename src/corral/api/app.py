@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from corral import __version__
-from corral.api import errors, metrics, routes_cluster, routes_jobs, routes_steps
+from corral.api import (
+    errors,
+    metrics,
+    routes_batch,
+    routes_cluster,
+    routes_jobs,
+    routes_steps,
+)
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
 
@@ -19,6 +26,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.controller = ctl
     app.state.agents = AgentService(ctl)
     errors.install(app)
+    app.include_router(routes_batch.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_steps.router)
     app.include_router(routes_cluster.router)

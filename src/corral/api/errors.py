@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from corral.model.bounds import shown
 from corral.model.errors import (
     Conflict,
     CorralError,
@@ -28,6 +29,13 @@ STATUS: list[tuple[type[CorralError], int]] = [
 ]
 
 
+# pydantic's range errors -> (its context key, how corral says it)
+_BOUNDS = {
+    "less_than_equal": ("le", "is over the maximum of"),
+    "greater_than_equal": ("ge", "is below the minimum of"),
+}
+
+
 def status_for(err: CorralError) -> int:
     for cls, status in STATUS:
         if isinstance(err, cls):
@@ -47,7 +55,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"] if p != "body")
-        value = first.get("input")
-        msg = f"{loc}: {first['msg']}" + (f" (got {value!r})" if value is not None else "")
-        return JSONResponse(_body("invalid", msg), status_code=400)
+        loc = ".".join(str(p) for p in first["loc"] if p not in ("body", "path", "query"))
+        text = str(first["msg"]).removeprefix("Value error, ")
+        bound = _BOUNDS.get(first["type"])
+        if bound is not None:  # a number out of its range: the words of corral.model.bounds
+            key, words = bound
+            msg = f"{loc}: {shown(first.get('input'))} {words} {first['ctx'][key]}"
+        elif first["type"] == "value_error" and ": " in text and not loc:
+            msg = text  # a check across fields names its own
+        else:
+            value = first.get("input")
+            msg = (f"{loc}: " if loc else "") + text + (
+                f" (got {shown(value)})" if value is not None and not isinstance(value, dict)
+                else "")
+        return JSONResponse(_body("invalid", " ".join(msg.split())), status_code=400)

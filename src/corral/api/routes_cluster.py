@@ -75,6 +75,12 @@ async def resume(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return (await ctl.set_drain(caller, name, False)).to_dict()
 
 
+@router.delete("/v1/nodes/{name}")
+async def delete_node(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
+    await ctl.delete_node(caller, name)
+    return {"deleted": name}
+
+
 @router.get("/v1/reservations")
 async def reservations(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     items = sorted(ctl.reservations.items.values(), key=lambda r: (r.t_start, r.name))
@@ -116,12 +122,12 @@ async def partitions(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
 
 @router.post("/agent/v1/register", dependencies=[Depends(require_agent)])
 async def register(body: AgentRegister, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.register(body.model_dump())
+    return await agents.register(body.model_dump(exclude_none=True))
 
 
 @router.post("/agent/v1/poll", dependencies=[Depends(require_agent)])
 async def poll(body: AgentPoll, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.poll(body.model_dump())
+    return await agents.poll(body.model_dump(exclude_none=True))
 
 
 @router.post("/agent/v1/health", dependencies=[Depends(require_agent)])
@@ -136,4 +142,4 @@ async def check(body: AgentCheck, agents: AgentsDep) -> dict[str, Any]:
 
 @router.post("/agent/v1/report", dependencies=[Depends(require_agent)])
 async def report(body: AgentReport, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.report(body.model_dump())
+    return await agents.report(body.model_dump(exclude_none=True))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from corral.api.auth import user_caller
 from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
+from corral.model import bounds
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import parse_job_id, parse_step_id
 from corral.model.states import JobState
@@ -31,6 +32,7 @@ CtlDep = Annotated[Controller, Depends(ctl_of)]
 def _split(values: list[str] | None) -> list[str]:
     out: list[str] = []
     for v in values or []:
+        bounds.check_text("query", v, bounds.MAX_PATH_LEN)  # no NUL reaches the store
         out.extend(p for p in v.split(",") if p)
     return out
 

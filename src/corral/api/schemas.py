@@ -1,54 +1,94 @@
-"""Request bodies of the REST API (docs/specs/05-rest-api.md). Unknown fields are errors."""
+"""Request bodies of the REST API (docs/specs/05-rest-api.md). Unknown fields are errors.
+
+Every number has its range and every name its shape from corral.model.bounds (spec
+05 §6); floats are finite. A value outside is a 400 naming the field and the limit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from corral.model import bounds as b
 from corral.model.job import MAX_RETRIES_LIMIT, JobSpec
 from corral.services.steps import StepRequest as ServiceStepRequest
 
 
+def _checked(problem: Callable[[str], str | None]) -> AfterValidator:
+    def check(value: str) -> str:
+        found = problem(value)
+        if found is not None:
+            raise ValueError(found)
+        return value
+    return AfterValidator(check)
+
+
+def _ints(bounds: tuple[int, int]) -> Any:
+    return Field(ge=bounds[0], le=bounds[1])
+
+
+def _floats(bounds: tuple[float, float]) -> Any:
+    return Field(ge=bounds[0], le=bounds[1], allow_inf_nan=False)
+
+
+Text = Annotated[str, _checked(b.text_problem)]  # free text: no NUL, no lone surrogate
+Path_ = Annotated[str, Field(min_length=1, max_length=b.MAX_PATH_LEN), _checked(b.text_problem)]
+Spec = Annotated[str, Field(min_length=1, max_length=10_000), _checked(b.text_problem)]
+Ident = Annotated[str, _checked(lambda v: b.name_problem(v, b.MAX_IDENT_LEN))]
+JobName = Annotated[str, _checked(lambda v: b.name_problem(v, b.MAX_NAME_LEN))]
+Feature = Annotated[str, _checked(lambda v: b.name_problem(v, b.MAX_FEATURE_LEN))]
+NodeName = Annotated[str, _checked(b.node_name_problem)]
+Features = Annotated[list[Feature], Field(max_length=b.MAX_FEATURES)]
+Environment = Annotated[dict[Text, Text], Field(max_length=b.MAX_ENV_ENTRIES)]
+Argv = Annotated[list[Text], Field(max_length=b.MAX_ARGS)]
+JobId = Annotated[int, _ints(b.JOB_ID)]
+Epoch = Annotated[float, _floats(b.EPOCH_S)]
+Measure = Annotated[float, _floats(b.MEASURE)]
+# what a node's programs said (health checks, prologs, failed starts): kept, made storable
+Message = Annotated[str, AfterValidator(b.storable)]
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SubmitRequest(_Body):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    working_dir: Annotated[str, Field(min_length=1)]
-    script: str | None = None
-    argv: list[str] = []
-    environment: dict[str, str] = {}
-    stdout: Annotated[str, Field(min_length=1)] = "corral-%j.out"
-    stderr: str | None = None
-    partition: str | None = None
-    account: str | None = None
-    nodes: Annotated[int, Field(ge=1, le=100_000)] = 1
-    cpus_per_node: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    mem_mb_per_node: Annotated[int, Field(ge=1)] | None = None
-    gpus_per_node: Annotated[int, Field(ge=0, le=1024)] = 0
+    name: JobName
+    working_dir: Path_
+    script: Text | None = None
+    argv: Argv = []
+    environment: Environment = {}
+    stdout: Path_ = "corral-%j.out"
+    stderr: Path_ | None = None
+    partition: Ident | None = None
+    account: Ident | None = None
+    nodes: Annotated[int, _ints(b.NODES_PER_JOB)] = 1
+    cpus_per_node: Annotated[int, _ints(b.CPUS_PER_NODE)] = 1
+    mem_mb_per_node: Annotated[int, _ints(b.MEM_MB)] | None = None
+    gpus_per_node: Annotated[int, _ints(b.GPUS_PER_NODE)] = 0
     # None: the partition's default; 0: unlimited (refused where the partition has a maximum)
-    time_limit_s: Annotated[int, Field(ge=0)] | None = None
-    nice: Annotated[int, Field(ge=-10000, le=10000)] = 0
-    priority: Annotated[int, Field(ge=0)] | None = None
+    time_limit_s: Annotated[int, _ints(b.TIME_LIMIT_S)] | None = None
+    nice: Annotated[int, _ints(b.NICE)] = 0
+    priority: Annotated[int, _ints(b.PRIORITY)] | None = None
     hold: bool = False
-    t_begin: float | None = None
+    t_begin: Epoch | None = None
     requeue: bool = True
     max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
-    features: list[str] = []
-    nodelist: Annotated[list[str], Field(max_length=100_000)] = []  # must be in the allocation
-    exclude: Annotated[list[str], Field(max_length=100_000)] = []  # may not be
+    features: Features = []
+    nodelist: Annotated[list[Ident], Field(max_length=100_000)] = []  # must be in the allocation
+    exclude: Annotated[list[Ident], Field(max_length=100_000)] = []  # may not be
     exclusive: bool = False
-    array: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
-    dependency: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    array: Spec | None = None
+    dependency: Spec | None = None
     kill_on_invalid_dep: bool = True
-    signal: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    qos: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    reservation: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    signal: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+    qos: Ident | None = None
+    reservation: Ident | None = None
     interactive: bool = False  # an allocation (salloc): ended by its client
     notify: bool = False  # SIGUSR2 (not SIGTERM) before SIGKILL when killed
-    user: str | None = None  # an administrator submitting for another user
+    user: Ident | None = None  # an administrator submitting for another user
     idempotency_key: str | None = None  # or the Idempotency-Key header
 
     def to_spec(self) -> JobSpec:
@@ -57,32 +97,33 @@ class SubmitRequest(_Body):
 
 
 class CancelRequest(_Body):
-    signal: Annotated[int, Field(ge=1, le=64)] | None = None
+    signal: Annotated[int, _ints(b.SIGNAL)] | None = None
     target: Literal["all", "batch", "steps"] = "all"  # with a signal: who receives it
-    step_id: Annotated[StrictInt, Field(ge=0)] | None = None  # with target "steps": just this one
+    step_id: Annotated[StrictInt, _ints(b.STEP_ID)] | None = None  # "steps": just this one
 
 
 class EndRequest(_Body):
-    exit_code: Annotated[int, Field(ge=0, le=255)] = 0
+    exit_code: Annotated[int, _ints(b.EXIT_CODE)] = 0
 
 
 class StepRequest(_Body):
-    argv: Annotated[list[str], Field(min_length=1)]
-    name: Annotated[str, Field(max_length=200)] = ""
-    working_dir: Annotated[str, Field(min_length=1)]
-    environment: dict[str, str] = {}
-    ntasks: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    nodes: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    cpus_per_task: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    argv: Annotated[Argv, Field(min_length=1)]
+    name: Annotated[str, _checked(lambda v: b.name_problem(v, b.MAX_NAME_LEN) if v else None)] = ""
+    working_dir: Path_
+    environment: Environment = {}
+    ntasks: Annotated[int, _ints(b.NODES_PER_JOB)] | None = None
+    nodes: Annotated[int, _ints(b.NODES_PER_JOB)] | None = None
+    cpus_per_task: Annotated[int, _ints(b.CPUS_PER_NODE)] = 1
     overcommit: bool = False
     io_port: Annotated[int, Field(ge=1, le=65535)]
-    io_key: Annotated[str, Field(min_length=8, max_length=200)]
-    io_node: str | None = None
-    stdout: Annotated[str, Field(min_length=1)] | None = None
-    stderr: Annotated[str, Field(min_length=1)] | None = None
-    stdin: str = "0"
-    nodelist: Annotated[list[str], Field(min_length=1)] | None = None
-    distribution: str = "block"
+    io_key: Annotated[Text, Field(min_length=8, max_length=200)]
+    io_node: NodeName | None = None
+    stdout: Path_ | None = None
+    stderr: Path_ | None = None
+    stdin: Annotated[Ident, Field(max_length=32)] = "0"
+    nodelist: Annotated[list[NodeName], Field(min_length=1, max_length=b.NODES_PER_JOB[1])] \
+        | None = None
+    distribution: Annotated[Ident, Field(max_length=32)] = "block"
     pty: bool = False
     pty_rows: Annotated[int, Field(ge=1, le=10_000)] = 24
     pty_cols: Annotated[int, Field(ge=1, le=10_000)] = 80
@@ -95,8 +136,8 @@ class StepRequest(_Body):
 
 
 class StepEndRequest(_Body):
-    exit_code: Annotated[int, Field(ge=0, le=255)] | None = None
-    signal: Annotated[int, Field(ge=1, le=64)] | None = None
+    exit_code: Annotated[int, _ints(b.EXIT_CODE)] | None = None
+    signal: Annotated[int, _ints(b.SIGNAL)] | None = None
     cancelled: bool = False
     out_of_memory: bool = False  # a task was killed for the job's memory limit
 
@@ -106,83 +147,118 @@ class RequeueRequest(_Body):
 
 
 class UpdateRequest(_Body):
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    time_limit_s: Annotated[int, Field(ge=0)] | None = None  # 0: unlimited
-    nice: Annotated[int, Field(ge=-10000, le=10000)] | None = None
-    priority: Annotated[int, Field(ge=0)] | None = None
-    partition: str | None = None
-    t_begin: float | None = None
-    cpus_per_node: Annotated[int, Field(ge=1)] | None = None
-    mem_mb_per_node: Annotated[int, Field(ge=1)] | None = None
-    account: str | None = None
+    """Fields left out keep their value; null resets an optional one (time_limit_s,
+    priority, partition, t_begin, mem_mb_per_node, account) to its default."""
+
+    name: JobName | None = None
+    time_limit_s: Annotated[int, _ints(b.TIME_LIMIT_S)] | None = None  # 0: unlimited
+    nice: Annotated[int, _ints(b.NICE)] | None = None
+    priority: Annotated[int, _ints(b.PRIORITY)] | None = None
+    partition: Ident | None = None
+    t_begin: Epoch | None = None
+    cpus_per_node: Annotated[int, _ints(b.CPUS_PER_NODE)] | None = None
+    mem_mb_per_node: Annotated[int, _ints(b.MEM_MB)] | None = None
+    account: Ident | None = None
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> UpdateRequest:
+        for field in ("name", "nice", "cpus_per_node"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field}: null is not a value for it (leave the field "
+                                 "out to keep it)")
+        return self
 
 
 class ReservationRequest(_Body):
     name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
-    nodes: Annotated[list[str], Field(min_length=1)]
-    t_start: float
-    t_end: float
-    users: list[str] = []
-    accounts: list[str] = []
+    nodes: Annotated[list[NodeName], Field(min_length=1, max_length=b.NODES_PER_JOB[1])]
+    t_start: Epoch
+    t_end: Epoch
+    users: Annotated[list[Ident], Field(max_length=10_000)] = []
+    accounts: Annotated[list[Ident], Field(max_length=10_000)] = []
     maintenance: bool = False  # nobody runs on these nodes in the window
 
 
 class DrainRequest(_Body):
-    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    reason: Annotated[str, _checked(lambda v: b.name_problem(v, 1000))]
 
 
-class AgentRunning(BaseModel):
-    job_id: int
-    pid: int | None = None
-    rss_mb: float = 0.0
-    max_rss_mb: float = 0.0
-    cpu_time_s: float = 0.0
+class _Agent(BaseModel):
+    """Agent messages: fields unknown to this controller are ignored (newer agents)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
-class AgentVerdict(BaseModel):
+class AgentRunning(_Agent):
+    job_id: JobId
+    pid: Annotated[int, _ints(b.PID)] | None = None
+    rss_mb: Measure = 0.0
+    max_rss_mb: Measure = 0.0
+    cpu_time_s: Measure = 0.0
+
+
+class AgentJobReport(_Agent):
+    """How a job ended on a node (spec 02 §3); extra fields pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job_id: JobId
+    state: Literal["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY"]
+    exit_code: Annotated[int, _ints(b.EXIT_CODE)] | None = None
+    signal: Annotated[int, _ints(b.SIGNAL)] | None = None
+    t_start: Epoch | None = None
+    t_end: Epoch | None = None
+    cpu_time_s: Measure | None = None
+    max_rss_mb: Measure | None = None
+    message: Message = ""
+    cancelled: bool = False
+    run: Annotated[int, _ints((0, b.INT32_MAX))] | None = None
+
+
+class AgentVerdict(_Agent):
     ok: bool
-    message: Annotated[str, Field(max_length=1000)] = ""
+    message: Annotated[Message, Field(max_length=1000)] = ""
 
 
-class AgentRegister(BaseModel):
-    node: Annotated[str, Field(min_length=1, max_length=255)]
-    cpus: Annotated[int, Field(ge=1)]
-    mem_mb: Annotated[int, Field(ge=1)]
-    gpus: Annotated[int, Field(ge=0)] = 0
-    features: list[str] = []
-    agent_version: str = ""
-    boot_id: str = ""
-    address: str | None = None  # where this node's clients listen (step I/O)
+class AgentRegister(_Agent):
+    node: NodeName
+    cpus: Annotated[int, _ints(b.CPUS_PER_NODE)]
+    mem_mb: Annotated[int, _ints(b.MEM_MB)]
+    gpus: Annotated[int, _ints(b.GPUS_PER_NODE)] = 0
+    features: Features = []
+    agent_version: Annotated[Text, Field(max_length=255)] = ""
+    boot_id: Annotated[Text, Field(max_length=255)] = ""
+    address: Annotated[Text, Field(max_length=255)] | None = None  # step I/O reaches here
     running: list[AgentRunning] = []
-    finished: list[dict[str, Any]] = []
+    finished: list[AgentJobReport] = []
     health: AgentVerdict | None = None  # the health check's latest verdict, if any
 
 
-class AgentPoll(BaseModel):
-    node: str
-    boot_id: str = ""
+class AgentPoll(_Agent):
+    node: NodeName
+    boot_id: Annotated[Text, Field(max_length=255)] = ""
     running: list[AgentRunning] = []
     steps_usage: list[AgentRunning] = []  # jobs whose steps, not batch script, run here
-    unacknowledged: list[int] | None = None  # jobs whose reports the agent still holds
-    wait_s: Annotated[float, Field(ge=0, le=60)] = 20.0
+    unacknowledged: list[JobId] | None = None  # jobs whose reports the agent still holds
+    wait_s: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 20.0
 
 
-class AgentHealth(BaseModel):
-    node: str
-    boot_id: str = ""
+class AgentHealth(_Agent):
+    node: NodeName
+    boot_id: Annotated[Text, Field(max_length=255)] = ""
     ok: bool
-    message: Annotated[str, Field(max_length=1000)] = ""  # the first line of its output
+    message: Annotated[Message, Field(max_length=1000)] = ""  # the first line of its output
 
 
-class AgentCheck(BaseModel):
-    node: str
-    boot_id: str = ""
+class AgentCheck(_Agent):
+    node: NodeName
+    boot_id: Annotated[Text, Field(max_length=255)] = ""
     kind: Literal["prolog", "epilog"]
-    job_id: Annotated[int, Field(ge=1)]
-    run: Annotated[int, Field(ge=0)] = 0
-    message: Annotated[str, Field(max_length=1000)] = ""
+    job_id: JobId
+    run: Annotated[int, _ints((0, b.INT32_MAX))] = 0
+    message: Annotated[Message, Field(max_length=1000)] = ""
 
 
-class AgentReport(BaseModel):
-    node: str
-    reports: list[dict[str, Any]]
+class AgentReport(_Agent):
+    node: NodeName
+    reports: list[AgentJobReport]

@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
+from corral.cli.directives import check_name
 from corral.cli.output import job_refs, one_job
 from corral.client import Client
+from corral.model import bounds
 from corral.model.errors import CorralError, InvalidRequest
 from corral.model.states import FINAL_JOB_STATES
 from corral.model.units import parse_duration_s, parse_mem_mb
@@ -127,12 +129,12 @@ def requeue(hold: bool, jobs: tuple[str, ...]) -> None:
 
 @click.command("update")
 @click.argument("job")
-@click.option("-J", "--job-name", "name")
+@click.option("-J", "--job-name", "name", callback=check_name)
 @click.option("-t", "--time", help="New time limit.")
-@click.option("--nice", type=int)
-@click.option("--priority", type=click.IntRange(0))
+@click.option("--nice", type=click.IntRange(*bounds.NICE))
+@click.option("--priority", type=click.IntRange(*bounds.PRIORITY))
 @click.option("-p", "--partition")
-@click.option("-c", "--cpus", type=click.IntRange(1), help="CPUs per node.")
+@click.option("-c", "--cpus", type=click.IntRange(*bounds.CPUS_PER_NODE), help="CPUs per node.")
 @click.option("--mem", help="Memory per node.")
 @click.option("-A", "--account")
 def update(job: str, name: str | None, time: str | None, nice: int | None,
@@ -162,7 +164,7 @@ def update(job: str, name: str | None, time: str | None, nice: int | None,
 
 @click.group("node")
 def node() -> None:
-    """Administer nodes: drain (no new jobs) and resume."""
+    """Administer nodes: drain (no new jobs), resume and delete."""
 
 
 @node.command("drain")
@@ -182,3 +184,14 @@ def node_resume(names: tuple[str, ...]) -> None:
         for name in names:
             state = c.resume(name)["state"]
             click.echo(f"{name}: {state}")
+
+
+@node.command("delete")
+@click.argument("names", nargs=-1, required=True)
+def node_delete(names: tuple[str, ...]) -> None:
+    """Forget nodes: refused while one runs jobs, unless it is down (its jobs are then
+    requeued, or end NODE_FAIL)."""
+    with Client() as c:
+        for name in names:
+            c.delete_node(name)
+            click.echo(f"{name}: deleted")

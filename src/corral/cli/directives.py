@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from corral.model import bounds
+from corral.model.deps import parse_dependency
 from corral.model.errors import InvalidRequest
 from corral.model.job import MAX_RETRIES_LIMIT
 
@@ -21,22 +23,47 @@ PREFIX = "#CORRAL"
 F = Callable[..., Any]
 
 
+def _range(limits: tuple[int, int]) -> click.IntRange:
+    return click.IntRange(*limits)
+
+
+def check_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A job name as the controller takes it (corral.model.bounds): else a usage error."""
+    if value is not None:
+        problem = bounds.name_problem(value, bounds.MAX_NAME_LEN)
+        if problem is not None:
+            raise click.BadParameter(f"{bounds.shown(value)} {problem}")
+    return value
+
+
+def _dependency(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_dependency(value)
+        except InvalidRequest as e:
+            raise click.BadParameter(str(e).removeprefix("dependency: ")) from None
+    return value
+
+
 def job_options(f: F) -> F:
     """The resource and placement options shared by `corral submit` and `#CORRAL`."""
     opts = [
-        click.option("-J", "--job-name", "name", help="Job name (default: the script's name)."),
+        click.option("-J", "--job-name", "name", callback=check_name,
+                     help="Job name (default: the script's name)."),
         click.option("-o", "--output", help="stdout file; %j id, %x name, %u user, %N node."),
         click.option("-e", "--error", help="stderr file (default: with stdout)."),
         click.option("-p", "--partition", help="Partition (default: the default one)."),
         click.option("-A", "--account", help="Account to charge."),
-        click.option("-N", "--nodes", type=click.IntRange(1), help="Number of nodes."),
-        click.option("-c", "--cpus", "--cpus-per-node", "cpus", type=click.IntRange(1),
-                     help="CPUs per node."),
+        click.option("-N", "--nodes", type=_range(bounds.NODES_PER_JOB),
+                     help="Number of nodes."),
+        click.option("-c", "--cpus", "--cpus-per-node", "cpus",
+                     type=_range(bounds.CPUS_PER_NODE), help="CPUs per node."),
         click.option("--mem", help="Memory per node (e.g. 512M, 4G)."),
-        click.option("--gpus", type=click.IntRange(0), help="GPUs per node."),
+        click.option("--gpus", type=_range(bounds.GPUS_PER_NODE), help="GPUs per node."),
         click.option("-t", "--time", help="Time limit: MM, MM:SS, HH:MM:SS or D-HH:MM:SS."),
-        click.option("--nice", type=int, help="Lower the job's priority by this much."),
-        click.option("--priority", type=click.IntRange(0),
+        click.option("--nice", type=_range(bounds.NICE),
+                     help="Lower the job's priority by this much."),
+        click.option("--priority", type=_range(bounds.PRIORITY),
                      help="Fixed priority (administrators)."),
         click.option("-H", "--hold", is_flag=True, default=None, help="Submit held."),
         click.option("--begin", help="Not before: now+60, now+2hours, HH:MM, ISO date."),
@@ -52,7 +79,7 @@ def job_options(f: F) -> F:
                      "prolog); default: the site's."),
         click.option("--user", help="Submit on behalf of this user (administrators)."),
         click.option("-a", "--array", help="A job array: 0-99, 1,3,5-9:2, 0-9%2 (throttle)."),
-        click.option("-d", "--dependency",
+        click.option("-d", "--dependency", callback=_dependency,
                      help="after|afterany|afterok|afternotok:ID[:ID…][,…] or singleton."),
         click.option("--kill-on-invalid-dep", type=click.Choice(["yes", "no"]),
                      help="Fail a job whose dependency can never be met (default yes)."),

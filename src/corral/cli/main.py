@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "explain": ("corral.cli.query", "explain", "Say why a job waits and what would start it."),
     "nodes": ("corral.cli.query", "nodes", "List nodes and their state."),
     "partitions": ("corral.cli.query", "partitions", "List partitions."),
-    "node": ("corral.cli.control", "node", "Drain or resume nodes (administrators)."),
+    "node": ("corral.cli.control", "node", "Drain, resume or delete nodes (administrators)."),
     "reservation": ("corral.cli.reservation", "reservation",
                     "Advance reservations and maintenance windows."),
     "cancel": ("corral.cli.control", "cancel", "Cancel jobs (or send them a signal)."),

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import re
 import sys
-import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,101 +10,11 @@ import click
 from click.core import ParameterSource
 
 from corral.cli.directives import job_options, parse_directives
-from corral.cli.output import echo_json
-from corral.cli.waiting import wait_all
-from corral.client import Client
-from corral.compat import hostlist
+from corral.cli.request import build_request, parse_begin
+from corral.client.api import Client
 from corral.model.errors import InvalidRequest
-from corral.model.features import constraint_terms
-from corral.model.units import parse_duration_s, parse_mem_mb
 
-_REL = re.compile(r"^now\+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)?$", re.I)
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_begin(text: str, now: float | None = None) -> float:
-    now = time.time() if now is None else now
-    t = text.strip()
-    m = _REL.match(t)
-    if m:
-        unit = (m.group(2) or "s")[0].lower()
-        return now + int(m.group(1)) * _UNIT_S[unit]
-    if t.lower() == "now":
-        return now
-    if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", t):
-        parts = [int(p) for p in t.split(":")] + [0]
-        base = datetime.fromtimestamp(now).replace(hour=parts[0], minute=parts[1],
-                                                   second=parts[2], microsecond=0)
-        ts = base.timestamp()
-        return ts if ts > now else ts + 86400
-    try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        raise InvalidRequest(
-            f"begin: {text!r} is not a time (use now+60, now+2hours, HH:MM or an ISO date)"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.astimezone()
-    return dt.timestamp()
-
-
-def _hosts(field: str, text: str) -> list[str]:
-    try:
-        names = hostlist.expand(text)
-    except ValueError:
-        names = []
-    if not names:
-        raise InvalidRequest(f"{field}: {text!r} is not a node list (use n1,n2 or n[1-4])")
-    return list(dict.fromkeys(names))
-
-
-def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
-                  default_name: str) -> dict[str, Any]:
-    req: dict[str, Any] = {
-        "name": opts.get("name") or default_name,
-        "working_dir": os.path.abspath(opts.get("chdir") or os.getcwd()),
-        "script": script,
-        "argv": argv,
-        "environment": dict(os.environ),
-    }
-    if opts.get("output"):
-        req["stdout"] = opts["output"]
-    if opts.get("error"):
-        req["stderr"] = opts["error"]
-    for key in ("partition", "account", "nice", "priority", "user"):
-        if opts.get(key) is not None:
-            req[key] = opts[key]
-    if opts.get("nodes") is not None:
-        req["nodes"] = opts["nodes"]
-    if opts.get("cpus") is not None:
-        req["cpus_per_node"] = opts["cpus"]
-    if opts.get("gpus") is not None:
-        req["gpus_per_node"] = opts["gpus"]
-    if opts.get("mem"):
-        req["mem_mb_per_node"] = parse_mem_mb("mem", opts["mem"])
-    if opts.get("time"):  # UNLIMITED: 0, which is not "not given" (None)
-        req["time_limit_s"] = parse_duration_s("time", opts["time"])
-    if opts.get("hold"):
-        req["hold"] = True
-    if opts.get("begin"):
-        req["t_begin"] = parse_begin(opts["begin"])
-    if opts.get("constraint"):
-        req["features"] = constraint_terms(opts["constraint"])
-    for key in ("nodelist", "exclude"):
-        if opts.get(key):
-            req[key] = _hosts(key, opts[key])
-    if opts.get("no_requeue"):
-        req["requeue"] = False
-    if opts.get("max_retries") is not None:
-        req["max_retries"] = opts["max_retries"]
-    for key in ("array", "dependency", "signal", "qos", "reservation"):
-        if opts.get(key):
-            req[key] = opts[key]
-    if opts.get("kill_on_invalid_dep"):
-        req["kill_on_invalid_dep"] = opts["kill_on_invalid_dep"] == "yes"
-    if opts.get("exclusive"):
-        req["exclusive"] = True
-    return req
+__all__ = ["build_request", "parse_begin", "submit"]
 
 
 @click.command("submit", context_settings={"allow_interspersed_args": False})
@@ -157,6 +63,7 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
         ids = client.submit_many(idempotency_key=idem_key, **req)
         job_id = min(ids)  # an array: its id (the ids come in task order)
         if as_json and not wait:
+            from corral.cli.output import echo_json
             echo_json({"id": job_id, "ids": ids})
         elif parsable:
             click.echo(str(job_id))
@@ -166,8 +73,10 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
             click.echo(f"Submitted {what}")
         if not wait:
             return
+        from corral.cli.waiting import wait_all
         ended = wait_all(client, ids)
     if as_json:
+        from corral.cli.output import echo_json
         echo_json(ended[0] if len(ended) == 1 else {"jobs": ended})
     bad = [j for j in ended if j["state"] != "COMPLETED"]
     if not bad:

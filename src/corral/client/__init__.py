@@ -4,6 +4,11 @@
     c = Client()                      # the local controller's Unix socket
     job_id = c.submit(name="hi", argv=["echo", "hi"])
     print(c.wait(job_id)["state"])
+
+    # many at once: one request per 1000, each checked as a single submit
+    for r in c.submit_batch([{"name": f"t{i}", "working_dir": "/tmp", "argv": ["true"]}
+                             for i in range(5000)]):
+        print(r.index, r.id if r.ok else r.message)
 """
 
 from corral.client.api import Client, default_url

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.client.transport import Transport
-from corral.model.arrays import expand_rest
 from corral.model.errors import NotFound
-from corral.model.jobid import JobRef
+
+if TYPE_CHECKING:  # imported where used: the submit path stays light
+    from corral.client.batch import Submitted
+    from corral.model.jobid import JobRef
 
 SYSTEM_SOCKET = "/run/corral/corral.sock"  # where a system install's controller listens
 # Set by the launchers `corral compat install` writes: the controller they were
@@ -74,7 +76,7 @@ class Client:
         Each call sends an idempotency key (a new one unless given): when the
         connection is lost before the answer, the same request is sent again and
         the controller answers with the job it made, never a second one."""
-        key = idempotency_key or uuid.uuid4().hex
+        key = idempotency_key or os.urandom(16).hex()  # as uuid4, without importing uuid
         answer = self.transport.request("POST", "/v1/jobs", body=request,
                                         headers={"Idempotency-Key": key},
                                         retry_s=SUBMIT_RETRY_S)
@@ -86,6 +88,17 @@ class Client:
                                                         body=request)
         return result
 
+    def submit_batch(self, requests: Iterable[Mapping[str, Any]], *,
+                     chunk: int | None = None) -> list[Submitted]:
+        """Submit many jobs in few requests (POST /v1/jobs:batch, `chunk` per request,
+        default and at most the controller's limit). Each request is checked as a
+        single submit would be; one refused does not stop the others. Returns one
+        `Submitted` per request, in order: `.id`/`.ids`, or `.error` and `.message`.
+        A request may carry its own `idempotency_key`; a chunk whose every request
+        has one is sent again if the connection is lost before the answer."""
+        from corral.client.batch import submit_batch
+        return submit_batch(self.transport, requests, chunk=chunk)
+
     def jobs(self, *, history: bool = False, expand_arrays: bool = False,
              **filters: Any) -> list[dict[str, Any]]:
         """Jobs; an array's pending rest is one entry (`57_[5-99]`) unless
@@ -96,6 +109,7 @@ class Client:
             q["history"] = "true"
         found = list(self.transport.request("GET", "/v1/jobs", query=q)["jobs"])
         if expand_arrays and any(j.get("array_pending") for j in found):
+            from corral.model.arrays import expand_rest
             found = [t for j in found for t in expand_rest(j)]
         return found
 
@@ -193,6 +207,9 @@ class Client:
     def resume(self, node: str) -> dict[str, Any]:
         result: dict[str, Any] = self.transport.request("POST", f"/v1/nodes/{node}/resume")
         return result
+
+    def delete_node(self, node: str) -> None:
+        self.transport.request("DELETE", f"/v1/nodes/{node}")
 
     def reservations(self) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", "/v1/reservations")["reservations"])

@@ -1,12 +1,13 @@
-"""HTTP to the controller over its Unix socket or TCP, with the standard library only.
+"""HTTP/1.1 to the controller over its Unix socket or TCP, on a plain socket.
 
-The CLI imports this on every call, so it must stay light (no httpx, no pydantic):
-start-up time is part of the user experience.
+The CLI and the drop-in commands import this on every call, so it stays light: no
+httpx, no pydantic, not even `http.client` (which pulls in `email` and `ssl`). It
+speaks exactly what the controller answers: a status line, headers, then a body
+sized by Content-Length or sent chunked (or, failing both, up to the close).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ from corral.model.errors import ERROR_CLASSES, CorralError, Unavailable
 
 CONNECT_TIMEOUT_S = 5.0  # a controller that does not even take the connection: fail fast
 DEFAULT_TIMEOUT_S = 30.0
+MAX_HEADER_LINES = 100
 
 
 def default_timeout_s() -> float:
@@ -34,43 +36,107 @@ class _Connecting(TimeoutError):
     """The controller did not take the connection in time."""
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        limit_s = min(self.timeout or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S)
-        deadline = time.monotonic() + limit_s
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(limit_s)
-            try:
-                sock.connect(self._path)
-                break
-            except BlockingIOError:  # its backlog is full: a busy controller, or a stuck one
-                sock.close()
-                if time.monotonic() > deadline:
-                    raise _Connecting from None
-                time.sleep(0.05)
-            except TimeoutError:
-                sock.close()
-                raise _Connecting from None
-            except OSError:
-                sock.close()
-                raise
-        sock.settimeout(self.timeout)
-        self.sock = sock
+class _Dropped(ConnectionError):
+    """The connection closed before a whole answer came (a stale keep-alive one)."""
 
 
-class _TcpConnection(http.client.HTTPConnection):
-    def connect(self) -> None:
+def _connect_unix(path: str, timeout_s: float) -> socket.socket:
+    limit_s = min(timeout_s or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S)
+    deadline = time.monotonic() + limit_s
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(limit_s)
         try:
-            self.sock = socket.create_connection(
-                (self.host, self.port), min(self.timeout or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S))
+            sock.connect(path)
+            return sock
+        except BlockingIOError:  # its backlog is full: a busy controller, or a stuck one
+            sock.close()
+            if time.monotonic() > deadline:
+                raise _Connecting from None
+            time.sleep(0.05)
         except TimeoutError:
+            sock.close()
             raise _Connecting from None
-        self.sock.settimeout(self.timeout)
+        except OSError:
+            sock.close()
+            raise
+
+
+def _connect_tcp(hostport: str, timeout_s: float) -> socket.socket:
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        host, port = hostport, "80"
+    try:
+        sock = socket.create_connection((host.strip("[]"), int(port)),
+                                        min(timeout_s or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S))
+    except TimeoutError:
+        raise _Connecting from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+class _Answer:
+    __slots__ = ("body", "close", "status")
+
+    def __init__(self, status: int, body: bytes, close: bool) -> None:
+        self.status = status
+        self.body = body
+        self.close = close
+
+
+def _read_answer(rfile: Any) -> _Answer:
+    line = rfile.readline(65537)
+    if not line:
+        raise _Dropped
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise CorralError(f"controller: not an HTTP answer ({line[:60]!r})")
+    status = int(parts[1])
+    length: int | None = None
+    chunked = False
+    close = parts[0] == b"HTTP/1.0"
+    for _ in range(MAX_HEADER_LINES):
+        h = rfile.readline(65537)
+        if not h:
+            raise _Dropped
+        if h in (b"\r\n", b"\n"):
+            break
+        name, _, value = h.partition(b":")
+        key = name.strip().lower()
+        if key == b"content-length":
+            length = int(value.strip())
+        elif key == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif key == b"connection":
+            close = value.strip().lower() == b"close"
+    else:
+        raise CorralError("controller: an answer with too many header lines")
+    if status in (204, 304) or 100 <= status < 200:
+        body = b""
+    elif chunked:
+        pieces = []
+        while True:
+            size_line = rfile.readline(65537)
+            if not size_line:
+                raise _Dropped
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                break
+            piece = rfile.read(size + 2)
+            if len(piece) < size + 2:
+                raise _Dropped
+            pieces.append(piece[:size])
+        body = b"".join(pieces)
+    elif length is not None:
+        body = rfile.read(length)
+        if len(body) < length:
+            raise _Dropped
+    else:
+        body = rfile.read()
+        close = True
+    return _Answer(status, body, close)
 
 
 class Transport:
@@ -81,23 +147,32 @@ class Transport:
         self.url = url
         self.timeout_s = default_timeout_s() if timeout_s is None else timeout_s
         self.token = token
-        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._rfile: Any = None
 
-    def _connect(self) -> http.client.HTTPConnection:
-        if self._conn is None:
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
             if self.url.startswith("unix://"):
-                self._conn = _UnixConnection(self.url[len("unix://"):], self.timeout_s)
+                sock = _connect_unix(self.url[len("unix://"):], self.timeout_s)
             elif self.url.startswith("http://"):
-                hostport = self.url[len("http://"):].rstrip("/")
-                self._conn = _TcpConnection(hostport, timeout=self.timeout_s)
+                sock = _connect_tcp(self.url[len("http://"):].rstrip("/"), self.timeout_s)
             else:
                 raise CorralError(f"controller: {self.url!r} is not unix:///PATH or http://HOST:PORT")
-        return self._conn
+            self._sock = sock
+            self._rfile = sock.makefile("rb")
+        return self._sock
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._rfile is not None:
+            self._rfile.close()
+            self._rfile = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _host(self) -> str:
+        return self.url[len("http://"):].rstrip("/") if self.url.startswith("http://") \
+            else "localhost"
 
     def request(self, method: str, path: str, *, body: Any = None,
                 query: dict[str, Any] | None = None, timeout_s: float | None = None,
@@ -110,27 +185,30 @@ class Transport:
             items = [(k, v) for k, v in query.items() if v is not None and v != []]
             if items:
                 path = f"{path}?{urlencode(items, doseq=True)}"
-        all_headers = {"Accept": "application/json", **(headers or {})}
-        data = None
+        lines = [f"{method} {quote(path, safe='/?=&%,:+')} HTTP/1.1",
+                 f"Host: {self._host()}", "Accept: application/json",
+                 "Accept-Encoding: identity"]
+        lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+        data = b""
         if body is not None:
             data = json.dumps(body).encode()
-            all_headers["Content-Type"] = "application/json"
+            lines.append("Content-Type: application/json")
+        if data or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(data)}")
         if self.token:
-            all_headers["Authorization"] = f"Bearer {self.token}"
+            lines.append(f"Authorization: Bearer {self.token}")
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+        wait_s = self.timeout_s if timeout_s is None else timeout_s
         deadline: float | None = None  # set at the first loss, when retrying
         pause_s = 0.05
         attempt = 0
         while True:
             attempt += 1
-            conn = self._connect()
-            conn.timeout = self.timeout_s if timeout_s is None else timeout_s
-            if conn.sock is not None:  # a kept-alive connection: this request's timeout
-                conn.sock.settimeout(conn.timeout)
             try:
-                conn.request(method, quote(path, safe="/?=&%,:+"), body=data,
-                             headers=all_headers)
-                resp = conn.getresponse()
-                raw = resp.read()
+                sock = self._connect()
+                sock.settimeout(wait_s)
+                sock.sendall(message)
+                answer = _read_answer(self._rfile)
                 break
             except (ConnectionRefusedError, FileNotFoundError):
                 self.close()
@@ -139,7 +217,7 @@ class Transport:
                         f"controller: nothing answers at {self.url} (is it up? try "
                         f"'corral up')") from None
                 lost = f"controller: connection to {self.url} lost"
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (_Dropped, BrokenPipeError, ConnectionResetError):
                 self.close()  # a stale keep-alive connection, or the controller went
                 lost = f"controller: connection to {self.url} lost"
                 if attempt == 1 and not retry_s:
@@ -152,12 +230,14 @@ class Transport:
                     raise Unavailable(lost) from None
             except TimeoutError:
                 self.close()
-                lost = (f"controller: no answer from {self.url} in time "
-                        f"(waited {conn.timeout:.0f} s)")
+                lost = f"controller: no answer from {self.url} in time (waited {wait_s:.0f} s)"
             except OSError as e:  # e.g. no permission on the socket
                 self.close()
                 raise Unavailable(f"controller: cannot reach {self.url}: "
                                   f"{e.strerror or e}") from None
+            except ValueError:  # a malformed length
+                self.close()
+                raise CorralError(f"controller: a malformed answer from {self.url}") from None
             if not retry_s:
                 raise Unavailable(lost) from None
             now = time.monotonic()
@@ -166,14 +246,17 @@ class Transport:
                 raise Unavailable(f"{lost} (retried for {retry_s:g} s)") from None
             time.sleep(min(pause_s, max(0.0, deadline - now)))
             pause_s = min(1.0, pause_s * 2)
+        if answer.close:
+            self.close()
+        raw = answer.body
         try:
             payload = json.loads(raw) if raw else None
         except ValueError:
             payload = {"message": raw.decode(errors="replace")[:200]}
-        if resp.status >= 400:
+        if answer.status >= 400:
             code = payload.get("error", "error") if isinstance(payload, dict) else "error"
             msg = payload.get("message") if isinstance(payload, dict) else None
             if not msg and isinstance(payload, dict):
-                msg = str(payload.get("detail", "")) or f"HTTP {resp.status}"
-            raise ERROR_CLASSES.get(code, CorralError)(msg or f"HTTP {resp.status}")
+                msg = str(payload.get("detail", "")) or f"HTTP {answer.status}"
+            raise ERROR_CLASSES.get(code, CorralError)(msg or f"HTTP {answer.status}")
         return payload

@@ -46,16 +46,27 @@ FAMILIES = {
 
 def launcher_text(module: str, python: str | None = None, url: str | None = None) -> str:
     """The interpreter and the corral that installed it, whatever PYTHONPATH says,
-    and the controller's address (`url`, default: the one this process finds)."""
+    and the controller's address (`url`, default: the one this process finds).
+
+    The interpreter runs with -S: the drop-in commands need only the standard
+    library and corral, so the site start-up (every .pth file of site-packages,
+    some of which import packages) is skipped, and it is done after all if an
+    import needs it."""
     import corral
     where = str(Path(corral.__file__).resolve().parent.parent)
-    return (f"#!{python or sys.executable}\n"
+    return (f"#!{python or sys.executable} -S\n"
             f"# corral's drop-in for this command (corral compat install).\n"
             f"import sys\n"
             f"sys.path.insert(0, {where!r})\n"
-            f"import corral.client.api\n"
+            f"try:\n"
+            f"    import corral.client.api\n"
+            f"    from {module} import main\n"
+            f"except ImportError:  # it needs site-packages after all\n"
+            f"    import site\n"
+            f"    site.main()\n"
+            f"    import corral.client.api\n"
+            f"    from {module} import main\n"
             f"corral.client.api.BOUND_URL = {url or default_url()!r}\n"
-            f"from {module} import main\n"
             f"main()\n")
 
 

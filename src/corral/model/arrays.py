@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from corral.model.bounds import shown
 from corral.model.errors import InvalidRequest
 from corral.model.job import Job
 
@@ -34,15 +35,16 @@ class ArraySpec:
 
 
 def _bad(text: str, why: str) -> InvalidRequest:
-    return InvalidRequest(f"array: {text!r} {why} (use e.g. 0-99, 1,3,5-9:2, 0-9%2)")
+    return InvalidRequest(f"array: {shown(text)} {why} (use e.g. 0-99, 1,3,5-9:2, 0-9%2)")
 
 
 def parse_array(text: str) -> ArraySpec:
     body, _, throttle_text = text.strip().partition("%")
     throttle: int | None = None
     if throttle_text:
-        if not throttle_text.isdigit() or int(throttle_text) < 1:
-            raise _bad(text, "has a bad %N throttle")
+        if (not throttle_text.isascii() or not throttle_text.isdigit()
+                or len(throttle_text) > 9 or not 1 <= int(throttle_text) <= MAX_ARRAY_TASKS):
+            raise _bad(text, f"has a bad %N throttle (1 to {MAX_ARRAY_TASKS})")
         throttle = int(throttle_text)
     ids: set[int] = set()
     for part in body.split(","):
@@ -57,9 +59,9 @@ def parse_array(text: str) -> ArraySpec:
         except ValueError:
             raise _bad(text, "is not a list of ranges") from None
         if lo < 0 or hi < lo or step < 1:
-            raise _bad(text, f"has a bad range {part!r}")
+            raise _bad(text, f"has a bad range {shown(part)}")
         if hi > MAX_TASK_ID:
-            raise _bad(text, f"has task id {hi}, over the limit of {MAX_TASK_ID}")
+            raise _bad(text, f"has task id {shown(hi)}, over the limit of {MAX_TASK_ID}")
         count = (hi - lo) // step + 1
         if len(ids) + count > MAX_ARRAY_TASKS:
             raise _bad(text, f"has more than {MAX_ARRAY_TASKS} tasks")

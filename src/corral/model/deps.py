@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from corral.model.bounds import JOB_ID, shown
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import parse_job_ref
 from corral.model.states import FINAL_JOB_STATES as _FINAL
@@ -50,7 +51,10 @@ def _target(text: str, whole: str) -> Target:
     except InvalidRequest:
         ref = None
     if ref is None or (ref.tasks is not None and len(ref.tasks) != 1):
-        raise InvalidRequest(f"dependency: {text!r} in {whole!r} is not a job id")
+        job = text.strip().partition("_")[0]
+        too_big = job.isascii() and job.isdigit() and int(job[:12]) > JOB_ID[1]
+        why = f"is over the maximum of {JOB_ID[1]}" if too_big else "is not a job id"
+        raise InvalidRequest(f"dependency: {shown(text)} in {shown(whole)} {why}")
     return Target(ref.job_id, ref.tasks[0] if ref.tasks is not None else None)
 
 

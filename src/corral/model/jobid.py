@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from corral.model.arrays import MAX_ARRAY_TASKS, MAX_TASK_ID
+from corral.model.bounds import JOB_ID
 from corral.model.errors import InvalidRequest
 
-MAX_JOB_ID = 2**31 - 1
+MAX_JOB_ID = JOB_ID[1]
 NAMED_STEPS = ("batch", "extern", "interactive")
 FORMS = "A, A_I, A_[I-J] or A.S"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from corral.model.bounds import MEM_MB, TIME_LIMIT_S, shown
 from corral.model.errors import InvalidRequest
 
 _MEM_UNITS_MB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
@@ -19,7 +20,10 @@ def parse_mem_mb(field: str, text: str) -> int:
         )
     value = float(m.group(1))
     unit = (m.group(2) or "M").upper()
-    return max(1, round(value * _MEM_UNITS_MB[unit]))
+    mem_mb = value * _MEM_UNITS_MB[unit]
+    if mem_mb > MEM_MB[1]:
+        raise InvalidRequest(f"{field}: {shown(text)} is over the maximum of {MEM_MB[1]} MiB")
+    return max(1, round(mem_mb))
 
 
 # A time limit that was asked to be unlimited (a JobSpec's None means "not given":
@@ -59,8 +63,12 @@ def parse_duration_s(field: str, text: str) -> int:
             f"{field}: {text!r} is not a duration (use minutes, MM:SS, HH:MM:SS or D-HH:MM:SS)"
         ) from None
     if min(days, h, m, s) < 0:
-        raise InvalidRequest(f"{field}: {text!r} is negative")
-    return ((days * 24 + h) * 60 + m) * 60 + s
+        raise InvalidRequest(f"{field}: {shown(text)} is negative")
+    total_s = ((days * 24 + h) * 60 + m) * 60 + s
+    if total_s > TIME_LIMIT_S[1]:
+        raise InvalidRequest(f"{field}: {shown(text)} is over the maximum of "
+                             f"{TIME_LIMIT_S[1]} seconds")
+    return total_s
 
 
 def format_duration_s(seconds: float | None) -> str:

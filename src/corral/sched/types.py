@@ -162,3 +162,4 @@ class Reason:
     RESERVATION = "Reservation"  # waits for its reservation to start
     BAD_RESERVATION = "InvalidReservation"  # unknown, ended, or not allowed in it
     PREEMPTING = "Preempting"  # lower-tier jobs are being stopped to make room
+    SCHEDULING_FAILED = "SchedulingFailed"  # made a cycle raise: held until released

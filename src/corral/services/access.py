@@ -136,7 +136,7 @@ class Access:
             raise PermissionDenied(f"user: only an administrator may submit as {user!r}")
         try:
             pw = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
-        except KeyError:
+        except (KeyError, ValueError, OverflowError):  # unknown, or no uid of any user
             raise InvalidRequest(f"user: no such user {user!r}") from None
         return Caller(uid=pw.pw_uid, user=pw.pw_name, gid=pw.pw_gid, is_admin=False)
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from corral.model.arrays import array_facts
+from corral.model.bounds import check_node
 from corral.model.errors import Conflict, InvalidRequest
 from corral.model.job import Job
 from corral.model.node import Node
@@ -114,6 +115,7 @@ class AgentService:
     async def register(self, msg: dict[str, Any]) -> dict[str, Any]:
         ctl = self.ctl
         name = str(msg["node"])
+        check_node(name, msg["cpus"], msg["mem_mb"], msg.get("gpus", 0), msg.get("features", ()))
         now = time.time()
         node = ctl.nodes.get(name)
         if node is None:

@@ -10,7 +10,7 @@ import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection
 
@@ -23,6 +23,7 @@ from corral.model.states import JobState, check_job_transition
 from corral.services.access import Access
 from corral.services.identity import Caller
 from corral.services.orders import OrderBook
+from corral.services.retries import retry_or_end
 from corral.services.submit import resolve
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
@@ -30,6 +31,7 @@ from corral.store import nodes as store_nodes
 
 if TYPE_CHECKING:
     from corral.services.arrays import Arrays
+    from corral.services.controller import Controller
     from corral.services.writer import Writer
 
 UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
@@ -46,6 +48,8 @@ class JobControl:
     suspended_for: dict[int, int | None]  # suspended job -> the job it made room for
     end_codes: dict[int, int]  # allocations ended by their client -> its exit code
     arrays: Arrays
+    node_boot: dict[str, str]  # node -> its agent's boot id
+    node_address: dict[str, str]  # node -> where its clients listen (step I/O)
 
     if TYPE_CHECKING:  # provided by the Controller
         async def persist(self, op: Callable[[Connection], Any]) -> Any: ...
@@ -290,6 +294,48 @@ class JobControl:
         await self.persist(op)
         self.kick()
         return node
+
+    async def delete_node(self, caller: Caller, name: str) -> None:
+        """Forget a node (administrators). Refused while it runs jobs, unless it is down:
+        then they are lost with it (a counted retry if they may have one, else NODE_FAIL;
+        services/retries.py). An agent
+        that registers under the name again brings the node back."""
+        self.access.check_admin(caller, f"node {name}", "delete a node")
+        node = self.nodes.get(name)
+        if node is None:
+            raise NotFound(f"node {name!r}: no such node")
+        held = sorted(node.jobs)
+        if held and node.reachable:
+            shown = ", ".join(str(j) for j in held[:10]) + (", ..." if len(held) > 10 else "")
+            raise Conflict(f"node {name}: runs job(s) {shown}; drain it and let them end "
+                           "(or cancel them), or delete it once it is down")
+        ops: list[Callable[[Connection], Any]] = []
+        why = f"node {name} deleted by {caller.user}"
+        for job_id in held:
+            job = self.jobs.get(job_id)
+            if job is None or not job.state.is_active:
+                continue
+            for other in job.nodes:  # its processes on the job's other nodes end too
+                if other != name:
+                    self.orders.push(other, {"kind": "cancel", "job_id": job.id, "signal": 9,
+                                             "grace_s": 0})
+            ops.append(retry_or_end(cast("Controller", self), job, why=f"NODE_FAIL: {why}",
+                                    end_state=JobState.NODE_FAIL))
+        del self.nodes[name]
+        self.node_boot.pop(name, None)
+        self.node_address.pop(name, None)
+        self.orders.drop(name)
+
+        def op(conn: Connection) -> None:
+            for job_op in ops:
+                job_op(conn)
+            store_nodes.delete_node(conn, name)
+            store_events.append_event(conn, None, time.time(), EventKind.NODE,
+                                      data={"node": name, "deleted": True, "by": caller.user})
+        await self.persist(op)
+        if ops:
+            await self.notify_finished()
+        self.kick()
 
 
 def term_signal(job: Job) -> int:

@@ -120,6 +120,10 @@ def explain(ctl: Controller, job: Job, events: list[Event] | None = None) -> dic
                  if job.time_limit_s else "")
         lines.append(f"Job {job.display_id} is {job.state} on {','.join(job.nodes)} since "
                      f"{_when(job.t_start)}{limit}.")
+    elif job.state == JobState.HELD and job.reason.startswith("SchedulingFailed"):
+        lines.append(f"Job {job.display_id} is held: the scheduler failed on it "
+                     f"({job.reason.partition(': ')[2]}). Change it ('corral update') or "
+                     f"cancel it; 'corral release {job.id}' tries it again.")
     elif job.state == JobState.HELD:
         who = "an administrator" if job.reason == "JobHeldAdmin" else "its owner"
         lines.append(f"Job {job.display_id} is held by {who}; it cannot start until "

@@ -8,6 +8,7 @@ runs in a worker thread on an immutable snapshot, so reads never wait on it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -20,13 +21,16 @@ from corral import sched
 from corral.config import SchedulerConfig
 from corral.model.arrays import array_throttle
 from corral.model.deps import DepStatus
+from corral.model.event import EventKind
 from corral.model.features import join_constraint
 from corral.model.job import Job
 from corral.model.states import JobState
+from corral.sched.isolate import failing_jobs
 from corral.sched.types import (
     NodeView,
     PartitionView,
     PendingView,
+    Reason,
     RunningView,
     Snapshot,
 )
@@ -95,6 +99,8 @@ class Scheduler:
         predicting = self.policy.uses_predictions
         part_cfg = {p.name: p for p in ctl.cfg.partitions}
         for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
+            if j.state == JobState.HELD and j.reason.startswith(Reason.SCHEDULING_FAILED):
+                continue  # it made a pass fail: left out until released
             if j.state.is_active:
                 t0 = j.t_start or time.time()
                 t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
@@ -246,10 +252,13 @@ class Scheduler:
             return
         now = time.time()
         t0 = time.perf_counter()
-        if len(snap.pending) + len(snap.running) < 200:
-            decisions = sched.run_cycle(snap, self.policy, now)
-        else:
-            decisions = await asyncio.to_thread(sched.run_cycle, snap, self.policy, now)
+        try:
+            if len(snap.pending) + len(snap.running) < 200:
+                decisions = sched.run_cycle(snap, self.policy, now)
+            else:
+                decisions = await asyncio.to_thread(sched.run_cycle, snap, self.policy, now)
+        except Exception as err:
+            decisions = await self._without_failing_jobs(snap, now, err)
         self.last_pass_s = time.perf_counter() - t0
         self.passes += 1
         if decisions.preempt:
@@ -291,6 +300,32 @@ class Scheduler:
                 # to it (its tasks reach them through the job's node list).
                 ctl.orders.push(job.nodes[0], launch_order(ctl, job))
                 node_checks.job_started(ctl, job)
+
+    async def _without_failing_jobs(self, snap: Snapshot, now: float,
+                                    err: Exception) -> sched.Decisions:
+        """The cycle raised: find the pending jobs that make it raise (sched.isolate),
+        hold them with reason SchedulingFailed and the error, and plan the others.
+        A fault no single job causes is raised again: the pass fails as a whole."""
+        failing = await asyncio.to_thread(failing_jobs, snap, self.policy, now)
+        if not failing:
+            raise err
+        ops: list[Callable[[Connection], Any]] = []
+        for job_id, error in failing.items():
+            job = self.ctl.jobs.get(job_id)
+            if job is None or not job.state.is_waiting:
+                continue
+            log.error("job %d: held, the scheduler fails on it: %s", job_id, error)
+            old = job.state
+            job.reason = f"{Reason.SCHEDULING_FAILED}: {error}"
+            data = {"by": "scheduler", "error": error}
+            ops.append(self.ctl.change(job, JobState.HELD, kind=EventKind.HOLD, data=data)
+                       if old == JobState.PENDING
+                       else self.ctl.record(job, EventKind.HOLD, data=data))
+        if ops:
+            await self.ctl.persist(lambda conn: [op(conn) for op in ops])
+        rest = tuple(p for p in snap.pending if p.job_id not in failing)
+        return await asyncio.to_thread(sched.run_cycle, dataclasses.replace(snap, pending=rest),
+                                       self.policy, now)
 
     def _fits(self, job: Job, nodes: tuple[str, ...]) -> bool:
         for name in nodes:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.config import Config, PartitionConfig
+from corral.model.bounds import check_spec
 from corral.model.errors import Infeasible, InvalidRequest, NotFound
 from corral.model.features import join_constraint
 from corral.model.job import JobSpec
@@ -46,6 +47,7 @@ def _positive(field: str, value: int, minimum: int = 1) -> None:
 
 
 def validate_spec(spec: JobSpec) -> None:
+    check_spec(spec)  # every field within its range (corral.model.bounds)
     if spec.interactive and (spec.script or spec.argv):
         raise InvalidRequest("command: an allocation (interactive) runs no command; "
                              "its client starts steps in it")

@@ -1,0 +1,95 @@
+"""POST /v1/jobs:batch: many submissions in one request (docs/specs/05-rest-api.md).
+
+Each item is checked exactly as a single submit is; a refused item is answered with
+its index and a one-line message and does not stop the others. The accepted ones
+are persisted together: their store writes go into the same group commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ValidationError
+
+from corral.api.routes_jobs import CallerDep, CtlDep
+from corral.api.schemas import SubmitRequest
+from corral.model.errors import CorralError, InvalidRequest
+from corral.services.controller import Controller
+from corral.services.identity import Caller
+
+log = logging.getLogger("corral.api")
+router = APIRouter(prefix="/v1")
+
+MAX_BATCH_JOBS = 1000  # the SDK splits larger batches (corral.client.batch)
+
+
+class BatchSubmitRequest(BaseModel):
+    jobs: list[Any]  # each one a submit request, checked one by one
+
+
+class BatchItem(BaseModel):
+    index: int
+    id: int | None = None
+    ids: list[int] | None = None
+    error: str | None = None
+    message: str | None = None
+    replayed: bool | None = None  # an earlier submission's, by its idempotency key
+
+
+class BatchAnswer(BaseModel):
+    accepted: int
+    refused: int
+    results: list[BatchItem]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _validation_message(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "job"
+    value = first.get("input")
+    shown = f" (got {_short(value)})" if value is not None and first["loc"] else ""
+    return f"{loc}: {first['msg']}{shown}"
+
+
+async def _one(ctl: Controller, caller: Caller, index: int, item: Any) -> BatchItem:
+    try:
+        body = SubmitRequest.model_validate(item)
+    except ValidationError as e:
+        return BatchItem(index=index, error="invalid", message=_validation_message(e))
+    replayed = None
+    try:
+        if body.idempotency_key is None:
+            ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+        else:  # as a single submit's key (spec 05 §5)
+            ids, replayed = await ctl.idempotent.submit(caller, body.to_spec(), body.user,
+                                                        body.idempotency_key)
+    except CorralError as e:
+        return BatchItem(index=index, error=e.code, message=" ".join(e.message.split()))
+    except Exception:  # a defect: say so for this item, keep the others' answers
+        log.exception("batch submit: item %d failed", index)
+        return BatchItem(index=index, error="error", message="internal error (see the "
+                         "controller's log)")
+    return BatchItem(index=index, id=ids[0], ids=ids, replayed=replayed or None)
+
+
+@router.post("/jobs:batch")
+async def submit_batch(body: BatchSubmitRequest, caller: CallerDep,
+                       ctl: CtlDep) -> BatchAnswer:
+    n = len(body.jobs)
+    if n == 0:
+        raise InvalidRequest("jobs: an empty list (give 1 to "
+                             f"{MAX_BATCH_JOBS} submit requests)")
+    if n > MAX_BATCH_JOBS:
+        raise InvalidRequest(f"jobs: {n} submit requests is more than the limit of "
+                             f"{MAX_BATCH_JOBS} a request (split them)")
+    results = await asyncio.gather(*(_one(ctl, caller, i, item)
+                                     for i, item in enumerate(body.jobs)))
+    refused = sum(1 for r in results if r.error)
+    return BatchAnswer(accepted=n - refused, refused=refused, results=list(results))

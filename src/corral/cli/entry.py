@@ -1,0 +1,149 @@
+"""The `corral` command's entry point: a plain submission skips click.
+
+`corral submit` is the command tools run in a loop, so its start-up is most of
+its cost. The common, well-formed case (plain string options and flags, --wrap or
+a script without #CORRAL directives) is parsed here with the standard library;
+anything else (help, typed or unknown options, directives, --json, --wait, any
+error to explain) goes to the full command line (corral.cli.main), which parses
+it again and answers exactly as it always does. Nothing is sent before the fast
+path is sure it can finish, so a submission is never made twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+# The options of `corral submit` (corral.cli.directives.job_options and submit's own)
+# that take a plain string, and the flags; the same destinations as click gives them.
+# tests/cli/test_fast_submit.py checks these against the click definitions.
+VALUE_OPTIONS: dict[str, str] = {
+    "-J": "name", "--job-name": "name", "-o": "output", "--output": "output",
+    "-e": "error", "--error": "error", "-p": "partition", "--partition": "partition",
+    "-A": "account", "--account": "account", "--mem": "mem", "-t": "time",
+    "--time": "time", "--begin": "begin", "-D": "chdir", "--chdir": "chdir",
+    "--constraint": "constraint", "-w": "nodelist", "--nodelist": "nodelist",
+    "-x": "exclude", "--exclude": "exclude", "--user": "user", "-a": "array",
+    "--array": "array", "-d": "dependency", "--dependency": "dependency",
+    "--signal": "signal", "-q": "qos", "--qos": "qos", "--reservation": "reservation",
+    "--wrap": "wrap", "--idempotency-key": "idem_key",
+}
+FLAG_OPTIONS: dict[str, str] = {
+    "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",
+    "--exclusive": "exclusive", "--parsable": "parsable",
+}
+
+
+def parse_submit(argv: list[str]) -> tuple[dict[str, Any], str | None, list[str]] | None:
+    """-> (options, script, its arguments) as click would read them, or None when
+    the command line needs the full parser."""
+    opts: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            break
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in FLAG_OPTIONS and not eq:
+            opts[FLAG_OPTIONS[name]] = True
+            i += 1
+        elif name in VALUE_OPTIONS:
+            if not eq:
+                if i + 1 >= len(argv):
+                    return None
+                value = argv[i + 1]
+                i += 1
+            if value.startswith("-"):
+                return None  # click's reading of such a value is its own
+            opts[VALUE_OPTIONS[name]] = value
+            i += 1
+        else:
+            return None  # --, --help, a typed, combined or unknown option
+    if i >= len(argv):
+        return opts, None, []
+    if argv[i] == "-":
+        return None
+    return opts, argv[i], argv[i + 1:]
+
+
+def _checked(opts: dict[str, Any]) -> bool:
+    """The checks click's callbacks make on these options (corral.cli.directives):
+    a value they would refuse is left to click, which says why."""
+    if opts.get("name") is not None:
+        from corral.model import bounds
+        if bounds.name_problem(opts["name"], bounds.MAX_NAME_LEN) is not None:
+            return False
+    if opts.get("dependency") is not None:
+        from corral.model.deps import parse_dependency
+        from corral.model.errors import InvalidRequest
+        try:
+            parse_dependency(opts["dependency"])
+        except InvalidRequest:
+            return False
+    return True
+
+
+def fast_submit(argv: list[str]) -> int | None:
+    """Submit as `corral submit ARGV` would -> exit code, or None (not handled)."""
+    parsed = parse_submit(argv)
+    if parsed is None:
+        return None
+    opts, script, args = parsed
+    wrap = opts.pop("wrap", None)
+    parsable = opts.pop("parsable", False)
+    idem_key = opts.pop("idem_key", None)
+    if bool(wrap) == bool(script):
+        return None  # neither or both: the full parser explains
+    if wrap:
+        text, name = f"#!/bin/sh\n{wrap}\n", "wrap"
+    else:
+        assert script is not None
+        try:
+            text = Path(script).read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if "#CORRAL" in text:
+            return None  # directives: the full parser reads them
+        name = Path(script).name
+    from corral.cli.request import build_request
+    from corral.model.errors import CorralError, InvalidRequest
+    if not _checked(opts):
+        return None
+    try:
+        req = build_request(opts, script=text, argv=args, default_name=name)
+    except InvalidRequest:
+        return None
+    from corral.client.api import Client
+    try:
+        with Client() as client:
+            ids = client.submit_many(idempotency_key=idem_key, **req)
+    except CorralError as e:
+        text = " ".join(str(e).split()) or "failed"
+        print(f"corral submit: error: {text}", file=sys.stderr)
+        return 1
+    if parsable:
+        print(ids[0])
+    elif req.get("array"):
+        print(f"Submitted array job {ids[0]} ({len(ids)} tasks)")
+    else:
+        print(f"Submitted job {ids[0]}")
+    return 0
+
+
+def main(args: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if args is None else args
+    if argv and argv[0] == "submit":
+        try:
+            code = fast_submit(argv[1:])
+            if code is not None:
+                sys.stdout.flush()
+                sys.exit(code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+    from corral.cli.main import main as full
+    full(argv)
