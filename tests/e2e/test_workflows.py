@@ -43,7 +43,7 @@ def test_array_tasks_have_their_own_ids_records_and_environment(cluster: Cluster
                 elif e["to_state"] in FINAL:
                     timeline.append((e["seq"], -1))
         listed = c.jobs(array=[str(first)])
-    assert sorted(j["id"] for j in listed) == ids
+    assert sorted(j["id"] for j in listed) == sorted(ids)
     running = peak = 0
     for _, d in sorted(timeline):
         running += d

@@ -76,7 +76,7 @@ async def _one(ctl: Controller, caller: Caller, index: int, item: Any) -> BatchI
         log.exception("batch submit: item %d failed", index)
         return BatchItem(index=index, error="error", message="internal error (see the "
                          "controller's log)")
-    return BatchItem(index=index, id=ids[0], ids=ids, replayed=replayed or None)
+    return BatchItem(index=index, id=min(ids), ids=ids, replayed=replayed or None)
 
 
 @router.post("/jobs:batch")

@@ -124,11 +124,11 @@ def fast_submit(argv: list[str]) -> int | None:
         print(f"corral submit: error: {text}", file=sys.stderr)
         return 1
     if parsable:
-        print(ids[0])
+        print(min(ids))
     elif req.get("array"):
-        print(f"Submitted array job {ids[0]} ({len(ids)} tasks)")
+        print(f"Submitted array job {min(ids)} ({len(ids)} tasks)")
     else:
-        print(f"Submitted job {ids[0]}")
+        print(f"Submitted job {min(ids)}")
     return 0
 
 

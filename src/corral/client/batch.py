@@ -49,6 +49,6 @@ def submit_batch(transport: Transport, requests: Iterable[Mapping[str, Any]], *,
                                      message=str(r.get("message", ""))))
             else:
                 ids = [int(i) for i in r.get("ids") or [r["id"]]]
-                out.append(Submitted(index=index, id=ids[0], ids=ids,
+                out.append(Submitted(index=index, id=min(ids), ids=ids,
                                      replayed=bool(r.get("replayed"))))
     return out
