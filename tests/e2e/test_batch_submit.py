@@ -8,7 +8,7 @@ import time
 import pytest
 
 from corral.client.batch import MAX_BATCH_JOBS
-from corral.model.errors import InvalidRequest
+from corral.model.errors import CorralError, InvalidRequest
 from tests.e2e.cluster import FINAL, Cluster
 
 
@@ -29,6 +29,11 @@ def test_a_batch_with_one_bad_item_accepts_the_others(cluster: Cluster) -> None:
         assert out[2].message is not None and out[2].message.startswith("cpus_per_node:")
         assert "0" in out[2].message and "\n" not in out[2].message
         assert out[3].message is not None and "nosuch" in out[3].message
+        for bad in (2, 3):  # the very answer a single submit gets
+            with pytest.raises(CorralError) as single:
+                c.submit(**reqs[bad])
+            assert (out[bad].error, out[bad].message) == (single.value.code,
+                                                          single.value.message)
         good = [r.id for r in out if r.ok]
         assert good == sorted(good) and len(set(good)) == 3
         for r in out:

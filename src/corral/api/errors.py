@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -54,18 +56,23 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"] if p not in ("body", "path", "query"))
-        text = str(first["msg"]).removeprefix("Value error, ")
-        bound = _BOUNDS.get(first["type"])
-        if bound is not None:  # a number out of its range: the words of corral.model.bounds
-            key, words = bound
-            msg = f"{loc}: {shown(first.get('input'))} {words} {first['ctx'][key]}"
-        elif first["type"] == "value_error" and ": " in text and not loc:
-            msg = text  # a check across fields names its own
-        else:
-            value = first.get("input")
-            msg = (f"{loc}: " if loc else "") + text + (
-                f" (got {shown(value)})" if value is not None and not isinstance(value, dict)
-                else "")
-        return JSONResponse(_body("invalid", " ".join(msg.split())), status_code=400)
+        return JSONResponse(_body("invalid", validation_message(err.errors()[0])),
+                            status_code=400)
+
+
+def validation_message(first: Any) -> str:
+    """One line for a request's first validation error (pydantic's error dict)."""
+    loc = ".".join(str(p) for p in first["loc"] if p not in ("body", "path", "query"))
+    text = str(first["msg"]).removeprefix("Value error, ")
+    bound = _BOUNDS.get(first["type"])
+    if bound is not None:  # a number out of its range: the words of corral.model.bounds
+        key, words = bound
+        msg = f"{loc}: {shown(first.get('input'))} {words} {first['ctx'][key]}"
+    elif first["type"] == "value_error" and ": " in text and not loc:
+        msg = text  # a check across fields names its own
+    else:
+        value = first.get("input")
+        msg = (f"{loc}: " if loc else "") + text + (
+            f" (got {shown(value)})" if value is not None and not isinstance(value, dict)
+            else "")
+    return " ".join(msg.split())

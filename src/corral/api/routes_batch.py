@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
 
+from corral.api.errors import validation_message
 from corral.api.routes_jobs import CallerDep, CtlDep
 from corral.api.schemas import SubmitRequest
 from corral.model.errors import CorralError, InvalidRequest
@@ -45,24 +46,12 @@ class BatchAnswer(BaseModel):
     results: list[BatchItem]
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _validation_message(err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "job"
-    value = first.get("input")
-    shown = f" (got {_short(value)})" if value is not None and first["loc"] else ""
-    return f"{loc}: {first['msg']}{shown}"
-
-
 async def _one(ctl: Controller, caller: Caller, index: int, item: Any) -> BatchItem:
     try:
         body = SubmitRequest.model_validate(item)
     except ValidationError as e:
-        return BatchItem(index=index, error="invalid", message=_validation_message(e))
+        return BatchItem(index=index, error="invalid",
+                         message=validation_message(e.errors()[0]))
     replayed = None
     try:
         if body.idempotency_key is None:
