@@ -52,7 +52,10 @@ def compat() -> Iterator[Compat]:
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = SRC  # the controller and agent run this checkout's code
     try:
-        cluster = make_cluster(root, cpus=4)
+        # tools' jobs that requeue themselves ignore SIGTERM while they ask for it (as
+        # submitit's do): their `scontrol requeue` must answer within the kill grace
+        # on a loaded machine too (Slurm's KillWait is 30 s)
+        cluster = make_cluster(root, cpus=4, kill_grace_s=5)
     finally:
         if old is None:
             os.environ.pop("PYTHONPATH", None)

@@ -93,14 +93,15 @@ class Cluster:
 
 
 def make_cluster(root: Path, *, cpus: int = 2, extra_config: str = "",
-                 controller_config: str = "", policy: str = "easy") -> Cluster:
+                 controller_config: str = "", policy: str = "easy",
+                 kill_grace_s: int = 1) -> Cluster:
     state = root / "state"
     state.mkdir(parents=True)
     state.chmod(0o755)
     (state / "corral.toml").write_text(f"""
 [controller]
 node_timeout_s = 30
-kill_grace_s = 1
+kill_grace_s = {kill_grace_s}
 {controller_config}
 
 [scheduler]

@@ -51,6 +51,7 @@ BACKOFF_MAX_S = 2.0
 DEFAULT_HEARTBEAT_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 SHUTDOWN_FLUSH_S = 1.0
+STEP_WAIT_POLL_S = 0.05  # a killed job whose batch ended: how often its steps are checked
 
 
 class ControllerError(Exception):
@@ -122,6 +123,8 @@ class Agent:
         self.heartbeat_s = DEFAULT_HEARTBEAT_S
         self.lease_s: float | None = None  # as the controller grants it (None: no lease)
         self.registered = False
+        self._grace_until: dict[int, float] = {}  # job -> end of its kill grace period
+        self._waiters: set[asyncio.Task[None]] = set()
         self.pending: dict[int, JobReport] = {}  # finished, not yet acknowledged
         self._reports_ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -307,6 +310,9 @@ class Agent:
         elif order.kind == "cancel":
             stepped = (self.steps.terminate(order.job_id, order.signal, order.grace_s)
                        if self.steps else 0)
+            # the job's steps here get the whole grace period, even if its batch
+            # script ends first (as Slurm's KillWait): its end waits for them
+            self._grace_until[order.job_id] = time.monotonic() + order.grace_s
             if not self.launcher.cancel(order.job_id, order.signal, order.grace_s,
                                         run=order.run) and not stepped:
                 log.info("job %d: cancel ignored, not running here", order.job_id)
@@ -353,8 +359,27 @@ class Agent:
 
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:
+        until = self._grace_until.pop(report.job_id, None)
         if self.steps is not None:  # the job is over: so are its steps here
+            if until is not None and self.steps.alive(report.job_id) \
+                    and time.monotonic() < until:
+                waiter = asyncio.get_running_loop().create_task(
+                    self._report_when_steps_end(report, until))
+                self._waiters.add(waiter)
+                waiter.add_done_callback(self._waiters.discard)
+                return
             self.steps.kill_job(report.job_id)
+        self.pending[report.job_id] = report
+        self._reports_ready.set()
+
+    async def _report_when_steps_end(self, report: JobReport, until: float) -> None:
+        """A job being killed whose batch script ended first: its steps here keep the
+        rest of the grace period; its end is reported once they are gone (so a requeue
+        never starts the next run beside them)."""
+        assert self.steps is not None
+        while self.steps.alive(report.job_id) and time.monotonic() < until:
+            await asyncio.sleep(STEP_WAIT_POLL_S)
+        self.steps.kill_job(report.job_id)
         self.pending[report.job_id] = report
         self._reports_ready.set()
 

@@ -29,6 +29,7 @@ from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.agent.readopt import readopt
 from corral.agent.spawn import StartError, spawn
+from corral.agent.supervise import KILL_DEADLINE_FILE, boottime
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +351,11 @@ class Launcher:
         if job.reason is None and not job.exited.done():
             job.reason = reason
         if job.terminator is None and not job.exited.done():
+            if grace_s > 0:  # the supervisor lets the job's other processes have it too
+                with contextlib.suppress(OSError):
+                    tmp = job.run_dir / (KILL_DEADLINE_FILE + ".tmp")
+                    tmp.write_text(f"{boottime() + grace_s:.3f}\n")
+                    os.replace(tmp, job.run_dir / KILL_DEADLINE_FILE)
             job.terminator = self._spawn_task(kill_tree(job, sig, grace_s))
 
     # -- the end ---------------------------------------------------------------------

@@ -132,6 +132,11 @@ class StepRunner:
                 if step.launch.job_id == job_id
                 and (step_id is None or step.launch.step_id == step_id)]
 
+    def alive(self, job_id: int) -> bool:
+        """Whether a task of one of the job's steps still runs here."""
+        return any(task.proc.returncode is None
+                   for step in self._of(job_id, None) for task in step.tasks)
+
     def kill_job(self, job_id: int, step_id: int | None = None) -> int:
         """The job (or step) ended: its tasks go at once (SIGKILL)."""
         n = self.signal(job_id, signal.SIGCONT, step_id)

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 LEASE_CHECK_S = 0.5
+LEFTOVER_POLL_S = 0.1
+KILL_DEADLINE_FILE = "kill_deadline"  # CLOCK_BOOTTIME seconds, written by the agent
 
 
 def boottime() -> float:
@@ -164,6 +166,17 @@ class Supervisor:
                 self.kill(signal.SIGKILL)
 
     # -- killing -----------------------------------------------------------------------
+    def kill_deadline(self) -> float | None:
+        """When a kill in progress ends its grace period (None: no kill in progress)."""
+        try:
+            with open(os.path.join(self.run_dir, KILL_DEADLINE_FILE)) as f:
+                return float(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def members(self) -> list[int]:
+        return self._members()
+
     def _members(self) -> list[int]:
         """The job's processes: its session and group, and those with its markers."""
         out = []
@@ -213,7 +226,13 @@ def main(argv: list[str]) -> int:
     sup.start()
     status, cpu_s, lapsed = sup.wait()
     t_end = time.time()
-    sup.kill(signal.SIGKILL, main=False)  # what the job left behind
+    # what the job left behind: at once, unless the job is being killed with a grace
+    # period (the agent wrote its end): then its other processes (steps) keep the rest
+    # of it, as they would had the main process not ended first
+    deadline = sup.kill_deadline()
+    while deadline is not None and boottime() < deadline and sup.members():
+        time.sleep(LEFTOVER_POLL_S)
+    sup.kill(signal.SIGKILL, main=False)
     write_json(os.path.join(run_dir, "status.json"), {
         "status": status, "cpu_s": round(cpu_s, 6), "t_end": t_end, "lease_lapsed": lapsed})
     return 0
