@@ -131,3 +131,28 @@ def test_dependencies_are_judged_again_only_when_a_job_changes(
         assert judged[0] >= 1  # a job changed state: judged again
         assert (await ctx.job(then))["reason"] == "Dependency"
     run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_shared_renderings_keep_private_fields_private(tmp_path: Path) -> None:
+    """The owner's full rendering and everyone else's withheld one are cached side by
+    side: whoever reads first, each caller gets only their own."""
+    from tests.api.test_access import SECRET_ENV, SECRET_SCRIPT, Clients, script_job
+    from tests.api.test_access import run as run_users
+
+    async def scenario(c: Clients) -> None:
+        job_id = (await c["a"].post("/v1/jobs", json=script_job())).json()["id"]
+        for _ in range(2):  # the second round is served from the cached renderings
+            for who in ("a", "b", "admin", "b", "a"):
+                one = (await c[who].get(f"/v1/jobs/{job_id}")).text
+                listed = (await c[who].get("/v1/jobs")).text
+                for text in (one, listed):
+                    assert (SECRET_ENV in text) == (who != "b"), (who, text)
+                    assert ('"withheld"' in text) == (who == "b")
+            # a change drops both renderings; neither comes back to the wrong caller
+            r = await c["a"].patch(f"/v1/jobs/{job_id}", json={"name": "renamed"})
+            assert r.status_code == 200, r.text
+        b_sees = (await c["b"].get(f"/v1/jobs/{job_id}")).json()
+        assert b_sees["name"] == "renamed" and b_sees["spec"]["script"] == ""
+        a_sees = (await c["a"].get(f"/v1/jobs/{job_id}")).json()
+        assert a_sees["spec"]["script"] == SECRET_SCRIPT
+    run_users(tmp_path, scenario)

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1")
 CallerDep = Annotated[Caller, Depends(user_caller)]
 
 
-def ctl_of(request: Request) -> Controller:
+async def ctl_of(request: Request) -> Controller:
     ctl: Controller = request.app.state.controller
     return ctl
 
@@ -52,12 +52,12 @@ def _states(values: list[str] | None) -> list[str]:
     return states
 
 
-def _job_id(job_id: Annotated[str, Path()]) -> int:
+async def _job_id(job_id: Annotated[str, Path()]) -> int:
     """The job id in a path, parsed strictly (`57_5` is not job 575)."""
     return parse_job_id(job_id, "job_id")
 
 
-def _step_id(step_id: Annotated[str, Path()]) -> int:
+async def _step_id(step_id: Annotated[str, Path()]) -> int:
     return parse_step_id(step_id, "step_id")
 
 
@@ -122,6 +122,12 @@ async def list_jobs(
                                  names=_split(name) or None,
                                  array_job_ids=_ids(array, "array") or None, limit=limit)
     else:
+        stamp = (ctl.jobs.generation, len(ctl.jobs))
+        key = (caller, tuple(user or ()), tuple(states), tuple(partition or ()),
+               tuple(id or ()), tuple(name or ()), tuple(array or ()), limit)
+        kept = None if rests else ctl.listings.get(stamp, key)
+        if kept is not None:
+            return _json(kept)
         jobs = ctl.list_jobs(caller, users=_split(user), states=states,
                              partitions=_split(partition), ids=_ids(id), names=_split(name),
                              arrays=_ids(array, "array"))
@@ -136,7 +142,10 @@ async def list_jobs(
             d = ctl.access.job_dict(caller, rest.template, rest.to_dict())
             rest_entries.append((d["id"], readmodel.job_json(rest.template, d)))
         entries = readmodel.merged(entries, sorted(rest_entries))
-    return _json(readmodel.listing(entries, limit=limit))
+    body = readmodel.listing(entries, limit=limit)
+    if not history and not rests:  # (a rest's template is not tracked: never kept)
+        ctl.listings.put(stamp, key, body)
+    return _json(body)
 
 
 @router.get("/jobs/{job_id}", response_model=None)

@@ -142,6 +142,7 @@ class Job:
 
     def touch(self) -> None:
         """Drop every rendering of the job (after changing one of its dicts in place)."""
+        CHANGES[0] += 1
         object.__setattr__(self, "views", None)
         object.__setattr__(self, "view_sched", None)
 
@@ -229,6 +230,11 @@ class Job:
         }
 
 
+# How many changes TrackedJobs have seen in this process: a reader that kept something
+# built from them (a whole listing) may keep using it while this count stays the same.
+CHANGES = [0]
+
+
 class TrackedJob(Job):
     """A job held in the controller's queue: assigning a field drops the renderings
     that depend on it, so a reader never sees a stale one. (A plain Job, as loaded
@@ -239,8 +245,10 @@ class TrackedJob(Job):
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
         if name in SCHED_FIELDS:
+            CHANGES[0] += 1
             object.__setattr__(self, "view_sched", None)
         elif name not in _VIEW_SLOTS:
+            CHANGES[0] += 1
             object.__setattr__(self, "views", None)
             if name == "state":
                 object.__setattr__(self, "view_sched", None)

@@ -40,6 +40,7 @@ from corral.services.jobtable import JobTable
 from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
+from corral.services.readmodel import Listings
 from corral.services.reservations import Reservations
 from corral.services.steps import Steps
 from corral.services.submit import resolve
@@ -62,6 +63,7 @@ class Controller(JobControl):
         self.idempotent = IdempotentSubmit(self)
         self.writer = Writer(engine)
         self.jobs = JobTable()
+        self.listings = Listings()  # whole listings, while nothing changes (readmodel.py)
         self.nodes: dict[str, Node] = {}
         self.node_boot: dict[str, str] = {}
         self.node_address: dict[str, str] = {}  # as each agent reports it (step I/O)
