@@ -26,11 +26,14 @@ class JobTable(dict[int, Job]):
         self.generation = 0
         self._ordered: list[Job] | None = None
         self._max_id = 0
+        self.array_tasks = 0  # how many of the jobs are tasks of an array
 
     def __setitem__(self, job_id: int, job: Job) -> None:
         old = self.get(job_id)
         if old is not None:
             self.by_state[old.state].discard(job_id)
+            self.array_tasks -= old.array_job_id is not None
+        self.array_tasks += job.array_job_id is not None
         super().__setitem__(job_id, track(job))
         self.by_state[job.state].add(job_id)
         ordered = self._ordered
@@ -47,6 +50,7 @@ class JobTable(dict[int, Job]):
         job = self[job_id]
         super().__delitem__(job_id)
         self.by_state[job.state].discard(job_id)
+        self.array_tasks -= job.array_job_id is not None
         self.generation += 1
         self._ordered = None
 

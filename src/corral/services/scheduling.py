@@ -129,48 +129,37 @@ class Scheduler:
         predicting = self.policy.uses_predictions
         part_cfg = {p.name: p for p in ctl.cfg.partitions}
         now = time.time()
-        self.t_next_begin = None
         jobs = ctl.jobs
-        for i in jobs.ids_in(JobState.PENDING, *_ACTIVE):
+        for i in jobs.ids_in(*_ACTIVE):
             j = jobs[i]
-            if j.state.is_active:
-                t0 = j.t_start or time.time()
-                t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
-                lent = j.id in ctl.lent  # suspended: holds only its memory
-                running.append(RunningView(
-                    job_id=j.id, nodes=j.nodes,
-                    cpus_per_node=0 if lent else j.spec.cpus_per_node,
-                    mem_mb_per_node=j.mem_mb_per_node or 0,
-                    gpus_per_node=0 if lent else j.spec.gpus_per_node, t_start=t0,
-                    t_expected_end=t_end,
-                    t_predicted_end=(self.policy.predicted_end(t0, t_end, j.user)
-                                     if predicting and t_end < math.inf else None),
-                    user=j.user, exclusive=j.spec.exclusive and not lent,
-                    preemptible=(not lent and j.partition in part_cfg
-                                 and part_cfg[j.partition].preempt_mode != "off"),
-                    priority_tier=(part_cfg[j.partition].priority_tier
-                                   if j.partition in part_cfg else None),
-                    qos=j.spec.qos, account=j.spec.account,
-                ))
-            else:
-                t_begin = j.spec.t_begin
-                if t_begin is not None and t_begin > now:  # not before then: not walked
-                    if j.reason != "BeginTime":
-                        j.reason = "BeginTime"
-                    if j.t_eligible_est != t_begin:
-                        j.t_eligible_est = t_begin
-                    if self.t_next_begin is None or t_begin < self.t_next_begin:
-                        self.t_next_begin = t_begin
-                    continue
-                if not self._eligible(j, room):
-                    continue
-                views = j.views
-                if views is None:
-                    views = j.views = {}
-                view = views.get("pending")
-                if view is None:
-                    view = views["pending"] = _pending_view(j, j.id)
-                pending.append(view)
+            t0 = j.t_start or time.time()
+            t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
+            lent = j.id in ctl.lent  # suspended: holds only its memory
+            running.append(RunningView(
+                job_id=j.id, nodes=j.nodes,
+                cpus_per_node=0 if lent else j.spec.cpus_per_node,
+                mem_mb_per_node=j.mem_mb_per_node or 0,
+                gpus_per_node=0 if lent else j.spec.gpus_per_node, t_start=t0,
+                t_expected_end=t_end,
+                t_predicted_end=(self.policy.predicted_end(t0, t_end, j.user)
+                                 if predicting and t_end < math.inf else None),
+                user=j.user, exclusive=j.spec.exclusive and not lent,
+                preemptible=(not lent and j.partition in part_cfg
+                             and part_cfg[j.partition].preempt_mode != "off"),
+                priority_tier=(part_cfg[j.partition].priority_tier
+                               if j.partition in part_cfg else None),
+                qos=j.spec.qos, account=j.spec.account,
+            ))
+        for j in self._startable(now):
+            if not self._eligible(j, room):
+                continue
+            views = j.views
+            if views is None:
+                views = j.views = {}
+            view = views.get("pending")
+            if view is None:
+                view = views["pending"] = _pending_view(j, j.id)
+            pending.append(view)
         pending += self._rest_views(room)
         partitions = {
             p.name: PartitionView(
@@ -189,6 +178,37 @@ class Scheduler:
                                       if q.preempt},
                         limits=self.limits)
 
+    def _startable(self, now: float) -> list[Job]:
+        """The pending jobs, in id order, less those whose begin time is ahead. Those
+        are marked as such in their views (dropped when the job changes: an update
+        of its begin time, a hold and release), so each costs a look-up per pass."""
+        jobs = self.ctl.jobs
+        out: list[Job] = []
+        next_begin = math.inf
+        for i in jobs.by_state[JobState.PENDING]:
+            j = jobs[i]
+            views = j.views
+            until = views.get("deferred_until") if views is not None else None
+            if until is None:
+                t_begin = j.spec.t_begin
+                if t_begin is None or t_begin <= now:
+                    out.append(j)
+                    continue
+                if j.reason != "BeginTime":
+                    j.reason = "BeginTime"
+                if j.t_eligible_est != t_begin:
+                    j.t_eligible_est = t_begin
+                if views is None:
+                    views = j.views = {}
+                until = views["deferred_until"] = t_begin
+            elif until <= now:
+                out.append(j)
+                continue
+            next_begin = min(next_begin, until)
+        self.t_next_begin = None if next_begin == math.inf else next_begin
+        out.sort(key=lambda j: j.id)
+        return out
+
     def _array_room(self) -> dict[int, int]:
         """For each throttled array (%N), how many more of its tasks may start."""
         room: dict[int, int] = {}
@@ -197,6 +217,8 @@ class Scheduler:
                 room[rest.id] = rest.throttle
         unthrottled: set[int] = set()
         jobs = self.ctl.jobs
+        if not jobs.array_tasks:
+            return room
         for j in (jobs[i] for i in jobs.ids_in(JobState.PENDING, *_ACTIVE)):
             if j.array_job_id is None or not j.spec.array or j.array_job_id in unthrottled:
                 continue
