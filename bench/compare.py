@@ -137,6 +137,7 @@ class System:
     def release(self, ids: list[int]) -> None: ...
     def active(self) -> int: ...
     def stop(self) -> None: ...
+    def describe(self) -> str: ...
 
 
 class Corral(System):
@@ -148,9 +149,11 @@ class Corral(System):
         self.n = 0
         self.env = dict(os.environ)
         self.bin = work / "bin"
+        self.cpus = 0
 
     def reset(self, cpus: int) -> None:
         self.stop()
+        self.cpus = cpus
         self.n += 1
         root = Path(tempfile.mkdtemp(prefix="cc", dir="/tmp"))
         root.chmod(0o755)
@@ -199,6 +202,10 @@ class Corral(System):
     def active(self) -> int:
         with self.client() as c:
             return sum(1 for j in c.jobs() if j["state"] not in FINAL)
+
+    def describe(self) -> str:
+        from corral import __version__
+        return f"corral {__version__}, SQLite, one agent node of {self.cpus} CPUs"
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -282,6 +289,13 @@ class Slurm(System):
     def stop(self) -> None:
         self.sh("scancel -u root", check=False)
 
+    def describe(self) -> str:
+        version = self.sh("sinfo --version", check=False).strip()
+        conf = Path(self.env["SLURM_CONF"]).read_text()
+        profile = next((line.split(":", 1)[1].strip() for line in conf.splitlines()
+                        if line.startswith("# profile:")), "?")
+        return f"{version}, profile {profile}, {self.nodes} nodes"
+
 
 # ---------------------------------------------------------------- the figures
 def figures(s: System, a: argparse.Namespace, r: Results) -> None:
@@ -297,6 +311,7 @@ def figures(s: System, a: argparse.Namespace, r: Results) -> None:
     # a. CLI submissions, and bare Python measured in the same run
     log("CLI submissions")
     s.reset(cpus=a.cpus)
+    print(f"# {s.name}: {s.describe()}", flush=True)
     rate, cpu = loop_rate([PY, "-c", "pass"], a.cli_jobs, s.env, pw)
     put("python_c_pass", rate, "runs/s")
     put("python_c_pass_cpu", cpu, "ms/run")

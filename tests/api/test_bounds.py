@@ -220,6 +220,16 @@ def test_a_job_the_scheduler_fails_on_is_held_and_the_others_start(tmp_path: Pat
             r = await s.admin.post("/v1/jobs", json=job(hold=False, name="good"))
             good = r.json()["id"]
             assert good in await s.launches()
+            # a held job is not looked at by passes: it fails once released
+            j = (await s.user.get("/v1/jobs/1")).json()
+            assert j["state"] == "HELD" and j["reason"] == "None", j
+            r = await s.admin.post("/v1/jobs/1/release")
+            assert r.status_code == 200, r.text
+            for _ in range(40):
+                j = (await s.user.get("/v1/jobs/1")).json()
+                if j["state"] == "HELD":
+                    break
+                await asyncio.sleep(0.05)
             for bad in (1, 2):
                 j = (await s.user.get(f"/v1/jobs/{bad}")).json()
                 assert j["state"] == "HELD", j

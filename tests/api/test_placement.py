@@ -47,8 +47,11 @@ def test_exclude_and_nodelist_are_honoured(tmp_path: Path) -> None:
         assert sorted(await _started_on(ctx, job_id)) == ["n1", "n3"]
         # a required node that is busy: the job waits for it, not for another node
         job_id = (await ctx.submit(nodelist=["n3"], cpus_per_node=2)).json()["id"]
-        await ctx.poll("n1", wait_s=0.1)
-        j = await ctx.job(job_id)
+        for _ in range(20):  # until a pass has judged it
+            await ctx.poll("n1", wait_s=0.1)
+            j = await ctx.job(job_id)
+            if j["reason"] != "None":
+                break
         assert j["state"] == "PENDING" and j["reason"] in ("Resources", "Priority")
     run(tmp_path, CONFIG, NODES, scenario)
 

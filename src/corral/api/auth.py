@@ -1,4 +1,7 @@
-"""Who is calling: the Unix socket's peer uid, or (TCP) the cluster key for agents."""
+"""Who is calling: the Unix socket's peer uid, or (TCP) the cluster key for agents.
+
+The dependencies here (and the routes' own) are coroutines: FastAPI would run a plain
+function in a worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -12,14 +15,14 @@ from corral.model.errors import PermissionDenied, Unauthenticated
 from corral.services.identity import Caller, caller_from_uid
 
 
-def user_caller(request: Request) -> Caller:
+async def user_caller(request: Request) -> Caller:
     uid = request.scope.get(SCOPE_KEY)
     if uid is None:
         raise Unauthenticated("remote users need a token; use the Unix socket on this host")
     return caller_from_uid(uid, os.getuid())
 
 
-def require_agent(request: Request) -> None:
+async def require_agent(request: Request) -> None:
     uid = request.scope.get(SCOPE_KEY)
     if uid is not None:
         if uid not in (0, os.getuid()):

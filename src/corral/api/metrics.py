@@ -38,7 +38,8 @@ class _ControllerCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         ctl = self.ctl
         yield _by_state("corral_jobs", "Jobs in the queue by state", list(JobState),
-                        itertools.chain((j.state for j in ctl.jobs.values()), *(
+                        itertools.chain(*(itertools.repeat(s, len(ids)) for s, ids
+                                          in ctl.jobs.by_state.items()), *(
                             itertools.repeat(r.template.state, len(r.pending))
                             for r in ctl.arrays.rests.values())))
         yield _by_state("corral_nodes", "Nodes by state", list(NodeState),

@@ -28,7 +28,7 @@ router = APIRouter()
 CallerDep = Annotated[Caller, Depends(user_caller)]
 
 
-def agents_of(request: Request) -> AgentService:
+async def agents_of(request: Request) -> AgentService:
     svc: AgentService = request.app.state.agents
     return svc
 

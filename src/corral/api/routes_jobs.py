@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -12,6 +13,7 @@ from corral.model import bounds
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import parse_job_id, parse_step_id
 from corral.model.states import JobState
+from corral.services import readmodel
 from corral.services.controller import Controller
 from corral.services.estimate import estimate as estimate_start
 from corral.services.explain import explain as explain_job
@@ -21,7 +23,7 @@ router = APIRouter(prefix="/v1")
 CallerDep = Annotated[Caller, Depends(user_caller)]
 
 
-def ctl_of(request: Request) -> Controller:
+async def ctl_of(request: Request) -> Controller:
     ctl: Controller = request.app.state.controller
     return ctl
 
@@ -50,12 +52,12 @@ def _states(values: list[str] | None) -> list[str]:
     return states
 
 
-def _job_id(job_id: Annotated[str, Path()]) -> int:
+async def _job_id(job_id: Annotated[str, Path()]) -> int:
     """The job id in a path, parsed strictly (`57_5` is not job 575)."""
     return parse_job_id(job_id, "job_id")
 
 
-def _step_id(step_id: Annotated[str, Path()]) -> int:
+async def _step_id(step_id: Annotated[str, Path()]) -> int:
     return parse_step_id(step_id, "step_id")
 
 
@@ -84,7 +86,12 @@ async def estimate(body: SubmitRequest, caller: CallerDep, ctl: CtlDep) -> dict[
     return estimate_start(ctl, caller, body.to_spec(), user=body.user)
 
 
-@router.get("/jobs")
+def _json(body: bytes) -> Response:
+    """A body the read model rendered (services/readmodel.py), sent as it is."""
+    return Response(content=body, media_type="application/json")
+
+
+@router.get("/jobs", response_model=None)
 async def list_jobs(
     ctl: CtlDep,
     caller: CallerDep,
@@ -96,7 +103,7 @@ async def list_jobs(
     array: Annotated[list[str] | None, Query()] = None,
     history: bool = False,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-) -> dict[str, Any]:
+) -> Response:
     states = _states(state)
     # An array's pending rest is one entry (its display_id `57_[5-99999%4]`, its
     # tasks in `array_pending`); clients expand it when they list every task.
@@ -115,25 +122,43 @@ async def list_jobs(
                                  names=_split(name) or None,
                                  array_job_ids=_ids(array, "array") or None, limit=limit)
     else:
+        stamp = (ctl.jobs.generation, len(ctl.jobs))
+        key = (caller, tuple(user or ()), tuple(states), tuple(partition or ()),
+               tuple(id or ()), tuple(name or ()), tuple(array or ()), limit)
+        kept = None if rests else ctl.listings.get(stamp, key)
+        if kept is not None:
+            return _json(kept)
         jobs = ctl.list_jobs(caller, users=_split(user), states=states,
                              partitions=_split(partition), ids=_ids(id), names=_split(name),
                              arrays=_ids(array, "array"))
-    entries = [ctl.access.job_dict(caller, j) for j in jobs]
+    # Each job's JSON is the read model's, built once per change of the job; who may
+    # read its private fields gets the full one, others the one with them withheld.
+    reads_private = ctl.access.reads_private
+    entries: Iterable[tuple[int, bytes]] = [
+        (j.id, readmodel.job_json(j, public=not reads_private(caller, j))) for j in jobs]
     if rests:
-        entries = sorted(entries + [ctl.access.job_dict(caller, r.template, r.to_dict())
-                                    for r in rests], key=lambda d: d["id"])
-    return {"jobs": entries[:limit] if limit else entries}
+        rest_entries = []
+        for rest in rests:
+            d = ctl.access.job_dict(caller, rest.template, rest.to_dict())
+            rest_entries.append((d["id"], readmodel.job_json(rest.template, d)))
+        entries = readmodel.merged(entries, sorted(rest_entries))
+    body = readmodel.listing(entries, limit=limit)
+    if not history and not rests:  # (a rest's template is not tracked: never kept)
+        ctl.listings.put(stamp, key, body)
+    return _json(body)
 
 
-@router.get("/jobs/{job_id}")
-async def show(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
-    return ctl.access.job_dict(caller, await ctl.read_job(caller, job_id))
+@router.get("/jobs/{job_id}", response_model=None)
+async def show(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> Response:
+    job = await ctl.read_job(caller, job_id)
+    return _json(readmodel.job_json(job, public=not ctl.access.reads_private(caller, job)))
 
 
-@router.get("/jobs/{job_id}/wait")
+@router.get("/jobs/{job_id}/wait", response_model=None)
 async def wait(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
-               timeout_s: Annotated[float, Query(ge=0, le=3600)] = 60.0) -> dict[str, Any]:
-    return ctl.access.job_dict(caller, await ctl.wait_final(caller, job_id, timeout_s))
+               timeout_s: Annotated[float, Query(ge=0, le=3600)] = 60.0) -> Response:
+    job = await ctl.wait_final(caller, job_id, timeout_s)
+    return _json(readmodel.job_json(job, public=not ctl.access.reads_private(caller, job)))
 
 
 @router.get("/jobs/{job_id}/explain")

@@ -32,6 +32,12 @@ MAX_RETRIES_LIMIT = 100
 # The weighted parts of a job's priority (corral.sched.priority.Factors has these fields).
 PRIORITY_FACTORS = ("age", "size", "partition", "nice", "fairshare", "qos", "admin")
 
+# What a scheduling pass writes back to each waiting job: a change to one of these
+# drops only the job's small scheduler view (services/readmodel.py), not its main one.
+SCHED_FIELDS = frozenset({"reason", "priority", "priority_factors", "t_eligible_est"})
+# The renderings kept on a job (never stored, never compared): any other change drops them.
+_VIEW_SLOTS = frozenset({"views", "view_sched"})
+
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
@@ -128,6 +134,17 @@ class Job:
     live_usage: dict[str, dict[str, float]] | None = None
     # running (and kept after the end): node -> the GPU device indices it holds there
     gpu_ids: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Renderings built once per change and shared by every reader (services/readmodel.py,
+    # services/scheduling.py). Kept only on a TrackedJob, which drops them when any
+    # other field is assigned; a dict changed in place must be followed by touch().
+    views: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    view_sched: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def touch(self) -> None:
+        """Drop every rendering of the job (after changing one of its dicts in place)."""
+        CHANGES[0] += 1
+        object.__setattr__(self, "views", None)
+        object.__setattr__(self, "view_sched", None)
 
     @property
     def display_id(self) -> str:
@@ -211,3 +228,35 @@ class Job:
             "working_dir": self.spec.working_dir,
             "spec": self.spec.to_dict(),
         }
+
+
+# How many changes TrackedJobs have seen in this process: a reader that kept something
+# built from them (a whole listing) may keep using it while this count stays the same.
+CHANGES = [0]
+
+
+class TrackedJob(Job):
+    """A job held in the controller's queue: assigning a field drops the renderings
+    that depend on it, so a reader never sees a stale one. (A plain Job, as loaded
+    or copied, pays nothing for this: the controller retypes the jobs it holds.)"""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in SCHED_FIELDS:
+            CHANGES[0] += 1
+            object.__setattr__(self, "view_sched", None)
+        elif name not in _VIEW_SLOTS:
+            CHANGES[0] += 1
+            object.__setattr__(self, "views", None)
+            if name == "state":
+                object.__setattr__(self, "view_sched", None)
+
+
+def track(job: Job) -> TrackedJob:
+    """Retype a job in place as a TrackedJob (renderings dropped)."""
+    if type(job) is not TrackedJob:
+        job.__class__ = TrackedJob
+    job.touch()
+    return job  # type: ignore[return-value]

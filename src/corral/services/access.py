@@ -51,6 +51,13 @@ def _withheld_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def withheld(d: dict[str, Any]) -> dict[str, Any]:
+    """A job's dict as those who may not read its private fields see it."""
+    d["spec"] = _withheld_spec(d["spec"])
+    d["withheld"] = list(PRIVATE_SPEC_FIELDS)
+    return d
+
+
 class Access:
     def __init__(self, *, private_jobs: bool = False) -> None:
         self.private_jobs = private_jobs
@@ -77,10 +84,7 @@ class Access:
         """The job as the caller may read it (the API's Job); `d`: another rendering
         of it (an array's pending rest as one entry)."""
         d = job.to_dict() if d is None else d
-        if not self.reads_private(caller, job):
-            d["spec"] = _withheld_spec(d["spec"])
-            d["withheld"] = list(PRIVATE_SPEC_FIELDS)
-        return d
+        return d if self.reads_private(caller, job) else withheld(d)
 
     def event_dict(self, caller: Caller, job: Job, event: Event) -> dict[str, Any]:
         """One event of the job's log as the caller may read it: the submit event

@@ -263,6 +263,7 @@ class AgentService:
                                         "max_rss_mb": float(r.get("max_rss_mb") or 0.0),
                                         "cpu_time_s": float(r.get("cpu_time_s") or 0.0),
                                         "t": now}
+                job.touch()  # its listed view shows the sample
 
     async def report(self, msg: dict[str, Any]) -> dict[str, Any]:
         name = str(msg["node"])

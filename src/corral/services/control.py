@@ -22,6 +22,7 @@ from corral.model.node import Node
 from corral.model.states import JobState, check_job_transition
 from corral.services.access import Access
 from corral.services.identity import Caller
+from corral.services.jobtable import JobTable
 from corral.services.orders import OrderBook
 from corral.services.retries import retry_or_end
 from corral.services.submit import resolve
@@ -40,7 +41,7 @@ UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_
 
 class JobControl:
     cfg: Config
-    jobs: dict[int, Job]
+    jobs: JobTable
     nodes: dict[str, Node]
     orders: OrderBook
     writer: Writer

@@ -36,9 +36,11 @@ from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.idempotency import IdempotentSubmit, SubmitKey
 from corral.services.identity import Caller
+from corral.services.jobtable import JobTable
 from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
+from corral.services.readmodel import Listings
 from corral.services.reservations import Reservations
 from corral.services.steps import Steps
 from corral.services.submit import resolve
@@ -60,7 +62,8 @@ class Controller(JobControl):
         self.access = Access(private_jobs="jobs" in cfg.controller.private_data)
         self.idempotent = IdempotentSubmit(self)
         self.writer = Writer(engine)
-        self.jobs: dict[int, Job] = {}
+        self.jobs = JobTable()
+        self.listings = Listings()  # whole listings, while nothing changes (readmodel.py)
         self.nodes: dict[str, Node] = {}
         self.node_boot: dict[str, str] = {}
         self.node_address: dict[str, str] = {}  # as each agent reports it (step I/O)
@@ -132,8 +135,11 @@ class Controller(JobControl):
         self._kick.set()
 
     async def wait_kick(self, timeout_s: float) -> None:
+        """Until a pass is asked for, or timeout_s; the caller then clear_kick()s."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._kick.wait(), timeout=timeout_s)
+
+    def clear_kick(self) -> None:
         self._kick.clear()
 
     # ---- persistence ------------------------------------------------------
@@ -151,6 +157,7 @@ class Controller(JobControl):
         old = job.state
         check_job_transition(str(job.id), old, new)
         job.state = new
+        self.jobs.restate(job, old)
         if new.is_final:
             self.counters["jobs_ended"] += 1
             self.usage.charge_job(job, time.time())
@@ -198,6 +205,7 @@ class Controller(JobControl):
         if ids is None:
             free = [i for i in range(n.gpus) if i not in n.gpu_ids_used]
             ids = job.gpu_ids[n.name] = tuple(free[:job.spec.gpus_per_node])
+            job.touch()
         n.gpu_ids_used |= set(ids)
 
     def release_resources(self, job: Job) -> None:
@@ -290,6 +298,8 @@ class Controller(JobControl):
                   arrays: Iterable[int] = ()) -> list[Job]:
         us, ss, ps, ii, nn = set(users), set(states), set(partitions), set(ids), set(names)
         aa = set(arrays)
+        if not (us or ss or ps or ii or nn or aa) and self.access.sees_all(caller):
+            return self.jobs.ordered()
         out = []
         for j in self.jobs.values():
             if (us and j.user not in us) or (ss and str(j.state) not in ss) \
@@ -363,8 +373,9 @@ class Controller(JobControl):
             await asyncio.sleep(0.5)
             now = time.time()
             keep = self.cfg.controller.keep_finished_s
-            for j in [j for j in self.jobs.values()
-                      if j.state.is_final and j.t_end is not None and now - j.t_end > keep]:
+            ended = [self.jobs[i] for s in JobState if s.is_final
+                     for i in self.jobs.by_state[s]]
+            for j in [j for j in ended if j.t_end is not None and now - j.t_end > keep]:
                 self.deps.forget(j)
                 del self.jobs[j.id]
             self._warn_before_limit(now)
@@ -378,7 +389,8 @@ class Controller(JobControl):
 
     def _warn_before_limit(self, now: float) -> None:
         """--signal: send the warning signal when a job nears its time limit."""
-        for j in self.jobs.values():
+        for i in self.jobs.ids_in(*(s for s in JobState if s.is_active)):
+            j = self.jobs[i]
             if (j.spec.signal and j.t_signalled is None and j.state.is_active
                     and j.t_start is not None and j.time_limit_s):
                 sig = parse_signal_spec(j.spec.signal)

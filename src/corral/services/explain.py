@@ -80,9 +80,8 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
     part_nodes = [n for n in ctl.nodes.values() if n.reachable and not n.drain]
     free = max((n.cpus - n.cpus_used for n in part_nodes), default=0)
     if reason == "Priority":
-        ahead = sum(1 for o in ctl.jobs.values()
-                    if o.state == JobState.PENDING and o.partition == job.partition
-                    and o.priority > job.priority)
+        ahead = sum(1 for o in (ctl.jobs[i] for i in ctl.jobs.by_state[JobState.PENDING])
+                    if o.partition == job.partition and o.priority > job.priority)
         return [f"{ahead} pending job(s) in partition {job.partition!r} have a higher "
                 f"priority ({job.priority:.4f} for this one) and go first.",
                 f"It needs {_request(job)}."]
@@ -133,7 +132,7 @@ def explain(ctl: Controller, job: Job, events: list[Event] | None = None) -> dic
         lines.extend(_waiting_lines(ctl, job))
         if job.t_eligible_est is not None:
             wait = max(0.0, job.t_eligible_est - time.time())
-            busy = any(ctl.jobs[j].state.is_active for j in ctl.jobs if j != job.id)
+            busy = any(ctl.jobs.by_state[s] - {job.id} for s in JobState if s.is_active)
             lines.append(f"Expected start: {_when(job.t_eligible_est)} (in "
                          f"{format_duration_s(wait) if wait >= 1 else 'under a second'})"
                          + (", if running jobs use their whole time limits." if busy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pwd
+import time
 from dataclasses import dataclass
 
 
@@ -17,7 +18,25 @@ class Caller:
         return self.is_admin or self.uid == owner_uid
 
 
+# uid -> (when looked up, monotonic; the caller): the user database is read once
+# per CALLER_TTL_S per uid, not for every request
+CALLER_TTL_S = 30.0
+_callers: dict[tuple[int, int], tuple[float, Caller]] = {}
+
+
 def caller_from_uid(uid: int, admin_uid: int) -> Caller:
+    now = time.monotonic()
+    known = _callers.get((uid, admin_uid))
+    if known is not None and now - known[0] < CALLER_TTL_S:
+        return known[1]
+    if len(_callers) > 10_000:
+        _callers.clear()
+    caller = _lookup(uid, admin_uid)
+    _callers[(uid, admin_uid)] = (now, caller)
+    return caller
+
+
+def _lookup(uid: int, admin_uid: int) -> Caller:
     try:
         pw = pwd.getpwuid(uid)
         name, gid = pw.pw_name, pw.pw_gid

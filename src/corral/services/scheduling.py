@@ -1,8 +1,18 @@
 """The scheduling loop: snapshot -> pure core (corral.sched) -> apply decisions.
 
 Event-driven: a submit, an end, a release or a new node kicks a pass; a pass also
-runs at least every `scheduler.max_interval_s` (begin times, ageing). The pure core
-runs in a worker thread on an immutable snapshot, so reads never wait on it.
+runs at least every `scheduler.max_interval_s` (ageing) and when the earliest begin
+time comes. Kicks coalesce: those that arrive while a pass runs, or within a short
+gap after it (as long as the pass took, at most MAX_GAP_S), make one more pass, so
+a burst of submits costs a pass or two, while a submit to an idle controller is
+scheduled at once. The pure core runs in a worker thread on an immutable snapshot
+when the queue is large, so reads never wait on it.
+
+A pass walks only the jobs that could start: the queue's index of pending jobs
+(services/jobtable.py), less those whose begin time is ahead (they wait in a heap
+of begin times) and those blocked by a dependency (judged again only when some
+job's state changed). Held jobs are not walked at all. Each pending job's view for
+the core is built once per change of the job and reused by every pass.
 """
 
 from __future__ import annotations
@@ -43,6 +53,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("corral.scheduler")
 
+MAX_GAP_S = 0.05  # the longest a kick waits for the previous pass's coalescing gap
+_ACTIVE = tuple(s for s in JobState if s.is_active)
+
 POLICIES: dict[str, Callable[[], sched.Policy]] = {
     "fcfs": sched.FCFS,
     "easy": sched.EASY,
@@ -70,12 +83,29 @@ class Scheduler:
         self.last_pass_s = 0.0
         self.doomed: list[Job] = []  # dependency never satisfiable: to fail
         self.rest_views: dict[int, list[int]] = {}  # array id -> its tasks in this pass
+        self.last_work_s = 0.0  # the last pass's own work (its writes' commit aside)
+        self.t_last_end = 0.0  # monotonic
+        self.t_next_begin: float | None = None  # the earliest begin time still ahead
+        # job id -> (JobTable generation, status) of a job that has dependencies
+        self._dep_status: dict[int, tuple[int, DepStatus]] = {}
+
+    def _wait_s(self) -> float:
+        wait_s = self.ctl.cfg.scheduler.max_interval_s
+        if self.t_next_begin is not None:
+            wait_s = max(0.0, min(wait_s, self.t_next_begin - time.time()))
+        return wait_s
 
     async def loop(self) -> None:
         while True:
-            await self.ctl.wait_kick(self.ctl.cfg.scheduler.max_interval_s)
+            await self.ctl.wait_kick(self._wait_s())
+            gap_s = min(MAX_GAP_S, self.last_work_s) - (time.monotonic() - self.t_last_end)
+            if gap_s > 0:  # coalesce: the kicks of a burst wait for one pass
+                await asyncio.sleep(gap_s)
+            self.ctl.clear_kick()
             try:
+                self.last_work_s = 0.0
                 await self.run_pass()
+                self.t_last_end = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -98,32 +128,38 @@ class Scheduler:
         room = self._array_room()
         predicting = self.policy.uses_predictions
         part_cfg = {p.name: p for p in ctl.cfg.partitions}
-        for j in sorted(ctl.jobs.values(), key=lambda j: j.id):
-            if j.state == JobState.HELD and j.reason.startswith(Reason.SCHEDULING_FAILED):
-                continue  # it made a pass fail: left out until released
-            if j.state.is_active:
-                t0 = j.t_start or time.time()
-                t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
-                lent = j.id in ctl.lent  # suspended: holds only its memory
-                running.append(RunningView(
-                    job_id=j.id, nodes=j.nodes,
-                    cpus_per_node=0 if lent else j.spec.cpus_per_node,
-                    mem_mb_per_node=j.mem_mb_per_node or 0,
-                    gpus_per_node=0 if lent else j.spec.gpus_per_node, t_start=t0,
-                    t_expected_end=t_end,
-                    t_predicted_end=(self.policy.predicted_end(t0, t_end, j.user)
-                                     if predicting and t_end < math.inf else None),
-                    user=j.user, exclusive=j.spec.exclusive and not lent,
-                    preemptible=(not lent and j.partition in part_cfg
-                                 and part_cfg[j.partition].preempt_mode != "off"),
-                    priority_tier=(part_cfg[j.partition].priority_tier
-                                   if j.partition in part_cfg else None),
-                    qos=j.spec.qos, account=j.spec.account,
-                ))
-            elif j.state.is_waiting:
-                if j.state == JobState.PENDING and not self._eligible(j, room):
-                    continue
-                pending.append(_pending_view(j, j.id))
+        now = time.time()
+        jobs = ctl.jobs
+        for i in jobs.ids_in(*_ACTIVE):
+            j = jobs[i]
+            t0 = j.t_start or time.time()
+            t_end = t0 + j.time_limit_s if j.time_limit_s else math.inf
+            lent = j.id in ctl.lent  # suspended: holds only its memory
+            running.append(RunningView(
+                job_id=j.id, nodes=j.nodes,
+                cpus_per_node=0 if lent else j.spec.cpus_per_node,
+                mem_mb_per_node=j.mem_mb_per_node or 0,
+                gpus_per_node=0 if lent else j.spec.gpus_per_node, t_start=t0,
+                t_expected_end=t_end,
+                t_predicted_end=(self.policy.predicted_end(t0, t_end, j.user)
+                                 if predicting and t_end < math.inf else None),
+                user=j.user, exclusive=j.spec.exclusive and not lent,
+                preemptible=(not lent and j.partition in part_cfg
+                             and part_cfg[j.partition].preempt_mode != "off"),
+                priority_tier=(part_cfg[j.partition].priority_tier
+                               if j.partition in part_cfg else None),
+                qos=j.spec.qos, account=j.spec.account,
+            ))
+        for j in self._startable(now):
+            if not self._eligible(j, room):
+                continue
+            views = j.views
+            if views is None:
+                views = j.views = {}
+            view = views.get("pending")
+            if view is None:
+                view = views["pending"] = _pending_view(j, j.id)
+            pending.append(view)
         pending += self._rest_views(room)
         partitions = {
             p.name: PartitionView(
@@ -133,7 +169,6 @@ class Scheduler:
             )
             for p in ctl.cfg.partitions
         }
-        now = time.time()
         return Snapshot(nodes=nodes, running=tuple(running), pending=tuple(pending),
                         partitions=partitions, usage_cpu_s=ctl.usage.current(now),
                         shares={a.name: a.shares for a in ctl.cfg.accounts},
@@ -143,6 +178,37 @@ class Scheduler:
                                       if q.preempt},
                         limits=self.limits)
 
+    def _startable(self, now: float) -> list[Job]:
+        """The pending jobs, in id order, less those whose begin time is ahead. Those
+        are marked as such in their views (dropped when the job changes: an update
+        of its begin time, a hold and release), so each costs a look-up per pass."""
+        jobs = self.ctl.jobs
+        out: list[Job] = []
+        next_begin = math.inf
+        for i in jobs.by_state[JobState.PENDING]:
+            j = jobs[i]
+            views = j.views
+            until = views.get("deferred_until") if views is not None else None
+            if until is None:
+                t_begin = j.spec.t_begin
+                if t_begin is None or t_begin <= now:
+                    out.append(j)
+                    continue
+                if j.reason != "BeginTime":
+                    j.reason = "BeginTime"
+                if j.t_eligible_est != t_begin:
+                    j.t_eligible_est = t_begin
+                if views is None:
+                    views = j.views = {}
+                until = views["deferred_until"] = t_begin
+            elif until <= now:
+                out.append(j)
+                continue
+            next_begin = min(next_begin, until)
+        self.t_next_begin = None if next_begin == math.inf else next_begin
+        out.sort(key=lambda j: j.id)
+        return out
+
     def _array_room(self) -> dict[int, int]:
         """For each throttled array (%N), how many more of its tasks may start."""
         room: dict[int, int] = {}
@@ -150,7 +216,10 @@ class Scheduler:
             if rest.throttle is not None:
                 room[rest.id] = rest.throttle
         unthrottled: set[int] = set()
-        for j in self.ctl.jobs.values():
+        jobs = self.ctl.jobs
+        if not jobs.array_tasks:
+            return room
+        for j in (jobs[i] for i in jobs.ids_in(JobState.PENDING, *_ACTIVE)):
             if j.array_job_id is None or not j.spec.array or j.array_job_id in unthrottled:
                 continue
             if j.array_job_id not in room:
@@ -208,21 +277,35 @@ class Scheduler:
 
     def _eligible(self, job: Job, room: dict[int, int]) -> bool:
         """Dependencies and array throttles, which the controller judges itself."""
-        status = self.ctl.deps.status(job)
+        status = self._dependency_status(job)
         if status == DepStatus.WAITING:
-            job.reason = "Dependency"
+            _set_reason(job, "Dependency")
             return False
         if status == DepStatus.NEVER:
-            job.reason = "DependencyNeverSatisfied"
+            _set_reason(job, "DependencyNeverSatisfied")
             if job.spec.kill_on_invalid_dep:
                 self.doomed.append(job)
             return False
         if job.array_job_id in room:
             if room[job.array_job_id] <= 0:
-                job.reason = "JobArrayTaskLimit"
+                _set_reason(job, "JobArrayTaskLimit")
                 return False
             room[job.array_job_id] -= 1
         return True
+
+    def _dependency_status(self, job: Job) -> DepStatus:
+        """Judged again only when some job's state changed since (or a job came or went)."""
+        if not job.spec.dependency:
+            return DepStatus.SATISFIED
+        generation = self.ctl.jobs.generation
+        known = self._dep_status.get(job.id)
+        if known is not None and known[0] == generation:
+            return known[1]
+        status = self.ctl.deps.status(job)
+        if len(self._dep_status) > 4 * len(self.ctl.jobs) + 1000:
+            self._dep_status.clear()  # forget those of jobs long gone
+        self._dep_status[job.id] = (generation, status)
+        return status
 
     async def _fail_doomed(self) -> None:
         ctl = self.ctl
@@ -246,6 +329,7 @@ class Scheduler:
         ctl = self.ctl
         if ctl.suspended_for:
             await ctl.resume_suspended()
+        t_work = time.perf_counter()
         snap = self.snapshot()
         await self._fail_doomed()
         if not snap.pending:
@@ -269,10 +353,15 @@ class Scheduler:
             job = ctl.jobs.get(info.job_id)
             if job is not None and job.state.is_waiting:
                 if job.state == JobState.PENDING:
-                    job.reason = info.reason
-                job.priority = info.priority
-                job.priority_factors = decisions.factors.get(info.job_id)
-                job.t_eligible_est = info.t_expected_start
+                    _set_reason(job, info.reason)
+                # only what changed: an unchanged job keeps its rendering (readmodel.py)
+                if job.priority != info.priority:
+                    job.priority = info.priority
+                factors = decisions.factors.get(info.job_id)
+                if job.priority_factors != factors:
+                    job.priority_factors = factors
+                if job.t_eligible_est != info.t_expected_start:
+                    job.t_eligible_est = info.t_expected_start
         self._note_rests(decisions)
         ops: list[Callable[[Connection], Any]] = []
         started: list[Job] = []
@@ -289,6 +378,7 @@ class Scheduler:
             ctl.allocate(job)
             ops.append(ctl.change(job, JobState.RUNNING, data={"nodes": list(start.nodes)}))
             started.append(job)
+        self.last_work_s = time.perf_counter() - t_work
         if not ops:
             return
         await ctl.persist(lambda conn: [op(conn) for op in ops])
@@ -336,6 +426,11 @@ class Scheduler:
                               gpus=job.spec.gpus_per_node, mem_mb=job.mem_mb_per_node or 0):
                 return False
         return len(nodes) == job.spec.nodes
+
+
+def _set_reason(job: Job, reason: str) -> None:
+    if job.reason != reason:  # unchanged: the job keeps its rendering (readmodel.py)
+        job.reason = reason
 
 
 def _pending_view(j: Job, job_id: int) -> PendingView:

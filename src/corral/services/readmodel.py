@@ -1,0 +1,103 @@
+"""The read model: each job's JSON, built once per change and shared by every reader.
+
+A listing or a one-job query used to convert every job in full for every request.
+Here each job held in the queue (a TrackedJob, model/job.py) keeps its rendering:
+the main part (everything but what a scheduling pass writes) and a small scheduler
+part (reason, priority, its factors, the expected start). Assigning any field of the
+job drops the part that depends on it, so the next reader renders it again: readers
+see every change the moment it is made (read-your-writes), and a listing of 5,000
+jobs that did not change is a join of 5,000 byte strings.
+
+Jobs not in the queue (a task still in its array's rest, a job read from the store)
+are rendered afresh each time. A job has two renderings: the full one, for its
+owner and administrators, and the public one with its private fields withheld
+(services/access.py), for everyone else; each is built when first asked for. The
+JSON is the API's Job (docs/specs/05-rest-api.md), as the web layer would have
+written `Job.to_dict()`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from corral.model.job import CHANGES, Job, TrackedJob
+from corral.services.access import withheld
+
+_SCHED_KEYS = ("reason", "priority", "priority_factors", "t_expected_start")
+
+
+def dumps(value: Any) -> bytes:
+    """JSON as the web layer writes it (compact, UTF-8, no NaN)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode()
+
+
+def _main(d: dict[str, Any]) -> bytes:
+    """A job's dict but its scheduler part, as a JSON fragment `{...,`."""
+    return dumps({k: v for k, v in d.items() if k not in _SCHED_KEYS})[:-1] + b","
+
+
+def job_json(job: Job, d: dict[str, Any] | None = None, *, public: bool = False) -> bytes:
+    """The job as JSON; `public`: with its private fields withheld (services/access.py),
+    for a caller who may not read them. `d`: another rendering of the job to use
+    instead (not cached: an array's rest, as the caller may see it)."""
+    if d is not None or type(job) is not TrackedJob:
+        if d is None:
+            d = withheld(job.to_dict()) if public else job.to_dict()
+        return dumps(d)
+    views = job.views
+    if views is None:
+        views = job.views = {}
+    sched = job.view_sched
+    key_whole, key_main = ("public", "public_main") if public else ("whole", "main")
+    whole = views.get(key_whole)
+    if whole is not None and whole[0] is sched:
+        return whole[1]  # type: ignore[no-any-return]
+    main = views.get(key_main)
+    if main is None or sched is None:
+        d = job.to_dict()
+        if sched is None:
+            sched = job.view_sched = dumps({k: d[k] for k in _SCHED_KEYS})[1:]
+        main = views[key_main] = _main(withheld(d) if public else d)
+    out: bytes = main + sched
+    views[key_whole] = (sched, out)
+    return out
+
+
+def listing(entries: Iterable[tuple[int, bytes]], *, limit: int | None = None) -> bytes:
+    """`{"jobs": [...]}` from (id, JSON) pairs already in id order."""
+    parts = [b for _, b in entries]
+    if limit is not None:
+        parts = parts[:limit]
+    return b'{"jobs":[' + b",".join(parts) + b"]}"
+
+
+def merged(*runs: Iterable[tuple[int, bytes]]) -> Iterable[tuple[int, bytes]]:
+    """Several runs of (id, JSON), each in id order, as one run in id order."""
+    return heapq.merge(*runs, key=lambda e: e[0])
+
+
+class Listings:
+    """Whole listings kept while no job changes (CHANGES) and none comes or goes (the
+    queue's generation and size): a client polling an idle queue costs a lookup."""
+
+    def __init__(self, max_kept: int = 16) -> None:
+        self.max_kept = max_kept
+        self._stamp: tuple[int, int, int] = (-1, -1, -1)
+        self._kept: dict[Any, bytes] = {}
+
+    def get(self, stamp: tuple[int, int], key: Any) -> bytes | None:
+        if (CHANGES[0], *stamp) != self._stamp:
+            return None
+        return self._kept.get(key)
+
+    def put(self, stamp: tuple[int, int], key: Any, body: bytes) -> None:
+        now = (CHANGES[0], *stamp)
+        if now != self._stamp:
+            self._stamp = now
+            self._kept.clear()
+        if len(self._kept) < self.max_kept:
+            self._kept[key] = body

@@ -1,0 +1,158 @@
+"""The read model and the scheduling pass's indexes: each job is rendered once per
+change and every reader still sees each change at once; a pass walks neither held
+jobs, nor jobs whose begin time is ahead, nor (until some job changes) jobs
+blocked by a dependency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.model.job import Job
+from corral.services import scheduling
+from tests.api.harness import Ctx, run
+
+CONFIG = """
+[[partitions]]
+name = "main"
+default = true
+"""
+NODES: dict[str, dict[str, Any]] = {"n1": {}}
+
+
+def _count(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    calls = [0]
+    real = getattr(owner, name)
+
+    def counted(*a: Any, **kw: Any) -> Any:
+        calls[0] += 1
+        return real(*a, **kw)
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def test_listing_renders_each_job_once_per_change(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        ids = [(await ctx.submit(hold=True, name=f"h{i}")).json()["id"] for i in range(20)]
+        rendered = _count(monkeypatch, Job, "to_dict")
+        first = (await ctx.user.get("/v1/jobs")).json()["jobs"]
+        assert [j["id"] for j in first] == ids
+        assert rendered[0] == 20
+        # the same JSON as each job's to_dict()
+        assert first == [json.loads(json.dumps(ctx.ctl.jobs[i].to_dict())) for i in ids]
+        rendered[0] = 0
+        again = (await ctx.user.get("/v1/jobs")).json()["jobs"]
+        shown = (await ctx.user.get(f"/v1/jobs/{ids[3]}")).json()
+        assert again == first and shown == first[3]
+        assert rendered[0] == 0  # nothing changed: nothing converted
+        # a change is seen by the very next read (read-your-writes) ...
+        assert (await ctx.user.post(f"/v1/jobs/{ids[5]}/release")).status_code == 200
+        shown = (await ctx.user.get(f"/v1/jobs/{ids[5]}")).json()
+        assert shown["state"] != "HELD"
+        listed = (await ctx.user.get("/v1/jobs")).json()["jobs"]
+        assert listed[5]["state"] == shown["state"]
+        # ... and a new job by the listing that follows its submit
+        new = (await ctx.submit(hold=True)).json()["id"]
+        listed = (await ctx.user.get("/v1/jobs")).json()["jobs"]
+        assert listed[-1]["id"] == new and listed[:5] == first[:5]
+        # a state filter and a limit use the same renderings
+        held = (await ctx.user.get("/v1/jobs", params={"state": "HELD", "limit": 3})).json()
+        assert [j["id"] for j in held["jobs"]] == ids[:3]
+        # only the jobs that changed were converted again (the released one, maybe
+        # twice as a pass gave it a reason, and the new one)
+        assert rendered[0] <= 4
+    run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_a_pass_walks_no_held_job_and_reuses_views(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        for i in range(100):
+            await ctx.submit(hold=True, name=f"h{i}")
+        # the node's CPUs taken, one job that waits
+        await ctx.submit(cpus_per_node=4)
+        waiting = (await ctx.submit(cpus_per_node=2)).json()["id"]
+        await asyncio.sleep(0.2)
+        views = _count(monkeypatch, scheduling, "_pending_view")
+        for _ in range(3):
+            await ctx.ctl.scheduler.run_pass()
+        assert views[0] == 0  # the waiting job's view is kept; held jobs have none
+        assert (await ctx.job(waiting))["reason"] in ("Resources", "Priority")
+        r = await ctx.user.patch(f"/v1/jobs/{waiting}", json={"nice": 10})
+        assert r.status_code == 200, r.text
+        await ctx.ctl.scheduler.run_pass()
+        assert views[0] == 1  # changed: its view is built again, once
+    run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_jobs_waiting_for_their_begin_time_are_not_walked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        later = time.time() + 3600
+        ids = [(await ctx.submit(t_begin=later)).json()["id"] for _ in range(30)]
+        views = _count(monkeypatch, scheduling, "_pending_view")
+        await ctx.ctl.scheduler.run_pass()
+        assert views[0] == 0
+        j = await ctx.job(ids[0])
+        assert (j["state"], j["reason"], j["t_expected_start"]) == ("PENDING", "BeginTime",
+                                                                    later)
+        # the loop wakes at the earliest begin time, not at its next periodic pass (5 s)
+        soon = time.time() + 0.5
+        job_id = (await ctx.submit(t_begin=soon)).json()["id"]
+        for _ in range(40):
+            j = await ctx.job(job_id)
+            if j["state"] == "RUNNING":
+                break
+            await asyncio.sleep(0.05)
+        assert j["state"] == "RUNNING", j["reason"]
+        assert j["t_start"] - soon < 1.0
+    run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_dependencies_are_judged_again_only_when_a_job_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        first = (await ctx.submit(hold=True)).json()["id"]
+        then = (await ctx.submit(dependency=f"afterok:{first}")).json()["id"]
+        await asyncio.sleep(0.2)
+        judged = _count(monkeypatch, ctx.ctl.deps, "status")
+        for _ in range(3):
+            await ctx.ctl.scheduler.run_pass()
+        assert judged[0] == 0  # judged once already, and nothing changed since
+        assert (await ctx.job(then))["reason"] == "Dependency"
+        await ctx.user.post(f"/v1/jobs/{first}/release")
+        await ctx.ctl.scheduler.run_pass()
+        assert judged[0] >= 1  # a job changed state: judged again
+        assert (await ctx.job(then))["reason"] == "Dependency"
+    run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_shared_renderings_keep_private_fields_private(tmp_path: Path) -> None:
+    """The owner's full rendering and everyone else's withheld one are cached side by
+    side: whoever reads first, each caller gets only their own."""
+    from tests.api.test_access import SECRET_ENV, SECRET_SCRIPT, Clients, script_job
+    from tests.api.test_access import run as run_users
+
+    async def scenario(c: Clients) -> None:
+        job_id = (await c["a"].post("/v1/jobs", json=script_job())).json()["id"]
+        for _ in range(2):  # the second round is served from the cached renderings
+            for who in ("a", "b", "admin", "b", "a"):
+                one = (await c[who].get(f"/v1/jobs/{job_id}")).text
+                listed = (await c[who].get("/v1/jobs")).text
+                for text in (one, listed):
+                    assert (SECRET_ENV in text) == (who != "b"), (who, text)
+                    assert ('"withheld"' in text) == (who == "b")
+            # a change drops both renderings; neither comes back to the wrong caller
+            r = await c["a"].patch(f"/v1/jobs/{job_id}", json={"name": "renamed"})
+            assert r.status_code == 200, r.text
+        b_sees = (await c["b"].get(f"/v1/jobs/{job_id}")).json()
+        assert b_sees["name"] == "renamed" and b_sees["spec"]["script"] == ""
+        a_sees = (await c["a"].get(f"/v1/jobs/{job_id}")).json()
+        assert a_sees["spec"]["script"] == SECRET_SCRIPT
+    run_users(tmp_path, scenario)
