@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 LEASE_CHECK_S = 0.5
 LEFTOVER_POLL_S = 0.1
+CHILD_DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE,
+                         signal.SIGXFSZ)
 KILL_DEADLINE_FILE = "kill_deadline"  # CLOCK_BOOTTIME seconds, written by the agent
 
 
@@ -92,9 +94,14 @@ class Supervisor:
     # -- start -------------------------------------------------------------------------
     def start(self) -> None:
         devnull = os.open(os.devnull, os.O_RDWR)
+        # The supervisor ignores these; blocked across the fork, one sent to the new
+        # process before it resets them stays pending (Linux never drops a blocked
+        # signal) and acts once the job's defaults are back.
+        signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_DEFAULT_SIGNALS)
         pid = os.fork()
         if pid == 0:
             self._child(devnull)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_DEFAULT_SIGNALS)
         self.pid = pid
         try:
             write_json(os.path.join(self.run_dir, "procs.json"), {
@@ -114,9 +121,9 @@ class Supervisor:
         try:
             os.setsid()
             os.dup2(devnull, 1)
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE,
-                        signal.SIGXFSZ):
+            for sig in CHILD_DEFAULT_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_DEFAULT_SIGNALS)
             if spec.get("switch"):
                 os.setgroups(list(spec.get("groups", ())))
                 os.setgid(int(spec["gid"]))
