@@ -210,11 +210,22 @@ class KeptPlan:
                     peak = list(accumulate(fs, max))
                 if peak[i - 2] < p:
                     continue
-            # Taken off, the job leaves at least p free from s on: a window
-            # starting before s need only fit until s.
-            s_new = prof.earliest(p, d, now, s, s)
-            if s_new == INF:
-                continue
+                # Taken off, the job leaves at least p free from s on: a
+                # window starting before s need only fit until s.
+                s_new = prof.earliest(p, d, now, s, s)
+                if s_new == INF:
+                    continue
+            else:
+                # The run of steps with p free that ends at s is a fit (it
+                # continues into the job's own room); an earlier one must fit
+                # whole before that run.
+                r = i - 1
+                while r > 0 and fs[r - 1] >= p:
+                    r -= 1
+                t_run = ts[r]
+                s_new = t_run
+                if d < t_run - now:
+                    s_new = min(s_new, prof.earliest(p, d, now, t_run))
             if s_new + d <= s:
                 prof.add(s_new, s_new + d, -p)
                 prof.add(s, s + d, p)
