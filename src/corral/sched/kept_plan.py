@@ -224,8 +224,11 @@ class KeptPlan:
                     r -= 1
                 t_run = ts[r]
                 s_new = t_run
-                if d < t_run - now:
-                    s_new = min(s_new, prof.earliest(p, d, now, t_run))
+                if d < t_run - now and r >= 2:
+                    if not peak:
+                        peak = list(accumulate(fs, max))
+                    if peak[r - 2] >= p:
+                        s_new = min(s_new, prof.earliest(p, d, now, t_run))
             if s_new + d <= s:
                 prof.add(s_new, s_new + d, -p)
                 prof.add(s, s + d, p)
