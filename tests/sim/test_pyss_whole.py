@@ -22,7 +22,8 @@ CASES: dict[str, tuple[Path, int, str, int, int | None]] = {
     "sdsc-easypp": (SDSC, 128, "easy++", 67_620, None),
     "kth-cons": (KTH, 100, "conservative", 28_476, None),
     "sdsc-cons": (SDSC, 128, "conservative", 67_620, None),
-    "ricc-cons-20k": (RICC, 8192, "conservative", 20_000, 20_000),
+    "ricc-cons-5k": (RICC, 8192, "conservative", 5_000, 5_000),
+    "ricc-easypp-10k": (RICC, 8192, "easy++", 10_000, 10_000),
 }
 
 
