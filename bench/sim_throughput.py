@@ -3,7 +3,9 @@
     python bench/sim_throughput.py [--limit N] [--ricc-conservative-limit N] [--skip-traces]
 
 Prints simulated jobs/s for EASY and conservative backfilling on KTH-SP2 (pyss
-preset) and RICC-2010-2 (corral preset), then the time of one full
+preset) and RICC-2010-2 (corral preset; conservative re-planning every cycle
+against keeping its plan on the first --ricc-conservative-limit jobs, with the
+ratio, then keeping its plan on the whole trace), then the time of one full
 `run_cycle` with 100,000 pending jobs on 10,000 nodes. Trace parsing is timed
 separately from the replay. Traces are looked up in <repo>/../shared/traces.
 """
@@ -42,22 +44,28 @@ KTH = TRACES / "KTH-SP2-1996-2.1-cln.swf.gz"
 RICC = TRACES / "RICC-2010-2.swf.gz"
 
 
-def replay(path: Path, preset: str, policy: Policy, limit: int | None) -> None:
+def replay(
+    path: Path, preset: str, policy: Policy, limit: int | None, **changes: str
+) -> tuple[float, list[float]]:
+    """Replay and print one line; returns (jobs/s, start times)."""
     t0 = time.perf_counter()
     trace = read_swf(path, limit)
     t_parse = time.perf_counter() - t0
     procs = trace.max_procs or 1
-    jobs = jobs_from_swf(trace.records, PRESETS[preset], procs)
+    settings = PRESETS[preset].replace(**changes)
+    jobs = jobs_from_swf(trace.records, settings, procs)
     t0 = time.perf_counter()
-    res = simulate(jobs, procs, policy, PRESETS[preset])
+    res = simulate(jobs, procs, policy, settings)
     dt = time.perf_counter() - t0
     m = compute(res)
+    label = policy.name + "".join(f" {k}={v}" for k, v in changes.items())
     print(
-        f"{path.name:32s} {policy.name:13s} {len(jobs):8,d} jobs {dt:8.2f} s "
+        f"{path.name:24s} {label:36s} {len(jobs):8,d} jobs {dt:8.2f} s "
         f"{len(jobs) / dt:10,.0f} jobs/s  (parse {t_parse:.1f} s; mean wait "
         f"{m.mean_wait_s:,.0f} s, bsld {m.mean_bounded_slowdown:,.1f})",
         flush=True,
     )
+    return len(jobs) / dt, res.t_start
 
 
 def big_snapshot(n_nodes: int, n_pending: int, seed: int = 1) -> Snapshot:
@@ -123,7 +131,7 @@ def main() -> None:
         "--ricc-conservative-limit",
         type=int,
         default=20_000,
-        help="jobs of RICC for conservative (0: all)",
+        help="jobs of RICC for conservative replan vs keep (0: all)",
     )
     ap.add_argument("--skip-traces", action="store_true")
     ap.add_argument("--nodes", type=int, default=10_000)
@@ -139,7 +147,13 @@ def main() -> None:
             cons = args.ricc_conservative_limit or None
             if args.limit:
                 cons = min(cons or args.limit, args.limit)
-            replay(RICC, "corral", Conservative(), cons)
+            # Before/after: re-planning the whole queue at every cycle against
+            # keeping the plan (same jobs, same settings otherwise).
+            before, _ = replay(RICC, "corral", Conservative(), cons, conservative_plan="replan")
+            after, _ = replay(RICC, "corral", Conservative(), cons, conservative_plan="keep")
+            n = f"{cons:,d}" if cons else "all"
+            print(f"conservative keep / replan, same first {n} jobs: {after / before:.1f}x")
+            replay(RICC, "corral", Conservative(), args.limit, conservative_plan="keep")
     time_cycle(args.nodes, args.pending, FCFS(expected_starts=False))
     time_cycle(args.nodes, args.pending, EASY())
     time_cycle(args.nodes, args.pending, Conservative(max_reservations=100))

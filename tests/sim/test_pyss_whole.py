@@ -14,12 +14,16 @@ from .conftest import KTH, TRACES, need
 
 DATA = Path(__file__).parent / "data" / "pyss"
 SDSC = TRACES / "SDSC-SP2-1998-4.cqsim-derived.swf.gz"
+RICC = TRACES / "RICC-2010-2.swf.gz"
 
-CASES = {  # data file -> (trace, processors, corral policy, jobs)
-    "kth-easypp": (KTH, 100, "easy++", 28_476),
-    "sdsc-easypp": (SDSC, 128, "easy++", 67_620),
-    "kth-cons": (KTH, 100, "conservative", 28_476),
-    "sdsc-cons": (SDSC, 128, "conservative", 67_620),
+# data file -> (trace, processors, corral policy, jobs, first records only)
+CASES: dict[str, tuple[Path, int, str, int, int | None]] = {
+    "kth-easypp": (KTH, 100, "easy++", 28_476, None),
+    "sdsc-easypp": (SDSC, 128, "easy++", 67_620, None),
+    "kth-cons": (KTH, 100, "conservative", 28_476, None),
+    "sdsc-cons": (SDSC, 128, "conservative", 67_620, None),
+    "ricc-cons-5k": (RICC, 8192, "conservative", 5_000, 5_000),
+    "ricc-easypp-10k": (RICC, 8192, "easy++", 10_000, 10_000),
 }
 
 
@@ -37,11 +41,11 @@ def pyss_waits(name: str) -> dict[int, float]:
 
 
 def mismatches(name: str) -> tuple[int, list[tuple[int, float, float]]]:
-    trace, procs, policy, n_jobs = CASES[name]
+    trace, procs, policy, n_jobs, limit = CASES[name]
     if not (DATA / f"{name}.waits.gz").exists():
         pytest.skip(f"no pyss run {name}")
     ref = pyss_waits(name)
-    res = replay(need(trace), policy, "pyss", procs=procs).result
+    res = replay(need(trace), policy, "pyss", procs=procs, limit_jobs=limit).result
     assert len(res.jobs) == len(ref) == n_jobs
     diff = [
         (j.job_id, j.t_submit + ref[j.job_id], res.t_start[k])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
 
 INF = math.inf
 
@@ -73,29 +74,45 @@ class Profile:
             del ts[i0]
             del fs[i0]
 
-    def earliest(self, p: int, d: float, t_min: float, t_before: float = INF) -> float:
+    def earliest(
+        self, p: int, d: float, t_min: float, t_before: float = INF, t_own: float = INF
+    ) -> float:
         """The earliest t >= t_min (and < t_before) such that `p` processors
-        are free during [t, t + d); INF if none."""
+        are free during [t, t + d); INF if none. From `t_own` on, the job's
+        own booking counts as free (a window need only fit until then)."""
         ts, fs = self.ts, self.fs
         n = len(ts)
         i = max(0, bisect_right(ts, t_min) - 1)
-        while i < n:
-            t0 = max(ts[i], t_min)
+        lim = n if t_before == INF else bisect_left(ts, t_before)
+        while True:
+            while i < lim and fs[i] < p:
+                i += 1
+            if i >= lim:
+                return INF
+            t0 = ts[i] if ts[i] > t_min else t_min
             if t0 >= t_before:
                 return INF
-            if fs[i] < p:
-                i += 1
-                continue
-            t_need = t0 + d
+            t_need = min(t0 + d, t_own)
             j = i + 1
-            while j < n and ts[j] < t_need:
-                if fs[j] < p:
-                    break
+            while j < n and ts[j] < t_need and fs[j] >= p:
                 j += 1
-            else:
+            if j == n or ts[j] >= t_need:
                 return t0
             i = j + 1
-        return INF
+
+    def may_start_before(self, p: int, d: float, s: float) -> bool:
+        """Whether a job booked on [s, s + d) with `p` processors would fit
+        somewhere earlier once taken off: exactly when the step just before s
+        has `p` free (the window then runs into the job's own room), or a run
+        of at least `d` with `p` free lies before s; the second needs at least
+        one step with `p` free before s."""
+        ts, fs = self.ts, self.fs
+        k = bisect_left(ts, s)
+        if k == 0:
+            return False
+        if fs[k - 1] >= p:
+            return True
+        return d < s - ts[0] and max(fs[: k - 1], default=0) >= p
 
     def steps(self) -> list[tuple[float, int]]:
         return list(zip(self.ts, self.fs, strict=True))
@@ -174,26 +191,68 @@ class KeptPlan:
     def compress(self, now: float) -> list[tuple[int, float]]:
         """Move each reservation due after now to its earliest time, in queue
         order; returns the (job, new start) that moved."""
+        if self._rebuild:
+            return self._compress_rebuilt(now)
         prof = self._at(now)
+        moved: list[tuple[int, float]] = []
+        res = self.reserved
+        ts, fs = prof.ts, prof.fs  # updated in place by prof.add
+        peak: list[int] = []  # peak[i]: max(fs[: i + 1]), rebuilt after a move
+        for k, (s, d, p) in res.items():
+            if s <= now:
+                continue  # due now: as good as started
+            # Could it start earlier once taken off (Profile.may_start_before)?
+            i = bisect_left(ts, s)
+            if fs[i - 1] < p:
+                if d >= s - now or i < 2:
+                    continue
+                if not peak:
+                    peak = list(accumulate(fs, max))
+                if peak[i - 2] < p:
+                    continue
+                # Taken off, the job leaves at least p free from s on: a
+                # window starting before s need only fit until s.
+                s_new = prof.earliest(p, d, now, s, s)
+                if s_new == INF:
+                    continue
+            else:
+                # The run of steps with p free that ends at s is a fit (it
+                # continues into the job's own room); an earlier one must fit
+                # whole before that run.
+                r = i - 1
+                while r > 0 and fs[r - 1] >= p:
+                    r -= 1
+                t_run = ts[r]
+                s_new = t_run
+                if d < t_run - now and r >= 2:
+                    if not peak:
+                        peak = list(accumulate(fs, max))
+                    if peak[r - 2] >= p:
+                        s_new = min(s_new, prof.earliest(p, d, now, t_run))
+            if s_new + d <= s:
+                prof.add(s_new, s_new + d, -p)
+                prof.add(s, s + d, p)
+            else:  # the overlap keeps its booking
+                prof.add(s_new, s, -p)
+                prof.add(s_new + d, s + d, p)
+            peak = []
+            res[k] = (s_new, d, p)
+            heapq.heappush(self._due, (s_new, k))
+            moved.append((k, s_new))
+        return moved
+
+    def _compress_rebuilt(self, now: float) -> list[tuple[int, float]]:
         moved: list[tuple[int, float]] = []
         res = self.reserved
         for k, (s, d, p) in res.items():
             if s <= now:
-                continue  # due now: as good as started
-            if self._rebuild:
-                s_new = self._at(now, without=k).earliest(p, d, now)
-            else:
-                prof.add(s, s + d, p)
-                s_new = prof.earliest(p, d, now, s)
-                if s_new == INF:
-                    s_new = s
-                prof.add(s_new, s_new + d, -p)
+                continue
+            s_new = self._at(now, without=k).earliest(p, d, now)
             if s_new != s:
                 res[k] = (s_new, d, p)
                 heapq.heappush(self._due, (s_new, k))
                 moved.append((k, s_new))
-        if self._rebuild:
-            self._at(now)
+        self._at(now)
         return moved
 
     def next_start(self) -> float:
