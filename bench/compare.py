@@ -95,6 +95,25 @@ def loop_rate(argv: list[str], n: int, env: dict[str, str], cwd: Path,
     return per * loops / dt, 1000 * child_s / (per * loops)
 
 
+def alternating(argvs: list[list[str]], n: int, env: dict[str, str],
+                cwd: Path) -> list[tuple[float, float]]:
+    """Each command once in turn, n rounds, so that all see the same load
+    -> per command (runs/s, CPU ms/run)."""
+    wall = [0.0] * len(argvs)
+    cpu = [0.0] * len(argvs)
+    for _ in range(n):
+        for k, argv in enumerate(argvs):
+            before = os.times()
+            t0 = time.perf_counter()
+            subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True, timeout=120)
+            wall[k] += time.perf_counter() - t0
+            after = os.times()
+            cpu[k] += (after.children_user - before.children_user
+                       + after.children_system - before.children_system)
+    return [(n / w, 1000 * c / n) for w, c in zip(wall, cpu, strict=True)]
+
+
 def ctl_cost(pid: int, fn: Callable[[], int]) -> tuple[float, float, int]:
     """Run fn (-> how many operations) -> (operations/s, controller CPU ms each, n)."""
     c0, t0 = cpu_s(pid), time.perf_counter()
@@ -312,26 +331,25 @@ def figures(s: System, a: argparse.Namespace, r: Results) -> None:
     log("CLI submissions")
     s.reset(cpus=a.cpus)
     print(f"# {s.name}: {s.describe()}", flush=True)
-    rate, cpu = loop_rate([PY, "-c", "pass"], a.cli_jobs, s.env, pw)
-    put("python_c_pass", rate, "runs/s")
-    put("python_c_pass_cpu", cpu, "ms/run")
+    time.sleep(2)  # a fresh controller and agent settle
+    argvs = [[PY, "-c", "pass"], s.submit_held_cmd()]
+    names = [("python_c_pass", "runs/s", "ms/run"), ("cli_submit_seq", "jobs/s", "ms/job")]
+    if isinstance(s, Corral):  # the drop-in commands, same aim as corral submit
+        argvs += [[str(s.bin / "sbatch"), "--hold", "-o", "/dev/null", "--wrap=true"],
+                  [str(s.bin / "squeue"), "-j", "1"]]
+        names += [("dropin_sbatch_seq", "jobs/s", "ms/job"),
+                  ("dropin_squeue_one_job", "calls/s", "ms/call")]
+    for (name, unit, cpu_unit), (rate, cpu) in zip(
+            names, alternating(argvs, a.cli_jobs, s.env, pw), strict=True):
+        put(name, rate, unit)
+        put(f"{name}_cpu", cpu, cpu_unit)
     pid = s.ctl_pid()
     c0 = cpu_s(pid)
-    rate, cpu = loop_rate(s.submit_held_cmd(), a.cli_jobs, s.env, pw)
-    put("cli_submit_seq", rate, "jobs/s")
-    put("cli_submit_seq_cpu", cpu, "ms/job")
-    put("ctl_cpu_per_cli_submit", 1000 * (cpu_s(pid) - c0) / a.cli_jobs, "ms/job")
+    loop_rate(s.submit_held_cmd(), a.cli_jobs // 2, s.env, pw)
+    put("ctl_cpu_per_cli_submit", 1000 * (cpu_s(pid) - c0) / (a.cli_jobs // 2), "ms/job")
     rate, _ = loop_rate(s.submit_held_cmd(), a.cli_jobs, s.env, pw, loops=4)
     put("cli_submit_4loops", rate, "jobs/s")
-    if isinstance(s, Corral):  # the drop-in commands, same aim as corral submit
-        rate, cpu = loop_rate([str(s.bin / "sbatch"), "--hold", "-o", "/dev/null",
-                               "--wrap=true"], a.cli_jobs, s.env, pw)
-        put("dropin_sbatch_seq", rate, "jobs/s")
-        put("dropin_sbatch_seq_cpu", cpu, "ms/job")
-        rate, cpu = loop_rate([str(s.bin / "squeue"), "-j", "1"], a.cli_jobs, s.env, pw)
-        put("dropin_squeue_one_job", rate, "calls/s")
-        put("dropin_squeue_one_job_cpu", cpu, "ms/call")
-
+    if isinstance(s, Corral):
         log("API submissions")
         s.reset(cpus=a.cpus)
         pid = s.ctl_pid()
