@@ -190,7 +190,9 @@ def _ground(case: Any, n: int, known: list[int]) -> None:
             body["argv"] = ["true"]
     if case.path.startswith("/agent/"):
         body.update(node="n1", boot_id="b1")
-        for item in [*body.get("running", []), *body.get("reports", [])]:
+        items = [item for key in ("running", "reports") if isinstance(body.get(key), list)
+                 for item in body[key]]  # the fuzzer sends any type here: only lists
+        for item in items:
             if isinstance(item, dict) and known:
                 item["job_id"] = known[(n // 2) % len(known)]
 
