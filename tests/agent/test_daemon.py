@@ -16,9 +16,9 @@ from typing import Any
 import psutil
 import pytest
 
-from corral.agent import runs
 from corral.agent.daemon import Agent, Backoff
 from corral.agent.inventory import Inventory
+from corral.agent.supervise import boottime
 from tests.agent.conftest import make_launch
 from tests.agent.fake_controller import FakeController
 
@@ -280,7 +280,7 @@ def test_answers_renew_the_lease_and_a_new_agent_readopts(
         controller.order(order)
         await until(lambda: agent.launcher and agent.launcher.jobs.get(11))
         until_s = float((spool / "lease").read_text())
-        assert 29 < until_s - runs.boottime() <= 30.0
+        assert 29 < until_s - boottime() <= 30.0
 
     run_agent(sock_path, spool, first)
     second = run_agent(sock_path, spool, lambda agent: until(

@@ -14,6 +14,7 @@ from pathlib import Path
 from corral.agent import runs
 from corral.agent.launcher import Launcher
 from corral.agent.protocol import JobReport, Launch
+from corral.agent.supervise import boottime
 from tests.agent.conftest import AGENT_ID, make_launch, marked_processes
 
 Step = Callable[[Launcher], Awaitable[None]]
@@ -121,7 +122,7 @@ def test_held_reports_come_back(spool: Path, outdir: Path) -> None:
 
 
 def test_a_lapsed_lease_kills_the_job(spool: Path, outdir: Path) -> None:
-    runs.write_lease(spool, runs.boottime() + 1.0)
+    runs.write_lease(spool, boottime() + 1.0)
     t0 = time.time()
     _, reports = _restart(spool, [_ticker(outdir, 46, 300, 0)], _nothing, wait_for=1,
                           lease=spool / runs.LEASE_FILE)

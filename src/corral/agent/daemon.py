@@ -43,6 +43,7 @@ from corral.agent.launcher import TICK_S, Launcher
 from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
 from corral.agent.steps import StepRunner
+from corral.agent.supervise import boottime
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class Agent:
     async def _post(self, path: str, body: dict[str, Any],
                     timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
         assert self.client is not None
-        t_sent = runs.boottime()
+        t_sent = boottime()
         try:
             resp = await self.client.post(path, json=body, timeout=timeout_s)
         except httpx.HTTPError as exc:

@@ -29,7 +29,7 @@ from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.agent.readopt import readopt
 from corral.agent.spawn import StartError, spawn
-from corral.agent.supervise import KILL_DEADLINE_FILE, boottime
+from corral.agent.supervise import boottime
 
 log = logging.getLogger(__name__)
 
@@ -353,9 +353,7 @@ class Launcher:
         if job.terminator is None and not job.exited.done():
             if grace_s > 0:  # the supervisor lets the job's other processes have it too
                 with contextlib.suppress(OSError):
-                    tmp = job.run_dir / (KILL_DEADLINE_FILE + ".tmp")
-                    tmp.write_text(f"{boottime() + grace_s:.3f}\n")
-                    os.replace(tmp, job.run_dir / KILL_DEADLINE_FILE)
+                    runs.write_kill_deadline(job.run_dir, boottime() + grace_s)
             job.terminator = self._spawn_task(kill_tree(job, sig, grace_s))
 
     # -- the end ---------------------------------------------------------------------

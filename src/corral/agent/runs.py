@@ -28,10 +28,11 @@ import logging
 import os
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from corral.agent.supervise import KILL_DEADLINE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,12 @@ def stopped(pid: int) -> bool:
     return data[data.rindex(b")") + 2:].split()[0] in (b"T", b"t")
 
 
-def boottime() -> float:
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
+def write_kill_deadline(run_dir: Path, until: float) -> None:
+    """A kill in progress ends its grace period at CLOCK_BOOTTIME `until`: the run's
+    supervisor lets the job's other processes live until then (supervise.py)."""
+    tmp = run_dir / (KILL_DEADLINE_FILE + ".tmp")
+    tmp.write_text(f"{until:.3f}\n")
+    os.replace(tmp, run_dir / KILL_DEADLINE_FILE)
 
 
 def hold_lock(path: Path) -> int | None:
