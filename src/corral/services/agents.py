@@ -127,7 +127,11 @@ class AgentService:
         node.features = tuple(msg.get("features", ()))
         node.t_last_seen = now
         ctl.leases.heard(name)
-        ctl.node_boot[name] = str(msg.get("boot_id", ""))
+        boot = str(msg.get("boot_id", ""))
+        # the same agent process as before: it keeps every order it took, so a job
+        # of its that it neither runs nor reports never reached it
+        same_agent = bool(boot) and ctl.last_boot.get(name) == boot
+        ctl.node_boot[name] = ctl.last_boot[name] = boot
         if msg.get("address"):
             ctl.node_address[name] = str(msg["address"])
         ctl.orders.drop(name)  # orders for a previous incarnation are void
@@ -135,19 +139,32 @@ class AgentService:
         copy = Node(name=node.name, cpus=node.cpus, mem_mb=node.mem_mb, gpus=node.gpus,
                     features=node.features, drain=node.drain, drain_reason=node.drain_reason,
                     drain_by=node.drain_by, t_last_seen=now)
-        await ctl.persist(lambda conn: store_nodes.upsert_node(conn, copy))
+        def store_node(conn: Connection) -> None:
+            store_nodes.upsert_node(conn, copy)
+            store_nodes.set_boot_id(conn, name, boot)
+        await ctl.persist(store_node)
         await node_checks.apply(ctl, node_checks.registered(ctl.cfg, node, msg.get("health")))
 
         await self._apply_reports(name, list(msg.get("finished", [])))
         # job id -> run (-1: an agent that does not say which run)
         running = {int(r["job_id"]): int(r.get("run", -1)) for r in msg.get("running", [])}
+        relaunch: list[Job] = []
         for job in list(ctl.jobs.values()):
             if job.state.is_active and job.nodes[:1] == (name,) \
                     and running.get(job.id, job.restarts) not in (job.restarts, -1):
                 running.pop(job.id)  # an earlier run: cancelled below, this one is lost
             if job.state.is_active and job.nodes[:1] == (name,) and job.id not in running:
+                if same_agent and job.state == JobState.RUNNING:
+                    # its launch order was lost with the controller before the agent
+                    # took it: this run has not begun, so it begins now
+                    log.warning("job %d: node %s never had its launch order; sending it",
+                                job.id, name)
+                    relaunch.append(job)
+                    continue
                 log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name)
                 await self._lost(job, f"node {name} re-registered without it")
+        for job in relaunch:
+            ctl.orders.push(name, launch_order(ctl, job))
         for r in msg.get("running", []):
             job_id, run = int(r["job_id"]), int(r.get("run", -1))
             known = ctl.jobs.get(job_id)

@@ -66,6 +66,9 @@ class Controller(JobControl):
         self.listings = Listings()  # whole listings, while nothing changes (readmodel.py)
         self.nodes: dict[str, Node] = {}
         self.node_boot: dict[str, str] = {}
+        # node -> the agent process that registered last, as stored: one that
+        # registers again with the same id has lived through a controller restart
+        self.last_boot: dict[str, str] = {}
         self.node_address: dict[str, str] = {}  # as each agent reports it (step I/O)
         self.orders = OrderBook()
         self.leases = Leases(cfg.controller.node_lease_s, cfg.controller.kill_grace_s)
@@ -93,6 +96,7 @@ class Controller(JobControl):
         since = time.time() - self.cfg.controller.keep_finished_s
         jobs, nodes = await self.writer.read(lambda conn: _load_state(conn, since))
         await self.writer.read(self.arrays.load)
+        self.last_boot = await self.writer.read(store_nodes.load_boot_ids)
         for n in nodes:
             n.reachable = False
             self.nodes[n.name] = n

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, select, update
 
 from corral.model.node import Node
 from corral.store.dialect import upsert
@@ -47,6 +47,16 @@ def _node(row: Row[Any]) -> Node:
 def load_nodes(conn: Connection) -> list[Node]:
     """Every stored node, ordered by name (reachable False, nothing in use)."""
     return [_node(r) for r in conn.execute(select(nodes).order_by(nodes.c.name))]
+
+
+def set_boot_id(conn: Connection, name: str, boot_id: str) -> None:
+    """Remember the agent process (its boot id) that registered last for the node."""
+    conn.execute(update(nodes).where(nodes.c.name == name).values(boot_id=boot_id[:64]))
+
+
+def load_boot_ids(conn: Connection) -> dict[str, str]:
+    """Each stored node's last registered agent process."""
+    return {r.name: r.boot_id for r in conn.execute(select(nodes.c.name, nodes.c.boot_id))}
 
 
 def delete_node(conn: Connection, name: str) -> bool:

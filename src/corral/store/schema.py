@@ -124,6 +124,8 @@ nodes = Table(
     Column("drain_reason", Text, nullable=False, server_default=""),
     Column("drain_by", String(32), nullable=False, server_default=""),  # migration 0003
     Column("t_last_seen", Double, nullable=False, server_default="0"),
+    # the last agent process that registered for the node (migration 0007)
+    Column("boot_id", String(64), nullable=False, server_default=""),
 )
 
 meta = Table(
