@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # A run whose supervisor has not written procs.json yet (the agent stopped right after
 # starting it) is given this long to do so.
 PROCS_WAIT_S = 3.0
+# How long the processes of a run that cannot be followed are swept and killed until
+# none is left.
+KILL_WAIT_S = 2.0
 
 
 def _await_procs(records: list[runs.Record]) -> None:
@@ -115,9 +118,15 @@ def kill_unfollowed(rec: runs.Record, why: str) -> None:
                        job_id=rec.job_id, agent_id=agent_id,
                        root_alive=procs is not None
                        and runs.alive(procs.job_pid, procs.job_start))
+        # a process may fork between a sweep and the kill, and a killed one takes a
+        # moment to die: sweep and kill again until none is left (bounded)
+        deadline = time.monotonic() + KILL_WAIT_S
         tree.sweep()
         if tree.alive():
             log.warning("job %d: run %d cannot be followed (%s); killing %s",
                         rec.job_id, rec.run, why, tree.alive())
+        while tree.alive() and time.monotonic() < deadline:
             tree.kill_all()
+            time.sleep(0.02)
+            tree.sweep()
     runs.remove(rec.path)
