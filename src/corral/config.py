@@ -50,6 +50,8 @@ class ControllerConfig(_Strict):
     # instead; a job's own max_retries overrides it
     max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] = 3
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # "json": the controller's log (and the agent `corral up` starts) as JSON lines
+    log_format: Literal["text", "json"] = "text"
     # like Slurm's PrivateData: "jobs" hides other users' jobs from plain users
     # (listings, show, events, history); scripts and environments are private always
     private_data: list[Literal["jobs"]] = []
@@ -219,6 +221,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "CORRAL_NODE_LEASE_S": ("controller", "node_lease_s"),
     "CORRAL_KILL_GRACE_S": ("controller", "kill_grace_s"),
     "CORRAL_LOG_LEVEL": ("controller", "log_level"),
+    "CORRAL_LOG_FORMAT": ("controller", "log_format"),
     "CORRAL_SCHEDULER_POLICY": ("scheduler", "policy"),
 }
 

@@ -44,6 +44,7 @@ from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
 from corral.agent.steps import StepRunner
 from corral.agent.supervise import boottime
+from corral.logs import log_ids
 
 log = logging.getLogger(__name__)
 
@@ -301,13 +302,14 @@ class Agent:
             old = self.pending.get(order.job_id)
             if old is not None and old.run >= order.launch.run:
                 log.info("job %d: launch of run %d ignored, that run has ended here",
-                         order.job_id, order.launch.run)
+                         order.job_id, order.launch.run, extra=log_ids(job_id=order.job_id))
             else:
                 if old is not None:
                     del self.pending[order.job_id]
                     self.launcher.discard(order.job_id, old.run)
                 if not self.launcher.launch(order.launch):
-                    log.info("job %d: launch ignored, it is running", order.job_id)
+                    log.info("job %d: launch ignored, it is running", order.job_id,
+                             extra=log_ids(job_id=order.job_id))
         elif order.kind == "cancel":
             stepped = (self.steps.terminate(order.job_id, order.signal, order.grace_s)
                        if self.steps else 0)
@@ -316,7 +318,8 @@ class Agent:
             self._grace_until[order.job_id] = time.monotonic() + order.grace_s
             if not self.launcher.cancel(order.job_id, order.signal, order.grace_s,
                                         run=order.run) and not stepped:
-                log.info("job %d: cancel ignored, not running here", order.job_id)
+                log.info("job %d: cancel ignored, not running here", order.job_id,
+                         extra=log_ids(job_id=order.job_id))
         elif order.kind == "signal":
             self._signal(order)
         elif order.kind == "step" and order.step is not None and self.steps is not None:
@@ -331,7 +334,8 @@ class Agent:
 
     def _launch_step(self, step: StepLaunch) -> None:
         if self.steps is not None and not self.steps.launch(step):
-            log.info("step %d.%d: launch ignored, it runs", step.job_id, step.step_id)
+            log.info("step %d.%d: launch ignored, it runs", step.job_id, step.step_id,
+                     extra=log_ids(job_id=step.job_id))
 
     def _signal(self, order: Order) -> None:
         assert self.launcher is not None
@@ -343,7 +347,7 @@ class Agent:
                                         main_only=order.target == "main") or done
         if not done:
             log.info("job %d: signal %d (%s) reached no process here", order.job_id,
-                     order.signal, order.target)
+                     order.signal, order.target, extra=log_ids(job_id=order.job_id))
 
     def _bad_order(self, raw: object, why: str) -> None:
         log.error("bad order from the controller: %s", why)

@@ -17,6 +17,7 @@ from corral.agent.proctree import JobTree, children_map
 from corral.agent.protocol import JobReport, Launch
 from corral.agent.runs import Exit
 from corral.agent.spawn import format_start_error, read_error_output
+from corral.logs import log_ids
 
 
 @dataclass(eq=False)
@@ -98,7 +99,8 @@ async def kill_tree(job: Job, sig: int, grace_s: float) -> None:
         await asyncio.sleep(KILL_POLL_S)
         if job.exited.done() and not tree.alive():
             return
-    log.warning("job %d: processes %s survive SIGKILL", job.job_id, tree.alive())
+    log.warning("job %d: processes %s survive SIGKILL", job.job_id, tree.alive(),
+                extra=log_ids(job_id=job.job_id))
 
 
 LEASE_MESSAGE = ("the node lost the controller for longer than its lease; the job "

@@ -30,6 +30,7 @@ from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.agent.readopt import readopt
 from corral.agent.spawn import StartError, spawn
 from corral.agent.supervise import boottime
+from corral.logs import log_ids
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ class Launcher:
             if old.launch.run >= launch.run:
                 return False
             log.warning("job %d: run %d still runs here; ending it before run %d starts",
-                        launch.job_id, old.launch.run, launch.run)
+                        launch.job_id, old.launch.run, launch.run,
+                        extra=log_ids(job_id=launch.job_id))
             old.next_launch = launch
             self._terminate(old, signal.SIGKILL, 0.0, "CANCELLED")
             return True
@@ -196,7 +198,8 @@ class Launcher:
             elif limit_s > 0:
                 self._start_clock(job, left_s)
         log.info("job %d: run %d re-adopted (pid %d, %s)", job.job_id, job.launch.run,
-                 job.job_pid, "running" if end is None else "ended meanwhile")
+                 job.job_pid, "running" if end is None else "ended meanwhile",
+                 extra=log_ids(job_id=job.job_id))
         self._spawn_task(self._supervise(job))
 
     # -- start -----------------------------------------------------------------------
@@ -206,7 +209,8 @@ class Launcher:
         try:
             return self.cgroups.create(launch.job_id, launch.mem_mb)
         except OSError as exc:
-            log.warning("job %d: no cgroup (%s); using RSS monitoring", launch.job_id, exc)
+            log.warning("job %d: no cgroup (%s); using RSS monitoring", launch.job_id, exc,
+                        extra=log_ids(job_id=launch.job_id))
             return None
 
     def _on_started(self, job: Job) -> None:
@@ -234,15 +238,16 @@ class Launcher:
                 job.cgroup.add(pid)
             except OSError as exc:
                 log.warning("job %d: cannot join its cgroup (%s); using RSS monitoring",
-                            job.job_id, exc)
+                            job.job_id, exc, extra=log_ids(job_id=job.job_id))
                 job.cgroup.remove()
                 job.cgroup = None
         self._close(job.gate_fd)  # EOF opens the gate
         job.gate_fd = -1
-        log.info("job %d started: pid %d", job.job_id, pid)
+        log.info("job %d started: pid %d", job.job_id, pid, extra=log_ids(job_id=job.job_id))
 
     def _report_start_failure(self, launch: Launch, t_start: float, message: str) -> None:
-        log.warning("job %d could not start: %s", launch.job_id, message)
+        log.warning("job %d could not start: %s", launch.job_id, message,
+                    extra=log_ids(job_id=launch.job_id))
         report = JobReport(launch.job_id, "FAILED", exit_code=1, t_start=t_start,
                            t_end=time.time(), message=message, run=launch.run)
         self.on_report(report)  # now: the next poll must show it (as a held report)
@@ -344,7 +349,7 @@ class Launcher:
         oom = job.cgroup.oom_killed() if job.cgroup is not None else False
         if oom or rss_mb > limit:
             log.info("job %d: %.0f MiB exceeds its %d MiB limit; killing it",
-                     job.job_id, rss_mb, limit)
+                     job.job_id, rss_mb, limit, extra=log_ids(job_id=job.job_id))
             self._terminate(job, signal.SIGKILL, 0.0, "OUT_OF_MEMORY")
 
     def _terminate(self, job: Job, sig: int, grace_s: float, reason: str) -> None:
@@ -363,7 +368,8 @@ class Launcher:
         try:
             report = await self._finish(job, end, t_end)
         except Exception as exc:  # the controller must hear of the job in any case
-            log.error("job %d: %s: %s", job.job_id, type(exc).__name__, exc)
+            log.error("job %d: %s: %s", job.job_id, type(exc).__name__, exc,
+                      extra=log_ids(job_id=job.job_id))
             report = JobReport(job.job_id, "FAILED", t_start=job.t_start, t_end=t_end,
                                message=f"agent error while ending the job: {exc}",
                                run=job.launch.run)
@@ -374,7 +380,7 @@ class Launcher:
         if self.jobs.get(job.job_id) is job:
             del self.jobs[job.job_id]
         log.info("job %d ended: %s%s", job.job_id, report.state,
-                 f" ({report.message})" if report.message else "")
+                 f" ({report.message})" if report.message else "", extra=log_ids(job_id=job.job_id))
         self.on_report(report)
         if job.next_launch is not None:
             self.launch(job.next_launch)

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import click
 
+from corral import logs
 from corral.agent import runs
 from corral.agent.daemon import Agent
 from corral.agent.inventory import detect
+from corral.logs import LOG_FORMATS, LogFormat
 
 log = logging.getLogger("corral.agent")
 
@@ -46,13 +48,10 @@ def prepare_spool(spool: Path) -> None:
                 break
 
 
-def setup_logging(log_file: str | None, verbose: bool) -> None:
-    handler: logging.Handler = (logging.FileHandler(log_file) if log_file
-                                else logging.StreamHandler(sys.stderr))
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+def setup_logging(log_file: str | None, verbose: bool, log_format: LogFormat = "text",
+                  node: str | None = None) -> None:
+    logs.setup(log_format, LOG_FORMAT, level=logging.DEBUG if verbose else logging.INFO,
+               stream=sys.stderr, log_file=log_file, node=node, process="corral-agent")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
@@ -73,24 +72,27 @@ def setup_logging(log_file: str | None, verbose: bool) -> None:
 @click.option("--cluster-key", envvar="CORRAL_CLUSTER_KEY", default=None,
               help="Shared cluster key (sent over TCP).")
 @click.option("--log-file", default=None, help="Append the log here instead of stderr.")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text",
+              envvar="CORRAL_LOG_FORMAT", show_default=True,
+              help="text, or json: one JSON object per line.")
 @click.option("--no-cgroups", is_flag=True, help="Use RSS monitoring even if cgroup v2 works.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None,
          gpus: int | None, features: str | None, spool: Path | None,
-         cluster_key: str | None, log_file: str | None, no_cgroups: bool,
-         verbose: bool) -> None:
+         cluster_key: str | None, log_file: str | None, log_format: LogFormat,
+         no_cgroups: bool, verbose: bool) -> None:
     """Run jobs on this node for a corral controller.
 
     On SIGTERM the agent stops and exits; running jobs are left running under their
     supervisors, and an agent restarted on the same spool re-adopts them. Jobs
     whose node does not hear from the controller for its lease are killed.
     """
-    setup_logging(log_file, verbose)
+    node = node or socket.gethostname().split(".")[0]
+    setup_logging(log_file, verbose, log_format, node)
     if not controller.startswith(("unix://", "http://", "https://")):
         raise click.BadParameter("use unix:///path/to/sock or http://host:port",
                                  param_hint="--controller")
-    inventory = detect(node or socket.gethostname().split(".")[0], cpus=cpus, mem_mb=mem_mb,
-                       gpus=gpus, features=features)
+    inventory = detect(node, cpus=cpus, mem_mb=mem_mb, gpus=gpus, features=features)
     spool_dir = spool or default_spool(inventory.node)
     try:
         prepare_spool(spool_dir)

@@ -29,6 +29,7 @@ from corral.agent.siteprog import (
     run_program,
     seconds_of,
 )
+from corral.logs import log_ids
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ class JobScripts:
         report = JobReport(launch.job_id, "FAILED", exit_code=1, t_start=t_start,
                            t_end=time.time(), run=launch.run)
         if not result.ok:
-            log.warning("job %d: %s; not started", launch.job_id, result.message)
+            log.warning("job %d: %s; not started", launch.job_id, result.message,
+                        extra=log_ids(job_id=launch.job_id))
             report.message = report.prolog_message = result.message
             report.prolog_failed = True
         elif starting is not None and starting.cancelled:
@@ -164,7 +166,8 @@ class JobScripts:
         result = await run_program(f"epilog {program}", program, env,
                                    self.settings.epilog_timeout_s)
         if not result.ok:
-            log.warning("job %d: %s", launch.job_id, result.message)
+            log.warning("job %d: %s", launch.job_id, result.message,
+                        extra=log_ids(job_id=launch.job_id))
             report.epilog_failed = True
             report.epilog_message = result.message
 
@@ -184,7 +187,7 @@ class JobScripts:
         if gate is not None and not gate.done():
             gate.set_result(result.ok)
         if not result.ok:
-            log.warning("job %d: %s", job.job_id, result.message)
+            log.warning("job %d: %s", job.job_id, result.message, extra=log_ids(job_id=job.job_id))
             await self._send("prolog", job, result.message)
 
     def after_prolog(self, job_id: int, then: Callable[[], object]) -> None:
@@ -213,7 +216,7 @@ class JobScripts:
                                    script_environment(self.node, job, "epilog_slurmd"),
                                    self.settings.epilog_timeout_s)
         if not result.ok:
-            log.warning("job %d: %s", job.job_id, result.message)
+            log.warning("job %d: %s", job.job_id, result.message, extra=log_ids(job_id=job.job_id))
             await self._send("epilog", job, result.message)
 
     async def _send(self, kind: str, job: JobFacts, message: str) -> None:
@@ -224,7 +227,8 @@ class JobScripts:
                 await self.send_failure(kind, job, message)
                 return
             except Exception as exc:
-                log.warning("job %d: %s failure not delivered (%s)", job.job_id, kind, exc)
+                log.warning("job %d: %s failure not delivered (%s)", job.job_id, kind, exc,
+                            extra=log_ids(job_id=job.job_id))
                 await asyncio.sleep(SEND_BACKOFF_S * 2 ** attempt)
 
     # -- tasks -------------------------------------------------------------------------

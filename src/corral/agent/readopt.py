@@ -25,6 +25,7 @@ from corral.agent.jobrun import Job
 from corral.agent.proctree import JobTree
 from corral.agent.protocol import JobReport, Launch, ProtocolError
 from corral.agent.spawn import StartError, resolve_user
+from corral.logs import log_ids
 
 if TYPE_CHECKING:
     from corral.agent.launcher import Launcher
@@ -124,7 +125,7 @@ def kill_unfollowed(rec: runs.Record, why: str) -> None:
         tree.sweep()
         if tree.alive():
             log.warning("job %d: run %d cannot be followed (%s); killing %s",
-                        rec.job_id, rec.run, why, tree.alive())
+                        rec.job_id, rec.run, why, tree.alive(), extra=log_ids(job_id=rec.job_id))
         while tree.alive() and time.monotonic() < deadline:
             tree.kill_all()
             time.sleep(0.02)

@@ -30,6 +30,7 @@ from corral.agent.spawn import (
     gpu_environment,
     resolve_user_of,
 )
+from corral.logs import log_ids
 from corral.model.step import (
     FRAME_EXIT,
     FRAME_HEADER,
@@ -183,7 +184,8 @@ class StepRunner:
                     if ext.mem_mb is not None and rss_mb > ext.mem_mb and not ext.oom:
                         ext.oom = True
                         log.info("job %d: its steps use %.0f MiB here, over its %d MiB per "
-                                 "node; killing them", job_id, rss_mb, ext.mem_mb)
+                                 "node; killing them", job_id, rss_mb, ext.mem_mb,
+                                 extra=log_ids(job_id=job_id))
                         self._say_oom(job_id, rss_mb, ext.mem_mb)
                         ext.tree.kill_all()
                         self.kill_job(job_id)
@@ -217,7 +219,8 @@ class StepRunner:
             reader, step.writer = await self._connect(sl)
         except (OSError, TimeoutError) as exc:
             log.warning("step %d.%d: cannot reach its client at %s:%d (%s)", sl.job_id,
-                        sl.step_id, sl.io_host or self.io_default_host, sl.io_port, exc)
+                        sl.step_id, sl.io_host or self.io_default_host, sl.io_port, exc,
+                        extra=log_ids(job_id=sl.job_id))
             self.steps.pop(step.key, None)
             return
         try:
@@ -241,7 +244,7 @@ class StepRunner:
                 await stdin_task
         except (ConnectionError, OSError) as exc:
             log.info("step %d.%d: client gone (%s); killing its tasks", sl.job_id,
-                     sl.step_id, exc)
+                     sl.step_id, exc, extra=log_ids(job_id=sl.job_id))
         finally:
             step.done = True
             step.send(signal.SIGKILL)

@@ -13,6 +13,7 @@ from corral.api import (
     routes_jobs,
     routes_steps,
 )
+from corral.api.request_ids import RequestIdMiddleware
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
 
@@ -26,6 +27,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.controller = ctl
     app.state.agents = AgentService(ctl)
     errors.install(app)
+    app.add_middleware(RequestIdMiddleware)  # X-Request-ID, in the log lines' context
     app.include_router(routes_batch.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_steps.router)

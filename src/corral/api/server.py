@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import uvicorn
 
+from corral import logs
 from corral.api.app import create_app
 from corral.api.peercred import PeerCredH11Protocol
 from corral.config import Config, load_config
@@ -22,6 +23,8 @@ from corral.services.controller import Controller
 from corral.store.db import make_engine, migrate
 
 log = logging.getLogger("corral.server")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def bind_unix(path: str) -> socket.socket:
@@ -77,7 +80,9 @@ async def serve(cfg: Config) -> None:
     ctl = Controller(cfg, engine)
     await ctl.start()
     app = create_app(ctl)
+    # log_config=None: uvicorn's records go through the root logger's handler (logs.setup)
     ucfg = uvicorn.Config(app, http=PeerCredH11Protocol, lifespan="off", log_level="warning",
+                          log_config=None,
                           access_log=False, timeout_graceful_shutdown=2, ws="none")
     server = _Server(ucfg, ctl)
     log.info("controller up: socket %s%s, store %s", cfg.socket_path,
@@ -106,17 +111,17 @@ def hold_lock(path: Path) -> int | None:
 
 @click.command("corral-controller")
 @click.option("--state-dir", envvar="CORRAL_STATE_DIR", help="Where the state lives.")
-def main(state_dir: str | None) -> None:
+@click.option("--log-format", type=click.Choice(logs.LOG_FORMATS), default=None,
+              help="text or json (JSON lines); default: controller.log_format.")
+def main(state_dir: str | None, log_format: logs.LogFormat | None) -> None:
     """Run the corral controller in the foreground."""
     try:
         cfg = load_config(state_dir)
     except CorralError as e:
         raise click.ClickException(str(e)) from None
-    logging.basicConfig(
-        level=cfg.controller.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.setup(log_format or cfg.controller.log_format, LOG_FORMAT,
+               level=cfg.controller.log_level, stream=sys.stderr,
+               process="corral-controller")
     Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
     lock = hold_lock(Path(cfg.state_dir) / "controller.lock")
     if lock is None:

@@ -144,7 +144,8 @@ def up(node_name: str | None) -> None:
     agent_pidfile = state / "agent.pid"
     if _pid(agent_pidfile, AGENT_MODULE, state / "spool" / "agent.lock") is None:
         argv = [sys.executable, "-m", AGENT_MODULE, "--controller", url,
-                "--node", node, "--spool", str(state / "spool")]
+                "--node", node, "--spool", str(state / "spool"),
+                "--log-format", cfg.controller.log_format]
         ncfg = next((n for n in cfg.nodes if n.name == node), None)
         if ncfg is not None:
             if ncfg.cpus:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from corral.logs import log_ids
 from corral.model.arrays import array_facts
 from corral.model.bounds import check_node
 from corral.model.errors import Conflict, InvalidRequest
@@ -158,10 +159,11 @@ class AgentService:
                     # its launch order was lost with the controller before the agent
                     # took it: this run has not begun, so it begins now
                     log.warning("job %d: node %s never had its launch order; sending it",
-                                job.id, name)
+                                job.id, name, extra=log_ids(job_id=job.id, node=name))
                     relaunch.append(job)
                     continue
-                log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name)
+                log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name,
+                            extra=log_ids(job_id=job.id, node=name))
                 await self._lost(job, f"node {name} re-registered without it")
         for job in relaunch:
             ctl.orders.push(name, launch_order(ctl, job))
@@ -177,7 +179,7 @@ class AgentService:
         node.reachable = True
         ctl.kick()
         log.info("node %s registered: %d CPUs, %d MB, %d GPUs, %d running", name, node.cpus,
-                 node.mem_mb, node.gpus, len(running))
+                 node.mem_mb, node.gpus, len(running), extra=log_ids(node=name))
         lease_s = ctl.cfg.controller.node_lease_s
         return {"heartbeat_s": heartbeat_s(lease_s), "lease_s": lease_s,
                 "agent": ctl.cfg.agent.model_dump(),
@@ -259,7 +261,7 @@ class AgentService:
                 continue
             if mark.resends < LAUNCH_RESENDS:
                 log.warning("job %d: node %s shows no sign of its launch order; sending "
-                            "it again", job_id, node)
+                            "it again", job_id, node, extra=log_ids(job_id=job_id, node=node))
                 mark.resends += 1
                 mark.after_poll = None
                 ctl.orders.push(node, launch_order(ctl, job))

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from corral.config import Config
+from corral.logs import log_ids
 from corral.model.arrays import ArrayRest, parse_array_cached
 from corral.model.deps import parse_dependency
 from corral.model.errors import NotFound
@@ -162,6 +163,9 @@ class Controller(JobControl):
         check_job_transition(str(job.id), old, new)
         job.state = new
         self.jobs.restate(job, old)
+        log.info("job %d: %s -> %s%s", job.id, old, new,
+                 f" on {','.join(job.nodes)}" if job.nodes and new.is_active else "",
+                 extra=log_ids(job_id=job.id, node=job.nodes[0] if job.nodes else None))
         if new.is_final:
             self.counters["jobs_ended"] += 1
             self.usage.charge_job(job, time.time())
@@ -292,6 +296,9 @@ class Controller(JobControl):
             job.id = ids[0]
             self.jobs[job.id] = job
         self.counters["jobs_submitted"] += len(ids)
+        log.info("job %d submitted by %s to %s%s", ids[0], owner.user, res.partition,
+                 f" ({len(ids)} tasks)" if arr is not None else "",
+                 extra={"job_id": ids[0]})
         self.kick()
         return ids
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from corral.logs import log_ids
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.services.retries import retry_or_end
@@ -83,7 +84,8 @@ async def expire(ctl: Controller) -> None:
             continue
         silent_s = ctl.leases.silent_s(name)
         log.warning("node %s: not heard from for %.1f s, its lease of %.0f s has lapsed: "
-                    "%d job(s) lost", name, silent_s, ctl.leases.lease_s, len(jobs))
+                    "%d job(s) lost", name, silent_s, ctl.leases.lease_s, len(jobs),
+                    extra=log_ids(node=name))
         for job in jobs:
             await lose_job(ctl, job, f"node {name} not heard from for {silent_s:.0f} s "
                                      f"(lease {ctl.leases.lease_s:.0f} s)")

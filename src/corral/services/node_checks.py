@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from corral.logs import log_ids
 from corral.model.event import EventKind
 from corral.model.job import Job
 from corral.model.node import Node
@@ -55,7 +56,7 @@ def drain_for_check(node: Node, by: str, reason: str) -> Callable[[Connection], 
     drained it already (their reason stays). None: nothing changes."""
     if node.drain and (node.drain_by not in CHECKS or node.drain_reason == reason):
         return None
-    log.warning("node %s: drained (%s): %s", node.name, by, reason)
+    log.warning("node %s: drained (%s): %s", node.name, by, reason, extra=log_ids(node=node.name))
     return _set(node, True, by, reason)
 
 
@@ -63,12 +64,14 @@ def health_result(node: Node, ok: bool, message: str) -> Callable[[Connection], 
     """The health check's latest verdict on its node. None: nothing changes."""
     if ok:
         if node.drain and node.drain_by == HEALTH:
-            log.info("node %s: health check passes; resumed", node.name)
+            log.info("node %s: health check passes; resumed", node.name,
+                     extra=log_ids(node=node.name))
             return _set(node, False, HEALTH, "")
         return None
     if node.drain and (node.drain_by != HEALTH or node.drain_reason == message):
         return None  # drained already: by someone else, or for this same reason
-    log.warning("node %s: health check fails; drained: %s", node.name, message)
+    log.warning("node %s: health check fails; drained: %s", node.name, message,
+                extra=log_ids(node=node.name))
     return _set(node, True, HEALTH, message)
 
 

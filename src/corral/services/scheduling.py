@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 
 from corral import sched
 from corral.config import SchedulerConfig
+from corral.logs import log_ids
 from corral.model.arrays import array_throttle
 from corral.model.deps import DepStatus
 from corral.model.event import EventKind
@@ -404,7 +405,8 @@ class Scheduler:
             job = self.ctl.jobs.get(job_id)
             if job is None or not job.state.is_waiting:
                 continue
-            log.error("job %d: held, the scheduler fails on it: %s", job_id, error)
+            log.error("job %d: held, the scheduler fails on it: %s", job_id, error,
+                      extra=log_ids(job_id=job_id))
             old = job.state
             job.reason = f"{Reason.SCHEDULING_FAILED}: {error}"
             data = {"by": "scheduler", "error": error}
