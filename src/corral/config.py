@@ -181,6 +181,17 @@ class NodeConfig(_Strict):
         return parse_mem_mb("nodes.mem_mb", v) if isinstance(v, str) else v
 
 
+class RolesConfig(_Strict):
+    """Who is an operator or an administrator (docs/identity.md). Besides these, uid 0
+    and the controller's own uid are administrators, and a token's `claim` (a list
+    of role names, or one; a dotted path reaches into nested claims) grants roles."""
+    operators: list[str] = []
+    operator_groups: list[str] = []
+    admins: list[str] = []
+    admin_groups: list[str] = []
+    claim: Annotated[str, Field(min_length=1)] = "roles"
+
+
 class Config(_Strict):
     state_dir: str
     controller: ControllerConfig = ControllerConfig()
@@ -191,6 +202,7 @@ class Config(_Strict):
     qos: list[QosConfig] = []
     limits: LimitsConfig = LimitsConfig()
     agent: AgentConfig = AgentConfig()
+    roles: RolesConfig = RolesConfig()
 
     @property
     def socket_path(self) -> str:

@@ -12,6 +12,7 @@ from corral.compat.sge.qsub import build as qsub_build
 from corral.compat.sge.qsub import parse_options as qsub_options
 from corral.compat.slurm.submitopts import build_request as sbatch_request
 from corral.model.errors import PermissionDenied
+from corral.model.roles import Role
 from corral.services.identity import Caller
 from tests.api.harness import Ctx, run
 
@@ -56,7 +57,7 @@ def test_unlimited_is_not_the_partition_default(tmp_path: Path) -> None:
         assert "asks UNLIMITED; partition 'capped' allows at most 7-00:00:00" in r.text
         # its owner may lower a limit, not lift it to unlimited
         me = Caller(uid=os.getuid(), user=ctx.ctl.jobs[given].user, gid=os.getgid(),
-                    is_admin=False)
+                    role=Role.USER)
         with pytest.raises(PermissionDenied, match="above 01:00:00"):
             await ctx.ctl.update(me, given, {"time_limit_s": 0})
         assert (await ctx.ctl.update(me, held, {"time_limit_s": 60})).time_limit_s == 60

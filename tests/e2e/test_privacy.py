@@ -211,23 +211,23 @@ def test_authorization_matrix(site: Site) -> None:
             assert len(messages[(who, op)]) > 0, (who, op)
     assert set(matrix["admin"].values()) == {"allowed"}, (matrix["admin"], messages)
     # each refusal is a clear line naming the field (qsub adds its "Exiting.")
-    assert "priority: only an administrator may set a fixed priority (got 5)" \
+    assert "priority: set a fixed priority (got 5): needs operator" \
         in messages[("A", "update own priority")]
-    assert "priority: only an administrator may set a fixed priority (got 6)" \
+    assert "priority: set a fixed priority (got 6): needs operator" \
         in messages[("A", "scontrol Priority=")]
-    assert "nice: only an administrator may set a negative nice (got -5" \
+    assert "nice: set a negative nice (got -5" \
         in messages[("B", "scontrol Nice=-5")]
-    assert "priority: only an administrator may set a fixed priority (got 9)" \
+    assert "priority: set a fixed priority (got 9): needs operator" \
         in messages[("A", "sbatch --priority")]
-    assert "nice: only an administrator may set a negative nice (got -5" \
+    assert "nice: set a negative nice (got -5" \
         in messages[("A", "sbatch --nice=-5")]
-    assert "nice: only an administrator may set a negative nice (got -10" \
+    assert "nice: set a negative nice (got -10" \
         in messages[("A", "qsub -p 10")]
-    assert f"job {jobs['B']}: belongs to corraltestb, not corraltesta" \
+    assert f"cancel job {jobs['B']} of corraltestb: needs operator" \
         in messages[("A", "cancel other's job")]
-    assert "node node1: only an administrator may drain a node" \
+    assert "drain node node1: needs operator" \
         in messages[("B", "node drain")]
-    assert "reservation: only an administrator may create one" \
+    assert "create reservation resb: needs administrator" \
         in messages[("B", "reservation create")]
     # and nothing a plain user was refused happened
     job_a = json.loads(site.cluster.corral("show", str(jobs["A"]), "--json").stdout)

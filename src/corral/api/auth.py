@@ -19,7 +19,7 @@ async def user_caller(request: Request) -> Caller:
     uid = request.scope.get(SCOPE_KEY)
     if uid is None:
         raise Unauthenticated("remote users need a token; use the Unix socket on this host")
-    return caller_from_uid(uid, os.getuid())
+    return caller_from_uid(uid, request.app.state.controller.roles)
 
 
 async def require_agent(request: Request) -> None:

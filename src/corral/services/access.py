@@ -9,12 +9,12 @@ Every use case that reads a job, acts on one, or changes the cluster asks here
   resources, working directory, output paths…) is public, unless the site sets
   `controller.private_data = ["jobs"]`: then plain users see only their own
   jobs, and another user's job answers as if it did not exist.
-- Only a job's owner or an administrator acts on it (cancel, hold, release,
-  requeue, update, steps).
-- Privileged fields are an administrator's: a fixed priority, a negative nice,
-  raising a time limit, submitting as another user, releasing a job an
-  administrator held, draining or resuming nodes, creating or deleting
-  reservations. A plain user asking for one gets one line naming the field.
+- Who may act on a job or on the cluster is the table of services/authz.py: a
+  job's owner acts on it, operators on any job (and drain and resume nodes),
+  administrators on everything. Privileged fields — a fixed priority, a negative
+  nice, raising a time limit — need an operator; submitting as another user,
+  deleting nodes and reservations an administrator. A refused request gets one
+  line naming what was refused and the role it needs.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import pwd
 from collections.abc import Mapping
 from typing import Any
 
-from corral.model.errors import InvalidRequest, NotFound, PermissionDenied
+from corral.model.errors import InvalidRequest, NotFound
 from corral.model.event import Event, EventKind
 from corral.model.job import Job, JobSpec
 from corral.model.units import UNLIMITED_S, format_duration_s
-from corral.services.identity import Caller
+from corral.services.authz import Action, allows, authorize
+from corral.services.identity import Caller, RolePolicy, local_caller
 
 # The spec fields only the owner and administrators may read.
 PRIVATE_SPEC_FIELDS = ("script", "environment", "argv")
@@ -66,14 +67,14 @@ class Access:
     @staticmethod
     def reads_private(caller: Caller, job: Job) -> bool:
         """May the caller read the job's script, environment and command line?"""
-        return caller.may_act_on(job.uid)
+        return allows(caller, Action.READ_PRIVATE, job.uid)
 
     def sees(self, caller: Caller, job: Job) -> bool:
         """Does the job exist for the caller (private_data = ["jobs"] hides others')?"""
-        return not self.private_jobs or caller.may_act_on(job.uid)
+        return not self.private_jobs or caller.uid == job.uid or allows(caller, Action.SEE_ALL)
 
     def sees_all(self, caller: Caller) -> bool:
-        return not self.private_jobs or caller.is_admin
+        return not self.private_jobs or allows(caller, Action.SEE_ALL)
 
     def check_sees(self, caller: Caller, job: Job) -> None:
         if not self.sees(caller, job):
@@ -95,30 +96,37 @@ class Access:
         return d
 
     # ---- acting on a job ---------------------------------------------------------
-    def check_acts_on(self, caller: Caller, job: Job) -> None:
-        """Only the owner or an administrator acts on a job."""
-        if caller.may_act_on(job.uid):
+    def check_acts_on(self, caller: Caller, job: Job, action: Action) -> None:
+        """The job's owner, or a caller whose role the action needs on others' jobs.
+        A job the caller may not see is not found rather than refused."""
+        if allows(caller, action, job.uid):
             return
         self.check_sees(caller, job)
-        raise PermissionDenied(f"job {job.id}: belongs to {job.user}, not {caller.user}")
+        authorize(caller, action, job.uid, what=f"{action.value} job {job.id} of {job.user}")
 
     @staticmethod
     def check_release(caller: Caller, job: Job) -> None:
-        if job.reason == "JobHeldAdmin" and not caller.is_admin:
-            raise PermissionDenied(f"job {job.id}: held by an administrator; only an "
-                                   "administrator may release it")
+        if job.reason == "JobHeldAdmin":
+            authorize(caller, Action.RELEASE_ADMIN_HOLD,
+                      what=f"release job {job.id} (held by an operator or administrator)")
+
+    @staticmethod
+    def held_reason(caller: Caller, owner_uid: int) -> str:
+        """Why a job is held: by its owner, or by an operator or administrator."""
+        return "JobHeldUser" if caller.uid == owner_uid or not caller.is_operator \
+            else "JobHeldAdmin"
 
     # ---- privileged fields ---------------------------------------------------------
     @staticmethod
     def check_priority_nice(caller: Caller, priority: int | None, nice: int | None) -> None:
-        if caller.is_admin:
+        if allows(caller, Action.SET_PRIORITY):
             return
         if priority is not None:
-            raise PermissionDenied(f"priority: only an administrator may set a fixed "
-                                   f"priority (got {priority})")
+            authorize(caller, Action.SET_PRIORITY,
+                      what=f"priority: set a fixed priority (got {priority})")
         if nice is not None and nice < 0:
-            raise PermissionDenied(f"nice: only an administrator may set a negative nice "
-                                   f"(got {nice}; 0 to 10000 are allowed)")
+            authorize(caller, Action.SET_PRIORITY,
+                      what=f"nice: set a negative nice (got {nice}; 0 to 10000 are allowed)")
 
     def check_submit(self, caller: Caller, spec: JobSpec) -> None:
         self.check_priority_nice(caller, spec.priority, spec.nice)
@@ -126,28 +134,25 @@ class Access:
     def check_update(self, caller: Caller, job: Job, fields: Mapping[str, Any],
                      new_time_limit_s: int) -> None:
         self.check_priority_nice(caller, fields.get("priority"), fields.get("nice"))
-        if ("time_limit_s" in fields and not caller.is_admin
+        if ("time_limit_s" in fields and not allows(caller, Action.RAISE_TIME_LIMIT)
                 and _limit_s(new_time_limit_s) > _limit_s(job.time_limit_s)):
-            raise PermissionDenied(f"time_limit_s: only an administrator may raise it above "
-                                   f"{format_duration_s(job.time_limit_s)}")
+            authorize(caller, Action.RAISE_TIME_LIMIT, what=f"time_limit_s: raise it above "
+                      f"{format_duration_s(job.time_limit_s)}")
 
     @staticmethod
-    def submit_owner(caller: Caller, user: str | None) -> Caller:
+    def submit_owner(caller: Caller, user: str | None, policy: RolePolicy) -> Caller:
         """The owner of a submission: the caller, or (for an administrator) another user."""
         if user is None or user in (caller.user, str(caller.uid)):
             return caller
-        if not caller.is_admin:
-            raise PermissionDenied(f"user: only an administrator may submit as {user!r}")
+        authorize(caller, Action.SUBMIT_AS, what=f"user: submit as {user!r}")
         try:
             pw = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
         except (KeyError, ValueError, OverflowError):  # unknown, or no uid of any user
             raise InvalidRequest(f"user: no such user {user!r}") from None
-        return Caller(uid=pw.pw_uid, user=pw.pw_name, gid=pw.pw_gid, is_admin=False)
+        return local_caller(pw.pw_uid, pw.pw_name, pw.pw_gid, policy)
 
     # ---- the cluster ---------------------------------------------------------------
     @staticmethod
-    def check_admin(caller: Caller, what: str, action: str) -> None:
-        """Node state and reservations are the administrators' (what: the field or
-        object named in the message; action: what was refused)."""
-        if not caller.is_admin:
-            raise PermissionDenied(f"{what}: only an administrator may {action}")
+    def check_cluster(caller: Caller, action: Action, what: str) -> None:
+        """Nodes and reservations (what: the refused action as the message says it)."""
+        authorize(caller, action, what=what)

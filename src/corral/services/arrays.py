@@ -20,6 +20,7 @@ from corral.model.errors import Conflict, NotFound
 from corral.model.event import EventKind
 from corral.model.job import Job
 from corral.model.states import JobState, check_job_transition
+from corral.services.authz import Action
 from corral.services.identity import Caller
 from corral.services.submit import resolve
 from corral.store import arrays as store_arrays
@@ -168,14 +169,16 @@ class Arrays:
             append_event(conn, None, t, kind, str(old), str(copy.state), data)
         return op
 
-    def _own(self, caller: Caller, array_id: int) -> tuple[ArrayRest | None, list[Job]]:
+    def _own(self, caller: Caller, array_id: int, action: Action
+             ) -> tuple[ArrayRest | None, list[Job]]:
         rest = self.rests.get(array_id)
         tasks = self.tasks(array_id)
         if rest is None and not tasks:
             if array_id in self.ctl.deps.array_tasks:
                 return None, []  # an array that has ended and left the queue
             raise NotFound(f"job {array_id}: no such array in the queue")
-        self.ctl.access.check_acts_on(caller, rest.template if rest is not None else tasks[0])
+        self.ctl.access.check_acts_on(caller, rest.template if rest is not None else tasks[0],
+                                      action)
         return rest, tasks
 
     def end_rest(self, rest: ArrayRest, state: JobState, data: dict[str, Any]) -> Op:
@@ -194,7 +197,7 @@ class Arrays:
     # ---- whole-array commands ---------------------------------------------------------------
     async def cancel(self, caller: Caller, array_id: int) -> dict[str, Any]:
         ctl = self.ctl
-        rest, tasks = self._own(caller, array_id)
+        rest, tasks = self._own(caller, array_id, Action.CANCEL)
         ops: list[Op] = []
         kills: list[Job] = []
         count = 0
@@ -224,14 +227,13 @@ class Arrays:
 
     async def hold(self, caller: Caller, array_id: int, *, release: bool) -> dict[str, Any]:
         ctl = self.ctl
-        rest, tasks = self._own(caller, array_id)
+        rest, tasks = self._own(caller, array_id, Action.RELEASE if release else Action.HOLD)
         frm, to = (JobState.HELD, JobState.PENDING) if release else (JobState.PENDING,
                                                                      JobState.HELD)
         kind = EventKind.RELEASE if release else EventKind.HOLD
         owner = rest.template if rest is not None else tasks[0] if tasks else None
-        reason = "None" if release else (
-            "JobHeldAdmin" if caller.is_admin and owner is not None
-            and owner.uid != caller.uid else "JobHeldUser")
+        reason = "None" if release or owner is None else ctl.access.held_reason(caller,
+                                                                                owner.uid)
         movers = [j for j in tasks if j.state == frm]
         admin_held = [j for j in ([rest.template] if rest else []) + movers
                       if j.state == frm and j.reason == "JobHeldAdmin"]
@@ -256,7 +258,7 @@ class Arrays:
                      ) -> dict[str, Any]:
         """Change the rest and every task that may still take the change."""
         ctl = self.ctl
-        rest, tasks = self._own(caller, array_id)
+        rest, tasks = self._own(caller, array_id, Action.UPDATE)
         count = 0
         if rest is not None:
             t = rest.template

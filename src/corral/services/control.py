@@ -21,6 +21,7 @@ from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState, check_job_transition
 from corral.services.access import Access
+from corral.services.authz import Action
 from corral.services.identity import Caller
 from corral.services.jobtable import JobTable
 from corral.services.orders import OrderBook
@@ -64,12 +65,12 @@ class JobControl:
         def release_resources(self, job: Job) -> None: ...
         def lend_resources(self, job: Job, *, back: bool) -> None: ...
 
-    def own_job(self, caller: Caller, job_id: int) -> Job:
-        """A job of the queue the caller may act on (its owner or an administrator)."""
+    def own_job(self, caller: Caller, job_id: int, action: Action) -> Job:
+        """A job of the queue the caller may act on this way (services/authz.py)."""
         job = self.jobs.get(job_id) or self.arrays.view(job_id)
         if job is None:
             raise NotFound(f"job {job_id}: no such job in the queue")
-        self.access.check_acts_on(caller, job)
+        self.access.check_acts_on(caller, job, action)
         if job_id not in self.jobs:  # a task of an array's pending rest: now on its own
             job = self.arrays.detach(job_id) or job
         return job
@@ -78,7 +79,7 @@ class JobControl:
                      target: str = "all", step_id: int | None = None) -> str:
         """Cancel a job, or with `signal` send it one: to all its processes, its batch
         script's process group ("batch") or its steps only ("steps")."""
-        job = self.own_job(caller, job_id)
+        job = self.own_job(caller, job_id, Action.CANCEL if signal is None else Action.SIGNAL)
         if job.state.is_final:
             return str(job.state)
         if signal is not None and job.state.is_active:
@@ -109,7 +110,7 @@ class JobControl:
     async def end_allocation(self, caller: Caller, job_id: int, exit_code: int) -> str:
         """The client of an allocation (salloc) is done: the job ends COMPLETED, or
         FAILED with the client's exit code; a still-pending one is cancelled."""
-        job = self.own_job(caller, job_id)
+        job = self.own_job(caller, job_id, Action.STEP)
         if not job.spec.interactive:
             raise Conflict(f"job {job_id}: is a batch job; only allocations are ended "
                            "by their client (cancel it instead)")
@@ -193,17 +194,17 @@ class JobControl:
             gpus=job.spec.gpus_per_node)
 
     async def hold(self, caller: Caller, job_id: int) -> None:
-        job = self.own_job(caller, job_id)
+        job = self.own_job(caller, job_id, Action.HOLD)
         if job.state == JobState.HELD:
             return
         if job.state != JobState.PENDING:
             raise Conflict(f"job {job_id}: only a pending job can be held (it is {job.state})")
-        job.reason = "JobHeldAdmin" if caller.is_admin and caller.uid != job.uid else "JobHeldUser"
+        job.reason = self.access.held_reason(caller, job.uid)
         await self.persist(self.change(job, JobState.HELD, kind=EventKind.HOLD,
                                        data={"by": caller.user}))
 
     async def release(self, caller: Caller, job_id: int) -> None:
-        job = self.own_job(caller, job_id)
+        job = self.own_job(caller, job_id, Action.RELEASE)
         if job.state != JobState.HELD:
             raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
         self.access.check_release(caller, job)
@@ -219,7 +220,7 @@ class JobControl:
             if job is None:
                 raise NotFound(f"job {job_id}: no such job")
             self.jobs[job_id] = job
-        job = self.own_job(caller, job_id)
+        job = self.own_job(caller, job_id, Action.REQUEUE)
         if job.state.is_waiting:
             raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
         if job.state.is_active:
@@ -248,7 +249,7 @@ class JobControl:
         return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why, **(data or {})})
 
     async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
-        job = self.own_job(caller, job_id)
+        job = self.own_job(caller, job_id, Action.UPDATE)
         self.check_update_fields(job_id, fields, job.state)
         new_spec = dataclasses.replace(job.spec, **fields)
         res = resolve(new_spec, self.cfg, self.nodes.values())
@@ -275,8 +276,8 @@ class JobControl:
     # ---- nodes ----------------------------------------------------------------
     async def set_drain(self, caller: Caller, name: str, drain: bool, reason: str = "") -> Node:
         """Drain a node (no new jobs; running ones finish) or return it to service."""
-        self.access.check_admin(caller, f"node {name}",
-                                "drain a node" if drain else "resume a node")
+        self.access.check_cluster(caller, Action.DRAIN if drain else Action.RESUME,
+                                  f"{'drain' if drain else 'resume'} node {name}")
         node = self.nodes.get(name)
         if node is None:
             raise NotFound(f"node {name!r}: no such node")
@@ -301,7 +302,7 @@ class JobControl:
         then they are lost with it (a counted retry if they may have one, else NODE_FAIL;
         services/retries.py). An agent
         that registers under the name again brings the node back."""
-        self.access.check_admin(caller, f"node {name}", "delete a node")
+        self.access.check_cluster(caller, Action.DELETE_NODE, f"delete node {name}")
         node = self.nodes.get(name)
         if node is None:
             raise NotFound(f"node {name!r}: no such node")

@@ -36,7 +36,7 @@ from corral.services.arrays import Arrays
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.idempotency import IdempotentSubmit, SubmitKey
-from corral.services.identity import Caller
+from corral.services.identity import Caller, RolePolicy
 from corral.services.jobtable import JobTable
 from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
@@ -61,6 +61,7 @@ class Controller(JobControl):
         self.cfg = cfg
         self.engine = engine
         self.access = Access(private_jobs="jobs" in cfg.controller.private_data)
+        self.roles = RolePolicy.of(cfg.roles)  # who is an operator or administrator
         self.idempotent = IdempotentSubmit(self)
         self.writer = Writer(engine)
         self.jobs = JobTable()
@@ -255,7 +256,7 @@ class Controller(JobControl):
                      key: SubmitKey | None = None) -> list[int]:
         """Queue a job (or every task of an array); returns the new ids once durable.
         With `key` (services/idempotency.py), it is stored in the same transaction."""
-        owner = self.access.submit_owner(caller, user)
+        owner = self.access.submit_owner(caller, user, self.roles)
         self.access.check_submit(caller, spec)
         res = resolve(spec, self.cfg, self.nodes.values())
         part = self.cfg.partition(res.partition)

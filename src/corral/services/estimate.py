@@ -23,7 +23,7 @@ def estimate(ctl: Controller, caller: Caller, spec: JobSpec,
              user: str | None = None) -> dict[str, Any]:
     """-> {"id": the id it would get, "t_expected_start", "nodes", "partition",
     "cpus"}; refused (as submit would refuse it) or Infeasible if it can never start."""
-    owner = ctl.access.submit_owner(caller, user)
+    owner = ctl.access.submit_owner(caller, user, ctl.roles)
     ctl.access.check_submit(caller, spec)
     res = resolve(spec, ctl.cfg, ctl.nodes.values())
     part = ctl.cfg.partition(res.partition)

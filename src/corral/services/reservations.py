@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from corral.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from corral.model.event import EventKind
 from corral.sched.types import ReservationView
+from corral.services.authz import Action
 from corral.services.identity import Caller
 from corral.store import events as store_events
 from corral.store import meta as store_meta
@@ -80,7 +81,8 @@ class Reservations:
         return op
 
     async def create(self, caller: Caller, r: Reservation) -> Reservation:
-        self.ctl.access.check_admin(caller, "reservation", "create one")
+        self.ctl.access.check_cluster(caller, Action.CREATE_RESERVATION,
+                                      f"create reservation {r.name}")
         if r.name in self.items:
             raise Conflict(f"reservation {r.name!r} exists already")
         if r.t_end <= r.t_start:
@@ -99,7 +101,8 @@ class Reservations:
         return r
 
     async def delete(self, caller: Caller, name: str) -> None:
-        self.ctl.access.check_admin(caller, "reservation", "delete one")
+        self.ctl.access.check_cluster(caller, Action.DELETE_RESERVATION,
+                                      f"delete reservation {name}")
         if name not in self.items:
             raise NotFound(f"reservation {name!r}: no such reservation")
         items = {k: v for k, v in self.items.items() if k != name}

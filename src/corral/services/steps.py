@@ -17,6 +17,7 @@ from corral.model.event import EventKind
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.model.step import StepLayout, plan_step
+from corral.services.authz import Action
 from corral.services.identity import Caller
 
 if TYPE_CHECKING:
@@ -79,13 +80,13 @@ class Steps:
         self.next_id: dict[int, int] = {}
 
     def _running_job(self, caller: Caller, job_id: int) -> Job:
-        job = self.ctl.own_job(caller, job_id)
+        job = self.ctl.own_job(caller, job_id, Action.STEP)
         if job.state != JobState.RUNNING:
             raise Conflict(f"job {job_id}: is {job.state}; steps run only in a RUNNING job")
         return job
 
     def _step(self, caller: Caller, job_id: int, step_id: int) -> Step:
-        self.ctl.own_job(caller, job_id)
+        self.ctl.own_job(caller, job_id, Action.STEP)
         step = self.by_job.get(job_id, {}).get(step_id)
         if step is None:
             raise NotFound(f"step {job_id}.{step_id}: no such step")
@@ -161,7 +162,7 @@ class Steps:
         return step
 
     def list(self, caller: Caller, job_id: int) -> list[Step]:
-        self.ctl.own_job(caller, job_id)
+        self.ctl.own_job(caller, job_id, Action.STEP)
         return sorted(self.by_job.get(job_id, {}).values(), key=lambda s: s.step_id)
 
     def job_ended(self, job: Job) -> None:
