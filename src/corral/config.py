@@ -11,6 +11,7 @@ import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +33,9 @@ def _duration(v: Any, field: str) -> int:
 class ControllerConfig(_Strict):
     socket: str | None = None  # default: <state_dir>/corral.sock
     listen: str | None = None  # "HOST:PORT" to also serve TCP
+    # TLS on the TCP listener (PEM files); both or neither
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     database: str | None = None  # default: sqlite:///<state_dir>/corral.db
     cluster_key: str | None = None
     node_timeout_s: Annotated[int, Field(ge=1)] = 60
@@ -55,6 +59,67 @@ class ControllerConfig(_Strict):
     # like Slurm's PrivateData: "jobs" hides other users' jobs from plain users
     # (listings, show, events, history); scripts and environments are private always
     private_data: list[Literal["jobs"]] = []
+
+
+class MappedUser(_Strict):
+    """A local account for a token's user: `user` alone is looked up in the system's
+    user database; with uid (and gid, default the uid) it need not be there."""
+
+    user: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    uid: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    gid: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
+
+
+Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+                    "ES384", "ES512", "EdDSA", "Ed25519"]
+
+
+class IssuerConfig(_Strict):
+    """An OpenID provider whose access tokens (JWTs) the REST API takes
+    (docs/identity.md)."""
+
+    issuer: Annotated[str, Field(min_length=1)]  # its `iss`, and where its discovery is
+    audience: Annotated[str, Field(min_length=1)]  # what `aud` must hold
+    algorithms: Annotated[list[Algorithm], Field(min_length=1)] = ["RS256", "ES256"]
+    user_claim: str = "preferred_username"  # the claim naming the local user
+    groups_claim: str = "groups"  # roles come from [roles].claim
+    # claim value -> local user; values not here are local user names when
+    # passwd_lookup is true
+    users: dict[str, str | MappedUser] = {}
+    passwd_lookup: bool = True
+    # service accounts (client-credentials tokens carry no user claim): client_id ->
+    # local user; a client not listed here is refused
+    clients: dict[str, str | MappedUser] = {}
+    clock_skew_s: Annotated[int, Field(ge=0, le=600)] = 30
+    # an unknown key id fetches the key set again, at most once per this long
+    jwks_refetch_min_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    jwks_max_age_s: Annotated[int, Field(ge=1, le=86400)] = 3600  # refetched after this long
+    # for `corral login` (the device flow), told to clients by GET /v1/auth
+    client_id: str | None = None
+    scopes: list[str] = ["openid", "offline_access"]
+    resource: str | None = None  # RFC 8707 resource indicator to ask tokens for
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, v: str) -> str:
+        return _https_or_loopback(v, "auth.issuers.issuer")
+
+
+def _https_or_loopback(url: str, field: str) -> str:
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("localhost", "::1") or (
+        parts.hostname or "").startswith("127.")
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback):
+        return url
+    raise ValueError(f"{field}: needs an https:// URL (http:// only on the loopback), "
+                     f"got {url!r}")
+
+
+class AuthConfig(_Strict):
+    issuers: list[IssuerConfig] = []
+    # /metrics, /v1/status and the OpenAPI document to callers with no credentials
+    # over TCP (the Unix socket always serves them)
+    anonymous_read: bool = False
 
 
 def _program(v: Any) -> Any:
@@ -203,6 +268,7 @@ class Config(_Strict):
     limits: LimitsConfig = LimitsConfig()
     agent: AgentConfig = AgentConfig()
     roles: RolesConfig = RolesConfig()
+    auth: AuthConfig = AuthConfig()
 
     @property
     def socket_path(self) -> str:
@@ -227,6 +293,8 @@ class Config(_Strict):
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "CORRAL_SOCKET": ("controller", "socket"),
     "CORRAL_LISTEN": ("controller", "listen"),
+    "CORRAL_TLS_CERT_FILE": ("controller", "tls_cert_file"),
+    "CORRAL_TLS_KEY_FILE": ("controller", "tls_key_file"),
     "CORRAL_DATABASE_URL": ("controller", "database"),
     "CORRAL_CLUSTER_KEY": ("controller", "cluster_key"),
     "CORRAL_NODE_TIMEOUT_S": ("controller", "node_timeout_s"),
@@ -278,6 +346,12 @@ def load_config(state_dir: str | None = None) -> Config:
         cfg = Config.model_validate(data)
     except ValidationError as e:
         raise InvalidRequest(f"config {path}: {_describe(e)}") from None
+    if (cfg.controller.tls_cert_file is None) != (cfg.controller.tls_key_file is None):
+        raise InvalidRequest(f"config {path}: controller.tls_cert_file and "
+                             f"controller.tls_key_file go together (one is missing)")
+    issuers = [i.issuer for i in cfg.auth.issuers]
+    if len(set(issuers)) < len(issuers):
+        raise InvalidRequest(f"config {path}: an issuer is listed twice in auth.issuers")
     names = [p.name for p in cfg.partitions]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

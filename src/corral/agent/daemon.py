@@ -44,6 +44,7 @@ from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
 from corral.agent.steps import StepRunner
 from corral.agent.supervise import boottime
+from corral.client.transport import tls_context
 from corral.logs import log_ids
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,10 @@ def make_client(controller: str, cluster_key: str | None) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=transport, base_url="http://corral",
                                  headers=headers, timeout=timeout)
     if controller.startswith(("http://", "https://")):
+        # https: the system's CAs and CORRAL_CA_FILE's
+        verify = tls_context() if controller.startswith("https://") else True
         return httpx.AsyncClient(base_url=controller.rstrip("/"), headers=headers,
-                                 timeout=timeout)
+                                 timeout=timeout, verify=verify)
     raise ValueError(f"controller {controller!r}: use unix:///path or http://host:port")
 
 

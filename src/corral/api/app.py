@@ -8,11 +8,14 @@ from corral import __version__
 from corral.api import (
     errors,
     metrics,
+    routes_auth,
     routes_batch,
     routes_cluster,
+    routes_docs,
     routes_jobs,
     routes_steps,
 )
+from corral.api.oidc import TokenVerifier
 from corral.api.request_ids import RequestIdMiddleware
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
@@ -23,8 +26,10 @@ def create_app(ctl: Controller) -> FastAPI:
         title="corral",
         version=__version__,
         description="The corral workload manager's REST API (docs/specs/05-rest-api.md).",
+        openapi_url=None, docs_url=None, redoc_url=None,  # routes_docs serves them
     )
     app.state.controller = ctl
+    app.state.tokens = TokenVerifier(ctl.cfg.auth.issuers)
     app.state.agents = AgentService(ctl)
     errors.install(app)
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID, in the log lines' context
@@ -32,6 +37,8 @@ def create_app(ctl: Controller) -> FastAPI:
     app.include_router(routes_jobs.router)
     app.include_router(routes_steps.router)
     app.include_router(routes_cluster.router)
+    app.include_router(routes_auth.router)
+    app.include_router(routes_docs.router)
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     return app

@@ -1,4 +1,5 @@
-"""Who is calling: the Unix socket's peer uid, or (TCP) the cluster key for agents.
+"""Who is calling: the Unix socket's peer uid, an OIDC bearer token (TCP), or the
+cluster key for agents.
 
 The dependencies here (and the routes' own) are coroutines: FastAPI would run a plain
 function in a worker thread, a thread hop per dependency per request."""
@@ -10,16 +11,41 @@ import os
 
 from fastapi import Request
 
+from corral.api.oidc import TokenVerifier
 from corral.api.peercred import SCOPE_KEY
 from corral.model.errors import PermissionDenied, Unauthenticated
 from corral.services.identity import Caller, caller_from_uid
+from corral.services.tokens import caller_for_claims
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("the Authorization header is not 'Bearer TOKEN'")
+    return value.strip()
 
 
 async def user_caller(request: Request) -> Caller:
     uid = request.scope.get(SCOPE_KEY)
-    if uid is None:
-        raise Unauthenticated("remote users need a token; use the Unix socket on this host")
-    return caller_from_uid(uid, request.app.state.controller.roles)
+    if uid is not None:
+        return caller_from_uid(uid, request.app.state.controller.roles)
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated("remote users need a token: run 'corral login' (or use the "
+                              "Unix socket on the controller's host)")
+    tokens: TokenVerifier = request.app.state.tokens
+    verified = await tokens.verify(token)
+    return caller_for_claims(verified.issuer, verified.claims,
+                             request.app.state.controller.roles)
+
+
+def _has_cluster_key(request: Request) -> bool:
+    key = request.app.state.controller.cfg.controller.cluster_key
+    given = request.headers.get("x-corral-cluster-key", "")
+    return bool(key) and hmac.compare_digest(key, given)
 
 
 async def require_agent(request: Request) -> None:
@@ -28,7 +54,18 @@ async def require_agent(request: Request) -> None:
         if uid not in (0, os.getuid()):
             raise PermissionDenied(f"agent endpoints: uid {uid} is not the controller's")
         return
-    key = request.app.state.controller.cfg.controller.cluster_key
-    given = request.headers.get("x-corral-cluster-key", "")
-    if not key or not hmac.compare_digest(key, given):
+    if not _has_cluster_key(request):
         raise Unauthenticated("agent endpoints: missing or wrong cluster key")
+
+
+async def require_reader(request: Request) -> None:
+    """/metrics, /v1/status, the OpenAPI document: anyone on the Unix socket; over TCP
+    a user with a token, the cluster key, or anyone when auth.anonymous_read is on."""
+    if request.scope.get(SCOPE_KEY) is not None:
+        return
+    if request.app.state.controller.cfg.auth.anonymous_read or _has_cluster_key(request):
+        return
+    if bearer_token(request) is None:
+        raise Unauthenticated(f"{request.url.path}: over TCP it needs a token or the "
+                              f"cluster key (auth.anonymous_read is off)")
+    await user_caller(request)

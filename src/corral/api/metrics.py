@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from corral.api.auth import require_reader
 from corral.model.states import JobState, NodeState
 from corral.services.controller import Controller
 
@@ -66,7 +67,7 @@ def registry_for(ctl: Controller) -> CollectorRegistry:
     return reg
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_reader)])
 async def metrics(request: Request) -> Response:
     reg: CollectorRegistry = request.app.state.metrics
     return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)

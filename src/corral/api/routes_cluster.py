@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from corral import __version__
-from corral.api.auth import require_agent, user_caller
+from corral.api.auth import require_agent, require_reader, user_caller
 from corral.api.routes_jobs import CtlDep
 from corral.api.schemas import (
     AgentCheck,
@@ -36,7 +36,7 @@ async def agents_of(request: Request) -> AgentService:
 AgentsDep = Annotated[AgentService, Depends(agents_of)]
 
 
-@router.get("/v1/status")
+@router.get("/v1/status", dependencies=[Depends(require_reader)])
 async def status(ctl: CtlDep) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for j in ctl.jobs.values():

@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import socket
+import ssl
 import sys
 from pathlib import Path
 
@@ -59,12 +60,43 @@ def bind_tcp(listen: str) -> socket.socket:
     return sock
 
 
-class _Server(uvicorn.Server):
-    """Ends the agents' long-polls first, so that shutdown takes no grace period."""
+def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise CorralError(f"controller.tls_cert_file/tls_key_file: cannot load "
+                          f"{cert_file} and {key_file}: {e}") from None
+    return ctx
 
-    def __init__(self, config: uvicorn.Config, ctl: Controller) -> None:
+
+class _Server(uvicorn.Server):
+    """Ends the agents' long-polls first, so that shutdown takes no grace period.
+    Serves one socket with TLS besides uvicorn's plain ones (uvicorn would put TLS
+    on every socket, the Unix one too)."""
+
+    def __init__(self, config: uvicorn.Config, ctl: Controller,
+                 tls: tuple[socket.socket, ssl.SSLContext] | None = None) -> None:
         super().__init__(config)
         self.ctl = ctl
+        self.tls = tls
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.tls is None or self.should_exit:
+            return
+        sock, ctx = self.tls
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state,
+                app_state=self.lifespan.state)
+
+        loop = asyncio.get_running_loop()
+        self.servers.append(await loop.create_server(protocol, sock=sock, ssl=ctx,
+                                                     backlog=config.backlog))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.ctl.orders.wake_all()
@@ -75,8 +107,17 @@ async def serve(cfg: Config) -> None:
     engine = make_engine(cfg.database_url)
     await asyncio.to_thread(migrate, engine)
     sockets = [bind_unix(cfg.socket_path)]
+    tls: tuple[socket.socket, ssl.SSLContext] | None = None
     if cfg.controller.listen:
-        sockets.append(bind_tcp(cfg.controller.listen))
+        tcp = bind_tcp(cfg.controller.listen)
+        cc = cfg.controller
+        if cc.tls_cert_file and cc.tls_key_file:
+            tls = (tcp, tls_context(cc.tls_cert_file, cc.tls_key_file))
+        else:
+            sockets.append(tcp)
+            if cfg.auth.issuers:
+                log.warning("controller.listen %s has no TLS: bearer tokens cross the "
+                            "network in clear", cc.listen)
     ctl = Controller(cfg, engine)
     await ctl.start()
     app = create_app(ctl)
@@ -84,13 +125,15 @@ async def serve(cfg: Config) -> None:
     ucfg = uvicorn.Config(app, http=PeerCredH11Protocol, lifespan="off", log_level="warning",
                           log_config=None,
                           access_log=False, timeout_graceful_shutdown=2, ws="none")
-    server = _Server(ucfg, ctl)
+    server = _Server(ucfg, ctl, tls)
     log.info("controller up: socket %s%s, store %s", cfg.socket_path,
-             f", tcp {cfg.controller.listen}" if cfg.controller.listen else "",
+             f", {'tls' if tls else 'tcp'} {cfg.controller.listen}"
+             if cfg.controller.listen else "",
              engine.url.render_as_string(hide_password=True))
     try:
         await server.serve(sockets=sockets)
     finally:
+        await app.state.tokens.close()
         await ctl.stop()
         engine.dispose()
         with contextlib.suppress(OSError):

@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "release": ("corral.cli.control", "release", "Release held jobs."),
     "requeue": ("corral.cli.control", "requeue", "Put jobs back in the queue."),
     "update": ("corral.cli.control", "update", "Change a job's settings."),
+    "login": ("corral.cli.login", "login",
+              "Sign in to a remote controller (OAuth device flow)."),
+    "logout": ("corral.cli.login", "logout", "Forget the sign-in to a remote controller."),
+    "whoami": ("corral.cli.login", "whoami", "Show who the controller takes you for."),
     "sim": ("corral.sim.cli", "sim", "Replay a workload trace through the scheduler."),
     "compat": ("corral.compat.cli", "compat", "Install Slurm/Grid Engine drop-in commands."),
 }

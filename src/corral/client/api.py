@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corral.client.transport import Transport
+from corral.client.transport import Transport, is_remote
 from corral.model.errors import NotFound
 
 if TYPE_CHECKING:  # imported where used: the submit path stays light
@@ -52,9 +52,15 @@ class Client:
     def __init__(self, url: str | None = None, *, token: str | None = None,
                  timeout_s: float | None = None) -> None:
         """`timeout_s`: how long a request may wait for its answer (default
-        CORRAL_TIMEOUT_S, else 30 s)."""
-        self.transport = Transport(url or default_url(), token=token or os.environ.get(
-            "CORRAL_TOKEN"), timeout_s=timeout_s)
+        CORRAL_TIMEOUT_S, else 30 s). `token`: a bearer token for a remote (http or
+        https) controller; default CORRAL_TOKEN, else a service account's token
+        (CORRAL_CLIENT_ID and CORRAL_CLIENT_SECRET) or the one `corral login` keeps."""
+        where = url or default_url()
+        token = token or os.environ.get("CORRAL_TOKEN")
+        if token is None and is_remote(where):
+            from corral.client.tokens import access_token
+            token = access_token(where)
+        self.transport = Transport(where, token=token, timeout_s=timeout_s)
 
     def close(self) -> None:
         self.transport.close()
@@ -224,6 +230,12 @@ class Client:
 
     def partitions(self) -> list[dict[str, Any]]:
         return list(self.transport.request("GET", "/v1/partitions")["partitions"])
+
+    def whoami(self) -> dict[str, Any]:
+        """Who the controller takes this client for: user, uid, gid, and for a token
+        its issuer, subject, groups and roles."""
+        result: dict[str, Any] = self.transport.request("GET", "/v1/whoami")
+        return result
 
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.transport.request("GET", "/v1/status", timeout_s=5.0)

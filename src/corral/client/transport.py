@@ -1,4 +1,5 @@
-"""HTTP/1.1 to the controller over its Unix socket or TCP, on a plain socket.
+"""HTTP/1.1 to the controller over its Unix socket or TCP (with TLS for https://),
+on a plain socket.
 
 The CLI and the drop-in commands import this on every call, so it stays light: no
 httpx, no pydantic, not even `http.client` (which pulls in `email` and `ssl`). It
@@ -62,17 +63,47 @@ def _connect_unix(path: str, timeout_s: float) -> socket.socket:
             raise
 
 
-def _connect_tcp(hostport: str, timeout_s: float) -> socket.socket:
+def _connect_tcp(hostport: str, timeout_s: float, *, tls: bool = False) -> socket.socket:
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        host, port = hostport, "80"
+        host, port = hostport, "443" if tls else "80"
     try:
         sock = socket.create_connection((host.strip("[]"), int(port)),
                                         min(timeout_s or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S))
     except TimeoutError:
         raise _Connecting from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls:
+        import ssl
+        try:
+            wrapped: socket.socket = tls_context().wrap_socket(
+                sock, server_hostname=host.strip("[]"))
+            return wrapped
+        except ssl.SSLError as e:
+            sock.close()
+            raise CorralError(f"controller: TLS with {hostport} failed: "
+                              f"{e.reason or e} (CORRAL_CA_FILE names a CA to trust)") \
+                from None
     return sock
+
+
+def tls_context() -> Any:
+    """An ssl.SSLContext trusting the system's certificate authorities, and
+    CORRAL_CA_FILE's when it is set (a site's own CA, or a self-signed certificate)."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ca_file = os.environ.get("CORRAL_CA_FILE")
+    if ca_file:
+        try:
+            ctx.load_verify_locations(ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise CorralError(f"CORRAL_CA_FILE={ca_file}: cannot load it: {e}") from None
+    return ctx
+
+
+def is_remote(url: str) -> bool:
+    """Whether `url` reaches the controller over the network (tokens needed)."""
+    return url.startswith(("http://", "https://"))
 
 
 class _Answer:
@@ -156,8 +187,12 @@ class Transport:
                 sock = _connect_unix(self.url[len("unix://"):], self.timeout_s)
             elif self.url.startswith("http://"):
                 sock = _connect_tcp(self.url[len("http://"):].rstrip("/"), self.timeout_s)
+            elif self.url.startswith("https://"):
+                sock = _connect_tcp(self.url[len("https://"):].rstrip("/"), self.timeout_s,
+                                    tls=True)
             else:
-                raise CorralError(f"controller: {self.url!r} is not unix:///PATH or http://HOST:PORT")
+                raise CorralError(f"controller: {self.url!r} is not unix:///PATH, "
+                                  f"http://HOST:PORT or https://HOST:PORT")
             self._sock = sock
             self._rfile = sock.makefile("rb")
         return self._sock
@@ -171,7 +206,7 @@ class Transport:
             self._sock = None
 
     def _host(self) -> str:
-        return self.url[len("http://"):].rstrip("/") if self.url.startswith("http://") \
+        return self.url.split("://", 1)[1].rstrip("/") if is_remote(self.url) \
             else "localhost"
 
     def request(self, method: str, path: str, *, body: Any = None,
