@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.e2e.cluster import Cluster, make_cluster
 from tests.e2e.users import UnixUser, ensure_user
-from tests.oidc import AUDIENCE, CLIENT_ID, Provider, free_port
+from tests.oidc import AUDIENCE, CLIENT_ID, SERVICE_ID, SERVICE_SECRET, Provider, free_port
 
 USER = "crl-remote"
 
@@ -77,6 +77,8 @@ audience = "{AUDIENCE}"
 algorithms = ["ES256"]
 client_id = "{CLIENT_ID}"
 resource = "{AUDIENCE}"
+[auth.issuers.clients]
+{SERVICE_ID} = "{USER}"
 """)
         env = {k: v for k, v in cluster.env.items() if k != "CORRAL_STATE_DIR"}
         env.update(CORRAL_URL=f"https://127.0.0.1:{port}", CORRAL_CA_FILE=str(cert),
@@ -173,3 +175,20 @@ def test_a_remote_user_logs_in_and_submits_over_tls(remote: dict[str, Any]) -> N
     assert r.returncode == 0 and "Logged out" in r.stdout, r.stderr
     r = corral(env, "whoami")
     assert r.returncode == 1 and "corral login" in r.stderr, r.stderr
+
+
+def test_a_service_account_submits_with_client_credentials(remote: dict[str, Any]) -> None:
+    env, u = remote["env"], remote["user"]
+    cluster: Cluster = remote["cluster"]
+    secret = remote["root"] / "ci-secret"
+    secret.write_text(SERVICE_SECRET + "\n")
+    env = {**env, "CORRAL_CLIENT_ID": SERVICE_ID, "CORRAL_CLIENT_SECRET_FILE": str(secret),
+           "XDG_CONFIG_HOME": str(remote["root"] / "ci-config")}
+    r = corral(env, "whoami")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{USER} (uid {u.uid}") and f"(subject {SERVICE_ID})" in r.stdout
+    r = corral(env, "submit", "--parsable", "-D", str(u.home), "--wrap", "true")
+    assert r.returncode == 0, r.stderr
+    assert cluster.wait(int(r.stdout.strip()))["state"] == "COMPLETED"
+    r = corral({**env, "CORRAL_CLIENT_SECRET_FILE": str(secret) + "-wrong"}, "whoami")
+    assert r.returncode == 1 and "ci-secret-wrong" in r.stderr, r.stderr
