@@ -9,6 +9,7 @@ Only the negative cases forge tokens (`forge`), with the JOSE library.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import re
 import shutil
@@ -76,9 +77,9 @@ class Provider:
 
     def start(self) -> None:
         node = shutil.which("node")
-        if node is None or not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
-            raise AssertionError("the test OpenID provider is not installed: run "
-                                 "scripts/install-test-deps (needs Node.js and npm)")
+        if node is None:
+            raise AssertionError("the test OpenID provider needs Node.js (node)")
+        ensure_installed()
         path = self.root / "oidc-provider.json"
         path.write_text(json.dumps(self.config()))
         with open(self.log, "ab") as log:
@@ -171,6 +172,23 @@ class Provider:
             secret = OctKey.import_key(json.dumps({k: signer[k] for k in ("x", "y")}))
             return jwt.encode(head, payload, secret, algorithms=["HS256"])
         return jwt.encode(head, payload, ECKey.import_key(signer))
+
+
+def ensure_installed() -> None:
+    """scripts/install-test-deps installs the provider; a checkout where it has not
+    run (a new work tree) gets it here, once, under a lock (the test tiers run side
+    by side), from the pinned package-lock.json."""
+    if (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AssertionError("the test OpenID provider is not installed and npm is "
+                             "missing: run scripts/install-test-deps")
+    with open(PROVIDER_DIR / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=PROVIDER_DIR, check=True, capture_output=True, timeout=300)
 
 
 def _field(html: str, name: str) -> str:
