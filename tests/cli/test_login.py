@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from corral.client import tokens
-from corral.model.errors import Unauthenticated
+from corral.model.errors import CorralError, Unauthenticated
 
 URL = "https://cluster.example.test:6817"
 
@@ -60,3 +60,13 @@ def test_login_commands_on_a_local_controller_say_no_login_is_needed(tmp_path: P
         assert "without a login" in r.stderr
     r = corral("logout", env={**env, "CORRAL_URL": URL})
     assert r.returncode == 0 and r.stdout == f"Not logged in to {URL}\n"
+
+
+def test_a_login_is_never_sent_over_plain_http_beyond_the_loopback(config_home: Path) -> None:
+    for url in ("http://cluster.example.test:6817", "http://127.0.0.1:6817"):
+        tokens.save_login(url, {"access_token": "A1", "expires_in": 300},
+                          issuer="https://idp.test", client_id="cli",
+                          token_endpoint="https://idp.test/token", resource=None)
+    with pytest.raises(CorralError, match="tokens are sent only over https://"):
+        tokens.access_token("http://cluster.example.test:6817")
+    assert tokens.access_token("http://127.0.0.1:6817") == "A1"

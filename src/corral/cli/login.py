@@ -28,6 +28,7 @@ def login(issuer: str | None) -> None:
     $XDG_CONFIG_HOME/corral/tokens.json (mode 0600) and renewed when they expire."""
     from corral.client import oauth, tokens
     url = _remote_url()
+    tokens.check_channel(url)
     options = tokens.login_options(url, issuer)
     client_id = options.get("client_id")
     if not client_id:

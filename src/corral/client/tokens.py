@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from corral.client import oauth
 from corral.model.errors import CorralError, Unauthenticated
@@ -158,6 +159,15 @@ def login_options(url: str, issuer: str | None) -> dict[str, Any]:
     return issuers[0]
 
 
+def check_channel(url: str) -> None:
+    """Tokens go to a controller over https, over plain http only on the loopback."""
+    if url.startswith("http://"):
+        host = urlsplit(url).hostname or ""
+        if not (host in ("localhost", "::1") or host.startswith("127.")):
+            raise CorralError(f"{url}: tokens are sent only over https:// (plain http "
+                              f"only to the loopback)")
+
+
 def access_token(url: str) -> str | None:
     """The token to send to the controller at `url`: a service account's
     (CORRAL_CLIENT_ID with CORRAL_CLIENT_SECRET or CORRAL_CLIENT_SECRET_FILE), else
@@ -165,10 +175,12 @@ def access_token(url: str) -> str | None:
     client_id = os.environ.get("CORRAL_CLIENT_ID")
     secret = _service_secret() if client_id else None
     if client_id and secret:
+        check_channel(url)
         return _service_token(url, client_id, secret)
     entry = cached(url)
     if entry is None or entry.get("grant") != "device":
         return None
+    check_channel(url)
     if _fresh(entry):
         return str(entry["access_token"])
     with _locked() as path:
