@@ -32,7 +32,8 @@ ACCOUNTS = {"alice": {"groups": ["hpc", "physics"], "roles": ["operator"]},
             "bob": {"groups": []}, "nobody": {}, "stranger": {}, "root": {}}
 
 
-def auth_config(p: Provider, *, refetch_s: float = 0.2, extra: str = "") -> str:
+def auth_config(p: Provider, *, refetch_s: float = 0.2, extra: str = "",
+                skew_s: int = 30, max_age_s: int = 3600) -> str:
     return f"""
 [auth]
 {extra}
@@ -43,7 +44,8 @@ algorithms = ["ES256"]
 client_id = "{CLIENT_ID}"
 resource = "{AUDIENCE}"
 jwks_refetch_min_s = {refetch_s}
-clock_skew_s = 30
+clock_skew_s = {skew_s}
+jwks_max_age_s = {max_age_s}
 [auth.issuers.users]
 alice = {{ user = "alice", uid = 4242, gid = 4343 }}
 bob = "bob-local"
@@ -212,6 +214,43 @@ def test_a_key_rotation_is_picked_up_without_a_restart(tmp_path: Path, make_prov
         r = await tcp.get("/v1/whoami", headers=bearer(old))  # the old key is still listed
         assert r.status_code == 200, r.text
     run(tmp_path, auth_config(p), scenario)
+
+
+def test_a_token_known_to_the_controller_still_ends_at_its_expiry(
+        tmp_path: Path, make_provider: Any) -> None:
+    p = make_provider(ACCOUNTS, access_token_ttl_s=3)
+    token = p.service_token()
+
+    async def scenario(tcp: httpx.AsyncClient, _: httpx.AsyncClient, app: Any) -> None:
+        for _ in range(3):  # the first is checked; the others are recalled
+            assert (await tcp.get("/v1/whoami", headers=bearer(token))).status_code == 200
+        assert app.state.tokens.recall(token) is not None
+        exp = _decoded(token.split(".")[1])["exp"]
+        await asyncio.sleep(max(0.0, exp - time.time()) + 0.2)
+        r = await tcp.get("/v1/whoami", headers=bearer(token))
+        assert r.status_code == 401 and r.json()["message"] == "token refused: expired"
+    run(tmp_path, auth_config(p, skew_s=0), scenario)
+
+
+def test_an_unreachable_provider_is_a_503_to_try_again(tmp_path: Path, make_provider: Any) -> None:
+    p = make_provider(ACCOUNTS)
+    token = p.service_token()
+    p.stop()
+
+    async def scenario(tcp: httpx.AsyncClient, _: httpx.AsyncClient, __: Any) -> None:
+        r = await tcp.get("/v1/whoami", headers=bearer(token))
+        assert r.status_code == 503 and r.json()["message"].startswith(
+            f"issuer {p.issuer}: cannot fetch"), r.text
+        p.start()
+        r = await tcp.get("/v1/whoami", headers=bearer(token))
+        assert r.status_code == 200, r.text
+        # once it has the keys, an outage past their age does not stop them verifying
+        unseen = p.service_token()
+        p.stop()
+        await asyncio.sleep(1.2)
+        r = await tcp.get("/v1/whoami", headers=bearer(unseen))
+        assert r.status_code == 200, r.text
+    run(tmp_path, auth_config(p, max_age_s=1), scenario)
 
 
 def _decoded(segment: str) -> dict[str, Any]:

@@ -37,9 +37,14 @@ async def user_caller(request: Request) -> Caller:
         raise Unauthenticated("remote users need a token: run 'corral login' (or use the "
                               "Unix socket on the controller's host)")
     tokens: TokenVerifier = request.app.state.tokens
+    known: Caller | None = tokens.recall(token)
+    if known is not None:
+        return known
     verified = await tokens.verify(token)
-    return caller_for_claims(verified.issuer, verified.claims,
-                             request.app.state.controller.roles)
+    caller = caller_for_claims(verified.issuer, verified.claims,
+                               request.app.state.controller.roles)
+    tokens.remember(token, verified, caller)
+    return caller
 
 
 def _has_cluster_key(request: Request) -> bool:

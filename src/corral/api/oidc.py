@@ -30,6 +30,9 @@ from corral.model.errors import Unauthenticated, Unavailable
 log = logging.getLogger("corral.oidc")
 
 FETCH_TIMEOUT_S = 5.0
+RETRY_AGED_S = 30.0  # an aged key set whose refresh failed is tried again after this
+MEMO_TTL_S = 30.0  # what was made of a verified token is kept this long at most
+MEMO_MAX = 10_000
 MAX_TOKEN_BYTES = 16384
 MAX_DOCUMENT_BYTES = 1 << 20
 
@@ -70,6 +73,11 @@ class IssuerKeys:
         self.jwks_uri: str | None = None
         self.fetched_at_s: float | None = None  # on `clock`
         self.fetches = 0
+        self._due_s = 0.0  # on `clock`: when the key set is to be fetched again
+        # the last failed fetch (on `clock`) and why: for jwks_refetch_min_s after it,
+        # requests that need the keys get the same answer at once instead of queueing
+        # behind another fetch from a provider that does not answer
+        self._failed: tuple[float, str] | None = None
         self._lock = asyncio.Lock()
 
     async def _get_json(self, url: str) -> dict[str, Any]:
@@ -90,6 +98,17 @@ class IssuerKeys:
         return doc
 
     async def _fetch(self) -> None:
+        if self._failed is not None and \
+                self.clock() - self._failed[0] < self.cfg.jwks_refetch_min_s:
+            raise Unavailable(self._failed[1])
+        try:
+            await self._fetch_now()
+        except Unavailable as e:
+            self._failed = (self.clock(), e.message)
+            raise
+        self._failed = None
+
+    async def _fetch_now(self) -> None:
         if self.jwks_uri is None:
             doc = await self._get_json(
                 f"{self.cfg.issuer.rstrip('/')}/.well-known/openid-configuration")
@@ -110,6 +129,7 @@ class IssuerKeys:
                               f"usable ({e})") from None
         self.keys = keys
         self.fetched_at_s = self.clock()
+        self._due_s = self.fetched_at_s + self.cfg.jwks_max_age_s
         self.fetches += 1
         log.info("issuer %s: %d signing keys fetched", self.cfg.issuer, len(keys.keys))
 
@@ -125,8 +145,15 @@ class IssuerKeys:
         (no more than once per jwks_refetch_min_s) -> None when there is none."""
         async with self._lock:
             now = self.clock()
-            if self.fetched_at_s is None or now - self.fetched_at_s > self.cfg.jwks_max_age_s:
+            if self.fetched_at_s is None:
                 await self._fetch()
+            elif now >= self._due_s:
+                try:
+                    await self._fetch()
+                except Unavailable as e:  # the keys it had still verify its tokens
+                    self._due_s = now + max(self.cfg.jwks_refetch_min_s, RETRY_AGED_S)
+                    log.warning("%s; the key set fetched %.0f s ago stays in use", e,
+                                now - self.fetched_at_s)
             key = self._find(kid)
             if key is None and self.fetched_at_s is not None and \
                     self.clock() - self.fetched_at_s >= self.cfg.jwks_refetch_min_s:
@@ -144,6 +171,28 @@ class TokenVerifier:
         self.http = http or httpx.AsyncClient(follow_redirects=False)
         self.issuers = {i.issuer: IssuerKeys(i, self.http, clock) for i in issuers}
         self.wall_clock = wall_clock
+        # token -> (until, on wall_clock; what the caller made of it): a client that
+        # sends the same token again is not checked and mapped again
+        self._memo: dict[str, tuple[float, Any]] = {}
+
+    def recall(self, token: str) -> Any:
+        """What `remember` kept for this token, while the token is valid (None: nothing)."""
+        kept = self._memo.get(token)
+        if kept is None:
+            return None
+        if kept[0] <= self.wall_clock():
+            del self._memo[token]
+            return None
+        return kept[1]
+
+    def remember(self, token: str, verified: Verified, value: Any) -> None:
+        """Keep `value` for `token` until the token expires, MEMO_TTL_S at most."""
+        if len(self._memo) >= MEMO_MAX:
+            self._memo.clear()
+        exp = verified.claims.get("exp")
+        until = min(self.wall_clock() + MEMO_TTL_S, float(exp) if isinstance(exp, int | float)
+                    else 0.0)
+        self._memo[token] = (until, value)
 
     async def close(self) -> None:
         await self.http.aclose()
