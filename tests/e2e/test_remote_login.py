@@ -30,6 +30,7 @@ from tests.e2e.users import UnixUser, ensure_user
 from tests.oidc import AUDIENCE, CLIENT_ID, SERVICE_ID, SERVICE_SECRET, Provider, free_port
 
 USER = "crl-remote"
+CLUSTER_KEY = "tls-test-cluster-key-0123"
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -68,6 +69,7 @@ def remote() -> Iterator[dict[str, Any]]:
     try:
         cluster = make_cluster(root, controller_config=f"""
 listen = "127.0.0.1:{port}"
+cluster_key = "{CLUSTER_KEY}"
 tls_cert_file = "{cert}"
 tls_key_file = "{key}"
 """, extra_config=f"""
@@ -85,7 +87,7 @@ resource = "{AUDIENCE}"
                    XDG_CONFIG_HOME=str(root / "remote-config"),
                    PYTHONPATH=os.environ.get("PYTHONPATH", ""))
         yield {"cluster": cluster, "provider": provider, "user": user, "env": env,
-               "root": root, "url": env["CORRAL_URL"]}
+               "root": root, "url": env["CORRAL_URL"], "cert": cert}
     finally:
         if cluster is not None:
             cluster.down()
@@ -192,3 +194,33 @@ def test_a_service_account_submits_with_client_credentials(remote: dict[str, Any
     assert cluster.wait(int(r.stdout.strip()))["state"] == "COMPLETED"
     r = corral({**env, "CORRAL_CLIENT_SECRET_FILE": str(secret) + "-wrong"}, "whoami")
     assert r.returncode == 1 and "ci-secret-wrong" in r.stderr, r.stderr
+
+
+def test_an_agent_joins_over_tls_with_the_cluster_key(remote: dict[str, Any]) -> None:
+    cluster: Cluster = remote["cluster"]
+    root: Path = remote["root"]
+    env = {**cluster.env, "CORRAL_CA_FILE": str(remote["cert"])}
+    log = open(root / "node2.log", "ab")  # noqa: SIM115 - the agent's, closed below
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "corral.agent.main", "--controller", remote["url"],
+         "--cluster-key", CLUSTER_KEY, "--node", "node2", "--cpus", "1", "--no-cgroups",
+         "--spool", str(root / "spool-node2")],
+        env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        with cluster.client() as c:
+            while c.status()["nodes"].get("node2") != "IDLE":
+                assert time.monotonic() < deadline, (root / "node2.log").read_text()
+                assert agent.poll() is None, (root / "node2.log").read_text()
+                time.sleep(0.1)
+            job_id = c.submit(name="over-tls", working_dir="/tmp", argv=["true"],
+                              nodelist=["node2"])
+        job = cluster.wait(job_id)
+        assert (job["state"], job["node_list"]) == ("COMPLETED", ["node2"]), job
+    finally:
+        agent.terminate()
+        try:
+            agent.wait(10)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+        log.close()

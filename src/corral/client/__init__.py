@@ -5,6 +5,10 @@
     job_id = c.submit(name="hi", argv=["echo", "hi"])
     print(c.wait(job_id)["state"])
 
+    # a remote controller: the token of `corral login` (or CORRAL_CLIENT_ID and
+    # CORRAL_CLIENT_SECRET for a service account) is sent with every request
+    remote = Client("https://cluster.example.org:6817")
+
     # many at once: one request per 1000, each checked as a single submit
     for r in c.submit_batch([{"name": f"t{i}", "working_dir": "/tmp", "argv": ["true"]}
                              for i in range(5000)]):
