@@ -111,7 +111,8 @@ def make_client(controller: str, cluster_key: str | None) -> httpx.AsyncClient:
         verify = tls_context() if controller.startswith("https://") else True
         return httpx.AsyncClient(base_url=controller.rstrip("/"), headers=headers,
                                  timeout=timeout, verify=verify)
-    raise ValueError(f"controller {controller!r}: use unix:///path or http://host:port")
+    raise ValueError(f"controller {controller!r}: use unix:///path, http://host:port or "
+                     f"https://host:port")
 
 
 class Agent:

@@ -20,8 +20,8 @@ def compat() -> None:
 @click.option("--only", type=click.Choice(["all", "slurm", "sge"]), default="all",
               show_default=True, help="Which family of commands.")
 @click.option("--force", is_flag=True, help="Replace files that are not corral launchers.")
-@click.option("--url", help="The controller they talk to: unix:///PATH or http://HOST:PORT "
-              "(default: the one this command would talk to).")
+@click.option("--url", help="The controller they talk to: unix:///PATH, http://HOST:PORT or "
+              "https://HOST:PORT (default: the one this command would talk to).")
 def install_cmd(directory: Path, only: str, force: bool, url: str | None) -> None:
     """Write launchers named sbatch, squeue, …, qsub, … into DIRECTORY.
 
@@ -29,9 +29,9 @@ def install_cmd(directory: Path, only: str, force: bool, url: str | None) -> Non
     They reach the controller they were installed for in any environment.
     """
     names = list(COMMANDS) if only == "all" else FAMILIES[only]
-    if url is not None and not url.startswith(("unix:///", "http://")):
-        raise click.BadParameter(f"{url!r} is not unix:///PATH or http://HOST:PORT",
-                                 param_hint="--url")
+    if url is not None and not url.startswith(("unix:///", "http://", "https://")):
+        raise click.BadParameter(f"{url!r} is not unix:///PATH, http://HOST:PORT or "
+                                 f"https://HOST:PORT", param_hint="--url")
     try:
         paths = install(directory, names, force=force, url=url)
     except FileExistsError as e:
