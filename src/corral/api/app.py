@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from corral import __version__
 from corral.api import (
+    audit,
     errors,
     metrics,
     routes_auth,
@@ -15,6 +16,7 @@ from corral.api import (
     routes_jobs,
     routes_steps,
 )
+from corral.api.audit import AuditMiddleware
 from corral.api.oidc import TokenVerifier
 from corral.api.request_ids import RequestIdMiddleware
 from corral.services.agents import AgentService
@@ -32,6 +34,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.tokens = TokenVerifier(ctl.cfg.auth.issuers)
     app.state.agents = AgentService(ctl)
     errors.install(app)
+    app.add_middleware(AuditMiddleware)  # (inside: it sees the request id)
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID, in the log lines' context
     app.include_router(routes_batch.router)
     app.include_router(routes_jobs.router)
@@ -41,4 +44,5 @@ def create_app(ctl: Controller) -> FastAPI:
     app.include_router(routes_docs.router)
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
+    app.include_router(audit.router)
     return app

@@ -17,6 +17,8 @@ from corral.model.errors import PermissionDenied, Unauthenticated
 from corral.services.identity import Caller, caller_from_uid
 from corral.services.tokens import caller_for_claims
 
+CALLER_KEY = "corral.caller"  # the caller, in the ASGI scope, for the audit trail
+
 
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization")
@@ -29,6 +31,12 @@ def bearer_token(request: Request) -> str | None:
 
 
 async def user_caller(request: Request) -> Caller:
+    caller = await _caller(request)
+    request.scope[CALLER_KEY] = caller
+    return caller
+
+
+async def _caller(request: Request) -> Caller:
     uid = request.scope.get(SCOPE_KEY)
     if uid is not None:
         return caller_from_uid(uid, request.app.state.controller.roles)

@@ -23,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "explain": ("corral.cli.query", "explain", "Say why a job waits and what would start it."),
     "nodes": ("corral.cli.query", "nodes", "List nodes and their state."),
     "partitions": ("corral.cli.query", "partitions", "List partitions."),
-    "node": ("corral.cli.control", "node", "Drain, resume or delete nodes (administrators)."),
+    "node": ("corral.cli.control", "node",
+             "Drain or resume nodes (operators), delete them (administrators)."),
     "reservation": ("corral.cli.reservation", "reservation",
                     "Advance reservations and maintenance windows."),
     "cancel": ("corral.cli.control", "cancel", "Cancel jobs (or send them a signal)."),
@@ -35,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "Sign in to a remote controller (OAuth device flow)."),
     "logout": ("corral.cli.login", "logout", "Forget the sign-in to a remote controller."),
     "whoami": ("corral.cli.login", "whoami", "Show who the controller takes you for."),
+    "audit": ("corral.cli.audit", "audit",
+              "Who asked for what change, and what came of it (the audit trail)."),
     "sim": ("corral.sim.cli", "sim", "Replay a workload trace through the scheduler."),
     "compat": ("corral.compat.cli", "compat", "Install Slurm/Grid Engine drop-in commands."),
 }

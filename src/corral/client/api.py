@@ -237,6 +237,11 @@ class Client:
         result: dict[str, Any] = self.transport.request("GET", "/v1/whoami")
         return result
 
+    def audit(self, **filters: Any) -> list[dict[str, Any]]:
+        """Audit entries (user, job, action, since, until, limit), oldest first."""
+        q = {k: v for k, v in filters.items() if v not in (None, [], ())}
+        return list(self.transport.request("GET", "/v1/audit", query=q)["entries"])
+
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self.transport.request("GET", "/v1/status", timeout_s=5.0)
         return result

@@ -134,6 +134,7 @@ class Job:
     live_usage: dict[str, dict[str, float]] | None = None
     # running (and kept after the end): node -> the GPU device indices it holds there
     gpu_ids: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    cancelled_by_uid: int | None = None  # who cancelled it (its owner or another)
     # Renderings built once per change and shared by every reader (services/readmodel.py,
     # services/scheduling.py). Kept only on a TrackedJob, which drops them when any
     # other field is assigned; a dict changed in place must be followed by touch().
@@ -218,6 +219,7 @@ class Job:
             "max_rss_mb": self.max_rss_mb,
             "restarts": self.restarts,
             "retries": self.retries,
+            "cancelled_by_uid": self.cancelled_by_uid,
             "priority": self.priority,
             "priority_factors": (dict(zip(PRIORITY_FACTORS, self.priority_factors, strict=True))
                                  if self.priority_factors and self.state.is_waiting else None),

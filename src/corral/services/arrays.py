@@ -203,11 +203,13 @@ class Arrays:
         count = 0
         if rest is not None:
             count += len(rest.pending)
+            rest.template.cancelled_by_uid = caller.uid
             ops.append(self.end_rest(rest, JobState.CANCELLED, {"by": caller.user}))
         for job in tasks:
             if job.state.is_final:
                 continue
             count += 1
+            job.cancelled_by_uid = caller.uid
             if job.state.is_waiting:
                 job.t_end = time.time()
                 job.reason = "None"

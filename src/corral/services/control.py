@@ -89,6 +89,7 @@ class JobControl:
                 self.orders.push(node, {"kind": "signal", "job_id": job.id, "signal": signal,
                                         "target": target, "step_id": step_id})
             return str(job.state)
+        job.cancelled_by_uid = caller.uid
         if job.state.is_waiting:
             job.t_end = time.time()
             job.reason = "None"
@@ -245,6 +246,7 @@ class JobControl:
         job.t_signalled = None
         job.exit_code = None
         job.signal = None
+        job.cancelled_by_uid = None
         job.reason = "JobHeldUser" if hold else "None"
         return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why, **(data or {})})
 

@@ -33,6 +33,7 @@ from corral.model.states import JobState, check_job_transition
 from corral.services import node_checks
 from corral.services.access import Access
 from corral.services.arrays import Arrays
+from corral.services.audit import AuditTrail
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.idempotency import IdempotentSubmit, SubmitKey
@@ -64,6 +65,7 @@ class Controller(JobControl):
         self.roles = RolePolicy.of(cfg.roles)  # who is an operator or administrator
         self.idempotent = IdempotentSubmit(self)
         self.writer = Writer(engine)
+        self.audit = AuditTrail(self.writer)  # every state-changing request (api/audit.py)
         self.jobs = JobTable()
         self.listings = Listings()  # whole listings, while nothing changes (readmodel.py)
         self.nodes: dict[str, Node] = {}
@@ -134,6 +136,7 @@ class Controller(JobControl):
             t.cancel()
         # bounded: a task stuck in a cancelled wait must not hold up the shutdown
         await asyncio.wait(self._tasks, timeout=2.0)
+        await self.audit.sync()
         await self.writer.stop()
 
     def kick(self) -> None:

@@ -74,6 +74,7 @@ def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str,
         "array_job_id": job.array_job_id,
         "array_task_id": job.array_task_id,
         "gpu_ids": _gpu_json(job.gpu_ids),
+        "cancelled_by_uid": job.cancelled_by_uid,
         "spec": _spec_json(spec_d if spec_d is not None else spec_dict(job.spec)),
     }
 
@@ -183,6 +184,7 @@ def _job(row: Row[Any]) -> Job:
         array_job_id=row.array_job_id,
         array_task_id=row.array_task_id,
         gpu_ids=_gpu_ids(row.gpu_ids),
+        cancelled_by_uid=row.cancelled_by_uid,
     )
 
 

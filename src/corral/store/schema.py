@@ -67,6 +67,8 @@ jobs = Table(
     Column("array_task_id", Integer, nullable=True),
     # JSON {node: [GPU device indices]} of the job's (last) run; migration 0005_h_sched
     Column("gpu_ids", Text, nullable=True),
+    # who cancelled the job, when someone did (migration 0008): sacct's "CANCELLED by"
+    Column("cancelled_by_uid", Integer, nullable=True),
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_user", "user"),
     Index("ix_jobs_array_job_id", "array_job_id"),
@@ -149,4 +151,30 @@ submit_keys = Table(
     Column("digest", String(64), nullable=False),  # sha256 of the request
     Column("t", Double, nullable=False),
     PrimaryKeyConstraint("uid", "key"),
+)
+
+# The audit trail (migration 0008): every state-changing REST request, accepted or
+# refused — who, from where, what, when, and the result (services/audit.py).
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", BigKey, primary_key=True, autoincrement=True),
+    Column("t", Double, nullable=False),
+    Column("user", String(255), nullable=False),
+    Column("uid", Integer, nullable=True),  # None: no identity was established
+    Column("role", String(32), nullable=False),
+    Column("subject", Text, nullable=True),  # a token's subject and issuer
+    Column("issuer", Text, nullable=True),
+    Column("origin", String(255), nullable=False),  # "unix socket" or the peer's address
+    Column("action", String(64), nullable=False),
+    Column("job_id", Integer, nullable=True),
+    Column("target", Text, nullable=False, server_default=""),  # a node, a reservation…
+    Column("request", Text, nullable=False, server_default="{}"),  # JSON summary
+    Column("status", Integer, nullable=False),  # the HTTP status answered
+    Column("result", Text, nullable=False),  # "ok", or the refusal's message
+    Column("request_id", String(128), nullable=True),
+    Index("ix_audit_t", "t"),
+    Index("ix_audit_user", "user"),
+    Index("ix_audit_job_id", "job_id"),
+    sqlite_autoincrement=True,
 )

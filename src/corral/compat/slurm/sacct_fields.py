@@ -14,7 +14,8 @@ Get = Callable[[dict[str, Any]], str]
 def _state(j: dict[str, Any]) -> str:
     s = v.state(j)
     if s == "CANCELLED" and not j.get("_step"):
-        return f"CANCELLED by {j.get('uid', 0)}"
+        by = j.get("cancelled_by_uid")  # who cancelled it (before it was kept: the owner)
+        return f"CANCELLED by {j.get('uid', 0) if by is None else by}"
     return s
 
 
