@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.api.auth import CALLER_KEY
 from corral.api.peercred import SCOPE_KEY
+from corral.api.responses import AuditList
 from corral.api.routes_jobs import CallerDep, CtlDep
 from corral.logs import request_id_var
 from corral.model.errors import CorralError
@@ -132,7 +133,7 @@ def _record(scope: Scope, asked: bytes, status: int, answer: bytes) -> None:
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditList)
 async def audit(ctl: CtlDep, caller: CallerDep,
                 user: Annotated[list[str] | None, Query()] = None,
                 job: Annotated[int | None, Query(ge=1)] = None,

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from corral.api.auth import user_caller
+from corral.api.responses import AuthInfo, WhoAmI
 from corral.services.identity import Caller
 
 router = APIRouter()
 
 
-@router.get("/v1/auth")
+@router.get("/v1/auth", response_model=AuthInfo)
 async def login_info(request: Request) -> dict[str, Any]:
     """The issuers whose tokens this controller takes; `client_id` is the client
     `corral login` uses with the device flow (None: no logins, service accounts
@@ -25,7 +26,7 @@ async def login_info(request: Request) -> dict[str, Any]:
         for i in issuers]}
 
 
-@router.get("/v1/whoami")
+@router.get("/v1/whoami", response_model=WhoAmI, response_model_exclude_unset=True)
 async def whoami(caller: Annotated[Caller, Depends(user_caller)]) -> dict[str, Any]:
     answer: dict[str, Any] = {"user": caller.user, "uid": caller.uid, "gid": caller.gid,
                               "role": str(caller.role), "groups": list(caller.groups),

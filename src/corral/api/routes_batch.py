@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
 
 from corral.api.errors import validation_message
+from corral.api.responses import BatchAnswer, BatchItem
 from corral.api.routes_jobs import CallerDep, CtlDep
 from corral.api.schemas import SubmitRequest
 from corral.model.errors import CorralError, InvalidRequest
@@ -29,21 +30,6 @@ MAX_BATCH_JOBS = 1000  # the SDK splits larger batches (corral.client.batch)
 
 class BatchSubmitRequest(BaseModel):
     jobs: list[Any]  # each one a submit request, checked one by one
-
-
-class BatchItem(BaseModel):
-    index: int
-    id: int | None = None
-    ids: list[int] | None = None
-    error: str | None = None
-    message: str | None = None
-    replayed: bool | None = None  # an earlier submission's, by its idempotency key
-
-
-class BatchAnswer(BaseModel):
-    accepted: int
-    refused: int
-    results: list[BatchItem]
 
 
 async def _one(ctl: Controller, caller: Caller, index: int, item: Any) -> BatchItem:
@@ -68,7 +54,7 @@ async def _one(ctl: Controller, caller: Caller, index: int, item: Any) -> BatchI
     return BatchItem(index=index, id=min(ids), ids=ids, replayed=replayed or None)
 
 
-@router.post("/jobs:batch")
+@router.post("/jobs:batch", response_model=BatchAnswer)
 async def submit_batch(body: BatchSubmitRequest, caller: CallerDep,
                        ctl: CtlDep) -> BatchAnswer:
     n = len(body.jobs)

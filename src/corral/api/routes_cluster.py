@@ -9,6 +9,19 @@ from fastapi import APIRouter, Depends, Request
 
 from corral import __version__
 from corral.api.auth import require_agent, require_reader, user_caller
+from corral.api.responses import (
+    Acknowledged,
+    Deleted,
+    Node,
+    NodeDrain,
+    NodeList,
+    Orders,
+    PartitionList,
+    Registered,
+    ReservationList,
+    Status,
+)
+from corral.api.responses import Reservation as ReservationAnswer
 from corral.api.routes_jobs import CtlDep
 from corral.api.schemas import (
     AgentCheck,
@@ -36,7 +49,7 @@ async def agents_of(request: Request) -> AgentService:
 AgentsDep = Annotated[AgentService, Depends(agents_of)]
 
 
-@router.get("/v1/status", dependencies=[Depends(require_reader)])
+@router.get("/v1/status", dependencies=[Depends(require_reader)], response_model=Status)
 async def status(ctl: CtlDep) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for j in ctl.jobs.values():
@@ -60,34 +73,34 @@ async def status(ctl: CtlDep) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/nodes")
+@router.get("/v1/nodes", response_model=NodeList)
 async def nodes(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return {"nodes": [n.to_dict() for n in sorted(ctl.nodes.values(), key=lambda n: n.name)]}
 
 
-@router.post("/v1/nodes/{name}/drain")
+@router.post("/v1/nodes/{name}/drain", response_model=Node)
 async def drain(name: str, body: DrainRequest, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return (await ctl.set_drain(caller, name, True, body.reason)).to_dict()
 
 
-@router.post("/v1/nodes/{name}/resume")
+@router.post("/v1/nodes/{name}/resume", response_model=Node)
 async def resume(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return (await ctl.set_drain(caller, name, False)).to_dict()
 
 
-@router.delete("/v1/nodes/{name}")
+@router.delete("/v1/nodes/{name}", response_model=Deleted)
 async def delete_node(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     await ctl.delete_node(caller, name)
     return {"deleted": name}
 
 
-@router.get("/v1/reservations")
+@router.get("/v1/reservations", response_model=ReservationList)
 async def reservations(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     items = sorted(ctl.reservations.items.values(), key=lambda r: (r.t_start, r.name))
     return {"reservations": [r.to_dict() for r in items]}
 
 
-@router.post("/v1/reservations", status_code=201)
+@router.post("/v1/reservations", status_code=201, response_model=ReservationAnswer)
 async def create_reservation(body: ReservationRequest, ctl: CtlDep,
                              caller: CallerDep) -> dict[str, Any]:
     r = Reservation(name=body.name, nodes=tuple(body.nodes), t_start=body.t_start,
@@ -96,13 +109,13 @@ async def create_reservation(body: ReservationRequest, ctl: CtlDep,
     return (await ctl.reservations.create(caller, r)).to_dict()
 
 
-@router.delete("/v1/reservations/{name}")
+@router.delete("/v1/reservations/{name}", response_model=Deleted)
 async def delete_reservation(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     await ctl.reservations.delete(caller, name)
     return {"deleted": name}
 
 
-@router.get("/v1/partitions")
+@router.get("/v1/partitions", response_model=PartitionList)
 async def partitions(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     out = []
     for p in ctl.cfg.partitions:
@@ -120,26 +133,30 @@ async def partitions(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return {"partitions": out}
 
 
-@router.post("/agent/v1/register", dependencies=[Depends(require_agent)])
+@router.post("/agent/v1/register", dependencies=[Depends(require_agent)],
+             response_model=Registered)
 async def register(body: AgentRegister, agents: AgentsDep) -> dict[str, Any]:
     return await agents.register(body.model_dump(exclude_none=True))
 
 
-@router.post("/agent/v1/poll", dependencies=[Depends(require_agent)])
+@router.post("/agent/v1/poll", dependencies=[Depends(require_agent)], response_model=Orders)
 async def poll(body: AgentPoll, agents: AgentsDep) -> dict[str, Any]:
     return await agents.poll(body.model_dump(exclude_none=True))
 
 
-@router.post("/agent/v1/health", dependencies=[Depends(require_agent)])
+@router.post("/agent/v1/health", dependencies=[Depends(require_agent)],
+             response_model=NodeDrain)
 async def health(body: AgentHealth, agents: AgentsDep) -> dict[str, Any]:
     return await agents.health(body.model_dump())
 
 
-@router.post("/agent/v1/check", dependencies=[Depends(require_agent)])
+@router.post("/agent/v1/check", dependencies=[Depends(require_agent)],
+             response_model=NodeDrain)
 async def check(body: AgentCheck, agents: AgentsDep) -> dict[str, Any]:
     return await agents.check(body.model_dump())
 
 
-@router.post("/agent/v1/report", dependencies=[Depends(require_agent)])
+@router.post("/agent/v1/report", dependencies=[Depends(require_agent)],
+             response_model=Acknowledged)
 async def report(body: AgentReport, agents: AgentsDep) -> dict[str, Any]:
     return await agents.report(body.model_dump(exclude_none=True))

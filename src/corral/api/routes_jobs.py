@@ -6,8 +6,20 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from corral.api.auth import user_caller
+from corral.api.responses import (
+    ArrayUpdated,
+    Estimate,
+    EventList,
+    Explanation,
+    Job,
+    JobList,
+    Requeued,
+    StateChange,
+    Submitted,
+)
 from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
 from corral.model import bounds
 from corral.model.errors import InvalidRequest
@@ -65,7 +77,7 @@ JobIdPath = Annotated[int, Depends(_job_id)]
 StepIdPath = Annotated[int, Depends(_step_id)]
 
 
-@router.post("/jobs", status_code=201)
+@router.post("/jobs", status_code=201, response_model=Submitted)
 async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep, response: Response,
                  idempotency_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     key = body.idempotency_key if body.idempotency_key is not None else idempotency_key
@@ -80,10 +92,16 @@ async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep, response: 
     return {"id": min(ids), "ids": ids}  # an array: its id, then its tasks in task order
 
 
-@router.post("/jobs/estimate")
+@router.post("/jobs/estimate", response_model=Estimate)
 async def estimate(body: SubmitRequest, caller: CallerDep, ctl: CtlDep) -> dict[str, Any]:
     """When and where the job would start if submitted now; nothing is queued."""
     return estimate_start(ctl, caller, body.to_spec(), user=body.user)
+
+
+def _bytes_of(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The document's 200 answer of a route that sends the read model's bytes: `model`
+    describes them, and nothing validates them per request."""
+    return {200: {"model": model, "description": f"A {model.__name__} (JSON)"}}
 
 
 def _json(body: bytes) -> Response:
@@ -91,7 +109,7 @@ def _json(body: bytes) -> Response:
     return Response(content=body, media_type="application/json")
 
 
-@router.get("/jobs", response_model=None)
+@router.get("/jobs", response_model=None, responses=_bytes_of(JobList))
 async def list_jobs(
     ctl: CtlDep,
     caller: CallerDep,
@@ -148,26 +166,26 @@ async def list_jobs(
     return _json(body)
 
 
-@router.get("/jobs/{job_id}", response_model=None)
+@router.get("/jobs/{job_id}", response_model=None, responses=_bytes_of(Job))
 async def show(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> Response:
     job = await ctl.read_job(caller, job_id)
     return _json(readmodel.job_json(job, public=not ctl.access.reads_private(caller, job)))
 
 
-@router.get("/jobs/{job_id}/wait", response_model=None)
+@router.get("/jobs/{job_id}/wait", response_model=None, responses=_bytes_of(Job))
 async def wait(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                timeout_s: Annotated[float, Query(ge=0, le=3600)] = 60.0) -> Response:
     job = await ctl.wait_final(caller, job_id, timeout_s)
     return _json(readmodel.job_json(job, public=not ctl.access.reads_private(caller, job)))
 
 
-@router.get("/jobs/{job_id}/explain")
+@router.get("/jobs/{job_id}/explain", response_model=Explanation)
 async def explain(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     job = await ctl.read_job(caller, job_id)
     return explain_job(ctl, job, await ctl.events(job_id) if job.state.is_final else None)
 
 
-@router.get("/jobs/{job_id}/events")
+@router.get("/jobs/{job_id}/events", response_model=EventList)
 async def events(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return {"events": await ctl.read_events(caller, job_id)}
 
@@ -178,7 +196,8 @@ async def events(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str,
 WholeArray = Annotated[bool, Query(alias="array")]
 
 
-@router.post("/jobs/{job_id}/cancel")
+@router.post("/jobs/{job_id}/cancel", response_model=StateChange,
+             response_model_exclude_unset=True)
 async def cancel(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                  body: CancelRequest | None = None, whole: WholeArray = False
                  ) -> dict[str, Any]:
@@ -190,7 +209,8 @@ async def cancel(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
     return {"id": job_id, "state": state}
 
 
-@router.post("/jobs/{job_id}/hold")
+@router.post("/jobs/{job_id}/hold", response_model=StateChange,
+             response_model_exclude_unset=True)
 async def hold(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep, whole: WholeArray = False
                ) -> dict[str, Any]:
     if whole and ctl.arrays.is_array(job_id):
@@ -199,7 +219,8 @@ async def hold(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep, whole: WholeAr
     return {"id": job_id, "state": "HELD"}
 
 
-@router.post("/jobs/{job_id}/release")
+@router.post("/jobs/{job_id}/release", response_model=StateChange,
+             response_model_exclude_unset=True)
 async def release(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep, whole: WholeArray = False
                   ) -> dict[str, Any]:
     if whole and ctl.arrays.is_array(job_id):
@@ -208,14 +229,15 @@ async def release(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep, whole: Whol
     return {"id": job_id, "state": "PENDING"}
 
 
-@router.post("/jobs/{job_id}/requeue")
+@router.post("/jobs/{job_id}/requeue", response_model=Requeued)
 async def requeue(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                   body: RequeueRequest | None = None) -> dict[str, Any]:
     await ctl.requeue(caller, job_id, hold=bool(body and body.hold))
     return {"id": job_id}
 
 
-@router.patch("/jobs/{job_id}")
+@router.patch("/jobs/{job_id}", response_model=Job | ArrayUpdated,
+              response_model_exclude_unset=True)
 async def update(job_id: JobIdPath, body: UpdateRequest, ctl: CtlDep,
                  caller: CallerDep, whole: WholeArray = False) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)

@@ -6,25 +6,26 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from corral.api.responses import StateChange, Step, StepList
 from corral.api.routes_jobs import CallerDep, CtlDep, JobIdPath, StepIdPath
 from corral.api.schemas import EndRequest, StepEndRequest, StepRequest
 
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/jobs/{job_id}/steps", status_code=201)
+@router.post("/jobs/{job_id}/steps", status_code=201, response_model=Step)
 async def create_step(job_id: JobIdPath, body: StepRequest, ctl: CtlDep,
                       caller: CallerDep) -> dict[str, Any]:
     step = await ctl.steps.create(caller, job_id, body.to_request())
     return step.to_dict()
 
 
-@router.get("/jobs/{job_id}/steps")
+@router.get("/jobs/{job_id}/steps", response_model=StepList)
 async def list_steps(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return {"steps": [s.to_dict() for s in ctl.steps.list(caller, job_id)]}
 
 
-@router.post("/jobs/{job_id}/steps/{step_id}/end")
+@router.post("/jobs/{job_id}/steps/{step_id}/end", response_model=Step)
 async def end_step(job_id: JobIdPath, step_id: StepIdPath, body: StepEndRequest, ctl: CtlDep,
                    caller: CallerDep) -> dict[str, Any]:
     step = await ctl.steps.end(caller, job_id, step_id, exit_code=body.exit_code,
@@ -33,7 +34,7 @@ async def end_step(job_id: JobIdPath, step_id: StepIdPath, body: StepEndRequest,
     return step.to_dict()
 
 
-@router.post("/jobs/{job_id}/end")
+@router.post("/jobs/{job_id}/end", response_model=StateChange, response_model_exclude_unset=True)
 async def end_allocation(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep,
                          body: EndRequest | None = None) -> dict[str, Any]:
     state = await ctl.end_allocation(caller, job_id, body.exit_code if body else 0)

@@ -3,7 +3,8 @@
     from corral.client import Client
     c = Client()                      # the local controller's Unix socket
     job_id = c.submit(name="hi", argv=["echo", "hi"])
-    print(c.wait(job_id)["state"])
+    job = c.wait(job_id)              # a Job (corral.client.types): typed attributes
+    print(job.state, job.exit_code)   # ... and still the JSON dict: job["state"]
 
     # a remote controller: the token of `corral login` (or CORRAL_CLIENT_ID and
     # CORRAL_CLIENT_SECRET for a service account) is sent with every request
@@ -16,5 +17,24 @@
 """
 
 from corral.client.api import Client, default_url
+from corral.client.types import (
+    ArrayUpdated,
+    AuditEntry,
+    Estimate,
+    Event,
+    Explanation,
+    Job,
+    JobSpec,
+    Node,
+    Partition,
+    Record,
+    Reservation,
+    StateChange,
+    Status,
+    Step,
+    WhoAmI,
+)
 
-__all__ = ["Client", "default_url"]
+__all__ = ["ArrayUpdated", "AuditEntry", "Client", "Estimate", "Event", "Explanation", "Job",
+           "JobSpec", "Node", "Partition", "Record", "Reservation", "StateChange", "Status",
+           "Step", "WhoAmI", "default_url"]

@@ -8,6 +8,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corral.client.transport import Transport, is_remote
+from corral.client.types import (
+    ArrayUpdated,
+    AuditEntry,
+    Estimate,
+    Event,
+    Explanation,
+    Job,
+    Node,
+    Partition,
+    Reservation,
+    StateChange,
+    Status,
+    Step,
+    WhoAmI,
+)
 from corral.model.errors import NotFound
 
 if TYPE_CHECKING:  # imported where used: the submit path stays light
@@ -88,11 +103,9 @@ class Client:
                                         retry_s=SUBMIT_RETRY_S)
         return [int(i) for i in answer.get("ids") or [answer["id"]]]
 
-    def estimate(self, **request: Any) -> dict[str, Any]:
+    def estimate(self, **request: Any) -> Estimate:
         """When and where this submission would start now (nothing is queued)."""
-        result: dict[str, Any] = self.transport.request("POST", "/v1/jobs/estimate",
-                                                        body=request)
-        return result
+        return Estimate(self.transport.request("POST", "/v1/jobs/estimate", body=request))
 
     def submit_batch(self, requests: Iterable[Mapping[str, Any]], *,
                      chunk: int | None = None) -> list[Submitted]:
@@ -106,7 +119,7 @@ class Client:
         return submit_batch(self.transport, requests, chunk=chunk)
 
     def jobs(self, *, history: bool = False, expand_arrays: bool = False,
-             **filters: Any) -> list[dict[str, Any]]:
+             **filters: Any) -> list[Job]:
         """Jobs; an array's pending rest is one entry (`57_[5-99]`) unless
         `expand_arrays`, which lists each of its tasks (expanded here, not by the
         controller)."""
@@ -117,7 +130,7 @@ class Client:
         if expand_arrays and any(j.get("array_pending") for j in found):
             from corral.model.arrays import expand_rest
             found = [t for j in found for t in expand_rest(j)]
-        return found
+        return [Job(j) for j in found]
 
     def resolve(self, ref: JobRef) -> list[int]:
         """The job ids an id as written names: `A` itself, or the tasks `A_I`,
@@ -133,57 +146,52 @@ class Client:
             raise NotFound(f"job {ref.text}: no such array task")
         return [tasks[t] for t in sorted(tasks)]
 
-    def job(self, job_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request("GET", f"/v1/jobs/{job_id}")
-        return result
+    def job(self, job_id: int) -> Job:
+        return Job(self.transport.request("GET", f"/v1/jobs/{job_id}"))
 
-    def wait(self, job_id: int, timeout_s: float = 60.0) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request(
+    def wait(self, job_id: int, timeout_s: float = 60.0) -> Job:
+        """The job once it has ended, or as it is after `timeout_s`."""
+        return Job(self.transport.request(
             "GET", f"/v1/jobs/{job_id}/wait", query={"timeout_s": timeout_s},
-            timeout_s=timeout_s + self.transport.timeout_s)
-        return result
+            timeout_s=timeout_s + self.transport.timeout_s))
 
-    def explain(self, job_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request("GET", f"/v1/jobs/{job_id}/explain")
-        return result
+    def explain(self, job_id: int) -> Explanation:
+        return Explanation(self.transport.request("GET", f"/v1/jobs/{job_id}/explain"))
 
-    def events(self, job_id: int) -> list[dict[str, Any]]:
-        return list(self.transport.request("GET", f"/v1/jobs/{job_id}/events")["events"])
+    def events(self, job_id: int) -> list[Event]:
+        return [Event(e) for e in
+                self.transport.request("GET", f"/v1/jobs/{job_id}/events")["events"]]
 
     def cancel(self, job_id: int, signal: int | None = None, target: str = "all",
-               step_id: int | None = None, *, whole_array: bool = False) -> dict[str, Any]:
+               step_id: int | None = None, *, whole_array: bool = False) -> StateChange:
         """Cancel; with `signal`, send it to all (or the batch script's / the steps' /
         one step's) processes instead. `whole_array`: an array's id cancels all of it."""
         body: dict[str, Any] = {"signal": signal, "target": target} if signal else {}
         if signal and step_id is not None:
             body["step_id"] = step_id
-        result: dict[str, Any] = self.transport.request(
-            "POST", f"/v1/jobs/{job_id}/cancel", body=body, query=_whole(whole_array))
-        return result
+        return StateChange(self.transport.request(
+            "POST", f"/v1/jobs/{job_id}/cancel", body=body, query=_whole(whole_array)))
 
-    def end(self, job_id: int, exit_code: int = 0) -> dict[str, Any]:
+    def end(self, job_id: int, exit_code: int = 0) -> StateChange:
         """End an allocation (an interactive job) this client holds."""
-        result: dict[str, Any] = self.transport.request(
-            "POST", f"/v1/jobs/{job_id}/end", body={"exit_code": exit_code})
-        return result
+        return StateChange(self.transport.request(
+            "POST", f"/v1/jobs/{job_id}/end", body={"exit_code": exit_code}))
 
     # steps
-    def create_step(self, job_id: int, **request: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request(
-            "POST", f"/v1/jobs/{job_id}/steps", body=request)
-        return result
+    def create_step(self, job_id: int, **request: Any) -> Step:
+        return Step(self.transport.request("POST", f"/v1/jobs/{job_id}/steps", body=request))
 
-    def steps(self, job_id: int) -> list[dict[str, Any]]:
-        return list(self.transport.request("GET", f"/v1/jobs/{job_id}/steps")["steps"])
+    def steps(self, job_id: int) -> list[Step]:
+        return [Step(s) for s in
+                self.transport.request("GET", f"/v1/jobs/{job_id}/steps")["steps"]]
 
     def end_step(self, job_id: int, step_id: int, *, exit_code: int | None = None,
                  signal: int | None = None, cancelled: bool = False,
-                 out_of_memory: bool = False) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request(
+                 out_of_memory: bool = False) -> Step:
+        return Step(self.transport.request(
             "POST", f"/v1/jobs/{job_id}/steps/{step_id}/end",
             body={"exit_code": exit_code, "signal": signal, "cancelled": cancelled,
-                  "out_of_memory": out_of_memory})
-        return result
+                  "out_of_memory": out_of_memory}))
 
     def hold(self, job_id: int, *, whole_array: bool = False) -> None:
         self.transport.request("POST", f"/v1/jobs/{job_id}/hold", query=_whole(whole_array))
@@ -196,55 +204,53 @@ class Client:
         self.transport.request("POST", f"/v1/jobs/{job_id}/requeue", body={"hold": hold})
 
     def update(self, job_id: int, *, whole_array: bool = False, **fields: Any
-               ) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request(
-            "PATCH", f"/v1/jobs/{job_id}", body=fields, query=_whole(whole_array))
-        return result
+               ) -> Job | ArrayUpdated:
+        """The job as changed; `whole_array` on an array's id: how many tasks changed."""
+        answer = self.transport.request("PATCH", f"/v1/jobs/{job_id}", body=fields,
+                                        query=_whole(whole_array))
+        return Job(answer) if "state" in answer else ArrayUpdated(answer)
 
     # cluster
-    def nodes(self) -> list[dict[str, Any]]:
-        return list(self.transport.request("GET", "/v1/nodes")["nodes"])
+    def nodes(self) -> list[Node]:
+        return [Node(n) for n in self.transport.request("GET", "/v1/nodes")["nodes"]]
 
-    def drain(self, node: str, reason: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request(
-            "POST", f"/v1/nodes/{node}/drain", body={"reason": reason})
-        return result
+    def drain(self, node: str, reason: str) -> Node:
+        return Node(self.transport.request("POST", f"/v1/nodes/{node}/drain",
+                                           body={"reason": reason}))
 
-    def resume(self, node: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request("POST", f"/v1/nodes/{node}/resume")
-        return result
+    def resume(self, node: str) -> Node:
+        return Node(self.transport.request("POST", f"/v1/nodes/{node}/resume"))
 
     def delete_node(self, node: str) -> None:
         self.transport.request("DELETE", f"/v1/nodes/{node}")
 
-    def reservations(self) -> list[dict[str, Any]]:
-        return list(self.transport.request("GET", "/v1/reservations")["reservations"])
+    def reservations(self) -> list[Reservation]:
+        return [Reservation(r) for r in
+                self.transport.request("GET", "/v1/reservations")["reservations"]]
 
-    def create_reservation(self, **request: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request("POST", "/v1/reservations",
-                                                        body=request)
-        return result
+    def create_reservation(self, **request: Any) -> Reservation:
+        return Reservation(self.transport.request("POST", "/v1/reservations", body=request))
 
     def delete_reservation(self, name: str) -> None:
         self.transport.request("DELETE", f"/v1/reservations/{name}")
 
-    def partitions(self) -> list[dict[str, Any]]:
-        return list(self.transport.request("GET", "/v1/partitions")["partitions"])
+    def partitions(self) -> list[Partition]:
+        return [Partition(p) for p in
+                self.transport.request("GET", "/v1/partitions")["partitions"]]
 
-    def whoami(self) -> dict[str, Any]:
+    def whoami(self) -> WhoAmI:
         """Who the controller takes this client for: user, uid, gid, and for a token
         its issuer, subject, groups and roles."""
-        result: dict[str, Any] = self.transport.request("GET", "/v1/whoami")
-        return result
+        return WhoAmI(self.transport.request("GET", "/v1/whoami"))
 
-    def audit(self, **filters: Any) -> list[dict[str, Any]]:
+    def audit(self, **filters: Any) -> list[AuditEntry]:
         """Audit entries (user, job, action, since, until, limit), oldest first."""
         q = {k: v for k, v in filters.items() if v not in (None, [], ())}
-        return list(self.transport.request("GET", "/v1/audit", query=q)["entries"])
+        return [AuditEntry(e) for e in
+                self.transport.request("GET", "/v1/audit", query=q)["entries"]]
 
-    def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request("GET", "/v1/status", timeout_s=5.0)
-        return result
+    def status(self) -> Status:
+        return Status(self.transport.request("GET", "/v1/status", timeout_s=5.0))
 
 
 def _whole(whole_array: bool) -> dict[str, Any] | None:

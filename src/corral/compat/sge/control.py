@@ -32,8 +32,9 @@ def act(prog: str, argv: list[str], do: Callable[[Any, dict[str, Any]], str]) ->
     code = 0
     with frontend.client() as c:
         if users is not None:
-            targets = [(str(j["id"]), [j]) for j in c.jobs(user=users, expand_arrays=True)
-                       if j["state"] not in _FINAL]
+            targets: list[tuple[str, list[dict[str, Any]]]] = [
+                (str(j["id"]), [j]) for j in c.jobs(user=users, expand_arrays=True)
+                if j["state"] not in _FINAL]
         elif words:  # a finished job has left Grid Engine's queue: it does not exist
             targets = [(spec, [j for j in view.jobs_for(c, spec) if j["state"] not in _FINAL])
                        for spec in view.parse_ids(words, prog)]

@@ -176,9 +176,10 @@ def _filtered(c: Client, o: dict[str, Any]) -> list[dict[str, Any]]:
     users = [u for u in (o.get("user") or "").split(",") if u]
     if "me" in o:
         users.append(frontend.me())
-    jobs = c.jobs(expand_arrays=bool(o.get("state")), user=users or None,
-                  name=[n for n in (o.get("name") or "").split(",") if n] or None,
-                  partition=[p for p in (o.get("partition") or "").split(",") if p] or None)
+    jobs: list[dict[str, Any]] = list(c.jobs(
+        expand_arrays=bool(o.get("state")), user=users or None,
+        name=[n for n in (o.get("name") or "").split(",") if n] or None,
+        partition=[p for p in (o.get("partition") or "").split(",") if p] or None))
     jobs = [j for j in jobs if j["state"] not in v.FINAL]
     if o.get("state"):
         states = {v.slurm_state_name(s) for s in o["state"].split(",")}

@@ -209,11 +209,11 @@ def sinfo(argv: list[str]) -> int:
         raise frontend.Exit(1, f"sinfo: error: {e}") from None
     wants = {c.header for c in cols if c.get is not None}
     with frontend.client() as c:
-        parts = c.partitions()
-        node_list = c.nodes()
+        parts: list[dict[str, Any]] = list(c.partitions())
+        node_list: list[dict[str, Any]] = list(c.nodes())
         version = str(c.status().get("version", "")) if "VERSION" in wants else ""
         if "RESERVATION" in wants:
-            _mark_reservations(node_list, c.reservations())
+            _mark_reservations(node_list, list(c.reservations()))
     if o.get("partition"):
         want = set(o["partition"].split(","))
         parts = [p for p in parts if p["name"] in want]

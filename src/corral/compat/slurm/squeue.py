@@ -86,9 +86,9 @@ def select(o: dict[str, Any]) -> list[dict[str, Any]]:
         if ids:  # ask only for these jobs and arrays
             found = {j["id"]: j for j in c.jobs(id=bases, **filters)}
             found.update((j["id"], j) for j in c.jobs(array=bases, **filters))
-            jobs = list(found.values())
+            jobs: list[dict[str, Any]] = list(found.values())
         else:
-            jobs = c.jobs(**filters)
+            jobs = list(c.jobs(**filters))
     jobs.sort(key=listing_order)
     if ids:
         jobs = [j for j in jobs if match(j)]

@@ -1,0 +1,380 @@
+"""Response bodies of the REST API (docs/specs/05-rest-api.md): one model per answer.
+
+Every route declares one of these, so that /openapi.json describes every answer.
+They describe the JSON exactly as the controller writes it: field for field, in the
+same order, nulls included. A field the controller adds before its model does still
+reaches the client (extra fields pass through) and a test names it.
+
+Numbers the controller writes as it holds them (an int stays an int, a float a
+float) are `Real`, so that a model never turns `5` into `5.0` on the wire.
+The listing and one-job routes send the read model's bytes (services/readmodel.py)
+and name their model only for the document; nothing re-validates them per request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
+
+
+def _real(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a number, not {type(value).__name__}")
+    return value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+Real = Annotated[float, PlainValidator(_real), PlainSerializer(_same, return_type=Any),
+                 WithJsonSchema({"type": "number"})]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# ---- jobs -------------------------------------------------------------------------
+
+class JobSpec(_Answer):
+    """A job's request as it was submitted (private fields emptied for other users)."""
+
+    name: str
+    working_dir: str
+    script: str | None
+    argv: list[str]
+    environment: dict[str, str]
+    stdout: str
+    stderr: str | None
+    partition: str | None
+    account: str | None
+    nodes: int
+    cpus_per_node: int
+    mem_mb_per_node: int | None
+    gpus_per_node: int
+    time_limit_s: int | None
+    nice: int
+    priority: int | None
+    hold: bool
+    t_begin: Real | None
+    requeue: bool
+    max_retries: int | None
+    features: list[str]
+    nodelist: list[str]
+    exclude: list[str]
+    exclusive: bool
+    array: str | None
+    dependency: str | None
+    kill_on_invalid_dep: bool
+    signal: str | None
+    qos: str | None
+    reservation: str | None
+    interactive: bool
+    notify: bool
+
+
+class Job(_Answer):
+    """A job as GET /v1/jobs/{id} shows it. `withheld`: the spec fields emptied for a
+    caller who may not read them; `array_pending*`: set on an array's pending rest."""
+
+    id: int
+    display_id: str
+    array_job_id: int | None
+    array_task_id: int | None
+    array_spec: str | None
+    dependency: str | None
+    qos: str | None
+    reservation: str | None
+    name: str
+    user: str
+    uid: int
+    gid: int
+    state: str
+    reason: str
+    partition: str
+    account: str | None
+    nodes: int
+    cpus: int
+    cpus_per_node: int
+    mem_mb_per_node: int | None
+    gpus_per_node: int
+    time_limit_s: int
+    t_submit: Real
+    t_start: Real | None
+    t_end: Real | None
+    node_list: list[str]
+    gpu_ids: dict[str, list[int]]
+    exit_code: int | None
+    signal: int | None
+    cpu_time_s: Real | None
+    max_rss_mb: Real | None
+    restarts: int
+    retries: int
+    cancelled_by_uid: int | None  # who cancelled it (its owner or another)
+    priority: Real
+    priority_factors: dict[str, Real] | None
+    t_expected_start: Real | None
+    live_usage: dict[str, dict[str, Real]] | None
+    stdout: str
+    stderr: str
+    working_dir: str
+    spec: JobSpec
+    withheld: list[str] | None = None
+    array_pending: str | None = None
+    array_pending_count: int | None = None
+    array_throttle: int | None = None
+
+
+class JobList(_Answer):
+    jobs: list[Job]
+
+
+class BatchItem(_Answer):
+    """One request of a batch: its new job(s), or why it was refused."""
+
+    index: int
+    id: int | None = None
+    ids: list[int] | None = None
+    error: str | None = None
+    message: str | None = None
+    replayed: bool | None = None  # an earlier submission's, by its idempotency key
+
+
+class BatchAnswer(_Answer):
+    accepted: int
+    refused: int
+    results: list[BatchItem]
+
+
+class Submitted(_Answer):
+    id: int  # an array's: its first task's
+    ids: list[int]  # every job made, in task order
+
+
+class Estimate(_Answer):
+    id: int  # the id the job would get
+    t_expected_start: Real | None
+    nodes: list[str]
+    partition: str
+    cpus: int
+
+
+class Explanation(_Answer):
+    id: int
+    display_id: str
+    state: str
+    reason: str
+    priority: Real
+    t_expected_start: Real | None
+    explanation: list[str]
+
+
+class Event(_Answer):
+    seq: int
+    job_id: int | None
+    t: Real
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    data: dict[str, Any] | None
+
+
+class EventList(_Answer):
+    events: list[Event]
+
+
+class StateChange(_Answer):
+    """What cancel, hold, release and end left the job (or, with `?array=true`, the
+    array: then `tasks` says how many of its tasks it changed)."""
+
+    id: int
+    state: str
+    tasks: int | None = None
+
+
+class Requeued(_Answer):
+    id: int
+
+
+class ArrayUpdated(_Answer):
+    """PATCH with `?array=true` on an array's id: how many of its tasks changed."""
+
+    id: int
+    tasks: int
+
+
+# ---- steps ------------------------------------------------------------------------
+
+class Step(_Answer):
+    job_id: int
+    step_id: int
+    name: str
+    argv: list[str]
+    nodes: list[str]
+    tasks_per_node: list[int]
+    distribution: str
+    ntasks: int
+    cpus_per_task: int
+    state: str
+    exit_code: int | None
+    signal: int | None
+    t_start: Real | None
+    t_end: Real | None
+
+
+class StepList(_Answer):
+    steps: list[Step]
+
+
+# ---- cluster ----------------------------------------------------------------------
+
+class Node(_Answer):
+    name: str
+    state: str
+    cpus: int
+    cpus_used: int
+    mem_mb: int
+    mem_mb_used: int
+    gpus: int
+    gpus_used: int
+    features: list[str]
+    drain_reason: str
+    drain_by: str
+    t_last_seen: Real
+    jobs: list[int]
+
+
+class NodeList(_Answer):
+    nodes: list[Node]
+
+
+class Deleted(_Answer):
+    deleted: str  # the node's or reservation's name
+
+
+class Reservation(_Answer):
+    name: str
+    nodes: list[str]
+    t_start: Real
+    t_end: Real
+    users: list[str]
+    accounts: list[str]
+    maintenance: bool
+
+
+class ReservationList(_Answer):
+    reservations: list[Reservation]
+
+
+class Partition(_Answer):
+    name: str
+    default: bool
+    nodes: list[str]
+    max_time_s: int  # 0: unlimited
+    default_time_s: int  # 0: its max_time_s
+    max_nodes: int  # 0: unlimited
+    cpus: int
+    cpus_used: int
+    max_cpus_per_node: int  # 0: unlimited
+    priority_tier: int
+    preempt_mode: str
+    default_mem_mb_per_node: int | None
+    allow_accounts: list[str]
+    allow_groups: list[str]
+
+
+class PartitionList(_Answer):
+    partitions: list[Partition]
+
+
+class Status(_Answer):
+    version: str
+    uptime_s: Real
+    database: str
+    policy: str
+    keep_finished_s: int
+    weights: dict[str, Real | bool]  # the priority weights (favor_small: a flag)
+    kill_grace_s: int
+    node_timeout_s: int
+    jobs: dict[str, int]  # state -> how many jobs are in it
+    nodes: dict[str, str]  # node -> its state
+    scheduler_passes: int
+    last_pass_s: Real
+
+
+# ---- identity -----------------------------------------------------------------------
+
+class Issuer(_Answer):
+    issuer: str
+    client_id: str | None  # the client `corral login` uses (None: no logins)
+    scopes: list[str]
+    audience: str
+    resource: str | None
+
+
+class AuthInfo(_Answer):
+    """The issuers whose tokens this controller takes."""
+
+    issuers: list[Issuer]
+
+
+class WhoAmI(_Answer):
+    """Who the controller takes the caller for; `issuer` and `subject` with a token."""
+
+    user: str
+    uid: int
+    gid: int
+    role: str
+    groups: list[str]
+    via: str  # "socket" or "token"
+    issuer: str | None = None
+    subject: str | None = None
+
+
+class AuditEntry(_Answer):
+    """One state-changing request, accepted or refused (docs/specs/05-rest-api.md §4)."""
+
+    seq: int
+    t: Real
+    user: str
+    uid: int | None
+    role: str
+    subject: str | None  # a token's; None over the socket
+    issuer: str | None
+    origin: str  # "unix socket" or the peer's host:port
+    action: str
+    job_id: int | None
+    target: str
+    request: dict[str, Any]  # its body without a job's private fields
+    status: int  # the HTTP status answered
+    result: str  # "ok", or the refusal's message
+    request_id: str | None
+
+
+class AuditList(_Answer):
+    entries: list[AuditEntry]
+
+
+# ---- agents (docs/specs/02-agent-protocol.md) ---------------------------------------
+
+class Registered(_Answer):
+    heartbeat_s: Real
+    lease_s: Real
+    agent: dict[str, Any]  # the site's health check, prolog and epilog
+    orders: list[dict[str, Any]]
+
+
+class Orders(_Answer):
+    orders: list[dict[str, Any]]
+    lease_s: Real
+
+
+class NodeDrain(_Answer):
+    drain: bool
+    drain_reason: str
+
+
+class Acknowledged(_Answer):
+    ok: bool

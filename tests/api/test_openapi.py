@@ -1,0 +1,183 @@
+"""/openapi.json describes every answer, and the answers are what it says."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.api.harness import Ctx, run
+
+CONFIG = ('[[partitions]]\nname = "main"\ndefault = true\nmax_time_s = "1:00:00"\n'
+          '[[partitions]]\nname = "small"\nnodes = ["n1"]\nmax_nodes = 1\n')
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,),
+    "array": (list,), "object": (dict,), "null": (type(None),)}
+
+
+def problems(doc: dict[str, Any], schema: dict[str, Any], value: Any, at: str) -> list[str]:
+    """Where `value` departs from `schema` (a part of the OpenAPI document): a key the
+    document does not name, a required one missing, a value of another type."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return problems(doc, doc["components"]["schemas"][name], value, at)
+    if "anyOf" in schema:
+        found = [problems(doc, s, value, at) for s in schema["anyOf"]]
+        return [] if any(not f for f in found) else min(found, key=len)
+    kind = schema.get("type")
+    if kind is not None:
+        if isinstance(value, bool) and kind in ("integer", "number"):
+            return [f"{at}: {value!r} is not a {kind}"]
+        if not isinstance(value, _TYPES[kind]):
+            return [f"{at}: {value!r} is not a {kind}"]
+    out: list[str] = []
+    if isinstance(value, dict) and "properties" in schema:
+        props = schema["properties"]
+        out += [f"{at}.{k}: not in the document" for k in value if k not in props]
+        out += [f"{at}.{k}: required, missing" for k in schema.get("required", [])
+                if k not in value]
+        for k, v in value.items():
+            if k in props:
+                out += problems(doc, props[k], v, f"{at}.{k}")
+    elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for k, v in value.items():
+            out += problems(doc, schema["additionalProperties"], v, f"{at}.{k}")
+    if isinstance(value, list) and "items" in schema:
+        for i, v in enumerate(value):
+            out += problems(doc, schema["items"], v, f"{at}[{i}]")
+    return out
+
+
+def answer_schema(doc: dict[str, Any], method: str, path: str, status: int
+                  ) -> dict[str, Any]:
+    op = doc["paths"][path][method.lower()]
+    schema: dict[str, Any] = op["responses"][str(status)]["content"]["application/json"][
+        "schema"]
+    return schema
+
+
+def test_every_route_names_its_answer(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        r = await ctx.user.get("/openapi.json")
+        assert r.status_code == 200
+        doc = r.json()
+        routes = [(m.upper(), p) for p, ops in doc["paths"].items() for m in ops]
+        assert len(routes) >= 34, routes
+        untyped = []
+        for method, path in routes:
+            op = doc["paths"][path][method.lower()]
+            ok = [c for c in op["responses"] if c.startswith("2")]
+            schema = (op["responses"][ok[0]].get("content", {})
+                      .get("application/json", {}).get("schema", {})) if ok else {}
+            refs = [schema] if "$ref" in schema else schema.get("anyOf", [])
+            if not refs or not all("$ref" in s for s in refs):
+                untyped.append(f"{method} {path}: {schema}")
+        assert not untyped, "routes without a response model:\n" + "\n".join(untyped)
+        # and every model names and types each of its fields
+        for name, schema in doc["components"]["schemas"].items():
+            for field, prop in schema.get("properties", {}).items():
+                assert prop, f"{name}.{field}: no type in the document"
+    run(tmp_path, CONFIG, {}, scenario)
+
+
+def test_answers_are_what_the_document_says(tmp_path: Path) -> None:
+    """Every route answers, and each answer has the document's fields and types: none
+    left out of the document (its model passes unknown fields on), none missing."""
+    async def scenario(ctx: Ctx) -> None:
+        doc = (await ctx.user.get("/openapi.json")).json()
+        seen: set[tuple[str, str]] = set()
+
+        async def call(method: str, url: str, path: str, status: int = 200,
+                       **kw: Any) -> Any:
+            r = await ctx.user.request(method, url, **kw) if not path.startswith(
+                "/agent") else await ctx.agent.request(method, url, **kw)
+            assert r.status_code == status, (method, url, r.text)
+            found = problems(doc, answer_schema(doc, method, path, status), r.json(),
+                             f"{method} {path}")
+            assert not found, found
+            seen.add((method, path))
+            return r.json()
+
+        await call("POST", "/agent/v1/register", "/agent/v1/register", json={
+            "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b-n1",
+            "features": ["a"]})
+        now = time.time()
+        job = await call("POST", "/v1/jobs", "/v1/jobs", 201, json={
+            "name": "t", "working_dir": "/tmp", "argv": ["true"], "time_limit_s": 60})
+        j = job["id"]
+        arr = await call("POST", "/v1/jobs", "/v1/jobs", 201, json={
+            "name": "a", "working_dir": "/tmp", "argv": ["true"], "array": "0-9%2",
+            "hold": True})
+        await call("POST", "/v1/jobs:batch", "/v1/jobs:batch", json={"jobs": [
+            {"name": "b", "working_dir": "/tmp", "argv": ["true"]}, {"name": ""}]})
+        await call("POST", "/v1/jobs/estimate", "/v1/jobs/estimate", json={
+            "name": "e", "working_dir": "/tmp", "argv": ["true"]})
+        await call("GET", "/v1/jobs", "/v1/jobs")
+        await call("GET", "/v1/jobs?history=true", "/v1/jobs")
+        await call("GET", f"/v1/jobs/{j}", "/v1/jobs/{job_id}")
+        await call("GET", f"/v1/jobs/{j}/explain", "/v1/jobs/{job_id}/explain")
+        await call("GET", f"/v1/jobs/{j}/events", "/v1/jobs/{job_id}/events")
+        await call("PATCH", f"/v1/jobs/{arr['id']}?array=true", "/v1/jobs/{job_id}",
+                   json={"nice": 5})
+        await call("POST", f"/v1/jobs/{arr['id']}/release?array=true",
+                   "/v1/jobs/{job_id}/release")
+        await call("POST", f"/v1/jobs/{arr['id']}/hold?array=true",
+                   "/v1/jobs/{job_id}/hold")
+        await call("POST", f"/v1/jobs/{arr['id']}/cancel?array=true",
+                   "/v1/jobs/{job_id}/cancel")
+        orders = await call("POST", "/agent/v1/poll", "/agent/v1/poll", json={
+            "node": "n1", "boot_id": "b-n1", "wait_s": 0.2, "unacknowledged": []})
+        assert [o for o in orders["orders"] if o["kind"] == "launch"]
+        await call("POST", "/agent/v1/poll", "/agent/v1/poll", json={
+            "node": "n1", "boot_id": "b-n1", "wait_s": 0, "unacknowledged": [],
+            "running": [{"job_id": j, "pid": 10, "rss_mb": 1.5}]})
+        await call("GET", f"/v1/jobs/{j}", "/v1/jobs/{job_id}")  # with its live usage
+        await call("GET", "/v1/status", "/v1/status")
+        await call("GET", "/v1/auth", "/v1/auth")
+        await call("GET", "/v1/whoami", "/v1/whoami")
+        await call("GET", "/v1/nodes", "/v1/nodes")
+        await call("GET", "/v1/partitions", "/v1/partitions")
+        step = await call("POST", f"/v1/jobs/{j}/steps", "/v1/jobs/{job_id}/steps", 201,
+                          json={"argv": ["true"], "working_dir": "/tmp", "io_port": 9,
+                                "io_key": "k" * 16})
+        await call("GET", f"/v1/jobs/{j}/steps", "/v1/jobs/{job_id}/steps")
+        await call("POST", f"/v1/jobs/{j}/steps/{step['step_id']}/end",
+                   "/v1/jobs/{job_id}/steps/{step_id}/end", json={"exit_code": 0})
+        await call("PATCH", f"/v1/jobs/{j}", "/v1/jobs/{job_id}", json={"nice": 1})
+        await call("POST", f"/v1/jobs/{j}/cancel", "/v1/jobs/{job_id}/cancel",
+                   json={"signal": 10})
+        await call("POST", "/agent/v1/health", "/agent/v1/health", json={
+            "node": "n1", "boot_id": "b-n1", "ok": True})
+        await call("POST", "/agent/v1/check", "/agent/v1/check", json={
+            "node": "n1", "boot_id": "b-n1", "kind": "epilog", "job_id": j,
+            "message": "epilog: exit 1"})
+        await call("POST", "/agent/v1/report", "/agent/v1/report", json={
+            "node": "n1", "reports": [{"job_id": j, "state": "COMPLETED", "exit_code": 0,
+                                       "t_start": now, "t_end": time.time()}]})
+        await call("GET", f"/v1/jobs/{j}/wait?timeout_s=0", "/v1/jobs/{job_id}/wait")
+        await call("GET", "/v1/jobs?history=true", "/v1/jobs")
+        await call("POST", f"/v1/jobs/{j}/requeue", "/v1/jobs/{job_id}/requeue")
+        held = await call("POST", "/v1/jobs", "/v1/jobs", 201, json={
+            "name": "h", "working_dir": "/tmp", "argv": ["true"]})
+        await call("POST", f"/v1/jobs/{held['id']}/hold", "/v1/jobs/{job_id}/hold")
+        await call("POST", f"/v1/jobs/{held['id']}/release", "/v1/jobs/{job_id}/release")
+        alloc = await call("POST", "/v1/jobs", "/v1/jobs", 201, json={
+            "name": "i", "working_dir": "/tmp", "argv": [], "interactive": True})
+        await call("POST", f"/v1/jobs/{alloc['id']}/end", "/v1/jobs/{job_id}/end",
+                   json={"exit_code": 0})
+        await call("POST", "/v1/reservations", "/v1/reservations", 201, json={
+            "name": "r1", "nodes": ["n1"], "t_start": now + 3600, "t_end": now + 7200})
+        await call("GET", "/v1/reservations", "/v1/reservations")
+        await call("DELETE", "/v1/reservations/r1", "/v1/reservations/{name}")
+        await call("POST", "/v1/nodes/n1/drain", "/v1/nodes/{name}/drain",
+                   json={"reason": "fan"})
+        await call("POST", "/v1/nodes/n1/resume", "/v1/nodes/{name}/resume")
+        await call("POST", "/agent/v1/register", "/agent/v1/register", json={
+            "node": "n2", "cpus": 1, "mem_mb": 100, "boot_id": "b-n2"})
+        await call("DELETE", "/v1/nodes/n2", "/v1/nodes/{name}", status=200)
+        entries = await call("GET", "/v1/audit", "/v1/audit")
+        assert entries["entries"], "the calls above left no audit entry"
+        every = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+        assert every - seen == set(), f"routes this test does not call: {every - seen}"
+    run(tmp_path, CONFIG, {}, scenario)
