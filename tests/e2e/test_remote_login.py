@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from corral.client import Client
 from tests.e2e.cluster import Cluster, make_cluster
 from tests.e2e.users import UnixUser, ensure_user
 from tests.oidc import AUDIENCE, CLIENT_ID, SERVICE_ID, SERVICE_SECRET, Provider, free_port
@@ -172,6 +173,21 @@ def test_a_remote_user_logs_in_and_submits_over_tls(remote: dict[str, Any]) -> N
     assert r.returncode == 0 and r.stdout.startswith(USER), r.stderr
     assert '"expires_at": 1,' not in cache.read_text()
     assert time.time() - before < 30
+
+    # a long-lived SDK client outlives its access token: the controller's "expired"
+    # makes it renew the token (with the refresh token) and send the request again
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("CORRAL_CA_FILE", "XDG_CONFIG_HOME"):
+            mp.setenv(var, env[var])
+        with Client(remote["url"]) as client:
+            expired = provider.forge({"preferred_username": USER,
+                                      "exp": int(time.time()) - 120})
+            client.transport.token = expired
+            data = cache.read_text()
+            cache.write_text(re.sub(r'"expires_at": [0-9.]+', '"expires_at": 1', data))
+            assert client.whoami()["user"] == USER
+            assert client.transport.token not in (None, expired)
+            assert '"expires_at": 1,' not in cache.read_text()
 
     r = corral(env, "logout")
     assert r.returncode == 0 and "Logged out" in r.stdout, r.stderr

@@ -72,10 +72,15 @@ class Client:
         (CORRAL_CLIENT_ID and CORRAL_CLIENT_SECRET) or the one `corral login` keeps."""
         where = url or default_url()
         token = token or os.environ.get("CORRAL_TOKEN")
+        source = None
         if token is None and is_remote(where):
             from corral.client.tokens import access_token
-            token = access_token(where)
-        self.transport = Transport(where, token=token, timeout_s=timeout_s)
+
+            def source() -> str | None:
+                return access_token(where)
+            token = source()
+        self.transport = Transport(where, token=token, timeout_s=timeout_s,
+                                   token_source=source)
 
     def close(self) -> None:
         self.transport.close()

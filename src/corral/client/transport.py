@@ -13,10 +13,11 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from corral.model.errors import ERROR_CLASSES, CorralError, Unavailable
+from corral.model.errors import ERROR_CLASSES, CorralError, Unauthenticated, Unavailable
 
 CONNECT_TIMEOUT_S = 5.0  # a controller that does not even take the connection: fail fast
 DEFAULT_TIMEOUT_S = 30.0
@@ -174,10 +175,14 @@ class Transport:
     """One keep-alive connection; `url` is `unix:///path/sock` or `http://host:port`."""
 
     def __init__(self, url: str, *, timeout_s: float | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None,
+                 token_source: Callable[[], str | None] | None = None) -> None:
+        """`token_source`: gives a fresh token when the controller refuses `token` as
+        expired (a long-lived client outlives its access tokens)."""
         self.url = url
         self.timeout_s = default_timeout_s() if timeout_s is None else timeout_s
         self.token = token
+        self.token_source = token_source
         self._sock: socket.socket | None = None
         self._rfile: Any = None
 
@@ -212,6 +217,22 @@ class Transport:
     def request(self, method: str, path: str, *, body: Any = None,
                 query: dict[str, Any] | None = None, timeout_s: float | None = None,
                 headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
+        """One request (see `_once`). With a `token_source`, a token the controller
+        refuses as expired is renewed from it and the request sent once more (a
+        refused request did nothing, so repeating it is safe)."""
+        try:
+            return self._once(method, path, body=body, query=query, timeout_s=timeout_s,
+                              headers=headers, retry_s=retry_s)
+        except Unauthenticated as e:
+            if self.token_source is None or not str(e).startswith("token refused: expired"):
+                raise
+            self.token = self.token_source()
+        return self._once(method, path, body=body, query=query, timeout_s=timeout_s,
+                          headers=headers, retry_s=retry_s)
+
+    def _once(self, method: str, path: str, *, body: Any = None,
+              query: dict[str, Any] | None = None, timeout_s: float | None = None,
+              headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
         """One request. A stale keep-alive connection gets one fresh retry. With
         `retry_s` (a request safe to repeat, e.g. a submit with an idempotency key),
         a connection lost or a timeout after the request may have reached the
