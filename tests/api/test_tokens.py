@@ -284,3 +284,42 @@ def test_status_metrics_and_openapi_need_credentials_over_tcp(
         assert (await tcp.get("/v1/jobs")).status_code == 401
     (tmp_path / "b").mkdir()
     run(tmp_path / "b", auth_config(p, extra="anonymous_read = true"), anonymous)
+
+
+def test_bad_auth_settings_are_one_line_errors(tmp_path: Path) -> None:
+    import pytest
+
+    from corral.model.errors import InvalidRequest
+    issuer = '[[auth.issuers]]\naudience = "a"\nissuer = '
+    cases = {
+        f'{issuer}"http://idp.example.test"': "needs an https:// URL (http:// only on the "
+                                              "loopback), got 'http://idp.example.test'",
+        f'{issuer}"https://i.test"\nalgorithms = ["none"]': "auth.issuers.0.algorithms.0",
+        f'{issuer}"https://i.test"\n{issuer}"https://i.test"': "an issuer is listed twice",
+        f'{issuer}"https://i.test"\nusers = {{ a = {{ user = "x", uid = 0 }} }}':
+            "auth.issuers.0.users.a",
+        '[controller]\ntls_cert_file = "/c.pem"': "tls_key_file go together",
+        '[auth]\nanonymous = true': "unknown key 'auth.anonymous'",
+    }
+    for text, words in cases.items():
+        (tmp_path / "corral.toml").write_text(text)
+        with pytest.raises(InvalidRequest) as err:
+            load_config(str(tmp_path))
+        assert words in str(err.value) and "\n" not in str(err.value), (text, err.value)
+
+
+def test_a_controller_with_unreadable_tls_files_says_so_and_stops(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.oidc import free_port
+    (tmp_path / "corral.toml").write_text(
+        f'[controller]\nlisten = "127.0.0.1:{free_port()}"\n'
+        f'tls_cert_file = "{tmp_path}/none.pem"\ntls_key_file = "{tmp_path}/none.key"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    proc = subprocess.run([sys.executable, "-m", "corral.api.server", "--state-dir",
+                           str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot load {tmp_path}/none.pem and {tmp_path}/none.key" in proc.stderr
+    assert not (tmp_path / "corral.sock").exists()  # it stopped before listening

@@ -104,15 +104,17 @@ class _Server(uvicorn.Server):
 
 
 async def serve(cfg: Config) -> None:
+    cc = cfg.controller
+    tls_ctx = tls_context(cc.tls_cert_file, cc.tls_key_file) \
+        if cc.listen and cc.tls_cert_file and cc.tls_key_file else None
     engine = make_engine(cfg.database_url)
     await asyncio.to_thread(migrate, engine)
     sockets = [bind_unix(cfg.socket_path)]
     tls: tuple[socket.socket, ssl.SSLContext] | None = None
-    if cfg.controller.listen:
-        tcp = bind_tcp(cfg.controller.listen)
-        cc = cfg.controller
-        if cc.tls_cert_file and cc.tls_key_file:
-            tls = (tcp, tls_context(cc.tls_cert_file, cc.tls_key_file))
+    if cc.listen:
+        tcp = bind_tcp(cc.listen)
+        if tls_ctx is not None:
+            tls = (tcp, tls_ctx)
         else:
             sockets.append(tcp)
             if cfg.auth.issuers:
