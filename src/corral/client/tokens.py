@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from corral.client import oauth
 from corral.model.errors import CorralError, Unauthenticated
 
 REFRESH_MARGIN_S = 30.0  # a token this close to its expiry is renewed first
@@ -129,6 +128,7 @@ def _service_token(url: str, client_id: str, secret: str) -> str:
             return str(entry["access_token"])
         info = login_options(url, os.environ.get("CORRAL_OIDC_ISSUER") or None)
         issuer, resource = str(info["issuer"]), info.get("resource")
+        from corral.client import oauth  # only when a token is to be fetched
         provider = oauth.discover(issuer)
         scopes = os.environ.get("CORRAL_CLIENT_SCOPE", "").split()
         answer = oauth.client_credentials(provider.token_endpoint, client_id, secret,
@@ -191,6 +191,7 @@ def access_token(url: str) -> str | None:
         if _fresh(entry):  # another command renewed it meanwhile
             return str(entry["access_token"])
         refresh_token = entry.get("refresh_token")
+        from corral.client import oauth  # only when a token is to be renewed
         if not isinstance(refresh_token, str):
             raise Unauthenticated(f"the login for {url} has expired: run 'corral login'")
         try:
