@@ -90,8 +90,10 @@ def _record(scope: Scope, asked: bytes, status: int, answer: bytes) -> None:
     if not isinstance(route, APIRoute) or route.name in NOT_AUDITED:
         return  # no such route: nothing was done
     ctl: Controller = scope["app"].state.controller
-    body, out = _json(asked), _json(answer)
     action = ACTIONS.get(route.name, route.name)
+    ok = status < 400
+    # the answer is read only where the entry takes something from it
+    body, out = _json(asked), _json(answer) if not ok or action.startswith("submit") else None
     if action == "cancel" and isinstance(body, dict) and body.get("signal") is not None:
         action = "signal"
     params: dict[str, str] = scope.get("path_params", {})
@@ -103,7 +105,6 @@ def _record(scope: Scope, asked: bytes, status: int, answer: bytes) -> None:
             target = params["job_id"]
         if "step_id" in params:
             target = f"step {params['step_id']}"
-    ok = status < 400
     if ok and isinstance(out, dict) and action == "submit":
         ids = out.get("ids") or []
         job_id = out.get("id")
@@ -123,10 +124,12 @@ def _record(scope: Scope, asked: bytes, status: int, answer: bytes) -> None:
     client = scope.get("client")
     origin = UNIX_SOCKET if peer_uid is not None else (
         f"{client[0]}:{client[1]}" if client else "unknown")
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    raw_query = scope.get("query_string", b"")
+    query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else None
     ctl.audit.record(entry_row(
         caller=caller, uid=peer_uid, origin=origin, action=action, job_id=job_id,
-        target=target, request=summarize(body, query), status=status, result=result,
+        target=target, request=summarize(body, query, size=len(asked) + len(raw_query)),
+        status=status, result=result,
         request_id=request_id_var.get()))
 
 

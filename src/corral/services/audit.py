@@ -1,11 +1,13 @@
 """The audit trail: who asked for what change, from where, when, and what came of it.
 
 Every state-changing request — accepted or refused — becomes one entry (the REST
-layer makes them: api/audit.py). Entries are kept in memory and written by the
-controller's writer in its next group commit, many in one insert, so recording
-costs a request no commit of its own: an entry is stored within one commit of its
-answer (a controller killed in between loses the entries of that moment). Queries
-first wait for the entries recorded so far to be stored.
+layer makes them: api/audit.py). Entries are kept in memory and handed to the
+controller's writer every FLUSH_EVERY_S, all of them in one insert that joins the
+group commit then forming, so recording costs a request no commit of its own and
+a burst of requests a few more commits a second, not one each: an entry is stored
+within FLUSH_EVERY_S and a commit of its answer (a controller killed in between
+loses the entries of that moment). Queries first have the entries recorded so far
+stored.
 
 Who may read it: operators and administrators every entry, users their own
 (services/authz.py, Action.READ_AUDIT).
@@ -14,6 +16,7 @@ Who may read it: operators and administrators every entry, users their own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -35,11 +38,14 @@ MAX_SUMMARY = 2000  # the summary's JSON at most (cut further: {"truncated": tru
 MAX_RESULT = 1000
 MAX_QUERY = 100_000
 UNIX_SOCKET = "unix socket"
+FLUSH_EVERY_S = 0.2
 
 
-def summarize(body: Any, query: Mapping[str, str] | None = None) -> dict[str, Any]:
+def summarize(body: Any, query: Mapping[str, str] | None = None, *,
+              size: int = MAX_SUMMARY + 1) -> dict[str, Any]:
     """What was asked, without a job's private fields (script, environment, argv:
-    their presence is kept, not their content) and with long strings cut."""
+    their presence is kept, not their content) and with long strings cut. `size`:
+    the request body's length (a small one is not measured again)."""
     out: dict[str, Any] = {}
     if isinstance(body, Mapping):
         for key, value in body.items():
@@ -48,7 +54,8 @@ def summarize(body: Any, query: Mapping[str, str] | None = None) -> dict[str, An
         out["items"] = len(body)
     if query:
         out["query"] = {k: _cut(v) for k, v in query.items()}
-    if len(json.dumps(out, separators=(",", ":"), default=str)) > MAX_SUMMARY:
+    if size > MAX_SUMMARY and len(json.dumps(out, separators=(",", ":"),
+                                             default=str)) > MAX_SUMMARY:
         keep = {k: v for k, v in out.items() if not isinstance(v, dict | list)}
         out = {**keep, "truncated": True}
     return out
@@ -96,10 +103,11 @@ class AuditTrail:
         self.writer = writer
         self._rows: list[dict[str, Any]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._now = asyncio.Event()  # set: store what is kept without waiting
         self.recorded = 0  # entries recorded since the start (for /metrics and tests)
 
     def record(self, row: dict[str, Any]) -> None:
-        """Keep an entry; it is written in the writer's next group commit."""
+        """Keep an entry; it is stored within FLUSH_EVERY_S (and a commit)."""
         self._rows.append(row)
         self.recorded += 1
         if self._flushing is None or self._flushing.done():
@@ -108,6 +116,9 @@ class AuditTrail:
 
     async def _flush(self) -> None:
         while self._rows:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), FLUSH_EVERY_S)
+            self._now.clear()
             rows, self._rows = self._rows, []
             try:
                 await self.writer.run(partial(store_audit.append_entries, rows=rows))
@@ -116,6 +127,7 @@ class AuditTrail:
 
     async def sync(self) -> None:
         """Until every entry recorded so far is stored."""
+        self._now.set()
         while self._flushing is not None and not self._flushing.done():
             await asyncio.shield(self._flushing)
 
