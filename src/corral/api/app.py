@@ -18,6 +18,7 @@ from corral.api import (
 )
 from corral.api.audit import AuditMiddleware
 from corral.api.oidc import TokenVerifier
+from corral.api.readpath import PublishOnResponse
 from corral.api.request_ids import RequestIdMiddleware
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
@@ -45,4 +46,6 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     app.include_router(audit.router)
+    # what changed is published before any answer leaves (read-your-writes)
+    app.add_middleware(PublishOnResponse, publisher=ctl.publisher)
     return app

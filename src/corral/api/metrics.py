@@ -1,14 +1,13 @@
 """GET /metrics: Prometheus text exposition of the controller's state.
 
-Gauges are computed at scrape time from the in-memory state (no background work);
-counters are kept by the services in `Controller.counters`.
+Gauges and counters are those of the published read model (services/snapshot.py),
+as of its last publication (at most a second old); the counters are kept by the
+services in `Controller.counters`.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -23,40 +22,37 @@ from corral.services.controller import Controller
 router = APIRouter()
 
 
-def _by_state(name: str, doc: str, states: list[Any], seen: Iterable[Any]) -> GaugeMetricFamily:
+def _by_state(name: str, doc: str, states: list[Any], counts: dict[str, int]
+              ) -> GaugeMetricFamily:
     """A gauge with one sample per state (zeros included): how many are in it."""
-    counts = Counter(seen)
     family = GaugeMetricFamily(name, doc, labels=["state"])
     for state in states:
-        family.add_metric([str(state)], counts[state])
+        family.add_metric([str(state)], counts.get(str(state), 0))
     return family
 
 
 class _ControllerCollector(Collector):
+    """The gauges and counters of the published read model (services/snapshot.py):
+    a scrape never touches the controller's state."""
+
     def __init__(self, ctl: Controller) -> None:
-        self.ctl = ctl
+        self.publisher = ctl.publisher
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        ctl = self.ctl
+        g = self.publisher.snapshot(fresh=True).gauges
         yield _by_state("corral_jobs", "Jobs in the queue by state", list(JobState),
-                        itertools.chain(*(itertools.repeat(s, len(ids)) for s, ids
-                                          in ctl.jobs.by_state.items()), *(
-                            itertools.repeat(r.template.state, len(r.pending))
-                            for r in ctl.arrays.rests.values())))
-        yield _by_state("corral_nodes", "Nodes by state", list(NodeState),
-                        (n.state for n in ctl.nodes.values()))
+                        g.jobs_by_state)
+        yield _by_state("corral_nodes", "Nodes by state", list(NodeState), g.nodes_by_state)
         cpus = GaugeMetricFamily("corral_cpus", "CPUs of reachable nodes", labels=["use"])
-        up = [n for n in ctl.nodes.values() if n.reachable]
-        cpus.add_metric(["total"], sum(n.cpus for n in up))
-        cpus.add_metric(["allocated"], sum(n.cpus_used for n in up))
+        cpus.add_metric(["total"], g.cpus_total)
+        cpus.add_metric(["allocated"], g.cpus_allocated)
         yield cpus
-        sched = ctl.scheduler
         yield CounterMetricFamily("corral_scheduler_passes", "Scheduling passes run",
-                                  value=sched.passes if sched else 0)
+                                  value=g.scheduler_passes)
         yield GaugeMetricFamily("corral_scheduler_last_pass_seconds",
                                 "Duration of the last pass of the scheduler core",
-                                value=sched.last_pass_s if sched else 0.0)
-        for name, value in sorted(ctl.counters.items()):
+                                value=g.scheduler_last_pass_s)
+        for name, value in sorted(g.counters.items()):
             yield CounterMetricFamily(f"corral_{name}", f"corral {name.replace('_', ' ')}",
                                       value=value)
 

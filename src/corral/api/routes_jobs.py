@@ -22,7 +22,7 @@ from corral.api.responses import (
 )
 from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
 from corral.model import bounds
-from corral.model.errors import InvalidRequest
+from corral.model.errors import InvalidRequest, NotFound
 from corral.model.jobid import parse_job_id, parse_step_id
 from corral.model.states import JobState
 from corral.services import readmodel
@@ -30,6 +30,7 @@ from corral.services.controller import Controller
 from corral.services.estimate import estimate as estimate_start
 from corral.services.explain import explain as explain_job
 from corral.services.identity import Caller
+from corral.services.snapshot import SNAPSHOT_KEY, Filters, Snapshot
 
 router = APIRouter(prefix="/v1")
 CallerDep = Annotated[Caller, Depends(user_caller)]
@@ -109,8 +110,16 @@ def _json(body: bytes) -> Response:
     return Response(content=body, media_type="application/json")
 
 
+def published(request: Request, ctl: Controller) -> Snapshot:
+    """The read model to answer from: the one the reader pinned to the request
+    (api/readpath.py), else the controller's latest (services/snapshot.py)."""
+    snap: Snapshot | None = request.scope.get(SNAPSHOT_KEY)
+    return snap if snap is not None else ctl.publisher.snapshot()
+
+
 @router.get("/jobs", response_model=None, responses=_bytes_of(JobList))
 async def list_jobs(
+    request: Request,
     ctl: CtlDep,
     caller: CallerDep,
     user: Annotated[list[str] | None, Query()] = None,
@@ -123,8 +132,17 @@ async def list_jobs(
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
 ) -> Response:
     states = _states(state)
-    # An array's pending rest is one entry (its display_id `57_[5-99999%4]`, its
-    # tasks in `array_pending`); clients expand it when they list every task.
+    filters = Filters(users=frozenset(_split(user)), states=frozenset(states),
+                      partitions=frozenset(_split(partition)), ids=frozenset(_ids(id)),
+                      names=frozenset(_split(name)), arrays=frozenset(_ids(array, "array")))
+    if not history:
+        snap = published(request, ctl)
+        if snap.answers(filters):
+            return _json(snap.listing(caller, filters, limit))
+    # From here on, the controller's own state (its loop only: api/readpath.py sends
+    # these requests there). An array's pending rest is one entry (its display_id
+    # `57_[5-99999%4]`, its tasks in `array_pending`); clients expand it when they
+    # list every task.
     rests = ctl.list_rests(caller, users=_split(user), states=states,
                            partitions=_split(partition), ids=_ids(id), names=_split(name),
                            arrays=_ids(array, "array"))
@@ -140,12 +158,6 @@ async def list_jobs(
                                  names=_split(name) or None,
                                  array_job_ids=_ids(array, "array") or None, limit=limit)
     else:
-        stamp = (ctl.jobs.generation, len(ctl.jobs))
-        key = (caller, tuple(user or ()), tuple(states), tuple(partition or ()),
-               tuple(id or ()), tuple(name or ()), tuple(array or ()), limit)
-        kept = None if rests else ctl.listings.get(stamp, key)
-        if kept is not None:
-            return _json(kept)
         jobs = ctl.list_jobs(caller, users=_split(user), states=states,
                              partitions=_split(partition), ids=_ids(id), names=_split(name),
                              arrays=_ids(array, "array"))
@@ -160,14 +172,20 @@ async def list_jobs(
             d = ctl.access.job_dict(caller, rest.template, rest.to_dict())
             rest_entries.append((d["id"], readmodel.job_json(rest.template, d)))
         entries = readmodel.merged(entries, sorted(rest_entries))
-    body = readmodel.listing(entries, limit=limit)
-    if not history and not rests:  # (a rest's template is not tracked: never kept)
-        ctl.listings.put(stamp, key, body)
-    return _json(body)
+    return _json(readmodel.listing(entries, limit=limit))
 
 
 @router.get("/jobs/{job_id}", response_model=None, responses=_bytes_of(Job))
-async def show(job_id: JobIdPath, ctl: CtlDep, caller: CallerDep) -> Response:
+async def show(request: Request, job_id: JobIdPath, ctl: CtlDep, caller: CallerDep
+               ) -> Response:
+    snap = published(request, ctl)
+    entry = snap.job(job_id)
+    if entry is not None:
+        if not snap.sees(caller, entry):
+            raise NotFound(f"job {job_id}: no such job")
+        return _json(entry.as_seen_by(caller))
+    # not in the queue (an array's pending task, a job only in the store): the
+    # controller's own state (its loop only: api/readpath.py sends these there)
     job = await ctl.read_job(caller, job_id)
     return _json(readmodel.job_json(job, public=not ctl.access.reads_private(caller, job)))
 

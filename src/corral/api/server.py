@@ -10,20 +10,26 @@ import os
 import socket
 import ssl
 import sys
+import threading
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 import uvicorn
+from sqlalchemy import Engine
 
 from corral import logs
 from corral.api.app import create_app
 from corral.api.peercred import PeerCredH11Protocol
+from corral.api.readpath import ReadPath
 from corral.config import Config, load_config
 from corral.model.errors import CorralError
 from corral.services.controller import Controller
 from corral.store.db import make_engine, migrate
 
 log = logging.getLogger("corral.server")
+T = TypeVar("T")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -71,15 +77,43 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return ctx
 
 
+class WriterLoop:
+    """The controller's own event loop, in a thread of its own: the only place its
+    state changes (services/controller.py). The HTTP server runs on the main
+    thread's loop and answers reads from the published read model (api/readpath.py)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="corral-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        finally:
+            self.loop.close()
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the writer's loop; its result."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
 class _Server(uvicorn.Server):
     """Ends the agents' long-polls first, so that shutdown takes no grace period.
     Serves one socket with TLS besides uvicorn's plain ones (uvicorn would put TLS
     on every socket, the Unix one too)."""
 
-    def __init__(self, config: uvicorn.Config, ctl: Controller,
+    def __init__(self, config: uvicorn.Config, ctl: Controller, writer: WriterLoop,
                  tls: tuple[socket.socket, ssl.SSLContext] | None = None) -> None:
         super().__init__(config)
         self.ctl = ctl
+        self.writer = writer
         self.tls = tls
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -99,8 +133,14 @@ class _Server(uvicorn.Server):
                                                      backlog=config.backlog))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.ctl.orders.wake_all()
+        self.writer.loop.call_soon_threadsafe(self.ctl.orders.wake_all)
         await super().shutdown(sockets=sockets)
+
+
+async def _start(cfg: Config, engine: Engine) -> Controller:
+    ctl = Controller(cfg, engine)
+    await ctl.start()
+    return ctl
 
 
 async def serve(cfg: Config) -> None:
@@ -120,14 +160,19 @@ async def serve(cfg: Config) -> None:
             if cfg.auth.issuers:
                 log.warning("controller.listen %s has no TLS: bearer tokens cross the "
                             "network in clear", cc.listen)
-    ctl = Controller(cfg, engine)
-    await ctl.start()
-    app = create_app(ctl)
+    writer = WriterLoop()
+    try:
+        ctl = await writer.run(_start(cfg, engine))
+    except BaseException:
+        writer.stop()
+        raise
+    api = create_app(ctl)
+    app = ReadPath(api, ctl.publisher, writer.loop)
     # log_config=None: uvicorn's records go through the root logger's handler (logs.setup)
     ucfg = uvicorn.Config(app, http=PeerCredH11Protocol, lifespan="off", log_level="warning",
                           log_config=None,
                           access_log=False, timeout_graceful_shutdown=2, ws="none")
-    server = _Server(ucfg, ctl, tls)
+    server = _Server(ucfg, ctl, writer, tls)
     log.info("controller up: socket %s%s, store %s", cfg.socket_path,
              f", {'tls' if tls else 'tcp'} {cfg.controller.listen}"
              if cfg.controller.listen else "",
@@ -135,8 +180,9 @@ async def serve(cfg: Config) -> None:
     try:
         await server.serve(sockets=sockets)
     finally:
-        await app.state.tokens.close()
-        await ctl.stop()
+        await writer.run(api.state.tokens.close())  # (its client is the writer's loop's)
+        await writer.run(ctl.stop())
+        writer.stop()
         engine.dispose()
         with contextlib.suppress(OSError):
             os.unlink(cfg.socket_path)

@@ -144,6 +144,7 @@ class Job:
     def touch(self) -> None:
         """Drop every rendering of the job (after changing one of its dicts in place)."""
         CHANGES[0] += 1
+        DIRTY.add(self.id)
         object.__setattr__(self, "views", None)
         object.__setattr__(self, "view_sched", None)
 
@@ -235,6 +236,9 @@ class Job:
 # How many changes TrackedJobs have seen in this process: a reader that kept something
 # built from them (a whole listing) may keep using it while this count stays the same.
 CHANGES = [0]
+# The ids of the TrackedJobs changed (or touched) since the controller last published
+# its read model (services/snapshot.py), which empties it.
+DIRTY: set[int] = set()
 
 
 class TrackedJob(Job):
@@ -248,9 +252,11 @@ class TrackedJob(Job):
         object.__setattr__(self, name, value)
         if name in SCHED_FIELDS:
             CHANGES[0] += 1
+            DIRTY.add(self.id)
             object.__setattr__(self, "view_sched", None)
         elif name not in _VIEW_SLOTS:
             CHANGES[0] += 1
+            DIRTY.add(self.id)
             object.__setattr__(self, "views", None)
             if name == "state":
                 object.__setattr__(self, "view_sched", None)

@@ -42,8 +42,8 @@ from corral.services.jobtable import JobTable
 from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
-from corral.services.readmodel import Listings
 from corral.services.reservations import Reservations
+from corral.services.snapshot import Publisher
 from corral.services.steps import Steps
 from corral.services.submit import resolve
 from corral.services.usage import Usage
@@ -67,7 +67,7 @@ class Controller(JobControl):
         self.writer = Writer(engine)
         self.audit = AuditTrail(self.writer)  # every state-changing request (api/audit.py)
         self.jobs = JobTable()
-        self.listings = Listings()  # whole listings, while nothing changes (readmodel.py)
+        self.publisher = Publisher(self)  # the read model (services/snapshot.py)
         self.nodes: dict[str, Node] = {}
         self.node_boot: dict[str, str] = {}
         # node -> the agent process that registered last, as stored: one that
@@ -127,7 +127,9 @@ class Controller(JobControl):
                  sum(not j.state.is_final for j in jobs), len(self.arrays.rests), len(nodes))
         from corral.services.scheduling import Scheduler
         self.scheduler = Scheduler(self)
+        self.publisher.start()
         self._tasks.append(asyncio.create_task(self.scheduler.loop(), name="scheduler"))
+        self._tasks.append(asyncio.create_task(self.publisher.loop(), name="publisher"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self.kick()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from corral.model.job import Job, track
+from corral.model.job import DIRTY, Job, track
 from corral.model.states import JobState
 
 
@@ -49,6 +49,7 @@ class JobTable(dict[int, Job]):
     def __delitem__(self, job_id: int) -> None:
         job = self[job_id]
         super().__delitem__(job_id)
+        DIRTY.add(job_id)  # gone from the next read model (services/snapshot.py)
         self.by_state[job.state].discard(job_id)
         self.array_tasks -= job.array_job_id is not None
         self.generation += 1

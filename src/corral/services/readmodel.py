@@ -4,9 +4,9 @@ A listing or a one-job query used to convert every job in full for every request
 Here each job held in the queue (a TrackedJob, model/job.py) keeps its rendering:
 the main part (everything but what a scheduling pass writes) and a small scheduler
 part (reason, priority, its factors, the expected start). Assigning any field of the
-job drops the part that depends on it, so the next reader renders it again: readers
-see every change the moment it is made (read-your-writes), and a listing of 5,000
-jobs that did not change is a join of 5,000 byte strings.
+job drops the part that depends on it, so the next rendering builds it again; the
+controller renders each job that changed when it publishes its read model
+(services/snapshot.py), from which readers answer.
 
 Jobs not in the queue (a task still in its array's rest, a job read from the store)
 are rendered afresh each time. A job has two renderings: the full one, for its
@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from corral.model.job import CHANGES, Job, TrackedJob
+from corral.model.job import Job, TrackedJob
 from corral.services.access import withheld
 
 _SCHED_KEYS = ("reason", "priority", "priority_factors", "t_expected_start")
@@ -78,26 +78,3 @@ def listing(entries: Iterable[tuple[int, bytes]], *, limit: int | None = None) -
 def merged(*runs: Iterable[tuple[int, bytes]]) -> Iterable[tuple[int, bytes]]:
     """Several runs of (id, JSON), each in id order, as one run in id order."""
     return heapq.merge(*runs, key=lambda e: e[0])
-
-
-class Listings:
-    """Whole listings kept while no job changes (CHANGES) and none comes or goes (the
-    queue's generation and size): a client polling an idle queue costs a lookup."""
-
-    def __init__(self, max_kept: int = 16) -> None:
-        self.max_kept = max_kept
-        self._stamp: tuple[int, int, int] = (-1, -1, -1)
-        self._kept: dict[Any, bytes] = {}
-
-    def get(self, stamp: tuple[int, int], key: Any) -> bytes | None:
-        if (CHANGES[0], *stamp) != self._stamp:
-            return None
-        return self._kept.get(key)
-
-    def put(self, stamp: tuple[int, int], key: Any, body: bytes) -> None:
-        now = (CHANGES[0], *stamp)
-        if now != self._stamp:
-            self._stamp = now
-            self._kept.clear()
-        if len(self._kept) < self.max_kept:
-            self._kept[key] = body

@@ -1,0 +1,282 @@
+"""The published read model: an immutable snapshot of the queue that readers use
+without touching the controller's state.
+
+The controller (the single writer) publishes a new Snapshot whenever jobs changed:
+before it answers any request on its loop (so a client that submitted or changed a
+job reads it in the very next request: read-your-writes), and a few milliseconds
+after a change made by itself (a scheduling pass, an agent's report, housekeeping).
+Publishing costs what changed, not the size of the queue: the ids of the jobs that
+changed are in model/job.py's DIRTY; each gets a new Entry (its JSON, rendered once
+by services/readmodel.py, and the fields the filters read), and the jobs are kept in
+chunks of 1,024 ids, so only the chunks holding a changed job are copied.
+
+A Snapshot is never changed once published (what readers memoise on it is derived
+from it alone), so another thread may answer listings, one-job queries and /metrics
+from it while the writer's loop applies changes and schedules (api/readpath.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from corral.model.job import DIRTY, Job
+from corral.model.states import JobState, NodeState
+from corral.services import readmodel
+from corral.services.access import withheld
+from corral.services.identity import Caller
+
+if TYPE_CHECKING:
+    from corral.services.controller import Controller
+
+SNAPSHOT_KEY = "corral.snapshot"  # the ASGI scope's key for a snapshot pinned to a request
+PUBLISH_EVERY_S = 0.02  # the longest a change the writer made on its own stays unread
+REFRESH_EVERY_S = 1.0  # the gauges and arrays' rests, when no job changed
+_CHUNK_BITS = 10  # 1,024 ids a chunk
+_SCHED_KEYS = ("reason", "priority", "priority_factors", "t_expected_start")
+MAX_KEPT_LISTINGS = 16
+
+
+class Entry:
+    """One job (or an array's pending rest) as published: its JSON and what the
+    listing filters read. `public` (its private fields withheld, for callers who may
+    not read them) is derived from `full` when first asked for."""
+
+    __slots__ = ("array_job_id", "full", "id", "name", "partition", "public_", "rest",
+                 "state", "uid", "user")
+
+    def __init__(self, job: Job, full: bytes, *, rest: bool = False) -> None:
+        self.id = job.id
+        self.uid = job.uid
+        self.user = job.user
+        self.state = str(job.state)
+        self.partition = job.partition
+        self.name = job.spec.name
+        self.array_job_id = job.array_job_id
+        self.full = full
+        self.rest = rest
+        self.public_: bytes | None = None
+
+    def public(self) -> bytes:
+        out = self.public_
+        if out is None:
+            d = json.loads(self.full)
+            if self.rest:
+                out = readmodel.dumps(withheld(d))
+            else:  # the order readmodel.job_json(public=True) writes: scheduler part last
+                sched = {k: d.pop(k) for k in _SCHED_KEYS}
+                d = withheld(d)
+                d.update(sched)
+                out = readmodel.dumps(d)
+            self.public_ = out
+        return out
+
+    def as_seen_by(self, caller: Caller) -> bytes:
+        return self.full if caller.is_admin or caller.uid == self.uid else self.public()
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A listing's filters, each empty for none (as GET /v1/jobs takes them)."""
+
+    users: frozenset[str] = frozenset()
+    states: frozenset[str] = frozenset()
+    partitions: frozenset[str] = frozenset()
+    ids: frozenset[int] = frozenset()
+    names: frozenset[str] = frozenset()
+    arrays: frozenset[int] = frozenset()
+
+    def any(self) -> bool:
+        return bool(self.users or self.states or self.partitions or self.ids
+                    or self.names or self.arrays)
+
+    def match(self, e: Entry) -> bool:
+        return not ((self.users and e.user not in self.users)
+                    or (self.states and e.state not in self.states)
+                    or (self.partitions and e.partition not in self.partitions)
+                    or (self.names and e.name not in self.names)
+                    or (self.ids and e.id not in self.ids)
+                    or (self.arrays and e.array_job_id not in self.arrays))
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """What /metrics shows, as of the snapshot."""
+
+    jobs_by_state: dict[str, int]
+    nodes_by_state: dict[str, int]
+    cpus_total: int
+    cpus_allocated: int
+    scheduler_passes: int
+    scheduler_last_pass_s: float
+    counters: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    private_jobs: bool  # private_data = ["jobs"]: callers see only their own jobs
+    chunks: dict[int, dict[int, Entry]]  # id >> _CHUNK_BITS -> id -> entry
+    rests: tuple[Entry, ...]  # arrays' pending rests, in id order
+    gauges: Gauges
+    t_published: float
+    # derived from the above by readers, when first asked for
+    _memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def job(self, job_id: int) -> Entry | None:
+        chunk = self.chunks.get(job_id >> _CHUNK_BITS)
+        return None if chunk is None else chunk.get(job_id)
+
+    def sees(self, caller: Caller, e: Entry) -> bool:
+        return not self.private_jobs or caller.is_admin or caller.uid == e.uid
+
+    def ordered(self) -> list[Entry]:
+        """Every job in id order."""
+        out: list[Entry] | None = self._memo.get("ordered")
+        if out is None:
+            out = []
+            for k in sorted(self.chunks):
+                chunk = self.chunks[k]
+                out.extend(chunk[i] for i in sorted(chunk))
+            self._memo["ordered"] = out
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self.chunks.values())
+
+    def answers(self, f: Filters) -> bool:
+        """Can a listing with these filters be answered from here? Not one by job id
+        while arrays have pending rests (which of a rest's tasks are pending is not
+        published): the controller answers that one."""
+        return not (f.ids and self.rests)
+
+    def listing(self, caller: Caller, f: Filters, limit: int | None) -> bytes:
+        """`{"jobs": [...]}` as GET /v1/jobs answers (not history): the jobs and
+        pending rests the caller may see that match, in id order."""
+        key = (caller.uid, caller.is_admin, f, limit)
+        body: bytes | None = self._memo.get(key)
+        if body is not None:
+            return body
+        if f.ids and not f.users and not f.states and not f.partitions:
+            found = sorted(i for i in f.ids if self.job(i) is not None)
+            jobs: Iterable[Entry] = (e for i in found if (e := self.job(i)) is not None)
+        else:
+            jobs = self.ordered()
+        picked = self._pick(caller, f, jobs)
+        if self.rests:
+            picked = heapq.merge(picked, self._pick(caller, f, self.rests),
+                                 key=lambda e: e.id)
+        parts = [e.as_seen_by(caller) for e in picked]
+        if limit is not None:
+            del parts[limit:]
+        body = b'{"jobs":[' + b",".join(parts) + b"]}"
+        if len(self._memo) < MAX_KEPT_LISTINGS:
+            self._memo[key] = body
+        return body
+
+    def _pick(self, caller: Caller, f: Filters, entries: Iterable[Entry]) -> Iterator[Entry]:
+        if not f.any():
+            if not self.private_jobs or caller.is_admin:
+                return iter(entries)
+            return (e for e in entries if e.uid == caller.uid)
+        return (e for e in entries if f.match(e) and self.sees(caller, e))
+
+
+def _gauges(ctl: Controller) -> Gauges:
+    jobs = {str(s): len(ctl.jobs.by_state[s]) for s in JobState}
+    for r in ctl.arrays.rests.values():
+        jobs[str(r.template.state)] += len(r.pending)
+    nodes = {str(s): 0 for s in NodeState}
+    for n in ctl.nodes.values():
+        nodes[str(n.state)] += 1
+    up = [n for n in ctl.nodes.values() if n.reachable]
+    sched = ctl.scheduler
+    return Gauges(jobs_by_state=jobs, nodes_by_state=nodes,
+                  cpus_total=sum(n.cpus for n in up),
+                  cpus_allocated=sum(n.cpus_used for n in up),
+                  scheduler_passes=sched.passes if sched else 0,
+                  scheduler_last_pass_s=sched.last_pass_s if sched else 0.0,
+                  counters=dict(ctl.counters))
+
+
+class Publisher:
+    """The writer's side: builds and publishes Snapshots (on the controller's loop
+    only). `current` may be read from any thread."""
+
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+        self.version = 0
+        self.current = Snapshot(0, ctl.access.private_jobs, {}, (),
+                                Gauges({}, {}, 0, 0, 0, 0.0, {}), 0.0)
+        self.writer_thread = threading.get_ident()  # (re)set by start()
+
+    def start(self) -> None:
+        """Publish every job in the queue (the controller's start-up)."""
+        self.writer_thread = threading.get_ident()
+        DIRTY.clear()
+        DIRTY.update(self.ctl.jobs)
+        self.publish(everything=True)
+
+    def on_writer(self) -> bool:
+        return threading.get_ident() == self.writer_thread
+
+    def snapshot(self, *, fresh: bool = False) -> Snapshot:
+        """The snapshot to read. On the writer's own thread (a controller run
+        in-process), what changed is published first (`fresh`: gauges too)."""
+        if self.on_writer():
+            self.publish(everything=fresh)
+        return self.current
+
+    async def loop(self) -> None:
+        """Publish the changes the writer makes on its own (scheduling passes,
+        agents' reports, housekeeping) soon after, and the gauges now and then."""
+        t_all = time.monotonic()
+        while True:
+            await asyncio.sleep(PUBLISH_EVERY_S)
+            now = time.monotonic()
+            everything = now - t_all >= REFRESH_EVERY_S
+            if everything:
+                t_all = now
+            self.publish(rests=everything, everything=everything)
+
+    def publish(self, *, rests: bool = True, everything: bool = False) -> Snapshot:
+        """A new snapshot if any job changed since the last, or (`rests`) while
+        arrays have pending rests (whose changes are not tracked: rendered again),
+        or `everything` (the gauges too)."""
+        if not (DIRTY or everything or (rests and (self.ctl.arrays.rests
+                                                   or self.current.rests))):
+            return self.current
+        old = self.current
+        chunks = dict(old.chunks)
+        copied: set[int] = set()
+        jobs = self.ctl.jobs
+        for job_id in DIRTY:
+            k = job_id >> _CHUNK_BITS
+            if k not in copied:
+                chunks[k] = dict(chunks.get(k, ()))
+                copied.add(k)
+            job = jobs.get(job_id)
+            if job is None:
+                chunks[k].pop(job_id, None)
+            else:
+                chunks[k][job_id] = Entry(job, readmodel.job_json(job))
+        DIRTY.clear()
+        for k in copied:
+            if not chunks[k]:
+                del chunks[k]
+        if rests or everything:
+            rest_entries = tuple(
+                Entry(r.template, readmodel.job_json(r.template, r.to_dict()), rest=True)
+                for r in sorted(self.ctl.arrays.rests.values(), key=lambda r: r.id))
+        else:
+            rest_entries = old.rests
+        self.version += 1
+        self.current = Snapshot(self.version, self.ctl.access.private_jobs, chunks,
+                                rest_entries, _gauges(self.ctl), time.time())
+        return self.current
