@@ -5,9 +5,10 @@ HTTP server runs on another loop, in the process's main thread: it answers
 listings (GET /v1/jobs, not history), one-job queries of the jobs in the queue and
 /metrics from the latest published snapshot (services/snapshot.py), pinned to the
 request, for callers on the Unix socket (a bearer token is verified on the writer's
-loop, which owns the verifier's connections), and hands every other request to the writer's loop whole (its body read
-first) and sends back the answer it makes. A read thus never waits for a
-scheduling pass or a commit, and costs the writer's loop nothing.
+loop, which owns the verifier's connections), and hands every other request to the
+writer's loop whole (its body read first) and sends back the answer it makes. A
+read thus never waits for a scheduling pass or a commit, and costs the writer's
+loop nothing.
 
 Read-your-writes: the writer's loop publishes what changed before any answer
 leaves it (PublishOnResponse), so the next request of a client that was answered
