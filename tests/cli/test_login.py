@@ -33,6 +33,7 @@ def test_a_login_is_kept_private_and_used_until_it_expires(config_home: Path) ->
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert tokens.access_token(URL) == "A1"  # fresh: no call to the provider
+    assert tokens.access_token(URL + "/") == "A1"
     assert tokens.access_token("https://other.test:1") is None
     assert tokens.forget(URL) is not None and tokens.access_token(URL) is None
 

@@ -29,6 +29,11 @@ def cache_path() -> Path:
     return Path(base) / "corral" / "tokens.json"
 
 
+def _key(url: str) -> str:
+    """A controller's entry in the cache: its URL without a trailing slash."""
+    return url.rstrip("/")
+
+
 @contextlib.contextmanager
 def _locked() -> Iterator[Path]:
     path = cache_path()
@@ -80,7 +85,7 @@ def save_login(url: str, answer: dict[str, Any], *, issuer: str, client_id: str,
         data = _read(path)
         entry = _entry(answer, {"grant": "device", "issuer": issuer, "client_id": client_id,
                                 "token_endpoint": token_endpoint, "resource": resource})
-        data[url] = entry
+        data[_key(url)] = entry
         _write(path, data)
     return entry
 
@@ -89,14 +94,14 @@ def forget(url: str) -> dict[str, Any] | None:
     """Drop the login for `url` -> what it was (None: there was none)."""
     with _locked() as path:
         data = _read(path)
-        entry = data.pop(url, None)
+        entry = data.pop(_key(url), None)
         if entry is not None:
             _write(path, data)
     return entry if isinstance(entry, dict) else None
 
 
 def cached(url: str) -> dict[str, Any] | None:
-    entry = _read(cache_path()).get(url)
+    entry = _read(cache_path()).get(_key(url))
     return entry if isinstance(entry, dict) else None
 
 
@@ -122,7 +127,7 @@ def _service_secret() -> str | None:
 def _service_token(url: str, client_id: str, secret: str) -> str:
     with _locked() as path:
         data = _read(path)
-        entry = data.get(url)
+        entry = data.get(_key(url))
         if isinstance(entry, dict) and entry.get("grant") == "client_credentials" and \
                 entry.get("client_id") == client_id and _fresh(entry):
             return str(entry["access_token"])
@@ -135,7 +140,7 @@ def _service_token(url: str, client_id: str, secret: str) -> str:
                                           scopes, resource)
         entry = _entry(answer, {"grant": "client_credentials", "issuer": issuer,
                                 "client_id": client_id})
-        data[url] = entry
+        data[_key(url)] = entry
         _write(path, data)
         return str(entry["access_token"])
 
@@ -185,7 +190,7 @@ def access_token(url: str) -> str | None:
         return str(entry["access_token"])
     with _locked() as path:
         data = _read(path)
-        entry = data.get(url)
+        entry = data.get(_key(url))
         if not isinstance(entry, dict):
             return None
         if _fresh(entry):  # another command renewed it meanwhile
@@ -203,6 +208,6 @@ def access_token(url: str) -> str | None:
                                       f"run 'corral login'") from None
             raise
         entry = _entry(answer, entry)
-        data[url] = entry
+        data[_key(url)] = entry
         _write(path, data)
         return str(entry["access_token"])
