@@ -200,6 +200,13 @@ class QosConfig(_Strict):
     preempt_mode: Literal["requeue", "cancel"] = "requeue"  # for this QOS's victims
 
 
+class AccountingConfig(_Strict):
+    """Associations (sacctmgr, docs/accounting.md): whether a submission must use an
+    account its user is associated with. None: once any user association exists."""
+
+    enforce_associations: bool | None = None
+
+
 class LimitsConfig(_Strict):
     """Cluster-wide limits on what runs at once; 0 means unlimited."""
 
@@ -266,6 +273,7 @@ class Config(_Strict):
     accounts: list[AccountConfig] = []
     qos: list[QosConfig] = []
     limits: LimitsConfig = LimitsConfig()
+    accounting: AccountingConfig = AccountingConfig()
     agent: AgentConfig = AgentConfig()
     roles: RolesConfig = RolesConfig()
     auth: AuthConfig = AuthConfig()

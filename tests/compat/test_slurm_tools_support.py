@@ -56,16 +56,17 @@ def test_sacct_repeated_j_asks_for_all(compat: Compat) -> None:
 
 
 def test_sacctmgr_and_sshare_list_no_associations(compat: Compat) -> None:
-    # snakemake's Slurm plugin validates an account with exactly these commands
+    # snakemake's Slurm plugin validates an account with exactly these commands; with
+    # no associations defined there is only the root account
     assert compat.out("sacctmgr", "-n", "-s", "list", "user", "me",
                       "format=account%256") == ""
     assert compat.out("sshare", "-U", "--format", "Account%256", "--noheader") == ""
     assert compat.out("sacctmgr", "-P", "list", "assoc",
-                      "format=account,user") == "Account|User\n"
+                      "format=account,user") == "Account|User\nroot|\n"
     assert compat.out("sshare").splitlines()[0].split() == [
-        "Account", "User", "RawShares", "NormShares", "RawUsage", "EffectvUsa", "FairShare"]
-    p = compat.run("sacctmgr", "add", "account", "x", rc=1)
-    assert p.stderr.startswith("sacctmgr: error: add: corral keeps no accounting")
+        "Account", "User", "RawShares", "NormShares", "RawUsage", "EffectvUsage", "FairShare"]
+    p = compat.run("sacctmgr", "frobnicate", "account", "x", rc=1)
+    assert p.stderr == "sacctmgr: error: Invalid command entered: frobnicate\n"
 
 
 def test_batch_environment_describes_the_allocation(compat: Compat) -> None:

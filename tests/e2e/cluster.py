@@ -94,7 +94,7 @@ class Cluster:
 
 def make_cluster(root: Path, *, cpus: int = 2, extra_config: str = "",
                  controller_config: str = "", policy: str = "easy",
-                 kill_grace_s: int = 1) -> Cluster:
+                 kill_grace_s: int = 1, scheduler_config: str = "") -> Cluster:
     state = root / "state"
     state.mkdir(parents=True)
     state.chmod(0o755)
@@ -106,6 +106,7 @@ kill_grace_s = {kill_grace_s}
 
 [scheduler]
 policy = "{policy}"
+{scheduler_config}
 
 [[partitions]]
 name = "main"

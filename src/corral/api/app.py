@@ -9,6 +9,7 @@ from corral.api import (
     audit,
     errors,
     metrics,
+    routes_accounts,
     routes_auth,
     routes_batch,
     routes_cluster,
@@ -43,6 +44,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.include_router(routes_cluster.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_docs.router)
+    app.include_router(routes_accounts.router)
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     app.include_router(audit.router)

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Drain or resume nodes (operators), delete them (administrators)."),
     "reservation": ("corral.cli.reservation", "reservation",
                     "Advance reservations and maintenance windows."),
+    "account": ("corral.cli.account", "account",
+                "Accounts, users' associations and QOS (changes: administrators)."),
     "cancel": ("corral.cli.control", "cancel", "Cancel jobs (or send them a signal)."),
     "hold": ("corral.cli.control", "hold", "Hold pending jobs."),
     "release": ("corral.cli.control", "release", "Release held jobs."),
@@ -67,7 +69,7 @@ def cli() -> None:
     """corral: a workload manager. Submit jobs, watch the queue, run a cluster."""
 
 
-GROUPS = ("node", "reservation", "compat")
+GROUPS = ("node", "reservation", "account", "compat")
 
 
 def command_path(args: list[str]) -> str:

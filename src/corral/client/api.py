@@ -239,6 +239,25 @@ class Client:
     def delete_reservation(self, name: str) -> None:
         self.transport.request("DELETE", f"/v1/reservations/{name}")
 
+    # associations: accounts, users, QOS (docs/accounting.md); changes: administrators
+    def associations(self, *, users: Iterable[str] = (),
+                     accounts: Iterable[str] = ()) -> dict[str, Any]:
+        result: dict[str, Any] = self.transport.request(
+            "GET", "/v1/accounts", query={"user": list(users), "account": list(accounts)})
+        return result
+
+    def shares(self) -> list[dict[str, Any]]:
+        return list(self.transport.request("GET", "/v1/shares")["shares"])
+
+    def change_association(self, method: str, kind: str, name: str | None = None,
+                           body: dict[str, Any] | None = None,
+                           query: dict[str, Any] | None = None) -> Any:
+        """POST (name in the body), PATCH or DELETE of an account, user or qos."""
+        if kind not in ("accounts", "users", "qos"):
+            raise ValueError(f"kind: {kind!r} is not accounts, users or qos")
+        path = f"/v1/{kind}" + (f"/{name}" if name is not None else "")
+        return self.transport.request(method, path, body=body, query=query)
+
     def partitions(self) -> list[Partition]:
         return [Partition(p) for p in
                 self.transport.request("GET", "/v1/partitions")["partitions"]]

@@ -44,6 +44,19 @@ def node_machine(snapshot: Snapshot, policy: Policy, now: float) -> NodeMachine:
     return NodeMachine(snapshot.nodes, releases, now, blocks)
 
 
+def _fairshare_of(job: PendingView, tree: dict[tuple[str, str], float],
+                  flat: dict[str, float]) -> float:
+    """The job's fair-share factor: its association's in the account tree (else its
+    account's there), else the flat one of its account or user; 1 without any."""
+    if tree and job.account is not None:
+        f = tree.get((job.account, job.user))
+        if f is None:
+            f = tree.get((job.account, ""))
+        if f is not None:
+            return f
+    return flat.get(job.account or job.user, 1.0) if flat else 1.0
+
+
 def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     """Decide which pending jobs start now and where; give every other pending
     job a reason and, when the policy can compute one, an expected start."""
@@ -77,7 +90,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             part.priority_tier if part else 0,
             job.nice,
             job.admin_priority,
-            fs.get(job.account or job.user, 1.0) if fs else 1.0,
+            _fairshare_of(job, snapshot.assoc_fairshare, fs),
             snapshot.qos_priority.get(job.qos, 0.0) / qmax if job.qos and qmax > 0 else 0.0,
         )
         prio[job.job_id] = f.total

@@ -13,7 +13,8 @@ from corral.sched.types import Limits, PendingView, RunningView
 _JOBS, _CPUS, _GPUS = 0, 1, 2
 
 
-def _rules(lim: Limits, qos: str | None) -> list[tuple[str, str, int, int]]:
+def _rules(lim: Limits, qos: str | None, user: str,
+           account: str | None) -> list[tuple[str, str, int, int]]:
     """(reason, scope, kind, limit) of every limit that applies, limit > 0."""
     rules = [
         ("MaxJobsPerUser", "user", _JOBS, lim.max_jobs_per_user),
@@ -27,7 +28,11 @@ def _rules(lim: Limits, qos: str | None) -> list[tuple[str, str, int, int]]:
                       lim.qos_max_jobs_per_user.get(qos, 0)))
         rules.append(("QOSMaxCpuPerUserLimit", "qos", _CPUS,
                       lim.qos_max_cpus_per_user.get(qos, 0)))
-    return [r for r in rules if r[3] > 0]
+    if account is not None and lim.assoc_max_jobs:
+        limit = lim.assoc_max_jobs.get((user, account))
+        if limit is not None:  # 0 too: no job of this association runs
+            rules.append(("AssocMaxJobsLimit", "assoc", _JOBS, limit))
+    return [r for r in rules if r[3] > 0 or r[1] == "assoc"]
 
 
 def _key(scope: str, user: str, account: str | None, qos: str | None) -> str:
@@ -35,6 +40,8 @@ def _key(scope: str, user: str, account: str | None, qos: str | None) -> str:
         return user
     if scope == "account":
         return account or f"user:{user}"
+    if scope == "assoc":
+        return f"{user}\0{account}"
     return f"{qos}:{user}"
 
 
@@ -51,7 +58,7 @@ class Tally:
 
     def _add(self, user: str, account: str | None, qos: str | None,
              amounts: tuple[int, int, int]) -> None:
-        for _, scope, kind, _limit in _rules(self.limits, qos):
+        for _, scope, kind, _limit in _rules(self.limits, qos, user, account):
             k = (scope, _key(scope, user, account, qos), kind)
             self.used[k] = self.used.get(k, 0) + amounts[kind]
 
@@ -60,7 +67,7 @@ class Tally:
         if not self.active:
             return None
         amounts = (1, job.cpus_per_node * job.nodes, job.gpus_per_node * job.nodes)
-        for reason, scope, kind, limit in _rules(self.limits, job.qos):
+        for reason, scope, kind, limit in _rules(self.limits, job.qos, job.user, job.account):
             k = (scope, _key(scope, job.user, job.account, job.qos), kind)
             if self.used.get(k, 0) + amounts[kind] > limit:
                 return reason

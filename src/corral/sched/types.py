@@ -103,6 +103,8 @@ class Limits:
     max_cpus_per_account: int = 0
     qos_max_jobs_per_user: dict[str, int] = field(default_factory=dict)  # QOS -> limit
     qos_max_cpus_per_user: dict[str, int] = field(default_factory=dict)
+    # (user, account) -> that user's jobs in that account running at once (associations)
+    assoc_max_jobs: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,10 @@ class Snapshot:
     # user): decayed usage in CPU-seconds and configured shares.
     usage_cpu_s: dict[str, float] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)
+    # With an account tree (associations): the fair-share factor of each user's
+    # association, keyed (account, user), and of each account, keyed (account, "");
+    # used for jobs whose account is in the tree, before the flat factors above.
+    assoc_fairshare: dict[tuple[str, str], float] = field(default_factory=dict)
     # QOS name -> priority (normalized by the largest one for the QOS factor)
     qos_priority: dict[str, float] = field(default_factory=dict)
     reservations: tuple[ReservationView, ...] = ()

@@ -266,6 +266,8 @@ class Arrays:
             t = rest.template
             ctl.check_update_fields(array_id, fields, t.state)
             res = resolve(dataclasses.replace(t.spec, **fields), ctl.cfg, ctl.nodes.values())
+            if {"account", "cpus_per_node", "time_limit_s"} & set(fields):
+                res = ctl.assoc.admit(caller, t.user, res)  # the owner's associations
             ctl.access.check_update(caller, t, fields, res.time_limit_s)
             t.spec, t.partition = res.spec, res.partition
             t.time_limit_s, t.mem_mb_per_node = res.time_limit_s, res.mem_mb_per_node

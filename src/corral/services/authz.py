@@ -39,6 +39,9 @@ class Action(StrEnum):
     # configuration
     CREATE_RESERVATION = "create_reservation"
     DELETE_RESERVATION = "delete_reservation"
+    # associations: accounts, users, QOS (sacctmgr)
+    MANAGE_ACCOUNTS = "manage_accounts"
+    READ_ACCOUNTS = "read_accounts"  # every association, not only one's own
     # the audit trail
     READ_AUDIT = "read_audit"  # others' entries
 
@@ -72,6 +75,8 @@ RULES: dict[Action, Rule] = {
     Action.CREATE_RESERVATION: Rule(A, A),
     Action.DELETE_RESERVATION: Rule(A, A),
     Action.READ_AUDIT: Rule(OP, OP),
+    Action.MANAGE_ACCOUNTS: Rule(A, A),
+    Action.READ_ACCOUNTS: Rule(OP, OP),
 }
 
 

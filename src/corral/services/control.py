@@ -33,6 +33,7 @@ from corral.store import nodes as store_nodes
 
 if TYPE_CHECKING:
     from corral.services.arrays import Arrays
+    from corral.services.assoc import Associations
     from corral.services.controller import Controller
     from corral.services.writer import Writer
 
@@ -47,6 +48,7 @@ class JobControl:
     orders: OrderBook
     writer: Writer
     access: Access
+    assoc: Associations
     suspended_for: dict[int, int | None]  # suspended job -> the job it made room for
     end_codes: dict[int, int]  # allocations ended by their client -> its exit code
     arrays: Arrays
@@ -255,6 +257,8 @@ class JobControl:
         self.check_update_fields(job_id, fields, job.state)
         new_spec = dataclasses.replace(job.spec, **fields)
         res = resolve(new_spec, self.cfg, self.nodes.values())
+        if {"account", "cpus_per_node", "time_limit_s"} & set(fields):
+            res = self.assoc.admit(caller, job.user, res)  # the owner's associations
         self.access.check_update(caller, job, fields, res.time_limit_s)
         job.spec = res.spec
         job.partition = res.partition

@@ -33,6 +33,7 @@ from corral.model.states import JobState, check_job_transition
 from corral.services import node_checks
 from corral.services.access import Access
 from corral.services.arrays import Arrays
+from corral.services.assoc import Associations
 from corral.services.audit import AuditTrail
 from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
@@ -88,6 +89,7 @@ class Controller(JobControl):
         self.end_codes: dict[int, int] = {}  # allocations ended by their client -> exit code
         self.usage = Usage(cfg.scheduler.fairshare_half_life_s)
         self.reservations = Reservations(self)
+        self.assoc = Associations(self)
         self.steps = Steps(self)
         # monotonic counters for /metrics: jobs_submitted, jobs_started, jobs_ended
         self.counters: dict[str, int] = {"jobs_submitted": 0, "jobs_started": 0,
@@ -120,6 +122,7 @@ class Controller(JobControl):
                 missing |= self.deps.missing(parse_dependency(j.spec.dependency))
         await self.writer.read(lambda conn: self.deps.load(conn, missing))
         await self.writer.read(self.reservations.load)
+        await self.assoc.load()
         since = time.time() - 10 * self.cfg.scheduler.fairshare_half_life_s
         history = await self.writer.read(lambda c: store_jobs.load_jobs(c, since_t_end=since))
         self.usage.load(history, time.time())
@@ -263,7 +266,7 @@ class Controller(JobControl):
         With `key` (services/idempotency.py), it is stored in the same transaction."""
         owner = self.access.submit_owner(caller, user, self.roles)
         self.access.check_submit(caller, spec)
-        res = resolve(spec, self.cfg, self.nodes.values())
+        res = self.assoc.admit(caller, owner.user, resolve(spec, self.cfg, self.nodes.values()))
         part = self.cfg.partition(res.partition)
         assert part is not None  # resolve() found it
         check_at_submit(self.cfg, part, res.spec, owner.user, owner.uid)
@@ -272,11 +275,10 @@ class Controller(JobControl):
             parse_signal_spec(spec.signal)
         if spec.dependency:
             await self.deps.check_targets(spec.dependency)
-        if spec.qos and spec.qos not in {q.name for q in self.cfg.qos}:
-            names = ", ".join(q.name for q in self.cfg.qos) or "none configured"
-            raise NotFound(f"qos: no QOS named {spec.qos!r} (have: {names})")
+        if res.spec.qos:
+            self.assoc.check_qos(res.spec.qos)
         if spec.reservation:
-            self.reservations.check_usable(spec.reservation, owner.user, spec.account)
+            self.reservations.check_usable(spec.reservation, owner.user, res.spec.account)
         t_submit = time.time()
         job = Job(
             id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,

@@ -173,11 +173,13 @@ class Scheduler:
         return Snapshot(nodes=nodes, running=tuple(running), pending=tuple(pending),
                         partitions=partitions, usage_cpu_s=ctl.usage.current(now),
                         shares={a.name: a.shares for a in ctl.cfg.accounts},
-                        qos_priority={q.name: q.priority for q in ctl.cfg.qos},
+                        qos_priority=ctl.assoc.qos_priority(),
+                        assoc_fairshare=(ctl.assoc.factors(now)
+                                         if ctl.cfg.scheduler.weights.fairshare else {}),
                         reservations=ctl.reservations.views(now),
                         qos_preempts={q.name: frozenset(q.preempt) for q in ctl.cfg.qos
                                       if q.preempt},
-                        limits=self.limits)
+                        limits=ctl.assoc.limits(self.limits))
 
     def _startable(self, now: float) -> list[Job]:
         """The pending jobs, in id order, less those whose begin time is ahead. Those

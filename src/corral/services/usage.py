@@ -1,4 +1,4 @@
-"""Fair-share usage: CPU-seconds charged per account (or user), decayed exponentially.
+"""Fair-share usage: CPU-seconds charged per account and user, decayed exponentially.
 
 Charged from what jobs really used: allocated CPUs x the time they really ran
 (not what they asked for). Rebuilt from the store's finished jobs at start-up.
@@ -23,10 +23,13 @@ def charge_of(job: Job) -> float:
     return max(0.0, job.t_end - job.t_start) * job.cpus
 
 
+Key = tuple[str | None, str]  # (account, user)
+
+
 class Usage:
     def __init__(self, half_life_s: float) -> None:
         self.half_life_s = half_life_s
-        self._usage: dict[str, float] = {}
+        self._usage: dict[Key, float] = {}
         self._t = 0.0
 
     def _decay_to(self, now: float) -> None:
@@ -34,7 +37,7 @@ class Usage:
             self._usage = decay_usage(self._usage, now - self._t, self.half_life_s)
         self._t = max(self._t, now)
 
-    def charge(self, who: str, cpu_s: float, t_end: float, now: float) -> None:
+    def charge(self, who: Key, cpu_s: float, t_end: float, now: float) -> None:
         """Add usage that accrued up to t_end (already decayed from then to now)."""
         self._decay_to(now)
         age = max(0.0, now - t_end)
@@ -44,7 +47,7 @@ class Usage:
     def charge_job(self, job: Job, now: float) -> None:
         cpu_s = charge_of(job)
         if cpu_s > 0 and job.t_end is not None:
-            self.charge(entity(job), cpu_s, job.t_end, now)
+            self.charge((job.spec.account, job.user), cpu_s, job.t_end, now)
 
     def load(self, jobs: Iterable[Job], now: float) -> None:
         for job in jobs:
@@ -52,5 +55,15 @@ class Usage:
                 self.charge_job(job, now)
 
     def current(self, now: float) -> dict[str, float]:
+        """Per fair-share entity: the account, else the user."""
         self._decay_to(now)
-        return dict(self._usage)
+        out: dict[str, float] = {}
+        for (account, user), v in self._usage.items():
+            key = account or user
+            out[key] = out.get(key, 0.0) + v
+        return out
+
+    def by_association(self, now: float) -> dict[tuple[str, str], float]:
+        """Per (account, user), for the jobs that named an account."""
+        self._decay_to(now)
+        return {(a, u): v for (a, u), v in self._usage.items() if a is not None}

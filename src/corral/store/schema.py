@@ -178,3 +178,55 @@ audit = Table(
     Index("ix_audit_job_id", "job_id"),
     sqlite_autoincrement=True,
 )
+
+# Associations (migration 0011, corral.model.assoc): the account tree, the users and
+# their associations with accounts, and the QOS defined at run time. Limits and QOS
+# left NULL or empty are inherited from the level above.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("parent", String(64), nullable=True),  # NULL: root
+    Column("shares", Integer, nullable=False, server_default="1"),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("organization", Text, nullable=False, server_default=""),
+    Column("max_jobs", Integer, nullable=True),
+    Column("max_cpus", Integer, nullable=True),
+    Column("max_gpus", Integer, nullable=True),
+    Column("max_wall_s", Integer, nullable=True),
+    Column("qos", Text, nullable=False, server_default=""),  # comma separated
+    Column("default_qos", String(64), nullable=True),
+)
+
+assoc_users = Table(
+    "assoc_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("default_account", String(64), nullable=False),
+)
+
+associations = Table(
+    "associations",
+    metadata,
+    Column("user", String(64), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("shares", Integer, nullable=False, server_default="1"),
+    Column("max_jobs", Integer, nullable=True),
+    Column("max_cpus", Integer, nullable=True),
+    Column("max_gpus", Integer, nullable=True),
+    Column("max_wall_s", Integer, nullable=True),
+    Column("qos", Text, nullable=False, server_default=""),
+    Column("default_qos", String(64), nullable=True),
+    PrimaryKeyConstraint("user", "account"),
+)
+
+qos_defs = Table(
+    "qos_defs",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("max_wall_s", Integer, nullable=True),
+    Column("max_jobs_per_user", Integer, nullable=True),
+    Column("max_cpus_per_user", Integer, nullable=True),
+)
