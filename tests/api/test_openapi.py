@@ -178,6 +178,20 @@ def test_answers_are_what_the_document_says(tmp_path: Path) -> None:
         await call("DELETE", "/v1/nodes/n2", "/v1/nodes/{name}", status=200)
         entries = await call("GET", "/v1/audit", "/v1/audit")
         assert entries["entries"], "the calls above left no audit entry"
+        await call("POST", "/v1/qos", "/v1/qos", 201, json={"name": "gold", "priority": 5})
+        await call("PATCH", "/v1/qos/gold", "/v1/qos/{name}", json={"max_wall_s": 600})
+        await call("POST", "/v1/accounts", "/v1/accounts", 201, json={
+            "name": "physics", "shares": 40, "qos": ["gold"]})
+        await call("PATCH", "/v1/accounts/physics", "/v1/accounts/{name}",
+                   json={"max_jobs": 4})
+        await call("POST", "/v1/users", "/v1/users", 201, json={
+            "name": "alice", "accounts": ["physics"]})
+        await call("PATCH", "/v1/users/alice", "/v1/users/{name}", json={"max_cpus": 2})
+        await call("GET", "/v1/accounts", "/v1/accounts")
+        await call("GET", "/v1/shares", "/v1/shares")
+        await call("DELETE", "/v1/users/alice?account=physics", "/v1/users/{name}")
+        await call("DELETE", "/v1/accounts/physics", "/v1/accounts/{name}")
+        await call("DELETE", "/v1/qos/gold", "/v1/qos/{name}")
         every = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
         assert every - seen == set(), f"routes this test does not call: {every - seen}"
     run(tmp_path, CONFIG, {}, scenario)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.api.auth import user_caller
+from corral.api.responses import Real
 from corral.api.routes_jobs import CtlDep
 from corral.model.assoc import AssocTree
 from corral.services.identity import Caller
@@ -25,6 +26,86 @@ Shares = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Line = Annotated[str, Field(max_length=256)]
 
 
+# ---- answers (every route names its model: /openapi.json describes every answer) ----
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AccountOut(_Answer):
+    name: str
+    parent: str | None  # None: root
+    shares: int
+    description: str
+    organization: str
+    max_jobs: int | None  # None: inherited (unlimited at root)
+    max_cpus: int | None
+    max_gpus: int | None
+    max_wall_s: int | None
+    qos: list[str]
+    default_qos: str | None
+    depth: int  # 0: root
+
+
+class UserOut(_Answer):
+    name: str
+    default_account: str
+
+
+class AssocOut(_Answer):
+    user: str
+    account: str
+    shares: int
+    max_jobs: int | None
+    max_cpus: int | None
+    max_gpus: int | None
+    max_wall_s: int | None
+    qos: list[str]
+    default_qos: str | None
+
+
+class QosOut(_Answer):
+    name: str
+    description: str
+    priority: Real
+    max_wall_s: int | None
+    max_jobs_per_user: int | None
+    max_cpus_per_user: int | None
+
+
+class Associations(_Answer):
+    cluster: str
+    enforced: bool  # whether submissions are held to the associations now
+    accounts: list[AccountOut]
+    users: list[UserOut]
+    associations: list[AssocOut]
+    qos: list[QosOut]
+
+
+class ShareRow(_Answer):
+    account: str
+    user: str  # "": the account's own row
+    depth: int
+    raw_shares: Real
+    norm_shares: Real
+    raw_usage: Real  # decayed CPU-seconds
+    effective_usage: Real
+    fairshare: Real
+
+
+class ShareList(_Answer):
+    shares: list[ShareRow]
+
+
+class Removed(_Answer):
+    deleted: str
+    account: str | None = None  # a user's association with this account only
+
+
+class QosName(_Answer):
+    qos: str
+
+
+# ---- requests -------------------------------------------------------------------------
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,20 +171,20 @@ Users = Annotated[list[str] | None, Query(alias="user", max_length=1000)]
 Accounts = Annotated[list[str] | None, Query(alias="account", max_length=1000)]
 
 
-@router.get("/accounts")
+@router.get("/accounts", response_model=Associations)
 async def show(ctl: CtlDep, caller: CallerDep, user: Users = None,
                account: Accounts = None) -> dict[str, Any]:
     """Accounts, users, associations and QOS; `user`/`account` narrow them."""
     return ctl.assoc.view(caller, users=user or (), accounts=account or ())
 
 
-@router.get("/shares")
+@router.get("/shares", response_model=ShareList)
 async def shares(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     """The account tree with shares, decayed usage (CPU-seconds) and fair-share factors."""
     return {"shares": ctl.assoc.share_view(caller)}
 
 
-@router.post("/accounts", status_code=201)
+@router.post("/accounts", status_code=201, response_model=Associations)
 async def add_account(body: NewAccount, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     qos = ctl.assoc.config_qos()
     changes = _given(body.changes("name"))
@@ -112,7 +193,7 @@ async def add_account(body: NewAccount, ctl: CtlDep, caller: CallerDep) -> dict[
     return ctl.assoc.view(caller, accounts=[body.name])
 
 
-@router.patch("/accounts/{name}")
+@router.patch("/accounts/{name}", response_model=Associations)
 async def modify_account(name: str, body: AccountBody, ctl: CtlDep,
                          caller: CallerDep) -> dict[str, Any]:
     qos = ctl.assoc.config_qos()
@@ -122,13 +203,13 @@ async def modify_account(name: str, body: AccountBody, ctl: CtlDep,
     return ctl.assoc.view(caller, accounts=[name])
 
 
-@router.delete("/accounts/{name}")
+@router.delete("/accounts/{name}", response_model=Removed)
 async def delete_account(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     await ctl.assoc.change(caller, f"delete account {name}", lambda t: t.delete_account(name))
     return {"deleted": name}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=Associations)
 async def add_user(body: NewUser, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     qos = ctl.assoc.config_qos()
     changes = _given(body.changes("name", "accounts", "default_account"))
@@ -139,7 +220,7 @@ async def add_user(body: NewUser, ctl: CtlDep, caller: CallerDep) -> dict[str, A
     return ctl.assoc.view(caller, users=[body.name])
 
 
-@router.patch("/users/{name}")
+@router.patch("/users/{name}", response_model=Associations)
 async def modify_user(name: str, body: UserChange, ctl: CtlDep,
                       caller: CallerDep) -> dict[str, Any]:
     qos = ctl.assoc.config_qos()
@@ -149,7 +230,7 @@ async def modify_user(name: str, body: UserChange, ctl: CtlDep,
     return ctl.assoc.view(caller, users=[name])
 
 
-@router.delete("/users/{name}")
+@router.delete("/users/{name}", response_model=Removed)
 async def delete_user(name: str, ctl: CtlDep, caller: CallerDep,
                       account: Annotated[str | None, Query(max_length=64)] = None
                       ) -> dict[str, Any]:
@@ -161,7 +242,7 @@ async def delete_user(name: str, ctl: CtlDep, caller: CallerDep,
     return {"deleted": name, "account": account}
 
 
-@router.post("/qos", status_code=201)
+@router.post("/qos", status_code=201, response_model=QosName)
 async def add_qos(body: NewQos, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     qos = ctl.assoc.config_qos()
     changes = _given(body.changes("name"))
@@ -170,7 +251,7 @@ async def add_qos(body: NewQos, ctl: CtlDep, caller: CallerDep) -> dict[str, Any
     return {"qos": body.name}
 
 
-@router.patch("/qos/{name}")
+@router.patch("/qos/{name}", response_model=QosName)
 async def modify_qos(name: str, body: QosBody, ctl: CtlDep, caller: CallerDep
                      ) -> dict[str, Any]:
     changes = _given(body.changes())
@@ -178,7 +259,7 @@ async def modify_qos(name: str, body: QosBody, ctl: CtlDep, caller: CallerDep
     return {"qos": name}
 
 
-@router.delete("/qos/{name}")
+@router.delete("/qos/{name}", response_model=Removed)
 async def delete_qos(name: str, ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     await ctl.assoc.change(caller, f"delete qos {name}", lambda t: t.delete_qos(name))
     return {"deleted": name}
