@@ -147,9 +147,9 @@ class Provider:
         with httpx.Client(follow_redirects=True, timeout=10) as browser:
             page = browser.get(verification_uri)
             page = browser.post(str(page.url), data={
-                "xsrf": _field(page.text, "xsrf"), "user_code": user_code})
+                "xsrf": form_field(page.text, "xsrf"), "user_code": user_code})
             page = browser.post(str(page.url), data={
-                "xsrf": _field(page.text, "xsrf"), "user_code": user_code, "confirm": "yes"})
+                "xsrf": form_field(page.text, "xsrf"), "user_code": user_code, "confirm": "yes"})
             assert 'name="prompt" value="login"' in page.text, page.text[-2000:]
             page = browser.post(_action(page), data={
                 "prompt": "login", "login": user, "password": PASSWORD})
@@ -191,7 +191,7 @@ def ensure_installed() -> None:
                            cwd=PROVIDER_DIR, check=True, capture_output=True, timeout=300)
 
 
-def _field(html: str, name: str) -> str:
+def form_field(html: str, name: str) -> str:
     m = re.search(rf'name="{name}" value="([^"]+)"', html)
     assert m is not None, html[-2000:]
     return m.group(1)

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,25 @@ def test_a_login_is_never_sent_over_plain_http_beyond_the_loopback(config_home: 
     with pytest.raises(CorralError, match="tokens are sent only over https://"):
         tokens.access_token("http://cluster.example.test:6817")
     assert tokens.access_token("http://127.0.0.1:6817") == "A1"
+
+
+def test_a_refused_sign_in_ends_the_wait_with_one_line(tmp_path: Path, make_provider: Any) -> None:
+    import httpx
+
+    from corral.client import oauth
+    from tests.oidc import AUDIENCE, CLIENT_ID, form_field
+    p = make_provider({"alice": {}})
+    provider = oauth.discover(p.issuer)
+    code = oauth.start_device_flow(provider, CLIENT_ID, ["openid", "offline_access"], AUDIENCE)
+    assert code.verification_uri.startswith(p.issuer) and code.user_code
+    waits: list[float] = []
+    with httpx.Client(follow_redirects=True, timeout=10) as browser:
+        page = browser.get(code.verification_uri)
+        page = browser.post(str(page.url), data={"xsrf": form_field(page.text, "xsrf"),
+                                                 "user_code": code.user_code})
+        page = browser.post(str(page.url), data={
+            "xsrf": form_field(page.text, "xsrf"), "user_code": code.user_code,
+            "confirm": "yes", "abort": "yes"})
+    with pytest.raises(oauth.OAuthError, match=r"^the sign-in was refused$"):
+        oauth.poll_device_flow(provider, CLIENT_ID, code, AUDIENCE, sleep=waits.append)
+    assert waits and min(waits) >= 1.0  # the provider's interval is kept
