@@ -323,3 +323,27 @@ def test_a_controller_with_unreadable_tls_files_says_so_and_stops(tmp_path: Path
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert f"cannot load {tmp_path}/none.pem and {tmp_path}/none.key" in proc.stderr
     assert not (tmp_path / "corral.sock").exists()  # it stopped before listening
+
+
+def test_two_issuers_each_with_its_own_keys(tmp_path: Path, make_provider: Any) -> None:
+    a, b = make_provider(ACCOUNTS), make_provider(ACCOUNTS)
+    config = auth_config(a) + f"""
+[[auth.issuers]]
+issuer = "{b.issuer}"
+audience = "{AUDIENCE}"
+algorithms = ["ES256"]
+[auth.issuers.clients]
+corral-ci = {{ user = "ci-b", uid = 4545 }}
+"""
+
+    async def scenario(tcp: httpx.AsyncClient, _: httpx.AsyncClient, __: Any) -> None:
+        for p, uid in ((a, 4444), (b, 4545)):
+            r = await tcp.get("/v1/whoami", headers=bearer(p.service_token()))
+            assert r.status_code == 200 and (r.json()["issuer"], r.json()["uid"]) == (
+                p.issuer, uid), r.text
+        # a token that names issuer a but is signed with b's key: a has no such key
+        crossed = b.forge({"iss": a.issuer, "preferred_username": None,
+                           "client_id": "corral-ci"})
+        r = await tcp.get("/v1/whoami", headers=bearer(crossed))
+        assert r.status_code == 401 and "unknown key" in r.json()["message"], r.text
+    run(tmp_path, config, scenario)
