@@ -125,6 +125,21 @@ def test_enforcement_can_be_turned_off(tmp_path: Path) -> None:
         {"n1": {}}, scenario)
 
 
+def test_enforced_without_associations_every_user_needs_one(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        user = _as(ctx, UID)
+        r = await user.post("/v1/jobs", json=_job(account="physics"))
+        assert r.status_code == 403, r.text
+        assert r.json()["message"] == (
+            f"account: user '{USER}' has no account association (an administrator adds "
+            f"one: sacctmgr add user {USER} account=NAME)")
+        # administrators submitting for themselves are not held to it
+        await _ok(await ctx.user.post("/v1/jobs", json=_job(account="any", hold=True)), 201)
+        await user.aclose()
+    run(tmp_path, CONFIG + "\n[accounting]\nenforce_associations = true\n", {"n1": {}},
+        scenario)
+
+
 def test_changes_are_checked_in_one_line(tmp_path: Path) -> None:
     async def scenario(ctx: Ctx) -> None:
         cases = [

@@ -6,6 +6,7 @@ usage decayed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -114,6 +115,12 @@ def test_accounts_users_refusal_and_sshare(site: Site) -> None:
     assert rows[(" chem", "")][4] == "0" and rows[(" chem", "")][6] == "1.000000"
     assert float(physics[3]) == 0.4 and float(alice[3]) == 0.4
     assert 0 < float(alice[6]) < 0.5  # above its share: 2^(-1/0.4)
+    # corral's own command shows the same tree
+    listing = site.cluster.corral("account", "list").stdout
+    assert "physics" in listing and name in listing and "chem" in listing, listing
+    shares = json.loads(site.cluster.corral("account", "shares", "--json").stdout)["shares"]
+    assert [(r["account"], r["user"]) for r in shares] == [
+        ("root", ""), ("chem", ""), ("physics", ""), ("physics", name)]
     # a plain user sees the accounts and only their own rows
     mine = _ok(site.as_alice("sshare", "-P", "-n")).splitlines()
     assert [r.split("|")[1] for r in mine if r.split("|")[1]] == [name]

@@ -38,7 +38,7 @@ class Associations:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self.tree = AssocTree()
-        self._limits_for: tuple[int, Limits, Limits] | None = None  # (id of tree, base, out)
+        self._limits_for: tuple[AssocTree, Limits, Limits] | None = None  # (tree, base, out)
 
     async def load(self) -> None:
         self.tree = await self.ctl.writer.read(store_assoc.load_tree)
@@ -74,7 +74,7 @@ class Associations:
             if account is not None and account != spec.account:
                 spec = dataclasses.replace(spec, account=account)
             return dataclasses.replace(res, spec=spec)
-        if account is None:
+        if account is None or not tree.accounts_of(user):
             raise PermissionDenied(f"account: user {user!r} has no account association "
                                    f"(an administrator adds one: sacctmgr add user {user} "
                                    "account=NAME)")
@@ -136,7 +136,7 @@ class Associations:
     def limits(self, base: Limits) -> Limits:
         """The site's limits with the associations' and run-time QOS' added."""
         cached = self._limits_for
-        if cached is not None and cached[0] == id(self.tree) and cached[1] is base:
+        if cached is not None and cached[0] is self.tree and cached[1] is base:
             return cached[2]
         tree = self.tree
         assoc_max_jobs = {(u, a): lim.max_jobs for (u, a) in tree.assocs
@@ -151,7 +151,7 @@ class Associations:
                 base, assoc_max_jobs=assoc_max_jobs,
                 qos_max_jobs_per_user={**qos_jobs, **base.qos_max_jobs_per_user},
                 qos_max_cpus_per_user={**qos_cpus, **base.qos_max_cpus_per_user})
-        self._limits_for = (id(self.tree), base, out)
+        self._limits_for = (tree, base, out)
         return out
 
     def shares(self, now: float) -> dict[tuple[str, str], ShareRow]:
