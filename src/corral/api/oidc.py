@@ -232,6 +232,8 @@ class TokenVerifier:
             raise TokenRefused("bad signature") from None
         except jose_errors.JoseError as e:
             raise TokenRefused(f"not verifiable ({e.error})") from None
+        except (ValueError, TypeError):  # e.g. a key of another type than `alg`'s
+            raise TokenRefused(f"not verifiable with the key {kid!r} as {alg}") from None
         claims = decoded.claims
         registry = jwt.JWTClaimsRegistry(
             now=int(self.wall_clock()), leeway=cfg.clock_skew_s,
