@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from corral.api.app import create_app
 from corral.api.peercred import _WithPeer
@@ -40,7 +41,13 @@ async def _ok(r: httpx.Response, code: int = 200) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_associations_decide_who_may_charge_which_account(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_associations_decide_who_may_charge_which_account(tmp_path: Path,
+                                                          backend: str) -> None:
     async def scenario(ctx: Ctx) -> None:
         user = _as(ctx, UID)
         # none defined: any account is accepted, as before
@@ -84,7 +91,7 @@ def test_associations_decide_who_may_charge_which_account(tmp_path: Path) -> Non
         r = await _as(ctx, UID).post("/v1/jobs", json=_job(account="chem"))
         assert r.status_code == 403, r.text
         await user.aclose()
-    run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)
+    run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario, backend=backend)
 
 
 def test_max_jobs_holds_the_associations_extra_jobs(tmp_path: Path) -> None:
