@@ -131,6 +131,10 @@ def test_a_remote_user_logs_in_and_submits_over_tls(remote: dict[str, Any]) -> N
 
     r = corral(env, "jobs")  # not logged in: the controller says what to do
     assert r.returncode == 1 and "corral login" in r.stderr, r.stderr
+    untrusting = {k: v for k, v in env.items() if k != "CORRAL_CA_FILE"}
+    r = corral(untrusting, "jobs")  # a certificate no CA it trusts has signed
+    assert r.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in r.stderr, r.stderr
+    assert "CORRAL_CA_FILE" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
 
     out = login(env, provider, USER)
     assert f"Logged in to {remote['url']} as {USER} (uid {u.uid})" in out, out
