@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from corral import __version__
 from corral.agent import runs
@@ -46,6 +47,15 @@ from corral.agent.steps import StepRunner
 from corral.agent.supervise import boottime
 from corral.client.transport import tls_context
 from corral.logs import log_ids
+from corral.model.agent_messages import (
+    MAX_MESSAGE_CHARS,
+    AgentCheck,
+    AgentHealth,
+    AgentPoll,
+    AgentRegister,
+    AgentReport,
+    problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +73,18 @@ class ControllerError(Exception):
 
 class RegisterFirstError(Exception):
     """409: the controller does not know this agent (or its boot_id) any more."""
+
+
+def message(model: type[BaseModel], /, **fields: Any) -> dict[str, Any]:
+    """A message to the controller, built and checked by the typed definition the
+    controller parses it with (corral.model.agent_messages). One this agent could not
+    send is a ControllerError naming the field, as the controller's 400 would be."""
+    try:
+        msg = model.model_validate(fields)
+    except ValidationError as e:
+        raise ControllerError(f"{model.__name__}: {problem(e)}") from None
+    body: dict[str, Any] = msg.model_dump(mode="json")
+    return body
 
 
 class Backoff:
@@ -237,12 +259,13 @@ class Agent:
     async def _register(self) -> None:
         assert self.launcher is not None
         sent = dict(self.pending)
-        body = {**self.inventory.to_dict(), "agent_version": __version__,
-                "boot_id": self.boot_id, "address": own_address(self.controller),
-                "running": [r.to_dict() for r in self.launcher.running()],
-                "finished": [r.to_dict() for r in sent.values()]}
-        if self.health.last is not None:  # a new controller learns it at once (§6)
-            body["health"] = {"ok": self.health.last[0], "message": self.health.last[1]}
+        last = self.health.last  # a new controller learns it at once (§6)
+        body = message(AgentRegister, **self.inventory.to_dict(), agent_version=__version__,
+                       boot_id=self.boot_id, address=own_address(self.controller),
+                       running=[r.to_dict() for r in self.launcher.running()],
+                       finished=[r.to_dict() for r in sent.values()],
+                       health=None if last is None else {
+                           "ok": last[0], "message": last[1][:MAX_MESSAGE_CHARS]})
         data = await self._post("/agent/v1/register", body)
         self._acknowledge(sent)
         hb = data.get("heartbeat_s")
@@ -261,26 +284,26 @@ class Agent:
             self.scripts.configure(ScriptSettings.from_config(config))
             self.health.configure(HealthSettings.from_config(config))
 
-    async def _send_health(self, ok: bool, message: str) -> None:
+    async def _send_health(self, ok: bool, text: str) -> None:
         if not self.registered:
             raise ControllerError("not registered")
-        await self._post("/agent/v1/health", {"node": self.inventory.node,
-                                              "boot_id": self.boot_id, "ok": ok,
-                                              "message": message[:1000]})
+        await self._post("/agent/v1/health", message(
+            AgentHealth, node=self.inventory.node, boot_id=self.boot_id, ok=ok,
+            message=text[:MAX_MESSAGE_CHARS]))
 
-    async def _send_check(self, kind: str, job: JobFacts, message: str) -> None:
+    async def _send_check(self, kind: str, job: JobFacts, text: str) -> None:
         """A prolog or epilog failed here, on one of the job's other nodes (§6)."""
-        await self._post("/agent/v1/check", {"node": self.inventory.node,
-                                             "boot_id": self.boot_id, "kind": kind,
-                                             "job_id": job.job_id, "run": job.run,
-                                             "message": message[:1000]})
+        await self._post("/agent/v1/check", message(
+            AgentCheck, node=self.inventory.node, boot_id=self.boot_id, kind=kind,
+            job_id=job.job_id, run=job.run, message=text[:MAX_MESSAGE_CHARS]))
 
     async def _poll(self) -> None:
         assert self.launcher is not None
-        body = {"node": self.inventory.node, "boot_id": self.boot_id,
-                "running": [r.to_dict() for r in self.launcher.running()],
-                "steps_usage": [r.to_dict() for r in self.steps.usage()] if self.steps else [],
-                "unacknowledged": sorted(self.pending), "wait_s": self.heartbeat_s}
+        body = message(
+            AgentPoll, node=self.inventory.node, boot_id=self.boot_id,
+            running=[r.to_dict() for r in self.launcher.running()],
+            steps_usage=[r.to_dict() for r in self.steps.usage()] if self.steps else [],
+            unacknowledged=sorted(self.pending), wait_s=self.heartbeat_s)
         data = await self._post("/agent/v1/poll", body,
                                 timeout_s=self.heartbeat_s + REQUEST_TIMEOUT_S)
         self._handle_orders(data.get("orders"))
@@ -401,8 +424,8 @@ class Agent:
 
     async def _send_reports(self, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         sent = dict(self.pending)
-        body = {"node": self.inventory.node,
-                "reports": [r.to_dict() for r in sent.values()]}
+        body = message(AgentReport, node=self.inventory.node,
+                       reports=[r.to_dict() for r in sent.values()])
         await self._post("/agent/v1/report", body, timeout_s=timeout_s)
         self._acknowledge(sent)
 

@@ -23,14 +23,13 @@ from corral.api.responses import (
 )
 from corral.api.responses import Reservation as ReservationAnswer
 from corral.api.routes_jobs import CtlDep
-from corral.api.schemas import (
+from corral.api.schemas import DrainRequest, ReservationRequest
+from corral.model.agent_messages import (
     AgentCheck,
     AgentHealth,
     AgentPoll,
     AgentRegister,
     AgentReport,
-    DrainRequest,
-    ReservationRequest,
 )
 from corral.services.agents import AgentService
 from corral.services.identity import Caller
@@ -136,27 +135,27 @@ async def partitions(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
 @router.post("/agent/v1/register", dependencies=[Depends(require_agent)],
              response_model=Registered)
 async def register(body: AgentRegister, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.register(body.model_dump(exclude_none=True))
+    return await agents.register(body)
 
 
 @router.post("/agent/v1/poll", dependencies=[Depends(require_agent)], response_model=Orders)
 async def poll(body: AgentPoll, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.poll(body.model_dump(exclude_none=True))
+    return await agents.poll(body)
 
 
 @router.post("/agent/v1/health", dependencies=[Depends(require_agent)],
              response_model=NodeDrain)
 async def health(body: AgentHealth, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.health(body.model_dump())
+    return await agents.health(body)
 
 
 @router.post("/agent/v1/check", dependencies=[Depends(require_agent)],
              response_model=NodeDrain)
 async def check(body: AgentCheck, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.check(body.model_dump())
+    return await agents.check(body)
 
 
 @router.post("/agent/v1/report", dependencies=[Depends(require_agent)],
              response_model=Acknowledged)
 async def report(body: AgentReport, agents: AgentsDep) -> dict[str, Any]:
-    return await agents.report(body.model_dump(exclude_none=True))
+    return await agents.report(body)

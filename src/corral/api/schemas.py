@@ -1,4 +1,5 @@
 """Request bodies of the REST API (docs/specs/05-rest-api.md). Unknown fields are errors.
+(The agents' bodies are the agent protocol's messages: corral.model.agent_messages.)
 
 Every number has its range and every name its shape from corral.model.bounds (spec
 05 §6); floats are finite. A value outside is a 400 naming the field and the limit.
@@ -6,49 +7,22 @@ Every number has its range and every name its shape from corral.model.bounds (sp
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from corral.model import bounds as b
+from corral.model.fields import Epoch, Features, Ident, NodeName, Text
+from corral.model.fields import checked as _checked
+from corral.model.fields import ints as _ints
 from corral.model.job import MAX_RETRIES_LIMIT, JobSpec
 from corral.services.steps import StepRequest as ServiceStepRequest
 
-
-def _checked(problem: Callable[[str], str | None]) -> AfterValidator:
-    def check(value: str) -> str:
-        found = problem(value)
-        if found is not None:
-            raise ValueError(found)
-        return value
-    return AfterValidator(check)
-
-
-def _ints(bounds: tuple[int, int]) -> Any:
-    return Field(ge=bounds[0], le=bounds[1])
-
-
-def _floats(bounds: tuple[float, float]) -> Any:
-    return Field(ge=bounds[0], le=bounds[1], allow_inf_nan=False)
-
-
-Text = Annotated[str, _checked(b.text_problem)]  # free text: no NUL, no lone surrogate
 Path_ = Annotated[str, Field(min_length=1, max_length=b.MAX_PATH_LEN), _checked(b.text_problem)]
 Spec = Annotated[str, Field(min_length=1, max_length=10_000), _checked(b.text_problem)]
-Ident = Annotated[str, _checked(lambda v: b.name_problem(v, b.MAX_IDENT_LEN))]
 JobName = Annotated[str, _checked(lambda v: b.name_problem(v, b.MAX_NAME_LEN))]
-Feature = Annotated[str, _checked(lambda v: b.name_problem(v, b.MAX_FEATURE_LEN))]
-NodeName = Annotated[str, _checked(b.node_name_problem)]
-Features = Annotated[list[Feature], Field(max_length=b.MAX_FEATURES)]
 Environment = Annotated[dict[Text, Text], Field(max_length=b.MAX_ENV_ENTRIES)]
 Argv = Annotated[list[Text], Field(max_length=b.MAX_ARGS)]
-JobId = Annotated[int, _ints(b.JOB_ID)]
-Epoch = Annotated[float, _floats(b.EPOCH_S)]
-Measure = Annotated[float, _floats(b.MEASURE)]
-# what a node's programs said (health checks, prologs, failed starts): kept, made storable
-Message = Annotated[str, AfterValidator(b.storable)]
-
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -181,84 +155,3 @@ class ReservationRequest(_Body):
 
 class DrainRequest(_Body):
     reason: Annotated[str, _checked(lambda v: b.name_problem(v, 1000))]
-
-
-class _Agent(BaseModel):
-    """Agent messages: fields unknown to this controller are ignored (newer agents)."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
-
-
-class AgentRunning(_Agent):
-    job_id: JobId
-    pid: Annotated[int, _ints(b.PID)] | None = None
-    rss_mb: Measure = 0.0
-    max_rss_mb: Measure = 0.0
-    cpu_time_s: Measure = 0.0
-
-
-class AgentJobReport(_Agent):
-    """How a job ended on a node (spec 02 §3); extra fields pass through."""
-
-    model_config = ConfigDict(extra="allow")
-
-    job_id: JobId
-    state: Literal["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY"]
-    exit_code: Annotated[int, _ints(b.EXIT_CODE)] | None = None
-    signal: Annotated[int, _ints(b.SIGNAL)] | None = None
-    t_start: Epoch | None = None
-    t_end: Epoch | None = None
-    cpu_time_s: Measure | None = None
-    max_rss_mb: Measure | None = None
-    message: Message = ""
-    cancelled: bool = False
-    run: Annotated[int, _ints((0, b.INT32_MAX))] | None = None
-
-
-class AgentVerdict(_Agent):
-    ok: bool
-    message: Annotated[Message, Field(max_length=1000)] = ""
-
-
-class AgentRegister(_Agent):
-    node: NodeName
-    cpus: Annotated[int, _ints(b.CPUS_PER_NODE)]
-    mem_mb: Annotated[int, _ints(b.MEM_MB)]
-    gpus: Annotated[int, _ints(b.GPUS_PER_NODE)] = 0
-    features: Features = []
-    agent_version: Annotated[Text, Field(max_length=255)] = ""
-    boot_id: Annotated[Text, Field(max_length=255)] = ""
-    address: Annotated[Text, Field(max_length=255)] | None = None  # step I/O reaches here
-    running: list[AgentRunning] = []
-    finished: list[AgentJobReport] = []
-    health: AgentVerdict | None = None  # the health check's latest verdict, if any
-
-
-class AgentPoll(_Agent):
-    node: NodeName
-    boot_id: Annotated[Text, Field(max_length=255)] = ""
-    running: list[AgentRunning] = []
-    steps_usage: list[AgentRunning] = []  # jobs whose steps, not batch script, run here
-    unacknowledged: list[JobId] | None = None  # jobs whose reports the agent still holds
-    wait_s: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 20.0
-
-
-class AgentHealth(_Agent):
-    node: NodeName
-    boot_id: Annotated[Text, Field(max_length=255)] = ""
-    ok: bool
-    message: Annotated[Message, Field(max_length=1000)] = ""  # the first line of its output
-
-
-class AgentCheck(_Agent):
-    node: NodeName
-    boot_id: Annotated[Text, Field(max_length=255)] = ""
-    kind: Literal["prolog", "epilog"]
-    job_id: JobId
-    run: Annotated[int, _ints((0, b.INT32_MAX))] = 0
-    message: Annotated[Message, Field(max_length=1000)] = ""
-
-
-class AgentReport(_Agent):
-    node: NodeName
-    reports: list[AgentJobReport]

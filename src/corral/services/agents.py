@@ -11,6 +11,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from corral.logs import log_ids
+from corral.model.agent_messages import (
+    AgentCheck,
+    AgentHealth,
+    AgentJobReport,
+    AgentPoll,
+    AgentRegister,
+    AgentReport,
+    AgentRunning,
+)
 from corral.model.arrays import array_facts
 from corral.model.bounds import check_node
 from corral.model.errors import Conflict, InvalidRequest
@@ -113,28 +122,28 @@ class AgentService:
             self.ctl.kick()
         return node
 
-    async def register(self, msg: dict[str, Any]) -> dict[str, Any]:
+    async def register(self, msg: AgentRegister) -> dict[str, Any]:
         ctl = self.ctl
-        name = str(msg["node"])
-        check_node(name, msg["cpus"], msg["mem_mb"], msg.get("gpus", 0), msg.get("features", ()))
+        name = msg.node
+        check_node(name, msg.cpus, msg.mem_mb, msg.gpus, msg.features)
         now = time.time()
         node = ctl.nodes.get(name)
         if node is None:
             node = Node(name=name, cpus=1, mem_mb=1)
             ctl.nodes[name] = node
-        node.cpus = int(msg["cpus"])
-        node.mem_mb = int(msg["mem_mb"])
-        node.gpus = int(msg.get("gpus", 0))
-        node.features = tuple(msg.get("features", ()))
+        node.cpus = msg.cpus
+        node.mem_mb = msg.mem_mb
+        node.gpus = msg.gpus
+        node.features = tuple(msg.features)
         node.t_last_seen = now
         ctl.leases.heard(name)
-        boot = str(msg.get("boot_id", ""))
+        boot = msg.boot_id
         # the same agent process as before: it keeps every order it took, so a job
         # of its that it neither runs nor reports never reached it
         same_agent = bool(boot) and ctl.last_boot.get(name) == boot
         ctl.node_boot[name] = ctl.last_boot[name] = boot
-        if msg.get("address"):
-            ctl.node_address[name] = str(msg["address"])
+        if msg.address:
+            ctl.node_address[name] = msg.address
         ctl.orders.drop(name)  # orders for a previous incarnation are void
         self._launches.pop(name, None)
         copy = Node(name=node.name, cpus=node.cpus, mem_mb=node.mem_mb, gpus=node.gpus,
@@ -144,11 +153,12 @@ class AgentService:
             store_nodes.upsert_node(conn, copy)
             store_nodes.set_boot_id(conn, name, boot)
         await ctl.persist(store_node)
-        await node_checks.apply(ctl, node_checks.registered(ctl.cfg, node, msg.get("health")))
+        await node_checks.apply(ctl, node_checks.registered(
+            ctl.cfg, node, msg.health.model_dump() if msg.health else None))
 
-        await self._apply_reports(name, list(msg.get("finished", [])))
+        await self._apply_reports(name, msg.finished)
         # job id -> run (-1: an agent that does not say which run)
-        running = {int(r["job_id"]): int(r.get("run", -1)) for r in msg.get("running", [])}
+        running = {r.job_id: _run(r) for r in msg.running}
         relaunch: list[Job] = []
         for job in list(ctl.jobs.values()):
             if job.state.is_active and job.nodes[:1] == (name,) \
@@ -167,8 +177,8 @@ class AgentService:
                 await self._lost(job, f"node {name} re-registered without it")
         for job in relaunch:
             ctl.orders.push(name, launch_order(ctl, job))
-        for r in msg.get("running", []):
-            job_id, run = int(r["job_id"]), int(r.get("run", -1))
+        for r in msg.running:
+            job_id, run = r.job_id, _run(r)
             known = ctl.jobs.get(job_id)
             if (known is None or not known.state.is_active or name not in known.nodes
                     or known.state == JobState.COMPLETING
@@ -185,47 +195,45 @@ class AgentService:
                 "agent": ctl.cfg.agent.model_dump(),
                 "orders": self._hand_out(name, ctl.orders.take(name))}
 
-    async def poll(self, msg: dict[str, Any]) -> dict[str, Any]:
-        name = str(msg["node"])
-        boot = str(msg.get("boot_id", ""))
+    async def poll(self, msg: AgentPoll) -> dict[str, Any]:
+        name = msg.node
+        boot = msg.boot_id
         self._node(name, boot)
         self._polls[name] = self._polls.get(name, 0) + 1
-        running = msg.get("running", [])
-        self._live_usage(name, [*running, *msg.get("steps_usage", [])])
-        unacked = msg.get("unacknowledged")
+        running = msg.running
+        self._live_usage(name, [*running, *msg.steps_usage])
+        unacked = msg.unacknowledged
         if unacked is not None:  # agents that say which reports they still hold
-            current = {int(r["job_id"]) for r in running if self._current(r)}
-            await self._check_launches(name, current, {int(j) for j in unacked})
-        wait_s = min(float(msg.get("wait_s", 20.0)), 60.0)
+            current = {r.job_id for r in running if self._current(r)}
+            await self._check_launches(name, current, set(unacked))
+        wait_s = min(msg.wait_s, 60.0)
         orders = await self.ctl.orders.wait(name, wait_s)
         if name in self.ctl.nodes and self.ctl.node_boot.get(name) == boot:
             self.ctl.nodes[name].t_last_seen = time.time()
         return {"orders": self._hand_out(name, orders),
                 "lease_s": self.ctl.cfg.controller.node_lease_s}
 
-    def _current(self, r: dict[str, Any]) -> bool:
+    def _current(self, r: AgentRunning) -> bool:
         """A `running` entry of the job's current run (or of an agent without runs)."""
-        job = self.ctl.jobs.get(int(r["job_id"]))
-        run = int(r.get("run", -1))
-        return job is None or run in (job.restarts, -1)
+        job = self.ctl.jobs.get(r.job_id)
+        return job is None or _run(r) in (job.restarts, -1)
 
-    async def health(self, msg: dict[str, Any]) -> dict[str, Any]:
+    async def health(self, msg: AgentHealth) -> dict[str, Any]:
         """The node's health check has run: drain or resume the node (spec 02 §6)."""
-        node = self._node(str(msg["node"]), str(msg.get("boot_id", "")))
-        await node_checks.apply(self.ctl, node_checks.health_result(
-            node, bool(msg["ok"]), str(msg.get("message", ""))))
+        node = self._node(msg.node, msg.boot_id)
+        await node_checks.apply(self.ctl, node_checks.health_result(node, msg.ok, msg.message))
         return {"drain": node.drain, "drain_reason": node.drain_reason}
 
-    async def check(self, msg: dict[str, Any]) -> dict[str, Any]:
+    async def check(self, msg: AgentCheck) -> dict[str, Any]:
         """A prolog or epilog failed on one of a job's other nodes (spec 02 §6)."""
-        node = self._node(str(msg["node"]), str(msg.get("boot_id", "")))
-        kind, job_id, message = str(msg["kind"]), int(msg["job_id"]), str(msg["message"])
+        node = self._node(msg.node, msg.boot_id)
+        kind, job_id, message = msg.kind, msg.job_id, msg.message
         job = self.ctl.jobs.get(job_id)
         ops = [op for op in [node_checks.drain_for_check(node, kind, f"{message} (job {job_id})")]
                if op is not None]
         if kind == "prolog":
-            killing = node_checks.prolog_failed_elsewhere(self.ctl, node, job,
-                                                          int(msg.get("run", 0)), message)
+            killing = node_checks.prolog_failed_elsewhere(self.ctl, node, job, msg.run,
+                                                          message)
             if killing:
                 self._prolog_failed[job_id] = message
             ops.extend(killing)
@@ -270,57 +278,51 @@ class AgentService:
                 await self._lost(job, f"node {node} did not start it after "
                                       f"{LAUNCH_RESENDS + 1} launch orders")
 
-    def _live_usage(self, node: str, running: list[dict[str, Any]]) -> None:
+    def _live_usage(self, node: str, running: list[AgentRunning]) -> None:
         """What a running job uses now on this node, as its agent samples it (sstat)."""
         now = time.time()
         for r in running:
-            job = self.ctl.jobs.get(int(r["job_id"]))
+            job = self.ctl.jobs.get(r.job_id)
             if job is not None and job.state.is_active and node in job.nodes:
                 if job.live_usage is None:
                     job.live_usage = {}
-                job.live_usage[node] = {"rss_mb": float(r.get("rss_mb") or 0.0),
-                                        "max_rss_mb": float(r.get("max_rss_mb") or 0.0),
-                                        "cpu_time_s": float(r.get("cpu_time_s") or 0.0),
-                                        "t": now}
+                job.live_usage[node] = {"rss_mb": r.rss_mb, "max_rss_mb": r.max_rss_mb,
+                                        "cpu_time_s": r.cpu_time_s, "t": now}
                 job.touch()  # its listed view shows the sample
 
-    async def report(self, msg: dict[str, Any]) -> dict[str, Any]:
-        name = str(msg["node"])
+    async def report(self, msg: AgentReport) -> dict[str, Any]:
+        name = msg.node
         node = self.ctl.nodes.get(name)
         if node is None:
             raise Conflict("register first")
         self.ctl.leases.heard(name)
         node.t_last_seen = time.time()
-        await self._apply_reports(name, list(msg.get("reports", [])))
+        await self._apply_reports(name, msg.reports)
         return {"ok": True}
 
-    async def _apply_reports(self, node: str, reports: list[dict[str, Any]]) -> None:
+    async def _apply_reports(self, node: str, reports: list[AgentJobReport]) -> None:
         ctl = self.ctl
         ops: list[Callable[[Connection], Any]] = []
         lost: list[tuple[Job, str]] = []
         for r in reports:
-            try:
-                job_id = int(r["job_id"])
-                state = JobState(r["state"])
-            except (KeyError, ValueError) as e:
-                raise InvalidRequest(f"report: malformed ({e})") from None
+            job_id, state = r.job_id, JobState(r.state)
             job = ctl.jobs.get(job_id)
             if job is None or not job.state.is_active or node not in job.nodes:
                 continue  # already final, requeued, or not here: idempotent ack
-            if int(r.get("run", job.restarts)) != job.restarts:
+            if r.run is not None and r.run != job.restarts:
                 continue  # the end of an earlier run of a job that was requeued
             if state not in REPORTABLE:
                 raise InvalidRequest(f"report: state {state} cannot end a job")
-            if r.get("lost"):  # its node's lease lapsed: killed there, as a lost node's
-                lost.append((job, f"node {node}: {r.get('message') or 'lease lapsed'}"))
+            if r.lost:  # its node's lease lapsed: killed there, as a lost node's
+                lost.append((job, f"node {node}: {r.message or 'lease lapsed'}"))
                 continue
-            job.cpu_time_s = r.get("cpu_time_s")
-            job.max_rss_mb = r.get("max_rss_mb")
+            job.cpu_time_s = r.cpu_time_s
+            job.max_rss_mb = r.max_rss_mb
             ops.extend(self._failed_checks(node, job, r))
-            if r.get("prolog_failed") and job.reason == "None":  # it never started
-                job.exit_code, job.signal = r.get("exit_code"), None
+            if r.prolog_failed and job.reason == "None":  # it never started
+                job.exit_code, job.signal = r.exit_code, None
                 ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED,
-                                        why=str(r.get("message") or "prolog failed")))
+                                        why=r.message or "prolog failed"))
                 continue
             if job.reason == node_checks.PROLOG_FAILED:  # on another node of the job
                 job.reason = "None"
@@ -332,9 +334,9 @@ class AgentService:
                 why = "preempted" if job.reason == "PreemptRequeue" else "requeue requested"
                 ops.append(ctl.back_to_queue(job, hold=job.reason == "RequeueHold", why=why))
                 continue
-            job.exit_code = r.get("exit_code")
-            job.signal = r.get("signal")
-            job.t_end = float(r.get("t_end") or time.time())
+            job.exit_code = r.exit_code
+            job.signal = r.signal
+            job.t_end = r.t_end or time.time()
             if job.reason == "Ended":  # an allocation its client ended
                 code = ctl.end_codes.pop(job.id, 0)
                 state = JobState.COMPLETED if code == 0 else JobState.FAILED
@@ -344,12 +346,12 @@ class AgentService:
             elif job.reason == "Preempted" and state != JobState.COMPLETED:
                 state = JobState.PREEMPTED
             # what the agent says went wrong (it could not start the job…) is the reason
-            job.reason = str(r.get("message") or "")[:MAX_REASON_CHARS] or "None"
+            job.reason = r.message[:MAX_REASON_CHARS] or "None"
             ctl.release_resources(job)
             ops.append(ctl.change(job, state, data={
                 "node": node, "exit_code": job.exit_code, "signal": job.signal,
                 "cpu_time_s": job.cpu_time_s, "max_rss_mb": job.max_rss_mb,
-                "message": r.get("message", ""),
+                "message": r.message,
             }))
         if ops:
             await ctl.persist(lambda conn: [op(conn) for op in ops])
@@ -361,13 +363,15 @@ class AgentService:
                 ctl.kick()
 
     def _failed_checks(self, node: str, job: Job,
-                       r: dict[str, Any]) -> list[Callable[[Connection], Any]]:
+                       r: AgentJobReport) -> list[Callable[[Connection], Any]]:
         """A report of a failed prolog or epilog drains the node it came from."""
         n = self.ctl.nodes.get(node)
         ops = []
-        for kind in ("prolog", "epilog"):
-            if n is not None and r.get(f"{kind}_failed"):
-                why = str(r.get(f"{kind}_message") or f"{kind} failed")
+        failed = {"prolog": (r.prolog_failed, r.prolog_message),
+                  "epilog": (r.epilog_failed, r.epilog_message)}
+        for kind, (has_failed, message) in failed.items():
+            if n is not None and has_failed:
+                why = message or f"{kind} failed"
                 op = node_checks.drain_for_check(n, kind, f"{why} (job {job.id})")
                 if op is not None:
                     ops.append(op)
@@ -377,3 +381,8 @@ class AgentService:
         ctl = self.ctl
         self._prolog_failed.pop(job.id, None)
         await lose_job(ctl, job, why)
+
+
+def _run(r: AgentRunning) -> int:
+    """The run a `running` entry is of (-1: an agent that does not say)."""
+    return -1 if r.run is None else r.run

@@ -1,0 +1,119 @@
+"""What an agent sends the controller (docs/specs/02-agent-protocol.md §3, §6): one
+typed definition per message, built by the agent (corral.agent.daemon) and parsed by
+the controller (corral.api routes, corral.services.agents) from the same classes.
+
+Every field has its range from corral.model.bounds: a body outside them is refused
+with a 400 naming the field (the agent checks its own before sending). Fields this
+controller does not know are ignored, so that a newer agent can add some.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from corral.model import bounds as b
+from corral.model.fields import Epoch, Features, JobId, Measure, Message, NodeName, Text, ints
+
+JOB_END_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY")
+MAX_MESSAGE_CHARS = 1000  # a health check's, prolog's or epilog's line
+BootId = Annotated[Text, Field(max_length=255)]
+Run = Annotated[int, ints((0, b.INT32_MAX))]
+Line = Annotated[Message, Field(max_length=MAX_MESSAGE_CHARS)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
+
+
+class AgentRunning(_Message):
+    """A job (or a job's steps) running on the node, with its usage at the last sample."""
+
+    job_id: JobId
+    pid: Annotated[int, ints(b.PID)] | None = None
+    run: Run | None = None  # which run of the job (None: an agent that does not say)
+    rss_mb: Measure = 0.0
+    max_rss_mb: Measure = 0.0
+    cpu_time_s: Measure = 0.0
+
+
+class AgentJobReport(_Message):
+    """How a job ended on a node (spec 02 §3)."""
+
+    job_id: JobId
+    state: Literal["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY"]
+    exit_code: Annotated[int, ints(b.EXIT_CODE)] | None = None
+    signal: Annotated[int, ints(b.SIGNAL)] | None = None
+    t_start: Epoch | None = None
+    t_end: Epoch | None = None
+    cpu_time_s: Measure | None = None
+    max_rss_mb: Measure | None = None
+    message: Message = ""
+    cancelled: bool = False  # ended by a cancel order
+    run: Run | None = None  # the launch's run (None: an agent that does not say)
+    prolog_failed: bool = False  # it never started: its prolog failed on this node
+    prolog_message: Message = ""
+    epilog_failed: bool = False  # it ended; its epilog failed here afterwards
+    epilog_message: Message = ""
+    lost: bool = False  # killed here because the node's lease lapsed
+
+
+class AgentVerdict(_Message):
+    """The node's health check's latest result."""
+
+    ok: bool
+    message: Line = ""
+
+
+class AgentRegister(_Message):
+    node: NodeName
+    cpus: Annotated[int, ints(b.CPUS_PER_NODE)]
+    mem_mb: Annotated[int, ints(b.MEM_MB)]
+    gpus: Annotated[int, ints(b.GPUS_PER_NODE)] = 0
+    features: Features = []
+    agent_version: Annotated[Text, Field(max_length=255)] = ""
+    boot_id: BootId = ""
+    address: Annotated[Text, Field(max_length=255)] | None = None  # step I/O reaches here
+    running: list[AgentRunning] = []
+    finished: list[AgentJobReport] = []  # reports the agent still holds
+    health: AgentVerdict | None = None  # the health check's latest verdict, if any
+
+
+class AgentPoll(_Message):
+    node: NodeName
+    boot_id: BootId = ""
+    running: list[AgentRunning] = []
+    steps_usage: list[AgentRunning] = []  # jobs whose steps, not batch script, run here
+    unacknowledged: list[JobId] | None = None  # jobs whose reports the agent still holds
+    wait_s: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 20.0
+
+
+class AgentHealth(_Message):
+    node: NodeName
+    boot_id: BootId = ""
+    ok: bool
+    message: Line = ""  # the first line of its output
+
+
+class AgentCheck(_Message):
+    """A prolog or epilog failed on a node of a job other than its batch node (§6)."""
+
+    node: NodeName
+    boot_id: BootId = ""
+    kind: Literal["prolog", "epilog"]
+    job_id: JobId
+    run: Run = 0
+    message: Line = ""
+
+
+class AgentReport(_Message):
+    node: NodeName
+    reports: list[AgentJobReport]
+
+
+def problem(err: ValidationError) -> str:
+    """A refused message's first problem as one line: the field, what is wrong."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return " ".join(f"{where}: {first['msg']}".split())
