@@ -245,6 +245,13 @@ def test_each_role_may_do_what_the_table_says_and_nothing_more(
             assert (e["user"], e["uid"], e["role"], e["origin"]) == (
                 actor_name, actor_uid, role, "unix socket"), e
             assert e["status"] == c.status
+        # /metrics counts them
+        metrics = dict(line.rsplit(" ", 1) for line in
+                       (await admin.get("/metrics")).text.splitlines()
+                       if line.startswith("corral_audit_"))
+        assert float(metrics["corral_audit_refused_total"]) == sum(
+            c.status == 403 for c in cells)
+        assert float(metrics["corral_audit_entries_total"]) > len(cells)
         # a user reads their own entries only; operators and administrators all
         mine = (await actor.get("/v1/audit")).json()["entries"]
         assert {e["uid"] for e in mine} == ({actor_uid} if role == U

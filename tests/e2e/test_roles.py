@@ -131,6 +131,13 @@ def test_drop_in_commands_do_what_each_role_may_and_audit_names_the_actor(
         assert (e["user"], e["uid"], e["role"], e["origin"]) == (
             actor_name, actor_uid, role, "unix socket"), e
         assert (e["result"] == "ok") == done[(command, whose)], e
+    # as a table: one line per entry, the actor's and the result's words in it
+    job_id = jobs[("scancel", "other")]
+    proc = site.cluster.corral("audit", "--job", str(job_id), "--action", "cancel")
+    header, *lines = proc.stdout.splitlines()
+    assert header.split() == ["TIME", "USER", "ROLE", "FROM", "ACTION", "ON", "RESULT"]
+    assert len(lines) == 1 and f" {actor_name} " in lines[0] and f"job {job_id}" in lines[0]
+    assert lines[0].endswith("ok" if allowed_on_others else "needs operator"), lines
     # a plain user's `corral audit` shows their own entries only
     proc = site.run(actor, "-m", "corral.cli", "audit", "--json")
     assert proc.returncode == 0, proc.stderr

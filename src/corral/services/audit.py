@@ -99,17 +99,22 @@ def entry_row(*, caller: Caller | None, uid: int | None, origin: str, action: st
 
 
 class AuditTrail:
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, counters: dict[str, int]) -> None:
+        """`counters`: the controller's (/metrics): audit_entries, the requests
+        recorded; audit_refused, those refused for who asked (401, 403)."""
         self.writer = writer
+        self.counters = counters
+        counters.setdefault("audit_entries", 0)
+        counters.setdefault("audit_refused", 0)
         self._rows: list[dict[str, Any]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._now = asyncio.Event()  # set: store what is kept without waiting
-        self.recorded = 0  # entries recorded since the start (for /metrics and tests)
 
     def record(self, row: dict[str, Any]) -> None:
         """Keep an entry; it is stored within FLUSH_EVERY_S (and a commit)."""
         self._rows.append(row)
-        self.recorded += 1
+        self.counters["audit_entries"] += 1
+        self.counters["audit_refused"] += row["status"] in (401, 403)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush(),
                                                                     name="audit")

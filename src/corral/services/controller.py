@@ -66,7 +66,6 @@ class Controller(JobControl):
         self.roles = RolePolicy.of(cfg.roles)  # who is an operator or administrator
         self.idempotent = IdempotentSubmit(self)
         self.writer = Writer(engine)
-        self.audit = AuditTrail(self.writer)  # every state-changing request (api/audit.py)
         self.jobs = JobTable()
         self.publisher = Publisher(self)  # the read model (services/snapshot.py)
         self.nodes: dict[str, Node] = {}
@@ -94,6 +93,7 @@ class Controller(JobControl):
         # monotonic counters for /metrics: jobs_submitted, jobs_started, jobs_ended
         self.counters: dict[str, int] = {"jobs_submitted": 0, "jobs_started": 0,
                                          "jobs_ended": 0}
+        self.audit = AuditTrail(self.writer, self.counters)  # (api/audit.py)
 
     # ---- life cycle -------------------------------------------------------
     async def start(self) -> None:
