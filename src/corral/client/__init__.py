@@ -18,7 +18,10 @@
 
 from corral.client.api import Client, default_url
 from corral.client.types import (
+    Account,
     ArrayUpdated,
+    Association,
+    Associations,
     AuditEntry,
     Estimate,
     Event,
@@ -27,14 +30,18 @@ from corral.client.types import (
     JobSpec,
     Node,
     Partition,
+    Qos,
     Record,
     Reservation,
+    Share,
     StateChange,
     Status,
     Step,
+    User,
     WhoAmI,
 )
 
-__all__ = ["ArrayUpdated", "AuditEntry", "Client", "Estimate", "Event", "Explanation", "Job",
-           "JobSpec", "Node", "Partition", "Record", "Reservation", "StateChange", "Status",
-           "Step", "WhoAmI", "default_url"]
+__all__ = ["Account", "ArrayUpdated", "Association", "Associations", "AuditEntry", "Client",
+           "Estimate", "Event", "Explanation", "Job", "JobSpec", "Node", "Partition", "Qos",
+           "Record", "Reservation", "Share", "StateChange", "Status", "Step", "User", "WhoAmI",
+           "default_url"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from corral.client.transport import Transport, is_remote
 from corral.client.types import (
     ArrayUpdated,
+    Associations,
     AuditEntry,
     Estimate,
     Event,
@@ -18,6 +19,7 @@ from corral.client.types import (
     Node,
     Partition,
     Reservation,
+    Share,
     StateChange,
     Status,
     Step,
@@ -241,13 +243,12 @@ class Client:
 
     # associations: accounts, users, QOS (docs/accounting.md); changes: administrators
     def associations(self, *, users: Iterable[str] = (),
-                     accounts: Iterable[str] = ()) -> dict[str, Any]:
-        result: dict[str, Any] = self.transport.request(
-            "GET", "/v1/accounts", query={"user": list(users), "account": list(accounts)})
-        return result
+                     accounts: Iterable[str] = ()) -> Associations:
+        return Associations(self.transport.request(
+            "GET", "/v1/accounts", query={"user": list(users), "account": list(accounts)}))
 
-    def shares(self) -> list[dict[str, Any]]:
-        return list(self.transport.request("GET", "/v1/shares")["shares"])
+    def shares(self) -> list[Share]:
+        return [Share(r) for r in self.transport.request("GET", "/v1/shares")["shares"]]
 
     def change_association(self, method: str, kind: str, name: str | None = None,
                            body: dict[str, Any] | None = None,

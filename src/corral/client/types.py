@@ -337,3 +337,86 @@ class AuditEntry(Record):
     status: int
     result: str
     request_id: str | None
+
+
+# ---- associations (docs/accounting.md) -----------------------------------------------
+
+class Account(Record):
+    """An account of the tree; a limit None is inherited (unlimited at the root)."""
+
+    __slots__ = ()
+
+    name: str
+    parent: str | None
+    shares: int
+    description: str
+    organization: str
+    max_jobs: int | None
+    max_cpus: int | None
+    max_gpus: int | None
+    max_wall_s: int | None
+    qos: list[str]
+    default_qos: str | None
+    depth: int
+
+
+class User(Record):
+    __slots__ = ()
+
+    name: str
+    default_account: str
+
+
+class Association(Record):
+    """A user's association with an account: shares, limits, QOS."""
+
+    __slots__ = ()
+
+    user: str
+    account: str
+    shares: int
+    max_jobs: int | None
+    max_cpus: int | None
+    max_gpus: int | None
+    max_wall_s: int | None
+    qos: list[str]
+    default_qos: str | None
+
+
+class Qos(Record):
+    __slots__ = ()
+
+    name: str
+    description: str
+    priority: float
+    max_wall_s: int | None
+    max_jobs_per_user: int | None
+    max_cpus_per_user: int | None
+
+
+class Associations(Record):
+    """The cluster's accounts, users, associations and QOS (GET /v1/accounts)."""
+
+    __slots__ = ()
+
+    cluster: str
+    enforced: bool
+    accounts: list[Account]
+    users: list[User]
+    associations: list[Association]
+    qos: list[Qos]
+
+
+class Share(Record):
+    """One row of the fair-share tree (an account's own row has user "")."""
+
+    __slots__ = ()
+
+    account: str
+    user: str
+    depth: int
+    raw_shares: float
+    norm_shares: float
+    raw_usage: float
+    effective_usage: float
+    fairshare: float
