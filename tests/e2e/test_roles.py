@@ -1,7 +1,7 @@
 """Roles through the drop-in commands, as real Unix users over the controller's socket:
 a plain user, an operator (by Unix group, `[roles] operator_groups`) and an
-administrator (root) run scancel, scontrol hold/release/requeue/update and qdel on
-their own jobs and on another user's. What the table allows is done, nothing else
+administrator (root) run scancel, scontrol hold/release/requeue/update, qdel, qhold
+and qrls on their own jobs and on another user's. What the table allows is done, nothing else
 is; each command is in `corral audit` with its real actor; and sacct names who
 cancelled a job ("CANCELLED by <uid>"), not its owner.
 
@@ -33,10 +33,12 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "scontrol requeue": ("ended", ["slurm.scontrol", "requeuehold"], "HELD"),
     "scontrol update": ("pending", ["slurm.scontrol", "update", "Name=renamed", "JobId="],
                         "PENDING"),
+    "qhold": ("pending", ["sge.qhold"], "HELD"),
+    "qrls": ("held", ["sge.qrls"], "PENDING"),
 }
 AUDIT_ACTION = {"scancel": "cancel", "qdel": "cancel", "scontrol hold": "hold",
                 "scontrol release": "release", "scontrol requeue": "requeue",
-                "scontrol update": "update"}
+                "scontrol update": "update", "qhold": "hold", "qrls": "release"}
 
 
 @dataclass
