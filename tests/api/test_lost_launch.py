@@ -25,10 +25,13 @@ default = true
 
 
 async def _running_unlaunched(ctx: Ctx) -> int:
-    """A job the controller has started and whose launch order no poll has taken."""
+    """A job the controller has started (stored RUNNING: its launch order is queued
+    only after the commit) and whose launch order no poll has taken."""
     job_id = int((await ctx.submit()).json()["id"])
-    for _ in range(100):
-        if (await ctx.job(job_id))["state"] == "RUNNING":
+    for _ in range(500):
+        queued = ctx.ctl.orders.queued("n1")
+        if any(o["kind"] == "launch" and o["job_id"] == job_id for o in queued):
+            assert (await ctx.job(job_id))["state"] == "RUNNING"
             return job_id
         await asyncio.sleep(0.02)
     raise AssertionError("the job did not start")

@@ -22,6 +22,10 @@ class OrderBook:
         self._orders.setdefault(node, []).append(order)
         self._event(node).set()
 
+    def queued(self, node: str) -> list[dict[str, Any]]:
+        """The orders waiting for the node's next poll (a copy)."""
+        return list(self._orders.get(node, []))
+
     def take(self, node: str) -> list[dict[str, Any]]:
         out = self._orders.pop(node, [])
         self._event(node).clear()
