@@ -23,7 +23,14 @@ from typing import Any
 
 from corral.agent import runs
 from corral.agent.cgroup import CgroupManager, JobCgroup
-from corral.agent.jobrun import Job, kill_tree, make_report, read_early_stderr
+from corral.agent.jobrun import (
+    KILL_POLL_S,
+    KILL_ROUNDS,
+    Job,
+    kill_tree,
+    make_report,
+    read_early_stderr,
+)
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
@@ -391,11 +398,17 @@ class Launcher:
         if job.terminator is not None:
             await asyncio.shield(job.terminator)
         elif job.tree is not None:
+            # what the job left behind dies before its end is reported: a process
+            # forked between a sweep and the kill, or slow to die, is killed again
             job.tree.sweep()
-            if job.tree.alive():
+            for _ in range(KILL_ROUNDS):
+                if not job.tree.alive():
+                    break
                 job.tree.kill_all()
                 if job.cgroup is not None:
                     job.cgroup.kill()
+                await asyncio.sleep(KILL_POLL_S)
+                job.tree.sweep()
         read_early_stderr(job, last=True)
         report = make_report(job, end, t_end)
         if job.cgroup is not None:
