@@ -119,3 +119,27 @@ def test_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     make_engine(f"sqlite:///{old}").dispose()
     for p in (fresh, old, *tmp_path.glob("*-wal")):
         assert p.stat().st_mode & 0o777 == 0o600, p
+
+
+def test_migration_0009_reads_intents_from_reasons(bare_engine: Engine) -> None:
+    """Holds and runs being stopped before the intent column existed keep their
+    meaning: it is read from the reason they show."""
+    migrate(bare_engine, "0007_boot_ids")
+    rows = [(1, "HELD", "JobHeldAdmin"), (2, "HELD", "JobHeldUser"),
+            (3, "HELD", "SchedulingFailed: boom"), (4, "COMPLETING", "Cancelled"),
+            (5, "RUNNING", "RequeueHold"), (6, "COMPLETING", "Preempted"),
+            (7, "RUNNING", "PrologFailed"), (8, "PENDING", "Priority"),
+            (9, "FAILED", "Cancelled")]
+    with bare_engine.begin() as conn:
+        for job_id, state, reason in rows:
+            conn.execute(text(
+                "INSERT INTO jobs (id, \"user\", uid, gid, state, reason, partition, name, "
+                "time_limit_s, t_submit, spec) VALUES (:i, 'u', 1, 1, :s, :r, 'p', 'n', 0, "
+                "0, '{}')"), {"i": job_id, "s": state, "r": reason})
+    migrate(bare_engine)
+    with bare_engine.connect() as conn:
+        got = {int(r.id): r.intent
+               for r in conn.execute(text("SELECT id, intent FROM jobs ORDER BY id"))}
+    assert got == {1: "hold_admin", 2: "hold_user", 3: "hold_scheduler", 4: "cancel",
+                   5: "requeue_hold", 6: "preempt_cancel", 7: "prolog_failed_elsewhere",
+                   8: None, 9: None}

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from corral.model.errors import NotFound
 from corral.model.event import EventKind
+from corral.model.intent import StopIntent
 from corral.model.job import JobSpec
 from corral.model.states import JobState
 from corral.store import (
@@ -55,11 +56,14 @@ FULL_SPEC = JobSpec(
 def test_round_trip_every_field(engine: Engine) -> None:
     job = make_job(spec=FULL_SPEC, user="bob", uid=1001, gid=2002, state=JobState.HELD,
                    partition="gpu", time_limit_s=7200, mem_mb_per_node=16384,
-                   t_submit=1_700_000_000.125, reason="JobHeldUser")
+                   t_submit=1_700_000_000.125, reason="JobHeldAdmin",
+                   intent=StopIntent.HOLD_ADMIN)
     with engine.begin() as conn:
         job.id = insert_job(conn, job)
+    with engine.connect() as conn:
+        assert get_job(conn, job.id) == job
     job.state = JobState.COMPLETED
-    job.reason = "None"
+    job.reason, job.intent = "None", None
     job.t_start = 1_700_000_200.5
     job.t_end = 1_700_003_000.75
     job.nodes = ("n01", "n02")

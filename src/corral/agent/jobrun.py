@@ -18,6 +18,7 @@ from corral.agent.protocol import JobReport, Launch
 from corral.agent.runs import Exit
 from corral.agent.spawn import format_start_error, read_error_output
 from corral.logs import log_ids
+from corral.model.states import JobState
 
 
 @dataclass(eq=False)
@@ -36,7 +37,7 @@ class Job:
     cgroup: JobCgroup | None = None
     gate_fd: int = -1  # write end of the gate (closed once the job is in its cgroup)
     started_fd: int = -1  # the supervisor's stdout, until it has given the job's pid
-    reason: str | None = None  # TIMEOUT | OUT_OF_MEMORY | CANCELLED once decided
+    reason: JobState | None = None  # TIMEOUT | OUT_OF_MEMORY | CANCELLED once decided
     terminator: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
     left_s: float | None = None  # time limit left while stopped (suspended)
@@ -126,14 +127,14 @@ def make_report(job: Job, end: Exit | None, t_end: float) -> JobReport:
     if job.cgroup is not None:
         rss_mb = max(rss_mb, job.cgroup.peak_mb())
         if job.reason is None and job.cgroup.oom_killed():
-            job.reason = "OUT_OF_MEMORY"
+            job.reason = JobState.OUT_OF_MEMORY
     report.cpu_time_s = round(cpu_s, 3)
     report.max_rss_mb = round(rss_mb, 1)
     if end is not None and end.lease_lapsed:
         report.lost, report.message = True, LEASE_MESSAGE
     elif job.reason is not None:
-        report.state = job.reason
-        report.cancelled = job.reason == "CANCELLED"
+        report.state = str(job.reason)
+        report.cancelled = job.reason == JobState.CANCELLED
     elif start_error:
         report.exit_code, report.signal = 1, None
         report.message = f"cannot start: {start_error}"

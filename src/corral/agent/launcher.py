@@ -38,6 +38,7 @@ from corral.agent.readopt import readopt
 from corral.agent.spawn import StartError, spawn
 from corral.agent.supervise import boottime
 from corral.logs import log_ids
+from corral.model.states import JobState
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Launcher:
                         launch.job_id, old.launch.run, launch.run,
                         extra=log_ids(job_id=launch.job_id))
             old.next_launch = launch
-            self._terminate(old, signal.SIGKILL, 0.0, "CANCELLED")
+            self._terminate(old, signal.SIGKILL, 0.0, JobState.CANCELLED)
             return True
         if self.scripts is not None and self.scripts.has_prolog and not prolog_done:
             return self.scripts.begin(launch, self._after_prolog, self.on_report)
@@ -131,7 +132,7 @@ class Launcher:
             return self.scripts is not None and self.scripts.cancel(job_id)
         if run is not None and job.launch.run != run:
             return False
-        self._terminate(job, sig, grace_s, "CANCELLED")
+        self._terminate(job, sig, grace_s, JobState.CANCELLED)
         return True
 
     def signal(self, job_id: int, sig: int, *, main_only: bool = False) -> bool:
@@ -316,7 +317,7 @@ class Launcher:
         if job.launch.time_limit_s > 0:
             job.timer = asyncio.get_running_loop().call_later(
                 limit_s, self._terminate, job, job.launch.term_signal, job.launch.kill_grace_s,
-                "TIMEOUT")
+                JobState.TIMEOUT)
 
     def _pause_clock(self, job: Job) -> None:
         """A suspended job's time limit does not run while it is stopped."""
@@ -357,9 +358,9 @@ class Launcher:
         if oom or rss_mb > limit:
             log.info("job %d: %.0f MiB exceeds its %d MiB limit; killing it",
                      job.job_id, rss_mb, limit, extra=log_ids(job_id=job.job_id))
-            self._terminate(job, signal.SIGKILL, 0.0, "OUT_OF_MEMORY")
+            self._terminate(job, signal.SIGKILL, 0.0, JobState.OUT_OF_MEMORY)
 
-    def _terminate(self, job: Job, sig: int, grace_s: float, reason: str) -> None:
+    def _terminate(self, job: Job, sig: int, grace_s: float, reason: JobState) -> None:
         if job.reason is None and not job.exited.done():
             job.reason = reason
         if job.terminator is None and not job.exited.done():

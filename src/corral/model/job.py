@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.model.intent import StopIntent
 from corral.model.states import JobState
 
 # Patterns accepted in output paths: %j job id, %x job name, %u user name,
@@ -112,7 +113,8 @@ class Job:
     partition: str
     time_limit_s: int  # resolved: 0 means unlimited
     mem_mb_per_node: int | None  # resolved
-    reason: str = "None"
+    reason: str = "None"  # shown to users; decisions read `intent`
+    intent: StopIntent | None = None  # why its run is being stopped, or who holds it
     t_start: float | None = None
     t_end: float | None = None
     nodes: tuple[str, ...] = ()

@@ -188,6 +188,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     policy.plan(queue, m, starts, infos)
     started = {req.job_id for req, _ in starts}
     preempt: tuple[int, ...] = ()
+    preemptor: int | None = None
     if policy.preemption and snapshot.running:
         tier = {p.name: p.priority_tier for p in parts.values()}
         part_of = {j.job_id: j.partition for j in snapshot.pending}
@@ -196,7 +197,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         found = plan_preemption(snapshot, now, blocked, starts, qos_of)
         if found is not None:
             infos[found[0]] = (Reason.PREEMPTING, now)
-            preempt = found[1]
+            preemptor, preempt = found
     for req in queue:
         if req.job_id in started:
             continue
@@ -206,6 +207,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         starts=tuple(Start(req.job_id, nodes) for req, nodes in starts),
         pending=pending,
         preempt=preempt,
+        preemptor=preemptor,
         factors=parts_of,
     )
 

@@ -150,6 +150,7 @@ class Decisions:
     starts: tuple[Start, ...]
     pending: dict[int, PendingInfo]
     preempt: tuple[int, ...] = ()  # running jobs to stop (requeue or cancel)
+    preemptor: int | None = None  # the pending job they make room for
     factors: dict[int, Factors] = field(default_factory=dict)  # pending job -> its priority
 
 

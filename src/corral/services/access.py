@@ -25,6 +25,7 @@ from typing import Any
 
 from corral.model.errors import InvalidRequest, NotFound
 from corral.model.event import Event, EventKind
+from corral.model.intent import StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.services.authz import Action, allows, authorize
@@ -106,15 +107,16 @@ class Access:
 
     @staticmethod
     def check_release(caller: Caller, job: Job) -> None:
-        if job.reason == "JobHeldAdmin":
+        if job.intent == StopIntent.HOLD_ADMIN:
             authorize(caller, Action.RELEASE_ADMIN_HOLD,
                       what=f"release job {job.id} (held by an operator or administrator)")
 
     @staticmethod
-    def held_reason(caller: Caller, owner_uid: int) -> str:
-        """Why a job is held: by its owner, or by an operator or administrator."""
-        return "JobHeldUser" if caller.uid == owner_uid or not caller.is_operator \
-            else "JobHeldAdmin"
+    def held_by(caller: Caller, owner_uid: int) -> StopIntent:
+        """Who holds a job: its owner, or an operator or administrator (then only
+        one of them may release it)."""
+        return StopIntent.HOLD_USER if caller.uid == owner_uid or not caller.is_operator \
+            else StopIntent.HOLD_ADMIN
 
     # ---- privileged fields ---------------------------------------------------------
     @staticmethod

@@ -23,12 +23,14 @@ from corral.model.agent_messages import (
 from corral.model.arrays import array_facts
 from corral.model.bounds import check_node
 from corral.model.errors import Conflict, InvalidRequest
+from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
 from corral.services import node_checks
 from corral.services.control import term_signal
 from corral.services.controller import Controller
+from corral.services.intents import clear_intent
 from corral.services.leases import heartbeat_s, lose_job
 from corral.services.retries import retry_or_end
 from corral.store import nodes as store_nodes
@@ -319,34 +321,38 @@ class AgentService:
             job.cpu_time_s = r.cpu_time_s
             job.max_rss_mb = r.max_rss_mb
             ops.extend(self._failed_checks(node, job, r))
-            if r.prolog_failed and job.reason == "None":  # it never started
+            intent = job.intent
+            if r.prolog_failed and intent is None:  # it never started
                 job.exit_code, job.signal = r.exit_code, None
                 ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED,
                                         why=r.message or "prolog failed"))
                 continue
-            if job.reason == node_checks.PROLOG_FAILED:  # on another node of the job
-                job.reason = "None"
+            if intent == StopIntent.PROLOG_FAILED_ELSEWHERE:  # on another node of the job
+                clear_intent(job)
                 job.exit_code, job.signal = 1, None
                 ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED, why=(
                     self._prolog_failed.pop(job.id, "a prolog failed on a node of the job"))))
                 continue
-            if job.reason in ("Requeue", "RequeueHold", "PreemptRequeue"):
-                why = "preempted" if job.reason == "PreemptRequeue" else "requeue requested"
-                ops.append(ctl.back_to_queue(job, hold=job.reason == "RequeueHold", why=why))
+            if intent is not None and intent.requeues:
+                why = ("preempted" if intent == StopIntent.PREEMPT_REQUEUE
+                       else "requeue requested")
+                ops.append(ctl.back_to_queue(job, hold=intent == StopIntent.REQUEUE_HOLD,
+                                             why=why))
                 continue
             job.exit_code = r.exit_code
             job.signal = r.signal
             job.t_end = r.t_end or time.time()
-            if job.reason == "Ended":  # an allocation its client ended
+            if intent == StopIntent.ALLOCATION_ENDED:  # its client ended it
                 code = ctl.end_codes.pop(job.id, 0)
                 state = JobState.COMPLETED if code == 0 else JobState.FAILED
                 job.exit_code, job.signal = code, None
-            elif job.reason == "Cancelled" and state != JobState.COMPLETED:
+            elif intent == StopIntent.CANCEL and state != JobState.COMPLETED:
                 state = JobState.CANCELLED
-            elif job.reason == "Preempted" and state != JobState.COMPLETED:
+            elif intent == StopIntent.PREEMPT_CANCEL and state != JobState.COMPLETED:
                 state = JobState.PREEMPTED
             # what the agent says went wrong (it could not start the job…) is the reason
             job.reason = r.message[:MAX_REASON_CHARS] or "None"
+            job.intent = None
             ctl.release_resources(job)
             ops.append(ctl.change(job, state, data={
                 "node": node, "exit_code": job.exit_code, "signal": job.signal,

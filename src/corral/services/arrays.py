@@ -18,10 +18,12 @@ from sqlalchemy import Connection
 from corral.model.arrays import ArrayRest, ArraySpec, task_job_id
 from corral.model.errors import Conflict, NotFound
 from corral.model.event import EventKind
+from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.states import JobState, check_job_transition
 from corral.services.authz import Action
 from corral.services.identity import Caller
+from corral.services.intents import clear_intent, set_intent
 from corral.services.submit import resolve
 from corral.store import arrays as store_arrays
 from corral.store.events import append_event
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
     from corral.services.controller import Controller
 
 Op = Callable[[Connection], Any]
+
+
+def _hold(job: Job, intent: StopIntent | None) -> None:
+    """Held with `intent` (who holds it), or released (None)."""
+    if intent is None:
+        clear_intent(job)
+    else:
+        set_intent(job, intent)
 
 
 class Arrays:
@@ -186,7 +196,8 @@ class Arrays:
         t = rest.template
         old = t.state
         check_job_transition(t.display_id, old, state)
-        t.state, t.t_end, t.reason = state, time.time(), "None"
+        t.state, t.t_end = state, time.time()
+        clear_intent(t)
         self._drop(rest)
         self.ctl.deps.rest_ended(rest)
         op = self._rest_op(rest, EventKind.STATE, old, data)
@@ -212,12 +223,14 @@ class Arrays:
             job.cancelled_by_uid = caller.uid
             if job.state.is_waiting:
                 job.t_end = time.time()
-                job.reason = "None"
+                clear_intent(job)
                 ops.append(ctl.change(job, JobState.CANCELLED, data={"by": caller.user}))
             else:
-                if job.state != JobState.COMPLETING:
-                    ops.append(ctl.change(job, JobState.COMPLETING,
-                                          data={"by": caller.user, "action": "cancel"}))
+                set_intent(job, StopIntent.CANCEL)
+                data = {"by": caller.user, "action": "cancel"}
+                ops.append(ctl.change(job, JobState.COMPLETING, data=data)
+                           if job.state != JobState.COMPLETING
+                           else ctl.record(job, EventKind.UPDATE, data=data))
                 kills.append(job)
         if ops:
             await ctl.persist(lambda conn: [op(conn) for op in ops])
@@ -234,21 +247,21 @@ class Arrays:
                                                                      JobState.HELD)
         kind = EventKind.RELEASE if release else EventKind.HOLD
         owner = rest.template if rest is not None else tasks[0] if tasks else None
-        reason = "None" if release or owner is None else ctl.access.held_reason(caller,
-                                                                                owner.uid)
+        intent = None if release or owner is None else ctl.access.held_by(caller, owner.uid)
         movers = [j for j in tasks if j.state == frm]
         admin_held = [j for j in ([rest.template] if rest else []) + movers
-                      if j.state == frm and j.reason == "JobHeldAdmin"]
+                      if j.state == frm and j.intent == StopIntent.HOLD_ADMIN]
         if release and admin_held:
             self.ctl.access.check_release(caller, admin_held[0])
         ops: list[Op] = []
         count = 0
         if rest is not None and rest.template.state == frm:
-            rest.template.state, rest.template.reason = to, reason
+            rest.template.state = to
+            _hold(rest.template, intent)
             count += len(rest.pending)
             ops.append(self._rest_op(rest, kind, frm, {"by": caller.user}))
         for job in movers:
-            job.reason = reason
+            _hold(job, intent)
             ops.append(ctl.change(job, to, kind=kind, data={"by": caller.user}))
             count += 1
         if ops:

@@ -17,12 +17,14 @@ from sqlalchemy import Connection
 from corral.config import Config
 from corral.model.errors import Conflict, InvalidRequest, NotFound
 from corral.model.event import EventKind
+from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState, check_job_transition
 from corral.services.access import Access
 from corral.services.authz import Action
 from corral.services.identity import Caller
+from corral.services.intents import clear_intent, set_intent
 from corral.services.jobtable import JobTable
 from corral.services.orders import OrderBook
 from corral.services.retries import retry_or_end
@@ -94,16 +96,17 @@ class JobControl:
         job.cancelled_by_uid = caller.uid
         if job.state.is_waiting:
             job.t_end = time.time()
-            job.reason = "None"
+            clear_intent(job)
             await self.persist(self.change(job, JobState.CANCELLED, data={"by": caller.user}))
             await self.notify_finished()
             self.kick()
             return str(job.state)
-        if job.state != JobState.COMPLETING:
-            op = self.change(job, JobState.COMPLETING, data={"by": caller.user,
-                                                            "action": "cancel"})
-            await self.persist(op)
-        self._order_kill(job, requeue=False)
+        set_intent(job, StopIntent.CANCEL)
+        data = {"by": caller.user, "action": "cancel"}
+        await self.persist(self.change(job, JobState.COMPLETING, data=data)
+                           if job.state != JobState.COMPLETING
+                           else self.record(job, EventKind.UPDATE, data=data))
+        self.order_kill(job)
         return str(job.state)
 
     def mem_limit_mb(self, job: Job) -> int | None:
@@ -122,18 +125,16 @@ class JobControl:
         if not job.state.is_active:
             return await self.cancel(caller, job_id)
         self.end_codes[job.id] = exit_code
+        set_intent(job, StopIntent.ALLOCATION_ENDED)
         op = self.change(job, JobState.COMPLETING, data={"by": caller.user,
                                                         "action": "end", "exit_code": exit_code})
         await self.persist(op)
-        self._order_kill(job, requeue=False, reason="Ended")
+        self.order_kill(job)
         return str(job.state)
 
     def order_kill(self, job: Job) -> None:
-        """Have a cancelled job's agents kill it."""
-        self._order_kill(job, requeue=False)
-
-    def _order_kill(self, job: Job, *, requeue: bool, reason: str | None = None) -> None:
-        job.reason = reason or ("Requeue" if requeue else "Cancelled")
+        """Have the agents of a job whose run is being stopped (its intent says why,
+        set and stored before) kill it there."""
         for node in job.nodes:
             self.orders.push(node, {"kind": "cancel", "job_id": job.id,
                                     "signal": term_signal(job),
@@ -156,10 +157,11 @@ class JobControl:
             if mode == "suspend":
                 await self._suspend(job, preemptor)
                 continue
-            reason = "PreemptRequeue" if mode == "requeue" and job.spec.requeue else "Preempted"
+            set_intent(job, StopIntent.PREEMPT_REQUEUE if mode == "requeue" and job.spec.requeue
+                       else StopIntent.PREEMPT_CANCEL)
             await self.persist(self.change(job, JobState.COMPLETING,
                                            data={"action": "preempt", "mode": mode}))
-            self._order_kill(job, requeue=reason == "PreemptRequeue", reason=reason)
+            self.order_kill(job)
 
     async def _suspend(self, job: Job, preemptor: int | None) -> None:
         self.suspended_for[job.id] = preemptor
@@ -202,7 +204,7 @@ class JobControl:
             return
         if job.state != JobState.PENDING:
             raise Conflict(f"job {job_id}: only a pending job can be held (it is {job.state})")
-        job.reason = self.access.held_reason(caller, job.uid)
+        set_intent(job, self.access.held_by(caller, job.uid))
         await self.persist(self.change(job, JobState.HELD, kind=EventKind.HOLD,
                                        data={"by": caller.user}))
 
@@ -211,7 +213,7 @@ class JobControl:
         if job.state != JobState.HELD:
             raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
         self.access.check_release(caller, job)
-        job.reason = "None"
+        clear_intent(job)
         await self.persist(self.change(job, JobState.PENDING, kind=EventKind.RELEASE,
                                        data={"by": caller.user}))
         self.kick()
@@ -227,11 +229,10 @@ class JobControl:
         if job.state.is_waiting:
             raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
         if job.state.is_active:
-            job.reason = "RequeueHold" if hold else "Requeue"
+            set_intent(job, StopIntent.REQUEUE_HOLD if hold else StopIntent.REQUEUE)
             await self.persist(self.record(job, EventKind.UPDATE,
                                            data={"requeue_requested": True, "hold": hold}))
-            self._order_kill(job, requeue=True)
-            job.reason = "RequeueHold" if hold else "Requeue"
+            self.order_kill(job)
             return
         await self.persist(self.back_to_queue(job, hold=hold, why=f"requeued by {caller.user}"))
         self.kick()
@@ -249,7 +250,10 @@ class JobControl:
         job.exit_code = None
         job.signal = None
         job.cancelled_by_uid = None
-        job.reason = "JobHeldUser" if hold else "None"
+        if hold:
+            set_intent(job, StopIntent.HOLD_USER)
+        else:
+            clear_intent(job)
         return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why, **(data or {})})
 
     async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:

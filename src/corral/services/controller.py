@@ -26,6 +26,7 @@ from corral.model.arrays import ArrayRest, parse_array_cached
 from corral.model.deps import parse_dependency
 from corral.model.errors import NotFound
 from corral.model.event import Event, EventKind
+from corral.model.intent import StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
@@ -39,6 +40,7 @@ from corral.services.control import JobControl
 from corral.services.dependencies import Dependencies
 from corral.services.idempotency import IdempotentSubmit, SubmitKey
 from corral.services.identity import Caller, RolePolicy
+from corral.services.intents import set_intent
 from corral.services.jobtable import JobTable
 from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
@@ -285,8 +287,9 @@ class Controller(JobControl):
             state=JobState.HELD if spec.hold else JobState.PENDING,
             t_submit=t_submit, partition=res.partition, time_limit_s=res.time_limit_s,
             mem_mb_per_node=res.mem_mb_per_node,
-            reason="JobHeldUser" if spec.hold else "None",
         )
+        if spec.hold:
+            set_intent(job, StopIntent.HOLD_USER)
 
         def record(conn: Connection, first: int, tasks: int) -> None:
             if key is not None:  # in the same transaction (services/idempotency.py)

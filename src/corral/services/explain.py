@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from corral.model.arrays import array_throttle
 from corral.model.deps import DepKind, DepStatus, evaluate_one, parse_dependency
 from corral.model.event import Event
+from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
@@ -119,12 +120,12 @@ def explain(ctl: Controller, job: Job, events: list[Event] | None = None) -> dic
                  if job.time_limit_s else "")
         lines.append(f"Job {job.display_id} is {job.state} on {','.join(job.nodes)} since "
                      f"{_when(job.t_start)}{limit}.")
-    elif job.state == JobState.HELD and job.reason.startswith("SchedulingFailed"):
+    elif job.state == JobState.HELD and job.intent == StopIntent.HOLD_SCHEDULER:
         lines.append(f"Job {job.display_id} is held: the scheduler failed on it "
                      f"({job.reason.partition(': ')[2]}). Change it ('corral update') or "
                      f"cancel it; 'corral release {job.id}' tries it again.")
     elif job.state == JobState.HELD:
-        who = "an administrator" if job.reason == "JobHeldAdmin" else "its owner"
+        who = "an administrator" if job.intent == StopIntent.HOLD_ADMIN else "its owner"
         lines.append(f"Job {job.display_id} is held by {who}; it cannot start until "
                      f"'corral release {job.id}'.")
     else:

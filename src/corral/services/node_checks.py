@@ -18,10 +18,12 @@ from sqlalchemy import Connection
 
 from corral.logs import log_ids
 from corral.model.event import EventKind
+from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
 from corral.services.control import term_signal
+from corral.services.intents import set_intent
 from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 
@@ -97,7 +99,6 @@ async def apply(ctl: Controller, op: Callable[[Connection], Any] | None) -> None
 
 
 # ---- a job's other nodes (not its batch node) --------------------------------------
-PROLOG_FAILED = "PrologFailed"  # the reason of a job being killed for a requeue (retry)
 PASSED_ON = ("SLURM_JOB_PARTITION", "SLURM_JOB_ACCOUNT")
 
 
@@ -140,8 +141,8 @@ def prolog_failed_elsewhere(ctl: Controller, node: Node, job: Job | None, run: i
     FAILED when it has none left) once its batch node reports its end."""
     ops = []
     if (job is not None and job.restarts == run and node.name in job.nodes
-            and job.state == JobState.RUNNING and job.reason == "None"):
-        job.reason = PROLOG_FAILED
+            and job.state == JobState.RUNNING and job.intent is None):
+        set_intent(job, StopIntent.PROLOG_FAILED_ELSEWHERE)
         ops.append(ctl.record(job, EventKind.UPDATE, data={
             "prolog_failed": message, "node": node.name}))
         for name in job.nodes:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from corral.model.job import Job
 from corral.model.states import JobState
+from corral.services.intents import clear_intent
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -33,14 +34,14 @@ def retry_or_end(ctl: Controller, job: Job, *, why: str,
     """Requeue the job as a retry if it may have one; else end it in `end_state`.
     Returns the store op (memory has changed already)."""
     limit = retry_limit(ctl, job)
-    requeueable = job.spec.requeue and job.reason != "Cancelled"
+    requeueable = job.spec.requeue and not (job.intent is not None and job.intent.ends_job)
     if requeueable and job.retries < limit:
         job.retries += 1
         return ctl.back_to_queue(job, hold=False, why=why,
                                  data={"retry": job.retries, "max_retries": limit})
     ctl.release_resources(job)
     job.t_end = time.time()
-    job.reason = "None"
+    clear_intent(job)
     data: dict[str, Any] = {"why": why}
     if requeueable:
         data.update(not_requeued=f"retry limit reached ({job.retries} of {limit})",

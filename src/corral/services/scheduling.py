@@ -34,6 +34,7 @@ from corral.model.arrays import array_throttle
 from corral.model.deps import DepStatus
 from corral.model.event import EventKind
 from corral.model.features import join_constraint
+from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.sched.isolate import failing_jobs
@@ -46,6 +47,7 @@ from corral.sched.types import (
     Snapshot,
 )
 from corral.services import node_checks
+from corral.services.intents import clear_intent, set_intent
 from corral.services.limits import limits_of
 from corral.services.submit import partition_nodes
 
@@ -197,8 +199,8 @@ class Scheduler:
                 if t_begin is None or t_begin <= now:
                     out.append(j)
                     continue
-                if j.reason != "BeginTime":
-                    j.reason = "BeginTime"
+                if j.reason != Reason.BEGIN_TIME:
+                    j.reason = Reason.BEGIN_TIME
                 if j.t_eligible_est != t_begin:
                     j.t_eligible_est = t_begin
                 if views is None:
@@ -349,9 +351,7 @@ class Scheduler:
         self.last_pass_s = time.perf_counter() - t0
         self.passes += 1
         if decisions.preempt:
-            preemptor = next((i.job_id for i in decisions.pending.values()
-                              if i.reason == "Preempting"), None)
-            await ctl.preempt(decisions.preempt, preemptor)
+            await ctl.preempt(decisions.preempt, decisions.preemptor)
         for info in decisions.pending.values():
             job = ctl.jobs.get(info.job_id)
             if job is not None and job.state.is_waiting:
@@ -377,7 +377,7 @@ class Scheduler:
             job.nodes = start.nodes
             job.gpu_ids = {}  # devices are chosen afresh for each run
             job.t_start = time.time()
-            job.reason = "None"
+            clear_intent(job)
             ctl.allocate(job)
             ops.append(ctl.change(job, JobState.RUNNING, data={"nodes": list(start.nodes)}))
             started.append(job)
@@ -410,7 +410,7 @@ class Scheduler:
             log.error("job %d: held, the scheduler fails on it: %s", job_id, error,
                       extra=log_ids(job_id=job_id))
             old = job.state
-            job.reason = f"{Reason.SCHEDULING_FAILED}: {error}"
+            set_intent(job, StopIntent.HOLD_SCHEDULER, error)
             data = {"by": "scheduler", "error": error}
             ops.append(self.ctl.change(job, JobState.HELD, kind=EventKind.HOLD, data=data)
                        if old == JobState.PENDING

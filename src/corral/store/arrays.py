@@ -17,6 +17,7 @@ from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from corral.model.arrays import parse_array_cached, task_index
 from corral.model.event import EventKind
+from corral.model.intent import parse_intent
 from corral.model.job import Job, JobSpec
 from corral.model.states import JobState
 from corral.store.dialect import reserve_id_block
@@ -29,7 +30,9 @@ WAITING = (str(JobState.PENDING), str(JobState.HELD))
 
 def _values(tmpl: Job) -> dict[str, Any]:
     return {
-        "state": str(tmpl.state), "reason": tmpl.reason, "partition": tmpl.partition,
+        "state": str(tmpl.state), "reason": tmpl.reason,
+        "intent": str(tmpl.intent) if tmpl.intent is not None else None,
+        "partition": tmpl.partition,
         "name": tmpl.spec.name, "account": tmpl.spec.account,
         "time_limit_s": tmpl.time_limit_s, "mem_mb_per_node": tmpl.mem_mb_per_node,
         "t_end": tmpl.t_end, "priority": tmpl.priority,
@@ -70,7 +73,8 @@ def _template(row: Any) -> Job:
         uid=int(row.uid), gid=int(row.gid), state=JobState(row.state),
         t_submit=float(row.t_submit), partition=row.partition,
         time_limit_s=int(row.time_limit_s), mem_mb_per_node=row.mem_mb_per_node,
-        reason=row.reason, t_end=row.t_end, priority=float(row.priority),
+        reason=row.reason, intent=parse_intent(row.intent), t_end=row.t_end,
+        priority=float(row.priority),
         array_job_id=int(row.id),
     )
 

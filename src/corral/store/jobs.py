@@ -25,6 +25,7 @@ from sqlalchemy import (
 
 from corral.model.errors import NotFound
 from corral.model.event import EventKind
+from corral.model.intent import parse_intent
 from corral.model.job import Job, JobSpec
 from corral.model.states import FINAL_JOB_STATES, JobState
 from corral.store.dialect import can_batch_returning, reserve_ids
@@ -56,6 +57,7 @@ def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str,
     return {
         "state": str(job.state),
         "reason": job.reason,
+        "intent": str(job.intent) if job.intent is not None else None,
         "partition": job.partition,
         "name": job.spec.name,
         "account": job.spec.account,
@@ -171,6 +173,7 @@ def _job(row: Row[Any]) -> Job:
         time_limit_s=int(row.time_limit_s),
         mem_mb_per_node=row.mem_mb_per_node,
         reason=row.reason,
+        intent=parse_intent(row.intent),
         t_start=row.t_start,
         t_end=row.t_end,
         nodes=tuple(row.node_list.split(",")) if row.node_list else (),
