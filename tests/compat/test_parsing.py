@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from corral.compat import fmt, hostlist
+from corral.compat import fmt
 from corral.compat.install import COMMANDS, install
 from corral.compat.options import NONE, OPTIONAL, Opt, OptionError, collect, parse
 from corral.compat.slurm.squeue_fields import LETTERS
 from corral.compat.slurm.submitopts import TABLE, build_request, directive_args
+from corral.model import hostlist
 
 T = [Opt("job-name", "name", short="J"), Opt("hold", "hold", NONE, "H"),
      Opt("nice", "nice", OPTIONAL), Opt("ntasks", "ntasks", short="n"),

@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from corral.compat import hostlist
+from corral.model import hostlist
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
 

@@ -20,7 +20,6 @@ from corral.model.agent_messages import (
     AgentReport,
     AgentRunning,
 )
-from corral.model.arrays import array_facts
 from corral.model.bounds import check_node
 from corral.model.errors import Conflict, InvalidRequest
 from corral.model.intent import StopIntent
@@ -28,9 +27,9 @@ from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
 from corral.services import node_checks
-from corral.services.control import term_signal
 from corral.services.controller import Controller
 from corral.services.intents import clear_intent
+from corral.services.launch import launch_order
 from corral.services.leases import heartbeat_s, lose_job
 from corral.services.retries import retry_or_end
 from corral.store import nodes as store_nodes
@@ -42,54 +41,6 @@ REPORTABLE = {
     JobState.OUT_OF_MEMORY,
 }
 MAX_REASON_CHARS = 500
-
-
-def job_environment(job: Job) -> dict[str, str]:
-    """The submit environment plus what corral adds (array and task facts)."""
-    env = dict(job.spec.environment)
-    env["SLURM_RESTART_COUNT"] = env["CORRAL_RESTART_COUNT"] = str(job.restarts)
-    if job.nodes:
-        env["SLURMD_NODENAME"] = env["CORRAL_NODENAME"] = job.nodes[0]
-    if job.array_job_id is not None and job.spec.array:
-        low, high, count, step = array_facts(job.spec.array)
-        for prefix in ("SLURM_ARRAY", "CORRAL_ARRAY"):
-            env[f"{prefix}_JOB_ID"] = str(job.array_job_id)
-            env[f"{prefix}_TASK_ID"] = str(job.array_task_id)
-            env[f"{prefix}_TASK_MIN"] = str(low)
-            env[f"{prefix}_TASK_MAX"] = str(high)
-            env[f"{prefix}_TASK_COUNT"] = str(count)
-            env[f"{prefix}_TASK_STEP"] = str(step)
-    return env
-
-
-# What an allocation's node runs until its client ends it: nothing but waiting.
-ALLOCATION_HOLDER = ("/bin/sh", "-c",
-                     'trap "exit 0" TERM INT HUP; while :; do sleep 3600 & wait $!; done')
-
-
-def launch_order(ctl: Controller, job: Job) -> dict[str, Any]:
-    spec = job.spec
-    script, argv = spec.script, list(spec.argv)
-    stdout, stderr = job.stdout_path, job.stderr_path
-    if spec.interactive:
-        script, argv, stdout, stderr = None, list(ALLOCATION_HOLDER), "/dev/null", "/dev/null"
-    return {
-        "kind": "launch",
-        "job_id": job.id,
-        "launch": {
-            "job_id": job.id, "name": spec.name, "user": job.user, "uid": job.uid,
-            "gid": job.gid, "script": script, "argv": argv,
-            "working_dir": spec.working_dir, "environment": job_environment(job),
-            "stdout": stdout, "stderr": stderr,
-            "time_limit_s": job.time_limit_s,
-            "mem_mb": ctl.mem_limit_mb(job),
-            "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
-            "node_list": list(job.nodes), "kill_grace_s": ctl.cfg.controller.kill_grace_s,
-            "gpu_ids": list(job.gpu_ids.get(job.nodes[0], ())) if job.nodes else [],
-            "term_signal": term_signal(job), "run": job.restarts,
-            "output_wait_s": ctl.cfg.controller.output_wait_s,
-        },
-    }
 
 
 # How often a launch order that its node shows no sign of having had is sent again
@@ -178,7 +129,7 @@ class AgentService:
                             extra=log_ids(job_id=job.id, node=name))
                 await self._lost(job, f"node {name} re-registered without it")
         for job in relaunch:
-            ctl.orders.push(name, launch_order(ctl, job))
+            ctl.orders.push(name, launch_order(ctl.cfg, job))
         for r in msg.running:
             job_id, run = r.job_id, _run(r)
             known = ctl.jobs.get(job_id)
@@ -274,7 +225,7 @@ class AgentService:
                             "it again", job_id, node, extra=log_ids(job_id=job_id, node=node))
                 mark.resends += 1
                 mark.after_poll = None
-                ctl.orders.push(node, launch_order(ctl, job))
+                ctl.orders.push(node, launch_order(ctl.cfg, job))
             else:
                 del marks[job_id]
                 await self._lost(job, f"node {node} did not start it after "

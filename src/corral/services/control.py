@@ -26,6 +26,7 @@ from corral.services.authz import Action
 from corral.services.identity import Caller
 from corral.services.intents import clear_intent, set_intent
 from corral.services.jobtable import JobTable
+from corral.services.launch import term_signal
 from corral.services.orders import OrderBook
 from corral.services.retries import retry_or_end
 from corral.services.submit import resolve
@@ -108,10 +109,6 @@ class JobControl:
                            else self.record(job, EventKind.UPDATE, data=data))
         self.order_kill(job)
         return str(job.state)
-
-    def mem_limit_mb(self, job: Job) -> int | None:
-        """The memory an agent holds the job to per node (None: not enforced)."""
-        return job.mem_mb_per_node if self.cfg.controller.enforce_memory else None
 
     async def end_allocation(self, caller: Caller, job_id: int, exit_code: int) -> str:
         """The client of an allocation (salloc) is done: the job ends COMPLETED, or
@@ -349,8 +346,3 @@ class JobControl:
             await self.notify_finished()
         self.kick()
 
-
-def term_signal(job: Job) -> int:
-    """What a job is sent first when it is killed (SIGKILL follows after the grace
-    time): SIGTERM, or SIGUSR2 for a job that asked to be notified."""
-    return int(signal.SIGUSR2 if job.spec.notify else signal.SIGTERM)

@@ -46,6 +46,7 @@ from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
 from corral.services.reservations import Reservations
+from corral.services.scheduling import Scheduler
 from corral.services.snapshot import Publisher
 from corral.services.steps import Steps
 from corral.services.submit import resolve
@@ -82,7 +83,7 @@ class Controller(JobControl):
         self._finished = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
         self.t_started = time.time()
-        self.scheduler: Any = None  # set in start()
+        self.scheduler: Scheduler | None = None  # set in start()
         self.deps = Dependencies(self)
         self.arrays = Arrays(self)
         self.suspended_for: dict[int, int | None] = {}  # suspended job -> its preemptor
@@ -130,7 +131,6 @@ class Controller(JobControl):
         self.usage.load(history, time.time())
         log.info("loaded %d jobs (%d unfinished), %d array rests and %d nodes", len(jobs),
                  sum(not j.state.is_final for j in jobs), len(self.arrays.rests), len(nodes))
-        from corral.services.scheduling import Scheduler
         self.scheduler = Scheduler(self)
         self.publisher.start()
         self._tasks.append(asyncio.create_task(self.scheduler.loop(), name="scheduler"))

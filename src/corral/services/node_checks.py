@@ -22,8 +22,8 @@ from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
-from corral.services.control import term_signal
 from corral.services.intents import set_intent
+from corral.services.launch import term_signal
 from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 

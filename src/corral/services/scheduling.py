@@ -48,6 +48,7 @@ from corral.sched.types import (
 )
 from corral.services import node_checks
 from corral.services.intents import clear_intent, set_intent
+from corral.services.launch import launch_order
 from corral.services.limits import limits_of
 from corral.services.submit import partition_nodes
 
@@ -386,12 +387,11 @@ class Scheduler:
             return
         await ctl.persist(lambda conn: [op(conn) for op in ops])
         ctl.counters["jobs_started"] += len(started)
-        from corral.services.agents import launch_order
         for job in started:
             if job.state.is_active:  # a cancel in the meantime is ordered after this
                 # The batch script runs on the first node; the others are allocated
                 # to it (its tasks reach them through the job's node list).
-                ctl.orders.push(job.nodes[0], launch_order(ctl, job))
+                ctl.orders.push(job.nodes[0], launch_order(ctl.cfg, job))
                 node_checks.job_started(ctl, job)
 
     async def _without_failing_jobs(self, snap: Snapshot, now: float,

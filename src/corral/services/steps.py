@@ -19,6 +19,7 @@ from corral.model.states import JobState
 from corral.model.step import StepLayout, plan_step
 from corral.services.authz import Action
 from corral.services.identity import Caller
+from corral.services.launch import mem_limit_mb
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -132,7 +133,7 @@ class Steps:
             "io_key": req.io_key, "stdout": req.stdout, "stderr": req.stderr,
             "stdin": req.stdin, "array_job_id": job.array_job_id,
             "array_task_id": job.array_task_id,
-            "mem_mb": ctl.mem_limit_mb(job), "pty": req.pty, "pty_rows": req.pty_rows,
+            "mem_mb": mem_limit_mb(ctl.cfg, job), "pty": req.pty, "pty_rows": req.pty_rows,
             "pty_cols": req.pty_cols,
         }
         for index, node in enumerate(layout.nodes):

@@ -7,9 +7,10 @@ import sys
 from typing import Any
 
 from corral.client import Client
-from corral.compat import frontend, hostlist
+from corral.compat import frontend
 from corral.compat.slurm.jobview import FINAL
 from corral.compat.slurm.submitopts import build_request
+from corral.model import hostlist
 
 POLL_S = 1.0  # how often salloc checks that its allocation still runs
 

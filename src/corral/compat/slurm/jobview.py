@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from corral.compat import hostlist, timefmt
+from corral.compat import timefmt
+from corral.model import hostlist
 from corral.model.states import FINAL_JOB_STATES
 
 STATE_CODES = {

@@ -190,7 +190,7 @@ def sacct(argv: list[str]) -> int:
     if o.get("accounts"):
         jobs = [j for j in jobs if j.get("account") in _list(o["accounts"])]
     if o.get("nodelist"):
-        from corral.compat import hostlist
+        from corral.model import hostlist
         want = set(hostlist.expand(o["nodelist"]))
         jobs = [j for j in jobs if want & set(j.get("node_list") or [])]
     if "json" in o:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from corral.compat import frontend, hostlist, timefmt
+from corral.compat import frontend, timefmt
 from corral.compat.options import OptionError, collect, parse
 from corral.compat.slurm.jobview import FINAL
 from corral.compat.slurm.submitopts import (
@@ -16,6 +16,7 @@ from corral.compat.slurm.submitopts import (
     build_request,
     directive_args,
 )
+from corral.model import hostlist
 from corral.model.errors import CorralError
 
 PROG = "sbatch"

@@ -9,10 +9,11 @@ import signal
 import sys
 from typing import Any
 
-from corral.compat import frontend, hostlist, timefmt
+from corral.compat import frontend, timefmt
 from corral.compat.options import NONE, Opt, collect, parse
 from corral.compat.slurm import scontrol_show as show
 from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model import hostlist
 from corral.model.arrays import MAX_ARRAY_TASKS
 from corral.model.errors import CorralError, InvalidRequest, NotFound
 from corral.model.jobid import parse_job_id, parse_job_ref, split_ids

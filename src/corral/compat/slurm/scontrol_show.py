@@ -90,7 +90,7 @@ def node_pairs(n: dict[str, Any], partitions: list[str]) -> Pairs:
 
 
 def partition_pairs(p: dict[str, Any]) -> Pairs:
-    from corral.compat import hostlist
+    from corral.model import hostlist
     max_time = p.get("max_time_s")
     default_time = p.get("default_time_s")
     return [

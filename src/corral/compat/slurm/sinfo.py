@@ -7,10 +7,11 @@ import sys
 import time
 from typing import Any
 
-from corral.compat import fmt, frontend, hostlist, timefmt
+from corral.compat import fmt, frontend, timefmt
 from corral.compat.fmt import Getter
 from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm.sbatch import SLURM_VERSION
+from corral.model import hostlist
 
 PROG = "sinfo"
 TABLE = [

@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from corral.compat import fmt, frontend, hostlist
+from corral.compat import fmt, frontend
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.squeue_fields import DEFAULT, LETTERS, LONG, NAMED
+from corral.model import hostlist
 from corral.model.arrays import listing_order
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import parse_job_ref, split_ids
@@ -104,7 +105,7 @@ def select(o: dict[str, Any]) -> list[dict[str, Any]]:
         accounts = set(_list(o["account"]))
         jobs = [j for j in jobs if j.get("account") in accounts]
     if o.get("nodelist"):
-        from corral.compat import hostlist
+        from corral.model import hostlist
         want = set(hostlist.expand(o["nodelist"]))
         jobs = [j for j in jobs if want & set(j.get("node_list") or [])]
     return jobs

@@ -8,12 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from corral.compat import frontend, hostlist
+from corral.compat import frontend
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import allocation, multiprog
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.steprun import StepOptions, StepRun
 from corral.compat.slurm.submitopts import TABLE, environment
+from corral.model import hostlist
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import parse_job_id
 

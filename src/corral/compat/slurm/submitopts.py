@@ -8,8 +8,9 @@ import shlex
 import socket
 from typing import Any
 
-from corral.compat import hostlist, timefmt
+from corral.compat import timefmt
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError
+from corral.model import hostlist
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
 from corral.model.units import parse_duration_s, parse_mem_mb

@@ -1,0 +1,70 @@
+"""The launch order: what an agent is sent to start a job's run (spec 02 §3)."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from corral.config import Config
+from corral.model.arrays import array_facts
+from corral.model.job import Job
+
+
+def term_signal(job: Job) -> int:
+    """What a job is sent first when it is killed (SIGKILL follows after the grace
+    time): SIGTERM, or SIGUSR2 for a job that asked to be notified."""
+    return int(signal.SIGUSR2 if job.spec.notify else signal.SIGTERM)
+
+
+def mem_limit_mb(cfg: Config, job: Job) -> int | None:
+    """The memory an agent holds the job to per node (None: not enforced)."""
+    return job.mem_mb_per_node if cfg.controller.enforce_memory else None
+
+
+def job_environment(job: Job) -> dict[str, str]:
+    """The submit environment plus what corral adds (array and task facts)."""
+    env = dict(job.spec.environment)
+    env["SLURM_RESTART_COUNT"] = env["CORRAL_RESTART_COUNT"] = str(job.restarts)
+    if job.nodes:
+        env["SLURMD_NODENAME"] = env["CORRAL_NODENAME"] = job.nodes[0]
+    if job.array_job_id is not None and job.spec.array:
+        low, high, count, step = array_facts(job.spec.array)
+        for prefix in ("SLURM_ARRAY", "CORRAL_ARRAY"):
+            env[f"{prefix}_JOB_ID"] = str(job.array_job_id)
+            env[f"{prefix}_TASK_ID"] = str(job.array_task_id)
+            env[f"{prefix}_TASK_MIN"] = str(low)
+            env[f"{prefix}_TASK_MAX"] = str(high)
+            env[f"{prefix}_TASK_COUNT"] = str(count)
+            env[f"{prefix}_TASK_STEP"] = str(step)
+    return env
+
+
+# What an allocation's node runs until its client ends it: nothing but waiting.
+ALLOCATION_HOLDER = ("/bin/sh", "-c",
+                     'trap "exit 0" TERM INT HUP; while :; do sleep 3600 & wait $!; done')
+
+
+def launch_order(cfg: Config, job: Job) -> dict[str, Any]:
+    """What a job's batch node is sent to start its run."""
+    spec = job.spec
+    script, argv = spec.script, list(spec.argv)
+    stdout, stderr = job.stdout_path, job.stderr_path
+    if spec.interactive:
+        script, argv, stdout, stderr = None, list(ALLOCATION_HOLDER), "/dev/null", "/dev/null"
+    return {
+        "kind": "launch",
+        "job_id": job.id,
+        "launch": {
+            "job_id": job.id, "name": spec.name, "user": job.user, "uid": job.uid,
+            "gid": job.gid, "script": script, "argv": argv,
+            "working_dir": spec.working_dir, "environment": job_environment(job),
+            "stdout": stdout, "stderr": stderr,
+            "time_limit_s": job.time_limit_s,
+            "mem_mb": mem_limit_mb(cfg, job),
+            "cpus": spec.cpus_per_node, "gpus": spec.gpus_per_node,
+            "node_list": list(job.nodes), "kill_grace_s": cfg.controller.kill_grace_s,
+            "gpu_ids": list(job.gpu_ids.get(job.nodes[0], ())) if job.nodes else [],
+            "term_signal": term_signal(job), "run": job.restarts,
+            "output_wait_s": cfg.controller.output_wait_s,
+        },
+    }
