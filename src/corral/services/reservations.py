@@ -92,22 +92,33 @@ class Reservations:
         unknown = sorted(set(r.nodes) - set(self.ctl.nodes))
         if unknown:
             raise NotFound(f"reservation {r.name!r}: no node named {unknown[0]!r}")
-        items = dict(self.items)
-        items[r.name] = r
-        await self.ctl.persist(self._save_op(items, {"created": r.to_dict(),
-                                                     "by": caller.user}))
-        self.items = items
+        # checked and applied in memory at once, before the write: a change that comes
+        # while this one is being written sees it (and is written after it)
+        self.items = {**self.items, r.name: r}
+        try:
+            await self.ctl.persist(self._save_op(self.items, {"created": r.to_dict(),
+                                                              "by": caller.user}))
+        except Exception:
+            if self.items.get(r.name) is r:  # undo this change only
+                self.items = {k: v for k, v in self.items.items() if k != r.name}
+            raise
         self.ctl.kick()
         return r
 
     async def delete(self, caller: Caller, name: str) -> None:
         self.ctl.access.check_cluster(caller, Action.DELETE_RESERVATION,
                                       f"delete reservation {name}")
-        if name not in self.items:
+        old = self.items.get(name)
+        if old is None:
             raise NotFound(f"reservation {name!r}: no such reservation")
-        items = {k: v for k, v in self.items.items() if k != name}
-        await self.ctl.persist(self._save_op(items, {"deleted": name, "by": caller.user}))
-        self.items = items
+        self.items = {k: v for k, v in self.items.items() if k != name}
+        try:
+            await self.ctl.persist(self._save_op(self.items, {"deleted": name,
+                                                              "by": caller.user}))
+        except Exception:
+            if name not in self.items:  # undo this change only
+                self.items = {**self.items, name: old}
+            raise
         self.ctl.kick()
 
     def check_usable(self, name: str, user: str, account: str | None) -> None:
