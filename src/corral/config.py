@@ -7,6 +7,7 @@ in its name.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tomllib
 from pathlib import Path
@@ -28,6 +29,10 @@ def _duration(v: Any, field: str) -> int:
     if isinstance(v, str):
         return parse_duration_s(field, v)
     return int(v)
+
+
+_FILTER_REF = re.compile(
+    r"^([A-Za-z_]\w*(\.[A-Za-z_]\w*)*|/[^\x00\n:]+\.py):[A-Za-z_]\w*$")
 
 
 class ControllerConfig(_Strict):
@@ -59,6 +64,16 @@ class ControllerConfig(_Strict):
     # like Slurm's PrivateData: "jobs" hides other users' jobs from plain users
     # (listings, show, events, history); scripts and environments are private always
     private_data: list[Literal["jobs"]] = []
+    # the site's submit filter, "module:function" or "/path/file.py:function"
+    # (services/submit_filter.py): may refuse or amend every job submitted
+    submit_filter: str | None = None
+
+    @field_validator("submit_filter", mode="before")
+    @classmethod
+    def _filter(cls, v: Any) -> Any:
+        if v is not None and not (isinstance(v, str) and _FILTER_REF.match(v)):
+            raise ValueError('needs "module:function" or "/path/file.py:function"')
+        return v
 
 
 class MappedUser(_Strict):

@@ -5,7 +5,8 @@
     │   └── Infeasible        can never run (permanent refusal at submit)
     ├── NotFound              no such job / node / partition
     ├── PermissionDenied      not yours
-    │   └── Unauthenticated   no identity at all
+    │   ├── Unauthenticated   no identity at all
+    │   └── SubmitRefused     the site's submit filter refused the job
     ├── Conflict              the request clashes with the current state
     │   └── IllegalTransition a move not in the state table
     └── Unavailable           try again later (controller starting, store down)
@@ -47,6 +48,12 @@ class Unauthenticated(PermissionDenied):
     code = "unauthenticated"
 
 
+class SubmitRefused(PermissionDenied):
+    """Raised by a site's submit filter (docs/configuration.md) to refuse a job."""
+
+    code = "refused"
+
+
 class Conflict(CorralError):
     code = "conflict"
 
@@ -62,5 +69,5 @@ class Unavailable(CorralError):
 ERROR_CLASSES: dict[str, type[CorralError]] = {
     cls.code: cls
     for cls in (CorralError, InvalidRequest, Infeasible, NotFound, PermissionDenied,
-                Unauthenticated, Conflict, IllegalTransition, Unavailable)
+                Unauthenticated, SubmitRefused, Conflict, IllegalTransition, Unavailable)
 }

@@ -50,6 +50,7 @@ from corral.services.scheduling import Scheduler
 from corral.services.snapshot import Publisher
 from corral.services.steps import Steps
 from corral.services.submit import resolve
+from corral.services.submit_filter import SubmitFilter
 from corral.services.usage import Usage
 from corral.services.writer import Writer
 from corral.store import arrays as store_arrays
@@ -68,6 +69,7 @@ class Controller(JobControl):
         self.access = Access(private_jobs="jobs" in cfg.controller.private_data)
         self.roles = RolePolicy.of(cfg.roles)  # who is an operator or administrator
         self.idempotent = IdempotentSubmit(self)
+        self.submit_filter = SubmitFilter(cfg.controller.submit_filter)
         self.writer = Writer(engine)
         self.jobs = JobTable()
         self.publisher = Publisher(self)  # the read model (services/snapshot.py)
@@ -268,6 +270,7 @@ class Controller(JobControl):
         With `key` (services/idempotency.py), it is stored in the same transaction."""
         owner = self.access.submit_owner(caller, user, self.roles)
         self.access.check_submit(caller, spec)
+        spec = self.submit_filter.apply(caller, spec)  # the site's: may refuse or amend
         res = self.assoc.admit(caller, owner.user, resolve(spec, self.cfg, self.nodes.values()))
         part = self.cfg.partition(res.partition)
         assert part is not None  # resolve() found it

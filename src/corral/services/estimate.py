@@ -25,6 +25,7 @@ def estimate(ctl: Controller, caller: Caller, spec: JobSpec,
     "cpus"}; refused (as submit would refuse it) or Infeasible if it can never start."""
     owner = ctl.access.submit_owner(caller, user, ctl.roles)
     ctl.access.check_submit(caller, spec)
+    spec = ctl.submit_filter.apply(caller, spec)  # as a submit would be amended or refused
     res = resolve(spec, ctl.cfg, ctl.nodes.values())
     part = ctl.cfg.partition(res.partition)
     assert part is not None  # resolve() found it
