@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Connection
 
 from corral.model.errors import Conflict
+from corral.model.roles import Role
 from corral.services.identity import Caller
 from corral.services.reservations import Reservation, Reservations
 from tests.api.harness import Ctx, run
@@ -24,7 +25,7 @@ CONFIG = """
 name = "main"
 default = true
 """
-ADMIN = Caller(uid=os.getuid(), user="admin", gid=os.getgid(), is_admin=True)
+ADMIN = Caller(uid=os.getuid(), user="admin", gid=os.getgid(), role=Role.ADMIN)
 
 
 def _res(name: str) -> Reservation:

@@ -6,7 +6,7 @@ do this), docs/configuration.md.
     submit_filter = "mysite.filters:check"           # a module on the controller's path
     submit_filter = "/etc/corral/filter.py:check"    # or a file
 
-`check(caller, spec)` is called with the `Caller` (user, uid, gid, is_admin) and the
+`check(caller, spec)` is called with the `Caller` (user, uid, gid, role) and the
 `JobSpec` asked for, on every submit path (one job, a batch, an array, the drop-in
 commands), before anything is stored. It returns None (accepted as it is), a
 JobSpec (the job as amended, e.g. `dataclasses.replace(spec, account="phys")`, which
