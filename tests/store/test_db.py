@@ -124,7 +124,7 @@ def test_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
 def test_migration_0009_reads_intents_from_reasons(bare_engine: Engine) -> None:
     """Holds and runs being stopped before the intent column existed keep their
     meaning: it is read from the reason they show."""
-    migrate(bare_engine, "0007_boot_ids")
+    migrate(bare_engine, "0008_audit")
     rows = [(1, "HELD", "JobHeldAdmin"), (2, "HELD", "JobHeldUser"),
             (3, "HELD", "SchedulingFailed: boom"), (4, "COMPLETING", "Cancelled"),
             (5, "RUNNING", "RequeueHold"), (6, "COMPLETING", "Preempted"),

@@ -2,7 +2,7 @@
 a restarted controller ends or requeues a run as it was asked to.
 
 Revision ID: 0009_intent
-Revises: 0007_boot_ids
+Revises: 0008_audit
 Create Date: 2026-11-29
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_intent"
-down_revision = "0007_boot_ids"
+down_revision = "0008_audit"
 branch_labels = None
 depends_on = None
 
