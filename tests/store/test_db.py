@@ -121,10 +121,10 @@ def test_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
         assert p.stat().st_mode & 0o777 == 0o600, p
 
 
-def test_migration_0009_reads_intents_from_reasons(bare_engine: Engine) -> None:
+def test_migration_0012_reads_intents_from_reasons(bare_engine: Engine) -> None:
     """Holds and runs being stopped before the intent column existed keep their
     meaning: it is read from the reason they show."""
-    migrate(bare_engine, "0008_audit")
+    migrate(bare_engine, "0011_associations")
     rows = [(1, "HELD", "JobHeldAdmin"), (2, "HELD", "JobHeldUser"),
             (3, "HELD", "SchedulingFailed: boom"), (4, "COMPLETING", "Cancelled"),
             (5, "RUNNING", "RequeueHold"), (6, "COMPLETING", "Preempted"),

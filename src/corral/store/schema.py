@@ -46,7 +46,7 @@ jobs = Table(
     Column("gid", Integer, nullable=False),
     Column("state", String(32), nullable=False),
     Column("reason", Text, nullable=False, server_default="None"),
-    Column("intent", String(32), nullable=True),  # corral.model.intent; migration 0009
+    Column("intent", String(32), nullable=True),  # corral.model.intent; migration 0012
     Column("partition", String(255), nullable=False),
     Column("name", Text, nullable=False),
     Column("account", String(255), nullable=True),
@@ -89,7 +89,7 @@ arrays = Table(
     Column("gid", Integer, nullable=False),
     Column("state", String(32), nullable=False),
     Column("reason", Text, nullable=False, server_default="None"),
-    Column("intent", String(32), nullable=True),  # a hold's (migration 0009)
+    Column("intent", String(32), nullable=True),  # a hold's (migration 0012)
     Column("partition", String(255), nullable=False),
     Column("name", Text, nullable=False),
     Column("account", String(255), nullable=True),

@@ -1,8 +1,8 @@
 """Why a job's run is being stopped, or who holds it (corral.model.intent), so that
 a restarted controller ends or requeues a run as it was asked to.
 
-Revision ID: 0009_intent
-Revises: 0008_audit
+Revision ID: 0012_intent
+Revises: 0011_associations
 Create Date: 2026-11-29
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_intent"
-down_revision = "0008_audit"
+revision = "0012_intent"
+down_revision = "0011_associations"
 branch_labels = None
 depends_on = None
 
