@@ -150,6 +150,9 @@ def test_an_answer_reads_as_the_dict_it_was() -> None:
         job.state = "X"  # type: ignore[misc]
     job["state"] = "COMPLETED"
     assert job.state == "COMPLETED"
+    tree = sdk.Associations({"accounts": [{"name": "physics"}], "qos": []})
+    assert isinstance(tree.accounts[0], sdk.Account) and tree.accounts[0].name == "physics"
+    assert type(tree["accounts"][0]) is dict and tree.qos == []
 
 
 def test_no_field_hides_a_dict_method() -> None:
