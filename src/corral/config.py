@@ -188,7 +188,7 @@ class WeightsConfig(_Strict):
 
 
 class SchedulerConfig(_Strict):
-    policy: Literal["fcfs", "easy", "conservative", "easy++"] = "easy"
+    policy: Literal["fcfs", "easy", "conservative", "easy++", "predictive"] = "easy"
     max_interval_s: Annotated[float, Field(gt=0)] = 5.0  # a pass at least this often
     fairshare_half_life_s: int = 7 * 86400  # usage decays by half over this
     weights: WeightsConfig = WeightsConfig()

@@ -117,10 +117,11 @@ def test_a_higher_tier_job_preempts_by_requeue(site: Cluster) -> None:
     site.corral("cancel", str(victim))
 
 
-def test_easy_plus_plus_runs_the_controller() -> None:
+@pytest.mark.parametrize("policy", ["easy++", "predictive"])
+def test_predicting_policies_run_the_controller(policy: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="corral-epp-"))
     root.chmod(0o755)
-    c = make_cluster(root, policy="easy++")
+    c = make_cluster(root, policy=policy)
     try:
         ids = [sub(c, "-t", "1", "--wrap", "sleep 3") for _ in range(2)]
         assert [c.wait(i)["state"] for i in ids] == ["COMPLETED"] * 2

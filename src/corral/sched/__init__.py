@@ -5,7 +5,15 @@ the controller and the simulator call the same code.
 """
 
 from corral.sched.cycle import extend_counts, plan_counts, run_cycle, run_cycle_counts
-from corral.sched.policies import EASY, FCFS, POLICIES, Conservative, EasyPlusPlus, Policy
+from corral.sched.policies import (
+    EASY,
+    FCFS,
+    POLICIES,
+    Conservative,
+    EasyPlusPlus,
+    Policy,
+    Predictive,
+)
 from corral.sched.priority import PriorityWeights
 from corral.sched.request import Req
 from corral.sched.types import (
@@ -35,6 +43,7 @@ __all__ = [
     "PendingInfo",
     "PendingView",
     "Policy",
+    "Predictive",
     "PriorityWeights",
     "Reason",
     "Req",

@@ -23,9 +23,13 @@ def _limit(t: float) -> float:
     return INF if t <= 0 else t
 
 
-def _planned_end(policy: Policy, r_end: float, r_pred: float | None, now: float) -> float:
-    if policy.uses_predictions and r_pred is not None and r_pred > now:
-        return min(r_pred, r_end)
+def _planned_end(
+    policy: Policy, t_start: float, r_end: float, r_pred: float | None, now: float
+) -> float:
+    if policy.uses_predictions and r_pred is not None:
+        if r_pred > now:
+            return min(r_pred, r_end)
+        return policy.corrected_end(t_start, r_pred, now, r_end)
     return r_end
 
 
@@ -35,7 +39,7 @@ def node_machine(snapshot: Snapshot, policy: Policy, now: float) -> NodeMachine:
     releases = [
         (
             r.nodes,
-            _planned_end(policy, r.t_expected_end, r.t_predicted_end, now),
+            _planned_end(policy, r.t_start, r.t_expected_end, r.t_predicted_end, now),
             None if r.exclusive else (r.cpus_per_node, r.mem_mb_per_node, r.gpus_per_node),
         )
         for r in snapshot.running

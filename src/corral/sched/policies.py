@@ -8,9 +8,14 @@ same code runs in the controller (NodeMachine) and the simulator
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Literal
 
 from corral.sched.machine import Machine
+from corral.sched.predict import RuntimePredictor
+from corral.sched.predict import corrected_end as doubled_end
 from corral.sched.priority import PriorityWeights
 from corral.sched.request import Req
 from corral.sched.types import Reason
@@ -35,6 +40,11 @@ class Policy:
     # True when planning more jobs on a machine that already holds the plan of
     # the jobs before them gives the same result as planning all (conservative).
     plan_is_additive = False
+    # A simulator runs a pass when a running job's planned end is corrected
+    # (True), or leaves it to the next event (False: pyss's EASY++).
+    replan_on_correction = False
+    # False when no job may start before one ahead of it in the queue (FCFS).
+    overtakes = True
 
     def prepare(self, queue: list[Req], history: dict[str, tuple[float, ...]] | None) -> None:
         """Adjust planning durations before planning (EASY++ predictions);
@@ -44,8 +54,20 @@ class Policy:
         """The end to plan with for a job starting now (EASY++); None: its limit."""
         return None
 
-    def record_finish(self, user: str, runtime_s: float) -> None:
-        """Feed a finished job's runtime (only EASY++ uses it)."""
+    def record_finish(self, user: str, runtime_s: float, limit_s: float = math.inf) -> None:
+        """Feed a finished job's runtime and requested time (policies that
+        predict runtimes use it)."""
+
+    def corrected_end(
+        self, t_start: float, t_pred_end: float, now: float, t_limit_end: float
+    ) -> float:
+        """Where to plan the end of a running job that reached its predicted end
+        `t_pred_end` and still runs: its limit (EASY++), or a later guess."""
+        return t_limit_end
+
+    def ordered(self, queue: list[Req], now: float) -> list[Req]:
+        """The queue in the order `plan` considers it (after `prepare`)."""
+        return queue
 
     def plan(
         self,
@@ -64,6 +86,7 @@ class FCFS(Policy):
 
     expected_starts: bool = True  # book every waiting job to report its start
     name = "fcfs"
+    overtakes = False
 
     def plan(
         self,
@@ -233,7 +256,7 @@ class EasyPlusPlus(EASY):
     integer_mean: bool = True  # pyss truncates the mean to whole seconds
     name = "easy++"
 
-    def record_finish(self, user: str, runtime_s: float) -> None:
+    def record_finish(self, user: str, runtime_s: float, limit_s: float = math.inf) -> None:
         last = self.history.get(user, ())
         self.history[user] = (*last[-1:], runtime_s)
 
@@ -263,6 +286,94 @@ class EasyPlusPlus(EASY):
         return sorted(tail, key=_dur_key)
 
 
+@dataclass
+class Predictive(EASY):
+    """EASY backfilling planned with learned runtime predictions
+    (`corral.sched.predict.RuntimePredictor`: per user and requested time, then
+    per user, then per requested time), corrected by doubling when a job
+    outlives its prediction (never past its limit; jobs are still killed at the
+    limit by the caller). Backfill candidates are tried shortest-predicted
+    first.
+
+    `order="xfactor"` also reorders the waiting queue by expected slowdown,
+    (wait + prediction) / prediction, times 1 + priority / the largest
+    weighted sum of the priority factors (so fair-share and the other factors
+    still count, up to doubling it), largest first. Jobs waiting `starve_s` or
+    longer, and jobs given an administrator's priority, keep the priority
+    order ahead of all others (so a long job cannot wait forever behind short
+    ones); while the first of them waits, every job is planned with its limit
+    (`protect_starving`: no prediction can delay it). `order="priority"` keeps
+    the queue as given.
+    """
+
+    predictor: RuntimePredictor = field(default_factory=RuntimePredictor)
+    order: Literal["priority", "xfactor"] = "xfactor"
+    starve_s: float = 2 * 24 * 3600.0
+    correct: bool = True  # False: plan with the limit once a prediction is passed
+    protect_starving: bool = True
+    name = "predictive"
+    uses_predictions = True
+    head_only_reservation = False  # the head changes with the reordering
+    replan_on_correction = True  # a later planned end may let a job backfill now
+
+    def __post_init__(self) -> None:
+        self.head_only_reservation = self.order == "priority"
+
+    def record_finish(self, user: str, runtime_s: float, limit_s: float = math.inf) -> None:
+        self.predictor.record(user, limit_s, runtime_s)
+
+    def prepare(self, queue: list[Req], history: dict[str, tuple[float, ...]] | None) -> None:
+        predict = self.predictor.predict
+        known = self.predictor.memo  # the same answers, without the call
+        for req in queue:
+            d = known.get((req.user, req.limit_s))
+            req.dur_s = predict(req.user, req.limit_s) if d is None else d
+
+    def predicted_end(self, t_start: float, t_expected_end: float, user: str) -> float | None:
+        return t_start + self.predictor.predict(user, t_expected_end - t_start)
+
+    def corrected_end(
+        self, t_start: float, t_pred_end: float, now: float, t_limit_end: float
+    ) -> float:
+        if not self.correct:
+            return t_limit_end
+        return doubled_end(t_start, t_pred_end, now, t_limit_end)
+
+    def ordered(self, queue: list[Req], now: float) -> list[Req]:
+        if self.order != "xfactor" or len(queue) < 2:
+            return queue
+        cut = now - self.starve_s
+        total = self.weights.total
+        first = [r for r in queue if r.t_submit <= cut or r.priority > total]
+        rest = [r for r in queue if r.t_submit > cut and r.priority <= total] if first else queue[:]
+        # minus the expansion factor, (wait + planned) / planned; an unlimited
+        # job's is 1 (it never gains on others)
+        if total > 0 and any(map(_priority_of, rest)):
+            rest.sort(
+                key=lambda r: ((r.t_submit - now) / (r.dur_s or 1.0) - 1.0)
+                * (1.0 + max(r.priority, 0.0) / total)
+            )
+        else:
+            rest.sort(key=lambda r: (r.t_submit - now) / (r.dur_s or 1.0) - 1.0)
+        return first + rest
+
+    def plan(
+        self,
+        queue: list[Req],
+        m: Machine,
+        starts: list[tuple[Req, tuple[str, ...]]],
+        infos: Infos | None,
+    ) -> None:
+        queue = self.ordered(queue, m.now)
+        if self.protect_starving and queue and queue[0].t_submit <= m.now - self.starve_s:
+            for r in queue:
+                r.dur_s = r.limit_s
+        super().plan(queue, m, starts, infos)
+
+
+_priority_of = attrgetter("priority")
+
+
 def _dur_key(req: Req) -> float:
     return req.dur_s
 
@@ -276,4 +387,5 @@ POLICIES: dict[str, type[Policy]] = {
     "easy": EASY,
     "conservative": Conservative,
     "easy++": EasyPlusPlus,
+    "predictive": Predictive,
 }

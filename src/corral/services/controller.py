@@ -183,8 +183,9 @@ class Controller(JobControl):
             self.counters["jobs_ended"] += 1
             self.usage.charge_job(job, time.time())
             if job.t_start is not None and job.t_end is not None and self.scheduler:
-                # runtime history, for policies that predict (EASY++)
-                self.scheduler.policy.record_finish(job.user, job.t_end - job.t_start)
+                # runtime history, for policies that predict (EASY++, predictive)
+                self.scheduler.policy.record_finish(
+                    job.user, job.t_end - job.t_start, job.time_limit_s or float("inf"))
         return self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
 
     def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,

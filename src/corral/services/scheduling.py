@@ -65,6 +65,7 @@ POLICIES: dict[str, Callable[[], sched.Policy]] = {
     "easy": sched.EASY,
     "conservative": sched.Conservative,
     "easy++": sched.EasyPlusPlus,
+    "predictive": sched.Predictive,
 }
 
 

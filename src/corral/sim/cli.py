@@ -11,7 +11,7 @@ import click
 
 # Kept here so that importing the command does not import the scheduler core
 # (tests check they match corral.sched.POLICIES and corral.sim.settings.PRESETS).
-POLICY_NAMES = ("fcfs", "easy", "conservative", "easy++")
+POLICY_NAMES = ("fcfs", "easy", "conservative", "easy++", "predictive")
 PRESET_NAMES = ("corral", "pyss", "cqsim", "rlscheduler")
 # Score policies of the rlscheduler protocol (corral.sched.scores.SCORES).
 RL_POLICY_NAMES = ("fcfs", "sjf", "wfp3", "unicep", "f1")
@@ -59,6 +59,12 @@ def _fail(msg: str, code: int = 2) -> None:
 @click.option("--limit", "limit_jobs", type=int, default=None, help="Replay only the first N jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option(
+    "--expected-starts",
+    is_flag=True,
+    help="Promise each job a start when it arrives (the policy's plan of the queue) "
+    "and report how far the real starts were from the promises.",
+)
+@click.option(
     "--jobs-out",
     type=click.Path(dir_okay=False),
     default=None,
@@ -80,6 +86,7 @@ def sim(
     procs: int | None,
     limit_jobs: int | None,
     as_json: bool,
+    expected_starts: bool,
     jobs_out: str | None,
     plots: str | None,
 ) -> None:
@@ -109,9 +116,10 @@ def sim(
         _fail(str(e))
         return
     if protocol == "rlscheduler":
-        if procs is not None or limit_jobs or jobs_out or plots:
+        if procs is not None or limit_jobs or jobs_out or plots or expected_starts:
             _fail(
-                "--procs, --limit, --jobs-out and --plots do not apply to the rlscheduler protocol"
+                "--procs, --limit, --jobs-out, --plots and --expected-starts do not apply "
+                "to the rlscheduler protocol"
             )
         _rl(trace, policy, preset, overrides, as_json)
         return
@@ -119,7 +127,15 @@ def sim(
         _fail("--backfill applies to --preset rlscheduler only (use --policy easy)")
     t0 = time.perf_counter()
     try:
-        rep = replay(trace, policy, preset, procs=procs, limit_jobs=limit_jobs, overrides=overrides)
+        rep = replay(
+            trace,
+            policy,
+            preset,
+            procs=procs,
+            limit_jobs=limit_jobs,
+            overrides=overrides,
+            expected_starts=expected_starts,
+        )
     except SimError as e:
         _fail(str(e))
         return
@@ -141,6 +157,8 @@ def sim(
             procs=rep.result.procs_total,
             wall_s=round(wall_s, 3),
         )
+        if rep.expected_start_accuracy is not None:
+            d["expected_start"] = rep.expected_start_accuracy.to_dict()
         click.echo(json.dumps(d))
         return
     click.echo(
@@ -152,6 +170,17 @@ def sim(
     click.echo(f"mean bsld    {m.mean_bounded_slowdown:,.2f} (tau = 10 s)")
     click.echo(f"utilization  {m.utilization:.4f}")
     click.echo(f"makespan     {m.makespan_s:,.0f} s")
+    acc = rep.expected_start_accuracy
+    if acc is not None:
+        click.echo(
+            f"promised     {acc.jobs_with_estimate} jobs a start at submit, "
+            f"{acc.jobs_waiting} of them waited"
+        )
+        click.echo(
+            f"start error  median {acc.median_abs_error_s:,.0f} s (all), "
+            f"{acc.median_abs_error_waiting_s:,.0f} s (waited; mean "
+            f"{acc.mean_abs_error_waiting_s:,.0f} s, {acc.late_fraction:.0%} started late)"
+        )
     click.echo(f"wall time    {wall_s:.2f} s ({m.jobs_simulated / max(wall_s, 1e-9):,.0f} jobs/s)")
 
 

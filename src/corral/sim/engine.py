@@ -1,7 +1,8 @@
 """Discrete-event replay on a virtual clock, through the scheduler core.
 
-Events: arrivals, terminations and (EASY++) "prediction over" (a running job
-reached its predicted end and is planned with its limit from then on). Each
+Events: arrivals, terminations and (EASY++, predictive) "prediction over" (a
+running job reached its predicted end and is planned with its limit from then
+on, or with the policy's next guess). Each
 scheduling cycle calls `corral.sched.run_cycle_counts`, the processor-count
 fast path of the core, with the same policy objects as the controller.
 """
@@ -38,6 +39,10 @@ class SimResult:
     # with record_usage: (time, decayed usage per user in processor-seconds,
     # half-life settings.fs_half_life_s) at every cycle
     usage: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    # with expected_starts: the start each job was promised after the cycle of
+    # its arrival (its submit time if it started then; inf: no time could be
+    # given; -1: not computed, deeper than expected_depth in the queue)
+    t_expected: list[float] = field(default_factory=list)
 
 
 def simulate(
@@ -50,13 +55,21 @@ def simulate(
     incremental: bool = True,
     on_cycle: Callable[[float, list[Req], list[Req]], None] | None = None,
     record_usage: bool = False,
+    expected_starts: bool = False,
+    expected_depth: int = 2000,
 ) -> SimResult:
     """Replay `jobs` (any order; sorted by submit time, then trace order).
 
     With `settings.queue_order == "priority"` the queue handed to the policy
     is sorted by multifactor priority (age and fair-share, weights from the
     settings) at every cycle; usage is each user's processor-seconds, accrued
-    while their jobs run and decayed with `fs_half_life_s`, equal shares."""
+    while their jobs run and decayed with `fs_half_life_s`, equal shares.
+
+    With `expected_starts`, every job still waiting after the cycle of its
+    arrival is given the start it would have if nothing else arrived and every
+    running and queued job took its planned duration (the policy's predictions):
+    the queue, in the order the policy plans it, is booked on the availability
+    profile up to the job (at most `expected_depth` jobs)."""
     if (
         settings.conservative_plan == "keep"
         and isinstance(policy, Conservative)
@@ -66,7 +79,13 @@ def simulate(
     ):
         from corral.sim.kept import simulate_kept
 
-        return simulate_kept(jobs, procs_total, settings, record_timeline=record_timeline)
+        return simulate_kept(
+            jobs,
+            procs_total,
+            settings,
+            record_timeline=record_timeline,
+            expected_starts=expected_starts,
+        )
     n = len(jobs)
     order = sorted(range(n), key=lambda i: (jobs[i].t_submit, i))
     if settings.tie_order == "arrivals_first":
@@ -159,6 +178,39 @@ def simulate(
     dirty = True
     last_now = -INF
     n_seen = 0  # queue entries already examined by a cycle
+    t_expected = [-1.0] * n if expected_starts else []
+    fresh: list[int] = []  # arrivals not yet given an expected start
+
+    def promise(now: float) -> None:
+        """Expected starts for the jobs that arrived before this cycle."""
+        waiting: dict[int, int] = {}
+        for i in fresh:
+            if t_start[i] >= 0:
+                t_expected[i] = t_start[i]
+            else:
+                waiting[id(reqs[i])] = i
+        fresh.clear()
+        if not waiting:
+            return
+        free_eff = free
+        if limit_frees and ends and ends[0][0] <= now:
+            k = bisect_right(ends, (now, INF))
+            free_eff += sum(p for _, p in ends[:k])
+            view = ends[k:]
+        else:
+            view = ends[:]
+        m = CountMachine(procs_total, free_eff, view, now)
+        t = -INF
+        in_order = not policy.overtakes
+        for depth, r in enumerate(policy.ordered(queue, now)):
+            if depth >= expected_depth:
+                break
+            t = m.reserve(r, t) if in_order else m.reserve(r)
+            i = waiting.pop(id(r), -1)
+            if i >= 0:
+                t_expected[i] = t
+                if not waiting:
+                    break
 
     def cycle(now: float) -> None:
         nonlocal free, queue, n_cycles, seq, dirty, last_now, n_seen, machine
@@ -202,6 +254,8 @@ def simulate(
             on_cycle(now, queue, started)
         if not started:
             n_seen = len(queue)
+            if fresh:
+                promise(now)
             return
         for req in started:
             i = index_of[id(req)]
@@ -230,6 +284,8 @@ def simulate(
             gone = set(started)
             queue = [r for r in queue if r not in gone]
         n_seen = len(queue)
+        if fresh:
+            promise(now)
         if record_timeline:
             timeline.append((now, procs_total - free, len(queue)))
 
@@ -244,6 +300,8 @@ def simulate(
             accrue(now)
         if kind == ARRIVE:
             queue.append(reqs[i])
+            if expected_starts:
+                fresh.append(i)
         elif kind == END:
             j = jobs[i]
             t_end[i] = now
@@ -252,21 +310,29 @@ def simulate(
                 rate[j.user] -= j.procs
             drop_end(i)
             planned[i] = INF
-            policy.record_finish(j.user, j.run_s)
+            policy.record_finish(j.user, j.run_s, j.limit_s)
             dirty = True
             if record_timeline:
                 timeline.append((now, procs_total - free, len(queue)))
-        else:  # PRED: outlived its prediction, plan with the limit from now on
+        else:  # PRED: outlived its prediction: its limit, or the policy's next guess
             if t_end[i] < 0:
                 dirty = True
                 drop_end(i)
-                planned[i] = t_start[i] + reqs[i].limit_s
-                if planned[i] < INF:
-                    insort(ends, (planned[i], jobs[i].procs))
-            continue
+                t_limit_end = t_start[i] + reqs[i].limit_s
+                t_next = policy.corrected_end(t_start[i], planned[i], now, t_limit_end)
+                planned[i] = t_next
+                if t_next < INF:
+                    insort(ends, (t_next, jobs[i].procs))
+                if t_next < t_limit_end and t_start[i] + jobs[i].run_s > t_next:
+                    heapq.heappush(heap, (t_next, o_pred, seq, PRED, i))
+                    seq += 1
+            if not policy.replan_on_correction or t_end[i] >= 0:
+                continue
         if per_event or not heap or heap[0][0] != now:
             cycle(now)
-    return SimResult(jobs, t_start, t_end, procs_total, n_cycles, policy.name, timeline, usage_log)
+    return SimResult(
+        jobs, t_start, t_end, procs_total, n_cycles, policy.name, timeline, usage_log, t_expected
+    )
 
 
 def _priority_key(r: Req) -> tuple[float, float, int]:

@@ -30,9 +30,12 @@ def simulate_kept(
     *,
     record_timeline: bool = False,
     rebuild: bool = False,
+    expected_starts: bool = False,
 ) -> SimResult:
     """`rebuild=True`: rebuild the availability profile before every
-    operation instead of updating it (the reference for tests)."""
+    operation instead of updating it (the reference for tests).
+    `expected_starts`: record each job's reservation at arrival as the start
+    it was promised (SimResult.t_expected)."""
     n = len(jobs)
     order = sorted(range(n), key=lambda i: (jobs[i].t_submit, i))
     o_arrive, o_end = (0, 1) if settings.tie_order == "arrivals_first" else (1, 0)
@@ -47,6 +50,7 @@ def simulate_kept(
     plan = KeptPlan(procs_total, jobs[order[0]].t_submit if n else 0.0, rebuild=rebuild)
     t_start = [-1.0] * n
     t_end = [-1.0] * n
+    t_expected = [-1.0] * n if expected_starts else []
     busy = 0
     waiting = 0
     n_cycles = 0
@@ -65,7 +69,9 @@ def simulate_kept(
             j = jobs[i]
             if kind == ARRIVE:
                 dur = j.run_s if plan_runtime else j.limit_s
-                plan.arrive(i, j.procs, dur, now)
+                t_resv = plan.arrive(i, j.procs, dur, now)
+                if expected_starts:
+                    t_expected[i] = t_resv
                 waiting += 1
                 n_cycles += 1
             else:
@@ -91,4 +97,6 @@ def simulate_kept(
             seq += 1
         if started and record_timeline:
             timeline.append((now, busy, waiting))
-    return SimResult(jobs, t_start, t_end, procs_total, n_cycles, "conservative", timeline)
+    return SimResult(
+        jobs, t_start, t_end, procs_total, n_cycles, "conservative", timeline, t_expected=t_expected
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from statistics import fmean, median
 from typing import Any
 
 from corral.sim.engine import SimResult
@@ -59,4 +60,50 @@ def compute(res: SimResult, only_valid: bool = True) -> Metrics:
         makespan_s=makespan,
         max_wait_s=max_wait,
         cycles=res.n_cycles,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StartAccuracy:
+    """How far the start promised at submit was from the start that came
+    (replays with expected_starts). Absolute errors in seconds, over the jobs
+    given a finite expected start, and over those of them that had to wait
+    (a job started at submit was promised its submit time: error 0)."""
+
+    jobs_with_estimate: int
+    jobs_waiting: int  # of those, jobs not started at submit
+    median_abs_error_s: float
+    mean_abs_error_s: float
+    median_abs_error_waiting_s: float
+    mean_abs_error_waiting_s: float
+    late_fraction: float  # waiting jobs that started after their promise
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def start_accuracy(res: SimResult) -> StartAccuracy | None:
+    """None when the replay gave no expected starts."""
+    if not res.t_expected:
+        return None
+    errs: list[float] = []
+    errs_waiting: list[float] = []
+    late = 0
+    for k, j in enumerate(res.jobs):
+        promised, start = res.t_expected[k], res.t_start[k]
+        if promised < 0 or promised == float("inf") or start < 0:
+            continue
+        e = abs(start - promised)
+        errs.append(e)
+        if start > j.t_submit or promised > j.t_submit:
+            errs_waiting.append(e)
+            late += start > promised
+    return StartAccuracy(
+        jobs_with_estimate=len(errs),
+        jobs_waiting=len(errs_waiting),
+        median_abs_error_s=median(errs) if errs else 0.0,
+        mean_abs_error_s=fmean(errs) if errs else 0.0,
+        median_abs_error_waiting_s=median(errs_waiting) if errs_waiting else 0.0,
+        mean_abs_error_waiting_s=fmean(errs_waiting) if errs_waiting else 0.0,
+        late_fraction=late / len(errs_waiting) if errs_waiting else 0.0,
     )

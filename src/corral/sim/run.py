@@ -9,7 +9,7 @@ from pathlib import Path
 from corral.sched import POLICIES, Policy
 from corral.sim.engine import SimResult, simulate
 from corral.sim.jobs import jobs_from_swf
-from corral.sim.metrics import Metrics, compute
+from corral.sim.metrics import Metrics, StartAccuracy, compute, start_accuracy
 from corral.sim.rlsched import RL_POLICIES, CellResult, table_cell
 from corral.sim.settings import PRESETS, SETTING_NAMES, ReplaySettings
 from corral.sim.swf import TraceError, read_swf
@@ -25,6 +25,7 @@ class Replay:
     metrics: Metrics
     settings: ReplaySettings
     trace: str
+    expected_start_accuracy: StartAccuracy | None = None
 
 
 def make_policy(name: str) -> Policy:
@@ -79,6 +80,7 @@ def replay(
     limit_jobs: int | None = None,
     overrides: dict[str, str] | None = None,
     record_timeline: bool = False,
+    expected_starts: bool = False,
 ) -> Replay:
     settings = make_settings(preset, overrides)
     if settings.protocol != "whole":
@@ -93,8 +95,16 @@ def replay(
         raise SimError(f"{trace_path}: no MaxProcs/MaxNodes in the header; pass --procs")
     records = trace.records[:limit_jobs] if limit_jobs else trace.records
     jobs = jobs_from_swf(records, settings, machine)
-    res = simulate(jobs, machine, pol, settings, record_timeline=record_timeline)
-    return Replay(res, compute(res, settings.metric_jobs == "valid"), settings, trace.name)
+    res = simulate(
+        jobs,
+        machine,
+        pol,
+        settings,
+        record_timeline=record_timeline,
+        expected_starts=expected_starts,
+    )
+    metrics = compute(res, settings.metric_jobs == "valid")
+    return Replay(res, metrics, settings, trace.name, start_accuracy(res))
 
 
 def rl_cell(

@@ -1,0 +1,142 @@
+"""Runtime prediction and the predictive policy (corral.sched.predict, Predictive)."""
+
+from __future__ import annotations
+
+import math
+
+from corral.sched import Req, RunningView, run_cycle
+from corral.sched.policies import EasyPlusPlus, Predictive
+from corral.sched.predict import RuntimePredictor, corrected_end
+
+from .helpers import node, pend, snap
+
+
+def test_no_history_predicts_the_request() -> None:
+    p = RuntimePredictor()
+    assert p.predict("u", 3600.0) == 3600.0
+    assert p.predict("u", math.inf) == math.inf
+
+
+def test_the_finest_group_with_enough_history_wins() -> None:
+    p = RuntimePredictor()
+    p.record("u", 3600.0, 100.0)
+    assert p.predict("u", 3600.0) == 3600.0  # one runtime is not enough
+    p.record("u", 3600.0, 300.0)
+    assert p.predict("u", 3600.0) == 200.0  # (user, request): mean of the last two
+    p.record("u", 600.0, 500.0)
+    # another request of the same user: the user's last two (300, 500)
+    assert p.predict("u", 7200.0) == 400.0
+    # the user's (u, 600) group has one runtime: the user's group answers
+    assert p.predict("u", 600.0) == 400.0
+    # a user never seen, asking a known request: that request's last two
+    assert p.predict("w", 3600.0) == 200.0
+    assert p.predict("w", 60.0) == 60.0  # nothing known: the request
+
+
+def test_prediction_is_capped_by_the_request_and_floored_at_a_second() -> None:
+    p = RuntimePredictor()
+    for run_s in (5000.0, 5000.0):
+        p.record("u", 10_000.0, run_s)
+    assert p.predict("u", 1000.0) == 1000.0
+    q = RuntimePredictor()
+    q.record("u", 50.0, 0.0)
+    q.record("u", 50.0, 0.0)
+    assert q.predict("u", 50.0) == 1.0
+
+
+def test_request_keys_ignore_clock_rounding() -> None:
+    p = RuntimePredictor()
+    t0 = 1_700_000_000.123
+    for run_s in (10.0, 30.0):
+        p.record("u", 600.0, run_s)
+    assert p.predict("u", (t0 + 600.0) - t0) == 20.0
+
+
+def test_corrected_end_doubles_the_prediction_up_to_the_limit() -> None:
+    # started at 100, predicted 50 s, limit 1000 s
+    assert corrected_end(100.0, 150.0, 120.0, 1100.0) == 150.0  # not passed yet
+    assert corrected_end(100.0, 150.0, 150.0, 1100.0) == 200.0
+    assert corrected_end(100.0, 150.0, 260.0, 1100.0) == 300.0
+    assert corrected_end(100.0, 150.0, 700.0, 1100.0) == 900.0
+    assert corrected_end(100.0, 150.0, 900.0, 1100.0) == 1100.0  # capped
+    assert corrected_end(100.0, 100.0, 100.5, 1100.0) == 101.0  # a 0 s guess: 1 s
+
+
+def test_easy_plus_plus_still_jumps_to_the_limit() -> None:
+    assert EasyPlusPlus().corrected_end(0.0, 50.0, 60.0, 1000.0) == 1000.0
+    assert Predictive(correct=False).corrected_end(0.0, 50.0, 60.0, 1000.0) == 1000.0
+    assert Predictive().corrected_end(0.0, 50.0, 60.0, 1000.0) == 100.0
+
+
+def reqs(*spec: tuple[int, float, float]) -> list[Req]:
+    """(job id, submit, planning duration)"""
+    out = []
+    for job_id, t_submit, dur in spec:
+        r = Req(job_id, 1, 10_000.0, t_submit)
+        r.dur_s = dur
+        out.append(r)
+    return out
+
+
+def test_xfactor_order_puts_the_most_slowed_down_first() -> None:
+    pol = Predictive(starve_s=10_000.0)
+    q = reqs((1, 0.0, 1000.0), (2, 500.0, 10.0), (3, 900.0, 100.0))
+    # at 1000: x = (1000+1000)/1000 = 2, (500+10)/10 = 51, (100+100)/100 = 2 (tie: queue order)
+    assert [r.job_id for r in pol.ordered(q, 1000.0)] == [2, 1, 3]
+    assert [r.job_id for r in Predictive(order="priority").ordered(q, 1000.0)] == [1, 2, 3]
+
+
+def test_starving_jobs_keep_priority_order_ahead_of_all() -> None:
+    pol = Predictive(starve_s=600.0)
+    # 1 waited 1000 s (starving) and goes first though its expansion factor
+    # (1.2) is the smallest; then 3 (x = 101) before 2 (x = 1.1)
+    q = reqs((1, 0.0, 5000.0), (2, 500.0, 5000.0), (3, 900.0, 1.0))
+    assert [r.job_id for r in pol.ordered(q, 1000.0)] == [1, 3, 2]
+    q = reqs((1, 0.0, 5000.0), (2, 300.0, 5000.0), (3, 900.0, 1.0))
+    assert [r.job_id for r in pol.ordered(q, 1000.0)] == [1, 2, 3]  # 2 starves too
+
+
+def test_priority_weighs_the_expansion_factor() -> None:
+    pol = Predictive(starve_s=10_000.0)
+    q = reqs((1, 0.0, 100.0), (2, 0.0, 100.0))
+    q[1].priority = 500.0  # e.g. its account is under-served (of 1000 at most)
+    assert [r.job_id for r in pol.ordered(q, 100.0)] == [2, 1]
+    q[1].priority = 0.01  # a difference of age only: equal up to rounding
+    assert [r.job_id for r in pol.ordered(q, 100.0)] == [2, 1]
+    q[0].priority = 0.02
+    assert [r.job_id for r in pol.ordered(q, 100.0)] == [1, 2]
+    q[0].priority = 2000.0  # an administrator's priority: first whatever else
+    q[0].dur_s = 10_000.0
+    assert [r.job_id for r in pol.ordered(q, 100.0)] == [1, 2]
+
+
+def test_a_short_job_waiting_behind_a_long_one_goes_first() -> None:
+    nodes = [node("a", 1)]
+    pending = [pend(1, limit_s=2000.0, t_submit=0), pend(2, limit_s=1000.0, t_submit=1, user="v")]
+    pol = Predictive()
+    for _ in range(2):
+        pol.record_finish("v", 10.0, 1000.0)
+    d = run_cycle(snap(nodes, [], pending), pol, now=2.0)
+    assert [s.job_id for s in d.starts] == [2]
+    d = run_cycle(snap(nodes, [], pending), EasyPlusPlus(), now=2.0)
+    assert [s.job_id for s in d.starts] == [1]
+
+
+def test_a_running_job_past_its_prediction_is_planned_at_the_doubled_guess() -> None:
+    # half of node a is busy until the running job ends; job 2 (all 4 cpus) is
+    # reserved then; job 3 (1 cpu, 300 s) may backfill only if it ends before.
+    nodes = [node("a", 4, used=(2, 0, 0))]
+    running = [RunningView(9, ("a",), 2, 0, 0, 0.0, 10_000.0, t_predicted_end=100.0, user="r")]
+    pending = [pend(2, cpus=4, limit_s=1000.0, t_submit=0, user="x"),
+               pend(3, cpus=1, limit_s=300.0, t_submit=1, user="y")]
+    pol = Predictive(order="priority")
+    # at 150 the guess is 200: job 3 (ends at 450) would delay job 2
+    assert run_cycle(snap(nodes, running, pending), pol, now=150.0).starts == ()
+    # at 500 the guess is 800: job 3 ends at 800, in time
+    d = run_cycle(snap(nodes, running, pending), pol, now=500.0)
+    assert [s.job_id for s in d.starts] == [3]
+    assert d.pending[2].t_expected_start == 800.0
+    # EASY++ plans it with its limit at once
+    d = run_cycle(snap(nodes, running, pending), EasyPlusPlus(), now=150.0)
+    assert [s.job_id for s in d.starts] == [3]
+    assert d.pending[2].t_expected_start == 10_000.0
