@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from corral.sim.run import Replay
 
 # Kept here so that importing the command does not import the scheduler core
 # (tests check they match corral.sched.POLICIES and corral.sim.settings.PRESETS).
@@ -26,6 +31,17 @@ def _fail(msg: str, code: int = 2) -> None:
 
 @click.command("sim")
 @click.argument("trace", type=click.Path(dir_okay=False), required=False)
+@click.option(
+    "--from-store",
+    "from_store",
+    is_flag=True,
+    help="Replay the finished jobs of this site's corral store instead of a TRACE "
+    "(the database of the configuration, or --store).",
+)
+@click.option("--store", "store_url", default=None, metavar="URL",
+              help="--from-store: the store's database URL (default: the site's).")
+@click.option("--days", type=float, default=None,
+              help="--from-store: only the jobs submitted in the last N days.")
 @click.option("--sample", is_flag=True,
               help="Replay the sample shipped with corral: the first 500 jobs of the "
               "KTH SP2 log (Parallel Workloads Archive).")
@@ -35,7 +51,7 @@ def _fail(msg: str, code: int = 2) -> None:
     default="easy",
     show_default=True,
     help=f"Scheduling policy: {'|'.join(POLICY_NAMES)}; with --preset rlscheduler "
-    f"{'|'.join(RL_POLICY_NAMES)}.",
+    f"{'|'.join(RL_POLICY_NAMES)}. Several, comma-separated: a table comparing them.",
 )
 @click.option(
     "--preset",
@@ -78,6 +94,9 @@ def _fail(msg: str, code: int = 2) -> None:
 )
 def sim(
     trace: str | None,
+    from_store: bool,
+    store_url: str | None,
+    days: float | None,
     sample: bool,
     policy: str,
     preset: str,
@@ -94,11 +113,15 @@ def sim(
 
     No trace at hand? --sample replays a small real one shipped with corral.
     """
-    if sample == (trace is not None):
-        _fail("give a TRACE file or --sample (one of them)")
+    if sample + from_store + (trace is not None) != 1:
+        _fail("give a TRACE file, --sample or --from-store (one of them)")
+    if (store_url is not None or days is not None) and not from_store:
+        _fail("--store and --days apply to --from-store only")
+    if days is not None and days <= 0:
+        _fail(f"--days must be positive (got {days})")
     trace = str(SAMPLE_TRACE) if trace is None else trace
     from corral.sim.report import write_jobs_csv, write_plots
-    from corral.sim.run import SimError, make_settings, replay
+    from corral.sim.run import SimError, make_settings, replay, replay_store
 
     overrides: dict[str, str] = {}
     for item in sets:
@@ -116,6 +139,8 @@ def sim(
         _fail(str(e))
         return
     if protocol == "rlscheduler":
+        if from_store:
+            _fail("--from-store does not apply to the rlscheduler protocol")
         if procs is not None or limit_jobs or jobs_out or plots or expected_starts:
             _fail(
                 "--procs, --limit, --jobs-out, --plots and --expected-starts do not apply "
@@ -125,17 +150,43 @@ def sim(
         return
     if backfill:
         _fail("--backfill applies to --preset rlscheduler only (use --policy easy)")
-    t0 = time.perf_counter()
-    try:
-        rep = replay(
+    if from_store and limit_jobs:
+        _fail("--limit does not apply to --from-store (use --days)")
+    url = ""
+    if from_store:
+        url = store_url or _site_database()
+
+    def run_one(name: str) -> Replay:
+        if from_store:
+            since = time.time() - days * 86400 if days is not None else None
+            return replay_store(
+                url,
+                name,
+                preset,
+                procs=procs,
+                overrides=overrides,
+                expected_starts=expected_starts,
+                since=since,
+            )
+        return replay(
             trace,
-            policy,
+            name,
             preset,
             procs=procs,
             limit_jobs=limit_jobs,
             overrides=overrides,
             expected_starts=expected_starts,
         )
+
+    names = [p.strip() for p in policy.split(",") if p.strip()]
+    if len(names) > 1:
+        if jobs_out or plots:
+            _fail("--jobs-out and --plots take one policy")
+        _compare(names, run_one, preset, as_json)
+        return
+    t0 = time.perf_counter()
+    try:
+        rep = run_one(policy)
     except SimError as e:
         _fail(str(e))
         return
@@ -182,6 +233,61 @@ def sim(
             f"{acc.mean_abs_error_waiting_s:,.0f} s, {acc.late_fraction:.0%} started late)"
         )
     click.echo(f"wall time    {wall_s:.2f} s ({m.jobs_simulated / max(wall_s, 1e-9):,.0f} jobs/s)")
+
+
+def _site_database() -> str:
+    from corral.config import load_config
+    from corral.model.errors import InvalidRequest
+
+    try:
+        return load_config().database_url
+    except InvalidRequest as e:
+        _fail(str(e))
+        return ""
+
+
+def _compare(
+    names: list[str], run_one: Callable[[str], Replay], preset: str, as_json: bool
+) -> None:
+    from corral.sim.run import SimError
+
+    rows = []
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            rep = run_one(name)
+        except SimError as e:
+            _fail(str(e))
+            return
+        rows.append((name, rep, time.perf_counter() - t0))
+    if as_json:
+        out = []
+        for name, rep, wall_s in rows:
+            d = rep.metrics.to_dict()
+            d.update(trace=rep.trace, policy=name, preset=preset, wall_s=round(wall_s, 3))
+            if rep.expected_start_accuracy is not None:
+                d["expected_start"] = rep.expected_start_accuracy.to_dict()
+            out.append(d)
+        click.echo(json.dumps(out))
+        return
+    first = rows[0][1]
+    click.echo(
+        f"trace  {first.trace} ({first.metrics.jobs_simulated} jobs, "
+        f"{first.result.procs_total} processors), preset {preset}"
+    )
+    promised = first.expected_start_accuracy is not None
+    head = f"{'policy':14s} {'bsld':>10s} {'mean wait s':>12s} {'max wait s':>12s} {'util':>7s}"
+    click.echo(head + ("  start error (median, waited)" if promised else ""))
+    for name, rep, _ in rows:
+        m = rep.metrics
+        line = (
+            f"{name:14s} {m.mean_bounded_slowdown:10,.2f} {m.mean_wait_s:12,.0f} "
+            f"{m.max_wait_s:12,.0f} {m.utilization:7.4f}"
+        )
+        acc = rep.expected_start_accuracy
+        if acc is not None:
+            line += f"  {acc.median_abs_error_waiting_s:,.0f} s"
+        click.echo(line)
 
 
 def _rl(trace: str, policy: str, preset: str, overrides: dict[str, str], as_json: bool) -> None:

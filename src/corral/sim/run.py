@@ -8,7 +8,7 @@ from pathlib import Path
 
 from corral.sched import POLICIES, Policy
 from corral.sim.engine import SimResult, simulate
-from corral.sim.jobs import jobs_from_swf
+from corral.sim.jobs import SimJob, jobs_from_swf
 from corral.sim.metrics import Metrics, StartAccuracy, compute, start_accuracy
 from corral.sim.rlsched import RL_POLICIES, CellResult, table_cell
 from corral.sim.settings import PRESETS, SETTING_NAMES, ReplaySettings
@@ -105,6 +105,45 @@ def replay(
     )
     metrics = compute(res, settings.metric_jobs == "valid")
     return Replay(res, metrics, settings, trace.name, start_accuracy(res))
+
+
+def replay_store(
+    url: str,
+    policy: str | Policy = "easy",
+    preset: str = "corral",
+    *,
+    procs: int | None = None,
+    overrides: dict[str, str] | None = None,
+    expected_starts: bool = False,
+    since: float | None = None,
+    until: float | None = None,
+) -> Replay:
+    """Replay the finished jobs of a corral store (corral.sim.from_store): the
+    preset's queue, cycle and kill settings apply; its trace-loading settings
+    (processor fields, bad records) do not, the store's records being exact."""
+    from corral.sim.from_store import StoreTraceError, read_store
+
+    settings = make_settings(preset, overrides)
+    if settings.protocol != "whole":
+        raise SimError(f"preset {preset!r} uses the {settings.protocol} protocol")
+    pol = make_policy(policy) if isinstance(policy, str) else policy
+    try:
+        st = read_store(url, since=since, until=until)
+    except StoreTraceError as e:
+        raise SimError(str(e)) from None
+    machine = procs or st.procs
+    if machine <= 0:
+        raise SimError(f"{st.name}: no nodes in the store; pass --procs")
+    if not st.jobs:
+        raise SimError(f"{st.name}: no finished job to replay")
+    sim_jobs = [j if j.procs <= machine else _capped(j, machine) for j in st.jobs]
+    res = simulate(sim_jobs, machine, pol, settings, expected_starts=expected_starts)
+    metrics = compute(res, settings.metric_jobs == "valid")
+    return Replay(res, metrics, settings, st.name, start_accuracy(res))
+
+
+def _capped(j: SimJob, procs: int) -> SimJob:
+    return SimJob(j.job_id, j.t_submit, j.run_s, j.limit_s, procs, j.user, j.valid)
 
 
 def rl_cell(
