@@ -46,11 +46,19 @@ def _fail(msg: str, code: int = 2) -> None:
               help="Replay the sample shipped with corral: the first 500 jobs of the "
               "KTH SP2 log (Parallel Workloads Archive).")
 @click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Replay with this corral.toml's scheduler policy, age and fair-share weights, "
+    "usage half-life and node CPUs (--policy, --set and --procs still win).",
+)
+@click.option(
     "--policy",
     "policy",
-    default="easy",
-    show_default=True,
-    help=f"Scheduling policy: {'|'.join(POLICY_NAMES)}; with --preset rlscheduler "
+    default=None,
+    help=f"Scheduling policy (default easy, or the --config's): {'|'.join(POLICY_NAMES)}; "
+    "with --preset rlscheduler "
     f"{'|'.join(RL_POLICY_NAMES)}. Several, comma-separated: a table comparing them.",
 )
 @click.option(
@@ -94,11 +102,12 @@ def _fail(msg: str, code: int = 2) -> None:
 )
 def sim(
     trace: str | None,
+    config_path: str | None,
     from_store: bool,
     store_url: str | None,
     days: float | None,
     sample: bool,
-    policy: str,
+    policy: str | None,
     preset: str,
     sets: tuple[str, ...],
     backfill: bool,
@@ -124,6 +133,21 @@ def sim(
     from corral.sim.run import SimError, make_settings, replay, replay_store
 
     overrides: dict[str, str] = {}
+    site_note = ""
+    if config_path is not None:
+        from corral.sim.site import SiteConfigError, read_site
+
+        try:
+            site = read_site(config_path)
+        except SiteConfigError as e:
+            _fail(str(e))
+            return
+        overrides.update(site.overrides)
+        policy = policy or site.policy
+        procs = procs or site.procs
+        left = ", ".join(site.not_replayed) or "nothing"
+        site_note = f"{config_path} (not replayed: {left})"
+    policy = policy or "easy"
     for item in sets:
         if "=" not in item:
             _fail(f"--set {item!r}: use KEY=VALUE")
@@ -182,7 +206,7 @@ def sim(
     if len(names) > 1:
         if jobs_out or plots:
             _fail("--jobs-out and --plots take one policy")
-        _compare(names, run_one, preset, as_json)
+        _compare(names, run_one, preset, as_json, site_note)
         return
     t0 = time.perf_counter()
     try:
@@ -210,12 +234,16 @@ def sim(
         )
         if rep.expected_start_accuracy is not None:
             d["expected_start"] = rep.expected_start_accuracy.to_dict()
+        if site_note:
+            d["site_config"] = site_note
         click.echo(json.dumps(d))
         return
     click.echo(
         f"trace        {rep.trace} ({m.jobs_simulated} jobs, {rep.result.procs_total} processors)"
     )
     click.echo(f"policy       {policy} (preset {preset})")
+    if site_note:
+        click.echo(f"site config  {site_note}")
     click.echo(f"jobs         {m.jobs} averaged")
     click.echo(f"mean wait    {m.mean_wait_s:,.1f} s")
     click.echo(f"mean bsld    {m.mean_bounded_slowdown:,.2f} (tau = 10 s)")
@@ -247,7 +275,11 @@ def _site_database() -> str:
 
 
 def _compare(
-    names: list[str], run_one: Callable[[str], Replay], preset: str, as_json: bool
+    names: list[str],
+    run_one: Callable[[str], Replay],
+    preset: str,
+    as_json: bool,
+    site_note: str = "",
 ) -> None:
     from corral.sim.run import SimError
 
@@ -265,6 +297,8 @@ def _compare(
         for name, rep, wall_s in rows:
             d = rep.metrics.to_dict()
             d.update(trace=rep.trace, policy=name, preset=preset, wall_s=round(wall_s, 3))
+            if site_note:
+                d["site_config"] = site_note
             if rep.expected_start_accuracy is not None:
                 d["expected_start"] = rep.expected_start_accuracy.to_dict()
             out.append(d)
@@ -275,6 +309,8 @@ def _compare(
         f"trace  {first.trace} ({first.metrics.jobs_simulated} jobs, "
         f"{first.result.procs_total} processors), preset {preset}"
     )
+    if site_note:
+        click.echo(f"site config  {site_note}")
     promised = first.expected_start_accuracy is not None
     head = f"{'policy':14s} {'bsld':>10s} {'mean wait s':>12s} {'max wait s':>12s} {'util':>7s}"
     click.echo(head + ("  start error (median, waited)" if promised else ""))

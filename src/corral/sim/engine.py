@@ -138,6 +138,8 @@ def simulate(
         fairshare=settings.prio_fairshare,
         max_age_s=settings.prio_max_age_s,
     )
+    if by_priority:
+        policy.weights = weights  # what a policy weighs priorities against
     half_life = settings.fs_half_life_s
     usage: dict[str, float] = {}  # decayed processor-seconds per user
     rate: dict[str, int] = {}  # processors each user holds now
