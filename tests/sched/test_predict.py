@@ -140,3 +140,23 @@ def test_a_running_job_past_its_prediction_is_planned_at_the_doubled_guess() -> 
     d = run_cycle(snap(nodes, running, pending), EasyPlusPlus(), now=150.0)
     assert [s.job_id for s in d.starts] == [3]
     assert d.pending[2].t_expected_start == 10_000.0
+
+
+def test_every_waiting_job_gets_an_expected_start_from_the_predictions() -> None:
+    nodes = [node("a", 1, used=(1, 0, 0))]
+    running = [RunningView(9, ("a",), 1, 0, 0, 0.0, 1000.0, t_predicted_end=100.0, user="r")]
+    pending = [pend(i, limit_s=1000.0, t_submit=float(i), user=f"u{i}") for i in (1, 2, 3)]
+    pol = Predictive()
+    for user in ("u1", "u2", "u3"):
+        for _ in range(2):
+            pol.record_finish(user, 50.0, 1000.0)
+    d = run_cycle(snap(nodes, running, pending), pol, now=10.0)
+    # predicted: 9 ends at 100, then 50 s each, in the predictive order (the
+    # latest arrival has waited least: 1, 2, 3)
+    assert [d.pending[i].t_expected_start for i in (1, 2, 3)] == [100.0, 150.0, 200.0]
+    assert [d.pending[i].reason for i in (1, 2, 3)] == ["Resources", "Priority", "Priority"]
+    # one job after the head; no history here: planned with its 1000 s limit
+    d = run_cycle(snap(nodes, running, pending), Predictive(promise_depth=1), now=10.0)
+    assert [d.pending[i].t_expected_start for i in (1, 2, 3)] == [100.0, 1100.0, None]
+    d = run_cycle(snap(nodes, running, pending), EasyPlusPlus(), now=10.0)
+    assert [d.pending[i].t_expected_start for i in (1, 2, 3)] == [100.0, None, None]

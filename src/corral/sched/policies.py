@@ -311,6 +311,9 @@ class Predictive(EASY):
     starve_s: float = 2 * 24 * 3600.0
     correct: bool = True  # False: plan with the limit once a prediction is passed
     protect_starving: bool = True
+    # waiting jobs given an expected start per pass after the first (each costs
+    # a reservation search; the rest get none)
+    promise_depth: int = 100
     name = "predictive"
     uses_predictions = True
     head_only_reservation = False  # the head changes with the reordering
@@ -369,6 +372,21 @@ class Predictive(EASY):
             for r in queue:
                 r.dur_s = r.limit_s
         super().plan(queue, m, starts, infos)
+        if infos is None or self.promise_depth <= 0:
+            return
+        # every waiting job's expected start: the rest of the queue booked in
+        # order after the plan, with the same predictions (what would happen if
+        # nothing else arrived); only where reasons are asked for
+        started = {id(r) for r, _ in starts}
+        n = 0
+        for r in queue:
+            info = infos.get(r.job_id)
+            if id(r) in started or info is None or info[1] is not None:
+                continue
+            if n >= self.promise_depth:
+                break
+            n += 1
+            infos[r.job_id] = (info[0], _finite(m.reserve(r)))
 
 
 _priority_of = attrgetter("priority")
