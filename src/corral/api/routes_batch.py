@@ -26,6 +26,7 @@ log = logging.getLogger("corral.api")
 router = APIRouter(prefix="/v1")
 
 MAX_BATCH_JOBS = 1000  # the SDK splits larger batches (corral.client.batch)
+IN_FLIGHT = 250  # items of a batch being submitted at once
 
 
 class BatchSubmitRequest(BaseModel):
@@ -64,7 +65,16 @@ async def submit_batch(body: BatchSubmitRequest, caller: CallerDep,
     if n > MAX_BATCH_JOBS:
         raise InvalidRequest(f"jobs: {n} submit requests is more than the limit of "
                              f"{MAX_BATCH_JOBS} a request (split them)")
-    results = await asyncio.gather(*(_one(ctl, caller, i, item)
-                                     for i, item in enumerate(body.jobs)))
+    # IN_FLIGHT items at a time: enough to fill the writer's group commits, few
+    # enough that a full batch does not hold a thousand half-done submits (a few KB
+    # each) in memory at once
+    answers: list[BatchItem | None] = [None] * n
+    items = iter(enumerate(body.jobs))
+
+    async def submitter() -> None:
+        for i, item in items:
+            answers[i] = await _one(ctl, caller, i, item)
+    await asyncio.gather(*(submitter() for _ in range(min(n, IN_FLIGHT))))
+    results = [a for a in answers if a is not None]
     refused = sum(1 for r in results if r.error)
     return BatchAnswer(accepted=n - refused, refused=refused, results=list(results))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from corral.model.intent import StopIntent
+from corral.model.shared import shared_environment, shared_text, shared_texts
 from corral.model.states import JobState
 
 # Patterns accepted in output paths: %j job id, %x job name, %u user name,
@@ -91,12 +93,24 @@ class JobSpec:
     def from_dict(cls, d: dict[str, Any]) -> JobSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
-        kw["argv"] = tuple(kw.get("argv") or ())
-        kw["features"] = tuple(kw.get("features") or ())
-        kw["nodelist"] = tuple(kw.get("nodelist") or ())
-        kw["exclude"] = tuple(kw.get("exclude") or ())
-        kw["environment"] = dict(kw.get("environment") or {})
+        # what jobs hold alike is kept once (model/shared.py)
+        kw["argv"] = shared_texts(kw.get("argv") or ())
+        kw["features"] = shared_texts(kw.get("features") or ())
+        kw["nodelist"] = shared_texts(kw.get("nodelist") or ())
+        kw["exclude"] = shared_texts(kw.get("exclude") or ())
+        kw["environment"] = shared_environment(kw.get("environment") or {})
+        for name in _SHARED_TEXT_FIELDS:
+            if kw.get(name) is not None:
+                kw[name] = shared_text(kw[name])
         return cls(**kw)
+
+
+# the JobSpec strings that jobs often hold alike
+_SHARED_TEXT_FIELDS = ("name", "working_dir", "script", "stdout", "stderr", "partition",
+                       "account", "array", "dependency", "qos", "reservation", "signal")
+
+
+NO_GPU_IDS: Mapping[str, tuple[int, ...]] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -134,8 +148,9 @@ class Job:
     priority_factors: tuple[float, ...] | None = None
     # running: node -> its agent's last sample (rss_mb, max_rss_mb, cpu_time_s, t); not stored
     live_usage: dict[str, dict[str, float]] | None = None
-    # running (and kept after the end): node -> the GPU device indices it holds there
-    gpu_ids: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # running (and kept after the end): node -> the GPU device indices it holds there;
+    # replaced, never changed in place (a job without GPUs shares NO_GPU_IDS)
+    gpu_ids: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: NO_GPU_IDS)
     cancelled_by_uid: int | None = None  # who cancelled it (its owner or another)
     # Renderings built once per change and shared by every reader (services/readmodel.py,
     # services/scheduling.py). Kept only on a TrackedJob, which drops them when any

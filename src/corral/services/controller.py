@@ -226,8 +226,8 @@ class Controller(JobControl):
         ids = job.gpu_ids.get(n.name)
         if ids is None:
             free = [i for i in range(n.gpus) if i not in n.gpu_ids_used]
-            ids = job.gpu_ids[n.name] = tuple(free[:job.spec.gpus_per_node])
-            job.touch()
+            ids = tuple(free[:job.spec.gpus_per_node])
+            job.gpu_ids = {**job.gpu_ids, n.name: ids}
         n.gpu_ids_used |= set(ids)
 
     def release_resources(self, job: Job) -> None:

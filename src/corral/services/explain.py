@@ -133,7 +133,7 @@ def explain(ctl: Controller, job: Job, events: list[Event] | None = None) -> dic
         lines.extend(_waiting_lines(ctl, job))
         if job.t_eligible_est is not None:
             wait = max(0.0, job.t_eligible_est - time.time())
-            busy = any(ctl.jobs.by_state[s] - {job.id} for s in JobState if s.is_active)
+            busy = any(ctl.jobs.by_state[s].keys() - {job.id} for s in JobState if s.is_active)
             lines.append(f"Expected start: {_when(job.t_eligible_est)} (in "
                          f"{format_duration_s(wait) if wait >= 1 else 'under a second'})"
                          + (", if running jobs use their whole time limits." if busy

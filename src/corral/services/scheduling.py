@@ -35,7 +35,7 @@ from corral.model.deps import DepStatus
 from corral.model.event import EventKind
 from corral.model.features import join_constraint
 from corral.model.intent import StopIntent
-from corral.model.job import Job
+from corral.model.job import NO_GPU_IDS, Job
 from corral.model.states import JobState
 from corral.sched.isolate import failing_jobs
 from corral.sched.types import (
@@ -377,7 +377,7 @@ class Scheduler:
             if start.job_id not in ctl.jobs:  # a task leaves its array's rest
                 job = ctl.arrays.detach(start.job_id) or job
             job.nodes = start.nodes
-            job.gpu_ids = {}  # devices are chosen afresh for each run
+            job.gpu_ids = NO_GPU_IDS  # devices are chosen afresh for each run
             job.t_start = time.time()
             clear_intent(job)
             ctl.allocate(job)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +26,7 @@ from sqlalchemy import (
 from corral.model.errors import NotFound
 from corral.model.event import EventKind
 from corral.model.intent import parse_intent
-from corral.model.job import Job, JobSpec
+from corral.model.job import NO_GPU_IDS, Job, JobSpec
 from corral.model.states import FINAL_JOB_STATES, JobState
 from corral.store.dialect import can_batch_returning, reserve_ids
 from corral.store.events import append_events, event_row
@@ -81,15 +81,15 @@ def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str,
     }
 
 
-def _gpu_json(gpu_ids: dict[str, tuple[int, ...]]) -> str | None:
+def _gpu_json(gpu_ids: Mapping[str, tuple[int, ...]]) -> str | None:
     if not gpu_ids:
         return None
     return json.dumps({node: list(ids) for node, ids in gpu_ids.items()}, sort_keys=True)
 
 
-def _gpu_ids(text: str | None) -> dict[str, tuple[int, ...]]:
+def _gpu_ids(text: str | None) -> Mapping[str, tuple[int, ...]]:
     if not text:
-        return {}
+        return NO_GPU_IDS
     return {str(node): tuple(int(i) for i in ids) for node, ids in json.loads(text).items()}
 
 
