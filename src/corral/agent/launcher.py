@@ -31,7 +31,7 @@ from corral.agent.jobrun import (
     make_report,
     read_early_stderr,
 )
-from corral.agent.proctree import JobTree, children_map
+from corral.agent.proctree import JobTree, children_map, sweep_all
 from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.agent.readopt import readopt
@@ -65,6 +65,8 @@ class Launcher:
         self._pidfd_ok = hasattr(os, "pidfd_open")
         self._background: set[asyncio.Task[None]] = set()
         self.scripts: JobScripts | None = None  # the site's prolog and epilog (agent/prolog)
+        # the trees of ended jobs waiting for their last sweep (one /proc scan for all)
+        self._to_sweep: list[tuple[JobTree, asyncio.Future[None]]] = []
 
     # -- public ----------------------------------------------------------------------
     def running(self) -> list[RunningJob]:
@@ -393,6 +395,29 @@ class Launcher:
         if job.next_launch is not None:
             self.launch(job.next_launch)
 
+    def _swept(self, tree: JobTree) -> asyncio.Future[None]:
+        """The tree's sweep (JobTree.sweep), done together with those of every other
+        job that ends in the same turn of the loop: a burst of ends costs one scan."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._to_sweep:
+            loop.call_soon(self._sweep_now)
+        self._to_sweep.append((tree, done))
+        return done
+
+    def _sweep_now(self) -> None:
+        batch, self._to_sweep = self._to_sweep, []
+        try:
+            sweep_all([tree for tree, _ in batch])
+        except Exception as exc:  # each job's end reports it (_supervise)
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
     async def _finish(self, job: Job, end: runs.Exit | None, t_end: float) -> JobReport:
         if job.timer is not None:
             job.timer.cancel()
@@ -401,7 +426,7 @@ class Launcher:
         elif job.tree is not None:
             # what the job left behind dies before its end is reported: a process
             # forked between a sweep and the kill, or slow to die, is killed again
-            job.tree.sweep()
+            await self._swept(job.tree)
             for _ in range(KILL_ROUNDS):
                 if not job.tree.alive():
                     break
@@ -409,7 +434,7 @@ class Launcher:
                 if job.cgroup is not None:
                     job.cgroup.kill()
                 await asyncio.sleep(KILL_POLL_S)
-                job.tree.sweep()
+                await self._swept(job.tree)
         read_early_stderr(job, last=True)
         report = make_report(job, end, t_end)
         if job.cgroup is not None:

@@ -67,8 +67,7 @@ class JobTree:
         now); the job's other processes are then found by their markers only."""
         self.root_pid = root_pid
         self.uid = uid
-        self._markers = (f"\0CORRAL_JOB_ID={job_id}\0".encode(),
-                         f"\0CORRAL_AGENT_ID={agent_id}\0".encode())
+        self.marker = (str(job_id).encode(), agent_id.encode())  # its environment's
         self.members: dict[int, psutil.Process] = {}
         self._ppid: dict[int, int] = {}
         self._cpu_s: dict[int, float] = {}
@@ -108,24 +107,7 @@ class JobTree:
 
     def sweep(self) -> None:
         """Find members by session, process group or marker environment (full scan)."""
-        root = self.root_pid
-        table = process_table()
-        for pid, (_, pgrp, sid) in table.items():
-            if pid in self.members:
-                continue
-            if self._by_session and root in (sid, pgrp):
-                self._add(pid)
-                continue
-            try:
-                if os.stat(f"/proc/{pid}").st_uid != self.uid:
-                    continue
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    env = b"\0" + f.read()
-            except OSError:
-                continue
-            if all(m in env for m in self._markers):
-                self._add(pid)
-        self.refresh(children_map(table))
+        sweep_all([self])
 
     # -- measuring -------------------------------------------------------------------
     def sample(self) -> float:
@@ -187,3 +169,56 @@ class JobTree:
 
     def kill_all(self) -> None:
         self.send(signal.SIGKILL)
+
+
+_JOB_MARK = b"CORRAL_JOB_ID="
+_AGENT_MARK = b"CORRAL_AGENT_ID="
+
+
+def _markers(environ: bytes) -> set[tuple[bytes, bytes]]:
+    """The (job id, agent id) pairs a process's environment carries (whole entries,
+    each ended by its NUL)."""
+    jobs: list[bytes] = []
+    agents: list[bytes] = []
+    for entry in environ.split(b"\0")[:-1]:
+        if entry.startswith(_JOB_MARK):
+            jobs.append(entry[len(_JOB_MARK):])
+        elif entry.startswith(_AGENT_MARK):
+            agents.append(entry[len(_AGENT_MARK):])
+    return {(j, a) for j in jobs for a in agents}
+
+
+def sweep_all(trees: list[JobTree]) -> None:
+    """Each tree's sweep (members by session, process group or marker environment),
+    from one scan of /proc for all of them: when many jobs end at once, each
+    process's stat and environment are read once, not once a job."""
+    if not trees:
+        return
+    table = process_table()
+    by_root: dict[int, list[JobTree]] = defaultdict(list)
+    for t in trees:
+        if t._by_session:
+            by_root[t.root_pid].append(t)
+    by_marker: dict[tuple[bytes, bytes], list[JobTree]] = defaultdict(list)
+    for t in trees:
+        by_marker[t.marker].append(t)
+    uids = {t.uid for t in trees}
+    for pid, (_, pgrp, sid) in table.items():
+        in_session = (*by_root.get(sid, ()), *by_root.get(pgrp, ()))
+        for t in in_session:
+            t._add(pid)  # (not twice: a member already is one)
+        try:
+            uid = os.stat(f"/proc/{pid}").st_uid
+            if uid not in uids:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        for mark in _markers(environ):
+            for t in by_marker.get(mark, ()):
+                if t.uid == uid and t not in in_session:
+                    t._add(pid)
+    kids = children_map(table)
+    for t in trees:
+        t.refresh(kids)
