@@ -30,9 +30,11 @@ from tests.e2e.cluster import FINAL, make_cluster  # noqa: E402
 CLK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_s(pid: int) -> float:
+def cpu_s(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process so far (`children`: of its reaped children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
+    k = 13 if children else 11
+    return (int(fields[k]) + int(fields[k + 1])) / CLK
 
 
 def main() -> None:
@@ -58,7 +60,7 @@ def main() -> None:
                                                      for i in range(a.jobs)])
                        if r.id is not None]
             time.sleep(a.pause_s)
-            c0, a0 = cpu_s(ctl), cpu_s(agent)
+            c0, a0, k0 = cpu_s(ctl), cpu_s(agent), cpu_s(agent, children=True)
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "corral.cli", "release", *map(str, ids)],
                            env=cluster.env, check=True, stdout=subprocess.DEVNULL)
@@ -75,6 +77,8 @@ def main() -> None:
             print(f"ctl_cpu_per_e2e_job {1000 * (cpu_s(ctl) - c0) / max(done, 1):.3g} ms/job")
             print(f"agent_cpu_per_e2e_job {1000 * (cpu_s(agent) - a0) / max(done, 1):.3g} "
                   "ms/job (its own process)")
+            print(f"runs_cpu_per_e2e_job {1000 * (cpu_s(agent, True) - k0) / max(done, 1):.3g} "
+                  "ms/job (supervisors and jobs, reaped by the agent)")
             print(f"# load average {os.getloadavg()[0]:.2f}", flush=True)
     finally:
         cluster.down()

@@ -15,21 +15,26 @@ cgroup), writes RUN_DIR/status.json (wait status, CPU time, end time, whether th
 lease lapsed) and exits. So a job's exit status survives the agent, and a job
 whose node lost the controller dies by itself (docs/specs/02-agent-protocol.md §4).
 
-Only the standard library, and nothing of corral: this starts once per job.
+Only the standard library, and nothing of corral: this starts once per job. For
+the same reason it imports no module written in Python that it can do without:
+`json` (which pulls in `re`, `enum`, `functools`, …) and `signal` (`enum`) would
+cost more CPU than the interpreter's own start; their C halves (`_json`,
+`_signal`) do the same work here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
 import sys
 import time
 
 TYPE_CHECKING = False  # no `typing` import: this starts once per job
 if TYPE_CHECKING:
+    import signal
     from typing import Any
+else:
+    import _signal as signal  # `signal` without its enums: the same calls on ints
 
 LEASE_CHECK_S = 0.5
 LEFTOVER_POLL_S = 0.1
@@ -70,11 +75,59 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+class _Scanning:
+    """What the C JSON scanner reads from its context (as json.JSONDecoder has it)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    array_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"),
+                      "NaN": float("nan")}.__getitem__
+    memo: dict[str, str] = {}
+
+
+def _unencodable(obj: object) -> object:
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def loads(text: str) -> Any:
+    """json.loads(text), without importing json."""
+    try:
+        import _json
+        scan = _json.make_scanner(_Scanning())  # type: ignore[arg-type]
+    except (ImportError, AttributeError, TypeError):  # another interpreter: the slow way
+        import json
+        return json.loads(text)
+    start = len(text) - len(text.lstrip())
+    try:
+        obj, end = scan(text, start)
+    except StopIteration as exc:
+        raise ValueError(f"not JSON at character {exc.value}") from None
+    if text[end:].strip():
+        raise ValueError(f"extra data at character {end}")
+    return obj
+
+
+def dumps(data: object) -> str:
+    """json.dumps(data), without importing json."""
+    try:
+        import _json
+        encode = _json.make_encoder(None, _unencodable, _json.encode_basestring_ascii,
+                                    None, ": ", ", ", False, False, True)
+    except (ImportError, AttributeError, TypeError):
+        import json
+        return json.dumps(data)
+    return "".join(encode(data, 0))
+
+
 def write_json(path: str, data: dict[str, Any]) -> None:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, json.dumps(data).encode())
+        os.write(fd, dumps(data).encode())
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -222,7 +275,7 @@ def main(argv: list[str]) -> int:
     run_dir = argv[1]
     try:
         with open(os.path.join(run_dir, "launch.json")) as f:
-            spec = json.load(f)["spawn"]
+            spec = loads(f.read())["spawn"]
     except (OSError, ValueError, KeyError, IndexError) as exc:
         os.write(2, f"cannot read the job's launch record: {exc}\n".encode())
         return 2
