@@ -138,6 +138,7 @@ class Supervisor:
         self.run_dir = run_dir
         self.spec = spec
         self.pid = 0
+        self.job_start = 0  # the main process's start time (clock ticks after boot)
         self.lease_file: str | None = spec.get("lease_file")
         self.grace_s = float(spec.get("kill_grace_s", 5))
         self.term_signal = int(spec.get("term_signal", signal.SIGTERM))
@@ -156,10 +157,11 @@ class Supervisor:
             self._child(devnull)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_DEFAULT_SIGNALS)
         self.pid = pid
+        self.job_start = start_time(pid)
         try:
             write_json(os.path.join(self.run_dir, "procs.json"), {
                 "supervisor_pid": os.getpid(), "supervisor_start": start_time(os.getpid()),
-                "job_pid": pid, "job_start": start_time(pid)})
+                "job_pid": pid, "job_start": self.job_start})
         except OSError as exc:  # a run nobody could follow after the agent: not started
             _quietly(os.write, 2, f"cannot record the job's process: {exc}\n".encode())
             os.kill(pid, signal.SIGKILL)
@@ -251,6 +253,8 @@ class Supervisor:
             if self.pid in (int(fields[2]), int(fields[3])):
                 out.append(pid)
                 continue
+            if int(fields[19]) < self.job_start:
+                continue  # older than the job: none of its processes (their markers)
             try:
                 if os.stat(f"/proc/{pid}").st_uid != uid:
                     continue
