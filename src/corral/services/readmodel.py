@@ -3,7 +3,9 @@
 A listing or a one-job query used to convert every job in full for every request.
 Here each job held in the queue (a TrackedJob, model/job.py) keeps its rendering:
 the main part (everything but what a scheduling pass writes) and a small scheduler
-part (reason, priority, its factors, the expected start). Assigning any field of the
+part (reason, priority, its factors, the expected start), kept joined as one byte
+string (the scheduler part last, so the main part is the rest of it; the snapshot
+holds the same string: one copy a job). Assigning any field of the
 job drops the part that depends on it, so the next rendering builds it again; the
 controller renders each job that changed when it publishes its read model
 (services/snapshot.py), from which readers answer.
@@ -52,18 +54,21 @@ def job_json(job: Job, d: dict[str, Any] | None = None, *, public: bool = False)
     if views is None:
         views = job.views = {}
     sched = job.view_sched
-    key_whole, key_main = ("public", "public_main") if public else ("whole", "main")
-    whole = views.get(key_whole)
+    key = "public" if public else "whole"
+    # (the scheduler part it was joined with, the whole): the main part is the whole
+    # but that suffix, so one rendering a job is kept (the snapshot's too), not two
+    whole = views.get(key)
     if whole is not None and whole[0] is sched:
         return whole[1]  # type: ignore[no-any-return]
-    main = views.get(key_main)
-    if main is None or sched is None:
+    if whole is not None and sched is not None:
+        main = whole[1][:len(whole[1]) - len(whole[0])]
+    else:
         d = job.to_dict()
         if sched is None:
             sched = job.view_sched = dumps({k: d[k] for k in _SCHED_KEYS})[1:]
-        main = views[key_main] = _main(withheld(d) if public else d)
+        main = _main(withheld(d) if public else d)
     out: bytes = main + sched
-    views[key_whole] = (sched, out)
+    views[key] = (sched, out)
     return out
 
 
