@@ -8,9 +8,12 @@ from tests.e2e.cluster import FINAL, Cluster
 
 
 def test_controller_kill9_and_restart(cluster: Cluster) -> None:
+    gate = cluster.state / "gate"  # the running jobs end once it exists (at most 60 s)
+    wait_gate = f"for k in $(seq 1200); do [ -e {gate} ] && break; sleep 0.05; done"
     with cluster.client() as c:
         running = [c.submit(name=f"long{i}", working_dir=str(cluster.state),
-                            script=f"#!/bin/sh\nsleep 2\nexit {i}\n", stdout="/dev/null")
+                            script=f"#!/bin/sh\n{wait_gate}\nexit {i}\n",
+                            stdout="/dev/null")
                    for i in range(2)]
         for job_id in running:
             cluster.wait_state(job_id, {"RUNNING"}, timeout_s=10)
@@ -18,7 +21,8 @@ def test_controller_kill9_and_restart(cluster: Cluster) -> None:
                            stdout="/dev/null") for i in range(100)]
         assert sum(j["state"] == "PENDING" for j in c.jobs()) == 100
     cluster.kill9_controller()
-    time.sleep(3)  # the running jobs end while the controller is away
+    gate.touch()
+    time.sleep(1)  # the running jobs end while the controller is away
     cluster.start_controller()
     with cluster.client() as c:
         ids = {j["id"] for j in c.jobs(history=True, limit=10_000)}
