@@ -170,3 +170,7 @@ class Reason:
     BAD_RESERVATION = "InvalidReservation"  # unknown, ended, or not allowed in it
     PREEMPTING = "Preempting"  # lower-tier jobs are being stopped to make room
     SCHEDULING_FAILED = "SchedulingFailed"  # made a cycle raise: held until released
+    # set by the controller before a job reaches the core
+    DEPENDENCY = "Dependency"  # waits for the jobs it depends on
+    DEPENDENCY_NEVER = "DependencyNeverSatisfied"  # they ended so that it never can
+    ARRAY_TASK_LIMIT = "JobArrayTaskLimit"  # its array's %N tasks are running

@@ -12,6 +12,7 @@ from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
+from corral.sched.types import Reason
 from corral.services.explain_why import ended_lines, node_lines
 
 if TYPE_CHECKING:
@@ -67,36 +68,36 @@ def _dependency_lines(ctl: Controller, job: Job) -> list[str]:
 
 def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
     reason = job.reason
-    if reason == "BeginTime":
+    if reason == Reason.BEGIN_TIME:
         return [f"It may not start before {_when(job.spec.t_begin)} (--begin)."]
-    if reason == "Dependency":
+    if reason == Reason.DEPENDENCY:
         return ["It waits for its dependencies:", *_dependency_lines(ctl, job)]
-    if reason == "DependencyNeverSatisfied":
+    if reason == Reason.DEPENDENCY_NEVER:
         return ["Its dependency can never be satisfied:", *_dependency_lines(ctl, job),
                 "Cancel it, or change what it depends on."]
-    if reason == "JobArrayTaskLimit" and job.spec.array:
+    if reason == Reason.ARRAY_TASK_LIMIT and job.spec.array:
         limit = array_throttle(job.spec.array)
         return [f"Its array {job.array_job_id} allows {limit} task(s) at once, and that many "
                 "are running."]
     part_nodes = [n for n in ctl.nodes.values() if n.reachable and not n.drain]
     free = max((n.cpus - n.cpus_used for n in part_nodes), default=0)
-    if reason == "Priority":
+    if reason == Reason.PRIORITY:
         ahead = sum(1 for o in (ctl.jobs[i] for i in ctl.jobs.by_state[JobState.PENDING])
                     if o.partition == job.partition and o.priority > job.priority)
         return [f"{ahead} pending job(s) in partition {job.partition!r} have a higher "
                 f"priority ({job.priority:.4f} for this one) and go first.",
                 f"It needs {_request(job)}."]
-    if reason == "Resources":
+    if reason == Reason.RESOURCES:
         return [f"It is next in line but needs {_request(job)}; the most CPUs free on one "
                 f"available node now is {free}.", *node_lines(ctl, job)]
-    if reason == "ReqNodeNotAvail":
+    if reason == Reason.NODES_UNAVAILABLE:
         return ["The nodes it needs are not available:", *node_lines(ctl, job)]
-    if reason == "PartitionNodeLimit":
+    if reason == Reason.PARTITION_NODE_LIMIT:
         return [f"It asks {_request(job)}: more than the nodes of partition "
                 f"{job.partition!r} it may use can ever give."]
-    if reason == "Reservation":
+    if reason == Reason.RESERVATION:
         return [f"Its reservation {job.spec.reservation!r} has not started yet."]
-    if reason == "InvalidReservation":
+    if reason == Reason.BAD_RESERVATION:
         return [f"Its reservation {job.spec.reservation!r} is unknown, over, does not "
                 "admit it, or is shorter than its time limit."]
     if reason.startswith(("Max", "QOSMax")):

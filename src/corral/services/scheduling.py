@@ -261,7 +261,7 @@ class Scheduler:
             if not self._eligible(t, {}):
                 continue
             if k <= 0:
-                t.reason = "JobArrayTaskLimit"
+                t.reason = Reason.ARRAY_TASK_LIMIT
                 continue
             ids = rest.first_ids(k)
             if rest.id in room:
@@ -286,16 +286,16 @@ class Scheduler:
         """Dependencies and array throttles, which the controller judges itself."""
         status = self._dependency_status(job)
         if status == DepStatus.WAITING:
-            _set_reason(job, "Dependency")
+            _set_reason(job, Reason.DEPENDENCY)
             return False
         if status == DepStatus.NEVER:
-            _set_reason(job, "DependencyNeverSatisfied")
+            _set_reason(job, Reason.DEPENDENCY_NEVER)
             if job.spec.kill_on_invalid_dep:
                 self.doomed.append(job)
             return False
         if job.array_job_id in room:
             if room[job.array_job_id] <= 0:
-                _set_reason(job, "JobArrayTaskLimit")
+                _set_reason(job, Reason.ARRAY_TASK_LIMIT)
                 return False
             room[job.array_job_id] -= 1
         return True
