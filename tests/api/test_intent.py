@@ -89,3 +89,31 @@ def test_an_agents_message_is_shown_and_decides_nothing(tmp_path: Path) -> None:
         j = await ctx.job(job_id)
         assert (j["state"], j["reason"], j["restarts"]) == ("FAILED", "Requeue", 0)
     run(tmp_path, CONFIG, {"n1": {}}, scenario)
+
+
+def test_a_run_lost_while_being_ended_is_not_retried(tmp_path: Path) -> None:
+    """A node lost under a job is a retry for a job that was running, but not for one
+    being cancelled or an allocation its client ended: those end NODE_FAIL."""
+    async def scenario(ctx: Ctx) -> None:
+        cancelled = await _running(ctx)
+        r = await ctx.user.post(f"/v1/jobs/{cancelled}/cancel")
+        assert r.status_code == 200, r.text
+        ended = int((await ctx.submit(interactive=True, argv=[])).json()["id"])
+        assert [la["job_id"] for la in await ctx.launches("n1")] == [ended]
+        r = await ctx.user.post(f"/v1/jobs/{ended}/end", json={"exit_code": 0})
+        assert r.status_code == 200, r.text
+        assert ctx.ctl.jobs[ended].intent == StopIntent.ALLOCATION_ENDED
+        await register(ctx, "n2")
+        ctx.running["n2"] = set()
+        other = int((await ctx.submit(nodelist=["n2"])).json()["id"])
+        assert [la["job_id"] for la in await ctx.launches("n2")] == [other]
+        for name in ("n1", "n2"):
+            ctx.ctl.nodes[name].reachable = False  # as when its lease lapsed
+            r = await ctx.user.delete(f"/v1/nodes/{name}")
+            assert r.status_code == 200, r.text
+        for job_id in (cancelled, ended):
+            j = await ctx.job(job_id)
+            assert (j["state"], j["restarts"], j["retries"]) == ("NODE_FAIL", 0, 0)
+        j = await ctx.job(other)
+        assert (j["state"], j["retries"]) == ("PENDING", 1)
+    run(tmp_path, CONFIG, {"n1": {}}, scenario)
