@@ -92,7 +92,9 @@ class Profile:
             t0 = ts[i] if ts[i] > t_min else t_min
             if t0 >= t_before:
                 return INF
-            t_need = min(t0 + d, t_own)
+            t_need = t0 + d
+            if t_need > t_own:  # noqa: PLR1730 (min() costs a call here, the hot loop)
+                t_need = t_own
             j = i + 1
             while j < n and ts[j] < t_need and fs[j] >= p:
                 j += 1
@@ -197,7 +199,9 @@ class KeptPlan:
         moved: list[tuple[int, float]] = []
         res = self.reserved
         ts, fs = prof.ts, prof.fs  # updated in place by prof.add
-        peak: list[int] = []  # peak[i]: max(fs[: i + 1]), rebuilt after a move
+        # peak[i]: max(fs[: i + 1]); a move changes the profile from its new
+        # start on, so only the entries from there are dropped and recomputed
+        peak: list[int] = []
         for k, (s, d, p) in res.items():
             if s <= now:
                 continue  # due now: as good as started
@@ -206,8 +210,8 @@ class KeptPlan:
             if fs[i - 1] < p:
                 if d >= s - now or i < 2:
                     continue
-                if not peak:
-                    peak = list(accumulate(fs, max))
+                if len(peak) < i - 1:
+                    _extend_peaks(peak, fs)
                 if peak[i - 2] < p:
                     continue
                 # Taken off, the job leaves at least p free from s on: a
@@ -225,8 +229,8 @@ class KeptPlan:
                 t_run = ts[r]
                 s_new = t_run
                 if d < t_run - now and r >= 2:
-                    if not peak:
-                        peak = list(accumulate(fs, max))
+                    if len(peak) < r - 1:
+                        _extend_peaks(peak, fs)
                     if peak[r - 2] >= p:
                         s_new = min(s_new, prof.earliest(p, d, now, t_run))
             if s_new + d <= s:
@@ -235,7 +239,7 @@ class KeptPlan:
             else:  # the overlap keeps its booking
                 prof.add(s_new, s, -p)
                 prof.add(s_new + d, s + d, p)
-            peak = []
+            del peak[bisect_left(ts, s_new) :]
             res[k] = (s_new, d, p)
             heapq.heappush(self._due, (s_new, k))
             moved.append((k, s_new))
@@ -265,3 +269,13 @@ class KeptPlan:
                 return s
             heapq.heappop(heap)
         return INF
+
+
+def _extend_peaks(peak: list[int], fs: list[int]) -> None:
+    """Complete the running maxima `peak` of `fs` (its entries are valid)."""
+    n = len(peak)
+    if n == 0:
+        peak.extend(accumulate(fs, max))
+    else:
+        peak.extend(accumulate(fs[n:], max, initial=peak[-1]))
+        del peak[n]  # the initial value, repeated
