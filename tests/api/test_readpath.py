@@ -168,3 +168,34 @@ def test_requests_the_snapshot_cannot_answer_go_to_the_writer(tmp_path: Path) ->
             bad = await user.get("/v1/jobs", params={"state": "nope"})
             assert bad.status_code in (400, 422) and "nope" in bad.text.lower()
     run(scenario)
+
+
+def test_plain_answers_are_the_apis(tmp_path: Path) -> None:
+    """A one-job query and an unfiltered listing, answered without the web framework,
+    carry the body, type and request id the API's routes give, for the owner and
+    for another user (who gets the private fields withheld)."""
+    async def scenario() -> None:
+        async with served(tmp_path) as (client, _):
+            me, other = client(os.getuid()), client(65534)
+            job_id = (await me.post("/v1/jobs", json=job(environment={"K": "v"}))).json()["id"]
+            api = me._transport.app.app.app  # type: ignore[attr-defined]  # the API itself
+            for c in (me, other):
+                uid = c._transport.app.uid  # type: ignore[attr-defined]
+                direct = httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=_WithPeer(api, uid)),
+                    base_url="http://corral")
+                try:
+                    for path in (f"/v1/jobs/{job_id}", "/v1/jobs"):
+                        plain = await c.get(path, headers={"X-Request-ID": "r-1"})
+                        framed = await direct.get(path, headers={"X-Request-ID": "r-1"})
+                        assert plain.status_code == framed.status_code == 200
+                        assert plain.content == framed.content
+                        for h in ("content-type", "content-length", "x-request-id"):
+                            assert plain.headers[h] == framed.headers[h], h
+                finally:
+                    await direct.aclose()
+            mine = (await me.get(f"/v1/jobs/{job_id}")).json()
+            theirs = (await other.get(f"/v1/jobs/{job_id}")).json()
+            assert mine["spec"]["environment"] == {"K": "v"} and "withheld" not in mine
+            assert "withheld" in theirs and theirs["spec"].get("environment") != {"K": "v"}
+    run(scenario)

@@ -30,6 +30,7 @@ from corral.model.job import DIRTY, Job
 from corral.model.states import JobState, NodeState
 from corral.services import readmodel
 from corral.services.access import withheld
+from corral.services.authz import Action, allows
 from corral.services.identity import Caller
 
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ class Entry:
         return out
 
     def as_seen_by(self, caller: Caller) -> bytes:
-        return self.full if caller.is_admin or caller.uid == self.uid else self.public()
+        """As services/access.py lets the caller read it."""
+        return self.full if allows(caller, Action.READ_PRIVATE, self.uid) else self.public()
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,8 @@ class Snapshot:
         return None if chunk is None else chunk.get(job_id)
 
     def sees(self, caller: Caller, e: Entry) -> bool:
-        return not self.private_jobs or caller.is_admin or caller.uid == e.uid
+        """Does the job exist for the caller? (services/access.py, Access.sees)"""
+        return not self.private_jobs or caller.uid == e.uid or allows(caller, Action.SEE_ALL)
 
     def ordered(self) -> list[Entry]:
         """Every job in id order."""
@@ -159,7 +162,7 @@ class Snapshot:
     def listing(self, caller: Caller, f: Filters, limit: int | None) -> bytes:
         """`{"jobs": [...]}` as GET /v1/jobs answers (not history): the jobs and
         pending rests the caller may see that match, in id order."""
-        key = (caller.uid, caller.is_admin, f, limit)
+        key = (caller, f, limit)
         body: bytes | None = self._memo.get(key)
         if body is not None:
             return body
@@ -182,7 +185,7 @@ class Snapshot:
 
     def _pick(self, caller: Caller, f: Filters, entries: Iterable[Entry]) -> Iterator[Entry]:
         if not f.any():
-            if not self.private_jobs or caller.is_admin:
+            if not self.private_jobs or allows(caller, Action.SEE_ALL):
                 return iter(entries)
             return (e for e in entries if e.uid == caller.uid)
         return (e for e in entries if f.match(e) and self.sees(caller, e))
