@@ -263,6 +263,7 @@ class Publisher:
                                                    or self.current.rests))):
             return self.current
         old = self.current
+        jobs_changed = bool(DIRTY)
         chunks = dict(old.chunks)
         copied: set[int] = set()
         jobs = self.ctl.jobs
@@ -284,9 +285,13 @@ class Publisher:
             rest_entries = tuple(
                 Entry(r.template, readmodel.job_json(r.template, r.to_dict()), rest=True)
                 for r in sorted(self.ctl.arrays.rests.values(), key=lambda r: r.id))
+            if [e.full for e in rest_entries] == [e.full for e in old.rests]:
+                rest_entries = old.rests
         else:
             rest_entries = old.rests
+        # the same jobs and rests: what readers derived (whole listings) still holds
+        memo = old._memo if not jobs_changed and rest_entries is old.rests else {}
         self.version += 1
         self.current = Snapshot(self.version, self.ctl.access.private_jobs, chunks,
-                                rest_entries, _gauges(self.ctl), time.time())
+                                rest_entries, _gauges(self.ctl), time.time(), memo)
         return self.current
