@@ -72,27 +72,6 @@ def job_json(job: Job, d: dict[str, Any] | None = None, *, public: bool = False)
     return out
 
 
-def job_parts(job: Job) -> tuple[bytes, bytes]:
-    """A queued job's full JSON in two parts kept on the job, the main one and the
-    scheduler's: their concatenation is job_json(job). The whole is not kept (the
-    published read model, services/snapshot.py, joins them when asked for), so a
-    job costs one copy of its JSON."""
-    if type(job) is not TrackedJob:
-        return job_json(job), b""
-    views = job.views
-    if views is None:
-        views = job.views = {}
-    sched = job.view_sched
-    main: bytes | None = views.get("main")
-    if main is None or sched is None:
-        d = job.to_dict()
-        if sched is None:
-            sched = job.view_sched = dumps({k: d[k] for k in _SCHED_KEYS})[1:]
-        if main is None:
-            main = views["main"] = _main(d)
-    return main, sched
-
-
 def listing(entries: Iterable[tuple[int, bytes]], *, limit: int | None = None) -> bytes:
     """`{"jobs": [...]}` from (id, JSON) pairs already in id order."""
     parts = [b for _, b in entries]

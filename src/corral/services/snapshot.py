@@ -45,16 +45,15 @@ MAX_KEPT_LISTINGS = 16
 
 
 class Entry:
-    """One job (or an array's pending rest) as published: its JSON, in the two parts
-    the job keeps (services/readmodel.py, job_parts: no copy), and what the listing
-    filters read. `public` (its private fields withheld, for callers who may not
+    """One job (or an array's pending rest) as published: its JSON (the very string
+    the job keeps, services/readmodel.py: no copy), and what the listing filters
+    read. `public` (its private fields withheld, for callers who may not
     read them) is derived from the full JSON when first asked for."""
 
-    __slots__ = ("array_job_id", "id", "main", "name", "partition", "public_", "rest",
-                 "sched", "state", "uid", "user")
+    __slots__ = ("array_job_id", "full", "id", "name", "partition", "public_", "rest",
+                 "state", "uid", "user")
 
-    def __init__(self, job: Job, main: bytes, sched: bytes = b"", *,
-                 rest: bool = False) -> None:
+    def __init__(self, job: Job, full: bytes, *, rest: bool = False) -> None:
         self.id = job.id
         self.uid = job.uid
         self.user = job.user
@@ -62,14 +61,9 @@ class Entry:
         self.partition = job.partition
         self.name = job.spec.name
         self.array_job_id = job.array_job_id
-        self.main = main
-        self.sched = sched
+        self.full = full
         self.rest = rest
         self.public_: bytes | None = None
-
-    @property
-    def full(self) -> bytes:
-        return self.main + self.sched
 
     def public(self) -> bytes:
         out = self.public_
@@ -276,7 +270,7 @@ class Publisher:
             if job is None:
                 chunks[k].pop(job_id, None)
             else:
-                chunks[k][job_id] = Entry(job, *readmodel.job_parts(job))
+                chunks[k][job_id] = Entry(job, readmodel.job_json(job))
         DIRTY.clear()
         for k in copied:
             if not chunks[k]:
