@@ -30,3 +30,14 @@ def test_path_and_query_ids_are_strict(tmp_path: Path) -> None:
         assert r.status_code == 400 and "'BOGUS' is not a job state" in r.json()["message"]
         assert (await user.get("/v1/jobs/11")).json()["state"] == "HELD"
     run(tmp_path, scenario)
+
+
+def test_audit_query_numbers_are_bounded(tmp_path: Path) -> None:
+    """An id past 64 bits or a float that is not a number is a 4xx, not a store error."""
+    async def scenario(user: httpx.AsyncClient, _: httpx.AsyncClient) -> None:
+        for params in [{"job": str(2**64)}, {"job": str(2**63)}, {"since": "nan"},
+                       {"until": "inf"}]:
+            r = await user.get("/v1/audit", params=params)
+            assert r.status_code in (400, 422), (params, r.text)
+        assert (await user.get("/v1/audit", params={"job": "1"})).status_code == 200
+    run(tmp_path, scenario)

@@ -26,7 +26,7 @@ from corral.api.responses import AuditList
 from corral.api.routes_jobs import CallerDep, CtlDep
 from corral.logs import request_id_var
 from corral.model.errors import CorralError
-from corral.model.jobid import parse_job_id
+from corral.model.jobid import MAX_JOB_ID, parse_job_id
 from corral.services.audit import UNIX_SOCKET, entry_row, summarize
 from corral.services.controller import Controller
 from corral.services.identity import Caller, caller_from_uid
@@ -139,10 +139,10 @@ router = APIRouter(prefix="/v1")
 @router.get("/audit", response_model=AuditList)
 async def audit(ctl: CtlDep, caller: CallerDep,
                 user: Annotated[list[str] | None, Query()] = None,
-                job: Annotated[int | None, Query(ge=1)] = None,
+                job: Annotated[int | None, Query(ge=1, le=MAX_JOB_ID)] = None,
                 action: Annotated[list[str] | None, Query()] = None,
-                since: Annotated[float | None, Query()] = None,
-                until: Annotated[float | None, Query()] = None,
+                since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+                until: Annotated[float | None, Query(allow_inf_nan=False)] = None,
                 limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
     """Audit entries, oldest first (the newest `limit` that match): operators and
     administrators see every entry, users their own."""
