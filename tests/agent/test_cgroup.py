@@ -33,9 +33,10 @@ def test_job_waits_at_the_gate_until_placed(tmp_path: Path, spool: Path, outdir:
         job_dir = cg_base / "job31-x"
         assert (job_dir / "memory.max").read_text() == f"{64 * 1024 * 1024}\n"
         deadline = time.monotonic() + 10
-        while not launcher.jobs[31].job_pid and time.monotonic() < deadline:
+        job = launcher.jobs[31]  # held: a job this short may end and leave the table
+        while not job.job_pid and time.monotonic() < deadline:
             await asyncio.sleep(0.01)  # the supervisor names the job's pid
-        pid = launcher.jobs[31].job_pid
+        pid = job.job_pid
         assert pid and (job_dir / "cgroup.procs").read_text() == f"{pid}\n"
         while not done and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
