@@ -159,7 +159,15 @@ def test_limits_hold_jobs_back_or_refuse_them() -> None:
         ids = [sub(c, "-t", "1", "--wrap", "sleep 3") for _ in range(4)]
         c.wait_state(ids[1], {"RUNNING"})
         with c.client() as cl:
-            jobs = [cl.job(i) for i in ids]
+            # a job just submitted shows reason None until a scheduling pass has
+            # looked at it (published a moment after the pass)
+            deadline = time.monotonic() + 2
+            while True:
+                jobs = [cl.job(i) for i in ids]
+                if time.monotonic() > deadline or all(
+                        j["reason"] != "None" for j in jobs if j["state"] == "PENDING"):
+                    break
+                time.sleep(0.05)
             explained = cl.explain(ids[-1])["explanation"]
         assert sum(j["state"] == "RUNNING" for j in jobs) == 2
         assert {j["reason"] for j in jobs if j["state"] == "PENDING"} == {"MaxJobsPerUser"}
