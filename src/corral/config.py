@@ -261,6 +261,10 @@ class NodeConfig(_Strict):
     mem_mb: Annotated[int, Field(ge=1)] | None = None
     gpus: Annotated[int, Field(ge=0)] | None = None
     features: list[str] = []
+    # site-defined attributes of the node's ad (docs/job-languages.md): Arch, OpSys
+    # or any name a job's Requirements and Rank may read as other.NAME
+    attributes: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")],
+                     str | bool | int | float | list[str]] = {}
 
     @field_validator("mem_mb", mode="before")
     @classmethod

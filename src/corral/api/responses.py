@@ -73,6 +73,9 @@ class JobSpec(_Answer):
     reservation: str | None
     interactive: bool
     notify: bool
+    requirements: str | None
+    rank: str | None
+    retry_count: int | None
 
 
 class Job(_Answer):

@@ -62,6 +62,9 @@ class SubmitRequest(_Body):
     reservation: Ident | None = None
     interactive: bool = False  # an allocation (salloc): ended by its client
     notify: bool = False  # SIGUSR2 (not SIGTERM) before SIGKILL when killed
+    requirements: Annotated[Text, Field(min_length=1, max_length=10_000)] | None = None
+    rank: Annotated[Text, Field(min_length=1, max_length=10_000)] | None = None
+    retry_count: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
     user: Ident | None = None  # an administrator submitting for another user
     idempotency_key: str | None = None  # or the Idempotency-Key header
 

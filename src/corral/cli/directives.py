@@ -70,6 +70,14 @@ def job_options(f: F) -> F:
         click.option("-D", "--chdir", help="Working directory (default: here)."),
         click.option("--constraint",
                      help="Required node features: 'a&b', 'a|b', '!old', '(a|b)&c'."),
+        click.option("--requirements",
+                     help="A ClassAd expression over a node's ad that must hold: "
+                     "'other.Memory >= 8000 && member(\"avx2\", other.Features)'."),
+        click.option("--rank", help="A ClassAd expression: nodes where it is higher "
+                     "are chosen first ('other.Cpus')."),
+        click.option("--retries", "retry_count", type=click.IntRange(0, MAX_RETRIES_LIMIT),
+                     default=None, help="Run the job again up to N times when it fails "
+                     "(non-zero exit, signal); at most the site's max_retries."),
         click.option("-w", "--nodelist", help="Nodes the job must have: n1,n2 or n[1-2]."),
         click.option("-x", "--exclude", help="Nodes the job may not use: n3 or n[3-4]."),
         click.option("--no-requeue", "no_requeue", is_flag=True, default=None,

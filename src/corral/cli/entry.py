@@ -28,7 +28,8 @@ VALUE_OPTIONS: dict[str, str] = {
     "-x": "exclude", "--exclude": "exclude", "--user": "user", "-a": "array",
     "--array": "array", "-d": "dependency", "--dependency": "dependency",
     "--signal": "signal", "-q": "qos", "--qos": "qos", "--reservation": "reservation",
-    "--wrap": "wrap", "--idempotency-key": "idem_key",
+    "--wrap": "wrap", "--idempotency-key": "idem_key", "--requirements": "requirements",
+    "--rank": "rank",
 }
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",

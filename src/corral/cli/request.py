@@ -100,6 +100,11 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["requeue"] = False
     if opts.get("max_retries") is not None:
         req["max_retries"] = opts["max_retries"]
+    if opts.get("retry_count") is not None:
+        req["retry_count"] = opts["retry_count"]
+    for key in ("requirements", "rank"):
+        if opts.get(key):
+            req[key] = opts[key]
     for key in ("array", "dependency", "signal", "qos", "reservation"):
         if opts.get(key):
             req[key] = opts[key]

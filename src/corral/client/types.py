@@ -101,6 +101,9 @@ class JobSpec(Record):
     reservation: str | None
     interactive: bool
     notify: bool
+    requirements: str | None
+    rank: str | None
+    retry_count: int | None
 
 
 class Job(Record):

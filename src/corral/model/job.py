@@ -80,6 +80,13 @@ class JobSpec:
     # warned before it is killed (cancel, time limit): SIGUSR2 rather than SIGTERM,
     # SIGKILL after the grace time, as Grid Engine's -notify
     notify: bool = False
+    # matchmaking (docs/job-languages.md): ClassAd expressions over a node's ad (TARGET,
+    # `other.` in JDL) with the job's ad as MY; None: any node / no preference
+    requirements: str | None = None
+    rank: str | None = None  # nodes with a higher value first
+    # retries after the job's own failure (non-zero exit, signal), as JDL's RetryCount;
+    # None or 0: none. Capped by the site's controller.max_retries.
+    retry_count: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -107,7 +114,8 @@ class JobSpec:
 
 # the JobSpec strings that jobs often hold alike
 _SHARED_TEXT_FIELDS = ("name", "working_dir", "script", "stdout", "stderr", "partition",
-                       "account", "array", "dependency", "qos", "reservation", "signal")
+                       "account", "array", "dependency", "qos", "reservation", "signal",
+                       "requirements", "rank")
 
 
 NO_GPU_IDS: Mapping[str, tuple[int, ...]] = MappingProxyType({})

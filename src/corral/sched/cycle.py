@@ -118,6 +118,11 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             hold(job, Reason.BAD_CONSTRAINTS)
             continue
         node_names = part.nodes - job.excluded_nodes if job.excluded_nodes else part.nodes
+        if job.eligible_nodes is not None:  # its Requirements, evaluated by the controller
+            node_names = node_names & job.eligible_nodes
+            if not node_names:
+                hold(job, Reason.BAD_CONSTRAINTS)
+                continue
         window = None
         if job.reservation is not None:
             r = resvs.get(job.reservation)
@@ -155,6 +160,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             resv=job.reservation,
             resv_window=window,
             required=job.required_nodes,
+            rank=dict(job.node_rank) if job.node_rank else None,
         )
         if not m.could_ever_fit(req):
             if m.could_fit_if_all_up(req):

@@ -285,7 +285,9 @@ class NodeMachine:
                 return None
             chosen.append(n)
         # Nodes carrying a reservation first (the job must end before it):
-        # that leaves the unreserved ones to jobs that run past it.
+        # that leaves the unreserved ones to jobs that run past it. A job with a
+        # rank looks at every node that fits and takes the best ranked.
+        ranked: list[_Node] | None = [] if req.rank is not None else None
         for pool, skip_reserved in ((self._reserved, False), (self._open, True)):
             if len(chosen) == k:
                 break
@@ -298,11 +300,18 @@ class NodeMachine:
                 if nd[0] > f[0] or nd[1] > f[1] or nd[2] > f[2]:
                     continue
                 if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now, tag):
+                    if ranked is not None:
+                        ranked.append(n)
+                        continue
                     chosen.append(n)
                     if len(chosen) == k:
                         break
             if len(chosen) == k:
                 break
+        if ranked and req.rank is not None:
+            rank = req.rank
+            ranked.sort(key=lambda n: (-rank.get(n.name, 0.0), n.idx))
+            chosen += ranked[:k - len(chosen)]
         if len(chosen) < k:
             self._failed[fkey] = min(req.dur_s, self._failed.get(fkey, INF))
             return None

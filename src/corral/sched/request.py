@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 
 class Req:
@@ -27,6 +27,7 @@ class Req:
         "nodes",
         "priority",
         "procs",
+        "rank",
         "required",
         "resv",
         "resv_window",
@@ -53,6 +54,7 @@ class Req:
         resv: str | None = None,
         resv_window: tuple[float, float] | None = None,
         required: frozenset[str] = frozenset(),
+        rank: Mapping[str, float] | None = None,
     ) -> None:
         self.job_id = job_id
         self.procs = procs
@@ -71,6 +73,7 @@ class Req:
         self.resv = resv  # advance reservation the job runs in
         self.resv_window = resv_window  # its [t_start, t_end)
         self.required = required  # nodes the allocation must include (among node_names)
+        self.rank = rank  # node -> preference (higher first); None: the machine's order
 
     def __repr__(self) -> str:
         return f"Req(job_id={self.job_id}, procs={self.procs}, dur_s={self.dur_s})"

@@ -67,6 +67,11 @@ class PendingView:
     reservation: str | None = None  # run inside this advance reservation
     required_nodes: frozenset[str] = frozenset()  # the allocation must include these
     excluded_nodes: frozenset[str] = frozenset()  # and may not use these
+    # Matchmaking, evaluated by the controller (services/matchmaking.py): the nodes
+    # whose ad meets the job's Requirements (None: any node), and the job's Rank of
+    # nodes (node, value): among the nodes that fit, higher values are chosen first.
+    eligible_nodes: frozenset[str] | None = None
+    node_rank: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,9 @@ def will_run(snapshot: Snapshot, policy: Policy, job: PendingView,
               nodes=job.nodes, cpus=job.cpus_per_node, mem_mb=job.mem_mb_per_node,
               gpus=job.gpus_per_node, exclusive=job.exclusive,
               feature_ok=compile_constraint(job.constraint) if job.constraint else None,
-              node_names=part.nodes, priority=0.0)
+              node_names=(part.nodes if job.eligible_nodes is None
+                          else part.nodes & job.eligible_nodes), priority=0.0,
+              rank=dict(job.node_rank) if job.node_rank else None)
     if not m.could_ever_fit(req):
         return None
     t_from = max(now, job.t_begin or now)

@@ -14,6 +14,7 @@ from corral.model.states import JobState
 from corral.model.units import format_duration_s
 from corral.sched.types import Reason
 from corral.services.explain_why import ended_lines, node_lines
+from corral.services.matchmaking import explain_lines
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -132,6 +133,7 @@ def explain(ctl: Controller, job: Job, events: list[Event] | None = None) -> dic
     else:
         lines.append(f"Job {job.display_id} is pending ({job.reason}).")
         lines.extend(_waiting_lines(ctl, job))
+        lines.extend(explain_lines(ctl.scheduler.match if ctl.scheduler else None, job))
         if job.t_eligible_est is not None:
             wait = max(0.0, job.t_eligible_est - time.time())
             busy = any(ctl.jobs.by_state[s].keys() - {job.id} for s in JobState if s.is_active)

@@ -50,6 +50,7 @@ from corral.services import node_checks
 from corral.services.intents import clear_intent, set_intent
 from corral.services.launch import launch_order
 from corral.services.limits import limits_of
+from corral.services.matchmaking import Matchmaker
 from corral.services.submit import partition_nodes
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class Scheduler:
         self.t_next_begin: float | None = None  # the earliest begin time still ahead
         # job id -> (JobTable generation, status) of a job that has dependencies
         self._dep_status: dict[int, tuple[int, DepStatus]] = {}
+        self.match = Matchmaker(ctl.cfg)  # Requirements and Rank on the node ads
 
     def _wait_s(self) -> float:
         wait_s = self.ctl.cfg.scheduler.max_interval_s
@@ -119,6 +121,7 @@ class Scheduler:
 
     def snapshot(self) -> Snapshot:
         ctl = self.ctl
+        self.match.refresh(ctl.nodes.values())
         nodes = tuple(
             NodeView(
                 name=n.name, cpus=n.cpus, mem_mb=n.mem_mb, gpus=n.gpus,
@@ -164,7 +167,7 @@ class Scheduler:
             view = views.get("pending")
             if view is None:
                 view = views["pending"] = _pending_view(j, j.id)
-            pending.append(view)
+            pending.append(self.match.apply(j, view))
         pending += self._rest_views(room)
         partitions = {
             p.name: PartitionView(
@@ -267,7 +270,7 @@ class Scheduler:
             if rest.id in room:
                 room[rest.id] -= len(ids)
             self.rest_views[rest.id] = ids
-            out += [_pending_view(t, i) for i in ids]
+            out += [self.match.apply(t, _pending_view(t, i)) for i in ids]
         return out
 
     def _note_rests(self, decisions: sched.Decisions) -> None:

@@ -20,6 +20,7 @@ from corral.model.job import JobSpec
 from corral.model.node import Node
 from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.sched.constraint import compile_constraint
+from corral.services.matchmaking import check_requirements
 
 MAX_NAME_LEN = 200
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
@@ -117,6 +118,8 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
         )
     mem = spec.mem_mb_per_node or part.default_mem_mb_per_node
     _check_fits(spec, mem, part.name, members)
+    if spec.requirements is not None or spec.rank is not None:
+        check_requirements(cfg, spec, part.name, mem, members)
     return Resolved(spec=spec, partition=part.name, time_limit_s=time_limit_s,
                     mem_mb_per_node=mem)
 

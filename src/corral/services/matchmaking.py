@@ -1,0 +1,182 @@
+"""Matchmaking: node ads, and each waiting job's Requirements and Rank evaluated on them.
+
+Every node publishes an ad (docs/job-languages.md): its size, features, architecture,
+OS, partitions, load and the attributes the site gives it in `[[nodes]] attributes`.
+A job's Requirements and Rank (ClassAd expressions, evaluated by HTCondor's library
+through corral.lang.classads) are evaluated here, never in the scheduling core: the
+core receives, per job, the set of eligible nodes and the rank of each
+(PendingView.eligible_nodes, .node_rank).
+
+Evaluations are cached by (requirements, rank, what the job asks) until a node's ad
+changes, so a thousand tasks of one parametric job cost one evaluation per node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from corral.config import Config
+from corral.lang.classads import AttrValue, holds, make_ad, parse_expr, rank_of, unmet_clause
+from corral.model.errors import Infeasible
+from corral.model.job import Job, JobSpec
+from corral.model.node import Node
+from corral.sched.types import PendingView
+
+_ARCH = {"x86_64": "X86_64", "amd64": "X86_64", "aarch64": "aarch64", "arm64": "aarch64",
+         "ppc64le": "ppc64le"}
+DEFAULT_ARCH = _ARCH.get(platform.machine().lower(), platform.machine())
+DEFAULT_OPSYS = platform.system().upper() or "LINUX"
+
+Placement = tuple[frozenset[str] | None, tuple[tuple[str, float], ...]]
+
+
+def node_attrs(node: Node, partitions: list[str], site: Mapping[str, AttrValue],
+               *, idle: bool = False) -> dict[str, AttrValue]:
+    """The node's ad as a dict. `idle`: as if nothing ran there (what a job could
+    ever get), for the check at submit."""
+    used_c, used_m, used_g = (0, 0, 0) if idle else (node.cpus_used, node.mem_mb_used,
+                                                     node.gpus_used)
+    attrs: dict[str, AttrValue] = {
+        "Name": node.name, "Machine": node.name,
+        "Cpus": node.cpus, "Memory": node.mem_mb, "Gpus": node.gpus,
+        "Features": list(node.features),
+        "Arch": DEFAULT_ARCH, "OpSys": DEFAULT_OPSYS,
+        "Partition": partitions[0] if partitions else "", "Partitions": partitions,
+        "FreeCpus": node.cpus - used_c, "FreeMemory": node.mem_mb - used_m,
+        "FreeGpus": node.gpus - used_g,
+        "LoadAvg": round(used_c / node.cpus, 3) if node.cpus else 0.0,
+        "State": "Idle" if used_c == 0 else "Busy",
+    }
+    attrs.update(site)
+    return attrs
+
+
+def job_attrs(spec: JobSpec, partition: str, mem_mb: int | None) -> dict[str, AttrValue]:
+    """The job's own ad (MY), what its expressions read without `other.`."""
+    return {"RequestCpus": spec.cpus_per_node, "RequestMemory": mem_mb or 0,
+            "RequestGpus": spec.gpus_per_node, "RequestNodes": spec.nodes,
+            "JobPartition": partition, "JobName": spec.name}
+
+
+def _partitions_of(cfg: Config, name: str) -> list[str]:
+    return [p.name for p in cfg.partitions if p.nodes == "ALL" or name in p.nodes]
+
+
+def _site(cfg: Config) -> dict[str, Mapping[str, AttrValue]]:
+    return {n.name: n.attributes for n in cfg.nodes}
+
+
+def check_requirements(cfg: Config, spec: JobSpec, partition: str, mem_mb: int | None,
+                       members: Iterable[Node]) -> None:
+    """At submit: refuse a job whose Requirements no node of its partition (idle) can
+    ever meet, naming the first clause none meets; a bad expression is refused too."""
+    if spec.rank is not None:
+        parse_expr("rank", spec.rank)
+    if spec.requirements is None:
+        return
+    expr = parse_expr("requirements", spec.requirements)
+    site = _site(cfg)
+    my = make_ad(job_attrs(spec, partition, mem_mb))
+    ads = [make_ad(node_attrs(n, _partitions_of(cfg, n.name), site.get(n.name, {}),
+                              idle=True)) for n in members]
+    if any(holds(expr, my, ad) for ad in ads):
+        return
+    clause = unmet_clause(spec.requirements, my, ads)
+    if clause is not None:
+        raise Infeasible(f"requirements: no node in partition {partition!r} meets "
+                         f"{clause!r}")
+    raise Infeasible(f"requirements: no node in partition {partition!r} meets all of "
+                     f"{spec.requirements!r} at once (each clause alone is met somewhere)")
+
+
+class Matchmaker:
+    """The node ads of the current pass and the cached evaluations on them."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._site = _site(cfg)
+        self._fingerprint: tuple[Any, ...] = ()
+        self._ads: dict[str, Any] = {}
+        self._cache: dict[tuple[Any, ...], Placement] = {}
+        self.evaluations = 0  # expressions evaluated (for tests and metrics)
+
+    def refresh(self, nodes: Iterable[Node]) -> None:
+        """Rebuild the ads if a node changed since the last pass (drops the cache)."""
+        nodes = list(nodes)
+        fp = tuple((n.name, n.cpus, n.mem_mb, n.gpus, n.features, n.cpus_used,
+                    n.mem_mb_used, n.gpus_used) for n in nodes)
+        if fp == self._fingerprint:
+            return
+        self._fingerprint = fp
+        self._ads = {n.name: make_ad(node_attrs(n, _partitions_of(self.cfg, n.name),
+                                                self._site.get(n.name, {})))
+                     for n in nodes}
+        self._cache.clear()
+
+    def place(self, job: Job) -> Placement:
+        """(the nodes meeting its Requirements or None, its rank of each node)."""
+        spec = job.spec
+        key = (spec.requirements, spec.rank, job.partition, spec.cpus_per_node,
+               job.mem_mb_per_node, spec.gpus_per_node, spec.nodes, spec.name)
+        got = self._cache.get(key)
+        if got is not None:
+            return got
+        my = make_ad(job_attrs(spec, job.partition, job.mem_mb_per_node))
+        eligible: frozenset[str] | None = None
+        if spec.requirements:
+            try:
+                expr = parse_expr("requirements", spec.requirements)
+            except Exception:
+                expr = None
+            eligible = frozenset(name for name, ad in self._ads.items()
+                                 if expr is not None and holds(expr, my, ad))
+            self.evaluations += len(self._ads)
+        ranks: tuple[tuple[str, float], ...] = ()
+        if spec.rank:
+            try:
+                rexpr = parse_expr("rank", spec.rank)
+            except Exception:
+                rexpr = None
+            if rexpr is not None:
+                ranks = tuple((name, rank_of(rexpr, my, ad)) for name, ad in self._ads.items()
+                              if eligible is None or name in eligible)
+                self.evaluations += len(ranks)
+        got = self._cache[key] = (eligible, ranks)
+        return got
+
+    def apply(self, job: Job, view: PendingView) -> PendingView:
+        """The job's scheduling view with its eligible nodes and ranks filled in."""
+        if not job.spec.requirements and not job.spec.rank:
+            return view
+        eligible, ranks = self.place(job)
+        return dataclasses.replace(view, eligible_nodes=eligible, node_rank=ranks)
+
+    def unmet(self, job: Job) -> tuple[str | None, list[str]]:
+        """For `corral explain`: (the first Requirements clause no node meets now or
+        None, the nodes that meet the whole of it)."""
+        if not job.spec.requirements:
+            return None, []
+        my = make_ad(job_attrs(job.spec, job.partition, job.mem_mb_per_node))
+        eligible, _ = self.place(job)
+        names = sorted(eligible or ())
+        if names:
+            return None, names
+        return unmet_clause(job.spec.requirements, my, self._ads.values()), []
+
+
+def explain_lines(match: Matchmaker | None, job: Job) -> list[str]:
+    """What `corral explain` says of a waiting job's Requirements."""
+    if match is None or not job.spec.requirements:
+        return []
+    clause, names = match.unmet(job)
+    if names:
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10
+                                          else "")
+        return [f"Its Requirements are met by node(s) {shown}."]
+    if clause is not None:
+        return [f"No node meets its requirement {clause!r} now "
+                f"(Requirements = {job.spec.requirements})."]
+    return [f"No node meets all of its Requirements at once ({job.spec.requirements})."]
