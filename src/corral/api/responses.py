@@ -115,6 +115,7 @@ class Job(_Answer):
     max_rss_mb: Real | None
     restarts: int
     retries: int
+    deep_retries: int
     cancelled_by_uid: int | None  # who cancelled it (its owner or another)
     priority: Real
     priority_factors: dict[str, Real] | None

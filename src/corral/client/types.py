@@ -146,6 +146,7 @@ class Job(Record):
     max_rss_mb: float | None
     restarts: int
     retries: int
+    deep_retries: int
     cancelled_by_uid: int | None
     priority: float
     priority_factors: dict[str, float] | None

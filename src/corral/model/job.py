@@ -146,6 +146,7 @@ class Job:
     max_rss_mb: float | None = None
     restarts: int = 0  # every requeue (the job's run number)
     retries: int = 0  # the automatic ones (node failure, failing prolog)
+    deep_retries: int = 0  # after failures of its own (spec.retry_count)
     priority: float = 0.0
     t_eligible_est: float | None = None
     array_job_id: int | None = None  # the id of the array's first task
@@ -245,6 +246,7 @@ class Job:
             "max_rss_mb": self.max_rss_mb,
             "restarts": self.restarts,
             "retries": self.retries,
+            "deep_retries": self.deep_retries,
             "cancelled_by_uid": self.cancelled_by_uid,
             "priority": self.priority,
             "priority_factors": (dict(zip(PRIORITY_FACTORS, self.priority_factors, strict=True))

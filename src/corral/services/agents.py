@@ -31,7 +31,7 @@ from corral.services.controller import Controller
 from corral.services.intents import clear_intent
 from corral.services.launch import launch_order
 from corral.services.leases import heartbeat_s, lose_job
-from corral.services.retries import retry_or_end
+from corral.services.retries import failed_run_note, retry_failed_run, retry_or_end
 from corral.store import nodes as store_nodes
 
 log = logging.getLogger("corral.agents")
@@ -301,6 +301,13 @@ class AgentService:
                 state = JobState.CANCELLED
             elif intent == StopIntent.PREEMPT_CANCEL and state != JobState.COMPLETED:
                 state = JobState.PREEMPTED
+            note: dict[str, Any] = {}
+            if state == JobState.FAILED and intent is None and job.spec.retry_count:
+                retry = retry_failed_run(ctl, job)  # its RetryCount (services/retries.py)
+                if retry is not None:
+                    ops.append(retry)
+                    continue
+                note = failed_run_note(ctl, job)
             # what the agent says went wrong (it could not start the job…) is the reason
             job.reason = r.message[:MAX_REASON_CHARS] or "None"
             job.intent = None
@@ -308,7 +315,7 @@ class AgentService:
             ops.append(ctl.change(job, state, data={
                 "node": node, "exit_code": job.exit_code, "signal": job.signal,
                 "cpu_time_s": job.cpu_time_s, "max_rss_mb": job.max_rss_mb,
-                "message": r.message,
+                "message": r.message, **note,
             }))
         if ops:
             await ctl.persist(lambda conn: [op(conn) for op in ops])

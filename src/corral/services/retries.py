@@ -47,3 +47,32 @@ def retry_or_end(ctl: Controller, job: Job, *, why: str,
         data.update(not_requeued=f"retry limit reached ({job.retries} of {limit})",
                     retries=job.retries, max_retries=limit)
     return ctl.change(job, end_state, data=data)
+
+
+def deep_retry_limit(ctl: Controller, job: Job) -> int:
+    """How many times a job may run again after failing on its own: its retry_count
+    (JDL's RetryCount), at most the site's controller.max_retries."""
+    return min(job.spec.retry_count or 0, ctl.cfg.controller.max_retries)
+
+
+def retry_failed_run(ctl: Controller, job: Job) -> Callable[[Connection], Any] | None:
+    """A run that failed on its own (non-zero exit, a signal): back to the queue with
+    the reason if the job has retries left (the store op), else None."""
+    limit = deep_retry_limit(ctl, job)
+    if job.deep_retries >= limit:
+        return None
+    how = (f"signal {job.signal}" if job.signal else f"exit code {job.exit_code}")
+    job.deep_retries += 1
+    return ctl.back_to_queue(job, hold=False, why=f"the job failed ({how})",
+                             data={"retry": job.deep_retries, "retry_count": limit,
+                                   "kind": "deep", "exit_code": job.exit_code,
+                                   "signal": job.signal})
+
+
+def failed_run_note(ctl: Controller, job: Job) -> dict[str, Any]:
+    """What the final event of a failed job with a retry count says of its retries."""
+    if not job.spec.retry_count:
+        return {}
+    limit = deep_retry_limit(ctl, job)
+    return {"not_retried": f"retry count reached ({job.deep_retries} of {limit})",
+            "deep_retries": job.deep_retries, "retry_count": limit}

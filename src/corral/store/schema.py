@@ -62,6 +62,7 @@ jobs = Table(
     Column("max_rss_mb", Double, nullable=True),
     Column("restarts", Integer, nullable=False, server_default="0"),
     Column("retries", Integer, nullable=False, server_default="0"),  # migration 0003
+    Column("deep_retries", Integer, nullable=False, server_default="0"),  # migration 0013
     Column("priority", Double, nullable=False, server_default="0"),
     Column("spec", Text, nullable=False),  # JSON of JobSpec.to_dict()
     Column("array_job_id", Integer, nullable=True),  # migration 0002
