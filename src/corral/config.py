@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from corral.model.billing import parse_billing
 from corral.model.errors import InvalidRequest
 from corral.model.job import MAX_RETRIES_LIMIT
 from corral.model.units import parse_duration_s, parse_mem_mb
@@ -220,6 +221,9 @@ class AccountingConfig(_Strict):
     account its user is associated with. None: once any user association exists."""
 
     enforce_associations: bool | None = None
+    # how often the controller adds the cluster's capacity (all, down, reserved
+    # CPU-seconds) to the utilization report's hourly table
+    capacity_sample_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
 
 
 class LimitsConfig(_Strict):
@@ -248,6 +252,15 @@ class PartitionConfig(_Strict):
     preempt_mode: Literal["off", "requeue", "cancel", "suspend"] = "off"
     allow_accounts: list[str] = []  # empty: every account
     allow_groups: list[str] = []  # empty: every group (Unix groups of the job's owner)
+    # TRES billing weights, e.g. "cpu=1.0,mem=0.25G,gpu=4.0" (model/billing.py);
+    # empty: one billing unit per allocated CPU
+    billing: str = ""
+
+    @field_validator("billing")
+    @classmethod
+    def _billing(cls, v: str) -> str:
+        parse_billing("partitions.billing", v)
+        return v
 
     @field_validator("max_time_s", "default_time_s", mode="before")
     @classmethod

@@ -156,6 +156,14 @@ def test_answers_are_what_the_document_says(tmp_path: Path) -> None:
             "node": "n1", "reports": [{"job_id": j, "state": "COMPLETED", "exit_code": 0,
                                        "t_start": now, "t_end": time.time()}]})
         await call("GET", f"/v1/jobs/{j}/wait?timeout_s=0", "/v1/jobs/{job_id}/wait")
+        usage = await call("GET", f"/v1/jobs/{j}/usage", "/v1/jobs/{job_id}/usage")
+        assert usage["steps"], "the job's step has no usage record"
+        period = f"start={now - 3600}&end={time.time() + 10}"
+        await call("GET", f"/v1/reports/utilization?{period}&bucket=hour",
+                   "/v1/reports/utilization")
+        await call("GET", f"/v1/reports/users?{period}", "/v1/reports/users")
+        await call("GET", f"/v1/reports/accounts?{period}", "/v1/reports/accounts")
+        await call("GET", f"/v1/reports/jobs?{period}&by=wait", "/v1/reports/jobs")
         await call("GET", "/v1/jobs?history=true", "/v1/jobs")
         await call("POST", f"/v1/jobs/{j}/requeue", "/v1/jobs/{job_id}/requeue")
         held = await call("POST", "/v1/jobs", "/v1/jobs", 201, json={

@@ -15,6 +15,7 @@ from corral.api import (
     routes_cluster,
     routes_docs,
     routes_jobs,
+    routes_reports,
     routes_steps,
 )
 from corral.api.audit import AuditMiddleware
@@ -45,6 +46,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.include_router(routes_auth.router)
     app.include_router(routes_docs.router)
     app.include_router(routes_accounts.router)
+    app.include_router(routes_reports.router)
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     app.include_router(audit.router)

@@ -33,6 +33,7 @@ from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState, check_job_transition
 from corral.services import node_checks
 from corral.services.access import Access
+from corral.services.accounting import Accounting
 from corral.services.arrays import Arrays
 from corral.services.assoc import Associations
 from corral.services.audit import AuditTrail
@@ -95,6 +96,7 @@ class Controller(JobControl):
         self.reservations = Reservations(self)
         self.assoc = Associations(self)
         self.steps = Steps(self)
+        self.accounting = Accounting(self)  # usage records as jobs end, capacity samples
         # monotonic counters for /metrics: jobs_submitted, jobs_started, jobs_ended
         self.counters: dict[str, int] = {"jobs_submitted": 0, "jobs_started": 0,
                                          "jobs_ended": 0}
@@ -138,6 +140,7 @@ class Controller(JobControl):
         self._tasks.append(asyncio.create_task(self.scheduler.loop(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self.publisher.loop(), name="publisher"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(asyncio.create_task(self.accounting.loop(), name="accounting"))
         self.kick()
 
     async def stop(self) -> None:
@@ -186,7 +189,8 @@ class Controller(JobControl):
                 # runtime history, for policies that predict (EASY++, predictive)
                 self.scheduler.policy.record_finish(
                     job.user, job.t_end - job.t_start, job.time_limit_s or float("inf"))
-        return self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
+        op = self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
+        return self.accounting.on_end(job, op) if new.is_final else op
 
     def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,
                to_state: str | None = None, data: dict[str, Any] | None = None

@@ -170,6 +170,8 @@ class Steps:
         """The job left its nodes (ended or requeued): whatever of its steps is left
         there goes, and the records go with it (the event log keeps them)."""
         self.next_id.pop(job.id, None)
-        if self.by_job.pop(job.id, None) is not None:
+        steps = self.by_job.pop(job.id, None)
+        self.ctl.accounting.steps_left(job, (steps or {}).values())
+        if steps is not None:
             for node in job.nodes:
                 self.ctl.orders.push(node, {"kind": "end", "job_id": job.id})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, text
+from sqlalchemy import Column, Connection, Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -91,3 +91,23 @@ def reserve_id_block(conn: Connection, column: Column[Any], n: int) -> int:
                          {"t": table.name, "c": column.name, "v": int(first) + n - 1})
         return int(first)
     raise NotImplementedError(f"id blocks on {conn.dialect.name}")  # pragma: no cover
+
+
+def upsert_add(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+               keys: Sequence[str]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c for every other
+    column (a NULL on either side keeps the other: a sum of what is known)."""
+    if not rows:
+        return
+    name = conn.dialect.name
+    if name == "sqlite":
+        stmt: Any = sqlite.insert(table)
+    elif name == "postgresql":
+        stmt = postgresql.insert(table)
+    else:  # pragma: no cover - only the two dialects above are supported
+        raise NotImplementedError(f"upsert_add on {name}")
+    cols = [c for c in rows[0] if c not in keys]
+    set_ = {c: func.coalesce(table.c[c] + stmt.excluded[c], table.c[c], stmt.excluded[c])
+            for c in cols}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=set_),
+                 list(rows))

@@ -74,6 +74,8 @@ jobs = Table(
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_user", "user"),
     Index("ix_jobs_array_job_id", "array_job_id"),
+    Index("ix_jobs_t_end", "t_end"),  # migration 0013: sacct's time windows
+    Index("ix_jobs_user_t_end", "user", "t_end"),
     sqlite_autoincrement=True,
 )
 
@@ -232,4 +234,83 @@ qos_defs = Table(
     Column("max_wall_s", Integer, nullable=True),
     Column("max_jobs_per_user", Integer, nullable=True),
     Column("max_cpus_per_user", Integer, nullable=True),
+)
+
+# Usage accounting (migration 0013, docs/accounting.md): a record per finished job
+# (step_id -1) and per srun step, written as the job ends (services/accounting.py);
+# the hourly rollups the reports read; and the cluster's capacity, sampled.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("job_id", Integer, nullable=False),
+    Column("step_id", Integer, nullable=False),  # -1: the job's whole allocation
+    Column("user", String(255), nullable=False),
+    Column("account", String(255), nullable=False),  # "": none named
+    Column("partition", String(255), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("t_submit", Double, nullable=False),
+    Column("t_start", Double, nullable=True),  # NULL: never ran
+    Column("t_end", Double, nullable=False),
+    Column("nodes", Integer, nullable=False),
+    Column("cpus", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("mem_mb", Double, nullable=False),
+    Column("cpu_s_alloc", Double, nullable=False),
+    Column("cpu_s_used", Double, nullable=True),  # NULL: not measured
+    Column("gpu_s", Double, nullable=False),
+    Column("max_rss_mb", Double, nullable=True),
+    Column("energy_j", Double, nullable=True),  # NULL: not known
+    Column("wait_s", Double, nullable=True),
+    Column("billing", Double, nullable=False),  # units per second
+    Column("charge", Double, nullable=False),  # billing-seconds
+    Column("exit_code", Integer, nullable=True),
+    PrimaryKeyConstraint("job_id", "step_id"),
+    Index("ix_usage_records_t_end", "t_end"),
+    Index("ix_usage_records_user_t_end", "user", "t_end"),
+)
+
+# usage spread over the clock hours it accrued in; `jobs`: jobs that ended that hour
+usage_hourly = Table(
+    "usage_hourly",
+    metadata,
+    Column("hour", BigInteger, nullable=False),  # epoch seconds, a multiple of 3600
+    Column("user", String(255), nullable=False),
+    Column("account", String(255), nullable=False),
+    Column("partition", String(255), nullable=False),
+    Column("cpu_s_alloc", Double, nullable=False, server_default="0"),
+    Column("cpu_s_used", Double, nullable=True),
+    Column("gpu_s", Double, nullable=False, server_default="0"),
+    Column("charge", Double, nullable=False, server_default="0"),
+    Column("energy_j", Double, nullable=True),
+    Column("jobs", Integer, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("hour", "user", "account", "partition"),
+    Index("ix_usage_hourly_user", "user", "hour"),
+)
+
+# started jobs by the hour they ended, size (CPUs) and wait buckets (lower edges)
+usage_jobs_hourly = Table(
+    "usage_jobs_hourly",
+    metadata,
+    Column("hour", BigInteger, nullable=False),
+    Column("account", String(255), nullable=False),
+    Column("partition", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("wait_s", Integer, nullable=False),
+    Column("jobs", Integer, nullable=False, server_default="0"),
+    Column("cpu_s_alloc", Double, nullable=False, server_default="0"),
+    Column("wait_s_sum", Double, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("hour", "account", "partition", "size", "wait_s"),
+)
+
+# the cluster's CPU-seconds per hour: all, on nodes down or drained, and idle in
+# reservations (sampled by the controller as it runs)
+cluster_hourly = Table(
+    "cluster_hourly",
+    metadata,
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),
+    Column("cpu_s_total", Double, nullable=False, server_default="0"),
+    Column("cpu_s_down", Double, nullable=False, server_default="0"),
+    Column("cpu_s_reserved", Double, nullable=False, server_default="0"),
+    # idle in a maintenance reservation (sreport's "PLND Down")
+    Column("cpu_s_planned_down", Double, nullable=False, server_default="0"),
 )

@@ -1,0 +1,167 @@
+"""Usage accounting: a usage record for every job (and srun step) as it ends, and
+the cluster's capacity sampled as the controller runs (docs/accounting.md).
+
+The records are written in the same store transaction as the job's final state,
+so the reports (services/reports.py) never miss an ended job nor count one twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from corral.config import Config
+from corral.model.billing import BillingWeights, parse_billing
+from corral.model.job import Job
+from corral.model.node import Node
+from corral.model.usage_record import UsageRecord, make_record, split_hours
+from corral.store import usage as store_usage
+
+if TYPE_CHECKING:
+    from corral.services.controller import Controller
+    from corral.services.steps import Step
+
+log = logging.getLogger("corral.accounting")
+
+
+def billing_weights(cfg: Config) -> dict[str, BillingWeights]:
+    return {p.name: parse_billing(f"partitions.{p.name}.billing", p.billing)
+            for p in cfg.partitions}
+
+
+def job_record(job: Job, weights: BillingWeights, *, alloc_cpus: int | None = None,
+               t_end: float | None = None) -> UsageRecord:
+    """The record of a job that ended (its last run). `alloc_cpus`: what it held,
+    when not what it asked for (whole nodes)."""
+    spec = job.spec
+    nodes = len(job.nodes) or spec.nodes
+    cpus = alloc_cpus if alloc_cpus is not None else job.cpus
+    gpus = spec.gpus_per_node * nodes
+    mem_mb = float((job.mem_mb_per_node or 0) * nodes)
+    end = job.t_end if job.t_end is not None else (t_end or time.time())
+    return make_record(
+        job_id=job.id, user=job.user, account=spec.account, partition=job.partition,
+        state=str(job.state), t_submit=job.t_submit, t_start=job.t_start, t_end=end,
+        nodes=nodes, cpus=cpus, gpus=gpus, mem_mb=mem_mb, cpu_s_used=job.cpu_time_s,
+        max_rss_mb=job.max_rss_mb, energy_j=None,
+        billing=weights.billing(cpus=cpus, mem_mb=mem_mb, gpus=gpus, nodes=nodes),
+        exit_code=job.exit_code)
+
+
+def step_record(job: Job, step: Step, weights: BillingWeights, t_end: float) -> UsageRecord:
+    cpus = step.layout.ntasks * step.cpus_per_task
+    nodes = len(step.layout.nodes)
+    gpus = job.spec.gpus_per_node * nodes
+    end = step.t_end if step.t_end is not None else t_end
+    state = "CANCELLED" if step.state == "RUNNING" else step.state
+    return make_record(
+        job_id=job.id, step_id=step.step_id, user=job.user, account=job.spec.account,
+        partition=job.partition, state=state, t_submit=step.t_start,
+        t_start=step.t_start, t_end=max(end, step.t_start), nodes=nodes, cpus=cpus,
+        gpus=gpus, mem_mb=0.0, cpu_s_used=None, max_rss_mb=None, energy_j=None,
+        billing=weights.billing(cpus=cpus, mem_mb=0.0, gpus=gpus, nodes=nodes),
+        exit_code=step.exit_code)
+
+
+class Accounting:
+    def __init__(self, ctl: Controller) -> None:
+        self.ctl = ctl
+        self.weights = billing_weights(ctl.cfg)
+        # the steps of jobs that left their nodes, until the job's end is recorded
+        self.ended_steps: dict[int, list[Step]] = {}
+
+    def weights_of(self, partition: str) -> BillingWeights:
+        return self.weights.get(partition) or BillingWeights()
+
+    def alloc_cpus(self, job: Job) -> int:
+        if not job.spec.exclusive:
+            return job.cpus
+        held = [self.ctl.nodes[n].cpus for n in job.nodes if n in self.ctl.nodes]
+        return sum(held) if len(held) == len(job.nodes) and held else job.cpus
+
+    def steps_left(self, job: Job, steps: Iterable[Step]) -> None:
+        """The steps a job had when it left its nodes (their records go with its end)."""
+        kept = list(steps)
+        if kept:
+            self.ended_steps[job.id] = kept
+        else:
+            self.ended_steps.pop(job.id, None)
+
+    def on_end(self, job: Job, op: Callable[[Connection], Any]) -> Callable[[Connection], Any]:
+        """The job reached a final state: its records go in `op`'s transaction."""
+        w = self.weights_of(job.partition)
+        now = time.time()
+        records = [job_record(job, w, alloc_cpus=self.alloc_cpus(job), t_end=now)]
+        end = records[0].t_end
+        for step in self.ended_steps.pop(job.id, []):
+            if job.t_start is None or step.t_start >= job.t_start:  # this run's
+                records.append(step_record(job, step, w, end))
+
+        def both(conn: Connection) -> Any:
+            out = op(conn)
+            store_usage.write_records(conn, records)
+            return out
+        return both
+
+    # ---- capacity ------------------------------------------------------------------
+    def capacity_now(self) -> tuple[int, int, int, int]:
+        """CPUs: all; not running jobs on nodes down or drained; idle in a reservation;
+        idle in a maintenance reservation."""
+        total = down = reserved = planned = 0
+        now = time.time()
+        resv: dict[str, bool] = {}  # node -> in a maintenance reservation
+        for r in self.ctl.reservations.items.values():
+            if r.t_start <= now < r.t_end:
+                for name in r.nodes:
+                    resv[name] = resv.get(name, False) or r.maintenance
+        for n in self.ctl.nodes.values():
+            total += n.cpus
+            free = max(0, n.cpus - n.cpus_used)
+            if not n.reachable or n.drain:
+                down += free
+            elif n.name in resv:
+                if resv[n.name]:
+                    planned += free
+                else:
+                    reserved += free
+        return total, down, reserved, planned
+
+    async def loop(self) -> None:
+        """Every `accounting.capacity_sample_s`: the capacity since the last sample,
+        spread over the hours it fell in."""
+        every = self.ctl.cfg.accounting.capacity_sample_s
+        last = time.time()
+        while True:
+            await asyncio.sleep(every)
+            now = time.time()
+            cpus = self.capacity_now()
+            hours = {h: (cpus[0] * s, cpus[1] * s, cpus[2] * s, cpus[3] * s)
+                     for h, s in split_hours(last, now)}
+            last = now
+
+            def add(conn: Connection, hours: dict[int, store_usage.Capacity] = hours) -> None:
+                store_usage.add_capacity(conn, hours)
+            try:
+                await self.ctl.writer.run(add)
+            except Exception:  # the reports lose a sample; the controller goes on
+                log.warning("could not record the cluster's capacity", exc_info=True)
+
+
+def live_usage(jobs: Iterable[Job], nodes: dict[str, Node], start: float, end: float
+               ) -> Iterable[tuple[Job, int, float, float]]:
+    """Running jobs' part in [start, end): (job, CPUs, t0, t1) clipped to it."""
+    now = time.time()
+    for j in jobs:
+        if j.t_start is None or not j.state.is_active:
+            continue
+        t0, t1 = max(start, j.t_start), min(end, now)
+        if t1 > t0:
+            cpus = j.cpus
+            if j.spec.exclusive:
+                cpus = sum(nodes[n].cpus for n in j.nodes if n in nodes) or cpus
+            yield j, cpus, t0, t1
