@@ -74,7 +74,7 @@ jobs = Table(
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_user", "user"),
     Index("ix_jobs_array_job_id", "array_job_id"),
-    Index("ix_jobs_t_end", "t_end"),  # migration 0013: sacct's time windows
+    Index("ix_jobs_t_end", "t_end"),  # migration 0014: sacct's time windows
     Index("ix_jobs_user_t_end", "user", "t_end"),
     sqlite_autoincrement=True,
 )
@@ -236,7 +236,7 @@ qos_defs = Table(
     Column("max_cpus_per_user", Integer, nullable=True),
 )
 
-# Usage accounting (migration 0013, docs/accounting.md): a record per finished job
+# Usage accounting (migration 0014, docs/accounting.md): a record per finished job
 # (step_id -1) and per srun step, written as the job ends (services/accounting.py);
 # the hourly rollups the reports read; and the cluster's capacity, sampled.
 usage_records = Table(

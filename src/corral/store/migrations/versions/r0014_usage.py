@@ -2,8 +2,8 @@
 reports, the cluster's sampled capacity, and indexes for sacct's time windows
 (docs/accounting.md).
 
-Revision ID: 0013_usage
-Revises: 0012_intent
+Revision ID: 0014_usage
+Revises: 0013_deep_retries
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_usage"
-down_revision = "0012_intent"
+revision = "0014_usage"
+down_revision = "0013_deep_retries"
 branch_labels = None
 depends_on = None
 
