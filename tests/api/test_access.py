@@ -104,7 +104,7 @@ def test_scripts_environments_and_commands_are_their_owners(tmp_path: Path) -> N
                 assert not _leaks(r), (route, r.text)
             shown = (await c["b"].get(f"/v1/jobs/{job_id}")).json()
             assert shown["user"] == str(UID_A) and shown["name"] in ("secretive", "cmd")
-            assert shown["withheld"] == ["script", "environment", "argv"]
+            assert shown["withheld"] == ["script", "environment", "argv", "jdl"]
             assert shown["working_dir"] == "/tmp"  # public, as Slurm's WorkDir
             assert shown["spec"]["environment"] == {} and shown["spec"]["argv"] == []
         # a withheld script is still a script: "" (a command job's stays null)

@@ -65,6 +65,7 @@ class SubmitRequest(_Body):
     requirements: Annotated[Text, Field(min_length=1, max_length=10_000)] | None = None
     rank: Annotated[Text, Field(min_length=1, max_length=10_000)] | None = None
     retry_count: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
+    jdl: Annotated[Text, Field(min_length=1, max_length=b.MAX_JDL_BYTES)] | None = None
     user: Ident | None = None  # an administrator submitting for another user
     idempotency_key: str | None = None  # or the Idempotency-Key header
 

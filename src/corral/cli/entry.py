@@ -33,7 +33,7 @@ VALUE_OPTIONS: dict[str, str] = {
 }
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",
-    "--exclusive": "exclusive", "--parsable": "parsable",
+    "--exclusive": "exclusive", "--parsable": "parsable", "--jdl": "jdl",
 }
 
 
@@ -95,8 +95,8 @@ def fast_submit(argv: list[str]) -> int | None:
     wrap = opts.pop("wrap", None)
     parsable = opts.pop("parsable", False)
     idem_key = opts.pop("idem_key", None)
-    if bool(wrap) == bool(script):
-        return None  # neither or both: the full parser explains
+    if bool(wrap) == bool(script) or opts.get("jdl"):
+        return None  # neither or both: the full parser explains; a JDL: it reads it
     if wrap:
         text, name = f"#!/bin/sh\n{wrap}\n", "wrap"
     else:
@@ -105,8 +105,9 @@ def fast_submit(argv: list[str]) -> int | None:
             text = Path(script).read_text()
         except (OSError, UnicodeDecodeError):
             return None
-        if "#CORRAL" in text:
-            return None  # directives: the full parser reads them
+        from corral.lang.sniff import looks_like_jdl
+        if "#CORRAL" in text or looks_like_jdl(text):
+            return None  # directives or a JDL: the full parser reads them
         name = Path(script).name
     from corral.cli.request import build_request
     from corral.model.errors import CorralError, InvalidRequest

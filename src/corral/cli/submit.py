@@ -12,6 +12,7 @@ from click.core import ParameterSource
 from corral.cli.directives import job_options, parse_directives
 from corral.cli.request import build_request, parse_begin
 from corral.client.api import Client
+from corral.lang.sniff import looks_like_jdl
 from corral.model.errors import InvalidRequest
 
 __all__ = ["build_request", "parse_begin", "submit"]
@@ -20,6 +21,8 @@ __all__ = ["build_request", "parse_begin", "submit"]
 @click.command("submit", context_settings={"allow_interspersed_args": False})
 @job_options
 @click.option("--wrap", help="Run this shell command line as the job.")
+@click.option("--jdl", "jdl", is_flag=True,
+              help="SCRIPT is a gLite JDL (also recognised by its content).")
 @click.option("--parsable", is_flag=True, help="Print only the job id.")
 @click.option("--wait", "wait", is_flag=True, help="Wait for the job to end; exit with its code.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -29,8 +32,9 @@ __all__ = ["build_request", "parse_begin", "submit"]
 @click.argument("script", required=False)
 @click.argument("args", nargs=-1)
 @click.pass_context
-def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, as_json: bool,
-           idem_key: str | None, script: str | None, args: tuple[str, ...], **opts: Any) -> None:
+def submit(ctx: click.Context, /, wrap: str | None, jdl: bool, parsable: bool, wait: bool,
+           as_json: bool, idem_key: str | None, script: str | None, args: tuple[str, ...],
+           **opts: Any) -> None:
     """Submit SCRIPT (with #CORRAL directives) or --wrap 'COMMAND'.
 
     SCRIPT '-' reads the script from standard input. The script is copied at
@@ -50,6 +54,12 @@ def submit(ctx: click.Context, /, wrap: str | None, parsable: bool, wait: bool, 
         name = "stdin" if script == "-" else Path(script).name
     else:
         raise click.UsageError("give a script to submit, or --wrap 'COMMAND'")
+    if script and (jdl or looks_like_jdl(text)):
+        given = {k: v for k, v in opts.items()
+                 if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+        from corral.cli.jdl_submit import submit_jdl  # the ClassAd library: only here
+        submit_jdl(text, source, given, parsable=parsable, wait=wait, as_json=as_json)
+        return
     merged = parse_directives(text, source, check=lambda line: build_request(
         line, script=None, argv=[], default_name=name))
     for key, value in opts.items():

@@ -104,6 +104,7 @@ class JobSpec(Record):
     requirements: str | None
     rank: str | None
     retry_count: int | None
+    jdl: str | None
 
 
 class Job(Record):

@@ -41,6 +41,7 @@ MAX_FEATURE_LEN = 128
 MAX_FEATURES = 256
 MAX_PATH_LEN = 4096
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
+MAX_JDL_BYTES = 1024 * 1024  # the JDL a job was submitted from (kept with it)
 MAX_ENV_ENTRIES = 10_000
 MAX_ARGS = 100_000
 
@@ -171,10 +172,12 @@ def check_spec(spec: JobSpec) -> None:
         _fail("features", f"{len(spec.features)} features", f"is over the limit of {MAX_FEATURES}")
     for feature in spec.features:
         check_name("features", feature, MAX_FEATURE_LEN)
-    for field in ("array", "dependency", "signal"):
+    for field in ("array", "dependency", "signal", "requirements", "rank"):
         value = getattr(spec, field)
         if value is not None:
             check_text(field, value, 10_000)
+    if spec.jdl is not None:
+        check_text("jdl", spec.jdl, MAX_JDL_BYTES)
     check_int("nodes", spec.nodes, NODES_PER_JOB)
     check_int("cpus_per_node", spec.cpus_per_node, CPUS_PER_NODE)
     check_int("gpus_per_node", spec.gpus_per_node, GPUS_PER_NODE)

@@ -87,6 +87,7 @@ class JobSpec:
     # retries after the job's own failure (non-zero exit, signal), as JDL's RetryCount;
     # None or 0: none. Capped by the site's controller.max_retries.
     retry_count: int | None = None
+    jdl: str | None = None  # the gLite JDL (a ClassAd) the job was made from, if any
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

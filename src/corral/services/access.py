@@ -32,7 +32,7 @@ from corral.services.authz import Action, allows, authorize
 from corral.services.identity import Caller, RolePolicy, local_caller
 
 # The spec fields only the owner and administrators may read.
-PRIVATE_SPEC_FIELDS = ("script", "environment", "argv")
+PRIVATE_SPEC_FIELDS = ("script", "environment", "argv", "jdl")
 
 
 def _limit_s(time_limit_s: int) -> float:
@@ -50,6 +50,8 @@ def _withheld_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
         out["environment"] = {}
     if "argv" in out:
         out["argv"] = []
+    if out.get("jdl") is not None:  # may name the environment and arguments
+        out["jdl"] = ""
     return out
 
 

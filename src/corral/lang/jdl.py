@@ -1,0 +1,274 @@
+"""gLite JDL jobs (docs/job-languages.md): a ClassAd read by HTCondor's library,
+turned into corral submissions.
+
+JobType Normal gives one job; Parametric one per parameter value, `_PARAM_`
+replaced in every text attribute; Collection one per ad of its `Nodes` list, each
+inheriting the collection's attributes. Requirements and Rank are kept as the
+ClassAd expressions they are (evaluated by the controller on the node ads);
+RetryCount and ShallowRetryCount become retry_count and max_retries.
+
+Sandboxes: InputSandbox and OutputSandbox may name local files only (a URI is
+refused: uploading a sandbox to the controller is not implemented). The input files
+must exist; the job links each into its working directory under its base name
+when nothing is there by that name. The output files are left in the working
+directory, where `glite-wms-job-output` collects them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import classad2
+
+from corral.model.errors import InvalidRequest
+from corral.model.job import MAX_RETRIES_LIMIT
+
+MAX_JDL_BYTES = 1024 * 1024
+MAX_PARAMETRIC_JOBS = 10_000
+PARAM = "_PARAM_"
+TYPES = ("Normal", "Parametric", "Collection")
+LATER = ("DAG", "Interactive", "MPICH", "Checkpointable", "Partitionable")
+_LINE_COMMENT = re.compile(r"^\s*#.*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class JdlJobs:
+    job_type: str
+    requests: list[dict[str, Any]]  # one submission (the SDK's fields) per job
+
+
+def read_ad(text: str, source: str) -> Any:
+    """The JDL as a ClassAd; bracketed or not, `#` and `//` comments allowed."""
+    if len(text.encode()) > MAX_JDL_BYTES:
+        raise InvalidRequest(f"{source}: {len(text.encode())} bytes is over the limit of "
+                             f"{MAX_JDL_BYTES} for a JDL")
+    body = _LINE_COMMENT.sub("", text).strip()
+    if not body.startswith("["):
+        body = f"[\n{body}\n]"
+    try:
+        return classad2.ClassAd(body)
+    except Exception:
+        raise InvalidRequest(f"{source}: not a valid JDL (the ClassAd library cannot "
+                             "parse it: check the ';' between attributes and the quotes)"
+                             ) from None
+
+
+def _value(ad: Any, name: str) -> Any:
+    if name not in ad:
+        return None
+    try:
+        v = ad.eval(name)
+    except Exception:
+        raise InvalidRequest(f"{name}: cannot be evaluated") from None
+    if isinstance(v, classad2.Value):
+        return None
+    return v
+
+
+def _text(ad: Any, name: str, required: bool = False) -> str | None:
+    v = _value(ad, name)
+    if v is None:
+        if required:
+            raise InvalidRequest(f"{name}: the JDL must give it (a string)")
+        return None
+    if not isinstance(v, str):
+        raise InvalidRequest(f"{name}: {v!r} is not a string")
+    return v
+
+
+def _texts(ad: Any, name: str) -> list[str]:
+    v = _value(ad, name)
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise InvalidRequest(f"{name}: must be a string or a list of strings")
+    return list(v)
+
+
+def _int(ad: Any, name: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    v = _value(ad, name)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise InvalidRequest(f"{name}: {v!r} is not an integer")
+    if not lo <= v <= hi:
+        raise InvalidRequest(f"{name}: {v} is outside {lo}..{hi}")
+    return v
+
+
+def _expr(ad: Any, name: str) -> str | None:
+    return str(ad.lookup(name)) if name in ad else None
+
+
+def _job_type(ad: Any) -> str:
+    kind = _text(ad, "Type") or "Job"
+    if kind.lower() == "dag":
+        raise InvalidRequest("Type: 'DAG' jobs are not supported yet")
+    if kind.lower() == "collection":
+        return "Collection"
+    raw = _value(ad, "JobType")
+    if isinstance(raw, list):  # e.g. {"Checkpointable", "MPICH"}
+        raw = raw[0] if len(raw) == 1 else ",".join(str(x) for x in raw)
+    jt = str(raw or "Normal")
+    for name in TYPES:
+        if jt.lower() == name.lower():
+            return name
+    if any(jt.lower() == n.lower() for n in LATER):
+        raise InvalidRequest(f"JobType: {jt!r} is not supported yet (supported: "
+                             f"{', '.join(TYPES)})")
+    raise InvalidRequest(f"JobType: {jt!r} is not a JDL job type ({', '.join(TYPES)})")
+
+
+def _substitute(ad: Any, value: str) -> Any:
+    """A copy of the ad with _PARAM_ replaced in every string and list of strings."""
+    out = classad2.ClassAd(str(ad))
+    for name in list(out.keys()):
+        if name.lower() in ("requirements", "rank"):
+            expr = str(out.lookup(name))
+            if PARAM in expr:
+                out[name] = classad2.ExprTree(expr.replace(PARAM, value))
+            continue
+        v = _value(out, name)
+        if isinstance(v, str) and PARAM in v:
+            out[name] = v.replace(PARAM, value)
+        elif isinstance(v, list) and any(isinstance(x, str) and PARAM in x for x in v):
+            out[name] = [x.replace(PARAM, value) if isinstance(x, str) else x for x in v]
+    for name in ("Parameters", "ParameterStart", "ParameterStep", "JobType"):
+        if name in out:
+            del out[name]
+    out["JobType"] = "Normal"
+    out["ParameterValue"] = value
+    return out
+
+
+def parameter_values(ad: Any) -> list[str]:
+    raw = _value(ad, "Parameters")
+    if raw is None:
+        raise InvalidRequest("Parameters: a Parametric job must give it (a number or a list)")
+    if isinstance(raw, list):
+        if not raw or len(raw) > MAX_PARAMETRIC_JOBS:
+            raise InvalidRequest(f"Parameters: a list of 1 to {MAX_PARAMETRIC_JOBS} values")
+        return [str(x) for x in raw]
+    n = _int(ad, "Parameters", 1, MAX_PARAMETRIC_JOBS)
+    start = _int(ad, "ParameterStart", -(2**31), 2**31 - 1, 0)
+    step = _int(ad, "ParameterStep", 1, 2**31 - 1, 1)
+    assert n is not None and start is not None and step is not None
+    return [str(start + i * step) for i in range(n)]
+
+
+def expand(ad: Any) -> tuple[str, list[Any]]:
+    """(the job type, one ad per job)."""
+    kind = _job_type(ad)
+    if kind == "Parametric":
+        return kind, [_substitute(ad, v) for v in parameter_values(ad)]
+    if kind == "Collection":
+        nodes = _value(ad, "Nodes")
+        if not isinstance(nodes, list) or not nodes or not all(
+                isinstance(n, classad2.ClassAd) for n in nodes):
+            raise InvalidRequest("Nodes: a Collection must list its jobs as ads ({[...], ...})")
+        out = []
+        for node in nodes:
+            merged = classad2.ClassAd(str(ad))
+            for name in ("Nodes", "Type"):
+                del merged[name]
+            for name in node:
+                merged[name] = node.lookup(name)
+            if _job_type(merged) != "Normal":
+                raise InvalidRequest("Nodes: a Collection's jobs must be Normal jobs")
+            out.append(merged)
+        return kind, out
+    return kind, [ad]
+
+
+def _sandbox(paths: list[str], base: str, field: str) -> list[str]:
+    out = []
+    for p in paths:
+        if "://" in p and not p.startswith("file://"):
+            raise InvalidRequest(f"{field}: {p!r} is not a local file (sandbox transfer "
+                                 "is not supported yet)")
+        out.append(os.path.normpath(os.path.join(base, p.removeprefix("file://"))))
+    return out
+
+
+def _script(ad: Any, inputs: list[str], source: str, kind: str) -> str:
+    exe = _text(ad, "Executable", required=True)
+    assert exe is not None
+    by_name = {os.path.basename(p): p for p in inputs}
+    if "/" not in exe and exe in by_name:
+        exe = by_name[exe]  # shipped in the input sandbox: the local file
+    lines = ["#!/bin/sh", f"# from the JDL {os.path.basename(source)} (JobType {kind})"]
+    for p in inputs:
+        name = shlex.quote(os.path.basename(p))
+        lines.append(f"[ -e {name} ] || ln -s {shlex.quote(p)} {name}")
+    args = _text(ad, "Arguments") or ""
+    if "\n" in args:
+        raise InvalidRequest("Arguments: may not contain a newline")
+    lines.append(f"exec {shlex.quote(exe)} {args}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind: str,
+               environ: Mapping[str, str]) -> dict[str, Any]:
+    """One job's submission (the SDK's fields) from its ad."""
+    inputs = _sandbox(_texts(ad, "InputSandbox"), base_dir, "InputSandbox")
+    missing = [p for p in inputs if not os.path.exists(p)]
+    if missing:
+        raise InvalidRequest(f"InputSandbox: {missing[0]!r} does not exist")
+    _sandbox(_texts(ad, "OutputSandbox"), cwd, "OutputSandbox")
+    env = dict(environ)
+    for item in _texts(ad, "Environment"):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise InvalidRequest(f"Environment: {item!r} is not NAME=VALUE")
+        env[key] = value
+    req: dict[str, Any] = {"name": name, "working_dir": cwd, "environment": env,
+                           "script": _script(ad, inputs, source, kind), "argv": []}
+    out, err = _text(ad, "StdOutput"), _text(ad, "StdError")
+    if out:
+        req["stdout"] = out
+    if err and err != out:
+        req["stderr"] = err
+    for attr, key in (("Requirements", "requirements"), ("Rank", "rank")):
+        expr = _expr(ad, attr)
+        if expr is not None:
+            req[key] = expr
+    deep = _int(ad, "RetryCount", 0, MAX_RETRIES_LIMIT)
+    if deep:
+        req["retry_count"] = deep
+    shallow = _int(ad, "ShallowRetryCount", 0, MAX_RETRIES_LIMIT)
+    if shallow is not None:
+        req["max_retries"] = shallow
+    req["jdl"] = str(ad)
+    return req
+
+
+def jdl_jobs(text: str, *, source: str, cwd: str,
+             environ: Mapping[str, str]) -> JdlJobs:
+    """Every submission a JDL makes. Errors: InvalidRequest naming the attribute."""
+    try:
+        ad = read_ad(text, source)
+        kind, ads = expand(ad)
+        base = os.path.dirname(os.path.abspath(source)) if source != "-" else cwd
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(source).rsplit(".", 1)[0])
+        stem = stem or "jdl"
+        requests = []
+        for i, one in enumerate(ads):
+            name = stem if kind == "Normal" else f"{stem}_{_node_label(one, i)}"
+            requests.append(to_request(one, source=source, base_dir=base, cwd=cwd,
+                                       name=name[:200], kind=kind, environ=environ))
+    except InvalidRequest as e:
+        raise InvalidRequest(f"{source}: {e}") from None
+    return JdlJobs(kind, requests)
+
+
+def _node_label(ad: Any, i: int) -> str:
+    v = _value(ad, "ParameterValue")
+    label = str(v) if v is not None else _text(ad, "NodeName") or f"node{i}"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", label)

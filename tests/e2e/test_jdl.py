@@ -1,0 +1,143 @@
+"""gLite JDL jobs on a real controller with heterogeneous agents: Requirements and
+Rank choose the node, an unsatisfiable JDL is refused at submit naming the clause,
+a Parametric JDL gives one job per value, RetryCount runs a failing job again."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import Cluster, make_cluster
+
+AGENTS = {  # name -> (cpus, mem_mb, features)
+    "small": (2, 4000, "avx2"),
+    "mid": (4, 16000, "avx2,ib"),
+    "big": (8, 32000, "avx2"),
+    "old": (16, 64000, "sse4"),
+}
+
+
+@pytest.fixture(scope="module")
+def hetero() -> Iterator[Cluster]:
+    root = Path(tempfile.mkdtemp(prefix="corral-jdl-"))
+    root.chmod(0o755)
+    c = make_cluster(root)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, (cpus, mem, feats) in AGENTS.items():
+            log = open(c.state / f"{name}.log", "ab")  # noqa: SIM115 - the process's
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "corral.agent.main", "--controller",
+                 f"unix://{c.state / 'corral.sock'}", "--node", name, "--cpus", str(cpus),
+                 "--mem-mb", str(mem), "--features", feats,
+                 "--spool", str(c.state / f"spool-{name}")],
+                env=c.env, stdout=log, stderr=log, start_new_session=True))
+        deadline = time.monotonic() + 30
+        with c.client() as cl:
+            while time.monotonic() < deadline:
+                states = cl.status()["nodes"]
+                if all(states.get(n) == "IDLE" for n in AGENTS):
+                    break
+                time.sleep(0.1)
+            assert all(cl.status()["nodes"].get(n) == "IDLE" for n in AGENTS), cl.status()
+        yield c
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _jdl(c: Cluster, name: str, text: str) -> Path:
+    path = c.state / name
+    path.write_text(text)
+    return path
+
+
+def test_requirements_and_rank_pick_the_biggest_eligible_node(hetero: Cluster) -> None:
+    c = hetero
+    path = _jdl(c, "match.jdl", """
+# runs where there is memory and AVX2, on the node with the most CPUs
+[
+  Type = "Job";
+  JobType = "Normal";
+  Executable = "/bin/sh";
+  Arguments = "-c 'echo ran on $CORRAL_NODELIST'";
+  StdOutput = "match.out";
+  StdError = "match.err";
+  Requirements = other.Memory >= 8000 && member("avx2", other.Features);
+  Rank = other.Cpus;
+]
+""")
+    out = c.corral("submit", "--parsable", str(path)).stdout.split()
+    job = c.wait(int(out[0]))
+    assert job["state"] == "COMPLETED" and job["node_list"] == ["big"], job
+    assert (c.state / "match.out").read_text().strip() == "ran on big"
+    assert job["spec"]["rank"] == "other.Cpus"
+
+
+def test_an_unsatisfiable_jdl_is_refused_naming_the_clause(hetero: Cluster) -> None:
+    c = hetero
+    path = _jdl(c, "never.jdl", """
+Executable = "/bin/true";
+Requirements = member("avx2", other.Features) && other.Memory >= 100000;
+""")
+    proc = c.corral("submit", str(path), check=False)
+    assert proc.returncode == 1, proc
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "requirements: no node in partition 'main' meets 'other.Memory >= 100000'" \
+        in proc.stderr, proc.stderr
+    bad = _jdl(c, "bad.jdl", 'Executable = "/bin/true"\nArguments = "x";\n')
+    proc = c.corral("submit", "--jdl", str(bad), check=False)
+    assert proc.returncode == 2 and "not a valid JDL" in proc.stderr, proc
+
+
+def test_a_parametric_jdl_gives_one_job_per_value(hetero: Cluster) -> None:
+    c = hetero
+    path = _jdl(c, "param.jdl", """
+[
+  JobType = "Parametric";
+  Executable = "/bin/echo";
+  Arguments = "value _PARAM_";
+  StdOutput = "param__PARAM_.out";
+  Parameters = 10;
+  ParameterStart = 0;
+  ParameterStep = 2;
+]
+""")
+    ids = [int(i) for i in c.corral("submit", "--parsable", str(path)).stdout.split()]
+    assert len(ids) == 10
+    jobs = [c.wait(i) for i in ids]
+    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    for k in range(10):
+        assert (c.state / f"param_{2 * k}.out").read_text() == f"value {2 * k}\n"
+    assert [j["name"] for j in jobs] == [f"param_{2 * k}" for k in range(10)]
+
+
+def test_retry_count_runs_a_failing_job_three_times(hetero: Cluster) -> None:
+    c = hetero
+    path = _jdl(c, "retry.jdl", """
+Executable = "/bin/sh";
+Arguments = "-c 'echo run >> retry.runs; exit 1'";
+StdOutput = "/dev/null";
+RetryCount = 2;
+""")
+    job_id = int(c.corral("submit", "--parsable", str(path)).stdout.split()[0])
+    job = c.wait(job_id, timeout_s=60)
+    assert (job["state"], job["exit_code"], job["deep_retries"]) == ("FAILED", 1, 2), job
+    assert (c.state / "retry.runs").read_text() == "run\n" * 3
+    with c.client() as cl:
+        events = cl.events(job_id)
+    retries = [e for e in events if e["kind"] == "requeue"]
+    assert [e["data"]["why"] for e in retries] == ["the job failed (exit code 1)"] * 2
+    ends = [e for e in events if e["to_state"] == "FAILED"]
+    assert len(ends) == 1 and ends[0]["data"]["not_retried"] == "retry count reached (2 of 2)"

@@ -1,0 +1,93 @@
+"""corral.lang.jdl: a JDL's jobs as submissions; every refusal names the attribute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral.lang.jdl import jdl_jobs
+from corral.lang.sniff import looks_like_jdl
+from corral.model.errors import InvalidRequest
+
+
+def _jobs(tmp_path: Path, text: str) -> tuple[str, list[dict[str, object]]]:
+    src = tmp_path / "job.jdl"
+    src.write_text(text)
+    got = jdl_jobs(text, source=str(src), cwd=str(tmp_path), environ={"HOME": "/h"})
+    return got.job_type, got.requests
+
+
+def test_a_normal_job(tmp_path: Path) -> None:
+    (tmp_path / "run.sh").write_text("echo\n")
+    kind, reqs = _jobs(tmp_path, """
+// a comment
+Executable = "run.sh";
+Arguments = "-n 3 'a b'";
+StdOutput = "std.out"; StdError = "std.out";
+Environment = {"A=1", "B=x=y"};
+InputSandbox = {"run.sh"};
+OutputSandbox = {"std.out", "result.dat"};
+ShallowRetryCount = 3; RetryCount = 1;
+Requirements = other.Cpus >= 2;
+""")
+    assert kind == "Normal" and len(reqs) == 1
+    r = reqs[0]
+    assert r["name"] == "job" and r["stdout"] == "std.out" and "stderr" not in r
+    assert r["environment"] == {"HOME": "/h", "A": "1", "B": "x=y"}
+    assert str(r["script"]).splitlines()[-1] == f"exec {tmp_path}/run.sh -n 3 'a b'"
+    assert (r["retry_count"], r["max_retries"]) == (1, 3)
+    assert r["requirements"] == "other.Cpus >= 2"
+    assert "OutputSandbox" in str(r["jdl"])
+
+
+def test_a_collection_inherits_its_attributes(tmp_path: Path) -> None:
+    kind, reqs = _jobs(tmp_path, """[
+  Type = "Collection";
+  Executable = "/bin/echo";
+  Requirements = other.Cpus >= 2;
+  Nodes = { [ Arguments = "one"; NodeName = "first" ],
+            [ Arguments = "two"; Executable = "/bin/printf" ] };
+]""")
+    assert kind == "Collection"
+    assert [r["name"] for r in reqs] == ["job_first", "job_node1"]
+    assert [str(r["script"]).splitlines()[-1] for r in reqs] == ["exec /bin/echo one",
+                                                                 "exec /bin/printf two"]
+    assert all(r["requirements"] == "other.Cpus >= 2" for r in reqs)
+
+
+def test_parameters_as_a_list(tmp_path: Path) -> None:
+    _, reqs = _jobs(tmp_path, """JobType = "Parametric"; Executable = "/bin/echo";
+Arguments = "_PARAM_"; Parameters = {"a", "b", "c"};
+Requirements = other.Name != "_PARAM_";""")
+    assert [str(r["script"]).splitlines()[-1] for r in reqs] == [
+        "exec /bin/echo a", "exec /bin/echo b", "exec /bin/echo c"]
+    assert reqs[1]["requirements"] == 'other.Name != "b"'
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('Arguments = "x";', "Executable: the JDL must give it"),
+    ('Executable = 3;', "Executable: 3 is not a string"),
+    ('Executable = "x"; JobType = "MPICH";', "JobType: 'MPICH' is not supported yet"),
+    ('Type = "DAG"; Executable = "x";', "Type: 'DAG' jobs are not supported yet"),
+    ('Executable = "x"; InputSandbox = {"gsiftp://h/f"};', "InputSandbox: 'gsiftp://h/f' is "
+     "not a local file"),
+    ('Executable = "x"; InputSandbox = {"nope"};', "InputSandbox: "),
+    ('Executable = "x"; Environment = {"NOEQUALS"};', "Environment: 'NOEQUALS'"),
+    ('Executable = "x"; RetryCount = 1000;', "RetryCount: 1000 is outside 0..100"),
+    ('Executable = "x"; JobType = "Parametric";', "Parameters: a Parametric job must"),
+    ('Executable = "x"; JobType = "Parametric"; Parameters = 0;', "Parameters: 0 is outside"),
+    ('Executable = "x" Arguments = "y";', "not a valid JDL"),
+])
+def test_refusals_name_the_attribute(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InvalidRequest) as e:
+        _jobs(tmp_path, text)
+    assert str(e.value).startswith(f"{tmp_path}/job.jdl: ")
+    assert message in str(e.value)
+
+
+def test_detection() -> None:
+    assert looks_like_jdl('[ Executable = "x"; ]')
+    assert looks_like_jdl('# c\nexecutable = "x";\n')
+    assert not looks_like_jdl("#!/bin/sh\nExecutable=x\n")
+    assert not looks_like_jdl("echo hi\n")
