@@ -114,6 +114,9 @@ class IssuerConfig(_Strict):
     client_id: str | None = None
     scopes: list[str] = ["openid", "offline_access"]
     resource: str | None = None  # RFC 8707 resource indicator to ask tokens for
+    # for the web dashboard's sign-in (authorization code with PKCE, docs/dashboard.md):
+    # a public client whose redirect URI is <the dashboard's URL>/ui/login/callback
+    web_client_id: str | None = None
 
     @field_validator("issuer")
     @classmethod
@@ -144,6 +147,17 @@ def _program(v: Any) -> Any:
     if not isinstance(v, str) or not v.startswith("/") or any(c in v for c in "\0\n"):
         raise ValueError("needs an absolute path to a program")
     return v
+
+
+class WebConfig(_Strict):
+    """The web dashboard the controller serves under /ui (docs/dashboard.md)."""
+
+    enabled: bool = True
+    # the dashboard's address as browsers reach it, when a proxy stands in front
+    # (its sign-in's redirect URI is built from it); default: the request's own
+    public_url: str | None = None
+    refresh_s: Annotated[float, Field(ge=1, le=3600)] = 5.0  # how often pages look for news
+    session_max_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 12 * 3600  # a sign-in lasts
 
 
 class AgentConfig(_Strict):
@@ -309,6 +323,7 @@ class Config(_Strict):
     agent: AgentConfig = AgentConfig()
     roles: RolesConfig = RolesConfig()
     auth: AuthConfig = AuthConfig()
+    web: WebConfig = WebConfig()
 
     @property
     def socket_path(self) -> str:

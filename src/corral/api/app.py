@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from corral import __version__
+from corral import __version__, web
 from corral.api import (
     audit,
     errors,
@@ -50,6 +50,8 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     app.include_router(audit.router)
+    if ctl.cfg.web.enabled:
+        web.install(app)  # the dashboard under /ui (docs/dashboard.md)
     # what changed is published before any answer leaves (read-your-writes)
     app.add_middleware(PublishOnResponse, publisher=ctl.publisher)
     return app
