@@ -1,4 +1,4 @@
-"""dask-jobqueue's SLURMCluster and SGECluster on corral (skipped when dask-jobqueue is
+"""dask-jobqueue's SLURMCluster, SGECluster and LSFCluster on corral (skipped when dask-jobqueue is
 not installed). Each runs in its own process with the drop-in commands on PATH."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _final_states(compat: Compat, job_ids: list[str]) -> list[str]:
         time.sleep(0.3)
 
 
-@pytest.mark.parametrize("kind", ["slurm", "sge"])
+@pytest.mark.parametrize("kind", ["slurm", "sge", "lsf"])
 def test_cluster_scales_up_computes_and_scales_down(compat: Compat, kind: str) -> None:
     seen = _run(compat, kind)
     assert seen["result"] == 42
@@ -54,10 +54,13 @@ def test_cluster_scales_up_computes_and_scales_down(compat: Compat, kind: str) -
     assert len(seen["job_ids"]) == 1
     if kind == "slurm":
         assert "#SBATCH --mem=954M" in seen["script"]
-    else:
+    elif kind == "sge":
         assert "#$ -l h_rt=00:10:00" in seen["script"]
+    else:  # bytes in LSF's default unit, KB, as dask-jobqueue writes them
+        assert "#BSUB -M 1000000" in seen["script"] and "#BSUB -W 00:10" in seen["script"]
     # no orphan: the worker's job ended (dask cancels it on scale-down)
     states = _final_states(compat, seen["job_ids"])
     assert all(s.startswith(("CANCELLED", "COMPLETED")) for s in states), states
     assert compat.out("squeue", "-h", "-o", "%i %j %T") == ""
     assert compat.out("qstat") == ""
+    assert compat.run("bjobs").stdout == ""

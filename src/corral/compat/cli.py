@@ -12,18 +12,18 @@ from corral.compat.install import COMMANDS, FAMILIES, install
 
 @click.group("compat")
 def compat() -> None:
-    """Slurm and Grid Engine drop-in commands (sbatch, squeue, …, qsub, qstat, …)."""
+    """Slurm, Grid Engine and LSF drop-in commands (sbatch, …, qsub, …, bsub, …)."""
 
 
 @compat.command("install")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--only", type=click.Choice(["all", "slurm", "sge"]), default="all",
+@click.option("--only", type=click.Choice(["all", *FAMILIES]), default="all",
               show_default=True, help="Which family of commands.")
 @click.option("--force", is_flag=True, help="Replace files that are not corral launchers.")
 @click.option("--url", help="The controller they talk to: unix:///PATH, http://HOST:PORT or "
               "https://HOST:PORT (default: the one this command would talk to).")
 def install_cmd(directory: Path, only: str, force: bool, url: str | None) -> None:
-    """Write launchers named sbatch, squeue, …, qsub, … into DIRECTORY.
+    """Write launchers named sbatch, squeue, …, qsub, …, bsub, … into DIRECTORY.
 
     They act only when DIRECTORY is on PATH, e.g. export PATH=DIRECTORY:$PATH.
     They reach the controller they were installed for in any environment.

@@ -1,4 +1,4 @@
-"""Launchers for the Slurm and Grid Engine command names, written on request only.
+"""Launchers for the Slurm, Grid Engine and LSF command names, written on request only.
 
 Each launcher is a short Python script bound to this interpreter, so the
 commands work without activating the environment, and a real Slurm or Grid
@@ -37,10 +37,16 @@ COMMANDS: dict[str, str] = {
     "qacct": "corral.compat.sge.qacct",
     "qhold": "corral.compat.sge.qhold",
     "qrls": "corral.compat.sge.qrls",
+    "bsub": "corral.compat.lsf.bsub",
+    "bjobs": "corral.compat.lsf.bjobs",
+    "bkill": "corral.compat.lsf.bkill",
+    "bqueues": "corral.compat.lsf.bqueues",
+    "bhosts": "corral.compat.lsf.bhosts",
 }
 FAMILIES = {
     "slurm": [n for n, m in COMMANDS.items() if ".slurm." in m],
     "sge": [n for n, m in COMMANDS.items() if ".sge." in m],
+    "lsf": [n for n, m in COMMANDS.items() if ".lsf." in m],
 }
 
 

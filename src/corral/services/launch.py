@@ -25,6 +25,9 @@ def job_environment(job: Job) -> dict[str, str]:
     """The submit environment plus what corral adds (array and task facts)."""
     env = dict(job.spec.environment)
     env["SLURM_RESTART_COUNT"] = env["CORRAL_RESTART_COUNT"] = str(job.restarts)
+    env["SLURM_JOB_PARTITION"] = env["CORRAL_JOB_PARTITION"] = job.partition
+    if job.spec.account:
+        env["SLURM_JOB_ACCOUNT"] = env["CORRAL_JOB_ACCOUNT"] = job.spec.account
     if job.nodes:
         env["SLURMD_NODENAME"] = env["CORRAL_NODENAME"] = job.nodes[0]
     if job.array_job_id is not None and job.spec.array:

@@ -1,5 +1,5 @@
 """Run by tests/compat/test_dask_jobqueue.py with the drop-in commands on PATH:
-a dask-jobqueue cluster (SLURMCluster or SGECluster) scales to one worker, computes,
+a dask-jobqueue cluster (SLURMCluster, SGECluster or LSFCluster) scales to one worker, computes,
 scales back to zero and closes; prints what it saw as one JSON line."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from dask.distributed import Client
-from dask_jobqueue import SGECluster, SLURMCluster
+from dask_jobqueue import LSFCluster, SGECluster, SLURMCluster
 
 
 def double(x: int) -> int:
@@ -19,9 +19,11 @@ def double(x: int) -> int:
 
 def main(kind: str) -> None:
     out: dict[str, Any] = {}
-    cls = SLURMCluster if kind == "slurm" else SGECluster
+    cls = {"slurm": SLURMCluster, "sge": SGECluster, "lsf": LSFCluster}[kind]
+    # LSF's run limits are [hour:]minute
+    walltime = "00:10" if kind == "lsf" else "00:10:00"
     # all traffic on loopback: the scheduler listens on 127.0.0.1, workers use lo
-    with cls(cores=1, memory="1GB", processes=1, walltime="00:10:00", interface="lo",
+    with cls(cores=1, memory="1GB", processes=1, walltime=walltime, interface="lo",
              scheduler_options={"host": "127.0.0.1", "dashboard_address": None},
              log_directory=f"dask-logs-{kind}", death_timeout=30) as cluster:
         out["script"] = cluster.job_script()

@@ -1,0 +1,8 @@
+"""bhosts: see corral.compat.lsf.hosts."""
+
+from corral.compat.lsf.hosts import bhosts_main as main
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    main()
