@@ -134,6 +134,16 @@ def test_plots_data_is_scoped_and_read_once_per_period(tmp_path: Path) -> None:
             r2 = await nobody.get("/ui/plots/data?period=hour",
                                   headers={"If-None-Match": r.headers["etag"]})
             assert r2.status_code == 304  # the same generation: not computed again
+            # a day: utilization and usage per account from the accounting reports
+            day = (await ctx.user.get("/ui/plots/data?period=day")).json()
+            assert day["utilization_from"] == "reports"
+            assert len(day["utilization_t"]) == len(day["utilization_pct"]) in (24, 25)
+            assert day["utilization_pct"][-1] > 0
+            assert {a["account"] for a in day["accounts"]} == {"acct-nobody", "acct-None"}
+            own_day = (await nobody.get("/ui/plots/data?period=day")).json()
+            assert [a["account"] for a in own_day["accounts"]] == ["acct-nobody"]
+            assert own_day["utilization_pct"] == day["utilization_pct"]
+            assert everyone["utilization_from"] == "job records"
             r = await nobody.get("/ui/plots/data?period=year")
             assert r.status_code == 400 and "period: 'year' is not one of" in r.text
             r = await nobody.get("/ui/plots?period=day")

@@ -189,6 +189,15 @@ def test_a_user_signs_in_and_sees_their_jobs_timeline_and_plots(site: dict[str, 
             assert painted > 1000, painted
             page.screenshot(path=str(SHOTS / "plots.png"), full_page=True)
 
+            # a day: utilization and usage per account from the accounting reports
+            page.goto(f"{url}/ui/plots?period=day")
+            expect(page.locator("#utilization-from")).to_have_text("(from the reports)")
+            day = page.evaluate("""() => ['chart-utilization', 'chart-accounts'].map(
+                id => Chart.getChart(id).data)""")
+            assert max(day[0]["datasets"][0]["data"]) > 0
+            assert day[1]["labels"] == [f"acct-{ALICE[-1]}"]
+            page.screenshot(path=str(SHOTS / "plots-day.png"), full_page=True)
+
             # signing out ends the session
             page.goto(f"{url}/ui/")
             page.click("header button[type=submit]")

@@ -23,7 +23,7 @@ from corral.model.jobid import parse_job_id
 from corral.services.controller import Controller
 from corral.services.identity import Caller
 from corral.web import views
-from corral.web.history import PlotCache, plot_data
+from corral.web.history import PlotCache
 from corral.web.render import STATIC_DIR, STATIC_VERSION, error_page, fragment, not_modified, page
 from corral.web.series import PERIODS
 from corral.web.session import LoginNeeded, web_caller
@@ -190,13 +190,14 @@ async def plots_page(request: Request, period: Period = "day") -> Response:
 @router.get("/plots/data")
 async def plots_data(request: Request, period: Period = "day") -> Response:
     async def build(caller: Caller) -> Response:
-        computed = await _plots(request).get(period)
+        cache = _plots(request)
+        computed = await cache.get(period)
         sees_all = _ctl(request).access.sees_all(caller)
         etag = _etag("plots", computed.generation, period, caller.uid, sees_all)
         unchanged = not_modified(request, etag)
         if unchanged is not None:
             return unchanged
-        return JSONResponse(plot_data(computed, caller, sees_all),
+        return JSONResponse(await cache.data(period, caller, sees_all),
                             headers={"ETag": etag, "Cache-Control": "no-store"})
     return await _part(request, build)
 

@@ -82,7 +82,7 @@
 
   function render(d) {
     const times = d.t.map(label);
-    draw("chart-utilization", "line", times, d.utilization_pct,
+    draw("chart-utilization", "line", d.utilization_t.map(label), d.utilization_pct,
          { label: "CPUs allocated (%)", borderColor: "#2f6fb0", backgroundColor: "rgba(47,111,176,.2)",
            fill: true, pointRadius: 0, stepped: true },
          { scales: { y: { min: 0, suggestedMax: 100, title: { display: true, text: "% of " + d.cpus_total + " CPUs" } } } });
@@ -98,6 +98,8 @@
          { label: "CPU-hours", backgroundColor: "#2e8b57" },
          { indexAxis: "y", scales: { x: { min: 0, title: { display: true, text: "CPU-hours" } } } });
     for (const el of document.querySelectorAll("[data-scope]")) el.textContent = d.scope;
+    const source = document.getElementById("utilization-from");
+    if (source) source.textContent = "(from the " + d.utilization_from + ")";
     const note = document.getElementById("plots-note");
     if (note) {
       note.textContent = d.jobs_counted + " jobs in the period" +
