@@ -42,11 +42,17 @@ COMMANDS: dict[str, str] = {
     "bkill": "corral.compat.lsf.bkill",
     "bqueues": "corral.compat.lsf.bqueues",
     "bhosts": "corral.compat.lsf.bhosts",
+    "glite-wms-job-submit": "corral.compat.glite.submit",
+    "glite-wms-job-status": "corral.compat.glite.status",
+    "glite-wms-job-cancel": "corral.compat.glite.cancel",
+    "glite-wms-job-logging-info": "corral.compat.glite.logging_info",
+    "glite-wms-job-output": "corral.compat.glite.output",
 }
 FAMILIES = {
     "slurm": [n for n, m in COMMANDS.items() if ".slurm." in m],
     "sge": [n for n, m in COMMANDS.items() if ".sge." in m],
     "lsf": [n for n, m in COMMANDS.items() if ".lsf." in m],
+    "glite": [n for n, m in COMMANDS.items() if ".glite." in m],
 }
 
 

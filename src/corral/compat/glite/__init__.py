@@ -1,0 +1,1 @@
+"""gLite WMS drop-ins: glite-wms-job-submit, -status, -cancel, -logging-info, -output."""
