@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "Sign in to a remote controller (OAuth device flow)."),
     "logout": ("corral.cli.login", "logout", "Forget the sign-in to a remote controller."),
     "whoami": ("corral.cli.login", "whoami", "Show who the controller takes you for."),
+    "report": ("corral.cli.report", "report",
+               "Usage over a period: utilization, top users, accounts, job sizes, waits."),
     "audit": ("corral.cli.audit", "audit",
               "Who asked for what change, and what came of it (the audit trail)."),
     "sim": ("corral.sim.cli", "sim", "Replay a workload trace through the scheduler."),
@@ -69,7 +71,7 @@ def cli() -> None:
     """corral: a workload manager. Submit jobs, watch the queue, run a cluster."""
 
 
-GROUPS = ("node", "reservation", "account", "compat")
+GROUPS = ("node", "reservation", "account", "report", "compat")
 
 
 def command_path(args: list[str]) -> str:

@@ -259,6 +259,20 @@ class Client:
         path = f"/v1/{kind}" + (f"/{name}" if name is not None else "")
         return self.transport.request(method, path, body=body, query=query)
 
+    # usage reports over a period (docs/accounting.md); times in epoch seconds
+    def report(self, kind: str, **query: Any) -> dict[str, Any]:
+        """GET /v1/reports/{kind} (utilization, users, accounts, jobs) with `query`
+        (start, end, bucket, top, group, user, account, by, partition)."""
+        if kind not in ("utilization", "users", "accounts", "jobs"):
+            raise ValueError(f"kind: {kind!r} is not utilization, users, accounts or jobs")
+        q = {k: ("true" if v is True else "false" if v is False else v)
+             for k, v in query.items()}
+        return dict(self.transport.request("GET", f"/v1/reports/{kind}", query=q))
+
+    def job_usage(self, job_id: int) -> dict[str, Any]:
+        """A finished job's usage record and its steps' ({"job", "steps"})."""
+        return dict(self.transport.request("GET", f"/v1/jobs/{int(job_id)}/usage"))
+
     def partitions(self) -> list[Partition]:
         return [Partition(p) for p in
                 self.transport.request("GET", "/v1/partitions")["partitions"]]

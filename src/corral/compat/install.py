@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "sstat": "corral.compat.slurm.sstat",
     "sacctmgr": "corral.compat.slurm.sacctmgr",
     "sshare": "corral.compat.slurm.sshare",
+    "sreport": "corral.compat.slurm.sreport",
     "qsub": "corral.compat.sge.qsub",
     "qstat": "corral.compat.sge.qstat",
     "qdel": "corral.compat.sge.qdel",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 HOUR_S = 3600
 JOB_STEP = -1  # the step id of a job's own record (its whole allocation)
@@ -117,37 +118,48 @@ DistKey = tuple[int, str, str, int, int]  # hour, account, partition, size, wait
 DistSums = list[float]  # jobs, cpu_s_alloc, wait_s
 
 
-def _add(sums: HourSums, i: int, v: float | None) -> None:
-    cur = sums[i]
-    sums[i] = v if cur is None else cur if v is None else cur + v
+def _new_hour() -> HourSums:
+    return [0.0, None, 0.0, 0.0, None, 0.0]
 
 
 def rollup(records: Iterable[UsageRecord], hours: dict[HourKey, HourSums],
            dist: dict[DistKey, DistSums]) -> None:
     """Add the records' job rows (steps are inside their job's allocation) to the
-    hourly sums, in place."""
+    hourly sums, in place. Each hour gets CPUs x its seconds (exact when the times
+    are whole seconds); measured CPU time and energy are spread in proportion."""
     for r in records:
         if r.step_id != JOB_STEP or r.t_start is None:
             continue
-        elapsed = r.elapsed_s
-        end_key = (hour_of(r.t_end), r.user, r.account, r.partition)
-        for h, secs in split_hours(r.t_start, r.t_end):
-            key = (h, r.user, r.account, r.partition)
-            sums = hours.get(key)
-            if sums is None:
-                sums = hours[key] = [0.0, None, 0.0, 0.0, None, 0.0]
-            f = secs / elapsed
-            # exact when the times are whole seconds: CPUs x seconds, not a fraction
-            _add(sums, 0, r.cpus * secs)
-            _add(sums, 1, None if r.cpu_s_used is None else r.cpu_s_used * f)
-            _add(sums, 2, r.gpus * secs)
-            _add(sums, 3, r.billing * secs)
-            _add(sums, 4, None if r.energy_j is None else r.energy_j * f)
+        elapsed = r.t_end - r.t_start
+        who = (r.user, r.account, r.partition)
+        used, energy = r.cpu_s_used, r.energy_j
+        h = hour_of(r.t_start)
+        while h < r.t_end:
+            secs = min(r.t_end, h + HOUR_S) - max(r.t_start, h)
+            if secs > 0:
+                key = (h, *who)
+                sums = hours.get(key)
+                if sums is None:
+                    sums = hours[key] = _new_hour()
+                sums[0] = cast(float, sums[0]) + r.cpus * secs
+                sums[2] = cast(float, sums[2]) + r.gpus * secs
+                sums[3] = cast(float, sums[3]) + r.billing * secs
+                if used is not None:
+                    sums[1] = (sums[1] or 0.0) + used * secs / elapsed
+                if energy is not None:
+                    sums[4] = (sums[4] or 0.0) + energy * secs / elapsed
+            h += HOUR_S
+        end_key = (hour_of(r.t_end), *who)
         sums = hours.get(end_key)
         if sums is None:
-            sums = hours[end_key] = [0.0, None, 0.0, 0.0, None, 0.0]
-        _add(sums, 5, 1.0)
-        dkey = (hour_of(r.t_end), r.account, r.partition, size_bucket(r.cpus),
+            sums = hours[end_key] = _new_hour()
+        sums[5] = cast(float, sums[5]) + 1.0
+        if elapsed <= 0:  # measured without time to spread it over: the end hour's
+            if used is not None:
+                sums[1] = (sums[1] or 0.0) + used
+            if energy is not None:
+                sums[4] = (sums[4] or 0.0) + energy
+        dkey = (end_key[0], r.account, r.partition, size_bucket(r.cpus),
                 wait_bucket(r.wait_s or 0.0))
         d = dist.get(dkey)
         if d is None:

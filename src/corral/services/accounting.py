@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
 from corral.config import Config
-from corral.model.billing import BillingWeights, parse_billing
+from corral.model.billing import CPU_ONLY, BillingWeights, parse_billing
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.usage_record import UsageRecord, make_record, split_hours
+from corral.store import jobs as store_jobs
 from corral.store import usage as store_usage
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def billing_weights(cfg: Config) -> dict[str, BillingWeights]:
 
 
 def job_record(job: Job, weights: BillingWeights, *, alloc_cpus: int | None = None,
-               t_end: float | None = None) -> UsageRecord:
+               t_end: float | None = None, job_id: int | None = None) -> UsageRecord:
     """The record of a job that ended (its last run). `alloc_cpus`: what it held,
     when not what it asked for (whole nodes)."""
     spec = job.spec
@@ -45,7 +46,8 @@ def job_record(job: Job, weights: BillingWeights, *, alloc_cpus: int | None = No
     mem_mb = float((job.mem_mb_per_node or 0) * nodes)
     end = job.t_end if job.t_end is not None else (t_end or time.time())
     return make_record(
-        job_id=job.id, user=job.user, account=spec.account, partition=job.partition,
+        job_id=job.id if job_id is None else job_id, user=job.user, account=spec.account,
+        partition=job.partition,
         state=str(job.state), t_submit=job.t_submit, t_start=job.t_start, t_end=end,
         nodes=nodes, cpus=cpus, gpus=gpus, mem_mb=mem_mb, cpu_s_used=job.cpu_time_s,
         max_rss_mb=job.max_rss_mb, energy_j=None,
@@ -165,3 +167,21 @@ def live_usage(jobs: Iterable[Job], nodes: dict[str, Node], start: float, end: f
             if j.spec.exclusive:
                 cpus = sum(nodes[n].cpus for n in j.nodes if n in nodes) or cpus
             yield j, cpus, t0, t1
+
+
+def load_finished(conn: Connection, jobs: Sequence[Job],
+                  weights: Mapping[str, BillingWeights]) -> list[int]:
+    """Store finished jobs that ran elsewhere or before (an import, a replayed trace)
+    with their usage records, as the controller records a job's end (job_record,
+    store/usage.write_records), in the caller's transaction. -> their new ids."""
+    ids = store_jobs.insert_history(conn, jobs)
+    records = [job_record(j, weights.get(j.partition, CPU_ONLY), job_id=i)
+               for j, i in zip(jobs, ids, strict=True)]
+    store_usage.write_records(conn, records, fresh=True)
+    return ids
+
+
+def add_capacity_span(conn: Connection, t0: float, t1: float, cpus: int) -> None:
+    """A cluster of `cpus` CPUs, all up, over [t0, t1) (with load_finished)."""
+    store_usage.add_capacity(conn, {h: (cpus * s, 0.0, 0.0, 0.0)
+                                    for h, s in split_hours(t0, t1)})
