@@ -134,8 +134,41 @@ def _https_or_loopback(url: str, field: str) -> str:
                      f"got {url!r}")
 
 
+MAX_UID = 2**32 - 2  # (2**32 - 1 is (uid_t) -1)
+
+
+class RelayConfig(_Strict):
+    """A login host's relay (corral-relay) whose word on its local callers' uids the
+    controller takes (docs/identity.md, "Login hosts and the relay")."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    key_file: Annotated[str, Field(min_length=1)]  # the shared secret it presents
+    # addresses or networks (CIDR) it may connect from; empty: any
+    hosts: list[str] = []
+    # the uids it may speak for, and the highest role its callers get
+    min_uid: Annotated[int, Field(ge=0, le=MAX_UID)] = 1000
+    max_uid: Annotated[int, Field(ge=0, le=MAX_UID)] = MAX_UID
+    max_role: Literal["user", "operator", "admin"] = "user"
+    # where the nodes reach its host (srun's output); default: the address it
+    # connects from
+    address: str | None = None
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        import ipaddress
+        for host in v:
+            try:
+                ipaddress.ip_network(host, strict=False)
+            except ValueError:
+                raise ValueError(f"auth.relays.hosts: {host!r} is not an address or a "
+                                 f"network (10.0.0.5, 10.0.0.0/24)") from None
+        return v
+
+
 class AuthConfig(_Strict):
     issuers: list[IssuerConfig] = []
+    relays: list[RelayConfig] = []
     # /metrics, /v1/status and the OpenAPI document to callers with no credentials
     # over TCP (the Unix socket always serves them)
     anonymous_read: bool = False
@@ -407,6 +440,13 @@ def load_config(state_dir: str | None = None) -> Config:
     issuers = [i.issuer for i in cfg.auth.issuers]
     if len(set(issuers)) < len(issuers):
         raise InvalidRequest(f"config {path}: an issuer is listed twice in auth.issuers")
+    relays = [r.name for r in cfg.auth.relays]
+    if len(set(relays)) < len(relays):
+        raise InvalidRequest(f"config {path}: a relay is listed twice in auth.relays")
+    for r in cfg.auth.relays:
+        if r.min_uid > r.max_uid:
+            raise InvalidRequest(f"config {path}: auth.relays {r.name}: min_uid {r.min_uid} "
+                                 f"is over max_uid {r.max_uid}")
     names = [p.name for p in cfg.partitions]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

@@ -24,6 +24,7 @@ from corral.api.readpath import PublishOnResponse
 from corral.api.request_ids import RequestIdMiddleware
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
+from corral.services.relays import Relays
 
 
 def create_app(ctl: Controller) -> FastAPI:
@@ -35,6 +36,7 @@ def create_app(ctl: Controller) -> FastAPI:
     )
     app.state.controller = ctl
     app.state.tokens = TokenVerifier(ctl.cfg.auth.issuers)
+    app.state.relays = Relays.of(ctl.cfg)  # (their keys read now: a bad file stops the start)
     app.state.agents = AgentService(ctl)
     errors.install(app)
     app.add_middleware(AuditMiddleware)  # (inside: it sees the request id)

@@ -124,6 +124,8 @@ def _record(scope: Scope, asked: bytes, status: int, answer: bytes) -> None:
     client = scope.get("client")
     origin = UNIX_SOCKET if peer_uid is not None else (
         f"{client[0]}:{client[1]}" if client else "unknown")
+    if caller is not None and caller.relay is not None:
+        origin = f"relay {caller.relay} at {origin}"
     raw_query = scope.get("query_string", b"")
     query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else None
     ctl.audit.record(entry_row(

@@ -1,5 +1,5 @@
-"""Who is calling: the Unix socket's peer uid, an OIDC bearer token (TCP), or the
-cluster key for agents.
+"""Who is calling: the Unix socket's peer uid, an OIDC bearer token (TCP), a login
+host's relay speaking for one of its users (TCP), or the cluster key for agents.
 
 The dependencies here (and the routes' own) are coroutines: FastAPI would run a plain
 function in a worker thread, a thread hop per dependency per request."""
@@ -14,10 +14,14 @@ from fastapi import Request
 from corral.api.oidc import TokenVerifier
 from corral.api.peercred import SCOPE_KEY
 from corral.model.errors import PermissionDenied, Unauthenticated
+from corral.model.relay import RELAY_HEADER, RELAY_KEY_HEADER, RELAY_UID_HEADER
 from corral.services.identity import Caller, caller_from_uid
+from corral.services.relays import Relays
 from corral.services.tokens import caller_for_claims
 
 CALLER_KEY = "corral.caller"  # the caller, in the ASGI scope, for the audit trail
+# for a relayed request: where the nodes reach the relay's host (srun's output)
+RELAY_ADDRESS_KEY = "corral.relay_address"
 
 
 def bearer_token(request: Request) -> str | None:
@@ -40,6 +44,9 @@ async def _caller(request: Request) -> Caller:
     uid = request.scope.get(SCOPE_KEY)
     if uid is not None:
         return caller_from_uid(uid, request.app.state.controller.roles)
+    relay = request.headers.get(RELAY_HEADER)
+    if relay is not None:  # a login host's relay speaks for one of its users
+        return relayed_caller(request, relay)
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("remote users need a token: run 'corral login' (or use the "
@@ -53,6 +60,18 @@ async def _caller(request: Request) -> Caller:
                                request.app.state.controller.roles)
     tokens.remember(token, verified, caller)
     return caller
+
+
+def relayed_caller(request: Request, name: str) -> Caller:
+    """The caller a relay asserts (services/relays.py): the relay's key and address
+    are checked, then the uid it names against what the site allows it."""
+    relays: Relays = request.app.state.relays
+    client = request.scope.get("client")
+    relay = relays.authenticate(name, request.headers.get(RELAY_KEY_HEADER, ""),
+                                client[0] if client else None)
+    request.scope[RELAY_ADDRESS_KEY] = relay.address or (client[0] if client else None)
+    return relays.caller(relay, request.headers.get(RELAY_UID_HEADER, ""),
+                         request.app.state.controller.roles)
 
 
 def _has_cluster_key(request: Request) -> bool:
@@ -78,7 +97,7 @@ async def require_reader(request: Request) -> None:
         return
     if request.app.state.controller.cfg.auth.anonymous_read or _has_cluster_key(request):
         return
-    if bearer_token(request) is None:
+    if bearer_token(request) is None and RELAY_HEADER not in request.headers:
         raise Unauthenticated(f"{request.url.path}: over TCP it needs a token or the "
                               f"cluster key (auth.anonymous_read is off)")
     await user_caller(request)

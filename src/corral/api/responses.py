@@ -333,9 +333,10 @@ class WhoAmI(_Answer):
     gid: int
     role: str
     groups: list[str]
-    via: str  # "socket" or "token"
+    via: str  # "socket", "token" or "relay"
     issuer: str | None = None
     subject: str | None = None
+    relay: str | None = None  # the login host's relay that spoke for the caller
 
 
 class AuditEntry(_Answer):

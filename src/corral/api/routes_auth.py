@@ -33,4 +33,6 @@ async def whoami(caller: Annotated[Caller, Depends(user_caller)]) -> dict[str, A
                               "via": "socket"}
     if caller.subject is not None:
         answer.update(via="token", issuer=caller.issuer, subject=caller.subject)
+    elif caller.relay is not None:
+        answer.update(via="relay", relay=caller.relay)
     return answer

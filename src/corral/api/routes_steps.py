@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from corral.api.auth import RELAY_ADDRESS_KEY
+from corral.api.peercred import SCOPE_KEY
 from corral.api.responses import StateChange, Step, StepList
 from corral.api.routes_jobs import CallerDep, CtlDep, JobIdPath, StepIdPath
 from corral.api.schemas import EndRequest, StepEndRequest, StepRequest
@@ -15,8 +18,15 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/jobs/{job_id}/steps", status_code=201, response_model=Step)
 async def create_step(job_id: JobIdPath, body: StepRequest, ctl: CtlDep,
-                      caller: CallerDep) -> dict[str, Any]:
-    step = await ctl.steps.create(caller, job_id, body.to_request())
+                      caller: CallerDep, request: Request) -> dict[str, Any]:
+    req = body.to_request()
+    if req.io_node is None and request.scope.get(SCOPE_KEY) is None:
+        # a client on another host (a login host's relay, a token): the nodes
+        # connect back to that host, not to the controller's
+        client = request.scope.get("client")
+        host = request.scope.get(RELAY_ADDRESS_KEY) or (client[0] if client else None)
+        req = dataclasses.replace(req, io_host=host)
+    step = await ctl.steps.create(caller, job_id, req)
     return step.to_dict()
 
 

@@ -78,6 +78,8 @@ def whoami(as_json: bool) -> None:
     line = f"{me['user']} (uid {me['uid']}, gid {me['gid']}), {me['role']}"
     if me.get("via") == "token":
         line += f", token from {me['issuer']} (subject {me['subject']})"
+    elif me.get("via") == "relay":
+        line += f", through the relay {me['relay']}"
     else:
         line += ", by the Unix socket"
     if me.get("groups"):

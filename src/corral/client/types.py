@@ -308,7 +308,8 @@ class Status(Record):
 
 class WhoAmI(Record):
     """Who the controller takes this client for; `issuer` and `subject` (absent over
-    the Unix socket) name the token's."""
+    the Unix socket) name the token's, `relay` the login host's relay that spoke for
+    it."""
 
     __slots__ = ()
 
@@ -320,6 +321,7 @@ class WhoAmI(Record):
     via: str
     issuer: str | None
     subject: str | None
+    relay: str | None
 
 
 class AuditEntry(Record):

@@ -29,6 +29,8 @@ class Caller:
     # a token's subject and issuer (None: the Unix socket's peer credentials)
     subject: str | None = None
     issuer: str | None = None
+    # the login host's relay that spoke for this uid (services/relays.py)
+    relay: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -46,6 +48,7 @@ class Caller:
     def describe(self) -> str:
         """Who, as the audit trail and messages name them."""
         how = (f"token of {self.subject} from {self.issuer}" if self.subject is not None
+               else f"uid {self.uid} via relay {self.relay}" if self.relay is not None
                else f"uid {self.uid} via socket")
         return f"{self.user} ({self.role}; {how})"
 

@@ -72,6 +72,9 @@ class StepRequest:
     pty: bool = False  # task 0 in a pseudo terminal of this window size (srun --pty)
     pty_rows: int = 24
     pty_cols: int = 80
+    # where the client runs when it is on no node (srun on a login host, through its
+    # relay or with a token): the nodes connect back there; None: the controller's host
+    io_host: str | None = None
 
 
 class Steps:
@@ -110,7 +113,7 @@ class Steps:
         if req.stdin.isdigit() and int(req.stdin) >= layout.ntasks:
             raise InvalidRequest(f"stdin: task {req.stdin} does not exist; the step has "
                                  f"{layout.ntasks} task(s)")
-        io_host = None
+        io_host = req.io_host
         if req.io_node is not None:
             io_host = ctl.node_address.get(req.io_node)
             if io_host is None:

@@ -1,0 +1,3 @@
+from corral.relay.main import main
+
+main()
