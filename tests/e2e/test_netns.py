@@ -4,6 +4,7 @@ from one namespace to the other."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -38,14 +39,16 @@ class Net:
     node_ip: dict[str, str]
 
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[Net]:
+@contextlib.contextmanager
+def network(names: tuple[str, ...]) -> Iterator[Net]:
+    """A bridge on this host (its address: `host_ip`) and a network namespace joined to
+    it for each name (skips the test where they cannot be made)."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("network namespaces need root and iproute2")
     tag = uuid.uuid4().hex[:6]
     subnet = f"10.{random.randint(100, 250)}.{random.randint(0, 250)}"
-    n = Net(f"crlbr{tag}", {node: f"corral-{tag}-{node}" for node in NODES},
-            f"{subnet}.1", {node: f"{subnet}.{i + 2}" for i, node in enumerate(NODES)})
+    n = Net(f"crlbr{tag}", {node: f"corral-{tag}-{node}" for node in names},
+            f"{subnet}.1", {node: f"{subnet}.{i + 2}" for i, node in enumerate(names)})
     try:
         _ip("link", "add", n.bridge, "type", "bridge")
         _ip("addr", "add", f"{n.host_ip}/24", "dev", n.bridge)
@@ -67,6 +70,12 @@ def net() -> Iterator[Net]:
         yield n
     finally:
         _teardown(n)
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[Net]:
+    with network(NODES) as n:
+        yield n
 
 
 def _teardown(n: Net) -> None:

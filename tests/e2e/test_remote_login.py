@@ -34,8 +34,8 @@ USER = "crl-remote"
 CLUSTER_KEY = "tls-test-cluster-key-0123"
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, and its key (PEM files)."""
+def self_signed(directory: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> tuple[Path, Path]:
+    """A certificate for `ips` and localhost, and its key (PEM files)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "corral test controller")])
     now = datetime.datetime.now(datetime.UTC)
@@ -44,8 +44,8 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                critical=False)
+                *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
+                x509.DNSName("localhost")]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     cert_file, key_file = directory / "tls-cert.pem", directory / "tls-key.pem"

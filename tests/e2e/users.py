@@ -62,13 +62,15 @@ def user_pythonpath(root: Path) -> str:
 
 
 def run_as(user: UnixUser | None, argv: list[str], env: dict[str, str], pythonpath: str,
-           *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`python3 argv…` as `user` (None: as this process, an administrator)."""
+           *, timeout: float = 60, prefix: tuple[str, ...] = ()
+           ) -> subprocess.CompletedProcess[str]:
+    """`python3 argv…` as `user` (None: as this process, an administrator); `prefix`:
+    a command that runs it (e.g. nsenter into another host's namespaces)."""
     if user is None:
-        cmd = [sys.executable, *argv]
+        cmd = [*prefix, sys.executable, *argv]
         full = dict(env)
     else:
-        cmd = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups",
+        cmd = [*prefix, "setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups",
                SYSTEM_PYTHON, *argv]
         full = {**env, "PYTHONPATH": pythonpath, "HOME": str(user.home), "USER": user.name,
                 "LOGNAME": user.name}

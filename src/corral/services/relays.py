@@ -81,7 +81,9 @@ class Relays:
 
     @classmethod
     def of(cls, cfg: Config) -> Relays:
-        if cfg.auth.relays and not cfg.controller.tls_cert_file:
+        if cfg.auth.relays and not cfg.controller.listen:
+            log.warning("auth.relays: controller.listen is unset: no relay can connect")
+        elif cfg.auth.relays and not cfg.controller.tls_cert_file:
             log.warning("auth.relays: controller.listen has no TLS: the relays' keys "
                         "cross the network in clear")
         return cls([Relay.of(r) for r in cfg.auth.relays])
