@@ -105,7 +105,8 @@ async def serve(app: RelayApp, sock: socket.socket) -> None:
                     app.name, sock.getsockname(), app.controller, e or type(e).__name__)
     config = uvicorn.Config(app, http=PeerCredH11Protocol, lifespan="off", ws="none",
                             log_config=None, access_log=False, log_level="warning",
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2,
+                            server_header=False, date_header=False)  # (the controller's pass)
     try:
         await uvicorn.Server(config).serve(sockets=[sock])
     finally:
