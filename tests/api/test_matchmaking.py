@@ -85,3 +85,35 @@ def test_explain_names_the_requirement_no_node_meets_now(tmp_path: Path) -> None
         e = (await ctx.user.get(f"/v1/jobs/{job_id}/explain")).json()
         assert any("'other.FreeCpus >= 16'" in line for line in e["explanation"]), e
     run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_the_nodes_that_could_hold_the_job_must_meet_it(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        # mid has ib but 4 CPUs; the nodes with 8 CPUs or more lack ib
+        r = await ctx.submit(cpus_per_node=8, requirements='member("ib", other.Features)')
+        assert r.status_code == 422, r.text
+        assert r.json()["message"].endswith("""meets 'member("ib",other.Features)'"""), r.text
+        r = await ctx.submit(nodes=3, requirements=REQ)
+        assert r.status_code == 422, r.text
+        assert "asks 3 nodes; 2 of partition 'main'" in r.json()["message"], r.text
+        # sbatch --test-only's estimate honours them too
+        r = await ctx.user.post("/v1/jobs/estimate", json={
+            "name": "t", "working_dir": "/tmp", "argv": ["true"], "requirements": REQ,
+            "rank": "other.Memory"})
+        assert r.status_code == 200 and r.json()["nodes"] == ["big"], r.text
+    run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_jobs_asking_alike_share_one_evaluation_per_node(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        match = ctx.ctl.scheduler.match  # type: ignore[union-attr]
+        jobs = list(ctx.ctl.jobs.values())
+        assert not jobs
+        ids = [(await ctx.submit(name=f"p{i}", requirements=REQ, hold=True)).json()["id"]
+               for i in range(20)]
+        match.refresh(ctx.ctl.nodes.values())
+        before = match.evaluations
+        placed = {match.place(ctx.ctl.jobs[i]) for i in ids}
+        assert len(placed) == 1 and match.evaluations - before == len(NODES)
+        assert next(iter(placed))[0] == frozenset({"mid", "big"})
+    run(tmp_path, CONFIG, NODES, scenario)

@@ -41,7 +41,9 @@ def estimate(ctl: Controller, caller: Caller, spec: JobSpec,
         t_begin=spec.t_begin, held=False, nice=spec.nice, admin_priority=spec.priority,
         constraint="&".join(spec.features) or None, exclusive=spec.exclusive,
         qos=spec.qos, reservation=spec.reservation)
-    found = will_run(ctl.scheduler.snapshot(), ctl.scheduler.policy, view, time.time())
+    snap = ctl.scheduler.snapshot()
+    view = ctl.scheduler.match.apply_spec(res.spec, res.partition, res.mem_mb_per_node, view)
+    found = will_run(snap, ctl.scheduler.policy, view, time.time())
     if found is None:
         raise Infeasible(f"partition {res.partition!r}: no node that is up could ever "
                          "hold the job")

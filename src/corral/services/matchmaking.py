@@ -30,6 +30,7 @@ _ARCH = {"x86_64": "X86_64", "amd64": "X86_64", "aarch64": "aarch64", "arm64": "
 DEFAULT_ARCH = _ARCH.get(platform.machine().lower(), platform.machine())
 DEFAULT_OPSYS = platform.system().upper() or "LINUX"
 
+MAX_CACHED = 10_000  # evaluations kept between node changes
 Placement = tuple[frozenset[str] | None, tuple[tuple[str, float], ...]]
 
 
@@ -58,7 +59,7 @@ def job_attrs(spec: JobSpec, partition: str, mem_mb: int | None) -> dict[str, At
     """The job's own ad (MY), what its expressions read without `other.`."""
     return {"RequestCpus": spec.cpus_per_node, "RequestMemory": mem_mb or 0,
             "RequestGpus": spec.gpus_per_node, "RequestNodes": spec.nodes,
-            "JobPartition": partition, "JobName": spec.name}
+            "JobPartition": partition}
 
 
 def _partitions_of(cfg: Config, name: str) -> list[str]:
@@ -71,8 +72,9 @@ def _site(cfg: Config) -> dict[str, Mapping[str, AttrValue]]:
 
 def check_requirements(cfg: Config, spec: JobSpec, partition: str, mem_mb: int | None,
                        members: Iterable[Node]) -> None:
-    """At submit: refuse a job whose Requirements no node of its partition (idle) can
-    ever meet, naming the first clause none meets; a bad expression is refused too."""
+    """At submit: refuse a job whose Requirements too few of the nodes that could hold
+    it (`members`, idle) meet, naming the first clause none meets; a bad expression is
+    refused too."""
     if spec.rank is not None:
         parse_expr("rank", spec.rank)
     if spec.requirements is None:
@@ -82,8 +84,12 @@ def check_requirements(cfg: Config, spec: JobSpec, partition: str, mem_mb: int |
     my = make_ad(job_attrs(spec, partition, mem_mb))
     ads = [make_ad(node_attrs(n, _partitions_of(cfg, n.name), site.get(n.name, {}),
                               idle=True)) for n in members]
-    if any(holds(expr, my, ad) for ad in ads):
+    meeting = sum(1 for ad in ads if holds(expr, my, ad))
+    if meeting >= spec.nodes:
         return
+    if meeting:
+        raise Infeasible(f"requirements: asks {spec.nodes} nodes; {meeting} of partition "
+                         f"{partition!r} that could hold it meet {spec.requirements!r}")
     clause = unmet_clause(spec.requirements, my, ads)
     if clause is not None:
         raise Infeasible(f"requirements: no node in partition {partition!r} meets "
@@ -101,11 +107,20 @@ class Matchmaker:
         self._fingerprint: tuple[Any, ...] = ()
         self._ads: dict[str, Any] = {}
         self._cache: dict[tuple[Any, ...], Placement] = {}
+        self._pending: Iterable[Node] | None = None  # nodes to look at before the next use
         self.evaluations = 0  # expressions evaluated (for tests and metrics)
 
     def refresh(self, nodes: Iterable[Node]) -> None:
-        """Rebuild the ads if a node changed since the last pass (drops the cache)."""
-        nodes = list(nodes)
+        """The nodes may have changed: look at them when a job next needs the ads (a
+        pass without Requirements or Rank costs nothing)."""
+        self._pending = nodes
+
+    def _update(self) -> None:
+        """Rebuild the ads if a node changed since they were built (drops the cache)."""
+        if self._pending is None:
+            return
+        nodes = list(self._pending)
+        self._pending = None
         fp = tuple((n.name, n.cpus, n.mem_mb, n.gpus, n.features, n.cpus_used,
                     n.mem_mb_used, n.gpus_used) for n in nodes)
         if fp == self._fingerprint:
@@ -118,13 +133,18 @@ class Matchmaker:
 
     def place(self, job: Job) -> Placement:
         """(the nodes meeting its Requirements or None, its rank of each node)."""
-        spec = job.spec
-        key = (spec.requirements, spec.rank, job.partition, spec.cpus_per_node,
-               job.mem_mb_per_node, spec.gpus_per_node, spec.nodes, spec.name)
+        return self.place_spec(job.spec, job.partition, job.mem_mb_per_node)
+
+    def place_spec(self, spec: JobSpec, partition: str, mem_mb: int | None) -> Placement:
+        self._update()
+        key = (spec.requirements, spec.rank, partition, spec.cpus_per_node, mem_mb,
+               spec.gpus_per_node, spec.nodes)
         got = self._cache.get(key)
         if got is not None:
             return got
-        my = make_ad(job_attrs(spec, job.partition, job.mem_mb_per_node))
+        if len(self._cache) >= MAX_CACHED:
+            self._cache.clear()
+        my = make_ad(job_attrs(spec, partition, mem_mb))
         eligible: frozenset[str] | None = None
         if spec.requirements:
             try:
@@ -149,9 +169,13 @@ class Matchmaker:
 
     def apply(self, job: Job, view: PendingView) -> PendingView:
         """The job's scheduling view with its eligible nodes and ranks filled in."""
-        if not job.spec.requirements and not job.spec.rank:
+        return self.apply_spec(job.spec, job.partition, job.mem_mb_per_node, view)
+
+    def apply_spec(self, spec: JobSpec, partition: str, mem_mb: int | None,
+                   view: PendingView) -> PendingView:
+        if not spec.requirements and not spec.rank:
             return view
-        eligible, ranks = self.place(job)
+        eligible, ranks = self.place_spec(spec, partition, mem_mb)
         return dataclasses.replace(view, eligible_nodes=eligible, node_rank=ranks)
 
     def unmet(self, job: Job) -> tuple[str | None, list[str]]:
@@ -159,6 +183,7 @@ class Matchmaker:
         None, the nodes that meet the whole of it)."""
         if not job.spec.requirements:
             return None, []
+        self._update()
         my = make_ad(job_attrs(job.spec, job.partition, job.mem_mb_per_node))
         eligible, _ = self.place(job)
         names = sorted(eligible or ())

@@ -117,9 +117,9 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
             f"{part.max_cpus_per_node}"
         )
     mem = spec.mem_mb_per_node or part.default_mem_mb_per_node
-    _check_fits(spec, mem, part.name, members)
+    fitting = _check_fits(spec, mem, part.name, members)
     if spec.requirements is not None or spec.rank is not None:
-        check_requirements(cfg, spec, part.name, mem, members)
+        check_requirements(cfg, spec, part.name, mem, fitting)
     return Resolved(spec=spec, partition=part.name, time_limit_s=time_limit_s,
                     mem_mb_per_node=mem)
 
@@ -150,7 +150,10 @@ def _placement(spec: JobSpec, part: str, members: list[Node], known: set[str]
     return spec, members
 
 
-def _check_fits(spec: JobSpec, mem_mb: int | None, part: str, members: list[Node]) -> None:
+def _check_fits(spec: JobSpec, mem_mb: int | None, part: str,
+                members: list[Node]) -> list[Node]:
+    """Refuse a job no set of the partition's nodes could hold; -> those that could
+    hold one share of it (size and features)."""
     checks: list[tuple[str, int, Any]] = [
         ("CPUs", spec.cpus_per_node, lambda n: n.cpus),
         ("GPUs", spec.gpus_per_node, lambda n: n.gpus),
@@ -184,3 +187,4 @@ def _check_fits(spec: JobSpec, mem_mb: int | None, part: str, members: list[Node
         raise Infeasible(
             f"nodes: asks {spec.nodes} nodes of that size; partition {part!r} has {len(fitting)}"
         )
+    return fitting
