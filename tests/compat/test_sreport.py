@@ -99,6 +99,15 @@ def _check(compat: Compat, n_jobs: int) -> dict[str, float]:
     got_users = {(r[1], r[2]): r[4] for r in rows if r[2]}
     assert got_users == {(a, u): str(round(v)) for (u, a), v in per.items()}
 
+    # sacct reads a window of the history through the t_end indexes
+    s0, s1 = start + 3 * HOUR_S, start + 4 * HOUR_S
+    t = time.monotonic()
+    out = compat.out("sacct", "-a", "-X", "-n", "-P", "-o", "JobID", "-S", _local(s0),
+                     "-E", _local(s1))
+    timings["sacct -a -X over an hour"] = time.monotonic() - t
+    want = sum(1 for j in jobs if j.t_submit <= s1 and (j.t_end or 0) >= s0)
+    assert want > 0 and len(out.splitlines()) == want
+
     t = time.monotonic()
     out = compat.cluster.corral("report", "user", "top", "--csv", "--unit", "seconds",
                                 "--top", "100000", "--start", str(start), "--end",

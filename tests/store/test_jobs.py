@@ -185,6 +185,12 @@ def test_query_filters(engine: Engine) -> None:
         assert q(users=["alice"], partitions=["gpu"]) == [c]
         assert q(limit=2) == [a, b]
         assert q(users=[]) == []
+        # sacct's window: not ended or ended since; submitted before
+        assert q(t_end_min=340.0) == [a, b, c, d]
+        assert q(t_end_min=351.0) == [a, b, d]
+        assert q(t_submit_max=250.0) == [a, b]
+        assert q(t_end_min=351.0, t_submit_max=300.0) == [a, b]
+        assert q(t_end_min=0.0, t_submit_max=300.0, limit=2) == [a, b]
 
 
 def test_load_jobs_filters(engine: Engine) -> None:

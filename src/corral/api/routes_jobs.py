@@ -130,6 +130,8 @@ async def list_jobs(
     array: Annotated[list[str] | None, Query()] = None,
     history: bool = False,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    ended_after: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+    submitted_before: Annotated[float | None, Query(ge=0, le=1e11)] = None,
 ) -> Response:
     states = _states(state)
     filters = Filters(users=frozenset(_split(user)), states=frozenset(states),
@@ -156,7 +158,9 @@ async def list_jobs(
         jobs = await ctl.history(caller, ids=_ids(id) or None, users=_split(user) or None,
                                  states=states or None, partitions=_split(partition) or None,
                                  names=_split(name) or None,
-                                 array_job_ids=_ids(array, "array") or None, limit=limit)
+                                 array_job_ids=_ids(array, "array") or None,
+                                 t_end_min=ended_after, t_submit_max=submitted_before,
+                                 limit=limit)
     else:
         jobs = ctl.list_jobs(caller, users=_split(user), states=states,
                              partitions=_split(partition), ids=_ids(id), names=_split(name),

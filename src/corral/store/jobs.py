@@ -227,10 +227,14 @@ def query_jobs(
     names: Iterable[str] | None = None,
     t_submit_min: float | None = None,
     array_job_ids: Iterable[int] | None = None,
+    t_end_min: float | None = None,
+    t_submit_max: float | None = None,
     limit: int | None = None,
 ) -> list[Job]:
     """Jobs matching every given filter (None: no filter; an empty list matches
-    nothing), ordered by id, at most `limit`."""
+    nothing), ordered by id, at most `limit`. `t_end_min`: those not ended or ended
+    at or after it; `t_submit_max`: submitted at or before it (sacct's window, read
+    through the t_end indexes)."""
     conds: list[ColumnElement[bool]] = []
     if ids is not None:
         conds.append(jobs.c.id.in_([int(i) for i in ids]))
@@ -246,10 +250,23 @@ def query_jobs(
         conds.append(jobs.c.t_submit >= t_submit_min)
     if array_job_ids is not None:
         conds.append(jobs.c.array_job_id.in_([int(i) for i in array_job_ids]))
+    if t_submit_max is not None:
+        conds.append(jobs.c.t_submit <= t_submit_max)
     q = select(jobs).where(*conds)
     if limit is not None:
         q = q.limit(limit)
-    return _fetch(conn, q)
+    if t_end_min is None:
+        return _fetch(conn, q)
+    # two index range reads (ended since, not ended) rather than one scan for the OR
+    # (sorted here: an ORDER BY id would have SQLite scan the table in id order)
+    if limit is not None:  # the lowest ids of each: in id order
+        found = _fetch(conn, q.where(jobs.c.t_end >= t_end_min)) + \
+            _fetch(conn, q.where(jobs.c.t_end.is_(None)))
+    else:
+        found = [_job(r) for r in conn.execute(q.where(jobs.c.t_end >= t_end_min))] + \
+            [_job(r) for r in conn.execute(q.where(jobs.c.t_end.is_(None)))]
+    found.sort(key=lambda j: j.id)
+    return found[:limit] if limit is not None else found
 
 
 def insert_history(conn: Connection, batch: Sequence[Job]) -> list[int]:

@@ -68,8 +68,10 @@ def _fetch(o: dict[str, Any]) -> list[dict[str, Any]]:
     specs = _list(o.get("jobs"))
     with frontend.client() as c:
         if not specs:
+            start, end = _bounds(o)  # the store reads only the window (its indexes)
             jobs = c.jobs(history=True, user=users, partition=_list(o.get("partition")) or None,
-                          name=_list(o.get("name")) or None)
+                          name=_list(o.get("name")) or None, ended_after=start,
+                          submitted_before=end)
         else:
             refs = [r for r in map(_ref, specs) if r is not None]  # a bad id matches nothing
             if not refs:
@@ -104,14 +106,20 @@ def _wanted(j: dict[str, Any], refs: list[JobRef]) -> bool:
     return False
 
 
-def _window(o: dict[str, Any], jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if o.get("jobs") and not (o.get("starttime") or o.get("endtime")):
-        return jobs
+def _bounds(o: dict[str, Any]) -> tuple[float, float]:
+    """-S (default: today's midnight) and -E (default: now)."""
     if o.get("starttime"):
         start = timefmt.parse_stamp(o["starttime"])
     else:
         start = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     end = timefmt.parse_stamp(o["endtime"]) if o.get("endtime") else time.time() + 1
+    return max(0.0, start), max(0.0, end)
+
+
+def _window(o: dict[str, Any], jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if o.get("jobs") and not (o.get("starttime") or o.get("endtime")):
+        return jobs
+    start, end = _bounds(o)
     return [j for j in jobs if j["t_submit"] <= end
             and (j.get("t_end") or time.time()) >= start]
 
