@@ -45,3 +45,16 @@ def test_evaluation_follows_matchmaking() -> None:
 def test_bad_expressions_name_the_field(text: str) -> None:
     with pytest.raises(InvalidRequest, match=r"^requirements: "):
         parse_expr("requirements", text)
+
+
+def test_a_name_the_job_lacks_is_the_nodes() -> None:
+    """HTCondor's requirements name the machine's attributes without TARGET."""
+    from corral.lang import classads
+
+    node = classads.make_ad({"Cpus": 4, "Memory": 8000, "Features": ["avx2"]})
+    job = classads.make_ad({"RequestCpus": 2})
+    for text, want in [("Cpus >= 1", True), ("Memory > 9000", False),
+                       ("RequestCpus <= Cpus", True), ("TARGET.Cpus >= MY.RequestCpus", True),
+                       ('member("avx2", Features)', True)]:
+        assert classads.holds(classads.parse_expr("requirements", text), job, node) is want
+    assert classads.rank_of(classads.parse_expr("rank", "Cpus * 2"), job, node) == 8.0

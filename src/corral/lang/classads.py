@@ -57,10 +57,20 @@ def make_ad(attrs: Mapping[str, AttrValue]) -> Any:
     return ad
 
 
+def _scope(my: Any, target: Any) -> Any:
+    """MY as matchmaking sees it: a name that MY lacks is looked up in TARGET (HTCondor's
+    `Memory >= 8000` means the machine's Memory); classad2's eval(my, target) leaves
+    such a name UNDEFINED, so MY is evaluated with TARGET's attributes under its own."""
+    scope = classad2.ClassAd()
+    scope.update(target)
+    scope.update(my)
+    return scope
+
+
 def holds(expr: Any, my: Any, target: Any) -> bool:
     """Whether a requirement holds for this pair of ads (matchmaking's truth)."""
     try:
-        v = expr.eval(my, target)
+        v = expr.eval(_scope(my, target), target)
     except Exception:
         return False
     if isinstance(v, classad2.Value):  # UNDEFINED or ERROR (an int enum): "no"
@@ -74,7 +84,7 @@ def holds(expr: Any, my: Any, target: Any) -> bool:
 
 def rank_of(expr: Any, my: Any, target: Any) -> float:
     try:
-        v = expr.eval(my, target)
+        v = expr.eval(_scope(my, target), target)
     except Exception:
         return 0.0
     if isinstance(v, classad2.Value):
