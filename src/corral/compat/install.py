@@ -1,4 +1,4 @@
-"""Launchers for the Slurm, Grid Engine and LSF command names, written on request only.
+"""Launchers for the Slurm, Grid Engine, LSF and HTCondor command names, written on request only.
 
 Each launcher is a short Python script bound to this interpreter, so the
 commands work without activating the environment, and a real Slurm or Grid
@@ -48,12 +48,20 @@ COMMANDS: dict[str, str] = {
     "glite-wms-job-cancel": "corral.compat.glite.cancel",
     "glite-wms-job-logging-info": "corral.compat.glite.logging_info",
     "glite-wms-job-output": "corral.compat.glite.output",
+    "condor_submit": "corral.compat.condor.submit",
+    "condor_q": "corral.compat.condor.condor_q",
+    "condor_history": "corral.compat.condor.condor_history",
+    "condor_rm": "corral.compat.condor.condor_rm",
+    "condor_hold": "corral.compat.condor.condor_hold",
+    "condor_release": "corral.compat.condor.condor_release",
+    "condor_status": "corral.compat.condor.status",
 }
 FAMILIES = {
     "slurm": [n for n, m in COMMANDS.items() if ".slurm." in m],
     "sge": [n for n, m in COMMANDS.items() if ".sge." in m],
     "lsf": [n for n, m in COMMANDS.items() if ".lsf." in m],
     "glite": [n for n, m in COMMANDS.items() if ".glite." in m],
+    "condor": [n for n, m in COMMANDS.items() if ".condor." in m],
 }
 
 

@@ -1,0 +1,8 @@
+"""condor_q: see corral.compat.condor.query."""
+
+from corral.compat.condor.query import q_main as main
+
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    main()
