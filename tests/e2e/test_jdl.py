@@ -83,6 +83,9 @@ def test_requirements_and_rank_pick_the_biggest_eligible_node(hetero: Cluster) -
     assert job["state"] == "COMPLETED" and job["node_list"] == ["big"], job
     assert (c.state / "match.out").read_text().strip() == "ran on big"
     assert job["spec"]["rank"] == "other.Cpus"
+    shown = c.corral("show", out[0]).stdout
+    assert 'Requirements other.Memory >= 8000 && member("avx2",other.Features)\n' in shown
+    assert "Rank         other.Cpus\n" in shown, shown
 
 
 def test_an_unsatisfiable_jdl_is_refused_naming_the_clause(hetero: Cluster) -> None:
@@ -135,6 +138,7 @@ RetryCount = 2;
     job = c.wait(job_id, timeout_s=60)
     assert (job["state"], job["exit_code"], job["deep_retries"]) == ("FAILED", 1, 2), job
     assert (c.state / "retry.runs").read_text() == "run\n" * 3
+    assert "RetryCount   2 (max 2)\n" in c.corral("show", str(job_id)).stdout
     with c.client() as cl:
         events = cl.events(job_id)
     retries = [e for e in events if e["kind"] == "requeue"]

@@ -116,8 +116,19 @@ def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
         ("CPUTime", "-" if j["cpu_time_s"] is None else f"{j['cpu_time_s']:.2f}s"),
         ("MaxRSS", "-" if j["max_rss_mb"] is None else f"{j['max_rss_mb']:.1f}M"),
         ("Restarts", j["restarts"]), ("Retries", _retries(j)), ("WorkDir", j["working_dir"]),
-        ("StdOut", j["stdout"]), ("StdErr", j["stderr"]),
+        ("StdOut", j["stdout"]), ("StdErr", j["stderr"]), *_matchmaking(j),
     ]
+
+
+def _matchmaking(j: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Requirements, Rank and the retry count, for a job that has them."""
+    spec = j.get("spec") or {}
+    out: list[tuple[str, Any]] = [(label, spec[key]) for label, key in
+                                  (("Requirements", "requirements"), ("Rank", "rank"))
+                                  if spec.get(key)]
+    if spec.get("retry_count"):
+        out.append(("RetryCount", f"{j.get('deep_retries', 0)} (max {spec['retry_count']})"))
+    return out
 
 
 def _retries(j: dict[str, Any]) -> str:
