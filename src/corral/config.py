@@ -343,6 +343,26 @@ class RolesConfig(_Strict):
     claim: Annotated[str, Field(min_length=1)] = "roles"
 
 
+class CredentialsConfig(_Strict):
+    """Jobs that carry their owner's token (`--credential`, docs/identity.md): the
+    refresh tokens the controller keeps are encrypted with a key derived from
+    `key_file` (at least 32 bytes, e.g. `head -c 32 /dev/urandom`), or from
+    controller.cluster_key when it is not set."""
+
+    key_file: str | None = None
+    # an access token is renewed this long before it expires (at most half its life)
+    renew_before_s: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # each call to the provider
+
+
+class AuditConfig(_Strict):
+    """How long the audit trail keeps its entries (0: for ever), and how often the
+    controller removes the older ones."""
+
+    retain_days: Annotated[float, Field(ge=0, le=36500)] = 0
+    prune_every_s: Annotated[float, Field(ge=1, le=86400)] = 3600.0
+
+
 class Config(_Strict):
     state_dir: str
     controller: ControllerConfig = ControllerConfig()
@@ -357,6 +377,8 @@ class Config(_Strict):
     roles: RolesConfig = RolesConfig()
     auth: AuthConfig = AuthConfig()
     web: WebConfig = WebConfig()
+    credentials: CredentialsConfig = CredentialsConfig()
+    audit: AuditConfig = AuditConfig()
 
     @property
     def socket_path(self) -> str:

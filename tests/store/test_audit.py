@@ -69,3 +69,14 @@ def test_a_job_keeps_who_cancelled_it(engine: Engine) -> None:
     with engine.connect() as conn:
         loaded = store_jobs.get_job(conn, job.id)
     assert loaded is not None and loaded.cancelled_by_uid == 0
+
+
+def test_prune_removes_only_the_entries_before_the_cutoff(engine: Engine) -> None:
+    rows = [_row("alice", 1001, "submit", 5, 100.0), _row("bob", 1002, "cancel", 5, 199.9),
+            _row("alice", 1001, "hold", 6, 200.0), _row("alice", 1001, "cancel", 6, 300.0)]
+    with engine.begin() as conn:
+        store_audit.append_entries(conn, rows)
+        assert store_audit.prune(conn, before=200.0) == 2
+        assert store_audit.prune(conn, before=200.0) == 0
+    with engine.connect() as conn:
+        assert [e["t"] for e in store_audit.query(conn)] == [200.0, 300.0]

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from corral import __version__
 from corral.agent import runs
 from corral.agent.cgroup import CgroupManager
+from corral.agent.credentials import CredentialFiles
 from corral.agent.health import HealthCheck, HealthSettings
 from corral.agent.inventory import Inventory
 from corral.agent.launcher import TICK_S, Launcher
@@ -162,6 +163,7 @@ class Agent:
         self.client: httpx.AsyncClient | None = None
         self.health = HealthCheck(inventory.node, self._send_health)
         self.scripts = JobScripts(inventory.node, self._send_check)
+        self.credentials = CredentialFiles(spool)  # --credential jobs' tokens
 
     # -- life cycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -334,7 +336,10 @@ class Agent:
                 if old is not None:
                     del self.pending[order.job_id]
                     self.launcher.discard(order.job_id, old.run)
-                if not self.launcher.launch(order.launch):
+                launch = order.launch
+                if order.credential:  # its token's file, before it starts
+                    launch = self.credentials.prepare(launch, order.token)
+                if not self.launcher.launch(launch):
                     log.info("job %d: launch ignored, it is running", order.job_id,
                              extra=log_ids(job_id=order.job_id))
         elif order.kind == "cancel":
@@ -349,6 +354,10 @@ class Agent:
                          extra=log_ids(job_id=order.job_id))
         elif order.kind == "signal":
             self._signal(order)
+        elif order.kind == "credential" and order.token is not None:
+            if not self.credentials.renew(order.job_id, order.token):
+                log.info("job %d: credential not renewed, not running here", order.job_id,
+                         extra=log_ids(job_id=order.job_id))
         elif order.kind == "step" and order.step is not None and self.steps is not None:
             step = order.step  # on a node whose prolog for the job runs: once it passes
             self.scripts.after_prolog(order.job_id, lambda: self._launch_step(step))
@@ -391,6 +400,7 @@ class Agent:
 
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:
+        self.credentials.remove(report.job_id)
         until = self._grace_until.pop(report.job_id, None)
         if self.steps is not None:  # the job is over: so are its steps here
             if until is not None and self.steps.alive(report.job_id) \

@@ -208,7 +208,8 @@ class StepLaunch:
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    kind: str  # launch | cancel | signal | step | step_cancel | end | prolog | epilog
+    # launch | cancel | signal | step | step_cancel | end | prolog | epilog | credential
+    kind: str
     job_id: int
     launch: Launch | None = None
     signal: int = 15
@@ -218,6 +219,9 @@ class Order:
     step_id: int | None = None
     job: JobFacts | None = None  # prolog | epilog (on a node other than the batch node)
     run: int | None = None  # cancel: only this run of the job (None: whichever runs)
+    # launch of a --credential job, credential: the job's access token (agent/credentials)
+    credential: bool = False
+    token: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Order:
@@ -226,7 +230,14 @@ class Order:
         kind = _get(d, "kind", str)
         job_id = _get(d, "job_id", int)
         if kind == "launch":
-            return cls(kind, job_id, launch=Launch.from_dict(_get(d, "launch", dict)))
+            launch = _get(d, "launch", dict)
+            cred = _get(launch, "credential", dict, None)
+            return cls(kind, job_id, launch=Launch.from_dict(launch),
+                       credential=cred is not None,
+                       token=_get(cred, "token", str, None) if cred is not None else None)
+        if kind == "credential":
+            return cls(kind, job_id, credential=True, token=_get(d, "token", str),
+                       run=_get(d, "run", int, None))
         if kind == "cancel":
             return cls(kind, job_id, signal=_get(d, "signal", int, 15),
                        grace_s=float(_get(d, "grace_s", (int, float), 5.0)),

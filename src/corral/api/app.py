@@ -13,6 +13,7 @@ from corral.api import (
     routes_auth,
     routes_batch,
     routes_cluster,
+    routes_credentials,
     routes_docs,
     routes_jobs,
     routes_reports,
@@ -46,6 +47,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.include_router(routes_steps.router)
     app.include_router(routes_cluster.router)
     app.include_router(routes_auth.router)
+    app.include_router(routes_credentials.router)
     app.include_router(routes_docs.router)
     app.include_router(routes_accounts.router)
     app.include_router(routes_reports.router)

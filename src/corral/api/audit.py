@@ -41,7 +41,11 @@ ACTIONS = {"submit": "submit", "submit_batch": "submit_batch", "cancel": "cancel
            "create_step": "step", "end_step": "end_step", "end_allocation": "end",
            "drain": "drain", "resume": "resume", "delete_node": "delete_node",
            "create_reservation": "create_reservation",
-           "delete_reservation": "delete_reservation"}
+           "delete_reservation": "delete_reservation",
+           "hand_over_credential": "credential_handover",
+           "credential_token": "credential_token",
+           "revoke_credential": "credential_revoke",
+           "revoke_credential_by_handle": "credential_revoke"}
 
 
 class AuditMiddleware:

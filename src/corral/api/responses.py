@@ -77,6 +77,7 @@ class JobSpec(_Answer):
     rank: str | None
     retry_count: int | None
     jdl: str | None
+    credential: bool = False
 
 
 class Job(_Answer):
@@ -361,6 +362,42 @@ class AuditEntry(_Answer):
 
 class AuditList(_Answer):
     entries: list[AuditEntry]
+
+
+# ---- job credentials (docs/identity.md) -------------------------------------------
+
+class CredentialHandedOver(_Answer):
+    id: int
+    handle: str  # what the client keeps to get its own access tokens
+    access_token: str
+    expires_in: Real
+
+
+class CredentialToken(_Answer):
+    access_token: str
+    expires_in: Real
+
+
+class Credential(_Answer):
+    id: int
+    user: str
+    uid: int
+    issuer: str
+    subject: str
+    state: str
+    reason: str
+    t_created: Real
+    t_updated: Real
+    t_access_expires: Real
+
+
+class CredentialList(_Answer):
+    credentials: list[Credential]
+
+
+class CredentialEnded(_Answer):
+    id: int
+    state: str
 
 
 # ---- agents (docs/specs/02-agent-protocol.md) ---------------------------------------

@@ -66,6 +66,7 @@ class SubmitRequest(_Body):
     rank: Annotated[Text, Field(min_length=1, max_length=10_000)] | None = None
     retry_count: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
     jdl: Annotated[Text, Field(min_length=1, max_length=b.MAX_JDL_BYTES)] | None = None
+    credential: bool = False  # the owner's access token in a file inside the job
     user: Ident | None = None  # an administrator submitting for another user
     idempotency_key: str | None = None  # or the Idempotency-Key header
 
@@ -159,3 +160,12 @@ class ReservationRequest(_Body):
 
 class DrainRequest(_Body):
     reason: Annotated[str, _checked(lambda v: b.name_problem(v, 1000))]
+
+
+class CredentialHandover(_Body):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=16_384)]
+
+
+class CredentialHandle(_Body):
+    id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    handle: Annotated[str, Field(min_length=16, max_length=200)]

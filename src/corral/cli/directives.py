@@ -94,6 +94,9 @@ def job_options(f: F) -> F:
         click.option("--signal", help="[B:]SIG[@seconds]: warn the job before its time limit "
                      "(its steps; with B: its batch script)."),
         click.option("--exclusive", is_flag=True, default=None, help="Whole nodes only."),
+        click.option("--credential", is_flag=True, default=None,
+                     help="Your access token in a file inside the job "
+                          "($CORRAL_CREDENTIAL_FILE), renewed while it runs."),
         click.option("-q", "--qos", help="Quality of service (configured by the site)."),
         click.option("--reservation", help="Run inside this advance reservation."),
     ]

@@ -34,6 +34,7 @@ VALUE_OPTIONS: dict[str, str] = {
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",
     "--exclusive": "exclusive", "--parsable": "parsable", "--jdl": "jdl",
+    "--credential": "credential",
 }
 
 

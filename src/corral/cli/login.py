@@ -52,14 +52,27 @@ def login(issuer: str | None) -> None:
 
 
 @click.command("logout")
-def logout() -> None:
-    """Forget this controller's tokens (and revoke the sign-in at the provider)."""
+@click.option("--revoke", is_flag=True,
+              help="Also end the sign-in handed to the controller for --credential jobs: "
+                   "their tokens are renewed no more.")
+def logout(revoke: bool) -> None:
+    """Forget this controller's tokens (and revoke the sign-in at the provider). A
+    sign-in handed over for --credential jobs stays with the controller, which goes
+    on renewing their tokens, unless --revoke."""
     from corral.client import oauth, tokens
     url = _remote_url()
     entry = tokens.forget(url)
     if entry is None:
         click.echo(f"Not logged in to {url}")
         return
+    if isinstance(entry.get("credential"), dict):
+        if revoke:
+            tokens.revoke_handed_over(url, entry)
+            click.echo(f"Revoked the sign-in {url} renewed for your --credential jobs")
+        else:
+            click.echo(f"The sign-in handed over for --credential jobs stays with {url} "
+                       f"(credential {entry['credential'].get('id')}; 'corral logout "
+                       f"--revoke' or 'corral credential revoke' ends it)")
     refresh_token = entry.get("refresh_token")
     if isinstance(refresh_token, str) and entry.get("issuer"):
         oauth.revoke(str(entry["issuer"]), str(entry.get("client_id", "")), refresh_token)

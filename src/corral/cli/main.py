@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "whoami": ("corral.cli.login", "whoami", "Show who the controller takes you for."),
     "report": ("corral.cli.report", "report",
                "Usage over a period: utilization, top users, accounts, job sizes, waits."),
+    "credential": ("corral.cli.credential", "credential",
+                   "The sign-ins the controller renews for --credential jobs."),
     "audit": ("corral.cli.audit", "audit",
               "Who asked for what change, and what came of it (the audit trail)."),
     "sim": ("corral.sim.cli", "sim", "Replay a workload trace through the scheduler."),

@@ -112,4 +112,6 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["kill_on_invalid_dep"] = opts["kill_on_invalid_dep"] == "yes"
     if opts.get("exclusive"):
         req["exclusive"] = True
+    if opts.get("credential"):
+        req["credential"] = True
     return req

@@ -81,8 +81,20 @@ class Client:
             def source() -> str | None:
                 return access_token(where)
             token = source()
+        self._login_url = where if source is not None else None  # a cached login's
         self.transport = Transport(where, token=token, timeout_s=timeout_s,
                                    token_source=source)
+
+    def _hand_over_login(self) -> None:
+        """A `credential` job over TCP: the login's refresh token goes to the
+        controller first, once (docs/identity.md, job credentials)."""
+        if self._login_url is None:
+            return
+        from corral.client.tokens import hand_over
+        token = hand_over(self._login_url, lambda body: self.transport.request(
+            "POST", "/v1/credentials", body=body, timeout_s=60.0))
+        if token is not None:
+            self.transport.token = token
 
     def close(self) -> None:
         self.transport.close()
@@ -105,6 +117,8 @@ class Client:
         connection is lost before the answer, the same request is sent again and
         the controller answers with the job it made, never a second one."""
         key = idempotency_key or os.urandom(16).hex()  # as uuid4, without importing uuid
+        if request.get("credential"):
+            self._hand_over_login()
         answer = self.transport.request("POST", "/v1/jobs", body=request,
                                         headers={"Idempotency-Key": key},
                                         retry_s=SUBMIT_RETRY_S)
@@ -113,6 +127,14 @@ class Client:
     def estimate(self, **request: Any) -> Estimate:
         """When and where this submission would start now (nothing is queued)."""
         return Estimate(self.transport.request("POST", "/v1/jobs/estimate", body=request))
+
+    def credentials(self) -> list[dict[str, Any]]:
+        """The sign-ins the controller keeps for `--credential` jobs (a user's own)."""
+        return list(self.transport.request("GET", "/v1/credentials")["credentials"])
+
+    def revoke_credential(self, credential_id: int) -> None:
+        """End a credential: its jobs' tokens are renewed no more."""
+        self.transport.request("DELETE", f"/v1/credentials/{int(credential_id)}")
 
     def submit_batch(self, requests: Iterable[Mapping[str, Any]], *,
                      chunk: int | None = None) -> list[Submitted]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from corral.model.errors import CorralError, Unauthenticated
+from corral.model.errors import CorralError, Unauthenticated, Unavailable
 
 REFRESH_MARGIN_S = 30.0  # a token this close to its expiry is renewed first
 
@@ -195,6 +195,11 @@ def access_token(url: str) -> str | None:
             return None
         if _fresh(entry):  # another command renewed it meanwhile
             return str(entry["access_token"])
+        if isinstance(entry.get("credential"), dict):  # the controller renews the login
+            entry = _entry(_from_controller(url, "/v1/credentials/token", entry), entry)
+            data[_key(url)] = entry
+            _write(path, data)
+            return str(entry["access_token"])
         refresh_token = entry.get("refresh_token")
         from corral.client import oauth  # only when a token is to be renewed
         if not isinstance(refresh_token, str):
@@ -211,3 +216,73 @@ def access_token(url: str) -> str | None:
         data[_key(url)] = entry
         _write(path, data)
         return str(entry["access_token"])
+
+
+# ---- job credentials (docs/identity.md): the login handed over to the controller ----
+
+def _from_controller(url: str, path: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """POST the handle the controller gave for this login (no bearer token: the
+    client's own may have expired)."""
+    from corral.client.transport import Transport
+    cred = entry["credential"]
+    transport = Transport(url, token=None)
+    try:
+        answer = transport.request("POST", path, body={"id": cred.get("id"),
+                                                       "handle": cred.get("handle")},
+                                   timeout_s=30.0)
+    except Unauthenticated:
+        raise Unauthenticated(f"the login for {url} has expired or was revoked: "
+                              f"run 'corral login'") from None
+    finally:
+        transport.close()
+    return answer if isinstance(answer, dict) else {}
+
+
+def hand_over(url: str, send: Any) -> str | None:
+    """Before a `--credential` submit: hand this login's refresh token to the
+    controller, which renews the login from then on (for the jobs, and for this
+    client through the handle it answers with) -> the access token to use now;
+    None when there is nothing to hand over (no login here, or handed over already).
+
+    `send(body)` posts to /v1/credentials. The refresh token leaves the cache before
+    it is sent: a rotating provider revokes a whole sign-in whose spent refresh
+    token is used again, so the client never keeps one the controller may have
+    used. A refusal the controller answered (it did not use it) puts it back."""
+    entry = cached(url)
+    if entry is None or entry.get("grant") != "device" or \
+            isinstance(entry.get("credential"), dict):
+        return None
+    with _locked() as path:
+        data = _read(path)
+        entry = data.get(_key(url))
+        if not isinstance(entry, dict) or isinstance(entry.get("credential"), dict):
+            return None
+        refresh_token = entry.get("refresh_token")
+        if not isinstance(refresh_token, str):
+            raise Unauthenticated(f"the login for {url} has no refresh token to hand over "
+                                  f"for --credential: run 'corral login'")
+        kept = dict(entry)
+        entry = {k: v for k, v in entry.items() if k != "refresh_token"}
+        data[_key(url)] = entry
+        _write(path, data)
+        try:
+            answer = send({"refresh_token": refresh_token})
+        except CorralError as e:
+            if not isinstance(e, Unavailable):  # answered: the controller kept nothing
+                data[_key(url)] = kept
+                _write(path, data)
+            raise
+        entry = _entry(answer, entry)
+        entry["credential"] = {"id": answer.get("id"), "handle": answer.get("handle")}
+        data[_key(url)] = entry
+        _write(path, data)
+        return str(entry["access_token"])
+
+
+def revoke_handed_over(url: str, entry: dict[str, Any]) -> bool:
+    """End the credential this login handed to the controller (renewals stop, the
+    sign-in is revoked at the provider) -> False when there was none."""
+    if not isinstance(entry.get("credential"), dict):
+        return False
+    _from_controller(url, "/v1/credentials/revoke", entry)
+    return True

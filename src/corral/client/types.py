@@ -105,6 +105,7 @@ class JobSpec(Record):
     rank: str | None
     retry_count: int | None
     jdl: str | None
+    credential: bool
 
 
 class Job(Record):

@@ -17,6 +17,7 @@ class EventKind(StrEnum):
     SIGNAL = "signal"
     NODE = "node"  # node registration / state facts
     STEP = "step"  # a job step started or ended (data: step_id, action, ...)
+    CREDENTIAL = "credential"  # the job's credential: its renewal stopped (data: reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,9 @@ class JobSpec:
     # None or 0: none. Capped by the site's controller.max_retries.
     retry_count: int | None = None
     jdl: str | None = None  # the gLite JDL (a ClassAd) the job was made from, if any
+    # the owner's access token in a file inside the job, renewed for its whole life
+    # (services/credentials.py)
+    credential: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

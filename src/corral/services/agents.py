@@ -200,6 +200,7 @@ class AgentService:
         marks = self._launches.setdefault(node, {})
         for o in orders:
             if o.get("kind") == "launch":
+                self.ctl.credentials.attach(o)  # the job's access token, as it is now
                 mark = marks.get(int(o["job_id"]))
                 marks[int(o["job_id"])] = LaunchMark(self._polls.get(node, 0),
                                                      mark.resends if mark else 0)

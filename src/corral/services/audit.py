@@ -39,6 +39,8 @@ MAX_RESULT = 1000
 MAX_QUERY = 100_000
 UNIX_SOCKET = "unix socket"
 FLUSH_EVERY_S = 0.2
+# request fields never recorded (a credential hand-over's refresh token, its handle)
+SECRETS = frozenset({"refresh_token", "handle", "access_token", "client_secret"})
 
 
 def summarize(body: Any, query: Mapping[str, str] | None = None, *,
@@ -49,7 +51,8 @@ def summarize(body: Any, query: Mapping[str, str] | None = None, *,
     out: dict[str, Any] = {}
     if isinstance(body, Mapping):
         for key, value in body.items():
-            out[str(key)] = "(withheld)" if key in PRIVATE_SPEC_FIELDS else _cut(value)
+            out[str(key)] = "(withheld)" if key in PRIVATE_SPEC_FIELDS or key in SECRETS \
+                else _cut(value)
     elif isinstance(body, list):
         out["items"] = len(body)
     if query:
@@ -135,6 +138,27 @@ class AuditTrail:
         self._now.set()
         while self._flushing is not None and not self._flushing.done():
             await asyncio.shield(self._flushing)
+
+    async def prune(self, retain_days: float, now: float | None = None) -> int:
+        """Remove the entries older than `retain_days` -> how many."""
+        cutoff = (time.time() if now is None else now) - retain_days * 86400.0
+        await self.sync()
+        removed = int(await self.writer.run(partial(store_audit.prune, before=cutoff)))
+        self.counters["audit_pruned"] = self.counters.get("audit_pruned", 0) + removed
+        if removed:
+            log.info("audit: removed %d entries older than %g days", removed, retain_days)
+        return removed
+
+    async def prune_loop(self, retain_days: float, every_s: float) -> None:
+        """[audit] retain_days: prune at start and every `every_s` (0 days: never)."""
+        if retain_days <= 0:
+            return
+        while True:
+            try:
+                await self.prune(retain_days)
+            except Exception:  # the writer logged why; try again next time
+                log.error("audit: the old entries could not be removed")
+            await asyncio.sleep(every_s)
 
     async def query(self, caller: Caller, *, users: Sequence[str] = (),
                     job_id: int | None = None, actions: Sequence[str] = (),

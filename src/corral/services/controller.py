@@ -38,6 +38,7 @@ from corral.services.arrays import Arrays
 from corral.services.assoc import Associations
 from corral.services.audit import AuditTrail
 from corral.services.control import JobControl
+from corral.services.credentials import Credentials
 from corral.services.dependencies import Dependencies
 from corral.services.idempotency import IdempotentSubmit, SubmitKey
 from corral.services.identity import Caller, RolePolicy
@@ -101,6 +102,7 @@ class Controller(JobControl):
         self.counters: dict[str, int] = {"jobs_submitted": 0, "jobs_started": 0,
                                          "jobs_ended": 0}
         self.audit = AuditTrail(self.writer, self.counters)  # (api/audit.py)
+        self.credentials = Credentials(self)  # jobs' renewed tokens (--credential)
 
     # ---- life cycle -------------------------------------------------------
     async def start(self) -> None:
@@ -130,6 +132,7 @@ class Controller(JobControl):
         await self.writer.read(lambda conn: self.deps.load(conn, missing))
         await self.writer.read(self.reservations.load)
         await self.assoc.load()
+        await self.credentials.load()
         since = time.time() - 10 * self.cfg.scheduler.fairshare_half_life_s
         history = await self.writer.read(lambda c: store_jobs.load_jobs(c, since_t_end=since))
         self.usage.load(history, time.time())
@@ -141,6 +144,10 @@ class Controller(JobControl):
         self._tasks.append(asyncio.create_task(self.publisher.loop(), name="publisher"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._tasks.append(asyncio.create_task(self.accounting.loop(), name="accounting"))
+        self._tasks.append(asyncio.create_task(self.credentials.loop(), name="credentials"))
+        self._tasks.append(asyncio.create_task(
+            self.audit.prune_loop(self.cfg.audit.retain_days, self.cfg.audit.prune_every_s),
+            name="audit-retention"))
         self.kick()
 
     async def stop(self) -> None:
@@ -149,6 +156,7 @@ class Controller(JobControl):
         # bounded: a task stuck in a cancelled wait must not hold up the shutdown
         await asyncio.wait(self._tasks, timeout=2.0)
         await self.audit.sync()
+        await self.credentials.close()
         await self.writer.stop()
 
     def kick(self) -> None:
@@ -275,6 +283,7 @@ class Controller(JobControl):
         With `key` (services/idempotency.py), it is stored in the same transaction."""
         owner = self.access.submit_owner(caller, user, self.roles)
         self.access.check_submit(caller, spec)
+        self.credentials.check_submit(owner.uid, owner.user, spec)
         spec = self.submit_filter.apply(caller, spec)  # the site's: may refuse or amend
         res = self.assoc.admit(caller, owner.user, resolve(spec, self.cfg, self.nodes.values()))
         part = self.cfg.partition(res.partition)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from corral.store.schema import audit
 
@@ -45,3 +45,8 @@ def query(conn: Connection, *, users: Sequence[str] = (), uid: int | None = None
         d["request"] = json.loads(d["request"]) if d["request"] else {}
         out.append(d)
     return out
+
+
+def prune(conn: Connection, *, before: float) -> int:
+    """Remove the entries recorded before `before` (epoch s) -> how many."""
+    return int(conn.execute(delete(audit).where(audit.c.t < before)).rowcount)

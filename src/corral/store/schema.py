@@ -314,3 +314,31 @@ cluster_hourly = Table(
     # idle in a maintenance reservation (sreport's "PLND Down")
     Column("cpu_s_planned_down", Double, nullable=False, server_default="0"),
 )
+
+# Job credentials (services/credentials.py): a user's sign-in handed to the controller
+# to renew the access tokens of the user's `--credential` jobs. The tokens are sealed
+# (AES-256-GCM, services/sealing.py); `handle_hash` is the sha256 of the handle the
+# handing client keeps to ask for its own access tokens.
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", BigKey, primary_key=True, autoincrement=True),
+    Column("user", String(255), nullable=False),
+    Column("uid", Integer, nullable=False),
+    Column("issuer", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("client_id", Text, nullable=False),
+    Column("token_endpoint", Text, nullable=False),
+    Column("resource", Text, nullable=True),
+    Column("refresh_sealed", Text, nullable=False),
+    Column("access_sealed", Text, nullable=True),
+    Column("t_access_expires", Double, nullable=False, server_default="0"),
+    Column("access_lifetime_s", Double, nullable=False, server_default="0"),
+    Column("handle_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # active | revoked | replaced
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("t_created", Double, nullable=False),
+    Column("t_updated", Double, nullable=False),
+    Index("ix_credentials_uid", "uid"),
+    sqlite_autoincrement=True,
+)
