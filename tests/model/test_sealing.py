@@ -43,7 +43,7 @@ def test_the_key_comes_from_the_key_file_or_the_cluster_key(tmp_path: object) ->
     by_cluster = Sealer.from_config(Config(state_dir=str(root),
                                            controller={"cluster_key": "c" * 32}))
     assert Sealer(b"c" * 32).open(by_cluster.seal("t", "c"), "c") == "t"
-    with pytest.raises(NoKey, match="credentials.key_file or controller.cluster_key"):
+    with pytest.raises(NoKey, match=r"credentials\.key_file or controller\.cluster_key"):
         Sealer.from_config(Config(state_dir=str(root)))
     with pytest.raises(NoKey, match="at least 16 bytes"):
         Sealer(b"short")
