@@ -66,3 +66,20 @@ def test_report_shape() -> None:
     assert set(d) == {"job_id", "state", "exit_code", "signal", "t_start", "t_end",
                       "cpu_time_s", "max_rss_mb", "message", "cancelled", "run",
                       "prolog_failed", "prolog_message", "epilog_failed", "epilog_message", "lost"}
+
+
+def test_credential_orders_and_a_launchs_credential() -> None:
+    base = {"job_id": 3, "uid": 1, "gid": 1, "argv": ["true"], "working_dir": "/tmp"}
+    o = Order.from_dict({"kind": "launch", "job_id": 3, "launch": {
+        **base, "credential": {"token": "t1", "expires_at": 5.0}}})
+    assert (o.credential, o.token) == (True, "t1")
+    assert o.launch is not None and "t1" not in repr(o.launch)  # not kept in the run's record
+    o = Order.from_dict({"kind": "launch", "job_id": 3, "launch": {
+        **base, "credential": {"token": None}}})
+    assert (o.credential, o.token) == (True, None)
+    o = Order.from_dict({"kind": "launch", "job_id": 3, "launch": base})
+    assert (o.credential, o.token) == (False, None)
+    o = Order.from_dict({"kind": "credential", "job_id": 3, "token": "t2", "run": 0})
+    assert (o.kind, o.token, o.run) == ("credential", "t2", 0)
+    with pytest.raises(ProtocolError, match="token"):
+        Order.from_dict({"kind": "credential", "job_id": 3})

@@ -109,6 +109,7 @@ class AuditTrail:
         self.counters = counters
         counters.setdefault("audit_entries", 0)
         counters.setdefault("audit_refused", 0)
+        counters.setdefault("audit_pruned", 0)
         self._rows: list[dict[str, Any]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._now = asyncio.Event()  # set: store what is kept without waiting
@@ -144,7 +145,7 @@ class AuditTrail:
         cutoff = (time.time() if now is None else now) - retain_days * 86400.0
         await self.sync()
         removed = int(await self.writer.run(partial(store_audit.prune, before=cutoff)))
-        self.counters["audit_pruned"] = self.counters.get("audit_pruned", 0) + removed
+        self.counters["audit_pruned"] += removed
         if removed:
             log.info("audit: removed %d entries older than %g days", removed, retain_days)
         return removed

@@ -46,6 +46,7 @@ log = logging.getLogger("corral.credentials")
 
 CHECK_EVERY_S = 1.0
 RETRY_AFTER_S = 5.0  # after a provider that could not be reached
+IDLE_RECHECK_S = 10.0  # a credential with no job to renew for: looked at again after
 CLIENT_MARGIN_S = 35.0  # a client asking for a token gets one this far from expiry
 
 
@@ -119,7 +120,12 @@ class Credentials:
         return max(found, key=lambda c: c.id) if found else None
 
     def check_submit(self, owner_uid: int, owner: str, spec: JobSpec) -> None:
-        if spec.credential and self.current(owner_uid) is None:
+        if not spec.credential:
+            return
+        c = self.current(owner_uid)
+        if c is not None:
+            c.retry_at = 0.0  # renewed from the next tick on, if it is due
+        else:
             raise InvalidRequest(
                 f"credential: the controller holds no sign-in of {owner} to give the job: "
                 f"submit it with 'corral submit --credential' over https after "
@@ -190,7 +196,8 @@ class Credentials:
         for c in old:
             self.active.pop(c.id, None)
             self._spawn(self._revoke_at_provider(c))
-        self.active[row["id"]] = Credential(row)
+        self.active[row["id"]] = cred = Credential(row)
+        self._send(cred, self._users(cred))  # running jobs of an older one: this one's token
         log.info("credential %d: %s handed over the sign-in of %s from %s", row["id"],
                  caller.user, caller.subject, caller.issuer)
         return {"id": row["id"], "handle": handle, "access_token": access,
@@ -272,16 +279,26 @@ class Credentials:
         return [self.ctl.jobs[i] for i in self.ctl.jobs.ids_in(JobState.RUNNING)
                 if self.ctl.jobs[i].spec.credential and self.ctl.jobs[i].uid == c.uid]
 
+    def _waiting_uids(self) -> set[int]:
+        """The owners of unfinished credential jobs: their sign-ins are kept alive
+        (renewed) while the jobs wait too, so that a provider's idle timeout does
+        not end them and a job starts with a fresh token."""
+        jobs = self.ctl.jobs
+        return {jobs[i].uid for i in jobs.ids_in(*(s for s in JobState if not s.is_final))
+                if jobs[i].spec.credential}
+
     async def loop(self) -> None:
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
             now = time.time()
-            for c in list(self.active.values()):
-                if now < c.retry_at or \
-                        float(c.row["t_access_expires"]) - now > self._renew_before_s(c):
-                    continue
-                jobs = self._users(c)
-                if not jobs:
+            due = [c for c in self.active.values() if now >= c.retry_at and
+                   float(c.row["t_access_expires"]) - now <= self._renew_before_s(c)]
+            if not due:
+                continue
+            wanted = self._waiting_uids()
+            for c in due:
+                if c.uid not in wanted or self.current(c.uid) is not c:
+                    c.retry_at = now + IDLE_RECHECK_S  # (a submission looks again)
                     continue
                 try:
                     if await self._renew(c):
