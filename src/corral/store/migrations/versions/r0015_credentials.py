@@ -1,7 +1,7 @@
 """Job credentials: users' sign-ins kept (sealed) to renew their jobs' access tokens.
 
-Revision ID: 0013_credentials
-Revises: 0012_intent
+Revision ID: 0015_credentials
+Revises: 0014_usage
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_credentials"
-down_revision = "0012_intent"
+revision = "0015_credentials"
+down_revision = "0014_usage"
 branch_labels = None
 depends_on = None
 
