@@ -145,3 +145,55 @@ RetryCount = 2;
     assert [e["data"]["why"] for e in retries] == ["the job failed (exit code 1)"] * 2
     ends = [e for e in events if e["to_state"] == "FAILED"]
     assert len(ends) == 1 and ends[0]["data"]["not_retried"] == "retry count reached (2 of 2)"
+
+
+@pytest.mark.slow  # about 20 s: a node lease must lapse
+def test_shallow_retry_count_after_an_agent_killed_before_the_start() -> None:
+    """The job is sent to a node whose agent was killed: its lease lapses, the job is
+    requeued (ShallowRetryCount = 1) and runs once the agent is back."""
+    root = Path(tempfile.mkdtemp(prefix="corral-jdl-"))
+    root.chmod(0o755)
+    c = make_cluster(root, controller_config="node_lease_s = 2")
+
+    def agent() -> subprocess.Popen[bytes]:
+        log = open(c.state / "victim.log", "ab")  # noqa: SIM115 - the process's
+        return subprocess.Popen(
+            [sys.executable, "-m", "corral.agent.main", "--controller",
+             f"unix://{c.state / 'corral.sock'}", "--node", "victim", "--cpus", "1",
+             "--features", "victim", "--spool", str(c.state / "spool-victim")],
+            env=c.env, stdout=log, stderr=log, start_new_session=True)
+
+    victim = agent()
+    try:
+        with c.client() as cl:
+            deadline = time.monotonic() + 20
+            while cl.status()["nodes"].get("victim") != "IDLE" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            path = _jdl(c, "shallow.jdl", """
+Executable = "/bin/echo"; Arguments = "ran"; StdOutput = "shallow.out";
+Requirements = member("victim", other.Features);
+ShallowRetryCount = 1;
+""")
+            job_id = int(c.corral("submit", "--parsable", "-H", str(path)).stdout.split()[0])
+            victim.kill()
+            victim.wait(10)
+            cl.release(job_id)
+            job: dict[str, object] = {}
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                job = cl.job(job_id)
+                if job["retries"] == 1 and job["state"] == "PENDING":
+                    break
+                time.sleep(0.2)
+            assert (job["state"], job["retries"], job["restarts"]) == ("PENDING", 1, 1), job
+            why = [e["data"]["why"] for e in cl.events(job_id) if e["kind"] == "requeue"]
+            assert len(why) == 1 and why[0].startswith("NODE_FAIL"), why
+            victim = agent()
+            job = cl.wait(job_id, timeout_s=30)
+        assert job["state"] == "COMPLETED", job
+        assert (c.state / "shallow.out").read_text() == "ran\n"
+    finally:
+        victim.kill()
+        victim.wait(10)
+        c.down()
+        shutil.rmtree(root, ignore_errors=True)
