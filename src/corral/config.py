@@ -68,6 +68,12 @@ class ControllerConfig(_Strict):
     # the site's submit filter, "module:function" or "/path/file.py:function"
     # (services/submit_filter.py): may refuse or amend every job submitted
     submit_filter: str | None = None
+    # controllers sharing one PostgreSQL database (docs/deployment.md): the leader's
+    # lease; a follower takes over once the leader has not renewed it this long
+    leader_lease_s: Annotated[float, Field(ge=1, le=300)] = 5.0
+    # how the other controllers, agents and clients reach this one (shown to them
+    # when it leads); default http(s)://<listen>, else unix://<socket>
+    advertise_url: str | None = None
 
     @field_validator("submit_filter", mode="before")
     @classmethod
@@ -410,6 +416,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "CORRAL_NODE_TIMEOUT_S": ("controller", "node_timeout_s"),
     "CORRAL_NODE_LEASE_S": ("controller", "node_lease_s"),
     "CORRAL_KILL_GRACE_S": ("controller", "kill_grace_s"),
+    "CORRAL_LEADER_LEASE_S": ("controller", "leader_lease_s"),
+    "CORRAL_ADVERTISE_URL": ("controller", "advertise_url"),
     "CORRAL_LOG_LEVEL": ("controller", "log_level"),
     "CORRAL_LOG_FORMAT": ("controller", "log_format"),
     "CORRAL_SCHEDULER_POLICY": ("scheduler", "policy"),

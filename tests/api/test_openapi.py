@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
+from corral.services.leader import Leadership
 from tests.api.harness import Ctx, run
 
 CONFIG = ('[[partitions]]\nname = "main"\ndefault = true\nmax_time_s = "1:00:00"\n'
@@ -201,6 +203,15 @@ def test_answers_are_what_the_document_says(tmp_path: Path) -> None:
         await call("DELETE", "/v1/accounts/physics", "/v1/accounts/{name}")
         await call("DELETE", "/v1/qos/gold", "/v1/qos/{name}")
         await call("GET", "/v1/credentials", "/v1/credentials")
+        # the election (a controller alone on its SQLite file leads at once)
+        lead = Leadership(ctx.ctl.engine, address="unix:///here", lease_s=5.0)
+        await asyncio.to_thread(lead.wait_to_lead)
+        handed: list[bool] = []
+        lead.on_handover = lambda: handed.append(True)
+        ctx.user._transport.app.app.state.leadership = lead  # type: ignore[attr-defined]
+        await call("GET", "/v1/controllers", "/v1/controllers")
+        await call("POST", "/v1/controller/step-down", "/v1/controller/step-down")
+        assert handed == [True]
         every = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
         # these need an OpenID provider: tests/api/test_credentials.py checks them
         every -= {("POST", "/v1/credentials"), ("POST", "/v1/credentials/token"),

@@ -42,6 +42,7 @@ from corral.agent.credentials import CredentialFiles
 from corral.agent.health import HealthCheck, HealthSettings
 from corral.agent.inventory import Inventory
 from corral.agent.launcher import TICK_S, Launcher
+from corral.agent.leaders import LeaderFinder
 from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
 from corral.agent.steps import StepRunner
@@ -142,7 +143,9 @@ class Agent:
     def __init__(self, controller: str, inventory: Inventory, spool: Path, *,
                  cluster_key: str | None = None, use_cgroups: bool = True,
                  tick_s: float | None = None) -> None:
-        self.controller = controller
+        # the controllers sharing one database: the one answering is the leader
+        self.leaders = LeaderFinder(controller, spool)
+        self.controller = self.leaders.url
         self.inventory = inventory
         self.spool = spool
         self.cluster_key = cluster_key
@@ -209,15 +212,18 @@ class Agent:
     # -- HTTP --------------------------------------------------------------------------
     async def _post(self, path: str, body: dict[str, Any],
                     timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
-        assert self.client is not None
+        client = self.client
+        assert client is not None
         t_sent = boottime()
         try:
-            resp = await self.client.post(path, json=body, timeout=timeout_s)
+            resp = await client.post(path, json=body, timeout=timeout_s)
         except httpx.HTTPError as exc:
+            self._switch(client, None)
             raise ControllerError(f"{type(exc).__name__}: {exc or 'no answer'}") from None
         if resp.status_code == 409:
             raise RegisterFirstError(resp.text)
         if resp.status_code != 200:
+            self._switch(client, resp)
             raise ControllerError(f"{path} answered {resp.status_code}: {resp.text[:200]}")
         try:
             data = resp.json()
@@ -225,10 +231,29 @@ class Agent:
             raise ControllerError(f"{path} answered with invalid JSON") from None
         if not isinstance(data, dict):
             raise ControllerError(f"{path} answered with a non-object")
+        if not self.leaders.accept_epoch(data.get("epoch")):
+            self._switch(client, None)  # a deposed leader: it renews no lease here
+            raise ControllerError(f"{self.controller} answered for epoch "
+                                  f"{data.get('epoch')}, older than the leader's "
+                                  f"{self.leaders.epoch}")
         if self.registered or path.endswith("/register"):
             self.lease_s = runs.renew_lease(self.spool, t_sent,
                                             data.get("lease_s", self.lease_s))
         return data
+
+    def _switch(self, failed: httpx.AsyncClient, resp: httpx.Response | None) -> None:
+        """The controller behind `failed` does not lead (or did not answer): talk to
+        the next of the list, or to the leader it named."""
+        if failed is not self.client or not self.leaders.several:
+            return
+        url = self.leaders.next(resp.text if resp is not None else None)
+        log.info("trying the controller at %s", url)
+        self.controller = url
+        self.client = make_client(url, self.cluster_key)
+        self.registered = False
+        task = asyncio.get_running_loop().create_task(failed.aclose())
+        self._waiters.add(task)
+        task.add_done_callback(self._waiters.discard)
 
     def _set_reachable(self, ok: bool, why: str = "") -> None:
         if ok and self._reachable is not True:
@@ -314,6 +339,8 @@ class Agent:
         if not isinstance(orders, list):
             return
         for raw in orders:
+            if not self.leaders.order_current(raw):
+                continue
             try:
                 self._handle_order(Order.from_dict(raw))
             except ProtocolError as exc:

@@ -58,7 +58,8 @@ def setup_logging(log_file: str | None, verbose: bool, log_format: LogFormat = "
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--controller", required=True, envvar="CORRAL_CONTROLLER",
-              help="unix:///path/to/sock or http://host:port")
+              help="unix:///path/to/sock or http://host:port; several, comma "
+                   "separated: the controllers sharing one database (it finds the leader)")
 @click.option("--node", default=None, help="Node name (default: the host name).")
 @click.option("--cpus", type=click.IntRange(min=1), default=None,
               help="CPUs offered (default: this process's CPU affinity).")
@@ -89,9 +90,11 @@ def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None
     """
     node = node or socket.gethostname().split(".")[0]
     setup_logging(log_file, verbose, log_format, node)
-    if not controller.startswith(("unix://", "http://", "https://")):
-        raise click.BadParameter("use unix:///path/to/sock or http://host:port",
-                                 param_hint="--controller")
+    for url in controller.split(","):
+        if not url.strip().startswith(("unix://", "http://", "https://")):
+            raise click.BadParameter(f"{url.strip()!r}: use unix:///path/to/sock or "
+                                     f"http://host:port (comma separated for several)",
+                                     param_hint="--controller")
     inventory = detect(node, cpus=cpus, mem_mb=mem_mb, gpus=gpus, features=features)
     spool_dir = spool or default_spool(inventory.node)
     try:

@@ -16,6 +16,7 @@ from corral.api import (
     routes_credentials,
     routes_docs,
     routes_jobs,
+    routes_leader,
     routes_reports,
     routes_steps,
 )
@@ -51,6 +52,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.include_router(routes_docs.router)
     app.include_router(routes_accounts.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_leader.router)
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     app.include_router(audit.router)

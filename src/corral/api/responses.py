@@ -407,11 +407,13 @@ class Registered(_Answer):
     lease_s: Real
     agent: dict[str, Any]  # the site's health check, prolog and epilog
     orders: list[dict[str, Any]]
+    epoch: int = 0  # the leader's (docs/deployment.md); every order carries it too
 
 
 class Orders(_Answer):
     orders: list[dict[str, Any]]
     lease_s: Real
+    epoch: int = 0  # the leader's (docs/deployment.md); every order carries it too
 
 
 class NodeDrain(_Answer):
@@ -421,3 +423,34 @@ class NodeDrain(_Answer):
 
 class Acknowledged(_Answer):
     ok: bool
+
+
+# ---- controllers that take over (docs/deployment.md) --------------------------------
+class ControllerEntry(_Answer):
+    id: str
+    address: str
+    host: str
+    pid: int
+    role: str  # leader | follower
+    heartbeat_s_ago: Real  # by the database's clock
+    self: bool  # the controller that answered
+
+
+class LeaderEntry(_Answer):
+    id: str | None
+    address: str
+    host: str
+    renewed_s_ago: Real
+
+
+class Controllers(_Answer):
+    epoch: int  # raised at every take-over
+    lease_s: Real
+    leader: LeaderEntry | None  # None: none leads (the lease lapsed or was given up)
+    controllers: list[ControllerEntry]
+    alone: bool = False  # SQLite: one controller, no election to speak of
+
+
+class SteppedDown(_Answer):
+    epoch: int  # the epoch that ended
+    address: str  # of the controller that stepped down

@@ -11,7 +11,8 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,14 +24,24 @@ from corral import logs
 from corral.api.app import create_app
 from corral.api.peercred import PeerCredH11Protocol
 from corral.api.readpath import ReadPath
+from corral.api.standby import (
+    FollowerApp,
+    Switch,
+    advertised_url,
+    follow_first_s,
+    lock_sqlite,
+    reexec,
+)
 from corral.config import Config, load_config
 from corral.model.errors import CorralError
 from corral.services.controller import Controller
+from corral.services.leader import Leadership
 from corral.store.db import make_engine, migrate
 
 log = logging.getLogger("corral.server")
 T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.0005
+REEXEC_AFTER_S = 0.2  # a controller that stepped down starts again once it answered
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -108,48 +119,136 @@ class WriterLoop:
 class _Server(uvicorn.Server):
     """Ends the agents' long-polls first, so that shutdown takes no grace period.
     Serves one socket with TLS besides uvicorn's plain ones (uvicorn would put TLS
-    on every socket, the Unix one too)."""
+    on every socket, the Unix one too). `on_started` runs once it listens."""
 
-    def __init__(self, config: uvicorn.Config, ctl: Controller, writer: WriterLoop,
-                 tls: tuple[socket.socket, ssl.SSLContext] | None = None) -> None:
+    def __init__(self, config: uvicorn.Config,
+                 tls: tuple[socket.socket, ssl.SSLContext] | None = None,
+                 on_started: Callable[[], None] | None = None) -> None:
         super().__init__(config)
-        self.ctl = ctl
-        self.writer = writer
+        self.ctl: Controller | None = None  # once this controller leads
+        self.writer: WriterLoop | None = None
         self.tls = tls
+        self.on_started = on_started
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
-        if self.tls is None or self.should_exit:
+        if self.should_exit:
             return
-        sock, ctx = self.tls
-        config = self.config
+        if self.tls is not None:
+            sock, ctx = self.tls
+            config = self.config
 
-        def protocol() -> asyncio.Protocol:
-            return config.http_protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=self.server_state,
-                app_state=self.lifespan.state)
+            def protocol() -> asyncio.Protocol:
+                return config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config, server_state=self.server_state,
+                    app_state=self.lifespan.state)
 
-        loop = asyncio.get_running_loop()
-        self.servers.append(await loop.create_server(protocol, sock=sock, ssl=ctx,
-                                                     backlog=config.backlog))
+            loop = asyncio.get_running_loop()
+            self.servers.append(await loop.create_server(protocol, sock=sock, ssl=ctx,
+                                                         backlog=config.backlog))
+        if self.on_started is not None:
+            self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.writer.loop.call_soon_threadsafe(self.ctl.orders.wake_all)
+        if self.ctl is not None and self.writer is not None:
+            self.writer.loop.call_soon_threadsafe(self.ctl.orders.wake_all)
         await super().shutdown(sockets=sockets)
 
 
-async def _start(cfg: Config, engine: Engine) -> Controller:
+async def _start(cfg: Config, engine: Engine, leadership: Leadership | None = None
+                 ) -> Controller:
     ctl = Controller(cfg, engine)
+    if leadership is not None:  # every transaction checks the epoch first
+        ctl.writer.fence = leadership.fence
+        ctl.writer.epoch = leadership.epoch
+        ctl.writer.on_deposed = lambda _: reexec(leadership.lease_s)
     await ctl.start()
     return ctl
+
+
+def _migrate(engine: Engine, retry: bool) -> None:
+    """Bring the store to the head; a re-executed controller (deposed, the store
+    perhaps out of reach) keeps trying instead of exiting."""
+    while True:
+        try:
+            migrate(engine)
+            return
+        except Exception as e:
+            if not retry:
+                raise
+            log.warning("store not reachable (%s); retrying", type(e).__name__)
+            time.sleep(2.0)
+
+
+class _Leading:
+    """Follow until this controller wins the lease, then load the state and serve."""
+
+    def __init__(self, cfg: Config, engine: Engine, leadership: Leadership,
+                 follower: FollowerApp, switch: Switch, server: _Server) -> None:
+        self.cfg, self.engine, self.leadership = cfg, engine, leadership
+        self.follower, self.switch, self.server = follower, switch, server
+        self.api: Any = None
+        self.task: asyncio.Task[None] | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="leading")
+
+    async def _run(self) -> None:
+        try:
+            epoch = await asyncio.to_thread(self.leadership.wait_to_lead)
+            t0 = time.monotonic()
+            self.follower.taking_over = True
+            lease_s = self.leadership.lease_s
+            self.leadership.lead(lambda why: reexec(lease_s))
+
+            def handover() -> None:  # (on the writer's loop, once the answer left)
+                asyncio.get_running_loop().call_later(REEXEC_AFTER_S, reexec, 2 * lease_s)
+            self.leadership.on_handover = handover
+            writer = WriterLoop()
+            self.server.writer = writer
+            ctl = await writer.run(_start(self.cfg, self.engine, self.leadership))
+            self.server.ctl = ctl
+            api = create_app(ctl)
+            api.state.leadership = self.leadership
+            self.api = api
+            self.switch.app = ReadPath(api, ctl.publisher, writer.loop)
+            log.info("leading (epoch %d): state loaded in %.3f s", epoch,
+                     time.monotonic() - t0)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            self.error = e
+            self.server.should_exit = True
+
+    async def stop(self) -> None:
+        """A clean stop: a leader gives its lease up once its last write is in."""
+        self.leadership.stop()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+        writer, ctl = self.server.writer, self.server.ctl
+        if writer is not None:
+            if ctl is not None:
+                if self.api is not None:  # (its client is the writer's loop's)
+                    await writer.run(self.api.state.tokens.close())
+                await writer.run(ctl.stop())
+            writer.stop()
+        if self.leadership.leading:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.leadership.release)
+        await asyncio.to_thread(self.leadership.forget)
 
 
 async def serve(cfg: Config) -> None:
     cc = cfg.controller
     tls_ctx = tls_context(cc.tls_cert_file, cc.tls_key_file) \
         if cc.listen and cc.tls_cert_file and cc.tls_key_file else None
+    lock_sqlite(cfg.database_url)  # (held for the life of the process)
+    first_wait_s = follow_first_s()
     engine = make_engine(cfg.database_url)
-    await asyncio.to_thread(migrate, engine)
+    await asyncio.to_thread(_migrate, engine, first_wait_s > 0)
     sockets = [bind_unix(cfg.socket_path)]
     tls: tuple[socket.socket, ssl.SSLContext] | None = None
     if cc.listen:
@@ -165,32 +264,30 @@ async def serve(cfg: Config) -> None:
     # switch interval (5 ms) after each socket call would serve a 6 MB listing in
     # tens of those waits while the writer's loop computes, and the other way round.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    writer = WriterLoop()
-    try:
-        ctl = await writer.run(_start(cfg, engine))
-    except BaseException:
-        writer.stop()
-        raise
-    api = create_app(ctl)
-    app = ReadPath(api, ctl.publisher, writer.loop)
+    leadership = Leadership(engine, address=advertised_url(cfg), lease_s=cc.leader_lease_s,
+                            follow_first_s=first_wait_s)
+    follower = FollowerApp(cfg, leadership)
+    switch = Switch(follower)
     # log_config=None: uvicorn's records go through the root logger's handler (logs.setup)
-    ucfg = uvicorn.Config(app, http=PeerCredH11Protocol, lifespan="off", log_level="warning",
-                          log_config=None,
+    ucfg = uvicorn.Config(switch, http=PeerCredH11Protocol, lifespan="off",
+                          log_level="warning", log_config=None,
                           access_log=False, timeout_graceful_shutdown=2, ws="none")
-    server = _Server(ucfg, ctl, writer, tls)
-    log.info("controller up: socket %s%s, store %s", cfg.socket_path,
+    server = _Server(ucfg, tls)
+    leading = _Leading(cfg, engine, leadership, follower, switch, server)
+    server.on_started = leading.start
+    log.info("controller up: socket %s%s, store %s, as %s", cfg.socket_path,
              f", {'tls' if tls else 'tcp'} {cfg.controller.listen}"
              if cfg.controller.listen else "",
-             engine.url.render_as_string(hide_password=True))
+             engine.url.render_as_string(hide_password=True), leadership.address)
     try:
         await server.serve(sockets=sockets)
     finally:
-        await writer.run(api.state.tokens.close())  # (its client is the writer's loop's)
-        await writer.run(ctl.stop())
-        writer.stop()
+        await leading.stop()
         engine.dispose()
         with contextlib.suppress(OSError):
             os.unlink(cfg.socket_path)
+    if leading.error is not None:
+        raise leading.error
 
 
 def hold_lock(path: Path) -> int | None:

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "explain": ("corral.cli.query", "explain", "Say why a job waits and what would start it."),
     "nodes": ("corral.cli.query", "nodes", "List nodes and their state."),
     "partitions": ("corral.cli.query", "partitions", "List partitions."),
+    "controller": ("corral.cli.controllers", "controller",
+                   "The controllers sharing a database: list them, hand over the lead."),
     "node": ("corral.cli.control", "node",
              "Drain or resume nodes (operators), delete them (administrators)."),
     "reservation": ("corral.cli.reservation", "reservation",

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from corral.cli.controllers import controllers_of, echo_election
 from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, job_refs, one_job, table, when
 from corral.client import Client
 from corral.model.states import FINAL_JOB_STATES as _FINAL
@@ -33,8 +34,9 @@ def _states(values: tuple[str, ...]) -> list[str]:
 def status(as_json: bool) -> None:
     with Client() as c:
         st = c.status()
+        election = controllers_of(c)
     if as_json:
-        echo_json(st)
+        echo_json({**st, "election": election} if election else st)
         return
     click.echo(f"controller  up {clock(st['uptime_s'])}, version {st['version']}")
     click.echo(f"store       {st['database']}")
@@ -43,6 +45,8 @@ def status(as_json: bool) -> None:
     click.echo(f"jobs        {jobs}")
     nodes = ", ".join(f"{k} ({v.lower()})" for k, v in sorted(st["nodes"].items())) or "none"
     click.echo(f"nodes       {nodes}")
+    if election:
+        echo_election(election)
 
 
 @click.command("jobs")

@@ -313,6 +313,18 @@ class Client:
     def status(self) -> Status:
         return Status(self.transport.request("GET", "/v1/status", timeout_s=5.0))
 
+    def controllers(self) -> dict[str, Any]:
+        """The leader, its epoch and every controller sharing the database (any
+        controller answers this, a follower too)."""
+        out: dict[str, Any] = self.transport.request("GET", "/v1/controllers",
+                                                     timeout_s=5.0)
+        return out
+
+    def step_down(self) -> dict[str, Any]:
+        """Have the leader hand over to a follower (administrators)."""
+        out: dict[str, Any] = self.transport.request("POST", "/v1/controller/step-down")
+        return out
+
 
 def _whole(whole_array: bool) -> dict[str, Any] | None:
     return {"array": "true"} if whole_array else None

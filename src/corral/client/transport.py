@@ -17,10 +17,17 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from corral.model.errors import ERROR_CLASSES, CorralError, Unauthenticated, Unavailable
+from corral.model.errors import (
+    ERROR_CLASSES,
+    CorralError,
+    NotLeader,
+    Unauthenticated,
+    Unavailable,
+)
 
 CONNECT_TIMEOUT_S = 5.0  # a controller that does not even take the connection: fail fast
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_FAILOVER_S = 30.0  # with several controllers: how long to look for the leader
 MAX_HEADER_LINES = 100
 
 
@@ -32,6 +39,21 @@ def default_timeout_s() -> float:
     except ValueError:
         return DEFAULT_TIMEOUT_S
     return value if 0 < value < 1e6 else DEFAULT_TIMEOUT_S
+
+
+def failover_s() -> float:
+    """With several controller addresses, how long a request looks for the leader
+    (a take-over lasts a few seconds): CORRAL_FAILOVER_S, else 30 s."""
+    text = os.environ.get("CORRAL_FAILOVER_S", "")
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_FAILOVER_S
+    return value if 0 <= value < 1e6 else DEFAULT_FAILOVER_S
+
+
+class _MaybeReached(Unavailable):
+    """The connection was lost after the request was sent: it may have been done."""
 
 
 class _Connecting(TimeoutError):
@@ -178,8 +200,11 @@ class Transport:
                  token: str | None = None,
                  token_source: Callable[[], str | None] | None = None) -> None:
         """`token_source`: gives a fresh token when the controller refuses `token` as
-        expired (a long-lived client outlives its access tokens)."""
-        self.url = url
+        expired (a long-lived client outlives its access tokens). `url` may list
+        several controllers, comma separated (those sharing one database): requests
+        go to the one that leads (`request`)."""
+        self.urls = [u.strip() for u in url.split(",") if u.strip()] or [url]
+        self.url = self.urls[0]
         self.timeout_s = default_timeout_s() if timeout_s is None else timeout_s
         self.token = token
         self.token_source = token_source
@@ -217,9 +242,50 @@ class Transport:
     def request(self, method: str, path: str, *, body: Any = None,
                 query: dict[str, Any] | None = None, timeout_s: float | None = None,
                 headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
-        """One request (see `_once`). With a `token_source`, a token the controller
-        refuses as expired is renewed from it and the request sent once more (a
-        refused request did nothing, so repeating it is safe)."""
+        """One request (see `_once`). With several controllers, one that does not
+        answer or does not lead is left for the leader it names (if listed) or the
+        next, for up to CORRAL_FAILOVER_S; a request whose connection was lost after
+        it was sent goes elsewhere only when it is safe to repeat (`retry_s`)."""
+        if len(self.urls) == 1:
+            return self._request(method, path, body=body, query=query,
+                                 timeout_s=timeout_s, headers=headers, retry_s=retry_s)
+        deadline = time.monotonic() + max(failover_s(), retry_s)
+        pause_s = 0.05
+        tried = 0
+        while True:
+            try:
+                return self._request(method, path, body=body, query=query,
+                                     timeout_s=timeout_s, headers=headers)
+            except _MaybeReached:
+                if not retry_s or time.monotonic() >= deadline:
+                    raise
+                hint = None
+            except Unavailable as e:  # never reached it, or it did nothing (503)
+                if time.monotonic() >= deadline:
+                    raise Unavailable(f"{e} (no leader found among {len(self.urls)} "
+                                      f"controllers in {failover_s():g} s)") from None
+                hint = e.leader if isinstance(e, NotLeader) else None
+            self.close()
+            self._next(hint)
+            tried += 1
+            if tried % len(self.urls) == 0:  # a whole round: a take-over is under way
+                time.sleep(pause_s)
+                pause_s = min(0.5, pause_s * 2)
+
+    def _next(self, hint: str | None) -> None:
+        named = hint.rstrip("/") if hint else None
+        listed = [u.rstrip("/") for u in self.urls]
+        if named in listed and named != self.url.rstrip("/"):
+            self.url = self.urls[listed.index(named)]
+        else:
+            self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
+
+    def _request(self, method: str, path: str, *, body: Any = None,
+                 query: dict[str, Any] | None = None, timeout_s: float | None = None,
+                 headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
+        """One request to the current controller. With a `token_source`, a token the
+        controller refuses as expired is renewed from it and the request sent once
+        more (a refused request did nothing, so repeating it is safe)."""
         try:
             return self._once(method, path, body=body, query=query, timeout_s=timeout_s,
                               headers=headers, retry_s=retry_s)
@@ -295,7 +361,7 @@ class Transport:
                 self.close()
                 raise CorralError(f"controller: a malformed answer from {self.url}") from None
             if not retry_s:
-                raise Unavailable(lost) from None
+                raise _MaybeReached(lost) from None
             now = time.monotonic()
             deadline = now + retry_s if deadline is None else deadline
             if now >= deadline:
@@ -314,5 +380,9 @@ class Transport:
             msg = payload.get("message") if isinstance(payload, dict) else None
             if not msg and isinstance(payload, dict):
                 msg = str(payload.get("detail", "")) or f"HTTP {answer.status}"
-            raise ERROR_CLASSES.get(code, CorralError)(msg or f"HTTP {answer.status}")
+            error = ERROR_CLASSES.get(code, CorralError)(msg or f"HTTP {answer.status}")
+            if isinstance(error, NotLeader) and isinstance(payload, dict) \
+                    and isinstance(payload.get("leader"), str):
+                error.leader = payload["leader"]
+            raise error
         return payload

@@ -10,6 +10,7 @@
     ├── Conflict              the request clashes with the current state
     │   └── IllegalTransition a move not in the state table
     └── Unavailable           try again later (controller starting, store down)
+        └── NotLeader         a follower: the leader is elsewhere (`leader`, if known)
 """
 
 from __future__ import annotations
@@ -66,8 +67,16 @@ class Unavailable(CorralError):
     code = "unavailable"
 
 
+class NotLeader(Unavailable):
+    """Answered by a controller that follows: the request went nowhere."""
+
+    code = "not_leader"
+    leader: str | None = None  # the leader's address, when the follower knows it
+
+
 ERROR_CLASSES: dict[str, type[CorralError]] = {
     cls.code: cls
     for cls in (CorralError, InvalidRequest, Infeasible, NotFound, PermissionDenied,
-                Unauthenticated, SubmitRefused, Conflict, IllegalTransition, Unavailable)
+                Unauthenticated, SubmitRefused, Conflict, IllegalTransition, Unavailable,
+                NotLeader)
 }

@@ -145,7 +145,7 @@ class AgentService:
                  node.mem_mb, node.gpus, len(running), extra=log_ids(node=name))
         lease_s = ctl.cfg.controller.node_lease_s
         return {"heartbeat_s": heartbeat_s(lease_s), "lease_s": lease_s,
-                "agent": ctl.cfg.agent.model_dump(),
+                "agent": ctl.cfg.agent.model_dump(), "epoch": ctl.writer.epoch,
                 "orders": self._hand_out(name, ctl.orders.take(name))}
 
     async def poll(self, msg: AgentPoll) -> dict[str, Any]:
@@ -163,7 +163,7 @@ class AgentService:
         orders = await self.ctl.orders.wait(name, wait_s)
         if name in self.ctl.nodes and self.ctl.node_boot.get(name) == boot:
             self.ctl.nodes[name].t_last_seen = time.time()
-        return {"orders": self._hand_out(name, orders),
+        return {"orders": self._hand_out(name, orders), "epoch": self.ctl.writer.epoch,
                 "lease_s": self.ctl.cfg.controller.node_lease_s}
 
     def _current(self, r: AgentRunning) -> bool:
@@ -196,9 +196,11 @@ class AgentService:
         return {"drain": node.drain, "drain_reason": node.drain_reason}
 
     def _hand_out(self, node: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Note the launch orders leaving for a node, to check that it had them."""
+        """Note the launch orders leaving for a node, to check that it had them. Each
+        carries the leader's epoch: agents ignore orders of a deposed one."""
         marks = self._launches.setdefault(node, {})
         for o in orders:
+            o["epoch"] = self.ctl.writer.epoch
             if o.get("kind") == "launch":
                 self.ctl.credentials.attach(o)  # the job's access token, as it is now
                 mark = marks.get(int(o["job_id"]))

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from corral.store.db import reading
+from corral.store.leader import Deposed
 
 log = logging.getLogger("corral.writer")
 
@@ -33,6 +34,11 @@ class Writer:
         self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any]]] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-writer")
         self._task: asyncio.Task[None] | None = None
+        # the leader's epoch check, first in every transaction (services/leader.py),
+        # and what to do when it fails: this controller has been deposed
+        self.fence: Callable[[Connection], None] | None = None
+        self.on_deposed: Callable[[Deposed], None] | None = None
+        self.epoch = 0  # the leader's epoch this writer writes for (0: no election)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="writer")
@@ -77,9 +83,16 @@ class Writer:
         try:
             out: list[tuple[bool, Any]] = []
             with self._engine.begin() as conn:
+                if self.fence is not None:
+                    self.fence(conn)
                 for op, _ in batch:
                     out.append((True, op(conn)))
             return out
+        except Deposed as e:  # nothing of this controller may land any more
+            log.critical("%s", e)
+            if self.on_deposed is not None:
+                self.on_deposed(e)
+            return [(False, e)] * len(batch)
         except Exception as e:
             if len(batch) == 1:
                 log.exception("store transaction failed")
@@ -88,6 +101,8 @@ class Writer:
         for op, _ in batch:
             try:
                 with self._engine.begin() as conn:
+                    if self.fence is not None:
+                        self.fence(conn)
                     results.append((True, op(conn)))
             except Exception as e:
                 log.exception("store transaction failed")

@@ -171,6 +171,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     schema = engine_schema(engine)
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # controllers started at once on an empty database migrate one at a
+            # time: the others wait here, then find it at the head
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                         {"key": f"corral-migrate:{schema or ''}"})
         if schema is not None:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         cfg.attributes["connection"] = conn

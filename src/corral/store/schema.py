@@ -342,3 +342,30 @@ credentials = Table(
     Index("ix_credentials_uid", "uid"),
     sqlite_autoincrement=True,
 )
+
+# Controllers that take over (migration 0016, store/leader.py): the one row of the
+# leader's lease, whose epoch every write checks, and the controllers that share
+# the database (each one's latest heartbeat, by the database's clock).
+leader = Table(
+    "leader",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False, server_default="0"),
+    Column("holder", String(64), nullable=True),
+    Column("address", Text, nullable=False, server_default=""),
+    Column("lease_s", Double, nullable=False, server_default="0"),
+    Column("t_renewed", Double, nullable=False, server_default="0"),
+)
+
+controllers = Table(
+    "controllers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("address", Text, nullable=False, server_default=""),
+    Column("host", String(255), nullable=False, server_default=""),
+    Column("pid", Integer, nullable=False, server_default="0"),
+    Column("role", String(16), nullable=False, server_default="follower"),
+    Column("epoch", BigInteger, nullable=False, server_default="0"),
+    Column("t_started", Double, nullable=False, server_default="0"),
+    Column("t_heartbeat", Double, nullable=False, server_default="0"),
+)

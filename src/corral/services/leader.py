@@ -1,0 +1,213 @@
+"""Leadership: which of the controllers sharing a database leads (docs/deployment.md).
+
+Every controller campaigns for the lease in the store (store/leader.py); the one
+that takes it raises the epoch and leads, the others follow: they keep their
+connection to the database and their HTTP listeners, answer "not the leader" with
+the leader's address, note their heartbeat, and try again every `poll_s`. A
+follower takes the lease once the leader has not renewed it for `lease_s` (by the
+database's clock) or has given it up (a step-down).
+
+The leader renews its lease every `lease_s / 5` in a thread of its own (never held
+up by the controller's loop), and stops acting by itself as soon as it cannot be
+sure the lease is still its own: when a renewal finds the lease taken, or when no
+renewal has succeeded within `SAFE_FRACTION` of the lease, counted from when the
+last successful one was *sent* (so, on its own clock, before any follower may
+take over by the database's). Every write transaction checks the epoch too
+(`fence`): a deposed leader's write is refused in the database itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from corral.store import leader as store_leader
+from corral.store.leader import Deposed, Lease
+
+log = logging.getLogger("corral.leader")
+
+SAFE_FRACTION = 0.8  # the leader stops acting after this part of its lease unrenewed
+RENEWALS_PER_LEASE = 5
+WATCH_S = 0.05  # how often the leader checks that its lease still runs
+MIN_POLL_S = 0.1
+FORGET_AFTER_S = 3600.0
+ALONE_LEASE_S = 1e9  # controllers not heard from this long leave the list
+
+
+class Leadership:
+    """One controller's part in the election, leader or follower."""
+
+    def __init__(self, engine: Engine, *, address: str, lease_s: float,
+                 follow_first_s: float = 0.0) -> None:
+        self.engine = engine
+        self.me = uuid.uuid4().hex
+        self.address = address
+        self.lease_s = lease_s
+        self.poll_s = max(MIN_POLL_S, min(0.5, lease_s / 10))
+        self.renew_s = lease_s / RENEWALS_PER_LEASE
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.t_started = time.time()
+        # SQLite: one controller per file (its lock, api/standby.py), so it takes
+        # the lease at once and needs no renewal; every write still checks the epoch
+        self.alone = engine.dialect.name == "sqlite"
+        self.epoch = 0  # ours once we lead
+        self.leading = False
+        self.last_seen: Lease | None = None  # the lease as last read (followers)
+        self._not_before = time.monotonic() + follow_first_s
+        self._valid_until = 0.0  # monotonic: until when we are sure to lead
+        self._stop = threading.Event()
+        self._lost: Callable[[str], None] | None = None
+        # after a step-down has given the lease up: what becomes of this controller
+        # (the server starts it again as a follower)
+        self.on_handover: Callable[[], None] | None = None
+        self._lost_once = threading.Lock()
+
+    # ---- following ------------------------------------------------------------
+    def wait_to_lead(self) -> int:
+        """Follow until this controller takes the lease (blocking: run it in a
+        thread); the new epoch. `stop()` ends the wait with Deposed."""
+        while not self._stop.is_set():
+            t_sent = time.monotonic()
+            try:
+                epoch = self._try_once(t_sent >= self._not_before)
+            except Exception as e:  # the database is away: keep trying
+                log.warning("leader election: the store cannot be reached: %s",
+                            str(e).splitlines()[0] if str(e) else type(e).__name__)
+                self._stop.wait(self.poll_s * 4)
+                continue
+            if epoch is not None:
+                self.epoch = epoch
+                self.leading = True
+                self._valid_until = t_sent + SAFE_FRACTION * self.lease_s
+                log.info("leading: epoch %d (lease %.1f s)", epoch, self.lease_s)
+                return epoch
+            self._stop.wait(self.poll_s)
+        raise Deposed("stopped before leading")
+
+    def _try_once(self, may_campaign: bool) -> int | None:
+        with self.engine.begin() as conn:
+            # (alone, the lease never lapses: nobody else may take it anyway)
+            epoch = store_leader.campaign(
+                conn, self.me, self.address, ALONE_LEASE_S if self.alone else self.lease_s,
+                force=self.alone) if may_campaign else None
+            if epoch is None:
+                lease = store_leader.read_lease(conn)
+                if self.last_seen is None or lease.epoch != self.last_seen.epoch:
+                    log.info("following the leader %s (epoch %d)",
+                             lease.address or "(none yet)", lease.epoch)
+                self.last_seen = lease
+            store_leader.heartbeat(conn, self.me, address=self.address, host=self.host,
+                                   pid=self.pid, role="leader" if epoch else "follower",
+                                   epoch=epoch or 0, t_started=self.t_started)
+        return epoch
+
+    def leader_address(self) -> str | None:
+        """Where the leader is, as last read (None: unknown or none)."""
+        seen = self.last_seen
+        if seen is None or seen.holder is None or not seen.address:
+            return None
+        return seen.address
+
+    # ---- leading --------------------------------------------------------------
+    def lead(self, on_lost: Callable[[str], None]) -> None:
+        """Keep the lease (renewer and watchdog threads); `on_lost(why)` once it
+        cannot be kept (called from one of those threads)."""
+        self._lost = on_lost
+        if self.alone:
+            return
+        threading.Thread(target=self._renew_loop, name="corral-lease", daemon=True).start()
+        threading.Thread(target=self._watch_loop, name="corral-lease-watch",
+                         daemon=True).start()
+
+    def fence(self, conn: Connection) -> None:
+        """The writer's first statement in every transaction (services/writer.py)."""
+        store_leader.fence(conn, self.me, self.epoch)
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.renew_s):
+            t_sent = time.monotonic()
+            try:
+                with self.engine.begin() as conn:
+                    ok = store_leader.renew(conn, self.me, self.epoch)
+                    if ok:
+                        store_leader.heartbeat(
+                            conn, self.me, address=self.address, host=self.host,
+                            pid=self.pid, role="leader", epoch=self.epoch,
+                            t_started=self.t_started)
+                        store_leader.forget_stale(conn, FORGET_AFTER_S)
+            except Exception as e:
+                log.warning("lease renewal failed: %s",
+                            str(e).splitlines()[0] if str(e) else type(e).__name__)
+                continue
+            if not ok:
+                self._give_up(f"the lease of epoch {self.epoch} was taken by another "
+                              f"controller")
+                return
+            self._valid_until = max(self._valid_until,
+                                    t_sent + SAFE_FRACTION * self.lease_s)
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(WATCH_S):
+            if time.monotonic() > self._valid_until:
+                self._give_up(f"the lease of epoch {self.epoch} could not be renewed "
+                              f"within {SAFE_FRACTION * self.lease_s:.1f} s")
+                return
+
+    def _give_up(self, why: str) -> None:
+        if not self._lost_once.acquire(blocking=False):
+            return
+        self.leading = False
+        self._stop.set()
+        log.critical("no longer the leader: %s", why)
+        if self._lost is not None:
+            self._lost(why)
+
+    def release(self) -> bool:
+        """Give the lease up now (a step-down); True if it was still ours."""
+        with self.engine.begin() as conn:
+            return store_leader.release(conn, self.me, self.epoch)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def forget(self) -> None:
+        """Leave the list of controllers (a clean exit)."""
+        # (the database away: the row ages out)
+        with contextlib.suppress(Exception), self.engine.begin() as conn:
+            store_leader.forget(conn, self.me)
+
+    # ---- what `corral status` shows -----------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The lease and every controller, read from the store now."""
+        with self.engine.begin() as conn:
+            lease = store_leader.read_lease(conn)
+            members = store_leader.members(conn)
+        return {**describe(lease, members, self.me), "alone": self.alone}
+
+
+def describe(lease: Lease, members: list[dict[str, Any]], me: str) -> dict[str, Any]:
+    leader = next((m for m in members if m["id"] == lease.holder), None) \
+        if lease.held else None
+    return {
+        "epoch": lease.epoch,
+        "lease_s": lease.lease_s,
+        "leader": None if leader is None and not lease.held else {
+            "id": lease.holder, "address": lease.address,
+            "host": leader["host"] if leader else "",
+            "renewed_s_ago": round(max(0.0, lease.now - lease.t_renewed), 3)},
+        "controllers": [
+            {"id": m["id"], "address": m["address"], "host": m["host"], "pid": m["pid"],
+             "role": "leader" if lease.held and m["id"] == lease.holder else "follower",
+             "heartbeat_s_ago": m["age_s"], "self": m["id"] == me}
+            for m in members if m["id"] == lease.holder or m["age_s"] < FORGET_AFTER_S],
+    }

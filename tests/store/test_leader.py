@@ -1,0 +1,97 @@
+"""The leader's lease and fencing in the store (store/leader.py), on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import Engine
+
+from corral.services.writer import Writer
+from corral.store import jobs as store_jobs
+from corral.store import leader as store_leader
+from corral.store.db import reading
+from corral.store.leader import Deposed
+from tests.store.conftest import make_job
+
+
+def _campaign(engine: Engine, me: str, lease_s: float = 60.0) -> int | None:
+    with engine.begin() as conn:
+        return store_leader.campaign(conn, me, f"http://{me}", lease_s)
+
+
+def test_one_campaign_wins_and_the_lease_lapses(engine: Engine) -> None:
+    assert _campaign(engine, "a", lease_s=0.3) == 1
+    assert _campaign(engine, "b") is None  # a holds it
+    with reading(engine) as conn:
+        lease = store_leader.read_lease(conn)
+    assert (lease.holder, lease.address, lease.held) == ("a", "http://a", True)
+    time.sleep(0.4)  # a never renewed: its lease lapses
+    assert _campaign(engine, "b") == 2
+    with engine.begin() as conn:
+        assert not store_leader.renew(conn, "a", 1)
+        assert store_leader.renew(conn, "b", 2)
+
+
+def test_a_deposed_leaders_write_is_refused(engine: Engine) -> None:
+    assert _campaign(engine, "old", lease_s=0.2) == 1
+    with engine.begin() as conn:
+        store_leader.fence(conn, "old", 1)  # still the leader: passes
+    time.sleep(0.3)
+    assert _campaign(engine, "new") == 2
+    with pytest.raises(Deposed), engine.begin() as conn:
+        store_leader.fence(conn, "old", 1)
+        store_jobs.insert_job(conn, make_job())
+    with reading(engine) as conn:  # nothing of the old epoch landed
+        assert store_jobs.query_jobs(conn) == []
+    with engine.begin() as conn:
+        store_leader.fence(conn, "new", 2)
+        store_jobs.insert_job(conn, make_job())
+    with reading(engine) as conn:
+        assert len(store_jobs.query_jobs(conn)) == 1
+
+
+def test_a_released_lease_is_taken_at_once(engine: Engine) -> None:
+    assert _campaign(engine, "a") == 1
+    with engine.begin() as conn:
+        assert store_leader.release(conn, "a", 1)
+    assert _campaign(engine, "b") == 2
+    with engine.begin() as conn:
+        assert not store_leader.release(conn, "a", 1)  # not its own any more
+
+
+def test_members_and_their_heartbeats(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for me in ("a", "b"):
+            store_leader.heartbeat(conn, me, address=f"http://{me}", host="h", pid=1,
+                                   role="follower", epoch=0, t_started=0.0)
+        found = {m["id"]: m for m in store_leader.members(conn)}
+        assert set(found) == {"a", "b"}
+        assert all(0 <= m["age_s"] < 5 for m in found.values())
+        store_leader.forget(conn, "a")
+        assert [m["id"] for m in store_leader.members(conn)] == ["b"]
+
+
+def test_the_writer_refuses_every_op_once_deposed(engine: Engine) -> None:
+    asyncio.run(_writer_deposed(engine))
+
+
+async def _writer_deposed(engine: Engine) -> None:
+    assert _campaign(engine, "old", lease_s=0.2) == 1
+    writer = Writer(engine)
+    deposed: list[Deposed] = []
+    writer.fence = lambda conn: store_leader.fence(conn, "old", 1)
+    writer.on_deposed = deposed.append
+    writer.start()
+    try:
+        assert await writer.run(lambda conn: store_jobs.insert_job(conn, make_job())) == 1
+        time.sleep(0.3)
+        assert _campaign(engine, "new") == 2
+        with pytest.raises(Deposed):
+            await writer.run(lambda conn: store_jobs.insert_job(conn, make_job()))
+        assert len(deposed) == 1
+    finally:
+        await writer.stop()
+    with reading(engine) as conn:
+        assert [j.id for j in store_jobs.query_jobs(conn)] == [1]
