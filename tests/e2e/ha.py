@@ -125,15 +125,17 @@ default_time_s = "1:00:00"
             return c.controllers()
 
     def leader(self, timeout_s: float = 20.0) -> Ctl:
-        """The controller that leads once one does (and serves)."""
+        """The controller that leads once one does, by the store, and serves."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for c in self.ctls:
                 if not c.alive():
                     continue
                 with contextlib.suppress(Exception), Client(c.socket, timeout_s=2) as cl:
-                    cl.status()
-                    return c
+                    leader = cl.controllers()["leader"]
+                    if leader and leader["address"] == c.url:
+                        cl.status()
+                        return c
             time.sleep(0.05)
         raise AssertionError("no controller leads")
 

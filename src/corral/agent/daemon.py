@@ -161,6 +161,7 @@ class Agent:
         self._reports_ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._reachable: bool | None = None
+        self._switched = False  # the last failure moved to another controller
         self.launcher: Launcher | None = None
         self.steps: StepRunner | None = None
         self.client: httpx.AsyncClient | None = None
@@ -251,6 +252,7 @@ class Agent:
         self.controller = url
         self.client = make_client(url, self.cluster_key)
         self.registered = False
+        self._switched = True
         task = asyncio.get_running_loop().create_task(failed.aclose())
         self._waiters.add(task)
         task.add_done_callback(self._waiters.discard)
@@ -277,6 +279,9 @@ class Agent:
             except ControllerError as exc:
                 self.registered = False
                 self._set_reachable(False, str(exc))
+                if self._switched:  # another controller to try: at once
+                    self._switched = False
+                    backoff.reset()
                 await backoff.sleep()
             except Exception as exc:  # a bug must not kill the agent
                 log.error("order loop: %s: %s", type(exc).__name__, exc)

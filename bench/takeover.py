@@ -1,0 +1,138 @@
+"""Take-over time: how long after `kill -9` of the leading controller a follower
+serves, and the longest a client's submit waited meanwhile.
+
+Starts two controllers on one PostgreSQL schema (CORRAL_TEST_PG_URL, default the
+local `test` database) and one agent given both addresses, with a client
+submitting without pause through both controllers' sockets. Each trial kills the
+leader with SIGKILL, measures until the follower serves (`status` answered, the
+store naming it leader) and until the client's first submit after the kill is
+acknowledged, then starts the killed controller again (it follows) for the next.
+
+    python bench/takeover.py [--trials 10] [--lease-s 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+os.environ["PYTHONPATH"] = str(REPO / "src")
+
+from tests.e2e.ha import HA, Ctl, ha_cluster  # noqa: E402
+
+from corral.model.errors import CorralError  # noqa: E402
+
+
+class Client:
+    """Submits `true` jobs one after another; notes when each was acknowledged."""
+
+    def __init__(self, ha: HA) -> None:
+        self.ha = ha
+        self.acks: list[tuple[float, float, int]] = []  # (sent, acknowledged, id)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with self.ha.client(timeout_s=30) as c:
+            while not self._stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    job = c.submit(name="b", working_dir="/tmp", argv=["true"],
+                                   stdout="/dev/null")
+                    self.acks.append((t0, time.monotonic(), job))
+                except CorralError as e:
+                    self.errors.append(str(e))
+                self._stop.wait(0.05)
+
+    def first_ack_after(self, t: float, deadline_s: float = 60) -> float:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            later = [a for s, a, _ in self.acks if s >= t]
+            if later:
+                return min(later)
+            time.sleep(0.01)
+        raise RuntimeError("no submit acknowledged after the kill")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(40)
+
+
+def wait_follower(ha: HA, ctl: Ctl, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            members = ha.controllers()["controllers"]
+        except CorralError:
+            members = []
+        if any(m["address"] == ctl.url and m["role"] == "follower"
+               and m["heartbeat_s_ago"] < 1 for m in members):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{ctl.url} did not come back as a follower")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--lease-s", type=float, default=5.0,
+                    help="controller.leader_lease_s (default: the configuration's)")
+    args = ap.parse_args()
+    serve_s: list[float] = []
+    client_s: list[float] = []
+    with ha_cluster() as ha:
+        for _ in range(2):
+            ha.add_controller(lease_s=args.lease_s)
+        ha.leader()
+        ha.add_agent("n1", cpus=8)
+        ha.wait_nodes({"n1"})
+        client = Client(ha)
+        try:
+            for trial in range(args.trials):
+                old = ha.leader()
+                other = next(c for c in ha.ctls if c is not old)
+                wait_follower(ha, other)
+                time.sleep(0.5)  # (a steady state: submits flowing)
+                t_kill = time.monotonic()
+                assert old.proc is not None
+                os.kill(old.proc.pid, signal.SIGKILL)
+                old.proc.wait(10)
+                new = ha.leader(timeout_s=60)
+                t_serve = time.monotonic() - t_kill
+                t_client = client.first_ack_after(t_kill) - t_kill
+                serve_s.append(t_serve)
+                client_s.append(t_client)
+                print(f"trial {trial + 1:2d}: {new.url} leads {t_serve:5.2f} s after the "
+                      f"kill; the client's first submit after it answered at "
+                      f"{t_client:5.2f} s", flush=True)
+                ha.start(old)  # back as a follower
+        finally:
+            client.stop()
+        with ha.client() as c:
+            lost = [j for _, _, j in client.acks if c.job(j)["state"] not in
+                    ("COMPLETED", "PENDING", "RUNNING")]
+    print(f"\nlease {args.lease_s:g} s, {args.trials} trials")
+    print(f"take-over (kill -9 -> the follower serves): median "
+          f"{statistics.median(serve_s):.2f} s, worst {max(serve_s):.2f} s, best "
+          f"{min(serve_s):.2f} s")
+    print(f"client (kill -9 -> first submit acknowledged): median "
+          f"{statistics.median(client_s):.2f} s, worst {max(client_s):.2f} s")
+    print(f"submits acknowledged: {len(client.acks)}, refused: {len(client.errors)}, "
+          f"acknowledged but not found or not well: {len(lost)}")
+    for e in sorted(set(client.errors))[:5]:
+        print("  refused:", e)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Controllers that take over (docs/deployment.md): real controller processes on one
+PostgreSQL schema, real agents and clients given every controller's address."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from corral.client import Client
+from corral.model.errors import CorralError, NotLeader
+from tests.e2e.ha import HA, ha_cluster
+
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+
+# a job says, once per run, that it ran; its exit code is its id modulo 5
+JOB = 'echo run >> "runs/$CORRAL_JOB_ID"; sleep {s}; exit $((CORRAL_JOB_ID % 5))'
+
+
+def _submit(ha: HA, sleep_s: float) -> int:
+    with ha.client(timeout_s=20) as c:
+        return c.submit(name="t", working_dir=str(ha.root), stdout="/dev/null",
+                        argv=["sh", "-c", JOB.format(s=sleep_s)])
+
+
+class Submitters:
+    """Clients submitting without pause, each on its own connection, noting every
+    id acknowledged (and every refusal)."""
+
+    def __init__(self, ha: HA, clients: int, sleep_s: float = 0.3) -> None:
+        self.ha, self.sleep_s = ha, sleep_s
+        self.acked: list[int] = []
+        self.errors: list[str] = []
+        self.slowest_s = 0.0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True)
+                         for _ in range(clients)]
+
+    def _run(self) -> None:
+        with self.ha.client(timeout_s=20) as c:
+            while not self._stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    self.acked.append(c.submit(
+                        name="s", working_dir=str(self.ha.root), stdout="/dev/null",
+                        argv=["sh", "-c", JOB.format(s=self.sleep_s)]))
+                except CorralError as e:
+                    self.errors.append(str(e))
+                self.slowest_s = max(self.slowest_s, time.monotonic() - t0)
+                self._stop.wait(0.1)
+
+    def __enter__(self) -> Submitters:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+
+def _all_ran_once(ha: HA, ids: list[int], timeout_s: float = 60) -> list[dict[str, Any]]:
+    """Every job ends, with its real exit code, having run exactly once."""
+    with ha.client(timeout_s=30) as c:
+        jobs = [c.wait(i, timeout_s=timeout_s) for i in ids]
+    for j in jobs:
+        code = j["id"] % 5
+        assert (j["state"], j["exit_code"]) == ("COMPLETED" if code == 0 else "FAILED",
+                                                code), j
+        assert j["restarts"] == 0, j
+        runs = (ha.root / "runs" / str(j["id"])).read_text().splitlines()
+        assert runs == ["run"], (j["id"], runs)
+    return jobs
+
+
+def _cluster(ha: HA, controllers: int = 2, agents: int = 2) -> None:
+    (ha.root / "runs").mkdir()
+    for _ in range(controllers):
+        ha.add_controller()
+    ha.leader()
+    for i in range(agents):
+        ha.add_agent(f"n{i + 1}")
+    ha.wait_nodes({f"n{i + 1}" for i in range(agents)})
+
+
+def test_controllers_started_at_once_on_an_empty_database_elect_one() -> None:
+    with ha_cluster() as ha:
+        for _ in range(3):
+            ha.add_controller()
+        lead = ha.leader()
+        e = ha.controllers()
+        assert e["leader"]["address"] == lead.url and e["epoch"] >= 1
+        roles = sorted(m["role"] for m in e["controllers"])
+        assert roles == ["follower", "follower", "leader"], e
+        for c in ha.ctls:
+            if c is lead:
+                continue
+            with Client(c.socket, timeout_s=5) as cl, pytest.raises(NotLeader) as err:
+                cl.submit(name="x", working_dir="/tmp", argv=["true"])
+            assert err.value.leader == lead.url
+            assert "does not lead; the leader is at" in str(err.value)
+        assert sum("leading: epoch" in c.log() for c in ha.ctls) == 1
+
+
+def test_kill9_of_the_leader_loses_nothing_and_jobs_keep_running() -> None:
+    with ha_cluster() as ha:
+        _cluster(ha)
+        old = ha.leader()
+        # long jobs that run through the take-over
+        running = [_submit(ha, 4.0) for _ in range(4)]
+        with ha.client() as c:
+            deadline = time.monotonic() + 20
+            while any(c.job(i)["state"] != "RUNNING" for i in running):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        with Submitters(ha, clients=3) as load:
+            time.sleep(1.0)
+            t_kill = time.monotonic()
+            assert old.proc is not None
+            os.kill(old.proc.pid, signal.SIGKILL)
+            new = ha.leader(timeout_s=15)
+            takeover_s = time.monotonic() - t_kill
+            time.sleep(2.0)  # the clients go on with the new leader
+        assert new is not old and takeover_s < 10, takeover_s
+        assert load.errors == [] and len(load.acked) > 10, load.errors
+        jobs = _all_ran_once(ha, running + load.acked)
+        t_kill_wall = time.time() - (time.monotonic() - t_kill)
+        # the queued ones started once the new leader had taken over
+        later = [j for j in jobs if j["t_submit"] > t_kill_wall]
+        assert later and all(j["t_start"] > t_kill_wall for j in later)
+        assert all(j["t_start"] < t_kill_wall for j in jobs if j["id"] in running)
+
+
+def test_step_down_under_load_hands_over_and_loses_nothing() -> None:
+    with ha_cluster() as ha:
+        _cluster(ha, agents=1)
+        first = ha.leader()
+        with Submitters(ha, clients=2) as load:
+            time.sleep(0.5)
+            with ha.client() as c:
+                assert c.step_down()["address"] == first.url
+            second = ha.leader(timeout_s=10)
+            assert second is not first
+            time.sleep(1.0)
+            # the first came back as a follower: hand back to it
+            deadline = time.monotonic() + 15
+            while len([m for m in ha.controllers()["controllers"]
+                       if m["role"] == "follower" and m["heartbeat_s_ago"] < 2]) < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            with ha.client() as c:
+                assert c.step_down()["address"] == second.url
+            time.sleep(1.0)
+        assert ha.leader() is first and first.alive() and second.alive()
+        assert load.errors == [] and len(load.acked) > 5, load.errors
+        _all_ran_once(ha, load.acked)
+
+
+def test_a_leader_that_was_away_stops_acting_and_comes_back_as_a_follower() -> None:
+    """The leader's process is frozen (as a leader cut off from everything would be
+    silent) past its lease: a follower takes over; thawed, the old leader finds its
+    lease gone, writes nothing more and starts again as a follower."""
+    with ha_cluster() as ha:
+        _cluster(ha, agents=1)
+        old = ha.leader()
+        before = _submit(ha, 3.0)
+        assert old.proc is not None
+        os.kill(old.proc.pid, signal.SIGSTOP)
+        try:
+            new = ha.leader(timeout_s=15)
+            after = _submit(ha, 0.2)
+        finally:
+            os.kill(old.proc.pid, signal.SIGCONT)
+        assert new is not old
+        deadline = time.monotonic() + 15
+        while "no longer the leader" not in old.log():
+            assert time.monotonic() < deadline, old.log()[-2000:]
+            time.sleep(0.1)
+        while len(ha.controllers()["controllers"]) < 2 or "following the leader" not in \
+                old.log().split("no longer the leader", 1)[1]:
+            assert time.monotonic() < deadline, old.log()[-2000:]
+            time.sleep(0.1)
+        assert old.alive() and ha.leader() is new
+        _all_ran_once(ha, [before, after])
+        assert ha.controllers()["leader"]["address"] == new.url
