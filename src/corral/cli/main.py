@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                    "The sign-ins the controller renews for --credential jobs."),
     "audit": ("corral.cli.audit", "audit",
               "Who asked for what change, and what came of it (the audit trail)."),
+    "dag": ("corral.compat.condor.dagcli", "dag",
+            "DAGs of jobs (HTCondor DAGMan files): submit, run, status."),
     "sim": ("corral.sim.cli", "sim", "Replay a workload trace through the scheduler."),
     "compat": ("corral.compat.cli", "compat", "Install Slurm/Grid Engine drop-in commands."),
 }
@@ -75,7 +77,7 @@ def cli() -> None:
     """corral: a workload manager. Submit jobs, watch the queue, run a cluster."""
 
 
-GROUPS = ("node", "reservation", "account", "report", "compat")
+GROUPS = ("node", "reservation", "account", "report", "compat", "dag")
 
 
 def command_path(args: list[str]) -> str:

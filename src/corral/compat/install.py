@@ -55,6 +55,7 @@ COMMANDS: dict[str, str] = {
     "condor_hold": "corral.compat.condor.condor_hold",
     "condor_release": "corral.compat.condor.condor_release",
     "condor_status": "corral.compat.condor.status",
+    "condor_submit_dag": "corral.compat.condor.submit_dag",
 }
 FAMILIES = {
     "slurm": [n for n, m in COMMANDS.items() if ".slurm." in m],
