@@ -115,3 +115,22 @@ def test_capacity_is_sampled_and_bad_periods_refused(tmp_path: Path) -> None:
         r = await ctx.user.get("/v1/jobs/99999/usage")
         assert r.status_code == 404
     run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)
+
+
+def test_a_requeued_run_counts_in_the_reports(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        j = (await _ok(await ctx.submit(cpus_per_node=2), 201))["id"]
+        assert [la["job_id"] for la in await ctx.launches("n1")] == [j]
+        await asyncio.sleep(1.0)  # the first run: a second at least on 2 CPUs
+        await _ok(await ctx.user.post(f"/v1/jobs/{j}/requeue"))
+        await ctx.report("n1", j, state="CANCELLED", signal=15)
+        assert [la["job_id"] for la in await ctx.launches("n1")] == [j]
+        await ctx.report("n1", j)
+        await _ended(ctx, j)
+        rec = (await _ok(await ctx.user.get(f"/v1/jobs/{j}/usage")))["job"]
+        q = {"start": time.time() - 7200, "end": time.time() + 10}
+        totals = (await _ok(await ctx.user.get("/v1/reports/utilization",
+                                               params=q)))["totals"]
+        assert totals["jobs"] == 2  # each run
+        assert totals["allocated"] >= rec["cpu_s_alloc"] + 2 * 1.0 - 1e-6
+    run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)

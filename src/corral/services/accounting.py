@@ -74,8 +74,10 @@ class Accounting:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self.weights = billing_weights(ctl.cfg)
-        # the steps of jobs that left their nodes, until the job's end is recorded
+        # the steps and run of jobs that left their nodes, until their end or requeue
+        # is recorded
         self.ended_steps: dict[int, list[Step]] = {}
+        self.left_runs: dict[int, UsageRecord] = {}
 
     def weights_of(self, partition: str) -> BillingWeights:
         return self.weights.get(partition) or BillingWeights()
@@ -86,16 +88,22 @@ class Accounting:
         held = [self.ctl.nodes[n].cpus for n in job.nodes if n in self.ctl.nodes]
         return sum(held) if len(held) == len(job.nodes) and held else job.cpus
 
-    def steps_left(self, job: Job, steps: Iterable[Step]) -> None:
-        """The steps a job had when it left its nodes (their records go with its end)."""
+    def left_nodes(self, job: Job, steps: Iterable[Step]) -> None:
+        """The job left its nodes (it ended, or is being requeued): its run so far and
+        the steps it had, for the record its end or requeue writes."""
         kept = list(steps)
         if kept:
             self.ended_steps[job.id] = kept
         else:
             self.ended_steps.pop(job.id, None)
+        if job.t_start is not None:
+            self.left_runs[job.id] = job_record(
+                job, self.weights_of(job.partition), alloc_cpus=self.alloc_cpus(job),
+                t_end=time.time())
 
     def on_end(self, job: Job, op: Callable[[Connection], Any]) -> Callable[[Connection], Any]:
         """The job reached a final state: its records go in `op`'s transaction."""
+        self.left_runs.pop(job.id, None)
         w = self.weights_of(job.partition)
         now = time.time()
         records = [job_record(job, w, alloc_cpus=self.alloc_cpus(job), t_end=now)]
@@ -107,6 +115,21 @@ class Accounting:
         def both(conn: Connection) -> Any:
             out = op(conn)
             store_usage.write_records(conn, records)
+            return out
+        return both
+
+    def on_requeue(self, job: Job, op: Callable[[Connection], Any]
+                   ) -> Callable[[Connection], Any]:
+        """The job went back to the queue: the run it left counts in the rollups (its
+        record is the last run's, written at its end)."""
+        self.ended_steps.pop(job.id, None)
+        run = self.left_runs.pop(job.id, None)
+        if run is None:
+            return op
+
+        def both(conn: Connection) -> Any:
+            out = op(conn)
+            store_usage.add_runs(conn, [run])
             return out
         return both
 

@@ -198,7 +198,9 @@ class Controller(JobControl):
                 self.scheduler.policy.record_finish(
                     job.user, job.t_end - job.t_start, job.time_limit_s or float("inf"))
         op = self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
-        return self.accounting.on_end(job, op) if new.is_final else op
+        if new.is_final:
+            return self.accounting.on_end(job, op)
+        return self.accounting.on_requeue(job, op) if kind == EventKind.REQUEUE else op
 
     def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,
                to_state: str | None = None, data: dict[str, Any] | None = None

@@ -174,7 +174,7 @@ class Steps:
         there goes, and the records go with it (the event log keeps them)."""
         self.next_id.pop(job.id, None)
         steps = self.by_job.pop(job.id, None)
-        self.ctl.accounting.steps_left(job, (steps or {}).values())
+        self.ctl.accounting.left_nodes(job, (steps or {}).values())
         if steps is not None:
             for node in job.nodes:
                 self.ctl.orders.push(node, {"kind": "end", "job_id": job.id})

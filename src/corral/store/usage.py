@@ -47,6 +47,15 @@ def write_records(conn: Connection, records: Sequence[UsageRecord], *,
     add_rollups(conn, hours, dist)
 
 
+def add_runs(conn: Connection, runs: Sequence[UsageRecord]) -> None:
+    """Add runs to the rollups only (a requeued job's earlier runs: its record is its
+    last run's)."""
+    hours: dict[HourKey, HourSums] = {}
+    dist: dict[DistKey, DistSums] = {}
+    rollup(runs, hours, dist)
+    add_rollups(conn, hours, dist)
+
+
 def add_rollups(conn: Connection, hours: dict[HourKey, HourSums],
                 dist: dict[DistKey, DistSums]) -> None:
     hour_rows = [{"hour": k[0], "user": k[1], "account": k[2], "partition": k[3],
