@@ -83,3 +83,12 @@ def test_credential_orders_and_a_launchs_credential() -> None:
     assert (o.kind, o.token, o.run) == ("credential", "t2", 0)
     with pytest.raises(ProtocolError, match="token"):
         Order.from_dict({"kind": "credential", "job_id": 3})
+
+
+def test_a_logged_order_withholds_its_token() -> None:
+    from corral.agent.daemon import _without_tokens
+    logged = repr(_without_tokens({"kind": "credential", "job_id": 3, "token": "eyJsecret"}))
+    assert "eyJsecret" not in logged and "credential" in logged
+    logged = repr(_without_tokens({"kind": "launch", "job_id": 3, "launch": {
+        "job_id": 3, "credential": {"token": "eyJsecret"}}}))
+    assert "eyJsecret" not in logged and "job_id" in logged

@@ -127,6 +127,9 @@ def test_a_long_job_reads_a_valid_token_at_every_check(site: dict[str, Any]) -> 
     path = Path(re.search(r"^file (\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
     assert not path.exists()  # removed at the end
 
+    r = corral(env, "credential", "list")
+    assert r.returncode == 0 and f" {USER} " in r.stdout and "eyJ" not in r.stdout, r.stdout
+
     # the client's own token, once expired, comes from the controller by its handle
     cache_file = root / "remote-config" / "corral" / "tokens.json"
     cache_file.write_text(re.sub(r'"expires_at": [0-9.]+', '"expires_at": 1',

@@ -351,7 +351,7 @@ class Agent:
             except ProtocolError as exc:
                 self._bad_order(raw, str(exc))
             except Exception as exc:  # one bad order must not stop the others
-                log.error("order %r: %s: %s", raw, type(exc).__name__, exc)
+                log.error("order %r: %s: %s", _without_tokens(raw), type(exc).__name__, exc)
 
     def _handle_order(self, order: Order) -> None:
         assert self.launcher is not None
@@ -494,3 +494,14 @@ class Agent:
         if self.pending:
             log.warning("%d report(s) not delivered before exit: %s", len(self.pending),
                         ", ".join(str(j) for j in self.pending))
+
+
+def _without_tokens(raw: object) -> object:
+    """An order as logged: a credential's token is not written to the log."""
+    if not isinstance(raw, dict):
+        return raw
+    out = {k: ("(withheld)" if k == "token" else v) for k, v in raw.items()}
+    launch = out.get("launch")
+    if isinstance(launch, dict) and "credential" in launch:
+        out["launch"] = {**launch, "credential": "(withheld)"}
+    return out
