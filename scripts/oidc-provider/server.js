@@ -14,6 +14,9 @@
 //   "accounts": {"alice": {"groups": ["hpc"], "roles": []}},
 //   "clients": [{"client_id": "corral", ...oidc-provider client metadata}]}
 // It prints "listening ISSUER" on standard output once it takes requests.
+// A public client's refresh tokens (token_endpoint_auth_method "none", as corral-cli)
+// rotate at each use, the package's default: a short access_token_ttl_s makes the
+// tests of job credentials renew, and rotate, several times in a few seconds.
 
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
