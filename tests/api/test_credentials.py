@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from corral.services.provider import claims_of
@@ -57,6 +58,7 @@ async def orders(local: httpx.AsyncClient, running: list[int], wait_s: float = 0
     return list(r.json()["orders"])
 
 
+@pytest.mark.slow  # four renewals, then a lifetime without one
 def test_a_handed_over_sign_in_renews_the_jobs_token_until_revoked(
         tmp_path: Path, make_provider: Any) -> None:
     p = make_provider(ACCOUNTS, access_token_ttl_s=TTL_S)
@@ -227,3 +229,58 @@ def test_logout_revoke_ends_the_credential_by_its_handle(
             "refresh_token": rt})
         assert refused.status_code == 400, refused.text
     run(tmp_path, config(p), scenario)
+
+
+def test_a_restarted_controller_keeps_renewing_the_credentials_it_kept(
+        tmp_path: Path, make_provider: Any) -> None:
+    """The sealed credential outlives the controller: a new one on the same store and
+    key opens it, renews it (the rotated refresh token stored) and serves the client."""
+    import os
+
+    from corral.api.app import create_app
+    from corral.api.peercred import _WithPeer
+    from corral.config import load_config
+    from corral.services.controller import Controller
+    from corral.store.db import make_engine, migrate
+
+    p = make_provider(ACCOUNTS, access_token_ttl_s=TTL_S)
+    login = p.device_login("alice")
+    (tmp_path / "corral.toml").write_text(config(p))
+
+    async def life(step: Any) -> Any:
+        cfg = load_config(str(tmp_path))
+        engine = make_engine(cfg.database_url)
+        migrate(engine)
+        ctl = Controller(cfg, engine)
+        await ctl.start()
+        app = create_app(ctl)
+        tcp = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, None)),
+                                base_url="http://corral")
+        try:
+            return await step(tcp, app)
+        finally:
+            await tcp.aclose()
+            await app.state.tokens.close()
+            await ctl.stop()
+            engine.dispose()
+
+    async def hand_over(tcp: httpx.AsyncClient, app: Any) -> dict[str, Any]:
+        r = await tcp.post("/v1/credentials", json={"refresh_token": login["refresh_token"]},
+                           headers=bearer(login["access_token"]))
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def after_restart(tcp: httpx.AsyncClient, app: Any) -> None:
+        assert list(app.state.controller.credentials.active) == [handed["id"]]
+        before = stored(app)["refresh_sealed"]
+        await asyncio.sleep(TTL_S - 2)  # the access token is near its end: renewed
+        r = await tcp.post("/v1/credentials/token", json={
+            "id": handed["id"], "handle": handed["handle"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["access_token"] != handed["access_token"]
+        assert claims_of(r.json()["access_token"])["exp"] > time.time()
+        assert stored(app)["refresh_sealed"] != before
+
+    handed = asyncio.run(life(hand_over))
+    asyncio.run(life(after_restart))
+    assert os.path.exists(tmp_path / "corral.db")
