@@ -69,7 +69,7 @@ class Client:
         self._thread.join(40)
 
 
-def wait_follower(ha: HA, ctl: Ctl, timeout_s: float = 30) -> None:
+def wait_follower(ha: HA, ctl: Ctl, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:

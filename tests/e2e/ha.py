@@ -40,10 +40,12 @@ class Ctl:
     state: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    ip: str = "127.0.0.1"
+    ns: str | None = None  # the network namespace it runs in
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.ip}:{self.port}"
 
     @property
     def socket(self) -> str:
@@ -63,10 +65,11 @@ class HA:
     env: dict[str, str]
     ctls: list[Ctl] = field(default_factory=list)
     agents: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    pg_url: str = PG_URL  # as the controllers reach it
 
     @property
     def db_url(self) -> str:
-        return f"{PG_URL}?schema={self.schema}"
+        return f"{self.pg_url}?schema={self.schema}"
 
     @property
     def client_url(self) -> str:
@@ -75,7 +78,8 @@ class HA:
     def client(self, timeout_s: float | None = None) -> Client:
         return Client(self.client_url, timeout_s=timeout_s)
 
-    def add_controller(self, *, lease_s: float = 2.0, start: bool = True) -> Ctl:
+    def add_controller(self, *, lease_s: float = 2.0, start: bool = True,
+                       ip: str = "127.0.0.1", ns: str | None = None) -> Ctl:
         i = len(self.ctls)
         state = self.root / f"ctl{i}"
         state.mkdir()
@@ -84,7 +88,7 @@ class HA:
         (state / "corral.toml").write_text(f"""
 [controller]
 database = "{self.db_url}"
-listen = "127.0.0.1:{port}"
+listen = "{ip}:{port}"
 cluster_key = "{KEY}"
 leader_lease_s = {lease_s}
 node_timeout_s = 60
@@ -96,7 +100,7 @@ default = true
 max_time_s = "1-00:00:00"
 default_time_s = "1:00:00"
 """)
-        c = Ctl(state=state, port=port)
+        c = Ctl(state=state, port=port, ip=ip, ns=ns)
         self.ctls.append(c)
         if start:
             self.start(c)
@@ -105,7 +109,9 @@ default_time_s = "1:00:00"
     def start(self, c: Ctl) -> None:
         env = {**self.env, "CORRAL_STATE_DIR": str(c.state)}
         with open(c.state / "controller.log", "ab") as log:
-            c.proc = subprocess.Popen([sys.executable, "-m", "corral.api.server"], env=env,
+            netns = ["ip", "netns", "exec", c.ns] if c.ns else []
+            c.proc = subprocess.Popen([*netns, sys.executable, "-m", "corral.api.server"],
+                                      env=env,
                                       stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                       start_new_session=True)
 

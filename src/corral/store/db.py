@@ -38,6 +38,7 @@ READ_ONLY_OPTION = "corral_read_only"
 SCHEMA_OPTION = "corral_schema"
 
 DEFAULT_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -71,6 +72,8 @@ def make_engine(
             schema = url_schema
             u = u.difference_update_query(["schema"])
         connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in u.query:  # a database out of reach: fail, not hang
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
         if schema is not None:
             if not _IDENTIFIER.match(schema):
                 raise ValueError(
