@@ -2,7 +2,8 @@
 
 uvicorn creates one protocol object per connection; this subclass reads
 SO_PEERCRED when the connection is made and hands the uid to the app in the
-ASGI scope as `corral.peer_uid` (None on TCP).
+ASGI scope as `corral.peer_uid` (None on TCP, whose connections it sets to
+TCP_NODELAY).
 """
 
 from __future__ import annotations
@@ -35,8 +36,20 @@ class _WithPeer:
         await self.app(scope, receive, send)
 
 
+def no_delay(sock: Any) -> None:
+    """TCP_NODELAY on a TCP connection. asyncio sets it only on sockets whose protocol
+    number is IPPROTO_TCP, and a listener made with protocol 0 (socket.create_server)
+    accepts sockets with 0: an answer written in two parts (head, then body) then
+    waits for the client's delayed acknowledgement of the first, 40 ms a request."""
+    if sock is not None and getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class PeerCredH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        uid = peer_uid(transport.get_extra_info("socket"))
+        sock = transport.get_extra_info("socket")
+        uid = peer_uid(sock)
+        if uid is None:
+            no_delay(sock)
         self.app = _WithPeer(self.app, uid)

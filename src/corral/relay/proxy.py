@@ -54,13 +54,13 @@ class RelayApp:
     """ASGI: forwards each request to `controller` (https://HOST:PORT) as the socket's
     peer uid."""
 
-    def __init__(self, controller: str, name: str, key: str,
-                 verify: Any = True) -> None:
+    def __init__(self, controller: str, name: str, key: str, verify: Any = True,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.controller = controller.rstrip("/")
         self.name = name
         self.key = key
         self.client = httpx.AsyncClient(
-            base_url=self.controller, verify=verify,
+            base_url=self.controller, verify=verify, transport=transport,
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=32))
 
