@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import delete
 
+from corral.store.schema import usage_hourly, usage_records
 from tests.api.harness import Ctx, run
 
 CONFIG = """
@@ -133,4 +136,26 @@ def test_a_requeued_run_counts_in_the_reports(tmp_path: Path) -> None:
                                                params=q)))["totals"]
         assert totals["jobs"] == 2  # each run
         assert totals["allocated"] >= rec["cpu_s_alloc"] + 2 * 1.0 - 1e-6
+    run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)
+
+
+def test_fair_share_usage_survives_a_restart_from_the_rollups(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        j = (await _ok(await ctx.submit(cpus_per_node=3, account="physics"), 201))["id"]
+        assert [la["job_id"] for la in await ctx.launches("n1")] == [j]
+        await asyncio.sleep(0.5)
+        await ctx.report("n1", j)
+        await _ended(ctx, j)
+        before = ctx.ctl.usage.current(time.time())["physics"]
+        assert before > 0
+        await ctx.restart()  # read back from the hourly rollups
+        after = ctx.ctl.usage.current(time.time())["physics"]
+        assert after == pytest.approx(before, rel=0.01)
+        # a store from before usage records: the job rows still count
+        with ctx.ctl.engine.begin() as conn:
+            for table in (usage_records, usage_hourly):
+                conn.execute(delete(table))
+        await ctx.restart()
+        again = ctx.ctl.usage.current(time.time())["physics"]
+        assert again == pytest.approx(before, rel=0.01)
     run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)

@@ -19,13 +19,14 @@ from corral.config import Config
 from corral.model.billing import CPU_ONLY, BillingWeights, parse_billing
 from corral.model.job import Job
 from corral.model.node import Node
-from corral.model.usage_record import UsageRecord, make_record, split_hours
+from corral.model.usage_record import HOUR_S, UsageRecord, hour_of, make_record, split_hours
 from corral.store import jobs as store_jobs
 from corral.store import usage as store_usage
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
     from corral.services.steps import Step
+    from corral.services.usage import Usage
 
 log = logging.getLogger("corral.accounting")
 
@@ -132,6 +133,26 @@ class Accounting:
             store_usage.add_runs(conn, [run])
             return out
         return both
+
+    async def load_usage(self, usage: Usage, now: float) -> None:
+        """Fair-share's decayed usage at start-up, over ten half-lives: from the hourly
+        rollups (each hour's CPU-seconds charged as of its end), and for what ended
+        before usage records were kept, from the job rows."""
+        since = now - 10 * usage.half_life_s
+
+        def read(conn: Connection) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+            first = store_usage.first_record_end(conn)
+            before = store_usage.ended_before_records(
+                conn, since, now + 1 if first is None else first)
+            hourly = [] if first is None else store_usage.cpu_s_per_hour(
+                conn, hour_of(since))
+            return before, hourly
+        before, hourly = await self.ctl.writer.read(read)
+        for account, user, cpu_s, t_end in before:
+            usage.charge((account or None, user), cpu_s, t_end, now)
+        for hour, user, account, cpu_s in hourly:
+            usage.charge((account or None, user), float(cpu_s),
+                         min(float(hour) + HOUR_S, now), now)
 
     # ---- capacity ------------------------------------------------------------------
     def capacity_now(self) -> tuple[int, int, int, int]:

@@ -133,9 +133,7 @@ class Controller(JobControl):
         await self.writer.read(self.reservations.load)
         await self.assoc.load()
         await self.credentials.load()
-        since = time.time() - 10 * self.cfg.scheduler.fairshare_half_life_s
-        history = await self.writer.read(lambda c: store_jobs.load_jobs(c, since_t_end=since))
-        self.usage.load(history, time.time())
+        await self.accounting.load_usage(self.usage, time.time())  # (its rollups)
         log.info("loaded %d jobs (%d unfinished), %d array rests and %d nodes", len(jobs),
                  sum(not j.state.is_final for j in jobs), len(self.arrays.rests), len(nodes))
         self.scheduler = Scheduler(self)

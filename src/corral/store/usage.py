@@ -15,7 +15,13 @@ from sqlalchemy import Connection, delete, func, insert, select
 
 from corral.model.usage_record import DistKey, DistSums, HourKey, HourSums, UsageRecord, rollup
 from corral.store.dialect import upsert_add
-from corral.store.schema import cluster_hourly, usage_hourly, usage_jobs_hourly, usage_records
+from corral.store.schema import (
+    cluster_hourly,
+    jobs,
+    usage_hourly,
+    usage_jobs_hourly,
+    usage_records,
+)
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(UsageRecord))
 CHUNK_ROWS = 5000  # rows per executemany
@@ -141,3 +147,32 @@ def jobs_by(conn: Connection, start: int, end: int, by: str, *,
     if partitions is not None:
         q = q.where(d.partition.in_(list(partitions)))
     return [tuple(r) for r in conn.execute(q)]
+
+
+def first_record_end(conn: Connection) -> float | None:
+    """When the first recorded job ended (None: no record yet)."""
+    v = conn.execute(select(func.min(usage_records.c.t_end))).scalar()
+    return None if v is None else float(v)
+
+
+def cpu_s_per_hour(conn: Connection, since_hour: int) -> list[tuple[Any, ...]]:
+    """(hour, user, account, cpu_s_alloc) from since_hour on (fair-share's history)."""
+    h = usage_hourly.c
+    return [tuple(r) for r in conn.execute(
+        select(h.hour, h.user, h.account, h.cpu_s_alloc)
+        .where(h.hour >= since_hour, h.cpu_s_alloc > 0))]
+
+
+def ended_before_records(conn: Connection, t0: float, t1: float) -> list[tuple[Any, ...]]:
+    """(account, user, cpu_s_alloc, t_end) of the jobs that ran and ended in [t0, t1),
+    read from their rows: those that ended before usage records were kept."""
+    import json
+    c = jobs.c
+    out = []
+    for account, user, spec, t_start, t_end in conn.execute(
+            select(c.account, c.user, c.spec, c.t_start, c.t_end)
+            .where(c.t_end >= t0, c.t_end < t1, c.t_start.is_not(None))):
+        d = json.loads(spec)
+        cpus = int(d.get("cpus_per_node", 1)) * int(d.get("nodes", 1))
+        out.append((account, user, cpus * max(0.0, t_end - t_start), float(t_end)))
+    return out
