@@ -138,7 +138,7 @@ def test_plots_data_is_scoped_and_read_once_per_period(tmp_path: Path) -> None:
             day = (await ctx.user.get("/ui/plots/data?period=day")).json()
             assert day["utilization_from"] == "reports"
             assert len(day["utilization_t"]) == len(day["utilization_pct"]) in (24, 25)
-            assert day["utilization_pct"][-1] > 0
+            assert day["utilization_pct"][-1] > 0, day
             assert {a["account"] for a in day["accounts"]} == {"acct-nobody", "acct-None"}
             own_day = (await nobody.get("/ui/plots/data?period=day")).json()
             assert [a["account"] for a in own_day["accounts"]] == ["acct-nobody"]

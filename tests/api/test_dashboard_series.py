@@ -53,7 +53,7 @@ def test_compute_utilization_queue_waits_and_accounts() -> None:
     s = compute(records, period="hour", now=now, cpus_total=8)
     assert len(s.utilization_pct) == 60
     total_cpu_s = sum(u / 100 * 8 * 60 for u in s.utilization_pct)
-    assert total_cpu_s == pytest.approx(600 * 2 + 600 * 4)
+    assert total_cpu_s == pytest.approx(600 * 2 + 600 * 4, rel=1e-3)  # 4 digits sent
     waited_job_s = sum(q * 60 for q in s.queue_length)
     assert waited_job_s == pytest.approx(120 + 10 + 100, abs=0.1)  # rounded per bucket
     assert s.everyone.wait_counts[:2] == [1, 1]  # 10 s, 120 s

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral.services.identity import Caller
 from corral.services.reports import Reports, period
-from corral.web.series import NO_ACCOUNT, PERIODS, TOP_ACCOUNTS
+from corral.web.series import NO_ACCOUNT, PERIODS, TOP_ACCOUNTS, shown
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -42,7 +42,7 @@ async def utilization(ctl: Controller, period_name: str, now: float, cpus_total:
         if reported <= 0 and allocated > 0:  # no capacity sample yet: the CPUs up now
             reported = cpus_total * max(1.0, min(t + size, now) - t)
         ts.append(t)
-        pct.append(round(100.0 * allocated / reported, 2) if reported > 0 else 0.0)
+        pct.append(shown(100.0 * allocated / reported) if reported > 0 else 0.0)
         if t >= now:
             break
     return ts, pct

@@ -19,7 +19,7 @@ from corral.model.errors import InvalidRequest
 from corral.services.identity import Caller
 from corral.store import job_periods
 from corral.web import from_reports
-from corral.web.series import PERIODS, WAIT_BINS, Record, Series, compute
+from corral.web.series import PERIODS, WAIT_BINS, Record, Series, compute, shown
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -62,15 +62,20 @@ class PlotCache:
                 return kept
             now = time.time()
             length_s, _ = PERIODS[period]
+            # the reports give utilization and usage per account for their periods:
+            # the job records are then read for the queue length and waits only
+            reports = from_reports.covers(period)
             rows, more = await self.ctl.writer.read(
-                partial(job_periods.overlapping, t0=now - length_s, t1=now, limit=MAX_JOBS))
+                partial(job_periods.overlapping, t0=now - length_s, t1=now, limit=MAX_JOBS,
+                        cpus=not reports))
             self.loads += 1
             records = [Record(*row) for row in rows]
             cpus_total = sum(n.cpus for n in self.ctl.nodes.values())
             series = await asyncio.to_thread(compute, records, period=period, now=now,
-                                             cpus_total=cpus_total, truncated=more)
+                                             cpus_total=cpus_total, truncated=more,
+                                             utilization=not reports)
             report_t = report_pct = None
-            if from_reports.covers(period):
+            if reports:
                 report_t, report_pct = await from_reports.utilization(
                     self.ctl, period, now, cpus_total)
             self._generation += 1
@@ -119,7 +124,7 @@ def plot_data(computed: Computed, caller: Caller, sees_all: bool,
         "utilization_from": "reports" if util_t is not t else "job records",
         "queue_length": s.queue_length,
         "wait": {"bins": [label for _, label in WAIT_BINS], "jobs": tally.wait_counts},
-        "accounts": [{"account": a, "cpu_hours": round(h, 3)}
+        "accounts": [{"account": a, "cpu_hours": shown(h)}
                      for a, h in (tally.accounts() if accounts is None else accounts)],
         "scope": "all jobs" if sees_all else f"jobs of {caller.user}",
         "jobs_counted": s.jobs_counted,

@@ -10,6 +10,7 @@ the share of it that it ran or waited.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,8 +28,14 @@ WAIT_BINS: tuple[tuple[float, str], ...] = (
     (4 * 3600, "1-4 h"), (12 * 3600, "4-12 h"), (86400, "12-24 h"),
     (math.inf, "> 1 day"),
 )
+_WAIT_TOPS = [top for top, _ in WAIT_BINS[:-1]]  # a wait below tops[i]: bin i
 TOP_ACCOUNTS = 10  # accounts shown one by one; the rest are summed as "(others)"
 NO_ACCOUNT = "(none)"
+
+
+def shown(x: float) -> float:
+    """A value as the plots send it: 4 significant digits (a tiny share stays > 0)."""
+    return float(f"{x:.4g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,28 +61,33 @@ def bucket_edges(t_end_s: float, period: str) -> list[float]:
 
 def averaged(intervals: Iterable[tuple[float, float, float]],
              edges: Sequence[float]) -> list[float]:
-    """For each bucket between consecutive edges, the time-average of the summed
-    weights of the (start, end, weight) intervals over it. One sweep: O(n log n)."""
+    """For each bucket between consecutive (evenly spaced) edges, the time-average of
+    the summed weights of the (start, end, weight) intervals over it. O(intervals +
+    buckets): the partial first and last buckets of an interval directly, the whole
+    ones between as a difference array."""
+    n = len(edges) - 1
     t0, t1 = edges[0], edges[-1]
-    changes: list[tuple[float, float]] = []
+    step = (t1 - t0) / n
+    sums = [0.0] * n
+    whole = [0.0] * (n + 1)  # difference array of weights over whole buckets
     for start, end, w in intervals:
         a, b = max(start, t0), min(end, t1)
-        if b > a and w:
-            changes.append((a, w))
-            changes.append((b, -w))
-    changes.sort()
-    sums = [0.0] * (len(edges) - 1)
-    level, t_prev, k = 0.0, t0, 0
-    for t, dw in [*changes, (t1, 0.0)]:
-        while k < len(sums) and edges[k + 1] <= t:  # buckets that end before t
-            sums[k] += level * (edges[k + 1] - t_prev)
-            t_prev = edges[k + 1]
-            k += 1
-        if k < len(sums):
-            sums[k] += level * (t - t_prev)
-        t_prev = t
-        level += dw
-    return [s / (edges[i + 1] - edges[i]) for i, s in enumerate(sums)]
+        if not (b > a and w):
+            continue
+        ia = min(n - 1, int((a - t0) / step))
+        ib = min(n - 1, int((b - t0) / step))
+        if ia == ib:
+            sums[ia] += w * (b - a)
+            continue
+        sums[ia] += w * (edges[ia + 1] - a)
+        sums[ib] += w * (b - edges[ib])
+        whole[ia + 1] += w
+        whole[ib] -= w
+    level = 0.0
+    for k in range(n):
+        level += whole[k]
+        sums[k] += level * step
+    return [x / step for x in sums]
 
 
 def running(records: Iterable[Record], now: float) -> list[tuple[float, float, float]]:
@@ -101,17 +113,22 @@ class Tally:
     cpu_s_by_account: dict[str, float] = field(default_factory=dict)
 
     def add(self, r: Record, t0: float, t1: float, now: float) -> None:
-        if r.t_start is not None and t0 <= r.t_start < t1:
-            wait_s = max(0.0, r.t_start - r.t_submit)
-            self.wait_counts[next(i for i, (top, _) in enumerate(WAIT_BINS)
-                                  if wait_s < top)] += 1
-        if r.t_start is not None:
-            end = r.t_end if r.t_end is not None else now
-            ran_s = min(end, t1) - max(r.t_start, t0)
-            if ran_s > 0:
-                key = r.account or NO_ACCOUNT
-                self.cpu_s_by_account[key] = self.cpu_s_by_account.get(key, 0.0) + \
-                    ran_s * r.cpus
+        t_start = r.t_start
+        if t_start is None:
+            return
+        if t0 <= t_start < t1:
+            self.wait_counts[bisect_right(_WAIT_TOPS, t_start - r.t_submit)] += 1
+        ran_s = min(r.t_end if r.t_end is not None else now, t1) - max(t_start, t0)
+        if ran_s > 0:
+            key = r.account or NO_ACCOUNT
+            cpu_s = self.cpu_s_by_account
+            cpu_s[key] = cpu_s.get(key, 0.0) + ran_s * r.cpus
+
+    def merge(self, other: Tally) -> None:
+        for i, n in enumerate(other.wait_counts):
+            self.wait_counts[i] += n
+        for k, v in other.cpu_s_by_account.items():
+            self.cpu_s_by_account[k] = self.cpu_s_by_account.get(k, 0.0) + v
 
     def accounts(self, top: int = TOP_ACCOUNTS) -> list[tuple[str, float]]:
         """(account, CPU-hours), the largest first; the rest summed as "(others)"."""
@@ -145,19 +162,23 @@ class Series:
 
 
 def compute(records: Sequence[Record], *, period: str, now: float, cpus_total: int,
-            truncated: bool = False) -> Series:
+            truncated: bool = False, utilization: bool = True) -> Series:
+    """`utilization` False: not computed (all 0; the accounting reports give it)."""
     edges = bucket_edges(now, period)
     t0, t1 = edges[0], edges[-1]
-    allocated = averaged(running(records, now), edges)
-    util = [round(100.0 * a / cpus_total, 2) if cpus_total else 0.0 for a in allocated]
-    queue = [round(q, 3) for q in averaged(waiting(records, now), edges)]
-    everyone = Tally()
+    util = [0.0] * (len(edges) - 1)
+    if utilization:
+        allocated = averaged(running(records, now), edges)
+        util = [shown(100.0 * a / cpus_total) if cpus_total else 0.0 for a in allocated]
+    queue = [shown(q) for q in averaged(waiting(records, now), edges)]
     by_uid: dict[int, Tally] = {}
     for r in records:
-        everyone.add(r, t0, t1, now)
         tally = by_uid.get(r.uid)
         if tally is None:
             tally = by_uid[r.uid] = Tally()
         tally.add(r, t0, t1, now)
+    everyone = Tally()
+    for tally in by_uid.values():
+        everyone.merge(tally)
     return Series(period, edges, cpus_total, util, queue, everyone, by_uid, len(records),
                   truncated)
