@@ -1,14 +1,15 @@
-"""Users on a login host (issue 11's acceptance), in network namespaces: the controller
-on this host serves TLS on a bridge, an agent runs in a "node" namespace, and a
-"login" namespace is the login host.
+"""Users on a login host, in network namespaces: the controller on this host serves
+TLS on a bridge, an agent runs in a "node" namespace, and a "login" namespace is the
+login host.
 
 (a) A user signs in there with the device flow (the test plays the browser against
 the real OpenID provider's pages), submits with `corral submit` and with `sbatch`,
 and the jobs run on the node under the user's uid.
 (b) The login host's relay (corral-relay, on /run/corral/corral.sock, the path every
-client tries when nothing is set) lets its Unix users run sbatch, squeue, scancel and
-srun with no token and no setting: each acts as the caller the kernel names, within
-what a user may, and the audit trail names the relay. Root there is nobody special.
+client tries when nothing is set) lets its Unix users run sbatch, squeue, scancel,
+srun and salloc with no token and no setting: each acts as the caller the kernel
+names, within what a user may, and the audit trail names the relay. Root there is
+nobody special.
 """
 
 from __future__ import annotations
@@ -292,6 +293,13 @@ def test_the_relay_lets_local_users_run_slurm_commands_as_themselves(site: Site)
     p = site.as_user("a", "-m", srun, "-l", "sh", "-c", "echo $(id -u) $SLURMD_NODENAME")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == f"0: {a.uid} nsnode", (p.stdout, p.stderr)
+    # salloc: its command runs on the login host, and an srun in it reaches the node
+    p = site.as_user("a", "-m", "corral.compat.slurm.salloc", "-N", "1", "/usr/bin/python3",
+                     "-m", srun, "sh", "-c", "echo in $SLURM_JOB_ID as $(id -u)")
+    assert p.returncode == 0, p.stderr
+    granted = re.search(r"Granted job allocation (\d+)", p.stderr)
+    assert granted is not None, p.stderr
+    assert p.stdout.strip() == f"in {granted.group(1)} as {a.uid}", (p.stdout, p.stderr)
 
     # root on the login host is not root on the cluster: the relay may speak only for
     # uids from 1000 (auth.relays' min_uid)
