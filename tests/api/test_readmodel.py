@@ -159,3 +159,33 @@ def test_shared_renderings_keep_private_fields_private(tmp_path: Path) -> None:
         a_sees = (await c["a"].get(f"/v1/jobs/{job_id}")).json()
         assert a_sees["spec"]["script"] == SECRET_SCRIPT
     run_users(tmp_path, scenario)
+
+
+def test_a_listing_joins_again_only_the_chunks_that_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole listing is its chunks' joined renderings; after a change, the chunks
+    that hold no changed job keep theirs (the very same bytes, not joined again), and
+    the listing is still every job as it is now."""
+    from corral.services import snapshot
+    monkeypatch.setattr(snapshot, "_CHUNK_BITS", 2)  # 4 ids a chunk
+
+    async def scenario(ctx: Ctx) -> None:
+        ids = [(await ctx.submit(hold=True, name=f"h{i}")).json()["id"] for i in range(10)]
+        first = (await ctx.user.get("/v1/jobs")).json()["jobs"]
+        assert [j["id"] for j in first] == ids
+        before = dict(ctx.ctl.publisher.current.chunks)
+        assert len(before) >= 3
+        changed = ids[5] >> 2
+        assert (await ctx.user.post(f"/v1/jobs/{ids[5]}/release")).status_code == 200
+        listed = (await ctx.user.get("/v1/jobs")).json()["jobs"]
+        assert listed == [json.loads(json.dumps(ctx.ctl.jobs[i].to_dict())) for i in ids]
+        assert listed[5]["state"] != "HELD" and listed[:5] == first[:5]
+        after = ctx.ctl.publisher.current.chunks
+        for k, chunk in after.items():
+            kept = before[k].bodies
+            if k == changed:
+                assert chunk is not before[k] and chunk.bodies.keys() == kept.keys()
+                assert all(chunk.bodies[v] is not kept[v] for v in kept)
+            else:
+                assert chunk is before[k] and chunk.bodies == kept
+    run(tmp_path, CONFIG, NODES, scenario)

@@ -9,6 +9,7 @@ TCP_NODELAY).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 from typing import Any
@@ -16,6 +17,11 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 SCOPE_KEY = "corral.peer_uid"
+# A local connection's send buffer: a whole listing of thousands of jobs goes into the
+# kernel in one call (the default, about 200 KB, takes a turn of the event loop and a
+# copy of the rest per 200 KB). The kernel takes memory for it only while the reader
+# has not yet read.
+UNIX_SEND_BUFFER_B = 8 << 20
 
 
 def peer_uid(sock: Any) -> int | None:
@@ -52,4 +58,7 @@ class PeerCredH11Protocol(H11Protocol):
         uid = peer_uid(sock)
         if uid is None:
             no_delay(sock)
+        else:
+            with contextlib.suppress(OSError):  # else the default: slower listings
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UNIX_SEND_BUFFER_B)
         self.app = _WithPeer(self.app, uid)

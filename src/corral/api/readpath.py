@@ -149,17 +149,21 @@ class ReadPath:
         except CorralError:
             return False
         if path == "/v1/jobs":
-            body = snap.listing(caller, Filters(), None)
+            # in pieces: the chunks' renderings as they are kept, not copied into one
+            parts = snap.listing_parts(caller, Filters(), None)
         else:
             entry = snap.job(int(path[len("/v1/jobs/"):]))
             if entry is None or not snap.sees(caller, entry):
                 return False
-            body = entry.as_seen_by(caller)
+            parts = (entry.as_seen_by(caller),)
         rid = request_id_of(scope.get("headers", [])).encode("ascii")
+        size = sum(len(p) for p in parts)
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(body)).encode("ascii")),
+                    "headers": [(b"content-length", str(size).encode("ascii")),
                                 (b"content-type", b"application/json"), (HEADER, rid)]})
-        await send({"type": "http.response.body", "body": body})
+        last = len(parts) - 1
+        for i, part in enumerate(parts):
+            await send({"type": "http.response.body", "body": part, "more_body": i < last})
         return True
 
 

@@ -42,6 +42,7 @@ REFRESH_EVERY_S = 1.0  # the gauges and arrays' rests, when no job changed
 _CHUNK_BITS = 10  # 1,024 ids a chunk
 _SCHED_KEYS = ("reason", "priority", "priority_factors", "t_expected_start")
 MAX_KEPT_LISTINGS = 16
+MAX_KEPT_VIEWS = 8  # a chunk's joined renderings kept (one per kind of reader)
 
 
 class Entry:
@@ -82,6 +83,32 @@ class Entry:
     def as_seen_by(self, caller: Caller) -> bytes:
         """As services/access.py lets the caller read it."""
         return self.full if allows(caller, Action.READ_PRIVATE, self.uid) else self.public()
+
+
+class Chunk(dict[int, Entry]):
+    """Up to 1,024 published jobs by id, never changed once published (a publish
+    that changes one of its jobs makes a new Chunk): what readers derive from it,
+    the joined JSON of its jobs as one kind of reader sees them (`bodies`), is kept
+    on it, so that a listing after a change joins again only the chunks that
+    changed, not every job in the queue."""
+
+    __slots__ = ("bodies",)
+
+    def __init__(self, entries: dict[int, Entry] | None = None) -> None:
+        super().__init__(entries or {})
+        self.bodies: dict[object, bytes] = {}
+
+    def body(self, caller: Caller, view: object) -> bytes:
+        """Its jobs in id order, as the caller sees them, joined by commas (b"" for
+        none); `view` names what the caller sees (the same for every caller that
+        sees the same)."""
+        out = self.bodies.get(view)
+        if out is None:
+            out = b",".join([self[i].as_seen_by(caller) for i in sorted(self)])
+            if len(self.bodies) >= MAX_KEPT_VIEWS:
+                self.bodies.clear()
+            self.bodies[view] = out
+        return out
 
 
 @dataclass(frozen=True)
@@ -125,7 +152,7 @@ class Gauges:
 class Snapshot:
     version: int
     private_jobs: bool  # private_data = ["jobs"]: callers see only their own jobs
-    chunks: dict[int, dict[int, Entry]]  # id >> _CHUNK_BITS -> id -> entry
+    chunks: dict[int, Chunk]  # id >> _CHUNK_BITS -> id -> entry
     rests: tuple[Entry, ...]  # arrays' pending rests, in id order
     gauges: Gauges
     t_published: float
@@ -163,10 +190,42 @@ class Snapshot:
     def listing(self, caller: Caller, f: Filters, limit: int | None) -> bytes:
         """`{"jobs": [...]}` as GET /v1/jobs answers (not history): the jobs and
         pending rests the caller may see that match, in id order."""
-        key = (caller, f, limit)
+        parts = self.listing_parts(caller, f, limit)
+        if len(parts) == 1:
+            return parts[0]
+        key = ("joined", caller, f, limit)
         body: bytes | None = self._memo.get(key)
-        if body is not None:
-            return body
+        if body is None:
+            body = b"".join(parts)
+            self._keep(key, body)
+        return body
+
+    def listing_parts(self, caller: Caller, f: Filters,
+                      limit: int | None) -> tuple[bytes, ...]:
+        """The listing as pieces to send one after the other (a whole listing of
+        the queue is its chunks' renderings, which stay from one snapshot to the
+        next while their jobs do not change: no copy of the whole)."""
+        key = (caller, f, limit)
+        out: tuple[bytes, ...] | None = self._memo.get(key)
+        if out is not None:
+            return out
+        if not f.any() and limit is None and not self.rests and (
+                not self.private_jobs or allows(caller, Action.SEE_ALL)):
+            # every job: the chunks' joined renderings, most of them already made
+            # (what as_seen_by reads of the caller: its uid and role)
+            view = "all" if allows(caller, Action.READ_PRIVATE, -1 - caller.uid) \
+                else (caller.uid, caller.role)
+            pieces = [b'{"jobs":[']
+            for k in sorted(self.chunks):
+                b = self.chunks[k].body(caller, view)
+                if b:
+                    if len(pieces) > 1:
+                        pieces.append(b",")
+                    pieces.append(b)
+            pieces.append(b"]}")
+            out = tuple(pieces)
+            self._keep(key, out)
+            return out
         if f.ids and not f.users and not f.states and not f.partitions:
             found = sorted(i for i in f.ids if self.job(i) is not None)
             jobs: Iterable[Entry] = (e for i in found if (e := self.job(i)) is not None)
@@ -179,10 +238,13 @@ class Snapshot:
         parts = [e.as_seen_by(caller) for e in picked]
         if limit is not None:
             del parts[limit:]
-        body = b'{"jobs":[' + b",".join(parts) + b"]}"
+        out = (b'{"jobs":[' + b",".join(parts) + b"]}",)
+        self._keep(key, out)
+        return out
+
+    def _keep(self, key: object, body: object) -> None:
         if len(self._memo) < MAX_KEPT_LISTINGS:
             self._memo[key] = body
-        return body
 
     def _pick(self, caller: Caller, f: Filters, entries: Iterable[Entry]) -> Iterator[Entry]:
         if not f.any():
@@ -264,7 +326,7 @@ class Publisher:
         for job_id in DIRTY:
             k = job_id >> _CHUNK_BITS
             if k not in copied:
-                chunks[k] = dict(chunks.get(k, ()))
+                chunks[k] = Chunk(chunks.get(k))
                 copied.add(k)
             job = jobs.get(job_id)
             if job is None:
