@@ -189,3 +189,39 @@ def test_a_listing_joins_again_only_the_chunks_that_changed(
             else:
                 assert chunk is before[k] and chunk.bodies == kept
     run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_packed_jobs_read_as_before_and_render_again_when_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs whose chunk stayed unchanged are packed (services/packs.py): their JSON
+    leaves the entries and the jobs' caches, and every read (listing, one-job
+    query, the withheld view) answers the same bytes as before; a change to a
+    packed job renders it afresh."""
+    from corral.services import packs, readmodel, snapshot
+    monkeypatch.setattr(snapshot, "_CHUNK_BITS", 3)  # 8 ids a chunk
+    monkeypatch.setattr(packs, "PACK_JOBS", 3)  # several packs a chunk
+
+    async def scenario(ctx: Ctx) -> None:
+        ids = [(await ctx.submit(hold=True, name=f"h{i}")).json()["id"] for i in range(20)]
+        listed = (await ctx.user.get("/v1/jobs")).content
+        ones = [(await ctx.user.get(f"/v1/jobs/{i}")).content for i in ids]
+        pub = ctx.ctl.publisher
+        publics = {i: pub.current.job(i).public() for i in ids}  # type: ignore[union-attr]
+        while pub.pack_cold(time.monotonic() + 10):
+            pass
+        snap = pub.current
+        assert all(snap.job(i).full_ is None for i in ids)  # type: ignore[union-attr]
+        assert all("whole" not in (ctx.ctl.jobs[i].views or {}) for i in ids)
+        packs._UNPACKED.clear()
+        for k in snap.chunks:
+            snap.chunks[k].bodies.clear()
+        assert (await ctx.user.get("/v1/jobs")).content == listed
+        assert [(await ctx.user.get(f"/v1/jobs/{i}")).content for i in ids] == ones
+        assert {i: snap.job(i).public() for i in ids} == publics  # type: ignore[union-attr]
+        assert (await ctx.user.post(f"/v1/jobs/{ids[4]}/release")).status_code == 200
+        shown = (await ctx.user.get(f"/v1/jobs/{ids[4]}")).json()
+        assert shown["state"] != "HELD"
+        assert shown == json.loads(readmodel.job_json(ctx.ctl.jobs[ids[4]]))
+        again = (await ctx.user.get("/v1/jobs")).json()["jobs"]
+        assert again[4] == shown and again[:4] == json.loads(listed)["jobs"][:4]
+    run(tmp_path, CONFIG, NODES, scenario)

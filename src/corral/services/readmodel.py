@@ -72,6 +72,15 @@ def job_json(job: Job, d: dict[str, Any] | None = None, *, public: bool = False)
     return out
 
 
+def forget(job: TrackedJob) -> None:
+    """Drop the job's kept renderings (the read model has packed its JSON): the next
+    change renders it afresh."""
+    views = job.views
+    if views is not None:
+        views.pop("whole", None)
+        views.pop("public", None)
+
+
 def listing(entries: Iterable[tuple[int, bytes]], *, limit: int | None = None) -> bytes:
     """`{"jobs": [...]}` from (id, JSON) pairs already in id order."""
     parts = [b for _, b in entries]

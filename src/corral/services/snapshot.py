@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from corral.model.job import DIRTY, Job
+from corral.model.job import DIRTY, TrackedJob
 from corral.model.states import JobState, NodeState
 from corral.services import readmodel
-from corral.services.access import withheld
 from corral.services.authz import Action, allows
+from corral.services.entries import Chunk, Entry
 from corral.services.identity import Caller
+from corral.services.packs import PACK_AFTER_S, PACK_JOBS, Pack
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -40,75 +40,8 @@ SNAPSHOT_KEY = "corral.snapshot"  # the ASGI scope's key for a snapshot pinned t
 PUBLISH_EVERY_S = 0.02  # the longest a change the writer made on its own stays unread
 REFRESH_EVERY_S = 1.0  # the gauges and arrays' rests, when no job changed
 _CHUNK_BITS = 10  # 1,024 ids a chunk
-_SCHED_KEYS = ("reason", "priority", "priority_factors", "t_expected_start")
 MAX_KEPT_LISTINGS = 16
-MAX_KEPT_VIEWS = 8  # a chunk's joined renderings kept (one per kind of reader)
-
-
-class Entry:
-    """One job (or an array's pending rest) as published: its JSON (the very string
-    the job keeps, services/readmodel.py: no copy), and what the listing filters
-    read. `public` (its private fields withheld, for callers who may not
-    read them) is derived from the full JSON when first asked for."""
-
-    __slots__ = ("array_job_id", "full", "id", "name", "partition", "public_", "rest",
-                 "state", "uid", "user")
-
-    def __init__(self, job: Job, full: bytes, *, rest: bool = False) -> None:
-        self.id = job.id
-        self.uid = job.uid
-        self.user = job.user
-        self.state = str(job.state)
-        self.partition = job.partition
-        self.name = job.spec.name
-        self.array_job_id = job.array_job_id
-        self.full = full
-        self.rest = rest
-        self.public_: bytes | None = None
-
-    def public(self) -> bytes:
-        out = self.public_
-        if out is None:
-            d = json.loads(self.full)
-            if self.rest:
-                out = readmodel.dumps(withheld(d))
-            else:  # the order readmodel.job_json(public=True) writes: scheduler part last
-                sched = {k: d.pop(k) for k in _SCHED_KEYS}
-                d = withheld(d)
-                d.update(sched)
-                out = readmodel.dumps(d)
-            self.public_ = out
-        return out
-
-    def as_seen_by(self, caller: Caller) -> bytes:
-        """As services/access.py lets the caller read it."""
-        return self.full if allows(caller, Action.READ_PRIVATE, self.uid) else self.public()
-
-
-class Chunk(dict[int, Entry]):
-    """Up to 1,024 published jobs by id, never changed once published (a publish
-    that changes one of its jobs makes a new Chunk): what readers derive from it,
-    the joined JSON of its jobs as one kind of reader sees them (`bodies`), is kept
-    on it, so that a listing after a change joins again only the chunks that
-    changed, not every job in the queue."""
-
-    __slots__ = ("bodies",)
-
-    def __init__(self, entries: dict[int, Entry] | None = None) -> None:
-        super().__init__(entries or {})
-        self.bodies: dict[object, bytes] = {}
-
-    def body(self, caller: Caller, view: object) -> bytes:
-        """Its jobs in id order, as the caller sees them, joined by commas (b"" for
-        none); `view` names what the caller sees (the same for every caller that
-        sees the same)."""
-        out = self.bodies.get(view)
-        if out is None:
-            out = b",".join([self[i].as_seen_by(caller) for i in sorted(self)])
-            if len(self.bodies) >= MAX_KEPT_VIEWS:
-                self.bodies.clear()
-            self.bodies[view] = out
-        return out
+MAX_PACKED_CHUNKS_A_TURN = 4  # chunks packed a turn of the publisher's loop (~4k jobs)
 
 
 @dataclass(frozen=True)
@@ -281,6 +214,8 @@ class Publisher:
         self.current = Snapshot(0, ctl.access.private_jobs, {}, (),
                                 Gauges({}, {}, 0, 0, 0, 0.0, {}), 0.0)
         self.writer_thread = threading.get_ident()  # (re)set by start()
+        # chunks holding unpacked jobs -> when they last changed, oldest first
+        self.unpacked: dict[int, float] = {}
 
     def start(self) -> None:
         """Publish every job in the queue (the controller's start-up)."""
@@ -310,6 +245,38 @@ class Publisher:
             if everything:
                 t_all = now
             self.publish(rests=everything, everything=everything)
+            self.pack_cold(now)
+
+    def pack_cold(self, now: float) -> int:
+        """Pack the jobs of the chunks that have not changed for PACK_AFTER_S (a few
+        chunks a turn, so that a large queue is packed over several turns rather
+        than in one long stall of the writer's loop). How many chunks were packed."""
+        done = 0
+        for k, t_changed in list(self.unpacked.items()):
+            if now - t_changed < PACK_AFTER_S or done >= MAX_PACKED_CHUNKS_A_TURN:
+                break
+            del self.unpacked[k]
+            chunk = self.current.chunks.get(k)
+            if chunk is not None:
+                self._pack(chunk)
+                done += 1
+        return done
+
+    def _pack(self, chunk: Chunk) -> None:
+        hot = [e for i in sorted(chunk) if (e := chunk[i]).full_ is not None]
+        jobs = self.ctl.jobs
+        for n in range(0, len(hot), PACK_JOBS):
+            group = hot[n:n + PACK_JOBS]
+            fulls = [e.full_ for e in group]
+            pack = Pack(b"".join(f for f in fulls if f is not None))
+            at = 0
+            for e, f in zip(group, fulls, strict=True):
+                size = len(f or b"")
+                e.packed(pack, at, at + size)
+                at += size
+                job = jobs.get(e.id)
+                if type(job) is TrackedJob and job.views is not None:
+                    readmodel.forget(job)
 
     def publish(self, *, rests: bool = True, everything: bool = False) -> Snapshot:
         """A new snapshot if any job changed since the last, or (`rests`) while
@@ -323,9 +290,12 @@ class Publisher:
         chunks = dict(old.chunks)
         copied: set[int] = set()
         jobs = self.ctl.jobs
+        t_now = time.monotonic()
         for job_id in DIRTY:
             k = job_id >> _CHUNK_BITS
             if k not in copied:
+                self.unpacked.pop(k, None)
+                self.unpacked[k] = t_now
                 chunks[k] = Chunk(chunks.get(k))
                 copied.add(k)
             job = jobs.get(job_id)
