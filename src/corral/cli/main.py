@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Usage over a period: utilization, top users, accounts, job sizes, waits."),
     "credential": ("corral.cli.credential", "credential",
                    "The sign-ins the controller renews for --credential jobs."),
+    "dashboard": ("corral.cli.dashboard", "dashboard",
+                  "Open the web dashboard (as yourself, through this host's socket)."),
     "audit": ("corral.cli.audit", "audit",
               "Who asked for what change, and what came of it (the audit trail)."),
     "dag": ("corral.compat.condor.dagcli", "dag",
