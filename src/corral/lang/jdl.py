@@ -256,7 +256,8 @@ def jdl_jobs(text: str, *, source: str, cwd: str,
         ad = read_ad(text, source)
         kind, ads = expand(ad)
         base = os.path.dirname(os.path.abspath(source)) if source != "-" else cwd
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(source).rsplit(".", 1)[0])
+        stem = "stdin" if source == "-" else re.sub(
+            r"[^A-Za-z0-9_.-]", "_", os.path.basename(source).rsplit(".", 1)[0]).lstrip("-.")
         stem = stem or "jdl"
         requests = []
         for i, one in enumerate(ads):

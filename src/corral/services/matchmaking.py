@@ -31,6 +31,8 @@ DEFAULT_ARCH = _ARCH.get(platform.machine().lower(), platform.machine())
 DEFAULT_OPSYS = platform.system().upper() or "LINUX"
 
 MAX_CACHED = 10_000  # evaluations kept between node changes
+# submissions found satisfiable, by what they ask and the nodes they were judged on
+_ACCEPTED: set[tuple[Any, ...]] = set()
 Placement = tuple[frozenset[str] | None, tuple[tuple[str, float], ...]]
 
 
@@ -79,6 +81,11 @@ def check_requirements(cfg: Config, spec: JobSpec, partition: str, mem_mb: int |
         parse_expr("rank", spec.rank)
     if spec.requirements is None:
         return
+    members = list(members)
+    key = (id(cfg), spec.requirements, partition, spec.cpus_per_node, mem_mb, spec.gpus_per_node,
+           spec.nodes, tuple((n.name, n.cpus, n.mem_mb, n.gpus, n.features) for n in members))
+    if key in _ACCEPTED:  # a batch of jobs alike (a parametric JDL): judged once
+        return
     expr = parse_expr("requirements", spec.requirements)
     site = _site(cfg)
     my = make_ad(job_attrs(spec, partition, mem_mb))
@@ -86,6 +93,9 @@ def check_requirements(cfg: Config, spec: JobSpec, partition: str, mem_mb: int |
                               idle=True)) for n in members]
     meeting = sum(1 for ad in ads if holds(expr, my, ad))
     if meeting >= spec.nodes:
+        if len(_ACCEPTED) >= 256:
+            _ACCEPTED.clear()
+        _ACCEPTED.add(key)
         return
     if meeting:
         raise Infeasible(f"requirements: asks {spec.nodes} nodes; {meeting} of partition "
