@@ -23,7 +23,12 @@ def test_orders_of_an_older_epoch_are_ignored_and_logged(
     assert "order launch for job 7 of epoch 2 ignored" in caplog.text
     assert f.accept_epoch(4) and f.epoch == 4
     # a restarted agent still knows it
-    assert LeaderFinder("http://a:1", tmp_path).epoch == 4
+    again = LeaderFinder("http://a:1", tmp_path)
+    assert again.epoch == 4
+    # a registration taken (stored, so by the leader) is believed: a new database
+    assert not again.accept_epoch(1)
+    assert again.accept_epoch(1, registered=True) and again.epoch == 1
+    assert LeaderFinder("http://a:1", tmp_path).epoch == 1
 
 
 def test_the_next_controller_is_the_one_named_or_the_next(tmp_path: Path) -> None:

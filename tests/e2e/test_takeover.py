@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,6 +108,21 @@ def test_controllers_started_at_once_on_an_empty_database_elect_one() -> None:
             assert err.value.leader == lead.url
             assert "does not lead; the leader is at" in str(err.value)
         assert sum("leading: epoch" in c.log() for c in ha.ctls) == 1
+        # the CLI and the drop-in commands, the followers first in their list
+        env = {**ha.env, "CORRAL_URL": ",".join(
+            c.socket for c in sorted(ha.ctls, key=lambda c: c is lead))}
+        status = _run(env, "corral.cli", "status")
+        assert f"leader      {lead.url} on " in status and ", epoch 1 (lease 2 s" in status
+        assert status.count("(heard ") == 2, status
+        out = _run(env, "corral.compat.slurm.squeue", cwd=ha.root)
+        assert out.split()[0] == "JOBID", out
+
+
+def _run(env: dict[str, str], module: str, *args: str, cwd: Path | None = None) -> str:
+    p = subprocess.run([sys.executable, "-m", module, *args], env=env, cwd=cwd,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, (p.stdout, p.stderr)
+    return p.stdout
 
 
 def test_kill9_of_the_leader_loses_nothing_and_jobs_keep_running() -> None:

@@ -232,7 +232,8 @@ class Agent:
             raise ControllerError(f"{path} answered with invalid JSON") from None
         if not isinstance(data, dict):
             raise ControllerError(f"{path} answered with a non-object")
-        if not self.leaders.accept_epoch(data.get("epoch")):
+        if not self.leaders.accept_epoch(data.get("epoch"),
+                                         registered=path.endswith("/register")):
             self._switch(client, None)  # a deposed leader: it renews no lease here
             raise ControllerError(f"{self.controller} answered for epoch "
                                   f"{data.get('epoch')}, older than the leader's "

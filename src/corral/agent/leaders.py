@@ -60,12 +60,19 @@ class LeaderFinder:
             self.index = (self.index + 1) % len(self.urls)
         return self.url
 
-    def accept_epoch(self, value: object) -> bool:
+    def accept_epoch(self, value: object, *, registered: bool = False) -> bool:
         """An answer of this epoch: False if it is older than one seen (the answer
-        is then ignored); a newer one is remembered."""
+        is then ignored); a newer one is remembered. A `register` answer is taken
+        whatever its epoch: the controller stored the registration, which its epoch
+        check lets through only while it leads (so an agent outlives a database
+        started afresh, whose epochs begin again at 1)."""
         epoch = _epoch_of(value)
         if epoch is None:  # a controller that does not say (earlier versions)
             return True
+        if registered and epoch < self.epoch:
+            log.warning("the leader's epoch is %d, lower than the %d seen before (a new "
+                        "database?): following it", epoch, self.epoch)
+            self.epoch = 0
         if epoch < self.epoch:
             log.warning("an answer of epoch %d ignored: the leader's epoch is %d",
                         epoch, self.epoch)
