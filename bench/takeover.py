@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import statistics
 import sys
@@ -91,6 +92,7 @@ def main() -> None:
     args = ap.parse_args()
     serve_s: list[float] = []
     client_s: list[float] = []
+    load_s: list[float] = []
     with ha_cluster() as ha:
         for _ in range(2):
             ha.add_controller(lease_s=args.lease_s)
@@ -113,9 +115,11 @@ def main() -> None:
                 t_client = client.first_ack_after(t_kill) - t_kill
                 serve_s.append(t_serve)
                 client_s.append(t_client)
+                loaded = re.findall(r"state loaded in ([0-9.]+) s", new.log())
+                load_s.append(float(loaded[-1]) if loaded else float("nan"))
                 print(f"trial {trial + 1:2d}: {new.url} leads {t_serve:5.2f} s after the "
-                      f"kill; the client's first submit after it answered at "
-                      f"{t_client:5.2f} s", flush=True)
+                      f"kill (its state loaded in {load_s[-1]:.2f} s); the client's first "
+                      f"submit after it answered at {t_client:5.2f} s", flush=True)
                 ha.start(old)  # back as a follower
         finally:
             client.stop()
@@ -126,6 +130,8 @@ def main() -> None:
     print(f"take-over (kill -9 -> the follower serves): median "
           f"{statistics.median(serve_s):.2f} s, worst {max(serve_s):.2f} s, best "
           f"{min(serve_s):.2f} s")
+    print(f"of which loading the state: median {statistics.median(load_s):.2f} s, worst "
+          f"{max(load_s):.2f} s")
     print(f"client (kill -9 -> first submit acknowledged): median "
           f"{statistics.median(client_s):.2f} s, worst {max(client_s):.2f} s")
     print(f"submits acknowledged: {len(client.acks)}, refused: {len(client.errors)}, "

@@ -270,7 +270,7 @@ class Transport:
             tried += 1
             if tried % len(self.urls) == 0:  # a whole round: a take-over is under way
                 time.sleep(pause_s)
-                pause_s = min(0.5, pause_s * 2)
+                pause_s = min(0.25, pause_s * 2)
 
     def _next(self, hint: str | None) -> None:
         named = hint.rstrip("/") if hint else None

@@ -52,7 +52,7 @@ class Leadership:
         self.me = uuid.uuid4().hex
         self.address = address
         self.lease_s = lease_s
-        self.poll_s = max(MIN_POLL_S, min(0.5, lease_s / 10))
+        self.poll_s = max(MIN_POLL_S, min(0.25, lease_s / 10))
         self.renew_s = lease_s / RENEWALS_PER_LEASE
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -91,7 +91,7 @@ class Leadership:
                 self._valid_until = t_sent + SAFE_FRACTION * self.lease_s
                 log.info("leading: epoch %d (lease %.1f s)", epoch, self.lease_s)
                 return epoch
-            self._stop.wait(self.poll_s)
+            self._stop.wait(self._next_try_s())
         raise Deposed("stopped before leading")
 
     def _try_once(self, may_campaign: bool) -> int | None:
@@ -110,6 +110,15 @@ class Leadership:
                                    pid=self.pid, role="leader" if epoch else "follower",
                                    epoch=epoch or 0, t_started=self.t_started)
         return epoch
+
+    def _next_try_s(self) -> float:
+        """Until the next campaign: the poll interval, or less when the lease as last
+        read runs out sooner (its end by the database's clock, counted from the read)."""
+        seen = self.last_seen
+        if seen is None or seen.holder is None:
+            return self.poll_s
+        left_s = seen.t_renewed + seen.lease_s - seen.now
+        return max(0.01, min(self.poll_s, left_s + 0.01))
 
     def leader_address(self) -> str | None:
         """Where the leader is, as last read (None: unknown or none)."""
