@@ -1,11 +1,13 @@
-"""The relay's forwarding (corral.relay.proxy) against a stand-in controller: what
+"""The relay's forwarding (corral.relay.proxy) against stand-in controllers: what
 the caller sent to name someone is dropped and the relay's own headers added; the
 answer's status, headers and body come back; a caller that goes away ends its
-request at the controller too."""
+request at the controller too; with several controllers the one leading is found."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from typing import Any
 
 import httpx
@@ -128,3 +130,71 @@ def test_the_agents_endpoints_are_not_relayed() -> None:
         await app.close()
         assert up.seen == [] and got[0]["status"] == 403
     asyncio.run(main())
+
+
+def _call(app: RelayApp, path: str) -> list[Any]:
+    got: list[Any] = []
+
+    async def receive() -> Any:
+        if not got and not getattr(receive, "done", False):
+            receive.done = True  # type: ignore[attr-defined]
+            return {"type": "http.request", "body": b""}
+        await asyncio.sleep(60)
+
+    async def send(message: Any) -> None:
+        got.append(message)
+
+    asyncio.run(app(scope(path, []), receive, send))
+    return got
+
+
+def answer(status: int, body: dict[str, Any]) -> httpx.Response:
+    """An answer streamed, as a controller's over the network is."""
+    return httpx.Response(status, headers={"content-type": "application/json"},
+                          stream=httpx.ByteStream(json.dumps(body).encode()))
+
+
+def test_with_several_controllers_the_relay_finds_the_leader() -> None:
+    """c1 does not take connections, c2 follows and names c3, c3 leads; later
+    requests go straight to c3. A 503 that is not a follower's comes back as is."""
+    asked: list[str] = []
+
+    def controllers(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        asked.append(f"{host}{request.url.path}")
+        if host == "c1":
+            raise httpx.ConnectError("connection refused", request=request)
+        if host == "c2":
+            return answer(503, {"error": "not_leader", "leader": "http://c3/"})
+        if request.url.path == "/busy":
+            return answer(503, {"error": "unavailable", "message": "busy"})
+        return answer(200, {"from": host})
+
+    app = RelayApp("http://c1,http://c2,http://c3", "login1", "the-relay-key-0123",
+                   transport=httpx.MockTransport(controllers))
+    got = _call(app, "/v1/jobs")
+    assert got[0]["status"] == 200 and b'"c3"' in b"".join(m.get("body", b"") for m in got)
+    assert asked == ["c1/v1/jobs", "c2/v1/jobs", "c3/v1/jobs"]
+    assert app.controller == "http://c3"
+    asked.clear()
+    got = _call(app, "/busy")
+    assert asked == ["c3/busy"] and got[0]["status"] == 503
+    assert b'"busy"' in b"".join(m.get("body", b"") for m in got)
+    asyncio.run(app.close())
+
+
+def test_when_no_controller_leads_the_caller_is_told_in_one_line() -> None:
+    def following(request: httpx.Request) -> httpx.Response:
+        return answer(503, {"error": "not_leader", "leader": None})
+
+    app = RelayApp("http://c1,http://c2", "login1", "the-relay-key-0123",
+                   transport=httpx.MockTransport(following), failover_s=0.3)
+    started = time.monotonic()
+    got = _call(app, "/v1/jobs")
+    assert time.monotonic() - started < 5
+    body = json.loads(b"".join(m.get("body", b"") for m in got))
+    assert got[0]["status"] == 503 and body["message"].startswith(
+        "relay login1: the controller at http://c"), body
+    assert body["message"].endswith("does not lead (no leader found among 2 controllers "
+                                    "in 0.3 s)"), body
+    asyncio.run(app.close())

@@ -51,17 +51,19 @@ def read_key(path: Path) -> str:
     return key
 
 
-def check_controller(url: str) -> str:
-    """https://HOST:PORT (plain http:// only to the loopback: the key would cross the
-    network in clear)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    loopback = host in ("localhost", "::1") or host.startswith("127.")
-    if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)) \
-            or parts.path not in ("", "/"):
-        raise click.ClickException(f"--controller: needs https://HOST:PORT (http:// only "
-                                   f"to the loopback), got {url!r}")
-    return url
+def check_controller(urls: str) -> str:
+    """https://HOST:PORT, or several comma separated (plain http:// only to the
+    loopback: the key would cross the network in clear)."""
+    listed = [u.strip() for u in urls.split(",") if u.strip()]
+    for url in listed or [urls]:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)) \
+                or parts.path not in ("", "/"):
+            raise click.ClickException(f"--controller: needs https://HOST:PORT (http:// "
+                                       f"only to the loopback), got {url!r}")
+    return urls
 
 
 def bind(path: Path) -> socket.socket:
@@ -97,7 +99,7 @@ def tls_verify(ca_file: str | None) -> ssl.SSLContext:
 
 async def serve(app: RelayApp, sock: socket.socket) -> None:
     try:  # say at once whether the controller answers (the relay serves either way)
-        r = await app.client.get("/v1/auth")
+        r = await app.client.get(app.controller + "/v1/auth")
         log.info("relay %s up: socket %s, controller %s (HTTP %s)", app.name,
                  sock.getsockname(), app.controller, r.status_code)
     except httpx.HTTPError as e:
@@ -115,7 +117,8 @@ async def serve(app: RelayApp, sock: socket.socket) -> None:
 
 @click.command("corral-relay", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--controller", required=True, envvar="CORRAL_CONTROLLER",
-              help="The controller: https://HOST:PORT.")
+              help="The controller: https://HOST:PORT (several, comma separated: "
+                   "controllers sharing a store; requests go to the one leading).")
 @click.option("--name", default=None, envvar="CORRAL_RELAY_NAME",
               help="This relay's name in the controller's auth.relays (default: the "
                    "host's short name).")

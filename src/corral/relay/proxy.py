@@ -35,6 +35,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfe
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a request's body, at most
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 600.0  # an answer that takes longer (no long poll does) is given up
+FAILOVER_S = 30.0  # with several controllers: how long a request looks for the leader
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -50,19 +51,44 @@ async def _error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _Unreached(Exception):
+    """No controller took the request (so it did nothing): the message says why."""
+
+
+def _not_leader(data: bytes) -> tuple[bool, str | None]:
+    """Is this 503's body a follower's `not_leader`? -> (it is, the leader it names)."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return False, None
+    if not isinstance(body, dict) or body.get("error") != "not_leader":
+        return False, None
+    leader = body.get("leader")
+    return True, leader.rstrip("/") if isinstance(leader, str) else None
+
+
 class RelayApp:
-    """ASGI: forwards each request to `controller` (https://HOST:PORT) as the socket's
-    peer uid."""
+    """ASGI: forwards each request to the controller (https://HOST:PORT; several,
+    comma separated, for controllers that share a store: the one leading) as the
+    socket's peer uid."""
 
     def __init__(self, controller: str, name: str, key: str, verify: Any = True,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.controller = controller.rstrip("/")
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 failover_s: float = FAILOVER_S) -> None:
+        self.urls = [u.strip().rstrip("/") for u in controller.split(",") if u.strip()]
+        self.current = 0
         self.name = name
         self.key = key
+        self.failover_s = failover_s
         self.client = httpx.AsyncClient(
-            base_url=self.controller, verify=verify, transport=transport,
+            verify=verify, transport=transport,
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=32))
+
+    @property
+    def controller(self) -> str:
+        """The controller requests go to now."""
+        return self.urls[self.current]
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -94,41 +120,85 @@ class RelayApp:
         target = scope.get("raw_path") or path.encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        request = self.client.build_request(scope["method"], target.decode("latin-1"),
-                                            headers=headers, content=body)
         started = time.monotonic()
-        status = await self._forward(request, receive, send)
+        status = await self._forward(scope["method"], target.decode("latin-1"), headers,
+                                     body, receive, send)
         level = logging.INFO if scope["method"] in CHANGING else logging.DEBUG
         log.log(level, "uid %s %s %s -> %s (%.0f ms)", uid, scope["method"], path,
                 status, (time.monotonic() - started) * 1000)
 
-    async def _forward(self, request: httpx.Request, receive: Receive, send: Send) -> int:
+    async def _upstream(self, method: str, target: str, headers: list[tuple[bytes, bytes]],
+                        body: bytes) -> tuple[httpx.Response, bytes | None]:
+        """The answer of the controller that leads -> (the answer, its body when it
+        was read here). A controller that does not take the connection, or a
+        follower (503 not_leader), did nothing: the request goes to the leader it
+        names, or the next, for up to failover_s. Raises _Unreached."""
+        deadline = time.monotonic() + self.failover_s
+        pause_s, tried = 0.05, 0
+        while True:
+            url = self.controller
+            request = self.client.build_request(method, url + target, headers=headers,
+                                                content=body)
+            hint: str | None = None
+            try:
+                answer = await self.client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                why = f"cannot reach the controller at {url}: {e or type(e).__name__}"
+            else:
+                if answer.status_code != 503 or len(self.urls) == 1:
+                    return answer, None
+                try:
+                    data = await answer.aread()
+                finally:
+                    await answer.aclose()
+                following, hint = _not_leader(data)
+                if not following:
+                    return answer, data
+                why = f"the controller at {url} does not lead"
+            if len(self.urls) == 1 or time.monotonic() >= deadline:
+                more = f" (no leader found among {len(self.urls)} controllers in " \
+                       f"{self.failover_s:g} s)" if len(self.urls) > 1 else ""
+                raise _Unreached(why + more)
+            log.info("relay: %s; trying %s", why, hint if hint in self.urls else "the next")
+            self.current = self.urls.index(hint) if hint in self.urls and hint != url \
+                else (self.current + 1) % len(self.urls)
+            tried += 1
+            if tried % len(self.urls) == 0:  # a whole round: a take-over is under way
+                await asyncio.sleep(pause_s)
+                pause_s = min(0.5, pause_s * 2)
+
+    async def _forward(self, method: str, target: str, headers: list[tuple[bytes, bytes]],
+                       body: bytes, receive: Receive, send: Send) -> int:
         """Send on, stream the answer back -> its status (0: the caller went away)."""
         gone = asyncio.ensure_future(_disconnected(receive))
-        upstream = asyncio.ensure_future(self.client.send(request, stream=True))
+        upstream = asyncio.ensure_future(self._upstream(method, target, headers, body))
         try:
             await asyncio.wait({gone, upstream}, return_when=asyncio.FIRST_COMPLETED)
             if not upstream.done():
                 upstream.cancel()
                 return 0
             try:
-                answer = upstream.result()
+                answer, data = upstream.result()
+            except _Unreached as e:
+                await _error(send, 503, "unavailable", f"relay {self.name}: {e}")
+                return 503
             except httpx.TimeoutException:
                 await _error(send, 504, "unavailable",
                              f"relay {self.name}: no answer from the controller at "
                              f"{self.controller} in time")
                 return 504
-            except httpx.HTTPError as e:
+            except httpx.HTTPError as e:  # lost after it was sent: it may have been done
                 await _error(send, 503, "unavailable",
-                             f"relay {self.name}: cannot reach the controller at "
-                             f"{self.controller}: {e or type(e).__name__}")
+                             f"relay {self.name}: the connection to the controller at "
+                             f"{self.controller} was lost: {e or type(e).__name__}")
                 return 503
             try:
                 out = [(k, v) for k, v in answer.headers.raw
                        if k.decode("latin-1").lower() not in HOP_BY_HOP - {"content-length"}]
                 await send({"type": "http.response.start", "status": answer.status_code,
                             "headers": out})
-                async for piece in answer.aiter_raw():
+                pieces = [data] if data is not None else answer.aiter_raw()
+                async for piece in _iterate(pieces):
                     if gone.done():
                         break
                     await send({"type": "http.response.body", "body": piece,
@@ -142,6 +212,16 @@ class RelayApp:
             return answer.status_code
         finally:
             gone.cancel()
+
+
+async def _iterate(pieces: Any) -> Any:
+    """An answer's body pieces, from a list or an async iterator."""
+    if isinstance(pieces, list):
+        for piece in pieces:
+            yield piece
+    else:
+        async for piece in pieces:
+            yield piece
 
 
 async def _body(receive: Receive) -> bytes:
