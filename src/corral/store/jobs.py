@@ -30,9 +30,11 @@ from corral.model.job import NO_GPU_IDS, Job, JobSpec
 from corral.model.states import FINAL_JOB_STATES, JobState
 from corral.store.dialect import can_batch_returning, reserve_id_block, reserve_ids
 from corral.store.events import append_events, event_row
+from corral.store.meta import get_meta
 from corral.store.schema import jobs
 
 _FINAL = sorted(str(s) for s in FINAL_JOB_STATES)
+MAX_SPAN_KEY = "max_job_span_s"  # meta: the longest submit-to-end (store/usage.py)
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(JobSpec))
 
 
@@ -252,6 +254,12 @@ def query_jobs(
         conds.append(jobs.c.array_job_id.in_([int(i) for i in array_job_ids]))
     if t_submit_max is not None:
         conds.append(jobs.c.t_submit <= t_submit_max)
+    ended = [jobs.c.t_end >= t_end_min] if t_end_min is not None else []
+    if t_end_min is not None and t_submit_max is not None:
+        # no job took longer than this from submit to end: an upper bound on t_end too
+        span = get_meta(conn, MAX_SPAN_KEY)
+        if span is not None:
+            ended.append(jobs.c.t_end <= t_submit_max + float(span))
     q = select(jobs).where(*conds)
     if limit is not None:
         q = q.limit(limit)
@@ -260,10 +268,10 @@ def query_jobs(
     # two index range reads (ended since, not ended) rather than one scan for the OR
     # (sorted here: an ORDER BY id would have SQLite scan the table in id order)
     if limit is not None:  # the lowest ids of each: in id order
-        found = _fetch(conn, q.where(jobs.c.t_end >= t_end_min)) + \
+        found = _fetch(conn, q.where(*ended)) + \
             _fetch(conn, q.where(jobs.c.t_end.is_(None)))
     else:
-        found = [_job(r) for r in conn.execute(q.where(jobs.c.t_end >= t_end_min))] + \
+        found = [_job(r) for r in conn.execute(q.where(*ended))] + \
             [_job(r) for r in conn.execute(q.where(jobs.c.t_end.is_(None)))]
     found.sort(key=lambda j: j.id)
     return found[:limit] if limit is not None else found

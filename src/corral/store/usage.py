@@ -13,8 +13,18 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from corral.model.usage_record import DistKey, DistSums, HourKey, HourSums, UsageRecord, rollup
+from corral.model.usage_record import (
+    JOB_STEP,
+    DistKey,
+    DistSums,
+    HourKey,
+    HourSums,
+    UsageRecord,
+    rollup,
+)
 from corral.store.dialect import upsert_add
+from corral.store.jobs import MAX_SPAN_KEY
+from corral.store.meta import get_meta, set_meta
 from corral.store.schema import (
     cluster_hourly,
     jobs,
@@ -47,10 +57,19 @@ def write_records(conn: Connection, records: Sequence[UsageRecord], *,
     rows = [{f: getattr(r, f) for f in _RECORD_FIELDS} for r in records]
     for part in _chunks(rows):
         conn.execute(insert(usage_records), part)
+    note_spans(conn, max(r.t_end - r.t_submit for r in records if r.step_id == JOB_STEP)
+               if any(r.step_id == JOB_STEP for r in records) else 0.0)
     hours: dict[HourKey, HourSums] = {}
     dist: dict[DistKey, DistSums] = {}
     rollup(records, hours, dist)
     add_rollups(conn, hours, dist)
+
+
+def note_spans(conn: Connection, span_s: float) -> None:
+    """Keep meta `max_job_span_s`, the longest submit-to-end of any job, up."""
+    old = get_meta(conn, MAX_SPAN_KEY)
+    if old is None or float(old) < span_s:
+        set_meta(conn, MAX_SPAN_KEY, repr(float(span_s)))
 
 
 def add_runs(conn: Connection, runs: Sequence[UsageRecord]) -> None:
