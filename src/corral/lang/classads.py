@@ -57,20 +57,31 @@ def make_ad(attrs: Mapping[str, AttrValue]) -> Any:
     return ad
 
 
-def _scope(my: Any, target: Any) -> Any:
+# (id(MY), id(expression)) -> both, kept so that their ids stay theirs
+_BOUND: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+
+def _scope(my: Any, expr: Any) -> Any:
     """MY as matchmaking sees it: a name that MY lacks is looked up in TARGET (HTCondor's
     `Memory >= 8000` means the machine's Memory); classad2's eval(my, target) leaves
-    such a name UNDEFINED, so MY is evaluated with TARGET's attributes under its own."""
-    scope = classad2.ClassAd()
-    scope.update(target)
-    scope.update(my)
-    return scope
+    such a name UNDEFINED, so each name of `expr` that MY lacks (the library's
+    externalRefs) is added to MY once as `TARGET.name`: the evaluations on every
+    node then cost no copy of an ad."""
+    key = (id(my), id(expr))
+    if key not in _BOUND:
+        for ref in my.externalRefs(expr):
+            if "." not in ref and ref not in my:
+                my[ref] = classad2.ExprTree(f"TARGET.{ref}")
+        if len(_BOUND) >= 4096:
+            _BOUND.clear()
+        _BOUND[key] = (my, expr)
+    return my
 
 
 def holds(expr: Any, my: Any, target: Any) -> bool:
     """Whether a requirement holds for this pair of ads (matchmaking's truth)."""
     try:
-        v = expr.eval(_scope(my, target), target)
+        v = expr.eval(_scope(my, expr), target)
     except Exception:
         return False
     if isinstance(v, classad2.Value):  # UNDEFINED or ERROR (an int enum): "no"
@@ -84,7 +95,7 @@ def holds(expr: Any, my: Any, target: Any) -> bool:
 
 def rank_of(expr: Any, my: Any, target: Any) -> float:
     try:
-        v = expr.eval(_scope(my, target), target)
+        v = expr.eval(_scope(my, expr), target)
     except Exception:
         return 0.0
     if isinstance(v, classad2.Value):
