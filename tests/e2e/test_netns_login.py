@@ -114,11 +114,44 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait(10)
 
 
+def _host(ns: str) -> list[str]:
+    """Runs a command as on another host: in network namespace `ns`, with a /run of
+    its own (where the relay's default socket is), after printing "ready"."""
+    return ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
+            "sh", "-c", 'mount -t tmpfs -o mode=0755 corral-run /run && echo ready && '
+                        'exec "$@"', "sh"]
+
+
+def _relay(site_root: Path, name: str, url: str, cert: Path, prefix: list[str],
+           env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Host `name`'s relay (its key: relay-NAME.key), started by `prefix`; returns once
+    it serves."""
+    log = site_root / f"relay-{name}.log"
+    relay = subprocess.Popen(
+        [*prefix, sys.executable, "-m", "corral.relay", "--controller", url, "--name", name,
+         "--key-file", str(site_root / f"relay-{name}.key"), "--ca-file", str(cert),
+         "--log-file", str(log)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        if prefix[0] == "ip":
+            _ready(relay, f"the relay of {name}")
+        deadline = time.monotonic() + WAIT_S
+        while f"relay {name} up" not in (log.read_text() if log.exists() else ""):
+            assert relay.poll() is None and time.monotonic() < deadline, \
+                log.read_text() if log.exists() else "no relay log"
+            time.sleep(0.05)
+    except BaseException:
+        _stop(relay)
+        raise
+    return relay
+
+
 def _config(site_root: Path, net: Net, port: int, cert: Path, key: Path,
             provider: Provider) -> tuple[str, str]:
-    relay_key = site_root / "relay.key"
-    relay_key.write_text(KEY + "\n")
-    relay_key.chmod(0o600)
+    for host in HOSTS:
+        relay_key = site_root / f"relay-{host}.key"
+        relay_key.write_text(f"{KEY}-{host}\n")
+        relay_key.chmod(0o600)
     controller = (f'listen = "{net.host_ip}:{port}"\ncluster_key = "{CLUSTER_KEY}"\n'
                   f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n')
     extra = f"""
@@ -131,8 +164,13 @@ resource = "{AUDIENCE}"
 
 [[auth.relays]]
 name = "login"
-key_file = "{relay_key}"
+key_file = "{site_root / 'relay-login.key'}"
 hosts = ["{net.node_ip['login']}"]
+
+[[auth.relays]]
+name = "nsnode"
+key_file = "{site_root / 'relay-nsnode.key'}"
+hosts = ["{net.node_ip['nsnode']}"]
 """
     return controller, extra
 
@@ -163,38 +201,29 @@ def site() -> Iterator[Site]:
         stack.callback(cluster.down)
         url = f"https://{net.host_ip}:{port}"
         env = {**cluster.env, "CORRAL_CA_FILE": str(cert)}
-        node_log = root / "nsnode.log"
-        with open(node_log, "ab") as log:
-            procs.append(subprocess.Popen(
-                ["ip", "netns", "exec", net.namespaces["nsnode"], sys.executable, "-m",
-                 "corral.agent.main", "--controller", url, "--cluster-key", CLUSTER_KEY,
-                 "--node", "nsnode", "--cpus", "2", "--no-cgroups",
-                 "--spool", str(root / "spool-nsnode")],
-                env=env, stdout=log, stderr=log, start_new_session=True))
+        # the node: its agent, and a relay for its jobs' own commands (srun, squeue
+        # in a batch script), in the same /run
+        agent = subprocess.Popen(
+            [*_host(net.namespaces["nsnode"]), sys.executable, "-m", "corral.agent.main",
+             "--controller", url, "--cluster-key", CLUSTER_KEY, "--node", "nsnode",
+             "--cpus", "2", "--no-cgroups", "--spool", str(root / "spool-nsnode"),
+             "--log-file", str(root / "nsnode.log")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        procs.append(agent)
+        _ready(agent, "the node's agent")
         with cluster.client() as c:
             deadline = time.monotonic() + WAIT_S
             while c.status()["nodes"].get("nsnode") != "IDLE":
-                assert time.monotonic() < deadline, node_log.read_text()
+                assert time.monotonic() < deadline, (root / "nsnode.log").read_text()
                 time.sleep(0.1)
             c.drain("node1", "the jobs of these tests run on the namespaced node")
-        # the relay, on the login host, in a /run of its own (the default socket path)
-        relay_log = root / "relay.log"
-        relay = subprocess.Popen(
-            ["ip", "netns", "exec", net.namespaces["login"], "unshare", "--mount",
-             "--propagation", "private", "sh", "-c",
-             'mount -t tmpfs -o mode=0755 corral-run /run && echo ready && exec "$@"', "sh",
-             sys.executable, "-m", "corral.relay", "--controller", url, "--name", "login",
-             "--key-file", str(root / "relay.key"), "--ca-file", str(cert),
-             "--log-file", str(relay_log)],
-            env={k: v for k, v in cluster.env.items() if k != "CORRAL_STATE_DIR"},
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        relay_env = {k: v for k, v in cluster.env.items() if k != "CORRAL_STATE_DIR"}
+        procs.append(_relay(root, "nsnode", url, cert, [
+            "nsenter", f"--target={agent.pid}", "--mount", "--net", "--"], relay_env))
+        # the login host's relay
+        relay = _relay(root, "login", url, cert, _host(net.namespaces["login"]), relay_env)
         procs.append(relay)
-        _ready(relay, "the relay")
-        deadline = time.monotonic() + WAIT_S
-        while "relay login up" not in (relay_log.read_text() if relay_log.exists() else ""):
-            assert relay.poll() is None and time.monotonic() < deadline, \
-                relay_log.read_text() if relay_log.exists() else "no relay log"
-            time.sleep(0.05)
         yield Site(net, cluster, provider, root, url, cert, relay, users, pythonpath, procs)
 
 
@@ -293,6 +322,19 @@ def test_the_relay_lets_local_users_run_slurm_commands_as_themselves(site: Site)
     p = site.as_user("a", "-m", srun, "-l", "sh", "-c", "echo $(id -u) $SLURMD_NODENAME")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == f"0: {a.uid} nsnode", (p.stdout, p.stderr)
+    # a batch script's own srun and squeue, through the node's relay
+    script = ("#!/bin/sh\n#SBATCH -o inside-%j.out\n"
+              f"/usr/bin/python3 -m {srun} sh -c 'echo step $(id -u) $SLURMD_NODENAME'\n"
+              f"/usr/bin/python3 -m {squeue} -h -j $SLURM_JOB_ID -o '%u %T'\n")
+    (a.home / "inside.sh").write_text(script)
+    p = site.as_user("a", "-m", sbatch, "--parsable", "inside.sh")
+    assert p.returncode == 0, p.stderr
+    inside = int(p.stdout.strip())
+    job = site.cluster.wait(inside, timeout_s=WAIT_S)
+    text = (a.home / f"inside-{inside}.out").read_text()
+    assert job["state"] == "COMPLETED", (job, text)
+    assert text.splitlines() == [f"step {a.uid} nsnode", "corraltesta RUNNING"], text
+
     # salloc: its command runs on the login host, and an srun in it reaches the node
     p = site.as_user("a", "-m", "corral.compat.slurm.salloc", "-N", "1", "/usr/bin/python3",
                      "-m", srun, "sh", "-c", "echo in $SLURM_JOB_ID as $(id -u)")
@@ -310,5 +352,11 @@ def test_the_relay_lets_local_users_run_slurm_commands_as_themselves(site: Site)
     entries = _audit(site, "--user", "corraltesta")
     acts = {(e["action"], e["job_id"], e["status"]) for e in entries}
     assert {("submit", done, 201), ("cancel", theirs, 403), ("cancel", mine, 200)} <= acts
-    assert any(e["action"] == "step" for e in entries), entries
-    assert all(e["origin"].startswith(origin) and e["uid"] == a.uid for e in entries), entries
+    assert all(e["uid"] == a.uid for e in entries), entries
+    from_node = [e for e in entries if e["job_id"] == inside and e["action"] != "submit"]
+    assert {e["action"] for e in from_node} == {"step", "end_step"}, from_node
+    node_origin = f"relay nsnode at {site.net.node_ip['nsnode']}:"
+    assert all(e["origin"].startswith(node_origin) for e in from_node), from_node
+    rest = [e for e in entries if e not in from_node]
+    assert any(e["action"] == "step" for e in rest), rest
+    assert all(e["origin"].startswith(origin) for e in rest), rest
