@@ -287,7 +287,9 @@ class StepRunner:
             "NNODES": str(len(sl.step_nodes)), "STEP_NUM_TASKS": str(sl.ntasks),
             "STEP_NUM_NODES": str(len(sl.step_nodes)), "STEP_NODELIST": nodes,
             "STEP_TASKS_PER_NODE": sl.tasks_per_node, "TASKS_PER_NODE": sl.tasks_per_node,
-            "CPUS_PER_TASK": str(sl.cpus_per_task), "LAUNCH_NODE_IPADDR": sl.io_host or "",
+            "CPUS_PER_TASK": str(sl.cpus_per_task),
+            # where srun listens (its I/O, its PMI server): what this agent connects to
+            "LAUNCH_NODE_IPADDR": sl.io_host or self.io_default_host,
         }
         for key, value in values.items():
             env[f"SLURM_{key}"] = value

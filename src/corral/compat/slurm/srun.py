@@ -11,6 +11,7 @@ from typing import Any
 from corral.compat import frontend
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import allocation, multiprog
+from corral.compat.slurm.pmi import MPI_TYPES
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.compat.slurm.steprun import StepOptions, StepRun
 from corral.compat.slurm.submitopts import TABLE, environment
@@ -25,7 +26,7 @@ STEP_OPTIONS = [
     Opt("overcommit", "overcommit", NONE, "O"), Opt("jobid", "jobid", REQUIRED),
     Opt("unbuffered", "ignored", NONE, "u"),
     Opt("kill-on-bad-exit", "ignored", OPTIONAL, "K"), Opt("cpu-bind", "ignored"),
-    Opt("mpi", "ignored"), Opt("exact", "ignored", NONE), Opt("overlap", "ignored", NONE),
+    Opt("mpi", "mpi"), Opt("exact", "ignored", NONE), Opt("overlap", "ignored", NONE),
     Opt("pty", "pty", NONE), Opt("multi-prog", "multi_prog", NONE),
     Opt("wait", "ignored", REQUIRED, "W"), Opt("quit-on-interrupt", "ignored", NONE, "q"),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("distribution", "distribution", REQUIRED, "m"),
@@ -88,7 +89,19 @@ def step_options(o: dict[str, Any], cmd: list[str], *, inside: bool) -> StepOpti
         stdout=o.get("output"), stderr=o.get("error"),
         stdin="0" if "pty" in o else _input_mode(o.get("input")),
         nodelist=_nodelist(o.get("nodelist")) if inside else None,
-        distribution=_distribution(o.get("distribution")), pty="pty" in o)
+        distribution=_distribution(o.get("distribution")), pty="pty" in o,
+        mpi=_mpi(o.get("mpi")))
+
+
+def _mpi(text: str | None) -> str:
+    """--mpi (else SLURM_MPI_TYPE, else pmi2): whether the step gets a PMI server."""
+    kind = (text or os.environ.get("SLURM_MPI_TYPE") or "pmi2").strip().lower()
+    if kind == "pmi":
+        kind = "pmi1"
+    if kind not in MPI_TYPES:
+        frontend.fail(f"Invalid --mpi type: {text or kind} (corral serves "
+                      f"{', '.join(MPI_TYPES)}; --mpi=list shows them)")
+    return kind
 
 
 def _multi_prog(cmd: list[str], ntasks: int | None) -> list[str]:
@@ -124,6 +137,9 @@ def srun(argv: list[str]) -> int:
     o = collect(found)
     if "version" in o:
         print(SLURM_VERSION)
+        return 0
+    if str(o.get("mpi", "")).strip().lower() == "list":
+        print("MPI plugin types are...\n" + "".join(f"\t{t}\n" for t in MPI_TYPES), end="")
         return 0
     if not cmd:
         frontend.fail("No command given to execute.")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from corral.client import Client
+from corral.compat.slurm.pmi import PmiServer, task_argv
 from corral.model.step import (
     FRAME_EXIT,
     FRAME_HEADER,
@@ -57,6 +58,7 @@ class StepOptions:
     nodelist: list[str] | None = None
     distribution: str = "block"
     pty: bool = False  # task 0 in a pseudo terminal; this terminal raw meanwhile
+    mpi: str = "none"  # pmi1/pmi2: a PMI server for the step's MPI ranks (pmi.py)
 
 
 @dataclass
@@ -115,6 +117,7 @@ class StepRun:
         self.stdin_open = opts.stdin != "none"
         self.stdin_queue: list[bytes | None] = []  # None: EOF
         self.step: dict[str, Any] = {}
+        self.pmi: PmiServer | None = None
 
     # -- the whole run ---------------------------------------------------------------
     def run(self) -> int:
@@ -132,8 +135,12 @@ class StepRun:
         old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT,)}
         old.update({s: signal.signal(s, lambda *_: None) for s in FORWARDED})
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        if self.opts.mpi in ("pmi1", "pmi2"):
+            self.pmi = PmiServer().start()
         try:
             self.step = self.c.create_step(self.job_id, **self._request(listener))
+            if self.pmi is not None:
+                self.pmi.set_size(int(self.step["ntasks"]))
             with _raw_terminal(self.opts.pty):
                 return self._relay(listener)
         except _Stopped as stop:
@@ -149,10 +156,13 @@ class StepRun:
                 conn.sock.close()
             listener.close()
             self.sel.close()
+            if self.pmi is not None:
+                self.pmi.close()
 
     def _request(self, listener: socket.socket) -> dict[str, Any]:
         o = self.opts
-        return {"argv": o.argv, "name": o.name, "working_dir": o.working_dir,
+        argv = o.argv if self.pmi is None else task_argv(o.argv, self.pmi.port)
+        return {"argv": argv, "name": o.name, "working_dir": o.working_dir,
                 "environment": o.environment, "ntasks": o.ntasks, "nodes": o.nodes,
                 "cpus_per_task": o.cpus_per_task, "overcommit": o.overcommit,
                 "io_port": listener.getsockname()[1], "io_key": self.key,

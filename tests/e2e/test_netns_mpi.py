@@ -1,0 +1,56 @@
+"""MPI for real: an MPICH program (Debian's mpich) passes a token around 4 ranks on two
+agents in network namespaces, started by srun (corral's PMI server) and by mpiexec in
+an allocation (MPICH's Hydra launching through srun). Skipped without mpicc."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_netns import NODES, Net, NetCluster, _batch, net, netcluster
+
+__all__ = ["net", "netcluster"]  # the fixtures, used by name
+
+RING = Path(__file__).parent / "data" / "ring.c"
+# every rank talks over the network, not through shared memory: both namespaces share
+# this machine's /dev/shm and host name, which MPICH would otherwise take as one node
+NOLOCAL = "export MPIR_CVAR_NOLOCAL=1\n"
+
+
+@pytest.fixture(scope="module")
+def ring(netcluster: NetCluster) -> Path:
+    if shutil.which("mpicc") is None:
+        pytest.skip("MPICH is not installed (apt-get install mpich libmpich-dev)")
+    exe = netcluster.work / "ring"
+    subprocess.run(["mpicc", "-O1", "-o", str(exe), str(RING)], check=True, timeout=120)
+    return exe
+
+
+def _ranks(text: str) -> dict[int, str]:
+    return {int(m.group(1)): m.group(3)
+            for m in re.finditer(r"^rank (\d+) of (\d+) on (\S+)$", text, re.M)}
+
+
+def test_srun_starts_mpi_ranks_across_two_nodes(netcluster: NetCluster, ring: Path) -> None:
+    script = (f"#!/bin/sh\n#SBATCH -N 2 -n 4 -o mpi-%j.out\n{NOLOCAL}"
+              f"srun --mpi=pmi2 {ring}\n")
+    job, text = _batch(netcluster, script, "mpi-%j.out")
+    assert job["state"] == "COMPLETED", (job, text)
+    assert "ring of 4 done: token 4" in text, text
+    ranks = _ranks(text)
+    assert sorted(ranks) == [0, 1, 2, 3] and set(ranks.values()) == set(NODES), text
+
+
+def test_mpiexec_in_an_allocation_launches_through_srun(netcluster: NetCluster, net: Net,
+                                                        ring: Path) -> None:
+    # salloc runs here, on the bridge: mpiexec's proxies on the nodes call back to it
+    # there (-iface), as on a cluster whose nodes reach the login host on one network
+    p = netcluster.run("salloc", "-N", "2", "-n", "4", "sh", "-c",
+                       f"{NOLOCAL}mpiexec -launcher slurm -iface {net.bridge} -n 4 {ring}")
+    assert "ring of 4 done: token 4" in p.stdout, (p.stdout, p.stderr)
+    ranks = _ranks(p.stdout)
+    assert sorted(ranks) == [0, 1, 2, 3] and set(ranks.values()) == set(NODES), p.stdout
