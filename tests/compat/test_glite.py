@@ -168,6 +168,9 @@ def test_cancel_and_the_failed_and_waiting_states(compat: Compat) -> None:
     while compat.cluster.show(sleeper)["state"] != "CANCELLED" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "Current Status:     Cancelled" in _out(compat, "glite-wms-job-status", str(sleeper))
+    # --all: every job of the user's made from a JDL
+    out = _out(compat, "glite-wms-job-status", "--all", "-v", "0")
+    assert set(_ids(out)) >= {sleeper, failing}, out
     # a second cancel, an unknown job, a bad id, a running job's output: errors
     p = _run(compat, "glite-wms-job-cancel", "--noint", str(sleeper), rc=1)
     assert _mask(p.stderr) == ("Error - Operation Failed\nUnable to cancel the job: "

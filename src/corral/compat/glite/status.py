@@ -28,7 +28,7 @@ OPTS = [
     Opt("verbosity", "verbosity", REQUIRED, "v"), Opt("input", "input", REQUIRED, "i"),
     Opt("config", "config", REQUIRED, "c"), Opt("vo", "vo", REQUIRED),
     Opt("noint", "noint", NONE), Opt("debug", "debug", NONE),
-    Opt("logfile", "logfile", REQUIRED), Opt("help", "help", NONE),
+    Opt("logfile", "logfile", REQUIRED), Opt("help", "help", NONE), Opt("all", "all", NONE),
 ]
 
 
@@ -37,7 +37,7 @@ def job_ids(argv: list[str], opts: list[Opt]) -> tuple[dict[str, Any], list[int]
     o = collect(found)
     ids = read_id_file(o["input"]) if "input" in o else []
     ids += [parse_job_id(x) for x in operands]
-    if not ids and "help" not in o:
+    if not ids and "help" not in o and "all" not in o:
         raise OptionError("give at least one job identifier (or -i FILE)")
     return o, ids
 
@@ -81,7 +81,7 @@ def render(job: dict[str, Any], events: list[dict[str, Any]], verbosity: int,
 def body(argv: list[str]) -> int:
     o, ids = job_ids(argv, OPTS)
     if "help" in o:
-        print(f"Usage: {PROG} [-v 0-3] [-i FILE] <job Id(s)>")
+        print(f"Usage: {PROG} [-v 0-3] [-i FILE] [--all] <job Id(s)>")
         return 0
     v = o.get("verbosity", "1")
     if v not in ("0", "1", "2", "3"):
@@ -90,6 +90,9 @@ def body(argv: list[str]) -> int:
     code = 0
     out = [f"\n\n{banner(PROG)}", "BOOKKEEPING INFORMATION:\n"]
     with frontend.client() as c:
+        if "all" in o:  # every job of the caller's made from a JDL
+            ids += [int(j["id"]) for j in c.jobs(history=True, user=[frontend.me()])
+                    if (j.get("spec") or {}).get("jdl") and int(j["id"]) not in ids]
         for job_id in ids:
             try:
                 job = dict(c.job(job_id))
