@@ -86,6 +86,19 @@ def test_refusals_name_the_attribute(tmp_path: Path, text: str, message: str) ->
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize(("attrs", "want"), [
+    ("CPUNumber = 8;", {"nodes": 1, "cpus_per_node": 8}),
+    ("CPUNumber = 8; SMPGranularity = 4;", {"nodes": 2, "cpus_per_node": 4}),
+    ("CPUNumber = 9; HostNumber = 2;", {"nodes": 2, "cpus_per_node": 5}),
+    ("SMPGranularity = 4; WholeNodes = true;", {"cpus_per_node": 4, "exclusive": True}),
+    ("", {}),
+])
+def test_multicore_attributes(tmp_path: Path, attrs: str, want: dict[str, object]) -> None:
+    _, reqs = _jobs(tmp_path, f'Executable = "x"; {attrs}')
+    got = {k: reqs[0][k] for k in ("nodes", "cpus_per_node", "exclusive") if k in reqs[0]}
+    assert got == want
+
+
 def test_detection() -> None:
     assert looks_like_jdl('[ Executable = "x"; ]')
     assert looks_like_jdl('# c\nexecutable = "x";\n')

@@ -239,6 +239,7 @@ def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind
         expr = _expr(ad, attr)
         if expr is not None:
             req[key] = expr
+    req.update(_size(ad))
     deep = _int(ad, "RetryCount", 0, MAX_RETRIES_LIMIT)
     if deep:
         req["retry_count"] = deep
@@ -247,6 +248,30 @@ def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind
         req["max_retries"] = shallow
     req["jdl"] = str(ad)
     return req
+
+
+def _size(ad: Any) -> dict[str, Any]:
+    """CPUNumber (CPUs in all), SMPGranularity (CPUs per node), HostNumber (nodes) and
+    WholeNodes (whole nodes only), as gLite's multicore jobs give them."""
+    total = _int(ad, "CPUNumber", 1, 10_000_000)
+    per = _int(ad, "SMPGranularity", 1, 100_000)
+    hosts = _int(ad, "HostNumber", 1, 100_000)
+    out: dict[str, Any] = {}
+    if hosts is not None:
+        out["nodes"] = hosts
+        if per is None and total is not None:
+            per = -(-total // hosts)
+    elif total is not None:
+        out["nodes"] = -(-total // per) if per else 1
+        per = per or total
+    if per is not None:
+        out["cpus_per_node"] = per
+    whole = _value(ad, "WholeNodes")
+    if whole is not None and not isinstance(whole, bool):
+        raise InvalidRequest(f"WholeNodes: {whole!r} is not true or false")
+    if whole:
+        out["exclusive"] = True
+    return out
 
 
 def jdl_jobs(text: str, *, source: str, cwd: str,
