@@ -141,6 +141,21 @@ def test_reports_match_a_recomputation_small(compat_empty: Compat) -> None:
     pct = compat_empty.out("sreport", "-t", "percent", "-p", "-n", "cluster", "utilization",
                            "start=2010-05-01", "end=2010-05-02").strip()
     assert pct.startswith("corral|") and pct.endswith("|100.00%|"), pct
+    # corral report: tables, JSON, and one-line refusals
+    c = compat_empty.cluster
+    sizes = c.corral("report", "job", "sizes", "-S", "2010-04-01", "-E", "2010-06-01").stdout
+    assert sizes.splitlines()[1].split() == ["CPUS", "JOBS", "CPU", "MEAN_WAIT_S"]
+    assert len(sizes.splitlines()) > 3
+    import json
+    rows = json.loads(c.corral("report", "account", "usage", "--json", "-S", "2010-04-01",
+                               "-E", "2010-06-01").stdout)["rows"]
+    assert rows[0]["account"] == "root" and rows[0]["jobs"] > 0
+    for args, word in ((("user", "top", "-S", "yesterday-ish"), "--start"),
+                       (("cluster", "utilization", "-S", "2010-05-02", "-E", "2010-05-01"),
+                        "end")):
+        r = c.corral("report", *args, check=False)
+        assert r.returncode in (1, 2) and word in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     bad = compat_empty.run("sreport", "job", "sizesbyaccount", rc=1)
     assert bad.stderr.startswith("sreport: error: ") and len(bad.stderr.splitlines()) == 1
 
