@@ -34,6 +34,7 @@ WEB_CLIENT = "corral-web"
 ALICE, BOB = "crl-dash-a", "crl-dash-b"
 SHOTS = Path(os.environ.get("CORRAL_SCREENSHOTS_DIR", REPO / "build" / "dashboard-screenshots"))
 TIMEOUT_MS = 20_000
+ACCESS_TOKEN_TTL_S = 8
 
 
 class WebProvider(Provider):
@@ -41,14 +42,17 @@ class WebProvider(Provider):
 
     def __init__(self, root: Path, accounts: dict[str, dict[str, Any]], redirect_uri: str
                  ) -> None:
-        super().__init__(root, accounts)
+        # access tokens short-lived: the dashboard renews them with the refresh token
+        # (at half their life) several times during the test
+        super().__init__(root, accounts, access_token_ttl_s=ACCESS_TOKEN_TTL_S)
         self.redirect_uri = redirect_uri
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
         cfg["clients"].append({
             "client_id": WEB_CLIENT, "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code"], "response_types": ["code"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
             "redirect_uris": [self.redirect_uri]})
         return cfg
 
@@ -97,6 +101,13 @@ def submit(cluster: Cluster, user: UnixUser, name: str, command: str, cpus: int 
     return int(out.strip())
 
 
+def session_cookie(page: Any, url: str) -> str:
+    found = [c["value"] for c in page.context.cookies(f"{url}/ui/")
+             if c["name"] == "corral_session"]
+    assert len(found) == 1, found
+    return str(found[0])
+
+
 def test_a_user_signs_in_and_sees_their_jobs_timeline_and_plots(site: dict[str, Any]
                                                                  ) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -129,6 +140,8 @@ def test_a_user_signs_in_and_sees_their_jobs_timeline_and_plots(site: dict[str, 
                 page.click("button[type=submit]")
             page.wait_for_url(f"{url}/ui/")
             expect(page.locator("#whoami")).to_have_text(ALICE)
+            session = session_cookie(page, url)
+            t_signed_in = time.monotonic()
 
             # the queue: her jobs only (private_data hides bob's)
             page.goto(f"{url}/ui/?history=true")
@@ -198,13 +211,24 @@ def test_a_user_signs_in_and_sees_their_jobs_timeline_and_plots(site: dict[str, 
             assert day[1]["labels"] == [f"acct-{ALICE[-1]}"]
             page.screenshot(path=str(SHOTS / "plots-day.png"), full_page=True)
 
+            # the same session all along (no second sign-in) though the first access
+            # token expired meanwhile (the live queue polling): renewed with the
+            # refresh token
+            page.goto(f"{url}/ui/")
+            left_s = ACCESS_TOKEN_TTL_S + 1 - (time.monotonic() - t_signed_in)
+            if left_s > 0:
+                page.wait_for_timeout(left_s * 1000)
+            page.goto(f"{url}/ui/")
+            expect(page.locator("#whoami")).to_have_text(ALICE)
+            assert session_cookie(page, url) == session
+
             # signing out ends the session
             page.goto(f"{url}/ui/")
             page.click("header button[type=submit]")
             page.wait_for_url(lambda u: "/ui/login" in u)
             expect(page.locator("h1")).to_have_text("Signed out")
-            cookies = page.context.cookies(url)
-            assert not [c for c in cookies if c["name"] == "corral_session"]
+            cookies = page.context.cookies(f"{url}/ui/")
+            assert not [c for c in cookies if c["name"] == "corral_session"], cookies
         finally:
             browser.close()
     deadline = time.monotonic() + 30

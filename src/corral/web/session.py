@@ -10,10 +10,11 @@ browser signs in again, without a prompt while the provider's own session lasts)
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -29,7 +30,8 @@ from corral.web.provider import ProviderClient
 
 COOKIE = "corral_session"
 MAX_SESSIONS = 10_000  # the oldest is forgotten beyond this
-RENEW_BEFORE_S = 30.0  # an access token this close to its expiry is renewed
+RENEW_BEFORE_S = 30.0  # an access token this close to its expiry is renewed (or at half
+# its life, if shorter)
 
 
 class LoginNeeded(Unauthenticated):
@@ -46,6 +48,13 @@ class Session:
     t_token_expires: float  # epoch seconds: the access token's exp
     t_ends: float  # epoch seconds: the sign-in's end (web.session_max_s)
     refresh_token: str | None = None
+    renew_before_s: float = RENEW_BEFORE_S
+    # one renewal at a time: a provider that rotates refresh tokens takes a second
+    # use of one as a theft and ends the sign-in
+    renewing: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
+
+    def due(self) -> bool:
+        return time.time() >= self.t_token_expires - self.renew_before_s
 
 
 class Sessions:
@@ -71,10 +80,6 @@ class Sessions:
             return None
         return s
 
-    def replace(self, sid: str, session: Session) -> None:
-        if sid in self._by_id:
-            self._by_id[sid] = session
-
     def close(self, sid: str | None) -> None:
         if sid:
             self._by_id.pop(sid, None)
@@ -93,13 +98,11 @@ async def web_caller(request: Request) -> Caller:
     session = sessions_of(request).get(sid)
     if session is None:
         raise LoginNeeded
-    if time.time() >= session.t_token_expires - RENEW_BEFORE_S:
-        renewed = await renew(request, session)
-        if renewed is None:
-            sessions_of(request).close(sid)
-            raise LoginNeeded
-        session = renewed
-        sessions_of(request).replace(sid or "", session)
+    if session.due():
+        async with session.renewing:
+            if session.due() and not await renew(request, session):  # (not meanwhile)
+                sessions_of(request).close(sid)
+                raise LoginNeeded
     return session.caller
 
 
@@ -119,23 +122,26 @@ async def signed_in(request: Request, issuer: IssuerConfig, answer: dict[str, An
     now = time.time()
     web = request.app.state.controller.cfg.web
     refresh = answer.get("refresh_token")
-    return Session(caller=caller, issuer=issuer,
-                   t_token_expires=float(verified.claims.get("exp", now)),
+    expires = float(verified.claims.get("exp", now))
+    return Session(caller=caller, issuer=issuer, t_token_expires=expires,
                    t_ends=now + web.session_max_s,
-                   refresh_token=refresh if isinstance(refresh, str) and refresh else None)
+                   refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+                   renew_before_s=min(RENEW_BEFORE_S, max(0.0, expires - now) / 2))
 
 
-async def renew(request: Request, session: Session) -> Session | None:
-    """A new access token with the session's refresh token (None: there is none, or
-    the provider refused it: the browser signs in again)."""
+async def renew(request: Request, session: Session) -> bool:
+    """A new access token with the session's refresh token, into the session (False:
+    there is none, or the provider refused it: the browser signs in again)."""
     if session.refresh_token is None:
-        return None
+        return False
     provider: ProviderClient = request.app.state.web_provider
     try:
         answer = await provider.refresh(session.issuer, session.refresh_token)
         fresh = await signed_in(request, session.issuer, answer)
     except CorralError:
-        return None
-    fresh.t_ends = session.t_ends
-    fresh.refresh_token = fresh.refresh_token or session.refresh_token
-    return fresh
+        return False
+    session.caller = fresh.caller
+    session.t_token_expires = fresh.t_token_expires
+    session.renew_before_s = fresh.renew_before_s
+    session.refresh_token = fresh.refresh_token or session.refresh_token
+    return True
