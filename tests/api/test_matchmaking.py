@@ -116,4 +116,19 @@ def test_jobs_asking_alike_share_one_evaluation_per_node(tmp_path: Path) -> None
         placed = {match.place(ctx.ctl.jobs[i]) for i in ids}
         assert len(placed) == 1 and match.evaluations - before == len(NODES)
         assert next(iter(placed))[0] == frozenset({"mid", "big"})
+        # nothing changed: the next pass evaluates nothing; a node changed: again
+        match.refresh(ctx.ctl.nodes.values())
+        match.place(ctx.ctl.jobs[ids[0]])
+        assert match.evaluations - before == len(NODES)
+        ctx.ctl.nodes["old"].drain = True
+        match.refresh(ctx.ctl.nodes.values())
+        match.place(ctx.ctl.jobs[ids[0]])
+        assert match.evaluations - before == 2 * len(NODES)
+        # the GLUE names of gLite JDLs
+        glue = ('other.GlueHostMainMemoryRAMSize >= 30000 && '
+                'other.GlueCEStateStatus == "Production"')
+        r = await ctx.submit(requirements=glue, hold=True)
+        assert r.status_code == 201, r.text
+        eligible, _ = match.place(ctx.ctl.jobs[r.json()["id"]])
+        assert eligible == frozenset({"big"})  # old is drained
     run(tmp_path, CONFIG, NODES, scenario)

@@ -31,17 +31,21 @@ DEFAULT_ARCH = _ARCH.get(platform.machine().lower(), platform.machine())
 DEFAULT_OPSYS = platform.system().upper() or "LINUX"
 
 MAX_CACHED = 10_000  # evaluations kept between node changes
+UNLIMITED_MIN = 2**31 - 1  # GlueCEPolicyMaxWallClockTime of a partition without a limit
 # submissions found satisfiable, by what they ask and the nodes they were judged on
 _ACCEPTED: set[tuple[Any, ...]] = set()
 Placement = tuple[frozenset[str] | None, tuple[tuple[str, float], ...]]
 
 
 def node_attrs(node: Node, partitions: list[str], site: Mapping[str, AttrValue],
-               *, idle: bool = False) -> dict[str, AttrValue]:
+               *, idle: bool = False, max_time_s: int = 0) -> dict[str, AttrValue]:
     """The node's ad as a dict. `idle`: as if nothing ran there (what a job could
-    ever get), for the check at submit."""
+    ever get), for the check at submit. `max_time_s`: the longest time limit its
+    partitions allow (0: none)."""
     used_c, used_m, used_g = (0, 0, 0) if idle else (node.cpus_used, node.mem_mb_used,
                                                      node.gpus_used)
+    up = idle or (node.reachable and not node.drain)
+    wall_min = max_time_s // 60 if max_time_s else UNLIMITED_MIN
     attrs: dict[str, AttrValue] = {
         "Name": node.name, "Machine": node.name,
         "Cpus": node.cpus, "Memory": node.mem_mb, "Gpus": node.gpus,
@@ -52,6 +56,16 @@ def node_attrs(node: Node, partitions: list[str], site: Mapping[str, AttrValue],
         "FreeGpus": node.gpus - used_g,
         "LoadAvg": round(used_c / node.cpus, 3) if node.cpus else 0.0,
         "State": "Idle" if used_c == 0 else "Busy",
+        # the GLUE 1.3 names gLite JDLs use (Requirements, Rank)
+        "GlueHostMainMemoryRAMSize": node.mem_mb, "GlueHostLogicalCPUs": node.cpus,
+        "GlueHostArchitectureSMPSize": node.cpus,
+        "GlueHostArchitecturePlatformType": DEFAULT_ARCH.lower(),
+        "GlueHostOperatingSystemName": DEFAULT_OPSYS.capitalize(),
+        "GlueCEUniqueID": f"{node.name}:8443/corral-{partitions[0] if partitions else ''}",
+        "GlueCEStateStatus": "Production" if up else "Draining",
+        "GlueCEStateFreeCPUs": node.cpus - used_c,
+        "GlueCEStateEstimatedResponseTime": 0 if used_c == 0 else 60,
+        "GlueCEPolicyMaxWallClockTime": wall_min, "GlueCEPolicyMaxCPUTime": wall_min,
     }
     attrs.update(site)
     return attrs
@@ -66,6 +80,18 @@ def job_attrs(spec: JobSpec, partition: str, mem_mb: int | None) -> dict[str, At
 
 def _partitions_of(cfg: Config, name: str) -> list[str]:
     return [p.name for p in cfg.partitions if p.nodes == "ALL" or name in p.nodes]
+
+
+def _max_time_s(cfg: Config, partitions: list[str]) -> int:
+    limits = [p.max_time_s for p in cfg.partitions if p.name in partitions]
+    return 0 if not limits or 0 in limits else max(limits)
+
+
+def _ad(cfg: Config, site: Mapping[str, Mapping[str, AttrValue]], node: Node,
+        idle: bool = False) -> Any:
+    parts = _partitions_of(cfg, node.name)
+    return make_ad(node_attrs(node, parts, site.get(node.name, {}), idle=idle,
+                              max_time_s=_max_time_s(cfg, parts)))
 
 
 def _site(cfg: Config) -> dict[str, Mapping[str, AttrValue]]:
@@ -89,8 +115,7 @@ def check_requirements(cfg: Config, spec: JobSpec, partition: str, mem_mb: int |
     expr = parse_expr("requirements", spec.requirements)
     site = _site(cfg)
     my = make_ad(job_attrs(spec, partition, mem_mb))
-    ads = [make_ad(node_attrs(n, _partitions_of(cfg, n.name), site.get(n.name, {}),
-                              idle=True)) for n in members]
+    ads = [_ad(cfg, site, n, idle=True) for n in members]
     meeting = sum(1 for ad in ads if holds(expr, my, ad))
     if meeting >= spec.nodes:
         if len(_ACCEPTED) >= 256:
@@ -114,7 +139,7 @@ class Matchmaker:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self._site = _site(cfg)
-        self._fingerprint: tuple[Any, ...] = ()
+        self._fingerprint: dict[str, tuple[Any, ...]] = {}  # node -> what its ad says
         self._ads: dict[str, Any] = {}
         self._cache: dict[tuple[Any, ...], Placement] = {}
         self._pending: Iterable[Node] | None = None  # nodes to look at before the next use
@@ -126,20 +151,27 @@ class Matchmaker:
         self._pending = nodes
 
     def _update(self) -> None:
-        """Rebuild the ads if a node changed since they were built (drops the cache)."""
+        """Rebuild the ads of the nodes that changed since they were built (a node
+        gone: its ad dropped); any change drops the cached evaluations."""
         if self._pending is None:
             return
         nodes = list(self._pending)
         self._pending = None
-        fp = tuple((n.name, n.cpus, n.mem_mb, n.gpus, n.features, n.cpus_used,
-                    n.mem_mb_used, n.gpus_used) for n in nodes)
-        if fp == self._fingerprint:
-            return
-        self._fingerprint = fp
-        self._ads = {n.name: make_ad(node_attrs(n, _partitions_of(self.cfg, n.name),
-                                                self._site.get(n.name, {})))
-                     for n in nodes}
-        self._cache.clear()
+        changed = False
+        seen = set()
+        for n in nodes:
+            seen.add(n.name)
+            fp = (n.cpus, n.mem_mb, n.gpus, n.features, n.cpus_used, n.mem_mb_used,
+                  n.gpus_used, n.reachable, n.drain)
+            if self._fingerprint.get(n.name) != fp:
+                self._fingerprint[n.name] = fp
+                self._ads[n.name] = _ad(self.cfg, self._site, n)
+                changed = True
+        for name in [name for name in self._ads if name not in seen]:
+            del self._ads[name], self._fingerprint[name]
+            changed = True
+        if changed:
+            self._cache.clear()
 
     def place(self, job: Job) -> Placement:
         """(the nodes meeting its Requirements or None, its rank of each node)."""
