@@ -65,6 +65,7 @@ BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 2.0
 DEFAULT_HEARTBEAT_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
+FAILOVER_MARGIN_S = 4.0  # several controllers: a poll's margin, a connection's limit
 SHUTDOWN_FLUSH_S = 1.0
 STEP_WAIT_POLL_S = 0.05  # a killed job whose batch ended: how often its steps are checked
 
@@ -122,10 +123,11 @@ def own_address(controller: str) -> str:
         return "127.0.0.1"
 
 
-def make_client(controller: str, cluster_key: str | None) -> httpx.AsyncClient:
+def make_client(controller: str, cluster_key: str | None,
+                connect_s: float = REQUEST_TIMEOUT_S) -> httpx.AsyncClient:
     """`unix:///path/to/sock` or `http(s)://host:port`."""
     headers = {"X-Corral-Cluster-Key": cluster_key} if cluster_key else {}
-    timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
+    timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=connect_s)
     if controller.startswith("unix://"):
         transport = httpx.AsyncHTTPTransport(uds=controller.removeprefix("unix://"))
         return httpx.AsyncClient(transport=transport, base_url="http://corral",
@@ -184,7 +186,7 @@ class Agent:
             self.pending.setdefault(report.job_id, report)
         self.steps = StepRunner(self.inventory.node, self.boot_id,
                                 controller_host(self.controller), adopt=self.launcher.adopt)
-        self.client = make_client(self.controller, self.cluster_key)
+        self.client = make_client(self.controller, self.cluster_key, self._connect_s())
         log.info("agent %s starting: %d CPUs, %d MiB, %d GPUs, controller %s",
                  self.inventory.node, self.inventory.cpus, self.inventory.mem_mb,
                  self.inventory.gpus, self.controller)
@@ -243,6 +245,9 @@ class Agent:
                                             data.get("lease_s", self.lease_s))
         return data
 
+    def _connect_s(self) -> float:
+        return FAILOVER_MARGIN_S if self.leaders.several else REQUEST_TIMEOUT_S
+
     def _switch(self, failed: httpx.AsyncClient, resp: httpx.Response | None) -> None:
         """The controller behind `failed` does not lead (or did not answer): talk to
         the next of the list, or to the leader it named."""
@@ -251,7 +256,7 @@ class Agent:
         url = self.leaders.next(resp.text if resp is not None else None)
         log.info("trying the controller at %s", url)
         self.controller = url
-        self.client = make_client(url, self.cluster_key)
+        self.client = make_client(url, self.cluster_key, self._connect_s())
         self.registered = False
         self._switched = True
         task = asyncio.get_running_loop().create_task(failed.aclose())
@@ -337,8 +342,11 @@ class Agent:
             running=[r.to_dict() for r in self.launcher.running()],
             steps_usage=[r.to_dict() for r in self.steps.usage()] if self.steps else [],
             unacknowledged=sorted(self.pending), wait_s=self.heartbeat_s)
+        # with other controllers to turn to, a leader cut off (silent) is left sooner:
+        # well within the node's lease, its jobs' lives depend on it
+        margin_s = FAILOVER_MARGIN_S if self.leaders.several else REQUEST_TIMEOUT_S
         data = await self._post("/agent/v1/poll", body,
-                                timeout_s=self.heartbeat_s + REQUEST_TIMEOUT_S)
+                                timeout_s=self.heartbeat_s + margin_s)
         self._handle_orders(data.get("orders"))
 
     def _handle_orders(self, orders: object) -> None:
