@@ -155,9 +155,14 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
-async def _start(cfg: Config, engine: Engine, leadership: Leadership | None = None
-                 ) -> Controller:
-    ctl = Controller(cfg, engine)
+async def _make(cfg: Config, engine: Engine) -> Controller:
+    return Controller(cfg, engine)  # (on the writer's loop: its publisher's thread)
+
+
+async def _start(cfg: Config, engine: Engine, leadership: Leadership | None = None,
+                 ctl: Controller | None = None) -> Controller:
+    """Start a controller (made beforehand, or now): it loads the state."""
+    ctl = ctl or Controller(cfg, engine)
     if leadership is not None:  # every transaction checks the epoch first
         ctl.writer.fence = leadership.fence
         ctl.writer.epoch = leadership.epoch
@@ -196,6 +201,14 @@ class _Leading:
 
     async def _run(self) -> None:
         try:
+            # warm while following: the writer's loop, the controller and its
+            # application are made; taking over only loads the state
+            writer = WriterLoop()
+            self.server.writer = writer
+            made = await writer.run(_make(self.cfg, self.engine))
+            api = create_app(made)
+            api.state.leadership = self.leadership
+            self.api = api
             epoch = await asyncio.to_thread(self.leadership.wait_to_lead)
             t0 = time.monotonic()
             self.follower.taking_over = True
@@ -205,13 +218,8 @@ class _Leading:
             def handover() -> None:  # (on the writer's loop, once the answer left)
                 asyncio.get_running_loop().call_later(REEXEC_AFTER_S, reexec, 2 * lease_s)
             self.leadership.on_handover = handover
-            writer = WriterLoop()
-            self.server.writer = writer
-            ctl = await writer.run(_start(self.cfg, self.engine, self.leadership))
+            ctl = await writer.run(_start(self.cfg, self.engine, self.leadership, made))
             self.server.ctl = ctl
-            api = create_app(ctl)
-            api.state.leadership = self.leadership
-            self.api = api
             self.switch.app = ReadPath(api, ctl.publisher, writer.loop)
             log.info("leading (epoch %d): state loaded in %.3f s", epoch,
                      time.monotonic() - t0)
@@ -230,9 +238,9 @@ class _Leading:
                 await self.task
         writer, ctl = self.server.writer, self.server.ctl
         if writer is not None:
+            if self.api is not None:  # (its client is the writer's loop's)
+                await writer.run(self.api.state.tokens.close())
             if ctl is not None:
-                if self.api is not None:  # (its client is the writer's loop's)
-                    await writer.run(self.api.state.tokens.close())
                 await writer.run(ctl.stop())
             writer.stop()
         if self.leadership.leading:
