@@ -18,7 +18,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     insert,
-    or_,
     select,
     update,
 )
@@ -34,6 +33,7 @@ from corral.store.meta import get_meta
 from corral.store.schema import jobs
 
 _FINAL = sorted(str(s) for s in FINAL_JOB_STATES)
+_UNFINISHED = sorted(str(s) for s in JobState if s not in FINAL_JOB_STATES)
 MAX_SPAN_KEY = "max_job_span_s"  # meta: the longest submit-to-end (store/usage.py)
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(JobSpec))
 
@@ -206,10 +206,16 @@ def load_jobs(
     final state. `since_t_end`: the unfinished ones plus those that ended at or after
     that time (what a restarting controller keeps in memory)."""
     q = select(jobs)
-    unfinished = jobs.c.state.not_in(_FINAL)
+    unfinished = jobs.c.state.in_(_UNFINISHED)
     if since_t_end is not None and not unfinished_only:
-        q = q.where(or_(unfinished, jobs.c.t_end >= since_t_end))
-    elif unfinished_only:
+        # two index reads (state, t_end), not one scan of the whole history for the OR
+        # (t_end alone: with the final states named, SQLite would read them all by state)
+        found = {j.id: j for j in map(_job, conn.execute(q.where(unfinished)))}
+        for r in conn.execute(q.where(jobs.c.t_end >= since_t_end)):
+            if r.id not in found:
+                found[r.id] = _job(r)
+        return [found[i] for i in sorted(found)]
+    if unfinished_only:
         q = q.where(unfinished)
     return _fetch(conn, q)
 
