@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from corral.api.auth import require_reader, user_caller
 from corral.api.responses import Controllers, SteppedDown
 from corral.api.routes_jobs import CtlDep
-from corral.model.errors import PermissionDenied, Unavailable
+from corral.model.errors import Conflict, PermissionDenied
 from corral.services.identity import Caller
 from corral.services.leader import Leadership
 from corral.store import leader as store_leader
@@ -21,20 +21,22 @@ router = APIRouter()
 CallerDep = Annotated[Caller, Depends(user_caller)]
 
 
-async def leadership_of(request: Request) -> Leadership:
+async def leadership_of(request: Request) -> Leadership | None:
+    """None: a controller made in-process, without an election (tests, tools)."""
     found: Leadership | None = getattr(request.app.state, "leadership", None)
-    if found is None:
-        raise Unavailable("this controller takes part in no election")
     return found
 
 
-LeadershipDep = Annotated[Leadership, Depends(leadership_of)]
+LeadershipDep = Annotated[Leadership | None, Depends(leadership_of)]
 
 
 @router.get("/v1/controllers", dependencies=[Depends(require_reader)],
             response_model=Controllers)
-async def controllers(leadership: LeadershipDep) -> dict[str, Any]:
+async def controllers(ctl: CtlDep, leadership: LeadershipDep) -> dict[str, Any]:
     """The leader, its epoch, and every controller sharing the database."""
+    if leadership is None:
+        return {"epoch": ctl.writer.epoch, "lease_s": 0, "leader": None,
+                "controllers": [], "alone": True}
     return await asyncio.to_thread(leadership.describe)
 
 
@@ -46,8 +48,8 @@ async def step_down(ctl: CtlDep, caller: CallerDep,
     takes over at once; this controller then starts again as a follower."""
     if not caller.is_admin:
         raise PermissionDenied("controller step-down: administrators only")
-    if leadership.on_handover is None or not leadership.leading:
-        raise Unavailable("controller step-down: this controller does not lead")
+    if leadership is None or leadership.on_handover is None or not leadership.leading:
+        raise Conflict("controller step-down: this controller does not lead by election")
     epoch = leadership.epoch
 
     def give_up(conn: Connection) -> bool:
