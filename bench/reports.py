@@ -111,8 +111,11 @@ def main() -> None:
     t0, t1 = build(a.db, a.jobs)
     root = Path(tempfile.mkdtemp(prefix="corral-rep-", dir="/tmp"))
     root.chmod(0o755)
+    t = time.perf_counter()
     cluster = make_cluster(root, cpus=2,
                            controller_config=f'database = "sqlite:///{a.db}"')
+    print(f"corral up on the store (controller and agent): {time.perf_counter() - t:.2f} s",
+          flush=True)
     try:
         bin_dir = root / "bin"
         cluster.corral("compat", "install", str(bin_dir))
