@@ -385,6 +385,10 @@ class Config(_Strict):
     web: WebConfig = WebConfig()
     credentials: CredentialsConfig = CredentialsConfig()
     audit: AuditConfig = AuditConfig()
+    # cluster-wide licenses: name -> how many (jobs ask with -L name[:count])
+    licenses: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$",
+                                        max_length=255)],
+                   Annotated[int, Field(ge=1, le=2**31 - 1)]] = {}
 
     @property
     def socket_path(self) -> str:

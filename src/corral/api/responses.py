@@ -76,6 +76,7 @@ class JobSpec(_Answer):
     requirements: str | None
     rank: str | None
     retry_count: int | None
+    licenses: str | None = None
     jdl: str | None
     credential: bool = False
 

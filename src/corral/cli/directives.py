@@ -78,6 +78,8 @@ def job_options(f: F) -> F:
         click.option("--retries", "retry_count", type=click.IntRange(0, MAX_RETRIES_LIMIT),
                      default=None, help="Run the job again up to N times when it fails "
                      "(non-zero exit, signal); at most the site's max_retries."),
+        click.option("-L", "--licenses",
+                     help="Cluster-wide licenses the job needs: matlab:2,comsol."),
         click.option("-w", "--nodelist", help="Nodes the job must have: n1,n2 or n[1-2]."),
         click.option("-x", "--exclude", help="Nodes the job may not use: n3 or n[3-4]."),
         click.option("--no-requeue", "no_requeue", is_flag=True, default=None,

@@ -29,7 +29,7 @@ VALUE_OPTIONS: dict[str, str] = {
     "--array": "array", "-d": "dependency", "--dependency": "dependency",
     "--signal": "signal", "-q": "qos", "--qos": "qos", "--reservation": "reservation",
     "--wrap": "wrap", "--idempotency-key": "idem_key", "--requirements": "requirements",
-    "--rank": "rank",
+    "--rank": "rank", "-L": "licenses", "--licenses": "licenses",
 }
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",

@@ -104,6 +104,7 @@ class JobSpec(Record):
     requirements: str | None
     rank: str | None
     retry_count: int | None
+    licenses: str | None
     jdl: str | None
     credential: bool
 

@@ -87,6 +87,8 @@ class JobSpec:
     # retries after the job's own failure (non-zero exit, signal), as JDL's RetryCount;
     # None or 0: none. Capped by the site's controller.max_retries.
     retry_count: int | None = None
+    # cluster-wide licenses, normalized `name:count,...` (model/licenses.py)
+    licenses: str | None = None
     jdl: str | None = None  # the gLite JDL (a ClassAd) the job was made from, if any
     # the owner's access token in a file inside the job, renewed for its whole life
     # (services/credentials.py)
@@ -118,6 +120,7 @@ class JobSpec:
 
 # the JobSpec strings that jobs often hold alike
 _SHARED_TEXT_FIELDS = ("name", "working_dir", "script", "stdout", "stderr", "partition",
+                       "licenses",
                        "account", "array", "dependency", "qos", "reservation", "signal",
                        "requirements", "rank")
 

@@ -8,6 +8,7 @@ from corral.model.errors import InvalidRequest
 from corral.sched.constraint import compile_constraint
 from corral.sched.count_machine import CountMachine
 from corral.sched.fairshare import fairshare_factors
+from corral.sched.licenses import LicensePool
 from corral.sched.limits import Tally
 from corral.sched.node_machine import NodeMachine
 from corral.sched.policies import Infos, Policy
@@ -192,6 +193,16 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             else:
                 hold(views[req.job_id], over)
         queue = admitted
+    pool = LicensePool(snapshot.licenses, snapshot.running)
+    if pool.active and any(j.licenses for j in snapshot.pending):
+        views = {j.job_id: j for j in snapshot.pending}
+        granted = []
+        for req in queue:
+            if pool.admit(views[req.job_id]):
+                granted.append(req)
+            else:
+                hold(views[req.job_id], Reason.LICENSES)
+        queue = granted
     policy.prepare(queue, snapshot.user_runtimes_s or None)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     infos: Infos = {}

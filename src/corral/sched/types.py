@@ -43,6 +43,7 @@ class RunningView:
     priority_tier: int | None = None  # its partition's tier (None: lowest tier holding its nodes)
     qos: str | None = None  # its QOS (Snapshot.qos_preempts says who may preempt it)
     account: str | None = None  # for per-account limits
+    licenses: tuple[tuple[str, int], ...] = ()  # cluster-wide licenses it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class PendingView:
     # nodes (node, value): among the nodes that fit, higher values are chosen first.
     eligible_nodes: frozenset[str] | None = None
     node_rank: tuple[tuple[str, float], ...] = ()
+    licenses: tuple[tuple[str, int], ...] = ()  # cluster-wide licenses it needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,7 @@ class Snapshot:
     # QOS name -> the QOS names whose running jobs it may preempt
     qos_preempts: dict[str, frozenset[str]] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    licenses: dict[str, int] = field(default_factory=dict)  # name -> how many there are
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,7 @@ class Reason:
     BAD_RESERVATION = "InvalidReservation"  # unknown, ended, or not allowed in it
     PREEMPTING = "Preempting"  # lower-tier jobs are being stopped to make room
     SCHEDULING_FAILED = "SchedulingFailed"  # made a cycle raise: held until released
+    LICENSES = "Licenses"  # waits for cluster-wide licenses others hold
     # set by the controller before a job reaches the core
     DEPENDENCY = "Dependency"  # waits for the jobs it depends on
     DEPENDENCY_NEVER = "DependencyNeverSatisfied"  # they ended so that it never can

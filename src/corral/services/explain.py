@@ -10,6 +10,7 @@ from corral.model.deps import DepKind, DepStatus, evaluate_one, parse_dependency
 from corral.model.event import Event
 from corral.model.intent import StopIntent
 from corral.model.job import Job
+from corral.model.licenses import parse_licenses
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
 from corral.sched.types import Reason
@@ -101,12 +102,30 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
     if reason == Reason.BAD_RESERVATION:
         return [f"Its reservation {job.spec.reservation!r} is unknown, over, does not "
                 "admit it, or is shorter than its time limit."]
+    if reason == Reason.LICENSES and job.spec.licenses:
+        return _license_lines(ctl, job)
     if reason.startswith(("Max", "QOSMax")):
         return [f"Its owner is at the {reason} limit (set by the site); it starts when "
                 "enough of their running jobs end."]
     if reason == "None":
         return ["It is waiting for the next scheduling pass."]
     return [f"Reason: {reason}."]
+
+
+def _license_lines(ctl: Controller, job: Job) -> list[str]:
+    """Which of its licenses the job waits for: what it asks, what the running jobs
+    hold, of how many."""
+    held: dict[str, int] = {}
+    for other in ctl.jobs.values():
+        if other.state.is_active and other.spec.licenses:
+            for name, count in parse_licenses(other.spec.licenses):
+                held[name] = held.get(name, 0) + count
+    short = [f"{name}: asks {count}, {held.get(name, 0)} of "
+             f"{ctl.cfg.licenses.get(name, 0)} in use"
+             for name, count in parse_licenses(job.spec.licenses or "")
+             if held.get(name, 0) + count > ctl.cfg.licenses.get(name, 0)]
+    return [f"It waits for licenses ({'; '.join(short) or job.spec.licenses}); it starts "
+            "when running jobs give them back."]
 
 
 def explain(ctl: Controller, job: Job, events: list[Event] | None = None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from corral.model.event import EventKind
 from corral.model.features import join_constraint
 from corral.model.intent import StopIntent
 from corral.model.job import NO_GPU_IDS, Job
+from corral.model.licenses import parse_licenses
 from corral.model.states import JobState
 from corral.sched.isolate import failing_jobs
 from corral.sched.types import (
@@ -157,6 +158,7 @@ class Scheduler:
                 priority_tier=(part_cfg[j.partition].priority_tier
                                if j.partition in part_cfg else None),
                 qos=j.spec.qos, account=j.spec.account,
+                licenses=parse_licenses(j.spec.licenses) if j.spec.licenses else (),
             ))
         for j in self._startable(now):
             if not self._eligible(j, room):
@@ -186,7 +188,8 @@ class Scheduler:
                         reservations=ctl.reservations.views(now),
                         qos_preempts={q.name: frozenset(q.preempt) for q in ctl.cfg.qos
                                       if q.preempt},
-                        limits=ctl.assoc.limits(self.limits))
+                        limits=ctl.assoc.limits(self.limits),
+                        licenses=dict(ctl.cfg.licenses))
 
     def _startable(self, now: float) -> list[Job]:
         """The pending jobs, in id order, less those whose begin time is ahead. Those
@@ -451,4 +454,5 @@ def _pending_view(j: Job, job_id: int) -> PendingView:
         admin_priority=j.spec.priority, constraint=join_constraint(j.spec.features),
         exclusive=j.spec.exclusive, qos=j.spec.qos, reservation=j.spec.reservation,
         required_nodes=frozenset(j.spec.nodelist), excluded_nodes=frozenset(j.spec.exclude),
+        licenses=parse_licenses(j.spec.licenses) if j.spec.licenses else (),
     )

@@ -17,6 +17,7 @@ from corral.model.bounds import check_spec
 from corral.model.errors import Infeasible, InvalidRequest, NotFound
 from corral.model.features import join_constraint
 from corral.model.job import JobSpec
+from corral.model.licenses import check_against, format_licenses, parse_licenses
 from corral.model.node import Node
 from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.sched.constraint import compile_constraint
@@ -85,6 +86,10 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     """Check a spec against the configuration and the known nodes."""
     validate_spec(spec)
     nodes = list(nodes)
+    if spec.licenses is not None:
+        wanted = parse_licenses(spec.licenses)
+        check_against(wanted, cfg.licenses)
+        spec = dataclasses.replace(spec, licenses=format_licenses(wanted))
     if spec.partition is None:
         part = cfg.default_partition
     else:

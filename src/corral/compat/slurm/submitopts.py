@@ -38,10 +38,11 @@ _USED = [
     Opt("version", "version", NONE, "V"), Opt("quiet", "quiet", NONE, "Q"),
     Opt("verbose", "verbose", NONE, "v"), Opt("test-only", "test_only", NONE),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("exclude", "exclude", REQUIRED, "x"),
+    Opt("licenses", "licenses", REQUIRED, "L"),
 ]
 # Options that change nothing on corral: accepted with a warning.
 _IGNORED_WITH_VALUE = (
-    "mail-type mail-user qos:q comment reservation licenses:L tmp distribution:m "
+    "mail-type mail-user qos:q comment reservation tmp distribution:m "
     "wckey threads-per-core cores-per-socket sockets-per-node hint "
     "cpu-freq gpus-per-task cpus-per-gpu mem-per-gpu gpu-bind ntasks-per-core "
     "ntasks-per-socket ntasks-per-gpu profile acctg-freq time-min deadline delay-boot "
@@ -244,6 +245,8 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
             req[key] = _hosts(o[key])
     if "no_requeue" in o:
         req["requeue"] = False
+    if o.get("licenses"):
+        req["licenses"] = o["licenses"]
     if "nice" in o:
         req["nice"] = int(o["nice"] or 100)
     if o.get("priority"):
