@@ -14,6 +14,7 @@ from corral.model.errors import NotFound
 from corral.model.event import EventKind
 from corral.model.intent import StopIntent
 from corral.model.job import JobSpec
+from corral.model.record import spec_dict
 from corral.model.states import JobState
 from corral.store import (
     engine_schema,
@@ -25,7 +26,6 @@ from corral.store import (
     query_jobs,
     save_job,
 )
-from corral.store.jobs import spec_dict
 from corral.store.schema import events, jobs
 from tests.store.conftest import make_job
 

@@ -40,6 +40,15 @@ PRIORITY_FACTORS = ("age", "size", "partition", "nice", "fairshare", "qos", "adm
 SCHED_FIELDS = frozenset({"reason", "priority", "priority_factors", "t_eligible_est"})
 # The renderings kept on a job (never stored, never compared): any other change drops them.
 _VIEW_SLOTS = frozenset({"views", "view_sched"})
+# The fields of a job's stored row that may change after submit. An assignment to one
+# of them (but reason and priority, which every event carries) on a TrackedJob is
+# noted in UNRECORDED until the controller's next event for the job takes it
+# (services/state.py).
+STORED_FIELDS = ("state", "reason", "intent", "partition", "time_limit_s",
+                 "mem_mb_per_node", "t_start", "t_end", "nodes", "exit_code", "signal",
+                 "cpu_time_s", "max_rss_mb", "restarts", "retries", "priority",
+                 "array_job_id", "array_task_id", "gpu_ids", "cancelled_by_uid", "spec")
+_NOTED = frozenset(STORED_FIELDS) - SCHED_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +282,8 @@ CHANGES = [0]
 # The ids of the TrackedJobs changed (or touched) since the controller last published
 # its read model (services/snapshot.py), which empties it.
 DIRTY: set[int] = set()
+# job id -> the stored fields assigned since its last event (services/state.py takes them)
+UNRECORDED: dict[int, set[str]] = {}
 
 
 class TrackedJob(Job):
@@ -292,8 +303,14 @@ class TrackedJob(Job):
             CHANGES[0] += 1
             DIRTY.add(self.id)
             object.__setattr__(self, "views", None)
-            if name == "state":
-                object.__setattr__(self, "view_sched", None)
+            if name in _NOTED:
+                noted = UNRECORDED.get(self.id)
+                if noted is None:
+                    UNRECORDED[self.id] = {name}
+                else:
+                    noted.add(name)
+                if name == "state":
+                    object.__setattr__(self, "view_sched", None)
 
 
 def track(job: Job) -> TrackedJob:

@@ -94,8 +94,10 @@ class Access:
         """One event of the job's log as the caller may read it: the submit event
         carries the spec, so its private fields go the same way as in job_dict."""
         d = event.to_dict()
+        if "set" in event.data:  # what replay sets (services/state.py): not shown
+            d["data"] = {k: v for k, v in event.data.items() if k != "set"}
         if not self.reads_private(caller, job) and event.kind == EventKind.SUBMIT:
-            d["data"] = _withheld_spec(event.data)
+            d["data"] = _withheld_spec(d["data"])
         return d
 
     # ---- acting on a job ---------------------------------------------------------

@@ -24,6 +24,7 @@ from corral.model.states import JobState, check_job_transition
 from corral.services.authz import Action
 from corral.services.identity import Caller
 from corral.services.intents import clear_intent, set_intent
+from corral.services.state import rest_data
 from corral.services.submit import resolve
 from corral.store import arrays as store_arrays
 from corral.store.events import append_event
@@ -48,7 +49,7 @@ class Arrays:
         self.rests: dict[int, ArrayRest] = {}  # array id -> its waiting rest
         self._ids: list[int] = []  # the keys of `rests`, sorted
         # tasks taken out of their rest whose own row is not yet written: their
-        # insert goes with the first store op of that task (Controller.record)
+        # insert goes with the first store op of that task (services/runtime.py: _write)
         self.unsaved: dict[int, Op] = {}
 
     # ---- life cycle -----------------------------------------------------------------
@@ -172,7 +173,7 @@ class Arrays:
                  data: dict[str, Any]) -> Op:
         copy = dataclasses.replace(rest.template)
         t = time.time()
-        data = {"array_id": rest.id, "tasks": len(rest.pending), **data}
+        data = rest_data(copy, {"array_id": rest.id, "tasks": len(rest.pending), **data})
 
         def op(conn: Connection) -> None:
             store_arrays.save_array(conn, copy)

@@ -21,6 +21,7 @@ from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState, check_job_transition
+from corral.services import commands
 from corral.services.access import Access
 from corral.services.authz import Action
 from corral.services.identity import Caller
@@ -29,6 +30,7 @@ from corral.services.jobtable import JobTable
 from corral.services.launch import term_signal
 from corral.services.orders import OrderBook
 from corral.services.retries import retry_or_end
+from corral.services.state import ClusterState
 from corral.services.submit import resolve
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
@@ -66,6 +68,9 @@ class JobControl:
                    to_state: str | None = ..., data: dict[str, Any] | None = ...
                    ) -> Callable[[Connection], Any]: ...
         async def notify_finished(self) -> None: ...
+        async def run_command(self, out: commands.Outcome) -> str: ...
+        state: ClusterState
+        rules: commands.Rules
         def kick(self) -> None: ...
         def release_resources(self, job: Job) -> None: ...
         def lend_resources(self, job: Job, *, back: bool) -> None: ...
@@ -85,30 +90,18 @@ class JobControl:
         """Cancel a job, or with `signal` send it one: to all its processes, its batch
         script's process group ("batch") or its steps only ("steps")."""
         job = self.own_job(caller, job_id, Action.CANCEL if signal is None else Action.SIGNAL)
-        if job.state.is_final:
-            return str(job.state)
+        now = time.time()
         if signal is not None and job.state.is_active:
-            await self.persist(self.record(job, EventKind.SIGNAL, data={
-                "signal": signal, "target": target, "step_id": step_id}))
-            for node in job.nodes:
-                self.orders.push(node, {"kind": "signal", "job_id": job.id, "signal": signal,
-                                        "target": target, "step_id": step_id})
-            return str(job.state)
-        job.cancelled_by_uid = caller.uid
-        if job.state.is_waiting:
-            job.t_end = time.time()
-            clear_intent(job)
-            await self.persist(self.change(job, JobState.CANCELLED, data={"by": caller.user}))
+            return await self.run_command(commands.signal(
+                self.state, self.rules, caller, job.id, signal, now, target=target,
+                step_id=step_id))
+        was_waiting = job.state.is_waiting
+        answer = await self.run_command(commands.cancel(self.state, self.rules, caller,
+                                                        job.id, now))
+        if was_waiting:
             await self.notify_finished()
             self.kick()
-            return str(job.state)
-        set_intent(job, StopIntent.CANCEL)
-        data = {"by": caller.user, "action": "cancel"}
-        await self.persist(self.change(job, JobState.COMPLETING, data=data)
-                           if job.state != JobState.COMPLETING
-                           else self.record(job, EventKind.UPDATE, data=data))
-        self.order_kill(job)
-        return str(job.state)
+        return answer
 
     async def end_allocation(self, caller: Caller, job_id: int, exit_code: int) -> str:
         """The client of an allocation (salloc) is done: the job ends COMPLETED, or
@@ -197,22 +190,13 @@ class JobControl:
 
     async def hold(self, caller: Caller, job_id: int) -> None:
         job = self.own_job(caller, job_id, Action.HOLD)
-        if job.state == JobState.HELD:
-            return
-        if job.state != JobState.PENDING:
-            raise Conflict(f"job {job_id}: only a pending job can be held (it is {job.state})")
-        set_intent(job, self.access.held_by(caller, job.uid))
-        await self.persist(self.change(job, JobState.HELD, kind=EventKind.HOLD,
-                                       data={"by": caller.user}))
+        await self.run_command(commands.hold(self.state, self.rules, caller, job.id,
+                                             time.time()))
 
     async def release(self, caller: Caller, job_id: int) -> None:
         job = self.own_job(caller, job_id, Action.RELEASE)
-        if job.state != JobState.HELD:
-            raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
-        self.access.check_release(caller, job)
-        clear_intent(job)
-        await self.persist(self.change(job, JobState.PENDING, kind=EventKind.RELEASE,
-                                       data={"by": caller.user}))
+        await self.run_command(commands.release(self.state, self.rules, caller, job.id,
+                                                time.time()))
         self.kick()
 
     async def requeue(self, caller: Caller, job_id: int, *, hold: bool = False) -> None:

@@ -11,32 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from corral.config import Config
-from corral.logs import log_ids
 from corral.model.arrays import ArrayRest, parse_array_cached
 from corral.model.deps import parse_dependency
 from corral.model.errors import NotFound
-from corral.model.event import Event, EventKind
+from corral.model.event import Event
 from corral.model.intent import StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
-from corral.model.states import JobState, check_job_transition
+from corral.model.states import JobState
 from corral.services import node_checks
 from corral.services.access import Access
 from corral.services.accounting import Accounting
 from corral.services.arrays import Arrays
 from corral.services.assoc import Associations
 from corral.services.audit import AuditTrail
+from corral.services.commands import Rules
 from corral.services.control import JobControl
 from corral.services.credentials import Credentials
 from corral.services.dependencies import Dependencies
@@ -48,8 +46,10 @@ from corral.services.leases import Leases, expire
 from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
 from corral.services.reservations import Reservations
+from corral.services.runtime import Runtime
 from corral.services.scheduling import Scheduler
 from corral.services.snapshot import Publisher
+from corral.services.state import ClusterState
 from corral.services.steps import Steps
 from corral.services.submit import resolve
 from corral.services.submit_filter import SubmitFilter
@@ -64,7 +64,7 @@ from corral.store import submit_keys as store_submit_keys
 log = logging.getLogger("corral.controller")
 
 
-class Controller(JobControl):
+class Controller(Runtime, JobControl):
     def __init__(self, cfg: Config, engine: Engine) -> None:
         self.cfg = cfg
         self.engine = engine
@@ -74,6 +74,8 @@ class Controller(JobControl):
         self.submit_filter = SubmitFilter(cfg.controller.submit_filter)
         self.writer = Writer(engine)
         self.jobs = JobTable()
+        # the jobs as services/state.py's plain state: applied events move them
+        self.state = ClusterState(jobs=self.jobs, on_move=self.jobs.restate)
         self.publisher = Publisher(self)  # the read model (services/snapshot.py)
         self.nodes: dict[str, Node] = {}
         self.node_boot: dict[str, str] = {}
@@ -94,7 +96,9 @@ class Controller(JobControl):
         self.lent: set[int] = set()  # suspended jobs whose CPUs and GPUs are lent
         self.end_codes: dict[int, int] = {}  # allocations ended by their client -> exit code
         self.usage = Usage(cfg.scheduler.fairshare_half_life_s)
-        self.reservations = Reservations(self)
+        self.reservations = Reservations(self, self.state)
+        # what the command handlers need of the site (services/commands.py)
+        self.rules = Rules(self.access, cfg.controller.kill_grace_s)
         self.assoc = Associations(self)
         self.steps = Steps(self)
         self.accounting = Accounting(self)  # usage records as jobs end, capacity samples
@@ -168,51 +172,6 @@ class Controller(JobControl):
 
     def clear_kick(self) -> None:
         self._kick.clear()
-
-    # ---- persistence ------------------------------------------------------
-    async def persist(self, op: Callable[[Connection], Any]) -> Any:
-        try:
-            return await self.writer.run(op)
-        except Exception:
-            log.critical("the store refused a state change; exiting so that a restart "
-                         "reloads the truth from the store", exc_info=True)
-            os._exit(70)
-
-    def change(self, job: Job, new: JobState, *, kind: EventKind = EventKind.STATE,
-               data: dict[str, Any] | None = None) -> Callable[[Connection], Any]:
-        """Move a job in memory now; return the store op that makes it durable."""
-        old = job.state
-        check_job_transition(str(job.id), old, new)
-        job.state = new
-        self.jobs.restate(job, old)
-        log.info("job %d: %s -> %s%s", job.id, old, new,
-                 f" on {','.join(job.nodes)}" if job.nodes and new.is_active else "",
-                 extra=log_ids(job_id=job.id, node=job.nodes[0] if job.nodes else None))
-        if new.is_final:
-            self.counters["jobs_ended"] += 1
-            self.usage.charge_job(job, time.time())
-            if job.t_start is not None and job.t_end is not None and self.scheduler:
-                # runtime history, for policies that predict (EASY++, predictive)
-                self.scheduler.policy.record_finish(
-                    job.user, job.t_end - job.t_start, job.time_limit_s or float("inf"))
-        op = self.record(job, kind, from_state=str(old), to_state=str(new), data=data)
-        if new.is_final:
-            return self.accounting.on_end(job, op)
-        return self.accounting.on_requeue(job, op) if kind == EventKind.REQUEUE else op
-
-    def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,
-               to_state: str | None = None, data: dict[str, Any] | None = None
-               ) -> Callable[[Connection], Any]:
-        copy = dataclasses.replace(job)
-        t = time.time()
-        first = self.arrays.unsaved.pop(job.id, None)  # a task just out of its rest
-
-        def op(conn: Connection) -> None:
-            if first is not None:
-                first(conn)
-            store_jobs.save_job(conn, copy)
-            store_events.append_event(conn, copy.id, t, kind, from_state, to_state, data)
-        return op
 
     async def notify_finished(self) -> None:
         async with self._finished:

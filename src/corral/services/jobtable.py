@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from corral.model.job import DIRTY, Job, track
+from corral.model.job import DIRTY, UNRECORDED, Job, track
 from corral.model.states import JobState
 
 
@@ -52,6 +52,7 @@ class JobTable(dict[int, Job]):
         job = self[job_id]
         super().__delitem__(job_id)
         DIRTY.add(job_id)  # gone from the next read model (services/snapshot.py)
+        UNRECORDED.pop(job_id, None)
         self.by_state[job.state].pop(job_id, None)
         self.array_tasks -= job.array_job_id is not None
         self.generation += 1
@@ -65,7 +66,7 @@ class JobTable(dict[int, Job]):
         return job
 
     def restate(self, job: Job, old: JobState) -> None:
-        """The job moved from `old` to job.state (Controller.change)."""
+        """The job moved from `old` to job.state (services/runtime.py: apply via change)."""
         if self.get(job.id) is not job:
             return  # an array's rest or a copy: not in the queue
         self.by_state[old].pop(job.id, None)

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from corral.model.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
-from corral.model.event import EventKind
+from corral.model.errors import NotFound, PermissionDenied
+from corral.model.event import Event
 from corral.sched.types import ReservationView
-from corral.services.authz import Action
+from corral.services import commands
+from corral.services.commands import Outcome
 from corral.services.identity import Caller
+from corral.services.state import ClusterState
+from corral.services.state import apply as state_apply
 from corral.store import events as store_events
 from corral.store import meta as store_meta
 
@@ -54,72 +58,81 @@ class Reservation:
         return d
 
 
+def _reservation(d: dict[str, Any]) -> Reservation:
+    return Reservation(name=d["name"], nodes=tuple(d["nodes"]), t_start=d["t_start"],
+                       t_end=d["t_end"], users=tuple(d["users"]),
+                       accounts=tuple(d["accounts"]), maintenance=d["maintenance"])
+
+
 class Reservations:
-    def __init__(self, ctl: Controller) -> None:
+    """The runtime of reservation changes: the handlers (services/commands.py) decide,
+    their event is applied to the state at once (a change that comes while this one
+    is being written sees it), then written."""
+
+    def __init__(self, ctl: Controller, state: ClusterState | None = None) -> None:
         self.ctl = ctl
-        self.items: dict[str, Reservation] = {}
+        self.state = ClusterState() if state is None else state
+        self._raw: dict[str, dict[str, Any]] | None = None
+        self._items: dict[str, Reservation] = {}
+
+    @property
+    def items(self) -> dict[str, Reservation]:
+        """The reservations as objects (rebuilt when an applied event replaced them)."""
+        raw = self.state.reservations
+        if raw is not self._raw:
+            self._items = {name: _reservation(d) for name, d in raw.items()}
+            self._raw = raw
+        return self._items
 
     def load(self, conn: Connection) -> None:
         raw = store_meta.get_meta(conn, META_KEY)
-        for d in json.loads(raw) if raw else []:
-            r = Reservation(name=d["name"], nodes=tuple(d["nodes"]), t_start=d["t_start"],
-                            t_end=d["t_end"], users=tuple(d["users"]),
-                            accounts=tuple(d["accounts"]), maintenance=d["maintenance"])
-            self.items[r.name] = r
+        self.state.reservations = {d["name"]: _reservation(d).to_dict()
+                                   for d in (json.loads(raw) if raw else [])}
 
     def views(self, now: float) -> tuple[ReservationView, ...]:
         return tuple(r.view() for r in self.items.values() if r.t_end > now)
 
-    def _save_op(self, items: dict[str, Reservation], what: dict[str, Any]) -> Any:
-        text = json.dumps([r.to_dict() for r in items.values()])
-        t = time.time()
+    def _save_op(self, ev: Event) -> Any:
+        text = json.dumps(list(self.state.reservations.values()))
 
         def op(conn: Connection) -> None:
             store_meta.set_meta(conn, META_KEY, text)
-            store_events.append_event(conn, None, t, EventKind.UPDATE,
-                                      data={"reservation": what})
+            store_events.append_event(conn, None, ev.t, ev.kind, data=ev.data)
         return op
 
-    async def create(self, caller: Caller, r: Reservation) -> Reservation:
-        self.ctl.access.check_cluster(caller, Action.CREATE_RESERVATION,
-                                      f"create reservation {r.name}")
-        if r.name in self.items:
-            raise Conflict(f"reservation {r.name!r} exists already")
-        if r.t_end <= r.t_start:
-            raise InvalidRequest(f"reservation {r.name!r}: it ends before it starts")
-        if r.t_end <= time.time():
-            raise InvalidRequest(f"reservation {r.name!r}: its window is in the past")
-        unknown = sorted(set(r.nodes) - set(self.ctl.nodes))
-        if unknown:
-            raise NotFound(f"reservation {r.name!r}: no node named {unknown[0]!r}")
-        # checked and applied in memory at once, before the write: a change that comes
-        # while this one is being written sees it (and is written after it)
-        self.items = {**self.items, r.name: r}
+    async def _run(self, out: Outcome, undo: Callable[[], Event | None]) -> None:
+        ev = out.events[0]
+        state_apply(self.state, ev)  # refused here if another change came first
         try:
-            await self.ctl.persist(self._save_op(self.items, {"created": r.to_dict(),
-                                                              "by": caller.user}))
+            await self.ctl.persist(self._save_op(ev))
         except Exception:
-            if self.items.get(r.name) is r:  # undo this change only
-                self.items = {k: v for k, v in self.items.items() if k != r.name}
+            back = undo()  # this change only, if nothing changed it since
+            if back is not None:
+                state_apply(self.state, back)
             raise
         self.ctl.kick()
+
+    async def create(self, caller: Caller, r: Reservation) -> Reservation:
+        d = r.to_dict()
+        out = commands.create_reservation(self.state, caller, d, time.time(),
+                                          frozenset(self.ctl.nodes))
+
+        def undo() -> Event | None:
+            if self.state.reservations.get(r.name) != d:
+                return None
+            return commands.reservation_event(time.time(), {"deleted": r.name})
+        await self._run(out, undo)
         return r
 
     async def delete(self, caller: Caller, name: str) -> None:
-        self.ctl.access.check_cluster(caller, Action.DELETE_RESERVATION,
-                                      f"delete reservation {name}")
-        old = self.items.get(name)
-        if old is None:
-            raise NotFound(f"reservation {name!r}: no such reservation")
-        self.items = {k: v for k, v in self.items.items() if k != name}
-        try:
-            await self.ctl.persist(self._save_op(self.items, {"deleted": name,
-                                                              "by": caller.user}))
-        except Exception:
-            if name not in self.items:  # undo this change only
-                self.items = {**self.items, name: old}
-            raise
-        self.ctl.kick()
+        old = self.state.reservations.get(name)
+        out = commands.delete_reservation(self.state, caller, name, time.time())
+
+        def undo() -> Event | None:
+            if old is None or name in self.state.reservations:
+                return None
+            return commands.reservation_event(time.time(), {"created": old})
+        await self._run(out, undo)
 
     def check_usable(self, name: str, user: str, account: str | None) -> None:
         """At submit: a job may name only a reservation that exists and admits it."""

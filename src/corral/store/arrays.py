@@ -19,10 +19,11 @@ from corral.model.arrays import parse_array_cached, task_index
 from corral.model.event import EventKind
 from corral.model.intent import parse_intent
 from corral.model.job import Job, JobSpec
+from corral.model.record import image, spec_dict
 from corral.model.states import JobState
 from corral.store.dialect import reserve_id_block
 from corral.store.events import append_events, event_row
-from corral.store.jobs import insert_job_with_id, spec_dict
+from corral.store.jobs import insert_job_with_id
 from corral.store.schema import arrays, jobs
 
 WAITING = (str(JobState.PENDING), str(JobState.HELD))
@@ -49,7 +50,8 @@ def insert_array(conn: Connection, tmpl: Job, tasks: int) -> int:
                                   "t_submit": tmpl.t_submit, **_values(tmpl)})
     append_events(conn, [event_row(None, tmpl.t_submit, EventKind.SUBMIT, None,
                                    str(tmpl.state), {"array_id": first, "tasks": tasks,
-                                                     **spec_dict(tmpl.spec)})])
+                                                     **spec_dict(tmpl.spec),
+                                                     "set": image(tmpl, spec=False)})])
     return first
 
 

@@ -6,7 +6,6 @@ nothing here commits.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -26,6 +25,7 @@ from corral.model.errors import NotFound
 from corral.model.event import EventKind
 from corral.model.intent import parse_intent
 from corral.model.job import NO_GPU_IDS, Job, JobSpec
+from corral.model.record import image, spec_dict
 from corral.model.states import FINAL_JOB_STATES, JobState
 from corral.store.dialect import can_batch_returning, reserve_id_block, reserve_ids
 from corral.store.events import append_events, event_row
@@ -35,19 +35,6 @@ from corral.store.schema import jobs
 _FINAL = sorted(str(s) for s in FINAL_JOB_STATES)
 _UNFINISHED = sorted(str(s) for s in JobState if s not in FINAL_JOB_STATES)
 MAX_SPAN_KEY = "max_job_span_s"  # meta: the longest submit-to-end (store/usage.py)
-_SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(JobSpec))
-
-
-def spec_dict(spec: JobSpec) -> dict[str, Any]:
-    """JobSpec.to_dict() without dataclasses.asdict's deep copy (hot in batch inserts);
-    tests/store checks that the two agree."""
-    d = {name: getattr(spec, name) for name in _SPEC_FIELDS}
-    d["argv"] = list(spec.argv)
-    d["features"] = list(spec.features)
-    d["nodelist"] = list(spec.nodelist)
-    d["exclude"] = list(spec.exclude)
-    d["environment"] = dict(spec.environment)
-    return d
 
 
 def _spec_json(spec_d: dict[str, Any]) -> str:
@@ -103,7 +90,9 @@ def _insert_values(job: Job, spec_d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _submit_event(job_id: int, job: Job, spec_d: dict[str, Any]) -> dict[str, Any]:
-    return event_row(job_id, job.t_submit, EventKind.SUBMIT, None, str(job.state), spec_d)
+    """The spec, and under "set" the rest of the job's row (services/state.py)."""
+    return event_row(job_id, job.t_submit, EventKind.SUBMIT, None, str(job.state),
+                     {**spec_d, "set": image(job, spec=False)})
 
 
 def insert_job(conn: Connection, job: Job) -> int:
@@ -117,12 +106,12 @@ def insert_job(conn: Connection, job: Job) -> int:
 
 def insert_job_with_id(conn: Connection, job: Job, data: dict[str, Any]) -> None:
     """Insert a job under its already reserved id (an array task leaving its rest),
-    with a submit event carrying `data`."""
+    with a submit event carrying `data` and, under "set", the job's whole row."""
     values = _insert_values(job, spec_dict(job.spec))
     values["id"] = job.id
     conn.execute(insert(jobs), values)
     append_events(conn, [event_row(job.id, job.t_submit, EventKind.SUBMIT, None,
-                                   str(job.state), data)])
+                                   str(job.state), {**data, "set": image(job)})])
 
 
 def insert_jobs(conn: Connection, batch: Sequence[Job]) -> list[int]:

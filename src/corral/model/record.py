@@ -1,0 +1,84 @@
+"""A job's stored fields as JSON values and back: what an event carries to reproduce
+a change (services/state.py applies it; docs/adr/0003-events-and-apply.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from corral.model.intent import parse_intent
+from corral.model.job import NO_GPU_IDS, STORED_FIELDS, Job, JobSpec
+from corral.model.states import JobState
+
+# Set at submit and never changed: with STORED_FIELDS, a job's whole stored row.
+IDENTITY_FIELDS = ("user", "uid", "gid", "t_submit")
+IMAGE_FIELDS = IDENTITY_FIELDS + STORED_FIELDS
+_SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(JobSpec))
+
+
+def spec_dict(spec: JobSpec) -> dict[str, Any]:
+    """JobSpec.to_dict() without dataclasses.asdict's deep copy (hot in batch inserts);
+    tests/store checks that the two agree."""
+    d = {name: getattr(spec, name) for name in _SPEC_FIELDS}
+    d["argv"] = list(spec.argv)
+    d["features"] = list(spec.features)
+    d["nodelist"] = list(spec.nodelist)
+    d["exclude"] = list(spec.exclude)
+    d["environment"] = dict(spec.environment)
+    return d
+
+
+def encode_value(name: str, value: Any) -> Any:
+    """One field of a Job as a JSON value."""
+    if name == "state":
+        return str(value)
+    if name == "intent":
+        return None if value is None else str(value)
+    if name == "nodes":
+        return list(value)
+    if name == "gpu_ids":
+        return {node: list(ids) for node, ids in value.items()}
+    if name == "spec":
+        return spec_dict(value)
+    return value
+
+
+def decode_value(name: str, value: Any) -> Any:
+    """A field's JSON value as the Job holds it."""
+    if name == "state":
+        return JobState(value)
+    if name == "intent":
+        return parse_intent(value)
+    if name == "nodes":
+        return tuple(value)
+    if name == "gpu_ids":
+        return {str(n): tuple(int(i) for i in ids) for n, ids in value.items()} \
+            if value else NO_GPU_IDS
+    if name == "spec":
+        return JobSpec.from_dict(value)
+    if name == "priority":
+        return float(value)
+    return value
+
+
+def encode(job: Job, names: Iterable[str]) -> dict[str, Any]:
+    return {name: encode_value(name, getattr(job, name)) for name in names}
+
+
+def image(job: Job, *, spec: bool = True) -> dict[str, Any]:
+    """Every stored field of a job (its id aside); without the spec if `spec` is False."""
+    return encode(job, IMAGE_FIELDS if spec else
+                  tuple(n for n in IMAGE_FIELDS if n != "spec"))
+
+
+def job_from_image(job_id: int, values: Mapping[str, Any]) -> Job:
+    """A job as an image describes it (an image from `image`)."""
+    kw = {name: decode_value(name, values[name]) for name in IMAGE_FIELDS if name in values}
+    return Job(id=job_id, **kw)
+
+
+def assign(job: Job, values: Mapping[str, Any]) -> None:
+    """Set the fields an event carries (`state` too: the caller checks the move)."""
+    for name, value in values.items():
+        setattr(job, name, decode_value(name, value))

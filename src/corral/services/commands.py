@@ -1,0 +1,176 @@
+"""Command handlers: functions of (state, caller, request, now) -> (events, orders).
+
+No I/O, no clock, no change of the state inside: a handler checks the request
+against the state (authorization through services/access.py, which asks the one
+authorization point, services/authz.py's authorize), and says what should happen
+as events (services/state.py applies them, the writer stores them) and as orders
+to agents. The controller's runtime (services/control.py, services/reservations.py)
+calls them, applies their events at once (so the next command sees them) and
+persists. tests/api/test_commands.py runs them with a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.model.errors import Conflict, InvalidRequest, NotFound
+from corral.model.event import Event, EventKind
+from corral.model.intent import REASONS, StopIntent
+from corral.model.job import Job
+from corral.model.record import encode_value
+from corral.model.states import JobState, check_job_transition
+from corral.services.access import Access
+from corral.services.authz import Action, authorize
+from corral.services.identity import Caller
+from corral.services.launch import term_signal
+from corral.services.state import ALWAYS, SET, ClusterState
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What an agent is told to do: a node and the order's body."""
+
+    node: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    events: tuple[Event, ...] = ()
+    orders: tuple[Order, ...] = ()
+    answer: str = ""  # the job's state as the request's answer
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the site says that the handlers need (from its configuration)."""
+
+    access: Access = field(default_factory=Access)
+    kill_grace_s: float = 30.0
+
+
+def job_change(job: Job, kind: EventKind, now: float, values: Mapping[str, Any], *,
+               to: JobState | None = None, data: Mapping[str, Any] | None = None) -> Event:
+    """The event that sets `values` (Job field -> value) on the job, and moves it to
+    `to` if given (checked against the one transition table)."""
+    enc = {name: encode_value(name, getattr(job, name)) for name in ALWAYS}
+    enc.update({name: encode_value(name, v) for name, v in values.items()})
+    from_state = to_state = None
+    if to is not None:
+        check_job_transition(str(job.id), job.state, to)
+        enc["state"] = str(to)
+        from_state, to_state = str(job.state), str(to)
+    return Event(seq=0, job_id=job.id, t=now, kind=kind, from_state=from_state,
+                 to_state=to_state, data={**(data or {}), SET: enc})
+
+
+def _intent(intent: StopIntent | None) -> dict[str, Any]:
+    return {"intent": intent, "reason": REASONS[intent] if intent is not None else "None"}
+
+
+def _job(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
+         action: Action) -> Job:
+    job = state.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id}: no such job in the queue")
+    rules.access.check_acts_on(caller, job, action)
+    return job
+
+
+def kill_orders(job: Job, rules: Rules) -> tuple[Order, ...]:
+    """The agents of a job whose run is being stopped kill it there."""
+    return tuple(Order(node, {"kind": "cancel", "job_id": job.id, "signal": term_signal(job),
+                              "grace_s": rules.kill_grace_s}) for node in job.nodes)
+
+
+# ---- jobs ----------------------------------------------------------------------------
+def cancel(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
+           now: float) -> Outcome:
+    """A waiting job ends CANCELLED now; a running one is stopped (COMPLETING, its
+    agents told to kill it) and ends when they report; a finished one stays."""
+    job = _job(state, rules, caller, job_id, Action.CANCEL)
+    if job.state.is_final:
+        return Outcome(answer=str(job.state))
+    by = {"by": caller.user}
+    if job.state.is_waiting:
+        ev = job_change(job, EventKind.STATE, now, {"cancelled_by_uid": caller.uid,
+                                                   "t_end": now, **_intent(None)},
+                        to=JobState.CANCELLED, data=by)
+        return Outcome((ev,), answer=str(JobState.CANCELLED))
+    values = {"cancelled_by_uid": caller.uid, **_intent(StopIntent.CANCEL)}
+    data = {**by, "action": "cancel"}
+    ev = job_change(job, EventKind.STATE, now, values, to=JobState.COMPLETING, data=data) \
+        if job.state != JobState.COMPLETING else \
+        job_change(job, EventKind.UPDATE, now, values, data=data)
+    return Outcome((ev,), kill_orders(job, rules), answer=str(JobState.COMPLETING))
+
+
+def hold(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
+         now: float) -> Outcome:
+    """A pending job is held by its owner, or by an operator (then only one releases
+    it); a held one stays as it is."""
+    job = _job(state, rules, caller, job_id, Action.HOLD)
+    if job.state == JobState.HELD:
+        return Outcome(answer=str(job.state))
+    if job.state != JobState.PENDING:
+        raise Conflict(f"job {job_id}: only a pending job can be held (it is {job.state})")
+    ev = job_change(job, EventKind.HOLD, now, _intent(rules.access.held_by(caller, job.uid)),
+                    to=JobState.HELD, data={"by": caller.user})
+    return Outcome((ev,), answer=str(JobState.HELD))
+
+
+def release(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
+            now: float) -> Outcome:
+    job = _job(state, rules, caller, job_id, Action.RELEASE)
+    if job.state != JobState.HELD:
+        raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
+    rules.access.check_release(caller, job)
+    ev = job_change(job, EventKind.RELEASE, now, _intent(None), to=JobState.PENDING,
+                    data={"by": caller.user})
+    return Outcome((ev,), answer=str(JobState.PENDING))
+
+
+def signal(state: ClusterState, rules: Rules, caller: Caller, job_id: int, signum: int,
+           now: float, *, target: str = "all", step_id: int | None = None) -> Outcome:
+    """Send a running job's processes a signal (its batch script's or its steps')."""
+    job = _job(state, rules, caller, job_id, Action.SIGNAL)
+    if not job.state.is_active:
+        return Outcome(answer=str(job.state))
+    body = {"signal": signum, "target": target, "step_id": step_id}
+    ev = job_change(job, EventKind.SIGNAL, now, {}, data=body)
+    return Outcome((ev,), tuple(Order(node, {"kind": "signal", "job_id": job.id, **body})
+                                for node in job.nodes), answer=str(job.state))
+
+
+# ---- reservations -------------------------------------------------------------------
+def reservation_event(now: float, what: dict[str, Any]) -> Event:
+    """A change of the reservations, as an event replay applies (services/state.py)."""
+    return Event(seq=0, job_id=None, t=now, kind=EventKind.UPDATE, data={"reservation": what})
+
+
+def create_reservation(state: ClusterState, caller: Caller, r: Mapping[str, Any],
+                       now: float, nodes: frozenset[str]) -> Outcome:
+    """`r`: the reservation as its to_dict() (services/reservations.py); `nodes`: the
+    nodes the cluster knows."""
+    name = str(r["name"])
+    authorize(caller, Action.CREATE_RESERVATION, what=f"create reservation {name}")
+    if name in state.reservations:
+        raise Conflict(f"reservation {name!r} exists already")
+    if r["t_end"] <= r["t_start"]:
+        raise InvalidRequest(f"reservation {name!r}: it ends before it starts")
+    if r["t_end"] <= now:
+        raise InvalidRequest(f"reservation {name!r}: its window is in the past")
+    unknown = sorted(set(r["nodes"]) - nodes)
+    if unknown:
+        raise NotFound(f"reservation {name!r}: no node named {unknown[0]!r}")
+    return Outcome((reservation_event(now, {"created": dict(r), "by": caller.user}),))
+
+
+def delete_reservation(state: ClusterState, caller: Caller, name: str,
+                       now: float) -> Outcome:
+    authorize(caller, Action.DELETE_RESERVATION, what=f"delete reservation {name}")
+    if name not in state.reservations:
+        raise NotFound(f"reservation {name!r}: no such reservation")
+    return Outcome((reservation_event(now, {"deleted": name, "by": caller.user}),))

@@ -1,0 +1,141 @@
+"""The controller's runtime: events applied, made durable, orders sent.
+
+A mixin of the Controller (services/controller.py), which owns the queue, the
+writer and the order book. Every change of a job goes through here: its event is
+built (services/state.py's job_event, or a command handler's in
+services/commands.py), applied with the one `apply` that replay uses, and handed
+to the group-commit writer with the job's row; a command's agent orders are sent
+once its events are durable (docs/adr/0003-events-and-apply.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from corral.logs import log_ids
+from corral.model.event import Event, EventKind
+from corral.model.job import Job
+from corral.model.states import JobState, check_job_transition
+from corral.services.commands import Outcome
+from corral.services.jobtable import JobTable
+from corral.services.orders import OrderBook
+from corral.services.state import ClusterState, apply_job, job_event, with_unrecorded
+from corral.services.state import apply as state_apply
+from corral.store import events as store_events
+from corral.store import jobs as store_jobs
+
+if TYPE_CHECKING:
+    from corral.services.accounting import Accounting
+    from corral.services.arrays import Arrays
+    from corral.services.scheduling import Scheduler
+    from corral.services.usage import Usage
+    from corral.services.writer import Writer
+
+log = logging.getLogger("corral.controller")
+
+
+class Runtime:
+    jobs: JobTable
+    state: ClusterState
+    orders: OrderBook
+    writer: Writer
+    arrays: Arrays
+    usage: Usage
+    scheduler: Scheduler | None
+    counters: dict[str, int]
+    accounting: Accounting
+
+    # ---- persistence ------------------------------------------------------
+    async def persist(self, op: Callable[[Connection], Any]) -> Any:
+        try:
+            return await self.writer.run(op)
+        except Exception:
+            log.critical("the store refused a state change; exiting so that a restart "
+                         "reloads the truth from the store", exc_info=True)
+            os._exit(70)
+
+    def change(self, job: Job, new: JobState, *, kind: EventKind = EventKind.STATE,
+               data: dict[str, Any] | None = None) -> Callable[[Connection], Any]:
+        """Move a job in memory now, by applying its event (services/state.py); return
+        the store op that makes it durable."""
+        old = job.state
+        check_job_transition(str(job.id), old, new)  # before the event takes anything
+        ev = job_event(job, kind, to=new, data=data)
+        self._apply(job, ev)
+        self._moved(job, old)
+        op = self._write(job, ev)
+        if new.is_final:
+            return self.accounting.on_end(job, op)
+        return self.accounting.on_requeue(job, op) if kind == EventKind.REQUEUE else op
+
+    def _moved(self, job: Job, old: JobState) -> None:
+        """What follows a job's move: the log line, the counters, usage on its end."""
+        new = job.state
+        log.info("job %d: %s -> %s%s", job.id, old, new,
+                 f" on {','.join(job.nodes)}" if job.nodes and new.is_active else "",
+                 extra=log_ids(job_id=job.id, node=job.nodes[0] if job.nodes else None))
+        if new.is_final:
+            self.counters["jobs_ended"] += 1
+            self.usage.charge_job(job, time.time())
+            if job.t_start is not None and job.t_end is not None and self.scheduler:
+                # runtime history, for policies that predict (EASY++, predictive)
+                self.scheduler.policy.record_finish(
+                    job.user, job.t_end - job.t_start, job.time_limit_s or float("inf"))
+
+    def record(self, job: Job, kind: EventKind, *, from_state: str | None = None,
+               to_state: str | None = None, data: dict[str, Any] | None = None
+               ) -> Callable[[Connection], Any]:
+        """An event of the job that does not move its state (an update, a signal…)."""
+        ev = job_event(job, kind, data=data, from_state=from_state, to_state=to_state)
+        self._apply(job, ev)
+        return self._write(job, ev)
+
+    async def run_command(self, out: Outcome) -> str:
+        """Apply a command's events now (the next command sees them), make them durable
+        in one transaction, then send its orders; returns its answer."""
+        ops = []
+        for made in out.events:
+            assert made.job_id is not None
+            job = self.jobs[made.job_id]
+            old = job.state
+            ev = with_unrecorded(job, made)  # what was assigned before, recorded with it
+            self._apply(job, ev)
+            op = self._write(job, ev)
+            if job.state != old:
+                self._moved(job, old)
+                if job.state.is_final:
+                    op = self.accounting.on_end(job, op)
+            ops.append(op)
+        if ops:
+            await self.persist(lambda conn: [op(conn) for op in ops])
+        for order in out.orders:
+            self.orders.push(order.node, order.body)
+        return out.answer
+
+    def _apply(self, job: Job, ev: Event) -> None:
+        """Apply the event with the function replay uses; it is written by _write."""
+        if self.jobs.get(job.id) is job:
+            state_apply(self.state, ev)
+        else:  # a task not (yet) in the queue: the same change, on the job alone
+            apply_job(job, ev)
+
+    def _write(self, job: Job, ev: Event) -> Callable[[Connection], Any]:
+        """The store op of an applied event: the job's row and the event."""
+        copy = dataclasses.replace(job)
+        first = self.arrays.unsaved.pop(job.id, None)  # a task just out of its rest
+
+        def op(conn: Connection) -> None:
+            if first is not None:
+                first(conn)
+            store_jobs.save_job(conn, copy)
+            store_events.append_event(conn, ev.job_id, ev.t, ev.kind, ev.from_state,
+                                      ev.to_state, ev.data)
+        return op
+

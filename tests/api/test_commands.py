@@ -1,0 +1,234 @@
+"""The command handlers (services/commands.py) in-process, on a fake clock: no
+controller, no store, no processes, no sleeps. Each returns events and agent orders
+and changes nothing; applying the events (services/state.py) is what moves the
+state, and replaying them gives the same state."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from corral.model.errors import Conflict, NotFound, PermissionDenied
+from corral.model.event import Event, EventKind
+from corral.model.intent import StopIntent
+from corral.model.job import Job, JobSpec
+from corral.model.record import IMAGE_FIELDS, encode
+from corral.model.roles import Role
+from corral.model.states import JobState
+from corral.services import commands
+from corral.services.access import Access
+from corral.services.commands import Outcome, Rules
+from corral.services.identity import Caller
+from corral.services.state import ClusterState, apply, replay
+
+NOW = 1_000_000.0  # the fake clock: every handler is given the time
+ALICE = Caller(uid=1001, user="alice", gid=1001)
+BOB = Caller(uid=1002, user="bob", gid=1002)
+OPERATOR = Caller(uid=2000, user="op", gid=2000, role=Role.OPERATOR)
+ADMIN = Caller(uid=0, user="root", gid=0, role=Role.ADMIN)
+RULES = Rules(Access(), kill_grace_s=7.0)
+
+
+@pytest.fixture(autouse=True)
+def no_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler that read the clock would fail: the time is the caller's `now`."""
+    def refuse() -> float:
+        raise AssertionError("a command handler read the clock")
+    monkeypatch.setattr(time, "time", refuse)
+
+
+def _job(job_id: int, state: JobState, owner: Caller = ALICE, **kw: Any) -> Job:
+    spec = JobSpec(name=f"j{job_id}", working_dir="/tmp", argv=("true",),
+                   notify=kw.pop("notify", False))
+    return Job(id=job_id, spec=spec, user=owner.user, uid=owner.uid, gid=owner.gid,
+               state=state, t_submit=NOW - 100, partition="main", time_limit_s=60,
+               mem_mb_per_node=None, **kw)
+
+
+def _state(*jobs: Job) -> ClusterState:
+    return ClusterState(jobs={j.id: j for j in jobs})
+
+
+def _images(state: ClusterState) -> dict[int, dict[str, Any]]:
+    return {i: encode(j, IMAGE_FIELDS) for i, j in state.jobs.items()}
+
+
+def _run(state: ClusterState, out: Outcome, log: list[Event]) -> Outcome:
+    """What the runtime does with an outcome, less the store: apply each event."""
+    for made in out.events:
+        ev = dataclasses.replace(made, seq=len(log) + 1)
+        apply(state, ev)
+        log.append(ev)
+    return out
+
+
+def test_handlers_change_nothing_and_events_do() -> None:
+    state = _state(_job(1, JobState.PENDING), _job(2, JobState.RUNNING, nodes=("n1", "n2")))
+    before = _images(state)
+    outs = [commands.cancel(state, RULES, ALICE, 1, NOW),
+            commands.cancel(state, RULES, ALICE, 2, NOW),
+            commands.hold(state, RULES, ALICE, 1, NOW)]
+    assert _images(state) == before  # only applying the events moves the state
+    assert all(o.events for o in outs)
+    log: list[Event] = []
+    _run(state, outs[0], log)
+    assert state.jobs[1].state == JobState.CANCELLED
+    assert (state.jobs[1].t_end, state.jobs[1].cancelled_by_uid) == (NOW, ALICE.uid)
+    # built on the state before (PENDING): refused, though CANCELLED -> HELD is a move
+    # the table allows (a requeue-hold)
+    with pytest.raises(Conflict, match="job 1: is CANCELLED, not PENDING"):
+        _run(state, outs[2], log)
+
+
+def test_cancel_a_waiting_job_ends_it_now() -> None:
+    state = _state(_job(1, JobState.HELD, intent=StopIntent.HOLD_USER, reason="JobHeldUser"))
+    out = commands.cancel(state, RULES, ALICE, 1, NOW)
+    assert out.orders == () and out.answer == "CANCELLED"
+    [ev] = out.events
+    assert (ev.kind, ev.from_state, ev.to_state, ev.t) == (EventKind.STATE, "HELD",
+                                                          "CANCELLED", NOW)
+    _run(state, out, [])
+    job = state.jobs[1]
+    assert (job.state, job.intent, job.reason, job.t_end) == (JobState.CANCELLED, None,
+                                                              "None", NOW)
+    again = commands.cancel(state, RULES, ALICE, 1, NOW + 1)
+    assert (again.events, again.answer) == ((), "CANCELLED")
+
+
+@pytest.mark.parametrize(("notify", "signum"), [(False, signal.SIGTERM),
+                                                (True, signal.SIGUSR2)])
+def test_cancel_a_running_job_orders_its_agents_to_kill_it(notify: bool,
+                                                           signum: int) -> None:
+    state = _state(_job(1, JobState.RUNNING, nodes=("n1", "n2"), notify=notify))
+    out = commands.cancel(state, RULES, ALICE, 1, NOW)
+    assert [(o.node, o.body) for o in out.orders] == [
+        (n, {"kind": "cancel", "job_id": 1, "signal": int(signum), "grace_s": 7.0})
+        for n in ("n1", "n2")]
+    _run(state, out, [])
+    job = state.jobs[1]
+    assert (job.state, job.intent, job.reason) == (JobState.COMPLETING, StopIntent.CANCEL,
+                                                   "Cancelled")
+    # cancelled again while it is being stopped: an update, the orders again
+    out = commands.cancel(state, RULES, ALICE, 1, NOW + 1)
+    assert [e.kind for e in out.events] == [EventKind.UPDATE] and len(out.orders) == 2
+
+
+def test_the_one_authorization_point_decides() -> None:
+    state = _state(_job(1, JobState.PENDING), _job(2, JobState.HELD,
+                                                   intent=StopIntent.HOLD_ADMIN))
+    with pytest.raises(PermissionDenied, match="cancel job 1 of alice: needs operator"):
+        commands.cancel(state, RULES, BOB, 1, NOW)
+    assert commands.cancel(state, RULES, OPERATOR, 1, NOW).events
+    with pytest.raises(PermissionDenied, match="needs operator"):
+        commands.release(state, RULES, ALICE, 2, NOW)  # an operator's hold
+    assert commands.release(state, RULES, OPERATOR, 2, NOW).events
+    private = Rules(Access(private_jobs=True))
+    with pytest.raises(NotFound, match="job 1: no such job"):  # not seen, not refused
+        commands.hold(state, private, BOB, 1, NOW)
+    with pytest.raises(NotFound):
+        commands.cancel(state, RULES, ALICE, 99, NOW)
+
+
+def test_hold_and_release() -> None:
+    state = _state(_job(1, JobState.PENDING), _job(2, JobState.RUNNING, nodes=("n1",)))
+    log: list[Event] = []
+    _run(state, commands.hold(state, RULES, OPERATOR, 1, NOW), log)
+    assert (state.jobs[1].state, state.jobs[1].intent) == (JobState.HELD,
+                                                           StopIntent.HOLD_ADMIN)
+    assert commands.hold(state, RULES, ALICE, 1, NOW).events == ()  # held already
+    with pytest.raises(Conflict, match="only a pending job can be held"):
+        commands.hold(state, RULES, ALICE, 2, NOW)
+    _run(state, commands.release(state, RULES, OPERATOR, 1, NOW + 5), log)
+    job = state.jobs[1]
+    assert (job.state, job.intent, job.reason) == (JobState.PENDING, None, "None")
+    with pytest.raises(Conflict, match="only a held job can be released"):
+        commands.release(state, RULES, ALICE, 1, NOW)
+    _run(state, commands.hold(state, RULES, ALICE, 1, NOW + 6), log)
+    assert state.jobs[1].intent == StopIntent.HOLD_USER
+    assert [e.t for e in log] == [NOW, NOW + 5, NOW + 6]
+
+
+def test_signal_a_running_job() -> None:
+    state = _state(_job(1, JobState.RUNNING, nodes=("n1",)), _job(2, JobState.PENDING))
+    out = commands.signal(state, RULES, ALICE, 1, 10, NOW, target="batch")
+    assert [(o.node, o.body) for o in out.orders] == [("n1", {
+        "kind": "signal", "job_id": 1, "signal": 10, "target": "batch", "step_id": None})]
+    assert [e.kind for e in out.events] == [EventKind.SIGNAL]
+    assert commands.signal(state, RULES, ALICE, 2, 10, NOW).orders == ()
+
+
+def test_replaying_the_handlers_events_gives_the_same_state() -> None:
+    jobs = [_job(1, JobState.PENDING), _job(2, JobState.RUNNING, nodes=("n1",)),
+            _job(3, JobState.PENDING)]
+    state = _state(*(dataclasses.replace(j) for j in jobs))
+    log: list[Event] = [Event(seq=i, job_id=j.id, t=j.t_submit, kind=EventKind.SUBMIT,
+                              to_state=str(j.state), data={"set": encode(j, IMAGE_FIELDS)})
+                        for i, j in enumerate(jobs, 1)]
+    steps = [lambda s: commands.hold(s, RULES, ALICE, 1, NOW),
+             lambda s: commands.cancel(s, RULES, ALICE, 2, NOW + 1),
+             lambda s: commands.release(s, RULES, ALICE, 1, NOW + 2),
+             lambda s: commands.cancel(s, RULES, OPERATOR, 3, NOW + 3)]
+    for step in steps:
+        _run(state, step(state), log)
+    assert _images(replay(log)) == _images(state)
+
+
+# ---- reservations ------------------------------------------------------------------
+def _res(name: str, **kw: Any) -> dict[str, Any]:
+    return {"name": name, "nodes": ["n1"], "t_start": NOW + 3600, "t_end": NOW + 7200,
+            "users": [], "accounts": [], "maintenance": False, **kw}
+
+
+NODES = frozenset({"n1", "n2"})
+
+
+def test_two_concurrent_creates_of_one_name_one_is_refused_not_lost() -> None:
+    state = ClusterState()
+    # both decided on the same state, before either is applied
+    first = commands.create_reservation(state, ADMIN, _res("a"), NOW, NODES)
+    second = commands.create_reservation(state, ADMIN, _res("a", nodes=["n2"]), NOW, NODES)
+    log: list[Event] = []
+    _run(state, first, log)
+    with pytest.raises(Conflict, match="reservation 'a' exists already"):
+        _run(state, second, log)
+    assert state.reservations["a"]["nodes"] == ["n1"]  # the first stays, whole
+    # decided after the first was applied (as the runtime does): refused at once
+    with pytest.raises(Conflict):
+        commands.create_reservation(state, ADMIN, _res("a"), NOW, NODES)
+    assert replay(log).reservations == state.reservations
+
+
+def test_concurrent_changes_of_different_reservations_are_all_kept() -> None:
+    state = ClusterState()
+    log: list[Event] = []
+    _run(state, commands.create_reservation(state, ADMIN, _res("a"), NOW, NODES), log)
+    outs = [commands.create_reservation(state, ADMIN, _res("b"), NOW, NODES),
+            commands.create_reservation(state, ADMIN, _res("c"), NOW, NODES),
+            commands.delete_reservation(state, ADMIN, "a", NOW)]
+    for out in outs:
+        _run(state, out, log)
+    assert sorted(state.reservations) == ["b", "c"]
+    deletes = [commands.delete_reservation(state, ADMIN, "b", NOW) for _ in range(2)]
+    _run(state, deletes[0], log)
+    with pytest.raises(NotFound, match="reservation 'b'"):
+        _run(state, deletes[1], log)
+    assert sorted(state.reservations) == ["c"]
+    assert replay(log).reservations == state.reservations
+
+
+def test_reservation_requests_are_checked() -> None:
+    state = ClusterState()
+    with pytest.raises(PermissionDenied, match="create reservation a: needs admin"):
+        commands.create_reservation(state, OPERATOR, _res("a"), NOW, NODES)
+    with pytest.raises(Exception, match="ends before it starts"):
+        commands.create_reservation(state, ADMIN, _res("a", t_end=NOW), NOW, NODES)
+    with pytest.raises(Exception, match="its window is in the past"):
+        commands.create_reservation(state, ADMIN, _res("a"), NOW + 8000, NODES)
+    with pytest.raises(NotFound, match="no node named 'n9'"):
+        commands.create_reservation(state, ADMIN, _res("a", nodes=["n9"]), NOW, NODES)
+    with pytest.raises(NotFound):
+        commands.delete_reservation(state, ADMIN, "a", NOW)

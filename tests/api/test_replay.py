@@ -1,0 +1,225 @@
+"""Replay equals live: a mixed workload runs on a controller (fake agents, real store);
+its store's event log, replayed into a fresh state with services/state.py's one
+`apply`, must give every job and array rest field by field as the live controller
+holds it and as the store's rows hold it (docs/adr/0003-events-and-apply.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.model.event import Event, EventKind
+from corral.model.job import Job
+from corral.model.record import IMAGE_FIELDS, encode
+from corral.services.state import ClusterState, replay
+from corral.store import arrays as store_arrays
+from corral.store import events as store_events
+from corral.store import jobs as store_jobs
+from tests.api.harness import Ctx, run
+
+CONFIG = """
+[[partitions]]
+name = "low"
+default = true
+preempt_mode = "requeue"
+
+[[partitions]]
+name = "high"
+priority_tier = 1
+"""
+
+# the columns of an array rest's row (store/arrays.py)
+REST_FIELDS = ("user", "uid", "gid", "t_submit", "state", "reason", "intent", "partition",
+               "time_limit_s", "mem_mb_per_node", "t_end", "priority", "spec")
+
+
+def _differences(what: str, a: Job, b: Job, fields: tuple[str, ...]) -> list[str]:
+    ea, eb = encode(a, fields), encode(b, fields)
+    return [f"{what}: {name}: replayed {ea[name]!r}, other {eb[name]!r}"
+            for name in fields if ea[name] != eb[name]]
+
+
+async def _ok(r: Any) -> dict[str, Any]:
+    assert r.status_code in (200, 201), r.text
+    return dict(r.json())
+
+
+async def _submit(ctx: Ctx, **kw: Any) -> int:
+    return int((await _ok(await ctx.submit(**kw)))["id"])
+
+
+async def _until(ctx: Ctx, job_id: int, *states: str) -> dict[str, Any]:
+    for _ in range(200):
+        j = await ctx.job(job_id)
+        if j["state"] in states:
+            return j
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job {job_id} is {j['state']}, not {states}")
+
+
+async def _launched(ctx: Ctx, count: int) -> list[int]:
+    """The next `count` jobs launched on n1 (polled a bounded number of times)."""
+    got: list[int] = []
+    for _ in range(20):
+        got += [la["job_id"] for la in await ctx.launches("n1", rounds=3)]
+        if len(got) >= count:
+            return got
+    raise AssertionError(f"{len(got)} of {count} launches came: {got}")
+
+
+async def _workload(ctx: Ctx) -> None:
+    # a plain job, completed; one that fails
+    a = await _submit(ctx)
+    assert await _launched(ctx, 1) == [a]
+    await ctx.report("n1", a, exit_code=0)
+    f = await _submit(ctx, argv=["false"])
+    assert await _launched(ctx, 1) == [f]
+    await ctx.report("n1", f, state="FAILED", exit_code=1)
+    # dependencies: one met, one never met (fails at once)
+    met = await _submit(ctx, dependency=f"afterok:{a}")
+    assert await _launched(ctx, 1) == [met]
+    await ctx.report("n1", met, exit_code=0)
+    never = await _submit(ctx, dependency=f"afterok:{f}")
+    await _until(ctx, never, "FAILED")
+    # an array of 10, 2 at a time: held and renamed as a whole, one task held alone
+    arr = await _submit(ctx, array="0-9%2")
+    first = await _launched(ctx, 2)
+    await _ok(await ctx.user.post(f"/v1/jobs/{arr}/hold?array=true"))
+    await _ok(await ctx.user.patch(f"/v1/jobs/{arr}?array=true", json={"name": "renamed"}))
+    await _ok(await ctx.user.post(f"/v1/jobs/{arr}/release?array=true"))
+    pending = [j["id"] for j in (await _ok(await ctx.user.get(
+        "/v1/jobs", params={"array": arr})))["jobs"] if j["state"] == "PENDING"]
+    alone = max(int(i) for i in pending if int(i) not in first) if pending else None
+    if alone is not None:
+        await _ok(await ctx.user.post(f"/v1/jobs/{alone}/hold"))
+        await _ok(await ctx.user.patch(f"/v1/jobs/{alone}", json={"nice": 5}))
+        await _ok(await ctx.user.post(f"/v1/jobs/{alone}/release"))
+    for job_id in first:
+        await ctx.report("n1", job_id, exit_code=0)
+    second = await _launched(ctx, 2)
+    await ctx.report("n1", second[0], state="FAILED", exit_code=3)
+    await ctx.report("n1", second[1], exit_code=0)
+    await _ok(await ctx.user.post(f"/v1/jobs/{arr}/cancel?array=true"))
+    ctx.running["n1"] = set()  # the agent killed what the cancel reached
+    for job_id in await _launched_none(ctx):
+        await ctx.report("n1", job_id, state="CANCELLED")
+    # submitted held, changed, released, a step, cancelled while it runs
+    h = await _submit(ctx, hold=True)
+    await _ok(await ctx.user.patch(f"/v1/jobs/{h}", json={"time_limit_s": 120,
+                                                          "name": "changed"}))
+    await _ok(await ctx.user.post(f"/v1/jobs/{h}/release"))
+    assert await _launched(ctx, 1) == [h]
+    step = await _ok(await ctx.user.post(f"/v1/jobs/{h}/steps", json={
+        "argv": ["true"], "working_dir": "/tmp", "io_port": 9, "io_key": "k" * 16}))
+    await _ok(await ctx.user.post(f"/v1/jobs/{h}/steps/{step['step_id']}/end",
+                                  json={"exit_code": 0}))
+    await _ok(await ctx.user.post(f"/v1/jobs/{h}/cancel"))
+    await ctx.report("n1", h, state="FAILED", signal=15)
+    await _until(ctx, h, "CANCELLED")
+    # requeued while it runs: back to the queue, run again
+    r = await _submit(ctx)
+    assert await _launched(ctx, 1) == [r]
+    await _ok(await ctx.user.post(f"/v1/jobs/{r}/requeue"))
+    await ctx.report("n1", r, state="FAILED", signal=15)
+    assert await _launched(ctx, 1) == [r]
+    await ctx.report("n1", r, exit_code=0)
+    # preemption: four low jobs fill the node; a high one takes it, they are requeued
+    low = [await _submit(ctx) for _ in range(4)]
+    assert sorted(await _launched(ctx, 4)) == low
+    high = await _submit(ctx, partition="high", cpus_per_node=4)
+    for job_id in low:
+        await _until(ctx, job_id, "COMPLETING")
+    await _ended_together(ctx, low)
+    assert await _launched(ctx, 1) == [high]
+    await ctx.report("n1", high, exit_code=0)
+    assert sorted(await _launched(ctx, 4)) == low
+    for job_id in low:
+        await ctx.report("n1", job_id, exit_code=0)
+    # reservations: two made, one deleted
+    for name in ("r1", "r2"):
+        await _ok(await ctx.user.post("/v1/reservations", json={
+            "name": name, "nodes": ["n1"], "t_start": time.time() + 7200,
+            "t_end": time.time() + 9000}))
+    await _ok(await ctx.user.delete("/v1/reservations/r1"))
+    # a pending job cancelled; one left waiting, held
+    x = await _submit(ctx, t_begin=time.time() + 3600)
+    await _ok(await ctx.user.post(f"/v1/jobs/{x}/cancel"))
+    await _submit(ctx, hold=True)
+
+
+async def _ended_together(ctx: Ctx, ids: list[int]) -> None:
+    """One agent report of several runs killed at once."""
+    now = time.time()
+    ctx.running["n1"] -= set(ids)
+    await _ok(await ctx.agent.post("/agent/v1/report", json={"node": "n1", "reports": [
+        {"job_id": i, "state": "FAILED", "signal": 15, "t_start": now - 1, "t_end": now}
+        for i in ids]}))
+
+
+async def _launched_none(ctx: Ctx) -> list[int]:
+    """Launches that still come (none should, after a whole array's cancel)."""
+    return [la["job_id"] for la in await ctx.launches("n1", rounds=1)]
+
+
+def _log(ctx: Ctx) -> list[Event]:
+    with ctx.ctl.engine.connect() as conn:
+        return store_events.events_since(conn, 0, limit=10**9)
+
+
+def _compare(ctx: Ctx, state: ClusterState) -> list[str]:
+    problems: list[str] = []
+    with ctx.ctl.engine.connect() as conn:
+        rows = {j.id: j for j in store_jobs.load_jobs(conn)}
+        rests = {t.id: t for t in store_arrays.query_arrays(conn)}
+    if set(rows) != set(state.jobs):
+        problems.append(f"jobs: stored {sorted(rows)}, replayed {sorted(state.jobs)}")
+    live = ctx.ctl.jobs
+    if not set(live) <= set(state.jobs):
+        problems.append(f"jobs: live {sorted(live)} not all replayed")
+    for job_id, job in sorted(state.jobs.items()):
+        if job_id in rows:
+            problems += _differences(f"job {job_id} (store)", job, rows[job_id], IMAGE_FIELDS)
+        if job_id in live:
+            problems += _differences(f"job {job_id} (live)", job, live[job_id], IMAGE_FIELDS)
+    if set(rests) != set(state.rests):
+        problems.append(f"rests: stored {sorted(rests)}, replayed {sorted(state.rests)}")
+    for array_id, rest in sorted(state.rests.items()):
+        if array_id in rests:
+            problems += _differences(f"rest {array_id} (store)", rest.template,
+                                     rests[array_id], REST_FIELDS)
+        held = ctx.ctl.arrays.rests.get(array_id)
+        if held is not None:
+            problems += _differences(f"rest {array_id} (live)", rest.template,
+                                     held.template, REST_FIELDS)
+    return problems
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def test_replaying_the_event_log_gives_the_live_state(tmp_path: Path, backend: str) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        await _workload(ctx)
+        await asyncio.sleep(0.3)  # a last scheduling pass, whose reasons are in memory
+        log = _log(ctx)
+        state = replay(log)
+        problems = _compare(ctx, state)
+        if state.reservations != ctx.ctl.state.reservations:
+            problems.append(f"reservations: replayed {state.reservations}, "
+                            f"live {ctx.ctl.state.reservations}")
+        assert not problems, "replay differs:\n" + "\n".join(problems)
+        # the workload did what it is meant to cover
+        kinds = {e.kind for e in log}
+        assert {EventKind.REQUEUE, EventKind.HOLD, EventKind.RELEASE, EventKind.UPDATE,
+                EventKind.STEP} <= kinds, kinds
+        assert any(e.data.get("action") == "preempt" for e in log)
+        assert list(state.reservations) == ["r2"]
+        states = {str(j.state) for j in state.jobs.values()}
+        assert {"COMPLETED", "FAILED", "CANCELLED", "HELD"} <= states, states
+        assert any(j.array_job_id is not None for j in state.jobs.values())
+        assert any(j.restarts >= 1 for j in state.jobs.values())
+        assert state.rests and all(str(r.template.state) == "CANCELLED"
+                                   for r in state.rests.values())
+    run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario, backend=backend)
