@@ -24,6 +24,7 @@ from corral.services.access import Access
 from corral.services.commands import Outcome, Rules
 from corral.services.identity import Caller
 from corral.services.state import ClusterState, apply, replay
+from corral.services.submit import Resolved
 
 NOW = 1_000_000.0  # the fake clock: every handler is given the time
 ALICE = Caller(uid=1001, user="alice", gid=1001)
@@ -175,6 +176,35 @@ def test_replaying_the_handlers_events_gives_the_same_state() -> None:
     for step in steps:
         _run(state, step(state), log)
     assert _images(replay(log)) == _images(state)
+
+
+def _resolver(job: Job, spec: JobSpec) -> Resolved:
+    """The site's resolution of a changed spec, as a rule: the time limit as asked
+    (else the partition's 60 s), 100 MB per CPU."""
+    return Resolved(spec=spec, partition=spec.partition or "main",
+                    time_limit_s=spec.time_limit_s or 60,
+                    mem_mb_per_node=100 * spec.cpus_per_node)
+
+
+def test_update() -> None:
+    state = _state(_job(1, JobState.PENDING), _job(2, JobState.RUNNING, nodes=("n1",)))
+    log: list[Event] = []
+    out = commands.update(state, RULES, ALICE, 1, {"name": "x", "cpus_per_node": 2}, NOW,
+                          _resolver)
+    assert state.jobs[1].spec.name == "j1"  # nothing changed until applied
+    _run(state, out, log)
+    job = state.jobs[1]
+    assert (job.spec.name, job.spec.cpus_per_node, job.mem_mb_per_node) == ("x", 2, 200)
+    assert log[0].data["fields"] == {"name": "x", "cpus_per_node": 2}
+    with pytest.raises(Conflict, match="only time_limit_s, name and nice"):
+        commands.update(state, RULES, ALICE, 2, {"cpus_per_node": 2}, NOW, _resolver)
+    with pytest.raises(PermissionDenied, match="time_limit_s: raise it above"):
+        commands.update(state, RULES, ALICE, 2, {"time_limit_s": 120}, NOW, _resolver)
+    _run(state, commands.update(state, RULES, OPERATOR, 2, {"time_limit_s": 120}, NOW,
+                                _resolver), log)
+    assert state.jobs[2].time_limit_s == 120
+    with pytest.raises(Exception, match="field 'user' cannot be changed"):
+        commands.update(state, RULES, ALICE, 1, {"user": "bob"}, NOW, _resolver)
 
 
 # ---- reservations ------------------------------------------------------------------

@@ -11,14 +11,15 @@ persists. tests/api/test_commands.py runs them with a fake clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from corral.model.errors import Conflict, InvalidRequest, NotFound
 from corral.model.event import Event, EventKind
 from corral.model.intent import REASONS, StopIntent
-from corral.model.job import Job
+from corral.model.job import Job, JobSpec
 from corral.model.record import encode_value
 from corral.model.states import JobState, check_job_transition
 from corral.services.access import Access
@@ -26,6 +27,7 @@ from corral.services.authz import Action, authorize
 from corral.services.identity import Caller
 from corral.services.launch import term_signal
 from corral.services.state import ALWAYS, SET, ClusterState
+from corral.services.submit import Resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,39 @@ def signal(state: ClusterState, rules: Rules, caller: Caller, job_id: int, signu
     ev = job_change(job, EventKind.SIGNAL, now, {}, data=body)
     return Outcome((ev,), tuple(Order(node, {"kind": "signal", "job_id": job.id, **body})
                                 for node in job.nodes), answer=str(job.state))
+
+
+UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
+                    "cpus_per_node", "mem_mb_per_node", "account")
+
+# The spec as changed -> it resolved against the site's partitions and nodes and, for
+# the fields that need it, the owner's associations (services/submit.py's resolve).
+Resolver = Callable[[Job, JobSpec], Resolved]
+
+
+def check_update_fields(job_id: int, fields: Mapping[str, Any], state: JobState) -> None:
+    unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
+    if unknown:
+        raise InvalidRequest(f"update: field {unknown[0]!r} cannot be changed "
+                             f"(can: {', '.join(UPDATABLE_FIELDS)})")
+    if not state.is_waiting and set(fields) - {"time_limit_s", "name", "nice"}:
+        raise Conflict(f"job {job_id}: is {state}; only time_limit_s, name and nice "
+                       "can change after it starts")
+
+
+def update(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
+           fields: Mapping[str, Any], now: float, resolver: Resolver) -> Outcome:
+    """Change a job's spec: a waiting job's any updatable field, a running one's
+    name, nice and time limit (raising it needs an operator)."""
+    job = _job(state, rules, caller, job_id, Action.UPDATE)
+    check_update_fields(job_id, fields, job.state)
+    res = resolver(job, dataclasses.replace(job.spec, **fields))
+    rules.access.check_update(caller, job, fields, res.time_limit_s)
+    ev = job_change(job, EventKind.UPDATE, now, {
+        "spec": res.spec, "partition": res.partition, "time_limit_s": res.time_limit_s,
+        "mem_mb_per_node": res.mem_mb_per_node}, data={"fields": dict(fields),
+                                                        "by": caller.user})
+    return Outcome((ev,), answer=str(job.state))
 
 
 # ---- reservations -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection
@@ -18,7 +18,7 @@ from corral.config import Config
 from corral.model.errors import Conflict, InvalidRequest, NotFound
 from corral.model.event import EventKind
 from corral.model.intent import StopIntent
-from corral.model.job import Job
+from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.states import JobState, check_job_transition
 from corral.services import commands
@@ -31,7 +31,7 @@ from corral.services.launch import term_signal
 from corral.services.orders import OrderBook
 from corral.services.retries import retry_or_end
 from corral.services.state import ClusterState
-from corral.services.submit import resolve
+from corral.services.submit import Resolved, resolve
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
 from corral.store import nodes as store_nodes
@@ -42,8 +42,7 @@ if TYPE_CHECKING:
     from corral.services.controller import Controller
     from corral.services.writer import Writer
 
-UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
-                    "cpus_per_node", "mem_mb_per_node", "account")
+UPDATABLE_FIELDS = commands.UPDATABLE_FIELDS
 
 
 class JobControl:
@@ -239,30 +238,24 @@ class JobControl:
 
     async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
         job = self.own_job(caller, job_id, Action.UPDATE)
-        self.check_update_fields(job_id, fields, job.state)
-        new_spec = dataclasses.replace(job.spec, **fields)
-        res = resolve(new_spec, self.cfg, self.nodes.values())
-        if {"account", "cpus_per_node", "time_limit_s"} & set(fields):
-            res = self.assoc.admit(caller, job.user, res)  # the owner's associations
-        self.access.check_update(caller, job, fields, res.time_limit_s)
-        job.spec = res.spec
-        job.partition = res.partition
-        job.time_limit_s = res.time_limit_s
-        job.mem_mb_per_node = res.mem_mb_per_node
-        await self.persist(self.record(job, EventKind.UPDATE, data={"fields": fields,
-                                                                    "by": caller.user}))
+        await self.run_command(commands.update(self.state, self.rules, caller, job.id, fields,
+                                               time.time(), self.resolver(caller, fields)))
         self.kick()
         return job
 
-    def check_update_fields(self, job_id: int, fields: dict[str, Any],
-                            state: JobState) -> None:
-        unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
-        if unknown:
-            raise InvalidRequest(f"update: field {unknown[0]!r} cannot be changed "
-                                 f"(can: {', '.join(UPDATABLE_FIELDS)})")
-        if not state.is_waiting and set(fields) - {"time_limit_s", "name", "nice"}:
-            raise Conflict(f"job {job_id}: is {state}; only time_limit_s, name and nice "
-                           "can change after it starts")
+    def resolver(self, caller: Caller, fields: Mapping[str, Any]) -> commands.Resolver:
+        """How a changed spec is resolved: the site's partitions and nodes, and the
+        owner's associations when the account, CPUs or time limit change."""
+        def resolved(job: Job, spec: JobSpec) -> Resolved:
+            res = resolve(spec, self.cfg, self.nodes.values())
+            if {"account", "cpus_per_node", "time_limit_s"} & set(fields):
+                res = self.assoc.admit(caller, job.user, res)  # the owner's associations
+            return res
+        return resolved
+
+    @staticmethod
+    def check_update_fields(job_id: int, fields: dict[str, Any], state: JobState) -> None:
+        commands.check_update_fields(job_id, fields, state)
 
     # ---- nodes ----------------------------------------------------------------
     async def set_drain(self, caller: Caller, name: str, drain: bool, reason: str = "") -> Node:
