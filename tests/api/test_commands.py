@@ -262,3 +262,12 @@ def test_reservation_requests_are_checked() -> None:
         commands.create_reservation(state, ADMIN, _res("a", nodes=["n9"]), NOW, NODES)
     with pytest.raises(NotFound):
         commands.delete_reservation(state, ADMIN, "a", NOW)
+
+
+def test_a_jobs_image_is_every_stored_field() -> None:
+    """model/record.py's image (written out for speed) agrees with encode."""
+    from corral.model.record import image
+    job = _job(7, JobState.RUNNING, nodes=("n1", "n2"), intent=StopIntent.CANCEL,
+               gpu_ids={"n1": (0, 1)}, exit_code=3, restarts=2)
+    assert image(job) == encode(job, IMAGE_FIELDS)
+    assert set(image(job, spec=False)) == set(IMAGE_FIELDS) - {"spec"}

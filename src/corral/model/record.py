@@ -67,9 +67,24 @@ def encode(job: Job, names: Iterable[str]) -> dict[str, Any]:
 
 
 def image(job: Job, *, spec: bool = True) -> dict[str, Any]:
-    """Every stored field of a job (its id aside); without the spec if `spec` is False."""
-    return encode(job, IMAGE_FIELDS if spec else
-                  tuple(n for n in IMAGE_FIELDS if n != "spec"))
+    """Every stored field of a job (its id aside); without the spec if `spec` is False.
+    (encode(job, IMAGE_FIELDS) written out: it is on every submit's path.)"""
+    d = {
+        "user": job.user, "uid": job.uid, "gid": job.gid, "t_submit": job.t_submit,
+        "state": str(job.state), "reason": job.reason,
+        "intent": None if job.intent is None else str(job.intent),
+        "partition": job.partition, "time_limit_s": job.time_limit_s,
+        "mem_mb_per_node": job.mem_mb_per_node, "t_start": job.t_start,
+        "t_end": job.t_end, "nodes": list(job.nodes), "exit_code": job.exit_code,
+        "signal": job.signal, "cpu_time_s": job.cpu_time_s, "max_rss_mb": job.max_rss_mb,
+        "restarts": job.restarts, "retries": job.retries, "priority": job.priority,
+        "array_job_id": job.array_job_id, "array_task_id": job.array_task_id,
+        "gpu_ids": encode_value("gpu_ids", job.gpu_ids) if job.gpu_ids else {},
+        "cancelled_by_uid": job.cancelled_by_uid,
+    }
+    if spec:
+        d["spec"] = spec_dict(job.spec)
+    return d
 
 
 def job_from_image(job_id: int, values: Mapping[str, Any]) -> Job:
