@@ -120,6 +120,10 @@ def main() -> None:
                 print(f"trial {trial + 1:2d}: {new.url} leads {t_serve:5.2f} s after the "
                       f"kill (its state loaded in {load_s[-1]:.2f} s); the client's first "
                       f"submit after it answered at {t_client:5.2f} s", flush=True)
+                if t_serve > 2 * args.lease_s + 2:  # slow: say what the controllers did
+                    for c in (old, new):
+                        print(f"  --- {c.url} ---")
+                        print("\n".join("  " + line for line in c.log().splitlines()[-12:]))
                 ha.start(old)  # back as a follower
         finally:
             client.stop()
