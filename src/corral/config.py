@@ -326,6 +326,9 @@ class NodeConfig(_Strict):
     cpus: Annotated[int, Field(ge=1)] | None = None
     mem_mb: Annotated[int, Field(ge=1)] | None = None
     gpus: Annotated[int, Field(ge=0)] | None = None
+    # the GPUs' model (a100, v100, …): jobs asking gpu:TYPE run only on such nodes
+    gpu_type: Annotated[str, Field(min_length=1, max_length=64,
+                                   pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")] | None = None
     features: list[str] = []
     # site-defined attributes of the node's ad (docs/job-languages.md): Arch, OpSys
     # or any name a job's Requirements and Rank may read as other.NAME

@@ -60,3 +60,33 @@ def test_a_requeued_job_gets_devices_afresh(tmp_path: Path) -> None:
         assert [(la["job_id"], la["gpu_ids"]) for la in launches] == [(a, [0])]
         assert ctx.ctl.nodes["n1"].gpu_ids_used == {0}
     run(tmp_path, CONFIG, {"n1": {"gpus": 2}}, scenario)
+
+
+TYPED = CONFIG + """
+[[nodes]]
+name = "n1"
+gpu_type = "v100"
+
+[[nodes]]
+name = "n2"
+gpu_type = "a100"
+"""
+
+
+def test_jobs_asking_a_gpu_type_run_only_on_such_nodes(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        a = (await ctx.submit(gpus_per_node=1, gpu_type="a100")).json()["id"]
+        assert [la["job_id"] for la in await ctx.launches("n2")] == [a]
+        b = (await ctx.submit(gpus_per_node=1, gpu_type="a100")).json()["id"]
+        # n1 is idle but holds v100s: b waits for n2's second device... which n2 has
+        assert [la["job_id"] for la in await ctx.launches("n2")] == [b]
+        c = (await ctx.submit(gpus_per_node=1, gpu_type="a100")).json()["id"]
+        await ctx.poll("n1", running=[], wait_s=0.1)
+        assert (await ctx.job(c))["state"] == "PENDING"  # not on n1's v100s
+        v = (await ctx.submit(gpus_per_node=1, gpu_type="v100")).json()["id"]
+        assert [la["job_id"] for la in await ctx.launches("n1")] == [v]
+        r = await ctx.submit(gpus_per_node=1, gpu_type="h100")
+        assert r.status_code == 422
+        assert "gres: asks gpu:h100; partition 'main' has gpu:a100, gpu:v100" in r.text
+    run(tmp_path, TYPED, {"n1": {"gpus": 2, "cpus": 4}, "n2": {"gpus": 2, "cpus": 4}},
+        scenario)

@@ -68,3 +68,24 @@ def test_install_writes_launchers(tmp_path) -> None:  # type: ignore[no-untyped-
     (tmp_path / "qsub").write_text("#!/bin/sh\necho real qsub\n")
     with pytest.raises(FileExistsError):
         install(tmp_path)
+
+
+def test_typed_gpu_requests() -> None:
+    import pytest
+
+    from corral.model.errors import InvalidRequest
+
+    def req(*opts: str) -> dict:  # type: ignore[type-arg]
+        found, _ = parse([*opts], TABLE)
+        return build_request(collect(found), script="#!/bin/sh\n", args=[], default_name="s")
+
+    r = req("--gres=gpu:a100:2")
+    assert (r["gpus_per_node"], r["gpu_type"]) == (2, "a100")
+    r = req("--gres=gpu:3")
+    assert r["gpus_per_node"] == 3 and "gpu_type" not in r
+    r = req("-N", "2", "--gpus=v100:4")
+    assert (r["gpus_per_node"], r["gpu_type"]) == (2, "v100")
+    assert req("--gres=gpu")["gpus_per_node"] == 1
+    for bad in ("--gres=gpu:a100:1,gpu:v100:1", "--gres=nvme:1", "--gpus=a100"):
+        with pytest.raises(InvalidRequest):
+            req(bad)

@@ -77,6 +77,7 @@ class JobSpec(_Answer):
     rank: str | None
     retry_count: int | None
     licenses: str | None = None
+    gpu_type: str | None = None
     jdl: str | None
     credential: bool = False
 

@@ -66,6 +66,8 @@ class SubmitRequest(_Body):
     rank: Annotated[Text, Field(min_length=1, max_length=10_000)] | None = None
     retry_count: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] | None = None
     licenses: Annotated[Text, Field(min_length=1, max_length=10_000)] | None = None
+    gpu_type: Annotated[str, Field(min_length=1, max_length=64,
+                                   pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")] | None = None
     jdl: Annotated[Text, Field(min_length=1, max_length=b.MAX_JDL_BYTES)] | None = None
     credential: bool = False  # the owner's access token in a file inside the job
     user: Ident | None = None  # an administrator submitting for another user

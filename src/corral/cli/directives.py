@@ -60,6 +60,8 @@ def job_options(f: F) -> F:
                      type=_range(bounds.CPUS_PER_NODE), help="CPUs per node."),
         click.option("--mem", help="Memory per node (e.g. 512M, 4G)."),
         click.option("--gpus", type=_range(bounds.GPUS_PER_NODE), help="GPUs per node."),
+        click.option("--gpu-type", "gpu_type",
+                     help="The GPUs' model (a100): only nodes configured with it."),
         click.option("-t", "--time", help="Time limit: MM, MM:SS, HH:MM:SS or D-HH:MM:SS."),
         click.option("--nice", type=_range(bounds.NICE),
                      help="Lower the job's priority by this much."),

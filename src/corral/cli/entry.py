@@ -30,6 +30,7 @@ VALUE_OPTIONS: dict[str, str] = {
     "--signal": "signal", "-q": "qos", "--qos": "qos", "--reservation": "reservation",
     "--wrap": "wrap", "--idempotency-key": "idem_key", "--requirements": "requirements",
     "--rank": "rank", "-L": "licenses", "--licenses": "licenses",
+    "--gpu-type": "gpu_type",
 }
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",

@@ -105,6 +105,7 @@ class JobSpec(Record):
     rank: str | None
     retry_count: int | None
     licenses: str | None
+    gpu_type: str | None
     jdl: str | None
     credential: bool
 

@@ -98,6 +98,8 @@ class JobSpec:
     retry_count: int | None = None
     # cluster-wide licenses, normalized `name:count,...` (model/licenses.py)
     licenses: str | None = None
+    # the GPUs' model (`--gres=gpu:a100:2`): only nodes whose gpu_type it is
+    gpu_type: str | None = None
     jdl: str | None = None  # the gLite JDL (a ClassAd) the job was made from, if any
     # the owner's access token in a file inside the job, renewed for its whole life
     # (services/credentials.py)
@@ -129,7 +131,7 @@ class JobSpec:
 
 # the JobSpec strings that jobs often hold alike
 _SHARED_TEXT_FIELDS = ("name", "working_dir", "script", "stdout", "stderr", "partition",
-                       "licenses",
+                       "licenses", "gpu_type",
                        "account", "array", "dependency", "qos", "reservation", "signal",
                        "requirements", "rank")
 

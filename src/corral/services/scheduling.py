@@ -52,7 +52,7 @@ from corral.services.intents import clear_intent, set_intent
 from corral.services.launch import launch_order
 from corral.services.limits import limits_of
 from corral.services.matchmaking import Matchmaker
-from corral.services.submit import partition_nodes
+from corral.services.submit import gpu_types, partition_nodes
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -160,6 +160,7 @@ class Scheduler:
                 qos=j.spec.qos, account=j.spec.account,
                 licenses=parse_licenses(j.spec.licenses) if j.spec.licenses else (),
             ))
+        typed_nodes = gpu_types(ctl.cfg)
         for j in self._startable(now):
             if not self._eligible(j, room):
                 continue
@@ -169,7 +170,10 @@ class Scheduler:
             view = views.get("pending")
             if view is None:
                 view = views["pending"] = _pending_view(j, j.id)
-            pending.append(self.match.apply(j, view))
+            view = self.match.apply(j, view)
+            if j.spec.gpu_type is not None:
+                view = _typed(view, j.spec.gpu_type, typed_nodes)
+            pending.append(view)
         pending += self._rest_views(room)
         partitions = {
             p.name: PartitionView(
@@ -437,6 +441,15 @@ class Scheduler:
                               gpus=job.spec.gpus_per_node, mem_mb=job.mem_mb_per_node or 0):
                 return False
         return len(nodes) == job.spec.nodes
+
+
+def _typed(view: PendingView, gpu_type: str, types: dict[str, str]) -> PendingView:
+    """Only the nodes whose GPUs are of the type the job asks (and that its
+    Requirements allow)."""
+    ok = frozenset(n for n, t in types.items() if t == gpu_type)
+    if view.eligible_nodes is not None:
+        ok &= view.eligible_nodes
+    return dataclasses.replace(view, eligible_nodes=ok)
 
 
 def _set_reason(job: Job, reason: str) -> None:

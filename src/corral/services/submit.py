@@ -122,6 +122,8 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
             f"{part.max_cpus_per_node}"
         )
     mem = spec.mem_mb_per_node or part.default_mem_mb_per_node
+    if spec.gpu_type is not None:
+        members = _of_gpu_type(spec, cfg, part.name, members)
     fitting = _check_fits(spec, mem, part.name, members)
     if spec.requirements is not None or spec.rank is not None:
         check_requirements(cfg, spec, part.name, mem, fitting)
@@ -153,6 +155,23 @@ def _placement(spec: JobSpec, part: str, members: list[Node], known: set[str]
     if wanted > spec.nodes:
         spec = dataclasses.replace(spec, nodes=wanted)
     return spec, members
+
+
+def gpu_types(cfg: Config) -> dict[str, str]:
+    """node -> the model of its GPUs, as configured ([[nodes]] gpu_type)."""
+    return {n.name: n.gpu_type for n in cfg.nodes if n.gpu_type}
+
+
+def _of_gpu_type(spec: JobSpec, cfg: Config, part: str, members: list[Node]) -> list[Node]:
+    """The partition's nodes whose GPUs are of the type asked; none: refused, naming
+    the types the partition has."""
+    types = gpu_types(cfg)
+    having = [n for n in members if types.get(n.name) == spec.gpu_type]
+    if not having:
+        present = sorted({f"gpu:{types[n.name]}" for n in members if n.name in types})
+        raise Infeasible(f"gres: asks gpu:{spec.gpu_type}; partition {part!r} has "
+                         + (", ".join(present) if present else "no typed GPUs"))
+    return having
 
 
 def _check_fits(spec: JobSpec, mem_mb: int | None, part: str,

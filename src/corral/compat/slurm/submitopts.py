@@ -117,20 +117,28 @@ def _is_zero(text: str) -> bool:
     return digits.replace(".", "").isdigit() and float(digits) == 0
 
 
-def _gpu_count(text: str, opt: str) -> int:
-    """--gres=gpu[:type]:N[,other] / --gpus=[type:]N -> N (other GRES: refused)."""
+
+
+def _gpu_request(text: str, opt: str) -> tuple[int, str | None]:
+    """--gres=gpu[:type][:N] / --gpus=[type:]N -> (N, type or None); GRES other
+    than GPUs and two GPU types in one job are refused."""
     total = 0
+    types: set[str] = set()
     for item in text.split(","):
         parts = item.split(":")
         if opt == "gres" and parts[0] != "gpu":
             raise InvalidRequest(f"Invalid generic resource (gres) specification: {item}")
-        count = parts[-1] if (len(parts) > 1 or opt != "gres") else "1"
-        if not count.isdigit():
-            count = "1" if opt == "gres" else ""
-        if not count:
+        named = parts[1:] if opt == "gres" else parts
+        count = named[-1] if named and named[-1].isdigit() else ("1" if opt == "gres" else "")
+        kind = [p for p in named if not p.isdigit()]
+        if not count or len(kind) > 1:
             raise InvalidRequest(f"Invalid --{opt} specification: {item}")
+        types.update(kind)
         total += int(count)
-    return total
+    if len(types) > 1:
+        raise InvalidRequest(f"Invalid --{opt} specification: {text} (corral gives a job "
+                             "GPUs of one type)")
+    return total, next(iter(types), None)
 
 
 def _hosts(text: str) -> list[str]:
@@ -220,14 +228,18 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
     elif o.get("mem_per_cpu"):
         req["mem_mb_per_node"] = parse_mem_mb("mem-per-cpu", o["mem_per_cpu"]) * cpus
     gpus = 0
+    gpu_type = None
     if o.get("gres"):
-        gpus = _gpu_count(o["gres"], "gres")
+        gpus, gpu_type = _gpu_request(o["gres"], "gres")
     if o.get("gpus_per_node"):
-        gpus = _gpu_count(o["gpus_per_node"], "gpus-per-node")
+        gpus, gpu_type = _gpu_request(o["gpus_per_node"], "gpus-per-node")
     if o.get("gpus"):
-        gpus = -(-_gpu_count(o["gpus"], "gpus") // nodes)
+        total, gpu_type = _gpu_request(o["gpus"], "gpus")
+        gpus = -(-total // nodes)
     if gpus:
         req["gpus_per_node"] = gpus
+    if gpu_type:
+        req["gpu_type"] = gpu_type
     if o.get("time"):  # UNLIMITED: 0, which is not "not given" (None)
         req["time_limit_s"] = parse_duration_s("time", o["time"])
     if "hold" in o:
