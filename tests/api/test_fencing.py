@@ -5,6 +5,7 @@ store and it starts again as a follower (api/server.py, services/leader.py)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from corral.api import server
 from corral.config import load_config
 from corral.model.job import JobSpec
-from corral.services import controller as controller_module
+from corral.services.controller import Controller
 from corral.services.leader import Leadership
 from corral.store import jobs as store_jobs
 from corral.store import leader as store_leader
@@ -44,7 +45,8 @@ def test_a_deposed_controllers_next_write_is_refused(tmp_path: Path,
     followed: list[float] = []
     exits: list[int] = []
     monkeypatch.setattr(server, "reexec", followed.append)
-    monkeypatch.setattr(controller_module, "os", _NoExit(exits))
+    # (where the controller's persist lives: it exits when the store refuses)
+    monkeypatch.setattr(inspect.getmodule(Controller.persist), "os", _NoExit(exits))
 
     async def main() -> None:
         lead = Leadership(engine, address="unix:///me", lease_s=5.0)
