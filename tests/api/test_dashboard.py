@@ -153,6 +153,9 @@ def test_plots_data_is_scoped_and_read_once_per_period(tmp_path: Path) -> None:
             assert r.status_code == 400 and "period: 'year' is not one of" in r.text
             r = await nobody.get("/ui/plots?period=day")
             assert r.status_code == 200 and 'data-url="/ui/plots/data?period=day"' in r.text
+            # a finished job's page adds its usage record: the charge
+            r = await ctx.user.get("/ui/jobs/1")
+            assert r.status_code == 200 and "billing-hours" in r.text, r.text[-3000:]
         finally:
             await nobody.aclose()
     run(tmp_path, CONFIG, {"n1": {}}, scenario)

@@ -108,7 +108,9 @@ async def queue_part(request: Request, user: QueryText = "", state: QueryText = 
     async def build(caller: Caller) -> Response:
         q = views.QueueQuery.parse(caller.user if mine else user, state, partition, name)
         snap = _ctl(request).publisher.snapshot()
-        etag = _etag("queue", views.generation(snap), caller, q)
+        # while jobs run, their elapsed times move: a new version each minute at least
+        minute = int(time.time() // 60) if snap.gauges.jobs_by_state.get("RUNNING") else 0
+        etag = _etag("queue", views.generation(snap), minute, caller, q)
         unchanged = not_modified(request, etag)
         if unchanged is not None:
             return unchanged

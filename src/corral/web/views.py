@@ -10,13 +10,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from corral.model.errors import InvalidRequest
+from corral.model.errors import InvalidRequest, NotFound
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
 from corral.services.access import PRIVATE_SPEC_FIELDS
 from corral.services.explain import explain
 from corral.services.identity import Caller
+from corral.services.reports import Reports
 from corral.services.snapshot import Filters, Snapshot
 from corral.services.submit import partition_nodes
 from corral.web.output import Tail, tail
@@ -198,6 +199,32 @@ def usage(job: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def recorded(record: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """What the job's usage record adds: its charge, GPU and energy use."""
+    if record is None:
+        return []
+    r = record["job"]
+    out = [("charge", f"{float(r.get('charge') or 0) / 3600:.3f} billing-hours "
+                      f"({float(r.get('billing') or 0):g} units/s)")]
+    if r.get("gpu_s"):
+        out.append(("GPU-hours", f"{float(r['gpu_s']) / 3600:.3f}"))
+    if r.get("energy_j") is not None:
+        out.append(("energy", f"{float(r['energy_j']) / 3.6e6:.3f} kWh"))
+    return out
+
+
+def steps(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The job's steps (srun) as their usage records show them."""
+    if record is None:
+        return []
+    return [{"step": r["step_id"], "state": r.get("state", ""),
+             "ran": duration(float(r["t_end"]) - float(r["t_start"]))
+             if r.get("t_start") is not None else "",
+             "cpus": r.get("cpus"), "cpu_used": duration(r.get("cpu_s_used")),
+             "max_rss_mb": r.get("max_rss_mb"), "exit_code": r.get("exit_code")}
+            for r in record["steps"]]
+
+
 async def job_page(ctl: Controller, caller: Caller, job_id: int) -> dict[str, Any]:
     """Everything the job's page shows (NotFound: no such job for this caller)."""
     job = await ctl.read_job(caller, job_id)
@@ -207,6 +234,12 @@ async def job_page(ctl: Controller, caller: Caller, job_id: int) -> dict[str, An
     spec = dict(d["spec"])
     script = spec.pop("script", None)
     withheld = bool(d.get("withheld"))
+    record: dict[str, Any] | None = None
+    if job.state.is_final:  # its usage record (docs/accounting.md), kept as it ended
+        try:
+            record = await Reports(ctl).job(caller, job_id)
+        except NotFound:
+            record = None
     outputs: list[Tail] = []
     if caller.uid == job.uid:  # the owner only (docs/dashboard.md)
         outputs.append(tail(job.stdout_path, job.uid))
@@ -217,7 +250,8 @@ async def job_page(ctl: Controller, caller: Caller, job_id: int) -> dict[str, An
         "spec": {k: v for k, v in spec.items() if v not in (None, [], {}, "")},
         "script": script, "withheld": withheld, "private_fields": PRIVATE_SPEC_FIELDS,
         "timeline": timeline(d, events), "explanation": why["explanation"],
-        "usage": usage(d), "outputs": outputs, "owner": caller.uid == job.uid,
+        "usage": usage(d) + recorded(record), "steps": steps(record),
+        "outputs": outputs, "owner": caller.uid == job.uid,
     }
 
 
