@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = str(REPO / "src")  # every corral process runs this tree
 
+from bench.controller_cpu import Raw  # noqa: E402
 from tests.e2e.cluster import FINAL, Cluster, make_cluster  # noqa: E402
 
 from corral.client import Client  # noqa: E402
@@ -435,6 +436,24 @@ def figures(s: System, a: argparse.Namespace, r: Results) -> None:
             rate, cpu, _ = ctl_cost(pid, rest_one)
             put("rest_one_job_query", rate, "calls/s")
             put("ctl_cpu_per_rest_query", cpu, "ms/call")
+        # the same on the wire: raw HTTP on the socket, bodies read but not decoded
+        # (the controller's rate, not the Python client's JSON decoder's)
+        assert s.cluster is not None
+        wire = Raw(str(s.cluster.state / "corral.sock"))
+
+        def wire_calls(url: str, n: int) -> Callable[[], int]:
+            def go() -> int:
+                for _ in range(n):
+                    wire.call("GET", url)
+                return n
+            return go
+        rate, cpu, _ = ctl_cost(pid, wire_calls("/v1/jobs", a.list_calls * 10))
+        put("rest_full_listing_wire", rate, "calls/s")
+        put("ctl_cpu_per_rest_listing_wire", cpu, "ms/call")
+        rate, cpu, _ = ctl_cost(pid, wire_calls(f"/v1/jobs/{one}", a.query_calls * 20))
+        put("rest_one_job_query_wire", rate, "calls/s")
+        put("ctl_cpu_per_rest_query_wire", cpu, "ms/call")
+        wire.close()
 
     log("latency while 4 clients poll full listings")
     idle = latency_s(s, a.latency_samples)
