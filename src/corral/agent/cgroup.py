@@ -2,7 +2,7 @@
 
 Layout (the systemd "Delegate=yes" pattern), inside the agent's own cgroup B:
     B/agent/        the agent process itself (moved there at start-up)
-    B/job<ID>-<tag> one per job: memory.max, memory.swap.max=0
+    B/job<ID>-<tag> one per job: memory.max, memory.swap.max=0, cpuset.cpus (its CPUs)
 The kernel then enforces the limit; `memory.events` says whether it killed, and
 `cgroup.kill` ends every process of the job at once. Without a writable cgroup2
 hierarchy with the memory controller, `detect()` returns None and the launcher
@@ -98,6 +98,9 @@ class CgroupManager:
             enabled = (base / "cgroup.subtree_control").read_text().split()
             if "memory" not in enabled:
                 (base / "cgroup.subtree_control").write_text("+memory\n")
+            if "cpuset" in (base / "cgroup.controllers").read_text().split():
+                with contextlib.suppress(OSError):  # CPU affinity binds jobs without it
+                    (base / "cgroup.subtree_control").write_text("+cpuset\n")
         except OSError as exc:
             log.info("cgroup v2 not usable at %s (%s); memory limits by RSS monitoring",
                      base, exc.strerror or exc)
@@ -105,11 +108,15 @@ class CgroupManager:
         log.info("cgroup v2 memory limits under %s", base)
         return cls(base, tag)
 
-    def create(self, job_id: int, mem_mb: int | None) -> JobCgroup:
+    def create(self, job_id: int, mem_mb: int | None,
+               cpus: tuple[int, ...] = ()) -> JobCgroup:
         path = self.base / f"job{job_id}-{self.tag}"
         path.mkdir(exist_ok=True)
         cg = JobCgroup(path)
         try:
+            cpuset = path / "cpuset.cpus"
+            if cpus and cpuset.exists():  # the kernel keeps the job on its CPUs
+                cpuset.write_text(",".join(str(c) for c in sorted(cpus)) + "\n")
             if mem_mb is not None:
                 (path / "memory.max").write_text(f"{mem_mb * MIB}\n")
                 swap = path / "memory.swap.max"

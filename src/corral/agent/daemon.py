@@ -36,7 +36,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from corral import __version__
-from corral.agent import runs
+from corral.agent import runs, topology
+from corral.agent.binding import CpuAllocator
 from corral.agent.cgroup import CgroupManager
 from corral.agent.credentials import CredentialFiles
 from corral.agent.health import HealthCheck, HealthSettings
@@ -144,7 +145,7 @@ def make_client(controller: str, cluster_key: str | None,
 class Agent:
     def __init__(self, controller: str, inventory: Inventory, spool: Path, *,
                  cluster_key: str | None = None, use_cgroups: bool = True,
-                 tick_s: float | None = None) -> None:
+                 tick_s: float | None = None, bind_cpus: bool = True) -> None:
         # the controllers sharing one database: the one answering is the leader
         self.leaders = LeaderFinder(controller, spool)
         self.controller = self.leaders.url
@@ -153,6 +154,9 @@ class Agent:
         self.cluster_key = cluster_key
         self.boot_id = str(uuid.uuid4())
         self.use_cgroups = use_cgroups
+        # the CPUs as they are (None: unreadable); jobs are bound to some of them
+        self.topology = topology.detect()
+        self.bind_cpus = bind_cpus and self.topology is not None
         self.tick_s = tick_s
         self.heartbeat_s = DEFAULT_HEARTBEAT_S
         self.lease_s: float | None = None  # as the controller grants it (None: no lease)
@@ -182,10 +186,15 @@ class Agent:
                                  cgroups=cgroups, tick_s=self.tick_s or TICK_S,
                                  lease_file=self.spool / runs.LEASE_FILE)
         self.launcher.scripts = self.scripts
+        if self.bind_cpus and self.topology is not None:
+            self.launcher.cpu_alloc = CpuAllocator(self.topology)
         for report in self.launcher.readopt():  # the runs of a previous agent
             self.pending.setdefault(report.job_id, report)
         self.steps = StepRunner(self.inventory.node, self.boot_id,
                                 controller_host(self.controller), adopt=self.launcher.adopt)
+        alloc = self.launcher.cpu_alloc
+        if alloc is not None:
+            self.steps.cpus_of = lambda job_id: alloc.held.get(job_id, ())
         self.client = make_client(self.controller, self.cluster_key, self._connect_s())
         log.info("agent %s starting: %d CPUs, %d MiB, %d GPUs, controller %s",
                  self.inventory.node, self.inventory.cpus, self.inventory.mem_mb,
@@ -302,6 +311,7 @@ class Agent:
                        boot_id=self.boot_id, address=own_address(self.controller),
                        running=[r.to_dict() for r in self.launcher.running()],
                        finished=[r.to_dict() for r in sent.values()],
+                       topology=self.topology.summary() if self.topology else None,
                        health=None if last is None else {
                            "ok": last[0], "message": last[1][:MAX_MESSAGE_CHARS]})
         data = await self._post("/agent/v1/register", body)

@@ -46,6 +46,7 @@ class Job:
     error_output: bytearray = field(default_factory=bytearray)
     error_open: bool = False
     next_launch: Launch | None = None  # a later run, started once this one has ended
+    cpus: tuple[int, ...] = ()  # the CPUs it is bound to (agent/binding; () not bound)
 
     @property
     def job_id(self) -> int:

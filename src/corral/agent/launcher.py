@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from corral.agent import runs
+from corral.agent.binding import BindError, BindOptionError, CpuAllocator, place
 from corral.agent.cgroup import CgroupManager, JobCgroup
 from corral.agent.jobrun import (
     KILL_POLL_S,
@@ -61,6 +62,7 @@ class Launcher:
         self.cgroups = cgroups
         self.lease_file = lease_file  # None: the runs hold no lease
         self.jobs: dict[int, Job] = {}
+        self.cpu_alloc: CpuAllocator | None = None  # None: jobs are not bound to CPUs
         self._monitor: asyncio.Task[None] | None = None
         self._pidfd_ok = hasattr(os, "pidfd_open")
         self._background: set[asyncio.Task[None]] = set()
@@ -96,7 +98,12 @@ class Launcher:
         loop = asyncio.get_running_loop()
         self._ensure_monitor()
         t_start = time.time()
-        cgroup = self._make_cgroup(launch)
+        try:
+            cpus = place(self.cpu_alloc, launch)
+        except (BindError, BindOptionError) as exc:
+            self._report_start_failure(launch, t_start, str(exc))
+            return True
+        cgroup = self._make_cgroup(launch, cpus)
         gate_r = gate_w = -1
         if cgroup is not None:  # the job waits at the gate until it is in its cgroup
             gate_r, gate_w = os.pipe()
@@ -104,8 +111,9 @@ class Launcher:
             spawned = spawn(launch, self.spool, self.agent_id, t_start=t_start,
                             gate_fd=gate_r if gate_r >= 0 else None,
                             lease_file=self.lease_file,
-                            cgroup=cgroup.path if cgroup else None)
+                            cgroup=cgroup.path if cgroup else None, cpus=cpus)
         except StartError as exc:
+            self._release_cpus(launch.job_id)
             self._close(gate_r, gate_w)
             if cgroup is not None:
                 cgroup.remove()
@@ -115,7 +123,7 @@ class Launcher:
         job = Job(launch, spawned.run_dir, self.agent_id, spawned.uid, spawned.popen.pid,
                   None, t_start, loop.create_future(), popen=spawned.popen, cgroup=cgroup,
                   gate_fd=gate_w, started_fd=spawned.started_fd,
-                  error_fd=spawned.error_fd, error_open=True)
+                  error_fd=spawned.error_fd, error_open=True, cpus=cpus)
         self.jobs[launch.job_id] = job
         loop.add_reader(job.started_fd, self._on_started, job)
         loop.add_reader(job.error_fd, read_early_stderr, job)
@@ -197,6 +205,8 @@ class Launcher:
         """Follow a run started by a previous agent (`end`: it has ended meanwhile)."""
         self._ensure_monitor()
         self.jobs[job.job_id] = job
+        if self.cpu_alloc is not None and job.cpus:  # it keeps its CPUs
+            self.cpu_alloc.hold(job.job_id, job.cpus)
         if end is not None:
             job.exited.set_result(end)
         else:
@@ -213,11 +223,15 @@ class Launcher:
         self._spawn_task(self._supervise(job))
 
     # -- start -----------------------------------------------------------------------
-    def _make_cgroup(self, launch: Launch) -> JobCgroup | None:
+    def _release_cpus(self, job_id: int) -> None:
+        if self.cpu_alloc is not None:
+            self.cpu_alloc.release(job_id)
+
+    def _make_cgroup(self, launch: Launch, cpus: tuple[int, ...]) -> JobCgroup | None:
         if self.cgroups is None:
             return None
         try:
-            return self.cgroups.create(launch.job_id, launch.mem_mb)
+            return self.cgroups.create(launch.job_id, launch.mem_mb, cpus)
         except OSError as exc:
             log.warning("job %d: no cgroup (%s); using RSS monitoring", launch.job_id, exc,
                         extra=log_ids(job_id=launch.job_id))
@@ -389,6 +403,7 @@ class Launcher:
             runs.write_json(job.run_dir / "report.json", report.to_dict())
         if self.jobs.get(job.job_id) is job:
             del self.jobs[job.job_id]
+            self._release_cpus(job.job_id)
         log.info("job %d ended: %s%s", job.job_id, report.state,
                  f" ({report.message})" if report.message else "", extra=log_ids(job_id=job.job_id))
         self.on_report(report)

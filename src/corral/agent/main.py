@@ -77,11 +77,13 @@ def setup_logging(log_file: str | None, verbose: bool, log_format: LogFormat = "
               envvar="CORRAL_LOG_FORMAT", show_default=True,
               help="text, or json: one JSON object per line.")
 @click.option("--no-cgroups", is_flag=True, help="Use RSS monitoring even if cgroup v2 works.")
+@click.option("--no-cpu-binding", is_flag=True,
+              help="Do not bind jobs to particular CPUs (docs/resources.md).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None,
          gpus: int | None, features: str | None, spool: Path | None,
          cluster_key: str | None, log_file: str | None, log_format: LogFormat,
-         no_cgroups: bool, verbose: bool) -> None:
+         no_cgroups: bool, no_cpu_binding: bool, verbose: bool) -> None:
     """Run jobs on this node for a corral controller.
 
     On SIGTERM the agent stops and exits; running jobs are left running under their
@@ -108,7 +110,7 @@ def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None
 
     async def serve() -> None:
         agent = Agent(controller, inventory, spool_dir, cluster_key=cluster_key,
-                      use_cgroups=not no_cgroups)
+                      use_cgroups=not no_cgroups, bind_cpus=not no_cpu_binding)
         agent.install_signal_handlers()
         await agent.run()
 

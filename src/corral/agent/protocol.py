@@ -61,6 +61,8 @@ class Launch:
     output_wait_s: float = 0.0
     gpu_ids: tuple[int, ...] = ()  # the GPU device indices the job holds on this node
     term_signal: int = 15  # sent at the time limit, SIGKILL kill_grace_s later
+    cpu_bind: str = ""  # cores | threads | none | map_cpu:IDS ("": cores; agent/binding)
+    core_type: str = ""  # performance | efficiency ("": any)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Launch:
@@ -100,6 +102,8 @@ class Launch:
             output_wait_s=max(0.0, float(_get(d, "output_wait_s", (int, float), 0))),
             gpu_ids=_indices(d),
             term_signal=_get(d, "term_signal", int, 15),
+            cpu_bind=_get(d, "cpu_bind", str, ""),
+            core_type=_get(d, "core_type", str, ""),
         )
 
 

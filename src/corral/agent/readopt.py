@@ -105,6 +105,9 @@ def _job(rec: runs.Record, launch: Launch, procs: runs.Procs) -> Job:
               procs.supervisor_start, float(rec.launch.get("t_start") or time.time()),
               asyncio.get_running_loop().create_future(), cgroup=cgroup)
     job.job_pid = procs.job_pid
+    cpus = rec.launch.get("cpus")
+    if isinstance(cpus, list):
+        job.cpus = tuple(c for c in cpus if isinstance(c, int) and not isinstance(c, bool))
     job.tree = JobTree(procs.job_pid, uid=uid, job_id=launch.job_id, agent_id=agent_id,
                        root_alive=runs.alive(procs.job_pid, procs.job_start))
     return job

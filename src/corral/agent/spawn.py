@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.agent import runs
+from corral.agent.binding import binding_environment
 from corral.agent.protocol import Launch
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
@@ -163,7 +164,7 @@ def _prepare_run(launch: Launch, run_as: RunAs, path: Path) -> list[str]:
 
 def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
           gate_fd: int | None = None, lease_file: Path | None = None,
-          cgroup: Path | None = None) -> Spawned:
+          cgroup: Path | None = None, cpus: tuple[int, ...] = ()) -> Spawned:
     """Record the run and start its supervisor (corral.agent.supervise), which starts
     the job's main process in a new session; or raise StartError.
 
@@ -181,10 +182,12 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
     prelude = ("read -r _ || :; " if gate_fd is not None else "") + _wait_for_dirs(launch)
     wrapper = ["/bin/sh", "-c", prelude + body, WRAPPER_NAME,
                launch.working_dir, launch.stdout, launch.stderr, *command]
+    env = job_environment(launch, run_as, agent_id)
+    env.update(binding_environment(cpus))
     record = {
         "launch": dataclasses.asdict(launch), "agent_id": agent_id, "t_start": t_start,
-        "cgroup": str(cgroup) if cgroup else None,
-        "spawn": {"argv": wrapper, "env": job_environment(launch, run_as, agent_id),
+        "cgroup": str(cgroup) if cgroup else None, "cpus": list(cpus),
+        "spawn": {"argv": wrapper, "env": env, "cpus": list(cpus),
                   "switch": run_as.switch, "uid": run_as.uid, "gid": run_as.gid,
                   "groups": list(run_as.groups), "job_id": launch.job_id,
                   "agent_id": agent_id, "kill_grace_s": launch.kill_grace_s,

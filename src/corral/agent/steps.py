@@ -107,6 +107,8 @@ class StepRunner:
         self.agent_id = agent_id
         self.io_default_host = io_default_host
         self.adopt = adopt
+        # the CPUs a job is bound to here (agent/binding): its tasks are bound to them too
+        self.cpus_of: Callable[[int], tuple[int, ...]] = lambda job_id: ()
         self.steps: dict[tuple[int, int], RunningStep] = {}
         self.extern: dict[int, Extern] = {}
         self._monitor: asyncio.Task[None] | None = None
@@ -328,8 +330,16 @@ class StepRunner:
             *argv, stdin=asyncio.subprocess.PIPE if wants_stdin else asyncio.subprocess.DEVNULL,
             stdout=stdout, stderr=stderr, env=self._environment(sl, run_as, rank, local_id),
             cwd="/", start_new_session=True, **kwargs)
+        self._bind(sl.job_id, proc.pid)
         self._track(sl, proc.pid, run_as.uid)
         return Task(rank, proc)
+
+    def _bind(self, job_id: int, pid: int) -> None:
+        """The task on its job's CPUs (set as it starts: what it forks inherits them)."""
+        cpus = self.cpus_of(job_id)
+        if cpus:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, cpus)
 
     async def _start_pty(self, sl: StepLaunch, run_as: RunAs, rank: int, local_id: int,
                          kwargs: dict[str, Any]) -> Task:
@@ -348,6 +358,7 @@ class StepRunner:
             raise
         finally:
             os.close(slave)
+        self._bind(sl.job_id, proc.pid)
         self._track(sl, proc.pid, run_as.uid)
         return Task(rank, proc, pty_fd=master)
 

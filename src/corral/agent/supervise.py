@@ -179,6 +179,9 @@ class Supervisor:
             for sig in CHILD_DEFAULT_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, CHILD_DEFAULT_SIGNALS)
+            cpus = spec.get("cpus")
+            if cpus:  # bound to its CPUs before it runs (agent/binding)
+                os.sched_setaffinity(0, [int(c) for c in cpus])
             if spec.get("switch"):
                 os.setgroups(list(spec.get("groups", ())))
                 os.setgid(int(spec["gid"]))

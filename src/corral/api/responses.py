@@ -80,6 +80,8 @@ class JobSpec(_Answer):
     gpu_type: str | None = None
     jdl: str | None
     credential: bool = False
+    cpu_bind: str | None = None  # docs/resources.md
+    core_type: str | None = None
 
 
 class Job(_Answer):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from corral.model import bounds as b
+from corral.model.cpubind import check_core_type, check_cpu_bind
 from corral.model.fields import Epoch, Features, Ident, NodeName, Text
 from corral.model.fields import checked as _checked
 from corral.model.fields import ints as _ints
@@ -70,8 +71,20 @@ class SubmitRequest(_Body):
                                    pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")] | None = None
     jdl: Annotated[Text, Field(min_length=1, max_length=b.MAX_JDL_BYTES)] | None = None
     credential: bool = False  # the owner's access token in a file inside the job
+    cpu_bind: Annotated[Text, Field(max_length=30_000)] | None = None  # model/cpubind.py
+    core_type: Annotated[Text, Field(max_length=32)] | None = None
     user: Ident | None = None  # an administrator submitting for another user
     idempotency_key: str | None = None  # or the Idempotency-Key header
+
+    @field_validator("cpu_bind")
+    @classmethod
+    def _cpu_bind(cls, v: str | None) -> str | None:
+        return check_cpu_bind(v) or None if v is not None else None
+
+    @field_validator("core_type")
+    @classmethod
+    def _core_type(cls, v: str | None) -> str | None:
+        return check_core_type(v) or None if v is not None else None
 
     def to_spec(self) -> JobSpec:
         d: dict[str, Any] = self.model_dump(exclude={"user", "idempotency_key"})

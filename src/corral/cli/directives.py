@@ -103,6 +103,10 @@ def job_options(f: F) -> F:
                           "($CORRAL_CREDENTIAL_FILE), renewed while it runs."),
         click.option("-q", "--qos", help="Quality of service (configured by the site)."),
         click.option("--reservation", help="Run inside this advance reservation."),
+        click.option("--cpu-bind", "cpu_bind", help="Bind to cores (default), threads, "
+                     "none or map_cpu:0,2 (docs/resources.md)."),
+        click.option("--core-type", "core_type",
+                     help="performance or efficiency cores (hybrid CPUs)."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -31,6 +31,7 @@ VALUE_OPTIONS: dict[str, str] = {
     "--wrap": "wrap", "--idempotency-key": "idem_key", "--requirements": "requirements",
     "--rank": "rank", "-L": "licenses", "--licenses": "licenses",
     "--gpu-type": "gpu_type",
+    "--cpu-bind": "cpu_bind", "--core-type": "core_type",
 }
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",

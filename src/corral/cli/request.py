@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from corral.model import hostlist
+from corral.model.cpubind import BindOptionError, check_core_type, check_cpu_bind
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
 
@@ -114,4 +115,10 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["exclusive"] = True
     if opts.get("credential"):
         req["credential"] = True
+    for key, check in (("cpu_bind", check_cpu_bind), ("core_type", check_core_type)):
+        if opts.get(key):
+            try:
+                req[key] = check(opts[key]) or None
+            except BindOptionError as exc:
+                raise InvalidRequest(str(exc)) from None
     return req

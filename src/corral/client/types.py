@@ -108,6 +108,8 @@ class JobSpec(Record):
     gpu_type: str | None
     jdl: str | None
     credential: bool
+    cpu_bind: str | None
+    core_type: str | None
 
 
 class Job(Record):

@@ -66,6 +66,23 @@ class AgentVerdict(_Message):
     message: Line = ""
 
 
+CoreType = Literal["performance", "efficiency"]
+Count = Annotated[int, ints((0, b.INT32_MAX))]
+
+
+class AgentTopology(_Message):
+    """The node's CPUs as the kernel shows them (corral.agent.topology), over the CPUs
+    the agent may use; core_types counts cores per type (empty: no core types)."""
+
+    sockets: Count
+    numa_nodes: Count
+    cores: Count
+    threads: Count
+    cpu_list: Annotated[Text, Field(max_length=4000)] = ""
+    core_types: dict[CoreType, Count] = {}
+    type_source: Annotated[Text, Field(max_length=255)] = ""
+
+
 class AgentRegister(_Message):
     node: NodeName
     cpus: Annotated[int, ints(b.CPUS_PER_NODE)]
@@ -78,6 +95,7 @@ class AgentRegister(_Message):
     running: list[AgentRunning] = []
     finished: list[AgentJobReport] = []  # reports the agent still holds
     health: AgentVerdict | None = None  # the health check's latest verdict, if any
+    topology: AgentTopology | None = None  # None: an agent that does not say
 
 
 class AgentPoll(_Message):

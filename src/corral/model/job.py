@@ -104,6 +104,10 @@ class JobSpec:
     # the owner's access token in a file inside the job, renewed for its whole life
     # (services/credentials.py)
     credential: bool = False
+    # which CPUs of its nodes it is bound to (model/cpubind.py, docs/resources.md):
+    # cores | threads | none | map_cpu:IDS, None: cores; core_type None: any
+    cpu_bind: str | None = None
+    core_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -69,5 +69,8 @@ def launch_order(cfg: Config, job: Job) -> dict[str, Any]:
             "gpu_ids": list(job.gpu_ids.get(job.nodes[0], ())) if job.nodes else [],
             "term_signal": term_signal(job), "run": job.restarts,
             "output_wait_s": cfg.controller.output_wait_s,
+            # an exclusive job has the whole node: bound to all of it unless it asks
+            "cpu_bind": spec.cpu_bind or ("none" if spec.exclusive else ""),
+            "core_type": spec.core_type or "",
         },
     }

@@ -25,7 +25,7 @@ ARITY = {
     "-help": 0, "-soft": 0, "-hard": 0, "-i": 1, "-ac": 1, "-dc": 1, "-sc": 1, "-binding": 1,
 }
 IGNORED = {"-S", "-P", "-m", "-M", "-now", "-R", "-js", "-w", "-shell", "-c",
-           "-soft", "-hard", "-ac", "-dc", "-sc", "-binding", "-i"}
+           "-soft", "-hard", "-ac", "-dc", "-sc", "-i"}
 MEMORY_RESOURCES = ("h_vmem", "s_vmem", "h_rss", "s_rss", "mem_free", "virtual_free", "mem")
 SGE_SHIM = ('export JOB_ID="${SLURM_ARRAY_JOB_ID:-$CORRAL_JOB_ID}" '
             'JOB_NAME="$CORRAL_JOB_NAME" NSLOTS="$CORRAL_CPUS_ON_NODE" '
@@ -84,6 +84,16 @@ def _slots(text: str, what: str) -> int:
     return int(first)
 
 
+def _linear(text: str) -> int:
+    """`-binding linear:N` (or `linear:N:S,C`, its start left to corral) -> N."""
+    kind, _, rest = text.strip().partition(":")
+    count = rest.split(":")[0]
+    if kind not in ("linear", "linear_automatic") or not count.isdigit() or int(count) < 1:
+        frontend.fail(f'-binding: "{text}" is not supported (corral binds linear:N, '
+                      "N cores packed on one socket)", 1)
+    return int(count)
+
+
 def _begin(text: str) -> float:
     body, _, sec = text.partition(".")
     fmt = {8: "%m%d%H%M", 10: "%y%m%d%H%M", 12: "%Y%m%d%H%M"}.get(len(body))
@@ -125,11 +135,15 @@ def build(opts: list[tuple[str, list[str]]], script: str, name: str) -> dict[str
     if "slots" in resources:  # -l slots=N: N slots on one host, as -pe smp N
         value = resources.pop("slots")
         slots = slots if "-pe" in o else _slots(value, "-l slots")
+    if "-binding" in o:  # linear:N: N CPUs, whole cores first (docs/resources.md)
+        slots = max(slots, _linear(o["-binding"][0]))
     req: dict[str, Any] = {
         "name": name, "working_dir": os.path.abspath(workdir), "script": script, "argv": [],
         "environment": env, "cpus_per_node": slots,
         "stdout": _path(o["-o"][0], f"%x.o{suffix}") if "-o" in o else f"%x.o{suffix}",
     }
+    if "-binding" in o:
+        req["cpu_bind"] = "cores"
     joined = "-j" in o and _bool(o["-j"][0])
     if not joined:
         req["stderr"] = _path(o["-e"][0], f"%x.e{suffix}") if "-e" in o else f"%x.e{suffix}"

@@ -25,7 +25,7 @@ STEP_OPTIONS = [
     Opt("label", "label", NONE, "l"), Opt("input", "input", REQUIRED, "i"),
     Opt("overcommit", "overcommit", NONE, "O"), Opt("jobid", "jobid", REQUIRED),
     Opt("unbuffered", "ignored", NONE, "u"),
-    Opt("kill-on-bad-exit", "ignored", OPTIONAL, "K"), Opt("cpu-bind", "ignored"),
+    Opt("kill-on-bad-exit", "ignored", OPTIONAL, "K"), Opt("cpu-bind", "cpu_bind"),
     Opt("mpi", "mpi"), Opt("exact", "ignored", NONE), Opt("overlap", "ignored", NONE),
     Opt("pty", "pty", NONE), Opt("multi-prog", "multi_prog", NONE),
     Opt("wait", "ignored", REQUIRED, "W"), Opt("quit-on-interrupt", "ignored", NONE, "q"),

@@ -11,6 +11,7 @@ from typing import Any
 from corral.compat import timefmt
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError
 from corral.model import hostlist
+from corral.model.cpubind import BindOptionError, check_cpu_bind
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
 from corral.model.units import parse_duration_s, parse_mem_mb
@@ -39,6 +40,7 @@ _USED = [
     Opt("verbose", "verbose", NONE, "v"), Opt("test-only", "test_only", NONE),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("exclude", "exclude", REQUIRED, "x"),
     Opt("licenses", "licenses", REQUIRED, "L"),
+    Opt("cpu-bind", "cpu_bind"),
 ]
 # Options that change nothing on corral: accepted with a warning.
 _IGNORED_WITH_VALUE = (
@@ -274,6 +276,12 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
         req["signal"] = o["signal"]  # without B: the controller signals the steps only
     if "exclusive" in o:
         req["exclusive"] = True
+    if o.get("cpu_bind"):  # cores, threads, none, map_cpu:IDS (docs/resources.md)
+        try:
+            req["cpu_bind"] = check_cpu_bind(o["cpu_bind"]) or None
+        except BindOptionError as exc:
+            raise InvalidRequest(f"Invalid --cpu-bind argument: {o['cpu_bind']} "
+                                 f"({str(exc).removeprefix('cpu_bind: ')})") from None
     _allocation_env(env, req, tasks_per_node=o.get("ntasks_per_node") and per_node)
     return req
 

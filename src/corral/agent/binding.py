@@ -1,0 +1,201 @@
+"""Which CPUs of this node each running job is bound to (docs/resources.md).
+
+The scheduler counts CPUs per node; this node-local allocator turns a job's count
+into particular CPUs among those none of the node's other running jobs holds:
+
+- `cores` (the default): whole free cores first (every free thread of a core before
+  the next core), within one NUMA domain and socket if the job fits in one (the
+  fullest that fits, so that large free domains stay whole), else across domains;
+- `threads`: hardware threads, the free siblings of busy threads first;
+- `map_cpu:IDS`: exactly those CPUs;
+- `none`: nothing held, nothing bound.
+A job asking for a core type (`performance`, `efficiency`) gets CPUs of that type
+only, as long as enough are free. When fewer CPUs are free than the job counts (the
+site declared more CPUs for the node than it has, i.e. allows oversubscription, or a
+core type is short), the rest are the least-shared CPUs and the placement says so
+in `note`. The agent keeps each run's CPUs in its run record (agent/runs.py) so that
+a restarted agent holds them again for the runs it re-adopts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from corral.agent.protocol import Launch
+from corral.agent.topology import Topology, format_cpulist
+from corral.logs import log_ids
+from corral.model.cpubind import (
+    MAP_CPU,
+    BindOptionError,
+    check_core_type,
+    check_cpu_bind,
+    parse_map_cpu,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BindError(ValueError):
+    """A job's explicit CPU list cannot be had here (the message says which CPU)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    cpus: tuple[int, ...]  # sorted; empty: not bound
+    note: str = ""  # why the placement is not what the job asked for ("" it is)
+
+    @property
+    def cpu_list(self) -> str:
+        return format_cpulist(self.cpus)
+
+
+class CpuAllocator:
+    """The CPUs held by each job running here."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self._cpu = topology.by_id()
+        self.held: dict[int, tuple[int, ...]] = {}
+
+    def holders(self) -> Counter[int]:
+        """How many running jobs hold each CPU."""
+        return Counter(cpu for cpus in self.held.values() for cpu in cpus)
+
+    def hold(self, job_id: int, cpus: Iterable[int]) -> tuple[int, ...]:
+        """Hold the CPUs a run already has (re-adopted after a restart)."""
+        ids = tuple(sorted(c for c in set(cpus) if c in self._cpu))
+        if ids:
+            self.held[job_id] = ids
+        return ids
+
+    def release(self, job_id: int) -> None:
+        self.held.pop(job_id, None)
+
+    def take(self, job_id: int, count: int, *, cpu_bind: str = "",
+             core_type: str = "") -> Placement:
+        """Choose and hold `count` CPUs for the job (BindError: map_cpu cannot be had;
+        BindOptionError: an option corral does not know)."""
+        self.release(job_id)
+        mode = check_cpu_bind(cpu_bind) or "cores"
+        kind = check_core_type(core_type)
+        if mode == "none":
+            return Placement(())
+        if mode.startswith(MAP_CPU):
+            placement = self._mapped(job_id, mode)
+        else:
+            placement = self._choose(max(1, count), mode == "threads", kind)
+        self.held[job_id] = placement.cpus
+        return placement
+
+    # -- choosing ------------------------------------------------------------------------
+    def _mapped(self, job_id: int, mode: str) -> Placement:
+        ids = parse_map_cpu(mode)
+        unknown = [i for i in ids if i not in self._cpu]
+        if unknown:
+            raise BindError(f"cpu_bind: CPU {unknown[0]} is not one of this node's "
+                            f"({format_cpulist(self._cpu)})")
+        busy = [i for i in ids if self.holders()[i]]
+        if busy:
+            owner = next(j for j, cpus in self.held.items() if busy[0] in cpus)
+            raise BindError(f"cpu_bind: CPU {busy[0]} is held by job {owner}")
+        return Placement(tuple(sorted(ids)))
+
+    def _choose(self, count: int, threads: bool, kind: str) -> Placement:
+        holders = self.holders()
+        free = [c for c in self.topology.cpus if not holders[c.id]]
+        note = ""
+        typed = self.topology.type_source != ""
+        if kind and typed:
+            of_kind = [c for c in free if c.kind == kind]
+            if len(of_kind) < count:
+                note = (f"{len(of_kind)} free {kind} CPUs for {count}; "
+                        "other CPUs make up the rest")
+            else:
+                free = of_kind
+        picked = self._pack([c.id for c in free], count, threads)
+        if len(picked) < count:  # oversubscribed: the least-shared CPUs
+            rest = sorted((c.id for c in self.topology.cpus if c.id not in picked),
+                          key=lambda i: (holders[i], i))
+            shared = rest[:count - len(picked)]
+            picked += shared
+            if shared:
+                note = (f"{note}; " if note else "") + (
+                    f"only {count - len(shared)} free CPUs for {count}; "
+                    f"sharing CPUs {format_cpulist(shared)} with other jobs")
+        return Placement(tuple(sorted(picked)), note)
+
+    def _pack(self, free: list[int], count: int, threads: bool) -> list[int]:
+        """Up to `count` of the free CPUs: in the fullest NUMA domain (and socket)
+        where the job fits, else spread over domains, most free first."""
+        by_domain: dict[tuple[int, int], list[int]] = {}
+        for cpu in free:
+            c = self._cpu[cpu]
+            by_domain.setdefault((c.numa, c.socket), []).append(cpu)
+        fitting = [d for d, cpus in by_domain.items() if len(cpus) >= count]
+        if fitting:
+            best = min(fitting, key=lambda d: (len(by_domain[d]), d))
+            return self._in_domain(by_domain[best], count, threads)
+        out: list[int] = []
+        for d in sorted(by_domain, key=lambda d: (-len(by_domain[d]), d)):
+            out += self._in_domain(by_domain[d], count - len(out), threads)
+            if len(out) >= count:
+                break
+        return out
+
+    def _in_domain(self, free: list[int], count: int, threads: bool) -> list[int]:
+        cores = self.topology.cores
+        free_set = set(free)
+        per_core: dict[int, list[int]] = {}
+        for cpu in free:
+            per_core.setdefault(self._cpu[cpu].core, []).append(cpu)
+
+        def order(core: int) -> tuple[int, int]:
+            whole = len(per_core[core]) == len(cores[core])
+            if threads:  # the siblings of busy threads first, then whole cores
+                return (1 if whole else 0, core)
+            return (0 if whole else 1, core)  # whole cores first
+
+        out: list[int] = []
+        for core in sorted(per_core, key=order):
+            for cpu in sorted(per_core[core]):
+                if len(out) < count and cpu in free_set:
+                    out.append(cpu)
+        return out
+
+
+def cpu_mask(cpus: Iterable[int]) -> str:
+    """[0, 1, 4] -> '0x13' (Slurm's mask_cpu form)."""
+    return hex(sum(1 << c for c in set(cpus)))
+
+
+def binding_environment(cpus: tuple[int, ...]) -> dict[str, str]:
+    """What a bound job is told of its CPUs (none: nothing is set)."""
+    if not cpus:
+        return {}
+    mask = cpu_mask(cpus)
+    return {"CORRAL_JOB_CPUS": format_cpulist(cpus), "SLURM_CPU_BIND_TYPE": "mask_cpu:",
+            "SLURM_CPU_BIND_LIST": mask, "SLURM_CPU_BIND": f"quiet,mask_cpu:{mask}",
+            "SLURM_CPU_BIND_VERBOSE": "quiet"}
+
+
+def place(alloc: CpuAllocator | None, launch: Launch) -> tuple[int, ...]:
+    """The CPUs a run is bound to (() when this node binds none or the job asks for
+    none); BindError, BindOptionError: it cannot start as asked."""
+    if alloc is None:
+        return ()
+    placement = alloc.take(launch.job_id, launch.cpus, cpu_bind=launch.cpu_bind,
+                           core_type=launch.core_type)
+    if placement.note:
+        log.warning("job %d: CPUs %s: %s", launch.job_id, placement.cpu_list or "-",
+                    placement.note, extra=log_ids(job_id=launch.job_id))
+    elif placement.cpus:
+        log.info("job %d: bound to CPUs %s", launch.job_id, placement.cpu_list,
+                 extra=log_ids(job_id=launch.job_id))
+    return placement.cpus
+
+
+__all__ = ["BindError", "BindOptionError", "CpuAllocator", "Placement", "binding_environment",
+           "place"]
