@@ -1,0 +1,41 @@
+"""CPU binding options through the API: checked at submit, carried in the launch, and
+the topology an agent reports when it registers (docs/resources.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.api.harness import Ctx, register, run
+
+CONFIG = """
+[[partitions]]
+name = "main"
+default = true
+"""
+
+TOPOLOGY = {"sockets": 2, "numa_nodes": 2, "cores": 16, "threads": 32, "cpu_list": "0-31",
+            "core_types": {"performance": 6, "efficiency": 8}, "type_source": "x"}
+
+
+def test_binding_options_reach_the_launch(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        r = await ctx.submit(cpu_bind="sockets2")
+        assert r.status_code == 400 and "cpu_bind" in r.text and "sockets2" in r.text
+        r = await ctx.submit(core_type="big")
+        assert r.status_code == 400 and "core_type" in r.text and "big" in r.text
+        a = (await ctx.submit(cpu_bind="Map_CPU:3,1", core_type="efficiency")).json()["id"]
+        [la] = await ctx.launches("n1")
+        assert (la["cpu_bind"], la["core_type"]) == ("map_cpu:3,1", "efficiency")
+        spec = (await ctx.job(a))["spec"]
+        assert (spec["cpu_bind"], spec["core_type"]) == ("map_cpu:3,1", "efficiency")
+        await ctx.report("n1", a)
+        b = (await ctx.submit(exclusive=True)).json()["id"]  # the whole node: not bound
+        [la] = await ctx.launches("n1")
+        assert la["job_id"] == b and (la["cpu_bind"], la["core_type"]) == ("none", "")
+        # an agent reporting its topology registers as before; a bad one is refused
+        await register(ctx, "n1", topology=TOPOLOGY)
+        bad = {**TOPOLOGY, "core_types": {"turbo": 1}}
+        r = await ctx.agent.post("/agent/v1/register", json={
+            "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b-n1", "topology": bad})
+        assert r.status_code == 400 and "core_types" in r.text
+    run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)
