@@ -178,6 +178,29 @@ def test_replaying_the_handlers_events_gives_the_same_state() -> None:
     assert _images(replay(log)) == _images(state)
 
 
+def test_requeue() -> None:
+    state = _state(_job(1, JobState.RUNNING, nodes=("n1",)),
+                   _job(2, JobState.COMPLETED, nodes=("n1",), t_start=NOW - 50,
+                        t_end=NOW - 10, exit_code=0, restarts=1),
+                   _job(3, JobState.PENDING))
+    log: list[Event] = []
+    out = _run(state, commands.requeue(state, RULES, ALICE, 1, NOW, hold=True), log)
+    assert [o.body["kind"] for o in out.orders] == ["cancel"]
+    job = state.jobs[1]  # still running until its agent reports: its intent says why
+    assert (job.state, job.intent, job.reason) == (JobState.RUNNING,
+                                                   StopIntent.REQUEUE_HOLD, "RequeueHold")
+    out = _run(state, commands.requeue(state, RULES, ALICE, 2, NOW), log)
+    assert (out.orders, out.answer) == ((), "PENDING")
+    job = state.jobs[2]
+    assert (job.state, job.restarts, job.nodes, job.t_start, job.t_end, job.exit_code) == (
+        JobState.PENDING, 2, (), None, None, None)
+    assert log[-1].kind == EventKind.REQUEUE and log[-1].data["why"] == "requeued by alice"
+    with pytest.raises(Conflict, match="job 3: is PENDING, not running or finished"):
+        commands.requeue(state, RULES, ALICE, 3, NOW)
+    with pytest.raises(PermissionDenied, match="requeue job 2 of alice: needs operator"):
+        commands.requeue(state, RULES, BOB, 2, NOW)
+
+
 def _resolver(job: Job, spec: JobSpec) -> Resolved:
     """The site's resolution of a changed spec, as a rule: the time limit as asked
     (else the partition's 60 s), 100 MB per CPU."""

@@ -19,6 +19,7 @@ from corral.services.state import ClusterState, replay
 from corral.store import arrays as store_arrays
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
+from corral.store.schema import jobs as jobs_table
 from tests.api.harness import Ctx, run
 
 CONFIG = """
@@ -35,6 +36,14 @@ priority_tier = 1
 # the columns of an array rest's row (store/arrays.py)
 REST_FIELDS = ("user", "uid", "gid", "t_submit", "state", "reason", "intent", "partition",
                "time_limit_s", "mem_mb_per_node", "t_end", "priority", "spec")
+
+
+def test_an_image_holds_every_column_of_a_jobs_row() -> None:
+    """A column added to `jobs` must be in what events carry (model/record.py), else
+    replay would not give it back."""
+    derived = {"id": "id", "node_list": "nodes", "name": "spec", "account": "spec"}
+    columns = {derived.get(c.name, c.name) for c in jobs_table.columns} - {"id"}
+    assert columns == set(IMAGE_FIELDS), columns ^ set(IMAGE_FIELDS)
 
 
 def _differences(what: str, a: Job, b: Job, fields: tuple[str, ...]) -> list[str]:
@@ -139,7 +148,12 @@ async def _workload(ctx: Ctx) -> None:
     assert sorted(await _launched(ctx, 4)) == low
     for job_id in low:
         await ctx.report("n1", job_id, exit_code=0)
-    # reservations: two made, one deleted
+    # a finished job requeued held, then released and run again
+    await _ok(await ctx.user.post(f"/v1/jobs/{a}/requeue", json={"hold": True}))
+    await _ok(await ctx.user.post(f"/v1/jobs/{a}/release"))
+    assert await _launched(ctx, 1) == [a]
+    await ctx.report("n1", a, exit_code=0)
+    # reservations: two made, one deleted (jobs without a time limit wait now)
     for name in ("r1", "r2"):
         await _ok(await ctx.user.post("/v1/reservations", json={
             "name": name, "nodes": ["n1"], "t_start": time.time() + 7200,

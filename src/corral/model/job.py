@@ -46,7 +46,8 @@ _VIEW_SLOTS = frozenset({"views", "view_sched"})
 # (services/state.py).
 STORED_FIELDS = ("state", "reason", "intent", "partition", "time_limit_s",
                  "mem_mb_per_node", "t_start", "t_end", "nodes", "exit_code", "signal",
-                 "cpu_time_s", "max_rss_mb", "restarts", "retries", "priority",
+                 "cpu_time_s", "max_rss_mb", "restarts", "retries", "deep_retries",
+                 "priority",
                  "array_job_id", "array_task_id", "gpu_ids", "cancelled_by_uid", "spec")
 _NOTED = frozenset(STORED_FIELDS) - SCHED_FIELDS
 

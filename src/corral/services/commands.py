@@ -146,6 +146,28 @@ def signal(state: ClusterState, rules: Rules, caller: Caller, job_id: int, signu
                                 for node in job.nodes), answer=str(job.state))
 
 
+def requeue(state: ClusterState, rules: Rules, caller: Caller, job_id: int, now: float, *,
+            hold: bool = False) -> Outcome:
+    """Back to the queue (held with `hold`): a finished job at once, as a new run
+    (restarts + 1); a running one once its agents have killed it (its intent says
+    so, for their report)."""
+    job = _job(state, rules, caller, job_id, Action.REQUEUE)
+    if job.state.is_waiting:
+        raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
+    if job.state.is_active:
+        intent = StopIntent.REQUEUE_HOLD if hold else StopIntent.REQUEUE
+        ev = job_change(job, EventKind.UPDATE, now, _intent(intent),
+                        data={"requeue_requested": True, "hold": hold})
+        return Outcome((ev,), kill_orders(job, rules), answer=str(job.state))
+    to = JobState.HELD if hold else JobState.PENDING
+    ev = job_change(job, EventKind.REQUEUE, now, {
+        "restarts": job.restarts + 1, "nodes": (), "t_start": None, "t_end": None,
+        "exit_code": None, "signal": None, "cancelled_by_uid": None,
+        **_intent(StopIntent.HOLD_USER if hold else None)}, to=to,
+        data={"why": f"requeued by {caller.user}"})
+    return Outcome((ev,), answer=str(to))
+
+
 UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",
                     "cpus_per_node", "mem_mb_per_node", "account")
 

@@ -206,16 +206,13 @@ class JobControl:
                 raise NotFound(f"job {job_id}: no such job")
             self.jobs[job_id] = job
         job = self.own_job(caller, job_id, Action.REQUEUE)
+        out = commands.requeue(self.state, self.rules, caller, job.id, time.time(), hold=hold)
+        if job.state.is_final:  # what its last run held goes (done at its end already)
+            self.release_resources(job)
+            job.t_signalled = None
+        await self.run_command(out)
         if job.state.is_waiting:
-            raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
-        if job.state.is_active:
-            set_intent(job, StopIntent.REQUEUE_HOLD if hold else StopIntent.REQUEUE)
-            await self.persist(self.record(job, EventKind.UPDATE,
-                                           data={"requeue_requested": True, "hold": hold}))
-            self.order_kill(job)
-            return
-        await self.persist(self.back_to_queue(job, hold=hold, why=f"requeued by {caller.user}"))
-        self.kick()
+            self.kick()
 
     def back_to_queue(self, job: Job, *, hold: bool, why: str,
                       data: dict[str, Any] | None = None) -> Callable[[Connection], Any]:

@@ -112,6 +112,8 @@ class Runtime:
                 self._moved(job, old)
                 if job.state.is_final:
                     op = self.accounting.on_end(job, op)
+                elif ev.kind == EventKind.REQUEUE:
+                    op = self.accounting.on_requeue(job, op)
             ops.append(op)
         if ops:
             await self.persist(lambda conn: [op(conn) for op in ops])
