@@ -94,7 +94,8 @@ class Cluster:
 
 def make_cluster(root: Path, *, cpus: int = 2, extra_config: str = "",
                  controller_config: str = "", policy: str = "easy",
-                 kill_grace_s: int = 1, scheduler_config: str = "") -> Cluster:
+                 kill_grace_s: int = 1, scheduler_config: str = "",
+                 env_extra: dict[str, str] | None = None) -> Cluster:
     state = root / "state"
     state.mkdir(parents=True)
     state.chmod(0o755)
@@ -121,6 +122,7 @@ cpus = {cpus}
 """)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "SLURM_"))}
     env["CORRAL_STATE_DIR"] = str(state)
+    env.update(env_extra or {})
     c = Cluster(state=state, env=env)
     c.corral("up", "--node", "node1")
     return c

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corral.agent.cgroup import JobCgroup
+from corral.agent.energy import Counters, joules_between, read_counters
 from corral.agent.proctree import JobTree, children_map
 from corral.agent.protocol import JobReport, Launch
 from corral.agent.runs import Exit
@@ -47,6 +48,7 @@ class Job:
     error_open: bool = False
     next_launch: Launch | None = None  # a later run, started once this one has ended
     cpus: tuple[int, ...] = ()  # the CPUs it is bound to (agent/binding; () not bound)
+    energy_start: Counters | None = None  # the node's energy counters at the start
 
     @property
     def job_id(self) -> int:
@@ -131,6 +133,7 @@ def make_report(job: Job, end: Exit | None, t_end: float) -> JobReport:
             job.reason = JobState.OUT_OF_MEMORY
     report.cpu_time_s = round(cpu_s, 3)
     report.max_rss_mb = round(rss_mb, 1)
+    report.energy_j = joules_between(job.energy_start, read_counters())
     if end is not None and end.lease_lapsed:
         report.lost, report.message = True, LEASE_MESSAGE
     elif job.reason is not None:

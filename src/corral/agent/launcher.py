@@ -24,6 +24,7 @@ from typing import Any
 from corral.agent import runs
 from corral.agent.binding import BindError, BindOptionError, CpuAllocator, place
 from corral.agent.cgroup import CgroupManager, JobCgroup
+from corral.agent.energy import read_counters
 from corral.agent.jobrun import (
     KILL_POLL_S,
     KILL_ROUNDS,
@@ -103,6 +104,7 @@ class Launcher:
         except (BindError, BindOptionError) as exc:
             self._report_start_failure(launch, t_start, str(exc))
             return True
+        energy_start = read_counters()
         cgroup = self._make_cgroup(launch, cpus)
         gate_r = gate_w = -1
         if cgroup is not None:  # the job waits at the gate until it is in its cgroup
@@ -123,7 +125,8 @@ class Launcher:
         job = Job(launch, spawned.run_dir, self.agent_id, spawned.uid, spawned.popen.pid,
                   None, t_start, loop.create_future(), popen=spawned.popen, cgroup=cgroup,
                   gate_fd=gate_w, started_fd=spawned.started_fd,
-                  error_fd=spawned.error_fd, error_open=True, cpus=cpus)
+                  error_fd=spawned.error_fd, error_open=True, cpus=cpus,
+                  energy_start=energy_start)
         self.jobs[launch.job_id] = job
         loop.add_reader(job.started_fd, self._on_started, job)
         loop.add_reader(job.error_fd, read_early_stderr, job)

@@ -275,6 +275,7 @@ class JobReport:
     t_end: float = 0.0
     cpu_time_s: float = 0.0
     max_rss_mb: float = 0.0
+    energy_j: float | None = None  # the node's energy counters over the run (None: none)
     message: str = ""
     cancelled: bool = False  # ended by a cancel order (state is then CANCELLED)
     run: int = 0  # the launch's run: the controller ignores reports of an earlier run

@@ -119,6 +119,7 @@ class Job(_Answer):
     signal: int | None
     cpu_time_s: Real | None
     max_rss_mb: Real | None
+    energy_j: Real | None = None  # its nodes' energy over the run (None: no counter)
     restarts: int
     retries: int
     deep_retries: int

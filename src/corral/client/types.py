@@ -150,6 +150,7 @@ class Job(Record):
     signal: int | None
     cpu_time_s: float | None
     max_rss_mb: float | None
+    energy_j: float | None
     restarts: int
     retries: int
     deep_retries: int

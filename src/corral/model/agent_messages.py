@@ -49,6 +49,7 @@ class AgentJobReport(_Message):
     t_end: Epoch | None = None
     cpu_time_s: Measure | None = None
     max_rss_mb: Measure | None = None
+    energy_j: Measure | None = None  # None: the node has no energy counter
     message: Message = ""
     cancelled: bool = False  # ended by a cancel order
     run: Run | None = None  # the launch's run (None: an agent that does not say)

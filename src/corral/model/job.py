@@ -46,7 +46,7 @@ _VIEW_SLOTS = frozenset({"views", "view_sched"})
 # (services/state.py).
 STORED_FIELDS = ("state", "reason", "intent", "partition", "time_limit_s",
                  "mem_mb_per_node", "t_start", "t_end", "nodes", "exit_code", "signal",
-                 "cpu_time_s", "max_rss_mb", "restarts", "retries", "deep_retries",
+                 "cpu_time_s", "max_rss_mb", "energy_j", "restarts", "retries", "deep_retries",
                  "priority",
                  "array_job_id", "array_task_id", "gpu_ids", "cancelled_by_uid", "spec")
 _NOTED = frozenset(STORED_FIELDS) - SCHED_FIELDS
@@ -167,6 +167,7 @@ class Job:
     signal: int | None = None
     cpu_time_s: float | None = None
     max_rss_mb: float | None = None
+    energy_j: float | None = None  # its nodes' energy counters over the run; None: unknown
     restarts: int = 0  # every requeue (the job's run number)
     retries: int = 0  # the automatic ones (node failure, failing prolog)
     deep_retries: int = 0  # after failures of its own (spec.retry_count)
@@ -267,6 +268,7 @@ class Job:
             "signal": self.signal,
             "cpu_time_s": self.cpu_time_s,
             "max_rss_mb": self.max_rss_mb,
+            "energy_j": self.energy_j,
             "restarts": self.restarts,
             "retries": self.retries,
             "deep_retries": self.deep_retries,

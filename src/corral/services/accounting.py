@@ -51,7 +51,7 @@ def job_record(job: Job, weights: BillingWeights, *, alloc_cpus: int | None = No
         partition=job.partition,
         state=str(job.state), t_submit=job.t_submit, t_start=job.t_start, t_end=end,
         nodes=nodes, cpus=cpus, gpus=gpus, mem_mb=mem_mb, cpu_s_used=job.cpu_time_s,
-        max_rss_mb=job.max_rss_mb, energy_j=None,
+        max_rss_mb=job.max_rss_mb, energy_j=job.energy_j,
         billing=weights.billing(cpus=cpus, mem_mb=mem_mb, gpus=gpus, nodes=nodes),
         exit_code=job.exit_code)
 

@@ -274,6 +274,7 @@ class AgentService:
                 continue
             job.cpu_time_s = r.cpu_time_s
             job.max_rss_mb = r.max_rss_mb
+            job.energy_j = r.energy_j
             ops.extend(self._failed_checks(node, job, r))
             intent = job.intent
             if r.prolog_failed and intent is None:  # it never started

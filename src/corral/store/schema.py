@@ -60,6 +60,7 @@ jobs = Table(
     Column("signal", Integer, nullable=True),
     Column("cpu_time_s", Double, nullable=True),
     Column("max_rss_mb", Double, nullable=True),
+    Column("energy_j", Double, nullable=True),  # migration 0018; NULL: not measured
     Column("restarts", Integer, nullable=False, server_default="0"),
     Column("retries", Integer, nullable=False, server_default="0"),  # migration 0003
     Column("deep_retries", Integer, nullable=False, server_default="0"),  # migration 0013

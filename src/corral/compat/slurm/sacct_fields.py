@@ -41,6 +41,17 @@ def _maxrss(j: dict[str, Any]) -> str:
     return "" if m is None else f"{int(m * 1024)}K"
 
 
+def _energy(j: dict[str, Any]) -> str:
+    """Joules as sacct prints them (1.23K, 4.50M); empty when not measured."""
+    e = j.get("energy_j")
+    if e is None:
+        return ""
+    for unit, size in (("M", 1e6), ("K", 1e3)):
+        if e >= size:
+            return f"{e / size:.2f}{unit}"
+    return str(int(e))
+
+
 def _reqmem(j: dict[str, Any]) -> str:
     m = j.get("mem_mb_per_node")
     return "" if not m else (f"{m // 1024}G" if m % 1024 == 0 else f"{m}M")
@@ -100,6 +111,9 @@ FIELDS: dict[str, tuple[int, bool, Get]] = {
     "CPUTimeRAW": (10, False, lambda j: str(int(_cputime_s(j)))),
     "TotalCPU": (10, False, _total_cpu),
     "MaxRSS": (10, False, _maxrss),
+    "ConsumedEnergy": (14, False, _energy),
+    "ConsumedEnergyRaw": (17, False, lambda j: "" if j.get("energy_j") is None
+                          else str(int(j["energy_j"]))),
     "ReqMem": (10, False, _reqmem),
     "WorkDir": (10, False, _s("working_dir")),
     "Reason": (10, False, v.reason),
