@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, event, text
 
 from corral.model.errors import CorralError
 from corral.store import dialect
@@ -45,6 +45,26 @@ class Lease:
     def held(self) -> bool:
         """Held by someone, and not lapsed."""
         return self.holder is not None and self.now <= self.t_renewed + self.lease_s
+
+
+def bound_idle_transactions(engine: Engine, limit_s: float) -> None:
+    """PostgreSQL: end any transaction of this engine's sessions that waits on its
+    client longer than `limit_s` (idle_in_transaction_session_timeout). A leader
+    frozen or cut off in the middle of a transaction holds the lease row's lock;
+    this lets the database drop it, so a follower can take the lease over."""
+    if engine.dialect.name != "postgresql":
+        return
+    ms = max(1000, int(limit_s * 1000))
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cur = dbapi_connection.cursor()
+        try:
+            cur.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+        finally:
+            cur.close()
+        dbapi_connection.commit()
+
+    event.listen(engine.pool, "connect", on_connect)
 
 
 def now_sql(conn: Connection) -> str:
