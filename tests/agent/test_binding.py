@@ -74,7 +74,9 @@ def test_oversubscribed_shares_least_used_and_says_so() -> None:
     alloc = two_sockets()
     alloc.take(1, 32)
     p = alloc.take(2, 2)
-    assert len(p.cpus) == 2 and "sharing CPUs" in p.note
+    assert len(p.cpus) == 2 and "sharing CPUs" in p.note and p.shared
+    alloc.release(1)
+    assert not alloc.take(3, 2).shared
 
 
 def test_map_cpu_and_none() -> None:

@@ -34,6 +34,8 @@ def test_binding_options_reach_the_launch(tmp_path: Path) -> None:
         assert la["job_id"] == b and (la["cpu_bind"], la["core_type"]) == ("none", "")
         # an agent reporting its topology registers as before; a bad one is refused
         await register(ctx, "n1", topology=TOPOLOGY)
+        [node] = (await ctx.user.get("/v1/nodes")).json()["nodes"]
+        assert node["topology"] == TOPOLOGY  # shown as the agent reported it
         bad = {**TOPOLOGY, "core_types": {"turbo": 1}}
         r = await ctx.agent.post("/agent/v1/register", json={
             "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b-n1", "topology": bad})

@@ -98,7 +98,10 @@ def drift(doc: dict[str, Any], kind: type[sdk.Record], schema: dict[str, Any]) -
                        f"{sorted(doc_kinds(props[f]))} in the document")
         inner = (typing.get_args(hints[f]) or (hints[f],))[0] if f in hints else None
         if f in props and isinstance(inner, type) and issubclass(inner, sdk.Record):
-            ref = props[f].get("items", props[f])["$ref"].rsplit("/", 1)[-1]
+            target = props[f].get("items", props[f])
+            if "anyOf" in target:  # an optional object: its reference
+                target = next(p for p in target["anyOf"] if "$ref" in p)
+            ref = target["$ref"].rsplit("/", 1)[-1]
             out += drift(doc, inner, doc["components"]["schemas"][ref])
     return out
 

@@ -3,6 +3,7 @@ kernel, the CPUs it may run on (docs/resources.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -50,6 +51,8 @@ def _release(c: Cluster, tmp: Path, *named: tuple[str, int]) -> None:
 def test_jobs_get_cores_of_their_own_and_a_third_waits(cluster: Cluster,
                                                        tmp_path: Path) -> None:
     c = cluster
+    [node] = json.loads(c.corral("nodes", "--json").stdout)["nodes"]
+    assert node["topology"]["threads"] == 2 and node["topology"]["cpu_list"] == "0-1"
     a, b = _submit(c, tmp_path, "a", 1), _submit(c, tmp_path, "b", 1)
     cpu_a, cpu_b = _cpus(tmp_path, "a"), _cpus(tmp_path, "b")
     assert c.wait_state(a, {"RUNNING"})["state"] == "RUNNING"

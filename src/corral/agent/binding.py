@@ -46,6 +46,7 @@ class BindError(ValueError):
 class Placement:
     cpus: tuple[int, ...]  # sorted; empty: not bound
     note: str = ""  # why the placement is not what the job asked for ("" it is)
+    shared: bool = False  # some of its CPUs are other jobs' too (oversubscribed)
 
     @property
     def cpu_list(self) -> str:
@@ -59,6 +60,7 @@ class CpuAllocator:
         self.topology = topology
         self._cpu = topology.by_id()
         self.held: dict[int, tuple[int, ...]] = {}
+        self.told_shared = False  # the log said once that jobs share CPUs here
 
     def holders(self) -> Counter[int]:
         """How many running jobs hold each CPU."""
@@ -125,7 +127,8 @@ class CpuAllocator:
                 note = (f"{note}; " if note else "") + (
                     f"only {count - len(shared)} free CPUs for {count}; "
                     f"sharing CPUs {format_cpulist(shared)} with other jobs")
-        return Placement(tuple(sorted(picked)), note)
+        return Placement(tuple(sorted(picked)), note, shared=bool(holders) and any(
+            holders[c] for c in picked))
 
     def _pack(self, free: list[int], count: int, threads: bool) -> list[int]:
         """Up to `count` of the free CPUs: in the fullest NUMA domain (and socket)
@@ -188,9 +191,15 @@ def place(alloc: CpuAllocator | None, launch: Launch) -> tuple[int, ...]:
         return ()
     placement = alloc.take(launch.job_id, launch.cpus, cpu_bind=launch.cpu_bind,
                            core_type=launch.core_type)
+    if placement.shared and not alloc.told_shared:
+        alloc.told_shared = True
+        log.warning("more CPUs are in use than the %d this node has: jobs share CPUs "
+                    "(the site declares more CPUs for the node than it has)",
+                    len(alloc.topology.cpus))
     if placement.note:
-        log.warning("job %d: CPUs %s: %s", launch.job_id, placement.cpu_list or "-",
-                    placement.note, extra=log_ids(job_id=launch.job_id))
+        log.log(logging.INFO if placement.shared else logging.WARNING, "job %d: CPUs %s: %s",
+                launch.job_id, placement.cpu_list or "-", placement.note,
+                extra=log_ids(job_id=launch.job_id))
     elif placement.cpus:
         log.info("job %d: bound to CPUs %s", launch.job_id, placement.cpu_list,
                  extra=log_ids(job_id=launch.job_id))

@@ -241,6 +241,18 @@ class StepList(_Answer):
 
 # ---- cluster ----------------------------------------------------------------------
 
+class NodeTopology(_Answer):
+    """The node's CPUs as its agent reads them (docs/resources.md)."""
+
+    sockets: int
+    numa_nodes: int
+    cores: int
+    threads: int
+    cpu_list: str
+    core_types: dict[str, int]  # cores per type: performance, efficiency
+    type_source: str
+
+
 class Node(_Answer):
     name: str
     state: str
@@ -255,6 +267,7 @@ class Node(_Answer):
     drain_by: str
     t_last_seen: Real
     jobs: list[int]
+    topology: NodeTopology | None = None  # None: not reported
 
 
 class NodeList(_Answer):

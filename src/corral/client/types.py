@@ -244,6 +244,18 @@ class Step(Record):
 
 # ---- cluster ----------------------------------------------------------------------
 
+class NodeTopology(Record):
+    __slots__ = ()
+
+    sockets: int
+    numa_nodes: int
+    cores: int
+    threads: int
+    cpu_list: str
+    core_types: dict[str, int]
+    type_source: str
+
+
 class Node(Record):
     __slots__ = ()
 
@@ -260,6 +272,7 @@ class Node(Record):
     drain_by: str
     t_last_seen: float
     jobs: list[int]
+    topology: NodeTopology | None
 
 
 class Reservation(Record):

@@ -27,6 +27,8 @@ class Node:
     gpus_used: int = 0
     jobs: set[int] = field(default_factory=set)
     gpu_ids_used: set[int] = field(default_factory=set)  # device indices 0..gpus-1 held
+    # the CPUs as its agent last reported them (model.agent_messages.AgentTopology)
+    topology: dict[str, Any] | None = None
 
     @property
     def state(self) -> NodeState:
@@ -55,4 +57,5 @@ class Node:
             "drain_by": self.drain_by,
             "t_last_seen": self.t_last_seen,
             "jobs": sorted(self.jobs),
+            "topology": self.topology,
         }

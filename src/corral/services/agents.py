@@ -88,6 +88,7 @@ class AgentService:
         node.mem_mb = msg.mem_mb
         node.gpus = msg.gpus
         node.features = tuple(msg.features)
+        node.topology = msg.topology.model_dump() if msg.topology else None
         node.t_last_seen = now
         ctl.leases.heard(name)
         boot = msg.boot_id

@@ -70,8 +70,13 @@ def node_pairs(n: dict[str, Any], partitions: list[str]) -> Pairs:
     state = n["state"]
     if state in ("DRAINED", "DRAINING"):
         state = ("MIXED" if n["cpus_used"] else "IDLE") + "+DRAIN"
+    top = n.get("topology") or {}  # as the node's agent read it (docs/resources.md)
+    sockets = max(1, int(top.get("sockets") or 1))
+    cores = int(top.get("cores") or 0)
+    per_socket = cores // sockets if cores else n["cpus"]
+    threads = max(1, int(top.get("threads") or 0) // cores) if cores else 1
     pairs: Pairs = [
-        [("NodeName", n["name"]), ("Arch", "x86_64"), ("CoresPerSocket", n["cpus"])],
+        [("NodeName", n["name"]), ("Arch", "x86_64"), ("CoresPerSocket", per_socket)],
         [("CPUAlloc", n["cpus_used"]), ("CPUEfctv", n["cpus"]), ("CPUTot", n["cpus"]),
          ("CPULoad", "N/A")],
         [("AvailableFeatures", ",".join(n["features"]) or "(null)")],
@@ -79,8 +84,8 @@ def node_pairs(n: dict[str, Any], partitions: list[str]) -> Pairs:
         [("Gres", f"gpu:{n['gpus']}" if n["gpus"] else "(null)")],
         [("NodeAddr", n["name"]), ("NodeHostName", n["name"])],
         [("RealMemory", n["mem_mb"]), ("AllocMem", n["mem_mb_used"]),
-         ("FreeMem", n["mem_mb"] - n["mem_mb_used"]), ("Sockets", 1), ("Boards", 1)],
-        [("State", state), ("ThreadsPerCore", 1), ("TmpDisk", 0), ("Weight", 1)],
+         ("FreeMem", n["mem_mb"] - n["mem_mb_used"]), ("Sockets", sockets), ("Boards", 1)],
+        [("State", state), ("ThreadsPerCore", threads), ("TmpDisk", 0), ("Weight", 1)],
         [("Partitions", ",".join(partitions) or "(null)")],
         [("LastBusyTime", timefmt.stamp(n.get("t_last_seen") or time.time()))],
     ]
