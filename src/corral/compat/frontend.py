@@ -41,6 +41,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise Exit(code, message)
 
 
+def with_shell_lines(script: str, lines: str) -> str:
+    """A shell script with `lines` run first (a front end's variables: JOB_ID, LSB_JOBID,
+    …), after its #! line; a script for another interpreter is left as it is."""
+    first, _, rest = script.partition("\n")
+    if first.startswith("#!"):
+        if not any(sh in first for sh in ("sh", "bash", "zsh", "ksh", "dash")):
+            return script
+        return f"{first}\n{lines}{rest}"
+    return f"#!/bin/sh\n{lines}{script}"
+
+
 def run(prog: str, body: Callable[[list[str]], int | None],
         argv: list[str] | None = None, *, error_prefix: str | None = None) -> NoReturn:
     """Call body(argv) and exit: 0, its code, or 1 after `prog: error: message`."""

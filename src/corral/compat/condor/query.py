@@ -43,15 +43,7 @@ def parse(argv: list[str], prog: str) -> Query:
         low = a.lower()
         nxt = argv[i + 1] if i + 1 < len(argv) else None
         if low.startswith(("-af", "-autoformat")):
-            opts = a.split(":", 1)[1] if ":" in a else ""
-            attrs = []
-            i += 1
-            while i < len(argv) and not argv[i].startswith("-"):
-                attrs.append(argv[i])
-                i += 1
-            if not attrs:
-                frontend.fail(f"Error: Argument {a} requires attributes", 1)
-            q.af = (opts, attrs)
+            q.af, i = view.take_af(argv, i)
             continue
         if low in ("-format", "-constraint", "-limit", "-match", "-attributes",
                    "-name", "-pool"):

@@ -36,13 +36,7 @@ def condor_status(argv: list[str]) -> int:
     while i < len(argv):
         a = argv[i]
         if a.lower().startswith(("-af", "-autoformat")):
-            opts = a.split(":", 1)[1] if ":" in a else ""
-            attrs = []
-            i += 1
-            while i < len(argv) and not argv[i].startswith("-"):
-                attrs.append(argv[i])
-                i += 1
-            af = (opts, attrs)
+            af, i = view.take_af(argv, i)
             continue
         if a in ("-long", "-l"):
             long = True

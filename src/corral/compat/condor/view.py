@@ -129,6 +129,21 @@ def lookup(a: dict[str, Any], name: str) -> Any:
     return a[key] if key is not None else None
 
 
+def take_af(argv: list[str], i: int) -> tuple[tuple[str, list[str]], int]:
+    """`-af[:opts] ATTR…` at argv[i]: every following argument that is not an option
+    is an attribute (as HTCondor's tools read it); -> ((opts, attrs), next index)."""
+    a = argv[i]
+    opts = a.split(":", 1)[1] if ":" in a else ""
+    attrs = []
+    i += 1
+    while i < len(argv) and not argv[i].startswith("-"):
+        attrs.append(argv[i])
+        i += 1
+    if not attrs:
+        frontend.fail(f"Error: Argument {a} requires attributes", 1)
+    return (opts, attrs), i
+
+
 def autoformat(rows: list[dict[str, Any]], attrs: list[str], opts: str) -> list[str]:
     """-af[:jlhrnt,] ATTR ...: values separated by spaces (`,`: commas; `t`: tabs; `n`:
     newlines), `l` with names, `h` a header line, `j` the job id first, `r` raw."""

@@ -42,15 +42,6 @@ def shim(total_slots: int, array_end: str) -> str:
     )
 
 
-def _with_shim(script: str, lines: str) -> str:
-    first, _, rest = script.partition("\n")
-    if first.startswith("#!"):
-        if not any(sh in first for sh in ("sh", "bash", "zsh", "ksh", "dash")):
-            return script
-        return f"{first}\n{lines}{rest}"
-    return f"#!/bin/sh\n{lines}{script}"
-
-
 def _array_end(spec: str | None) -> str:
     if not spec:
         return "0"
@@ -90,7 +81,7 @@ def build(p: bo.Parsed, script: str, default_name: str, warn: list[str],
     cwd = p.last("-cwd") or os.getcwd()
     req: dict[str, Any] = {
         "name": name, "working_dir": os.path.abspath(os.path.expanduser(cwd)),
-        "script": _with_shim(script, shim(nodes * per_node, _array_end(array))),
+        "script": frontend.with_shell_lines(script, shim(nodes * per_node, _array_end(array))),
         "environment": bo.environment(p.last("-env")),
         "nodes": nodes, "cpus_per_node": per_node,
     }

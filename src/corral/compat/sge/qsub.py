@@ -184,12 +184,7 @@ def build(opts: list[tuple[str, list[str]]], script: str, name: str) -> dict[str
 
 def _shim(script: str) -> str:
     """Give a shell script the SGE variables (JOB_ID, SGE_TASK_ID, NSLOTS, …)."""
-    first, _, rest = script.partition("\n")
-    if first.startswith("#!"):
-        if not any(sh in first for sh in ("sh", "bash", "zsh", "ksh", "dash")):
-            return script
-        return f"{first}\n{SGE_SHIM}{rest}"
-    return f"#!/bin/sh\n{SGE_SHIM}{script}"
+    return frontend.with_shell_lines(script, SGE_SHIM)
 
 
 def qsub(argv: list[str]) -> int:
