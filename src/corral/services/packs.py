@@ -16,6 +16,7 @@ or of a run of one-job queries unpack each pack once.
 
 from __future__ import annotations
 
+import threading
 import zlib
 
 PACK_AFTER_S = 0.25  # how long a chunk stays unchanged before its jobs are packed
@@ -38,12 +39,13 @@ class Pack:
         out = _UNPACKED.get(self)
         if out is None:
             out = zlib.decompress(self.blob, bufsize=self.size)
-            if len(_UNPACKED) >= KEPT_UNPACKED:
-                # the oldest out (another thread may be doing the same: no error)
-                _UNPACKED.pop(next(iter(_UNPACKED), self), None)
-            _UNPACKED[self] = out
+            with _LOCK:  # (readers on both threads: the oldest out, then this one in)
+                if len(_UNPACKED) >= KEPT_UNPACKED:
+                    del _UNPACKED[next(iter(_UNPACKED))]
+                _UNPACKED[self] = out
         return out
 
 
-# Pack -> its data, oldest first: readers on any thread (each step holds the GIL)
+# Pack -> its data, oldest first, for readers on any thread
 _UNPACKED: dict[Pack, bytes] = {}
+_LOCK = threading.Lock()
