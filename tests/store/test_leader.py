@@ -13,7 +13,7 @@ from corral.services.writer import Writer
 from corral.store import jobs as store_jobs
 from corral.store import leader as store_leader
 from corral.store.db import make_engine, migrate, reading
-from corral.store.leader import Deposed, bound_idle_transactions
+from corral.store.leader import Deposed
 from tests.conftest import PG_URL
 from tests.store.conftest import make_job
 
@@ -104,13 +104,13 @@ def test_a_leader_frozen_in_a_transaction_does_not_hold_the_lease(pg_schema: str
     """Its transaction holds the lease row's lock; the database ends it after the
     limit, and a follower takes the lease (else it would wait for ever)."""
     frozen = make_engine(PG_URL, schema=pg_schema)
-    bound_idle_transactions(frozen, 1.0)
     migrate(frozen)
     follower = make_engine(PG_URL, schema=pg_schema)
     try:
         assert _campaign(frozen, "old", lease_s=0.2) == 1
         conn = frozen.connect()
         tx = conn.begin()
+        store_leader.bound_idle(conn, 1.0)
         store_leader.fence(conn, "old", 1)  # the row is locked, and then nothing
         time.sleep(0.3)  # its lease has lapsed
         t0 = time.monotonic()

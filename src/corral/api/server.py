@@ -37,7 +37,6 @@ from corral.model.errors import CorralError
 from corral.services.controller import Controller
 from corral.services.leader import Leadership
 from corral.store.db import make_engine, migrate
-from corral.store.leader import bound_idle_transactions
 
 log = logging.getLogger("corral.server")
 T = TypeVar("T")
@@ -257,7 +256,6 @@ async def serve(cfg: Config) -> None:
     lock_sqlite(cfg.database_url)  # (held for the life of the process)
     first_wait_s = follow_first_s()
     engine = make_engine(cfg.database_url)
-    bound_idle_transactions(engine, cc.leader_lease_s)
     await asyncio.to_thread(_migrate, engine, first_wait_s > 0)
     sockets = [bind_unix(cfg.socket_path)]
     tls: tuple[socket.socket, ssl.SSLContext] | None = None

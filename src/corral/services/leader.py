@@ -96,6 +96,7 @@ class Leadership:
 
     def _try_once(self, may_campaign: bool) -> int | None:
         with self.engine.begin() as conn:
+            store_leader.bound_idle(conn, self.lease_s)
             # (alone, the lease never lapses: nobody else may take it anyway)
             epoch = store_leader.campaign(
                 conn, self.me, self.address, ALONE_LEASE_S if self.alone else self.lease_s,
@@ -139,7 +140,9 @@ class Leadership:
                          daemon=True).start()
 
     def fence(self, conn: Connection) -> None:
-        """The writer's first statement in every transaction (services/writer.py)."""
+        """The writer's last statement in every transaction (services/writer.py):
+        the lease row is locked only until the commit that follows."""
+        store_leader.bound_idle(conn, self.lease_s)
         store_leader.fence(conn, self.me, self.epoch)
 
     def _renew_loop(self) -> None:
@@ -147,6 +150,7 @@ class Leadership:
             t_sent = time.monotonic()
             try:
                 with self.engine.begin() as conn:
+                    store_leader.bound_idle(conn, self.lease_s)
                     ok = store_leader.renew(conn, self.me, self.epoch)
                     if ok:
                         store_leader.heartbeat(
@@ -184,6 +188,7 @@ class Leadership:
     def release(self) -> bool:
         """Give the lease up now (a step-down); True if it was still ours."""
         with self.engine.begin() as conn:
+            store_leader.bound_idle(conn, self.lease_s)
             return store_leader.release(conn, self.me, self.epoch)
 
     def stop(self) -> None:

@@ -34,7 +34,7 @@ class Writer:
         self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any]]] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-writer")
         self._task: asyncio.Task[None] | None = None
-        # the leader's epoch check, first in every transaction (services/leader.py),
+        # the leader's epoch check, last in every transaction (services/leader.py),
         # and what to do when it fails: this controller has been deposed
         self.fence: Callable[[Connection], None] | None = None
         self.on_deposed: Callable[[Deposed], None] | None = None
@@ -83,10 +83,10 @@ class Writer:
         try:
             out: list[tuple[bool, Any]] = []
             with self._engine.begin() as conn:
-                if self.fence is not None:
-                    self.fence(conn)
                 for op, _ in batch:
                     out.append((True, op(conn)))
+                if self.fence is not None:  # last: the lease row is locked till commit
+                    self.fence(conn)
             return out
         except Deposed as e:  # nothing of this controller may land any more
             log.critical("%s", e)
@@ -101,9 +101,10 @@ class Writer:
         for op, _ in batch:
             try:
                 with self._engine.begin() as conn:
+                    result = op(conn)
                     if self.fence is not None:
                         self.fence(conn)
-                    results.append((True, op(conn)))
+                    results.append((True, result))
             except Exception as e:
                 log.exception("store transaction failed")
                 results.append((False, e))

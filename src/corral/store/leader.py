@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, text
 
 from corral.model.errors import CorralError
 from corral.store import dialect
@@ -47,24 +47,14 @@ class Lease:
         return self.holder is not None and self.now <= self.t_renewed + self.lease_s
 
 
-def bound_idle_transactions(engine: Engine, limit_s: float) -> None:
-    """PostgreSQL: end any transaction of this engine's sessions that waits on its
-    client longer than `limit_s` (idle_in_transaction_session_timeout). A leader
-    frozen or cut off in the middle of a transaction holds the lease row's lock;
-    this lets the database drop it, so a follower can take the lease over."""
-    if engine.dialect.name != "postgresql":
-        return
-    ms = max(1000, int(limit_s * 1000))
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cur = dbapi_connection.cursor()
-        try:
-            cur.execute(f"SET idle_in_transaction_session_timeout = {ms}")
-        finally:
-            cur.close()
-        dbapi_connection.commit()
-
-    event.listen(engine.pool, "connect", on_connect)
+def bound_idle(conn: Connection, limit_s: float) -> None:
+    """PostgreSQL: end this transaction if it waits on its client longer than
+    `limit_s` (SET LOCAL idle_in_transaction_session_timeout). Every transaction
+    that locks the lease row says so first: a controller frozen or cut off while it
+    holds the lock would otherwise keep every other from taking the lease."""
+    if conn.dialect.name == "postgresql":
+        ms = max(1000, int(limit_s * 1000))
+        conn.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {ms}"))
 
 
 def now_sql(conn: Connection) -> str:
@@ -112,11 +102,15 @@ def renew(conn: Connection, me: str, epoch: int) -> bool:
 
 
 def fence(conn: Connection, me: str, epoch: int) -> None:
-    """First statement of every write transaction of the leader: lock the lease row
-    and check that it is still ours, else refuse the whole transaction (Deposed)."""
+    """Last statement of every write transaction of the leader: lock the lease row
+    and check that no other controller has taken the lease since ours began (the
+    epoch is ours; the lease given up in this very transaction, a step-down, is
+    still ours until someone takes it), else refuse the whole transaction (Deposed).
+    A campaign and this check wait for each other on the row's lock."""
     result = conn.execute(text(
         f"UPDATE leader SET epoch = epoch WHERE id = {LEADER_ROW} "
-        f"AND epoch = :epoch AND holder = :me"), {"me": me, "epoch": epoch})
+        f"AND epoch = :epoch AND (holder = :me OR holder IS NULL)"),
+        {"me": me, "epoch": epoch})
     if result.rowcount != 1:
         raise Deposed(f"epoch {epoch} is no longer the leader's: write refused")
 
