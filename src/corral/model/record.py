@@ -66,23 +66,19 @@ def encode(job: Job, names: Iterable[str]) -> dict[str, Any]:
     return {name: encode_value(name, getattr(job, name)) for name in names}
 
 
+# the fields whose JSON value is the value itself (encode_value passes them through)
+_PLAIN = tuple(n for n in IMAGE_FIELDS if n not in ("state", "intent", "nodes", "gpu_ids",
+                                                    "spec"))
+
+
 def image(job: Job, *, spec: bool = True) -> dict[str, Any]:
     """Every stored field of a job (its id aside); without the spec if `spec` is False.
-    (encode(job, IMAGE_FIELDS) written out: it is on every submit's path.)"""
-    d = {
-        "user": job.user, "uid": job.uid, "gid": job.gid, "t_submit": job.t_submit,
-        "state": str(job.state), "reason": job.reason,
-        "intent": None if job.intent is None else str(job.intent),
-        "partition": job.partition, "time_limit_s": job.time_limit_s,
-        "mem_mb_per_node": job.mem_mb_per_node, "t_start": job.t_start,
-        "t_end": job.t_end, "nodes": list(job.nodes), "exit_code": job.exit_code,
-        "signal": job.signal, "cpu_time_s": job.cpu_time_s, "max_rss_mb": job.max_rss_mb,
-        "restarts": job.restarts, "retries": job.retries,
-        "deep_retries": job.deep_retries, "priority": job.priority,
-        "array_job_id": job.array_job_id, "array_task_id": job.array_task_id,
-        "gpu_ids": encode_value("gpu_ids", job.gpu_ids) if job.gpu_ids else {},
-        "cancelled_by_uid": job.cancelled_by_uid,
-    }
+    (encode(job, IMAGE_FIELDS), in fewer calls: it is on every submit's path.)"""
+    d = {name: getattr(job, name) for name in _PLAIN}
+    d["state"] = str(job.state)
+    d["intent"] = None if job.intent is None else str(job.intent)
+    d["nodes"] = list(job.nodes)
+    d["gpu_ids"] = encode_value("gpu_ids", job.gpu_ids) if job.gpu_ids else {}
     if spec:
         d["spec"] = spec_dict(job.spec)
     return d
