@@ -103,6 +103,8 @@ def test_the_controller_reads_the_run_of_a_running_job(tmp_path: Path) -> None:
             "running": [{"job_id": job_id, "pid": 7, "run": 5}]})
         assert r.status_code == 200, r.text
         cancels = [o for o in r.json()["orders"] if o["kind"] == "cancel"]
+        # every order carries the leader's epoch (fencing: docs/specs/02-agent-protocol.md)
+        assert all(isinstance(o.pop("epoch"), int) for o in cancels)
         assert cancels == [{"kind": "cancel", "job_id": job_id, "signal": 15,
                             "grace_s": ctx.ctl.cfg.controller.kill_grace_s, "run": 5}]
 
