@@ -352,6 +352,14 @@ class RolesConfig(_Strict):
     claim: Annotated[str, Field(min_length=1)] = "roles"
 
 
+class SandboxesConfig(_Strict):
+    """Input and output sandbox files (docs/job-languages.md), stored once each under
+    <state_dir>/sandboxes."""
+
+    max_file_bytes: Annotated[int, Field(ge=1, le=2**40)] = 100 * 2**20  # one file
+    max_job_bytes: Annotated[int, Field(ge=1, le=2**42)] = 1024 * 2**20  # a job's inputs
+
+
 class CredentialsConfig(_Strict):
     """Jobs that carry their owner's token (`--credential`, docs/identity.md): the
     refresh tokens the controller keeps are encrypted with a key derived from
@@ -387,6 +395,7 @@ class Config(_Strict):
     auth: AuthConfig = AuthConfig()
     web: WebConfig = WebConfig()
     credentials: CredentialsConfig = CredentialsConfig()
+    sandboxes: SandboxesConfig = SandboxesConfig()
     audit: AuditConfig = AuditConfig()
     # cluster-wide licenses: name -> how many (jobs ask with -L name[:count])
     licenses: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$",

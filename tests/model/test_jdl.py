@@ -35,7 +35,9 @@ Requirements = other.Cpus >= 2;
     r = reqs[0]
     assert r["name"] == "job" and r["stdout"] == "std.out" and "stderr" not in r
     assert r["environment"] == {"HOME": "/h", "A": "1", "B": "x=y"}
-    assert str(r["script"]).splitlines()[-1] == f"exec {tmp_path}/run.sh -n 3 'a b'"
+    assert str(r["script"]).splitlines()[-1] == "exec ./run.sh -n 3 'a b'"
+    assert r["input_sandbox_files"] == [f"{tmp_path}/run.sh"]  # uploaded at submit
+    assert r["output_sandbox"] == ["std.out", "result.dat"]
     assert (r["retry_count"], r["max_retries"]) == (1, 3)
     assert r["requirements"] == "other.Cpus >= 2"
     assert "OutputSandbox" in str(r["jdl"])

@@ -46,6 +46,7 @@ from corral.agent.launcher import TICK_S, Launcher
 from corral.agent.leaders import LeaderFinder
 from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
+from corral.agent.sandbox import SandboxRuns
 from corral.agent.steps import StepRunner
 from corral.agent.supervise import boottime
 from corral.client.transport import tls_context
@@ -174,6 +175,7 @@ class Agent:
         self.health = HealthCheck(inventory.node, self._send_health)
         self.scripts = JobScripts(inventory.node, self._send_check)
         self.credentials = CredentialFiles(spool)  # --credential jobs' tokens
+        self.sandboxes = SandboxRuns()  # jobs with sandbox files (agent/sandbox.py)
 
     # -- life cycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -390,7 +392,8 @@ class Agent:
                 launch = order.launch
                 if order.credential:  # its token's file, before it starts
                     launch = self.credentials.prepare(launch, order.token)
-                if not self.launcher.launch(launch):
+                if not self.sandboxes.launch(launch, self.client, self.launcher.launch,
+                                             self._on_report):
                     log.info("job %d: launch ignored, it is running", order.job_id,
                              extra=log_ids(job_id=order.job_id))
         elif order.kind == "cancel":
@@ -399,8 +402,9 @@ class Agent:
             # the job's steps here get the whole grace period, even if its batch
             # script ends first (as Slurm's KillWait): its end waits for them
             self._grace_until[order.job_id] = time.monotonic() + order.grace_s
+            staging = self.sandboxes.cancel(order.job_id)  # not started yet
             if not self.launcher.cancel(order.job_id, order.signal, order.grace_s,
-                                        run=order.run) and not stepped:
+                                        run=order.run) and not stepped and not staging:
                 log.info("job %d: cancel ignored, not running here", order.job_id,
                          extra=log_ids(job_id=order.job_id))
         elif order.kind == "signal":
@@ -451,6 +455,8 @@ class Agent:
 
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:
+        if self.sandboxes.collect(report, self.client, self._on_report):
+            return  # reported once its output files are sent
         self.credentials.remove(report.job_id)
         until = self._grace_until.pop(report.job_id, None)
         if self.steps is not None:  # the job is over: so are its steps here

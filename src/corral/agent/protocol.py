@@ -16,6 +16,13 @@ class ProtocolError(ValueError):
     """A message from the controller does not have the documented shape."""
 
 
+def _texts(d: dict[str, Any], key: str) -> tuple[str, ...]:
+    items = _get(d, key, list, [])
+    if not all(isinstance(x, str) for x in items):
+        raise ProtocolError(f"field {key!r}: every item must be a string")
+    return tuple(items)
+
+
 def _get(d: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
     if key not in d or d[key] is None:
         if default is ...:
@@ -63,6 +70,10 @@ class Launch:
     term_signal: int = 15  # sent at the time limit, SIGKILL kill_grace_s later
     cpu_bind: str = ""  # cores | threads | none | map_cpu:IDS ("": cores; agent/binding)
     core_type: str = ""  # performance | efficiency ("": any)
+    # sandbox files (agent/sandbox.py): inputs `SHA256:MODE:NAME` fetched from the
+    # controller into working_dir before the start; outputs sent back after the end
+    input_sandbox: tuple[str, ...] = ()
+    output_sandbox: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Launch:
@@ -104,6 +115,8 @@ class Launch:
             term_signal=_get(d, "term_signal", int, 15),
             cpu_bind=_get(d, "cpu_bind", str, ""),
             core_type=_get(d, "core_type", str, ""),
+            input_sandbox=_texts(d, "input_sandbox"),
+            output_sandbox=_texts(d, "output_sandbox"),
         )
 
 

@@ -18,6 +18,7 @@ from corral.api import (
     routes_jobs,
     routes_leader,
     routes_reports,
+    routes_sandboxes,
     routes_steps,
 )
 from corral.api.audit import AuditMiddleware
@@ -53,6 +54,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.include_router(routes_accounts.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_leader.router)
+    app.include_router(routes_sandboxes.router)
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     app.include_router(audit.router)

@@ -82,6 +82,8 @@ class JobSpec(_Answer):
     credential: bool = False
     cpu_bind: str | None = None  # docs/resources.md
     core_type: str | None = None
+    input_sandbox: list[str] = []  # docs/job-languages.md
+    output_sandbox: list[str] = []
 
 
 class Job(_Answer):

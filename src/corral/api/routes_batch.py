@@ -21,6 +21,7 @@ from corral.api.schemas import SubmitRequest
 from corral.model.errors import CorralError, InvalidRequest
 from corral.services.controller import Controller
 from corral.services.identity import Caller
+from corral.services.sandboxes import check_stored
 
 log = logging.getLogger("corral.api")
 router = APIRouter(prefix="/v1")
@@ -41,10 +42,12 @@ async def _one(ctl: Controller, caller: Caller, index: int, item: Any) -> BatchI
                          message=validation_message(e.errors()[0]))
     replayed = None
     try:
+        spec = body.to_spec()
+        check_stored(spec, ctl.cfg)  # its input sandbox files uploaded
         if body.idempotency_key is None:
-            ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+            ids = await ctl.submit(caller, spec, user=body.user)
         else:  # as a single submit's key (spec 05 §5)
-            ids, replayed = await ctl.idempotent.submit(caller, body.to_spec(), body.user,
+            ids, replayed = await ctl.idempotent.submit(caller, spec, body.user,
                                                         body.idempotency_key)
     except CorralError as e:
         return BatchItem(index=index, error=e.code, message=" ".join(e.message.split()))

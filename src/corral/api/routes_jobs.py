@@ -30,6 +30,7 @@ from corral.services.controller import Controller
 from corral.services.estimate import estimate as estimate_start
 from corral.services.explain import explain as explain_job
 from corral.services.identity import Caller
+from corral.services.sandboxes import check_stored
 from corral.services.snapshot import SNAPSHOT_KEY, Filters, Snapshot
 
 router = APIRouter(prefix="/v1")
@@ -84,10 +85,12 @@ async def submit(body: SubmitRequest, caller: CallerDep, ctl: CtlDep, response: 
     key = body.idempotency_key if body.idempotency_key is not None else idempotency_key
     if body.idempotency_key and idempotency_key and body.idempotency_key != idempotency_key:
         raise InvalidRequest("idempotency_key: the field and the Idempotency-Key header differ")
+    spec = body.to_spec()
+    check_stored(spec, ctl.cfg)  # its input sandbox files uploaded (services/sandboxes)
     if key is None:
-        ids = await ctl.submit(caller, body.to_spec(), user=body.user)
+        ids = await ctl.submit(caller, spec, user=body.user)
     else:
-        ids, replayed = await ctl.idempotent.submit(caller, body.to_spec(), body.user, key)
+        ids, replayed = await ctl.idempotent.submit(caller, spec, body.user, key)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
     return {"id": min(ids), "ids": ids}  # an array: its id, then its tasks in task order

@@ -73,6 +73,11 @@ class SubmitRequest(_Body):
     credential: bool = False  # the owner's access token in a file inside the job
     cpu_bind: Annotated[Text, Field(max_length=30_000)] | None = None  # model/cpubind.py
     core_type: Annotated[Text, Field(max_length=32)] | None = None
+    # SHA256:MODE:NAME of files uploaded first (PUT /v1/sandboxes/{sha256})
+    input_sandbox: Annotated[list[Annotated[Text, Field(max_length=400)]],
+                             Field(max_length=1000)] = []
+    output_sandbox: Annotated[list[Annotated[Text, Field(max_length=255)]],
+                              Field(max_length=1000)] = []
     user: Ident | None = None  # an administrator submitting for another user
     idempotency_key: str | None = None  # or the Idempotency-Key header
 

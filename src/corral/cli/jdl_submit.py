@@ -10,7 +10,7 @@ import click
 
 from corral.cli.request import build_request
 from corral.client.api import Client
-from corral.lang.jdl import jdl_jobs
+from corral.lang.jdl import LOCAL_INPUTS, jdl_jobs
 from corral.lang.submitting import submit_all
 from corral.model.errors import InvalidRequest
 
@@ -19,7 +19,8 @@ _JDL_OWNS = frozenset({"name", "working_dir", "script", "argv", "environment"})
 
 
 def submit_jdl(text: str, source: str, given: dict[str, Any], *, parsable: bool,
-               wait: bool, as_json: bool) -> None:
+               wait: bool, as_json: bool,
+               sandbox: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> None:
     """Submit every job of the JDL; options given on the command line (-p, -t, …)
     apply to each and override the JDL's."""
     try:
@@ -33,6 +34,12 @@ def submit_jdl(text: str, source: str, given: dict[str, Any], *, parsable: bool,
         extra["name"] = given["name"]
     overrides = {k: v for k, v in extra.items() if k not in _JDL_OWNS or k in given}
     requests = [{**r, **overrides} for r in jobs.requests]
+    inputs, outputs = sandbox  # --input-sandbox / --output-sandbox: added to the JDL's
+    for r in requests:
+        if inputs:
+            r[LOCAL_INPUTS] = [*r.get(LOCAL_INPUTS, []), *inputs]
+        if outputs:
+            r["output_sandbox"] = [*r.get("output_sandbox", []), *outputs]
     with Client() as client:
         ids = submit_all(client, requests)
         if as_json and not wait:

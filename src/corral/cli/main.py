@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "jobs": ("corral.cli.query", "jobs", "List jobs in the queue (or the history)."),
     "show": ("corral.cli.query", "show", "Show one job in full."),
     "events": ("corral.cli.query", "events", "Show a job's event log."),
+    "output": ("corral.cli.sandbox", "output", "Copy a job's output sandbox files here."),
     "explain": ("corral.cli.query", "explain", "Say why a job waits and what would start it."),
     "nodes": ("corral.cli.query", "nodes", "List nodes and their state."),
     "partitions": ("corral.cli.query", "partitions", "List partitions."),

@@ -29,11 +29,17 @@ __all__ = ["build_request", "parse_begin", "submit"]
 @click.option("--idempotency-key", "idem_key",
               help="Submit once per KEY: run again with the same key, it answers with the "
                    "job it made (default: a new key, reused only by its own retries).")
+@click.option("--input-sandbox", "input_sandbox", multiple=True, metavar="FILE",
+              help="Upload FILE; the job finds it in its working directory (repeatable).")
+@click.option("--output-sandbox", "output_sandbox", multiple=True, metavar="NAME",
+              help="Collect NAME from the working directory at the end, for "
+                   "'corral output JOB' (repeatable).")
 @click.argument("script", required=False)
 @click.argument("args", nargs=-1)
 @click.pass_context
 def submit(ctx: click.Context, /, wrap: str | None, jdl: bool, parsable: bool, wait: bool,
            as_json: bool, idem_key: str | None, script: str | None, args: tuple[str, ...],
+           input_sandbox: tuple[str, ...], output_sandbox: tuple[str, ...],
            **opts: Any) -> None:
     """Submit SCRIPT (with #CORRAL directives) or --wrap 'COMMAND'.
 
@@ -58,7 +64,8 @@ def submit(ctx: click.Context, /, wrap: str | None, jdl: bool, parsable: bool, w
         given = {k: v for k, v in opts.items()
                  if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
         from corral.cli.jdl_submit import submit_jdl  # the ClassAd library: only here
-        submit_jdl(text, source, given, parsable=parsable, wait=wait, as_json=as_json)
+        submit_jdl(text, source, given, parsable=parsable, wait=wait, as_json=as_json,
+                   sandbox=(input_sandbox, output_sandbox))
         return
     merged = parse_directives(text, source, check=lambda line: build_request(
         line, script=None, argv=[], default_name=name))
@@ -70,6 +77,13 @@ def submit(ctx: click.Context, /, wrap: str | None, jdl: bool, parsable: bool, w
     except InvalidRequest as e:  # a badly formed value, read here: bad usage
         raise click.UsageError(str(e)) from None
     with Client() as client:
+        if input_sandbox or output_sandbox:
+            from corral.lang.uploads import Uploads
+            try:
+                req["input_sandbox"] = Uploads(client).entries(input_sandbox)
+            except InvalidRequest as e:
+                raise click.UsageError(str(e)) from None
+            req["output_sandbox"] = list(output_sandbox)
         ids = client.submit_many(idempotency_key=idem_key, **req)
         job_id = min(ids)  # an array: its id (the ids come in task order)
         if as_json and not wait:

@@ -295,6 +295,30 @@ class Client:
         """A finished job's usage record and its steps' ({"job", "steps"})."""
         return dict(self.transport.request("GET", f"/v1/jobs/{int(job_id)}/usage"))
 
+    # sandbox files (docs/job-languages.md)
+    def sandbox_size(self, sha256: str) -> int | None:
+        """The stored file's size, None when the controller does not have it."""
+        try:
+            info = self.transport.request("GET", f"/v1/sandboxes/{sha256}")
+        except NotFound:
+            return None
+        return int(info["size_bytes"])
+
+    def upload_sandbox(self, sha256: str, data: bytes, name: str) -> int:
+        """PUT one input file (checked against `sha256`); its size."""
+        info = self.transport.request("PUT", f"/v1/sandboxes/{sha256}", data=data,
+                                      query={"name": name}, timeout_s=300.0)
+        return int(info["size_bytes"])
+
+    def output_files(self, job_id: int) -> list[dict[str, Any]]:
+        """The output files collected for a job: name, sha256, size_bytes."""
+        return list(self.transport.request("GET", f"/v1/jobs/{int(job_id)}/output")["files"])
+
+    def output_file(self, job_id: int, name: str) -> bytes:
+        data: bytes = self.transport.request("GET", f"/v1/jobs/{int(job_id)}/output/file",
+                                             query={"name": name}, raw=True, timeout_s=300.0)
+        return data
+
     def partitions(self) -> list[Partition]:
         return [Partition(p) for p in
                 self.transport.request("GET", "/v1/partitions")["partitions"]]

@@ -241,21 +241,24 @@ class Transport:
 
     def request(self, method: str, path: str, *, body: Any = None,
                 query: dict[str, Any] | None = None, timeout_s: float | None = None,
-                headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
+                headers: dict[str, str] | None = None, retry_s: float = 0.0,
+                data: bytes | None = None, raw: bool = False) -> Any:
         """One request (see `_once`). With several controllers, one that does not
         answer or does not lead is left for the leader it names (if listed) or the
         next, for up to CORRAL_FAILOVER_S; a request whose connection was lost after
         it was sent goes elsewhere only when it is safe to repeat (`retry_s`)."""
         if len(self.urls) == 1:
             return self._request(method, path, body=body, query=query,
-                                 timeout_s=timeout_s, headers=headers, retry_s=retry_s)
+                                 timeout_s=timeout_s, headers=headers, retry_s=retry_s,
+                                 data=data, raw=raw)
         deadline = time.monotonic() + max(failover_s(), retry_s)
         pause_s = 0.05
         tried = 0
         while True:
             try:
                 return self._request(method, path, body=body, query=query,
-                                     timeout_s=timeout_s, headers=headers)
+                                     timeout_s=timeout_s, headers=headers,
+                                     data=data, raw=raw)
             except _MaybeReached:
                 if not retry_s or time.monotonic() >= deadline:
                     raise
@@ -282,23 +285,25 @@ class Transport:
 
     def _request(self, method: str, path: str, *, body: Any = None,
                  query: dict[str, Any] | None = None, timeout_s: float | None = None,
-                 headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
+                 headers: dict[str, str] | None = None, retry_s: float = 0.0,
+                data: bytes | None = None, raw: bool = False) -> Any:
         """One request to the current controller. With a `token_source`, a token the
         controller refuses as expired is renewed from it and the request sent once
         more (a refused request did nothing, so repeating it is safe)."""
         try:
             return self._once(method, path, body=body, query=query, timeout_s=timeout_s,
-                              headers=headers, retry_s=retry_s)
+                              headers=headers, retry_s=retry_s, data=data, raw=raw)
         except Unauthenticated as e:
             if self.token_source is None or not str(e).startswith("token refused: expired"):
                 raise
             self.token = self.token_source()
         return self._once(method, path, body=body, query=query, timeout_s=timeout_s,
-                          headers=headers, retry_s=retry_s)
+                          headers=headers, retry_s=retry_s, data=data, raw=raw)
 
     def _once(self, method: str, path: str, *, body: Any = None,
               query: dict[str, Any] | None = None, timeout_s: float | None = None,
-              headers: dict[str, str] | None = None, retry_s: float = 0.0) -> Any:
+              headers: dict[str, str] | None = None, retry_s: float = 0.0,
+                data: bytes | None = None, raw: bool = False) -> Any:
         """One request. A stale keep-alive connection gets one fresh retry. With
         `retry_s` (a request safe to repeat, e.g. a submit with an idempotency key),
         a connection lost or a timeout after the request may have reached the
@@ -311,7 +316,10 @@ class Transport:
                  f"Host: {self._host()}", "Accept: application/json",
                  "Accept-Encoding: identity"]
         lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
-        data = b""
+        if data is not None:  # raw bytes (a sandbox file)
+            lines.append("Content-Type: application/octet-stream")
+        else:
+            data = b""
         if body is not None:
             data = json.dumps(body).encode()
             lines.append("Content-Type: application/json")
@@ -370,11 +378,13 @@ class Transport:
             pause_s = min(1.0, pause_s * 2)
         if answer.close:
             self.close()
-        raw = answer.body
+        if raw and answer.status < 400:
+            return answer.body
+        text = answer.body
         try:
-            payload = json.loads(raw) if raw else None
+            payload = json.loads(text) if text else None
         except ValueError:
-            payload = {"message": raw.decode(errors="replace")[:200]}
+            payload = {"message": text.decode(errors="replace")[:200]}
         if answer.status >= 400:
             code = payload.get("error", "error") if isinstance(payload, dict) else "error"
             msg = payload.get("message") if isinstance(payload, dict) else None

@@ -110,6 +110,8 @@ class JobSpec(Record):
     credential: bool
     cpu_bind: str | None
     core_type: str | None
+    input_sandbox: list[str]
+    output_sandbox: list[str]
 
 
 class Job(Record):

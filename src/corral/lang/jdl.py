@@ -7,11 +7,11 @@ inheriting the collection's attributes. Requirements and Rank are kept as the
 ClassAd expressions they are (evaluated by the controller on the node ads);
 RetryCount and ShallowRetryCount become retry_count and max_retries.
 
-Sandboxes: InputSandbox and OutputSandbox may name local files only (a URI is
-refused: uploading a sandbox to the controller is not implemented). The input files
-must exist; the job links each into its working directory under its base name
-when nothing is there by that name. The output files are left in the working
-directory, where `glite-wms-job-output` collects them.
+Sandboxes: InputSandbox names local files (a URI other than file:// is refused);
+they must exist, and are uploaded to the controller at submit (corral.lang.uploads,
+once each however many jobs name them) and staged by the agent into the working
+directory under their base names. OutputSandbox names files the job leaves there:
+the agent sends them to the controller (`corral output JOB`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ import classad2
 
 from corral.model.errors import InvalidRequest
 from corral.model.job import MAX_RETRIES_LIMIT
+from corral.model.sandbox import check_name
+
+LOCAL_INPUTS = "input_sandbox_files"  # as corral.lang.uploads reads it
 
 MAX_JDL_BYTES = 1024 * 1024
 MAX_PARAMETRIC_JOBS = 10_000
@@ -191,8 +194,8 @@ def _sandbox(paths: list[str], base: str, field: str) -> list[str]:
     out = []
     for p in paths:
         if "://" in p and not p.startswith("file://"):
-            raise InvalidRequest(f"{field}: {p!r} is not a local file (sandbox transfer "
-                                 "is not supported yet)")
+            raise InvalidRequest(f"{field}: {p!r} is not a local file (only local files "
+                                 "are uploaded)")
         out.append(os.path.normpath(os.path.join(base, p.removeprefix("file://"))))
     return out
 
@@ -200,13 +203,9 @@ def _sandbox(paths: list[str], base: str, field: str) -> list[str]:
 def _script(ad: Any, inputs: list[str], source: str, kind: str) -> str:
     exe = _text(ad, "Executable", required=True)
     assert exe is not None
-    by_name = {os.path.basename(p): p for p in inputs}
-    if "/" not in exe and exe in by_name:
-        exe = by_name[exe]  # shipped in the input sandbox: the local file
+    if "/" not in exe and exe in {os.path.basename(p) for p in inputs}:
+        exe = f"./{exe}"  # shipped in the input sandbox: staged in the working directory
     lines = ["#!/bin/sh", f"# from the JDL {os.path.basename(source)} (JobType {kind})"]
-    for p in inputs:
-        name = shlex.quote(os.path.basename(p))
-        lines.append(f"[ -e {name} ] || ln -s {shlex.quote(p)} {name}")
     args = _text(ad, "Arguments") or ""
     if "\n" in args:
         raise InvalidRequest("Arguments: may not contain a newline")
@@ -221,7 +220,12 @@ def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind
     missing = [p for p in inputs if not os.path.exists(p)]
     if missing:
         raise InvalidRequest(f"InputSandbox: {missing[0]!r} does not exist")
-    _sandbox(_texts(ad, "OutputSandbox"), cwd, "OutputSandbox")
+    outputs = _texts(ad, "OutputSandbox")
+    for out_name in outputs:
+        if "://" in out_name and not out_name.startswith("file://"):
+            raise InvalidRequest(f"OutputSandbox: {out_name!r} is not a file name (a "
+                                 "destination URI is not supported)")
+        check_name(os.path.normpath(out_name.removeprefix("file://")), "OutputSandbox")
     env = dict(environ)
     for item in _texts(ad, "Environment"):
         key, eq, value = item.partition("=")
@@ -247,6 +251,10 @@ def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind
     if shallow is not None:
         req["max_retries"] = shallow
     req["jdl"] = str(ad)
+    if inputs:
+        req[LOCAL_INPUTS] = inputs  # uploaded by submit_all (corral.lang.uploads)
+    if outputs:
+        req["output_sandbox"] = [os.path.normpath(n.removeprefix("file://")) for n in outputs]
     return req
 
 

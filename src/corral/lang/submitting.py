@@ -7,12 +7,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from corral.client.api import Client
+from corral.lang.uploads import with_uploads
 from corral.model.errors import CorralError, InvalidRequest
 
 
 def submit_all(client: Client, requests: Sequence[Mapping[str, Any]]) -> list[int]:
     """Every job's id, in order. If one is refused, those already made are cancelled
-    and the refusal is raised (naming the job's place in the JDL)."""
+    and the refusal is raised (naming the job's place in the JDL). Input sandbox files
+    are uploaded first, each content once."""
+    requests = with_uploads(client, requests)
     if len(requests) == 1:
         return [client.submit(**requests[0])]
     made: list[int] = []

@@ -109,6 +109,10 @@ class JobSpec:
     # cores | threads | none | map_cpu:IDS, None: cores; core_type None: any
     cpu_bind: str | None = None
     core_type: str | None = None
+    # sandboxes (docs/job-languages.md): input files `SHA256:MODE:NAME` staged into the
+    # working directory; output files (names inside it) collected at the end
+    input_sandbox: tuple[str, ...] = ()
+    output_sandbox: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -116,6 +120,8 @@ class JobSpec:
         d["features"] = list(self.features)
         d["nodelist"] = list(self.nodelist)
         d["exclude"] = list(self.exclude)
+        d["input_sandbox"] = list(self.input_sandbox)
+        d["output_sandbox"] = list(self.output_sandbox)
         return d
 
     @classmethod
@@ -127,6 +133,8 @@ class JobSpec:
         kw["features"] = shared_texts(kw.get("features") or ())
         kw["nodelist"] = shared_texts(kw.get("nodelist") or ())
         kw["exclude"] = shared_texts(kw.get("exclude") or ())
+        kw["input_sandbox"] = tuple(kw.get("input_sandbox") or ())
+        kw["output_sandbox"] = tuple(kw.get("output_sandbox") or ())
         kw["environment"] = shared_environment(kw.get("environment") or {})
         for name in _SHARED_TEXT_FIELDS:
             if kw.get(name) is not None:

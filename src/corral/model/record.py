@@ -25,6 +25,8 @@ def spec_dict(spec: JobSpec) -> dict[str, Any]:
     d["features"] = list(spec.features)
     d["nodelist"] = list(spec.nodelist)
     d["exclude"] = list(spec.exclude)
+    d["input_sandbox"] = list(spec.input_sandbox)
+    d["output_sandbox"] = list(spec.output_sandbox)
     d["environment"] = dict(spec.environment)
     return d
 

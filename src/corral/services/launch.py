@@ -72,5 +72,7 @@ def launch_order(cfg: Config, job: Job) -> dict[str, Any]:
             # an exclusive job has the whole node: bound to all of it unless it asks
             "cpu_bind": spec.cpu_bind or ("none" if spec.exclusive else ""),
             "core_type": spec.core_type or "",
+            "input_sandbox": list(spec.input_sandbox),
+            "output_sandbox": list(spec.output_sandbox),
         },
     }

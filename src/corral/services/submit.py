@@ -19,6 +19,7 @@ from corral.model.features import join_constraint
 from corral.model.job import JobSpec
 from corral.model.licenses import check_against, format_licenses, parse_licenses
 from corral.model.node import Node
+from corral.model.sandbox import check_lists
 from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.sched.constraint import compile_constraint
 from corral.services.matchmaking import check_requirements
@@ -85,6 +86,7 @@ def validate_spec(spec: JobSpec) -> None:
 def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     """Check a spec against the configuration and the known nodes."""
     validate_spec(spec)
+    check_lists(spec.input_sandbox, spec.output_sandbox)  # (their files: the API's)
     nodes = list(nodes)
     if spec.licenses is not None:
         wanted = parse_licenses(spec.licenses)

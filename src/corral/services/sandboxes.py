@@ -1,0 +1,28 @@
+"""Sandboxes of jobs (docs/job-languages.md): the controller's store of their files
+(corral.store.sandboxes) and the checks a submission's sandbox lists pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from corral.config import Config
+from corral.model.job import JobSpec
+from corral.model.sandbox import Entry
+from corral.store.sandboxes import SandboxStore
+
+
+def store_of(cfg: Config) -> SandboxStore:
+    return SandboxStore(Path(cfg.state_dir) / "sandboxes",
+                        max_file_bytes=cfg.sandboxes.max_file_bytes,
+                        max_job_bytes=cfg.sandboxes.max_job_bytes)
+
+
+def input_entries(spec: JobSpec) -> list[Entry]:
+    return [Entry.parse(t) for t in spec.input_sandbox]
+
+
+def check_stored(spec: JobSpec, cfg: Config) -> None:
+    """The input files all uploaded, their sum within the job limit (reads the store:
+    called where a submission arrives, not in the pure submit path)."""
+    if spec.input_sandbox:
+        store_of(cfg).check_job(input_entries(spec))
