@@ -64,7 +64,7 @@ def test_unknown_order_kind() -> None:
 def test_report_shape() -> None:
     d = JobReport(17, "CANCELLED", signal=15, cancelled=True).to_dict()
     assert set(d) == {"job_id", "state", "exit_code", "signal", "t_start", "t_end",
-                      "cpu_time_s", "max_rss_mb", "message", "cancelled", "run",
+                      "cpu_time_s", "max_rss_mb", "energy_j", "message", "cancelled", "run",
                       "prolog_failed", "prolog_message", "epilog_failed", "epilog_message", "lost"}
 
 

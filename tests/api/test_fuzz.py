@@ -32,7 +32,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from sqlalchemy import create_engine, text
 
-import corral.services.controller as controller_module
+import corral.services.runtime as runtime_module
 from corral.api.app import create_app
 from corral.api.peercred import SCOPE_KEY
 from corral.config import load_config
@@ -59,7 +59,7 @@ class _Peer:
 
 
 class _NoExit:
-    """Stands for `os` in the controller module: a store failure, where the controller
+    """Stands for `os` in the controller's runtime: a store failure, where the controller
     would exit, is recorded (and fails the request) instead of ending pytest."""
 
     def __init__(self, exits: list[int]) -> None:
@@ -203,7 +203,7 @@ def test_no_request_gets_a_5xx_or_stops_the_controller(tmp_path: Path, backend: 
     exits: list[int] = []
     with _database(backend) as database, _Served(tmp_path, database) as served:
         mp = pytest.MonkeyPatch()
-        mp.setattr(controller_module, "os", _NoExit(exits))
+        mp.setattr(runtime_module, "os", _NoExit(exits))  # where a failed commit exits
         try:
             _fuzz(served, exits)
         finally:
