@@ -1,11 +1,16 @@
-"""Sandboxes on a real controller and agent: input files uploaded at submit are staged
+"""Sandboxes on a real controller and agents: input files uploaded at submit are staged
 into the job's working directory, output files come back with `corral output`, a
-file over the limit is refused naming it, a Collection's shared file is stored once."""
+file over the limit is refused naming it, a Collection's shared file is stored once,
+an agent connected over TCP (the cluster key) fetches and sends the files itself."""
 
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,16 +19,39 @@ import pytest
 from tests.e2e.cluster import Cluster, make_cluster
 
 LIMITS = "\n[sandboxes]\nmax_file_bytes = 100000\nmax_job_bytes = 150000\n"
+KEY = "sandbox-cluster-key-5678"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="corral-sbx-"))
     root.chmod(0o755)
-    c = make_cluster(root, cpus=4, extra_config=LIMITS)
+    port = _free_port()
+    c = make_cluster(root, cpus=4, extra_config=LIMITS, controller_config=(
+        f'listen = "127.0.0.1:{port}"\ncluster_key = "{KEY}"\n'))
+    log = open(c.state / "remote.log", "ab")  # noqa: SIM115 - the process's
+    remote = subprocess.Popen(
+        [sys.executable, "-m", "corral.agent.main", "--controller",
+         f"http://127.0.0.1:{port}", "--cluster-key", KEY, "--node", "remote",
+         "--cpus", "2", "--features", "remote", "--spool", str(c.state / "spool-remote")],
+        env=c.env, stdout=log, stderr=log, start_new_session=True)
     try:
+        deadline = time.monotonic() + 20
+        with c.client() as cl:
+            while cl.status()["nodes"].get("remote") != "IDLE" \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert cl.status()["nodes"].get("remote") == "IDLE", cl.status()
         yield c
     finally:
+        remote.terminate()
+        remote.wait(10)
         c.down()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -90,3 +118,18 @@ def test_a_collection_shares_one_stored_file(cluster: Cluster) -> None:
         outdir = d / f"out-{name}"
         c.corral("output", job, str(outdir))
         assert (outdir / f"n_{name}.txt").read_text().strip() == str(15 * 2000)
+
+
+def test_an_agent_over_tcp_fetches_and_sends_the_files(cluster: Cluster) -> None:
+    c = cluster
+    d = c.state.parent / "tcp"
+    d.mkdir()
+    (d / "in.txt").write_text("over the wire\n")
+    (d / "work").mkdir()
+    job = c.corral("submit", "--parsable", "-D", str(d / "work"), "--constraint", "remote",
+                   "--input-sandbox", str(d / "in.txt"), "--output-sandbox", "copy.txt",
+                   "--wrap", "tr a-z A-Z < in.txt > copy.txt", cwd=d)
+    done = c.wait(int(job.stdout.strip()))
+    assert done["state"] == "COMPLETED" and done["node_list"] == ["remote"], done
+    c.corral("output", job.stdout.strip(), str(d / "back"))
+    assert (d / "back" / "copy.txt").read_text() == "OVER THE WIRE\n"

@@ -17,9 +17,9 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -50,6 +50,9 @@ async def stage_inputs(client: httpx.AsyncClient, launch: Launch) -> None:
     """Every input file in the working directory, or StagingError naming the first
     that is not."""
     workdir = Path(launch.working_dir)
+    deadline = time.monotonic() + launch.output_wait_s  # as the launcher waits for it
+    while not workdir.is_dir() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     if not workdir.is_dir():
         raise StagingError(f"input sandbox: the working directory {workdir} does not exist")
     for text in launch.input_sandbox:
@@ -121,10 +124,16 @@ async def collect_outputs(client: httpx.AsyncClient, launch: Launch) -> list[str
                      extra=log_ids(job_id=launch.job_id))
             continue
         try:
-            data = path.read_bytes()
-            resp = await client.put(f"/agent/v1/jobs/{launch.job_id}/output",
-                                    params={"name": name}, content=data,
-                                    timeout=TRANSFER_TIMEOUT_S)
+            with path.open("rb") as f:  # streamed: its length first, so the controller
+                size = os.fstat(f.fileno()).st_size  # refuses one over its limit at once
+
+                async def chunks(f: BinaryIO = f) -> AsyncIterator[bytes]:
+                    while chunk := f.read(CHUNK_BYTES):
+                        yield chunk
+                resp = await client.put(f"/agent/v1/jobs/{launch.job_id}/output",
+                                        params={"name": name}, content=chunks(),
+                                        headers={"Content-Length": str(size)},
+                                        timeout=TRANSFER_TIMEOUT_S)
         except (OSError, httpx.HTTPError) as exc:
             log.warning("job %d: output sandbox file %s not sent: %s", launch.job_id, name,
                         exc, extra=log_ids(job_id=launch.job_id))
