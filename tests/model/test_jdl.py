@@ -71,7 +71,9 @@ Requirements = other.Name != "_PARAM_";""")
     ('Arguments = "x";', "Executable: the JDL must give it"),
     ('Executable = 3;', "Executable: 3 is not a string"),
     ('Executable = "x"; JobType = "MPICH";', "JobType: 'MPICH' is not supported yet"),
-    ('Type = "DAG"; Executable = "x";', "Type: 'DAG' jobs are not supported yet"),
+    ('Type = "DAG"; Executable = "x";', "Type: 'DAG' jobs are not supported yet (write the "
+     "DAG as a DAGMan file for 'corral dag submit')"),
+    ('JobType = "DAG"; Executable = "x";', "JobType: 'DAG' is not supported yet (write"),
     ('Executable = "x"; InputSandbox = {"gsiftp://h/f"};', "InputSandbox: 'gsiftp://h/f' is "
      "not a local file"),
     ('Executable = "x"; InputSandbox = {"nope"};', "InputSandbox: "),

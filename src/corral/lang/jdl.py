@@ -113,7 +113,8 @@ def _expr(ad: Any, name: str) -> str | None:
 def _job_type(ad: Any) -> str:
     kind = _text(ad, "Type") or "Job"
     if kind.lower() == "dag":
-        raise InvalidRequest("Type: 'DAG' jobs are not supported yet")
+        raise InvalidRequest("Type: 'DAG' jobs are not supported yet (write the DAG as a "
+                             "DAGMan file for 'corral dag submit')")
     if kind.lower() == "collection":
         return "Collection"
     raw = _value(ad, "JobType")
@@ -123,6 +124,9 @@ def _job_type(ad: Any) -> str:
     for name in TYPES:
         if jt.lower() == name.lower():
             return name
+    if jt.lower() == "dag":
+        raise InvalidRequest("JobType: 'DAG' is not supported yet (write the DAG as a "
+                             "DAGMan file for 'corral dag submit')")
     if any(jt.lower() == n.lower() for n in LATER):
         raise InvalidRequest(f"JobType: {jt!r} is not supported yet (supported: "
                              f"{', '.join(TYPES)})")
