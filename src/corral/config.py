@@ -358,6 +358,8 @@ class SandboxesConfig(_Strict):
 
     max_file_bytes: Annotated[int, Field(ge=1, le=2**40)] = 100 * 2**20  # one file
     max_job_bytes: Annotated[int, Field(ge=1, le=2**42)] = 1024 * 2**20  # a job's inputs
+    # files and output lists unused this long are removed (0: kept for ever)
+    retention_s: Annotated[float, Field(ge=0, le=10 * 365 * 86400)] = 7 * 86400.0
 
 
 class CredentialsConfig(_Strict):

@@ -4,6 +4,8 @@ refusals naming the file, its size and the limit."""
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,17 @@ def test_outputs_per_job(tmp_path: Path) -> None:
     d, n = store.put([b"out"], name="r.txt")
     store.add_output(7, "r.txt", d, n)
     assert store.outputs(7) == {"r.txt": (d, 3)} and store.outputs(8) == {}
+
+
+def test_the_sweep_removes_what_was_not_used_for_the_retention_time(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    old, _ = store.put([b"old"], name="old")
+    kept, _ = store.put([b"kept"], name="kept")
+    store.add_output(1, "r", old, 3)
+    long_ago = time.time() - 10_000
+    for p in (store.path(old), store.path(kept), store.root / "jobs" / "1.json"):
+        os.utime(p, (long_ago, long_ago))
+    assert store.size(kept) == 4  # asked for (a submit naming it): used again
+    assert store.sweep(retention_s=5_000) == 2
+    assert store.size(old) is None and store.outputs(1) == {}
+    assert store.size(kept) == 4

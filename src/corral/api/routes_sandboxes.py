@@ -14,7 +14,7 @@ from corral.api.auth import require_agent
 from corral.api.routes_jobs import CallerDep, CtlDep, JobIdPath
 from corral.model.errors import NotFound, PermissionDenied
 from corral.model.sandbox import SandboxTooLarge, check_digest, check_name
-from corral.services.sandboxes import store_of
+from corral.services.sandboxes import maybe_sweep, store_of
 from corral.store.sandboxes import SandboxStore
 
 router = APIRouter()
@@ -48,6 +48,7 @@ async def _receive(request: Request, store: SandboxStore, name: str,
         raise SandboxTooLarge(f"sandbox file {name!r}: {announced} bytes is over the limit "
                               f"of {store.max_file_bytes} per file (sandboxes.max_file_bytes)")
     body = await request.body()
+    await asyncio.to_thread(maybe_sweep, request.app.state.controller.cfg)  # retention
     return await asyncio.to_thread(store.put, [body], name=name, digest=digest)
 
 

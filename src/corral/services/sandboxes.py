@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from corral.config import Config
@@ -26,3 +27,19 @@ def check_stored(spec: JobSpec, cfg: Config) -> None:
     called where a submission arrives, not in the pure submit path)."""
     if spec.input_sandbox:
         store_of(cfg).check_job(input_entries(spec))
+
+
+SWEEP_EVERY_S = 3600.0
+_last_sweep: dict[str, float] = {}  # state dir -> when its store was last swept
+
+
+def maybe_sweep(cfg: Config) -> int:
+    """Remove what retention_s allows, at most every SWEEP_EVERY_S per store (called
+    as files arrive; blocking I/O: from a thread)."""
+    if not cfg.sandboxes.retention_s:
+        return 0
+    now = time.time()
+    if now - _last_sweep.get(cfg.state_dir, 0.0) < SWEEP_EVERY_S:
+        return 0
+    _last_sweep[cfg.state_dir] = now
+    return store_of(cfg).sweep(cfg.sandboxes.retention_s, now)

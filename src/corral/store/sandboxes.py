@@ -4,15 +4,18 @@ A file lives at STATE/sandboxes/sha256/ab/abcd… (its SHA-256, hex) however man
 name it. Input files come from `corral submit --input-sandbox` (PUT
 /v1/sandboxes/{sha256}); output files from the agent at a job's end, listed per job in
 STATE/sandboxes/jobs/JOB.json as (name, sha256, size). Limits: per file (refused while
-it arrives) and per job (the sum of its input files, refused at submit).
+it arrives) and per job (the sum of its input files, refused at submit). Files and
+lists not used for sandboxes.retention_s are removed (SandboxStore.sweep).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,11 +37,27 @@ class SandboxStore:
         return self.root / "sha256" / digest[:2] / digest
 
     def size(self, digest: str) -> int | None:
-        """The stored file's size, None when it is not stored."""
+        """The stored file's size, None when it is not stored. Asking keeps it: its
+        time is renewed, so the retention sweep counts from its last use."""
+        path = self.path(digest)
         try:
-            return self.path(digest).stat().st_size
+            os.utime(path)
+            return path.stat().st_size
         except FileNotFoundError:
             return None
+
+    def sweep(self, retention_s: float, now: float | None = None) -> int:
+        """Remove the files and job output lists not used for `retention_s` (and
+        uploads left half-way); how many were removed."""
+        cutoff = (time.time() if now is None else now) - retention_s
+        removed = 0
+        for pattern in ("sha256/*/*", "jobs/*.json", "tmp/*"):
+            for path in self.root.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+        return removed
 
     def put(self, chunks: Iterable[bytes], *, name: str, digest: str | None = None,
             limit_bytes: int | None = None) -> tuple[str, int]:
@@ -68,6 +87,7 @@ class SandboxStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():
                 os.unlink(tmp)  # stored once
+                os.utime(final)  # used again: kept as long as if new
             else:
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, final)
