@@ -135,3 +135,25 @@ def test_cli_reports_expected_start_accuracy(tmp_path: Path) -> None:
     assert d["policy"] == "easy++"
     r = CliRunner().invoke(sim, ["--sample", "--limit", "50", "--json"])
     assert "expected_start" not in json.loads(r.output)
+
+
+def starving_jobs() -> list[SimJob]:
+    return [
+        SimJob(1, 0.0, 1000.0, 1000.0, 2, "a"),
+        SimJob(2, 0.0, 1000.0, 1000.0, 3, "b"),  # waits for job 1
+        SimJob(3, 0.0, 100.0, 100.0, 4, "c"),  # waits for jobs 1 and 2
+        SimJob(4, 200.0, 5000.0, 5000.0, 1, "d"),  # could use the processor 2 leaves
+    ]
+
+
+def test_reserve_starving_books_every_starving_job() -> None:
+    # at 200 jobs 2 and 3 wait longer than starve_s: only job 2 has a
+    # reservation (at 1000, 3 of the 4 processors), so job 4 backfills on the
+    # fourth and holds it until 5200, past job 2's end
+    pol = Predictive(starve_s=100.0)
+    res = simulate(starving_jobs(), 4, pol, CORRAL)
+    assert res.t_start == [0.0, 1000.0, 5200.0, 200.0]
+    # with a reservation for each starving job, job 3 keeps its start after job 2
+    pol = Predictive(starve_s=100.0, reserve_starving=True)
+    res = simulate(starving_jobs(), 4, pol, CORRAL)
+    assert res.t_start == [0.0, 1000.0, 2000.0, 2100.0]

@@ -304,6 +304,11 @@ class Predictive(EASY):
     ones); while the first of them waits, every job is planned with its limit
     (`protect_starving`: no prediction can delay it). `order="priority"` keeps
     the queue as given.
+
+    `reserve_starving=True` also gives every starving job a reservation of its
+    own (conservative backfilling among them, planned with limits) instead of
+    the first one only: it bounds the longest wait at the cost of some of the
+    gain in slowdown (docs/sim.md, "The longest wait").
     """
 
     predictor: RuntimePredictor = field(default_factory=RuntimePredictor)
@@ -311,6 +316,7 @@ class Predictive(EASY):
     starve_s: float = 2 * 24 * 3600.0
     correct: bool = True  # False: plan with the limit once a prediction is passed
     protect_starving: bool = True
+    reserve_starving: bool = False
     # waiting jobs given an expected start per pass after the first (each costs
     # a reservation search; the rest get none)
     promise_depth: int = 100
@@ -368,10 +374,14 @@ class Predictive(EASY):
         infos: Infos | None,
     ) -> None:
         queue = self.ordered(queue, m.now)
+        rest = queue
         if self.protect_starving and queue and queue[0].t_submit <= m.now - self.starve_s:
             for r in queue:
                 r.dur_s = r.limit_s
-        super().plan(queue, m, starts, infos)
+            if self.reserve_starving:
+                rest = self._reserve_starving(queue, m, starts, infos)
+        if rest:
+            super().plan(rest, m, starts, infos)
         if infos is None or self.promise_depth <= 0:
             return
         # every waiting job's expected start: the rest of the queue booked in
@@ -387,6 +397,33 @@ class Predictive(EASY):
                 break
             n += 1
             infos[r.job_id] = (info[0], _finite(m.reserve(r)))
+
+
+    def _reserve_starving(
+        self,
+        queue: list[Req],
+        m: Machine,
+        starts: list[tuple[Req, tuple[str, ...]]],
+        infos: Infos | None,
+    ) -> list[Req]:
+        """Start or book each starving job at the front of `queue`, in order;
+        return the jobs after them."""
+        cut = m.now - self.starve_s
+        total = self.weights.total
+        k = 0
+        for req in queue:
+            if req.t_submit > cut and req.priority <= total:
+                break
+            k += 1
+            nodes = m.try_start(req)
+            if nodes is not None:
+                starts.append((req, nodes))
+                continue
+            t = m.reserve(req)
+            if infos is not None:
+                reason = Reason.RESOURCES if k == 1 else Reason.PRIORITY
+                infos[req.job_id] = (reason, _finite(t))
+        return queue[k:]
 
 
 _priority_of = attrgetter("priority")
