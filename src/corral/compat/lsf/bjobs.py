@@ -179,61 +179,24 @@ def _long(j: Row) -> list[str]:
 
 
 def bjobs(argv: list[str]) -> int:
-    users: list[str] | None = [frontend.me()]
+    values, given, operands = view.split_options(
+        argv, {"-u", "-q", "-J", "-m", "-o", "-G", "-g", "-P", "-app", "-sla", "-Lp"},
+        {"-a", "-d", "-r", "-p", "-pi", "-pe", "-pei", "-pl", "-psum", "-s", "-w", "-W",
+         "-UF", "-l", "-json", "-noheader", "-A", "-x", "-X", "-aff", "-hostfile", "-N",
+         "-prio", "-sum"},
+        "usage: bjobs [-a|-d|-p|-r|-s] [-l|-w|-o fmt [-json]] [-noheader] "
+        "[-u user|all] [-q queue] [-J name] [-m host] [job_ID ...]")
+    users = view.users_of(values)
+    queue, job_name, host, fmt = (values.get(k) for k in ("-q", "-J", "-m", "-o"))
     want = "unfinished"
-    wide = long_form = as_json = False
-    header = True
-    fmt: str | None = None
-    queue = job_name = host = None
-    refs: list[tuple[int, int | None]] = []
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        value = argv[i + 1] if i + 1 < len(argv) else None
-        if a in ("-u", "-q", "-J", "-m", "-o", "-G", "-g", "-P", "-app", "-sla", "-Lp"):
-            if value is None:
-                frontend.fail(f"{a}: option requires an argument", 255)
-            if a == "-u":
-                users = None if value == "all" else value.split(",")
-            elif a == "-q":
-                queue = value
-            elif a == "-J":
-                job_name = value
-            elif a == "-m":
-                host = value
-            elif a == "-o":
-                fmt = value
-            i += 2
-            continue
-        if a == "-a":
-            want = "all"
-        elif a == "-d":
-            want = "done"
-        elif a == "-r":
-            want = "running"
-        elif a in ("-p", "-pi", "-pe", "-pei", "-pl", "-psum"):
-            want = "pending"
-        elif a == "-s":
-            want = "suspended"
-        elif a in ("-w", "-W", "-UF"):
-            wide = True
-        elif a == "-l":
-            long_form = True
-        elif a == "-json":
-            as_json = True
-        elif a == "-noheader":
-            header = False
-        elif a in ("-A", "-x", "-X", "-aff", "-hostfile", "-N", "-prio", "-sum"):
-            pass
-        elif a in ("-h", "-help", "--help"):
-            print("usage: bjobs [-a|-d|-p|-r|-s] [-l|-w|-o fmt [-json]] [-noheader] "
-                  "[-u user|all] [-q queue] [-J name] [-m host] [job_ID ...]")
-            return 0
-        elif a.startswith("-"):
-            frontend.fail(f"{a}: Illegal option", 255)
-        else:
-            refs.append(view.parse_ref(a, PROG))
-        i += 1
+    for flag, kind in (("-a", "all"), ("-d", "done"), ("-r", "running"), ("-s", "suspended"),
+                       *((p, "pending") for p in ("-p", "-pi", "-pe", "-pei", "-pl",
+                                                  "-psum"))):
+        if flag in given:
+            want = kind
+    wide = bool(given & {"-w", "-W", "-UF"})
+    long_form, as_json, header = "-l" in given, "-json" in given, "-noheader" not in given
+    refs = [view.parse_ref(a, PROG) for a in operands]
     if fmt is not None:
         parse_format(fmt)  # a bad format is said before anything is asked
     code = 0

@@ -25,41 +25,15 @@ def _signal(text: str) -> int:
 
 
 def bkill(argv: list[str]) -> int:
-    sig: int | None = None
-    users: list[str] | None = [frontend.me()]
-    queue = job_name = None
-    refs: list[tuple[int, int | None]] = []
-    every = False
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        value = argv[i + 1] if i + 1 < len(argv) else None
-        if a in ("-s", "-u", "-q", "-J", "-m", "-g", "-sla", "-app", "-C", "-l"):
-            if value is None:
-                frontend.fail(f"{a}: option requires an argument", 255)
-            if a == "-s":
-                sig = _signal(value)
-            elif a == "-u":
-                users = None if value == "all" else value.split(",")
-            elif a == "-q":
-                queue = value
-            elif a == "-J":
-                job_name = value
-            i += 2
-            continue
-        if a in ("-r", "-d", "-b", "-stat", "-ar"):
-            pass
-        elif a in ("-h", "-help", "--help"):
-            print("usage: bkill [-s signal] [-u user|all] [-q queue] [-J name] "
-                  "[job_ID ... | 0]")
-            return 0
-        elif a.startswith("-"):
-            frontend.fail(f"{a}: Illegal option", 255)
-        elif a.strip() == "0":
-            every = True
-        else:
-            refs.append(view.parse_ref(a, PROG))
-        i += 1
+    values, _, operands = view.split_options(
+        argv, {"-s", "-u", "-q", "-J", "-m", "-g", "-sla", "-app", "-C", "-l"},
+        {"-r", "-d", "-b", "-stat", "-ar"},
+        "usage: bkill [-s signal] [-u user|all] [-q queue] [-J name] [job_ID ... | 0]")
+    sig = _signal(values["-s"]) if "-s" in values else None
+    users = view.users_of(values)
+    queue, job_name = values.get("-q"), values.get("-J")
+    every = any(a.strip() == "0" for a in operands)
+    refs = [view.parse_ref(a, PROG) for a in operands if a.strip() != "0"]
     if not refs and not every and queue is None and job_name is None:
         frontend.fail("Job ID or one of '-m', '-u' '-q', '-J' and '-g' must be specified",
                       255)

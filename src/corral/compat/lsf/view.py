@@ -80,6 +80,43 @@ def parse_ref(text: str, prog: str) -> tuple[int, int | None]:
     return int(m.group(1)), int(m.group(2)) if m.group(2) else None
 
 
+def split_options(argv: list[str], valued: set[str], flags: set[str], usage: str
+                  ) -> tuple[dict[str, str], set[str], list[str]]:
+    """LSF's query options: (option -> value, flags given, operands). `-h` prints
+    `usage` and leaves; an unknown option is `-x: Illegal option`, exit 255."""
+    values: dict[str, str] = {}
+    given: set[str] = set()
+    operands: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in valued:
+            if i + 1 >= len(argv):
+                frontend.fail(f"{a}: option requires an argument", 255)
+            values[a] = argv[i + 1]
+            i += 2
+            continue
+        if a in ("-h", "-help", "--help"):
+            print(usage)
+            raise frontend.Exit(0)
+        if a in flags:
+            given.add(a)
+        elif a.startswith("-"):
+            frontend.fail(f"{a}: Illegal option", 255)
+        else:
+            operands.append(a)
+        i += 1
+    return values, given, operands
+
+
+def users_of(values: dict[str, str]) -> list[str] | None:
+    """-u USER[,USER] or -u all (None: everyone); the caller's own by default."""
+    u = values.get("-u")
+    if u is None:
+        return [frontend.me()]
+    return None if u == "all" else u.split(",")
+
+
 def jobs_for(c: Any, ref: tuple[int, int | None], history: bool = True) -> list[dict[str, Any]]:
     """The jobs a reference names: a job, all tasks of an array, or one task."""
     base, task = ref
