@@ -40,6 +40,14 @@ def test_the_third_job_waits_for_a_license(cluster: Cluster) -> None:
         assert jobs[2]["state"] == "PENDING" and jobs[2]["spec"]["licenses"] == "matlab:1"
         explained = cluster.corral("explain", str(ids[2])).stdout
         assert "matlab: asks 1, 2 of 2 in use" in explained, explained
+        assert c.status()["licenses"] == {"matlab": {"total": 2, "used": 2}}
+        import subprocess
+        import sys
+        shown = subprocess.run([sys.executable, "-m", "corral.compat.slurm.scontrol", "show",
+                                "lic"], env=cluster.env, capture_output=True, text=True,
+                               timeout=60).stdout
+        assert shown == ("LicenseName=matlab\n   Total=2 Used=2 Free=0 Reserved=0 "
+                         "Remote=no\n\n"), shown
         c.cancel(ids[0])
         job = cluster.wait_state(ids[2], {"RUNNING"}, timeout_s=20)
         assert job["state"] == "RUNNING"

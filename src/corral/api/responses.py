@@ -328,6 +328,8 @@ class Status(_Answer):
     nodes: dict[str, str]  # node -> its state
     scheduler_passes: int
     last_pass_s: Real
+    # cluster-wide licenses: name -> {"total": N, "used": M} (what running jobs hold)
+    licenses: dict[str, dict[str, int]] = {}
 
 
 # ---- identity -----------------------------------------------------------------------

@@ -31,7 +31,9 @@ from corral.model.agent_messages import (
     AgentRegister,
     AgentReport,
 )
+from corral.model.licenses import parse_licenses
 from corral.services.agents import AgentService
+from corral.services.controller import Controller
 from corral.services.identity import Caller
 from corral.services.reservations import Reservation
 from corral.services.submit import partition_nodes
@@ -69,7 +71,19 @@ async def status(ctl: CtlDep) -> dict[str, Any]:
         "nodes": {n.name: str(n.state) for n in ctl.nodes.values()},
         "scheduler_passes": sched.passes if sched else 0,
         "last_pass_s": sched.last_pass_s if sched else 0.0,
+        "licenses": license_use(ctl),
     }
+
+
+def license_use(ctl: Controller) -> dict[str, dict[str, int]]:
+    """Each configured license: how many there are, how many running jobs hold."""
+    used = dict.fromkeys(ctl.cfg.licenses, 0)
+    for j in ctl.jobs.values():
+        if j.state.is_active and j.spec.licenses:
+            for name, count in parse_licenses(j.spec.licenses):
+                used[name] = used.get(name, 0) + count
+    return {name: {"total": total, "used": used.get(name, 0)}
+            for name, total in sorted(ctl.cfg.licenses.items())}
 
 
 @router.get("/v1/nodes", response_model=NodeList)

@@ -67,7 +67,8 @@ def _show(c: Any, args: list[str], o: dict[str, Any]) -> int:
     if not args:
         raise frontend.Exit(1, "too few arguments for keyword:show")
     what = _word(args[0], ["job", "jobid", "node", "nodes", "partition", "partitions",
-                           "config", "hostnames", "hostlist", "hostlistsorted"], "entity")
+                           "config", "hostnames", "hostlist", "hostlistsorted", "licenses",
+                           "lic"], "entity")
     target = args[1] if len(args) > 1 else None
     one = "oneliner" in o
     if what == "hostnames":
@@ -100,6 +101,18 @@ def _show(c: Any, args: list[str], o: dict[str, Any]) -> int:
                            ("CorralVersion", st.get("version")),
                            ("CorralDatabase", st.get("database"))]:
             print(f"{key:<24}= {value}")
+        return 0
+    if what in ("licenses", "lic"):
+        lic = c.status().get("licenses") or {}
+        if target:
+            lic = {k: v for k, v in lic.items() if k == target}
+            if not lic:
+                raise frontend.Exit(1, f"License {target} not found")
+        for name, n in lic.items():
+            pairs = [[("LicenseName", name)],
+                     [("Total", n["total"]), ("Used", n["used"]),
+                      ("Free", n["total"] - n["used"]), ("Reserved", 0), ("Remote", "no")]]
+            print(show.render(pairs, one))
         return 0
     if what in ("job", "jobid"):
         jobs = _jobs_for(c, target)
