@@ -323,6 +323,7 @@ class Status(Record):
     nodes: dict[str, str]
     scheduler_passes: int
     last_pass_s: float
+    licenses: dict[str, dict[str, int]]  # name -> {"total": N, "used": M}
 
 
 # ---- identity -----------------------------------------------------------------------
