@@ -117,6 +117,13 @@ def test_capacity_is_sampled_and_bad_periods_refused(tmp_path: Path) -> None:
             assert field in r.json()["message"] and "\n" not in r.text, r.text
         r = await ctx.user.get("/v1/jobs/99999/usage")
         assert r.status_code == 404
+        # names that cannot be stored (NUL, found by the fuzzer on PostgreSQL) or too long
+        for route, params, field in (("users", {"account": "a\x00b"}, "account"),
+                                     ("users", {"user": "x" * 300}, "user"),
+                                     ("jobs", {"partition": "p\x01"}, "partition")):
+            r = await ctx.user.get(f"/v1/reports/{route}", params=params)
+            assert r.status_code == 400, r.text
+            assert field in r.json()["message"] and "\n" not in r.text, r.text
     run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)
 
 
