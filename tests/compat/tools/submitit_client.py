@@ -68,7 +68,16 @@ def main() -> None:
         out["failing"] = "no error"
     except submitit.core.utils.FailedJobError as e:
         out["failing"] = str(e)
-    out["failing_state"] = failing.get_info(mode="force").get("State")
+    # submitit raises as soon as the job has written its result, which it does before
+    # its process exits: the state is read once the job has ended (as on Slurm, where
+    # it may still be RUNNING or COMPLETING at that moment)
+    deadline = time.monotonic() + 30
+    while True:
+        state = failing.get_info(mode="force").get("State", "")
+        if state not in ("RUNNING", "COMPLETING", "PENDING") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    out["failing_state"] = state
     step("cancelling the sleeper")
     deadline = time.monotonic() + 30
     while sleeper.get_info(mode="force").get("State") != "RUNNING":
