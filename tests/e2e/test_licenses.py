@@ -69,7 +69,7 @@ def test_sbatch_asks_licenses_with_dash_l(cluster: Cluster) -> None:
     import sys
 
     p = subprocess.run([sys.executable, "-m", "corral.compat.slurm.sbatch", "--parsable",
-                        "-L", "matlab:2", "--wrap", "true"], env=cluster.env,
+                        "-L", "matlab:2", "-o", "/dev/null", "--wrap", "true"], env=cluster.env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     with cluster.client() as c:
