@@ -49,6 +49,19 @@ def _stamp(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _fetch(kind: str, start: str | None, end: str | None, unit: str, as_csv: bool,
+           **query: Any) -> tuple[dict[str, Any], _Out, _Out]:
+    """A report over the period, and how to show its CPU figures (`unit`; percent of
+    the period's reported CPU time) and its other figures (hours when percent)."""
+    with Client() as c:
+        data = c.report(kind, **query, **_period(start, end))
+        total = 0.0
+        if unit == "percent":
+            total = c.report("utilization", **_period(start, end))["totals"]["reported"]
+    return (data, _Out(unit, total or 0.0, as_csv),
+            _Out("hours" if unit == "percent" else unit, 0, as_csv))
+
+
 class _Out:
     """Numbers in the chosen unit: rounded in tables, as computed in CSV."""
 
@@ -129,17 +142,11 @@ def user() -> None:
 def top(top_n: int, group: bool, account: tuple[str, ...], users: tuple[str, ...],
         start: str | None, end: str | None, unit: str, as_json: bool, as_csv: bool) -> None:
     """The users who used the most CPU time, with their account, charge and jobs."""
-    with Client() as c:
-        data = c.report("users", top=top_n, group=group, user=list(users) or None,
-                        account=list(account) or None, **_period(start, end))
-        total = None
-        if unit == "percent":
-            total = c.report("utilization", **_period(start, end))["totals"]["reported"]
+    data, n, h = _fetch("users", start, end, unit, as_csv, top=top_n, group=group,
+                        user=list(users) or None, account=list(account) or None)
     if as_json:
         echo_json(data)
         return
-    n = _Out(unit, total or 0.0, as_csv)
-    h = _Out("hours" if unit == "percent" else unit, 0, as_csv)
     _emit(["USER", "ACCOUNT", "CPU", "CPU_USED", "GPU", "CHARGE", "ENERGY_J", "JOBS"],
           [[r["user"], r["account"], n(r["cpu_s"]), n(r["cpu_s_used"]), h(r["gpu_s"]),
             h(r["charge"]), "" if r["energy_j"] is None else round(r["energy_j"]),
@@ -157,16 +164,10 @@ def account() -> None:
 def usage(start: str | None, end: str | None, unit: str, as_json: bool,
           as_csv: bool) -> None:
     """CPU time and charge per account (sub-accounts included) and per user in it."""
-    with Client() as c:
-        data = c.report("accounts", **_period(start, end))
-        total = None
-        if unit == "percent":
-            total = c.report("utilization", **_period(start, end))["totals"]["reported"]
+    data, n, h = _fetch("accounts", start, end, unit, as_csv)
     if as_json:
         echo_json(data)
         return
-    n = _Out(unit, total or 0.0, as_csv)
-    h = _Out("hours" if unit == "percent" else unit, 0, as_csv)
     _emit(["ACCOUNT", "USER", "CPU", "GPU", "CHARGE", "JOBS"],
           [[r["account"] if as_csv else "  " * r["depth"] + r["account"], r["user"],
             n(r["cpu_s"]), h(r["gpu_s"]), h(r["charge"]), r["jobs"]]
