@@ -31,7 +31,7 @@ from corral.model.agent_messages import (
     AgentRegister,
     AgentReport,
 )
-from corral.model.licenses import parse_licenses
+from corral.model.licenses import held
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
 from corral.services.identity import Caller
@@ -77,11 +77,7 @@ async def status(ctl: CtlDep) -> dict[str, Any]:
 
 def license_use(ctl: Controller) -> dict[str, dict[str, int]]:
     """Each configured license: how many there are, how many running jobs hold."""
-    used = dict.fromkeys(ctl.cfg.licenses, 0)
-    for j in ctl.jobs.values():
-        if j.state.is_active and j.spec.licenses:
-            for name, count in parse_licenses(j.spec.licenses):
-                used[name] = used.get(name, 0) + count
+    used = held(j.spec.licenses for j in ctl.jobs.values() if j.state.is_active)
     return {name: {"total": total, "used": used.get(name, 0)}
             for name, total in sorted(ctl.cfg.licenses.items())}
 

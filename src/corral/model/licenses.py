@@ -8,6 +8,7 @@ running jobs hold (sched/licenses.py).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from corral.model.bounds import INT32_MAX, MAX_IDENT_LEN, shown
 from corral.model.errors import Infeasible, InvalidRequest
@@ -44,6 +45,16 @@ def parse_licenses(text: str) -> Licenses:
 
 def format_licenses(lic: Licenses) -> str:
     return ",".join(f"{name}:{count}" for name, count in lic)
+
+
+def held(specs: Iterable[str | None]) -> dict[str, int]:
+    """What jobs hold in all, from their normalized license requests."""
+    out: dict[str, int] = {}
+    for text in specs:
+        if text:
+            for name, count in parse_licenses(text):
+                out[name] = out.get(name, 0) + count
+    return out
 
 
 def check_against(lic: Licenses, pool: dict[str, int]) -> None:

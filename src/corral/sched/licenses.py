@@ -28,10 +28,3 @@ class LicensePool:
         for name, count in job.licenses:
             self.used[name] = self.used.get(name, 0) + count
         return True
-
-    def short(self, job: PendingView) -> list[str]:
-        """`matlab: asks 1, 2 of 2 in use` for each license the job waits for."""
-        return [f"{name}: asks {count}, {self.used.get(name, 0)} of "
-                f"{self.total.get(name, 0)} in use"
-                for name, count in job.licenses
-                if self.used.get(name, 0) + count > self.total.get(name, 0)]

@@ -10,7 +10,7 @@ from corral.model.deps import DepKind, DepStatus, evaluate_one, parse_dependency
 from corral.model.event import Event
 from corral.model.intent import StopIntent
 from corral.model.job import Job
-from corral.model.licenses import parse_licenses
+from corral.model.licenses import held, parse_licenses
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
 from corral.sched.types import Reason
@@ -115,15 +115,11 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
 def _license_lines(ctl: Controller, job: Job) -> list[str]:
     """Which of its licenses the job waits for: what it asks, what the running jobs
     hold, of how many."""
-    held: dict[str, int] = {}
-    for other in ctl.jobs.values():
-        if other.state.is_active and other.spec.licenses:
-            for name, count in parse_licenses(other.spec.licenses):
-                held[name] = held.get(name, 0) + count
-    short = [f"{name}: asks {count}, {held.get(name, 0)} of "
+    used = held(o.spec.licenses for o in ctl.jobs.values() if o.state.is_active)
+    short = [f"{name}: asks {count}, {used.get(name, 0)} of "
              f"{ctl.cfg.licenses.get(name, 0)} in use"
              for name, count in parse_licenses(job.spec.licenses or "")
-             if held.get(name, 0) + count > ctl.cfg.licenses.get(name, 0)]
+             if used.get(name, 0) + count > ctl.cfg.licenses.get(name, 0)]
     return [f"It waits for licenses ({'; '.join(short) or job.spec.licenses}); it starts "
             "when running jobs give them back."]
 

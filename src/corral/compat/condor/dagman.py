@@ -37,11 +37,11 @@ from corral.compat.condor.dagfile import (
     write_rescue,
 )
 from corral.model.errors import CorralError
+from corral.model.states import FINAL_JOB_STATES
 
 POLL_S = 0.5
 SCRIPT_TIMEOUT_S = 3600.0
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-         "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+FINAL = frozenset(str(s) for s in FINAL_JOB_STATES)
 
 
 @dataclass

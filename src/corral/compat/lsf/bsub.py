@@ -16,10 +16,10 @@ from corral.compat.lsf import bsubopts as bo
 from corral.compat.lsf import view
 from corral.model.bounds import MAX_NAME_LEN
 from corral.model.errors import CorralError
+from corral.model.states import FINAL_JOB_STATES
 
 PROG = "bsub"
-FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
-         "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+FINAL = frozenset(str(s) for s in FINAL_JOB_STATES)
 
 
 def shim(total_slots: int, array_end: str) -> str:
