@@ -160,7 +160,9 @@ class Scheduler:
                 qos=j.spec.qos, account=j.spec.account,
                 licenses=parse_licenses(j.spec.licenses) if j.spec.licenses else (),
             ))
-        typed_nodes = gpu_types(ctl.cfg)
+        nodes_of_type: dict[str, frozenset[str]] = {}  # GPU model -> its nodes, once a pass
+        for name, model in gpu_types(ctl.cfg).items():
+            nodes_of_type[model] = nodes_of_type.get(model, frozenset()) | {name}
         for j in self._startable(now):
             if not self._eligible(j, room):
                 continue
@@ -172,7 +174,7 @@ class Scheduler:
                 view = views["pending"] = _pending_view(j, j.id)
             view = self.match.apply(j, view)
             if j.spec.gpu_type is not None:
-                view = _typed(view, j.spec.gpu_type, typed_nodes)
+                view = _typed(view, nodes_of_type.get(j.spec.gpu_type, frozenset()))
             pending.append(view)
         pending += self._rest_views(room)
         partitions = {
@@ -443,10 +445,9 @@ class Scheduler:
         return len(nodes) == job.spec.nodes
 
 
-def _typed(view: PendingView, gpu_type: str, types: dict[str, str]) -> PendingView:
-    """Only the nodes whose GPUs are of the type the job asks (and that its
-    Requirements allow)."""
-    ok = frozenset(n for n, t in types.items() if t == gpu_type)
+def _typed(view: PendingView, ok: frozenset[str]) -> PendingView:
+    """Only the nodes whose GPUs are of the type the job asks (`ok`) and that its
+    Requirements allow."""
     if view.eligible_nodes is not None:
         ok &= view.eligible_nodes
     return dataclasses.replace(view, eligible_nodes=ok)
