@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corral.api.auth import CALLER_KEY
 from corral.api.peercred import SCOPE_KEY
+from corral.api.query import split_values
 from corral.api.responses import AuditList
 from corral.api.routes_jobs import CallerDep, CtlDep
 from corral.logs import request_id_var
@@ -152,8 +153,8 @@ async def audit(ctl: CtlDep, caller: CallerDep,
                 limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
     """Audit entries, oldest first (the newest `limit` that match): operators and
     administrators see every entry, users their own."""
-    users = [u for v in user or [] for u in v.split(",") if u]
-    actions = [a for v in action or [] for a in v.split(",") if a]
+    users = split_values(user, "user")
+    actions = split_values(action, "action")
     return {"entries": await ctl.audit.query(caller, users=users, job_id=job,
                                              actions=actions, since=since, until=until,
                                              limit=limit)}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from corral.api.auth import user_caller
+from corral.api.query import split_values as _split
 from corral.api.responses import (
     ArrayUpdated,
     Estimate,
@@ -21,7 +22,6 @@ from corral.api.responses import (
     Submitted,
 )
 from corral.api.schemas import CancelRequest, RequeueRequest, SubmitRequest, UpdateRequest
-from corral.model import bounds
 from corral.model.errors import InvalidRequest, NotFound
 from corral.model.jobid import parse_job_id, parse_step_id
 from corral.model.states import JobState
@@ -43,14 +43,6 @@ async def ctl_of(request: Request) -> Controller:
 
 
 CtlDep = Annotated[Controller, Depends(ctl_of)]
-
-
-def _split(values: list[str] | None) -> list[str]:
-    out: list[str] = []
-    for v in values or []:
-        bounds.check_text("query", v, bounds.MAX_PATH_LEN)  # no NUL reaches the store
-        out.extend(p for p in v.split(",") if p)
-    return out
 
 
 def _ids(values: list[str] | None, field: str = "id") -> list[int]:

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
 from corral.api.auth import user_caller
+from corral.api.query import names
 from corral.api.responses import Real
 from corral.api.routes_jobs import CtlDep, JobIdPath
-from corral.model import bounds
 from corral.services.identity import Caller
 from corral.services.reports import Reports, period
 
@@ -145,16 +145,6 @@ async def utilization(ctl: CtlDep, caller: CallerDep, start: Start = None, end: 
     return await Reports(ctl).utilization(period(start, end), bucket)
 
 
-def _names(field: str, values: list[str] | None) -> list[str] | None:
-    """Names to filter by ("" too: no account), each without a control character
-    (NUL cannot even be stored) and of at most MAX_IDENT_LEN characters; else a
-    one-line 400 naming the field."""
-    for v in values or []:
-        if v:
-            bounds.check_name(field, v, bounds.MAX_IDENT_LEN)
-    return values
-
-
 @router.get("/reports/users", response_model=UserReport)
 async def users(ctl: CtlDep, caller: CallerDep, start: Start = None, end: End = None,
                 top: Annotated[int | None, Query(ge=1, le=100_000)] = None,
@@ -162,8 +152,8 @@ async def users(ctl: CtlDep, caller: CallerDep, start: Start = None, end: End = 
                 account: Names = None) -> dict[str, Any]:
     """Usage per user and account (`group`: per user), the largest first."""
     return await Reports(ctl).users(caller, period(start, end), top=top, group=group,
-                                    users=_names("user", user),
-                                    accounts=_names("account", account))
+                                    users=names("user", user),
+                                    accounts=names("account", account))
 
 
 @router.get("/reports/accounts", response_model=AccountReport)
@@ -179,8 +169,8 @@ async def jobs(ctl: CtlDep, caller: CallerDep, start: Start = None, end: End = N
                partition: Names = None) -> dict[str, Any]:
     """The jobs that ended in the period by size (CPUs) or wait bucket."""
     return await Reports(ctl).jobs(period(start, end), by,
-                                   accounts=_names("account", account),
-                                   partitions=_names("partition", partition))
+                                   accounts=names("account", account),
+                                   partitions=names("partition", partition))
 
 
 @router.get("/jobs/{job_id}/usage", response_model=JobUsage)
