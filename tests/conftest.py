@@ -34,6 +34,7 @@ SLOW = (
     "tests/compat/test_arrays.py",
     "tests/e2e/test_idempotency.py::test_a_retry_after_a_controller_crash_returns_the_same_job",
     "tests/e2e/test_policies.py",
+    "tests/e2e/test_jdl.py::test_a_checkpointable_job_saves_when_preempted_and_resumes",
     "tests/e2e/test_netns.py",
     "tests/e2e/test_netns_login.py",
     "tests/e2e/test_takeover.py",

@@ -121,3 +121,89 @@ def test_bad_dag_files_are_one_line(compat: Compat, tmp_path: Path) -> None:
         (d / "x.dag").write_text(text)
         p = compat.run("condor_submit_dag", str(d / "x.dag"), rc=1)
         assert p.stderr == message, (text, p.stderr)
+
+
+DAG_JDL = """[
+  Type = "DAG";
+  // every node runs the same program on its own name; C fails while fail.C exists
+  Executable = "/bin/sh";
+  Nodes = [
+    A = [ description = [ Arguments = "-c 'echo A >> ran.txt'"; StdOutput = "A.out"; ]; ];
+    B = [ file = "b.jdl"; ];
+    C = [ description = [ Arguments = "-c 'echo C >> ran.txt; test ! -e fail.C'";
+                          StdOutput = "C.out"; RetryCount = 2; ]; ];
+    D = [ description = [ Arguments = "-c 'echo D >> ran.txt'"; StdOutput = "D.out"; ]; ];
+    Dependencies = { {A, {B, C}}, {{B, C}, D} };
+  ];
+]
+"""
+SUBMITTED_DAG = """
+Connecting to the service corral
+
+
+====================== glite-wms-job-submit Success ======================
+
+The job has been successfully submitted to the WMProxy
+Your job identifier is:
+
+https://HOST:9000/ID
+
+==========================================================================
+
+"""
+
+
+def test_a_jdl_dag_retries_fails_rescues_and_resumes(compat: Compat) -> None:
+    """The diamond as a gLite DAG JDL: C (RetryCount = 2) runs three times and fails,
+    D never runs, the rescue file names A and B; submitted again once C is fixed, only
+    C and D run."""
+    d = compat.work / "jdldag"
+    d.mkdir()
+    d.chmod(0o777)
+    (d / "b.jdl").write_text('Arguments = "-c \'echo B >> ran.txt\'"; StdOutput = "B.out";\n')
+    (d / "diamond.jdl").write_text(DAG_JDL)
+    (d / "fail.C").write_text("")
+    p = compat.run("glite-wms-job-submit", "-a", str(d / "diamond.jdl"))
+    assert re.sub(r"https://[^/\s]+:9000/\d+", "https://HOST:9000/ID", p.stdout) \
+        == SUBMITTED_DAG, p.stdout
+    manager = int(re.findall(r":9000/(\d+)", p.stdout)[0])
+    job = _ended(compat, manager)
+    assert job["state"] == "FAILED" and job["exit_code"] == 1, job
+    ran = (d / "ran.txt").read_text().split()
+    assert sorted(ran) == ["A", "B", "C", "C", "C"], ran
+    rescue = (d / "diamond.jdl.rescue001").read_text()
+    assert sorted(re.findall(r"^DONE (\w+)$", rescue, re.M)) == ["A", "B"]
+    status = json.loads((d / "diamond.jdl.status.json").read_text())
+    nodes = {n["node"]: n for n in status["nodes"]}
+    assert (nodes["C"]["state"], nodes["D"]["state"]) == ("failed", "futile"), nodes
+    c_job = compat.cluster.show(int(nodes["C"]["cluster"]))
+    assert (c_job["state"], c_job["deep_retries"], c_job["name"]) == (
+        "FAILED", 2, "diamond.jdl+C"), c_job
+    with compat.cluster.client() as cl:
+        whys = [e["data"]["why"] for e in cl.events(c_job["id"]) if e["kind"] == "requeue"]
+    assert whys == ["the job failed (exit code 1)"] * 2
+    shown = compat.cluster.corral("dag", "status", str(d / "diamond.jdl")).stdout
+    assert shown.splitlines()[0] == "DAG diamond.jdl: failed; 2 done, 1 failed, 1 futile"
+    # fixed, then submitted again (with corral submit): only C and D run
+    (d / "fail.C").unlink()
+    (d / "ran.txt").write_text("")
+    out = compat.cluster.corral("submit", str(d / "diamond.jdl"), cwd=d).stdout
+    m = re.fullmatch(r"Submitted DAG diamond.jdl: manager job (\d+) \(`corral dag status "
+                     r"\S+diamond.jdl`\)\n", out)
+    assert m, out
+    job = _ended(compat, int(m.group(1)))
+    assert job["state"] == "COMPLETED", job
+    assert (d / "ran.txt").read_text().split() == ["C", "D"]
+    assert (d / "D.out").exists()
+
+
+def test_a_jdl_dag_refused_at_submit_names_the_node(compat: Compat) -> None:
+    d = compat.work / "baddag"
+    d.mkdir()
+    (d / "bad.jdl").write_text('[ Type = "DAG"; Nodes = [ A = [ file = "gone.jdl"; ]; ]; ]')
+    p = compat.run("glite-wms-job-submit", "-a", str(d / "bad.jdl"), rc=1)
+    assert p.stderr == (f"Error - Invalid JDL\n{d}/bad.jdl: Nodes: A: file 'gone.jdl': "
+                        "cannot read it (No such file or directory)\n"), p.stderr
+    p = compat.cluster.corral("submit", str(d / "bad.jdl"), check=False)
+    assert p.returncode == 2 and p.stderr.strip().endswith(
+        "Nodes: A: file 'gone.jdl': cannot read it (No such file or directory)"), p.stderr

@@ -96,9 +96,11 @@ def _mask(text: str) -> str:
     return re.sub(r"\w{3} \w{3} \d\d \d\d:\d\d:\d\d \d{4} \w+", "TIME", text)
 
 
-def _run(compat: Compat, *args: str, rc: int = 0) -> subprocess.CompletedProcess[str]:
+def _run(compat: Compat, *args: str, rc: int = 0,
+         input: str | None = None) -> subprocess.CompletedProcess[str]:
     """The commands keep their record of retrieved outputs under XDG_CACHE_HOME."""
-    return compat.run(*args, rc=rc, env={"XDG_CACHE_HOME": str(compat.work / "cache")})
+    return compat.run(*args, rc=rc, env={"XDG_CACHE_HOME": str(compat.work / "cache")},
+                      input=input)
 
 
 def _out(compat: Compat, *args: str) -> str:
@@ -193,8 +195,59 @@ def test_submit_errors(compat: Compat) -> None:
                         "'main' meets 'other.Memory > 99999999'\n"), p.stderr
     (compat.work / "bad.jdl").write_text('Executable = "/bin/true"; JobType = "MPICH";\n')
     p = _run(compat, "glite-wms-job-submit", "-a", "bad.jdl", rc=1)
-    assert p.stderr == ("Error - Invalid JDL\nbad.jdl: JobType: 'MPICH' is not supported "
-                        "yet (supported: Normal, Parametric, Collection)\n"), p.stderr
+    assert p.stderr == ("Error - Invalid JDL\nbad.jdl: NodeNumber: an MPICH job must give "
+                        "it (or CPUNumber): its number of MPI ranks\n"), p.stderr
+    (compat.work / "bad.jdl").write_text('Executable = "x"; JobType = "Partitionable";\n')
+    p = _run(compat, "glite-wms-job-submit", "-a", "bad.jdl", rc=1)
+    assert p.stderr == ("Error - Invalid JDL\nbad.jdl: JobType: 'Partitionable' is not "
+                        "supported (supported: Normal, Parametric, Collection, DAG, MPICH, "
+                        "Interactive, Checkpointable)\n"), p.stderr
     p = _run(compat, "glite-wms-job-submit", "-a", "missing.jdl", rc=1)
     assert p.stderr == "Error - Input File Error\nmissing.jdl: No such file or directory\n"
     assert not Path(compat.work / "ids.none").exists()
+
+
+INTERACTIVE = """[
+  JobType = "Interactive";
+  Executable = "/bin/sh";
+  Arguments = "-c 'tty; read line; echo \\"got $line\\"; exit 3'";
+  InputSandbox = {"motd.txt"};
+]
+"""
+
+
+def test_an_interactive_job_is_attached_to_the_terminal(compat: Compat) -> None:
+    """glite-wms-job-submit of an Interactive JDL: the executable runs on a node in a
+    pseudo terminal, gets what is typed here, its output comes here; the exit status
+    is the job's, and its allocation is given back."""
+    (compat.work / "motd.txt").write_text("staged\n")
+    (compat.work / "inter.jdl").write_text(INTERACTIVE.replace(
+        "tty;", "tty; cat motd.txt;"))
+    p = _run(compat, "glite-wms-job-submit", "-a", "--nogui", "inter.jdl", rc=3,
+             input="hello\n")
+    head, _, rest = p.stdout.partition("=" * 74 + "\n\n")
+    assert _mask(head) == SUBMIT_ONE_GOLDEN, head
+    lines = [ln.rstrip("\r") for ln in rest.splitlines()]
+    assert "hello" in lines, lines  # what was typed, echoed by the job's terminal
+    lines.remove("hello")
+    assert re.fullmatch(r"/dev/pts/\d+", lines[0]), lines
+    assert lines[1:] == ["staged", "got hello"], lines
+    job = compat.cluster.show(_ids(head)[0])
+    assert job["state"] == "FAILED" and job["exit_code"] == 3 and job["spec"]["interactive"], job
+    p = compat.cluster.corral("submit", "inter.jdl", cwd=compat.work, check=False)
+    assert p.returncode == 2 and "JobType: 'Interactive' jobs run attached to a terminal: " \
+        "submit it with glite-wms-job-submit" in p.stderr, p.stderr
+
+
+SUBMIT_ONE_GOLDEN = """
+Connecting to the service corral
+
+
+====================== glite-wms-job-submit Success ======================
+
+The job has been successfully submitted to the WMProxy
+Your job identifier is:
+
+https://HOST:9000/ID
+
+"""

@@ -1,6 +1,7 @@
 """gLite JDL jobs on a real controller with heterogeneous agents: Requirements and
 Rank choose the node, an unsatisfiable JDL is refused at submit naming the clause,
-a Parametric JDL gives one job per value, RetryCount runs a failing job again."""
+a Parametric JDL gives one job per value, RetryCount runs a failing job again; a
+Checkpointable job saves its state when preempted and resumes from it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.test_policies import site
+
+__all__ = ["site"]  # the fixture of a site that preempts, used by name
 
 AGENTS = {  # name -> (cpus, mem_mb, features)
     "small": (2, 4000, "avx2"),
@@ -197,3 +201,54 @@ ShallowRetryCount = 1;
         victim.wait(10)
         c.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+COUNTER = """#!/bin/sh
+# counts to 30, a tenth of a second a step; resumes from state.txt; saves on SIGUSR2
+n=$(cat state.txt 2>/dev/null || echo 0)
+echo "run $CORRAL_RESTART_COUNT from $n" >> log.txt
+trap 'echo $n > state.txt; echo "saved $n" >> log.txt; exit 0' USR2
+while [ "$n" -lt 30 ]; do n=$((n + 1)); sleep 0.1 & wait $!; done
+echo "done $n" >> log.txt
+"""
+
+
+def test_a_checkpointable_job_saves_when_preempted_and_resumes(site: Cluster) -> None:
+    """JobType Checkpointable on a partition that preempts by requeue: a higher-tier job
+    takes its node; it gets SIGUSR2 (not SIGTERM), saves its state, is requeued, and
+    its next run resumes from what it saved."""
+    c = site
+    d = c.state.parent / "ckpt"
+    d.mkdir()
+    d.chmod(0o777)
+    (d / "counter.sh").write_text(COUNTER)
+    (d / "counter.sh").chmod(0o755)
+    (d / "ckpt.jdl").write_text("""[
+  JobType = "Checkpointable";
+  Executable = "counter.sh";
+  InputSandbox = {"counter.sh"};
+  JobSteps = 30;
+  CPUNumber = 2;
+  StdOutput = "/dev/null";
+]
+""")
+    job_id = int(c.corral("submit", "--parsable", "-p", "low", "-t", "5", "ckpt.jdl",
+                          cwd=d).stdout)
+    c.wait_state(job_id, {"RUNNING"})
+    deadline = time.monotonic() + 20
+    while "run 0" not in ((d / "log.txt").read_text() if (d / "log.txt").exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)
+    boss = int(c.corral("submit", "--parsable", "-p", "high", "-c", "2", "-t", "1",
+                        "-o", "/dev/null", "--wrap", "sleep 1").stdout)
+    assert c.wait(boss)["state"] == "COMPLETED"
+    job = c.wait(job_id, timeout_s=60)
+    assert (job["state"], job["restarts"]) == ("COMPLETED", 1), job
+    log = (d / "log.txt").read_text().splitlines()
+    assert log[0] == "run 0 from 0" and log[1].startswith("saved "), log
+    saved = int(log[1].split()[1])
+    assert 0 < saved < 30 and log[2:] == [f"run 1 from {saved}", "done 30"], log
+    with c.client() as cl:
+        whys = [e["data"].get("why") for e in cl.events(job_id) if e["kind"] == "requeue"]
+    assert whys == ["preempted"]

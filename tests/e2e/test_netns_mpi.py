@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_netns import NODES, Net, NetCluster, _batch, net, netcluster
+from tests.e2e.test_netns import NODES, Net, NetCluster, _batch, _wait, net, netcluster
 
 __all__ = ["net", "netcluster"]  # the fixtures, used by name
 
@@ -54,3 +54,28 @@ def test_mpiexec_in_an_allocation_launches_through_srun(netcluster: NetCluster, 
     assert "ring of 4 done: token 4" in p.stdout, (p.stdout, p.stderr)
     ranks = _ranks(p.stdout)
     assert sorted(ranks) == [0, 1, 2, 3] and set(ranks.values()) == set(NODES), p.stdout
+
+
+def test_an_mpich_jdl_wires_its_ranks_up_across_two_nodes(netcluster: NetCluster,
+                                                          ring: Path) -> None:
+    """JobType MPICH: NodeNumber ranks, SMPGranularity per node, started through srun's
+    PMI server, as a gLite user submits it."""
+    jdl = netcluster.work / "ring.jdl"
+    jdl.write_text(f"""[
+  JobType = "MPICH";
+  Executable = "{ring}";
+  NodeNumber = 4;
+  SMPGranularity = 2;
+  StdOutput = "ring-jdl.out";
+  Environment = {{"MPIR_CVAR_NOLOCAL=1"}};
+]
+""")
+    p = netcluster.run("glite-wms-job-submit", "-a", "--nomsg", str(jdl))
+    job_id = int(p.stdout.strip().rsplit("/", 1)[1])
+    job = _wait(netcluster.cluster, job_id)
+    text = (netcluster.work / "ring-jdl.out").read_text()
+    assert job["state"] == "COMPLETED", (job, text)
+    assert (job["spec"]["nodes"], job["spec"]["cpus_per_node"]) == (2, 2)  # type: ignore[index]
+    assert "ring of 4 done: token 4" in text, text
+    ranks = _ranks(text)
+    assert sorted(ranks) == [0, 1, 2, 3] and set(ranks.values()) == set(NODES), text

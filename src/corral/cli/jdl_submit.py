@@ -30,6 +30,17 @@ def submit_jdl(text: str, source: str, given: dict[str, Any], *, parsable: bool,
         extra = build_request(given, script=None, argv=[], default_name="jdl")
     except InvalidRequest as e:
         raise click.UsageError(str(e)) from None
+    if jobs.job_type == "Interactive":
+        raise click.UsageError(f"{source}: JobType: 'Interactive' jobs run attached to a "
+                               "terminal: submit it with glite-wms-job-submit (or use "
+                               "salloc / srun --pty)")
+    if jobs.job_type == "DAG":
+        if any(sandbox) or given:
+            raise click.UsageError(f"{source}: a DAG JDL takes no command-line job options "
+                                   "(give them in its nodes)")
+        _submit_dag(jobs.requests[0], source, parsable=parsable, wait=wait,
+                    as_json=as_json)
+        return
     if "name" in given:
         extra["name"] = given["name"]
     overrides = {k: v for k, v in extra.items() if k not in _JDL_OWNS or k in given}
@@ -64,4 +75,31 @@ def submit_jdl(text: str, source: str, given: dict[str, Any], *, parsable: bool,
     if bad:
         code = bad[0].get("exit_code")
         click.echo(f"job {bad[0]['display_id']} ended {bad[0]['state']}", err=True)
+        sys.exit(code if isinstance(code, int) and 0 < code < 256 else 1)
+
+
+def _submit_dag(request: dict[str, Any], source: str, *, parsable: bool, wait: bool,
+                as_json: bool) -> None:
+    """A DAG JDL: its manager's job, which submits the nodes (`corral dag status`)."""
+    with Client() as client:
+        job_id = client.submit(**request)
+        if as_json and not wait:
+            from corral.cli.output import echo_json
+            echo_json({"id": job_id, "ids": [job_id], "job_type": "DAG"})
+        elif parsable:
+            click.echo(str(job_id))
+        elif not as_json:
+            click.echo(f"Submitted DAG {os.path.basename(source)}: manager job {job_id} "
+                       f"(`corral dag status {source}`)")
+        if not wait:
+            return
+        from corral.cli.waiting import wait_all
+        ended = wait_all(client, [job_id])
+    if as_json:
+        from corral.cli.output import echo_json
+        echo_json(ended[0])
+    if ended[0]["state"] != "COMPLETED":
+        code = ended[0].get("exit_code")
+        click.echo(f"DAG {os.path.basename(source)}: did not succeed (job "
+                   f"{ended[0]['display_id']} ended {ended[0]['state']})", err=True)
         sys.exit(code if isinstance(code, int) and 0 < code < 256 else 1)

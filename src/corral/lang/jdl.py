@@ -3,7 +3,11 @@ turned into corral submissions.
 
 JobType Normal gives one job; Parametric one per parameter value, `_PARAM_`
 replaced in every text attribute; Collection one per ad of its `Nodes` list, each
-inheriting the collection's attributes. Requirements and Rank are kept as the
+inheriting the collection's attributes; DAG one job, the DAG manager's, which submits
+the nodes in order (corral.lang.jdl_dag). MPICH starts its executable through srun's
+PMI server on every rank; Checkpointable is requeued when preempted and warned with
+SIGUSR2 first; Interactive is an allocation whose executable runs in a terminal
+(glite-wms-job-submit attaches to it). Requirements and Rank are kept as the
 ClassAd expressions they are (evaluated by the controller on the node ads);
 RetryCount and ShallowRetryCount become retry_count and max_retries.
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +39,13 @@ LOCAL_INPUTS = "input_sandbox_files"  # as corral.lang.uploads reads it
 MAX_JDL_BYTES = 1024 * 1024
 MAX_PARAMETRIC_JOBS = 10_000
 PARAM = "_PARAM_"
-TYPES = ("Normal", "Parametric", "Collection")
-LATER = ("DAG", "Interactive", "MPICH", "Checkpointable", "Partitionable")
+TYPES = ("Normal", "Parametric", "Collection", "DAG", "MPICH", "Interactive",
+         "Checkpointable")
+LATER = ("Partitionable",)
+# the job types of one job (a Collection's or a DAG's node may be any of them)
+SINGLE = ("Normal", "MPICH", "Checkpointable")
+MAX_JOB_STEPS = 100_000
+SRUN_MODULE = "corral.compat.slurm.srun"  # run by an MPICH job's script
 _LINE_COMMENT = re.compile(r"^\s*#.*$", re.MULTILINE)
 
 
@@ -113,22 +123,22 @@ def _expr(ad: Any, name: str) -> str | None:
 def _job_type(ad: Any) -> str:
     kind = _text(ad, "Type") or "Job"
     if kind.lower() == "dag":
-        raise InvalidRequest("Type: 'DAG' jobs are not supported yet (write the DAG as a "
-                             "DAGMan file for 'corral dag submit')")
+        return "DAG"
     if kind.lower() == "collection":
         return "Collection"
+    if kind.lower() != "job":
+        raise InvalidRequest(f"Type: {kind!r} is not a JDL type (Job, DAG, Collection)")
     raw = _value(ad, "JobType")
-    if isinstance(raw, list):  # e.g. {"Checkpointable", "MPICH"}
-        raw = raw[0] if len(raw) == 1 else ",".join(str(x) for x in raw)
+    if isinstance(raw, list):  # e.g. {"Checkpointable"}
+        if len(raw) != 1:
+            raise InvalidRequest(f"JobType: {raw!r}: corral takes one job type")
+        raw = raw[0]
     jt = str(raw or "Normal")
     for name in TYPES:
         if jt.lower() == name.lower():
             return name
-    if jt.lower() == "dag":
-        raise InvalidRequest("JobType: 'DAG' is not supported yet (write the DAG as a "
-                             "DAGMan file for 'corral dag submit')")
     if any(jt.lower() == n.lower() for n in LATER):
-        raise InvalidRequest(f"JobType: {jt!r} is not supported yet (supported: "
+        raise InvalidRequest(f"JobType: {jt!r} is not supported (supported: "
                              f"{', '.join(TYPES)})")
     raise InvalidRequest(f"JobType: {jt!r} is not a JDL job type ({', '.join(TYPES)})")
 
@@ -187,8 +197,9 @@ def expand(ad: Any) -> tuple[str, list[Any]]:
                 del merged[name]
             for name in node:
                 merged[name] = node.lookup(name)
-            if _job_type(merged) != "Normal":
-                raise InvalidRequest("Nodes: a Collection's jobs must be Normal jobs")
+            if _job_type(merged) not in SINGLE:
+                raise InvalidRequest("Nodes: a Collection's jobs must be Normal, MPICH or "
+                                     "Checkpointable jobs")
             out.append(merged)
         return kind, out
     return kind, [ad]
@@ -213,13 +224,46 @@ def _script(ad: Any, inputs: list[str], source: str, kind: str) -> str:
     args = _text(ad, "Arguments") or ""
     if "\n" in args:
         raise InvalidRequest("Arguments: may not contain a newline")
-    lines.append(f"exec {shlex.quote(exe)} {args}".rstrip())
+    if kind == "MPICH":  # every rank through srun, which serves PMI to them
+        srun = f"{shlex.quote(sys.executable)} -m {SRUN_MODULE} --mpi=pmi2 -n {_ranks(ad)}"
+        lines.append(f"exec {srun} {shlex.quote(exe)} {args}".rstrip())
+    else:
+        lines.append(f"exec {shlex.quote(exe)} {args}".rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _ranks(ad: Any) -> int:
+    """An MPICH job's ranks: NodeNumber (gLite's first name for it) or CPUNumber."""
+    n = _int(ad, "NodeNumber", 1, 10_000_000)
+    if n is None:
+        n = _int(ad, "CPUNumber", 1, 10_000_000)
+    if n is None:
+        raise InvalidRequest("NodeNumber: an MPICH job must give it (or CPUNumber): its "
+                             "number of MPI ranks")
+    return n
+
+
+def _checkpointable(ad: Any) -> None:
+    """JobSteps (a number, or the steps' labels) and CurrentStep, checked."""
+    steps = _value(ad, "JobSteps")
+    count: int | None = None
+    if isinstance(steps, list):
+        if not steps or len(steps) > MAX_JOB_STEPS \
+                or not all(isinstance(x, str) for x in steps):
+            raise InvalidRequest(f"JobSteps: a list of 1 to {MAX_JOB_STEPS} labels")
+        count = len(steps)
+    elif steps is not None:
+        count = _int(ad, "JobSteps", 1, MAX_JOB_STEPS)
+    current = _int(ad, "CurrentStep", 0, MAX_JOB_STEPS)
+    if current is not None and count is not None and current >= count:
+        raise InvalidRequest(f"CurrentStep: {current} is not below JobSteps ({count})")
 
 
 def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind: str,
                environ: Mapping[str, str]) -> dict[str, Any]:
     """One job's submission (the SDK's fields) from its ad."""
+    if kind in ("Collection", "Parametric"):
+        kind = _job_type(ad)  # each node's own (a Parametric's: Normal)
     inputs = _sandbox(_texts(ad, "InputSandbox"), base_dir, "InputSandbox")
     missing = [p for p in inputs if not os.path.exists(p)]
     if missing:
@@ -247,7 +291,13 @@ def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind
         expr = _expr(ad, attr)
         if expr is not None:
             req[key] = expr
-    req.update(_size(ad))
+    req.update(_size(ad, kind))
+    if kind == "Checkpointable":
+        _checkpointable(ad)
+        req["requeue"] = True  # preempted: back to the queue, not cancelled
+        req["notify"] = True  # SIGUSR2 first, its cue to save its state
+    elif kind == "Interactive":
+        req["interactive"] = True
     deep = _int(ad, "RetryCount", 0, MAX_RETRIES_LIMIT)
     if deep:
         req["retry_count"] = deep
@@ -262,10 +312,11 @@ def to_request(ad: Any, *, source: str, base_dir: str, cwd: str, name: str, kind
     return req
 
 
-def _size(ad: Any) -> dict[str, Any]:
+def _size(ad: Any, kind: str = "Normal") -> dict[str, Any]:
     """CPUNumber (CPUs in all), SMPGranularity (CPUs per node), HostNumber (nodes) and
-    WholeNodes (whole nodes only), as gLite's multicore jobs give them."""
-    total = _int(ad, "CPUNumber", 1, 10_000_000)
+    WholeNodes (whole nodes only), as gLite's multicore jobs give them; an MPICH job's
+    NodeNumber (its ranks) counts as CPUNumber."""
+    total = _ranks(ad) if kind == "MPICH" else _int(ad, "CPUNumber", 1, 10_000_000)
     per = _int(ad, "SMPGranularity", 1, 100_000)
     hosts = _int(ad, "HostNumber", 1, 100_000)
     out: dict[str, Any] = {}
@@ -291,6 +342,9 @@ def jdl_jobs(text: str, *, source: str, cwd: str,
     """Every submission a JDL makes. Errors: InvalidRequest naming the attribute."""
     try:
         ad = read_ad(text, source)
+        if _job_type(ad) == "DAG":
+            from corral.lang.jdl_dag import dag_jobs  # it reads its nodes with this module
+            return JdlJobs("DAG", [dag_jobs(ad, source=source, cwd=cwd, environ=environ)])
         kind, ads = expand(ad)
         base = os.path.dirname(os.path.abspath(source)) if source != "-" else cwd
         stem = "stdin" if source == "-" else re.sub(

@@ -1,5 +1,6 @@
 """DAGMan input files: nodes (JOB), edges (PARENT … CHILD …), RETRY, VARS,
-SCRIPT PRE|POST, ABORT-DAG-ON, and the DONE marks of a rescue file."""
+SCRIPT PRE|POST, ABORT-DAG-ON, and the DONE marks of a rescue file; the nodes of a
+gLite DAG JDL (corral.lang.jdl_dag) are read into the same Dag."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class Node:
     abort_on: int | None = None
     abort_return: int | None = None
     parents: list[str] = field(default_factory=list)
+    jdl: str | None = None  # a JDL DAG's node: its JDL (submit_file: where it was read)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Dag:
     path: Path
     nodes: dict[str, Node]
     warnings: list[str] = field(default_factory=list)
+    jdl: bool = False  # a gLite DAG JDL
 
     def order(self) -> list[str]:
         """The nodes, parents before children (the file's order where it is free)."""
@@ -181,6 +184,26 @@ def read(path: Path) -> Dag:
         raise DagFileError(f"{path}: no JOB in the file")
     dag.order()  # refuses a cycle now
     return dag
+
+
+def read_jdl(path: Path) -> Dag:
+    """A gLite DAG JDL's nodes as a Dag."""
+    from corral.lang.jdl_dag import read_dag_file  # the ClassAd library: only here
+    nodes = {}
+    for name, n in read_dag_file(path).items():
+        source = Path(n.source)
+        nodes[name] = Node(name, source, path.parent, parents=list(n.parents), jdl=n.text)
+    return Dag(path, nodes, jdl=True)
+
+
+def read_any(path: Path) -> Dag:
+    """A DAGMan file, or a gLite DAG JDL (told by its content)."""
+    from corral.lang.sniff import looks_like_jdl
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DagFileError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
+    return read_jdl(path) if looks_like_jdl(text) else read(path)
 
 
 def rescue_files(path: Path) -> list[Path]:

@@ -32,10 +32,11 @@ from corral.compat.condor.dagfile import (
     Node,
     Script,
     apply_rescue,
-    read,
+    read_any,
     rescue_files,
     write_rescue,
 )
+from corral.lang.dagjob import submit_environment
 from corral.model.errors import CorralError
 from corral.model.states import FINAL_JOB_STATES
 
@@ -106,12 +107,7 @@ class Manager:
             self.finish(r, 0)
             return
         try:
-            text = r.node.submit_file.read_text()
-            procs = submitfile.read(text, r.node.directory, r.node.variables)
-            warn: list[str] = []
-            req = build.request(procs, str(r.node.directory), None, warn)
-            req["name"] = f"{self.dag.path.name}+{r.node.name}"[:200]
-            ids = self.client.submit_many(**req)
+            ids = self.submit_jdl(r) if r.node.jdl is not None else self.submit_file(r)
         except (OSError, CorralError) as e:
             say(f"Node {r.node.name}: not submitted: {e}")
             self.finish(r, 1, ran_post=True)
@@ -121,6 +117,26 @@ class Manager:
         r.job_ids = tuple(ids)
         r.state = "queued"
         say(f"Node {r.node.name}: submitted as cluster {r.cluster} ({len(ids)} job(s))")
+
+    def submit_file(self, r: NodeRun) -> list[int]:
+        text = r.node.submit_file.read_text()
+        procs = submitfile.read(text, r.node.directory, r.node.variables)
+        warn: list[str] = []
+        req = build.request(procs, str(r.node.directory), None, warn)
+        req["name"] = f"{self.dag.path.name}+{r.node.name}"[:200]
+        return self.client.submit_many(**req)
+
+    def submit_jdl(self, r: NodeRun) -> list[int]:
+        """A JDL DAG's node: its jobs (one, or a Parametric's), all or none; the
+        environment is the manager's, which is the submitter's."""
+        from corral.lang.jdl import jdl_jobs  # the ClassAd library: only for JDL DAGs
+        from corral.lang.submitting import submit_all
+        assert r.node.jdl is not None
+        jobs = jdl_jobs(r.node.jdl, source=str(r.node.submit_file),
+                        cwd=str(self.dag.path.parent), environ=submit_environment(os.environ))
+        for req in jobs.requests:
+            req["name"] = f"{self.dag.path.name}+{r.node.name}"[:200]
+        return submit_all(self.client, jobs.requests)
 
     def poll(self, r: NodeRun) -> None:
         jobs: list[dict[str, Any]] = []
@@ -210,7 +226,7 @@ class Manager:
 
 
 def load(path: Path, use_rescue: bool = True) -> Dag:
-    dag = read(path)
+    dag = read_any(path)
     rescues = rescue_files(path)
     if use_rescue and rescues:
         apply_rescue(dag, rescues[-1])

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
-from corral.client import default_url
 from corral.compat import frontend
 from corral.compat.condor import dagman
+from corral.lang.dagjob import manager_request
 from corral.model.errors import CorralError
 
 PROG = "condor_submit_dag"
-
-
-def manager_request(path: Path, rescue: bool) -> dict[str, Any]:
-    """The DAG manager's job: this interpreter running corral's DAG manager on FILE,
-    its log FILE.dagman.out beside it."""
-    command = shlex.join([sys.executable, "-m", "corral.compat.condor.dagman", str(path)])
-    env = {"CORRAL_URL": default_url(), "CORRAL_DAG_RESCUE": "1" if rescue else "0",
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    return {"name": f"dag-{path.name}"[:200], "working_dir": str(path.parent),
-            "script": f"#!/bin/sh\nexec {command}\n", "environment": env,
-            "stdout": str(path.with_name(path.name + ".dagman.out")), "cpus_per_node": 1,
-            "mem_mb_per_node": 256}
 
 
 def submit(path: Path, rescue: bool = True) -> int:
@@ -34,8 +19,9 @@ def submit(path: Path, rescue: bool = True) -> int:
     dag = dagman.load(path, use_rescue=rescue)
     for w in dag.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
+    env = os.environ if dag.jdl else None  # a JDL DAG's nodes get the submitter's
     with frontend.client() as c:
-        ids = c.submit_many(**manager_request(path, rescue))
+        ids = c.submit_many(**manager_request(path, rescue, env))
     return min(ids)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from corral.compat import frontend
+from corral.compat.glite import interactive
 from corral.compat.glite.common import RULE, banner, job_uri, write_id_file
 from corral.compat.options import NONE, REQUIRED, Opt, OptionError, collect, parse
 from corral.lang.jdl import jdl_jobs  # HTCondor's ClassAd library (site-packages)
@@ -21,6 +23,7 @@ OPTS = [
     Opt("resource", "resource", REQUIRED, "r"), Opt("nomsg", "nomsg", NONE),
     Opt("noint", "noint", NONE), Opt("debug", "debug", NONE),
     Opt("logfile", "logfile", REQUIRED), Opt("help", "help", NONE),
+    Opt("nogui", "nogui", NONE), Opt("nolisten", "nolisten", NONE),
 ]
 
 
@@ -47,6 +50,8 @@ def body(argv: list[str]) -> int:
         jobs = jdl_jobs(text, source=path, cwd=os.getcwd(), environ=os.environ)
     except InvalidRequest as e:
         frontend.fail(f"Error - Invalid JDL\n{e}")
+    if jobs.job_type == "Interactive":
+        return _interactive(jobs.requests[0], o)
     with frontend.client() as c:
         try:
             ids = submit_all(c, jobs.requests)
@@ -58,6 +63,12 @@ def body(argv: list[str]) -> int:
     if "nomsg" in o:
         print("\n".join(uris))
         return 0
+    o.get("endpoint") or "corral"
+    _said(o, uris, jobs.job_type)
+    return 0
+
+
+def _said(o: dict[str, str], uris: list[str], job_type: str) -> None:
     endpoint = o.get("endpoint") or "corral"
     print(f"\nConnecting to the service {endpoint}\n\n")
     print(banner(PROG))
@@ -65,12 +76,35 @@ def body(argv: list[str]) -> int:
     if len(uris) == 1:
         print("Your job identifier is:\n")
     else:
-        print(f"Your {jobs.job_type} job has {len(uris)} nodes; their identifiers are:\n")
+        print(f"Your {job_type} job has {len(uris)} nodes; their identifiers are:\n")
     print("\n".join(uris))
     if "output" in o:
         print(f"\nThe job identifier has been saved in the following file:\n{o['output']}")
-    print(f"\n{RULE}\n")
-    return 0
+    print(f"\n{RULE}\n", flush=True)
+
+
+def _interactive(request: dict[str, Any], o: dict[str, str]) -> int:
+    """An Interactive JDL: submitted, then attached to this terminal until it ends;
+    the exit status is the job's."""
+    if "nolisten" in o:
+        frontend.fail("Error - Operation Failed\n--nolisten: corral attaches an "
+                      "interactive job to this terminal only (there is no listener to "
+                      "leave to another program)")
+
+    def submitted(job_id: int) -> None:
+        uri = job_uri(job_id)
+        if "output" in o:
+            write_id_file(o["output"], [uri])
+        if "nomsg" in o:
+            print(uri, flush=True)
+        else:
+            _said(o, [uri], "Interactive")
+
+    with frontend.client() as c:
+        try:
+            return interactive.run(c, request, prog=PROG, on_submitted=submitted)
+        except InvalidRequest as e:
+            frontend.fail(f"Error - Operation Failed\n{e}")
 
 
 def main() -> None:
