@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corral.model.billing import parse_billing
 from corral.model.errors import InvalidRequest
@@ -329,6 +329,8 @@ class NodeConfig(_Strict):
     # the GPUs' model (a100, v100, …): jobs asking gpu:TYPE run only on such nodes
     gpu_type: Annotated[str, Field(min_length=1, max_length=64,
                                    pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")] | None = None
+    # each GPU's NUMA domain by device index, where no driver tells the agent
+    gpu_numa: list[Annotated[int, Field(ge=0, le=4095)]] = []
     features: list[str] = []
     # site-defined attributes of the node's ad (docs/job-languages.md): Arch, OpSys
     # or any name a job's Requirements and Rank may read as other.NAME
@@ -339,6 +341,13 @@ class NodeConfig(_Strict):
     @classmethod
     def _mem(cls, v: Any) -> Any:
         return parse_mem_mb("nodes.mem_mb", v) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _one_domain_per_gpu(self) -> NodeConfig:
+        if self.gpu_numa and len(self.gpu_numa) != (self.gpus or 0):
+            raise ValueError(f"gpu_numa: {len(self.gpu_numa)} domains for "
+                             f"{self.gpus or 0} GPUs (one per GPU)")
+        return self
 
 
 class RolesConfig(_Strict):

@@ -26,7 +26,7 @@ def test_hybrid_intel_has_six_performance_and_eight_efficiency_cores() -> None:
     assert top.summary() == {
         "sockets": 1, "numa_nodes": 1, "cores": 14, "threads": 20, "cpu_list": "0-19",
         "core_types": {"efficiency": 8, "performance": 6},
-        "type_source": "sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf"}
+        "type_source": "sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf", "gpu_numa": []}
     kinds = {c.id: c.kind for c in top.cpus}
     assert {i for i, k in kinds.items() if k == PERFORMANCE} == set(range(12))
     assert {i for i, k in kinds.items() if k == EFFICIENCY} == set(range(12, 20))

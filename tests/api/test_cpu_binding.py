@@ -35,9 +35,33 @@ def test_binding_options_reach_the_launch(tmp_path: Path) -> None:
         # an agent reporting its topology registers as before; a bad one is refused
         await register(ctx, "n1", topology=TOPOLOGY)
         [node] = (await ctx.user.get("/v1/nodes")).json()["nodes"]
-        assert node["topology"] == TOPOLOGY  # shown as the agent reported it
+        assert node["topology"] == {**TOPOLOGY, "gpu_numa": []}  # as the agent said
         bad = {**TOPOLOGY, "core_types": {"turbo": 1}}
         r = await ctx.agent.post("/agent/v1/register", json={
             "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b-n1", "topology": bad})
         assert r.status_code == 400 and "core_types" in r.text
     run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario)
+
+
+def test_gpus_of_one_domain_and_their_domains_reach_the_launch(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        r = await ctx.submit(gres_flags="always")
+        assert r.status_code == 400 and "gres_flags" in r.text and "always" in r.text
+        await register(ctx, "n1", gpus=6, topology={**TOPOLOGY, "gpu_numa": [0, 0, 0, 8, 8, 8]})
+        a = (await ctx.submit(gpus_per_node=2)).json()["id"]
+        [la] = await ctx.launches("n1")
+        assert (la["gpu_ids"], la["gpu_domains"], la["gres_flags"]) == ([0, 1], [0], "")
+        b = (await ctx.submit(gpus_per_node=2, gres_flags="enforce-binding")).json()["id"]
+        [lb] = await ctx.launches("n1")  # not 2,3: the GPUs of one socket
+        assert (lb["gpu_ids"], lb["gpu_domains"], lb["gres_flags"]) == (
+            [3, 4], [8], "enforce-binding")
+        assert (await ctx.job(b))["spec"]["gres_flags"] == "enforce-binding"
+        await ctx.report("n1", a)
+        await ctx.report("n1", b)
+        # an agent that reads no GPUs: the domains configured for the node
+        await register(ctx, "n2", gpus=2, topology=TOPOLOGY)
+        assert ctx.ctl.nodes["n2"].gpu_numa == (1, 0)
+        await register(ctx, "n1", gpus=6, topology={**TOPOLOGY, "gpu_numa": [0]})
+        assert ctx.ctl.nodes["n1"].gpu_numa == ()  # one per GPU, or none
+    run(tmp_path, CONFIG + '[[nodes]]\nname = "n2"\ngpus = 2\ngpu_numa = [1, 0]\n',
+        {"n1": {"cpus": 4}}, scenario)

@@ -10,11 +10,13 @@ into particular CPUs among those none of the node's other running jobs holds:
 - `map_cpu:IDS`: exactly those CPUs;
 - `none`: nothing held, nothing bound.
 A job asking for a core type (`performance`, `efficiency`) gets CPUs of that type
-only, as long as enough are free. When fewer CPUs are free than the job counts (the
-site declared more CPUs for the node than it has, i.e. allows oversubscription, or a
-core type is short), the rest are the least-shared CPUs and the placement says so
-in `note`. The agent keeps each run's CPUs in its run record (agent/runs.py) so that
-a restarted agent holds them again for the runs it re-adopts.
+only, as long as enough are free. A job with GPUs gets CPUs in its GPUs' NUMA
+domains first (`near`); with `--gres-flags=enforce-binding`, only there. When fewer
+CPUs are free than the job counts (the site declared more CPUs for the node than it
+has, i.e. allows oversubscription, or a core type is short), the rest are the
+least-shared CPUs and the placement says so in `note`. The agent keeps each run's
+CPUs in its run record (agent/runs.py) so that a restarted agent holds them again
+for the runs it re-adopts.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from corral.model.cpubind import (
     BindOptionError,
     check_core_type,
     check_cpu_bind,
+    check_gres_flags,
     parse_map_cpu,
 )
 
@@ -56,11 +59,18 @@ class Placement:
 class CpuAllocator:
     """The CPUs held by each job running here."""
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, machine: Iterable[int] | None = None) -> None:
         self.topology = topology
         self._cpu = topology.by_id()
         self.held: dict[int, tuple[int, ...]] = {}
         self.told_shared = False  # the log said once that jobs share CPUs here
+        # the CPUs the kernel here has, when the topology is a recorded machine's
+        # (CORRAL_TOPOLOGY_ROOT); None: the topology is this machine's
+        self.machine = frozenset(machine) if machine is not None else None
+
+    def kernel(self, cpus: Iterable[int]) -> tuple[int, ...]:
+        """Of a job's CPUs, those the kernel here can bind it to."""
+        return tuple(c for c in cpus if self.machine is None or c in self.machine)
 
     def holders(self) -> Counter[int]:
         """How many running jobs hold each CPU."""
@@ -77,18 +87,23 @@ class CpuAllocator:
         self.held.pop(job_id, None)
 
     def take(self, job_id: int, count: int, *, cpu_bind: str = "",
-             core_type: str = "") -> Placement:
+             core_type: str = "", near: Iterable[int] = (),
+             gres_flags: str = "") -> Placement:
         """Choose and hold `count` CPUs for the job (BindError: map_cpu cannot be had;
-        BindOptionError: an option corral does not know)."""
+        BindOptionError: an option corral does not know). near: the NUMA domains of
+        the job's GPUs."""
         self.release(job_id)
         mode = check_cpu_bind(cpu_bind) or "cores"
         kind = check_core_type(core_type)
+        flags = check_gres_flags(gres_flags)
+        domains = frozenset(near) if flags != "disable-binding" else frozenset()
         if mode == "none":
             return Placement(())
         if mode.startswith(MAP_CPU):
             placement = self._mapped(job_id, mode)
         else:
-            placement = self._choose(max(1, count), mode == "threads", kind)
+            placement = self._choose(max(1, count), mode == "threads", kind, domains,
+                                     enforce=flags == "enforce-binding")
         self.held[job_id] = placement.cpus
         return placement
 
@@ -105,9 +120,13 @@ class CpuAllocator:
             raise BindError(f"cpu_bind: CPU {busy[0]} is held by job {owner}")
         return Placement(tuple(sorted(ids)))
 
-    def _choose(self, count: int, threads: bool, kind: str) -> Placement:
+    def _choose(self, count: int, threads: bool, kind: str,
+                near: frozenset[int] = frozenset(), *, enforce: bool = False) -> Placement:
         holders = self.holders()
-        free = [c for c in self.topology.cpus if not holders[c.id]]
+        pool = [c for c in self.topology.cpus if c.numa in near] if near else []
+        if not pool or not enforce:
+            pool = list(self.topology.cpus)  # enforce-binding: only near the GPUs
+        free = [c for c in pool if not holders[c.id]]
         note = ""
         typed = self.topology.type_source != ""
         if kind and typed:
@@ -117,9 +136,18 @@ class CpuAllocator:
                         "other CPUs make up the rest")
             else:
                 free = of_kind
-        picked = self._pack([c.id for c in free], count, threads)
+        close = [c.id for c in free if c.numa in near]
+        if close and len(close) < count and not enforce:  # all near ones, then others
+            picked = self._pack(close, len(close), threads)
+            picked += self._pack([c.id for c in free if c.numa not in near],
+                                 count - len(picked), threads)
+            note = (f"{note}; " if note else "") + (
+                f"{len(close)} free CPUs near the job's GPUs for {count}")
+        else:
+            picked = self._pack(close if close and len(close) >= count else
+                                [c.id for c in free], count, threads)
         if len(picked) < count:  # oversubscribed: the least-shared CPUs
-            rest = sorted((c.id for c in self.topology.cpus if c.id not in picked),
+            rest = sorted((c.id for c in pool if c.id not in picked),
                           key=lambda i: (holders[i], i))
             shared = rest[:count - len(picked)]
             picked += shared
@@ -190,7 +218,8 @@ def place(alloc: CpuAllocator | None, launch: Launch) -> tuple[int, ...]:
     if alloc is None:
         return ()
     placement = alloc.take(launch.job_id, launch.cpus, cpu_bind=launch.cpu_bind,
-                           core_type=launch.core_type)
+                           core_type=launch.core_type, near=launch.gpu_domains,
+                           gres_flags=launch.gres_flags)
     if placement.shared and not alloc.told_shared:
         alloc.told_shared = True
         log.warning("more CPUs are in use than the %d this node has: jobs share CPUs "

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import time
@@ -143,6 +144,14 @@ def make_client(controller: str, cluster_key: str | None,
                      f"https://host:port")
 
 
+def _machine_cpus() -> set[int]:
+    """The CPUs this process may run on (binding a job to others fails)."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return set(range(os.cpu_count() or 1))
+
+
 class Agent:
     def __init__(self, controller: str, inventory: Inventory, spool: Path, *,
                  cluster_key: str | None = None, use_cgroups: bool = True,
@@ -189,14 +198,15 @@ class Agent:
                                  lease_file=self.spool / runs.LEASE_FILE)
         self.launcher.scripts = self.scripts
         if self.bind_cpus and self.topology is not None:
-            self.launcher.cpu_alloc = CpuAllocator(self.topology)
+            self.launcher.cpu_alloc = CpuAllocator(
+                self.topology, _machine_cpus() if topology.recorded_root() else None)
         for report in self.launcher.readopt():  # the runs of a previous agent
             self.pending.setdefault(report.job_id, report)
         self.steps = StepRunner(self.inventory.node, self.boot_id,
                                 controller_host(self.controller), adopt=self.launcher.adopt)
         alloc = self.launcher.cpu_alloc
         if alloc is not None:
-            self.steps.cpus_of = lambda job_id: alloc.held.get(job_id, ())
+            self.steps.cpus_of = lambda job_id: alloc.kernel(alloc.held.get(job_id, ()))
         self.client = make_client(self.controller, self.cluster_key, self._connect_s())
         log.info("agent %s starting: %d CPUs, %d MiB, %d GPUs, controller %s",
                  self.inventory.node, self.inventory.cpus, self.inventory.mem_mb,

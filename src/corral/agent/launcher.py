@@ -105,7 +105,8 @@ class Launcher:
             self._report_start_failure(launch, t_start, str(exc))
             return True
         energy_start = read_counters()
-        cgroup = self._make_cgroup(launch, cpus)
+        bound = self.cpu_alloc.kernel(cpus) if self.cpu_alloc is not None else ()
+        cgroup = self._make_cgroup(launch, bound)
         gate_r = gate_w = -1
         if cgroup is not None:  # the job waits at the gate until it is in its cgroup
             gate_r, gate_w = os.pipe()
@@ -113,7 +114,8 @@ class Launcher:
             spawned = spawn(launch, self.spool, self.agent_id, t_start=t_start,
                             gate_fd=gate_r if gate_r >= 0 else None,
                             lease_file=self.lease_file,
-                            cgroup=cgroup.path if cgroup else None, cpus=cpus)
+                            cgroup=cgroup.path if cgroup else None, cpus=cpus,
+                            bound=bound)
         except StartError as exc:
             self._release_cpus(launch.job_id)
             self._close(gate_r, gate_w)

@@ -43,6 +43,13 @@ def _indices(d: dict[str, Any]) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _domains(d: dict[str, Any]) -> tuple[int, ...]:
+    ids = _get(d, "gpu_domains", list, [])
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+        raise ProtocolError("field 'gpu_domains': a list of NUMA domain numbers")
+    return tuple(ids)
+
+
 @dataclass(frozen=True, slots=True)
 class Launch:
     job_id: int
@@ -70,6 +77,10 @@ class Launch:
     term_signal: int = 15  # sent at the time limit, SIGKILL kill_grace_s later
     cpu_bind: str = ""  # cores | threads | none | map_cpu:IDS ("": cores; agent/binding)
     core_type: str = ""  # performance | efficiency ("": any)
+    # enforce-binding | disable-binding ("": CPUs near its GPUs first); gpu_domains:
+    # the NUMA domains of its GPUs on this node
+    gres_flags: str = ""
+    gpu_domains: tuple[int, ...] = ()
     # sandbox files (agent/sandbox.py): inputs `SHA256:MODE:NAME` fetched from the
     # controller into working_dir before the start; outputs sent back after the end
     input_sandbox: tuple[str, ...] = ()
@@ -115,6 +126,8 @@ class Launch:
             term_signal=_get(d, "term_signal", int, 15),
             cpu_bind=_get(d, "cpu_bind", str, ""),
             core_type=_get(d, "core_type", str, ""),
+            gres_flags=_get(d, "gres_flags", str, ""),
+            gpu_domains=_domains(d),
             input_sandbox=_texts(d, "input_sandbox"),
             output_sandbox=_texts(d, "output_sandbox"),
         )

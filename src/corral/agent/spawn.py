@@ -139,7 +139,8 @@ def gpu_environment(gpu_ids: tuple[int, ...]) -> dict[str, str]:
     if not gpu_ids:
         return {}
     text = ",".join(str(i) for i in gpu_ids)
-    return dict.fromkeys(GPU_VARIABLES, text)
+    # CUDA numbers devices in PCI bus order, as nvidia-smi and the agent do
+    return {**dict.fromkeys(GPU_VARIABLES, text), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
 
 
 def _prepare_run(launch: Launch, run_as: RunAs, path: Path) -> list[str]:
@@ -164,12 +165,15 @@ def _prepare_run(launch: Launch, run_as: RunAs, path: Path) -> list[str]:
 
 def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
           gate_fd: int | None = None, lease_file: Path | None = None,
-          cgroup: Path | None = None, cpus: tuple[int, ...] = ()) -> Spawned:
+          cgroup: Path | None = None, cpus: tuple[int, ...] = (),
+          bound: tuple[int, ...] | None = None) -> Spawned:
     """Record the run and start its supervisor (corral.agent.supervise), which starts
     the job's main process in a new session; or raise StartError.
 
     With `gate_fd` (a pipe's read end) the wrapper first waits for EOF on it, so the
-    agent can place the process (in its cgroup) before the job runs.
+    agent can place the process (in its cgroup) before the job runs. `cpus`: the
+    job's CPUs (its environment names them); `bound`: those of them the kernel binds
+    it to (None: all).
     """
     run_as = resolve_user(launch)
     path = runs.run_dir(spool, launch.job_id, launch.run)
@@ -187,7 +191,8 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
     record = {
         "launch": dataclasses.asdict(launch), "agent_id": agent_id, "t_start": t_start,
         "cgroup": str(cgroup) if cgroup else None, "cpus": list(cpus),
-        "spawn": {"argv": wrapper, "env": env, "cpus": list(cpus),
+        "spawn": {"argv": wrapper, "env": env,
+                  "cpus": list(cpus if bound is None else bound),
                   "switch": run_as.switch, "uid": run_as.uid, "gid": run_as.gid,
                   "groups": list(run_as.groups), "job_id": launch.job_id,
                   "agent_id": agent_id, "kill_grace_s": launch.kill_grace_s,

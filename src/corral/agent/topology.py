@@ -19,6 +19,14 @@ For the numeric sources, the values are split at their largest gap when it is wi
 than TYPE_GAP (a favoured core's slightly higher value is no type of its own):
 those above are performance cores, those below efficiency cores. A machine whose
 cores do not differ has no core types (`kind` is "").
+
+GPUs are the display and 3D controllers (PCI class 0x0300, 0x0302) among
+    sys/bus/pci/devices/<bus id>/class, vendor                NVIDIA 0x10de, AMD 0x1002
+    proc/driver/nvidia/gpus/<bus id>                          NVIDIA's driver (no vendor)
+numbered in PCI bus order (as nvidia-smi and CUDA_DEVICE_ORDER=PCI_BUS_ID number
+them). A GPU's NUMA domain is its `numa_node`, else the domain holding its
+`local_cpulist` (or `local_cpus` mask); -1 when neither tells.
+CORRAL_TOPOLOGY_ROOT points the agent at another machine's recorded tree (tests).
 """
 
 from __future__ import annotations
@@ -83,9 +91,20 @@ class Cpu:
 
 
 @dataclass(frozen=True, slots=True)
+class Gpu:
+    """One GPU: its index among the node's GPUs (PCI bus order), where it sits."""
+
+    index: int
+    bus_id: str  # 0000:3b:00.0
+    vendor: str  # "nvidia", "amd"
+    numa: int  # its NUMA domain (-1: unknown)
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     cpus: tuple[Cpu, ...]  # by id
     type_source: str = ""  # which file told the core types apart ("": none)
+    gpus: tuple[Gpu, ...] = ()  # by index
 
     @property
     def cores(self) -> dict[int, tuple[int, ...]]:
@@ -112,6 +131,7 @@ class Topology:
             "cpu_list": format_cpulist(c.id for c in self.cpus),
             "core_types": {k: len(v) for k, v in sorted(kinds.items())},
             "type_source": self.type_source,
+            "gpu_numa": [g.numa for g in self.gpus],
         }
 
 
@@ -215,6 +235,55 @@ def _kinds(root: Path, ids: list[int]) -> tuple[dict[int, str], str]:
     return {}, ""
 
 
+GPU_CLASSES = ("0x0300", "0x0302")  # VGA-compatible and 3D controllers
+GPU_VENDORS = {"0x10de": "nvidia", "0x1002": "amd"}
+
+
+def _mask_cpus(text: str) -> list[int]:
+    """'0000,0000ffff' (the kernel's cpumask, 32-bit words, highest first) -> ids."""
+    try:
+        value = int(text.strip().replace(",", ""), 16)
+    except ValueError:
+        return []
+    return [i for i in range(min(value.bit_length(), MAX_CPU_ID)) if value >> i & 1]
+
+
+def _gpu_numa(dev: Path, numa: dict[int, int]) -> int:
+    node = _read_int(dev / "numa_node")
+    if node is not None and node >= 0:
+        return node
+    listed = _read(dev / "local_cpulist")
+    try:
+        local = parse_cpulist(listed) if listed else _mask_cpus(_read(dev / "local_cpus") or "")
+    except TopologyError:
+        local = []
+    domains = {numa[c] for c in local if c in numa}
+    return domains.pop() if len(domains) == 1 else -1  # near to several: no one domain
+
+
+def read_gpus(root: Path | str, numa: dict[int, int]) -> tuple[Gpu, ...]:
+    """The GPUs below `root` (numa: each CPU's NUMA domain)."""
+    root = Path(root)
+    pci = root / "sys/bus/pci/devices"
+    nvidia_driver = root / "proc/driver/nvidia/gpus"
+    try:
+        names = sorted(e.name for e in os.scandir(pci))
+    except OSError:
+        return ()
+    out: list[Gpu] = []
+    for bus_id in names:
+        dev = pci / bus_id
+        cls = (_read(dev / "class") or "").strip().lower()
+        if not cls.startswith(GPU_CLASSES):
+            continue
+        vendor = GPU_VENDORS.get((_read(dev / "vendor") or "").strip().lower(), "")
+        if not vendor and (nvidia_driver / bus_id).is_dir():
+            vendor = "nvidia"
+        if vendor:  # not a server's on-board display controller
+            out.append(Gpu(len(out), bus_id, vendor, _gpu_numa(dev, numa)))
+    return tuple(out)
+
+
 def read_topology(root: Path | str = "/", allowed: Iterable[int] | None = None) -> Topology:
     """The CPUs below `root` (only those in `allowed`, if given: the agent's affinity).
     A CPU without topology files counts as a core of its own in socket 0."""
@@ -239,11 +308,25 @@ def read_topology(root: Path | str = "/", allowed: Iterable[int] | None = None) 
                else f"id{core_id if core_id is not None else f'cpu{cpu}'}")
         core = core_index.setdefault(key, len(core_index))
         cpus.append(Cpu(cpu, socket, core, numa.get(cpu, 0), kinds.get(cpu, "")))
-    return Topology(tuple(cpus), source)
+    return Topology(tuple(cpus), source, read_gpus(root, numa))
+
+
+def recorded_root() -> Path | None:
+    """The recorded tree the agent reads instead of this machine's (None: this one)."""
+    value = os.environ.get("CORRAL_TOPOLOGY_ROOT")
+    return Path(value) if value else None
 
 
 def detect(allowed: Iterable[int] | None = None) -> Topology | None:
-    """This machine's topology over the CPUs this process may use (None: unreadable)."""
+    """This machine's topology over the CPUs this process may use (None: unreadable);
+    with CORRAL_TOPOLOGY_ROOT, the recorded machine's, every CPU of it."""
+    recorded = recorded_root()
+    if recorded is not None:
+        try:
+            top = read_topology(recorded)
+        except (OSError, TopologyError):
+            return None
+        return top if top.cpus else None
     if allowed is None:
         try:
             allowed = os.sched_getaffinity(0)

@@ -82,6 +82,7 @@ class JobSpec(_Answer):
     credential: bool = False
     cpu_bind: str | None = None  # docs/resources.md
     core_type: str | None = None
+    gres_flags: str | None = None
     input_sandbox: list[str] = []  # docs/job-languages.md
     output_sandbox: list[str] = []
 
@@ -253,6 +254,7 @@ class NodeTopology(_Answer):
     cpu_list: str
     core_types: dict[str, int]  # cores per type: performance, efficiency
     type_source: str
+    gpu_numa: list[int] = []  # each GPU's NUMA domain by index (-1: unknown)
 
 
 class Node(_Answer):

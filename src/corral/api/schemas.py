@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from corral.model import bounds as b
-from corral.model.cpubind import check_core_type, check_cpu_bind
+from corral.model.cpubind import check_core_type, check_cpu_bind, check_gres_flags
 from corral.model.fields import Epoch, Features, Ident, NodeName, Text
 from corral.model.fields import checked as _checked
 from corral.model.fields import ints as _ints
@@ -73,6 +73,7 @@ class SubmitRequest(_Body):
     credential: bool = False  # the owner's access token in a file inside the job
     cpu_bind: Annotated[Text, Field(max_length=30_000)] | None = None  # model/cpubind.py
     core_type: Annotated[Text, Field(max_length=32)] | None = None
+    gres_flags: Annotated[Text, Field(max_length=32)] | None = None
     # SHA256:MODE:NAME of files uploaded first (PUT /v1/sandboxes/{sha256})
     input_sandbox: Annotated[list[Annotated[Text, Field(max_length=400)]],
                              Field(max_length=1000)] = []
@@ -90,6 +91,11 @@ class SubmitRequest(_Body):
     @classmethod
     def _core_type(cls, v: str | None) -> str | None:
         return check_core_type(v) or None if v is not None else None
+
+    @field_validator("gres_flags")
+    @classmethod
+    def _gres_flags(cls, v: str | None) -> str | None:
+        return check_gres_flags(v) or None if v is not None else None
 
     def to_spec(self) -> JobSpec:
         d: dict[str, Any] = self.model_dump(exclude={"user", "idempotency_key"})

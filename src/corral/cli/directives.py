@@ -107,6 +107,9 @@ def job_options(f: F) -> F:
                      "none or map_cpu:0,2 (docs/resources.md)."),
         click.option("--core-type", "core_type",
                      help="performance or efficiency cores (hybrid CPUs)."),
+        click.option("--gres-flags", "gres_flags",
+                     help="enforce-binding: only CPUs near the job's GPUs; "
+                          "disable-binding: any CPUs."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -12,7 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from corral.model import hostlist
-from corral.model.cpubind import BindOptionError, check_core_type, check_cpu_bind
+from corral.model.cpubind import (
+    BindOptionError,
+    check_core_type,
+    check_cpu_bind,
+    check_gres_flags,
+)
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
 
@@ -115,7 +120,8 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["exclusive"] = True
     if opts.get("credential"):
         req["credential"] = True
-    for key, check in (("cpu_bind", check_cpu_bind), ("core_type", check_core_type)):
+    for key, check in (("cpu_bind", check_cpu_bind), ("core_type", check_core_type),
+                       ("gres_flags", check_gres_flags)):
         if opts.get(key):
             try:
                 req[key] = check(opts[key]) or None

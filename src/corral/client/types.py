@@ -110,6 +110,7 @@ class JobSpec(Record):
     credential: bool
     cpu_bind: str | None
     core_type: str | None
+    gres_flags: str | None
     input_sandbox: list[str]
     output_sandbox: list[str]
 
@@ -256,6 +257,7 @@ class NodeTopology(Record):
     cpu_list: str
     core_types: dict[str, int]
     type_source: str
+    gpu_numa: list[int]
 
 
 class Node(Record):

@@ -82,6 +82,9 @@ class AgentTopology(_Message):
     cpu_list: Annotated[Text, Field(max_length=4000)] = ""
     core_types: dict[CoreType, Count] = {}
     type_source: Annotated[Text, Field(max_length=255)] = ""
+    # each GPU's NUMA domain, by device index (-1: unknown; empty: no GPU read)
+    gpu_numa: Annotated[list[Annotated[int, ints((-1, b.INT32_MAX))]],
+                        Field(max_length=b.GPUS_PER_NODE[1])] = []
 
 
 class AgentRegister(_Message):

@@ -63,3 +63,16 @@ def check_core_type(value: str) -> str:
     if text and text not in CORE_TYPES:
         raise BindOptionError(f"core_type: {value!r} is not one of {', '.join(CORE_TYPES)}")
     return text
+
+
+GRES_FLAGS = ("enforce-binding", "disable-binding")
+
+
+def check_gres_flags(value: str) -> str:
+    """Slurm's --gres-flags: 'enforce-binding' (only CPUs in the NUMA domains of the
+    job's GPUs), 'disable-binding' (any CPUs, GPUs' domains not preferred); '': the
+    GPUs' domains preferred."""
+    text = value.strip().lower().replace("_", "-")
+    if text in ("", *GRES_FLAGS):
+        return text
+    raise BindOptionError(f"gres_flags: {value!r} is not one of {', '.join(GRES_FLAGS)}")

@@ -109,6 +109,8 @@ class JobSpec:
     # cores | threads | none | map_cpu:IDS, None: cores; core_type None: any
     cpu_bind: str | None = None
     core_type: str | None = None
+    # enforce-binding: only CPUs near its GPUs; disable-binding: any (None: near first)
+    gres_flags: str | None = None
     # sandboxes (docs/job-languages.md): input files `SHA256:MODE:NAME` staged into the
     # working directory; output files (names inside it) collected at the end
     input_sandbox: tuple[str, ...] = ()

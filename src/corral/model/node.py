@@ -29,6 +29,9 @@ class Node:
     gpu_ids_used: set[int] = field(default_factory=set)  # device indices 0..gpus-1 held
     # the CPUs as its agent last reported them (model.agent_messages.AgentTopology)
     topology: dict[str, Any] | None = None
+    # each GPU's NUMA domain by device index, as the agent read it or the site
+    # configured it ([[nodes]] gpu_numa); empty: unknown
+    gpu_numa: tuple[int, ...] = ()
 
     @property
     def state(self) -> NodeState:

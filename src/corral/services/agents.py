@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from corral.config import Config
 from corral.logs import log_ids
 from corral.model.agent_messages import (
     AgentCheck,
@@ -56,6 +57,15 @@ class LaunchMark:
     resends: int = 0
 
 
+def gpu_domains(cfg: Config, node: str, gpus: int, reported: list[int]) -> tuple[int, ...]:
+    """Each GPU's NUMA domain: as the agent read it, else as configured; () when
+    neither names one domain per GPU."""
+    if reported and len(reported) == gpus:
+        return tuple(reported)
+    conf = next((n.gpu_numa for n in cfg.nodes if n.name == node), [])
+    return tuple(conf) if len(conf) == gpus else ()
+
+
 class AgentService:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
@@ -89,6 +99,8 @@ class AgentService:
         node.gpus = msg.gpus
         node.features = tuple(msg.features)
         node.topology = msg.topology.model_dump() if msg.topology else None
+        node.gpu_numa = gpu_domains(ctl.cfg, name, msg.gpus,
+                                    msg.topology.gpu_numa if msg.topology else [])
         node.t_last_seen = now
         ctl.leases.heard(name)
         boot = msg.boot_id
@@ -130,7 +142,7 @@ class AgentService:
                             extra=log_ids(job_id=job.id, node=name))
                 await self._lost(job, f"node {name} re-registered without it")
         for job in relaunch:
-            ctl.orders.push(name, launch_order(ctl.cfg, job))
+            ctl.orders.push(name, launch_order(ctl.cfg, job, ctl.nodes))
         for r in msg.running:
             job_id, run = r.job_id, _run(r)
             known = ctl.jobs.get(job_id)
@@ -229,7 +241,7 @@ class AgentService:
                             "it again", job_id, node, extra=log_ids(job_id=job_id, node=node))
                 mark.resends += 1
                 mark.after_poll = None
-                ctl.orders.push(node, launch_order(ctl.cfg, job))
+                ctl.orders.push(node, launch_order(ctl.cfg, job, ctl.nodes))
             else:
                 del marks[job_id]
                 await self._lost(job, f"node {node} did not start it after "

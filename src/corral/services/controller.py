@@ -23,6 +23,7 @@ from corral.model.arrays import ArrayRest, parse_array_cached
 from corral.model.deps import parse_dependency
 from corral.model.errors import NotFound
 from corral.model.event import Event
+from corral.model.gpus import choose as choose_gpus
 from corral.model.intent import StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
@@ -193,11 +194,10 @@ class Controller(Runtime, JobControl):
     @staticmethod
     def _take_gpus(job: Job, n: Node) -> None:
         """The job's GPU devices on node n: those it holds already (reloaded at
-        start-up), else the lowest free indices."""
+        start-up), else free ones (model/gpus.choose: of one NUMA domain if it can)."""
         ids = job.gpu_ids.get(n.name)
         if ids is None:
-            free = [i for i in range(n.gpus) if i not in n.gpu_ids_used]
-            ids = tuple(free[:job.spec.gpus_per_node])
+            ids = choose_gpus(n.gpus, n.gpu_ids_used, job.spec.gpus_per_node, n.gpu_numa)
             job.gpu_ids = {**job.gpu_ids, n.name: ids}
         n.gpu_ids_used |= set(ids)
 

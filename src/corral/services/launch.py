@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from typing import Any
 
 from corral.config import Config
 from corral.model.arrays import array_facts
+from corral.model.gpus import near_domains
 from corral.model.job import Job
+from corral.model.node import Node
 
 
 def term_signal(job: Job) -> int:
@@ -47,13 +50,16 @@ ALLOCATION_HOLDER = ("/bin/sh", "-c",
                      'trap "exit 0" TERM INT HUP; while :; do sleep 3600 & wait $!; done')
 
 
-def launch_order(cfg: Config, job: Job) -> dict[str, Any]:
+def launch_order(cfg: Config, job: Job, nodes: Mapping[str, Node] | None = None
+                 ) -> dict[str, Any]:
     """What a job's batch node is sent to start its run."""
     spec = job.spec
     script, argv = spec.script, list(spec.argv)
     stdout, stderr = job.stdout_path, job.stderr_path
     if spec.interactive:
         script, argv, stdout, stderr = None, list(ALLOCATION_HOLDER), "/dev/null", "/dev/null"
+    batch = nodes.get(job.nodes[0]) if nodes is not None and job.nodes else None
+    gpu_numa = batch.gpu_numa if batch is not None else ()
     return {
         "kind": "launch",
         "job_id": job.id,
@@ -72,6 +78,10 @@ def launch_order(cfg: Config, job: Job) -> dict[str, Any]:
             # an exclusive job has the whole node: bound to all of it unless it asks
             "cpu_bind": spec.cpu_bind or ("none" if spec.exclusive else ""),
             "core_type": spec.core_type or "",
+            "gres_flags": spec.gres_flags or "",
+            # the NUMA domains of its GPUs here: its CPUs are chosen near them
+            "gpu_domains": sorted(near_domains(
+                job.gpu_ids.get(job.nodes[0], ()) if job.nodes else (), gpu_numa)),
             "input_sandbox": list(spec.input_sandbox),
             "output_sandbox": list(spec.output_sandbox),
         },

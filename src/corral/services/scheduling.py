@@ -404,7 +404,7 @@ class Scheduler:
             if job.state.is_active:  # a cancel in the meantime is ordered after this
                 # The batch script runs on the first node; the others are allocated
                 # to it (its tasks reach them through the job's node list).
-                ctl.orders.push(job.nodes[0], launch_order(ctl.cfg, job))
+                ctl.orders.push(job.nodes[0], launch_order(ctl.cfg, job, ctl.nodes))
                 node_checks.job_started(ctl, job)
 
     async def _without_failing_jobs(self, snap: Snapshot, now: float,

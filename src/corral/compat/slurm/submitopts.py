@@ -11,7 +11,7 @@ from typing import Any
 from corral.compat import timefmt
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, OptionError
 from corral.model import hostlist
-from corral.model.cpubind import BindOptionError, check_cpu_bind
+from corral.model.cpubind import BindOptionError, check_cpu_bind, check_gres_flags
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
 from corral.model.units import parse_duration_s, parse_mem_mb
@@ -40,7 +40,7 @@ _USED = [
     Opt("verbose", "verbose", NONE, "v"), Opt("test-only", "test_only", NONE),
     Opt("nodelist", "nodelist", REQUIRED, "w"), Opt("exclude", "exclude", REQUIRED, "x"),
     Opt("licenses", "licenses", REQUIRED, "L"),
-    Opt("cpu-bind", "cpu_bind"),
+    Opt("cpu-bind", "cpu_bind"), Opt("gres-flags", "gres_flags"),
 ]
 # Options that change nothing on corral: accepted with a warning.
 _IGNORED_WITH_VALUE = (
@@ -50,7 +50,7 @@ _IGNORED_WITH_VALUE = (
     "ntasks-per-socket ntasks-per-gpu profile acctg-freq time-min deadline delay-boot "
     "core-spec:S thread-spec switches network mcs-label clusters:M cluster-constraint uid "
     "gid export-file container bb bbf tres-per-task extra prefer input:i "
-    "gres-flags mem-bind power"
+    "mem-bind power"
 )
 _IGNORED_FLAGS = ("overcommit:O oversubscribe:s spread-job contiguous reboot use-min-nodes "
                   "ignore-pbs no-kill:k get-user-env propagate")
@@ -282,6 +282,12 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
         except BindOptionError as exc:
             raise InvalidRequest(f"Invalid --cpu-bind argument: {o['cpu_bind']} "
                                  f"({str(exc).removeprefix('cpu_bind: ')})") from None
+    if o.get("gres_flags"):  # enforce-binding, disable-binding (docs/resources.md)
+        try:
+            req["gres_flags"] = check_gres_flags(o["gres_flags"]) or None
+        except BindOptionError as exc:
+            raise InvalidRequest(f"Invalid --gres-flags argument: {o['gres_flags']} "
+                                 f"({str(exc).removeprefix('gres_flags: ')})") from None
     _allocation_env(env, req, tasks_per_node=o.get("ntasks_per_node") and per_node)
     return req
 
