@@ -44,6 +44,7 @@ SLOW = (
     "tests/e2e/test_reaching.py::test_submit_wait_outlives_the_client_timeout",
     "tests/e2e/test_hostile.py",
     "tests/e2e/test_remote_login.py",
+    "tests/e2e/test_uws.py",
     "tests/e2e/test_dashboard.py",
     "tests/api/test_fuzz.py",
     "tests/compat/test_snakemake.py",

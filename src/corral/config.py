@@ -383,6 +383,83 @@ class CredentialsConfig(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0  # each call to the provider
 
 
+_UWS_PARAM = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+# `{name}` in uws.command (not `${NAME}`, the shell's own)
+UWS_PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z][A-Za-z0-9_]{0,63})\}")
+# the names UWS itself gives meaning to: a site's parameters cannot take them
+UWS_CONTROL_PARAMETERS = frozenset({"phase", "runid", "executionduration", "destruction",
+                                    "action", "quote", "wait", "last", "after"})
+
+
+class UwsParameter(_Strict):
+    """One parameter a UWS job takes: its default (None: required) and what a value
+    must look like (a regular expression the whole value matches)."""
+
+    default: str | None = None
+    pattern: str | None = None
+    max_length: Annotated[int, Field(ge=1, le=65536)] = 1024
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"pattern {v!r} is not a regular expression: {exc}") \
+                    from None
+        return v
+
+
+class UwsConfig(_Strict):
+    """The IVOA UWS 1.1 job list (docs/uws.md): how a UWS job's parameters become a
+    corral job. `command` is the job's shell script, each `{name}` replaced by the
+    parameter's value, shell-quoted."""
+
+    enabled: bool = False
+    path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9_.-]+)+$", max_length=200)] = "/uws"
+    command: str = ""
+    parameters: dict[Annotated[str, Field(pattern=_UWS_PARAM)], UwsParameter] = {}
+    # where the jobs run (each in a directory of its own inside); %u: the owner's name
+    working_dir: str = "/tmp"
+    partition: str | None = None
+    cpus: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    mem_mb: Annotated[int | None, Field(ge=1)] = None
+    # files the command writes in its directory, offered as the job's results
+    # (besides `stdout`, its output)
+    results: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]] = []
+    # executionduration: a new job's, and the most a client may ask (0 asks for it)
+    execution_duration_s: Annotated[int, Field(ge=1, le=2**31 - 1)] = 600
+    max_execution_duration_s: Annotated[int, Field(ge=1, le=2**31 - 1)] = 86400
+    # destruction: this long after creation, at most max_destruction_s after now
+    destruction_s: Annotated[int, Field(ge=1, le=100 * 365 * 86400)] = 7 * 86400
+    max_destruction_s: Annotated[int, Field(ge=1, le=100 * 365 * 86400)] = 30 * 86400
+    # at destruction: "archive" (its results go, its record stays: ARCHIVED) or
+    # "delete" (as DELETE does)
+    on_destruction: Literal["archive", "delete"] = "archive"
+    max_wait_s: Annotated[int, Field(ge=1, le=3600)] = 600  # the longest a WAIT blocks
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UwsConfig:
+        names = [n.lower() for n in self.parameters]
+        taken = sorted(set(names) & UWS_CONTROL_PARAMETERS)
+        if taken:
+            raise ValueError(f"uws.parameters: {taken[0]!r} is a UWS control parameter")
+        if len(set(names)) != len(names):
+            raise ValueError("uws.parameters: two names differ only in case")
+        if self.enabled and not self.command.strip():
+            raise ValueError("uws.command: empty (the UWS job list is enabled)")
+        used = set(UWS_PLACEHOLDER.findall(self.command))
+        unknown = sorted(used - set(self.parameters))
+        if unknown:
+            raise ValueError(f"uws.command: {{{unknown[0]}}} is not in uws.parameters")
+        if self.execution_duration_s > self.max_execution_duration_s:
+            raise ValueError("uws.execution_duration_s: over max_execution_duration_s")
+        if self.destruction_s > self.max_destruction_s:
+            raise ValueError("uws.destruction_s: over max_destruction_s")
+        return self
+
+
 class AuditConfig(_Strict):
     """How long the audit trail keeps its entries (0: for ever), and how often the
     controller removes the older ones."""
@@ -408,6 +485,7 @@ class Config(_Strict):
     credentials: CredentialsConfig = CredentialsConfig()
     sandboxes: SandboxesConfig = SandboxesConfig()
     audit: AuditConfig = AuditConfig()
+    uws: UwsConfig = UwsConfig()
     # cluster-wide licenses: name -> how many (jobs ask with -L name[:count])
     licenses: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$",
                                         max_length=255)],

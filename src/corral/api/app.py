@@ -25,6 +25,7 @@ from corral.api.audit import AuditMiddleware
 from corral.api.oidc import TokenVerifier
 from corral.api.readpath import PublishOnResponse
 from corral.api.request_ids import RequestIdMiddleware
+from corral.api.uws.routes import make_router as uws_router
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
 from corral.services.relays import Relays
@@ -58,6 +59,8 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.metrics = metrics.registry_for(ctl)
     app.include_router(metrics.router)
     app.include_router(audit.router)
+    if ctl.cfg.uws.enabled:  # the IVOA UWS 1.1 job list (docs/uws.md)
+        app.include_router(uws_router(ctl.cfg.uws.path))
     if ctl.cfg.web.enabled:
         web.install(app)  # the dashboard under /ui (docs/dashboard.md)
     # what changed is published before any answer leaves (read-your-writes)

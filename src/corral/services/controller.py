@@ -55,6 +55,7 @@ from corral.services.steps import Steps
 from corral.services.submit import resolve
 from corral.services.submit_filter import SubmitFilter
 from corral.services.usage import Usage
+from corral.services.uws.jobs import UwsJobs
 from corral.services.writer import Writer
 from corral.store import arrays as store_arrays
 from corral.store import events as store_events
@@ -108,6 +109,7 @@ class Controller(Runtime, JobControl):
                                          "jobs_ended": 0}
         self.audit = AuditTrail(self.writer, self.counters)  # (api/audit.py)
         self.credentials = Credentials(self)  # jobs' renewed tokens (--credential)
+        self.uws = UwsJobs(self)  # the IVOA UWS job list's jobs (docs/uws.md)
 
     # ---- life cycle -------------------------------------------------------
     async def start(self) -> None:
@@ -148,6 +150,8 @@ class Controller(Runtime, JobControl):
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._tasks.append(asyncio.create_task(self.accounting.loop(), name="accounting"))
         self._tasks.append(asyncio.create_task(self.credentials.loop(), name="credentials"))
+        if self.cfg.uws.enabled:  # destruction times
+            self._tasks.append(asyncio.create_task(self.uws.loop(), name="uws"))
         self._tasks.append(asyncio.create_task(
             self.audit.prune_loop(self.cfg.audit.retain_days, self.cfg.audit.prune_every_s),
             name="audit-retention"))

@@ -133,6 +133,11 @@ class SandboxStore:
             return {}
         return {str(k): (str(v[0]), int(v[1])) for k, v in raw.items()}
 
+    def drop_outputs(self, job_id: int) -> None:
+        """Forget a job's output files (their contents go at the next sweep unless
+        another job names them)."""
+        self._manifest(job_id).unlink(missing_ok=True)
+
     def add_output(self, job_id: int, name: str, digest: str, size: int) -> None:
         out = self.outputs(job_id)
         out[name] = (digest, size)

@@ -370,3 +370,24 @@ controllers = Table(
     Column("t_started", Double, nullable=False, server_default="0"),
     Column("t_heartbeat", Double, nullable=False, server_default="0"),
 )
+
+# IVOA UWS jobs (migration 0019, services/uws/): what the UWS job list holds of each
+# job besides the corral job it runs as (job_id, set once it is asked to run).
+uws_jobs = Table(
+    "uws_jobs",
+    metadata,
+    Column("id", BigKey, primary_key=True, autoincrement=True),
+    Column("user", String(255), nullable=False),
+    Column("uid", Integer, nullable=False),
+    Column("run_id", Text, nullable=True),
+    Column("parameters", Text, nullable=False),  # JSON: name -> value
+    Column("workdir", String(64), nullable=False),  # its directory's name
+    Column("t_created", Double, nullable=False),
+    Column("execution_duration_s", Integer, nullable=False),
+    Column("t_destruction", Double, nullable=True),
+    Column("job_id", Integer, nullable=True),
+    Column("t_aborted", Double, nullable=True),  # aborted before it ran
+    Column("t_archived", Double, nullable=True),
+    Index("ix_uws_jobs_uid", "uid"),
+    sqlite_autoincrement=True,
+)
