@@ -372,3 +372,11 @@ def test_hostile_inputs_are_one_line_4xx(site: dict[str, Any]) -> None:
         assert r.status_code == 401
         assert h.get(job).status_code == 200  # the job is unharmed
         assert h.delete(job).status_code == 303
+    # the audit trail: who asked, on which UWS job, the refusal's own words
+    cluster: Cluster = site["cluster"]
+    entries = json.loads(cluster.corral("audit", "--json", "--user", ALICE).stdout)["entries"]
+    refused = [e for e in entries if e["action"] == "uws_create" and e["status"] == 400]
+    assert any("'colour': not a parameter of this service" in e["result"] for e in refused)
+    assert any(e["action"] == "uws_delete" and e["target"] == f"UWS job {jid}"
+               and e["result"] == "ok" and e["origin"].startswith("127.0.0.1")
+               for e in entries), entries[-3:]

@@ -110,6 +110,8 @@ def _record(scope: Scope, asked: bytes, status: int, answer: bytes) -> None:
             target = params["job_id"]
         if "step_id" in params:
             target = f"step {params['step_id']}"
+    elif "uws_id" in params:  # (api/uws/: its own ids, not corral's)
+        target = f"UWS job {params['uws_id'][:40]}"
     if ok and isinstance(out, dict) and action == "submit":
         ids = out.get("ids") or []
         job_id = out.get("id")
@@ -120,6 +122,8 @@ def _record(scope: Scope, asked: bytes, status: int, answer: bytes) -> None:
         result = "ok"
     elif isinstance(out, dict) and isinstance(out.get("message"), str):
         result = out["message"]
+    elif not ok and out is None and answer:  # a refusal in text (api/uws/)
+        result = answer.decode("utf-8", "replace").strip().split("\n")[0][:500]
     else:
         result = f"HTTP {status}"
     peer_uid = scope.get(SCOPE_KEY)
