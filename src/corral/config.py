@@ -331,6 +331,10 @@ class NodeConfig(_Strict):
                                    pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")] | None = None
     # each GPU's NUMA domain by device index, where no driver tells the agent
     gpu_numa: list[Annotated[int, Field(ge=0, le=4095)]] = []
+    # generic resources other than GPUs, per node: {nvme = 2, "fpga:xilinx" = 1}
+    gres: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
+                                            r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?$")],
+               Annotated[int, Field(ge=1, le=2**31 - 1)]] = {}
     features: list[str] = []
     # site-defined attributes of the node's ad (docs/job-languages.md): Arch, OpSys
     # or any name a job's Requirements and Rank may read as other.NAME
@@ -347,6 +351,11 @@ class NodeConfig(_Strict):
         if self.gpu_numa and len(self.gpu_numa) != (self.gpus or 0):
             raise ValueError(f"gpu_numa: {len(self.gpu_numa)} domains for "
                              f"{self.gpus or 0} GPUs (one per GPU)")
+        gpu = [k for k in self.gres if k == "gpu" or k.startswith("gpu:")]
+        if gpu:
+            raise ValueError(f"gres: {gpu[0]!r}: GPUs are configured with gpus and gpu_type")
+        if any(k.split(":")[-1].isdigit() for k in self.gres):
+            raise ValueError("gres: a name or type may not be a number (nvme, fpga:xilinx)")
         return self
 
 

@@ -86,6 +86,10 @@ def test_typed_gpu_requests() -> None:
     r = req("-N", "2", "--gpus=v100:4")
     assert (r["gpus_per_node"], r["gpu_type"]) == (2, "v100")
     assert req("--gres=gpu")["gpus_per_node"] == 1
-    for bad in ("--gres=gpu:a100:1,gpu:v100:1", "--gres=nvme:1", "--gpus=a100"):
+    r = req("--gres=gpu:a100:1,nvme:2,fpga:xilinx")  # other generic resources apart
+    assert (r["gpus_per_node"], r["gres"]) == (1, "nvme:2,fpga:xilinx")
+    assert req("--gres=nvme")["gres"] == "nvme" and "gpus_per_node" not in req("--gres=nvme")
+    for bad in ("--gres=gpu:a100:1,gpu:v100:1", "--gres=nvme:0", "--gres=a:b:c:1",
+                "--gpus=a100"):
         with pytest.raises(InvalidRequest):
             req(bad)

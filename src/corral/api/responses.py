@@ -83,6 +83,7 @@ class JobSpec(_Answer):
     cpu_bind: str | None = None  # docs/resources.md
     core_type: str | None = None
     gres_flags: str | None = None
+    gres: str | None = None
     input_sandbox: list[str] = []  # docs/job-languages.md
     output_sandbox: list[str] = []
 
@@ -272,6 +273,8 @@ class Node(_Answer):
     t_last_seen: Real
     jobs: list[int]
     topology: NodeTopology | None = None  # None: not reported
+    gres: dict[str, int] = {}  # generic resources other than GPUs ([[nodes]] gres)
+    gres_used: dict[str, int] = {}  # what running jobs hold of them
 
 
 class NodeList(_Answer):

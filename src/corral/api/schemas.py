@@ -74,6 +74,7 @@ class SubmitRequest(_Body):
     cpu_bind: Annotated[Text, Field(max_length=30_000)] | None = None  # model/cpubind.py
     core_type: Annotated[Text, Field(max_length=32)] | None = None
     gres_flags: Annotated[Text, Field(max_length=32)] | None = None
+    gres: Annotated[Text, Field(min_length=1, max_length=4000)] | None = None
     # SHA256:MODE:NAME of files uploaded first (PUT /v1/sandboxes/{sha256})
     input_sandbox: Annotated[list[Annotated[Text, Field(max_length=400)]],
                              Field(max_length=1000)] = []

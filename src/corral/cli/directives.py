@@ -107,6 +107,8 @@ def job_options(f: F) -> F:
                      "none or map_cpu:0,2 (docs/resources.md)."),
         click.option("--core-type", "core_type",
                      help="performance or efficiency cores (hybrid CPUs)."),
+        click.option("--gres", help="Generic resources per node: nvme:1,fpga:xilinx:2 "
+                     "(GPUs: --gpus, --gpu-type)."),
         click.option("--gres-flags", "gres_flags",
                      help="enforce-binding: only CPUs near the job's GPUs; "
                           "disable-binding: any CPUs."),

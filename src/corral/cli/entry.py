@@ -32,7 +32,7 @@ VALUE_OPTIONS: dict[str, str] = {
     "--rank": "rank", "-L": "licenses", "--licenses": "licenses",
     "--gpu-type": "gpu_type",
     "--cpu-bind": "cpu_bind", "--core-type": "core_type",
-    "--gres-flags": "gres_flags",
+    "--gres-flags": "gres_flags", "--gres": "gres",
 }
 FLAG_OPTIONS: dict[str, str] = {
     "-H": "hold", "--hold": "hold", "--no-requeue": "no_requeue",

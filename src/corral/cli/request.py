@@ -108,7 +108,7 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
         req["max_retries"] = opts["max_retries"]
     if opts.get("retry_count") is not None:
         req["retry_count"] = opts["retry_count"]
-    for key in ("requirements", "rank", "licenses", "gpu_type"):
+    for key in ("requirements", "rank", "licenses", "gpu_type", "gres"):
         if opts.get(key):
             req[key] = opts[key]
     for key in ("array", "dependency", "signal", "qos", "reservation"):

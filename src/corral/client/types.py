@@ -111,6 +111,7 @@ class JobSpec(Record):
     cpu_bind: str | None
     core_type: str | None
     gres_flags: str | None
+    gres: str | None
     input_sandbox: list[str]
     output_sandbox: list[str]
 
@@ -277,6 +278,8 @@ class Node(Record):
     t_last_seen: float
     jobs: list[int]
     topology: NodeTopology | None
+    gres: dict[str, int]
+    gres_used: dict[str, int]
 
 
 class Reservation(Record):

@@ -111,6 +111,9 @@ class JobSpec:
     core_type: str | None = None
     # enforce-binding: only CPUs near its GPUs; disable-binding: any (None: near first)
     gres_flags: str | None = None
+    # generic resources other than GPUs per node, normalized `name[:type]:count,...`
+    # (model/gres.py)
+    gres: str | None = None
     # sandboxes (docs/job-languages.md): input files `SHA256:MODE:NAME` staged into the
     # working directory; output files (names inside it) collected at the end
     input_sandbox: tuple[str, ...] = ()
@@ -146,7 +149,7 @@ class JobSpec:
 
 # the JobSpec strings that jobs often hold alike
 _SHARED_TEXT_FIELDS = ("name", "working_dir", "script", "stdout", "stderr", "partition",
-                       "licenses", "gpu_type",
+                       "licenses", "gpu_type", "gres",
                        "account", "array", "dependency", "qos", "reservation", "signal",
                        "requirements", "rank")
 

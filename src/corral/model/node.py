@@ -32,6 +32,9 @@ class Node:
     # each GPU's NUMA domain by device index, as the agent read it or the site
     # configured it ([[nodes]] gpu_numa); empty: unknown
     gpu_numa: tuple[int, ...] = ()
+    # generic resources other than GPUs (`[[nodes]] gres`), and what running jobs hold
+    gres: dict[str, int] = field(default_factory=dict)
+    gres_used: dict[str, int] = field(default_factory=dict)
 
     @property
     def state(self) -> NodeState:
@@ -61,4 +64,6 @@ class Node:
             "t_last_seen": self.t_last_seen,
             "jobs": sorted(self.jobs),
             "topology": self.topology,
+            "gres": dict(sorted(self.gres.items())),
+            "gres_used": dict(sorted(self.gres_used.items())),
         }

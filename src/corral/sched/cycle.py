@@ -46,7 +46,9 @@ def node_machine(snapshot: Snapshot, policy: Policy, now: float) -> NodeMachine:
         for r in snapshot.running
     ]
     blocks = [(r.nodes, r.t_start, r.t_end, r.name) for r in snapshot.reservations]
-    return NodeMachine(snapshot.nodes, releases, now, blocks)
+    gres = [(r.nodes, _planned_end(policy, r.t_start, r.t_expected_end, r.t_predicted_end, now),
+             r.gres_per_node) for r in snapshot.running if r.gres_per_node]
+    return NodeMachine(snapshot.nodes, releases, now, blocks, gres)
 
 
 def _fairshare_of(job: PendingView, tree: dict[tuple[str, str], float],
@@ -162,6 +164,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             resv_window=window,
             required=job.required_nodes,
             rank=dict(job.node_rank) if job.node_rank else None,
+            gres=job.gres_per_node,
         )
         if not m.could_ever_fit(req):
             if m.could_fit_if_all_up(req):

@@ -1,4 +1,5 @@
-"""The node machine: CPUs, memory and GPUs per node, features, partitions.
+"""The node machine: CPUs, memory, GPUs and generic resources per node, features,
+partitions.
 
 Each node keeps what is free now, the future releases of the jobs running on
 it (at their planned ends) and the reservations booked during this cycle. Free
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from corral.sched.gres import Gres, GresLedger, intersect
 from corral.sched.request import Req
 from corral.sched.types import NodeView
 
@@ -19,7 +21,8 @@ Res3 = tuple[int, int, int]  # cpus, mem_mb, gpus
 
 
 class _Node:
-    __slots__ = ("avail", "blocks", "cap", "features", "free", "idx", "name", "rel", "res")
+    __slots__ = ("avail", "blocks", "cap", "features", "free", "gres", "idx", "name", "rel",
+                 "res")
 
     def __init__(self, v: NodeView, idx: int) -> None:
         self.idx = idx
@@ -31,6 +34,11 @@ class _Node:
         self.rel: list[tuple[float, int, int, int]] = []  # planned releases
         self.res: list[tuple[float, float, int, int, int]] = []  # reservations
         self.blocks: list[tuple[float, float, str]] = []  # advance reservations
+        # generic resources (None: the node has none)
+        self.gres = GresLedger(v.gres, v.gres_free) if v.gres else None
+
+    def gres_ok(self, need: Gres, t0: float, t1: float, now: float) -> bool:
+        return not need or (self.gres is not None and self.gres.fits(need, t0, t1, now))
 
     def free_at(self, t: float) -> list[int]:
         c, m, g = self.free
@@ -72,11 +80,15 @@ class _Node:
         t_from: float,
         tag: str | None = None,
         window: tuple[float, float] | None = None,
+        gres: Gres = (),
     ) -> list[tuple[float, float]]:
         """Closed intervals [a, b] of start times t >= t_from at which `need`
         fits on this node over [t, t + d), outside other advance reservations
         (and inside `window`, the job's own reservation, if given)."""
         out = self._feasible(need, d, t_from)
+        if gres:
+            out = intersect(out, self.gres.feasible_starts(gres, d, t_from)) \
+                if self.gres is not None else []
         for b0, b1, name in self.blocks:
             if name != tag:
                 out = _cut(out, b0 - d, b1)
@@ -140,10 +152,12 @@ class NodeMachine:
         releases: Sequence[tuple[tuple[str, ...], float, Res3 | None]],
         now: float,
         blocks: Sequence[tuple[frozenset[str], float, float, str]] = (),
+        gres_releases: Sequence[tuple[tuple[str, ...], float, Gres]] = (),
     ) -> None:
         """`releases`: for each running job, (its nodes, its planned end, what
         it holds per node, None: the whole node (exclusive)). `blocks`: advance
-        reservations (nodes, start, end, name)."""
+        reservations (nodes, start, end, name). `gres_releases`: the running jobs
+        holding generic resources (nodes, planned end, what they hold per node)."""
         self.now = now
         self._nodes = [_Node(v, i) for i, v in enumerate(nodes)]
         self._by_name = {n.name: n for n in self._nodes}
@@ -162,6 +176,13 @@ class NodeMachine:
                     node.rel.append((t, cc - fc, cm - fm, cg - fg))
                 else:
                     node.rel.append((t, *held))
+        for names, t_end, g in gres_releases:
+            if t_end >= INF or not g:
+                continue
+            for name in names:
+                node = self._by_name.get(name)
+                if node is not None and node.gres is not None:
+                    node.gres.rel.append((max(t_end, after_now), g))
         for names_b, b0, b1, tag in blocks:
             if b1 > now:
                 for name in names_b:
@@ -193,6 +214,7 @@ class NodeMachine:
             req.gpus,
             req.resv,
             req.required,
+            req.gres,
         )
 
     def _static_ok(self, req: Req, include_unavailable: bool) -> frozenset[int]:
@@ -216,7 +238,7 @@ class NodeMachine:
         """Nodes that could hold one slice of the job when idle (node order; the list
         is shared between callers and must not be changed)."""
         key = (req.node_names, req.feature_ok, req.exclusive, req.cpus, req.mem_mb, req.gpus,
-               req.resv, include_unavailable)
+               req.resv, include_unavailable, req.gres)
         got = self._eligible.get(key)
         if got is not None:
             return got
@@ -234,6 +256,8 @@ class NodeMachine:
             cap for cap in caps
             if req.cpus <= cap[0] and req.mem_mb <= cap[1] and req.gpus <= cap[2])
         out = nodes if len(ok) == len(caps) else [n for n in nodes if n.cap in ok] if ok else []
+        if req.gres:  # only nodes that have them
+            out = [n for n in out if n.gres is not None and n.gres.has(req.gres)]
         self._eligible[key] = out
         return out
 
@@ -280,7 +304,8 @@ class NodeMachine:
         for name in sorted(required):  # the nodes it must have (--nodelist) first
             n = self._by_name.get(name)
             nd = need if n is None or not excl else n.cap
-            if n is None or n.idx not in static or not n.fits(nd, now, t_end, now, tag):
+            if n is None or n.idx not in static or not n.fits(nd, now, t_end, now, tag) \
+                    or not n.gres_ok(req.gres, now, t_end, now):
                 self._failed[fkey] = min(req.dur_s, self._failed.get(fkey, INF))
                 return None
             chosen.append(n)
@@ -299,7 +324,8 @@ class NodeMachine:
                 f = n.free  # free now: the cheap test first (fits() checks it again)
                 if nd[0] > f[0] or nd[1] > f[1] or nd[2] > f[2]:
                     continue
-                if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now, tag):
+                if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now, tag) \
+                        and n.gres_ok(req.gres, now, t_end, now):
                     if ranked is not None:
                         ranked.append(n)
                         continue
@@ -325,6 +351,8 @@ class NodeMachine:
                 self._open.pop(n.idx, None)
             if t_end < INF:
                 n.rel.append((t_end, c, m, g))
+            if req.gres and n.gres is not None:
+                n.gres.take(req.gres, t_end)
         return tuple(n.name for n in chosen)
 
     def reserve(self, req: Req, t_min: float = -INF) -> float:
@@ -337,7 +365,8 @@ class NodeMachine:
             return INF
         must = {i for i, n in enumerate(nodes) if n.name in req.required}
         for idx, n in enumerate(nodes):
-            for a, b in n.feasible_starts(self._need(req, n), d, t_from, req.resv, req.resv_window):
+            for a, b in n.feasible_starts(self._need(req, n), d, t_from, req.resv,
+                                          req.resv_window, req.gres):
                 events.append((a, 0, idx))
                 if b < INF:
                     events.append((b, 1, idx))
@@ -363,6 +392,8 @@ class NodeMachine:
                     n = nodes[idx]
                     c, m, g = self._need(req, n)
                     n.res.append((t, t + d, c, m, g))
+                    if req.gres and n.gres is not None:
+                        n.gres.book(req.gres, t, t + d)
                     self._reserved[n.idx] = n
                 self._n_res += 1
                 return t

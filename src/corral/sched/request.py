@@ -20,6 +20,7 @@ class Req:
         "exclusive",
         "feature_ok",
         "gpus",
+        "gres",
         "job_id",
         "limit_s",
         "mem_mb",
@@ -55,6 +56,7 @@ class Req:
         resv_window: tuple[float, float] | None = None,
         required: frozenset[str] = frozenset(),
         rank: Mapping[str, float] | None = None,
+        gres: tuple[tuple[str, int], ...] = (),
     ) -> None:
         self.job_id = job_id
         self.procs = procs
@@ -74,6 +76,7 @@ class Req:
         self.resv_window = resv_window  # its [t_start, t_end)
         self.required = required  # nodes the allocation must include (among node_names)
         self.rank = rank  # node -> preference (higher first); None: the machine's order
+        self.gres = gres  # generic resources per node, (name, count) sorted by name
 
     def __repr__(self) -> str:
         return f"Req(job_id={self.job_id}, procs={self.procs}, dur_s={self.dur_s})"

@@ -23,6 +23,9 @@ class NodeView:
     mem_mb_free: int
     gpus_free: int
     available: bool  # False: down/drained/draining
+    # generic resources (name, count), sorted by name: the node's, and free now
+    gres: tuple[tuple[str, int], ...] = ()
+    gres_free: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class RunningView:
     qos: str | None = None  # its QOS (Snapshot.qos_preempts says who may preempt it)
     account: str | None = None  # for per-account limits
     licenses: tuple[tuple[str, int], ...] = ()  # cluster-wide licenses it holds
+    gres_per_node: tuple[tuple[str, int], ...] = ()  # generic resources it holds per node
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ class PendingView:
     eligible_nodes: frozenset[str] | None = None
     node_rank: tuple[tuple[str, float], ...] = ()
     licenses: tuple[tuple[str, int], ...] = ()  # cluster-wide licenses it needs
+    gres_per_node: tuple[tuple[str, int], ...] = ()  # generic resources, sorted by name
 
 
 @dataclass(frozen=True, slots=True)

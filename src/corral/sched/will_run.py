@@ -30,7 +30,7 @@ def will_run(snapshot: Snapshot, policy: Policy, job: PendingView,
               feature_ok=compile_constraint(job.constraint) if job.constraint else None,
               node_names=(part.nodes if job.eligible_nodes is None
                           else part.nodes & job.eligible_nodes), priority=0.0,
-              rank=dict(job.node_rank) if job.node_rank else None)
+              rank=dict(job.node_rank) if job.node_rank else None, gres=job.gres_per_node)
     if not m.could_ever_fit(req):
         return None
     t_from = max(now, job.t_begin or now)

@@ -29,6 +29,7 @@ from corral.model.node import Node
 from corral.model.states import JobState
 from corral.services import node_checks
 from corral.services.controller import Controller
+from corral.services.gres import node_gres
 from corral.services.intents import clear_intent
 from corral.services.launch import launch_order
 from corral.services.leases import heartbeat_s, lose_job
@@ -99,6 +100,7 @@ class AgentService:
         node.gpus = msg.gpus
         node.features = tuple(msg.features)
         node.topology = msg.topology.model_dump() if msg.topology else None
+        node.gres = node_gres(ctl.cfg).get(name, {})
         node.gpu_numa = gpu_domains(ctl.cfg, name, msg.gpus,
                                     msg.topology.gpu_numa if msg.topology else [])
         node.t_last_seen = now

@@ -29,7 +29,7 @@ from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState
-from corral.services import node_checks
+from corral.services import gres, node_checks
 from corral.services.access import Access
 from corral.services.accounting import Accounting
 from corral.services.arrays import Arrays
@@ -39,6 +39,7 @@ from corral.services.commands import Rules
 from corral.services.control import JobControl
 from corral.services.credentials import Credentials
 from corral.services.dependencies import Dependencies
+from corral.services.gres import node_gres
 from corral.services.idempotency import IdempotentSubmit, SubmitKey
 from corral.services.identity import Caller, RolePolicy
 from corral.services.intents import set_intent
@@ -119,8 +120,10 @@ class Controller(Runtime, JobControl):
         jobs, nodes = await self.writer.read(lambda conn: _load_state(conn, since))
         await self.writer.read(self.arrays.load)
         self.last_boot = await self.writer.read(store_nodes.load_boot_ids)
+        configured_gres = node_gres(self.cfg)
         for n in nodes:
             n.reachable = False
+            n.gres = configured_gres.get(n.name, {})
             self.nodes[n.name] = n
         self.leases.start(self.nodes)  # each node has a full lease to come back in
         for j in jobs:
@@ -194,6 +197,8 @@ class Controller(Runtime, JobControl):
             n.jobs.add(job.id)
             if job.spec.gpus_per_node:
                 self._take_gpus(job, n)
+            if job.spec.gres:
+                gres.hold(n, gres.of_job(job), 1)
 
     @staticmethod
     def _take_gpus(job: Job, n: Node) -> None:
@@ -218,6 +223,8 @@ class Controller(Runtime, JobControl):
                 n.gpus_used -= job.spec.gpus_per_node
                 n.gpu_ids_used -= set(job.gpu_ids.get(name, ()))
             n.mem_mb_used -= job.mem_mb_per_node or 0
+            if job.spec.gres:
+                gres.hold(n, gres.of_job(job), -1)
             n.jobs.discard(job.id)
         self.lent.discard(job.id)
 

@@ -14,6 +14,7 @@ from corral.model.licenses import held, parse_licenses
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
 from corral.sched.types import Reason
+from corral.services import gres
 from corral.services.explain_why import ended_lines, node_lines
 from corral.services.matchmaking import explain_lines
 
@@ -40,6 +41,8 @@ def _request(job: Job) -> str:
         parts.append(f"{job.mem_mb_per_node} MB")
     if job.spec.gpus_per_node:
         parts.append(f"{job.spec.gpus_per_node} GPU(s)")
+    if job.spec.gres:
+        parts.append(job.spec.gres)
     per = " + ".join(parts)
     return f"{per} on each of {job.spec.nodes} node(s)" if job.spec.nodes > 1 else per
 
@@ -90,8 +93,10 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
                 f"priority ({job.priority:.4f} for this one) and go first.",
                 f"It needs {_request(job)}."]
     if reason == Reason.RESOURCES:
+        short = gres.waiting_line(gres.of_job(job), part_nodes) if job.spec.gres else None
         return [f"It is next in line but needs {_request(job)}; the most CPUs free on one "
-                f"available node now is {free}.", *node_lines(ctl, job)]
+                f"available node now is {free}.", *([short] if short else []),
+                *node_lines(ctl, job)]
     if reason == Reason.NODES_UNAVAILABLE:
         return ["The nodes it needs are not available:", *node_lines(ctl, job)]
     if reason == Reason.PARTITION_NODE_LIMIT:

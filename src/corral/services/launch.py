@@ -33,6 +33,8 @@ def job_environment(job: Job) -> dict[str, str]:
         env["SLURM_JOB_ACCOUNT"] = env["CORRAL_JOB_ACCOUNT"] = job.spec.account
     if job.nodes:
         env["SLURMD_NODENAME"] = env["CORRAL_NODENAME"] = job.nodes[0]
+    if job.spec.gres:  # its generic resources on each node (docs/resources.md)
+        env["SLURM_JOB_GRES"] = env["CORRAL_JOB_GRES"] = job.spec.gres
     if job.array_job_id is not None and job.spec.array:
         low, high, count, step = array_facts(job.spec.array)
         for prefix in ("SLURM_ARRAY", "CORRAL_ARRAY"):

@@ -47,7 +47,7 @@ from corral.sched.types import (
     RunningView,
     Snapshot,
 )
-from corral.services import node_checks
+from corral.services import gres, node_checks
 from corral.services.intents import clear_intent, set_intent
 from corral.services.launch import launch_order
 from corral.services.limits import limits_of
@@ -129,6 +129,7 @@ class Scheduler:
                 features=frozenset(n.features), cpus_free=n.cpus - n.cpus_used,
                 mem_mb_free=n.mem_mb - n.mem_mb_used, gpus_free=n.gpus - n.gpus_used,
                 available=n.reachable and not n.drain,
+                gres=tuple(sorted(n.gres.items())), gres_free=gres.free(n),
             )
             for n in ctl.nodes.values()
         )
@@ -159,6 +160,7 @@ class Scheduler:
                                if j.partition in part_cfg else None),
                 qos=j.spec.qos, account=j.spec.account,
                 licenses=parse_licenses(j.spec.licenses) if j.spec.licenses else (),
+                gres_per_node=gres.of_job(j),
             ))
         nodes_of_type: dict[str, frozenset[str]] = {}  # GPU model -> its nodes, once a pass
         for name, model in gpu_types(ctl.cfg).items():
@@ -469,4 +471,5 @@ def _pending_view(j: Job, job_id: int) -> PendingView:
         exclusive=j.spec.exclusive, qos=j.spec.qos, reservation=j.spec.reservation,
         required_nodes=frozenset(j.spec.nodelist), excluded_nodes=frozenset(j.spec.exclude),
         licenses=parse_licenses(j.spec.licenses) if j.spec.licenses else (),
+        gres_per_node=gres.of_job(j),
     )

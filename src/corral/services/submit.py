@@ -16,12 +16,14 @@ from corral.config import Config, PartitionConfig
 from corral.model.bounds import check_spec
 from corral.model.errors import Infeasible, InvalidRequest, NotFound
 from corral.model.features import join_constraint
+from corral.model.gres import format_gres, parse_gres
 from corral.model.job import JobSpec
 from corral.model.licenses import check_against, format_licenses, parse_licenses
 from corral.model.node import Node
 from corral.model.sandbox import check_lists
 from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.sched.constraint import compile_constraint
+from corral.services.gres import having as having_gres
 from corral.services.matchmaking import check_requirements
 
 MAX_NAME_LEN = 200
@@ -88,6 +90,8 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     validate_spec(spec)
     check_lists(spec.input_sandbox, spec.output_sandbox)  # (their files: the API's)
     nodes = list(nodes)
+    if spec.gres is not None:
+        spec = dataclasses.replace(spec, gres=format_gres(parse_gres(spec.gres)))
     if spec.licenses is not None:
         wanted = parse_licenses(spec.licenses)
         check_against(wanted, cfg.licenses)
@@ -126,6 +130,8 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     mem = spec.mem_mb_per_node or part.default_mem_mb_per_node
     if spec.gpu_type is not None:
         members = _of_gpu_type(spec, cfg, part.name, members)
+    if spec.gres is not None:
+        members = having_gres(parse_gres(spec.gres), part.name, members)
     fitting = _check_fits(spec, mem, part.name, members)
     if spec.requirements is not None or spec.rank is not None:
         check_requirements(cfg, spec, part.name, mem, fitting)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from corral.compat import frontend
 
 PROG = "qhost"
@@ -13,7 +15,26 @@ def _mem(mb: float) -> str:
     return f"{mb / 1024:.1f}G" if mb >= 1024 else f"{mb:.1f}M"
 
 
+def _wanted(argv: list[str]) -> set[str] | None:
+    """-F [name,...]: the host consumables to list under each host (empty set: all);
+    None without -F."""
+    if "-F" not in argv:
+        return None
+    i = argv.index("-F")
+    follow = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else ""
+    return {x for x in follow.split(",") if x}
+
+
+def _consumables(n: dict[str, Any], wanted: set[str]) -> list[str]:
+    """`hc:NAME=FREE` lines, as Grid Engine shows a host's consumable resources."""
+    free = {k: v - (n.get("gres_used") or {}).get(k, 0) for k, v in (n.get("gres") or {}).items()}
+    if n["gpus"]:
+        free["gpu"] = n["gpus"] - n["gpus_used"]
+    return [f"   hc:{k}={v:.6f}" for k, v in sorted(free.items()) if not wanted or k in wanted]
+
+
 def qhost(argv: list[str]) -> int:
+    wanted = _wanted(argv)
     with frontend.client() as c:
         nodes = c.nodes()
     print(HEADER)
@@ -25,6 +46,8 @@ def qhost(argv: list[str]) -> int:
         print(f"{n['name'][:23]:<23} {'lx-amd64':<11} {n['cpus']:>5} {1:>4} {n['cpus']:>4} "
               f"{n['cpus']:>4} {load:>5} {_mem(n['mem_mb']):>7} {_mem(n['mem_mb_used']):>7} "
               f"{'0.0':>7} {'0.0':>7}")
+        for text in _consumables(n, wanted) if wanted is not None else []:
+            print(text)
     return 0
 
 

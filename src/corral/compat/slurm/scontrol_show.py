@@ -7,6 +7,7 @@ from typing import Any
 
 from corral.compat import timefmt
 from corral.compat.slurm import jobview as v
+from corral.model.gres import node_text
 
 Pairs = list[list[tuple[str, Any]]]  # lines of key=value pairs
 
@@ -81,7 +82,7 @@ def node_pairs(n: dict[str, Any], partitions: list[str]) -> Pairs:
          ("CPULoad", "N/A")],
         [("AvailableFeatures", ",".join(n["features"]) or "(null)")],
         [("ActiveFeatures", ",".join(n["features"]) or "(null)")],
-        [("Gres", f"gpu:{n['gpus']}" if n["gpus"] else "(null)")],
+        [("Gres", node_text(n["gpus"], n.get("gres") or {}) or "(null)")],
         [("NodeAddr", n["name"]), ("NodeHostName", n["name"])],
         [("RealMemory", n["mem_mb"]), ("AllocMem", n["mem_mb_used"]),
          ("FreeMem", n["mem_mb"] - n["mem_mb_used"]), ("Sockets", sockets), ("Boards", 1)],

@@ -12,6 +12,7 @@ from corral.compat.fmt import Getter
 from corral.compat.options import NONE, REQUIRED, Opt, collect, parse
 from corral.compat.slurm.sbatch import SLURM_VERSION
 from corral.model import hostlist
+from corral.model.gres import node_text
 
 PROG = "sinfo"
 TABLE = [
@@ -72,6 +73,17 @@ def _features(g: dict[str, Any]) -> str:
     return _node0("features", "(null)", ",".join)(g)
 
 
+def _gres_used(g: dict[str, Any]) -> str:
+    """What the group's running jobs hold: 'gpu:3,nvme:1' (every kind the nodes have)."""
+    used: dict[str, int] = {}
+    for n in g["nodes"]:
+        for k in n.get("gres") or {}:
+            used[k] = used.get(k, 0) + (n.get("gres_used") or {}).get(k, 0)
+    items = [f"gpu:{sum(n['gpus_used'] for n in g['nodes'])}"] \
+        if any(n["gpus"] for n in g["nodes"]) else []
+    return ",".join(items + [f"{k}:{v}" for k, v in sorted(used.items())])
+
+
 def _reservation(g: dict[str, Any]) -> str:
     names = {r for n in g["nodes"] for r in n.get("_reservations", ())}
     return ",".join(sorted(names))
@@ -91,7 +103,8 @@ LETTERS: dict[str, tuple[str, Getter]] = {
     "f": ("AVAIL_FEATURES", _features),
     "F": ("NODES(A/I/O/T)", _nodes_aiot),
     "g": ("GROUPS", lambda g: ",".join(g["allow_groups"]) or "all"),
-    "G": ("GRES", _node0("gpus", "(null)", lambda n: f"gpu:{n}")),
+    "G": ("GRES", lambda g: node_text(g["nodes"][0]["gpus"], g["nodes"][0].get("gres") or {})
+          or "(null)" if g["nodes"] else "(null)"),
     "h": ("OVERSUBSCRIBE", lambda g: "NO"),
     "H": ("TIMESTAMP", lambda g: "Unknown"),  # corral keeps no time with a drain reason
     "i": ("RESERVATION", _reservation),
@@ -141,8 +154,7 @@ NAMED: dict[str, tuple[str, Getter]] = {name: LETTERS[letter]
                                         for name, letter in _NAMED_LETTERS.items()}
 NAMED.update({
     "AllocMem": ("ALLOCMEM", lambda g: str(sum(n["mem_mb_used"] for n in g["nodes"]))),
-    "GresUsed": ("GRES_USED", lambda g: f"gpu:{sum(n['gpus_used'] for n in g['nodes'])}"
-                 if any(n["gpus"] for n in g["nodes"]) else "(null)"),
+    "GresUsed": ("GRES_USED", lambda g: _gres_used(g) or "(null)"),
     "StateComplete": ("STATECOMPLETE", LETTERS["T"][1]),
     "Comment": ("COMMENT", lambda g: ""), "Extra": ("EXTRA", lambda g: ""),
     "Port": ("PORT", lambda g: "0"),

@@ -14,6 +14,7 @@ from corral.model import hostlist
 from corral.model.cpubind import BindOptionError, check_cpu_bind, check_gres_flags
 from corral.model.errors import InvalidRequest
 from corral.model.features import constraint_terms
+from corral.model.gres import parse_gres
 from corral.model.units import parse_duration_s, parse_mem_mb
 
 _USED = [
@@ -121,9 +122,24 @@ def _is_zero(text: str) -> bool:
 
 
 
+def _split_gres(text: str) -> tuple[str, str | None]:
+    """--gres=gpu:a100:2,nvme:1 -> ('gpu:a100:2', 'nvme:1'): the GPU items, the others
+    (generic resources of model/gres.py; None: none)."""
+    items = [i.strip() for i in text.split(",") if i.strip()]
+    gpus = [i for i in items if i.split(":")[0] == "gpu"]
+    others = [i for i in items if i.split(":")[0] != "gpu"]
+    if others:
+        try:
+            parse_gres(",".join(others))
+        except InvalidRequest:
+            raise InvalidRequest(f"Invalid generic resource (gres) specification: "
+                                 f"{text}") from None
+    return ",".join(gpus), ",".join(others) or None
+
+
 def _gpu_request(text: str, opt: str) -> tuple[int, str | None]:
-    """--gres=gpu[:type][:N] / --gpus=[type:]N -> (N, type or None); GRES other
-    than GPUs and two GPU types in one job are refused."""
+    """--gres=gpu[:type][:N] / --gpus=[type:]N -> (N, type or None); two GPU types in
+    one job are refused."""
     total = 0
     types: set[str] = set()
     for item in text.split(","):
@@ -232,7 +248,11 @@ def build_request(o: dict[str, Any], *, script: str, args: list[str],
     gpus = 0
     gpu_type = None
     if o.get("gres"):
-        gpus, gpu_type = _gpu_request(o["gres"], "gres")
+        gpu_items, req_gres = _split_gres(o["gres"])
+        if gpu_items:
+            gpus, gpu_type = _gpu_request(gpu_items, "gres")
+        if req_gres:
+            req["gres"] = req_gres
     if o.get("gpus_per_node"):
         gpus, gpu_type = _gpu_request(o["gpus_per_node"], "gpus-per-node")
     if o.get("gpus"):
