@@ -36,6 +36,7 @@ SLOW = (
     "tests/e2e/test_policies.py",
     "tests/e2e/test_jdl.py::test_a_checkpointable_job_saves_when_preempted_and_resumes",
     "tests/e2e/test_netns.py",
+    "tests/e2e/test_netns_sandboxes.py",
     "tests/e2e/test_netns_login.py",
     "tests/e2e/test_takeover.py",
     "tests/e2e/test_netns_takeover.py",

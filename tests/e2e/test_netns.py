@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,10 +103,18 @@ class NetCluster:
         return p
 
 
-@pytest.fixture(scope="module")
-def netcluster(net: Net) -> Iterator[NetCluster]:
+@contextlib.contextmanager
+def net_cluster(net: Net, wrap: Callable[[str, Path], list[str]] | None = None,
+                cpus: int = 2) -> Iterator[NetCluster]:
+    """A controller on the bridge and an agent of `cpus` CPUs in each namespace (the
+    local node drained), the drop-in commands installed. `wrap(node, work)`: words run
+    before each agent's command inside its namespace (e.g. a mount namespace of its
+    own)."""
     root = Path(tempfile.mkdtemp(prefix="corral-netns-"))
     root.chmod(0o755)
+    work = root / "work"
+    work.mkdir()
+    work.chmod(0o777)
     port = random.randint(20000, 40000)
     c = make_cluster(root, controller_config=(
         f'listen = "{net.host_ip}:{port}"\ncluster_key = "{KEY}"\n'))
@@ -115,9 +123,10 @@ def netcluster(net: Net) -> Iterator[NetCluster]:
         for node, ns in net.namespaces.items():
             log = open(c.state / f"{node}.log", "ab")  # noqa: SIM115 - the agent's
             agents.append(subprocess.Popen(
-                ["ip", "netns", "exec", ns, sys.executable, "-m", "corral.agent.main",
+                ["ip", "netns", "exec", ns, *(wrap(node, work) if wrap else []),
+                 sys.executable, "-m", "corral.agent.main",
                  "--controller", f"http://{net.host_ip}:{port}", "--cluster-key", KEY,
-                 "--node", node, "--cpus", "2", "--spool", str(c.state / f"spool-{node}")],
+                 "--node", node, "--cpus", str(cpus), "--spool", str(c.state / f"spool-{node}")],
                 env=c.env, stdout=log, stderr=log, start_new_session=True))
         deadline = time.monotonic() + 30
         with c.client() as cl:
@@ -129,9 +138,6 @@ def netcluster(net: Net) -> Iterator[NetCluster]:
             assert all(cl.status()["nodes"].get(n) == "IDLE" for n in NODES), cl.status()
             cl.drain("node1", "the multi-node tests use the namespaced nodes")
         install(root / "bin")
-        work = root / "work"
-        work.mkdir()
-        work.chmod(0o777)
         yield NetCluster(c, root / "bin", work)
     finally:
         for a in agents:
@@ -142,6 +148,12 @@ def netcluster(net: Net) -> Iterator[NetCluster]:
                 a.kill()
         c.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def netcluster(net: Net) -> Iterator[NetCluster]:
+    with net_cluster(net) as nc:
+        yield nc
 
 
 def _wait(c: Cluster, job_id: int) -> dict[str, object]:

@@ -46,7 +46,14 @@ from corral.agent.inventory import Inventory
 from corral.agent.launcher import TICK_S, Launcher
 from corral.agent.leaders import LeaderFinder
 from corral.agent.prolog import JobScripts, ScriptSettings
-from corral.agent.protocol import JobFacts, JobReport, Order, ProtocolError, StepLaunch
+from corral.agent.protocol import (
+    JobFacts,
+    JobReport,
+    Order,
+    ProtocolError,
+    RunningJob,
+    StepLaunch,
+)
 from corral.agent.sandbox import SandboxRuns
 from corral.agent.steps import StepRunner
 from corral.agent.supervise import boottime
@@ -321,7 +328,7 @@ class Agent:
         last = self.health.last  # a new controller learns it at once (§6)
         body = message(AgentRegister, **self.inventory.to_dict(), agent_version=__version__,
                        boot_id=self.boot_id, address=own_address(self.controller),
-                       running=[r.to_dict() for r in self.launcher.running()],
+                       running=[r.to_dict() for r in self._running()],
                        finished=[r.to_dict() for r in sent.values()],
                        topology=self.topology.summary() if self.topology else None,
                        health=None if last is None else {
@@ -357,11 +364,16 @@ class Agent:
             AgentCheck, node=self.inventory.node, boot_id=self.boot_id, kind=kind,
             job_id=job.job_id, run=job.run, message=text[:MAX_MESSAGE_CHARS]))
 
+    def _running(self) -> list[RunningJob]:
+        """The jobs started here: running, in their prolog, or getting their files."""
+        assert self.launcher is not None
+        return [*self.launcher.running(), *self.sandboxes.running()]
+
     async def _poll(self) -> None:
         assert self.launcher is not None
         body = message(
             AgentPoll, node=self.inventory.node, boot_id=self.boot_id,
-            running=[r.to_dict() for r in self.launcher.running()],
+            running=[r.to_dict() for r in self._running()],
             steps_usage=[r.to_dict() for r in self.steps.usage()] if self.steps else [],
             unacknowledged=sorted(self.pending), wait_s=self.heartbeat_s)
         # with other controllers to turn to, a leader cut off (silent) is left sooner:

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from corral.agent.protocol import JobReport, Launch
+from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.logs import log_ids
 from corral.model.sandbox import CHUNK_BYTES, Entry
 
@@ -152,6 +152,7 @@ class SandboxRuns:
 
     def __init__(self) -> None:
         self.staging: dict[int, bool] = {}  # job -> cancelled while its files came
+        self.staging_run: dict[int, int] = {}  # job -> the run whose files come
         self.outputs: dict[int, Launch] = {}  # job -> its launch, until its end
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -171,6 +172,7 @@ class SandboxRuns:
         if not launch.input_sandbox or client is None:
             return start(launch)
         self.staging[launch.job_id] = False
+        self.staging_run[launch.job_id] = launch.run
         self._spawn(self._stage(launch, client, start, fail))
         return True
 
@@ -186,6 +188,7 @@ class SandboxRuns:
         except Exception as exc:  # a job must end with a report, whatever happened
             message = f"input sandbox: {type(exc).__name__}: {exc}"
         cancelled = self.staging.pop(launch.job_id, False)
+        self.staging_run.pop(launch.job_id, None)
         if message is None and not cancelled:
             start(launch)
             return
@@ -199,6 +202,11 @@ class SandboxRuns:
             log.warning("job %d: %s", launch.job_id, message,
                         extra=log_ids(job_id=launch.job_id))
         fail(report)
+
+    def running(self) -> list[RunningJob]:
+        """The jobs whose input files are coming: started here, as far as the
+        controller is concerned (a large file may take longer than its launch checks)."""
+        return [RunningJob(job_id, 0, run=run) for job_id, run in self.staging_run.items()]
 
     def cancel(self, job_id: int) -> bool:
         """A cancel while the input files come: the job does not start."""
