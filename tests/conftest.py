@@ -40,6 +40,7 @@ SLOW = (
     "tests/e2e/test_netns_login.py",
     "tests/e2e/test_takeover.py",
     "tests/e2e/test_netns_takeover.py",
+    "tests/e2e/test_pilots.py",
     "tests/e2e/test_why.py",
     "tests/e2e/test_gpus.py",
     "tests/e2e/test_reaching.py::test_submit_wait_outlives_the_client_timeout",

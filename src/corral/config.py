@@ -359,6 +359,57 @@ class NodeConfig(_Strict):
         return self
 
 
+SITE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+
+
+class SiteConfig(_Strict):
+    """A site whose batch system runs corral's pilots (docs/pilots.md): `corral pilot`
+    submits agents there as ordinary jobs, sized by what waits for the site."""
+
+    name: Annotated[str, Field(pattern=SITE_NAME)]
+    batch: Literal["slurm", "sge"]
+    # the pilots' shared secret with the controller (at least 32 bytes, mode 0600):
+    # the factory signs each pilot's token with it, the controller checks them
+    key_file: Annotated[str, Field(min_length=1)]
+    # how pilots reach the controller ("http(s)://host:port"; comma separated: several)
+    controller_url: Annotated[str, Field(min_length=1)]
+    # extra arguments of every sbatch / qsub (partition, account, queue, -V…)
+    submit_options: list[str] = []
+    # where sbatch/squeue/scancel or qsub/qstat/qdel are ("": looked up on PATH)
+    bin_dir: str = ""
+    # environment of the batch commands (SLURM_CONF, SGE_ROOT, SGE_CELL…)
+    env: dict[str, str] = {}
+    max_pilots: Annotated[int, Field(ge=1, le=100_000)] = 10
+    pilot_cpus: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    pilot_mem_mb: Annotated[int, Field(ge=1)] = 1024
+    pilot_wall_time_s: Annotated[int, Field(ge=60, le=365 * 86400)] = 3600
+    # a pilot with nothing to run for this long leaves its allocation
+    idle_timeout_s: Annotated[int, Field(ge=1, le=86400)] = 300
+    # the pilot stops taking jobs this long before its wall time ends (its own exit,
+    # the reports of its last jobs)
+    deadline_margin_s: Annotated[int, Field(ge=0, le=86400)] = 30
+    # the factory's pass: how often it compares demand with its pilots
+    poll_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    # the agent a pilot runs (default: this Python's corral-agent module)
+    agent_command: list[str] = []
+
+    @field_validator("pilot_wall_time_s", "idle_timeout_s", "deadline_margin_s",
+                     mode="before")
+    @classmethod
+    def _site_times(cls, v: Any, info: Any) -> int:
+        return _duration(v, f"sites.{info.field_name}")
+
+    @field_validator("pilot_mem_mb", mode="before")
+    @classmethod
+    def _site_mem(cls, v: Any) -> Any:
+        return parse_mem_mb("sites.pilot_mem_mb", v) if isinstance(v, str) else v
+
+    @property
+    def pilot_time_s(self) -> int:
+        """How long a new pilot takes jobs: its wall time less the margin."""
+        return max(0, self.pilot_wall_time_s - self.deadline_margin_s)
+
+
 class RolesConfig(_Strict):
     """Who is an operator or an administrator (docs/identity.md). Besides these, uid 0
     and the controller's own uid are administrators, and a token's `claim` (a list
@@ -483,6 +534,7 @@ class Config(_Strict):
     scheduler: SchedulerConfig = SchedulerConfig()
     partitions: list[PartitionConfig] = [PartitionConfig(name="main", default=True)]
     nodes: list[NodeConfig] = []
+    sites: list[SiteConfig] = []
     accounts: list[AccountConfig] = []
     qos: list[QosConfig] = []
     limits: LimitsConfig = LimitsConfig()
@@ -517,6 +569,9 @@ class Config(_Strict):
 
     def partition(self, name: str) -> PartitionConfig | None:
         return next((p for p in self.partitions if p.name == name), None)
+
+    def site(self, name: str) -> SiteConfig | None:
+        return next((s for s in self.sites if s.name == name), None)
 
 
 # Environment variables that override the file: name -> (section, key).
@@ -595,6 +650,15 @@ def load_config(state_dir: str | None = None) -> Config:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise InvalidRequest(f"config {path}: partition {sorted(dup)[0]!r} is defined twice")
+    sites = [site.name for site in cfg.sites]
+    dup = {n for n in sites if sites.count(n) > 1}
+    if dup:
+        raise InvalidRequest(f"config {path}: site {sorted(dup)[0]!r} is defined twice")
+    for site in cfg.sites:
+        if site.deadline_margin_s >= site.pilot_wall_time_s:
+            raise InvalidRequest(f"config {path}: sites {site.name}: deadline_margin_s "
+                                 f"{site.deadline_margin_s} is not below pilot_wall_time_s "
+                                 f"{site.pilot_wall_time_s}")
     return cfg
 
 

@@ -191,6 +191,13 @@ def test_answers_are_what_the_document_says(tmp_path: Path) -> None:
         await call("POST", "/agent/v1/register", "/agent/v1/register", json={
             "node": "n2", "cpus": 1, "mem_mb": 100, "boot_id": "b-n2"})
         await call("DELETE", "/v1/nodes/n2", "/v1/nodes/{name}", status=200)
+        await call("POST", "/agent/v1/register", "/agent/v1/register", json={
+            "node": "p3", "cpus": 1, "mem_mb": 100, "boot_id": "b-p3", "site": "far",
+            "deadline": time.time() + 600, "batch_job": "17"})
+        sites = await call("GET", "/v1/sites", "/v1/sites")
+        assert [s["name"] for s in sites["sites"]] == ["far"]
+        await call("POST", "/agent/v1/leave", "/agent/v1/leave", json={
+            "node": "p3", "boot_id": "b-p3", "why": "idle"})
         entries = await call("GET", "/v1/audit", "/v1/audit")
         assert entries["entries"], "the calls above left no audit entry"
         await call("POST", "/v1/qos", "/v1/qos", 201, json={"name": "gold", "priority": 5})

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -45,6 +46,7 @@ from corral.agent.health import HealthCheck, HealthSettings
 from corral.agent.inventory import Inventory
 from corral.agent.launcher import TICK_S, Launcher
 from corral.agent.leaders import LeaderFinder
+from corral.agent.pilot import KILL_WAIT_S, LEAVE_CHECK_S, PilotSettings, why_leave
 from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import (
     JobFacts,
@@ -63,11 +65,13 @@ from corral.model.agent_messages import (
     MAX_MESSAGE_CHARS,
     AgentCheck,
     AgentHealth,
+    AgentLeave,
     AgentPoll,
     AgentRegister,
     AgentReport,
     problem,
 )
+from corral.model.pilots import PILOT_TOKEN_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +138,13 @@ def own_address(controller: str) -> str:
 
 
 def make_client(controller: str, cluster_key: str | None,
-                connect_s: float = REQUEST_TIMEOUT_S) -> httpx.AsyncClient:
-    """`unix:///path/to/sock` or `http(s)://host:port`."""
+                connect_s: float = REQUEST_TIMEOUT_S,
+                pilot_token: str | None = None) -> httpx.AsyncClient:
+    """`unix:///path/to/sock` or `http(s)://host:port`. A pilot presents its token
+    instead of the cluster key (docs/pilots.md)."""
     headers = {"X-Corral-Cluster-Key": cluster_key} if cluster_key else {}
+    if pilot_token:
+        headers = {PILOT_TOKEN_HEADER: pilot_token}
     timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=connect_s)
     if controller.startswith("unix://"):
         transport = httpx.AsyncHTTPTransport(uds=controller.removeprefix("unix://"))
@@ -162,7 +170,9 @@ def _machine_cpus() -> set[int]:
 class Agent:
     def __init__(self, controller: str, inventory: Inventory, spool: Path, *,
                  cluster_key: str | None = None, use_cgroups: bool = True,
-                 tick_s: float | None = None, bind_cpus: bool = True) -> None:
+                 tick_s: float | None = None, bind_cpus: bool = True,
+                 site: str | None = None, pilot: PilotSettings | None = None,
+                 pilot_token: str | None = None) -> None:
         # the controllers sharing one database: the one answering is the leader
         self.leaders = LeaderFinder(controller, spool)
         self.controller = self.leaders.url
@@ -192,6 +202,10 @@ class Agent:
         self.scripts = JobScripts(inventory.node, self._send_check)
         self.credentials = CredentialFiles(spool)  # --credential jobs' tokens
         self.sandboxes = SandboxRuns()  # jobs with sandbox files (agent/sandbox.py)
+        self.site = pilot.site if pilot is not None else site
+        self.pilot = pilot  # a pilot in a site's batch system (agent/pilot.py)
+        self.pilot_token = pilot_token
+        self._killed = False  # a pilot its batch system ends: its jobs are lost
 
     # -- life cycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -214,12 +228,14 @@ class Agent:
         alloc = self.launcher.cpu_alloc
         if alloc is not None:
             self.steps.cpus_of = lambda job_id: alloc.kernel(alloc.held.get(job_id, ()))
-        self.client = make_client(self.controller, self.cluster_key, self._connect_s())
+        self.client = self._client(self.controller)
         log.info("agent %s starting: %d CPUs, %d MiB, %d GPUs, controller %s",
                  self.inventory.node, self.inventory.cpus, self.inventory.mem_mb,
                  self.inventory.gpus, self.controller)
         loops = [asyncio.create_task(self._order_loop()),
                  asyncio.create_task(self._report_loop())]
+        if self.pilot is not None:
+            loops.append(asyncio.create_task(self._pilot_loop()))
         try:
             await self._stop.wait()
         finally:
@@ -238,7 +254,89 @@ class Agent:
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
+            loop.add_signal_handler(sig, self.stop if self.pilot is None else self._kill_pilot)
+
+    def _client(self, url: str) -> httpx.AsyncClient:
+        return make_client(url, self.cluster_key, self._connect_s(), self.pilot_token)
+
+    # -- a pilot (agent/pilot.py) --------------------------------------------------------
+    async def _pilot_loop(self) -> None:
+        """Leave when idle for the idle timeout or at the deadline: the controller
+        forgets the node unless a job was just placed on it (then run that first)."""
+        assert self.pilot is not None and self.launcher is not None
+        idle_since: float | None = time.time()
+        while not self._killed:
+            await asyncio.sleep(LEAVE_CHECK_S)
+            now = time.time()
+            busy = bool(self.launcher.running() or self.pending or self.sandboxes.busy())
+            if busy:
+                idle_since = None
+                continue
+            if idle_since is None:
+                idle_since = now
+            why = why_leave(self.pilot, now, idle_since)
+            if why is None or not self.registered:
+                continue
+            try:
+                if not await self._leave(why):  # a job came meanwhile: run it first
+                    idle_since = None
+                    continue
+            except ControllerError as exc:
+                log.warning("pilot %s could not leave (%s); retrying", self.inventory.node,
+                            exc)
+                continue
+            log.info("pilot %s leaves: %s", self.inventory.node, why)
+            self.stop()
+            return
+
+    def _kill_pilot(self) -> None:
+        """SIGTERM from the batch system (scancel, the wall time): the allocation ends,
+        and the jobs with it. They are killed and reported lost (the controller
+        requeues them as a lost node's); then the pilot exits."""
+        if self._killed:
+            return
+        self._killed = True
+        log.warning("pilot %s: terminated by its batch system; its jobs are lost",
+                    self.inventory.node)
+        task = asyncio.get_running_loop().create_task(self._end_pilot())
+        self._waiters.add(task)
+        task.add_done_callback(self._waiters.discard)
+
+    async def _end_pilot(self) -> None:
+        """The controller first marks the node ending (no job is placed here any
+        more), then hears of its jobs, killed and lost (they are requeued elsewhere),
+        and last forgets the node."""
+        assert self.launcher is not None
+        why = "ended by its batch system"
+        left = False
+        try:
+            left = await self._leave(why, ending=True)
+        except ControllerError as exc:
+            log.warning("pilot %s: could not tell the controller (%s)", self.inventory.node,
+                        exc)
+        deadline = time.monotonic() + KILL_WAIT_S
+        while self.launcher.jobs and time.monotonic() < deadline:
+            for r in self.launcher.running():
+                self.launcher.cancel(r.job_id, signal.SIGKILL, 0)
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(ControllerError, RegisterFirstError):
+            if self.pending:  # lost: the controller requeues them at once
+                await self._send_reports(timeout_s=SHUTDOWN_FLUSH_S)
+            if not left:
+                await self._leave(why, ending=True, timeout_s=SHUTDOWN_FLUSH_S)
+        self.stop()
+
+    async def _leave(self, why: str, *, ending: bool = False,
+                     timeout_s: float = REQUEST_TIMEOUT_S) -> bool:
+        """Ask the controller to forget this node: False while it has jobs here."""
+        try:
+            await self._post("/agent/v1/leave", message(
+                AgentLeave, node=self.inventory.node, boot_id=self.boot_id, why=why,
+                ending=ending), timeout_s=timeout_s)
+        except RegisterFirstError as exc:  # a job is (or was just) placed here
+            log.info("pilot %s stays for now: %s", self.inventory.node, exc)
+            return False
+        return True
 
     # -- HTTP --------------------------------------------------------------------------
     async def _post(self, path: str, body: dict[str, Any],
@@ -284,7 +382,7 @@ class Agent:
         url = self.leaders.next(resp.text if resp is not None else None)
         log.info("trying the controller at %s", url)
         self.controller = url
-        self.client = make_client(url, self.cluster_key, self._connect_s())
+        self.client = self._client(url)
         self.registered = False
         self._switched = True
         task = asyncio.get_running_loop().create_task(failed.aclose())
@@ -331,6 +429,9 @@ class Agent:
                        running=[r.to_dict() for r in self._running()],
                        finished=[r.to_dict() for r in sent.values()],
                        topology=self.topology.summary() if self.topology else None,
+                       site=self.site,
+                       deadline=self.pilot.deadline if self.pilot else None,
+                       batch_job=self.pilot.batch_job if self.pilot else "",
                        health=None if last is None else {
                            "ok": last[0], "message": last[1][:MAX_MESSAGE_CHARS]})
         data = await self._post("/agent/v1/register", body)
@@ -398,7 +499,12 @@ class Agent:
 
     def _handle_order(self, order: Order) -> None:
         assert self.launcher is not None
-        if order.kind == "launch" and order.launch is not None:
+        if order.kind == "launch" and order.launch is not None and self._killed:
+            # its pilot is ending: the job is lost here before it starts (requeued)
+            now = time.time()
+            self._on_report(JobReport(order.job_id, "CANCELLED", t_start=now, t_end=now,
+                                      run=order.launch.run, lost=True))
+        elif order.kind == "launch" and order.launch is not None:
             # A job may come back once its report has reached the controller: it was
             # requeued. The launch can overtake the report's acknowledgement, so only a
             # report of this same run makes the launch a repeat; one of an earlier run
@@ -477,6 +583,10 @@ class Agent:
 
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:
+        if self._killed and not report.lost:  # its pilot's allocation ended under it
+            report = dataclasses.replace(report, lost=True,
+                                         message="its pilot was ended by the site's "
+                                                 "batch system")
         if self.sandboxes.collect(report, self.client, self._on_report):
             return  # reported once its output files are sent
         self.credentials.remove(report.job_id)

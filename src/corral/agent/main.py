@@ -10,6 +10,7 @@ import socket
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -18,7 +19,9 @@ from corral import logs
 from corral.agent import runs
 from corral.agent.daemon import Agent
 from corral.agent.inventory import detect
+from corral.agent.pilot import PilotSettings, allocation, pilot_spool
 from corral.logs import LOG_FORMATS, LogFormat
+from corral.model.pilots import SITE_RE
 
 log = logging.getLogger("corral.agent")
 
@@ -79,11 +82,28 @@ def setup_logging(log_file: str | None, verbose: bool, log_format: LogFormat = "
 @click.option("--no-cgroups", is_flag=True, help="Use RSS monitoring even if cgroup v2 works.")
 @click.option("--no-cpu-binding", is_flag=True,
               help="Do not bind jobs to particular CPUs (docs/resources.md).")
+@click.option("--site", envvar="CORRAL_SITE", default=None,
+              help="The site this node belongs to (jobs may require or prefer it).")
+@click.option("--pilot", is_flag=True,
+              help="Run as a pilot inside a batch job (docs/pilots.md): the allocation's "
+                   "CPUs and memory, a deadline, leave when idle. Needs --site and "
+                   "--wall-time-s.")
+@click.option("--wall-time-s", type=click.IntRange(min=1), default=None,
+              help="A pilot's allocation: how long it has, from now.")
+@click.option("--deadline-margin-s", type=click.IntRange(min=0), default=30,
+              show_default=True,
+              help="A pilot takes no job that would run into this last part of it.")
+@click.option("--idle-timeout-s", type=click.FloatRange(min=0), default=300.0,
+              show_default=True, help="A pilot with nothing to run this long leaves.")
+@click.option("--pilot-token", envvar="CORRAL_PILOT_TOKEN", default=None,
+              help="A pilot's token (from its factory), instead of the cluster key.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None,
          gpus: int | None, features: str | None, spool: Path | None,
          cluster_key: str | None, log_file: str | None, log_format: LogFormat,
-         no_cgroups: bool, no_cpu_binding: bool, verbose: bool) -> None:
+         no_cgroups: bool, no_cpu_binding: bool, site: str | None, pilot: bool,
+         wall_time_s: int | None, deadline_margin_s: int, idle_timeout_s: float,
+         pilot_token: str | None, verbose: bool) -> None:
     """Run jobs on this node for a corral controller.
 
     On SIGTERM the agent stops and exits; running jobs are left running under their
@@ -97,8 +117,25 @@ def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None
             raise click.BadParameter(f"{url.strip()!r}: use unix:///path/to/sock or "
                                      f"http://host:port (comma separated for several)",
                                      param_hint="--controller")
+    if site is not None and not SITE_RE.match(site):
+        raise click.BadParameter(f"{site!r}: letters, digits, '_', '.', '-' (at most 64)",
+                                 param_hint="--site")
+    os.environ.pop("CORRAL_PILOT_TOKEN", None)  # not for the processes it starts
+    settings = None
+    if pilot:
+        if site is None or wall_time_s is None:
+            raise click.UsageError("--pilot needs --site and --wall-time-s")
+        if deadline_margin_s >= wall_time_s:
+            raise click.BadParameter(f"{deadline_margin_s}: not below --wall-time-s "
+                                     f"{wall_time_s}", param_hint="--deadline-margin-s")
+        got = allocation(os.environ)
+        cpus = cpus or got.cpus
+        mem_mb = mem_mb or got.mem_mb
+        settings = PilotSettings(site, time.time() + wall_time_s - deadline_margin_s,
+                                 idle_timeout_s, got.batch_job)
     inventory = detect(node, cpus=cpus, mem_mb=mem_mb, gpus=gpus, features=features)
-    spool_dir = spool or default_spool(inventory.node)
+    spool_dir = spool or (pilot_spool(inventory.node) if pilot
+                          else default_spool(inventory.node))
     try:
         prepare_spool(spool_dir)
         lock = runs.hold_lock(spool_dir / "agent.lock")
@@ -110,7 +147,8 @@ def main(controller: str, node: str | None, cpus: int | None, mem_mb: int | None
 
     async def serve() -> None:
         agent = Agent(controller, inventory, spool_dir, cluster_key=cluster_key,
-                      use_cgroups=not no_cgroups, bind_cpus=not no_cpu_binding)
+                      use_cgroups=not no_cgroups, bind_cpus=not no_cpu_binding,
+                      site=site, pilot=settings, pilot_token=pilot_token)
         agent.install_signal_handlers()
         await agent.run()
 

@@ -156,6 +156,10 @@ class SandboxRuns:
         self.outputs: dict[int, Launch] = {}  # job -> its launch, until its end
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def busy(self) -> bool:
+        """Files are being fetched or sent for some job."""
+        return bool(self._tasks)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)

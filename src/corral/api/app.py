@@ -28,6 +28,7 @@ from corral.api.request_ids import RequestIdMiddleware
 from corral.api.uws.routes import make_router as uws_router
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
+from corral.services.pilot_auth import PilotKeys
 from corral.services.relays import Relays
 
 
@@ -42,6 +43,7 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.tokens = TokenVerifier(ctl.cfg.auth.issuers)
     app.state.relays = Relays.of(ctl.cfg)  # (their keys read now: a bad file stops the start)
     app.state.agents = AgentService(ctl)
+    app.state.pilot_keys = PilotKeys.of(ctl.cfg)  # the sites' pilots' keys (docs/pilots.md)
     errors.install(app)
     app.add_middleware(AuditMiddleware)  # (inside: it sees the request id)
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID, in the log lines' context

@@ -14,8 +14,10 @@ from fastapi import Request
 from corral.api.oidc import TokenVerifier
 from corral.api.peercred import SCOPE_KEY
 from corral.model.errors import PermissionDenied, Unauthenticated
+from corral.model.pilots import PILOT_TOKEN_HEADER
 from corral.model.relay import RELAY_HEADER, RELAY_KEY_HEADER, RELAY_UID_HEADER
 from corral.services.identity import Caller, caller_from_uid
+from corral.services.pilot_auth import CLAIM_KEY, PilotKeys
 from corral.services.relays import Relays
 from corral.services.tokens import caller_for_claims
 
@@ -85,6 +87,11 @@ async def require_agent(request: Request) -> None:
     if uid is not None:
         if uid not in (0, os.getuid()):
             raise PermissionDenied(f"agent endpoints: uid {uid} is not the controller's")
+        return
+    pilot = request.headers.get(PILOT_TOKEN_HEADER)
+    if pilot is not None:  # a pilot: its node only (docs/pilots.md)
+        keys: PilotKeys = request.app.state.pilot_keys
+        request.scope[CLAIM_KEY] = keys.check(pilot)
         return
     if not _has_cluster_key(request):
         raise Unauthenticated("agent endpoints: missing or wrong cluster key")

@@ -275,10 +275,48 @@ class Node(_Answer):
     topology: NodeTopology | None = None  # None: not reported
     gres: dict[str, int] = {}  # generic resources other than GPUs ([[nodes]] gres)
     gres_used: dict[str, int] = {}  # what running jobs hold of them
+    site: str = ""  # its site ("": none; docs/pilots.md)
+    t_deadline: Real | None = None  # a pilot's end
+    batch_job: str = ""  # a pilot's job id in its site's batch system
 
 
 class NodeList(_Answer):
     nodes: list[Node]
+
+
+# ---- sites and pilots (docs/pilots.md) ----------------------------------------------
+class SiteNode(_Answer):
+    name: str
+    state: str
+    cpus: int
+    cpus_used: int
+    jobs: list[int]
+    pilot: bool
+    batch_job: str
+    t_deadline: Real | None
+
+
+class Site(_Answer):
+    name: str
+    batch: str | None  # slurm | sge (None: a site no pilot factory serves)
+    max_pilots: int | None
+    pilot_cpus: int | None
+    pilot_wall_time_s: int | None
+    nodes: list[SiteNode]
+    pilots: int  # nodes that are pilots
+    cpus: int
+    cpus_used: int
+    running: int  # jobs running on its nodes
+    queued: int  # waiting jobs its nodes or a new pilot of it could run
+    queued_cpus: int
+    queued_jobs: list[int]  # their ids (at most 1000)
+    ended_last_hour: int  # jobs that ended on its nodes
+    ended_total: int  # since t_counting_since (the controller's start)
+    t_counting_since: Real
+
+
+class SiteList(_Answer):
+    sites: list[Site]
 
 
 class Deleted(_Answer):

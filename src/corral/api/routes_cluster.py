@@ -19,6 +19,7 @@ from corral.api.responses import (
     PartitionList,
     Registered,
     ReservationList,
+    SiteList,
     Status,
 )
 from corral.api.responses import Reservation as ReservationAnswer
@@ -27,15 +28,19 @@ from corral.api.schemas import DrainRequest, ReservationRequest
 from corral.model.agent_messages import (
     AgentCheck,
     AgentHealth,
+    AgentLeave,
     AgentPoll,
     AgentRegister,
     AgentReport,
 )
 from corral.model.licenses import held
+from corral.model.pilots import PilotClaim
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
 from corral.services.identity import Caller
+from corral.services.pilot_auth import CLAIM_KEY, check_speaks_for
 from corral.services.reservations import Reservation
+from corral.services.sites import summary as site_summary
 from corral.services.submit import partition_nodes
 
 router = APIRouter()
@@ -142,30 +147,53 @@ async def partitions(ctl: CtlDep, caller: CallerDep) -> dict[str, Any]:
     return {"partitions": out}
 
 
+def _pilot(request: Request) -> PilotClaim | None:
+    claim: PilotClaim | None = request.scope.get(CLAIM_KEY)
+    return claim
+
+
 @router.post("/agent/v1/register", dependencies=[Depends(require_agent)],
              response_model=Registered)
-async def register(body: AgentRegister, agents: AgentsDep) -> dict[str, Any]:
+async def register(body: AgentRegister, agents: AgentsDep, request: Request) -> dict[str, Any]:
+    check_speaks_for(_pilot(request), body.node, site=body.site, deadline=body.deadline,
+                     registering=True)
     return await agents.register(body)
 
 
 @router.post("/agent/v1/poll", dependencies=[Depends(require_agent)], response_model=Orders)
-async def poll(body: AgentPoll, agents: AgentsDep) -> dict[str, Any]:
+async def poll(body: AgentPoll, agents: AgentsDep, request: Request) -> dict[str, Any]:
+    check_speaks_for(_pilot(request), body.node)
     return await agents.poll(body)
 
 
 @router.post("/agent/v1/health", dependencies=[Depends(require_agent)],
              response_model=NodeDrain)
-async def health(body: AgentHealth, agents: AgentsDep) -> dict[str, Any]:
+async def health(body: AgentHealth, agents: AgentsDep, request: Request) -> dict[str, Any]:
+    check_speaks_for(_pilot(request), body.node)
     return await agents.health(body)
 
 
 @router.post("/agent/v1/check", dependencies=[Depends(require_agent)],
              response_model=NodeDrain)
-async def check(body: AgentCheck, agents: AgentsDep) -> dict[str, Any]:
+async def check(body: AgentCheck, agents: AgentsDep, request: Request) -> dict[str, Any]:
+    check_speaks_for(_pilot(request), body.node)
     return await agents.check(body)
 
 
 @router.post("/agent/v1/report", dependencies=[Depends(require_agent)],
              response_model=Acknowledged)
-async def report(body: AgentReport, agents: AgentsDep) -> dict[str, Any]:
+async def report(body: AgentReport, agents: AgentsDep, request: Request) -> dict[str, Any]:
+    check_speaks_for(_pilot(request), body.node)
     return await agents.report(body)
+
+
+@router.post("/agent/v1/leave", dependencies=[Depends(require_agent)],
+             response_model=Acknowledged)
+async def leave(body: AgentLeave, agents: AgentsDep, request: Request) -> dict[str, Any]:
+    check_speaks_for(_pilot(request), body.node)
+    return await agents.leave(body)
+
+
+@router.get("/v1/sites", response_model=SiteList)
+async def sites(ctl: CtlDep, agents: AgentsDep, caller: CallerDep) -> dict[str, Any]:
+    return {"sites": site_summary(ctl, agents.site_ends)}

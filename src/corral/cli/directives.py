@@ -77,6 +77,10 @@ def job_options(f: F) -> F:
                      "'other.Memory >= 8000 && member(\"avx2\", other.Features)'."),
         click.option("--rank", help="A ClassAd expression: nodes where it is higher "
                      "are chosen first ('other.Cpus')."),
+        click.option("--site", help="Run only on this site's nodes and pilots "
+                     "(adds other.Site == \"NAME\" to its Requirements)."),
+        click.option("--prefer-site", "prefer_site",
+                     help="Prefer this site's nodes and pilots (its Rank)."),
         click.option("--retries", "retry_count", type=click.IntRange(0, MAX_RETRIES_LIMIT),
                      default=None, help="Run the job again up to N times when it fails "
                      "(non-zero exit, signal); at most the site's max_retries."),

@@ -111,6 +111,12 @@ def build_request(opts: dict[str, Any], *, script: str | None, argv: list[str],
     for key in ("requirements", "rank", "licenses", "gpu_type", "gres"):
         if opts.get(key):
             req[key] = opts[key]
+    if opts.get("site"):  # sites are node attributes (docs/pilots.md)
+        from corral.model.pilots import site_requirement
+        req["requirements"] = site_requirement(opts["site"], req.get("requirements"))
+    if opts.get("prefer_site"):
+        from corral.model.pilots import site_rank
+        req["rank"] = site_rank(opts["prefer_site"], req.get("rank"))
     for key in ("array", "dependency", "signal", "qos", "reservation"):
         if opts.get(key):
             req[key] = opts[key]

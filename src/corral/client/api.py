@@ -319,6 +319,11 @@ class Client:
                                              query={"name": name}, raw=True, timeout_s=300.0)
         return data
 
+    def sites(self) -> list[dict[str, Any]]:
+        """Each site's nodes and pilots, queued demand and throughput (docs/pilots.md)."""
+        sites: list[dict[str, Any]] = self.transport.request("GET", "/v1/sites")["sites"]
+        return sites
+
     def partitions(self) -> list[Partition]:
         return [Partition(p) for p in
                 self.transport.request("GET", "/v1/partitions")["partitions"]]

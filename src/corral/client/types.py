@@ -280,6 +280,9 @@ class Node(Record):
     topology: NodeTopology | None
     gres: dict[str, int]
     gres_used: dict[str, int]
+    site: str  # "": none (docs/pilots.md)
+    t_deadline: float | None  # a pilot's end
+    batch_job: str  # a pilot's job id in its site's batch system
 
 
 class Reservation(Record):

@@ -100,6 +100,12 @@ class AgentRegister(_Message):
     finished: list[AgentJobReport] = []  # reports the agent still holds
     health: AgentVerdict | None = None  # the health check's latest verdict, if any
     topology: AgentTopology | None = None  # None: an agent that does not say
+    # the site it belongs to (None: none); a pilot's deadline (the end of its
+    # allocation, epoch seconds) and its job id in the site's batch system
+    site: Annotated[Text, Field(max_length=64, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")] \
+        | None = None
+    deadline: Epoch | None = None
+    batch_job: Annotated[Text, Field(max_length=255)] = ""
 
 
 class AgentPoll(_Message):
@@ -127,6 +133,18 @@ class AgentCheck(_Message):
     job_id: JobId
     run: Run = 0
     message: Line = ""
+
+
+class AgentLeave(_Message):
+    """A pilot with nothing to run leaves: the node is forgotten unless a job was
+    given to it meanwhile (docs/pilots.md)."""
+
+    node: NodeName
+    boot_id: BootId = ""
+    why: Line = ""
+    # its allocation is ending (the batch system ends it): it takes no job from now
+    # on, even if it cannot leave yet (its jobs' reports are on their way)
+    ending: bool = False
 
 
 class AgentReport(_Message):

@@ -35,6 +35,11 @@ class Node:
     # generic resources other than GPUs (`[[nodes]] gres`), and what running jobs hold
     gres: dict[str, int] = field(default_factory=dict)
     gres_used: dict[str, int] = field(default_factory=dict)
+    # the site it belongs to ("": none), and for a pilot (docs/pilots.md) the end of its
+    # allocation: no job whose time limit reaches past it starts here
+    site: str = ""
+    t_deadline: float | None = None
+    batch_job: str = ""  # a pilot's job id in its site's batch system
 
     @property
     def state(self) -> NodeState:
@@ -66,4 +71,7 @@ class Node:
             "topology": self.topology,
             "gres": dict(sorted(self.gres.items())),
             "gres_used": dict(sorted(self.gres_used.items())),
+            "site": self.site,
+            "t_deadline": self.t_deadline,
+            "batch_job": self.batch_job,
         }

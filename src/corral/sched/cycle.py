@@ -89,6 +89,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     def hold(job: PendingView, reason: str, t: float | None = None) -> None:
         pending[job.job_id] = PendingInfo(job.job_id, reason, prio[job.job_id], t)
 
+    ending = [(n.name, n.t_deadline) for n in snapshot.nodes if n.t_deadline < INF]
     for job in snapshot.pending:
         part = parts.get(job.partition)
         f = score(
@@ -126,6 +127,13 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             if not node_names:
                 hold(job, Reason.BAD_CONSTRAINTS)
                 continue
+        if ending:  # pilots: only those that outlive the job's time limit
+            short = {name for name, t in ending if now + limit > t}
+            if short and node_names & short:
+                node_names = node_names - short
+                if len(node_names) < job.nodes:
+                    hold(job, Reason.NODE_DEADLINE)
+                    continue
         window = None
         if job.reservation is not None:
             r = resvs.get(job.reservation)

@@ -26,6 +26,8 @@ class NodeView:
     # generic resources (name, count), sorted by name: the node's, and free now
     gres: tuple[tuple[str, int], ...] = ()
     gres_free: tuple[tuple[str, int], ...] = ()
+    # a pilot's end (docs/pilots.md): jobs that would still run then do not start here
+    t_deadline: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,9 @@ class Reason:
     PREEMPTING = "Preempting"  # lower-tier jobs are being stopped to make room
     SCHEDULING_FAILED = "SchedulingFailed"  # made a cycle raise: held until released
     LICENSES = "Licenses"  # waits for cluster-wide licenses others hold
+    # the nodes it could use are pilots that end before its time limit would (a new
+    # pilot, or one that ends later, will take it)
+    NODE_DEADLINE = "NodeDeadline"
     # set by the controller before a job reaches the core
     DEPENDENCY = "Dependency"  # waits for the jobs it depends on
     DEPENDENCY_NEVER = "DependencyNeverSatisfied"  # they ended so that it never can

@@ -16,6 +16,7 @@ from corral.model.agent_messages import (
     AgentCheck,
     AgentHealth,
     AgentJobReport,
+    AgentLeave,
     AgentPoll,
     AgentRegister,
     AgentReport,
@@ -23,6 +24,7 @@ from corral.model.agent_messages import (
 )
 from corral.model.bounds import check_node
 from corral.model.errors import Conflict, InvalidRequest
+from corral.model.event import EventKind
 from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
@@ -34,6 +36,8 @@ from corral.services.intents import clear_intent
 from corral.services.launch import launch_order
 from corral.services.leases import heartbeat_s, lose_job
 from corral.services.retries import failed_run_note, retry_failed_run, retry_or_end
+from corral.services.sites import SiteThroughput
+from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 
 log = logging.getLogger("corral.agents")
@@ -74,6 +78,7 @@ class AgentService:
         # per node, by job id: launch orders until the node shows their job
         self._launches: dict[str, dict[int, LaunchMark]] = {}
         self._prolog_failed: dict[int, str] = {}  # job -> why it is killed for a retry
+        self.site_ends = SiteThroughput()  # jobs ended per site (services/sites.py)
 
     def _node(self, name: str, boot_id: str) -> Node:
         node = self.ctl.nodes.get(name)
@@ -103,6 +108,9 @@ class AgentService:
         node.gres = node_gres(ctl.cfg).get(name, {})
         node.gpu_numa = gpu_domains(ctl.cfg, name, msg.gpus,
                                     msg.topology.gpu_numa if msg.topology else [])
+        node.site = msg.site or ""
+        node.t_deadline = msg.deadline
+        node.batch_job = msg.batch_job
         node.t_last_seen = now
         ctl.leases.heard(name)
         boot = msg.boot_id
@@ -162,6 +170,37 @@ class AgentService:
         return {"heartbeat_s": heartbeat_s(lease_s), "lease_s": lease_s,
                 "agent": ctl.cfg.agent.model_dump(), "epoch": ctl.writer.epoch,
                 "orders": self._hand_out(name, ctl.orders.take(name))}
+
+    async def leave(self, msg: AgentLeave) -> dict[str, Any]:
+        """A pilot leaves (docs/pilots.md): its node is forgotten, unless a job was
+        placed on it meanwhile (409: the pilot runs it and tries again later)."""
+        ctl = self.ctl
+        name = msg.node
+        node = self._node(name, msg.boot_id)
+        if msg.ending and not node.drain:  # not a job more (in memory: it goes soon)
+            node.drain, node.drain_by = True, "pilot"
+            node.drain_reason = msg.why or "its allocation ends"
+            log.info("node %s: ending, takes no more jobs: %s", name, node.drain_reason,
+                     extra=log_ids(node=name))
+        if node.jobs:
+            held = ", ".join(str(j) for j in sorted(node.jobs)[:10])
+            raise Conflict(f"node {name}: has job(s) {held}; run them first")
+        del ctl.nodes[name]
+        ctl.node_boot.pop(name, None)
+        ctl.node_address.pop(name, None)
+        ctl.orders.drop(name)
+        self._launches.pop(name, None)
+        self._polls.pop(name, None)
+        log.info("node %s left: %s", name, msg.why or "idle", extra=log_ids(node=name))
+
+        def op(conn: Connection) -> None:
+            store_nodes.delete_node(conn, name)
+            store_events.append_event(conn, None, time.time(), EventKind.NODE,
+                                      data={"node": name, "left": True, "site": node.site,
+                                            "why": msg.why})
+        await ctl.persist(op)
+        ctl.kick()
+        return {"ok": True}
 
     async def poll(self, msg: AgentPoll) -> dict[str, Any]:
         name = msg.node
@@ -330,6 +369,9 @@ class AgentService:
             # what the agent says went wrong (it could not start the job…) is the reason
             job.reason = r.message[:MAX_REASON_CHARS] or "None"
             job.intent = None
+            where = ctl.nodes.get(node)
+            if where is not None:
+                self.site_ends.ended(where.site, job.t_end)
             ctl.release_resources(job)
             ops.append(ctl.change(job, state, data={
                 "node": node, "exit_code": job.exit_code, "signal": job.signal,

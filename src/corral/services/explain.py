@@ -109,6 +109,12 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
                 "admit it, or is shorter than its time limit."]
     if reason == Reason.LICENSES and job.spec.licenses:
         return _license_lines(ctl, job)
+    if reason == Reason.NODE_DEADLINE:
+        left = [f"{n.name} ({max(0, int(n.t_deadline - time.time()))} s left)"
+                for n in ctl.nodes.values() if n.t_deadline is not None]
+        return [f"Its time limit ({format_duration_s(job.time_limit_s)}) is longer than what "
+                f"the pilots it could use have left: {', '.join(left[:10]) or 'none'}; it "
+                "waits for a pilot that lives long enough (docs/pilots.md)."]
     if reason.startswith(("Max", "QOSMax")):
         return [f"Its owner is at the {reason} limit (set by the site); it starts when "
                 "enough of their running jobs end."]

@@ -18,7 +18,7 @@ import platform
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from corral.config import Config
+from corral.config import Config, SiteConfig
 from corral.lang.classads import AttrValue, holds, make_ad, parse_expr, rank_of, unmet_clause
 from corral.model.errors import Infeasible
 from corral.model.job import Job, JobSpec
@@ -66,6 +66,8 @@ def node_attrs(node: Node, partitions: list[str], site: Mapping[str, AttrValue],
         "GlueCEStateFreeCPUs": node.cpus - used_c,
         "GlueCEStateEstimatedResponseTime": 0 if used_c == 0 else 60,
         "GlueCEPolicyMaxWallClockTime": wall_min, "GlueCEPolicyMaxCPUTime": wall_min,
+        # its site (docs/pilots.md): other.Site == "x" requires it
+        "Site": node.site, "Pilot": node.t_deadline is not None,
     }
     attrs.update(site)
     return attrs
@@ -162,7 +164,7 @@ class Matchmaker:
         for n in nodes:
             seen.add(n.name)
             fp = (n.cpus, n.mem_mb, n.gpus, n.features, n.cpus_used, n.mem_mb_used,
-                  n.gpus_used, n.reachable, n.drain)
+                  n.gpus_used, n.reachable, n.drain, n.site, n.t_deadline is None)
             if self._fingerprint.get(n.name) != fp:
                 self._fingerprint[n.name] = fp
                 self._ads[n.name] = _ad(self.cfg, self._site, n)
@@ -247,3 +249,47 @@ def explain_lines(match: Matchmaker | None, job: Job) -> list[str]:
         return [f"No node meets its requirement {clause!r} now "
                 f"(Requirements = {job.spec.requirements})."]
     return [f"No node meets all of its Requirements at once ({job.spec.requirements})."]
+
+
+def pilot_prototype(site: SiteConfig) -> Node:
+    """A pilot of the site as it would register (idle): what a job's Requirements are
+    judged on before any pilot of the site exists (at submit, and for the site's
+    demand). Its name cannot be a real node's."""
+    return Node(name=f"{site.name}:pilot", cpus=site.pilot_cpus, mem_mb=site.pilot_mem_mb,
+                reachable=True, site=site.name, t_deadline=float(site.pilot_wall_time_s))
+
+
+def pilot_could_run(cfg: Config, site: SiteConfig, jobs: Iterable[Job]) -> list[Job]:
+    """The jobs a new pilot of the site could run: one node, no GPUs or features, of
+    a pilot's size, a time limit within a pilot's life, in a partition that takes
+    every node, and Requirements that hold on the pilot's ad."""
+    proto = pilot_prototype(site)
+    open_parts = {p.name for p in cfg.partitions if p.nodes == "ALL"}
+    parts = [p.name for p in cfg.partitions if p.nodes == "ALL"]
+    ad = make_ad(node_attrs(proto, parts, {}, idle=True))
+    verdicts: dict[tuple[Any, ...], bool] = {}
+    out = []
+    for job in jobs:
+        spec = job.spec
+        if (spec.nodes != 1 or spec.gpus_per_node or spec.features or spec.nodelist
+                or job.partition not in open_parts
+                or spec.cpus_per_node > site.pilot_cpus
+                or (job.mem_mb_per_node or 0) > site.pilot_mem_mb
+                or not 0 < job.time_limit_s <= site.pilot_time_s):
+            continue
+        if spec.requirements:
+            key = (spec.requirements, job.partition, spec.cpus_per_node, job.mem_mb_per_node)
+            ok = verdicts.get(key)
+            if ok is None:
+                try:
+                    expr = parse_expr("requirements", spec.requirements)
+                except Exception:
+                    ok = False
+                else:
+                    my = make_ad(job_attrs(spec, job.partition, job.mem_mb_per_node))
+                    ok = holds(expr, my, ad)
+                verdicts[key] = ok
+            if not ok:
+                continue
+        out.append(job)
+    return out

@@ -130,6 +130,7 @@ class Scheduler:
                 mem_mb_free=n.mem_mb - n.mem_mb_used, gpus_free=n.gpus - n.gpus_used,
                 available=n.reachable and not n.drain,
                 gres=tuple(sorted(n.gres.items())), gres_free=gres.free(n),
+                t_deadline=n.t_deadline if n.t_deadline is not None else math.inf,
             )
             for n in ctl.nodes.values()
         )

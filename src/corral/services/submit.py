@@ -24,7 +24,7 @@ from corral.model.sandbox import check_lists
 from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.sched.constraint import compile_constraint
 from corral.services.gres import having as having_gres
-from corral.services.matchmaking import check_requirements
+from corral.services.matchmaking import check_requirements, pilot_prototype
 
 MAX_NAME_LEN = 200
 MAX_SCRIPT_BYTES = 4 * 1024 * 1024
@@ -89,7 +89,8 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     """Check a spec against the configuration and the known nodes."""
     validate_spec(spec)
     check_lists(spec.input_sandbox, spec.output_sandbox)  # (their files: the API's)
-    nodes = list(nodes)
+    # the sites' pilots count as nodes before any has come (docs/pilots.md)
+    nodes = [*nodes, *(pilot_prototype(site) for site in cfg.sites)]
     if spec.gres is not None:
         spec = dataclasses.replace(spec, gres=format_gres(parse_gres(spec.gres)))
     if spec.licenses is not None:

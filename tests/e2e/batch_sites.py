@@ -1,0 +1,97 @@
+"""Real batch systems on this machine for the pilot tests (docs/pilots.md): a private
+one-node Slurm and a private Grid Engine cell, from Debian's packages, on loopback
+with free ports, every file under a directory of their own (as ../shared/peers sets
+them up). tests/e2e/data/sites/{slurm,sge}.sh do the work."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data" / "sites"
+SLURM_PROGRAMS = ("slurmctld", "slurmd", "sbatch", "squeue", "scancel", "munged")
+SGE_PROGRAMS = ("/usr/sbin/sge_qmaster", "/usr/sbin/sge_execd", "qsub", "qstat", "qdel",
+                "qconf")
+
+
+def missing_programs() -> list[str]:
+    """The Slurm and Grid Engine programs this machine lacks (scripts/install-test-deps
+    installs them)."""
+    return [p for p in (*SLURM_PROGRAMS, *SGE_PROGRAMS)
+            if not (os.access(p, os.X_OK) if p.startswith("/") else shutil.which(p))]
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class BatchSite:
+    kind: str  # slurm | sge
+    root: Path
+    env: dict[str, str]  # what its commands need
+    cell: str = ""
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(argv), env={**os.environ, **self.env}, capture_output=True,
+                              text=True, timeout=60)
+
+    def queue(self) -> dict[str, str]:
+        """The batch system's jobs now: id -> its name (Slurm) or state (SGE)."""
+        if self.kind == "slurm":
+            out = self.run("squeue", "--noheader", "--format=%i %j").stdout
+        else:
+            out = self.run("qstat", "-u", "*").stdout
+        found = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit():
+                found[parts[0]] = parts[1] if self.kind == "slurm" else parts[4]
+        return found
+
+    def down(self) -> None:
+        script = DATA / f"{self.kind}.sh"
+        args = [str(script), "down", str(self.root)] + ([self.cell] if self.cell else [])
+        subprocess.run(args, capture_output=True, timeout=120)
+
+
+def slurm_site(root: Path, cpus: int) -> BatchSite:
+    ctld, slurmd = free_ports(2)
+    root.mkdir(parents=True, exist_ok=True)
+    site = BatchSite("slurm", root, {"SLURM_CONF": str(root / "etc" / "slurm.conf")})
+    proc = subprocess.run([str(DATA / "slurm.sh"), "up", str(root), str(ctld), str(slurmd),
+                           str(cpus)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        site.down()
+        raise AssertionError(f"slurm did not start: {proc.stderr}{proc.stdout}")
+    return site
+
+
+def sge_site(root: Path, slots: int) -> BatchSite:
+    qmaster, execd = free_ports(2)
+    cell = f"corral{secrets.token_hex(3)}"
+    root.mkdir(parents=True, exist_ok=True)
+    site = BatchSite("sge", root, {"SGE_ROOT": "/var/lib/gridengine", "SGE_CELL": cell,
+                                   "SGE_QMASTER_PORT": str(qmaster),
+                                   "SGE_EXECD_PORT": str(execd)}, cell=cell)
+    proc = subprocess.run([str(DATA / "sge.sh"), "up", str(root), cell, str(qmaster),
+                           str(execd), str(slots)], capture_output=True, text=True,
+                          timeout=180)
+    if proc.returncode != 0:
+        site.down()
+        raise AssertionError(f"grid engine did not start: {proc.stderr}{proc.stdout}")
+    return site
