@@ -178,6 +178,42 @@ async def _workload(ctx: Ctx) -> None:
     x = await _submit(ctx, t_begin=time.time() + 3600)
     await _ok(await ctx.user.post(f"/v1/jobs/{x}/cancel"))
     await _submit(ctx, hold=True)
+    # submits through the one submit command (services/submission.py): a batch (a held
+    # job, an array left waiting, one with an idempotency key, one the site's filter
+    # amends, one it refuses, one too big), a retry of the key, a job submitted for
+    # another user, one the filter amends alone
+    later = time.time() + 3600
+    batch = await _ok(await ctx.user.post("/v1/jobs:batch", json={"jobs": [
+        {**_BODY, "name": "b-held", "hold": True},
+        {**_BODY, "name": "b-array", "array": "0-3", "t_begin": later},
+        {**_BODY, "name": "b-key", "t_begin": later, "idempotency_key": "replay-k1"},
+        {**_BODY, "name": "amend-me", "hold": True},
+        {**_BODY, "name": "refuse-me"},
+        {**_BODY, "name": "b-big", "cpus_per_node": 64}]}))
+    assert (batch["accepted"], batch["refused"]) == (4, 2), batch
+    keyed = batch["results"][2]["id"]
+    again = await _ok(await ctx.user.post("/v1/jobs", json={
+        **_BODY, "name": "b-key", "t_begin": later, "idempotency_key": "replay-k1"}))
+    assert again["id"] == keyed
+    amended = await ctx.job(batch["results"][3]["id"])
+    assert (amended["name"], amended["spec"]["nice"]) == ("amended", 7)
+    other = await _submit(ctx, user="nobody", hold=True)
+    assert (await ctx.job(other))["user"] == "nobody"
+    await _submit(ctx, name="amend-me", t_begin=later)
+
+
+_BODY = {"working_dir": "/tmp", "argv": ["true"]}
+# the site's submit filter (services/submit_filter.py): amends or refuses by name
+FILTER = """
+import dataclasses
+
+def check(caller, spec):
+    if spec.name == "refuse-me":
+        return "not here"
+    if spec.name == "amend-me":
+        return dataclasses.replace(spec, name="amended", nice=7)
+    return None
+"""
 
 
 async def _ended_together(ctx: Ctx, ids: list[int]) -> None:
@@ -225,9 +261,11 @@ def _compare(ctx: Ctx, state: ClusterState) -> list[str]:
             problems += _differences(f"rest {array_id} (store)", rest.template,
                                      rests[array_id], REST_FIELDS)
         held = ctx.ctl.arrays.rests.get(array_id)
-        if held is not None:
+        if held is not None:  # a waiting rest's reason and priority: as a job's
+            fields = REST_FIELDS if rest.template.state != JobState.PENDING else \
+                tuple(f for f in REST_FIELDS if f not in SCHED_FIELDS)
             problems += _differences(f"rest {array_id} (live)", rest.template,
-                                     held.template, REST_FIELDS)
+                                     held.template, fields)
     return problems
 
 
@@ -255,6 +293,10 @@ def test_replaying_the_event_log_gives_the_live_state(tmp_path: Path, backend: s
         assert any(j.restarts >= 1 for j in state.jobs.values())
         assert any(j.retries == 1 for j in state.jobs.values())
         assert EventKind.SIGNAL in kinds
-        assert state.rests and all(str(r.template.state) == "CANCELLED"
-                                   for r in state.rests.values())
-    run(tmp_path, CONFIG, {"n1": {"cpus": 4}}, scenario, backend=backend)
+        assert {str(r.template.state) for r in state.rests.values()} == {"CANCELLED",
+                                                                           "PENDING"}
+        assert {"amended", "b-held", "b-key"} <= {j.spec.name for j in state.jobs.values()}
+        assert any(j.user == "nobody" for j in state.jobs.values())
+    (tmp_path / "filter.py").write_text(FILTER)
+    config = f'[controller]\nsubmit_filter = "{tmp_path}/filter.py:check"\n{CONFIG}'
+    run(tmp_path, config, {"n1": {"cpus": 4}}, scenario, backend=backend)

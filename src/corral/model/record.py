@@ -86,6 +86,12 @@ def image(job: Job, *, spec: bool = True) -> dict[str, Any]:
     return d
 
 
+def submit_data(job: Job) -> dict[str, Any]:
+    """A submit event's data: the spec at the top level, the rest of the job's row under
+    "set" (services/state.py applies it; services/submission.py builds it)."""
+    return {**spec_dict(job.spec), "set": image(job, spec=False)}
+
+
 def job_from_image(job_id: int, values: Mapping[str, Any]) -> Job:
     """A job as an image describes it (an image from `image`)."""
     kw = {name: decode_value(name, values[name]) for name in IMAGE_FIELDS if name in values}

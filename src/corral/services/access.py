@@ -20,7 +20,7 @@ Every use case that reads a job, acts on one, or changes the cluster asks here
 from __future__ import annotations
 
 import pwd
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from corral.model.errors import InvalidRequest, NotFound
@@ -30,6 +30,19 @@ from corral.model.job import Job, JobSpec
 from corral.model.units import UNLIMITED_S, format_duration_s
 from corral.services.authz import Action, allows, authorize
 from corral.services.identity import Caller, RolePolicy, local_caller
+
+# A user named in a request (a name or a uid) -> that user as a caller.
+UserLookup = Callable[[str, RolePolicy], Caller]
+
+
+def local_user(user: str, policy: RolePolicy) -> Caller:
+    """A user of this system's account database (a name or a uid)."""
+    try:
+        pw = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
+    except (KeyError, ValueError, OverflowError):  # unknown, or no uid of any user
+        raise InvalidRequest(f"user: no such user {user!r}") from None
+    return local_caller(pw.pw_uid, pw.pw_name, pw.pw_gid, policy)
+
 
 # The spec fields only the owner and administrators may read.
 PRIVATE_SPEC_FIELDS = ("script", "environment", "argv", "jdl")
@@ -146,16 +159,14 @@ class Access:
                       f"{format_duration_s(job.time_limit_s)}")
 
     @staticmethod
-    def submit_owner(caller: Caller, user: str | None, policy: RolePolicy) -> Caller:
-        """The owner of a submission: the caller, or (for an administrator) another user."""
+    def submit_owner(caller: Caller, user: str | None, policy: RolePolicy,
+                     lookup: UserLookup | None = None) -> Caller:
+        """The owner of a submission: the caller, or (for an administrator) another
+        user, found by `lookup` (default: the system's account database)."""
         if user is None or user in (caller.user, str(caller.uid)):
             return caller
         authorize(caller, Action.SUBMIT_AS, what=f"user: submit as {user!r}")
-        try:
-            pw = pwd.getpwnam(user) if not user.isdigit() else pwd.getpwuid(int(user))
-        except (KeyError, ValueError, OverflowError):  # unknown, or no uid of any user
-            raise InvalidRequest(f"user: no such user {user!r}") from None
-        return local_caller(pw.pw_uid, pw.pw_name, pw.pw_gid, policy)
+        return (lookup or local_user)(user, policy)
 
     # ---- the cluster ---------------------------------------------------------------
     @staticmethod

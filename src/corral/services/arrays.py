@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from corral.model.arrays import ArrayRest, ArraySpec, task_job_id
+from corral.model.arrays import ArrayRest
 from corral.model.errors import Conflict, NotFound
 from corral.model.event import EventKind
 from corral.model.intent import StopIntent
@@ -69,24 +69,10 @@ class Arrays:
         if k < len(self._ids) and self._ids[k] == rest.id:
             del self._ids[k]
 
-    async def submit(self, tmpl: Job, arr: ArraySpec,
-                     then: Callable[[Connection, int, int], None] | None = None) -> list[int]:
-        """Queue an array: one row, whatever its size; returns the tasks' job ids.
-        `then(conn, first id, tasks)` runs in the same transaction."""
-        n = len(arr.task_ids)
-        tmpl.array_job_id = None  # set below, once the id is known
-
-        def op(conn: Connection) -> int:
-            copy = dataclasses.replace(tmpl)
-            first = store_arrays.insert_array(conn, copy, n)
-            if then is not None:
-                then(conn, first, n)
-            return first
-
-        first: int = await self.ctl.persist(op)
-        tmpl.id = tmpl.array_job_id = first
+    def added(self, tmpl: Job, tasks: int) -> None:
+        """A submitted array's rest, as its submit event was applied (services/state.py):
+        one record for all its tasks until they start."""
         self._add(ArrayRest(tmpl))
-        return [task_job_id(first, n, i) for i in range(n)]
 
     # ---- reads ----------------------------------------------------------------------
     def find(self, job_id: int) -> tuple[ArrayRest, int] | None:

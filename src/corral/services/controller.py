@@ -19,17 +19,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from corral.config import Config
-from corral.model.arrays import ArrayRest, parse_array_cached
+from corral.model.arrays import ArrayRest
 from corral.model.deps import parse_dependency
 from corral.model.errors import NotFound
 from corral.model.event import Event
 from corral.model.gpus import choose as choose_gpus
-from corral.model.intent import StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.signals import parse_signal_spec
 from corral.model.states import JobState
-from corral.services import gres, node_checks
+from corral.services import gres, node_checks, submission
 from corral.services.access import Access
 from corral.services.accounting import Accounting
 from corral.services.arrays import Arrays
@@ -42,18 +41,15 @@ from corral.services.dependencies import Dependencies
 from corral.services.gres import node_gres
 from corral.services.idempotency import IdempotentSubmit, SubmitKey
 from corral.services.identity import Caller, RolePolicy
-from corral.services.intents import set_intent
 from corral.services.jobtable import JobTable
 from corral.services.leases import Leases, expire
-from corral.services.limits import check_at_submit
 from corral.services.orders import OrderBook
 from corral.services.reservations import Reservations
-from corral.services.runtime import Runtime
+from corral.services.runtime import Runtime, SubmitBatches
 from corral.services.scheduling import Scheduler
 from corral.services.snapshot import Publisher
 from corral.services.state import ClusterState
 from corral.services.steps import Steps
-from corral.services.submit import resolve
 from corral.services.submit_filter import SubmitFilter
 from corral.services.usage import Usage
 from corral.services.uws.jobs import UwsJobs
@@ -76,6 +72,7 @@ class Controller(Runtime, JobControl):
         self.idempotent = IdempotentSubmit(self)
         self.submit_filter = SubmitFilter(cfg.controller.submit_filter)
         self.writer = Writer(engine)
+        self.submits = SubmitBatches()  # jobs submitted together: one insert
         self.jobs = JobTable()
         # the jobs as services/state.py's plain state: applied events move them
         self.state = ClusterState(jobs=self.jobs, on_move=self.jobs.restate)
@@ -111,6 +108,8 @@ class Controller(Runtime, JobControl):
         self.audit = AuditTrail(self.writer, self.counters)  # (api/audit.py)
         self.credentials = Credentials(self)  # jobs' renewed tokens (--credential)
         self.uws = UwsJobs(self)  # the IVOA UWS job list's jobs (docs/uws.md)
+        self.submit_site = self._submit_site()
+        self.state.on_rest = self.arrays.added  # a submitted array's rest
 
     # ---- life cycle -------------------------------------------------------
     async def start(self) -> None:
@@ -250,55 +249,38 @@ class Controller(Runtime, JobControl):
     async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None, *,
                      key: SubmitKey | None = None) -> list[int]:
         """Queue a job (or every task of an array); returns the new ids once durable.
-        With `key` (services/idempotency.py), it is stored in the same transaction."""
-        owner = self.access.submit_owner(caller, user, self.roles)
-        self.access.check_submit(caller, spec)
-        self.credentials.check_submit(owner.uid, owner.user, spec)
-        spec = self.submit_filter.apply(caller, spec)  # the site's: may refuse or amend
-        res = self.assoc.admit(caller, owner.user, resolve(spec, self.cfg, self.nodes.values()))
-        part = self.cfg.partition(res.partition)
-        assert part is not None  # resolve() found it
-        check_at_submit(self.cfg, part, res.spec, owner.user, owner.uid)
-        arr = parse_array_cached(spec.array) if spec.array else None
-        if spec.signal:
-            parse_signal_spec(spec.signal)
-        if spec.dependency:
-            await self.deps.check_targets(spec.dependency)
-        if res.spec.qos:
-            self.assoc.check_qos(res.spec.qos)
-        if spec.reservation:
-            self.reservations.check_usable(spec.reservation, owner.user, res.spec.account)
+        With `key` (services/idempotency.py), it is stored in the same transaction.
+        The submit command (services/submission.py) decides; this gathers what it
+        reads from the store first, and runs what it decided."""
+        if spec.dependency:  # the named jobs that are no longer in memory
+            await self.deps.load_targets(spec.dependency)
         t_submit = time.time()
-        job = Job(
-            id=0, spec=res.spec, user=owner.user, uid=owner.uid, gid=owner.gid,
-            state=JobState.HELD if spec.hold else JobState.PENDING,
-            t_submit=t_submit, partition=res.partition, time_limit_s=res.time_limit_s,
-            mem_mb_per_node=res.mem_mb_per_node,
-        )
-        if spec.hold:
-            set_intent(job, StopIntent.HOLD_USER)
+        sub = submission.submit(self.state, self.rules, caller,
+                                submission.Submission(spec, user), t_submit, self.submit_site)
 
         def record(conn: Connection, first: int, tasks: int) -> None:
             if key is not None:  # in the same transaction (services/idempotency.py)
                 store_submit_keys.record_key(conn, caller.uid, key.key, first, tasks,
                                              key.digest, t_submit)
 
-        if arr is not None:  # one record for all its tasks until they start
-            ids = await self.arrays.submit(job, arr, then=record)
-        else:
-            def op(conn: Connection) -> int:
-                job_id = store_jobs.insert_job(conn, job)
-                record(conn, job_id, 1)
-                return job_id
-            ids = [await self.persist(op)]
-            job.id = ids[0]
-            self.jobs[job.id] = job
+        ids = await self.run_submit(sub, then=record if key is not None else None)
+        if sub.job.spec.credential:  # (now that the job is queued) renewed when due
+            self.credentials.renew_soon(sub.owner.uid)
         self.counters["jobs_submitted"] += len(ids)
-        log.info("job %d submitted by %s to %s%s", ids[0], owner.user, res.partition,
-                 f" ({len(ids)} tasks)" if arr is not None else "",
+        log.info("job %d submitted by %s to %s%s", ids[0], sub.owner.user,
+                 sub.job.partition, f" ({len(ids)} tasks)" if sub.tasks else "",
                  extra={"job_id": ids[0]})
         self.kick()
         return ids
+
+    def _submit_site(self) -> submission.SubmitSite:
+        """What the submit command reads besides the state (services/submission.py):
+        live views of the nodes, the associations, the credentials, the dependencies."""
+        return submission.SubmitSite(
+            cfg=self.cfg, nodes=self.nodes.values(), roles=self.roles,
+            submit_filter=self.submit_filter.apply, admit=self.assoc.admit,
+            check_qos=self.assoc.check_qos, has_credential=self.credentials.holds,
+            dependency_target=self.deps.known)
 
     # ---- jobs: reads (what each caller may see: services/access.py) ---------------
     def list_jobs(self, caller: Caller, *, users: Iterable[str] = (),

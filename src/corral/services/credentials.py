@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral.model.errors import InvalidRequest, NotFound, PermissionDenied, Unauthenticated
 from corral.model.event import EventKind
-from corral.model.job import Job, JobSpec
+from corral.model.job import Job
 from corral.model.states import JobState
 from corral.services.identity import Caller
 from corral.services.provider import ProviderClient, Refused, claims_of
@@ -119,17 +119,16 @@ class Credentials:
         found = [c for c in self.active.values() if c.uid == uid]
         return max(found, key=lambda c: c.id) if found else None
 
-    def check_submit(self, owner_uid: int, owner: str, spec: JobSpec) -> None:
-        if not spec.credential:
-            return
+    def holds(self, owner_uid: int) -> bool:
+        """Whether a sign-in of this user is kept (a job may ask for a credential)."""
+        return self.current(owner_uid) is not None
+
+    def renew_soon(self, owner_uid: int) -> None:
+        """A job asking for a credential was queued: renewed from the next tick on, if
+        it is due."""
         c = self.current(owner_uid)
         if c is not None:
-            c.retry_at = 0.0  # renewed from the next tick on, if it is due
-        else:
-            raise InvalidRequest(
-                f"credential: the controller holds no sign-in of {owner} to give the job: "
-                f"submit it with 'corral submit --credential' over https after "
-                f"'corral login' (the client hands its sign-in over)")
+            c.retry_at = 0.0
 
     def _token(self, c: Credential) -> tuple[str, float] | None:
         sealed = c.row.get("access_sealed")

@@ -24,7 +24,7 @@ from corral.model.deps import (
     evaluate_one,
     parse_dependency,
 )
-from corral.model.errors import InvalidRequest
+from corral.model.errors import CorralError
 from corral.model.job import Job
 from corral.store import arrays as store_arrays
 from corral.store import jobs as store_jobs
@@ -149,13 +149,18 @@ class Dependencies:
                 if job.id not in tasks:
                     tasks.append(job.id)
 
-    async def check_targets(self, text: str) -> None:
-        """At submit: every named job must exist."""
-        deps = parse_dependency(text)
+    async def load_targets(self, text: str) -> None:
+        """Before a submit is decided: the facts of the jobs its dependency names that
+        are not in memory, from the store (a text that does not parse is left for the
+        submit command to refuse in its turn)."""
+        try:
+            deps = parse_dependency(text)
+        except CorralError:
+            return
         missing = self.missing(deps)
         if missing:
             await self.ctl.writer.read(lambda conn: self.load(conn, missing))
-        for dep in deps:
-            for t in dep.targets:
-                if self.target_facts(t) is None:
-                    raise InvalidRequest(f"dependency: job {t} does not exist")
+
+    def known(self, target: Target) -> bool:
+        """Whether some job is named by the target (services/submission.py)."""
+        return self.target_facts(target) is not None

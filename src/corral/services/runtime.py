@@ -5,14 +5,18 @@ writer and the order book. Every change of a job goes through here: its event is
 built (services/state.py's job_event, or a command handler's in
 services/commands.py), applied with the one `apply` that replay uses, and handed
 to the group-commit writer with the job's row; a command's agent orders are sent
-once its events are durable (docs/adr/0003-events-and-apply.md).
+once its events are durable (docs/adr/0003-events-and-apply.md). A submit
+(services/submission.py) is the one command applied after its commit: the store
+gives the new job its id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from corral.logs import log_ids
+from corral.model.arrays import task_job_id
 from corral.model.event import Event, EventKind
 from corral.model.job import Job
 from corral.model.states import JobState, check_job_transition
@@ -28,6 +33,8 @@ from corral.services.jobtable import JobTable
 from corral.services.orders import OrderBook
 from corral.services.state import ClusterState, apply_job, job_event, with_unrecorded
 from corral.services.state import apply as state_apply
+from corral.services.submission import Submitted
+from corral.store import arrays as store_arrays
 from corral.store import events as store_events
 from corral.store import jobs as store_jobs
 
@@ -41,8 +48,56 @@ if TYPE_CHECKING:
 log = logging.getLogger("corral.controller")
 
 
+Then = Callable[[Connection, int, int], None]  # (conn, first id, tasks): same transaction
+
+
+class _Batch:
+    """Submitted jobs that go to the store in one insert; `done`: their ids."""
+
+    __slots__ = ("done", "items", "open")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Submitted, Then | None]] = []
+        self.open = True  # until the writer takes it
+        self.done: asyncio.Future[list[int]]
+
+
+class SubmitBatches:
+    """Jobs submitted while the writer is busy wait for it together: their rows and
+    submit events are inserted by one statement each (an executemany), not one a job.
+    The writer takes a batch in its own thread; a submit that comes after that starts
+    the next one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: _Batch | None = None
+
+    def add(self, rt: Runtime, sub: Submitted, then: Then | None) -> tuple[_Batch, int]:
+        with self._lock:
+            batch = self._open
+            if batch is None or not batch.open:
+                batch = self._open = _Batch()
+                taken = batch
+                batch.done = asyncio.ensure_future(
+                    rt.persist(lambda conn: self._insert(conn, taken)))
+            batch.items.append((sub, then))
+            return batch, len(batch.items) - 1
+
+    def _insert(self, conn: Connection, batch: _Batch) -> list[int]:
+        with self._lock:  # (the writer's thread) no more joins this batch
+            batch.open = False
+            items = list(batch.items)
+        ids = store_jobs.insert_jobs(conn, [s.job for s, _ in items],
+                                     [s.event.data for s, _ in items])
+        for (_, then), job_id in zip(items, ids, strict=True):
+            if then is not None:
+                then(conn, job_id, 1)
+        return ids
+
+
 class Runtime:
     jobs: JobTable
+    submits: SubmitBatches
     state: ClusterState
     orders: OrderBook
     writer: Writer
@@ -120,6 +175,27 @@ class Runtime:
         for order in out.orders:
             self.orders.push(order.node, order.body)
         return out.answer
+
+    async def run_submit(self, sub: Submitted, then: Then | None = None) -> list[int]:
+        """Queue what the submit command decided (services/submission.py): the job's
+        row (an array's one row) and its submit event in one transaction, with
+        `then(conn, first id, tasks)`; the store gives the id, and the event, with
+        it, is then applied as replay applies it. Returns the new job ids."""
+        job, tasks, data = sub.job, sub.tasks, sub.event.data
+        if not tasks:  # with the other jobs submitted meanwhile: one insert for all
+            batch, k = self.submits.add(self, sub, then)
+            first: int = (await asyncio.shield(batch.done))[k]
+            state_apply(self.state, sub.with_id(first))
+            return [first]
+
+        def op(conn: Connection) -> int:
+            first = store_arrays.insert_array(conn, job, tasks, data)
+            if then is not None:
+                then(conn, first, tasks)
+            return first
+        first = await self.persist(op)
+        state_apply(self.state, sub.with_id(first))
+        return [task_job_id(first, tasks, i) for i in range(tasks)]
 
     def _apply(self, job: Job, ev: Event) -> None:
         """Apply the event with the function replay uses; it is written by _write."""

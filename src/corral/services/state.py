@@ -1,11 +1,13 @@
 """The cluster's jobs as plain data, changed only by applying events.
 
 `apply(state, event)` is the one function that moves the state by an event. The
-controller builds each event for a change of a job (`job_event`), applies it to its
+controller builds each event for a change of a job (`job_event`, or a command
+handler's: services/commands.py, services/submission.py), applies it to its
 own state with this function and hands the same event to the writer
-(services/runtime.py: change, record, run_command); `replay` applies a store's whole event log
-to an empty state and gets back the jobs and the array rests the store's rows hold
-(tests/api/test_replay.py checks it against a live controller). docs/adr/0003.
+(services/runtime.py: change, record, run_command, run_submit); `replay` applies a
+store's whole event log to an empty state and gets back the jobs and the array rests
+the store's rows hold (tests/api/test_replay.py checks it against a live controller).
+docs/adr/0003.
 
 What an event carries, in data["set"] (model/record.py's JSON values):
 - a job's submit: its whole row (the spec at the data's top level for a plain job,
@@ -57,6 +59,9 @@ class ClusterState:
     # name -> a reservation as its to_dict() (services/reservations.py)
     reservations: dict[str, dict[str, Any]] = field(default_factory=dict)
     on_move: Callable[[Job, JobState], None] | None = None
+    # an array's rest submitted (its template, its task count): the live controller
+    # keeps its rests itself (services/arrays.py); None: they go into `rests`
+    on_rest: Callable[[Job, int], None] | None = None
 
 
 class ReplayError(Exception):
@@ -170,7 +175,10 @@ def _apply_rest(state: ClusterState, ev: Event, values: Mapping[str, Any]) -> No
             values = {**values, "spec": spec}
         tmpl = job_from_image(array_id, values)
         tmpl.array_job_id = array_id
-        state.rests[array_id] = Rest(tmpl, int(ev.data["tasks"]))
+        if state.on_rest is not None:
+            state.on_rest(tmpl, int(ev.data["tasks"]))
+        else:
+            state.rests[array_id] = Rest(tmpl, int(ev.data["tasks"]))
         return
     if rest is None:
         return  # its last task left it already (rests of older logs)

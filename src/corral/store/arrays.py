@@ -19,7 +19,7 @@ from corral.model.arrays import parse_array_cached, task_index
 from corral.model.event import EventKind
 from corral.model.intent import parse_intent
 from corral.model.job import Job, JobSpec
-from corral.model.record import image, spec_dict
+from corral.model.record import spec_dict, submit_data
 from corral.model.states import JobState
 from corral.store.dialect import reserve_id_block
 from corral.store.events import append_events, event_row
@@ -41,17 +41,19 @@ def _values(tmpl: Job) -> dict[str, Any]:
     }
 
 
-def insert_array(conn: Connection, tmpl: Job, tasks: int) -> int:
-    """Reserve the ids of `tasks` tasks and write the rest's row and its submit event;
+def insert_array(conn: Connection, tmpl: Job, tasks: int,
+                 data: dict[str, Any] | None = None) -> int:
+    """Reserve the ids of `tasks` tasks and write the rest's row and its submit event
+    (its data `data`, the submit command's, with the array's id; or the template's);
     returns the array's id (its first task's job id)."""
     first = reserve_id_block(conn, jobs.c.id, tasks)
     conn.execute(insert(arrays), {"id": first, "tasks": tasks, "user": tmpl.user,
                                   "uid": tmpl.uid, "gid": tmpl.gid,
                                   "t_submit": tmpl.t_submit, **_values(tmpl)})
+    if data is None:
+        data = {"tasks": tasks, **submit_data(tmpl)}
     append_events(conn, [event_row(None, tmpl.t_submit, EventKind.SUBMIT, None,
-                                   str(tmpl.state), {"array_id": first, "tasks": tasks,
-                                                     **spec_dict(tmpl.spec),
-                                                     "set": image(tmpl, spec=False)})])
+                                   str(tmpl.state), {**data, "array_id": first})])
     return first
 
 

@@ -25,7 +25,7 @@ from corral.model.errors import NotFound
 from corral.model.event import EventKind
 from corral.model.intent import parse_intent
 from corral.model.job import NO_GPU_IDS, Job, JobSpec
-from corral.model.record import image, spec_dict
+from corral.model.record import image, spec_dict, submit_data
 from corral.model.states import FINAL_JOB_STATES, JobState
 from corral.store.dialect import can_batch_returning, reserve_id_block, reserve_ids
 from corral.store.events import append_events, event_row
@@ -90,18 +90,19 @@ def _insert_values(job: Job, spec_d: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _submit_event(job_id: int, job: Job, spec_d: dict[str, Any]) -> dict[str, Any]:
-    """The spec, and under "set" the rest of the job's row (services/state.py)."""
-    return event_row(job_id, job.t_submit, EventKind.SUBMIT, None, str(job.state),
-                     {**spec_d, "set": image(job, spec=False)})
+def _submit_event(job_id: int, job: Job, data: dict[str, Any]) -> dict[str, Any]:
+    return event_row(job_id, job.t_submit, EventKind.SUBMIT, None, str(job.state), data)
 
 
-def insert_job(conn: Connection, job: Job) -> int:
-    """Insert a new job (job.id is ignored) and its submit event; returns the new id."""
+def insert_job(conn: Connection, job: Job, data: dict[str, Any] | None = None) -> int:
+    """Insert a new job (job.id is ignored) and its submit event, whose data is `data`
+    (the submit command's) or the job's (model/record.py: submit_data); returns the
+    new id."""
     spec_d = spec_dict(job.spec)
     job_id = int(conn.execute(insert(jobs).returning(jobs.c.id), _insert_values(job, spec_d))
                  .scalar_one())
-    append_events(conn, [_submit_event(job_id, job, spec_d)])
+    append_events(conn, [_submit_event(job_id, job, submit_data(job) if data is None
+                                       else data)])
     return job_id
 
 
@@ -115,11 +116,15 @@ def insert_job_with_id(conn: Connection, job: Job, data: dict[str, Any]) -> None
                                    str(job.state), {**data, "set": image(job)})])
 
 
-def insert_jobs(conn: Connection, batch: Sequence[Job]) -> list[int]:
-    """Insert many new jobs and their submit events (group commit); ids in input order."""
+def insert_jobs(conn: Connection, batch: Sequence[Job],
+                datas: Sequence[dict[str, Any]] | None = None) -> list[int]:
+    """Insert many new jobs and their submit events (group commit), each event's data
+    the matching one of `datas` or the job's own; ids in input order."""
     if not batch:
         return []
     specs = [spec_dict(j.spec) for j in batch]
+    if datas is None:
+        datas = [{**d, "set": image(j, spec=False)} for j, d in zip(batch, specs, strict=True)]
     rows = [_insert_values(j, d) for j, d in zip(batch, specs, strict=True)]
     reserved = reserve_ids(conn, jobs.c.id, len(rows))
     if reserved is not None:
@@ -134,7 +139,7 @@ def insert_jobs(conn: Connection, batch: Sequence[Job]) -> list[int]:
         ids = [int(conn.execute(insert(jobs).returning(jobs.c.id), r).scalar_one())
                for r in rows]
     append_events(conn, [_submit_event(i, j, d)
-                         for i, j, d in zip(ids, batch, specs, strict=True)])
+                         for i, j, d in zip(ids, batch, datas, strict=True)])
     return ids
 
 
