@@ -120,7 +120,9 @@ class JobSpec:
     output_sandbox: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        # (not dataclasses.asdict, whose deep copy is most of a submit's rendering)
+        d = {name: getattr(self, name) for name in _SPEC_FIELD_NAMES}
+        d["environment"] = dict(self.environment)
         d["argv"] = list(self.argv)
         d["features"] = list(self.features)
         d["nodelist"] = list(self.nodelist)
@@ -146,6 +148,8 @@ class JobSpec:
                 kw[name] = shared_text(kw[name])
         return cls(**kw)
 
+
+_SPEC_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(JobSpec))
 
 # the JobSpec strings that jobs often hold alike
 _SHARED_TEXT_FIELDS = ("name", "working_dir", "script", "stdout", "stderr", "partition",
@@ -247,6 +251,16 @@ class Job:
     @property
     def stderr_path(self) -> str:
         return self.expand_path(self.spec.stderr) if self.spec.stderr else self.stdout_path
+
+    def sched_dict(self) -> dict[str, Any]:
+        """The part of to_dict() that a scheduling pass changes (SCHED_FIELDS)."""
+        return {
+            "reason": self.reason,
+            "priority": self.priority,
+            "priority_factors": (dict(zip(PRIORITY_FACTORS, self.priority_factors, strict=True))
+                                 if self.priority_factors and self.state.is_waiting else None),
+            "t_expected_start": self.t_eligible_est,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {

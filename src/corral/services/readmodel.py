@@ -60,8 +60,10 @@ def job_json(job: Job, d: dict[str, Any] | None = None, *, public: bool = False)
     whole = views.get(key)
     if whole is not None and whole[0] is sched:
         return whole[1]  # type: ignore[no-any-return]
-    if whole is not None and sched is not None:
+    if whole is not None:  # only the scheduler part changed (or none)
         main = whole[1][:len(whole[1]) - len(whole[0])]
+        if sched is None:
+            sched = job.view_sched = dumps(job.sched_dict())[1:]
     else:
         d = job.to_dict()
         if sched is None:
