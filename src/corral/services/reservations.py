@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from corral.model.errors import NotFound, PermissionDenied
 from corral.model.event import Event
 from corral.sched.types import ReservationView
 from corral.services import commands
@@ -133,13 +132,3 @@ class Reservations:
                 return None
             return commands.reservation_event(time.time(), {"created": old})
         await self._run(out, undo)
-
-    def check_usable(self, name: str, user: str, account: str | None) -> None:
-        """At submit: a job may name only a reservation that exists and admits it."""
-        r = self.items.get(name)
-        if r is None or r.t_end <= time.time():
-            raise NotFound(f"reservation: no current reservation named {name!r}")
-        if r.maintenance:
-            raise PermissionDenied(f"reservation {name!r} is a maintenance window")
-        if (r.users or r.accounts) and user not in r.users and account not in r.accounts:
-            raise PermissionDenied(f"reservation {name!r} does not admit user {user!r}")
