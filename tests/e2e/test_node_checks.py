@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
+from corral.agent import runs
 from tests.e2e.cluster import Cluster, make_cluster
 
 HEALTH = """#!/bin/sh
@@ -109,15 +109,14 @@ class Site:
                              **extra)
 
     def kill_supervisors(self, node: str) -> None:
-        """Kill the supervisors of the node's jobs (corral.agent.supervise): what the
-        agent then finds of those jobs it cannot follow, and kills."""
-        spool = str(self.c.state / f"spool-{node}")
-        for p in psutil.process_iter(["cmdline"]):
-            argv = p.info["cmdline"] or []
-            if any(a.endswith("supervise.py") for a in argv) and any(
-                    a.startswith(spool + "/") for a in argv):
-                with contextlib.suppress(psutil.Error):
-                    p.kill()
+        """Kill the supervisors of the node's jobs (corral.agent.supervise), as their
+        runs record them: what the agent then finds of those jobs it cannot follow,
+        and kills."""
+        for run in (self.c.state / f"spool-{node}").glob("job*/run*"):
+            procs = runs.read_procs(run)
+            if procs is not None and runs.alive(procs.supervisor_pid, procs.supervisor_start):
+                with contextlib.suppress(OSError):
+                    os.kill(procs.supervisor_pid, signal.SIGKILL)
 
     def close(self) -> None:
         for proc in self.agents:

@@ -121,6 +121,49 @@ def test_a_restarted_agent_readopts_its_jobs(cluster: Cluster) -> None:
         _one_run(log, ticks)
 
 
+def _shepherd(c: Cluster) -> int:
+    """The agent's shepherd (corral.agent.shepherd), which forks the supervisors."""
+    agent = c.pid("agent")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == agent and any(a.endswith(b"shepherd.py") for a in argv):
+                return int(entry.name)
+    raise AssertionError("the agent has no shepherd")
+
+
+def test_a_killed_shepherd_leaves_each_job_to_end_once(cluster: Cluster) -> None:
+    """The shepherd killed mid-job: the job ends once, with its exit status; the next
+    job gets a new shepherd; then the agent killed too, and restarted: it re-adopts
+    the job started by that one."""
+    ticks = 16
+    first = _ticker(cluster, "first", ticks, 4)
+    cluster.wait_state(first[0], {"RUNNING"}, timeout_s=20)
+    _wait_ticking(first[1])
+    old = _shepherd(cluster)
+    os.kill(old, signal.SIGKILL)
+    second = _ticker(cluster, "second", ticks, 0)
+    cluster.wait_state(second[0], {"RUNNING"}, timeout_s=20)
+    _wait_ticking(second[1])
+    assert _shepherd(cluster) != old
+    _kill9_agent(cluster)
+    out = cluster.corral("up", "--node", "node1").stdout
+    assert "agent started" in out, out
+    with cluster.client() as cl:
+        jobs = {j: cl.wait(j, timeout_s=30) for j, _ in (first, second)}
+        events = {j: [e["kind"] for e in cl.events(j)] for j, _ in (first, second)}
+    assert (jobs[first[0]]["state"], jobs[first[0]]["exit_code"]) == ("FAILED", 4)
+    assert (jobs[second[0]]["state"], jobs[second[0]]["exit_code"]) == ("COMPLETED", 0)
+    assert all(j["restarts"] == 0 for j in jobs.values()), jobs
+    assert not any("requeue" in kinds for kinds in events.values()), events
+    for _, log in (first, second):
+        _one_run(log, ticks)
+
+
 def _wait_states(c: Cluster, want: dict[int, set[str]], timeout_s: float
                  ) -> dict[int, float]:
     """When each job first reached one of its wanted states (time.time())."""

@@ -1,12 +1,13 @@
 """Running jobs: start, follow, enforce limits, cancel, signal, report, re-adopt.
 
-One asyncio loop owns every job. Each run has a supervisor process (its own child,
-corral.agent.supervise) that is the parent of the job's main process, outlives the
-agent and writes the main process's exit status into the run's directory
-(corral.agent.runs). The agent follows a supervisor through a pidfd and reads the
-status once it has exited; one monitor task samples all process trees every
-`tick_s` for memory and CPU. A restarted agent re-adopts the runs of its
-predecessor from the spool (`readopt`).
+One asyncio loop owns every job. Each run has a supervisor process
+(corral.agent.supervise, forked by the node's shepherd: corral.agent.supervisors)
+that is the parent of the job's main process, outlives the agent and writes the
+main process's exit status into the run's directory (corral.agent.runs). The
+agent follows a supervisor through a pidfd and reads the status once it has
+exited; one monitor task samples all process trees every `tick_s` for memory and
+CPU. A restarted agent re-adopts the runs of its predecessor from the spool
+(`readopt`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from corral.agent.proctree import JobTree, children_map, sweep_all
 from corral.agent.prolog import JobScripts
 from corral.agent.protocol import JobReport, Launch, RunningJob
 from corral.agent.readopt import readopt
-from corral.agent.spawn import StartError, spawn
+from corral.agent.spawn import DEFAULT_PATH, StartError, spawn
 from corral.agent.supervise import boottime
+from corral.agent.supervisors import Shepherd
 from corral.logs import log_ids
 from corral.model.states import JobState
 
@@ -55,7 +57,7 @@ class Launcher:
 
     def __init__(self, spool: Path, agent_id: str, on_report: ReportSink, *,
                  tick_s: float = TICK_S, cgroups: CgroupManager | None = None,
-                 lease_file: Path | None = None) -> None:
+                 lease_file: Path | None = None, shepherd: bool = True) -> None:
         self.spool = spool
         self.agent_id = agent_id
         self.on_report = on_report
@@ -63,6 +65,8 @@ class Launcher:
         self.cgroups = cgroups
         self.lease_file = lease_file  # None: the runs hold no lease
         self.jobs: dict[int, Job] = {}
+        # forks the runs' supervisors (None: each is started by exec)
+        self.shepherd = Shepherd({"PATH": DEFAULT_PATH}) if shepherd else None
         self.cpu_alloc: CpuAllocator | None = None  # None: jobs are not bound to CPUs
         self._monitor: asyncio.Task[None] | None = None
         self._pidfd_ok = hasattr(os, "pidfd_open")
@@ -115,7 +119,7 @@ class Launcher:
                             gate_fd=gate_r if gate_r >= 0 else None,
                             lease_file=self.lease_file,
                             cgroup=cgroup.path if cgroup else None, cpus=cpus,
-                            bound=bound)
+                            bound=bound, shepherd=self.shepherd)
         except StartError as exc:
             self._release_cpus(launch.job_id)
             self._close(gate_r, gate_w)
@@ -124,8 +128,9 @@ class Launcher:
             self._report_start_failure(launch, t_start, str(exc))
             return True
         self._close(gate_r)
-        job = Job(launch, spawned.run_dir, self.agent_id, spawned.uid, spawned.popen.pid,
-                  None, t_start, loop.create_future(), popen=spawned.popen, cgroup=cgroup,
+        job = Job(launch, spawned.run_dir, self.agent_id, spawned.uid, spawned.pid,
+                  None if spawned.popen is not None else spawned.start, t_start,
+                  loop.create_future(), popen=spawned.popen, cgroup=cgroup,
                   gate_fd=gate_w, started_fd=spawned.started_fd,
                   error_fd=spawned.error_fd, error_open=True, cpus=cpus,
                   energy_start=energy_start)
@@ -189,6 +194,8 @@ class Launcher:
             job.pidfd = None
             if job.popen is not None:  # it outlives us: Popen must never wait for it
                 job.popen.returncode = 0
+        if self.shepherd is not None:  # it exits; the supervisors it forked go on
+            self.shepherd.close()
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def adopt(self, job_id: int, pid: int) -> bool:

@@ -21,13 +21,14 @@ from collections.abc import Iterable
 
 import psutil
 
+from corral.agent.supervise import read_proc
+
 MIB = 1024 * 1024
 
 
 def _stat(pid: int) -> tuple[int, int, int]:
     """(ppid, pgrp, session) of a process, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        data = f.read()
+    data = read_proc(pid, "stat")
     fields = data[data.rindex(b")") + 2:].split()
     return int(fields[1]), int(fields[2]), int(fields[3])
 
@@ -211,8 +212,7 @@ def sweep_all(trees: list[JobTree]) -> None:
             uid = os.stat(f"/proc/{pid}").st_uid
             if uid not in uids:
                 continue
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read()
+            environ = read_proc(pid, "environ")
         except OSError:
             continue
         for mark in _markers(environ):

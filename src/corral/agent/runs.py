@@ -7,6 +7,8 @@ requeued job's next run never rewrites a file an earlier run may still read:
     launch.json  the launch order, the launching agent's id, the start time, the
                  job's cgroup and what the supervisor needs ("spawn"); written by the
                  agent before the run starts
+    supervisor   the pid of the run's supervisor (or "agent": the agent made sure
+                 none will run it); created once (corral.agent.supervisors)
     procs.json   the supervisor's and the job's pid, each with its start time (the
                  22nd field of /proc/<pid>/stat, so that a reused pid is not taken
                  for ours); written by the supervisor once it has forked the job

@@ -1,7 +1,8 @@
 """Starting one run of a job: user, environment, run directory, script, supervisor.
 
-The agent starts a supervisor (corral.agent.supervise) per run, which forks the
-job's main process and outlives the agent. The main process is a tiny `/bin/sh`
+The agent starts a supervisor (corral.agent.supervise) per run, forked by the
+node's shepherd (corral.agent.supervisors), which forks the job's main process and
+outlives the agent. The main process is a tiny `/bin/sh`
 wrapper, already running as the job's user, that changes to the working directory,
 opens stdout/stderr itself (append) and then `exec`s the job. So the agent, even
 as root, never opens a path on a user's behalf. Until the wrapper has opened the
@@ -18,18 +19,17 @@ import pwd
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from corral.agent import runs
 from corral.agent.binding import binding_environment
 from corral.agent.protocol import Launch
+from corral.agent.supervisors import Shepherd, Unsettled, start_supervisor
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 WRAPPER_NAME = "corral-job"
 MAX_START_ERROR_BYTES = 4096
-SUPERVISOR = str(Path(__file__).with_name("supervise.py"))
 _SHELL_PREFIX = re.compile(rf"^(?:{WRAPPER_NAME}|/bin/sh|sh):\s*(?:line\s*)?\d*:?\s*")
 
 # $1 working dir, $2 stdout, $3 stderr, then the command.
@@ -60,7 +60,9 @@ class StartError(Exception):
 
 @dataclass(slots=True)
 class Spawned:
-    popen: subprocess.Popen[bytes]  # the run's supervisor
+    pid: int  # the run's supervisor
+    start: int  # its start time (0: it has ended already)
+    popen: subprocess.Popen[bytes] | None  # the supervisor, when the agent's child
     error_fd: int  # read end of the wrapper's early stderr (non-blocking)
     started_fd: int  # the supervisor's stdout: "PID START\n" once the job is forked
     run_dir: Path
@@ -166,7 +168,8 @@ def _prepare_run(launch: Launch, run_as: RunAs, path: Path) -> list[str]:
 def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
           gate_fd: int | None = None, lease_file: Path | None = None,
           cgroup: Path | None = None, cpus: tuple[int, ...] = (),
-          bound: tuple[int, ...] | None = None) -> Spawned:
+          bound: tuple[int, ...] | None = None,
+          shepherd: Shepherd | None = None) -> Spawned:
     """Record the run and start its supervisor (corral.agent.supervise), which starts
     the job's main process in a new session; or raise StartError.
 
@@ -209,12 +212,9 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
     os.set_blocking(err_r, False)
     os.set_blocking(started_r, False)
     try:
-        popen = subprocess.Popen(
-            [sys.executable, "-I", "-S", SUPERVISOR, str(path)],
-            stdin=subprocess.DEVNULL if gate_fd is None else gate_fd,
-            stdout=started_w, stderr=err_w, cwd="/", start_new_session=True,
-            close_fds=True, env={"PATH": DEFAULT_PATH})
-    except (OSError, ValueError) as exc:
+        started = start_supervisor(shepherd, path, gate_fd, started_w, err_w,
+                                   {"PATH": DEFAULT_PATH})
+    except (OSError, ValueError, Unsettled) as exc:
         os.close(err_r)
         os.close(started_r)
         runs.remove(path)
@@ -222,7 +222,9 @@ def spawn(launch: Launch, spool: Path, agent_id: str, *, t_start: float,
     finally:
         os.close(err_w)
         os.close(started_w)
-    return Spawned(popen, err_r, started_r, path, run_as.uid, run_as.gid)
+    start = 0 if started.popen is not None else runs.start_time(started.pid) or 0
+    return Spawned(started.pid, start, started.popen, err_r, started_r, path,
+                   run_as.uid, run_as.gid)
 
 
 def read_error_output(fd: int) -> tuple[bytes, bool]:

@@ -2,7 +2,9 @@
 
     python -I -S supervise.py RUN_DIR
 
-It reads the `spawn` part of RUN_DIR/launch.json (written by the agent), forks the
+(as a rule forked instead by the node's shepherd, corral.agent.shepherd, whose
+child calls `main`). It reads the `spawn` part of RUN_DIR/launch.json (written by
+the agent), claims the run (RUN_DIR/supervisor: one supervisor a run), forks the
 job's main process in a session of its own as the job's user, records both pids
 with their start times in RUN_DIR/procs.json, tells the agent the job's pid on
 stdout ("PID START\\n") and waits for the job. Meanwhile it checks the node's lease
@@ -15,8 +17,9 @@ cgroup), writes RUN_DIR/status.json (wait status, CPU time, end time, whether th
 lease lapsed) and exits. So a job's exit status survives the agent, and a job
 whose node lost the controller dies by itself (docs/specs/02-agent-protocol.md §4).
 
-Only the standard library, and nothing of corral: this starts once per job. For
-the same reason it imports no module written in Python that it can do without:
+Only the standard library, and nothing of corral: without a shepherd this starts
+once per job, and a shepherd carries into every supervisor it forks what it
+imported. For the same reason it imports no module written in Python that it can do without:
 `json` (which pulls in `re`, `enum`, `functools`, …) and `signal` (`enum`) would
 cost more CPU than the interpreter's own start; their C halves (`_json`,
 `_signal`) do the same work here.
@@ -41,17 +44,59 @@ LEFTOVER_POLL_S = 0.1
 CHILD_DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE,
                          signal.SIGXFSZ)
 KILL_DEADLINE_FILE = "kill_deadline"  # CLOCK_BOOTTIME seconds, written by the agent
+CLAIM_FILE = "supervisor"  # created once: the process that supervises the run
+
+
+def claim(run_dir: str, owner: str) -> bool:
+    """Make `owner` the run's one supervisor (False: another process is or was; the
+    agent claims a run itself to make sure none will be). The file appears with its
+    content (a link of a written file), so a reader never sees it empty."""
+    path = os.path.join(run_dir, CLAIM_FILE)
+    tmp = f"{path}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, f"{owner}\n".encode())
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        _quietly(os.unlink, tmp)
+    return True
+
+
+def claimed_by(run_dir: str) -> str | None:
+    """Who claimed the run (a supervisor's pid, or "agent"), None: nobody yet."""
+    try:
+        with open(os.path.join(run_dir, CLAIM_FILE)) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
 
 
 def boottime() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
+def read_proc(pid: int, name: str) -> bytes:
+    """/proc/<pid>/<name> (os.open and os.read: half the CPU of open() and a
+    buffered file, which counts when every process of the node is read)."""
+    fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, 4096)]
+        while name != "stat" and chunks[-1]:  # a stat line is read whole at once
+            chunks.append(os.read(fd, 65536))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def stat_fields(pid: int) -> list[str] | None:
     """/proc/<pid>/stat after the command name (state first), None if gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = read_proc(pid, "stat")
     except OSError:
         return None
     return data[data.rindex(b")") + 2:].decode().split()
@@ -261,8 +306,7 @@ class Supervisor:
             try:
                 if os.stat(f"/proc/{pid}").st_uid != uid:
                     continue
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    env = b"\0" + f.read()
+                env = b"\0" + read_proc(pid, "environ")
             except OSError:
                 continue
             if all(m in env for m in self.markers):
@@ -285,6 +329,13 @@ def main(argv: list[str]) -> int:
             spec = loads(f.read())["spawn"]
     except (OSError, ValueError, KeyError, IndexError) as exc:
         os.write(2, f"cannot read the job's launch record: {exc}\n".encode())
+        return 2
+    try:
+        if not claim(run_dir, str(os.getpid())):
+            os.write(2, b"the run has another supervisor\n")
+            return 3
+    except OSError as exc:
+        os.write(2, f"cannot claim the run: {exc}\n".encode())
         return 2
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # only SIGKILL ends the supervisor
