@@ -20,6 +20,7 @@ from corral.model.billing import CPU_ONLY, BillingWeights, parse_billing
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.usage_record import HOUR_S, UsageRecord, hour_of, make_record, split_hours
+from corral.store import deferred
 from corral.store import jobs as store_jobs
 from corral.store import usage as store_usage
 
@@ -115,7 +116,7 @@ class Accounting:
 
         def both(conn: Connection) -> Any:
             out = op(conn)
-            store_usage.write_records(conn, records)
+            deferred.defer(conn, store_usage.write_records, records)
             return out
         return both
 

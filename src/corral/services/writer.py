@@ -2,8 +2,10 @@
 
 Every state change is a function of an open connection. Callers await `run(op)`;
 ops queued while a transaction is being committed go together into the next one,
-so a burst of submits costs one fsync, not one each. An op's result is returned
-only after its transaction has committed (nothing acknowledged is ever lost).
+so a burst of submits costs one fsync, not one each; rows an op defers
+(store/deferred.py) are written at the end of its transaction, one statement a
+kind. An op's result is returned only after its transaction has committed
+(nothing acknowledged is ever lost).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from corral.store import deferred
 from corral.store.db import reading
 from corral.store.leader import Deposed
 
@@ -83,8 +86,13 @@ class Writer:
         try:
             out: list[tuple[bool, Any]] = []
             with self._engine.begin() as conn:
-                for op, _ in batch:
-                    out.append((True, op(conn)))
+                try:
+                    deferred.begin(conn)
+                    for op, _ in batch:
+                        out.append((True, op(conn)))
+                    deferred.finish(conn)
+                finally:
+                    deferred.abandon(conn)
                 if self.fence is not None:  # last: the lease row is locked till commit
                     self.fence(conn)
             return out
@@ -101,7 +109,12 @@ class Writer:
         for op, _ in batch:
             try:
                 with self._engine.begin() as conn:
-                    result = op(conn)
+                    try:
+                        deferred.begin(conn)
+                        result = op(conn)
+                        deferred.finish(conn)
+                    finally:
+                        deferred.abandon(conn)
                     if self.fence is not None:
                         self.fence(conn)
                     results.append((True, result))
