@@ -71,6 +71,10 @@ class ControllerConfig(_Strict):
     # controllers sharing one PostgreSQL database (docs/deployment.md): the leader's
     # lease; a follower takes over once the leader has not renewed it this long
     leader_lease_s: Annotated[float, Field(ge=1, le=300)] = 5.0
+    # a follower keeps a warm copy of the queue (it follows the event log), answers
+    # reads from it and takes over from it; false: it loads the queue when it takes
+    # over and sends every request to the leader
+    warm_standby: bool = True
     # how the other controllers, agents and clients reach this one (shown to them
     # when it leads); default http(s)://<listen>, else unix://<socket>
     advertise_url: str | None = None

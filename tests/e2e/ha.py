@@ -79,7 +79,9 @@ class HA:
         return Client(self.client_url, timeout_s=timeout_s)
 
     def add_controller(self, *, lease_s: float = 2.0, start: bool = True,
-                       ip: str = "127.0.0.1", ns: str | None = None) -> Ctl:
+                       ip: str = "127.0.0.1", ns: str | None = None,
+                       extra: str = "") -> Ctl:
+        """`extra`: more lines of its [controller] section."""
         i = len(self.ctls)
         state = self.root / f"ctl{i}"
         state.mkdir()
@@ -93,6 +95,7 @@ cluster_key = "{KEY}"
 leader_lease_s = {lease_s}
 node_timeout_s = 60
 kill_grace_s = 1
+{extra}
 
 [[partitions]]
 name = "main"

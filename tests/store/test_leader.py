@@ -123,3 +123,43 @@ def test_a_leader_frozen_in_a_transaction_does_not_hold_the_lease(pg_schema: str
     finally:
         frozen.dispose()
         follower.dispose()
+
+
+def test_a_followers_lag_in_events_and_seconds(engine: Engine) -> None:
+    from corral.model.event import EventKind
+    from corral.services.leader import Leadership
+    from corral.store.events import append_event
+    with engine.begin() as conn:
+        for t in (100.0, 102.5, 104.0):
+            append_event(conn, None, t, EventKind.NODE)
+    leadership = Leadership(engine, address="http://a", lease_s=5)
+    leadership.applied_seq = lambda: 1
+    leadership._try_once(False)  # a follower's heartbeat, with how far it applied
+    e = leadership.describe()
+    assert e["last_seq"] == 3
+    (me,) = e["controllers"]
+    assert (me["role"], me["applied_seq"], me["lag_events"], me["lag_s"]) == \
+        ("follower", 1, 2, 4.0)
+    leadership.applied_seq = lambda: 3
+    leadership._try_once(False)
+    (me,) = leadership.describe()["controllers"]
+    assert (me["lag_events"], me["lag_s"]) == (0, 0.0)
+
+
+def test_the_writer_says_the_newest_event_as_of_each_commit(engine: Engine) -> None:
+    asyncio.run(_writer_seq(engine))
+
+
+async def _writer_seq(engine: Engine) -> None:
+    from corral.model.event import EventKind
+    from corral.store.events import append_event
+    assert _campaign(engine, "me") == 1
+    writer = Writer(engine)
+    writer.fence = lambda conn: store_leader.fence(conn, "me", 1)
+    writer.start()
+    try:
+        seqs = [await writer.run(lambda conn: append_event(conn, None, 1.0, EventKind.NODE))
+                for _ in range(3)]
+        assert seqs == [1, 2, 3] and writer.last_seq == 3
+    finally:
+        await writer.stop()

@@ -12,7 +12,9 @@ loop nothing.
 
 Read-your-writes: the writer's loop publishes what changed before any answer
 leaves it (PublishOnResponse), so the next request of a client that was answered
-finds its change in the snapshot it is served from.
+finds its change in the snapshot it is served from. With several controllers the
+answer also says the newest event of the log as of then (X-Corral-Seq), which
+the client shows a follower it reads from next (api/follower_reads.py).
 """
 
 from __future__ import annotations
@@ -50,10 +52,15 @@ class PublishOnResponse:
             await self.app(scope, receive, send)
             return
         publisher = self.publisher
+        writer = publisher.ctl.writer
 
         async def publishing_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 publisher.publish()
+                if writer.last_seq:  # (with an election: api/follower_reads.py)
+                    message = {**message, "headers": [
+                        *message.get("headers", ()),
+                        (b"x-corral-seq", str(writer.last_seq).encode("ascii"))]}
             await send(message)
         await self.app(scope, receive, publishing_send)
 

@@ -499,6 +499,12 @@ class ControllerEntry(_Answer):
     role: str  # leader | follower
     heartbeat_s_ago: Real  # by the database's clock
     self: bool  # the controller that answered
+    # a follower: the newest event of the log its warm copy applied, and how far
+    # behind the log's newest that is (in events; in seconds by the events' times,
+    # None when the event it applied is no longer in the log)
+    applied_seq: int | None = None
+    lag_events: int | None = None
+    lag_s: Real | None = None
 
 
 class LeaderEntry(_Answer):
@@ -514,6 +520,7 @@ class Controllers(_Answer):
     leader: LeaderEntry | None  # None: none leads (the lease lapsed or was given up)
     controllers: list[ControllerEntry]
     alone: bool = False  # SQLite: one controller, no election to speak of
+    last_seq: int = 0  # the newest event of the log
 
 
 class SteppedDown(_Answer):

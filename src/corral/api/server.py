@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from corral import logs
 from corral.api.app import create_app
+from corral.api.follower_reads import FollowerReads
 from corral.api.peercred import PeerCredH11Protocol
 from corral.api.readpath import ReadPath
 from corral.api.standby import (
@@ -35,6 +36,7 @@ from corral.api.standby import (
 from corral.config import Config, load_config
 from corral.model.errors import CorralError
 from corral.services.controller import Controller
+from corral.services.follow import Tail
 from corral.services.leader import Leadership
 from corral.store.db import make_engine, migrate
 
@@ -160,15 +162,42 @@ async def _make(cfg: Config, engine: Engine) -> Controller:
 
 
 async def _start(cfg: Config, engine: Engine, leadership: Leadership | None = None,
-                 ctl: Controller | None = None) -> Controller:
-    """Start a controller (made beforehand, or now): it loads the state."""
+                 ctl: Controller | None = None, *, warm: bool = False) -> Controller:
+    """Start a controller (made beforehand, or now): it loads the state (`warm`: the
+    jobs its follower's copy holds, services/follow.py)."""
     ctl = ctl or Controller(cfg, engine)
     if leadership is not None:  # every transaction checks the epoch first
         ctl.writer.fence = leadership.fence
         ctl.writer.epoch = leadership.epoch
         ctl.writer.on_deposed = lambda _: reexec(leadership.lease_s)
-    await ctl.start()
+    await ctl.start(warm=warm)
     return ctl
+
+
+async def _follow(tail: Tail) -> bool:
+    """Start following the log; False when the copy could not be loaded (the
+    follower then loads the queue if it takes over, as a restart does)."""
+    try:
+        await tail.start()
+    except Exception as e:
+        log.warning("following the log: the queue could not be loaded (%s); this "
+                    "follower answers no reads", str(e).splitlines()[0] if str(e)
+                    else type(e).__name__)
+        return False
+    return True
+
+
+async def _finish_following(tail: Tail) -> bool:
+    """A take-over: stop following and apply the rest of the log; whether the copy
+    can be taken over (else the state is loaded from the store)."""
+    await tail.stop()
+    try:
+        await tail.to_end()
+    except Exception as e:
+        log.warning("taking over: the rest of the log could not be applied (%s); "
+                    "loading the state", type(e).__name__)
+        return False
+    return tail.stale is None
 
 
 def _migrate(engine: Engine, retry: bool) -> None:
@@ -193,6 +222,7 @@ class _Leading:
         self.cfg, self.engine, self.leadership = cfg, engine, leadership
         self.follower, self.switch, self.server = follower, switch, server
         self.api: Any = None
+        self.tail: Tail | None = None  # the warm copy, while following
         self.task: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
 
@@ -209,20 +239,37 @@ class _Leading:
             api = create_app(made)
             api.state.leadership = self.leadership
             self.api = api
+            if self.cfg.controller.warm_standby and not self.leadership.alone:
+                # (a leader taking over at once needs no copy; a lost campaign
+                # is retried meanwhile, so following starts the same)
+                tail = Tail(made)
+                if await writer.run(_follow(tail)):
+                    self.tail = tail
+                    self.leadership.applied_seq = lambda: tail.applied_seq
+                    self.follower.reads = FollowerReads(
+                        ReadPath(api, made.publisher, writer.loop), tail,
+                        stale_after_s=self.leadership.lease_s)
             epoch = await asyncio.to_thread(self.leadership.wait_to_lead)
             t0 = time.monotonic()
             self.follower.taking_over = True
+            self.follower.reads = None
+            warm = False
+            if self.tail is not None:
+                warm = await writer.run(_finish_following(self.tail))
+                self.tail = None
             lease_s = self.leadership.lease_s
             self.leadership.lead(lambda why: reexec(lease_s))
 
             def handover() -> None:  # (on the writer's loop, once the answer left)
                 asyncio.get_running_loop().call_later(REEXEC_AFTER_S, reexec, 2 * lease_s)
             self.leadership.on_handover = handover
-            ctl = await writer.run(_start(self.cfg, self.engine, self.leadership, made))
+            ctl = await writer.run(_start(self.cfg, self.engine, self.leadership, made,
+                                          warm=warm))
             self.server.ctl = ctl
             self.switch.app = ReadPath(api, ctl.publisher, writer.loop)
-            log.info("leading (epoch %d): state loaded in %.3f s", epoch,
-                     time.monotonic() - t0)
+            log.info("leading (epoch %d): state loaded in %.3f s (%s)", epoch,
+                     time.monotonic() - t0, "warm: the followed log's" if warm
+                     else "from the store")
         except asyncio.CancelledError:
             raise
         except BaseException as e:
@@ -237,6 +284,9 @@ class _Leading:
             with contextlib.suppress(BaseException):
                 await self.task
         writer, ctl = self.server.writer, self.server.ctl
+        if writer is not None and self.tail is not None:
+            with contextlib.suppress(Exception):
+                await writer.run(self.tail.stop())
         if writer is not None:
             if self.api is not None:  # (its client is the writer's loop's)
                 await writer.run(self.api.state.tokens.close())

@@ -4,7 +4,8 @@ A follower listens on the same sockets as a leader would, so that clients and
 agents given several addresses find the leader: every request is answered
 `503 {"error": "not_leader", "leader": URL}` (the leader's advertised address,
 when one leads), except `GET /v1/controllers`, answered from the store, so that
-`corral status` works against any controller. Once it wins the lease the server
+`corral status` works against any controller, and the reads its warm copy of
+the queue answers (api/follower_reads.py). Once it wins the lease the server
 switches, without closing its listeners, to the controller's own application.
 
 A leader that loses its lease (a follower took it, or it could not renew it in
@@ -30,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from corral.api.follower_reads import FollowerReads
 from corral.api.peercred import SCOPE_KEY
 from corral.config import Config
 from corral.model.errors import CorralError
@@ -73,6 +75,7 @@ class FollowerApp:
         self.cfg = cfg
         self.leadership = leadership
         self.taking_over = False  # won the lease, loading the state
+        self.reads: FollowerReads | None = None  # once its warm copy is loaded
 
     def _may_read(self, scope: Scope) -> bool:
         if scope.get(SCOPE_KEY) is not None or self.cfg.auth.anonymous_read:
@@ -96,6 +99,10 @@ class FollowerApp:
                                                    f"read: {type(e).__name__}"})
                 return
             await _json(send, 200, body)
+            return
+        reads = self.reads
+        if reads is not None and not self.taking_over and reads.answers(scope) \
+                and await reads.serve(scope, receive, send):
             return
         if self.taking_over:
             await _json(send, 503, {"error": "unavailable",

@@ -32,10 +32,22 @@ def echo_election(e: dict[str, Any]) -> None:
     followers = [m for m in e.get("controllers", []) if m["role"] == "follower"]
     if followers:
         click.echo("followers   " + ", ".join(
-            f"{m['address']} on {m['host']} (heard {m['heartbeat_s_ago']:.1f} s ago)"
-            for m in followers))
+            f"{m['address']} on {m['host']} (heard {m['heartbeat_s_ago']:.1f} s ago"
+            f"{_lag(m)})" for m in followers))
     else:
         click.echo("followers   none")
+
+
+def _lag(m: dict[str, Any]) -> str:
+    """How far behind the log a follower's copy is, as `corral status` says it."""
+    if m.get("lag_events") is None:
+        return ""  # (a controller older than follower reads)
+    if not m.get("applied_seq") and m["lag_events"]:
+        return "; no copy of the queue"
+    if m["lag_events"] == 0:
+        return "; up to date with the log"
+    behind = f", {m['lag_s']:.1f} s" if m.get("lag_s") is not None else ""
+    return f"; {m['lag_events']} event(s){behind} behind"
 
 
 @click.group("controller")

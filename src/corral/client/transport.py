@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from corral.client import session
 from corral.model.errors import (
     ERROR_CLASSES,
     CorralError,
@@ -130,12 +131,13 @@ def is_remote(url: str) -> bool:
 
 
 class _Answer:
-    __slots__ = ("body", "close", "status")
+    __slots__ = ("body", "close", "seq", "status")
 
-    def __init__(self, status: int, body: bytes, close: bool) -> None:
+    def __init__(self, status: int, body: bytes, close: bool, seq: int = 0) -> None:
         self.status = status
         self.body = body
         self.close = close
+        self.seq = seq  # X-Corral-Seq: the newest event of the log it reflects
 
 
 def _read_answer(rfile: Any) -> _Answer:
@@ -147,6 +149,7 @@ def _read_answer(rfile: Any) -> _Answer:
         raise CorralError(f"controller: not an HTTP answer ({line[:60]!r})")
     status = int(parts[1])
     length: int | None = None
+    seq = 0
     chunked = False
     close = parts[0] == b"HTTP/1.0"
     for _ in range(MAX_HEADER_LINES):
@@ -163,6 +166,8 @@ def _read_answer(rfile: Any) -> _Answer:
             chunked = b"chunked" in value.lower()
         elif key == b"connection":
             close = value.strip().lower() == b"close"
+        elif key == b"x-corral-seq" and value.strip().isdigit():
+            seq = int(value.strip())
     else:
         raise CorralError("controller: an answer with too many header lines")
     if status in (204, 304) or 100 <= status < 200:
@@ -190,7 +195,7 @@ def _read_answer(rfile: Any) -> _Answer:
     else:
         body = rfile.read()
         close = True
-    return _Answer(status, body, close)
+    return _Answer(status, body, close, seq)
 
 
 class Transport:
@@ -210,6 +215,9 @@ class Transport:
         self.token_source = token_source
         self._sock: socket.socket | None = None
         self._rfile: Any = None
+        # with several controllers: the newest event of the log this client has seen
+        # an answer reflect (client/session.py); None until first needed
+        self.seen_seq: int | None = None
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -316,6 +324,11 @@ class Transport:
                  f"Host: {self._host()}", "Accept: application/json",
                  "Accept-Encoding: identity"]
         lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+        if len(self.urls) > 1:  # a follower may answer: not from older than seen
+            if self.seen_seq is None or method in ("GET", "HEAD"):
+                self.seen_seq = max(self.seen_seq or 0, session.load(self.urls))
+            if self.seen_seq and method in ("GET", "HEAD"):
+                lines.append(f"X-Corral-Min-Seq: {self.seen_seq}")
         if data is not None:  # raw bytes (a sandbox file)
             lines.append("Content-Type: application/octet-stream")
         else:
@@ -378,6 +391,10 @@ class Transport:
             pause_s = min(1.0, pause_s * 2)
         if answer.close:
             self.close()
+        if answer.seq and self.seen_seq is not None and answer.seq > self.seen_seq:
+            self.seen_seq = answer.seq
+            if method not in ("GET", "HEAD"):  # a write: for this user's next command
+                session.save(self.urls, answer.seq)
         if raw and answer.status < 400:
             return answer.body
         text = answer.body

@@ -59,6 +59,12 @@ class Arrays:
             if len(rest.pending):
                 self._add(rest)
 
+    def reload(self, conn: Connection) -> None:
+        """The rests as the store holds them now (a follower's copy, a take-over)."""
+        self.rests.clear()
+        self._ids.clear()
+        self.load(conn)
+
     def _add(self, rest: ArrayRest) -> None:
         self.rests[rest.id] = rest
         bisect.insort(self._ids, rest.id)

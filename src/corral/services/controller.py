@@ -112,12 +112,21 @@ class Controller(Runtime, JobControl):
         self.state.on_rest = self.arrays.added  # a submitted array's rest
 
     # ---- life cycle -------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, warm: bool = False) -> None:
+        """Load the state and run. `warm`: the jobs are those a follower's copy of
+        the log holds already (services/follow.py), not read again."""
         self.writer.start()
         # the unfinished jobs, and the finished ones still within their retention
         since = time.time() - self.cfg.controller.keep_finished_s
-        jobs, nodes = await self.writer.read(lambda conn: _load_state(conn, since))
-        await self.writer.read(self.arrays.load)
+        if warm:
+            jobs = list(self.jobs.values())
+            nodes = await self.writer.read(store_nodes.load_nodes)
+        else:
+            for job_id in list(self.jobs):  # (a copy that no longer fits the log)
+                del self.jobs[job_id]
+            jobs, nodes = await self.writer.read(lambda conn: _load_state(conn, since))
+        self.writer.last_seq = await self.writer.read(store_events.last_seq)
+        await self.writer.read(self.arrays.reload)
         self.last_boot = await self.writer.read(store_nodes.load_boot_ids)
         configured_gres = node_gres(self.cfg)
         for n in nodes:
@@ -143,7 +152,8 @@ class Controller(Runtime, JobControl):
         await self.assoc.load()
         await self.credentials.load()
         await self.accounting.load_usage(self.usage, time.time())  # (its rollups)
-        log.info("loaded %d jobs (%d unfinished), %d array rests and %d nodes", len(jobs),
+        log.info("%s %d jobs (%d unfinished), %d array rests and %d nodes",
+                 "took over the followed" if warm else "loaded", len(jobs),
                  sum(not j.state.is_final for j in jobs), len(self.arrays.rests), len(nodes))
         self.scheduler = Scheduler(self)
         self.publisher.start()

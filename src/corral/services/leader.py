@@ -63,6 +63,9 @@ class Leadership:
         self.epoch = 0  # ours once we lead
         self.leading = False
         self.last_seen: Lease | None = None  # the lease as last read (followers)
+        # a follower: the newest event of the log its warm copy has applied
+        # (services/follow.py), noted with each heartbeat for `corral status`
+        self.applied_seq: Callable[[], int] = lambda: 0
         self._not_before = time.monotonic() + follow_first_s
         self._valid_until = 0.0  # monotonic: until when we are sure to lead
         self._stop = threading.Event()
@@ -109,7 +112,8 @@ class Leadership:
                 self.last_seen = lease
             store_leader.heartbeat(conn, self.me, address=self.address, host=self.host,
                                    pid=self.pid, role="leader" if epoch else "follower",
-                                   epoch=epoch or 0, t_started=self.t_started)
+                                   epoch=epoch or 0, t_started=self.t_started,
+                                   applied_seq=0 if epoch else self.applied_seq())
         return epoch
 
     def _next_try_s(self) -> float:
@@ -206,13 +210,30 @@ class Leadership:
         with self.engine.begin() as conn:
             lease = store_leader.read_lease(conn)
             members = store_leader.members(conn)
-        return {**describe(lease, members, self.me), "alone": self.alone}
+            times = store_leader.event_times(
+                conn, {int(m.get("applied_seq") or 0) for m in members})
+        return {**describe(lease, members, self.me, times), "alone": self.alone}
 
 
-def describe(lease: Lease, members: list[dict[str, Any]], me: str) -> dict[str, Any]:
+def lag(applied_seq: int, times: dict[int, float]) -> dict[str, Any]:
+    """How far behind the log a follower is: in events, and in seconds (between the
+    newest event and the newest it applied, by the times the leader gave them)."""
+    newest = max((s for s in times if s >= 0), default=0)
+    t_newest = times.get(-1)
+    t_applied = times.get(applied_seq)
+    behind_s = 0.0 if newest <= applied_seq or t_newest is None else \
+        max(0.0, t_newest - t_applied) if t_applied is not None else None
+    return {"applied_seq": applied_seq, "lag_events": max(0, newest - applied_seq),
+            "lag_s": None if behind_s is None else round(behind_s, 3)}
+
+
+def describe(lease: Lease, members: list[dict[str, Any]], me: str,
+             times: dict[int, float] | None = None) -> dict[str, Any]:
+    times = times or {}
     leader = next((m for m in members if m["id"] == lease.holder), None) \
         if lease.held else None
     return {
+        "last_seq": max((s for s in times if s >= 0), default=0),
         "epoch": lease.epoch,
         "lease_s": lease.lease_s,
         "leader": None if leader is None and not lease.held else {
@@ -222,6 +243,8 @@ def describe(lease: Lease, members: list[dict[str, Any]], me: str) -> dict[str, 
         "controllers": [
             {"id": m["id"], "address": m["address"], "host": m["host"], "pid": m["pid"],
              "role": "leader" if lease.held and m["id"] == lease.holder else "follower",
-             "heartbeat_s_ago": m["age_s"], "self": m["id"] == me}
+             "heartbeat_s_ago": m["age_s"], "self": m["id"] == me,
+             **({} if lease.held and m["id"] == lease.holder
+                else lag(int(m.get("applied_seq") or 0), times))}
             for m in members if m["id"] == lease.holder or m["age_s"] < FORGET_AFTER_S],
     }

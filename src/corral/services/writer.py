@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from corral.store import deferred
 from corral.store.db import reading
+from corral.store.events import last_seq
 from corral.store.leader import Deposed
 
 log = logging.getLogger("corral.writer")
@@ -42,6 +43,10 @@ class Writer:
         self.fence: Callable[[Connection], None] | None = None
         self.on_deposed: Callable[[Deposed], None] | None = None
         self.epoch = 0  # the leader's epoch this writer writes for (0: no election)
+        # with an election: the newest event of the log as of the last commit (every
+        # answer of the leader says it: a client reads its own writes from followers
+        # by asking for at least that one, api/follower_reads.py)
+        self.last_seq = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="writer")
@@ -94,7 +99,10 @@ class Writer:
                 finally:
                     deferred.abandon(conn)
                 if self.fence is not None:  # last: the lease row is locked till commit
+                    seq = last_seq(conn)
                     self.fence(conn)
+            if self.fence is not None:
+                self.last_seq = max(self.last_seq, seq)
             return out
         except Deposed as e:  # nothing of this controller may land any more
             log.critical("%s", e)
@@ -116,8 +124,11 @@ class Writer:
                     finally:
                         deferred.abandon(conn)
                     if self.fence is not None:
+                        seq = last_seq(conn)
                         self.fence(conn)
-                    results.append((True, result))
+                if self.fence is not None:
+                    self.last_seq = max(self.last_seq, seq)
+                results.append((True, result))
             except Exception as e:
                 log.exception("store transaction failed")
                 results.append((False, e))

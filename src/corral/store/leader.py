@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 
 from corral.model.errors import CorralError
 from corral.store import dialect
-from corral.store.schema import controllers
+from corral.store.schema import controllers, events
 
 LEADER_ROW = 1
 
@@ -125,11 +125,31 @@ def release(conn: Connection, me: str, epoch: int) -> bool:
 
 
 def heartbeat(conn: Connection, me: str, *, address: str, host: str, pid: int,
-              role: str, epoch: int, t_started: float) -> None:
-    """Note that controller `me` is alive now (by the database's clock)."""
+              role: str, epoch: int, t_started: float, applied_seq: int = 0) -> None:
+    """Note that controller `me` is alive now (by the database's clock), and (a
+    follower) the newest event it has applied."""
     dialect.upsert(conn, controllers, {
         "id": me, "address": address, "host": host, "pid": pid, "role": role,
-        "epoch": epoch, "t_started": t_started, "t_heartbeat": db_now(conn)}, ["id"])
+        "epoch": epoch, "t_started": t_started, "t_heartbeat": db_now(conn),
+        "applied_seq": applied_seq}, ["id"])
+
+
+def event_times(conn: Connection, seqs: set[int]) -> dict[int, float]:
+    """When each of these events happened (the `t` the leader gave it), and the
+    newest event's under the key -1 (absent: the log is empty)."""
+    out: dict[int, float] = {}
+    # (by mapping: Row.t is SQLAlchemy's tuple accessor, not the column)
+    newest = conn.execute(select(events.c.seq, events.c.t).order_by(
+        events.c.seq.desc()).limit(1)).mappings().first()
+    if newest is not None:
+        out[-1] = float(newest["t"])
+        out[int(newest["seq"])] = float(newest["t"])
+    wanted = [s for s in seqs if s > 0 and s not in out]
+    if wanted:
+        for row in conn.execute(select(events.c.seq, events.c.t).where(
+                events.c.seq.in_(wanted))).mappings():
+            out[int(row["seq"])] = float(row["t"])
+    return out
 
 
 def members(conn: Connection) -> list[dict[str, Any]]:

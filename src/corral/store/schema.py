@@ -369,6 +369,8 @@ controllers = Table(
     Column("epoch", BigInteger, nullable=False, server_default="0"),
     Column("t_started", Double, nullable=False, server_default="0"),
     Column("t_heartbeat", Double, nullable=False, server_default="0"),
+    # a follower: the newest event of the log it has applied (its lag, for status)
+    Column("applied_seq", BigInteger, nullable=False, server_default="0"),
 )
 
 # IVOA UWS jobs (migration 0019, services/uws/): what the UWS job list holds of each
