@@ -146,7 +146,9 @@ default_time_s = "1:00:00"
                         cl.status()
                         return c
             time.sleep(0.05)
-        raise AssertionError("no controller leads")
+        raise AssertionError("no controller leads:\n" + "\n".join(
+            f"--- {c.url} ({'alive' if c.alive() else 'dead'}) ---\n{c.log()[-1500:]}"
+            for c in self.ctls))
 
     def wait_nodes(self, names: set[str], timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s

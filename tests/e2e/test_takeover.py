@@ -3,6 +3,7 @@ PostgreSQL schema, real agents and clients given every controller's address."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from corral.client import Client
 from corral.model.errors import CorralError, NotLeader
-from tests.e2e.ha import HA, ha_cluster
+from tests.e2e.ha import HA, Ctl, ha_cluster
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -85,7 +86,7 @@ def _cluster(ha: HA, controllers: int = 2, agents: int = 2) -> None:
     (ha.root / "runs").mkdir()
     for _ in range(controllers):
         ha.add_controller()
-    ha.leader()
+    ha.leader(timeout_s=60)  # (start-up on a busy machine)
     for i in range(agents):
         ha.add_agent(f"n{i + 1}")
     ha.wait_nodes({f"n{i + 1}" for i in range(agents)})
@@ -206,3 +207,63 @@ def test_a_leader_that_was_away_stops_acting_and_comes_back_as_a_follower() -> N
         assert old.alive() and ha.leader() is new
         _all_ran_once(ha, [before, after])
         assert ha.controllers()["leader"]["address"] == new.url
+
+
+def _restart(ha: HA, c: Ctl) -> None:
+    """A clean stop and a start (systemctl restart: an upgrade)."""
+    assert c.proc is not None
+    c.proc.send_signal(signal.SIGTERM)
+    c.proc.wait(30)
+    ha.start(c)
+
+
+def _follows(ha: HA, c: Ctl, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(CorralError):  # (its copy of the queue loaded)
+            e = ha.controllers()
+            if any(m["address"] == c.url and m["role"] == "follower"
+                   and m["heartbeat_s_ago"] < 1 and m["lag_events"] is not None
+                   and (m["applied_seq"] > 0 or e["last_seq"] == 0)
+                   for m in e["controllers"]):
+                return
+        assert time.monotonic() < deadline, c.log()[-2000:]
+        time.sleep(0.1)
+
+
+def test_a_rolling_restart_under_load_loses_nothing_and_keeps_scheduling() -> None:
+    """Step-down of the leader, restart of it, step-down of the other, restart of that
+    one, while clients submit without pause and jobs run through it all."""
+    with ha_cluster() as ha:
+        _cluster(ha)
+        a = ha.leader()
+        b = next(c for c in ha.ctls if c is not a)
+        _follows(ha, b)
+        running = [_submit(ha, 8.0) for _ in range(2)]
+        with ha.client() as c:
+            deadline = time.monotonic() + 20
+            while any(c.job(i)["state"] != "RUNNING" for i in running):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        acked_at: list[int] = []
+        with Submitters(ha, clients=3) as load:
+            time.sleep(0.5)
+            for leader, other in ((a, b), (b, a)):
+                with ha.client() as c:
+                    assert c.step_down()["address"] == leader.url
+                assert ha.leader(timeout_s=10) is other
+                _restart(ha, leader)
+                _follows(ha, leader)
+                acked_at.append(len(load.acked))
+            t_last = time.time()
+            time.sleep(1.5)  # submits go on to the leader of the end
+        assert ha.leader() is a and a.alive() and b.alive()
+        assert load.errors == [] and 5 < acked_at[0] < acked_at[1] < len(load.acked), \
+            (load.errors, acked_at, len(load.acked))
+        jobs = _all_ran_once(ha, running + load.acked)
+        # scheduling went on to the end: what came after the last hand-over ran too
+        assert [j for j in jobs if j["t_submit"] > t_last]
+        started = {j["id"]: j["t_start"] for j in jobs}
+        assert all(started[i] < t_last - 1 for i in running)
+        for c in ha.ctls:
+            assert "no longer fits the log" not in c.log()

@@ -239,30 +239,37 @@ class _Leading:
             api = create_app(made)
             api.state.leadership = self.leadership
             self.api = api
+            following: asyncio.Future[bool] | None = None
             if self.cfg.controller.warm_standby and not self.leadership.alone:
-                # (a leader taking over at once needs no copy; a lost campaign
-                # is retried meanwhile, so following starts the same)
-                tail = Tail(made)
-                if await writer.run(_follow(tail)):
-                    self.tail = tail
+                # the copy loads while this controller campaigns and notes its
+                # heartbeat; it answers reads once loaded
+                tail = self.tail = Tail(made)
+                following = asyncio.ensure_future(writer.run(_follow(tail)))
+
+                def followed(f: asyncio.Future[bool]) -> None:
+                    if f.cancelled() or f.exception() is not None or not f.result() \
+                            or self.follower.taking_over:
+                        return
                     self.leadership.applied_seq = lambda: tail.applied_seq
                     self.follower.reads = FollowerReads(
                         ReadPath(api, made.publisher, writer.loop), tail,
                         stale_after_s=self.leadership.lease_s)
+                following.add_done_callback(followed)
             epoch = await asyncio.to_thread(self.leadership.wait_to_lead)
             t0 = time.monotonic()
             self.follower.taking_over = True
             self.follower.reads = None
-            warm = False
-            if self.tail is not None:
-                warm = await writer.run(_finish_following(self.tail))
-                self.tail = None
             lease_s = self.leadership.lease_s
             self.leadership.lead(lambda why: reexec(lease_s))
 
             def handover() -> None:  # (on the writer's loop, once the answer left)
                 asyncio.get_running_loop().call_later(REEXEC_AFTER_S, reexec, 2 * lease_s)
             self.leadership.on_handover = handover
+            warm = False
+            # (a copy still loading: the load a cold start would make anyway)
+            if following is not None and self.tail is not None and await following:
+                warm = await writer.run(_finish_following(self.tail))
+            self.tail = None
             ctl = await writer.run(_start(self.cfg, self.engine, self.leadership, made,
                                           warm=warm))
             self.server.ctl = ctl
