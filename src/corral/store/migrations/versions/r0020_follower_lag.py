@@ -1,8 +1,8 @@
 """How far each follower has applied the event log (controllers.applied_seq), for
 the lag `corral status` shows (docs/deployment.md, "Follower reads").
 
-Revision ID: 0019_follower_lag
-Revises: 0018_energy
+Revision ID: 0020_follower_lag
+Revises: 0019_uws_jobs
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019_follower_lag"
-down_revision = "0018_energy"
+revision = "0020_follower_lag"
+down_revision = "0019_uws_jobs"
 branch_labels = None
 depends_on = None
 
