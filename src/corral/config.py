@@ -250,6 +250,9 @@ class SchedulerConfig(_Strict):
     max_interval_s: Annotated[float, Field(gt=0)] = 5.0  # a pass at least this often
     fairshare_half_life_s: int = 7 * 86400  # usage decays by half over this
     weights: WeightsConfig = WeightsConfig()
+    # low-priority work (nice > 0) that asks no core type runs on efficiency cores of
+    # hybrid nodes while enough are free (docs/resources.md, energy-aware placement)
+    energy_aware: bool = False
 
     @field_validator("fairshare_half_life_s", mode="before")
     @classmethod

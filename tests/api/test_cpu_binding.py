@@ -65,3 +65,20 @@ def test_gpus_of_one_domain_and_their_domains_reach_the_launch(tmp_path: Path) -
         assert ctx.ctl.nodes["n1"].gpu_numa == ()  # one per GPU, or none
     run(tmp_path, CONFIG + '[[nodes]]\nname = "n2"\ngpus = 2\ngpu_numa = [1, 0]\n',
         {"n1": {"cpus": 4}}, scenario)
+
+
+def test_energy_aware_sends_low_priority_work_to_efficiency_cores(tmp_path: Path) -> None:
+    async def scenario(ctx: Ctx) -> None:
+        a = (await ctx.submit(nice=10)).json()["id"]
+        [la] = await ctx.launches("n1")
+        assert (la["job_id"], la["core_type"]) == (a, "efficiency")
+        assert (await ctx.job(a))["spec"]["core_type"] is None  # its own request: none
+        await ctx.report("n1", a)
+        b = (await ctx.submit(nice=10, core_type="performance")).json()["id"]
+        [lb] = await ctx.launches("n1")  # what a job asks wins
+        assert (lb["job_id"], lb["core_type"]) == (b, "performance")
+        await ctx.report("n1", b)
+        c = (await ctx.submit()).json()["id"]
+        [lc] = await ctx.launches("n1")  # normal priority: any core
+        assert (lc["job_id"], lc["core_type"]) == (c, "")
+    run(tmp_path, "[scheduler]\nenergy_aware = true\n" + CONFIG, {"n1": {"cpus": 4}}, scenario)

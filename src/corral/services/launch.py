@@ -79,7 +79,8 @@ def launch_order(cfg: Config, job: Job, nodes: Mapping[str, Node] | None = None
             "output_wait_s": cfg.controller.output_wait_s,
             # an exclusive job has the whole node: bound to all of it unless it asks
             "cpu_bind": spec.cpu_bind or ("none" if spec.exclusive else ""),
-            "core_type": spec.core_type or "",
+            "core_type": spec.core_type or (
+                "efficiency" if cfg.scheduler.energy_aware and spec.nice > 0 else ""),
             "gres_flags": spec.gres_flags or "",
             # the NUMA domains of its GPUs here: its CPUs are chosen near them
             "gpu_domains": sorted(near_domains(

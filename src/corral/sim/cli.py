@@ -234,6 +234,8 @@ def sim(
         )
         if rep.expected_start_accuracy is not None:
             d["expected_start"] = rep.expected_start_accuracy.to_dict()
+        if rep.energy is not None:
+            d["energy"] = rep.energy.to_dict()
         if site_note:
             d["site_config"] = site_note
         click.echo(json.dumps(d))
@@ -260,6 +262,11 @@ def sim(
             f"{acc.median_abs_error_waiting_s:,.0f} s (waited; mean "
             f"{acc.mean_abs_error_waiting_s:,.0f} s, {acc.late_fraction:.0%} started late)"
         )
+    if rep.energy is not None:
+        en = rep.energy
+        click.echo(f"energy       {en.energy_kwh:,.1f} kWh busy ({en.efficiency_share:.1%} of "
+                   f"the processor time on efficiency cores; {en.jobs_on_efficiency} jobs on "
+                   f"them, {en.killed_slowed} slowed past their limit)")
     click.echo(f"wall time    {wall_s:.2f} s ({m.jobs_simulated / max(wall_s, 1e-9):,.0f} jobs/s)")
 
 
@@ -301,6 +308,8 @@ def _compare(
                 d["site_config"] = site_note
             if rep.expected_start_accuracy is not None:
                 d["expected_start"] = rep.expected_start_accuracy.to_dict()
+            if rep.energy is not None:
+                d["energy"] = rep.energy.to_dict()
             out.append(d)
         click.echo(json.dumps(out))
         return

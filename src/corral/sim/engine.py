@@ -19,6 +19,7 @@ from corral.sched import Conservative, Policy, PriorityWeights, Req, extend_coun
 from corral.sched.count_machine import CountMachine
 from corral.sched.fairshare import fairshare_factors
 from corral.sched.priority import Scorer
+from corral.sim.energy import HybridCores
 from corral.sim.jobs import SimJob
 from corral.sim.settings import ReplaySettings
 
@@ -57,6 +58,7 @@ def simulate(
     record_usage: bool = False,
     expected_starts: bool = False,
     expected_depth: int = 2000,
+    cores: HybridCores | None = None,
 ) -> SimResult:
     """Replay `jobs` (any order; sorted by submit time, then trace order).
 
@@ -69,8 +71,11 @@ def simulate(
     arrival is given the start it would have if nothing else arrived and every
     running and queued job took its planned duration (the policy's predictions):
     the queue, in the order the policy plans it, is booked on the availability
-    profile up to the job (at most `expected_depth` jobs)."""
-    if (
+    profile up to the job (at most `expected_depth` jobs).
+
+    With `cores` (corral.sim.energy), each started job is placed on performance or
+    efficiency cores, and runs as long as its placement makes it."""
+    if cores is None and (
         settings.conservative_plan == "keep"
         and isinstance(policy, Conservative)
         and policy.max_reservations is None
@@ -114,6 +119,7 @@ def simulate(
     t_start = [-1.0] * n
     t_end = [-1.0] * n
     planned = [INF] * n  # planned end of a running job, as in `ends`
+    run_s = [j.run_s for j in jobs]  # as each job runs (its placement may slow it)
     ends: list[tuple[float, int]] = []
     free = procs_total
     queue: list[Req] = []
@@ -266,11 +272,13 @@ def simulate(
             free -= j.procs
             if track_usage:
                 rate[j.user] = rate.get(j.user, 0) + j.procs
-            t_fin = now + j.run_s
+            if cores is not None:
+                run_s[i] = cores.start(i, j)
+            t_fin = now + run_s[i]
             heapq.heappush(heap, (t_fin, o_end, seq, END, i))
             seq += 1
             plan_end = now + (req.limit_s if plan_runtime else req.dur_s)
-            if uses_pred and req.dur_s < req.limit_s and j.run_s > req.dur_s:
+            if uses_pred and req.dur_s < req.limit_s and run_s[i] > req.dur_s:
                 heapq.heappush(heap, (plan_end, o_pred, seq, PRED, i))
                 seq += 1
             planned[i] = plan_end
@@ -312,7 +320,9 @@ def simulate(
                 rate[j.user] -= j.procs
             drop_end(i)
             planned[i] = INF
-            policy.record_finish(j.user, j.run_s, j.limit_s)
+            if cores is not None:
+                cores.end(i)
+            policy.record_finish(j.user, run_s[i], j.limit_s)
             dirty = True
             if record_timeline:
                 timeline.append((now, procs_total - free, len(queue)))
@@ -325,7 +335,7 @@ def simulate(
                 planned[i] = t_next
                 if t_next < INF:
                     insort(ends, (t_next, jobs[i].procs))
-                if t_next < t_limit_end and t_start[i] + jobs[i].run_s > t_next:
+                if t_next < t_limit_end and t_start[i] + run_s[i] > t_next:
                     heapq.heappush(heap, (t_next, o_pred, seq, PRED, i))
                     seq += 1
             if not policy.replan_on_correction or t_end[i] >= 0:

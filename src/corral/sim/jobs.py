@@ -17,6 +17,7 @@ class SimJob:
     procs: int
     user: str
     valid: bool = True  # runtime > 0 and processors > 0 in the trace
+    queue: int = -1  # the trace's queue number (-1: none)
 
 
 def _procs(r: SwfRecord, field: str) -> int:
@@ -62,7 +63,7 @@ def jobs_from_swf(
                 run, limit = limit, run
             else:
                 run = limit
-        out.append(SimJob(r.job_id, r.t_submit, run, limit, procs, r.user, valid))
+        out.append(SimJob(r.job_id, r.t_submit, run, limit, procs, r.user, valid, r.queue))
     return out
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corral.sched import POLICIES, Policy
+from corral.sim.energy import EnergyReport, EnergySettingError, HybridCores
 from corral.sim.engine import SimResult, simulate
 from corral.sim.jobs import SimJob, jobs_from_swf
 from corral.sim.metrics import Metrics, StartAccuracy, compute, start_accuracy
@@ -26,6 +27,7 @@ class Replay:
     settings: ReplaySettings
     trace: str
     expected_start_accuracy: StartAccuracy | None = None
+    energy: EnergyReport | None = None  # with efficiency_procs (corral.sim.energy)
 
 
 def make_policy(name: str) -> Policy:
@@ -95,6 +97,7 @@ def replay(
         raise SimError(f"{trace_path}: no MaxProcs/MaxNodes in the header; pass --procs")
     records = trace.records[:limit_jobs] if limit_jobs else trace.records
     jobs = jobs_from_swf(records, settings, machine)
+    cores = _cores(settings, machine)
     res = simulate(
         jobs,
         machine,
@@ -102,9 +105,21 @@ def replay(
         settings,
         record_timeline=record_timeline,
         expected_starts=expected_starts,
+        cores=cores,
     )
     metrics = compute(res, settings.metric_jobs == "valid")
-    return Replay(res, metrics, settings, trace.name, start_accuracy(res))
+    return Replay(res, metrics, settings, trace.name, start_accuracy(res),
+                  cores.report if cores is not None else None)
+
+
+def _cores(settings: ReplaySettings, machine: int) -> HybridCores | None:
+    """The hybrid machine's energy model (None: efficiency_procs = 0, not modeled)."""
+    if not settings.efficiency_procs:
+        return None
+    try:
+        return HybridCores(settings, machine)
+    except EnergySettingError as e:
+        raise SimError(str(e)) from None
 
 
 def replay_store(
@@ -137,9 +152,12 @@ def replay_store(
     if not st.jobs:
         raise SimError(f"{st.name}: no finished job to replay")
     sim_jobs = [j if j.procs <= machine else _capped(j, machine) for j in st.jobs]
-    res = simulate(sim_jobs, machine, pol, settings, expected_starts=expected_starts)
+    cores = _cores(settings, machine)
+    res = simulate(sim_jobs, machine, pol, settings, expected_starts=expected_starts,
+                   cores=cores)
     metrics = compute(res, settings.metric_jobs == "valid")
-    return Replay(res, metrics, settings, st.name, start_accuracy(res))
+    return Replay(res, metrics, settings, st.name, start_accuracy(res),
+                  cores.report if cores is not None else None)
 
 
 def _capped(j: SimJob, procs: int) -> SimJob:

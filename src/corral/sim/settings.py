@@ -94,6 +94,19 @@ class ReplaySettings:
     # windows of rl_window_jobs jobs starting at the rl_window_starts indices,
     # score-sorted queue (fcfs, sjf, wfp3, unicep, f1), optional rl_backfill.
     protocol: Protocol = "whole"
+    # Hybrid CPUs (corral.sim.energy): this many of the processors are efficiency
+    # cores (0: energy not modeled), drawing e_watts busy against p_watts for a
+    # performance core and doing e_speed of its work per second (a job on any
+    # efficiency core runs 1/e_speed times longer, killed at its limit if
+    # kill_at_limit). energy_aware: low-priority jobs (low_priority: "all",
+    # "queue:N" the trace's queue N, "longer:S" jobs asking at least S seconds)
+    # take efficiency cores first; otherwise every job takes performance first.
+    efficiency_procs: int = 0
+    p_watts: float = 12.0
+    e_watts: float = 4.0
+    e_speed: float = 0.6
+    energy_aware: bool = False
+    low_priority: str = "all"
     rl_backfill: bool = False
     rl_window_jobs: int = 1024
     rl_window_starts: str = RL_WINDOW_STARTS
