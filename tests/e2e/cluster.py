@@ -124,5 +124,9 @@ cpus = {cpus}
     env["CORRAL_STATE_DIR"] = str(state)
     env.update(env_extra or {})
     c = Cluster(state=state, env=env)
-    c.corral("up", "--node", "node1")
+    try:
+        c.corral("up", "--node", "node1")
+    except BaseException:  # a controller that came up late is not left behind
+        c.down()
+        raise
     return c
