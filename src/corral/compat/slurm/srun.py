@@ -73,10 +73,17 @@ def _distribution(text: str | None) -> str:
 
 
 def step_options(o: dict[str, Any], cmd: list[str], *, inside: bool) -> StepOptions:
-    ntasks = _count(o, "ntasks", "SLURM_NTASKS" if inside and not o.get("nodes") else None)
+    ntasks = _count(o, "ntasks", "SLURM_NTASKS" if inside and not o.get("nodes")
+                    and not o.get("ntasks_per_node") else None)
     nodes = _count(o, "nodes")
-    if o.get("ntasks_per_node") and nodes:
-        ntasks = int(o["ntasks_per_node"]) * nodes
+    per_node = _count(o, "ntasks_per_node")
+    if per_node:  # as Slurm: --ntasks-per-node with -n spreads them over enough nodes
+        if nodes is None and ntasks is not None:
+            nodes = -(-ntasks // per_node)
+        elif nodes is None and inside:
+            nodes = _count({}, "nodes", "SLURM_JOB_NUM_NODES")  # every node of the job
+        if nodes is not None and not o.get("ntasks"):
+            ntasks = per_node * nodes
     cpt = _count(o, "cpus_per_task", "SLURM_CPUS_PER_TASK" if inside else None) or 1
     name = o.get("job_name") or Path(cmd[0]).name
     if "multi_prog" in o:
