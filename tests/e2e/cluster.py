@@ -126,7 +126,10 @@ cpus = {cpus}
     c = Cluster(state=state, env=env)
     try:
         c.corral("up", "--node", "node1")
-    except BaseException:  # a controller that came up late is not left behind
+    except BaseException:  # a controller slower to start than `corral up` waits for
+        deadline = time.monotonic() + 60  # (a loaded machine) is not left behind
+        while not (state / "controller.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
         c.down()
         raise
     return c

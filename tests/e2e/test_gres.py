@@ -78,6 +78,8 @@ def test_jobs_hold_wait_for_and_see_their_generic_resources(gres_cluster: Cluste
         "fpga:xilinx:2,nvme:1"]
     hosts = _tool(c, "corral.compat.sge.qhost", "-F").stdout
     assert "   hc:fpga:xilinx=0.000000\n   hc:nvme=0.000000\n" in hosts, hosts
+    listed = c.corral("nodes").stdout
+    assert "GRES(A/T)" in listed and "fpga:xilinx:2/2,nvme:1/1" in listed, listed
     with c.client() as client:
         [n] = client.nodes()
     assert (n["gres"], n["gres_used"]) == ({"fpga:xilinx": 2, "nvme": 1},

@@ -200,8 +200,16 @@ def nodes(as_json: bool) -> None:
              f"{n['mem_mb_used']}/{n['mem_mb']}", f"{n['gpus_used']}/{n['gpus']}",
              ",".join(n["features"]) or "-", len(n["jobs"]), n["drain_reason"] or "-"]
             for n in ns]
-    table(["NODE", "STATE", "CPUS(A/T)", "MEM_MB(A/T)", "GPUS(A/T)", "FEATURES", "JOBS",
-           "REASON"], rows)
+    headers = ["NODE", "STATE", "CPUS(A/T)", "MEM_MB(A/T)", "GPUS(A/T)", "FEATURES", "JOBS",
+               "REASON"]
+    if any(n.get("gres") for n in ns):  # generic resources: a column when a node has some
+        headers.insert(5, "GRES(A/T)")
+        for row, n in zip(rows, ns, strict=True):
+            gres = n.get("gres") or {}
+            used = n.get("gres_used") or {}
+            row.insert(5, ",".join(f"{k}:{used.get(k, 0)}/{v}" for k, v in sorted(gres.items()))
+                       or "-")
+    table(headers, rows)
 
 
 @click.command("partitions")
