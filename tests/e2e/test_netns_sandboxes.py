@@ -85,29 +85,23 @@ def test_a_collection_of_50_shares_one_stored_20mb_file(private: NetCluster) -> 
                for s in j["spec"]["input_sandbox"] if s.endswith(":big.dat"))
     assert not (work / "n00.out").exists()  # they ran in the agents' own directories
 
-    # every node's output files, by the routes `corral output` uses; and with
-    # `corral output` itself for a few of each agent's (a command each: ~1 s apiece)
-    out, by_cli = work.parent / "out", work.parent / "by-cli"
-    with nc.cluster.client() as cl:
-        for job in jobs:
-            assert sorted(f["name"] for f in cl.output_files(job["id"])) == sorted(
-                job["spec"]["output_sandbox"]), job["id"]
-            for f in job["spec"]["output_sandbox"]:
-                (out / f).parent.mkdir(exist_ok=True)
-                (out / f).write_bytes(cl.output_file(job["id"], f))
-    sample = [j for n in NODES for j in [j for j in jobs if j["node_list"] == [n]][:2]]
-    for job in sample:
-        p = nc.run("corral", "output", str(job["id"]), str(by_cli))
-        assert len(p.stdout.splitlines()) == 2, p.stdout
-        for f in job["spec"]["output_sandbox"]:
-            assert (by_cli / f).read_bytes() == (out / f).read_bytes()
+    # every node's output files with one `corral output`, each job's in out/JOB; one
+    # job's alone, into a directory of its own
+    out, one = work.parent / "out", work.parent / "one"
+    p = nc.run("corral", "output", "--dir", str(out), *map(str, ids))
+    assert len(p.stdout.splitlines()) == 2 * JOBS, p.stdout
+    p = nc.run("corral", "output", str(ids[-1]), str(one))
+    assert sorted(x.name for x in one.iterdir()) == [f"n{JOBS - 1}.out", f"n{JOBS - 1}.sum"]
+    assert (one / f"n{JOBS - 1}.sum").read_bytes() == (
+        out / str(ids[-1]) / f"n{JOBS - 1}.sum").read_bytes()
     host_net = os.readlink("/proc/self/ns/net")
     seen: dict[str, set[str]] = {}
     assert sorted(j["name"] for j in jobs) == [f"coll_{n}" for n in names]
     for job in jobs:
-        name = job["name"].removeprefix("coll_")
-        assert (out / f"{name}.sum").read_text().strip() == digest, name
-        line = (out / f"{name}.out").read_text().strip()
+        name, got = job["name"].removeprefix("coll_"), out / str(job["id"])
+        assert sorted(x.name for x in got.iterdir()) == [f"{name}.out", f"{name}.sum"]
+        assert (got / f"{name}.sum").read_text().strip() == digest, name
+        line = (got / f"{name}.out").read_text().strip()
         m = re.fullmatch(rf"{name} on (\w+) net (\S+) fs (\w+)", line)
         assert m is not None and m.group(1) == job["node_list"][0], line
         assert m.group(2) != host_net and m.group(3) == "tmpfs", line
