@@ -128,3 +128,30 @@ def test_site_demand_and_site_requirements(tmp_path: Path) -> None:
         assert got["node_list"] == ["far-1"], got
 
     run(tmp_path, site_config(tmp_path), scenario)
+
+
+def test_a_job_preferring_a_site_goes_there_first(tmp_path: Path) -> None:
+    async def scenario(tcp: httpx.AsyncClient, local: httpx.AsyncClient, _: Any) -> None:
+        for name, site in (("a1", "near"), ("b1", "other")):
+            r = await local.post("/agent/v1/register", json={
+                "node": name, "cpus": 2, "mem_mb": 1000, "boot_id": f"b-{name}",
+                "site": site})
+            assert r.status_code == 200, r.text
+        job = {"name": "t", "working_dir": "/tmp", "argv": ["true"], "time_limit_s": 60}
+        placed = {}
+        for site in ("near", "other"):
+            r = await local.post("/v1/jobs", json={**job, "rank": f'other.Site == "{site}"'})
+            assert r.status_code == 201, r.text
+            job_id = r.json()["id"]
+            for _ in range(100):
+                got = (await local.get(f"/v1/jobs/{job_id}")).json()
+                if got["state"] == "RUNNING":
+                    break
+                await asyncio.sleep(0.05)
+            placed[site] = got["node_list"]
+        assert placed == {"near": ["a1"], "other": ["b1"]}, placed
+        sites = {s["name"]: s for s in (await local.get("/v1/sites")).json()["sites"]}
+        assert set(sites) == {"far", "near", "other"}
+        assert sites["near"]["batch"] is None and sites["near"]["running"] == 1
+
+    run(tmp_path, site_config(tmp_path), scenario)

@@ -216,6 +216,10 @@ def test_jobs_that_require_a_site_run_only_there(grid: Grid) -> None:
     out = grid.cluster.corral("submit", "--site", SLURM, "-t", "0:20", "--parsable",
                               "--wrap", RECORD, cwd=grid.runs.parent)
     on_slurm = [int(out.stdout.strip().split(";")[0])]
+    table = grid.cluster.corral("sites").stdout.splitlines()
+    assert table[0].split()[:3] == ["SITE", "BATCH", "PILOTS"], table
+    assert {line.split()[0]: line.split()[1] for line in table[1:]} == \
+        {SLURM: "slurm", SGE: "sge"}, table
     grid.wait_done(on_sge + on_slurm, timeout_s=60)
     where = {int(w[1]): w[2] for w in grid.lines() if w[0] == "start"}
     assert all(where[i].startswith(f"{SGE}-") for i in on_sge), where
@@ -223,6 +227,7 @@ def test_jobs_that_require_a_site_run_only_there(grid: Grid) -> None:
 
 
 def test_a_job_longer_than_a_pilot_has_left_waits_for_a_new_one(grid: Grid) -> None:
+    grid.wait_pilots_gone(timeout_s=40)  # the pilots of the tests before have left
     on_slurm = f'other.Site == "{SLURM}"'
     first = grid.submit(f"{RECORD}\nsleep 22", time_limit_s=30, requirements=on_slurm)
     with grid.cluster.client() as c:
@@ -233,12 +238,19 @@ def test_a_job_longer_than_a_pilot_has_left_waits_for_a_new_one(grid: Grid) -> N
         pilot = c.job(first)["node_list"][0]
         node = next(n for n in c.nodes() if n["name"] == pilot)
         # once the pilot has less than 45 s left, a 45 s job does not fit on it,
-        # though one of its 2 CPUs is free
+        # though one of its 2 CPUs is free: it waits, and a new pilot takes it
         time.sleep(max(0.0, node["t_deadline"] - 45 - time.time() + 1))
         long_job = grid.submit(RECORD, time_limit_s=45, requirements=on_slurm)
-        time.sleep(1.5)
-        waiting = c.job(long_job)
-        assert waiting["state"] == "PENDING" and waiting["reason"] == "NodeDeadline", waiting
+        deadline = time.monotonic() + 15
+        while True:
+            waiting = c.job(long_job)
+            assert waiting["node_list"] != [pilot], waiting
+            if waiting["state"] == "PENDING" and waiting["reason"] == "NodeDeadline":
+                break
+            assert time.monotonic() < deadline and waiting["state"] == "PENDING", waiting
+            time.sleep(0.1)
+        explained = grid.cluster.corral("explain", str(long_job)).stdout
+        assert pilot in explained and "lives long enough" in explained, explained
     grid.wait_done([first, long_job], timeout_s=90)
     where = {int(w[1]): w[2] for w in grid.lines() if w[0] == "start"}
     assert where[first] == pilot

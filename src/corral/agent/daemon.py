@@ -275,8 +275,13 @@ class Agent:
             if idle_since is None:
                 idle_since = now
             why = why_leave(self.pilot, now, idle_since)
-            if why is None or not self.registered:
+            if why is None:
                 continue
+            if not self.registered:  # the controller does not take it: no use waiting
+                log.error("pilot %s: not registered with the controller (%s); exiting",
+                          self.inventory.node, why)
+                self.stop()
+                return
             try:
                 if not await self._leave(why):  # a job came meanwhile: run it first
                     idle_since = None
