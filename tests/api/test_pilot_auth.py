@@ -88,6 +88,10 @@ def test_a_pilot_token_speaks_for_its_own_node_of_its_site(tmp_path: Path) -> No
         assert r.status_code == 200, r.text
         names = [n["name"] for n in (await local.get("/v1/nodes")).json()["nodes"]]
         assert names == ["n1"]
+        # a poll that crossed its leave makes it register again: not that agent
+        r = await tcp.post("/agent/v1/register", json=register("far-1"),
+                           headers=pilot("far-1"))
+        assert r.status_code == 403 and "this agent has left" in r.text, r.text
 
     run(tmp_path, site_config(tmp_path), scenario)
 

@@ -69,12 +69,12 @@ class Cluster:
                 return
             time.sleep(0.05)
 
-    def start_controller(self) -> None:
+    def start_controller(self, timeout_s: float = 20) -> None:
         with open(self.state / "controller.log", "ab") as log:
             subprocess.Popen([sys.executable, "-m", "corral.api.server"], env=self.env,
                              stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                              start_new_session=True)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
                 with self.client() as c:
@@ -82,7 +82,7 @@ class Cluster:
                 return
             except Exception:
                 time.sleep(0.05)
-        raise AssertionError("controller did not restart")
+        raise AssertionError(f"controller did not (re)start in {timeout_s} s")
 
     def down(self) -> None:
         subprocess.run([sys.executable, "-m", "corral.cli", "down"], env=self.env,

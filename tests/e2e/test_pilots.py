@@ -163,7 +163,7 @@ def grid() -> Iterator[Grid]:
         env["CORRAL_STATE_DIR"] = str(state)
         env["PYTHONPATH"] = str(SRC)
         cluster = Cluster(state=state, env=env)
-        cluster.start_controller()
+        cluster.start_controller(timeout_s=90)  # a loaded machine: migrations take long
         work = root / "work"
         work.mkdir()
         work.chmod(0o777)
@@ -259,8 +259,10 @@ def test_a_job_longer_than_a_pilot_has_left_waits_for_a_new_one(grid: Grid) -> N
 
 def test_a_pilot_killed_by_scancel_loses_its_job_which_runs_once_elsewhere(grid: Grid) -> None:
     marker = grid.runs.parent / "killed-once"
+    # Slurm signals the pilot's job's processes, the corral job's among them: the
+    # killed first run ends at its sleep, never at its last line
     job = grid.submit(f"{RECORD}\nif [ -e {marker} ]; then sleep 1; else touch {marker}; "
-                      f"sleep 30; fi\n{DONE}", time_limit_s=40,
+                      f"sleep 30 || exit 1; fi\n{DONE}", time_limit_s=40,
                       requirements=f'other.Site == "{SLURM}"')
     with grid.cluster.client() as c:
         deadline = time.monotonic() + 60

@@ -46,7 +46,7 @@ from corral.agent.health import HealthCheck, HealthSettings
 from corral.agent.inventory import Inventory
 from corral.agent.launcher import TICK_S, Launcher
 from corral.agent.leaders import LeaderFinder
-from corral.agent.pilot import KILL_WAIT_S, LEAVE_CHECK_S, PilotSettings, why_leave
+from corral.agent.pilot import KILL_SLACK_S, KILL_WAIT_S, LEAVE_CHECK_S, PilotSettings, why_leave
 from corral.agent.prolog import JobScripts, ScriptSettings
 from corral.agent.protocol import (
     JobFacts,
@@ -206,6 +206,8 @@ class Agent:
         self.pilot = pilot  # a pilot in a site's batch system (agent/pilot.py)
         self.pilot_token = pilot_token
         self._killed = False  # a pilot its batch system ends: its jobs are lost
+        self._killed_at = 0.0
+        self._left = False  # a pilot the controller has forgotten: it registers no more
 
     # -- life cycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -301,6 +303,7 @@ class Agent:
         if self._killed:
             return
         self._killed = True
+        self._killed_at = time.time()
         log.warning("pilot %s: terminated by its batch system; its jobs are lost",
                     self.inventory.node)
         task = asyncio.get_running_loop().create_task(self._end_pilot())
@@ -341,6 +344,7 @@ class Agent:
         except RegisterFirstError as exc:  # a job is (or was just) placed here
             log.info("pilot %s stays for now: %s", self.inventory.node, exc)
             return False
+        self._left = True
         return True
 
     # -- HTTP --------------------------------------------------------------------------
@@ -404,7 +408,7 @@ class Agent:
     # -- the order loop ----------------------------------------------------------------
     async def _order_loop(self) -> None:
         backoff = Backoff()
-        while True:
+        while not self._left:
             try:
                 if not self.registered:
                     await self._register()
@@ -588,7 +592,8 @@ class Agent:
 
     # -- reports -----------------------------------------------------------------------
     def _on_report(self, report: JobReport) -> None:
-        if self._killed and not report.lost:  # its pilot's allocation ended under it
+        if self._killed and not report.lost and report.t_end >= self._killed_at - KILL_SLACK_S:
+            # it ended with its pilot's allocation (not clearly before): lost there
             report = dataclasses.replace(report, lost=True,
                                          message="its pilot was ended by the site's "
                                                  "batch system")

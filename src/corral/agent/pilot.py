@@ -15,6 +15,9 @@ from pathlib import Path
 
 LEAVE_CHECK_S = 1.0  # how often a pilot looks whether it should leave
 KILL_WAIT_S = 5.0  # killed: how long it waits for its jobs' ends before it exits
+# killed: a job that ended more than this before the pilot heard of it ended on its
+# own (its report stands); one that ended later ended with the allocation (lost)
+KILL_SLACK_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)

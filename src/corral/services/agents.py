@@ -23,7 +23,7 @@ from corral.model.agent_messages import (
     AgentRunning,
 )
 from corral.model.bounds import check_node
-from corral.model.errors import Conflict, InvalidRequest
+from corral.model.errors import Conflict, InvalidRequest, PermissionDenied
 from corral.model.event import EventKind
 from corral.model.intent import StopIntent
 from corral.model.job import Job
@@ -52,6 +52,7 @@ MAX_REASON_CHARS = 500
 # How often a launch order that its node shows no sign of having had is sent again
 # before the job is treated as lost there.
 LAUNCH_RESENDS = 2
+MAX_LEFT = 10_000  # boot ids of agents that left, remembered
 
 
 @dataclass
@@ -79,6 +80,7 @@ class AgentService:
         self._launches: dict[str, dict[int, LaunchMark]] = {}
         self._prolog_failed: dict[int, str] = {}  # job -> why it is killed for a retry
         self.site_ends = SiteThroughput()  # jobs ended per site (services/sites.py)
+        self._left: dict[str, None] = {}  # boot ids of pilots that left (the newest)
 
     def _node(self, name: str, boot_id: str) -> Node:
         node = self.ctl.nodes.get(name)
@@ -94,6 +96,9 @@ class AgentService:
     async def register(self, msg: AgentRegister) -> dict[str, Any]:
         ctl = self.ctl
         name = msg.node
+        if msg.boot_id and msg.boot_id in self._left:  # its last poll crossed its leave
+            raise PermissionDenied(f"node {name}: this agent has left; a new one "
+                                   "registers with a boot id of its own")
         check_node(name, msg.cpus, msg.mem_mb, msg.gpus, msg.features)
         now = time.time()
         node = ctl.nodes.get(name)
@@ -189,6 +194,11 @@ class AgentService:
         ctl.node_boot.pop(name, None)
         ctl.node_address.pop(name, None)
         ctl.orders.drop(name)
+        ctl.leases.forget(name)
+        if msg.boot_id:
+            self._left[msg.boot_id] = None
+            while len(self._left) > MAX_LEFT:
+                del self._left[next(iter(self._left))]
         self._launches.pop(name, None)
         self._polls.pop(name, None)
         log.info("node %s left: %s", name, msg.why or "idle", extra=log_ids(node=name))

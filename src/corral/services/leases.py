@@ -53,6 +53,11 @@ class Leases:
         self._heard[node] = time.monotonic()
         self._lapsed.discard(node)
 
+    def forget(self, node: str) -> None:
+        """A node that has gone for good (a pilot that left)."""
+        self._heard.pop(node, None)
+        self._lapsed.discard(node)
+
     def newly_lapsed(self) -> list[str]:
         """Nodes whose lease ran out since the last call."""
         now = time.monotonic()
