@@ -52,3 +52,31 @@ def test_a_single_sweep_finds_the_same(procs: list[subprocess.Popen[bytes]]) -> 
     alone.sweep()  # by markers only (the root may be another's pid by now)
     assert {lead.pid, escaped.pid} <= set(alone.members)
     assert os.getpid() not in alone.members
+
+
+def _start_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read()
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+def test_processes_older_than_the_job_are_not_read(procs: list[subprocess.Popen[bytes]]
+                                                   ) -> None:
+    """A process started before the job's main process cannot be the job's: its
+    environment is not read (a sweep reads only those of processes started since)."""
+    older = _start(8, "y")
+    time.sleep(0.05)  # a clock tick (10 ms) or more between them
+    lead = _start(8, "y")
+    escaped = _start(8, "y")
+    procs += [older, lead, escaped]
+    time.sleep(0.2)
+    start = _start_ticks(lead.pid)
+    assert _start_ticks(older.pid) < start
+    tree = JobTree(lead.pid, uid=os.getuid(), job_id=8, agent_id="y", root_alive=False,
+                   root_start=start)
+    tree.sweep()
+    assert {lead.pid, escaped.pid} <= set(tree.members)
+    assert older.pid not in tree.members
+    unknown = JobTree(lead.pid, uid=os.getuid(), job_id=8, agent_id="y", root_alive=False)
+    unknown.sweep()  # the start unknown: every process is read
+    assert {older.pid, lead.pid, escaped.pid} <= set(unknown.members)

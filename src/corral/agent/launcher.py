@@ -263,12 +263,13 @@ class Launcher:
         self._close(job.started_fd)
         job.started_fd = -1
         try:
-            pid, _ = (int(x) for x in data.split()[:2])
+            pid, start = (int(x) for x in data.split()[:2])
         except ValueError:  # the supervisor could not start the job; its end says why
             self._close(job.gate_fd)
             return
         job.job_pid = pid
-        job.tree = JobTree(pid, uid=job.uid, job_id=job.job_id, agent_id=job.agent_id)
+        job.tree = JobTree(pid, uid=job.uid, job_id=job.job_id, agent_id=job.agent_id,
+                           root_start=start)
         if job.cgroup is not None:
             try:
                 job.cgroup.add(pid)

@@ -26,11 +26,14 @@ from corral.agent.supervise import read_proc
 MIB = 1024 * 1024
 
 
-def _stat(pid: int) -> tuple[int, int, int]:
-    """(ppid, pgrp, session) of a process, from /proc/<pid>/stat."""
+Stat = tuple[int, int, int, int]  # ppid, pgrp, session, start time (clock ticks)
+
+
+def _stat(pid: int) -> Stat:
+    """(ppid, pgrp, session, start time) of a process, from /proc/<pid>/stat."""
     data = read_proc(pid, "stat")
     fields = data[data.rindex(b")") + 2:].split()
-    return int(fields[1]), int(fields[2]), int(fields[3])
+    return int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
 
 
 def _proc_pids() -> Iterable[int]:
@@ -40,8 +43,8 @@ def _proc_pids() -> Iterable[int]:
                 yield int(entry.name)
 
 
-def process_table() -> dict[int, tuple[int, int, int]]:
-    """pid -> (ppid, pgrp, session) for every process (one /proc scan)."""
+def process_table() -> dict[int, Stat]:
+    """pid -> (ppid, pgrp, session, start time) for every process (one /proc scan)."""
     out = {}
     for pid in _proc_pids():
         try:
@@ -51,11 +54,11 @@ def process_table() -> dict[int, tuple[int, int, int]]:
     return out
 
 
-def children_map(table: dict[int, tuple[int, int, int]] | None = None) -> dict[int, list[int]]:
+def children_map(table: dict[int, Stat] | None = None) -> dict[int, list[int]]:
     """ppid -> child pids for the whole process table (one scan shared by all jobs)."""
     out: dict[int, list[int]] = defaultdict(list)
-    for pid, (ppid, _, _) in (table if table is not None else process_table()).items():
-        out[ppid].append(pid)
+    for pid, stat in (table if table is not None else process_table()).items():
+        out[stat[0]].append(pid)
     return out
 
 
@@ -63,10 +66,14 @@ class JobTree:
     """The processes of one job, led by `root_pid` (session and group leader)."""
 
     def __init__(self, root_pid: int, *, uid: int, job_id: int, agent_id: str,
-                 root_alive: bool = True) -> None:
+                 root_alive: bool = True, root_start: int = 0) -> None:
         """`root_alive` False: the main process has ended (its pid may be another's
-        now); the job's other processes are then found by their markers only."""
+        now); the job's other processes are then found by their markers only.
+        `root_start`: the main process's start time (clock ticks after boot; 0:
+        unknown); a process started before it cannot be the job's, so a sweep
+        does not read its environment."""
         self.root_pid = root_pid
+        self.root_start = root_start
         self.uid = uid
         self.marker = (str(job_id).encode(), agent_id.encode())  # its environment's
         self.members: dict[int, psutil.Process] = {}
@@ -204,10 +211,13 @@ def sweep_all(trees: list[JobTree]) -> None:
     for t in trees:
         by_marker[t.marker].append(t)
     uids = {t.uid for t in trees}
-    for pid, (_, pgrp, sid) in table.items():
+    oldest = min(t.root_start for t in trees)  # no job's process started earlier
+    for pid, (_, pgrp, sid, start) in table.items():
         in_session = (*by_root.get(sid, ()), *by_root.get(pgrp, ()))
         for t in in_session:
             t._add(pid)  # (not twice: a member already is one)
+        if start < oldest:
+            continue
         try:
             uid = os.stat(f"/proc/{pid}").st_uid
             if uid not in uids:

@@ -109,7 +109,8 @@ def _job(rec: runs.Record, launch: Launch, procs: runs.Procs) -> Job:
     if isinstance(cpus, list):
         job.cpus = tuple(c for c in cpus if isinstance(c, int) and not isinstance(c, bool))
     job.tree = JobTree(procs.job_pid, uid=uid, job_id=launch.job_id, agent_id=agent_id,
-                       root_alive=runs.alive(procs.job_pid, procs.job_start))
+                       root_alive=runs.alive(procs.job_pid, procs.job_start),
+                       root_start=procs.job_start)
     return job
 
 
@@ -121,7 +122,8 @@ def kill_unfollowed(rec: runs.Record, why: str) -> None:
         tree = JobTree(procs.job_pid if procs else -1, uid=_uid(recorded_launch(rec)),
                        job_id=rec.job_id, agent_id=agent_id,
                        root_alive=procs is not None
-                       and runs.alive(procs.job_pid, procs.job_start))
+                       and runs.alive(procs.job_pid, procs.job_start),
+                       root_start=procs.job_start if procs else 0)
         # a process may fork between a sweep and the kill, and a killed one takes a
         # moment to die: sweep and kill again until none is left (bounded)
         deadline = time.monotonic() + KILL_WAIT_S
