@@ -133,7 +133,7 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = _SPEC_FIELD_SET
         kw = {k: v for k, v in d.items() if k in known}
         # what jobs hold alike is kept once (model/shared.py)
         kw["argv"] = shared_texts(kw.get("argv") or ())
@@ -150,6 +150,7 @@ class JobSpec:
 
 
 _SPEC_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(JobSpec))
+_SPEC_FIELD_SET = frozenset(_SPEC_FIELD_NAMES)
 
 # the JobSpec strings that jobs often hold alike
 _SHARED_TEXT_FIELDS = ("name", "working_dir", "script", "stdout", "stderr", "partition",

@@ -92,9 +92,16 @@ def submit_data(job: Job) -> dict[str, Any]:
     return {**spec_dict(job.spec), "set": image(job, spec=False)}
 
 
+_DECODED = frozenset(("state", "intent", "nodes", "gpu_ids", "spec", "priority"))
+
+
 def job_from_image(job_id: int, values: Mapping[str, Any]) -> Job:
-    """A job as an image describes it (an image from `image`)."""
-    kw = {name: decode_value(name, values[name]) for name in IMAGE_FIELDS if name in values}
+    """A job as an image describes it (an image from `image`). (decode_value for the
+    fields that need it only: this is on every submit's path.)"""
+    kw = {name: values[name] for name in _PLAIN if name in values}
+    for name in _DECODED:
+        if name in values:
+            kw[name] = decode_value(name, values[name])
     return Job(id=job_id, **kw)
 
 
