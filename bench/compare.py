@@ -318,6 +318,24 @@ class Slurm(System):
 
 
 # ---------------------------------------------------------------- the figures
+GROUPS = ("cli", "api", "arrays", "latency", "e2e", "reads")
+
+
+def wanted(a: argparse.Namespace, group: str) -> bool:
+    """Is this group of figures selected (--only)?"""
+    return not a.only or group in a.only
+
+
+def groups(text: str) -> list[str]:
+    """--only's value: a comma-separated list of GROUPS."""
+    names = [g.strip() for g in text.split(",") if g.strip()]
+    for g in names:
+        if g not in GROUPS:
+            raise argparse.ArgumentTypeError(f"--only: unknown group {g!r} (one of "
+                                             f"{', '.join(GROUPS)})")
+    return names
+
+
 def figures(s: System, a: argparse.Namespace, r: Results) -> None:
     def put(name: str, value: float, unit: str) -> None:
         r[name] = (value, unit)
@@ -328,29 +346,31 @@ def figures(s: System, a: argparse.Namespace, r: Results) -> None:
               flush=True)
 
     pw = s.work
-    # a. CLI submissions, and bare Python measured in the same run
-    log("CLI submissions")
     s.reset(cpus=a.cpus)
     print(f"# {s.name}: {s.describe()}", flush=True)
-    time.sleep(2)  # a fresh controller and agent settle
-    argvs = [[PY, "-c", "pass"], s.submit_held_cmd()]
-    names = [("python_c_pass", "runs/s", "ms/run"), ("cli_submit_seq", "jobs/s", "ms/job")]
-    if isinstance(s, Corral):  # the drop-in commands, same aim as corral submit
-        argvs += [[str(s.bin / "sbatch"), "--hold", "-o", "/dev/null", "--wrap=true"],
-                  [str(s.bin / "squeue"), "-j", "1"]]
-        names += [("dropin_sbatch_seq", "jobs/s", "ms/job"),
-                  ("dropin_squeue_one_job", "calls/s", "ms/call")]
-    for (name, unit, cpu_unit), (rate, cpu) in zip(
-            names, alternating(argvs, a.cli_jobs, s.env, pw), strict=True):
-        put(name, rate, unit)
-        put(f"{name}_cpu", cpu, cpu_unit)
-    pid = s.ctl_pid()
-    c0 = cpu_s(pid)
-    loop_rate(s.submit_held_cmd(), a.cli_jobs // 2, s.env, pw)
-    put("ctl_cpu_per_cli_submit", 1000 * (cpu_s(pid) - c0) / (a.cli_jobs // 2), "ms/job")
-    rate, _ = loop_rate(s.submit_held_cmd(), a.cli_jobs, s.env, pw, loops=4)
-    put("cli_submit_4loops", rate, "jobs/s")
-    if isinstance(s, Corral):
+    if wanted(a, "cli"):
+        # a. CLI submissions, and bare Python measured in the same run
+        log("CLI submissions")
+        time.sleep(2)  # a fresh controller and agent settle
+        argvs = [[PY, "-c", "pass"], s.submit_held_cmd()]
+        names = [("python_c_pass", "runs/s", "ms/run"), ("cli_submit_seq", "jobs/s", "ms/job")]
+        if isinstance(s, Corral):  # the drop-in commands, same aim as corral submit
+            argvs += [[str(s.bin / "sbatch"), "--hold", "-o", "/dev/null", "--wrap=true"],
+                      [str(s.bin / "squeue"), "-j", "1"]]
+            names += [("dropin_sbatch_seq", "jobs/s", "ms/job"),
+                      ("dropin_squeue_one_job", "calls/s", "ms/call")]
+        for (name, unit, cpu_unit), (rate, cpu) in zip(
+                names, alternating(argvs, a.cli_jobs, s.env, pw), strict=True):
+            put(name, rate, unit)
+            put(f"{name}_cpu", cpu, cpu_unit)
+        pid = s.ctl_pid()
+        c0 = cpu_s(pid)
+        loop_rate(s.submit_held_cmd(), a.cli_jobs // 2, s.env, pw)
+        put("ctl_cpu_per_cli_submit", 1000 * (cpu_s(pid) - c0) / (a.cli_jobs // 2), "ms/job")
+        rate, _ = loop_rate(s.submit_held_cmd(), a.cli_jobs, s.env, pw, loops=4)
+        put("cli_submit_4loops", rate, "jobs/s")
+
+    if wanted(a, "api") and isinstance(s, Corral):
         log("API submissions")
         s.reset(cpus=a.cpus)
         pid = s.ctl_pid()
@@ -371,30 +391,35 @@ def figures(s: System, a: argparse.Namespace, r: Results) -> None:
             put("api_submit_bulk", rate, "jobs/s")
             put("ctl_cpu_per_bulk_submit", cpu, "ms/job")
 
-    # b. arrays
-    log("arrays")
-    s.reset(cpus=a.cpus)
-    t0 = time.perf_counter()
-    s.submit_array(a.array_tasks)
-    put("array_tasks_accepted", a.array_tasks / (time.perf_counter() - t0), "tasks/s")
+    if wanted(a, "arrays"):
+        # b. arrays
+        log("arrays")
+        s.reset(cpus=a.cpus)
+        t0 = time.perf_counter()
+        s.submit_array(a.array_tasks)
+        put("array_tasks_accepted", a.array_tasks / (time.perf_counter() - t0), "tasks/s")
 
-    # c. latency on an idle node
-    log("latency")
-    s.reset(cpus=a.cpus)
-    put("submit_to_start_idle", 1000 * latency_s(s, a.latency_samples), "ms")
+    if wanted(a, "latency"):
+        # c. latency on an idle node
+        log("latency")
+        s.reset(cpus=a.cpus)
+        put("submit_to_start_idle", 1000 * latency_s(s, a.latency_samples), "ms")
 
-    # d. end-to-end: N held jobs released by one command, until none is active
-    log("end-to-end")
-    s.reset(cpus=a.cpus)
-    ids = s.fill_held(a.e2e_jobs)
-    t0 = time.perf_counter()
-    s.release(ids)
-    deadline = time.monotonic() + a.e2e_cap_s
-    while s.active() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left = s.active()
-    put("e2e_trivial_jobs", (len(ids) - left) / (time.perf_counter() - t0), "jobs/s")
+    if wanted(a, "e2e"):
+        # d. end-to-end: N held jobs released by one command, until none is active
+        log("end-to-end")
+        s.reset(cpus=a.cpus)
+        ids = s.fill_held(a.e2e_jobs)
+        t0 = time.perf_counter()
+        s.release(ids)
+        deadline = time.monotonic() + a.e2e_cap_s
+        while s.active() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = s.active()
+        put("e2e_trivial_jobs", (len(ids) - left) / (time.perf_counter() - t0), "jobs/s")
 
+    if not wanted(a, "reads"):
+        return
     # e. queries, memory and polling with many pending
     log(f"queries with {a.pending} pending")
     s.reset(cpus=a.cpus)
@@ -502,6 +527,9 @@ def main() -> None:
     ap.add_argument("--latency-samples", type=int, default=10)
     ap.add_argument("--list-calls", type=int, default=15)
     ap.add_argument("--query-calls", type=int, default=40)
+    ap.add_argument("--only", type=groups, default=[], metavar="GROUP,…",
+                    help=f"only these groups of figures ({', '.join(GROUPS)}; reads: "
+                    "memory, listings, queries and latency with --pending jobs queued)")
     a = ap.parse_args()
     if a.small:
         a.pending, a.cli_jobs, a.api_jobs, a.bulk_jobs = 200, 10, 100, 300

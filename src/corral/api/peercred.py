@@ -1,9 +1,11 @@
 """Peer credentials for the Unix socket: the kernel tells us who is calling.
 
-uvicorn creates one protocol object per connection; this subclass reads
-SO_PEERCRED when the connection is made and hands the uid to the app in the
-ASGI scope as `corral.peer_uid` (None on TCP, whose connections it sets to
-TCP_NODELAY).
+uvicorn creates one protocol object per connection; these subclasses read
+SO_PEERCRED when the connection is made and hand the uid to the app in the
+ASGI scope as `corral.peer_uid` (None on TCP, whose connections they set to
+TCP_NODELAY). `PeerCredProtocol` is the controller's: uvicorn's protocol on
+httptools (a C parser: a request costs the server a fraction of what h11's pure
+Python one does), h11's where httptools is not installed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import struct
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # (httptools missing)
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 SCOPE_KEY = "corral.peer_uid"
 # A local connection's send buffer: a whole listing of thousands of jobs goes into the
@@ -51,14 +58,31 @@ def no_delay(sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def on_connection(protocol: Any, transport: asyncio.Transport) -> None:
+    """A new connection: the peer's uid to every request's scope; TCP_NODELAY on TCP,
+    a large send buffer on the Unix socket."""
+    sock = transport.get_extra_info("socket")
+    uid = peer_uid(sock)
+    if uid is None:
+        no_delay(sock)
+    else:
+        with contextlib.suppress(OSError):  # else the default: slower listings
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UNIX_SEND_BUFFER_B)
+    protocol.app = _WithPeer(protocol.app, uid)
+
+
 class PeerCredH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        sock = transport.get_extra_info("socket")
-        uid = peer_uid(sock)
-        if uid is None:
-            no_delay(sock)
-        else:
-            with contextlib.suppress(OSError):  # else the default: slower listings
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UNIX_SEND_BUFFER_B)
-        self.app = _WithPeer(self.app, uid)
+        on_connection(self, transport)
+
+
+PeerCredProtocol: type[asyncio.Protocol] = PeerCredH11Protocol
+if HttpToolsProtocol is not None:
+    class PeerCredHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(  # type: ignore[override]
+                self, transport: asyncio.Transport) -> None:
+            super().connection_made(transport)
+            on_connection(self, transport)
+
+    PeerCredProtocol = PeerCredHttpToolsProtocol

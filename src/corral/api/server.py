@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from corral import logs
 from corral.api.app import create_app
 from corral.api.follower_reads import FollowerReads
-from corral.api.peercred import PeerCredH11Protocol
+from corral.api.peercred import PeerCredProtocol
 from corral.api.readpath import ReadPath
 from corral.api.standby import (
     FollowerApp,
@@ -334,7 +334,7 @@ async def serve(cfg: Config) -> None:
     follower = FollowerApp(cfg, leadership)
     switch = Switch(follower)
     # log_config=None: uvicorn's records go through the root logger's handler (logs.setup)
-    ucfg = uvicorn.Config(switch, http=PeerCredH11Protocol, lifespan="off",
+    ucfg = uvicorn.Config(switch, http=PeerCredProtocol, lifespan="off",
                           log_level="warning", log_config=None,
                           access_log=False, timeout_graceful_shutdown=2, ws="none")
     server = _Server(ucfg, tls)
