@@ -30,7 +30,9 @@ import click
 from corral.client import Client
 from corral.model.errors import CorralError
 
-START_TIMEOUT_S = 20.0
+# how long `corral up` waits for a daemon that is alive but not yet answering: a
+# controller's imports alone can take tens of seconds on a heavily loaded machine
+START_TIMEOUT_S = 60.0
 
 
 def _state_dir() -> Path:
