@@ -76,7 +76,7 @@ class Tail:
         """Stop following (a take-over): the state stays as applied so far."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._task
             self._task = None
 
@@ -113,8 +113,6 @@ class Tail:
         while True:
             try:
                 n = await self.catch_up()
-            except CorralError:
-                raise
             except Exception as e:  # the store is away: try again
                 log.warning("following the log: the store cannot be read: %s",
                             str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -158,8 +156,8 @@ class Tail:
                     log.debug("following the log: %s", e)
                 else:
                     self._spoil(f"event {ev.seq}: {e}")
-            except CorralError as e:  # an event that contradicts the copy
-                self._spoil(f"event {ev.seq}: {e}")
+            except (CorralError, ValueError, KeyError, TypeError) as e:
+                self._spoil(f"event {ev.seq}: {e}")  # it contradicts the copy
         # the rests the events keep on the plain state: the controller's own are
         # read from the store (Arrays)
         state.rests.clear()
