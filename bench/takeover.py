@@ -77,15 +77,18 @@ class Client:
         self._thread.join(40)
 
 
-def wait_follower(ha: HA, ctl: Ctl, timeout_s: float = 120) -> None:
+def wait_follower(ha: HA, ctl: Ctl, *, warm: bool, timeout_s: float = 300) -> None:
+    """Until `ctl` follows (`warm`: with its copy of the queue loaded)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            members = ha.controllers()["controllers"]
+            e = ha.controllers()
         except CorralError:
-            members = []
+            e = {"controllers": [], "last_seq": 0}
         if any(m["address"] == ctl.url and m["role"] == "follower"
-               and m["heartbeat_s_ago"] < 1 for m in members):
+               and m["heartbeat_s_ago"] < 1
+               and (not warm or m["applied_seq"] or not e["last_seq"])
+               for m in e["controllers"]):
             return
         time.sleep(0.1)
     raise RuntimeError(f"{ctl.url} did not come back as a follower")
@@ -138,7 +141,7 @@ def run(ha: HA, args: argparse.Namespace, where: list[tuple[str, str | None]]) -
         for trial in range(args.trials):
             old = ha.leader()
             other = next(c for c in ha.ctls if c is not old)
-            wait_follower(ha, other)
+            wait_follower(ha, other, warm=not args.cold)
             time.sleep(0.5)  # (a steady state: submits flowing)
             t_kill = time.monotonic()
             assert old.proc is not None
