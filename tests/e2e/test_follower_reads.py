@@ -157,7 +157,7 @@ def test_a_follower_without_a_warm_copy_loads_the_queue_when_it_takes_over() -> 
     with ha_cluster() as ha:
         (ha.root / "runs").mkdir()
         first = ha.add_controller()
-        ha.leader()
+        ha.leader(timeout_s=60)  # (start-up on a busy machine)
         second = ha.add_controller(extra="warm_standby = false")
         ha.add_agent("n1")
         ha.wait_nodes({"n1"})
