@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from corral.sched import Req, RunningView, run_cycle
+from corral.sched.count_machine import CountMachine
 from corral.sched.policies import EasyPlusPlus, Predictive
 from corral.sched.predict import RuntimePredictor, corrected_end
 
@@ -160,3 +161,46 @@ def test_every_waiting_job_gets_an_expected_start_from_the_predictions() -> None
     assert [d.pending[i].t_expected_start for i in (1, 2, 3)] == [100.0, 1100.0, None]
     d = run_cycle(snap(nodes, running, pending), EasyPlusPlus(), now=10.0)
     assert [d.pending[i].t_expected_start for i in (1, 2, 3)] == [100.0, None, None]
+
+
+def test_the_starving_threshold_follows_the_mean_wait() -> None:
+    pol = Predictive(starve_s=5000.0, starve_waits=12.0, starve_min_s=600.0, starve_warmup=2)
+    assert pol.starve_after_s() == 5000.0  # fixed until 2 jobs have started
+    q = reqs((1, 0.0, 10.0), (2, 100.0, 10.0), (3, 150.0, 10_000.0))
+    starts: list[tuple[Req, tuple[str, ...]]] = []
+    pol.plan(q[:2], CountMachine(2, 2, [], 200.0), starts, None)
+    assert pol.n_started == 2 and pol.wait_sum_s == 300.0
+    assert pol.starve_after_s() == 12 * 150.0  # 12 x the mean wait
+    # job 3 (expansion factor 1.2 against job 4's 10) starves at 150 + 1800
+    assert [r.job_id for r in pol.ordered([*reqs((4, 1940.0, 1.0)), q[2]], 1949.0)] == [4, 3]
+    assert [r.job_id for r in pol.ordered([*reqs((4, 1940.0, 1.0)), q[2]], 1950.0)] == [3, 4]
+    pol.wait_sum_s = 0.0
+    assert pol.starve_after_s() == 600.0  # never below starve_min_s
+    assert Predictive(starve_s=5000.0, starve_waits=0.0, n_started=500).starve_after_s() == 5000.0
+
+
+def test_a_starving_jobs_booking_is_planned_with_the_running_jobs_limits() -> None:
+    # 5 cpus: job 9 (2 cpus) is predicted to end at 100 but may run to 10,000;
+    # job 8 (1 cpu) ends at 1000. Job 2 (3 cpus) starves; job 3 (1 cpu,
+    # 5000 s) arrives.
+    nodes = [node("a", 5, used=(3, 0, 0))]
+    running = [
+        RunningView(9, ("a",), 2, 0, 0, 0.0, 10_000.0, t_predicted_end=100.0, user="r"),
+        RunningView(8, ("a",), 1, 0, 0, 0.0, 1000.0, user="s"),
+    ]
+    pending = [pend(2, cpus=3, limit_s=100.0, t_submit=0, user="x"),
+               pend(3, cpus=1, limit_s=5000.0, t_submit=50, user="y")]
+    guard = dict(starve_s=10.0, starve_waits=0.0)
+    # with the prediction, job 2 is booked at 100 with a processor to spare,
+    # which job 3 takes until 5050: if job 9 runs long, job 2 waits for it
+    d = run_cycle(snap(nodes, running, pending), Predictive(**guard, starving_at_limits=False),
+                  now=50.0)
+    assert [s.job_id for s in d.starts] == [3]
+    assert d.pending[2].t_expected_start == 100.0
+    # with the running jobs at their limits it is booked at 1000 on all three
+    # free processors, so job 3 waits
+    d = run_cycle(snap(nodes, running, pending), Predictive(**guard), now=50.0)
+    assert d.starts == ()
+    assert d.pending[2].t_expected_start == 1000.0
+    # nobody starving: predictions as usual
+    assert Predictive(**guard).running_at_limits(reqs((1, 45.0, 1.0)), 50.0) is False

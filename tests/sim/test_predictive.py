@@ -150,10 +150,39 @@ def test_reserve_starving_books_every_starving_job() -> None:
     # at 200 jobs 2 and 3 wait longer than starve_s: only job 2 has a
     # reservation (at 1000, 3 of the 4 processors), so job 4 backfills on the
     # fourth and holds it until 5200, past job 2's end
-    pol = Predictive(starve_s=100.0)
+    pol = Predictive(starve_s=100.0, starve_waits=0.0, reserve_starving=False)
     res = simulate(starving_jobs(), 4, pol, CORRAL)
     assert res.t_start == [0.0, 1000.0, 5200.0, 200.0]
-    # with a reservation for each starving job, job 3 keeps its start after job 2
-    pol = Predictive(starve_s=100.0, reserve_starving=True)
+    # with a reservation for each starving job (the default), job 3 keeps its
+    # start after job 2
+    pol = Predictive(starve_s=100.0, starve_waits=0.0)
     res = simulate(starving_jobs(), 4, pol, CORRAL)
     assert res.t_start == [0.0, 1000.0, 2000.0, 2100.0]
+
+
+def underpredicted_jobs() -> list[SimJob]:
+    return [
+        # u's two 100 s runs asking 3000 s: u's next such job is predicted 100 s
+        SimJob(1, 0.0, 100.0, 3000.0, 5, "u"),
+        SimJob(2, 0.0, 100.0, 3000.0, 5, "u"),
+        SimJob(3, 200.0, 2800.0, 3000.0, 2, "u"),  # predicted to end at 300
+        SimJob(4, 200.0, 800.0, 800.0, 1, "v"),  # ends at 1000
+        SimJob(5, 201.0, 100.0, 100.0, 3, "w"),  # waits; starving from 211
+        SimJob(6, 250.0, 5000.0, 5000.0, 1, "x"),  # a long job arriving later
+    ]
+
+
+def test_the_starvation_guard_keeps_a_starving_jobs_start() -> None:
+    guard = {"starve_s": 10.0, "starve_waits": 0.0}
+    # planned with job 3's prediction, job 5's booking is at 300 with a
+    # processor to spare; job 6 takes it, job 3 runs on to 3000 and job 5,
+    # which had 3 processors at 1000 without job 6, waits until 3000
+    res = simulate(underpredicted_jobs(), 5, Predictive(**guard, starving_at_limits=False), CORRAL)
+    assert res.t_start[4:] == [3000.0, 250.0]
+    # planned with the running jobs' limits, job 5 is booked at 1000 (when
+    # job 4 ends) on every free processor, and starts then
+    res = simulate(underpredicted_jobs(), 5, Predictive(**guard), CORRAL)
+    assert res.t_start[4:] == [1000.0, 1100.0]
+    # EASY++, which plans the waiting job with predictions, also lets job 6 in
+    res = simulate(underpredicted_jobs(), 5, EasyPlusPlus(), CORRAL)
+    assert res.t_start[4] == 3000.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from corral.model.errors import InvalidRequest
 from corral.sched.constraint import compile_constraint
@@ -34,13 +35,17 @@ def _planned_end(
     return r_end
 
 
-def node_machine(snapshot: Snapshot, policy: Policy, now: float) -> NodeMachine:
-    """The nodes as they are now, with the planned ends of the running jobs and the
-    advance reservations."""
+def node_machine(
+    snapshot: Snapshot, policy: Policy, now: float, at_limits: bool = False
+) -> NodeMachine:
+    """The nodes as they are now, with the planned ends of the running jobs (their
+    limits with `at_limits`) and the advance reservations."""
     releases = [
         (
             r.nodes,
-            _planned_end(policy, r.t_start, r.t_expected_end, r.t_predicted_end, now),
+            r.t_expected_end
+            if at_limits
+            else _planned_end(policy, r.t_start, r.t_expected_end, r.t_predicted_end, now),
             None if r.exclusive else (r.cpus_per_node, r.mem_mb_per_node, r.gpus_per_node),
         )
         for r in snapshot.running
@@ -215,6 +220,8 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
                 hold(views[req.job_id], Reason.LICENSES)
         queue = granted
     policy.prepare(queue, snapshot.user_runtimes_s or None)
+    if policy.running_at_limits(queue, now):
+        m = node_machine(snapshot, policy, now, at_limits=True)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     infos: Infos = {}
     policy.plan(queue, m, starts, infos)
@@ -276,11 +283,17 @@ def plan_counts(
     now: float,
     infos: Infos | None = None,
     head_starts_use_limit: bool = False,
+    limit_ends: Callable[[], tuple[int, list[tuple[float, int]]]] | None = None,
 ) -> tuple[list[Req], CountMachine]:
     """`run_cycle_counts`, also returning the machine with its bookings (for
-    `extend_counts`). See CountMachine for `head_starts_use_limit`."""
-    m = CountMachine(total_procs, free_procs, ends, now, head_starts_use_limit)
+    `extend_counts`). See CountMachine for `head_starts_use_limit`.
+    `limit_ends`: gives (free processors, sorted (limit end, procs) of the
+    running jobs), used instead of `free_procs` and `ends` when the policy
+    plans the running jobs at their limits in this pass."""
     policy.prepare(queue, None)
+    if limit_ends is not None and policy.running_at_limits(queue, now):
+        free_procs, ends = limit_ends()
+    m = CountMachine(total_procs, free_procs, ends, now, head_starts_use_limit)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     policy.plan(queue, m, starts, infos)
     return [req for req, _ in starts], m

@@ -9,6 +9,7 @@ same code runs in the controller (NodeMachine) and the simulator
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Literal
@@ -68,6 +69,12 @@ class Policy:
     def ordered(self, queue: list[Req], now: float) -> list[Req]:
         """The queue in the order `plan` considers it (after `prepare`)."""
         return queue
+
+    def running_at_limits(self, queue: list[Req], now: float) -> bool:
+        """True when this pass must plan the running jobs to end at their
+        limits rather than at their planned (predicted) ends; the caller builds
+        the machine accordingly."""
+        return False
 
     def plan(
         self,
@@ -298,28 +305,50 @@ class Predictive(EASY):
     `order="xfactor"` also reorders the waiting queue by expected slowdown,
     (wait + prediction) / prediction, times 1 + priority / the largest
     weighted sum of the priority factors (so fair-share and the other factors
-    still count, up to doubling it), largest first. Jobs waiting `starve_s` or
-    longer, and jobs given an administrator's priority, keep the priority
-    order ahead of all others (so a long job cannot wait forever behind short
-    ones); while the first of them waits, every job is planned with its limit
-    (`protect_starving`: no prediction can delay it). `order="priority"` keeps
+    still count, up to doubling it), largest first. `order="priority"` keeps
     the queue as given.
 
-    `reserve_starving=True` also gives every starving job a reservation of its
-    own (conservative backfilling among them, planned with limits) instead of
-    the first one only: it bounds the longest wait at the cost of some of the
-    gain in slowdown (docs/sim.md, "The longest wait").
+    The starvation guard (`protect_starving`): jobs that starve, and jobs
+    given an administrator's priority, keep the priority order ahead of all
+    others. A job starves once it has waited `starve_waits` times the mean wait
+    of the jobs this policy started so far (at least `starve_min_s`; a fixed
+    `starve_s` until `starve_warmup` jobs have started, or always when
+    `starve_waits` is 0). While one starves:
+
+    - each starving job, in order, starts or is booked (conservative
+      backfilling among them, planned with their limits; `reserve_starving`,
+      else only the first gets EASY's reservation);
+    - the running jobs are planned to end at their limits, not their
+      predictions (`starving_at_limits`; see `running_at_limits`), so an
+      under-predicted running job cannot make a booking too early;
+    - every other job whose limit would end after the first booking is planned
+      with its limit (`limits_while_starving="crossing"`; `"all"`: every other
+      job), so none that overruns its prediction can delay a booking; the
+      others keep their predictions.
+
+    Together these keep a booking from moving later (unless a job of higher
+    priority starts to starve ahead of it, or the threshold rises past its
+    wait): nothing started beside it can still run at its booked time
+    (docs/sim.md, "The longest wait").
     """
 
     predictor: RuntimePredictor = field(default_factory=RuntimePredictor)
     order: Literal["priority", "xfactor"] = "xfactor"
     starve_s: float = 2 * 24 * 3600.0
+    starve_waits: float = 12.0
+    starve_min_s: float = 3600.0
+    starve_warmup: int = 100
     correct: bool = True  # False: plan with the limit once a prediction is passed
     protect_starving: bool = True
-    reserve_starving: bool = False
+    reserve_starving: bool = True
+    starving_at_limits: bool = True
+    limits_while_starving: Literal["crossing", "all"] = "crossing"
     # waiting jobs given an expected start per pass after the first (each costs
     # a reservation search; the rest get none)
     promise_depth: int = 100
+    # waits of the jobs started so far (for the starving threshold)
+    wait_sum_s: float = field(default=0.0, repr=False)
+    n_started: int = field(default=0, repr=False)
     name = "predictive"
     uses_predictions = True
     head_only_reservation = False  # the head changes with the reordering
@@ -330,6 +359,17 @@ class Predictive(EASY):
 
     def record_finish(self, user: str, runtime_s: float, limit_s: float = math.inf) -> None:
         self.predictor.record(user, limit_s, runtime_s)
+
+    def starve_after_s(self) -> float:
+        """How long a job waits before it starves (now)."""
+        if self.starve_waits <= 0 or self.n_started < self.starve_warmup:
+            return self.starve_s
+        return max(self.starve_min_s, self.starve_waits * self.wait_sum_s / self.n_started)
+
+    def _starving(self, now: float) -> Callable[[Req], bool]:
+        cut = now - self.starve_after_s()
+        total = self.weights.total
+        return lambda r: r.t_submit <= cut or r.priority > total
 
     def prepare(self, queue: list[Req], history: dict[str, tuple[float, ...]] | None) -> None:
         predict = self.predictor.predict
@@ -348,13 +388,18 @@ class Predictive(EASY):
             return t_limit_end
         return doubled_end(t_start, t_pred_end, now, t_limit_end)
 
+    def running_at_limits(self, queue: list[Req], now: float) -> bool:
+        if not (self.protect_starving and self.starving_at_limits):
+            return False
+        return any(map(self._starving(now), queue))
+
     def ordered(self, queue: list[Req], now: float) -> list[Req]:
         if self.order != "xfactor" or len(queue) < 2:
             return queue
-        cut = now - self.starve_s
+        starving = self._starving(now)
         total = self.weights.total
-        first = [r for r in queue if r.t_submit <= cut or r.priority > total]
-        rest = [r for r in queue if r.t_submit > cut and r.priority <= total] if first else queue[:]
+        first = [r for r in queue if starving(r)]
+        rest = [r for r in queue if not starving(r)] if first else queue[:]
         # minus the expansion factor, (wait + planned) / planned; an unlimited
         # job's is 1 (it never gains on others)
         if total > 0 and any(map(_priority_of, rest)):
@@ -375,13 +420,22 @@ class Predictive(EASY):
     ) -> None:
         queue = self.ordered(queue, m.now)
         rest = queue
-        if self.protect_starving and queue and queue[0].t_submit <= m.now - self.starve_s:
-            for r in queue:
-                r.dur_s = r.limit_s
+        n_before = len(starts)
+        if self.protect_starving and queue and self._starving(m.now)(queue[0]):
             if self.reserve_starving:
-                rest = self._reserve_starving(queue, m, starts, infos)
+                rest, t_first = self._reserve_starving(queue, m, starts, infos)
+                crossing = self.limits_while_starving == "crossing"
+                for r in rest:
+                    if not crossing or m.now + r.limit_s > t_first:
+                        r.dur_s = r.limit_s
+            else:
+                for r in queue:
+                    r.dur_s = r.limit_s
         if rest:
             super().plan(rest, m, starts, infos)
+        for r, _ in starts[n_before:]:
+            self.wait_sum_s += m.now - r.t_submit
+        self.n_started += len(starts) - n_before
         if infos is None or self.promise_depth <= 0:
             return
         # every waiting job's expected start: the rest of the queue booked in
@@ -398,32 +452,34 @@ class Predictive(EASY):
             n += 1
             infos[r.job_id] = (info[0], _finite(m.reserve(r)))
 
-
     def _reserve_starving(
         self,
         queue: list[Req],
         m: Machine,
         starts: list[tuple[Req, tuple[str, ...]]],
         infos: Infos | None,
-    ) -> list[Req]:
-        """Start or book each starving job at the front of `queue`, in order;
-        return the jobs after them."""
-        cut = m.now - self.starve_s
-        total = self.weights.total
+    ) -> tuple[list[Req], float]:
+        """Start or book (with its limit) each starving job at the front of
+        `queue`, in order; return the jobs after them and the earliest booking
+        (inf: none)."""
+        starving = self._starving(m.now)
         k = 0
+        t_first = math.inf
         for req in queue:
-            if req.t_submit > cut and req.priority <= total:
+            if not starving(req):
                 break
             k += 1
+            req.dur_s = req.limit_s
             nodes = m.try_start(req)
             if nodes is not None:
                 starts.append((req, nodes))
                 continue
             t = m.reserve(req)
+            t_first = min(t_first, t)
             if infos is not None:
                 reason = Reason.RESOURCES if k == 1 else Reason.PRIORITY
                 infos[req.job_id] = (reason, _finite(t))
-        return queue[k:]
+        return queue[k:], t_first
 
 
 _priority_of = attrgetter("priority")

@@ -121,6 +121,10 @@ def simulate(
     planned = [INF] * n  # planned end of a running job, as in `ends`
     run_s = [j.run_s for j in jobs]  # as each job runs (its placement may slow it)
     ends: list[tuple[float, int]] = []
+    # (start + limit, procs) of the running jobs, for policies that plan them
+    # at their limits in some passes (`Policy.running_at_limits`)
+    at_limits = type(policy).running_at_limits is not Policy.running_at_limits
+    lim_ends: list[tuple[float, int]] = []
     free = procs_total
     queue: list[Req] = []
     n_cycles = 0
@@ -220,6 +224,12 @@ def simulate(
                 if not waiting:
                     break
 
+    def limit_view(now: float) -> tuple[int, list[tuple[float, int]]]:
+        if limit_frees and lim_ends and lim_ends[0][0] <= now:
+            k = bisect_right(lim_ends, (now, INF))
+            return free + sum(p for _, p in lim_ends[:k]), lim_ends[k:]
+        return free, lim_ends[:]
+
     def cycle(now: float) -> None:
         nonlocal free, queue, n_cycles, seq, dirty, last_now, n_seen, machine
         if not queue:
@@ -256,6 +266,7 @@ def simulate(
                 policy,
                 now,
                 head_starts_use_limit=plan_runtime,
+                limit_ends=(lambda: limit_view(now)) if at_limits else None,
             )
             machine = m if additive else None
         if on_cycle is not None:
@@ -284,6 +295,8 @@ def simulate(
             planned[i] = plan_end
             if plan_end < INF:
                 insort(ends, (plan_end, j.procs))
+            if at_limits and req.limit_s < INF:
+                insort(lim_ends, (now + req.limit_s, j.procs))
         k = len(started)
         if queue[:k] == started:
             del queue[:k]  # a prefix started (always so under FCFS)
@@ -322,6 +335,8 @@ def simulate(
             planned[i] = INF
             if cores is not None:
                 cores.end(i)
+            if at_limits and reqs[i].limit_s < INF:
+                del lim_ends[bisect_left(lim_ends, (t_start[i] + reqs[i].limit_s, j.procs))]
             policy.record_finish(j.user, run_s[i], j.limit_s)
             dirty = True
             if record_timeline:
