@@ -152,7 +152,7 @@ def run(ha: HA, args: argparse.Namespace, where: list[tuple[str, str | None]]) -
             t_client = max(c.first_ack_after(t_kill) for c in clients) - t_kill
             serve_s.append(t_serve)
             client_s.append(t_client)
-            loaded = re.findall(r"state loaded in ([0-9.]+) s \((\w+)", new.log())
+            loaded = re.findall(r"state loaded in ([0-9.]+) s \((warm|from the store)", new.log())
             load_s.append(float(loaded[-1][0]) if loaded else float("nan"))
             how = loaded[-1][1] if loaded else "?"
             print(f"trial {trial + 1:2d}: {new.url} leads {t_serve:5.2f} s after the "
