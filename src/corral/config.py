@@ -386,6 +386,9 @@ class SiteConfig(_Strict):
     bin_dir: str = ""
     # environment of the batch commands (SLURM_CONF, SGE_ROOT, SGE_CELL…)
     env: dict[str, str] = {}
+    # words run before every batch command, to reach the site's submit host:
+    # ["ssh", "submit.site-a.org"], ["ip", "netns", "exec", "site-a"] ([]: run here)
+    command_prefix: list[str] = []
     max_pilots: Annotated[int, Field(ge=1, le=100_000)] = 10
     pilot_cpus: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     pilot_mem_mb: Annotated[int, Field(ge=1)] = 1024
@@ -405,6 +408,16 @@ class SiteConfig(_Strict):
     @classmethod
     def _site_times(cls, v: Any, info: Any) -> int:
         return _duration(v, f"sites.{info.field_name}")
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _site_prefix(cls, v: list[str]) -> list[str]:
+        if len(v) > 64:
+            raise ValueError(f"has {len(v)} words, more than 64")
+        for i, word in enumerate(v):
+            if not word or "\0" in word or "\n" in word:
+                raise ValueError(f"word {i} ({word!r}) is empty or holds a NUL or newline")
+        return v
 
     @field_validator("pilot_mem_mb", mode="before")
     @classmethod

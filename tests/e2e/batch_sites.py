@@ -1,7 +1,9 @@
 """Real batch systems on this machine for the pilot tests (docs/pilots.md): a private
 one-node Slurm and a private Grid Engine cell, from Debian's packages, on loopback
 with free ports, every file under a directory of their own (as ../shared/peers sets
-them up). tests/e2e/data/sites/{slurm,sge}.sh do the work."""
+them up), each started through a command prefix of its own (`ip netns exec NS`: its
+daemons in that network namespace, on its loopback). tests/e2e/data/sites/{slurm,sge}.sh
+do the work."""
 
 from __future__ import annotations
 
@@ -45,10 +47,12 @@ class BatchSite:
     root: Path
     env: dict[str, str]  # what its commands need
     cell: str = ""
+    prefix: tuple[str, ...] = ()  # words before its commands (`ip netns exec NS`)
+    ports: tuple[int, ...] = ()  # its daemons' TCP ports (on the loopback they see)
 
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(argv), env={**os.environ, **self.env}, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run([*self.prefix, *argv], env={**os.environ, **self.env},
+                              capture_output=True, text=True, timeout=60)
 
     def queue(self) -> dict[str, str]:
         """The batch system's jobs now: id -> its name (Slurm) or state (SGE)."""
@@ -69,27 +73,29 @@ class BatchSite:
         subprocess.run(args, capture_output=True, timeout=120)
 
 
-def slurm_site(root: Path, cpus: int) -> BatchSite:
+def slurm_site(root: Path, cpus: int, prefix: tuple[str, ...] = ()) -> BatchSite:
     ctld, slurmd = free_ports(2)
     root.mkdir(parents=True, exist_ok=True)
-    site = BatchSite("slurm", root, {"SLURM_CONF": str(root / "etc" / "slurm.conf")})
-    proc = subprocess.run([str(DATA / "slurm.sh"), "up", str(root), str(ctld), str(slurmd),
-                           str(cpus)], capture_output=True, text=True, timeout=120)
+    site = BatchSite("slurm", root, {"SLURM_CONF": str(root / "etc" / "slurm.conf")},
+                     prefix=prefix, ports=(ctld, slurmd))
+    proc = subprocess.run([*prefix, str(DATA / "slurm.sh"), "up", str(root), str(ctld),
+                           str(slurmd), str(cpus)], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         site.down()
         raise AssertionError(f"slurm did not start: {proc.stderr}{proc.stdout}")
     return site
 
 
-def sge_site(root: Path, slots: int) -> BatchSite:
+def sge_site(root: Path, slots: int, prefix: tuple[str, ...] = ()) -> BatchSite:
     qmaster, execd = free_ports(2)
     cell = f"corral{secrets.token_hex(3)}"
     root.mkdir(parents=True, exist_ok=True)
     site = BatchSite("sge", root, {"SGE_ROOT": "/var/lib/gridengine", "SGE_CELL": cell,
                                    "SGE_QMASTER_PORT": str(qmaster),
-                                   "SGE_EXECD_PORT": str(execd)}, cell=cell)
-    proc = subprocess.run([str(DATA / "sge.sh"), "up", str(root), cell, str(qmaster),
-                           str(execd), str(slots)], capture_output=True, text=True,
+                                   "SGE_EXECD_PORT": str(execd)}, cell=cell,
+                     prefix=prefix, ports=(qmaster, execd))
+    proc = subprocess.run([*prefix, str(DATA / "sge.sh"), "up", str(root), cell,
+                           str(qmaster), str(execd), str(slots)], capture_output=True, text=True,
                           timeout=180)
     if proc.returncode != 0:
         site.down()

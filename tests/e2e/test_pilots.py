@@ -1,8 +1,11 @@
-"""Pilots into two real batch systems (docs/pilots.md): a Slurm and a Grid Engine on
-this machine, each a "site", and a central controller with no node of its own. The
-pilot factory (`corral pilot`) submits corral agents into both as ordinary jobs; they
-register as nodes of their site with a deadline, pull the jobs, and leave when the
-queue is empty."""
+"""Pilots into two real batch systems (docs/pilots.md): a Slurm in one network
+namespace and a Grid Engine in another, each a "site", and a central controller with
+no node of its own in this host's namespace, on a bridge both namespaces are joined to.
+The pilot factory (`corral pilot`) reaches each site's commands through the site's
+`command_prefix` (`ip netns exec NS`, as another site's would be `ssh submit-host`)
+and submits corral agents into both as ordinary jobs; started by the sites' daemons
+inside their namespaces, they reach the controller over the bridge, register as nodes
+of their site with a deadline, pull the jobs, and leave when the queue is empty."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +27,7 @@ import pytest
 
 from tests.e2e.batch_sites import BatchSite, free_ports, missing_programs, sge_site, slurm_site
 from tests.e2e.cluster import Cluster
+from tests.e2e.test_netns import Net, network
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 N_JOBS = int(os.environ.get("CORRAL_PILOT_TEST_JOBS", "200"))  # the issue asks 200
@@ -96,13 +101,13 @@ RECORD = 'echo "start $CORRAL_JOB_ID $CORRAL_NODENAME" >> runs.log'
 DONE = 'echo "end $CORRAL_JOB_ID $CORRAL_NODENAME" >> runs.log'
 
 
-def _config(root: Path, port: int, slurm: BatchSite, sge: BatchSite) -> str:
+def _config(root: Path, host_ip: str, port: int, slurm: BatchSite, sge: BatchSite) -> str:
     key = root / "pilots.key"
     key.write_text(secrets.token_hex(32))
     key.chmod(0o600)
     agent = ["/usr/bin/env", f"PYTHONPATH={SRC}", sys.executable, "-m", "corral.agent.main"]
     common = f"""key_file = "{key}"
-controller_url = "http://127.0.0.1:{port}"
+controller_url = "http://{host_ip}:{port}"
 pilot_mem_mb = 200
 pilot_wall_time_s = 60
 deadline_margin_s = 5
@@ -112,7 +117,7 @@ agent_command = {json.dumps(agent)}
 """
     return f"""
 [controller]
-listen = "127.0.0.1:{port}"
+listen = "{host_ip}:{port}"
 cluster_key = "{secrets.token_hex(16)}"
 node_timeout_s = 30
 node_lease_s = 10
@@ -133,6 +138,7 @@ batch = "slurm"
 max_pilots = 3
 pilot_cpus = 2
 env = {{ SLURM_CONF = "{slurm.env['SLURM_CONF']}" }}
+command_prefix = {json.dumps(list(slurm.prefix))}
 {common}
 [[sites]]
 name = "{SGE}"
@@ -140,24 +146,44 @@ batch = "sge"
 max_pilots = 3
 pilot_cpus = 1
 env = {json.dumps(sge.env).replace('":', '" =')}
+command_prefix = {json.dumps(list(sge.prefix))}
 {common}"""
+
+
+def _refused(port: int) -> bool:
+    """Nothing listens on this host's loopback at `port` (a site's daemon is in its
+    own namespace, not here)."""
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 @pytest.fixture(scope="module")
 def grid() -> Iterator[Grid]:
+    # the namespaces are removed last, once every daemon in them has been stopped
+    with network(("sitens-a", "sitens-b")) as net:
+        yield from _grid(net)
+
+
+def _grid(net: Net) -> Iterator[Grid]:
     root = Path(tempfile.mkdtemp(prefix="corral-pilots-"))
     root.chmod(0o755)
-    slurm = slurm_site(root / "slurm", cpus=6)
+    in_a = ("nsenter", f"--net=/run/netns/{net.namespaces['sitens-a']}")
+    in_b = ("nsenter", f"--net=/run/netns/{net.namespaces['sitens-b']}")
+    slurm = None
     sge = None
     factory = None
     cluster = None
     try:
-        sge = sge_site(root / "sge", slots=3)
+        slurm = slurm_site(root / "slurm", cpus=6, prefix=in_a)
+        sge = sge_site(root / "sge", slots=3, prefix=in_b)
+        # each batch system listens in its namespace only: not on this host's loopback
+        assert all(_refused(p) for p in (*slurm.ports, *sge.ports)), (slurm.ports, sge.ports)
         state = root / "state"
         state.mkdir()
         state.chmod(0o755)
         (port,) = free_ports(1)
-        (state / "corral.toml").write_text(_config(root, port, slurm, sge))
+        (state / "corral.toml").write_text(_config(root, net.host_ip, port, slurm, sge))
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("CORRAL_", "SLURM_", "SGE_"))}
         env["CORRAL_STATE_DIR"] = str(state)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from corral.config import SiteConfig
+from corral.config import SiteConfig, load_config
+from corral.model.errors import InvalidRequest
 from corral.model.pilots import verify_token
 from corral.pilot.batch import BatchError, GridEngine, Request, Slurm
 from corral.pilot.factory import SiteFactory, pilot_script, read_site_key
@@ -110,3 +111,27 @@ def test_a_pass_submits_for_the_demand_and_forgets_ended_pilots(tmp_path: Path) 
     fake(tmp_path, "squeue", "")  # it has ended
     f.step({"queued_cpus": 0, "nodes": []})
     assert f.pilots == {}
+
+
+def test_a_command_prefix_runs_every_batch_command_through_it(tmp_path: Path) -> None:
+    # as `ssh submit-host` or `ip netns exec site-a` would: the prefix gets the command
+    fake(tmp_path, "via", "42;cluster")
+    s = Slurm("", prefix=[str(tmp_path / "via"), "--to", "site-a"])
+    assert s.submit(request(tmp_path)) == "42"
+    args = (tmp_path / "via.args").read_text()
+    assert args.startswith("--to site-a sbatch --parsable "), args
+    fake(tmp_path, "via", "no route to site-a", code=255)
+    with pytest.raises(BatchError, match=r"^squeue exited 255: no route to site-a$"):
+        s.states()
+
+
+def test_a_bad_command_prefix_is_refused_in_one_line(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "corral.toml"
+    cfg.write_text('[[sites]]\nname = "a"\nbatch = "slurm"\nkey_file = "/k"\n'
+                   'controller_url = "http://ctl:6817"\ncommand_prefix = ["ssh", ""]\n')
+    monkeypatch.setenv("CORRAL_CONFIG", str(cfg))
+    with pytest.raises(InvalidRequest) as e:
+        load_config(str(tmp_path))
+    msg = str(e.value)
+    assert "\n" not in msg and "sites.0.command_prefix" in msg and "word 1" in msg, msg

@@ -34,23 +34,26 @@ class BatchSystem:
 
     kind = ""
 
-    def __init__(self, bin_dir: str = "", env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, bin_dir: str = "", env: Mapping[str, str] | None = None,
+                 prefix: Sequence[str] = ()) -> None:
         self.bin_dir = bin_dir
         self.env = {**os.environ, **(env or {})}
+        self.prefix = list(prefix)  # words before each command (ssh host, ip netns exec…)
 
     def _cmd(self, name: str) -> str:
         return str(Path(self.bin_dir) / name) if self.bin_dir else name
 
     def _run(self, argv: list[str]) -> str:
-        argv = [self._cmd(argv[0]), *argv[1:]]
+        name = argv[0]  # named in errors, whatever the prefix
+        argv = [*self.prefix, self._cmd(name), *argv[1:]]
         try:
             proc = subprocess.run(argv, env=self.env, capture_output=True, text=True,
                                   timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BatchError(f"{argv[0]}: {exc}") from None
+            raise BatchError(f"{name}: {exc}") from None
         if proc.returncode != 0:
             said = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
-            raise BatchError(f"{argv[0]} exited {proc.returncode}: "
+            raise BatchError(f"{name} exited {proc.returncode}: "
                              f"{said[0] if said else 'no output'}")
         return proc.stdout
 
@@ -120,7 +123,7 @@ class GridEngine(BatchSystem):
         self._run(["qdel", job_id])
 
 
-def batch_system(kind: str, bin_dir: str = "", env: Mapping[str, str] | None = None
-                 ) -> BatchSystem:
+def batch_system(kind: str, bin_dir: str = "", env: Mapping[str, str] | None = None,
+                 prefix: Sequence[str] = ()) -> BatchSystem:
     systems: dict[str, type[BatchSystem]] = {"slurm": Slurm, "sge": GridEngine}
-    return systems[kind](bin_dir, env)
+    return systems[kind](bin_dir, env, prefix)

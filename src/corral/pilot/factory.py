@@ -79,8 +79,8 @@ class SiteFactory:
         work = Path(cfg.state_dir) / "pilots" / site.name
         work.mkdir(parents=True, exist_ok=True)
         os.chmod(work, 0o700)
-        f = cls(site, batch_system(site.batch, site.bin_dir, site.env), read_site_key(site),
-                work)
+        batch = batch_system(site.batch, site.bin_dir, site.env, site.command_prefix)
+        f = cls(site, batch, read_site_key(site), work)
         f._load()
         return f
 
