@@ -286,6 +286,16 @@ class AccountingConfig(_Strict):
     capacity_sample_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
 
 
+SITE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+
+
+class SiteLimitsConfig(_Strict):
+    """What one user may run at once on the nodes of one site; 0 means unlimited."""
+
+    max_jobs_per_user: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    max_cpus_per_user: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+
+
 class LimitsConfig(_Strict):
     """Cluster-wide limits on what runs at once; 0 means unlimited."""
 
@@ -294,6 +304,17 @@ class LimitsConfig(_Strict):
     max_gpus_per_user: Annotated[int, Field(ge=0)] = 0
     max_jobs_per_account: Annotated[int, Field(ge=0)] = 0
     max_cpus_per_account: Annotated[int, Field(ge=0)] = 0
+    # site name -> its per-user limits on the nodes of that site ([limits.sites.NAME])
+    sites: dict[str, SiteLimitsConfig] = {}
+
+    @field_validator("sites")
+    @classmethod
+    def _site_names(cls, v: dict[str, SiteLimitsConfig]) -> dict[str, SiteLimitsConfig]:
+        for name in v:
+            if not re.fullmatch(SITE_NAME, name):
+                raise ValueError(f"site name {name!r} does not match {SITE_NAME} "
+                                 "(letters, digits, _ . -; at most 64)")
+        return v
 
 
 class PartitionConfig(_Strict):
@@ -365,8 +386,6 @@ class NodeConfig(_Strict):
             raise ValueError("gres: a name or type may not be a number (nvme, fpga:xilinx)")
         return self
 
-
-SITE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 
 
 class SiteConfig(_Strict):

@@ -121,3 +121,24 @@ def test_config_unknown_keys_are_errors_that_name_the_key(tmp_path, monkeypatch)
     assert cfg.scheduler.policy == "conservative"
     assert cfg.controller.listen == "127.0.0.1:9999"
     assert cfg.database_url == f"sqlite:///{tmp_path}/corral.db"
+
+
+def test_config_site_limits_and_their_errors(tmp_path) -> None:
+    (tmp_path / "corral.toml").write_text(
+        '[limits.sites.a]\nmax_jobs_per_user = 2\nmax_cpus_per_user = 8\n')
+    cfg = load_config(str(tmp_path))
+    assert cfg.limits.sites["a"].max_jobs_per_user == 2
+    assert cfg.limits.sites["a"].max_cpus_per_user == 8
+    (tmp_path / "corral.toml").write_text('[limits.sites.a]\nmax_jobs_per_user = -1\n')
+    with pytest.raises(InvalidRequest, match=r"'limits\.sites\.a\.max_jobs_per_user': "
+                       r"Input should be greater than or equal to 0 \(got -1\)"):
+        load_config(str(tmp_path))
+    (tmp_path / "corral.toml").write_text('[limits.sites.a]\nmax_cpus_per_user = 2e9\n')
+    with pytest.raises(InvalidRequest, match=r"max_cpus_per_user"):
+        load_config(str(tmp_path))
+    (tmp_path / "corral.toml").write_text('[limits.sites."a b"]\nmax_jobs_per_user = 1\n')
+    with pytest.raises(InvalidRequest, match=r"'limits\.sites'.*site name 'a b'"):
+        load_config(str(tmp_path))
+    (tmp_path / "corral.toml").write_text('[limits.sites.a]\nmax_jobs = 1\n')
+    with pytest.raises(InvalidRequest, match=r"unknown key 'limits\.sites\.a\.max_jobs'"):
+        load_config(str(tmp_path))

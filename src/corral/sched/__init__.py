@@ -26,6 +26,7 @@ from corral.sched.types import (
     Reason,
     ReservationView,
     RunningView,
+    SiteLimits,
     Snapshot,
     Start,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Req",
     "ReservationView",
     "RunningView",
+    "SiteLimits",
     "Snapshot",
     "Start",
     "extend_counts",

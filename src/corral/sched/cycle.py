@@ -16,9 +16,11 @@ from corral.sched.policies import Infos, Policy
 from corral.sched.preempt import plan_preemption
 from corral.sched.priority import Factors, Scorer
 from corral.sched.request import Req
+from corral.sched.site_limits import SiteTally
 from corral.sched.types import Decisions, PendingInfo, PendingView, Reason, Snapshot, Start
 
 INF = math.inf
+_SITE_REPLANS = 3  # plans again when starts went over a site's limits, at most
 
 
 def _limit(t: float) -> float:
@@ -95,6 +97,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         pending[job.job_id] = PendingInfo(job.job_id, reason, prio[job.job_id], t)
 
     ending = [(n.name, n.t_deadline) for n in snapshot.nodes if n.t_deadline < INF]
+    sites = SiteTally(snapshot.site_limits, snapshot.nodes, snapshot.running)
     for job in snapshot.pending:
         part = parts.get(job.partition)
         f = score(
@@ -188,6 +191,13 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         if job.t_begin is not None and job.t_begin > now:
             hold(job, Reason.BEGIN_TIME, job.t_begin)
             continue
+        closed = sites.closed(job)
+        if closed:  # sites where its owner is at a limit: the others, or wait
+            shut = frozenset().union(*(names for _, names in closed))
+            req.node_names = node_names - shut
+            if job.required_nodes & shut or not m.could_ever_fit(req):
+                hold(job, closed[0][0])
+                continue
         queue.append(req)
 
     # Jobs of higher-tier partitions go first whatever their priority (as Slurm's
@@ -220,11 +230,43 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
                 hold(views[req.job_id], Reason.LICENSES)
         queue = granted
     policy.prepare(queue, snapshot.user_runtimes_s or None)
-    if policy.running_at_limits(queue, now):
+    at_limits = policy.running_at_limits(queue, now)
+    if at_limits:
         m = node_machine(snapshot, policy, now, at_limits=True)
     starts: list[tuple[Req, tuple[str, ...]]] = []
     infos: Infos = {}
     policy.plan(queue, m, starts, infos)
+    if sites.active and starts:
+        views = {j.job_id: j for j in snapshot.pending}
+        refused: dict[int, str] = {}
+        for replan in range(_SITE_REPLANS + 1):
+            room = sites.copy()
+            kept, dropped = [], []
+            for req, nodes in starts:
+                over = room.admit(views[req.job_id], nodes)
+                if over is None:
+                    kept.append((req, nodes))
+                else:
+                    dropped.append((req, over))
+            if not dropped or replan == _SITE_REPLANS:
+                for req, over in dropped:
+                    infos[req.job_id] = (over, None)
+                starts = kept
+                break
+            # plan again with the refused sites out of those jobs' candidates;
+            # a job left with too few waits, naming the limit
+            for req, over in dropped:
+                names = req.node_names
+                if names is not None:
+                    req.node_names = names - sites.nodes_of[over.split(":", 1)[1]]
+                    if len(req.node_names) < req.nodes:
+                        refused[req.job_id] = over
+            queue = [r for r in queue if r.job_id not in refused]
+            m = node_machine(snapshot, policy, now, at_limits=at_limits)
+            starts, infos = [], {}
+            policy.plan(queue, m, starts, infos)
+        for job_id, over in refused.items():
+            hold(views[job_id], over)
     started = {req.job_id for req, _ in starts}
     preempt: tuple[int, ...] = ()
     preemptor: int | None = None

@@ -28,6 +28,7 @@ class NodeView:
     gres_free: tuple[tuple[str, int], ...] = ()
     # a pilot's end (docs/pilots.md): jobs that would still run then do not start here
     t_deadline: float = float("inf")
+    site: str = ""  # the site it belongs to ("": none), for Snapshot.site_limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,14 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteLimits:
+    """What one user may run at once on the nodes of one site (0: unlimited)."""
+
+    max_jobs_per_user: int = 0
+    max_cpus_per_user: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     nodes: tuple[NodeView, ...]
     running: tuple[RunningView, ...]
@@ -145,6 +154,8 @@ class Snapshot:
     qos_preempts: dict[str, frozenset[str]] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     licenses: dict[str, int] = field(default_factory=dict)  # name -> how many there are
+    # site -> its per-user limits on its nodes (NodeView.site; corral.sched.site_limits)
+    site_limits: dict[str, SiteLimits] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,12 +115,34 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
         return [f"Its time limit ({format_duration_s(job.time_limit_s)}) is longer than what "
                 f"the pilots it could use have left: {', '.join(left[:10]) or 'none'}; it "
                 "waits for a pilot that lives long enough (docs/pilots.md)."]
+    if reason.startswith("SiteMax"):
+        return _site_limit_lines(ctl, job, reason)
     if reason.startswith(("Max", "QOSMax")):
         return [f"Its owner is at the {reason} limit (set by the site); it starts when "
                 "enough of their running jobs end."]
     if reason == "None":
         return ["It is waiting for the next scheduling pass."]
     return [f"Reason: {reason}."]
+
+
+def _site_limit_lines(ctl: Controller, job: Job, reason: str) -> list[str]:
+    """The site limit a job waits for: its value and what its owner runs there."""
+    limit, _, site = reason.partition(":")
+    lim = ctl.cfg.limits.sites.get(site)
+    names = {n.name for n in ctl.nodes.values() if n.site == site}
+    mine = [o for o in ctl.jobs.values()
+            if o.state.is_active and o.user == job.user and names & set(o.nodes)]
+    if limit == "SiteMaxCpusPerUser":
+        cpus = sum(o.spec.cpus_per_node * len(names & set(o.nodes)) for o in mine)
+        what = (f"max_cpus_per_user = {lim.max_cpus_per_user if lim else '?'}; "
+                f"{job.user} runs {cpus} CPUs there, the job asks "
+                f"{job.spec.cpus_per_node * job.spec.nodes}")
+    else:
+        what = (f"max_jobs_per_user = {lim.max_jobs_per_user if lim else '?'}; "
+                f"{job.user} runs {len(mine)} jobs there")
+    return [f"Its owner is at the {limit} limit of site {site!r} ({what}), and no other "
+            "site's nodes it may use fit it; it starts when enough of their jobs there "
+            "end (docs/pilots.md)."]
 
 
 def _license_lines(ctl: Controller, job: Job) -> list[str]:

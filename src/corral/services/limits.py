@@ -11,7 +11,7 @@ import pwd
 from corral.config import Config, PartitionConfig
 from corral.model.errors import Infeasible, PermissionDenied
 from corral.model.job import JobSpec
-from corral.sched.types import Limits
+from corral.sched.types import Limits, SiteLimits
 
 
 def limits_of(cfg: Config) -> Limits:
@@ -25,6 +25,14 @@ def limits_of(cfg: Config) -> Limits:
         qos_max_cpus_per_user={q.name: q.max_cpus_per_user for q in cfg.qos
                                if q.max_cpus_per_user},
     )
+
+
+def site_limits_of(cfg: Config) -> dict[str, SiteLimits]:
+    """Site -> what one user may run at once on its nodes ([limits.sites.NAME])."""
+    return {name: SiteLimits(max_jobs_per_user=lim.max_jobs_per_user,
+                             max_cpus_per_user=lim.max_cpus_per_user)
+            for name, lim in cfg.limits.sites.items()
+            if lim.max_jobs_per_user or lim.max_cpus_per_user}
 
 
 def check_at_submit(cfg: Config, part: PartitionConfig, spec: JobSpec, user: str,

@@ -50,7 +50,7 @@ from corral.sched.types import (
 from corral.services import gres, node_checks
 from corral.services.intents import clear_intent, set_intent
 from corral.services.launch import launch_order
-from corral.services.limits import limits_of
+from corral.services.limits import limits_of, site_limits_of
 from corral.services.matchmaking import Matchmaker
 from corral.services.submit import gpu_types, partition_nodes
 
@@ -82,6 +82,7 @@ class Scheduler:
     def __init__(self, ctl: Controller) -> None:
         self.ctl = ctl
         self.limits = limits_of(ctl.cfg)
+        self.site_limits = site_limits_of(ctl.cfg)
         self.policy = make_policy(
             ctl.cfg.scheduler,
             preemption=(any(p.preempt_mode != "off" for p in ctl.cfg.partitions)
@@ -131,6 +132,7 @@ class Scheduler:
                 available=n.reachable and not n.drain,
                 gres=tuple(sorted(n.gres.items())), gres_free=gres.free(n),
                 t_deadline=n.t_deadline if n.t_deadline is not None else math.inf,
+                site=n.site,
             )
             for n in ctl.nodes.values()
         )
@@ -198,7 +200,8 @@ class Scheduler:
                         qos_preempts={q.name: frozenset(q.preempt) for q in ctl.cfg.qos
                                       if q.preempt},
                         limits=ctl.assoc.limits(self.limits),
-                        licenses=dict(ctl.cfg.licenses))
+                        licenses=dict(ctl.cfg.licenses),
+                        site_limits=self.site_limits)
 
     def _startable(self, now: float) -> list[Job]:
         """The pending jobs, in id order, less those whose begin time is ahead. Those
