@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from corral.sched import EASY, RunningView, SiteLimits, Snapshot, run_cycle
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corral.sched import EASY, FCFS, Conservative, RunningView, SiteLimits, Snapshot, run_cycle
 from tests.sched.helpers import node, pend, snap
 
 
@@ -79,3 +82,63 @@ def test_job_spanning_sites_counts_on_each() -> None:
     d = run_cycle(s, EASY(), 0.0)
     assert [st.job_id for st in d.starts] == [1]
     assert d.pending[2].reason in ("SiteMaxJobsPerUser:a", "SiteMaxJobsPerUser:b")
+
+
+@st.composite
+def _site_snapshots(draw: st.DrawFn) -> Snapshot:
+    sites = ["a", "b", ""]
+    nodes = [replace(node(f"n{i}", cpus=draw(st.integers(1, 4))),
+                     site=draw(st.sampled_from(sites)))
+             for i in range(draw(st.integers(1, 5)))]
+    users = ["u", "v"]
+    running = []
+    for i in range(draw(st.integers(0, 3))):
+        n = draw(st.sampled_from(nodes))
+        running.append(RunningView(100 + i, (n.name,), 1, 0, 0, 0.0, 50.0,
+                                   user=draw(st.sampled_from(users))))
+    used: dict[str, int] = {}
+    for r in running:
+        used[r.nodes[0]] = used.get(r.nodes[0], 0) + 1
+    nodes = [replace(n, cpus_free=max(0, n.cpus - used.get(n.name, 0))) for n in nodes]
+    pending = [pend(i, nodes=draw(st.integers(1, 2)), cpus=draw(st.integers(1, 3)),
+                    t_submit=float(i), user=draw(st.sampled_from(users)))
+               for i in range(1, draw(st.integers(1, 8)) + 1)]
+    limits = {s: SiteLimits(draw(st.integers(0, 3)), draw(st.integers(0, 6)))
+              for s in ("a", "b")}
+    s = snap(nodes, running, pending)
+    return replace(s, site_limits=limits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_site_snapshots(), st.sampled_from([FCFS, EASY, Conservative]))
+def test_a_cycle_never_takes_a_user_over_a_site_limit(s: Snapshot, policy: type) -> None:
+    d = run_cycle(s, policy(), 0.0)
+    site_of = {n.name: n.site for n in s.nodes}
+    views = {j.job_id: j for j in s.pending}
+    jobs: dict[tuple[str, str], int] = {}
+    cpus: dict[tuple[str, str], int] = {}
+    for user, nodes, per_node in [(r.user, r.nodes, r.cpus_per_node) for r in s.running] + [
+            (views[st_.job_id].user, st_.nodes, views[st_.job_id].cpus_per_node)
+            for st_ in d.starts]:
+        for site in {site_of[n] for n in nodes}:
+            k = (site, user)
+            jobs[k] = jobs.get(k, 0) + 1
+            cpus[k] = cpus.get(k, 0) + per_node * sum(site_of[n] == site for n in nodes)
+    before_j: dict[tuple[str, str], int] = {}
+    before_c: dict[tuple[str, str], int] = {}
+    for r in s.running:
+        for site in {site_of[n] for n in r.nodes}:
+            before_j[(site, r.user)] = before_j.get((site, r.user), 0) + 1
+            before_c[(site, r.user)] = before_c.get((site, r.user), 0) + r.cpus_per_node
+    for (site, user), n in jobs.items():
+        lim = s.site_limits.get(site)
+        if lim is None:
+            continue
+        grew = n > before_j.get((site, user), 0)
+        if lim.max_jobs_per_user and grew:
+            assert n <= lim.max_jobs_per_user, (site, user, n)
+        if lim.max_cpus_per_user and grew:
+            assert cpus[(site, user)] <= lim.max_cpus_per_user, (site, user, cpus)
+    for info in d.pending.values():  # a site's reason names a limited site
+        if info.reason.startswith("SiteMax"):
+            assert info.reason.split(":", 1)[1] in ("a", "b")

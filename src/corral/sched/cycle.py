@@ -237,34 +237,9 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     infos: Infos = {}
     policy.plan(queue, m, starts, infos)
     if sites.active and starts:
+        queue, starts, infos, refused = _within_site_limits(
+            snapshot, policy, now, at_limits, sites, queue, starts, infos)
         views = {j.job_id: j for j in snapshot.pending}
-        refused: dict[int, str] = {}
-        for replan in range(_SITE_REPLANS + 1):
-            room = sites.copy()
-            kept, dropped = [], []
-            for req, nodes in starts:
-                over = room.admit(views[req.job_id], nodes)
-                if over is None:
-                    kept.append((req, nodes))
-                else:
-                    dropped.append((req, over))
-            if not dropped or replan == _SITE_REPLANS:
-                for req, over in dropped:
-                    infos[req.job_id] = (over, None)
-                starts = kept
-                break
-            # plan again with the refused sites out of those jobs' candidates;
-            # a job left with too few waits, naming the limit
-            for req, over in dropped:
-                names = req.node_names
-                if names is not None:
-                    req.node_names = names - sites.nodes_of[over.split(":", 1)[1]]
-                    if len(req.node_names) < req.nodes:
-                        refused[req.job_id] = over
-            queue = [r for r in queue if r.job_id not in refused]
-            m = node_machine(snapshot, policy, now, at_limits=at_limits)
-            starts, infos = [], {}
-            policy.plan(queue, m, starts, infos)
         for job_id, over in refused.items():
             hold(views[job_id], over)
     started = {req.job_id for req, _ in starts}
@@ -291,6 +266,47 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
         preemptor=preemptor,
         factors=parts_of,
     )
+
+
+Starts = list[tuple[Req, tuple[str, ...]]]
+
+
+def _within_site_limits(
+    snapshot: Snapshot, policy: Policy, now: float, at_limits: bool, sites: SiteTally,
+    queue: list[Req], starts: Starts, infos: Infos,
+) -> tuple[list[Req], Starts, Infos, dict[int, str]]:
+    """The planned starts admitted in order against the sites' limits. A job whose
+    start would go over one is planned again without that site (the whole queue, on
+    a fresh machine, at most _SITE_REPLANS times); one left with too few nodes is
+    taken out of the queue. Returns the queue, starts and infos of the last plan,
+    and the jobs taken out with the limit they wait for."""
+    views = {j.job_id: j for j in snapshot.pending}
+    refused: dict[int, str] = {}
+    for replan in range(_SITE_REPLANS + 1):
+        room = sites.copy()
+        kept: Starts = []
+        dropped: list[tuple[Req, str]] = []
+        for req, nodes in starts:
+            over = room.admit(views[req.job_id], nodes)
+            if over is None:
+                kept.append((req, nodes))
+            else:
+                dropped.append((req, over))
+        if not dropped or replan == _SITE_REPLANS:
+            for req, over in dropped:
+                infos[req.job_id] = (over, None)
+            return queue, kept, infos, refused
+        for req, over in dropped:
+            names = req.node_names
+            if names is not None:
+                req.node_names = names - sites.nodes_of[over.split(":", 1)[1]]
+                if len(req.node_names) < req.nodes:
+                    refused[req.job_id] = over
+        queue = [r for r in queue if r.job_id not in refused]
+        m = node_machine(snapshot, policy, now, at_limits=at_limits)
+        starts, infos = [], {}
+        policy.plan(queue, m, starts, infos)
+    return queue, starts, infos, refused  # not reached: the last round returns
 
 
 def _order_key(req: Req) -> tuple[float, float, int]:
