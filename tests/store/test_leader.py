@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from corral.services.leader import Leadership
 from corral.services.writer import Writer
 from corral.store import jobs as store_jobs
 from corral.store import leader as store_leader
@@ -163,3 +164,38 @@ async def _writer_seq(engine: Engine) -> None:
         assert seqs == [1, 2, 3] and writer.last_seq == 3
     finally:
         await writer.stop()
+
+
+@pytest.mark.pg
+def test_a_long_write_transaction_does_not_hold_the_renewal_up(pg_schema: str) -> None:
+    """The fence of an open write transaction locks the lease row against a
+    campaign, not against the leader's own renewal: the leader keeps its lease
+    through a transaction longer than the lease, and a follower still cannot take
+    it while that transaction is open."""
+    engine = make_engine(PG_URL, schema=pg_schema)
+    migrate(engine)
+    other = make_engine(PG_URL, schema=pg_schema)
+    lost: list[str] = []
+    leader = Leadership(engine, address="http://a", lease_s=1.0)
+    try:
+        epoch = leader.wait_to_lead()
+        leader.lead(lost.append)
+        with engine.begin() as conn:
+            store_leader.bound_idle(conn, 30.0)
+            store_jobs.insert_job(conn, make_job())
+            store_leader.fence(conn, leader.me, epoch)  # the row locked till the commit
+            with reading(other) as c:
+                t_first = store_leader.read_lease(c).t_renewed
+            time.sleep(3.0)  # three leases long
+            with reading(other) as c:
+                lease = store_leader.read_lease(c)
+            assert lease.t_renewed > t_first + 1.5, "the renewals waited for the fence"
+            assert lease.held and lease.holder == leader.me
+            assert _campaign(other, "b", lease_s=1.0) is None
+        assert lost == []
+        assert leader.leading
+    finally:
+        leader.stop()
+        time.sleep(0.3)
+        engine.dispose()
+        other.dispose()

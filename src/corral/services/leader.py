@@ -74,6 +74,7 @@ class Leadership:
         # (the server starts it again as a follower)
         self.on_handover: Callable[[], None] | None = None
         self._lost_once = threading.Lock()
+        self._renew_conn: Connection | None = None  # the renewer's own (PostgreSQL)
 
     # ---- following ------------------------------------------------------------
     def wait_to_lead(self) -> int:
@@ -150,32 +151,82 @@ class Leadership:
         store_leader.fence(conn, self.me, self.epoch)
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(self.renew_s):
-            t_sent = time.monotonic()
+        t_next = time.monotonic() + self.renew_s
+        try:
+            while not self._stop.wait(max(0.0, t_next - time.monotonic())):
+                t_sent = time.monotonic()
+                t_next = t_sent + self.renew_s  # (a slow renewal does not delay the next)
+                try:
+                    ok = self._renew_once()
+                except Exception as e:
+                    log.warning("lease renewal failed after %.3f s: %s",
+                                time.monotonic() - t_sent,
+                                str(e).splitlines()[0] if str(e) else type(e).__name__)
+                    self._close_renewal_connection()
+                    continue
+                took_s = time.monotonic() - t_sent
+                if not ok:
+                    self._give_up(f"the lease of epoch {self.epoch} was taken by another "
+                                  f"controller")
+                    return
+                self._valid_until = max(self._valid_until,
+                                        t_sent + SAFE_FRACTION * self.lease_s)
+                log.log(logging.WARNING if took_s > self.renew_s else logging.DEBUG,
+                        "lease renewed in %.3f s", took_s)
+                self._heartbeat()
+        finally:
+            self._close_renewal_connection()
+
+    def _renew_once(self) -> bool:
+        """One renewal: a single statement, committed at once, on a connection of
+        its own (no wait for the pool, and none for a write transaction's fence:
+        store/leader.py), which gives up on any wait longer than a renewal period."""
+        if self._renew_conn is None:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                with self.engine.begin() as conn:
-                    store_leader.bound_idle(conn, self.lease_s)
-                    ok = store_leader.renew(conn, self.me, self.epoch)
-                    if ok:
-                        store_leader.heartbeat(
-                            conn, self.me, address=self.address, host=self.host,
-                            pid=self.pid, role="leader", epoch=self.epoch,
-                            t_started=self.t_started)
-                        store_leader.forget_stale(conn, FORGET_AFTER_S)
-            except Exception as e:
-                log.warning("lease renewal failed: %s",
-                            str(e).splitlines()[0] if str(e) else type(e).__name__)
-                continue
-            if not ok:
-                self._give_up(f"the lease of epoch {self.epoch} was taken by another "
-                              f"controller")
-                return
-            self._valid_until = max(self._valid_until,
-                                    t_sent + SAFE_FRACTION * self.lease_s)
+                store_leader.bound_waits(conn, self.renew_s)
+                conn.commit()
+            except Exception:
+                conn.close()
+                raise
+            self._renew_conn = conn
+        conn = self._renew_conn
+        ok = store_leader.renew(conn, self.me, self.epoch)
+        conn.commit()
+        return ok
+
+    def _heartbeat(self) -> None:
+        """Note the leader in the list of controllers (after the renewal, which it
+        never delays: `corral status` reads it)."""
+        conn = self._renew_conn
+        if conn is None:
+            return
+        try:
+            store_leader.heartbeat(conn, self.me, address=self.address, host=self.host,
+                                   pid=self.pid, role="leader", epoch=self.epoch,
+                                   t_started=self.t_started)
+            store_leader.forget_stale(conn, FORGET_AFTER_S)
+            conn.commit()
+        except Exception as e:
+            log.warning("leader heartbeat failed: %s",
+                        str(e).splitlines()[0] if str(e) else type(e).__name__)
+            self._close_renewal_connection()
+
+    def _close_renewal_connection(self) -> None:
+        conn, self._renew_conn = self._renew_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _watch_loop(self) -> None:
+        t_tick = time.monotonic()
         while not self._stop.wait(WATCH_S):
-            if time.monotonic() > self._valid_until:
+            now = time.monotonic()
+            if now - t_tick > WATCH_S + 0.5:
+                log.warning("lease watchdog: a tick came %.3f s late; %.3f s left",
+                            now - t_tick - WATCH_S, self._valid_until - now)
+            t_tick = now
+            if now > self._valid_until:
                 self._give_up(f"the lease of epoch {self.epoch} could not be renewed "
                               f"within {SAFE_FRACTION * self.lease_s:.1f} s")
                 return

@@ -84,6 +84,13 @@ def campaign(conn: Connection, me: str, address: str, lease_s: float, *,
     and then judges the row as that transaction left it."""
     now = now_sql(conn)
     free = "" if force else f"AND (holder IS NULL OR t_renewed + lease_s < {now}) "
+    # PostgreSQL: the strongest row lock, and only on a lease that looks free: it
+    # waits for every write transaction's fence (FOR KEY SHARE) to commit, and
+    # theirs for it
+    if conn.dialect.name == "postgresql" and not force and conn.execute(text(
+            f"SELECT id FROM leader WHERE id = {LEADER_ROW} {free}FOR UPDATE")
+            ).first() is None:
+        return None
     row = conn.execute(text(
         f"UPDATE leader SET epoch = epoch + 1, holder = :me, address = :address, "
         f"lease_s = :lease_s, t_renewed = {now} "
@@ -106,13 +113,33 @@ def fence(conn: Connection, me: str, epoch: int) -> None:
     and check that no other controller has taken the lease since ours began (the
     epoch is ours; the lease given up in this very transaction, a step-down, is
     still ours until someone takes it), else refuse the whole transaction (Deposed).
-    A campaign and this check wait for each other on the row's lock."""
-    result = conn.execute(text(
-        f"UPDATE leader SET epoch = epoch WHERE id = {LEADER_ROW} "
-        f"AND epoch = :epoch AND (holder = :me OR holder IS NULL)"),
-        {"me": me, "epoch": epoch})
-    if result.rowcount != 1:
+
+    A campaign and this check wait for each other on the row's lock; the leader's
+    renewal does not wait for it. On PostgreSQL the check takes the weakest row lock
+    (FOR KEY SHARE): a campaign's FOR UPDATE conflicts with it, the renewal's
+    UPDATE (of no key column) does not, so a long write transaction never holds the
+    lease's renewal up. (SQLite: one writer at a time, and one controller.)"""
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(text(
+            f"SELECT epoch, holder FROM leader WHERE id = {LEADER_ROW} FOR KEY SHARE"),
+        ).one()
+        ours = int(row.epoch) == epoch and row.holder in (me, None)
+    else:
+        ours = conn.execute(text(
+            f"UPDATE leader SET epoch = epoch WHERE id = {LEADER_ROW} "
+            f"AND epoch = :epoch AND (holder = :me OR holder IS NULL)"),
+            {"me": me, "epoch": epoch}).rowcount == 1
+    if not ours:
         raise Deposed(f"epoch {epoch} is no longer the leader's: write refused")
+
+
+def bound_waits(conn: Connection, limit_s: float) -> None:
+    """PostgreSQL: this session's statements give up after `limit_s` (waiting for a
+    lock, or in all): the renewal's connection, which must never wait long."""
+    if conn.dialect.name == "postgresql":
+        ms = max(100, int(limit_s * 1000))
+        conn.execute(text(f"SET lock_timeout = {ms}"))
+        conn.execute(text(f"SET statement_timeout = {ms}"))
 
 
 def release(conn: Connection, me: str, epoch: int) -> bool:
