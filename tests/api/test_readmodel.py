@@ -225,3 +225,36 @@ def test_packed_jobs_read_as_before_and_render_again_when_changed(
         again = (await ctx.user.get("/v1/jobs")).json()["jobs"]
         assert again[4] == shown and again[:4] == json.loads(listed)["jobs"][:4]
     run(tmp_path, CONFIG, NODES, scenario)
+
+
+def test_an_idle_controller_publishes_nothing_and_its_own_changes_soon(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The publisher is woken by changes, not by a timer: while nothing changes it
+    neither publishes nor looks (but for the gauges, once a second); a change the
+    writer makes on its own, with no request to publish it first, is published
+    within a few PUBLISH_EVERY_S."""
+    from corral.services import snapshot
+
+    async def scenario(ctx: Ctx) -> None:
+        job_id = (await ctx.submit(hold=True)).json()["id"]
+        pub = ctx.ctl.publisher
+        await asyncio.sleep(0.3)  # the submit's scheduling pass published
+        looks = _count(monkeypatch, pub, "publish")
+        version = pub.version
+        await asyncio.sleep(0.6)
+        assert looks[0] <= 1  # (a timer every PUBLISH_EVERY_S would have looked ~30 times)
+        assert pub.version == version
+        t0 = time.monotonic()
+        ctx.ctl.jobs[job_id].priority = 12345.0  # as a pass or an agent's report would
+        seen = None
+        while time.monotonic() - t0 < 1.0:
+            entry = pub.current.job(job_id)
+            assert entry is not None
+            seen = json.loads(entry.full)["priority"]
+            if seen == 12345.0:
+                break
+            await asyncio.sleep(0.002)
+        assert seen == 12345.0
+        assert time.monotonic() - t0 < snapshot.PUBLISH_EVERY_S + 0.1
+        assert pub.version == version + 1
+    run(tmp_path, CONFIG, NODES, scenario)

@@ -44,6 +44,7 @@ log = logging.getLogger("corral.server")
 T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.0005
 REEXEC_AFTER_S = 0.2  # a controller that stepped down starts again once it answered
+TICK_S = 1.0  # the server's main loop wakes this often (the Date header), or to exit
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -121,16 +122,43 @@ class WriterLoop:
 class _Server(uvicorn.Server):
     """Ends the agents' long-polls first, so that shutdown takes no grace period.
     Serves one socket with TLS besides uvicorn's plain ones (uvicorn would put TLS
-    on every socket, the Unix one too). `on_started` runs once it listens."""
+    on every socket, the Unix one too). `on_started` runs once it listens. Its
+    main loop sleeps until it is asked to exit (uvicorn's wakes ten times a
+    second to look), waking once a TICK_S for the Date header."""
 
     def __init__(self, config: uvicorn.Config,
                  tls: tuple[socket.socket, ssl.SSLContext] | None = None,
                  on_started: Callable[[], None] | None = None) -> None:
+        self._should_exit = False
+        self._main_loop: asyncio.AbstractEventLoop | None = None
+        self._exit_asked: asyncio.Event | None = None
         super().__init__(config)
         self.ctl: Controller | None = None  # once this controller leads
         self.writer: WriterLoop | None = None
         self.tls = tls
         self.on_started = on_started
+
+    @property
+    def should_exit(self) -> bool:
+        return self._should_exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        """(Also from a signal handler: uvicorn's handle_exit.)"""
+        self._should_exit = value
+        loop, asked = self._main_loop, self._exit_asked
+        if value and loop is not None and asked is not None:
+            with contextlib.suppress(RuntimeError):  # (the loop has closed)
+                loop.call_soon_threadsafe(asked.set)
+
+    async def main_loop(self) -> None:
+        self._main_loop = asyncio.get_running_loop()
+        asked = self._exit_asked = asyncio.Event()
+        counter = 0  # on_tick refreshes the Date header when it is a multiple of 10
+        while not await self.on_tick(counter):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asked.wait(), TICK_S)
+            counter = (counter + 10) % 864000
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -212,6 +212,8 @@ class Job:
     def touch(self) -> None:
         """Drop every rendering of the job (after changing one of its dicts in place)."""
         CHANGES[0] += 1
+        if not DIRTY:
+            dirtied()
         DIRTY.add(self.id)
         object.__setattr__(self, "views", None)
         object.__setattr__(self, "view_sched", None)
@@ -319,8 +321,17 @@ CHANGES = [0]
 # The ids of the TrackedJobs changed (or touched) since the controller last published
 # its read model (services/snapshot.py), which empties it.
 DIRTY: set[int] = set()
+# Called, on the thread that made the change, when DIRTY stops being empty: the
+# publisher waits for this rather than waking on a timer (services/snapshot.py).
+ON_DIRTY: list[Callable[[], None]] = []
 # job id -> the stored fields assigned since its last event (services/state.py takes them)
 UNRECORDED: dict[int, set[str]] = {}
+
+
+def dirtied() -> None:
+    """DIRTY is about to hold a first job: tell whoever waits (ON_DIRTY)."""
+    for wake in ON_DIRTY:
+        wake()
 
 
 class TrackedJob(Job):
@@ -334,10 +345,14 @@ class TrackedJob(Job):
         object.__setattr__(self, name, value)
         if name in SCHED_FIELDS:
             CHANGES[0] += 1
+            if not DIRTY:
+                dirtied()
             DIRTY.add(self.id)
             object.__setattr__(self, "view_sched", None)
         elif name not in _VIEW_SLOTS:
             CHANGES[0] += 1
+            if not DIRTY:
+                dirtied()
             DIRTY.add(self.id)
             object.__setattr__(self, "views", None)
             if name in _NOTED:

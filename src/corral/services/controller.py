@@ -170,6 +170,7 @@ class Controller(Runtime, JobControl):
         self.kick()
 
     async def stop(self) -> None:
+        self.publisher.stop()
         for t in self._tasks:
             t.cancel()
         # bounded: a task stuck in a cancelled wait must not hold up the shutdown

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from corral.model.job import DIRTY, UNRECORDED, Job, track
+from corral.model.job import DIRTY, UNRECORDED, Job, dirtied, track
 from corral.model.states import JobState
 
 
@@ -51,6 +51,8 @@ class JobTable(dict[int, Job]):
     def __delitem__(self, job_id: int) -> None:
         job = self[job_id]
         super().__delitem__(job_id)
+        if not DIRTY:
+            dirtied()
         DIRTY.add(job_id)  # gone from the next read model (services/snapshot.py)
         UNRECORDED.pop(job_id, None)
         self.by_state[job.state].pop(job_id, None)

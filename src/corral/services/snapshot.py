@@ -4,7 +4,10 @@ without touching the controller's state.
 The controller (the single writer) publishes a new Snapshot whenever jobs changed:
 before it answers any request on its loop (so a client that submitted or changed a
 job reads it in the very next request: read-your-writes), and a few milliseconds
-after a change made by itself (a scheduling pass, an agent's report, housekeeping).
+after a change made by itself (a scheduling pass, an agent's report, housekeeping):
+the first change after a publication wakes the publisher (model/job.py's ON_DIRTY),
+which publishes at most every PUBLISH_EVERY_S; an idle controller publishes nothing
+and its loop is not woken for it (the gauges are looked at once a second).
 Publishing costs what changed, not the size of the queue: the ids of the jobs that
 changed are in model/job.py's DIRTY; each gets a new Entry (its JSON, rendered once
 by services/readmodel.py, and the fields the filters read), and the jobs are kept in
@@ -18,6 +21,7 @@ from it while the writer's loop applies changes and schedules (api/readpath.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import threading
 import time
@@ -25,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from corral.model.job import DIRTY, TrackedJob
+from corral.model.job import DIRTY, ON_DIRTY, TrackedJob
 from corral.model.states import JobState, NodeState
 from corral.services import readmodel
 from corral.services.authz import Action, allows
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
 
 SNAPSHOT_KEY = "corral.snapshot"  # the ASGI scope's key for a snapshot pinned to a request
 PUBLISH_EVERY_S = 0.02  # the longest a change the writer made on its own stays unread
-REFRESH_EVERY_S = 1.0  # the gauges and arrays' rests, when no job changed
+REFRESH_EVERY_S = 1.0  # the gauges and arrays' rests, looked at when no job changed
 _CHUNK_BITS = 10  # 1,024 ids a chunk
 MAX_KEPT_LISTINGS = 16
 MAX_PACKED_CHUNKS_A_TURN = 4  # chunks packed a turn of the publisher's loop (~4k jobs)
@@ -216,6 +220,8 @@ class Publisher:
         self.writer_thread = threading.get_ident()  # (re)set by start()
         # chunks holding unpacked jobs -> when they last changed, oldest first
         self.unpacked: dict[int, float] = {}
+        self._changed: asyncio.Event | None = None  # a job changed: set by _wake
+        self._loop: asyncio.AbstractEventLoop | None = None  # where loop() runs
 
     def start(self) -> None:
         """Publish every job in the queue (the controller's start-up)."""
@@ -223,6 +229,24 @@ class Publisher:
         DIRTY.clear()
         DIRTY.update(self.ctl.jobs)
         self.publish(everything=True)
+
+    def stop(self) -> None:
+        """No longer woken by changes (the controller stops)."""
+        with contextlib.suppress(ValueError):
+            ON_DIRTY.remove(self._wake)
+        self._loop = None
+
+    def _wake(self) -> None:
+        """A first job changed since the last publication (model/job.py, on the
+        thread that changed it): wake loop()."""
+        loop, changed = self._loop, self._changed
+        if loop is None or changed is None:
+            return
+        if threading.get_ident() == self.writer_thread:
+            changed.set()
+        else:  # (a loop that has closed: nothing waits)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(changed.set)
 
     def on_writer(self) -> bool:
         return threading.get_ident() == self.writer_thread
@@ -236,16 +260,41 @@ class Publisher:
 
     async def loop(self) -> None:
         """Publish the changes the writer makes on its own (scheduling passes,
-        agents' reports, housekeeping) soon after, and the gauges now and then."""
-        t_all = time.monotonic()
+        agents' reports, housekeeping) soon after, and the gauges now and then.
+        Sleeps while nothing changed: woken by the first change after a
+        publication, then publishes at most every PUBLISH_EVERY_S (a burst of
+        changes is one publication); otherwise wakes once a REFRESH_EVERY_S for
+        the gauges, or when a chunk is due to be packed."""
+        self._loop = asyncio.get_running_loop()
+        changed = self._changed = asyncio.Event()
+        if self._wake not in ON_DIRTY:
+            ON_DIRTY.append(self._wake)
+        t_all = t_last = time.monotonic()
         while True:
-            await asyncio.sleep(PUBLISH_EVERY_S)
+            if not DIRTY:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self._idle_s(t_all))
+            changed.clear()
+            gap_s = t_last + PUBLISH_EVERY_S - time.monotonic()
+            if gap_s > 0:  # coalesce: the changes of a burst wait for one publication
+                await asyncio.sleep(gap_s)
             now = time.monotonic()
             everything = now - t_all >= REFRESH_EVERY_S
             if everything:
                 t_all = now
             self.publish(rests=everything, everything=everything)
+            t_last = now
             self.pack_cold(now)
+
+    def _idle_s(self, t_all: float) -> float:
+        """How long loop() may sleep while no job changes: until the gauges are due
+        (REFRESH_EVERY_S after t_all) or the oldest unpacked chunk is to be packed."""
+        now = time.monotonic()
+        wait_s = t_all + REFRESH_EVERY_S - now
+        for t_changed in self.unpacked.values():  # the oldest first
+            wait_s = min(wait_s, t_changed + PACK_AFTER_S - now)
+            break
+        return max(0.0, wait_s)
 
     def pack_cold(self, now: float) -> int:
         """Pack the jobs of the chunks that have not changed for PACK_AFTER_S (a few
@@ -287,6 +336,7 @@ class Publisher:
             return self.current
         old = self.current
         jobs_changed = bool(DIRTY)
+        gauges = _gauges(self.ctl)
         chunks = dict(old.chunks)
         copied: set[int] = set()
         jobs = self.ctl.jobs
@@ -315,9 +365,13 @@ class Publisher:
                 rest_entries = old.rests
         else:
             rest_entries = old.rests
+        private_jobs = self.ctl.access.private_jobs
+        if (not jobs_changed and rest_entries is old.rests and gauges == old.gauges
+                and private_jobs == old.private_jobs):
+            return old  # nothing a reader could see differs
         # the same jobs and rests: what readers derived (whole listings) still holds
         memo = old._memo if not jobs_changed and rest_entries is old.rests else {}
         self.version += 1
-        self.current = Snapshot(self.version, self.ctl.access.private_jobs, chunks,
-                                rest_entries, _gauges(self.ctl), time.time(), memo)
+        self.current = Snapshot(self.version, private_jobs, chunks,
+                                rest_entries, gauges, time.time(), memo)
         return self.current
