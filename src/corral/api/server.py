@@ -35,6 +35,7 @@ from corral.api.standby import (
 )
 from corral.config import Config, load_config
 from corral.model.errors import CorralError
+from corral.services import gc_pauses
 from corral.services.controller import Controller
 from corral.services.follow import Tail
 from corral.services.leader import Leadership
@@ -357,6 +358,7 @@ async def serve(cfg: Config) -> None:
     # switch interval (5 ms) after each socket call would serve a 6 MB listing in
     # tens of those waits while the writer's loop computes, and the other way round.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    gc_pauses.watch()
     leadership = Leadership(engine, address=advertised_url(cfg), lease_s=cc.leader_lease_s,
                             follow_first_s=first_wait_s)
     follower = FollowerApp(cfg, leadership)
