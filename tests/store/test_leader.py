@@ -199,3 +199,33 @@ def test_a_long_write_transaction_does_not_hold_the_renewal_up(pg_schema: str) -
         time.sleep(0.3)
         engine.dispose()
         other.dispose()
+
+
+@pytest.mark.pg
+def test_a_leader_paused_past_its_lease_keeps_it_when_nobody_took_it(
+        pg_schema: str) -> None:
+    """A pause of the whole process (here a C call that holds the interpreter's lock
+    for seconds, as a garbage collection of a large heap does) stops the renewer
+    and the watchdog alike: past its lease, with no other controller, the renewal
+    sent after the pause finds the lease still its own, and the leader stays."""
+    engine = make_engine(PG_URL, schema=pg_schema)
+    migrate(engine)
+    lost: list[str] = []
+    leader = Leadership(engine, address="http://a", lease_s=1.0)
+    try:
+        epoch = leader.wait_to_lead()
+        leader.lead(lost.append)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        sum(range(10**8))  # every thread of this process held up
+        assert time.monotonic() - t0 > 1.0, "the pause was shorter than the lease"
+        time.sleep(1.5)
+        assert lost == []
+        assert leader.leading
+        with reading(engine) as conn:
+            lease = store_leader.read_lease(conn)
+        assert (lease.epoch, lease.holder, lease.held) == (epoch, leader.me, True)
+    finally:
+        leader.stop()
+        time.sleep(0.3)
+        engine.dispose()

@@ -12,8 +12,12 @@ up by the controller's loop), and stops acting by itself as soon as it cannot be
 sure the lease is still its own: when a renewal finds the lease taken, or when no
 renewal has succeeded within `SAFE_FRACTION` of the lease, counted from when the
 last successful one was *sent* (so, on its own clock, before any follower may
-take over by the database's). Every write transaction checks the epoch too
-(`fence`): a deposed leader's write is refused in the database itself.
+take over by the database's). A pause of the whole process (a garbage collection,
+a machine loaded far beyond its cores) holds the renewer up as much as the
+watchdog: when the lease ran out during one, the watchdog waits for the renewal
+sent right after it, which finds the lease either still its own (nobody took it)
+or taken. Every write transaction checks the epoch too (`fence`): a deposed
+leader's write is refused in the database itself.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ log = logging.getLogger("corral.leader")
 SAFE_FRACTION = 0.8  # the leader stops acting after this part of its lease unrenewed
 RENEWALS_PER_LEASE = 5
 WATCH_S = 0.05  # how often the leader checks that its lease still runs
+PAUSE_S = 0.5  # a watchdog tick this late: the whole process was held up
 MIN_POLL_S = 0.1
 FORGET_AFTER_S = 3600.0
 ALONE_LEASE_S = 1e9  # controllers not heard from this long leave the list
@@ -220,13 +225,21 @@ class Leadership:
 
     def _watch_loop(self) -> None:
         t_tick = time.monotonic()
+        recheck_until = 0.0  # after a pause of the whole process: see below
         while not self._stop.wait(WATCH_S):
             now = time.monotonic()
-            if now - t_tick > WATCH_S + 0.5:
+            if now - t_tick > WATCH_S + PAUSE_S:
                 log.warning("lease watchdog: a tick came %.3f s late; %.3f s left",
                             now - t_tick - WATCH_S, self._valid_until - now)
+                # the whole process was held up (a garbage collection, a machine
+                # loaded far beyond its cores): the renewer as much as this thread.
+                # If the lease ran out during the pause, only a renewal sent after
+                # it can tell whether another controller took it: the renewer sends
+                # one at once; give it two renewal periods before giving up
+                if self._valid_until >= t_tick:
+                    recheck_until = now + 2 * self.renew_s
             t_tick = now
-            if now > self._valid_until:
+            if now > self._valid_until and now > recheck_until:
                 self._give_up(f"the lease of epoch {self.epoch} could not be renewed "
                               f"within {SAFE_FRACTION * self.lease_s:.1f} s")
                 return
