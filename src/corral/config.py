@@ -57,7 +57,8 @@ class ControllerConfig(_Strict):
     # do not kill a job that uses more
     enforce_memory: bool = True
     # automatic requeues (node failure, failing prolog) a job gets before it ends
-    # instead; a job's own max_retries overrides it
+    # instead; a job's own max_retries overrides it, a JDL job's ShallowRetryCount
+    # (and RetryCount) is capped by it
     max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES_LIMIT)] = 3
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # "json": the controller's log (and the agent `corral up` starts) as JSON lines

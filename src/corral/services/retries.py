@@ -2,8 +2,10 @@
 
 A run lost through no doing of the job's own (its node failed or went away, its
 prolog failed) sends the job back to the queue while it has retries left: its
-`max_retries`, or the site's `controller.max_retries`. Each retry and the final
-refusal are in the event log with the limit and the reason.
+`max_retries`, or the site's `controller.max_retries`. A JDL job's own value (its
+ShallowRetryCount) is at most the site's, as a gLite WMS caps it; a native job's may
+be higher. Each retry and the final refusal are in the event log with the limit and
+the reason.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ if TYPE_CHECKING:
 
 
 def retry_limit(ctl: Controller, job: Job) -> int:
-    """How many automatic requeues the job may have."""
-    if job.spec.max_retries is not None:
-        return job.spec.max_retries
-    return ctl.cfg.controller.max_retries
+    """How many automatic requeues the job may have: a JDL job's ShallowRetryCount
+    is capped by the site's controller.max_retries, a native job's own value is not."""
+    site = ctl.cfg.controller.max_retries
+    own = job.spec.max_retries
+    if own is None:
+        return site
+    return min(own, site) if job.spec.jdl is not None else own
 
 
 def retry_or_end(ctl: Controller, job: Job, *, why: str,
