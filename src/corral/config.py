@@ -311,10 +311,37 @@ class LimitsConfig(_Strict):
     @field_validator("sites")
     @classmethod
     def _site_names(cls, v: dict[str, SiteLimitsConfig]) -> dict[str, SiteLimitsConfig]:
-        for name in v:
-            if not re.fullmatch(SITE_NAME, name):
-                raise ValueError(f"site name {name!r} does not match {SITE_NAME} "
-                                 "(letters, digits, _ . -; at most 64)")
+        _site_names_ok(v)
+        return v
+
+
+def _site_names_ok(v: dict[str, Any]) -> None:
+    for name in v:
+        if not re.fullmatch(SITE_NAME, name):
+            raise ValueError(f"site name {name!r} does not match {SITE_NAME} "
+                             "(letters, digits, _ . -; at most 64)")
+
+
+class SiteFairshareConfig(_Strict):
+    """A site with a fair-share of its own ([fairshare.sites.NAME]): only the usage on
+    its nodes counts there. `shares`: account (or user) -> shares on this site; empty:
+    the [[accounts]] shares."""
+
+    shares: dict[Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")],
+                 Annotated[float, Field(gt=0, le=1e12)]] = {}
+
+
+class FairshareConfig(_Strict):
+    """Fair-share beyond the cluster-wide one (docs/accounting.md)."""
+
+    # site name -> its own fair-share on the nodes of that site
+    sites: dict[str, SiteFairshareConfig] = {}
+
+    @field_validator("sites")
+    @classmethod
+    def _site_names(cls, v: dict[str, SiteFairshareConfig]
+                    ) -> dict[str, SiteFairshareConfig]:
+        _site_names_ok(v)
         return v
 
 
@@ -578,6 +605,7 @@ class Config(_Strict):
     accounts: list[AccountConfig] = []
     qos: list[QosConfig] = []
     limits: LimitsConfig = LimitsConfig()
+    fairshare: FairshareConfig = FairshareConfig()
     accounting: AccountingConfig = AccountingConfig()
     agent: AgentConfig = AgentConfig()
     roles: RolesConfig = RolesConfig()

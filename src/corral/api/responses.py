@@ -313,6 +313,10 @@ class Site(_Answer):
     ended_last_hour: int  # jobs that ended on its nodes
     ended_total: int  # since t_counting_since (the controller's start)
     t_counting_since: Real
+    # decayed CPU-seconds used on its nodes per account (else user), since the
+    # controller started; with [fairshare.sites.NAME], each one's factor there
+    usage_cpu_s: dict[str, Real]
+    fairshare: dict[str, Real] | None
 
 
 class SiteList(_Answer):

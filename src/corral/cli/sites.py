@@ -28,6 +28,15 @@ def sites(as_json: bool, long_: bool) -> None:
              s["ended_total"]] for s in found]
     table(["SITE", "BATCH", "PILOTS", "NODES", "CPUS(A/T)", "RUNNING", "QUEUED",
            "ENDED/1H", "ENDED"], rows)
+    shares = [[s["name"], who, f"{used:.0f}",
+               f"{s['fairshare'].get(who, 1.0):.4f}" if s.get("fairshare") is not None
+               else "-"]
+              for s in found
+              for who, used in sorted({**dict.fromkeys(s.get("fairshare") or {}, 0.0),
+                                       **(s.get("usage_cpu_s") or {})}.items())]
+    if shares:
+        click.echo()
+        table(["SITE", "ACCOUNT", "USAGE_CPU_S", "FAIRSHARE"], shares)
     if long_:
         now = time.time()
         nodes = [[s["name"], n["name"], n["state"], f"{n['cpus_used']}/{n['cpus']}",

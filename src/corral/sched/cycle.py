@@ -16,6 +16,7 @@ from corral.sched.policies import Infos, Policy
 from corral.sched.preempt import plan_preemption
 from corral.sched.priority import Factors, Scorer
 from corral.sched.request import Req
+from corral.sched.site_fairshare import SiteShares
 from corral.sched.site_limits import SiteTally
 from corral.sched.types import Decisions, PendingInfo, PendingView, Reason, Snapshot, Start
 
@@ -98,15 +99,20 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
 
     ending = [(n.name, n.t_deadline) for n in snapshot.nodes if n.t_deadline < INF]
     sites = SiteTally(snapshot.site_limits, snapshot.nodes, snapshot.running)
+    site_fs = (SiteShares(snapshot.site_fairshare, snapshot.nodes)
+               if w.fairshare and snapshot.site_fairshare else None)
     for job in snapshot.pending:
         part = parts.get(job.partition)
+        fair = _fairshare_of(job, snapshot.assoc_fairshare, fs)
+        if site_fs is not None:
+            fair = site_fs.factor(job, part, fair)
         f = score(
             job.t_submit,
             job.nodes * job.cpus_per_node,
             part.priority_tier if part else 0,
             job.nice,
             job.admin_priority,
-            _fairshare_of(job, snapshot.assoc_fairshare, fs),
+            fair,
             snapshot.qos_priority.get(job.qos, 0.0) / qmax if job.qos and qmax > 0 else 0.0,
         )
         prio[job.job_id] = f.total

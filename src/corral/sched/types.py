@@ -131,6 +131,15 @@ class SiteLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteFairshare:
+    """A site's own fair-share inputs (corral.sched.site_fairshare): the decayed usage
+    on its nodes and the shares there, keyed by account (else user)."""
+
+    usage_cpu_s: dict[str, float] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     nodes: tuple[NodeView, ...]
     running: tuple[RunningView, ...]
@@ -156,6 +165,8 @@ class Snapshot:
     licenses: dict[str, int] = field(default_factory=dict)  # name -> how many there are
     # site -> its per-user limits on its nodes (NodeView.site; corral.sched.site_limits)
     site_limits: dict[str, SiteLimits] = field(default_factory=dict)
+    # site -> its own fair-share (NodeView.site; corral.sched.site_fairshare)
+    site_fairshare: dict[str, SiteFairshare] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from corral.services.orders import OrderBook
 from corral.services.reservations import Reservations
 from corral.services.runtime import Runtime, SubmitBatches
 from corral.services.scheduling import Scheduler
+from corral.services.site_usage import SiteUsage
 from corral.services.snapshot import Publisher
 from corral.services.state import ClusterState
 from corral.services.steps import Steps
@@ -96,6 +97,7 @@ class Controller(Runtime, JobControl):
         self.lent: set[int] = set()  # suspended jobs whose CPUs and GPUs are lent
         self.end_codes: dict[int, int] = {}  # allocations ended by their client -> exit code
         self.usage = Usage(cfg.scheduler.fairshare_half_life_s)
+        self.site_usage = SiteUsage(cfg.scheduler.fairshare_half_life_s)  # per site
         self.reservations = Reservations(self, self.state)
         # what the command handlers need of the site (services/commands.py)
         self.rules = Rules(self.access, cfg.controller.kill_grace_s)

@@ -39,9 +39,11 @@ from corral.store import events as store_events
 from corral.store import jobs as store_jobs
 
 if TYPE_CHECKING:
+    from corral.model.node import Node
     from corral.services.accounting import Accounting
     from corral.services.arrays import Arrays
     from corral.services.scheduling import Scheduler
+    from corral.services.site_usage import SiteUsage
     from corral.services.usage import Usage
     from corral.services.writer import Writer
 
@@ -103,6 +105,8 @@ class Runtime:
     writer: Writer
     arrays: Arrays
     usage: Usage
+    site_usage: SiteUsage
+    nodes: dict[str, Node]
     scheduler: Scheduler | None
     counters: dict[str, int]
     accounting: Accounting
@@ -139,6 +143,10 @@ class Runtime:
         if new.is_final:
             self.counters["jobs_ended"] += 1
             self.usage.charge_job(job, time.time())
+            if job.nodes:
+                self.site_usage.charge_job(
+                    job, {n: node.site for n in job.nodes
+                          if (node := self.nodes.get(n)) is not None}, time.time())
             if job.t_start is not None and job.t_end is not None and self.scheduler:
                 # runtime history, for policies that predict (EASY++, predictive)
                 self.scheduler.policy.record_finish(

@@ -45,6 +45,7 @@ from corral.sched.types import (
     PendingView,
     Reason,
     RunningView,
+    SiteFairshare,
     Snapshot,
 )
 from corral.services import gres, node_checks
@@ -201,7 +202,18 @@ class Scheduler:
                                       if q.preempt},
                         limits=ctl.assoc.limits(self.limits),
                         licenses=dict(ctl.cfg.licenses),
-                        site_limits=self.site_limits)
+                        site_limits=self.site_limits,
+                        site_fairshare=self._site_fairshare(now))
+
+    def _site_fairshare(self, now: float) -> dict[str, SiteFairshare]:
+        """The sites with a fair-share of their own: usage on their nodes, shares."""
+        cfg = self.ctl.cfg
+        if not cfg.fairshare.sites or not cfg.scheduler.weights.fairshare:
+            return {}
+        whole = {a.name: a.shares for a in cfg.accounts}
+        return {name: SiteFairshare(usage_cpu_s=self.ctl.site_usage.current(name, now),
+                                    shares=dict(site.shares) if site.shares else whole)
+                for name, site in cfg.fairshare.sites.items()}
 
     def _startable(self, now: float) -> list[Job]:
         """The pending jobs, in id order, less those whose begin time is ahead. Those

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from corral.model.job import Job
 from corral.model.states import JobState
+from corral.sched.fairshare import fairshare_factors
 from corral.sched.types import Reason
 from corral.services.matchmaking import pilot_could_run
 
@@ -102,8 +103,23 @@ def summary(ctl: Controller, tally: SiteThroughput) -> list[dict[str, Any]]:
             "ended_last_hour": tally.recent(name, now),
             "ended_total": tally.total.get(name, 0),
             "t_counting_since": tally.t_started,
+            **_usage(ctl, name, now),
         })
     return out
+
+
+def _usage(ctl: Controller, site: str, now: float) -> dict[str, Any]:
+    """The decayed CPU-seconds used on the site's nodes per account (else user), and
+    with a fair-share of its own, each one's factor there."""
+    usage = ctl.site_usage.current(site, now)
+    own = ctl.cfg.fairshare.sites.get(site)
+    factors: dict[str, float] | None = None
+    if own is not None:
+        shares = dict(own.shares) or {a.name: a.shares for a in ctl.cfg.accounts}
+        factors = fairshare_factors(usage, shares)
+    return {"usage_cpu_s": {k: round(v, 3) for k, v in sorted(usage.items())},
+            "fairshare": ({k: round(v, 6) for k, v in sorted(factors.items())}
+                          if factors is not None else None)}
 
 
 def _eligible_on_nodes(ctl: Controller, jobs: list[Job]) -> dict[int, frozenset[str] | None]:
