@@ -4,7 +4,8 @@ MPI libraries built with the process management interface's simple wire protocol
 (MPICH's and its derivatives' own PMI client) connect to PMI_PORT (host:port),
 introduce themselves with PMI_ID, and exchange their business cards through a
 key-value space, synchronised by barriers. srun serves it (`--mpi=pmi2`, the
-default, or `pmi1`) on a port of its own, which the step's tasks reach at the
+default, or `pmi1`: the PMI-1 wire protocol for both, which MPICH's default client
+speaks; the PMI-2 wire protocol is not served) on a port of its own, which the step's tasks reach at the
 address the agents connect back to (SLURM_LAUNCH_NODE_IPADDR).
 
 The protocol: lines of `key=value` words, `cmd=` first. init / initack, get_maxes,
