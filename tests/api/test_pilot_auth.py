@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from corral.model.pilots import PILOT_TOKEN_HEADER, mint_token
+from corral.pilot.plan import plan
 from tests.api.test_tokens import run
 
 KEY = b"k" * 40
@@ -159,3 +160,36 @@ def test_a_job_preferring_a_site_goes_there_first(tmp_path: Path) -> None:
         assert sites["near"]["batch"] is None and sites["near"]["running"] == 1
 
     run(tmp_path, site_config(tmp_path), scenario)
+
+
+def test_site_demand_keeps_within_the_site_limits(tmp_path: Path) -> None:
+    """The factory sizes its pilots by `queued_cpus`: the jobs a site's limits keep
+    back are not demand for it."""
+    async def scenario(tcp: httpx.AsyncClient, local: httpx.AsyncClient, _: Any) -> None:
+        job = {"name": "t", "working_dir": "/tmp", "argv": ["sleep", "60"],
+               "requirements": 'other.Site == "far"', "time_limit_s": 300}
+        ids = []
+        for _ in range(3):
+            r = await local.post("/v1/jobs", json=job)
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        far = next(s for s in (await local.get("/v1/sites")).json()["sites"]
+                   if s["name"] == "far")
+        # one job at a time on far for this user: one job's worth of pilots, not three
+        assert far["queued_jobs"] == ids[:1] and far["queued_cpus"] == 1, far
+        assert plan(far["queued_cpus"], 2, 10, {}, set()).submit == 1
+        r = await tcp.post("/agent/v1/register", json=register("far-1"),
+                           headers=pilot("far-1"))
+        assert r.status_code == 200, r.text
+        for _ in range(100):
+            if (await local.get(f"/v1/jobs/{ids[0]}")).json()["state"] == "RUNNING":
+                break
+            await asyncio.sleep(0.05)
+        far = next(s for s in (await local.get("/v1/sites")).json()["sites"]
+                   if s["name"] == "far")
+        # two wait, but their owner is at the site's limit: no new pilot for them
+        assert far["running"] == 1 and far["queued"] == 0 and far["queued_cpus"] == 0, far
+        assert plan(far["queued_cpus"], 2, 10, {}, {"41"}).submit == 0
+
+    run(tmp_path, site_config(tmp_path) + "\n[limits.sites.far]\nmax_jobs_per_user = 1\n",
+        scenario)

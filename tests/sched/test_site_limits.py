@@ -142,3 +142,18 @@ def test_a_cycle_never_takes_a_user_over_a_site_limit(s: Snapshot, policy: type)
     for info in d.pending.values():  # a site's reason names a limited site
         if info.reason.startswith("SiteMax"):
             assert info.reason.split(":", 1)[1] in ("a", "b")
+
+
+def test_demand_within_limits_takes_each_users_room_in_order() -> None:
+    from corral.sched.site_limits import within_limits
+
+    waiting = [(1, "u", 1), (2, "u", 1), (3, "v", 4), (4, "u", 1), (5, "v", 1)]
+    # u runs one job there; each user may run two: u brings one more, v two
+    lim = SiteLimits(max_jobs_per_user=2)
+    assert within_limits(lim, [("u", 1)], waiting) == [1, 3, 5]
+    # u at the limit brings none
+    assert within_limits(lim, [("u", 1), ("u", 1)], waiting) == [3, 5]
+    # CPUs: v's 4-CPU job does not fit in 3 CPUs of room, its 1-CPU one does
+    lim = SiteLimits(max_cpus_per_user=3)
+    assert within_limits(lim, [], waiting) == [1, 2, 4, 5]
+    assert within_limits(SiteLimits(), [("u", 9)], waiting) == [1, 2, 3, 4, 5]

@@ -104,3 +104,27 @@ class SiteTally:
                 return over
         self._add(job.user, nodes, job.cpus_per_node)
         return None
+
+
+def within_limits(limits: SiteLimits, running: Iterable[tuple[str, int]],
+                  waiting: Iterable[tuple[int, str, int]]) -> list[int]:
+    """The waiting jobs that a site's per-user limits would let start there: what the
+    pilot factory may send pilots for. `running`: (user, CPUs on the site) of each job
+    running on the site's nodes; `waiting`: (job id, user, CPUs), in the order they
+    would start (priority). Each one kept takes its room, so a user at the site's
+    limit brings no demand, and one with room for two brings at most two."""
+    jobs: dict[str, int] = {}
+    cpus: dict[str, int] = {}
+    for user, n in running:
+        jobs[user] = jobs.get(user, 0) + 1
+        cpus[user] = cpus.get(user, 0) + n
+    kept = []
+    for job_id, user, n in waiting:
+        if limits.max_jobs_per_user and jobs.get(user, 0) + 1 > limits.max_jobs_per_user:
+            continue
+        if limits.max_cpus_per_user and cpus.get(user, 0) + n > limits.max_cpus_per_user:
+            continue
+        jobs[user] = jobs.get(user, 0) + 1
+        cpus[user] = cpus.get(user, 0) + n
+        kept.append(job_id)
+    return kept

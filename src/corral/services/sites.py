@@ -9,9 +9,12 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from corral.model.job import Job
+from corral.model.node import Node
 from corral.model.states import JobState
 from corral.sched.fairshare import fairshare_factors
+from corral.sched.site_limits import within_limits
 from corral.sched.types import Reason
+from corral.services.limits import site_limits_of
 from corral.services.matchmaking import pilot_could_run
 
 if TYPE_CHECKING:
@@ -68,6 +71,7 @@ def summary(ctl: Controller, tally: SiteThroughput) -> list[dict[str, Any]]:
     names += sorted({n.site for n in ctl.nodes.values() if n.site} - set(names))
     waiting = _waiting(ctl)
     eligible = _eligible_on_nodes(ctl, waiting)
+    limits = site_limits_of(ctl.cfg)
     out = []
     for name in names:
         cfg = ctl.cfg.site(name)
@@ -81,6 +85,12 @@ def summary(ctl: Controller, tally: SiteThroughput) -> list[dict[str, Any]]:
             where = eligible.get(job.id)
             if job.id not in demand and site_nodes and (where is None or where & site_nodes):
                 demand[job.id] = job
+        lim = limits.get(name)
+        if lim is not None and demand:  # only what the site's limits would let start
+            keep = set(within_limits(lim, _running_on(ctl, nodes), (
+                (j.id, j.user, j.spec.cpus_per_node * j.spec.nodes)
+                for j in sorted(demand.values(), key=lambda j: (-j.priority, j.id)))))
+            demand = {i: j for i, j in demand.items() if i in keep}
         out.append({
             "name": name,
             "batch": cfg.batch if cfg is not None else None,
@@ -120,6 +130,17 @@ def _usage(ctl: Controller, site: str, now: float) -> dict[str, Any]:
     return {"usage_cpu_s": {k: round(v, 3) for k, v in sorted(usage.items())},
             "fairshare": ({k: round(v, 6) for k, v in sorted(factors.items())}
                           if factors is not None else None)}
+
+
+def _running_on(ctl: Controller, nodes: list[Node]) -> list[tuple[str, int]]:
+    """(user, CPUs on these nodes) of each job running on them."""
+    cpus: dict[int, int] = {}
+    for n in nodes:
+        for job_id in n.jobs:
+            job = ctl.jobs.get(job_id)
+            if job is not None:
+                cpus[job_id] = cpus.get(job_id, 0) + job.spec.cpus_per_node
+    return [(ctl.jobs[i].user, c) for i, c in cpus.items()]
 
 
 def _eligible_on_nodes(ctl: Controller, jobs: list[Job]) -> dict[int, frozenset[str] | None]:
