@@ -27,14 +27,12 @@ def echo_json(data: Any) -> None:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[str(c) for c in r] for r in rows]
-    widths = [len(h) for h in headers]
-    for r in cells:
-        for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c))
+    widths = [max(len(h), max((len(r[i]) for r in cells), default=0))
+              for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    click.echo(fmt.format(*headers).rstrip())
-    for r in cells:
-        click.echo(fmt.format(*r).rstrip())
+    lines = [fmt.format(*headers).rstrip()]
+    lines += [fmt.format(*r).rstrip() for r in cells]
+    click.echo("\n".join(lines))  # one write, not one a row
 
 
 clock = format_clock_s
