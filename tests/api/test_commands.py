@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
+from corral.model.agent_messages import AgentJobReport
 from corral.model.errors import Conflict, NotFound, PermissionDenied
 from corral.model.event import Event, EventKind
-from corral.model.intent import StopIntent
+from corral.model.intent import REASONS, StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.record import IMAGE_FIELDS, encode
 from corral.model.roles import Role
 from corral.model.states import JobState
-from corral.services import commands
+from corral.services import commands, runs
 from corral.services.access import Access
 from corral.services.commands import Outcome, Rules
 from corral.services.identity import Caller
@@ -294,3 +295,209 @@ def test_a_jobs_image_is_every_stored_field() -> None:
                gpu_ids={"n1": (0, 1)}, exit_code=3, restarts=2)
     assert image(job) == encode(job, IMAGE_FIELDS)
     assert set(image(job, spec=False)) == set(IMAGE_FIELDS) - {"spec"}
+
+
+# ---- the ends of runs (services/runs.py) -------------------------------------------
+def _report(job_id: int, state: str = "COMPLETED", **kw: Any) -> AgentJobReport:
+    return AgentJobReport(job_id=job_id, state=state, **kw)  # type: ignore[arg-type]
+
+
+def _running(job_id: int, intent: StopIntent | None = None, **kw: Any) -> Job:
+    return _job(job_id, JobState.RUNNING if intent is None or intent.requeues
+                or intent == StopIntent.PROLOG_FAILED_ELSEWHERE else JobState.COMPLETING,
+                nodes=("n1", "n2"), t_start=NOW - 50, intent=intent,
+                reason="None" if intent is None else REASONS[intent], **kw)
+
+
+RULES3 = Rules(Access(), kill_grace_s=7.0, max_retries=3)
+
+
+@pytest.mark.parametrize(("intent", "reported", "state", "exit_code"), [
+    (None, "COMPLETED", JobState.COMPLETED, 0),
+    (None, "FAILED", JobState.FAILED, 3),
+    (StopIntent.CANCEL, "FAILED", JobState.CANCELLED, 3),
+    (StopIntent.CANCEL, "COMPLETED", JobState.COMPLETED, 0),  # it had finished already
+    (StopIntent.PREEMPT_CANCEL, "FAILED", JobState.PREEMPTED, 3),
+    (StopIntent.ALLOCATION_ENDED, "FAILED", JobState.FAILED, 2),  # its client's code
+])
+def test_a_run_that_ended_is_read_against_its_intent(
+        intent: StopIntent | None, reported: str, state: JobState, exit_code: int) -> None:
+    st = _state(_running(1, intent))
+    before = _images(st)
+    r = _report(1, reported, exit_code=0 if reported == "COMPLETED" else 3,
+                t_end=NOW - 1, cpu_time_s=4.5, max_rss_mb=12.0, message="")
+    out = runs.run_ended(st, RULES3, "n1", r, NOW, end_code=2)
+    assert _images(st) == before  # the handler changes nothing
+    assert out.orders == () and out.answer == str(state)
+    [ev] = out.events
+    assert (ev.kind, ev.from_state, ev.to_state, ev.t) == (EventKind.STATE, str(
+        JobState.RUNNING if intent is None else JobState.COMPLETING), str(state), NOW)
+    assert runs.ended_here(out, "n1")
+    log: list[Event] = []
+    _run(st, out, log)
+    job = st.jobs[1]
+    assert (job.state, job.exit_code, job.intent, job.reason, job.t_end, job.cpu_time_s) == (
+        state, exit_code, None, "None", NOW - 1, 4.5)
+
+
+@pytest.mark.parametrize(("intent", "state", "why"), [
+    (StopIntent.REQUEUE, JobState.PENDING, "requeue requested"),
+    (StopIntent.REQUEUE_HOLD, JobState.HELD, "requeue requested"),
+    (StopIntent.PREEMPT_REQUEUE, JobState.PENDING, "preempted"),
+])
+def test_a_run_stopped_to_be_requeued_goes_back_to_the_queue(
+        intent: StopIntent, state: JobState, why: str) -> None:
+    st = _state(_running(1, intent, restarts=2, exit_code=None))
+    out = runs.run_ended(st, RULES3, "n2", _report(1, "FAILED", signal=15, cpu_time_s=1.0),
+                         NOW)
+    [ev] = out.events
+    assert (ev.kind, ev.data["why"]) == (EventKind.REQUEUE, why)
+    assert not runs.ended_here(out, "n2")
+    _run(st, out, [])
+    job = st.jobs[1]
+    assert (job.state, job.restarts, job.nodes, job.t_start, job.signal, job.cpu_time_s) == (
+        state, 3, (), None, None, 1.0)
+    assert job.intent == (StopIntent.HOLD_USER if state == JobState.HELD else None)
+
+
+def test_reports_of_another_run_node_or_a_finished_job_change_nothing() -> None:
+    st = _state(_running(1, restarts=1), _job(2, JobState.COMPLETED, nodes=("n1",)))
+    assert runs.run_ended(st, RULES3, "n3", _report(1), NOW).events == ()  # not there
+    assert runs.run_ended(st, RULES3, "n1", _report(1, run=0), NOW).events == ()  # earlier
+    assert runs.run_ended(st, RULES3, "n1", _report(2), NOW).events == ()  # final
+    assert runs.run_ended(st, RULES3, "n1", _report(9), NOW).events == ()  # unknown
+    assert runs.run_ended(st, RULES3, "n1", _report(1, run=1), NOW).events
+
+
+def test_a_failed_prolog_is_retried_until_the_limit() -> None:
+    st = _state(_running(1), _running(2, retries=3))
+    log: list[Event] = []
+    r = _report(1, "FAILED", exit_code=1, prolog_failed=True, message="no scratch")
+    out = _run(st, runs.run_ended(st, RULES3, "n1", r, NOW), log)
+    assert (st.jobs[1].state, st.jobs[1].retries) == (JobState.PENDING, 1)
+    assert out.events[0].data == {**out.events[0].data, "why": "no scratch", "retry": 1,
+                                  "max_retries": 3}
+    out = _run(st, runs.run_ended(st, RULES3, "n1", _report(2, "FAILED", exit_code=1,
+                                                             prolog_failed=True), NOW), log)
+    job = st.jobs[2]  # no retry left: it ends FAILED, and its event says why
+    assert (job.state, job.exit_code, job.t_end) == (JobState.FAILED, 1, NOW)
+    assert out.events[0].data["not_requeued"] == "retry limit reached (3 of 3)"
+    assert _images(replay(_submits(_running(1), _running(2, retries=3)) + log)) == _images(st)
+
+
+def test_a_prolog_failed_on_another_node_kills_the_run_for_a_retry() -> None:
+    st = _state(_running(1, restarts=1))
+    assert runs.prolog_failed_elsewhere(st, RULES3, "n2", 1, 0, "m", NOW).events == ()
+    assert runs.prolog_failed_elsewhere(st, RULES3, "n9", 1, 1, "m", NOW).events == ()
+    out = _run(st, runs.prolog_failed_elsewhere(st, RULES3, "n2", 1, 1, "no /scratch", NOW),
+               [])
+    assert [(o.node, o.body["kind"]) for o in out.orders] == [("n1", "cancel"),
+                                                             ("n2", "cancel")]
+    assert st.jobs[1].intent == StopIntent.PROLOG_FAILED_ELSEWHERE
+    out = runs.run_ended(st, RULES3, "n1", _report(1, "FAILED", signal=15), NOW,
+                         elsewhere="no /scratch")
+    [ev] = out.events
+    assert (ev.to_state, ev.data["why"], ev.data["retry"]) == ("PENDING", "no /scratch", 1)
+
+
+def test_a_job_failing_on_its_own_runs_again_by_its_retry_count() -> None:
+    job = _running(1)
+    job.spec = dataclasses.replace(job.spec, retry_count=1)
+    st = _state(job)
+    r = _report(1, "FAILED", exit_code=4)
+    _run(st, runs.run_ended(st, RULES3, "n1", r, NOW), [])
+    assert (st.jobs[1].state, st.jobs[1].deep_retries) == (JobState.PENDING, 1)
+    st.jobs[1].state, st.jobs[1].nodes = JobState.RUNNING, ("n1",)  # (as a start does)
+    out = runs.run_ended(st, RULES3, "n1", r, NOW)
+    assert (out.events[0].to_state, out.events[0].data["not_retried"]) == (
+        "FAILED", "retry count reached (1 of 1)")
+
+
+def test_a_run_lost_with_its_node_is_retried_or_ends_node_fail() -> None:
+    st = _state(_running(1), _running(2, retries=3), _running(3, StopIntent.CANCEL))
+    before = _images(st)
+    outs = [runs.run_lost(st, RULES3, i, "node n1 lost", NOW, kill_elsewhere="n1")
+            for i in (1, 2, 3)]
+    assert _images(st) == before
+    assert [o.answer for o in outs] == ["PENDING", "NODE_FAIL", "NODE_FAIL"]  # a cancel's
+    assert [(o.node, o.body) for o in outs[0].orders] == [  # the job's other node
+        ("n2", {"kind": "cancel", "job_id": 1, "signal": 9, "grace_s": 0})]
+    assert outs[0].events[0].data["why"] == "NODE_FAIL: node n1 lost"
+    assert runs.run_lost(st, RULES3, 1, "x", NOW).orders == ()
+    log: list[Event] = []
+    for out in outs:
+        _run(st, out, log)
+    assert (st.jobs[1].retries, st.jobs[2].t_end, st.jobs[3].intent) == (1, NOW, None)
+    assert runs.run_lost(st, RULES3, 2, "again", NOW).events == ()  # ended already
+
+
+# ---- preemption (services/commands.py) ---------------------------------------------
+PREEMPTING = Rules(Access(), kill_grace_s=7.0,
+                   preempt_modes={"main": "requeue", "low": "cancel", "sus": "suspend",
+                                  "off": "off"}, qos_preempt_modes={"scavenger": "cancel"})
+
+
+def test_preemption_as_the_victims_partition_or_qos_says() -> None:
+    jobs = [_job(i, JobState.RUNNING, nodes=("n1",)) for i in range(1, 6)]
+    jobs[1].partition, jobs[2].partition, jobs[3].partition = "low", "sus", "off"
+    jobs[4].partition = "off"
+    jobs[4].spec = dataclasses.replace(jobs[4].spec, qos="scavenger")
+    st = _state(*jobs, _job(6, JobState.PENDING), _job(7, JobState.RUNNING, nodes=("n1",)))
+    st.jobs[7].spec = dataclasses.replace(st.jobs[7].spec, requeue=False)
+    before = _images(st)
+    outs = {i: commands.preempt(st, PREEMPTING, i, 6, NOW) for i in range(1, 8)}
+    assert _images(st) == before
+    assert {i: o.answer for i, o in outs.items()} == {
+        1: "COMPLETING", 2: "COMPLETING", 3: "SUSPENDED", 4: "", 5: "COMPLETING", 6: "",
+        7: "COMPLETING"}
+    log: list[Event] = []
+    for out in outs.values():
+        _run(st, out, log)
+    assert [st.jobs[i].intent for i in (1, 2, 5, 7)] == [
+        StopIntent.PREEMPT_REQUEUE, StopIntent.PREEMPT_CANCEL, StopIntent.PREEMPT_CANCEL,
+        StopIntent.PREEMPT_CANCEL]  # 7 may not be requeued
+    assert outs[1].orders[0].body == {"kind": "cancel", "job_id": 1, "signal": 15,
+                                      "grace_s": 7.0}
+    assert outs[3].orders[0].body == {"kind": "signal", "job_id": 3,
+                                      "signal": int(signal.SIGSTOP)}
+    assert outs[3].events[0].data == {**outs[3].events[0].data, "action": "preempt",
+                                      "mode": "suspend", "for": 6}
+    assert commands.preempt(st, PREEMPTING, 1, 6, NOW).events == ()  # no longer running
+
+
+def test_a_suspended_job_resumes_once_its_preemptor_has_ended() -> None:
+    st = _state(_job(1, JobState.SUSPENDED, nodes=("n1",)),
+                _job(2, JobState.RUNNING, nodes=("n1",)))
+    assert commands.resume(st, 1, 2, NOW).events == ()  # its preemptor still runs
+    st.jobs[2].state = JobState.COMPLETED
+    out = commands.resume(st, 1, 2, NOW)
+    assert [(o.node, o.body["signal"]) for o in out.orders] == [("n1", int(signal.SIGCONT))]
+    _run(st, out, [])
+    assert st.jobs[1].state == JobState.RUNNING
+    assert commands.resume(st, 1, None, NOW).events == ()  # not suspended any more
+    st.jobs[1].state = JobState.SUSPENDED
+    assert commands.resume(st, 1, 99, NOW).events  # its preemptor has left the queue
+
+
+def _submits(*jobs: Job) -> list[Event]:
+    return [Event(seq=-len(jobs) + i, job_id=j.id, t=j.t_submit, kind=EventKind.SUBMIT,
+                  to_state=str(j.state), data={"set": encode(j, IMAGE_FIELDS)})
+            for i, j in enumerate(jobs)]
+
+
+def test_an_allocation_ended_by_its_client() -> None:
+    alloc = _job(1, JobState.RUNNING, nodes=("n1",))
+    alloc.spec = dataclasses.replace(alloc.spec, interactive=True)
+    st = _state(alloc, _job(2, JobState.RUNNING, nodes=("n1",)))
+    with pytest.raises(Conflict, match="job 2: is a batch job"):
+        commands.end_allocation(st, RULES, ALICE, 2, 0, NOW)
+    with pytest.raises(PermissionDenied):
+        commands.end_allocation(st, RULES, BOB, 1, 0, NOW)
+    out = _run(st, commands.end_allocation(st, RULES, ALICE, 1, 5, NOW), [])
+    assert [o.body["kind"] for o in out.orders] == ["cancel"]
+    assert (st.jobs[1].state, st.jobs[1].intent) == (JobState.COMPLETING,
+                                                     StopIntent.ALLOCATION_ENDED)
+    assert commands.end_allocation(st, RULES, ALICE, 1, 5, NOW).events == ()
+    out = runs.run_ended(st, RULES, "n1", _report(1, "FAILED", signal=15), NOW, end_code=5)
+    assert (out.answer, out.events[0].data["exit_code"]) == ("FAILED", 5)
+

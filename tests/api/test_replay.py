@@ -32,6 +32,10 @@ preempt_mode = "requeue"
 [[partitions]]
 name = "high"
 priority_tier = 1
+
+[[partitions]]
+name = "sus"
+preempt_mode = "suspend"
 """
 
 # the columns of an array rest's row (store/arrays.py)
@@ -149,6 +153,24 @@ async def _workload(ctx: Ctx) -> None:
     assert sorted(await _launched(ctx, 4)) == low
     for job_id in low:
         await ctx.report("n1", job_id, exit_code=0)
+    # suspended for a higher tier, resumed once that job has ended
+    sus = await _submit(ctx, partition="sus", cpus_per_node=4)
+    assert await _launched(ctx, 1) == [sus]
+    top = await _submit(ctx, partition="high", cpus_per_node=4)
+    await _until(ctx, sus, "SUSPENDED")
+    assert await _launched(ctx, 1) == [top]
+    await ctx.report("n1", top, exit_code=0)
+    await _until(ctx, sus, "RUNNING")
+    await ctx.report("n1", sus, exit_code=0)
+    # a run failing on its own runs again (its retry count), a run lost with its node's
+    # lease is a counted retry, then it completes
+    d = await _submit(ctx, retry_count=1)
+    assert await _launched(ctx, 1) == [d]
+    await ctx.report("n1", d, state="FAILED", exit_code=2)
+    assert await _launched(ctx, 1) == [d]
+    await ctx.report("n1", d, state="FAILED", signal=9, lost=True, message="lease lapsed")
+    assert await _launched(ctx, 1) == [d]
+    await ctx.report("n1", d, exit_code=0)
     # a finished job requeued held, then released and run again
     await _ok(await ctx.user.post(f"/v1/jobs/{a}/requeue", json={"hold": True}))
     await _ok(await ctx.user.post(f"/v1/jobs/{a}/release"))
@@ -285,7 +307,11 @@ def test_replaying_the_event_log_gives_the_live_state(tmp_path: Path, backend: s
         kinds = {e.kind for e in log}
         assert {EventKind.REQUEUE, EventKind.HOLD, EventKind.RELEASE, EventKind.UPDATE,
                 EventKind.STEP} <= kinds, kinds
-        assert any(e.data.get("action") == "preempt" for e in log)
+        assert {e.data.get("mode") for e in log if e.data.get("action") == "preempt"} == {
+            "requeue", "suspend"}
+        assert any(e.data.get("action") == "resume" for e in log)
+        assert any(j.deep_retries == 1 and j.retries == 1 and j.state == JobState.COMPLETED
+                   for j in state.jobs.values())
         assert list(state.reservations) == ["r2"]
         states = {str(j.state) for j in state.jobs.values()}
         assert {"COMPLETED", "FAILED", "CANCELLED", "HELD"} <= states, states

@@ -29,24 +29,18 @@ from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
-from corral.services import node_checks
+from corral.services import node_checks, runs
+from corral.services.commands import Outcome
 from corral.services.controller import Controller
 from corral.services.gres import node_gres
-from corral.services.intents import clear_intent
 from corral.services.launch import launch_order
 from corral.services.leases import heartbeat_s, lose_job
-from corral.services.retries import failed_run_note, retry_failed_run, retry_or_end
 from corral.services.sites import SiteThroughput
 from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 
 log = logging.getLogger("corral.agents")
 
-REPORTABLE = {
-    JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.TIMEOUT,
-    JobState.OUT_OF_MEMORY,
-}
-MAX_REASON_CHARS = 500
 
 
 # How often a launch order that its node shows no sign of having had is sent again
@@ -155,7 +149,7 @@ class AgentService:
                     continue
                 log.warning("job %d: node %s no longer runs it; NODE_FAIL", job.id, name,
                             extra=log_ids(job_id=job.id, node=name))
-                await self._lost(job, f"node {name} re-registered without it")
+                await self._lost(job.id, f"node {name} re-registered without it")
         for job in relaunch:
             ctl.orders.push(name, launch_order(ctl.cfg, job, ctl.nodes))
         for r in msg.running:
@@ -245,18 +239,19 @@ class AgentService:
         """A prolog or epilog failed on one of a job's other nodes (spec 02 §6)."""
         node = self._node(msg.node, msg.boot_id)
         kind, job_id, message = msg.kind, msg.job_id, msg.message
-        job = self.ctl.jobs.get(job_id)
         ops = [op for op in [node_checks.drain_for_check(node, kind, f"{message} (job {job_id})")]
                if op is not None]
+        out = Outcome()
         if kind == "prolog":
-            killing = node_checks.prolog_failed_elsewhere(self.ctl, node, job, msg.run,
-                                                          message)
-            if killing:
+            out = runs.prolog_failed_elsewhere(self.ctl.state, self.ctl.rules, node.name,
+                                               job_id, msg.run, message, time.time())
+            if out.events:
                 self._prolog_failed[job_id] = message
-            ops.extend(killing)
+            ops.extend(self.ctl.apply_outcome(out))
         if ops:
             await self.ctl.persist(lambda conn: [op(conn) for op in ops])
             self.ctl.kick()
+        self.ctl.send_orders(out)
         return {"drain": node.drain, "drain_reason": node.drain_reason}
 
     def _hand_out(self, node: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -295,8 +290,8 @@ class AgentService:
                 ctl.orders.push(node, launch_order(ctl.cfg, job, ctl.nodes))
             else:
                 del marks[job_id]
-                await self._lost(job, f"node {node} did not start it after "
-                                      f"{LAUNCH_RESENDS + 1} launch orders")
+                await self._lost(job_id, f"node {node} did not start it after "
+                                         f"{LAUNCH_RESENDS + 1} launch orders")
 
     def _live_usage(self, node: str, running: list[AgentRunning]) -> None:
         """What a running job uses now on this node, as its agent samples it (sstat)."""
@@ -321,80 +316,43 @@ class AgentService:
         return {"ok": True}
 
     async def _apply_reports(self, node: str, reports: list[AgentJobReport]) -> None:
+        """The ends of runs on a node, each decided by services/runs.py's handler on
+        the state as the reports before it left it, made durable together."""
         ctl = self.ctl
         ops: list[Callable[[Connection], Any]] = []
-        lost: list[tuple[Job, str]] = []
+        orders: list[Outcome] = []
+        lost: list[tuple[int, str]] = []
         for r in reports:
-            job_id, state = r.job_id, JobState(r.state)
-            job = ctl.jobs.get(job_id)
-            if job is None or not job.state.is_active or node not in job.nodes:
+            job = runs.reported(ctl.state, node, r)
+            if job is None:
                 continue  # already final, requeued, or not here: idempotent ack
-            if r.run is not None and r.run != job.restarts:
-                continue  # the end of an earlier run of a job that was requeued
-            if state not in REPORTABLE:
-                raise InvalidRequest(f"report: state {state} cannot end a job")
             if r.lost:  # its node's lease lapsed: killed there, as a lost node's
-                lost.append((job, f"node {node}: {r.message or 'lease lapsed'}"))
+                if JobState(r.state) not in runs.REPORTABLE:
+                    raise InvalidRequest(f"report: state {r.state} cannot end a job")
+                lost.append((job.id, f"node {node}: {r.message or 'lease lapsed'}"))
                 continue
-            job.cpu_time_s = r.cpu_time_s
-            job.max_rss_mb = r.max_rss_mb
-            job.energy_j = r.energy_j
+            now = time.time()
+            out = runs.run_ended(ctl.state, ctl.rules, node, r, now,
+                                 end_code=ctl.end_codes.get(job.id, 0),
+                                 elsewhere=self._prolog_failed.get(job.id, ""))
             ops.extend(self._failed_checks(node, job, r))
-            intent = job.intent
-            if r.prolog_failed and intent is None:  # it never started
-                job.exit_code, job.signal = r.exit_code, None
-                ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED,
-                                        why=r.message or "prolog failed"))
-                continue
-            if intent == StopIntent.PROLOG_FAILED_ELSEWHERE:  # on another node of the job
-                clear_intent(job)
-                job.exit_code, job.signal = 1, None
-                ops.append(retry_or_end(ctl, job, end_state=JobState.FAILED, why=(
-                    self._prolog_failed.pop(job.id, "a prolog failed on a node of the job"))))
-                continue
-            if intent is not None and intent.requeues:
-                why = ("preempted" if intent == StopIntent.PREEMPT_REQUEUE
-                       else "requeue requested")
-                ops.append(ctl.back_to_queue(job, hold=intent == StopIntent.REQUEUE_HOLD,
-                                             why=why))
-                continue
-            job.exit_code = r.exit_code
-            job.signal = r.signal
-            job.t_end = r.t_end or time.time()
-            if intent == StopIntent.ALLOCATION_ENDED:  # its client ended it
-                code = ctl.end_codes.pop(job.id, 0)
-                state = JobState.COMPLETED if code == 0 else JobState.FAILED
-                job.exit_code, job.signal = code, None
-            elif intent == StopIntent.CANCEL and state != JobState.COMPLETED:
-                state = JobState.CANCELLED
-            elif intent == StopIntent.PREEMPT_CANCEL and state != JobState.COMPLETED:
-                state = JobState.PREEMPTED
-            note: dict[str, Any] = {}
-            if state == JobState.FAILED and intent is None and job.spec.retry_count:
-                retry = retry_failed_run(ctl, job)  # its RetryCount (services/retries.py)
-                if retry is not None:
-                    ops.append(retry)
-                    continue
-                note = failed_run_note(ctl, job)
-            # what the agent says went wrong (it could not start the job…) is the reason
-            job.reason = r.message[:MAX_REASON_CHARS] or "None"
-            job.intent = None
+            if job.intent == StopIntent.PROLOG_FAILED_ELSEWHERE:
+                self._prolog_failed.pop(job.id, None)
+            if job.intent == StopIntent.ALLOCATION_ENDED:
+                ctl.end_codes.pop(job.id, None)
             where = ctl.nodes.get(node)
-            if where is not None:
-                self.site_ends.ended(where.site, job.t_end)
-            ctl.release_resources(job)
-            ops.append(ctl.change(job, state, data={
-                "node": node, "exit_code": job.exit_code, "signal": job.signal,
-                "cpu_time_s": job.cpu_time_s, "max_rss_mb": job.max_rss_mb,
-                "message": r.message, **note,
-            }))
+            if where is not None and runs.ended_here(out, node):
+                self.site_ends.ended(where.site, r.t_end or now)
+            ops.extend(ctl.apply_outcome(out))
+            orders.append(out)
         if ops:
             await ctl.persist(lambda conn: [op(conn) for op in ops])
             await ctl.notify_finished()
             ctl.kick()
-        for job, why in lost:
-            if job.state.is_active:
-                await self._lost(job, why)
+        for out in orders:
+            ctl.send_orders(out)
+        for job_id, why in lost:
+            if await self._lost(job_id, why):
                 ctl.kick()
 
     def _failed_checks(self, node: str, job: Job,
@@ -412,10 +370,10 @@ class AgentService:
                     ops.append(op)
         return ops
 
-    async def _lost(self, job: Job, why: str) -> None:
-        ctl = self.ctl
-        self._prolog_failed.pop(job.id, None)
-        await lose_job(ctl, job, why)
+    async def _lost(self, job_id: int, why: str) -> bool:
+        """The job's run died with its node; False: it is no longer running."""
+        self._prolog_failed.pop(job_id, None)
+        return await lose_job(self.ctl, job_id, why)
 
 
 def _run(r: AgentRunning) -> int:

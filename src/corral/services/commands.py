@@ -12,6 +12,7 @@ persists. tests/api/test_commands.py runs them with a fake clock.
 from __future__ import annotations
 
 import dataclasses
+import signal as signals
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,11 @@ class Rules:
 
     access: Access = field(default_factory=Access)
     kill_grace_s: float = 30.0
+    max_retries: int = 3  # automatic requeues of a job that does not say (its max_retries)
+    # how a partition's running jobs are preempted (off, requeue, cancel, suspend),
+    # and, for a partition that says "off", a QOS's (requeue, cancel)
+    preempt_modes: Mapping[str, str] = field(default_factory=dict)
+    qos_preempt_modes: Mapping[str, str] = field(default_factory=dict)
 
 
 def job_change(job: Job, kind: EventKind, now: float, values: Mapping[str, Any], *,
@@ -68,7 +74,9 @@ def job_change(job: Job, kind: EventKind, now: float, values: Mapping[str, Any],
                  to_state=to_state, data={**(data or {}), SET: enc})
 
 
-def _intent(intent: StopIntent | None) -> dict[str, Any]:
+def intent_values(intent: StopIntent | None) -> dict[str, Any]:
+    """The fields that say why a run is being stopped (or who holds the job), with
+    the reason it shows meanwhile; None: neither."""
     return {"intent": intent, "reason": REASONS[intent] if intent is not None else "None"}
 
 
@@ -98,10 +106,10 @@ def cancel(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
     by = {"by": caller.user}
     if job.state.is_waiting:
         ev = job_change(job, EventKind.STATE, now, {"cancelled_by_uid": caller.uid,
-                                                   "t_end": now, **_intent(None)},
+                                                   "t_end": now, **intent_values(None)},
                         to=JobState.CANCELLED, data=by)
         return Outcome((ev,), answer=str(JobState.CANCELLED))
-    values = {"cancelled_by_uid": caller.uid, **_intent(StopIntent.CANCEL)}
+    values = {"cancelled_by_uid": caller.uid, **intent_values(StopIntent.CANCEL)}
     data = {**by, "action": "cancel"}
     ev = job_change(job, EventKind.STATE, now, values, to=JobState.COMPLETING, data=data) \
         if job.state != JobState.COMPLETING else \
@@ -118,8 +126,9 @@ def hold(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
         return Outcome(answer=str(job.state))
     if job.state != JobState.PENDING:
         raise Conflict(f"job {job_id}: only a pending job can be held (it is {job.state})")
-    ev = job_change(job, EventKind.HOLD, now, _intent(rules.access.held_by(caller, job.uid)),
-                    to=JobState.HELD, data={"by": caller.user})
+    held_by = rules.access.held_by(caller, job.uid)
+    ev = job_change(job, EventKind.HOLD, now, intent_values(held_by), to=JobState.HELD,
+                    data={"by": caller.user})
     return Outcome((ev,), answer=str(JobState.HELD))
 
 
@@ -129,7 +138,7 @@ def release(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
     if job.state != JobState.HELD:
         raise Conflict(f"job {job_id}: only a held job can be released (it is {job.state})")
     rules.access.check_release(caller, job)
-    ev = job_change(job, EventKind.RELEASE, now, _intent(None), to=JobState.PENDING,
+    ev = job_change(job, EventKind.RELEASE, now, intent_values(None), to=JobState.PENDING,
                     data={"by": caller.user})
     return Outcome((ev,), answer=str(JobState.PENDING))
 
@@ -156,16 +165,85 @@ def requeue(state: ClusterState, rules: Rules, caller: Caller, job_id: int, now:
         raise Conflict(f"job {job_id}: is {job.state}, not running or finished")
     if job.state.is_active:
         intent = StopIntent.REQUEUE_HOLD if hold else StopIntent.REQUEUE
-        ev = job_change(job, EventKind.UPDATE, now, _intent(intent),
+        ev = job_change(job, EventKind.UPDATE, now, intent_values(intent),
                         data={"requeue_requested": True, "hold": hold})
         return Outcome((ev,), kill_orders(job, rules), answer=str(job.state))
     to = JobState.HELD if hold else JobState.PENDING
     ev = job_change(job, EventKind.REQUEUE, now, {
         "restarts": job.restarts + 1, "nodes": (), "t_start": None, "t_end": None,
         "exit_code": None, "signal": None, "cancelled_by_uid": None,
-        **_intent(StopIntent.HOLD_USER if hold else None)}, to=to,
+        **intent_values(StopIntent.HOLD_USER if hold else None)}, to=to,
         data={"why": f"requeued by {caller.user}"})
     return Outcome((ev,), answer=str(to))
+
+
+def end_allocation(state: ClusterState, rules: Rules, caller: Caller, job_id: int,
+                   exit_code: int, now: float) -> Outcome:
+    """The client of a running allocation (salloc) is done: its run is stopped (its
+    agents told to kill it) and ends COMPLETED, or FAILED with the client's exit code,
+    when they report (the caller keeps the code for that report)."""
+    job = _job(state, rules, caller, job_id, Action.STEP)
+    if not job.spec.interactive:
+        raise Conflict(f"job {job_id}: is a batch job; only allocations are ended "
+                       "by their client (cancel it instead)")
+    if job.state.is_final or job.state == JobState.COMPLETING or not job.state.is_active:
+        return Outcome(answer=str(job.state))
+    ev = job_change(job, EventKind.STATE, now, intent_values(StopIntent.ALLOCATION_ENDED),
+                    to=JobState.COMPLETING, data={"by": caller.user, "action": "end",
+                                                  "exit_code": exit_code})
+    return Outcome((ev,), kill_orders(job, rules), str(JobState.COMPLETING))
+
+
+# ---- preemption ----------------------------------------------------------------------
+def preempt_mode(rules: Rules, job: Job) -> str:
+    """How the job is preempted: as its partition says, or, preempted through its QOS
+    (its partition says "off"), as that QOS says ("off": it is not)."""
+    mode = rules.preempt_modes.get(job.partition, "off")
+    if mode == "off":
+        return rules.qos_preempt_modes.get(job.spec.qos or "", "off")
+    return mode
+
+
+def preempt(state: ClusterState, rules: Rules, job_id: int, preemptor: int | None,
+            now: float) -> Outcome:
+    """A running job makes room for a higher-tier or higher-QOS one (`preemptor`):
+    suspended (its agents stop it), or stopped to be requeued or to end PREEMPTED
+    (its intent says which, for its agents' report). Not running, or not
+    preemptible: nothing."""
+    job = state.jobs.get(job_id)
+    if job is None or job.state != JobState.RUNNING:
+        return Outcome()
+    mode = preempt_mode(rules, job)
+    if mode == "off":
+        return Outcome()
+    if mode == "suspend":
+        ev = job_change(job, EventKind.STATE, now, {}, to=JobState.SUSPENDED, data={
+            "action": "preempt", "mode": mode, "for": preemptor})
+        return Outcome((ev,), _signal_orders(job, signals.SIGSTOP), str(JobState.SUSPENDED))
+    intent = StopIntent.PREEMPT_REQUEUE if mode == "requeue" and job.spec.requeue \
+        else StopIntent.PREEMPT_CANCEL
+    ev = job_change(job, EventKind.STATE, now, intent_values(intent), to=JobState.COMPLETING,
+                    data={"action": "preempt", "mode": mode})
+    return Outcome((ev,), kill_orders(job, rules), str(JobState.COMPLETING))
+
+
+def resume(state: ClusterState, job_id: int, preemptor: int | None, now: float) -> Outcome:
+    """A suspended job runs again once the job it made room for has ended (or is gone
+    from the queue); the runtime checks first that its CPUs are free again."""
+    job = state.jobs.get(job_id)
+    if job is None or job.state != JobState.SUSPENDED:
+        return Outcome()
+    other = state.jobs.get(preemptor) if preemptor is not None else None
+    if other is not None and not other.state.is_final:
+        return Outcome()  # still waiting to start, or running, on the lent CPUs
+    ev = job_change(job, EventKind.STATE, now, {}, to=JobState.RUNNING,
+                    data={"action": "resume"})
+    return Outcome((ev,), _signal_orders(job, signals.SIGCONT), str(JobState.RUNNING))
+
+
+def _signal_orders(job: Job, signum: int) -> tuple[Order, ...]:
+    return tuple(Order(node, {"kind": "signal", "job_id": job.id, "signal": int(signum)})
+                 for node in job.nodes)
 
 
 UPDATABLE_FIELDS = ("name", "time_limit_s", "nice", "priority", "partition", "t_begin",

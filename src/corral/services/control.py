@@ -7,29 +7,26 @@ writer; these are the use cases that change a job or a node after submit.
 from __future__ import annotations
 
 import dataclasses
-import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
 from corral.config import Config
 from corral.model.errors import Conflict, InvalidRequest, NotFound
 from corral.model.event import EventKind
-from corral.model.intent import StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
-from corral.model.states import JobState, check_job_transition
+from corral.model.states import JobState
 from corral.services import commands
 from corral.services.access import Access
 from corral.services.authz import Action
 from corral.services.identity import Caller
-from corral.services.intents import clear_intent, set_intent
 from corral.services.jobtable import JobTable
 from corral.services.launch import term_signal
 from corral.services.orders import OrderBook
-from corral.services.retries import retry_or_end
+from corral.services.runs import run_lost
 from corral.services.state import ClusterState
 from corral.services.submit import Resolved, resolve
 from corral.store import events as store_events
@@ -39,7 +36,6 @@ from corral.store import nodes as store_nodes
 if TYPE_CHECKING:
     from corral.services.arrays import Arrays
     from corral.services.assoc import Associations
-    from corral.services.controller import Controller
     from corral.services.writer import Writer
 
 UPDATABLE_FIELDS = commands.UPDATABLE_FIELDS
@@ -68,6 +64,8 @@ class JobControl:
                    ) -> Callable[[Connection], Any]: ...
         async def notify_finished(self) -> None: ...
         async def run_command(self, out: commands.Outcome) -> str: ...
+        def apply_outcome(self, out: commands.Outcome) -> list[Callable[[Connection], Any]]: ...
+        def send_orders(self, out: commands.Outcome) -> None: ...
         state: ClusterState
         rules: commands.Rules
         def kick(self) -> None: ...
@@ -113,13 +111,11 @@ class JobControl:
             return str(job.state)
         if not job.state.is_active:
             return await self.cancel(caller, job_id)
-        self.end_codes[job.id] = exit_code
-        set_intent(job, StopIntent.ALLOCATION_ENDED)
-        op = self.change(job, JobState.COMPLETING, data={"by": caller.user,
-                                                        "action": "end", "exit_code": exit_code})
-        await self.persist(op)
-        self.order_kill(job)
-        return str(job.state)
+        out = commands.end_allocation(self.state, self.rules, caller, job.id, exit_code,
+                                      time.time())
+        if out.events:  # its agents' report ends it with the client's code
+            self.end_codes[job.id] = exit_code
+        return await self.run_command(out)
 
     def order_kill(self, job: Job) -> None:
         """Have the agents of a job whose run is being stopped (its intent says why,
@@ -130,37 +126,17 @@ class JobControl:
                                     "grace_s": self.cfg.controller.kill_grace_s})
 
     async def preempt(self, job_ids: Iterable[int], preemptor: int | None = None) -> None:
-        """Stop running jobs for a higher-tier or higher-QOS one: requeue or cancel,
-        as the victim's partition (or, preempted through its QOS, that QOS) says."""
+        """Stop running jobs for a higher-tier or higher-QOS one: suspend, requeue or
+        cancel, as the victim's partition (or, preempted through its QOS, that QOS)
+        says (services/commands.py's preempt decides)."""
         for job_id in job_ids:
-            job = self.jobs.get(job_id)
-            if job is None or job.state != JobState.RUNNING:
+            out = commands.preempt(self.state, self.rules, job_id, preemptor, time.time())
+            if not out.events:
                 continue
-            part = self.cfg.partition(job.partition)
-            mode = part.preempt_mode if part else "off"
-            if mode == "off":  # preempted through its QOS: that QOS says how
-                qos = next((q for q in self.cfg.qos if q.name == job.spec.qos), None)
-                if qos is None:
-                    continue
-                mode = qos.preempt_mode
-            if mode == "suspend":
-                await self._suspend(job, preemptor)
-                continue
-            set_intent(job, StopIntent.PREEMPT_REQUEUE if mode == "requeue" and job.spec.requeue
-                       else StopIntent.PREEMPT_CANCEL)
-            await self.persist(self.change(job, JobState.COMPLETING,
-                                           data={"action": "preempt", "mode": mode}))
-            self.order_kill(job)
-
-    async def _suspend(self, job: Job, preemptor: int | None) -> None:
-        self.suspended_for[job.id] = preemptor
-        self.lend_resources(job, back=False)
-        await self.persist(self.change(job, JobState.SUSPENDED,
-                                       data={"action": "preempt", "mode": "suspend",
-                                             "for": preemptor}))
-        for node in job.nodes:
-            self.orders.push(node, {"kind": "signal", "job_id": job.id,
-                                    "signal": int(signal.SIGSTOP)})
+            if out.events[0].to_state == JobState.SUSPENDED:  # its CPUs and GPUs lent
+                self.suspended_for[job_id] = preemptor
+                self.lend_resources(self.jobs[job_id], back=False)
+            await self.run_command(out)
 
     async def resume_suspended(self) -> None:
         """Wake suspended jobs whose preemptor is gone, when their CPUs are free."""
@@ -169,17 +145,12 @@ class JobControl:
             if job is None or job.state != JobState.SUSPENDED:
                 self.suspended_for.pop(job_id, None)
                 continue
-            other = self.jobs.get(preemptor) if preemptor is not None else None
-            if other is not None and not other.state.is_final:
-                continue  # still waiting to start, or running, on the lent CPUs
-            if not all(self._room_for(job, name) for name in job.nodes):
+            out = commands.resume(self.state, job_id, preemptor, time.time())
+            if not out.events or not all(self._room_for(job, name) for name in job.nodes):
                 continue
             self.suspended_for.pop(job_id, None)
             self.lend_resources(job, back=True)
-            await self.persist(self.change(job, JobState.RUNNING, data={"action": "resume"}))
-            for node in job.nodes:
-                self.orders.push(node, {"kind": "signal", "job_id": job.id,
-                                        "signal": int(signal.SIGCONT)})
+            await self.run_command(out)
 
     def _room_for(self, job: Job, name: str) -> bool:
         n = self.nodes.get(name)  # memory: a suspended job keeps holding its own
@@ -213,25 +184,6 @@ class JobControl:
         await self.run_command(out)
         if job.state.is_waiting:
             self.kick()
-
-    def back_to_queue(self, job: Job, *, hold: bool, why: str,
-                      data: dict[str, Any] | None = None) -> Callable[[Connection], Any]:
-        new = JobState.HELD if hold else JobState.PENDING
-        check_job_transition(str(job.id), job.state, new)  # before anything changes
-        self.release_resources(job)
-        job.restarts += 1
-        job.nodes = ()
-        job.t_start = None
-        job.t_end = None
-        job.t_signalled = None
-        job.exit_code = None
-        job.signal = None
-        job.cancelled_by_uid = None
-        if hold:
-            set_intent(job, StopIntent.HOLD_USER)
-        else:
-            clear_intent(job)
-        return self.change(job, new, kind=EventKind.REQUEUE, data={"why": why, **(data or {})})
 
     async def update(self, caller: Caller, job_id: int, fields: dict[str, Any]) -> Job:
         job = self.own_job(caller, job_id, Action.UPDATE)
@@ -293,17 +245,13 @@ class JobControl:
             raise Conflict(f"node {name}: runs job(s) {shown}; drain it and let them end "
                            "(or cancel them), or delete it once it is down")
         ops: list[Callable[[Connection], Any]] = []
+        lost: list[commands.Outcome] = []
         why = f"node {name} deleted by {caller.user}"
-        for job_id in held:
-            job = self.jobs.get(job_id)
-            if job is None or not job.state.is_active:
-                continue
-            for other in job.nodes:  # its processes on the job's other nodes end too
-                if other != name:
-                    self.orders.push(other, {"kind": "cancel", "job_id": job.id, "signal": 9,
-                                             "grace_s": 0})
-            ops.append(retry_or_end(cast("Controller", self), job, why=f"NODE_FAIL: {why}",
-                                    end_state=JobState.NODE_FAIL))
+        for job_id in held:  # its processes on the job's other nodes end too
+            out = run_lost(self.state, self.rules, job_id, why, time.time(),
+                           kill_elsewhere=name)
+            ops.extend(self.apply_outcome(out))
+            lost.append(out)
         del self.nodes[name]
         self.node_boot.pop(name, None)
         self.node_address.pop(name, None)
@@ -316,6 +264,8 @@ class JobControl:
             store_events.append_event(conn, None, time.time(), EventKind.NODE,
                                       data={"node": name, "deleted": True, "by": caller.user})
         await self.persist(op)
+        for out in lost:
+            self.send_orders(out)
         if ops:
             await self.notify_finished()
         self.kick()

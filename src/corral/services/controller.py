@@ -100,7 +100,10 @@ class Controller(Runtime, JobControl):
         self.site_usage = SiteUsage(cfg.scheduler.fairshare_half_life_s)  # per site
         self.reservations = Reservations(self, self.state)
         # what the command handlers need of the site (services/commands.py)
-        self.rules = Rules(self.access, cfg.controller.kill_grace_s)
+        self.rules = Rules(
+            self.access, cfg.controller.kill_grace_s, cfg.controller.max_retries,
+            preempt_modes={p.name: p.preempt_mode for p in cfg.partitions},
+            qos_preempt_modes={q.name: q.preempt_mode for q in cfg.qos})
         self.assoc = Associations(self)
         self.steps = Steps(self)
         self.accounting = Accounting(self)  # usage records as jobs end, capacity samples

@@ -17,9 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from corral.logs import log_ids
-from corral.model.job import Job
-from corral.model.states import JobState
-from corral.services.retries import retry_or_end
+from corral.services.runs import run_lost
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
@@ -70,12 +68,15 @@ class Leases:
         return time.monotonic() - self._heard.get(node, time.monotonic())
 
 
-async def lose_job(ctl: Controller, job: Job, why: str) -> None:
-    """The job's run is dead on a lost node: requeued as a retry if it may have one
-    (corral.services.retries), else NODE_FAIL."""
-    await ctl.persist(retry_or_end(ctl, job, why=f"NODE_FAIL: {why}",
-                                   end_state=JobState.NODE_FAIL))
+async def lose_job(ctl: Controller, job_id: int, why: str) -> bool:
+    """The job's run is dead on a lost node: requeued as a retry if it may have one,
+    else NODE_FAIL (services/runs.py). False: it was not running any more."""
+    out = run_lost(ctl.state, ctl.rules, job_id, why, time.time())
+    if not out.events:
+        return False
+    await ctl.run_command(out)
     await ctl.notify_finished()
+    return True
 
 
 async def expire(ctl: Controller) -> None:
@@ -92,7 +93,7 @@ async def expire(ctl: Controller) -> None:
                     "%d job(s) lost", name, silent_s, ctl.leases.lease_s, len(jobs),
                     extra=log_ids(node=name))
         for job in jobs:
-            await lose_job(ctl, job, f"node {name} not heard from for {silent_s:.0f} s "
+            await lose_job(ctl, job.id, f"node {name} not heard from for {silent_s:.0f} s "
                                      f"(lease {ctl.leases.lease_s:.0f} s)")
         ctl.orders.drop(name)
         ctl.kick()

@@ -18,12 +18,8 @@ from sqlalchemy import Connection
 
 from corral.logs import log_ids
 from corral.model.event import EventKind
-from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
-from corral.model.states import JobState
-from corral.services.intents import set_intent
-from corral.services.launch import term_signal
 from corral.store import events as store_events
 from corral.store import nodes as store_nodes
 
@@ -133,20 +129,3 @@ def job_left(ctl: Controller, job: Job) -> None:
     if job.state.is_active:
         _push_to_others(ctl, job, "epilog")
 
-
-def prolog_failed_elsewhere(ctl: Controller, node: Node, job: Job | None, run: int,
-                            message: str) -> list[Callable[[Connection], Any]]:
-    """A prolog failed on one of the job's other nodes: the node is drained and the
-    job, if this is still its run, is killed to be requeued as a retry (or to end
-    FAILED when it has none left) once its batch node reports its end."""
-    ops = []
-    if (job is not None and job.restarts == run and node.name in job.nodes
-            and job.state == JobState.RUNNING and job.intent is None):
-        set_intent(job, StopIntent.PROLOG_FAILED_ELSEWHERE)
-        ops.append(ctl.record(job, EventKind.UPDATE, data={
-            "prolog_failed": message, "node": node.name}))
-        for name in job.nodes:
-            ctl.orders.push(name, {"kind": "cancel", "job_id": job.id,
-                                   "signal": term_signal(job),
-                                   "grace_s": ctl.cfg.controller.kill_grace_s})
-    return ops

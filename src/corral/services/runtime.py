@@ -111,6 +111,9 @@ class Runtime:
     counters: dict[str, int]
     accounting: Accounting
 
+    if TYPE_CHECKING:  # provided by the Controller
+        def release_resources(self, job: Job) -> None: ...
+
     # ---- persistence ------------------------------------------------------
     async def persist(self, op: Callable[[Connection], Any]) -> Any:
         try:
@@ -163,11 +166,27 @@ class Runtime:
     async def run_command(self, out: Outcome) -> str:
         """Apply a command's events now (the next command sees them), make them durable
         in one transaction, then send its orders; returns its answer."""
+        ops = self.apply_outcome(out)
+        if ops:
+            await self.persist(lambda conn: [op(conn) for op in ops])
+        self.send_orders(out)
+        return out.answer
+
+    def apply_outcome(self, out: Outcome) -> list[Callable[[Connection], Any]]:
+        """Apply a command's events now; returns their store ops (the caller persists
+        them, then sends the orders). A run that its event ends or sends back to the
+        queue gives up what it held first (its nodes' CPUs, memory, GPUs; its epilog
+        on its other nodes)."""
         ops = []
         for made in out.events:
             assert made.job_id is not None
             job = self.jobs[made.job_id]
             old = job.state
+            to = made.to_state
+            if old.is_active and to is not None and not JobState(to).is_active:
+                self.release_resources(job)
+                if JobState(to).is_waiting:  # a new run: its --signal warning again
+                    job.t_signalled = None
             ev = with_unrecorded(job, made)  # what was assigned before, recorded with it
             self._apply(job, ev)
             op = self._write(job, ev)
@@ -178,11 +197,12 @@ class Runtime:
                 elif ev.kind == EventKind.REQUEUE:
                     op = self.accounting.on_requeue(job, op)
             ops.append(op)
-        if ops:
-            await self.persist(lambda conn: [op(conn) for op in ops])
+        return ops
+
+    def send_orders(self, out: Outcome) -> None:
+        """A command's orders to agents, once its events are durable."""
         for order in out.orders:
             self.orders.push(order.node, order.body)
-        return out.answer
 
     async def run_submit(self, sub: Submitted, then: Then | None = None) -> list[int]:
         """Queue what the submit command decided (services/submission.py): the job's
