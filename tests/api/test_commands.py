@@ -20,7 +20,7 @@ from corral.model.job import Job, JobSpec
 from corral.model.record import IMAGE_FIELDS, encode
 from corral.model.roles import Role
 from corral.model.states import JobState
-from corral.services import commands, runs
+from corral.services import array_commands, commands, runs
 from corral.services.access import Access
 from corral.services.commands import Outcome, Rules
 from corral.services.identity import Caller
@@ -501,3 +501,82 @@ def test_an_allocation_ended_by_its_client() -> None:
     out = runs.run_ended(st, RULES, "n1", _report(1, "FAILED", signal=15), NOW, end_code=5)
     assert (out.answer, out.events[0].data["exit_code"]) == ("FAILED", 5)
 
+
+# ---- whole arrays (services/array_commands.py) -------------------------------------
+def _array(state: JobState = JobState.PENDING, **kw: Any) -> Job:
+    t = _job(100, state, **kw)
+    t.spec = dataclasses.replace(t.spec, array="0-9")
+    return t
+
+
+def _rest_replayed(arr: array_commands.ArrayAt, log: list[Event]) -> ClusterState:
+    """A state holding the array's rest as its submit made it, with `log` replayed."""
+    assert arr.rest is not None
+    sub = Event(seq=-100, job_id=None, t=NOW - 100, kind=EventKind.SUBMIT, data={
+        "array_id": arr.array_id, "tasks": 10, "set": encode(arr.rest, IMAGE_FIELDS)})
+    return replay([sub, *(e for e in log if e.job_id is None)])
+
+
+def test_an_array_is_cancelled_as_a_whole() -> None:
+    running = _job(101, JobState.RUNNING, nodes=("n1",), array_job_id=100)
+    held = _job(102, JobState.HELD, array_job_id=100, intent=StopIntent.HOLD_USER)
+    done = _job(103, JobState.COMPLETED, array_job_id=100)
+    st = _state(running, held, done)
+    arr = array_commands.ArrayAt(100, _array(), 7, (running, held, done))
+    before = _images(st)
+    with pytest.raises(PermissionDenied):
+        array_commands.cancel(st, RULES, BOB, arr, NOW)
+    out, count = array_commands.cancel(st, RULES, ALICE, arr, NOW)
+    assert _images(st) == before and arr.rest is not None and arr.rest.state == "PENDING"
+    assert count == 7 + 2  # the rest's pending tasks, and the two unfinished tasks
+    rest_ev, *task_evs = out.events
+    assert (rest_ev.job_id, rest_ev.from_state, rest_ev.to_state) == (None, "PENDING",
+                                                                     "CANCELLED")
+    assert (rest_ev.data["array_id"], rest_ev.data["tasks"]) == (100, 7)
+    assert [(e.job_id, e.to_state) for e in task_evs] == [(101, "COMPLETING"),
+                                                         (102, "CANCELLED")]
+    assert [(o.node, o.body["job_id"]) for o in out.orders] == [("n1", 101)]
+    log: list[Event] = []
+    _run(st, Outcome(tuple(task_evs)), log)
+    assert st.jobs[101].intent == StopIntent.CANCEL
+    rest = _rest_replayed(arr, [rest_ev]).rests[100].template
+    assert (rest.state, rest.t_end, rest.cancelled_by_uid, rest.intent) == (
+        JobState.CANCELLED, NOW, ALICE.uid, None)
+
+
+def test_an_array_is_held_and_released_as_a_whole() -> None:
+    pending = _job(101, JobState.PENDING, array_job_id=100)
+    running = _job(102, JobState.RUNNING, nodes=("n1",), array_job_id=100)
+    st = _state(pending, running)
+    arr = array_commands.ArrayAt(100, _array(), 8, (pending, running))
+    out, count = array_commands.hold(st, RULES, OPERATOR, arr, NOW, release=False)
+    assert (count, out.answer, out.orders) == (9, "HELD", ())
+    assert [(e.job_id, e.kind, e.to_state) for e in out.events] == [
+        (None, EventKind.HOLD, "HELD"), (101, EventKind.HOLD, "HELD")]
+    _run(st, Outcome(out.events[1:]), [])
+    held_rest = _rest_replayed(arr, list(out.events)).rests[100].template
+    assert (held_rest.state, held_rest.intent) == (JobState.HELD, StopIntent.HOLD_ADMIN)
+    arr = array_commands.ArrayAt(100, held_rest, 8, (st.jobs[101], running))
+    with pytest.raises(PermissionDenied, match="needs operator"):  # an operator's hold
+        array_commands.hold(st, RULES, ALICE, arr, NOW, release=True)
+    out, count = array_commands.hold(st, RULES, OPERATOR, arr, NOW + 1, release=True)
+    assert count == 9 and [e.to_state for e in out.events] == ["PENDING", "PENDING"]
+
+
+def test_an_arrays_rest_is_updated() -> None:
+    arr = array_commands.ArrayAt(100, _array(), 10, ())
+    st = _state()
+    out = array_commands.update_rest(st, RULES, ALICE, arr, {"name": "x",
+                                                             "cpus_per_node": 2}, NOW,
+                                     _resolver)
+    assert arr.rest is not None and arr.rest.spec.name == "j100"  # nothing changed
+    [ev] = out.events
+    assert (ev.from_state, ev.to_state, ev.data["fields"]) == ("PENDING", "PENDING", {
+        "name": "x", "cpus_per_node": 2})
+    rest = _rest_replayed(arr, [ev]).rests[100].template
+    assert (rest.spec.name, rest.spec.cpus_per_node, rest.mem_mb_per_node) == ("x", 2, 200)
+    with pytest.raises(PermissionDenied):
+        array_commands.update_rest(st, RULES, BOB, arr, {"name": "y"}, NOW, _resolver)
+    assert array_commands.update_rest(st, RULES, ALICE, array_commands.ArrayAt(
+        100, None, 0, (_job(101, JobState.RUNNING),)), {"name": "y"}, NOW,
+        _resolver).events == ()

@@ -2,7 +2,9 @@
 
 An array's tasks cost a job record each only once they leave the rest: when they
 start, or are held, cancelled or changed on their own. Whole-array cancel, hold,
-release and update are one request and one transaction, whatever the size.
+release and update are one request and one transaction, whatever the size; they are
+decided by services/array_commands.py's handlers, whose rest events this applies to
+the live rests (`apply_rest`).
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from sqlalchemy import Connection
 
 from corral.model.arrays import ArrayRest
 from corral.model.errors import Conflict, NotFound
-from corral.model.event import EventKind
-from corral.model.intent import StopIntent
+from corral.model.event import Event, EventKind
 from corral.model.job import Job
-from corral.model.states import JobState, check_job_transition
-from corral.services.authz import Action
+from corral.model.states import JobState
+from corral.services import array_commands
+from corral.services.array_commands import ArrayAt
+from corral.services.commands import intent_values
 from corral.services.identity import Caller
-from corral.services.intents import clear_intent, set_intent
-from corral.services.state import rest_data
-from corral.services.submit import resolve
+from corral.services.state import apply_job
 from corral.store import arrays as store_arrays
 from corral.store.events import append_event
 
@@ -34,13 +35,6 @@ if TYPE_CHECKING:
 
 Op = Callable[[Connection], Any]
 
-
-def _hold(job: Job, intent: StopIntent | None) -> None:
-    """Held with `intent` (who holds it), or released (None)."""
-    if intent is None:
-        clear_intent(job)
-    else:
-        set_intent(job, intent)
 
 
 class Arrays:
@@ -161,104 +155,71 @@ class Arrays:
         self.unsaved[job.id] = lambda conn: [op(conn) for op in ops]
         return job
 
-    def _rest_op(self, rest: ArrayRest, kind: EventKind, old: JobState,
-                 data: dict[str, Any]) -> Op:
+    def at(self, rest: ArrayRest) -> ArrayAt:
+        return ArrayAt(rest.id, rest.template, len(rest.pending), ())
+
+    def apply_rest(self, ev: Event) -> Op:
+        """Apply an event of an array's rest (services/array_commands.py) to the live
+        rest, as replay applies it to its own (services/state.py); returns the store
+        op: the rest's row and the event. A rest that ends leaves the queue, after its
+        tasks' rows not yet written."""
+        rest = self.rests[int(ev.data["array_id"])]
+        apply_job(rest.template, ev)
+        rest.changed()
         copy = dataclasses.replace(rest.template)
-        t = time.time()
-        data = rest_data(copy, {"array_id": rest.id, "tasks": len(rest.pending), **data})
 
         def op(conn: Connection) -> None:
             store_arrays.save_array(conn, copy)
-            append_event(conn, None, t, kind, str(old), str(copy.state), data)
-        return op
-
-    def _own(self, caller: Caller, array_id: int, action: Action
-             ) -> tuple[ArrayRest | None, list[Job]]:
-        rest = self.rests.get(array_id)
-        tasks = self.tasks(array_id)
-        if rest is None and not tasks:
-            if array_id in self.ctl.deps.array_tasks:
-                return None, []  # an array that has ended and left the queue
-            raise NotFound(f"job {array_id}: no such array in the queue")
-        self.ctl.access.check_acts_on(caller, rest.template if rest is not None else tasks[0],
-                                      action)
-        return rest, tasks
-
-    def end_rest(self, rest: ArrayRest, state: JobState, data: dict[str, Any]) -> Op:
-        """The rest ends (cancelled, or its dependency can never be met) as one row."""
-        t = rest.template
-        old = t.state
-        check_job_transition(t.display_id, old, state)
-        t.state, t.t_end = state, time.time()
-        clear_intent(t)
+            append_event(conn, None, ev.t, ev.kind, ev.from_state, ev.to_state, ev.data)
+        if not copy.state.is_final:
+            return op
         self._drop(rest)
         self.ctl.deps.rest_ended(rest)
-        op = self._rest_op(rest, EventKind.STATE, old, data)
         unsaved = [self.unsaved.pop(k) for k in sorted(self.unsaved)
                    if rest.id <= k < rest.id + len(rest.array.task_ids)]
         return lambda conn: [o(conn) for o in [*unsaved, op]]
 
-    # ---- whole-array commands ---------------------------------------------------------------
+    def _own(self, caller: Caller, array_id: int) -> ArrayAt | None:
+        """The array as a whole-array command reads it; None: it has ended and left the
+        queue."""
+        rest = self.rests.get(array_id)
+        tasks = self.tasks(array_id)
+        if rest is None and not tasks:
+            if array_id in self.ctl.deps.array_tasks:
+                return None  # an array that has ended and left the queue
+            raise NotFound(f"job {array_id}: no such array in the queue")
+        return ArrayAt(array_id, rest.template if rest is not None else None,
+                       len(rest.pending) if rest is not None else 0, tasks)
+
+    def end_rest(self, rest: ArrayRest, state: JobState, data: dict[str, Any]) -> Op:
+        """The rest ends (its dependency can never be met) as one row."""
+        now = time.time()
+        ev = array_commands.rest_change(self.at(rest), EventKind.STATE, now, {
+            "t_end": now, **intent_values(None)}, to=state, data=data)
+        return self.apply_rest(ev)
+
+    # ---- whole-array commands (decided in services/array_commands.py) --------------------
     async def cancel(self, caller: Caller, array_id: int) -> dict[str, Any]:
         ctl = self.ctl
-        rest, tasks = self._own(caller, array_id, Action.CANCEL)
-        ops: list[Op] = []
-        kills: list[Job] = []
+        arr = self._own(caller, array_id)
         count = 0
-        if rest is not None:
-            count += len(rest.pending)
-            rest.template.cancelled_by_uid = caller.uid
-            ops.append(self.end_rest(rest, JobState.CANCELLED, {"by": caller.user}))
-        for job in tasks:
-            if job.state.is_final:
-                continue
-            count += 1
-            job.cancelled_by_uid = caller.uid
-            if job.state.is_waiting:
-                job.t_end = time.time()
-                clear_intent(job)
-                ops.append(ctl.change(job, JobState.CANCELLED, data={"by": caller.user}))
-            else:
-                set_intent(job, StopIntent.CANCEL)
-                data = {"by": caller.user, "action": "cancel"}
-                ops.append(ctl.change(job, JobState.COMPLETING, data=data)
-                           if job.state != JobState.COMPLETING
-                           else ctl.record(job, EventKind.UPDATE, data=data))
-                kills.append(job)
-        if ops:
-            await ctl.persist(lambda conn: [op(conn) for op in ops])
-        for job in kills:
-            ctl.order_kill(job)
+        if arr is not None:
+            out, count = array_commands.cancel(ctl.state, ctl.rules, caller, arr,
+                                               time.time())
+            await ctl.run_command(out)
         await ctl.notify_finished()
         ctl.kick()
         return {"id": array_id, "state": "CANCELLED", "tasks": count}
 
     async def hold(self, caller: Caller, array_id: int, *, release: bool) -> dict[str, Any]:
         ctl = self.ctl
-        rest, tasks = self._own(caller, array_id, Action.RELEASE if release else Action.HOLD)
-        frm, to = (JobState.HELD, JobState.PENDING) if release else (JobState.PENDING,
-                                                                     JobState.HELD)
-        kind = EventKind.RELEASE if release else EventKind.HOLD
-        owner = rest.template if rest is not None else tasks[0] if tasks else None
-        intent = None if release or owner is None else ctl.access.held_by(caller, owner.uid)
-        movers = [j for j in tasks if j.state == frm]
-        admin_held = [j for j in ([rest.template] if rest else []) + movers
-                      if j.state == frm and j.intent == StopIntent.HOLD_ADMIN]
-        if release and admin_held:
-            self.ctl.access.check_release(caller, admin_held[0])
-        ops: list[Op] = []
+        arr = self._own(caller, array_id)
         count = 0
-        if rest is not None and rest.template.state == frm:
-            rest.template.state = to
-            _hold(rest.template, intent)
-            count += len(rest.pending)
-            ops.append(self._rest_op(rest, kind, frm, {"by": caller.user}))
-        for job in movers:
-            _hold(job, intent)
-            ops.append(ctl.change(job, to, kind=kind, data={"by": caller.user}))
-            count += 1
-        if ops:
-            await ctl.persist(lambda conn: [op(conn) for op in ops])
+        to = JobState.PENDING if release else JobState.HELD
+        if arr is not None:
+            out, count = array_commands.hold(ctl.state, ctl.rules, caller, arr, time.time(),
+                                             release=release)
+            await ctl.run_command(out)
         ctl.kick()
         return {"id": array_id, "state": str(to), "tasks": count}
 
@@ -266,22 +227,14 @@ class Arrays:
                      ) -> dict[str, Any]:
         """Change the rest and every task that may still take the change."""
         ctl = self.ctl
-        rest, tasks = self._own(caller, array_id, Action.UPDATE)
+        arr = self._own(caller, array_id)
         count = 0
-        if rest is not None:
-            t = rest.template
-            ctl.check_update_fields(array_id, fields, t.state)
-            res = resolve(dataclasses.replace(t.spec, **fields), ctl.cfg, ctl.nodes.values())
-            if {"account", "cpus_per_node", "time_limit_s"} & set(fields):
-                res = ctl.assoc.admit(caller, t.user, res)  # the owner's associations
-            ctl.access.check_update(caller, t, fields, res.time_limit_s)
-            t.spec, t.partition = res.spec, res.partition
-            t.time_limit_s, t.mem_mb_per_node = res.time_limit_s, res.mem_mb_per_node
-            rest.changed()
-            await ctl.persist(self._rest_op(rest, EventKind.UPDATE, t.state,
-                                            {"fields": fields, "by": caller.user}))
-            count += len(rest.pending)
-        for job in tasks:
+        if arr is not None:
+            out = array_commands.update_rest(ctl.state, ctl.rules, caller, arr, fields,
+                                             time.time(), ctl.resolver(caller, fields))
+            await ctl.run_command(out)
+            count += arr.pending if out.events else 0
+        for job in arr.tasks if arr is not None else ():
             if job.state.is_final:
                 continue
             try:

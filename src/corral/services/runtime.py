@@ -179,7 +179,9 @@ class Runtime:
         on its other nodes)."""
         ops = []
         for made in out.events:
-            assert made.job_id is not None
+            if made.job_id is None:  # an array's rest (services/array_commands.py)
+                ops.append(self.arrays.apply_rest(made))
+                continue
             job = self.jobs[made.job_id]
             old = job.state
             to = made.to_state
