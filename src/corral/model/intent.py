@@ -43,6 +43,9 @@ _ENDS = frozenset({StopIntent.CANCEL, StopIntent.ALLOCATION_ENDED,
                    StopIntent.PREEMPT_CANCEL})
 
 
+# What a job shows as its reason when nothing keeps it back or stops it.
+NO_REASON = "None"
+
 # What a job shows as its reason meanwhile (SchedulingFailed: with the error).
 REASONS: dict[StopIntent, str] = {
     StopIntent.CANCEL: "Cancelled",

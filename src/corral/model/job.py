@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from corral.model.intent import StopIntent
+from corral.model.intent import NO_REASON, StopIntent
 from corral.model.shared import shared_environment, shared_text, shared_texts
 from corral.model.states import JobState
 
@@ -176,7 +176,7 @@ class Job:
     partition: str
     time_limit_s: int  # resolved: 0 means unlimited
     mem_mb_per_node: int | None  # resolved
-    reason: str = "None"  # shown to users; decisions read `intent`
+    reason: str = NO_REASON  # shown to users; decisions read `intent`
     intent: StopIntent | None = None  # why its run is being stopped, or who holds it
     t_start: float | None = None
     t_end: float | None = None

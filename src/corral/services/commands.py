@@ -19,7 +19,7 @@ from typing import Any
 
 from corral.model.errors import Conflict, InvalidRequest, NotFound
 from corral.model.event import Event, EventKind
-from corral.model.intent import REASONS, StopIntent
+from corral.model.intent import NO_REASON, REASONS, StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.record import encode_value
 from corral.model.states import JobState, check_job_transition
@@ -77,7 +77,7 @@ def job_change(job: Job, kind: EventKind, now: float, values: Mapping[str, Any],
 def intent_values(intent: StopIntent | None) -> dict[str, Any]:
     """The fields that say why a run is being stopped (or who holds the job), with
     the reason it shows meanwhile; None: neither."""
-    return {"intent": intent, "reason": REASONS[intent] if intent is not None else "None"}
+    return {"intent": intent, "reason": REASONS[intent] if intent is not None else NO_REASON}
 
 
 def _job(state: ClusterState, rules: Rules, caller: Caller, job_id: int,

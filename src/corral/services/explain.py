@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 from corral.model.arrays import array_throttle
 from corral.model.deps import DepKind, DepStatus, evaluate_one, parse_dependency
 from corral.model.event import Event
-from corral.model.intent import StopIntent
+from corral.model.intent import NO_REASON, StopIntent
 from corral.model.job import Job
 from corral.model.licenses import held, parse_licenses
 from corral.model.states import JobState
 from corral.model.units import format_duration_s
+from corral.sched import site_limits
 from corral.sched.types import Reason
 from corral.services import gres
 from corral.services.explain_why import ended_lines, node_lines
@@ -115,12 +116,12 @@ def _waiting_lines(ctl: Controller, job: Job) -> list[str]:
         return [f"Its time limit ({format_duration_s(job.time_limit_s)}) is longer than what "
                 f"the pilots it could use have left: {', '.join(left[:10]) or 'none'}; it "
                 "waits for a pilot that lives long enough (docs/pilots.md)."]
-    if reason.startswith("SiteMax"):
+    if reason.startswith((site_limits.JOBS, site_limits.CPUS)):
         return _site_limit_lines(ctl, job, reason)
     if reason.startswith(("Max", "QOSMax")):
         return [f"Its owner is at the {reason} limit (set by the site); it starts when "
                 "enough of their running jobs end."]
-    if reason == "None":
+    if reason == NO_REASON:
         return ["It is waiting for the next scheduling pass."]
     return [f"Reason: {reason}."]
 
@@ -132,7 +133,7 @@ def _site_limit_lines(ctl: Controller, job: Job, reason: str) -> list[str]:
     names = {n.name for n in ctl.nodes.values() if n.site == site}
     mine = [o for o in ctl.jobs.values()
             if o.state.is_active and o.user == job.user and names & set(o.nodes)]
-    if limit == "SiteMaxCpusPerUser":
+    if limit == site_limits.CPUS:
         cpus = sum(o.spec.cpus_per_node * len(names & set(o.nodes)) for o in mine)
         what = (f"max_cpus_per_user = {lim.max_cpus_per_user if lim else '?'}; "
                 f"{job.user} runs {cpus} CPUs there, the job asks "

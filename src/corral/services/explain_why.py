@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from corral.model.event import Event
 from corral.model.features import join_constraint
+from corral.model.intent import NO_REASON
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
@@ -115,7 +116,7 @@ def ended_lines(ctl: Controller, job: Job, events: list[Event]) -> list[str]:
     last = next((e for e in reversed(events) if e.to_state == str(job.state)), None)
     data = last.data if last is not None else {}
     message = str(data.get("message") or "")
-    if not message and job.reason not in ("None", ""):
+    if not message and job.reason not in (NO_REASON, ""):
         message = job.reason
     state = job.state
     if message.startswith("cannot start"):

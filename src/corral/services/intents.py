@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corral.model.intent import REASONS, StopIntent
+from corral.model.intent import NO_REASON, REASONS, StopIntent
 from corral.model.job import Job
 
 
@@ -16,5 +16,5 @@ def set_intent(job: Job, intent: StopIntent, detail: str = "") -> None:
 def clear_intent(job: Job) -> None:
     """The job is neither being stopped nor held: nothing to show as its reason."""
     job.intent = None
-    job.reason = "None"
+    job.reason = NO_REASON
 

@@ -17,7 +17,7 @@ from typing import Any
 from corral.model.agent_messages import AgentJobReport
 from corral.model.errors import InvalidRequest
 from corral.model.event import Event, EventKind
-from corral.model.intent import StopIntent
+from corral.model.intent import NO_REASON, StopIntent
 from corral.model.job import Job
 from corral.model.states import JobState
 from corral.services.commands import (
@@ -99,7 +99,7 @@ def run_ended(state: ClusterState, rules: Rules, node: str, r: AgentJobReport,
         note = failed_run_note(rules, job)
     # what the agent says went wrong (it could not start the job…) is the reason
     values = {**usage, "exit_code": exit_code, "signal": signal, "t_end": r.t_end or now,
-              **intent_values(None), "reason": r.message[:MAX_REASON_CHARS] or "None"}
+              **intent_values(None), "reason": r.message[:MAX_REASON_CHARS] or NO_REASON}
     return _one(job_change(job, EventKind.STATE, now, values, to=end, data={
         "node": node, "exit_code": exit_code, "signal": signal,
         "cpu_time_s": r.cpu_time_s, "max_rss_mb": r.max_rss_mb, "message": r.message,

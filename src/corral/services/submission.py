@@ -28,7 +28,7 @@ from corral.model.arrays import parse_array_cached
 from corral.model.deps import Target, parse_dependency
 from corral.model.errors import InvalidRequest, NotFound, PermissionDenied
 from corral.model.event import Event, EventKind
-from corral.model.intent import REASONS, StopIntent
+from corral.model.intent import NO_REASON, REASONS, StopIntent
 from corral.model.job import Job, JobSpec
 from corral.model.node import Node
 from corral.model.record import submit_data
@@ -136,7 +136,7 @@ def submit(state: ClusterState, rules: Rules, caller: Caller, req: Submission, n
         partition=res.partition, time_limit_s=res.time_limit_s,
         mem_mb_per_node=res.mem_mb_per_node,
         intent=StopIntent.HOLD_USER if held else None,
-        reason=REASONS[StopIntent.HOLD_USER] if held else "None",
+        reason=REASONS[StopIntent.HOLD_USER] if held else NO_REASON,
     )
     tasks = len(arr.task_ids) if arr is not None else 0
     data: dict[str, Any] = submit_data(job)

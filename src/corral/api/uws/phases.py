@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from corral.model.intent import NO_REASON
 from corral.model.states import JobState
 from corral.services.uws.jobs import UwsView
 
@@ -83,5 +84,5 @@ def error_summary(v: UwsView) -> ErrorSummary | None:
         return ErrorSummary(True, "aborted: preempted by a job of higher priority")
     if state == JobState.CANCELLED:
         return ErrorSummary(False, "aborted" + (f" ({job.reason})"
-                                                if job.reason not in ("None", "") else ""))
+                                                if job.reason not in (NO_REASON, "") else ""))
     return None
