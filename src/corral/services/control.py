@@ -24,7 +24,6 @@ from corral.services.access import Access
 from corral.services.authz import Action
 from corral.services.identity import Caller
 from corral.services.jobtable import JobTable
-from corral.services.launch import term_signal
 from corral.services.orders import OrderBook
 from corral.services.runs import run_lost
 from corral.services.state import ClusterState
@@ -117,14 +116,6 @@ class JobControl:
             self.end_codes[job.id] = exit_code
         return await self.run_command(out)
 
-    def order_kill(self, job: Job) -> None:
-        """Have the agents of a job whose run is being stopped (its intent says why,
-        set and stored before) kill it there."""
-        for node in job.nodes:
-            self.orders.push(node, {"kind": "cancel", "job_id": job.id,
-                                    "signal": term_signal(job),
-                                    "grace_s": self.cfg.controller.kill_grace_s})
-
     async def preempt(self, job_ids: Iterable[int], preemptor: int | None = None) -> None:
         """Stop running jobs for a higher-tier or higher-QOS one: suspend, requeue or
         cancel, as the victim's partition (or, preempted through its QOS, that QOS)
@@ -201,10 +192,6 @@ class JobControl:
                 res = self.assoc.admit(caller, job.user, res)  # the owner's associations
             return res
         return resolved
-
-    @staticmethod
-    def check_update_fields(job_id: int, fields: dict[str, Any], state: JobState) -> None:
-        commands.check_update_fields(job_id, fields, state)
 
     # ---- nodes ----------------------------------------------------------------
     async def set_drain(self, caller: Caller, name: str, drain: bool, reason: str = "") -> Node:
