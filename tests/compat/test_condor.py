@@ -152,3 +152,49 @@ def test_submit_errors_are_one_line(compat: Compat) -> None:
             assert p.stderr == message, (text, p.stderr)
     p = compat.run("condor_submit", "-bogus", rc=1)
     assert p.stderr.startswith("ERROR: Unknown option -bogus\n")
+
+
+def test_condor_hold_a_queued_job_and_a_running_one(compat: Compat) -> None:
+    # a queued job: held, then released
+    sub = "executable = /bin/sleep\narguments = 30\nrequest_cpus = 4\nqueue\n"
+    blocker = _cluster(compat.out("condor_submit", input=sub), 1)
+    compat.cluster.wait_state(blocker, {"RUNNING"})
+    queued = _cluster(compat.out("condor_submit", input=sub), 1)
+    assert compat.out("condor_q", str(queued), "-af", "JobStatus") == "1\n"
+    assert compat.out("condor_hold", f"{queued}.0") == f"Job {queued}.0 held\n"
+    assert compat.out("condor_q", str(queued), "-af", "JobStatus", "HoldReason") == (
+        "5 via condor_hold (by user root)\n")
+    p = compat.run("condor_hold", f"{queued}.0", rc=1)  # held already
+    assert p.stderr == f"Job {queued}.0 not found\n"
+    assert compat.out("condor_release", str(queued)) == (
+        f"All jobs in cluster {queued} have been released\n")
+    assert compat.out("condor_q", str(queued), "-af", "JobStatus") == "1\n"
+    # a running job: stopped and held, as HTCondor does (it does not run on)
+    assert compat.out("condor_hold", str(blocker)) == (
+        f"All jobs in cluster {blocker} have been held\n")
+    compat.cluster.wait_state(blocker, {"HELD"})
+    assert compat.out("condor_q", str(blocker), "-af", "JobStatus", "HoldReason") == (
+        "5 via condor_hold (by user root)\n")
+    # its process stopped: the node's 4 CPUs are free for the job released above
+    compat.cluster.wait_state(queued, {"RUNNING"})
+    assert compat.out("condor_rm", str(blocker)) == (
+        f"All jobs in cluster {blocker} have been marked for removal\n")
+    assert compat.out("condor_rm", str(queued)) == (
+        f"All jobs in cluster {queued} have been marked for removal\n")
+    p = compat.run("condor_hold", "999999", rc=1)
+    assert p.stderr == "Couldn't find/hold all jobs in cluster 999999\n"
+    p = compat.run("condor_hold", "-bogus", rc=1)
+    assert p.stderr == "condor_hold: unknown option -bogus\n"
+
+
+def test_status_and_history_errors_are_one_line(compat: Compat) -> None:
+    p = compat.run("condor_status", "-bogus", rc=1)
+    assert p.stderr == "Error: unknown argument -bogus\n"
+    p = compat.run("condor_history", "-bogus", rc=1)
+    assert p.stderr == "Error: unknown argument -bogus\n"
+    p = compat.run("condor_history", "-constraint", "ProcId ==", rc=1)
+    assert p.stderr == "Error: could not parse constraint ProcId ==\n"
+    p = compat.run("condor_q", "-constraint", "ProcId ==", rc=1)
+    assert p.stderr == "Error: could not parse constraint ProcId ==\n"
+    p = compat.run("condor_history", "-constraint", rc=1)
+    assert p.stderr == "Error: Argument -constraint requires another parameter\n"

@@ -3,10 +3,15 @@ output; golden outputs (job ids, host and times masked) and errors."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.compat.conftest import Compat
 
@@ -251,3 +256,86 @@ Your job identifier is:
 https://HOST:9000/ID
 
 """
+
+
+def test_an_unknown_job_is_an_error_for_every_command(compat: Compat) -> None:
+    """Each command names what it could not do for the job, then why (gLite's
+    `Error - TITLE` then the reason), on stderr with exit code 1."""
+    for args, title in [
+        (("glite-wms-job-cancel", "--noint"),
+         "Error - Operation Failed\nUnable to cancel the job: "),
+        (("glite-wms-job-output",), "Error - Unable to retrieve the output for: "),
+        (("glite-wms-job-logging-info",),
+         "Error - Unable to retrieve the logging information for: "),
+        (("glite-wms-job-status",), "Error - Unable to retrieve the status for: "),
+    ]:
+        p = _run(compat, *args, "https://h:9000/999999", rc=1)
+        assert _mask(p.stderr) == f"{title}https://HOST:9000/ID\nno such job\n", p.stderr
+        assert p.stdout == ""
+
+
+def _status_until(compat: Compat, job_id: int, state: str, timeout_s: float = 40) -> str:
+    """glite-wms-job-status's answer once it shows `state` (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = _out(compat, "glite-wms-job-status", "-v", "0", str(job_id))
+        if f"Current Status:     {state}\n" in out or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def _submit(compat: Compat, name: str, jdl: str) -> int:
+    (compat.work / name).write_text(jdl)
+    return _ids(_out(compat, "glite-wms-job-submit", "-a", name))[0]
+
+
+@pytest.mark.slow  # about 30 s: a node's lease must lapse for Aborted
+def test_waiting_scheduled_and_aborted(compat: Compat) -> None:
+    """Waiting: a held job; Scheduled: a job in the queue that a node can run once
+    it is free; Aborted: a job lost with its node (no ShallowRetryCount left)."""
+    sleep4 = ('Executable = "/bin/sleep"; Arguments = "60"; StdOutput = "/dev/null";\n'
+              "CPUNumber = 4;\n")
+    blocker = _submit(compat, "blocker.jdl", sleep4)
+    compat.cluster.wait_state(blocker, {"RUNNING"})
+    queued = _submit(compat, "queued.jdl", sleep4)
+    out = _status_until(compat, queued, "Scheduled")
+    assert "Current Status:     Scheduled\n" in out, out
+    assert "Status Reason:      queued: Resources\n" in out, out
+    with compat.cluster.client() as c:
+        c.hold(queued)
+        out = _status_until(compat, queued, "Waiting")
+        assert "Current Status:     Waiting\nStatus Reason:      job held\n" in out, out
+        c.cancel(queued)
+        c.cancel(blocker)
+
+    # a node of its own, whose agent is killed under a running job
+    env = compat.cluster.env
+    log = open(compat.cluster.state / "victim.log", "ab")  # noqa: SIM115 - the agent's
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "corral.agent.main", "--controller",
+         f"unix://{compat.cluster.state / 'corral.sock'}", "--node", "victim", "--cpus", "1",
+         "--features", "victim", "--spool", str(compat.cluster.state / "spool-victim")],
+        env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        with compat.cluster.client() as c:
+            deadline = time.monotonic() + 20
+            while c.status()["nodes"].get("victim") != "IDLE" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            lost = _submit(compat, "lost.jdl", (
+                'Executable = "/bin/sleep"; Arguments = "90"; StdOutput = "/dev/null";\n'
+                'Requirements = member("victim", other.Features); ShallowRetryCount = 0;\n'))
+            compat.cluster.wait_state(lost, {"RUNNING"})
+            os.killpg(victim.pid, signal.SIGKILL)  # the agent and what it started
+            victim.wait(10)
+            assert compat.cluster.wait_state(lost, {"NODE_FAIL"}, 60)["state"] == "NODE_FAIL"
+            out = _out(compat, "glite-wms-job-status", "-v", "0", str(lost))
+            assert ("Current Status:     Aborted\n"
+                    "Status Reason:      the node running the job failed\n") in out, out
+            events = _out(compat, "glite-wms-job-logging-info", "-v", "0", str(lost))
+            assert events.rstrip().split("Event: ")[-1].startswith("Abort\n"), events
+            c.delete_node("victim")
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+        log.close()

@@ -169,3 +169,10 @@ def test_bqueues_and_bhosts(compat: Compat) -> None:
         assert row[1] in ("ok", "closed_Full") and row[3] == str(n["cpus"])
     p = compat.run("bqueues", "nosuch", rc=255)
     assert p.stderr == "nosuch: No such queue\n"
+
+
+def test_bhosts_errors_are_one_line(compat: Compat) -> None:
+    p = compat.run("bhosts", "nosuchhost", rc=255)
+    assert p.stderr == "nosuchhost: Bad host name, host group name or cluster name\n"
+    p = compat.run("bhosts", "-bogus", rc=255)
+    assert p.stderr == "-bogus: Illegal option\n"

@@ -95,7 +95,21 @@ def parse(argv: list[str], prog: str) -> Query:
             words.append(a)
         i += 1
     q.ids, q.owners = view.parse_ids(words, prog)
+    if q.constraint is not None:
+        _parse_constraint(q.constraint)
     return q
+
+
+def _parse_constraint(expr: str) -> None:
+    """Refuse an expression that is not a ClassAd expression before any job is read,
+    as HTCondor does (a bad one is an error even when no job is there to test)."""
+    try:
+        _classad2().ExprTree(expr)
+    except ImportError:
+        frontend.fail("Error: -constraint needs HTCondor's classad2 (pip install htcondor)",
+                      1)
+    except Exception:
+        frontend.fail(f"Error: could not parse constraint {expr}", 1)
 
 
 def _matches(q: Query, a: dict[str, Any]) -> bool:
@@ -118,7 +132,7 @@ def _constraint(expr: str, a: dict[str, Any]) -> bool:
         frontend.fail("Error: -constraint needs HTCondor's classad2 (pip install htcondor)",
                       1)
     except Exception:
-        frontend.fail(f"Error: Invalid constraint expression: {expr}", 1)
+        frontend.fail(f"Error: could not evaluate constraint {expr}", 1)
     return value is True or (isinstance(value, int | float) and not isinstance(value, bool)
                              and value != 0)
 

@@ -27,6 +27,17 @@ def status(j: Row) -> int:
     return 4
 
 
+def hold_reason(j: Row) -> str:
+    """HoldReason as HTCondor words a hold by condor_hold; corral's reason otherwise
+    (a job the scheduler held says why)."""
+    reason = j.get("reason")
+    if reason in (None, "", "None", "JobHeldUser"):
+        return f"via condor_hold (by user {j['user']})"
+    if reason == "JobHeldAdmin":
+        return "via condor_hold (by an administrator)"
+    return str(reason)
+
+
 def cluster_proc(j: Row) -> tuple[int, int]:
     a = j.get("array_job_id")
     if a is not None:
@@ -100,7 +111,7 @@ def ad(j: Row) -> dict[str, Any]:
         else:
             out["ExitCode"] = int(j.get("exit_code") or 0)
     if st == 5:
-        out["HoldReason"] = j.get("reason") or "held by user"
+        out["HoldReason"] = hold_reason(j)
         out["HoldReasonCode"] = 1
     if st == 3:
         out["RemoveReason"] = "via condor_rm (by user " + j["user"] + ")"

@@ -43,7 +43,9 @@ def body(argv: list[str]) -> int:
                     raise Conflict("the job has already ended")
                 c.cancel(job_id)
             except (NotFound, Conflict) as e:
-                print(f"Error - Operation Failed\nUnable to cancel the job: {uri}\n{e}",
+                # an unknown job says so as the other commands do
+                why = "no such job" if isinstance(e, NotFound) else str(e)
+                print(f"Error - Operation Failed\nUnable to cancel the job: {uri}\n{why}",
                       file=sys.stderr)
                 code = 1
                 continue

@@ -5,8 +5,9 @@ MPI libraries built with the process management interface's simple wire protocol
 introduce themselves with PMI_ID, and exchange their business cards through a
 key-value space, synchronised by barriers. srun serves it (`--mpi=pmi2`, the
 default, or `pmi1`: the PMI-1 wire protocol for both, which MPICH's default client
-speaks; the PMI-2 wire protocol is not served) on a port of its own, which the step's tasks reach at the
-address the agents connect back to (SLURM_LAUNCH_NODE_IPADDR).
+speaks; the PMI-2 wire protocol is not served) on a port of its own, which the
+step's tasks reach at the address the agents connect back to
+(SLURM_LAUNCH_NODE_IPADDR).
 
 The protocol: lines of `key=value` words, `cmd=` first. init / initack, get_maxes,
 get_appnum, get_my_kvsname, get_universe_size, put, get, barrier_in, finalize,
