@@ -580,3 +580,33 @@ def test_an_arrays_rest_is_updated() -> None:
     assert array_commands.update_rest(st, RULES, ALICE, array_commands.ArrayAt(
         100, None, 0, (_job(101, JobState.RUNNING),)), {"name": "y"}, NOW,
         _resolver).events == ()
+
+
+def test_replaying_ends_of_runs_and_preemptions_gives_the_same_state() -> None:
+    """Every handler of runs.py and the preemption ones, one after the other on the
+    state the last left: the log replayed from the submits is the same state."""
+    jobs = [_running(1), _running(2), _running(3, retries=3), _running(4),
+            _running(5), _job(6, JobState.PENDING)]
+    jobs[4].partition = "sus"
+    st = _state(*(dataclasses.replace(j) for j in jobs))
+    rules = dataclasses.replace(PREEMPTING, max_retries=3)
+    log: list[Event] = []
+    steps = [
+        lambda s: commands.preempt(s, rules, 1, 6, NOW),  # requeue, once killed
+        lambda s: commands.preempt(s, rules, 5, 6, NOW),  # suspended
+        lambda s: runs.run_ended(s, rules, "n1", _report(1, "FAILED", signal=15), NOW + 1),
+        lambda s: runs.run_lost(s, rules, 2, "node n1 lost", NOW + 2, kill_elsewhere="n1"),
+        lambda s: runs.run_lost(s, rules, 3, "node n1 lost", NOW + 3),  # NODE_FAIL
+        lambda s: runs.prolog_failed_elsewhere(s, rules, "n2", 4, 0, "no /scratch", NOW + 4),
+        lambda s: runs.run_ended(s, rules, "n1", _report(4, "FAILED", signal=15), NOW + 5,
+                                 elsewhere="no /scratch"),
+        lambda s: commands.resume(s, 5, 99, NOW + 6),
+        lambda s: runs.run_ended(s, rules, "n2", _report(5, exit_code=0, t_end=NOW + 7),
+                                 NOW + 7),
+    ]
+    for step in steps:
+        _run(st, step(st), log)
+    assert [st.jobs[i].state for i in range(1, 6)] == [
+        JobState.PENDING, JobState.PENDING, JobState.NODE_FAIL, JobState.PENDING,
+        JobState.COMPLETED]
+    assert _images(replay(_submits(*jobs) + log)) == _images(st)
