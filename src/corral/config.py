@@ -525,6 +525,9 @@ class UwsParameter(_Strict):
     default: str | None = None
     pattern: str | None = None
     max_length: Annotated[int, Field(ge=1, le=65536)] = 1024
+    # a file-valued parameter: uploaded as a file (multipart/form-data, or PUT to
+    # the job's parameters/NAME); its {name} is the path of that file on the node
+    file: bool = False
 
     @field_validator("pattern")
     @classmethod
@@ -537,6 +540,12 @@ class UwsParameter(_Strict):
                     from None
         return v
 
+    @model_validator(mode="after")
+    def _file_has_no_pattern(self) -> UwsParameter:
+        if self.file and self.pattern is not None:
+            raise ValueError("pattern: a file parameter's value is a file (no pattern)")
+        return self
+
 
 class UwsConfig(_Strict):
     """The IVOA UWS 1.1 job list (docs/uws.md): how a UWS job's parameters become a
@@ -545,6 +554,10 @@ class UwsConfig(_Strict):
 
     enabled: bool = False
     path: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9_.-]+)+$", max_length=200)] = "/uws"
+    # the job list's URL as clients reach it (a controller behind a proxy): the
+    # documents' links and the redirects use it instead of the request's host
+    public_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+                                     max_length=500)] | None = None
     command: str = ""
     parameters: dict[Annotated[str, Field(pattern=_UWS_PARAM)], UwsParameter] = {}
     # where the jobs run (each in a directory of its own inside); %u: the owner's name

@@ -88,3 +88,38 @@ def test_integers_out_of_range_are_one_line(value: str, words: str) -> None:
         form.integer("WAIT", value, -1, 10)
     assert form.integer("WAIT", " 7 ", -1, 10) == 7
     assert form.instant("AFTER", "1970-01-01T00:00:01Z") == 1.0
+
+
+def test_file_parameters_are_staged_inputs_named_by_their_path() -> None:
+    cfg = site(command="wc -l {table} {n}", parameters={
+        "table": {"file": True}, "n": {"default": "1"}})
+    assert template.checked_files(cfg, ["TABLE"]) == ["table"]
+    with pytest.raises(InvalidRequest, match=r"'n': not a file parameter"):
+        template.checked_files(cfg, ["n"])
+    with pytest.raises(InvalidRequest, match=r"'table': given twice"):
+        template.checked_files(cfg, ["table", "Table"])
+    with pytest.raises(InvalidRequest, match=r"'table': required"):
+        template.checked_parameters(cfg, [])
+    with pytest.raises(InvalidRequest, match=r"'table': '/etc/passwd' is not a file"):
+        template.checked_parameters(cfg, [("table", "/etc/passwd")])
+    assert template.checked_parameters(cfg, [], files=["table"]) == {"n": "1"}
+    digest = "ab" * 32
+    spec = template.job_spec(cfg, {"n": "1"}, "uws-0123", "alice", 60, {"table": digest})
+    assert spec.input_sandbox == (f"{digest}:644:uws-0123.table",)
+    assert "wc -l /tmp/uws-0123.table 1" in spec.script
+    spec = site(working_dir="/scratch/%u/", command="cat {table}",
+                parameters={"table": {"file": True}})
+    assert "cat /scratch/bob/uws-9.table" in template.job_spec(
+        spec, {}, "uws-9", "bob", 60, {"table": digest}).script
+
+
+@pytest.mark.parametrize(("kw", "words"), [
+    ({"parameters": {"t": {"file": True, "pattern": "x"}}, "command": "cat {t}"},
+     "a file parameter's value is a file"),
+    ({"public_url": "ftp://gateway/uws"}, "public_url"),
+    ({"public_url": "https://gateway/uws?x=1"}, "public_url"),
+])
+def test_file_and_public_url_mistakes_are_refused(kw: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        site(**kw)
+    assert site(public_url="https://gateway.example.org/astro/uws").public_url

@@ -44,3 +44,19 @@ def test_records_round_trip_list_newest_first_and_change(engine: Engine) -> None
         # due: destruction time passed and not archived yet (b is archived)
         assert [r.id for r in uws.due(conn, 1_700_000_200.0, 10)] == [a]
         assert uws.due(conn, 1_700_000_000.0, 10) == []
+
+
+def test_file_parameters_round_trip_beside_the_values(engine: Engine) -> None:
+    f = uws.Upload("cd" * 32, "cat.csv", 17)
+    with engine.begin() as conn:
+        a = add(conn, 1000, 1_700_000_000.0, uploads={"table": f})
+    with engine.connect() as conn:
+        rec = uws.get(conn, a)
+        assert rec is not None and rec.uploads == {"table": f}
+        assert rec.parameters == {"ra": "10.5", "note": "é ' \" <&>"}
+    g = uws.Upload("ef" * 32, "other.csv", 3)
+    with engine.begin() as conn:
+        uws.change(conn, a, parameters={"ra": "1"}, uploads={"table": g})
+    with engine.connect() as conn:
+        rec = uws.get(conn, a)
+        assert rec is not None and rec.uploads == {"table": g} and rec.parameters == {"ra": "1"}

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from corral.store.schema import uws_jobs
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file-valued parameter's file, as uploaded (kept in the sandbox store)."""
+
+    sha256: str
+    filename: str  # the client's name for it (shown, never used as a path)
+    size_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +36,33 @@ class UwsRecord:
     job_id: int | None  # the corral job, once it was asked to run
     t_aborted: float | None  # aborted before it ran
     t_archived: float | None
+    uploads: Mapping[str, Upload] = field(default_factory=dict)  # file parameters
+
+
+def _encode(parameters: Mapping[str, str], uploads: Mapping[str, Upload]) -> str:
+    """The parameters column: name -> value, or for a file parameter name -> its file."""
+    out: dict[str, Any] = dict(parameters)
+    out.update({k: {"sha256": u.sha256, "filename": u.filename, "size": u.size_bytes}
+                for k, u in uploads.items()})
+    return json.dumps(out, sort_keys=True)
+
+
+def _decode(text: str) -> tuple[dict[str, str], dict[str, Upload]]:
+    params: dict[str, str] = {}
+    uploads: dict[str, Upload] = {}
+    for k, v in json.loads(text).items():
+        if isinstance(v, dict):
+            uploads[k] = Upload(str(v["sha256"]), str(v["filename"]), int(v["size"]))
+        else:
+            params[k] = str(v)
+    return params, uploads
 
 
 def _record(row: RowMapping) -> UwsRecord:
+    params, uploads = _decode(row["parameters"])
     return UwsRecord(
         id=int(row["id"]), user=str(row["user"]), uid=int(row["uid"]), run_id=row["run_id"],
-        parameters=dict(json.loads(row["parameters"])), workdir=str(row["workdir"]),
+        parameters=params, uploads=uploads, workdir=str(row["workdir"]),
         t_created=float(row["t_created"]),
         execution_duration_s=int(row["execution_duration_s"]),
         t_destruction=row["t_destruction"], job_id=row["job_id"], t_aborted=row["t_aborted"],
@@ -41,10 +71,11 @@ def _record(row: RowMapping) -> UwsRecord:
 
 def add(conn: Connection, *, user: str, uid: int, run_id: str | None,
         parameters: Mapping[str, str], workdir: str, t_created: float,
-        execution_duration_s: int, t_destruction: float | None) -> int:
+        execution_duration_s: int, t_destruction: float | None,
+        uploads: Mapping[str, Upload] | None = None) -> int:
     """A new UWS job -> its id."""
     values = {"user": user, "uid": uid, "run_id": run_id,
-              "parameters": json.dumps(dict(parameters), sort_keys=True),
+              "parameters": _encode(parameters, uploads or {}),
               "workdir": workdir, "t_created": t_created,
               "execution_duration_s": execution_duration_s, "t_destruction": t_destruction}
     return int(conn.execute(insert(uws_jobs).returning(uws_jobs.c.id), values).scalar_one())
@@ -76,8 +107,10 @@ def due(conn: Connection, now: float, limit: int) -> list[UwsRecord]:
 
 
 def change(conn: Connection, uws_id: int, **values: Any) -> None:
+    """Change columns; `parameters` (with `uploads`: the file parameters) replaces
+    them all."""
     if "parameters" in values:
-        values["parameters"] = json.dumps(dict(values["parameters"]), sort_keys=True)
+        values["parameters"] = _encode(values["parameters"], values.pop("uploads", {}))
     conn.execute(update(uws_jobs).where(uws_jobs.c.id == uws_id).values(**values))
 
 

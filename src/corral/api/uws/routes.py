@@ -5,6 +5,7 @@ text/plain with the status of the error table (api/errors.py)."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -21,8 +22,10 @@ from corral.model.bounds import shown
 from corral.model.errors import CorralError, InvalidRequest, NotFound
 from corral.services.identity import Caller
 from corral.services.sandboxes import store_of
+from corral.services.uws import template
 from corral.services.uws.jobs import UwsJobs, UwsView
 from corral.services.uws.template import STDOUT_RESULT
+from corral.store.uws import Upload, UwsRecord
 
 CallerDep = Annotated[Caller, Depends(user_caller)]
 CONTROL = frozenset({"PHASE", "RUNID", "EXECUTIONDURATION", "DESTRUCTION", "ACTION"})
@@ -63,7 +66,12 @@ def _uws_id(text: str) -> int:
 
 
 def _base(request: Request) -> str:
-    path: str = request.app.state.controller.cfg.uws.path
+    """The job list's URL: the configured public one (a controller behind a proxy),
+    else the request's own."""
+    cfg = request.app.state.controller.cfg.uws
+    if cfg.public_url:
+        return str(cfg.public_url).rstrip("/")
+    path: str = cfg.path
     return str(request.base_url).rstrip("/") + path
 
 
@@ -96,11 +104,30 @@ def _doc(request: Request, caller: Caller, v: UwsView) -> xml.JobDoc:
         t_end=job.t_end if job and job.state.is_final else (
             rec.t_aborted if job is None else None),
         execution_duration_s=_duration_s(v),
-        t_destruction=rec.t_destruction, parameters=rec.parameters,
+        t_destruction=rec.t_destruction, parameters=_shown_parameters(href, rec),
+        by_reference=frozenset(rec.uploads),
         results=tuple(xml.Result(rid, f"{href}/results/{rid}", size)
                       for rid, (_, size) in sorted(svc.result_files(v).items())),
         error=(err.transient, err.message) if err else None,
         corral_job_id=rec.job_id)
+
+
+def _shown_parameters(href: str, rec: UwsRecord) -> dict[str, str]:
+    """The parameters as the documents show them: a file parameter by the URL of its
+    file (GET it back there)."""
+    return {**rec.parameters, **{k: f"{href}/parameters/{k}" for k in rec.uploads}}
+
+
+def _max_form_bytes(svc: UwsJobs) -> int:
+    """A multipart/form-data form's limit: its files' (a job's input files) and fields."""
+    return int(svc.ctl.cfg.sandboxes.max_job_bytes) + form.MAX_BODY_BYTES
+
+
+async def _stored(svc: UwsJobs, files: list[form.FilePart]) -> dict[str, Upload]:
+    """The form's files, each a declared file parameter, in the sandbox store."""
+    names = template.checked_files(svc.cfg, (f.field for f in files))
+    return {key: await svc.store_file(key, f.filename, f.file)
+            for key, f in zip(names, files, strict=True)}
 
 
 def _duration_s(v: UwsView) -> int:
@@ -149,22 +176,30 @@ def make_router(path: str) -> APIRouter:
     @router.post("", response_class=Response)
     async def uws_create(request: Request, caller: CallerDep) -> Response:
         """A new job from the form's parameters; PHASE=RUN runs it at once."""
-        control, params = form.split(await form.fields(request), CONTROL)
-        phase = form.one(control, "PHASE")
-        if phase is not None and phase.strip().upper() != "RUN":
-            raise InvalidRequest(f"PHASE: {shown(phase)} cannot create a job "
-                                 f"(RUN, or leave it out)")
-        if control.get("ACTION"):
-            raise InvalidRequest("ACTION: not for the job list (DELETE is a job's)")
-        duration = form.one(control, "EXECUTIONDURATION")
-        destruction = form.one(control, "DESTRUCTION")
-        run_id = form.one(control, "RUNID")
-        uws_id = await _svc(request).create(
-            caller, params, run_id=form.checked_value("RUNID", run_id, 255) if run_id else None,
-            execution_duration_s=form.integer("EXECUTIONDURATION", duration, 0, form.MAX_INT)
-            if duration is not None else None,
-            destruction=form.instant("DESTRUCTION", destruction) if destruction else None,
-            run=phase is not None)
+        svc = _svc(request)
+        async with form.parsed(request, _max_form_bytes(svc)) as (pairs, files):
+            control, params = form.split(pairs, CONTROL)
+            for f in files:
+                if f.field.upper() in CONTROL:
+                    raise InvalidRequest(f"{f.field}: a control parameter, not a file")
+            phase = form.one(control, "PHASE")
+            if phase is not None and phase.strip().upper() != "RUN":
+                raise InvalidRequest(f"PHASE: {shown(phase)} cannot create a job "
+                                     f"(RUN, or leave it out)")
+            if control.get("ACTION"):
+                raise InvalidRequest("ACTION: not for the job list (DELETE is a job's)")
+            duration = form.one(control, "EXECUTIONDURATION")
+            destruction = form.one(control, "DESTRUCTION")
+            run_id = form.one(control, "RUNID")
+            asked_s = (form.integer("EXECUTIONDURATION", duration, 0, form.MAX_INT)
+                       if duration is not None else None)
+            until = form.instant("DESTRUCTION", destruction) if destruction else None
+            run_id = form.checked_value("RUNID", run_id, 255) if run_id else None
+            template.checked_files(svc.cfg, (f.field for f in files))  # before storing
+            uploads = await _stored(svc, files)
+        uws_id = await svc.create(caller, params, run_id=run_id,
+                                  execution_duration_s=asked_s, destruction=until,
+                                  run=phase is not None, files=uploads)
         return _see_other(_job_url(request, uws_id))
 
     @router.get("/{uws_id}", response_class=Response)
@@ -303,22 +338,114 @@ def make_router(path: str) -> APIRouter:
 
     @router.get("/{uws_id}/parameters", response_class=Response)
     async def uws_parameters(request: Request, uws_id: str, caller: CallerDep) -> Response:
-        v = await _svc(request).view(caller, _uws_id(uws_id))
-        return _xml(xml.parameters(v.record.parameters))
+        jid = _uws_id(uws_id)
+        rec = (await _svc(request).view(caller, jid)).record
+        return _xml(xml.parameters(_shown_parameters(_job_url(request, jid), rec),
+                                   frozenset(rec.uploads)))
 
     @router.post("/{uws_id}/parameters", response_class=Response)
     async def uws_set_parameters(request: Request, uws_id: str, caller: CallerDep
                                  ) -> Response:
-        """Parameters changed while the job is PENDING."""
+        """Parameters changed while the job is PENDING (a form; its files are file
+        parameters)."""
         jid = _uws_id(uws_id)
-        control, params = form.split(await form.fields(request), CONTROL)
-        if control:
-            raise InvalidRequest(f"{next(iter(control))}: not a parameter of the job "
-                                 f"(POST it to the job's own resource)")
-        await _svc(request).set_parameters(caller, jid, params)
+        svc = _svc(request)
+        async with form.parsed(request, _max_form_bytes(svc)) as (pairs, files):
+            control, params = form.split(pairs, CONTROL)
+            if control:
+                raise InvalidRequest(f"{next(iter(control))}: not a parameter of the job "
+                                     f"(POST it to the job's own resource)")
+            template.checked_files(svc.cfg, (f.field for f in files))
+            await svc.check_pending(caller, jid)  # (before any file is stored)
+            uploads = await _stored(svc, files)
+        await svc.set_parameters(caller, jid, params, uploads)
+        return _see_other(_job_url(request, jid))
+
+    @router.get("/{uws_id}/parameters/{name}", response_class=Response)
+    async def uws_parameter(request: Request, uws_id: str, name: str, caller: CallerDep
+                            ) -> Response:
+        """One parameter's value (text), or a file parameter's file."""
+        svc = _svc(request)
+        _, value = await svc.parameter(caller, _uws_id(uws_id), name)
+        if isinstance(value, Upload):
+            return FileResponse(store_of(svc.ctl.cfg).path(value.sha256),
+                                media_type="application/octet-stream",
+                                filename=value.filename)
+        return _text(value)
+
+    @router.post("/{uws_id}/parameters/{name}", response_class=Response)
+    async def uws_set_parameter(request: Request, uws_id: str, name: str, caller: CallerDep
+                                ) -> Response:
+        """One parameter set while the job is PENDING: a form whose only field (or
+        file) is that parameter."""
+        jid = _uws_id(uws_id)
+        svc = _svc(request)
+        key = _parameter_name(svc, name)
+        async with form.parsed(request, _max_form_bytes(svc)) as (pairs, files):
+            given = [*(p[0] for p in pairs), *(f.field for f in files)]
+            other = next((g for g in given if g.lower() != key.lower()), None)
+            if other is not None:
+                raise InvalidRequest(f"{shown(other)}: this resource sets parameter "
+                                     f"{key!r} only")
+            if not given:
+                raise InvalidRequest(f"{key}: missing (a form field {key}=VALUE, or a file "
+                                     f"named {key})")
+            template.checked_files(svc.cfg, (f.field for f in files))
+            await svc.check_pending(caller, jid)
+            uploads = await _stored(svc, files)
+        await svc.set_parameters(caller, jid, pairs, uploads)
+        return _see_other(_job_url(request, jid))
+
+    @router.put("/{uws_id}/parameters/{name}", response_class=Response)
+    async def uws_put_parameter(request: Request, uws_id: str, name: str, caller: CallerDep
+                                ) -> Response:
+        """One parameter set while the job is PENDING: the body is its value (UTF-8
+        text), or a file parameter's file."""
+        jid = _uws_id(uws_id)
+        svc = _svc(request)
+        key = _parameter_name(svc, name)
+        await svc.check_pending(caller, jid)
+        if svc.cfg.parameters[key].file:
+            limit = store_of(svc.ctl.cfg).max_file_bytes
+            with tempfile.SpooledTemporaryFile(max_size=form.MAX_BODY_BYTES) as tmp:
+                await _spool(request, tmp, limit, key)
+                tmp.seek(0)
+                upload = await svc.store_file(key, key, tmp)  # type: ignore[arg-type]
+            await svc.set_parameters(caller, jid, [], {key: upload})
+        else:
+            raw = await form.body(request)
+            try:
+                value = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidRequest(f"{key}: the body is not UTF-8") from None
+            await svc.set_parameters(caller, jid, [(key, form.checked_value(key, value))])
         return _see_other(_job_url(request, jid))
 
     return router
+
+
+def _parameter_name(svc: UwsJobs, name: str) -> str:
+    key = template.canonical_name(svc.cfg, name)
+    if key is None:
+        known = ", ".join(sorted(svc.cfg.parameters)) or "none"
+        raise NotFound(f"parameter {shown(name)}: not a parameter of this service "
+                       f"(it takes: {known})")
+    return key
+
+
+async def _spool(request: Request, out: Any, limit: int, key: str) -> None:
+    """The request's body into `out`, at most `limit` bytes."""
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise InvalidRequest(f"{key}: {announced} bytes, over the limit of {limit} per file "
+                             f"(sandboxes.max_file_bytes)")
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidRequest(f"{key}: over the limit of {limit} bytes per file "
+                                 f"(sandboxes.max_file_bytes)")
+        out.write(chunk)
 
 
 async def _wait(svc: UwsJobs, caller: Caller, v: UwsView, expected: Phase | None,

@@ -54,10 +54,11 @@ class JobDoc:
     t_end: float | None
     execution_duration_s: int
     t_destruction: float | None
-    parameters: Mapping[str, str]
+    parameters: Mapping[str, str]  # (a file parameter: the URL of its file)
     results: tuple[Result, ...]
     error: tuple[bool, str] | None  # (transient, message)
     corral_job_id: int | None
+    by_reference: frozenset[str] = frozenset()  # the parameters that are files
 
 
 def _root(name: str) -> ET.Element:
@@ -115,12 +116,17 @@ def job_list(jobs: Iterable[JobRef]) -> bytes:
     return _document(root)
 
 
-def _parameters(parent: ET.Element | None, params: Mapping[str, str]) -> ET.Element:
+def _parameters(parent: ET.Element | None, params: Mapping[str, str],
+                by_reference: frozenset[str] = frozenset()) -> ET.Element:
+    """Each parameter; those in `by_reference` (uploaded files) are the URL of their
+    content (byReference="true")."""
     el = _root("parameters") if parent is None \
         else ET.SubElement(parent, _q(UWS_NS, "parameters"))
     for name, value in sorted(params.items()):
         p = ET.SubElement(el, _q(UWS_NS, "parameter"))
         p.set("id", name)
+        if name in by_reference:
+            p.set("byReference", "true")
         p.text = value
     return el
 
@@ -150,7 +156,7 @@ def job(j: JobDoc) -> bytes:
     _time(root, "endTime", j.t_end)
     _text(root, "executionDuration", str(j.execution_duration_s))
     _time(root, "destruction", j.t_destruction)
-    _parameters(root, j.parameters)
+    _parameters(root, j.parameters, j.by_reference)
     _results(root, j.results)
     if j.error is not None:
         transient, message = j.error
@@ -168,5 +174,6 @@ def results(items: Iterable[Result]) -> bytes:
     return _document(_results(None, items))
 
 
-def parameters(params: Mapping[str, str]) -> bytes:
-    return _document(_parameters(None, params))
+def parameters(params: Mapping[str, str], by_reference: frozenset[str] = frozenset()
+               ) -> bytes:
+    return _document(_parameters(None, params, by_reference))

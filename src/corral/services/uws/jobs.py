@@ -10,26 +10,29 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from corral.config import UwsConfig
+from corral.model.bounds import shown
 from corral.model.errors import Conflict, CorralError, NotFound, PermissionDenied
 from corral.model.job import Job
+from corral.model.sandbox import CHUNK_BYTES
 from corral.services.authz import Action, allows
 from corral.services.estimate import estimate
 from corral.services.identity import Caller
-from corral.services.sandboxes import store_of
+from corral.services.sandboxes import check_stored, store_of
 from corral.services.uws import template
 from corral.store import jobs as store_jobs
 from corral.store import uws as store_uws
-from corral.store.uws import UwsRecord
+from corral.store.uws import Upload, UwsRecord
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
 
 log = logging.getLogger("corral.uws")
+MAX_FILENAME = 255
 SWEEP_EVERY_S = 5.0
 SWEEP_BATCH = 100
 MS = 0.001
@@ -41,6 +44,14 @@ class UwsView:
 
     record: UwsRecord
     job: Job | None
+
+
+def bounds_name(filename: str) -> str:
+    """A client's file name as the documents may show it (printable, at most
+    MAX_FILENAME characters; only shown, never a path)."""
+    name = "".join(ch if ch.isprintable() else "_" for ch in filename.replace("\\", "/")
+                   .rsplit("/", 1)[-1])
+    return name[:MAX_FILENAME] or "file"
 
 
 class UwsJobs:
@@ -100,7 +111,31 @@ class UwsJobs:
 
     def spec_of(self, rec: UwsRecord) -> Any:
         return template.job_spec(self.cfg, rec.parameters, rec.workdir, rec.user,
-                                 rec.execution_duration_s)
+                                 rec.execution_duration_s,
+                                 {k: u.sha256 for k, u in rec.uploads.items()})
+
+    async def store_file(self, field: str, filename: str, file: BinaryIO) -> Upload:
+        """A file parameter's file, kept in the sandbox store (within
+        sandboxes.max_file_bytes), whence the job's node fetches it."""
+        def chunks() -> Iterator[bytes]:
+            while chunk := file.read(CHUNK_BYTES):
+                yield chunk
+        store = store_of(self.ctl.cfg)
+        shown_name = bounds_name(filename)
+        digest, size = await asyncio.to_thread(store.put, chunks(),
+                                               name=f"parameter {field}")
+        return Upload(digest, shown_name, size)
+
+    async def parameter(self, caller: Caller, uws_id: int, name: str
+                        ) -> tuple[str, str | Upload]:
+        """One parameter: (its name as the site spells it, its value or its file)."""
+        rec = await self._record(caller, uws_id)
+        key = template.canonical_name(self.cfg, name)
+        if key is not None and key in rec.uploads:
+            return key, rec.uploads[key]
+        if key is None or key not in rec.parameters:
+            raise NotFound(f"job {uws_id}: no parameter {shown(name)}")
+        return key, rec.parameters[key]
 
     def quote(self, caller: Caller, v: UwsView) -> float | None:
         """When the job is expected to end (None: not known)."""
@@ -148,18 +183,22 @@ class UwsJobs:
 
     async def create(self, caller: Caller, given: Iterable[tuple[str, str]], *,
                      run_id: str | None, execution_duration_s: int | None,
-                     destruction: float | None, run: bool) -> int:
-        params = template.checked_parameters(self.cfg, given)
+                     destruction: float | None, run: bool,
+                     files: Mapping[str, Upload] | None = None) -> int:
+        """`files`: the file parameters uploaded (checked with template.checked_files)."""
+        uploads = dict(files or {})
+        params = template.checked_parameters(self.cfg, given, files=uploads)
         now = round(time.time() / MS) * MS  # (to the millisecond: listing's AFTER)
         workdir = f"uws-{secrets.token_hex(8)}"
         duration_s = self.execution_duration(execution_duration_s)
         # what a submit would refuse is refused now, not at PHASE=RUN
         self.ctl.access.check_submit(
-            caller, template.job_spec(self.cfg, params, workdir, caller.user, duration_s))
+            caller, template.job_spec(self.cfg, params, workdir, caller.user, duration_s,
+                                      {k: u.sha256 for k, u in uploads.items()}))
         uws_id: int = await self.ctl.persist(lambda c: store_uws.add(
             c, user=caller.user, uid=caller.uid, run_id=run_id, parameters=params,
             workdir=workdir, t_created=now, execution_duration_s=duration_s,
-            t_destruction=self.destruction(destruction, now)))
+            t_destruction=self.destruction(destruction, now), uploads=uploads))
         log.info("UWS job %d created by %s", uws_id, caller.user)
         if run:
             await self.run(caller, uws_id)
@@ -186,7 +225,10 @@ class UwsJobs:
             if job is not None and job.state.value == "HELD":
                 await self.ctl.release(caller, job.id)
             return
-        ids = await self.ctl.submit(caller, self.spec_of(rec),
+        spec = self.spec_of(rec)
+        # its uploaded files still kept (a job left PENDING past the store's retention)
+        await asyncio.to_thread(check_stored, spec, self.ctl.cfg)
+        ids = await self.ctl.submit(caller, spec,
                                     user=rec.user if rec.uid != caller.uid else None)
         await self.ctl.persist(lambda c: store_uws.change(c, uws_id, job_id=ids[0]))
         log.info("UWS job %d runs as job %d", uws_id, ids[0], extra={"job_id": ids[0]})
@@ -249,16 +291,32 @@ class UwsJobs:
         granted = self.destruction(asked, time.time())
         await self.ctl.persist(lambda c: store_uws.change(c, uws_id, t_destruction=granted))
 
-    async def set_parameters(self, caller: Caller, uws_id: int,
-                             given: Iterable[tuple[str, str]]) -> None:
-        """Parameters changed while the job is PENDING (not after: it runs with them)."""
+    async def check_pending(self, caller: Caller, uws_id: int) -> None:
+        """Refused unless the caller may change the job's parameters now (before a
+        file is stored for it)."""
         rec = await self._record(caller, uws_id)
         self._check_acts(caller, rec, Action.UPDATE)
-        if rec.job_id is not None or rec.t_aborted is not None:
-            raise Conflict(f"job {uws_id}: its parameters change only while it is PENDING")
-        params: Mapping[str, str] = template.checked_parameters(self.cfg, given,
-                                                                rec.parameters)
-        await self.ctl.persist(lambda c: store_uws.change(c, uws_id, parameters=params))
+        self._pending(rec)
+
+    @staticmethod
+    def _pending(rec: UwsRecord) -> None:
+        if rec.job_id is not None or rec.t_aborted is not None or rec.t_archived is not None:
+            raise Conflict(f"job {rec.id}: its parameters change only while it is PENDING")
+
+    async def set_parameters(self, caller: Caller, uws_id: int,
+                             given: Iterable[tuple[str, str]],
+                             files: Mapping[str, Upload] | None = None) -> None:
+        """Parameters changed while the job is PENDING (not after: it runs with them);
+        `files`: file parameters uploaded anew."""
+        rec = await self._record(caller, uws_id)
+        self._check_acts(caller, rec, Action.UPDATE)
+        self._pending(rec)
+        uploads = {**rec.uploads, **(files or {})}
+        before = {k: v for k, v in rec.parameters.items() if k not in (files or {})}
+        params: Mapping[str, str] = template.checked_parameters(
+            self.cfg, given, before, files=uploads)
+        await self.ctl.persist(lambda c: store_uws.change(c, uws_id, parameters=params,
+                                                          uploads=uploads))
 
     # ---- destruction ------------------------------------------------------------
     async def destroy_due(self, now: float) -> int:
