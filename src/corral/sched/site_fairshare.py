@@ -34,6 +34,8 @@ class SiteShares:
         self.factors = {s: fairshare_factors(sites[s].usage_cpu_s, sites[s].shares)
                         for s in self.nodes_of}
         self.active = bool(self.nodes_of)
+        # candidate nodes -> (the own-fair-share sites among them, any node elsewhere)
+        self._where: dict[frozenset[str], tuple[tuple[str, ...], bool]] = {}
 
     @staticmethod
     def candidates(job: PendingView, part: PartitionView) -> frozenset[str]:
@@ -47,15 +49,15 @@ class SiteShares:
         those where it may run."""
         if not self.active or part is None:
             return whole
-        entity = job.account or job.user
         names = self.candidates(job, part)
-        best: float | None = None
-        for site, nodes in self.nodes_of.items():
-            if names & nodes:
-                f = self.factors[site].get(entity, 1.0)
-                best = f if best is None else max(best, f)
-        if best is None:
+        where = self._where.get(names)
+        if where is None:  # (jobs of one partition or Requirements share their set)
+            where = self._where[names] = (
+                tuple(site for site, nodes in self.nodes_of.items() if names & nodes),
+                not names <= self.on_sites)
+        sites, elsewhere = where
+        if not sites:
             return whole
-        if not names <= self.on_sites:  # it may run elsewhere too
-            best = max(best, whole)
-        return best
+        entity = job.account or job.user
+        best = max(self.factors[site].get(entity, 1.0) for site in sites)
+        return max(best, whole) if elsewhere else best
