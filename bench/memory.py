@@ -59,17 +59,21 @@ def main() -> None:
         rss0 = rss_b(pid)
         rss1 = rss0
         with Client(f"unix://{cluster.state / 'corral.sock'}", timeout_s=600) as c:
+            t0 = time.perf_counter()
             for k in range(0, a.jobs, BATCH):
                 out = c.submit_batch([{"name": f"m{i}", **req}
                                       for i in range(k, min(k + BATCH, a.jobs))])
                 assert all(x.ok for x in out), [x.message for x in out if not x.ok][:1]
                 if k == 0:
                     rss1 = rss_b(pid)
+            submit_s = time.perf_counter() - t0
             time.sleep(1)
             rss2 = rss_b(pid)
             n = a.jobs
             print(f"pending {n} jobs (environment of {len(env)} variables, "
                   f"{sum(len(k) + len(v) for k, v in env.items())} B)")
+            print(f"api_submit_bulk {n / submit_s:.0f} jobs/s (load average "
+                  f"{os.getloadavg()[0]:.1f})")
             print(f"ctl_rss_per_pending_job {(rss2 - rss0) / n:.0f} B/job")
             print(f"ctl_rss_marginal_per_pending_job {(rss2 - rss1) / max(n - BATCH, 1):.0f} "
                   "B/job")

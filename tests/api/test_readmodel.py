@@ -197,9 +197,10 @@ def test_packed_jobs_read_as_before_and_render_again_when_changed(
     leaves the entries and the jobs' caches, and every read (listing, one-job
     query, the withheld view) answers the same bytes as before; a change to a
     packed job renders it afresh."""
-    from corral.services import packs, readmodel, snapshot
+    from corral.services import heap, packs, readmodel, snapshot
     monkeypatch.setattr(snapshot, "_CHUNK_BITS", 3)  # 8 ids a chunk
     monkeypatch.setattr(packs, "PACK_JOBS", 3)  # several packs a chunk
+    monkeypatch.setattr(heap, "RELEASE_AFTER_B", 10_000)  # (about 8 jobs' JSON)
 
     async def scenario(ctx: Ctx) -> None:
         ids = [(await ctx.submit(hold=True, name=f"h{i}")).json()["id"] for i in range(20)]
@@ -207,11 +208,17 @@ def test_packed_jobs_read_as_before_and_render_again_when_changed(
         ones = [(await ctx.user.get(f"/v1/jobs/{i}")).content for i in ids]
         pub = ctx.ctl.publisher
         publics = {i: pub.current.job(i).public() for i in ids}  # type: ignore[union-attr]
+        releases = 0  # (20 jobs: about 24 KB to drop in all)
         while pub.pack_cold(time.monotonic() + 10):
             pass
         snap = pub.current
         assert all(snap.job(i).full_ is None for i in ids)  # type: ignore[union-attr]
-        assert all("whole" not in (ctx.ctl.jobs[i].views or {}) for i in ids)
+        # the jobs keep no rendering of any part, and what was dropped is handed back
+        assert all(ctx.ctl.jobs[i].views is None and ctx.ctl.jobs[i].view_sched is None
+                   for i in ids)
+        if heap._TRIM is not None:  # (glibc; some may have been packed by the loop)
+            assert pub.releaser.releases > releases
+            assert pub.releaser.dropped_b < heap.RELEASE_AFTER_B
         packs._UNPACKED.clear()
         for k in snap.chunks:
             snap.chunks[k].bodies.clear()

@@ -45,3 +45,17 @@ def test_an_environment_no_job_holds_is_forgotten() -> None:
 def test_a_spec_round_trips_unchanged() -> None:
     a = _spec(stdout="o-%j", script="#!/bin/sh\ntrue\n", argv=[])
     assert JobSpec.from_dict(a.to_dict()) == a
+
+
+def test_equal_command_lines_are_one_tuple_and_a_full_table_starts_again() -> None:
+    a = _spec(name="a", argv=["python", "run.py", "--fast"])
+    b = _spec(name="b", argv=["python", "run.py", "--fast"])
+    c = _spec(name="c", argv=["python", "run.py"])
+    assert a.argv is b.argv and a.argv == ("python", "run.py", "--fast")
+    assert c.argv is not a.argv and c.argv == ("python", "run.py")
+    assert _spec(argv=[]).argv == ()
+    for i in range(shared.MAX_SHARED_TUPLES + 1):  # bounded: cleared when full
+        shared.shared_texts([f"x{i}"])
+    assert len(shared._tuples) <= shared.MAX_SHARED_TUPLES
+    d = _spec(name="d", argv=["python", "run.py", "--fast"])
+    assert d.argv == a.argv and a.argv == ("python", "run.py", "--fast")

@@ -11,7 +11,8 @@ pending job cost a few hundred bytes instead of several kilobytes.
   hold it while they live (weakly referenced here); it is never changed in place:
   the code that needs a changed copy makes one (`dict(spec.environment)`).
 - `shared_text(s)`: the interpreter's own interned copy of a string (its entry goes
-  when the last holder does).
+  when the last holder does); `shared_texts(items)`: one tuple for equal tuples of
+  strings seen lately (the last MAX_SHARED_TUPLES different ones).
 """
 
 from __future__ import annotations
@@ -32,12 +33,31 @@ _environments: weakref.WeakValueDictionary[tuple[str, ...], SharedEnvironment] =
     weakref.WeakValueDictionary())
 
 
+# tuple -> the one kept equal to it; cleared when full (a job keeps the one it got)
+_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+MAX_SHARED_TUPLES = 4096
+
+
 def shared_text(s: str) -> str:
     return sys.intern(s) if type(s) is str else s
 
 
 def shared_texts(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(shared_text(s) for s in items)
+    """The tuple of these strings, one for every equal tuple seen lately (a job's
+    command line, features, node lists: alike across a user's jobs)."""
+    key = tuple(shared_text(s) for s in items)
+    if not key:
+        return ()
+    try:
+        found = _tuples.get(key)
+    except TypeError:  # (not all strings: kept as it is)
+        return key
+    if found is not None:
+        return found
+    if len(_tuples) >= MAX_SHARED_TUPLES:  # (tuples cannot be weakly referenced)
+        _tuples.clear()
+    _tuples[key] = key
+    return key
 
 
 def shared_environment(env: Mapping[str, str]) -> dict[str, str]:

@@ -25,8 +25,8 @@ class Entry:
     private fields withheld, for callers who may not read them) is derived from
     the full JSON when first asked for."""
 
-    __slots__ = ("array_job_id", "end", "full_", "id", "name", "pack", "partition",
-                 "public_", "rest", "start", "state", "uid", "user")
+    __slots__ = ("array_job_id", "at", "full_", "id", "name", "pack", "partition",
+                 "public_", "rest", "state", "uid", "user")
 
     def __init__(self, job: Job, full: bytes, *, rest: bool = False) -> None:
         self.id = job.id
@@ -38,22 +38,22 @@ class Entry:
         self.array_job_id = job.array_job_id
         self.full_: bytes | None = full
         self.pack: Pack | None = None
-        self.start = self.end = 0
+        self.at = 0  # its place in the pack
         self.rest = rest
         self.public_: bytes | None = None
 
     @property
     def full(self) -> bytes:
         out = self.full_
-        if out is None:  # packed (pack, start and end are set before full_ is dropped)
+        if out is None:  # packed (pack and at are set before full_ is dropped)
             assert self.pack is not None
-            return self.pack.data()[self.start:self.end]
+            return self.pack.part(self.at)
         return out
 
-    def packed(self, pack: Pack, start: int, end: int) -> None:
-        """Its JSON is now at [start, end) of the pack's: the writer's own copy goes
-        (readers on other threads read `full` at any moment: the pack comes first)."""
-        self.pack, self.start, self.end = pack, start, end
+    def packed(self, pack: Pack, at: int) -> None:
+        """Its JSON is now the pack's `at`th: the writer's own copy goes (readers on
+        other threads read `full` at any moment: the pack comes first)."""
+        self.pack, self.at = pack, at
         self.full_ = None
         self.public_ = None
 

@@ -76,11 +76,10 @@ def job_json(job: Job, d: dict[str, Any] | None = None, *, public: bool = False)
 
 def forget(job: TrackedJob) -> None:
     """Drop the job's kept renderings (the read model has packed its JSON): the next
-    change renders it afresh."""
-    views = job.views
-    if views is not None:
-        views.pop("whole", None)
-        views.pop("public", None)
+    change renders it afresh (both parts: the scheduler part alone is of no use
+    without the rest)."""
+    object.__setattr__(job, "views", None)
+    object.__setattr__(job, "view_sched", None)
 
 
 def listing(entries: Iterable[tuple[int, bytes]], *, limit: int | None = None) -> bytes:

@@ -34,6 +34,7 @@ from corral.model.states import JobState, NodeState
 from corral.services import readmodel
 from corral.services.authz import Action, allows
 from corral.services.entries import Chunk, Entry
+from corral.services.heap import Releaser
 from corral.services.identity import Caller
 from corral.services.packs import PACK_AFTER_S, PACK_JOBS, Pack
 
@@ -183,6 +184,18 @@ class Snapshot:
         if len(self._memo) < MAX_KEPT_LISTINGS:
             self._memo[key] = body
 
+    def derived(self, key: object) -> Any:
+        """What a reader kept on this snapshot under `key` (None: nothing)."""
+        return self._memo.get(key)
+
+    def keep(self, key: object, value: object) -> bool:
+        """Keep something derived from this snapshot alone, for the next reader (a
+        few things at most: whether it was kept)."""
+        if len(self._memo) >= MAX_KEPT_LISTINGS:
+            return False
+        self._memo[key] = value
+        return True
+
     def _pick(self, caller: Caller, f: Filters, entries: Iterable[Entry]) -> Iterator[Entry]:
         if not f.any():
             if not self.private_jobs or allows(caller, Action.SEE_ALL):
@@ -220,6 +233,7 @@ class Publisher:
         self.writer_thread = threading.get_ident()  # (re)set by start()
         # chunks holding unpacked jobs -> when they last changed, oldest first
         self.unpacked: dict[int, float] = {}
+        self.releaser = Releaser()  # what packing freed, handed back to the system
         self._changed: asyncio.Event | None = None  # a job changed: set by _wake
         self._loop: asyncio.AbstractEventLoop | None = None  # where loop() runs
 
@@ -309,6 +323,8 @@ class Publisher:
             if chunk is not None:
                 self._pack(chunk)
                 done += 1
+        if done and not self.unpacked:
+            self.releaser.settle()
         return done
 
     def _pack(self, chunk: Chunk) -> None:
@@ -316,13 +332,10 @@ class Publisher:
         jobs = self.ctl.jobs
         for n in range(0, len(hot), PACK_JOBS):
             group = hot[n:n + PACK_JOBS]
-            fulls = [e.full_ for e in group]
-            pack = Pack(b"".join(f for f in fulls if f is not None))
-            at = 0
-            for e, f in zip(group, fulls, strict=True):
-                size = len(f or b"")
-                e.packed(pack, at, at + size)
-                at += size
+            pack = Pack([e.full_ or b"" for e in group])
+            self.releaser.dropped(pack.size)
+            for at, e in enumerate(group):
+                e.packed(pack, at)
                 job = jobs.get(e.id)
                 if type(job) is TrackedJob and job.views is not None:
                     readmodel.forget(job)
