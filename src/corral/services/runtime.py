@@ -89,6 +89,8 @@ class SubmitBatches:
         with self._lock:  # (the writer's thread) no more joins this batch
             batch.open = False
             items = list(batch.items)
+            if self._open is batch:  # (its submits, with their events, are not kept
+                self._open = None  # till the next submit: the writer may retry it)
         ids = store_jobs.insert_jobs(conn, [s.job for s, _ in items],
                                      [s.event.data for s, _ in items])
         for (_, then), job_id in zip(items, ids, strict=True):

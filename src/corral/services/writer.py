@@ -71,19 +71,25 @@ class Writer:
         return await asyncio.to_thread(_do)
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            results = await loop.run_in_executor(self._pool, self._commit, batch)
-            for (_, fut), (ok, value) in zip(batch, results, strict=True):
-                if fut.done():
-                    continue
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
+            await self._one_batch(await self._queue.get())
+
+    async def _one_batch(self, first: tuple[Op, asyncio.Future[Any]]) -> None:
+        """Commit `first` and what queued behind it. (A method of its own so that the
+        batch, its ops and what they hold are let go as soon as it is answered, not
+        kept while the loop waits for the next write.)"""
+        batch = [first]
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        results = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._commit, batch)
+        for (_, fut), (ok, value) in zip(batch, results, strict=True):
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
 
     def _commit(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> list[tuple[bool, Any]]:
         """Run the batch in one transaction; if it fails, run each op alone so one
