@@ -49,3 +49,14 @@ def test_records_roll_up_by_hour_and_answer_the_reports(engine: Engine) -> None:
         store_usage.write_records(conn, [_rec(2, 14 * H, 14 * H + 10, user="bob")])  # type: ignore[list-item]
         recs = store_usage.job_records(conn, 2)
     assert len(recs) == 1 and recs[0]["t_start"] == 14 * H
+
+
+def test_the_sites_of_a_jobs_nodes_are_kept_for_the_sites_fair_share(engine: Engine) -> None:
+    recs = [_rec(1, 10 * H, 11 * H, sites="a,a"), _rec(2, 10 * H, 12 * H),
+            _rec(3, 5 * H, 6 * H, sites="b"), _rec(4, 10 * H, 13 * H, sites="a,", user="bob")]
+    with engine.begin() as conn:
+        store_usage.write_records(conn, recs)  # type: ignore[arg-type]
+        runs = store_usage.site_runs_since(conn, 7 * H)
+    # only jobs on a site's nodes, ended since then, oldest first; steps' records not
+    assert runs == [("a,a", "physics", "alice", 4 * H, 11 * H),
+                    ("a,", "physics", "bob", 3 * 4 * H, 13 * H)]

@@ -49,6 +49,7 @@ class UsageRecord:
     billing: float  # units per second
     charge: float  # billing x elapsed seconds
     exit_code: int | None
+    sites: str = ""  # each node's site in node order, comma-separated ("" for none)
 
     @property
     def elapsed_s(self) -> float:
@@ -60,7 +61,7 @@ def make_record(*, job_id: int, step_id: int = JOB_STEP, user: str, account: str
                 t_end: float, nodes: int, cpus: int, gpus: int, mem_mb: float,
                 cpu_s_used: float | None, max_rss_mb: float | None,
                 energy_j: float | None, billing: float,
-                exit_code: int | None) -> UsageRecord:
+                exit_code: int | None, sites: str = "") -> UsageRecord:
     elapsed = 0.0 if t_start is None else max(0.0, t_end - t_start)
     return UsageRecord(
         job_id=job_id, step_id=step_id, user=user, account=account or "",
@@ -69,7 +70,7 @@ def make_record(*, job_id: int, step_id: int = JOB_STEP, user: str, account: str
         cpu_s_alloc=cpus * elapsed, cpu_s_used=cpu_s_used, gpu_s=gpus * elapsed,
         max_rss_mb=max_rss_mb, energy_j=energy_j,
         wait_s=None if t_start is None else max(0.0, t_start - t_submit),
-        billing=billing, charge=billing * elapsed, exit_code=exit_code)
+        billing=billing, charge=billing * elapsed, exit_code=exit_code, sites=sites)
 
 
 def hour_of(t: float) -> int:

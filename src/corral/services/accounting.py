@@ -26,6 +26,7 @@ from corral.store import usage as store_usage
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
+    from corral.services.site_usage import SiteUsage
     from corral.services.steps import Step
     from corral.services.usage import Usage
 
@@ -38,9 +39,10 @@ def billing_weights(cfg: Config) -> dict[str, BillingWeights]:
 
 
 def job_record(job: Job, weights: BillingWeights, *, alloc_cpus: int | None = None,
-               t_end: float | None = None, job_id: int | None = None) -> UsageRecord:
+               t_end: float | None = None, job_id: int | None = None,
+               sites: str = "") -> UsageRecord:
     """The record of a job that ended (its last run). `alloc_cpus`: what it held,
-    when not what it asked for (whole nodes)."""
+    when not what it asked for (whole nodes); `sites`: its nodes' sites."""
     spec = job.spec
     nodes = len(job.nodes) or spec.nodes
     cpus = alloc_cpus if alloc_cpus is not None else job.cpus
@@ -54,7 +56,7 @@ def job_record(job: Job, weights: BillingWeights, *, alloc_cpus: int | None = No
         nodes=nodes, cpus=cpus, gpus=gpus, mem_mb=mem_mb, cpu_s_used=job.cpu_time_s,
         max_rss_mb=job.max_rss_mb, energy_j=job.energy_j,
         billing=weights.billing(cpus=cpus, mem_mb=mem_mb, gpus=gpus, nodes=nodes),
-        exit_code=job.exit_code)
+        exit_code=job.exit_code, sites=sites)
 
 
 def step_record(job: Job, step: Step, weights: BillingWeights, t_end: float) -> UsageRecord:
@@ -90,6 +92,12 @@ class Accounting:
         held = [self.ctl.nodes[n].cpus for n in job.nodes if n in self.ctl.nodes]
         return sum(held) if len(held) == len(job.nodes) and held else job.cpus
 
+    def sites_of(self, job: Job) -> str:
+        """Its nodes' sites, in node order ("" when none has one)."""
+        nodes = self.ctl.nodes
+        sites = [n.site if (n := nodes.get(name)) is not None else "" for name in job.nodes]
+        return ",".join(sites) if any(sites) else ""
+
     def left_nodes(self, job: Job, steps: Iterable[Step]) -> None:
         """The job left its nodes (it ended, or is being requeued): its run so far and
         the steps it had, for the record its end or requeue writes."""
@@ -101,14 +109,15 @@ class Accounting:
         if job.t_start is not None:
             self.left_runs[job.id] = job_record(
                 job, self.weights_of(job.partition), alloc_cpus=self.alloc_cpus(job),
-                t_end=time.time())
+                t_end=time.time(), sites=self.sites_of(job))
 
     def on_end(self, job: Job, op: Callable[[Connection], Any]) -> Callable[[Connection], Any]:
         """The job reached a final state: its records go in `op`'s transaction."""
         self.left_runs.pop(job.id, None)
         w = self.weights_of(job.partition)
         now = time.time()
-        records = [job_record(job, w, alloc_cpus=self.alloc_cpus(job), t_end=now)]
+        records = [job_record(job, w, alloc_cpus=self.alloc_cpus(job), t_end=now,
+                              sites=self.sites_of(job))]
         end = records[0].t_end
         for step in self.ended_steps.pop(job.id, []):
             if job.t_start is None or step.t_start >= job.t_start:  # this run's
@@ -154,6 +163,15 @@ class Accounting:
         for hour, user, account, cpu_s in hourly:
             usage.charge((account or None, user), float(cpu_s),
                          min(float(hour) + HOUR_S, now), now)
+
+    async def load_site_usage(self, site_usage: SiteUsage, now: float) -> None:
+        """The sites' decayed usage at start-up, over ten half-lives, from the usage
+        records of the jobs that ran on nodes of a site."""
+        since = now - 10 * site_usage.half_life_s
+        runs = await self.ctl.writer.read(lambda conn: store_usage.site_runs_since(conn, since))
+        for sites, account, user, cpu_s, t_end in runs:
+            site_usage.charge(str(sites).split(","), (account or None, user),
+                              float(cpu_s), float(t_end), now)
 
     # ---- capacity ------------------------------------------------------------------
     def capacity_now(self) -> tuple[int, int, int, int]:

@@ -157,6 +157,7 @@ class Controller(Runtime, JobControl):
         await self.assoc.load()
         await self.credentials.load()
         await self.accounting.load_usage(self.usage, time.time())  # (its rollups)
+        await self.accounting.load_site_usage(self.site_usage, time.time())
         log.info("%s %d jobs (%d unfinished), %d array rests and %d nodes",
                  "took over the followed" if warm else "loaded", len(jobs),
                  sum(not j.state.is_final for j in jobs), len(self.arrays.rests), len(nodes))

@@ -265,6 +265,9 @@ usage_records = Table(
     Column("billing", Double, nullable=False),  # units per second
     Column("charge", Double, nullable=False),  # billing-seconds
     Column("exit_code", Integer, nullable=True),
+    # each node's site in node order, comma-separated (migration 0021): the sites'
+    # own fair-share is loaded from these at start-up
+    Column("sites", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("job_id", "step_id"),
     Index("ix_usage_records_t_end", "t_end"),
     Index("ix_usage_records_user_t_end", "user", "t_end"),

@@ -195,3 +195,13 @@ def ended_before_records(conn: Connection, t0: float, t1: float) -> list[tuple[A
         cpus = int(d.get("cpus_per_node", 1)) * int(d.get("nodes", 1))
         out.append((account, user, cpus * max(0.0, t_end - t_start), float(t_end)))
     return out
+
+
+def site_runs_since(conn: Connection, since: float) -> list[tuple[Any, ...]]:
+    """(sites, account, user, cpu_s_alloc, t_end) of the jobs (their own records, not
+    steps') that ended since `since` on nodes of a site, for the sites' fair-share."""
+    c = usage_records.c
+    return [tuple(r) for r in conn.execute(
+        select(c.sites, c.account, c.user, c.cpu_s_alloc, c.t_end)
+        .where(c.step_id == JOB_STEP, c.t_end >= since, c.sites != "")
+        .order_by(c.t_end))]
