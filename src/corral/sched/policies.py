@@ -388,18 +388,31 @@ class Predictive(EASY):
             return t_limit_end
         return doubled_end(t_start, t_pred_end, now, t_limit_end)
 
+    def _any_starving(self, queue: list[Req], now: float) -> bool:
+        """Whether some job of `queue` starves (`_starving`), in C loops."""
+        if not queue:
+            return False
+        t_oldest: float = min(map(_submit_of, queue))
+        if t_oldest <= now - self.starve_after_s():
+            return True
+        top: float = max(map(_priority_of, queue))
+        return top > self.weights.total
+
     def running_at_limits(self, queue: list[Req], now: float) -> bool:
         if not (self.protect_starving and self.starving_at_limits):
             return False
-        return any(map(self._starving(now), queue))
+        return self._any_starving(queue, now)
 
     def ordered(self, queue: list[Req], now: float) -> list[Req]:
         if self.order != "xfactor" or len(queue) < 2:
             return queue
-        starving = self._starving(now)
         total = self.weights.total
-        first = [r for r in queue if starving(r)]
-        rest = [r for r in queue if not starving(r)] if first else queue[:]
+        if self._any_starving(queue, now):
+            starving = self._starving(now)
+            first = [r for r in queue if starving(r)]
+            rest = [r for r in queue if not starving(r)]
+        else:
+            first, rest = [], queue[:]
         # minus the expansion factor, (wait + planned) / planned; an unlimited
         # job's is 1 (it never gains on others)
         if total > 0 and any(map(_priority_of, rest)):
@@ -483,6 +496,7 @@ class Predictive(EASY):
 
 
 _priority_of = attrgetter("priority")
+_submit_of = attrgetter("t_submit")
 
 
 def _dur_key(req: Req) -> float:

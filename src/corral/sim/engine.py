@@ -14,6 +14,7 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from corral.sched import Conservative, Policy, PriorityWeights, Req, extend_counts, plan_counts
 from corral.sched.count_machine import CountMachine
@@ -185,6 +186,9 @@ def simulate(
         queue.sort(key=_priority_key)
 
     additive = incremental and policy.plan_is_additive
+    # passes that cannot start anything are skipped (not when promising
+    # starts: a promise uses the plan's durations of that pass)
+    may_skip = not additive and not expected_starts
     incremental = incremental and policy.head_only_reservation
     machine: CountMachine | None = None
     dirty = True
@@ -224,6 +228,11 @@ def simulate(
                 if not waiting:
                     break
 
+    def limit_free(now: float) -> int:
+        if limit_frees and lim_ends and lim_ends[0][0] <= now:
+            return free + sum(p for _, p in lim_ends[: bisect_right(lim_ends, (now, INF))])
+        return free
+
     def limit_view(now: float) -> tuple[int, list[tuple[float, int]]]:
         if limit_frees and lim_ends and lim_ends[0][0] <= now:
             k = bisect_right(lim_ends, (now, INF))
@@ -249,15 +258,21 @@ def simulate(
         last_now = now
         dirty = False
         free_eff = free
+        k_passed = 0
         if limit_frees and ends and ends[0][0] <= now:
-            k = bisect_right(ends, (now, INF))
-            free_eff += sum(p for _, p in ends[:k])
-            view = ends[k:]
-        else:
-            view = ends[:]
+            k_passed = bisect_right(ends, (now, INF))
+            free_eff += sum(p for _, p in ends[:k_passed])
         if additive and same and machine is not None:
             started = extend_counts(machine, queue[n_seen:], policy, now)
+        elif may_skip and max(free_eff, limit_free(now) if at_limits else 0) < min(
+            map(_procs_of, queue)
+        ):
+            # no waiting job fits in the free processors: the pass can start
+            # nothing (every policy starts a job only where it fits now) and
+            # books nothing that outlives it, so it is skipped
+            started = []
         else:
+            view = ends[k_passed:]
             started, m = plan_counts(
                 procs_total,
                 free_eff,
@@ -360,6 +375,9 @@ def simulate(
     return SimResult(
         jobs, t_start, t_end, procs_total, n_cycles, policy.name, timeline, usage_log, t_expected
     )
+
+
+_procs_of = attrgetter("procs")
 
 
 def _priority_key(r: Req) -> tuple[float, float, int]:
