@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from corral.model.billing import parse_billing
 from corral.model.errors import InvalidRequest
@@ -254,11 +262,35 @@ class SchedulerConfig(_Strict):
     # low-priority work (nice > 0) that asks no core type runs on efficiency cores of
     # hybrid nodes while enough are free (docs/resources.md, energy-aware placement)
     energy_aware: bool = False
+    # policy = "predictive": its starvation guard (docs/sim.md, "The predictive policy").
+    # A job starves once it has waited starve_waits times the mean wait of the jobs
+    # started so far, at least starve_min_s; a fixed starve_s until starve_warmup jobs
+    # have started, or always with starve_waits = 0
+    starve_waits: Annotated[float, Field(ge=0, le=1000)] = 12.0
+    starve_min_s: Annotated[int, Field(ge=0, le=365 * 86400)] = 3600
+    starve_s: Annotated[int, Field(ge=1, le=365 * 86400)] = 2 * 86400
+    starve_warmup: Annotated[int, Field(ge=0, le=1_000_000)] = 100
 
     @field_validator("fairshare_half_life_s", mode="before")
     @classmethod
     def _half_life(cls, v: Any) -> int:
         return _duration(v, "scheduler.fairshare_half_life_s")
+
+    @field_validator("starve_min_s", "starve_s", mode="before")
+    @classmethod
+    def _starve_durations(cls, v: Any, info: ValidationInfo) -> Any:
+        # "D-HH:MM:SS" forms; numbers are checked against the bounds as given
+        return parse_duration_s(f"scheduler.{info.field_name}", v) if isinstance(v, str) else v
+
+    def starvation_guard(self) -> dict[str, float]:
+        """The predictive policy's guard settings, as `corral.sched.Predictive`
+        takes them."""
+        return {
+            "starve_waits": self.starve_waits,
+            "starve_min_s": float(self.starve_min_s),
+            "starve_s": float(self.starve_s),
+            "starve_warmup": self.starve_warmup,
+        }
 
 
 class AccountConfig(_Strict):

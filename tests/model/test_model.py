@@ -142,3 +142,22 @@ def test_config_site_limits_and_their_errors(tmp_path) -> None:
     (tmp_path / "corral.toml").write_text('[limits.sites.a]\nmax_jobs = 1\n')
     with pytest.raises(InvalidRequest, match=r"unknown key 'limits\.sites\.a\.max_jobs'"):
         load_config(str(tmp_path))
+
+
+def test_config_starvation_guard_and_its_errors(tmp_path) -> None:
+    (tmp_path / "corral.toml").write_text(
+        '[scheduler]\npolicy = "predictive"\nstarve_waits = 8\nstarve_s = "1-00:00:00"\n')
+    cfg = load_config(str(tmp_path))
+    assert cfg.scheduler.starvation_guard() == {
+        "starve_waits": 8.0, "starve_min_s": 3600.0, "starve_s": 86400.0, "starve_warmup": 100}
+    (tmp_path / "corral.toml").write_text("[scheduler]\nstarve_waits = -1\n")
+    with pytest.raises(InvalidRequest, match=r"'scheduler\.starve_waits': "
+                       r"Input should be greater than or equal to 0 \(got -1\)"):
+        load_config(str(tmp_path))
+    (tmp_path / "corral.toml").write_text("[scheduler]\nstarve_min_s = 40000000\n")
+    with pytest.raises(InvalidRequest, match=r"'scheduler\.starve_min_s': "
+                       r"Input should be less than or equal to 31536000 \(got 40000000\)"):
+        load_config(str(tmp_path))
+    (tmp_path / "corral.toml").write_text('[scheduler]\nstarve_s = "soon"\n')
+    with pytest.raises(InvalidRequest, match=r"scheduler\.starve_s: 'soon' is not a duration"):
+        load_config(str(tmp_path))

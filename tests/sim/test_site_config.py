@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from corral.config import SchedulerConfig
+from corral.sched import EASY, Predictive
+from corral.services.scheduling import make_policy as make_scheduler_policy
 from corral.sim.cli import sim
+from corral.sim.run import make_policy
 from corral.sim.site import SiteConfigError, read_site
 
 SITE = """
@@ -86,3 +90,68 @@ def test_bad_site_files_are_one_line_errors(tmp_path: Path) -> None:
     p.write_text("[scheduler\n")
     r = CliRunner().invoke(sim, ["--sample", "--config", str(p)])
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+
+
+GUARD = """
+[scheduler]
+policy = "predictive"
+starve_waits = 0
+starve_s = "0:10:00"
+starve_min_s = 60
+starve_warmup = 20
+"""
+
+
+def test_the_starvation_guard_is_read_and_replayed(tmp_path: Path) -> None:
+    p = tmp_path / "guard.toml"
+    p.write_text(GUARD)
+    s = read_site(p)
+    assert s.guard == {
+        "starve_waits": 0.0,
+        "starve_min_s": 60.0,
+        "starve_s": 600.0,
+        "starve_warmup": 20,
+    }
+    pol = make_policy("predictive", s.guard)
+    assert isinstance(pol, Predictive)
+    assert (pol.starve_waits, pol.starve_s, pol.starve_min_s, pol.starve_warmup) == (
+        0.0, 600.0, 60.0, 20)
+    assert type(make_policy("easy", s.guard)) is EASY  # other policies ignore it
+    # the controller builds the same policy from the same section
+    cfg = SchedulerConfig(policy="predictive", starve_waits=0, starve_s="0:10:00")
+    built = make_scheduler_policy(cfg, preemption=False)
+    assert isinstance(built, Predictive) and built.starve_s == 600.0
+    # a 10-minute fixed guard changes the sample's schedule against the default
+    args = ["--sample", "--limit", "500", "--json"]
+    default = CliRunner().invoke(sim, [*args, "--policy", "predictive"])
+    guarded = CliRunner().invoke(sim, [*args, "--config", str(p)])
+    assert guarded.exit_code == 0, guarded.output
+    d, g = json.loads(default.output), json.loads(guarded.output)
+    assert g["policy"] == "predictive"
+    assert (g["mean_wait_s"], g["max_wait_s"]) != (d["mean_wait_s"], d["max_wait_s"])
+    assert "starve" not in g["site_config"]  # replayed, so not listed as left out
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "limit"),
+    [
+        ("starve_waits = -1", "scheduler.starve_waits", "greater than or equal to 0"),
+        ("starve_waits = 5000", "scheduler.starve_waits", "less than or equal to 1000"),
+        ("starve_min_s = -5", "scheduler.starve_min_s", "greater than or equal to 0"),
+        ("starve_s = 0", "scheduler.starve_s", "greater than or equal to 1"),
+        ("starve_warmup = 2.5", "scheduler.starve_warmup", "valid integer"),
+        ('starve_s = "two days"', "scheduler.starve_s", "is not a duration"),
+    ],
+)
+def test_bad_guard_settings_are_one_line_errors(
+    tmp_path: Path, line: str, field: str, limit: str
+) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(f'[scheduler]\npolicy = "predictive"\n{line}\n')
+    r = CliRunner().invoke(sim, ["--sample", "--config", str(p)])
+    assert r.exit_code == 2
+    assert len(r.output.strip().splitlines()) == 1
+    assert r.output.startswith("error: config ")
+    assert field in r.output and limit in r.output
+    value = line.split(" = ")[1].strip('"')
+    assert value in r.output

@@ -74,7 +74,11 @@ POLICIES: dict[str, Callable[[], sched.Policy]] = {
 
 def make_policy(cfg: SchedulerConfig, *, preemption: bool) -> sched.Policy:
     weights = sched.PriorityWeights(**cfg.weights.model_dump())  # the same fields
-    extra: dict[str, bool] = {"integer_mean": False} if cfg.policy == "easy++" else {}
+    extra: dict[str, float] = {}
+    if cfg.policy == "easy++":
+        extra["integer_mean"] = False
+    elif cfg.policy == "predictive":
+        extra.update(cfg.starvation_guard())
     return POLICIES[cfg.policy](weights=weights, preemption=preemption,  # type: ignore[call-arg]
                                 **extra)
 

@@ -130,9 +130,10 @@ def sim(
         _fail(f"--days must be positive (got {days})")
     trace = str(SAMPLE_TRACE) if trace is None else trace
     from corral.sim.report import write_jobs_csv, write_plots
-    from corral.sim.run import SimError, make_settings, replay, replay_store
+    from corral.sim.run import SimError, make_policy, make_settings, replay, replay_store
 
     overrides: dict[str, str] = {}
+    guard: dict[str, float] = {}
     site_note = ""
     if config_path is not None:
         from corral.sim.site import SiteConfigError, read_site
@@ -143,6 +144,7 @@ def sim(
             _fail(str(e))
             return
         overrides.update(site.overrides)
+        guard = site.guard
         policy = policy or site.policy
         procs = procs or site.procs
         left = ", ".join(site.not_replayed) or "nothing"
@@ -181,11 +183,12 @@ def sim(
         url = store_url or _site_database()
 
     def run_one(name: str) -> Replay:
+        pol = make_policy(name, guard)
         if from_store:
             since = time.time() - days * 86400 if days is not None else None
             return replay_store(
                 url,
-                name,
+                pol,
                 preset,
                 procs=procs,
                 overrides=overrides,
@@ -194,7 +197,7 @@ def sim(
             )
         return replay(
             trace,
-            name,
+            pol,
             preset,
             procs=procs,
             limit_jobs=limit_jobs,

@@ -6,7 +6,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from corral.sched import POLICIES, Policy
+from corral.sched import POLICIES, Policy, Predictive
 from corral.sim.energy import EnergyReport, EnergySettingError, HybridCores
 from corral.sim.engine import SimResult, simulate
 from corral.sim.jobs import SimJob, jobs_from_swf
@@ -30,13 +30,18 @@ class Replay:
     energy: EnergyReport | None = None  # with efficiency_procs (corral.sim.energy)
 
 
-def make_policy(name: str) -> Policy:
+def make_policy(name: str, guard: dict[str, float] | None = None) -> Policy:
+    """The policy called `name`; `guard`: the predictive policy's starvation
+    guard settings (`Predictive` fields, as `SchedulerConfig.starvation_guard`
+    gives them), ignored by the other policies."""
     cls = POLICIES.get(name.lower())
     if cls is None:
         from corral.sched.scores import SCORES
 
         hint = " (a score policy: use --preset rlscheduler)" if name.lower() in SCORES else ""
         raise SimError(f"unknown policy {name!r}{hint} (choose from {', '.join(POLICIES)})")
+    if guard and cls is Predictive:
+        return Predictive(**guard)  # type: ignore[arg-type]
     return cls()
 
 

@@ -2,7 +2,8 @@
 
 What the processor-count replay can take from `corral.toml`: the scheduler's
 policy, its age and fair-share weights with the usage half-life (the queue is
-then ordered by that multifactor priority), and the machine size (the CPUs of
+then ordered by that multifactor priority), the predictive policy's starvation
+guard (`starve_*`), and the machine size (the CPUs of
 the configured nodes, when every node gives its count). The rest is named in
 `SiteSettings.not_replayed` so that a report can say what it left out.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from corral.config import Config
+from corral.model.errors import InvalidRequest
 
 
 class SiteConfigError(ValueError):
@@ -28,6 +30,8 @@ class SiteSettings:
     overrides: dict[str, str]
     procs: int | None  # None: not every node gives its CPUs
     not_replayed: list[str] = field(default_factory=list)
+    # the predictive policy's starvation guard ([scheduler] starve_*)
+    guard: dict[str, float] = field(default_factory=dict)
 
 
 def read_site(path: str | Path) -> SiteSettings:
@@ -45,7 +49,12 @@ def read_site(path: str | Path) -> SiteSettings:
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
-        raise SiteConfigError(f"config {p}: '{loc}': {first['msg']}") from None
+        if first["type"] == "extra_forbidden":
+            raise SiteConfigError(f"config {p}: unknown key '{loc}'") from None
+        got = first.get("input")
+        raise SiteConfigError(f"config {p}: '{loc}': {first['msg']} (got {got!r})") from None
+    except InvalidRequest as e:  # a duration that does not parse
+        raise SiteConfigError(f"config {p}: {e}") from None
     return site_settings(cfg)
 
 
@@ -75,4 +84,4 @@ def site_settings(cfg: Config) -> SiteSettings:
         left.append("limits")
     if any(a.shares != 1 for a in cfg.accounts):
         left.append("account shares (every user gets an equal share)")
-    return SiteSettings(s.policy, overrides, procs, left)
+    return SiteSettings(s.policy, overrides, procs, left, s.starvation_guard())
