@@ -193,3 +193,34 @@ def test_the_starvation_guard_keeps_a_starving_jobs_start() -> None:
     # EASY++, which plans the waiting job with predictions, also lets job 6 in
     res = simulate(underpredicted_jobs(), 5, EasyPlusPlus(), CORRAL)
     assert res.t_start[4] == 3000.0
+
+
+@st.composite
+def loaded_workloads(draw: st.DrawFn) -> list[SimJob]:
+    # jobs that often ask more than is free, run shorter than asked, from a few
+    # users whose histories make predictions
+    n = draw(st.integers(1, 40))
+    jobs, t = [], 0.0
+    for i in range(n):
+        t += draw(st.integers(0, 30))
+        limit = float(draw(st.integers(1, 200)))
+        run = float(draw(st.integers(1, int(limit) + 20)))  # some overrun (killed)
+        jobs.append(SimJob(i + 1, t, run, limit, draw(st.integers(1, 8)), str(i % 3)))
+    return jobs
+
+
+@settings(max_examples=80, deadline=None)
+@given(loaded_workloads(), st.sampled_from(["pyss", "corral"]), st.integers(0, 3))
+def test_skipping_passes_where_nothing_fits_changes_no_start(
+    jobs: list[SimJob], preset: str, which: int
+) -> None:
+    def policy() -> FCFS | EasyPlusPlus | Predictive:
+        return [FCFS(), EasyPlusPlus(), Predictive(), Predictive(starve_s=50.0, starve_waits=0)][
+            which
+        ]
+
+    s = PRESETS[preset]
+    skipped = simulate(jobs, 8, policy(), s)
+    full = simulate(jobs, 8, policy(), s, skip_unfit=False)
+    assert skipped.t_start == full.t_start
+    assert skipped.t_end == full.t_end

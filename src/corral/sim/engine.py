@@ -60,6 +60,7 @@ def simulate(
     expected_starts: bool = False,
     expected_depth: int = 2000,
     cores: HybridCores | None = None,
+    skip_unfit: bool = True,
 ) -> SimResult:
     """Replay `jobs` (any order; sorted by submit time, then trace order).
 
@@ -75,7 +76,10 @@ def simulate(
     profile up to the job (at most `expected_depth` jobs).
 
     With `cores` (corral.sim.energy), each started job is placed on performance or
-    efficiency cores, and runs as long as its placement makes it."""
+    efficiency cores, and runs as long as its placement makes it.
+
+    `skip_unfit`: skip the passes in which no waiting job fits in the free
+    processors (they cannot start anything; False runs them, for tests)."""
     if cores is None and (
         settings.conservative_plan == "keep"
         and isinstance(policy, Conservative)
@@ -188,7 +192,7 @@ def simulate(
     additive = incremental and policy.plan_is_additive
     # passes that cannot start anything are skipped (not when promising
     # starts: a promise uses the plan's durations of that pass)
-    may_skip = not additive and not expected_starts
+    may_skip = skip_unfit and not additive and not expected_starts
     incremental = incremental and policy.head_only_reservation
     machine: CountMachine | None = None
     dirty = True
