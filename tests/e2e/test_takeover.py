@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -161,16 +162,32 @@ def test_step_down_under_load_hands_over_and_loses_nothing() -> None:
         first = ha.leader()
         with Submitters(ha, clients=2) as load:
             time.sleep(0.5)
-            with ha.client() as c:
-                assert c.step_down()["address"] == first.url
+            # as an administrator does it: the CLI, given every controller's address
+            cli_env = {**ha.env, "CORRAL_URL": ha.client_url}
+            epoch = ha.controllers()["epoch"]
+            said = _run(cli_env, "corral.cli", "controller", "step-down")
+            assert said == (f"controller {first.url} stepped down (epoch {epoch} ended); "
+                            "a follower takes over\n"), said
             second = ha.leader(timeout_s=10)
             assert second is not first
+            # `corral controller list`: the new leader, under a later epoch
+            deadline = time.monotonic() + 15
+            while True:
+                listed = _run(cli_env, "corral.cli", "controller", "list").splitlines()
+                m = re.fullmatch(rf"leader      {re.escape(second.url)} on \S+, epoch (\d+) "
+                                 r"\(lease 2 s, renewed \d+\.\d s ago\)", listed[0])
+                following = listed[1].startswith(f"followers   {first.url} on ")
+                if (m and following) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert m and int(m.group(1)) > epoch, listed
+            assert listed[1].startswith(f"followers   {first.url} on "), listed
             time.sleep(1.0)
             # the first came back as a follower: hand back to it
             deadline = time.monotonic() + 15
             while len([m for m in ha.controllers()["controllers"]
                        if m["role"] == "follower" and m["heartbeat_s_ago"] < 2]) < 1:
-                assert time.monotonic() < deadline
+                assert time.monotonic() < deadline, ha.controllers()["controllers"]
                 time.sleep(0.1)
             with ha.client() as c:
                 assert c.step_down()["address"] == second.url
