@@ -10,6 +10,7 @@ from typing import Any
 
 from corral.compat import frontend
 from corral.compat.condor.build import PROCS_MARK
+from corral.model.intent import NO_REASON, REASONS, StopIntent
 
 Row = dict[str, Any]
 # JobStatus: 1 Idle, 2 Running, 3 Removed, 4 Completed, 5 Held, 7 Suspended
@@ -31,9 +32,9 @@ def hold_reason(j: Row) -> str:
     """HoldReason as HTCondor words a hold by condor_hold; corral's reason otherwise
     (a job the scheduler held says why)."""
     reason = j.get("reason")
-    if reason in (None, "", "None", "JobHeldUser"):
+    if reason in (None, "", NO_REASON, REASONS[StopIntent.HOLD_USER]):
         return f"via condor_hold (by user {j['user']})"
-    if reason == "JobHeldAdmin":
+    if reason == REASONS[StopIntent.HOLD_ADMIN]:
         return "via condor_hold (by an administrator)"
     return str(reason)
 
