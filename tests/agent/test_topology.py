@@ -11,6 +11,7 @@ import pytest
 from corral.agent.topology import (
     EFFICIENCY,
     PERFORMANCE,
+    Topology,
     TopologyError,
     detect,
     format_cpulist,
@@ -23,7 +24,10 @@ DATA = Path(__file__).parent / "data" / "topology"
 
 def test_hybrid_intel_has_six_performance_and_eight_efficiency_cores() -> None:
     top = read_topology(DATA / "hybrid-i7-1370p")
-    assert top.summary() == {
+    summary = top.summary()
+    layout = summary.pop("layout")
+    assert Topology.from_layout(layout, top.type_source) == top  # type: ignore[arg-type]
+    assert summary == {
         "sockets": 1, "numa_nodes": 1, "cores": 14, "threads": 20, "cpu_list": "0-19",
         "core_types": {"efficiency": 8, "performance": 6},
         "type_source": "sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf", "gpu_numa": []}

@@ -43,6 +43,15 @@ def _indices(d: dict[str, Any]) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _cpu_ids(d: dict[str, Any]) -> tuple[int, ...] | None:
+    ids = _get(d, "cpu_ids", list, None)
+    if ids is None:
+        return None
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
+        raise ProtocolError("field 'cpu_ids': a list of CPU ids")
+    return tuple(ids)
+
+
 def _domains(d: dict[str, Any]) -> tuple[int, ...]:
     ids = _get(d, "gpu_domains", list, [])
     if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
@@ -81,6 +90,9 @@ class Launch:
     # the NUMA domains of its GPUs on this node
     gres_flags: str = ""
     gpu_domains: tuple[int, ...] = ()
+    # the CPUs the scheduler chose for it here (None: the order names none, the agent
+    # chooses; an empty tuple: not bound)
+    cpu_ids: tuple[int, ...] | None = None
     # sandbox files (agent/sandbox.py): inputs `SHA256:MODE:NAME` fetched from the
     # controller into working_dir before the start; outputs sent back after the end
     input_sandbox: tuple[str, ...] = ()
@@ -128,6 +140,7 @@ class Launch:
             core_type=_get(d, "core_type", str, ""),
             gres_flags=_get(d, "gres_flags", str, ""),
             gpu_domains=_domains(d),
+            cpu_ids=_cpu_ids(d),
             input_sandbox=_texts(d, "input_sandbox"),
             output_sandbox=_texts(d, "output_sandbox"),
         )

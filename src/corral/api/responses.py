@@ -119,6 +119,7 @@ class Job(_Answer):
     t_end: Real | None
     node_list: list[str]
     gpu_ids: dict[str, list[int]]
+    cpu_ids: dict[str, list[int]] = {}  # node -> the CPU ids the scheduler chose there
     exit_code: int | None
     signal: int | None
     cpu_time_s: Real | None

@@ -11,6 +11,7 @@ from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, job_refs, 
 from corral.client import Client
 from corral.model.states import FINAL_JOB_STATES as _FINAL
 from corral.model.states import JobState
+from corral.model.topology import format_cpulist
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -115,6 +116,7 @@ def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
         ("ExpectedStart", when(j.get("t_expected_start"))),
         ("EndTime", when(j["t_end"])), ("RunTime", clock(elapsed(j))),
         ("NodeList", ",".join(j["node_list"]) or "-"),
+        *_cpu_ids(j),
         ("ExitCode", "-" if j["exit_code"] is None else j["exit_code"]),
         ("Signal", j["signal"] or "-"),
         ("CPUTime", "-" if j["cpu_time_s"] is None else f"{j['cpu_time_s']:.2f}s"),
@@ -122,6 +124,13 @@ def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Restarts", j["restarts"]), ("Retries", _retries(j)), ("WorkDir", j["working_dir"]),
         ("StdOut", j["stdout"]), ("StdErr", j["stderr"]), *_matchmaking(j),
     ]
+
+
+def _cpu_ids(j: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The CPU ids the scheduler chose on each node, for a job that has them."""
+    ids = j.get("cpu_ids") or {}
+    return [("CPUIDs", " ".join(f"{node}:{format_cpulist(cpus) or '-'}"
+                                for node, cpus in ids.items()))] if ids else []
 
 
 def _matchmaking(j: dict[str, Any]) -> list[tuple[str, Any]]:

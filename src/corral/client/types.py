@@ -150,6 +150,7 @@ class Job(Record):
     t_end: float | None
     node_list: list[str]
     gpu_ids: dict[str, list[int]]
+    cpu_ids: dict[str, list[int]]
     exit_code: int | None
     signal: int | None
     cpu_time_s: float | None

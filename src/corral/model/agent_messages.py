@@ -85,6 +85,10 @@ class AgentTopology(_Message):
     # each GPU's NUMA domain, by device index (-1: unknown; empty: no GPU read)
     gpu_numa: Annotated[list[Annotated[int, ints((-1, b.INT32_MAX))]],
                         Field(max_length=b.GPUS_PER_NODE[1])] = []
+    # each CPU: [id, socket, core, NUMA domain, core type ("": none)], by id; the
+    # scheduler chooses jobs' CPUs from it (empty: an agent that does not say)
+    layout: Annotated[list[tuple[Count, Count, Count, Count, CoreType | Literal[""]]],
+                      Field(max_length=b.CPUS_PER_NODE[1])] = []
 
 
 class AgentRegister(_Message):

@@ -48,7 +48,7 @@ STORED_FIELDS = ("state", "reason", "intent", "partition", "time_limit_s",
                  "mem_mb_per_node", "t_start", "t_end", "nodes", "exit_code", "signal",
                  "cpu_time_s", "max_rss_mb", "energy_j", "restarts", "retries", "deep_retries",
                  "priority",
-                 "array_job_id", "array_task_id", "gpu_ids", "cancelled_by_uid", "spec")
+                 "array_job_id", "array_task_id", "gpu_ids", "cpu_ids", "cancelled_by_uid", "spec")
 _NOTED = frozenset(STORED_FIELDS) - SCHED_FIELDS
 
 
@@ -202,6 +202,9 @@ class Job:
     # running (and kept after the end): node -> the GPU device indices it holds there;
     # replaced, never changed in place (a job without GPUs shares NO_GPU_IDS)
     gpu_ids: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: NO_GPU_IDS)
+    # running (and kept after the end): node -> the CPU ids the scheduler chose for it
+    # there (a node absent: none chosen, its agent chose); replaced like gpu_ids
+    cpu_ids: Mapping[str, tuple[int, ...]] = field(default_factory=lambda: NO_GPU_IDS)
     cancelled_by_uid: int | None = None  # who cancelled it (its owner or another)
     # Renderings built once per change and shared by every reader (services/readmodel.py,
     # services/scheduling.py). Kept only on a TrackedJob, which drops them when any
@@ -294,6 +297,7 @@ class Job:
             "t_end": self.t_end,
             "node_list": list(self.nodes),
             "gpu_ids": {node: list(ids) for node, ids in self.gpu_ids.items()},
+            "cpu_ids": {node: list(ids) for node, ids in self.cpu_ids.items()},
             "exit_code": self.exit_code,
             "signal": self.signal,
             "cpu_time_s": self.cpu_time_s,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.model.states import NodeState, derive_node_state
+from corral.model.topology import Topology
 
 
 @dataclass(slots=True)
@@ -32,6 +33,11 @@ class Node:
     # each GPU's NUMA domain by device index, as the agent read it or the site
     # configured it ([[nodes]] gpu_numa); empty: unknown
     gpu_numa: tuple[int, ...] = ()
+    # each CPU's socket, core, NUMA domain and core type as its agent reported them
+    # (None: not reported: the scheduler only counts CPUs here), and the CPU ids each
+    # running job holds here (job id -> ids; the scheduler chose them)
+    cpu_layout: Topology | None = None
+    cpus_held: dict[int, tuple[int, ...]] = field(default_factory=dict)
     # generic resources other than GPUs (`[[nodes]] gres`), and what running jobs hold
     gres: dict[str, int] = field(default_factory=dict)
     gres_used: dict[str, int] = field(default_factory=dict)

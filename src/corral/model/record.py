@@ -39,7 +39,7 @@ def encode_value(name: str, value: Any) -> Any:
         return None if value is None else str(value)
     if name == "nodes":
         return list(value)
-    if name == "gpu_ids":
+    if name in ("gpu_ids", "cpu_ids"):
         return {node: list(ids) for node, ids in value.items()}
     if name == "spec":
         return spec_dict(value)
@@ -54,7 +54,7 @@ def decode_value(name: str, value: Any) -> Any:
         return parse_intent(value)
     if name == "nodes":
         return tuple(value)
-    if name == "gpu_ids":
+    if name in ("gpu_ids", "cpu_ids"):
         return {str(n): tuple(int(i) for i in ids) for n, ids in value.items()} \
             if value else NO_GPU_IDS
     if name == "spec":
@@ -70,7 +70,7 @@ def encode(job: Job, names: Iterable[str]) -> dict[str, Any]:
 
 # the fields whose JSON value is the value itself (encode_value passes them through)
 _PLAIN = tuple(n for n in IMAGE_FIELDS if n not in ("state", "intent", "nodes", "gpu_ids",
-                                                    "spec"))
+                                                    "cpu_ids", "spec"))
 
 
 def image(job: Job, *, spec: bool = True) -> dict[str, Any]:
@@ -81,6 +81,7 @@ def image(job: Job, *, spec: bool = True) -> dict[str, Any]:
     d["intent"] = None if job.intent is None else str(job.intent)
     d["nodes"] = list(job.nodes)
     d["gpu_ids"] = encode_value("gpu_ids", job.gpu_ids) if job.gpu_ids else {}
+    d["cpu_ids"] = encode_value("cpu_ids", job.cpu_ids) if job.cpu_ids else {}
     if spec:
         d["spec"] = spec_dict(job.spec)
     return d
@@ -92,7 +93,7 @@ def submit_data(job: Job) -> dict[str, Any]:
     return {**spec_dict(job.spec), "set": image(job, spec=False)}
 
 
-_DECODED = frozenset(("state", "intent", "nodes", "gpu_ids", "spec", "priority"))
+_DECODED = frozenset(("state", "intent", "nodes", "gpu_ids", "cpu_ids", "spec", "priority"))
 
 
 def job_from_image(job_id: int, values: Mapping[str, Any]) -> Job:

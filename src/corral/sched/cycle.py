@@ -56,7 +56,12 @@ def node_machine(
     blocks = [(r.nodes, r.t_start, r.t_end, r.name) for r in snapshot.reservations]
     gres = [(r.nodes, _planned_end(policy, r.t_start, r.t_expected_end, r.t_predicted_end, now),
              r.gres_per_node) for r in snapshot.running if r.gres_per_node]
-    return NodeMachine(snapshot.nodes, releases, now, blocks, gres)
+    cpu_ends = {
+        r.job_id: r.t_expected_end if at_limits
+        else _planned_end(policy, r.t_start, r.t_expected_end, r.t_predicted_end, now)
+        for r in snapshot.running
+    } if any(n.cpus_held for n in snapshot.nodes) else None
+    return NodeMachine(snapshot.nodes, releases, now, blocks, gres, cpu_ends)
 
 
 def _fairshare_of(job: PendingView, tree: dict[tuple[str, str], float],
@@ -187,6 +192,8 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             required=job.required_nodes,
             rank=dict(job.node_rank) if job.node_rank else None,
             gres=job.gres_per_node,
+            core_type=job.core_type,
+            bind=(job.cpu_bind, job.prefer_core_type, job.gres_flags),
         )
         if not m.could_ever_fit(req):
             if m.could_fit_if_all_up(req):
@@ -243,8 +250,8 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
     infos: Infos = {}
     policy.plan(queue, m, starts, infos)
     if sites.active and starts:
-        queue, starts, infos, refused = _within_site_limits(
-            snapshot, policy, now, at_limits, sites, queue, starts, infos)
+        queue, starts, infos, refused, m = _within_site_limits(
+            snapshot, policy, now, at_limits, sites, queue, starts, infos, m)
         views = {j.job_id: j for j in snapshot.pending}
         for job_id, over in refused.items():
             hold(views[job_id], over)
@@ -265,8 +272,11 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
             continue
         reason, t = infos.get(req.job_id, (Reason.PRIORITY, None))
         pending[req.job_id] = PendingInfo(req.job_id, reason, req.priority, t)
+    placed = m.placed
     return Decisions(
-        starts=tuple(Start(req.job_id, nodes) for req, nodes in starts),
+        starts=tuple(Start(req.job_id, nodes, tuple(
+            (name, *placed[req.job_id][name]) for name in nodes
+            if name in placed.get(req.job_id, {}))) for req, nodes in starts),
         pending=pending,
         preempt=preempt,
         preemptor=preemptor,
@@ -279,13 +289,13 @@ Starts = list[tuple[Req, tuple[str, ...]]]
 
 def _within_site_limits(
     snapshot: Snapshot, policy: Policy, now: float, at_limits: bool, sites: SiteTally,
-    queue: list[Req], starts: Starts, infos: Infos,
-) -> tuple[list[Req], Starts, Infos, dict[int, str]]:
+    queue: list[Req], starts: Starts, infos: Infos, m: NodeMachine,
+) -> tuple[list[Req], Starts, Infos, dict[int, str], NodeMachine]:
     """The planned starts admitted in order against the sites' limits. A job whose
     start would go over one is planned again without that site (the whole queue, on
     a fresh machine, at most _SITE_REPLANS times); one left with too few nodes is
     taken out of the queue. Returns the queue, starts and infos of the last plan,
-    and the jobs taken out with the limit they wait for."""
+    the jobs taken out with the limit they wait for, and the last plan's machine."""
     views = {j.job_id: j for j in snapshot.pending}
     refused: dict[int, str] = {}
     for replan in range(_SITE_REPLANS + 1):
@@ -301,7 +311,7 @@ def _within_site_limits(
         if not dropped or replan == _SITE_REPLANS:
             for req, over in dropped:
                 infos[req.job_id] = (over, None)
-            return queue, kept, infos, refused
+            return queue, kept, infos, refused, m
         for req, over in dropped:
             names = req.node_names
             if names is not None:
@@ -312,7 +322,7 @@ def _within_site_limits(
         m = node_machine(snapshot, policy, now, at_limits=at_limits)
         starts, infos = [], {}
         policy.plan(queue, m, starts, infos)
-    return queue, starts, infos, refused  # not reached: the last round returns
+    return queue, starts, infos, refused, m  # not reached: the last round returns
 
 
 def _order_key(req: Req) -> tuple[float, float, int]:

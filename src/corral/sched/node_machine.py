@@ -1,6 +1,13 @@
 """The node machine: CPUs, memory, GPUs and generic resources per node, features,
 partitions.
 
+On a node whose topology its agent reported (NodeView.cpu_layout), the machine also
+keeps which CPU ids are held and chooses those of each job it starts, with its GPUs,
+by the policy the agents use (corral.model.placement; docs/resources.md). There a
+job asking for a core type fits only while that many CPUs of the type are free: the
+CPUs of each type are counted like a generic resource (free now, released at the
+planned ends of the jobs holding them, booked by reservations).
+
 Each node keeps what is free now, the future releases of the jobs running on
 it (at their planned ends) and the reservations booked during this cycle. Free
 resources on a node only grow with time except where a reservation starts, so
@@ -10,8 +17,12 @@ resources on a node only grow with time except where a reservation starts, so
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from corral.model.cpubind import BindOptionError
+from corral.model.gpus import choose as choose_gpus
+from corral.model.gpus import near_domains
+from corral.model.placement import BindError, CpuAllocator
 from corral.sched.gres import Gres, GresLedger, intersect
 from corral.sched.request import Req
 from corral.sched.types import NodeView
@@ -21,10 +32,11 @@ Res3 = tuple[int, int, int]  # cpus, mem_mb, gpus
 
 
 class _Node:
-    __slots__ = ("avail", "blocks", "cap", "features", "free", "gres", "idx", "name", "rel",
-                 "res")
+    __slots__ = ("alloc", "avail", "blocks", "cap", "features", "free", "gpus_used", "gres",
+                 "idx", "kinds", "name", "rel", "res", "view")
 
     def __init__(self, v: NodeView, idx: int) -> None:
+        self.view = v
         self.idx = idx
         self.name = v.name
         self.cap: Res3 = (v.cpus, v.mem_mb, v.gpus)
@@ -36,6 +48,25 @@ class _Node:
         self.blocks: list[tuple[float, float, str]] = []  # advance reservations
         # generic resources (None: the node has none)
         self.gres = GresLedger(v.gres, v.gres_free) if v.gres else None
+        # the node's CPUs and who holds them (None: no topology; made when first used)
+        self.alloc: CpuAllocator | None = None
+        self.gpus_used: set[int] | None = None  # GPU indices held (made when first used)
+        # CPUs per core type, free and planned (None: the node has no core types)
+        self.kinds = _kind_ledger(v) if v.cpu_layout is not None else None
+
+    def allocator(self) -> CpuAllocator | None:
+        layout = self.view.cpu_layout
+        if self.alloc is None and layout is not None:
+            self.alloc = CpuAllocator(layout)
+            for job_id, ids in self.view.cpus_held:
+                self.alloc.hold(job_id, ids)
+        return self.alloc
+
+    def kind_ok(self, req: Req, t0: float, t1: float, now: float) -> bool:
+        """Enough CPUs of the job's core type over [t0, t1) (always, on a node without
+        core types or for a job that asks none)."""
+        return (not req.core_type or req.exclusive or self.kinds is None
+                or self.kinds.fits(((req.core_type, req.cpus),), t0, t1, now))
 
     def gres_ok(self, need: Gres, t0: float, t1: float, now: float) -> bool:
         return not need or (self.gres is not None and self.gres.fits(need, t0, t1, now))
@@ -81,6 +112,7 @@ class _Node:
         tag: str | None = None,
         window: tuple[float, float] | None = None,
         gres: Gres = (),
+        kind: Gres = (),
     ) -> list[tuple[float, float]]:
         """Closed intervals [a, b] of start times t >= t_from at which `need`
         fits on this node over [t, t + d), outside other advance reservations
@@ -89,6 +121,8 @@ class _Node:
         if gres:
             out = intersect(out, self.gres.feasible_starts(gres, d, t_from)) \
                 if self.gres is not None else []
+        if kind and self.kinds is not None:
+            out = intersect(out, self.kinds.feasible_starts(kind, d, t_from))
         for b0, b1, name in self.blocks:
             if name != tag:
                 out = _cut(out, b0 - d, b1)
@@ -131,6 +165,34 @@ class _Node:
         return out
 
 
+def _kind_ledger(v: NodeView) -> GresLedger | None:
+    layout = v.cpu_layout
+    if layout is None or not layout.type_source:
+        return None
+    held = {c for _, ids in v.cpus_held for c in ids}
+    cap: dict[str, int] = {}
+    free: dict[str, int] = {}
+    for c in layout.cpus:
+        if c.kind:
+            cap[c.kind] = cap.get(c.kind, 0) + 1
+            free[c.kind] = free.get(c.kind, 0) + (c.id not in held)
+    return GresLedger(tuple(sorted(cap.items())), tuple(sorted(free.items())))
+
+
+def kinds_held(v: NodeView, ids: tuple[int, ...]) -> Gres:
+    """How many CPUs of each core type of node v these are."""
+    layout = v.cpu_layout
+    if layout is None:
+        return ()
+    kind_of = {c.id: c.kind for c in layout.cpus}
+    out: dict[str, int] = {}
+    for c in ids:
+        kind = kind_of.get(c, "")
+        if kind:
+            out[kind] = out.get(kind, 0) + 1
+    return tuple(sorted(out.items()))
+
+
 def _cut(iv: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
     """Remove the open interval (lo, hi) from closed intervals."""
     out = []
@@ -153,11 +215,14 @@ class NodeMachine:
         now: float,
         blocks: Sequence[tuple[frozenset[str], float, float, str]] = (),
         gres_releases: Sequence[tuple[tuple[str, ...], float, Gres]] = (),
+        cpu_ends: Mapping[int, float] | None = None,
     ) -> None:
         """`releases`: for each running job, (its nodes, its planned end, what
         it holds per node, None: the whole node (exclusive)). `blocks`: advance
         reservations (nodes, start, end, name). `gres_releases`: the running jobs
-        holding generic resources (nodes, planned end, what they hold per node)."""
+        holding generic resources (nodes, planned end, what they hold per node).
+        `cpu_ends`: the planned end of each running job holding CPU ids
+        (NodeView.cpus_held; a job not in it holds its CPUs to the end of the plan)."""
         self.now = now
         self._nodes = [_Node(v, i) for i, v in enumerate(nodes)]
         self._by_name = {n.name: n for n in self._nodes}
@@ -183,6 +248,15 @@ class NodeMachine:
                 node = self._by_name.get(name)
                 if node is not None and node.gres is not None:
                     node.gres.rel.append((max(t_end, after_now), g))
+        for node in self._nodes:
+            if node.kinds is not None and cpu_ends:
+                for job_id, ids in node.view.cpus_held:
+                    t_cpu = cpu_ends.get(job_id, INF)
+                    if t_cpu < INF:
+                        node.kinds.rel.append((max(t_cpu, after_now),
+                                               kinds_held(node.view, ids)))
+        # job id -> node -> (CPU ids, GPU ids) chosen at its start (nodes with a topology)
+        self.placed: dict[int, dict[str, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         for names_b, b0, b1, tag in blocks:
             if b1 > now:
                 for name in names_b:
@@ -215,6 +289,7 @@ class NodeMachine:
             req.resv,
             req.required,
             req.gres,
+            req.core_type,
         )
 
     def _static_ok(self, req: Req, include_unavailable: bool) -> frozenset[int]:
@@ -238,7 +313,7 @@ class NodeMachine:
         """Nodes that could hold one slice of the job when idle (node order; the list
         is shared between callers and must not be changed)."""
         key = (req.node_names, req.feature_ok, req.exclusive, req.cpus, req.mem_mb, req.gpus,
-               req.resv, include_unavailable, req.gres)
+               req.resv, include_unavailable, req.gres, req.core_type)
         got = self._eligible.get(key)
         if got is not None:
             return got
@@ -258,6 +333,9 @@ class NodeMachine:
         out = nodes if len(ok) == len(caps) else [n for n in nodes if n.cap in ok] if ok else []
         if req.gres:  # only nodes that have them
             out = [n for n in out if n.gres is not None and n.gres.has(req.gres)]
+        if req.core_type and not req.exclusive:  # enough CPUs of its type, where typed
+            kind = ((req.core_type, req.cpus),)
+            out = [n for n in out if n.kinds is None or n.kinds.has(kind)]
         self._eligible[key] = out
         return out
 
@@ -305,7 +383,8 @@ class NodeMachine:
             n = self._by_name.get(name)
             nd = need if n is None or not excl else n.cap
             if n is None or n.idx not in static or not n.fits(nd, now, t_end, now, tag) \
-                    or not n.gres_ok(req.gres, now, t_end, now):
+                    or not n.gres_ok(req.gres, now, t_end, now) \
+                    or not n.kind_ok(req, now, t_end, now):
                 self._failed[fkey] = min(req.dur_s, self._failed.get(fkey, INF))
                 return None
             chosen.append(n)
@@ -325,7 +404,8 @@ class NodeMachine:
                 if nd[0] > f[0] or nd[1] > f[1] or nd[2] > f[2]:
                     continue
                 if (skip_reserved or idx in self._open) and n.fits(nd, now, t_end, now, tag) \
-                        and n.gres_ok(req.gres, now, t_end, now):
+                        and n.gres_ok(req.gres, now, t_end, now) \
+                        and n.kind_ok(req, now, t_end, now):
                     if ranked is not None:
                         ranked.append(n)
                         continue
@@ -353,7 +433,33 @@ class NodeMachine:
                 n.rel.append((t_end, c, m, g))
             if req.gres and n.gres is not None:
                 n.gres.take(req.gres, t_end)
+            self._place(req, n, t_end)
         return tuple(n.name for n in chosen)
+
+    def _place(self, req: Req, n: _Node, t_end: float) -> None:
+        """Choose the job's GPUs and CPU ids on a node with a topology (model.placement,
+        as its agent would); they are held from now to t_end."""
+        alloc = n.allocator()
+        if alloc is None:
+            return
+        gpu_ids: tuple[int, ...] = ()
+        if req.gpus and n.cap[2]:
+            if n.gpus_used is None:
+                n.gpus_used = set(n.view.gpu_ids_used)
+            gpu_ids = choose_gpus(n.cap[2], n.gpus_used, req.gpus, n.view.gpu_numa)
+            n.gpus_used |= set(gpu_ids)
+        cpu_bind, prefer, flags = req.bind
+        try:
+            placement = alloc.take(req.job_id, req.cpus, cpu_bind=cpu_bind,
+                                   core_type=req.core_type or prefer,
+                                   near=near_domains(gpu_ids, n.view.gpu_numa),
+                                   gres_flags=flags)
+        except (BindError, BindOptionError):
+            return  # map_cpu it cannot have: its agent refuses it at the start
+        self.placed.setdefault(req.job_id, {})[n.name] = (placement.cpus, gpu_ids)
+        if n.kinds is not None:
+            held = kinds_held(n.view, placement.cpus)
+            n.kinds.take(held, t_end)
 
     def reserve(self, req: Req, t_min: float = -INF) -> float:
         k = req.nodes
@@ -366,7 +472,8 @@ class NodeMachine:
         must = {i for i, n in enumerate(nodes) if n.name in req.required}
         for idx, n in enumerate(nodes):
             for a, b in n.feasible_starts(self._need(req, n), d, t_from, req.resv,
-                                          req.resv_window, req.gres):
+                                          req.resv_window, req.gres,
+                                          self._kind_need(req)):
                 events.append((a, 0, idx))
                 if b < INF:
                     events.append((b, 1, idx))
@@ -394,11 +501,18 @@ class NodeMachine:
                     n.res.append((t, t + d, c, m, g))
                     if req.gres and n.gres is not None:
                         n.gres.book(req.gres, t, t + d)
+                    typed = self._kind_need(req)
+                    if typed and n.kinds is not None:
+                        n.kinds.book(typed, t, t + d)
                     self._reserved[n.idx] = n
                 self._n_res += 1
                 return t
             active.difference_update(closing)
         return INF
+
+    @staticmethod
+    def _kind_need(req: Req) -> Gres:
+        return () if not req.core_type or req.exclusive else ((req.core_type, req.cpus),)
 
     def reserved_nodes(self) -> tuple[str, ...]:
         """The nodes holding a reservation made by reserve()."""

@@ -15,6 +15,8 @@ class Req:
     """
 
     __slots__ = (
+        "bind",
+        "core_type",
         "cpus",
         "dur_s",
         "exclusive",
@@ -57,6 +59,8 @@ class Req:
         required: frozenset[str] = frozenset(),
         rank: Mapping[str, float] | None = None,
         gres: tuple[tuple[str, int], ...] = (),
+        core_type: str = "",
+        bind: tuple[str, str, str] = ("", "", ""),
     ) -> None:
         self.job_id = job_id
         self.procs = procs
@@ -77,6 +81,10 @@ class Req:
         self.required = required  # nodes the allocation must include (among node_names)
         self.rank = rank  # node -> preference (higher first); None: the machine's order
         self.gres = gres  # generic resources per node, (name, count) sorted by name
+        # the core type all its CPUs must be of, on nodes with core types ("": any)
+        self.core_type = core_type
+        # how its CPU ids are chosen: (cpu_bind, preferred core type, gres_flags)
+        self.bind = bind
 
     def __repr__(self) -> str:
         return f"Req(job_id={self.job_id}, procs={self.procs}, dur_s={self.dur_s})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from corral.model.topology import Topology
 from corral.sched.priority import Factors
 
 
@@ -29,6 +30,12 @@ class NodeView:
     # a pilot's end (docs/pilots.md): jobs that would still run then do not start here
     t_deadline: float = float("inf")
     site: str = ""  # the site it belongs to ("": none), for Snapshot.site_limits
+    # its CPUs as its agent reported them (None: unknown: only counted), and the CPU
+    # ids each running job holds there (job id, ids)
+    cpu_layout: Topology | None = None
+    cpus_held: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    gpu_numa: tuple[int, ...] = ()  # each GPU's NUMA domain by index (empty: unknown)
+    gpu_ids_used: frozenset[int] = frozenset()  # the GPU indices running jobs hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,12 @@ class PendingView:
     node_rank: tuple[tuple[str, float], ...] = ()
     licenses: tuple[tuple[str, int], ...] = ()  # cluster-wide licenses it needs
     gres_per_node: tuple[tuple[str, int], ...] = ()  # generic resources, sorted by name
+    # CPU binding (model.cpubind): the core type all its CPUs must be of on nodes with
+    # core types ("": any); a core type preferred only ("": none); cpu_bind; gres_flags
+    core_type: str = ""
+    prefer_core_type: str = ""
+    cpu_bind: str = ""
+    gres_flags: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +186,8 @@ class Snapshot:
 class Start:
     job_id: int
     nodes: tuple[str, ...]
+    # per node with a known topology: (node, CPU ids, GPU ids) chosen for the job
+    placed: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = ()
 
 
 class PendingInfo(NamedTuple):  # one per pending job and pass: cheap to make

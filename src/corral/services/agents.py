@@ -29,6 +29,7 @@ from corral.model.intent import StopIntent
 from corral.model.job import Job
 from corral.model.node import Node
 from corral.model.states import JobState
+from corral.model.topology import Topology
 from corral.services import node_checks, runs
 from corral.services.commands import Outcome
 from corral.services.controller import Controller
@@ -103,7 +104,9 @@ class AgentService:
         node.mem_mb = msg.mem_mb
         node.gpus = msg.gpus
         node.features = tuple(msg.features)
-        node.topology = msg.topology.model_dump() if msg.topology else None
+        node.topology = msg.topology.model_dump(exclude={"layout"}) if msg.topology else None
+        node.cpu_layout = (Topology.from_layout(msg.topology.layout, msg.topology.type_source)
+                           if msg.topology is not None and msg.topology.layout else None)
         node.gres = node_gres(ctl.cfg).get(name, {})
         node.gpu_numa = gpu_domains(ctl.cfg, name, msg.gpus,
                                     msg.topology.gpu_numa if msg.topology else [])

@@ -211,6 +211,9 @@ class Controller(Runtime, JobControl):
             n.mem_mb_used += job.mem_mb_per_node or 0
             n.gpus_used += job.spec.gpus_per_node
             n.jobs.add(job.id)
+            cpu_ids = job.cpu_ids.get(name)
+            if cpu_ids:  # chosen by the scheduler, or reloaded at start-up
+                n.cpus_held[job.id] = cpu_ids
             if job.spec.gpus_per_node:
                 self._take_gpus(job, n)
             if job.spec.gres:
@@ -238,6 +241,7 @@ class Controller(Runtime, JobControl):
                 n.cpus_used -= n.cpus if job.spec.exclusive else job.spec.cpus_per_node
                 n.gpus_used -= job.spec.gpus_per_node
                 n.gpu_ids_used -= set(job.gpu_ids.get(name, ()))
+                n.cpus_held.pop(job.id, None)
             n.mem_mb_used -= job.mem_mb_per_node or 0
             if job.spec.gres:
                 gres.hold(n, gres.of_job(job), -1)
@@ -260,6 +264,11 @@ class Controller(Runtime, JobControl):
                 n.gpus_used += sign * job.spec.gpus_per_node
                 ids = set(job.gpu_ids.get(name, ()))
                 n.gpu_ids_used = n.gpu_ids_used | ids if back else n.gpu_ids_used - ids
+                cpu_ids = job.cpu_ids.get(name)
+                if cpu_ids and back:
+                    n.cpus_held[job.id] = cpu_ids
+                else:
+                    n.cpus_held.pop(job.id, None)
 
 
     # ---- jobs: writes ------------------------------------------------------

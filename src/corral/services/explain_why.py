@@ -50,7 +50,36 @@ def candidate_nodes(ctl: Controller, job: Job) -> list[Node]:
            and n.mem_mb >= mem]
     if job.spec.nodelist:
         out = [n for n in out if n.name in job.spec.nodelist]
+    kind = job.spec.core_type
+    if kind and not job.spec.exclusive:  # nodes with core types: enough of its type
+        out = [n for n in out for c in [_of_kind(n, kind)]
+               if c is None or c[1] >= job.spec.cpus_per_node]
     return out
+
+
+def _of_kind(n: Node, kind: str) -> tuple[int, int] | None:
+    """(free, all) CPUs of that core type on node n (None: its core types are unknown)."""
+    layout = n.cpu_layout
+    if layout is None or not layout.type_source:
+        return None
+    held = {c for ids in n.cpus_held.values() for c in ids}
+    typed = [c.id for c in layout.cpus if c.kind == kind]
+    return sum(1 for c in typed if c not in held), len(typed)
+
+
+def core_type_line(job: Job, nodes: list[Node]) -> str | None:
+    """Why a job asking a core type waits on nodes that have CPUs free but too few of
+    its type (None: some node has enough, or none tells core types apart)."""
+    kind, need = job.spec.core_type, job.spec.cpus_per_node
+    if not kind or job.spec.exclusive:
+        return None
+    counts = [(n.name, c) for n in nodes if n.reachable and not n.drain
+              for c in [_of_kind(n, kind)] if c is not None]
+    if not counts or any(free >= need for _, (free, _all) in counts):
+        return None
+    told = ", ".join(f"{name} {free} of {total}" for name, (free, total) in counts[:MAX_LISTED])
+    return (f"It asks for {need} {kind} CPU(s) per node (--core-type={kind}); no node "
+            f"has that many free now ({told}). CPUs of another type do not count.")
 
 
 def _blocking(r: Reservation, job: Job, now: float) -> bool:
@@ -94,6 +123,9 @@ def node_lines(ctl: Controller, job: Job) -> list[str]:
             lines.append(f"Node(s) {_names(mine)} are set aside by {what} from "
                          f"{when(r.t_start)} to {when(r.t_end)}; started now, "
                          f"{limit} would run into it.")
+    typed = core_type_line(job, nodes)
+    if typed is not None:
+        lines.append(typed)
     busy = [n for n in nodes if n.reachable and not n.drain and n.jobs and n.name not in held]
     running = sorted({j for n in busy for j in n.jobs if j != job.id})
     if running:

@@ -47,6 +47,17 @@ def job_environment(job: Job) -> dict[str, str]:
     return env
 
 
+def cpu_binding(cfg: Config, job: Job) -> tuple[str, str, str]:
+    """How the job's CPUs are chosen (docs/resources.md): its cpu_bind (an exclusive job
+    has the whole node: not bound unless it asks), the core type it asks or, with
+    energy-aware scheduling, prefers (a niced job: efficiency), and its gres_flags."""
+    spec = job.spec
+    return (spec.cpu_bind or ("none" if spec.exclusive else ""),
+            spec.core_type or (
+                "efficiency" if cfg.scheduler.energy_aware and spec.nice > 0 else ""),
+            spec.gres_flags or "")
+
+
 # What an allocation's node runs until its client ends it: nothing but waiting.
 ALLOCATION_HOLDER = ("/bin/sh", "-c",
                      'trap "exit 0" TERM INT HUP; while :; do sleep 3600 & wait $!; done')
@@ -62,6 +73,7 @@ def launch_order(cfg: Config, job: Job, nodes: Mapping[str, Node] | None = None
         script, argv, stdout, stderr = None, list(ALLOCATION_HOLDER), "/dev/null", "/dev/null"
     batch = nodes.get(job.nodes[0]) if nodes is not None and job.nodes else None
     gpu_numa = batch.gpu_numa if batch is not None else ()
+    cpu_bind, core_type, gres_flags = cpu_binding(cfg, job)
     return {
         "kind": "launch",
         "job_id": job.id,
@@ -77,14 +89,13 @@ def launch_order(cfg: Config, job: Job, nodes: Mapping[str, Node] | None = None
             "gpu_ids": list(job.gpu_ids.get(job.nodes[0], ())) if job.nodes else [],
             "term_signal": term_signal(job), "run": job.restarts,
             "output_wait_s": cfg.controller.output_wait_s,
-            # an exclusive job has the whole node: bound to all of it unless it asks
-            "cpu_bind": spec.cpu_bind or ("none" if spec.exclusive else ""),
-            "core_type": spec.core_type or (
-                "efficiency" if cfg.scheduler.energy_aware and spec.nice > 0 else ""),
-            "gres_flags": spec.gres_flags or "",
+            "cpu_bind": cpu_bind, "core_type": core_type, "gres_flags": gres_flags,
             # the NUMA domains of its GPUs here: its CPUs are chosen near them
             "gpu_domains": sorted(near_domains(
                 job.gpu_ids.get(job.nodes[0], ()) if job.nodes else (), gpu_numa)),
+            # the CPUs the scheduler chose for it there (absent: the agent chooses)
+            **({"cpu_ids": list(job.cpu_ids[job.nodes[0]])}
+               if job.nodes and job.nodes[0] in job.cpu_ids else {}),
             "input_sandbox": list(spec.input_sandbox),
             "output_sandbox": list(spec.output_sandbox),
         },

@@ -50,7 +50,7 @@ from corral.sched.types import (
 )
 from corral.services import gres, node_checks
 from corral.services.intents import clear_intent, set_intent
-from corral.services.launch import launch_order
+from corral.services.launch import cpu_binding, launch_order
 from corral.services.limits import limits_of, site_limits_of
 from corral.services.matchmaking import Matchmaker
 from corral.services.submit import gpu_types, partition_nodes
@@ -137,7 +137,9 @@ class Scheduler:
                 available=n.reachable and not n.drain,
                 gres=tuple(sorted(n.gres.items())), gres_free=gres.free(n),
                 t_deadline=n.t_deadline if n.t_deadline is not None else math.inf,
-                site=n.site,
+                site=n.site, cpu_layout=n.cpu_layout,
+                cpus_held=tuple(n.cpus_held.items()) if n.cpu_layout is not None else (),
+                gpu_numa=n.gpu_numa, gpu_ids_used=frozenset(n.gpu_ids_used),
             )
             for n in ctl.nodes.values()
         )
@@ -181,7 +183,7 @@ class Scheduler:
                 views = j.views = {}
             view = views.get("pending")
             if view is None:
-                view = views["pending"] = _pending_view(j, j.id)
+                view = views["pending"] = _pending_view(j, j.id, cpu_binding(ctl.cfg, j))
             view = self.match.apply(j, view)
             if j.spec.gpu_type is not None:
                 view = _typed(view, nodes_of_type.get(j.spec.gpu_type, frozenset()))
@@ -301,7 +303,8 @@ class Scheduler:
             if rest.id in room:
                 room[rest.id] -= len(ids)
             self.rest_views[rest.id] = ids
-            out += [self.match.apply(t, _pending_view(t, i)) for i in ids]
+            binding = cpu_binding(self.ctl.cfg, t)
+            out += [self.match.apply(t, _pending_view(t, i, binding)) for i in ids]
         return out
 
     def _note_rests(self, decisions: sched.Decisions) -> None:
@@ -411,7 +414,11 @@ class Scheduler:
             if start.job_id not in ctl.jobs:  # a task leaves its array's rest
                 job = ctl.arrays.detach(start.job_id) or job
             job.nodes = start.nodes
-            job.gpu_ids = NO_GPU_IDS  # devices are chosen afresh for each run
+            # devices and CPU ids are chosen afresh for each run: by the scheduler on
+            # nodes whose topology it knows (the others' GPUs: by ctl.allocate)
+            job.gpu_ids = {name: gpus for name, _, gpus in start.placed
+                           if job.spec.gpus_per_node} or NO_GPU_IDS
+            job.cpu_ids = {name: cpus for name, cpus, _ in start.placed} or NO_GPU_IDS
             job.t_start = time.time()
             clear_intent(job)
             ctl.allocate(job)
@@ -480,7 +487,8 @@ def _set_reason(job: Job, reason: str) -> None:
         job.reason = reason
 
 
-def _pending_view(j: Job, job_id: int) -> PendingView:
+def _pending_view(j: Job, job_id: int, binding: tuple[str, str, str]) -> PendingView:
+    cpu_bind, core_type, gres_flags = binding
     return PendingView(
         job_id=job_id, user=j.user, account=j.spec.account, partition=j.partition,
         nodes=j.spec.nodes, cpus_per_node=j.spec.cpus_per_node,
@@ -492,4 +500,9 @@ def _pending_view(j: Job, job_id: int) -> PendingView:
         required_nodes=frozenset(j.spec.nodelist), excluded_nodes=frozenset(j.spec.exclude),
         licenses=parse_licenses(j.spec.licenses) if j.spec.licenses else (),
         gres_per_node=gres.of_job(j),
+        # the core type it asks is a must; the one energy-aware scheduling gives it,
+        # a preference
+        core_type=j.spec.core_type or "",
+        prefer_core_type="" if j.spec.core_type else core_type,
+        cpu_bind=cpu_bind, gres_flags=gres_flags,
     )

@@ -67,12 +67,14 @@ def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str,
         "array_job_id": job.array_job_id,
         "array_task_id": job.array_task_id,
         "gpu_ids": _gpu_json(job.gpu_ids),
+        "cpu_ids": _gpu_json(job.cpu_ids),
         "cancelled_by_uid": job.cancelled_by_uid,
         "spec": _spec_json(spec_d if spec_d is not None else spec_dict(job.spec)),
     }
 
 
 def _gpu_json(gpu_ids: Mapping[str, tuple[int, ...]]) -> str | None:
+    """{node: [GPU index or CPU id, ...]} as JSON (None: empty)."""
     if not gpu_ids:
         return None
     return json.dumps({node: list(ids) for node, ids in gpu_ids.items()}, sort_keys=True)
@@ -187,6 +189,7 @@ def _job(row: Row[Any]) -> Job:
         array_job_id=row.array_job_id,
         array_task_id=row.array_task_id,
         gpu_ids=_gpu_ids(row.gpu_ids),
+        cpu_ids=_gpu_ids(row.cpu_ids),
         cancelled_by_uid=row.cancelled_by_uid,
     )
 

@@ -70,6 +70,7 @@ jobs = Table(
     Column("array_task_id", Integer, nullable=True),
     # JSON {node: [GPU device indices]} of the job's (last) run; migration 0005_h_sched
     Column("gpu_ids", Text, nullable=True),
+    Column("cpu_ids", Text, nullable=True),  # JSON {node: [CPU id, ...]}; migration 0022
     # who cancelled the job, when someone did (migration 0008): sacct's "CANCELLED by"
     Column("cancelled_by_uid", Integer, nullable=True),
     Index("ix_jobs_state", "state"),

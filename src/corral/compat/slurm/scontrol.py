@@ -21,7 +21,7 @@ from corral.model.units import parse_duration_s, parse_mem_mb
 
 PROG = "scontrol"
 TABLE = [
-    Opt("oneliner", "oneliner", NONE, "o"), Opt("details", "ignored", NONE, "d"),
+    Opt("oneliner", "oneliner", NONE, "o"), Opt("details", "details", NONE, "d"),
     Opt("quiet", "quiet", NONE, "Q"), Opt("verbose", "ignored", NONE, "v"),
     Opt("version", "version", NONE, "V"), Opt("json", "json", NONE),
     Opt("all", "ignored", NONE, "a"), Opt("help", "help", NONE, "h"),
@@ -122,7 +122,7 @@ def _show(c: Any, args: list[str], o: dict[str, Any]) -> int:
         if not jobs and target is None:
             print("No jobs in the system")
         for j in jobs:
-            print(show.render(show.job_pairs(j), one))
+            print(show.render(show.job_pairs(j, details="details" in o), one))
         return 0
     parts = c.partitions()
     if what in ("node", "nodes"):

@@ -8,6 +8,7 @@ from typing import Any
 from corral.compat import timefmt
 from corral.compat.slurm import jobview as v
 from corral.model.gres import node_text
+from corral.model.topology import format_cpulist
 
 Pairs = list[list[tuple[str, Any]]]  # lines of key=value pairs
 
@@ -16,7 +17,23 @@ def _null(value: Any) -> str:
     return "(null)" if value in (None, "", [], ()) else str(value)
 
 
-def job_pairs(j: dict[str, Any]) -> Pairs:
+def _node_details(j: dict[str, Any]) -> Pairs:
+    """`scontrol show job -d`: each node's CPU ids (those the scheduler chose) and GPU
+    indices, as Slurm's `Nodes=… CPU_IDs=… Mem=… GRES=…` lines."""
+    cpu_ids = j.get("cpu_ids") or {}
+    gpu_ids = j.get("gpu_ids") or {}
+    out: Pairs = []
+    for node in j.get("node_list") or []:
+        cpus = cpu_ids.get(node)
+        gpus = gpu_ids.get(node)
+        out.append([("Nodes", node),
+                    ("CPU_IDs", format_cpulist(cpus) if cpus else "(null)"),
+                    ("Mem", j.get("mem_mb_per_node") or 0),
+                    ("GRES", f"gpu:{len(gpus)}(IDX:{format_cpulist(gpus)})" if gpus else "")])
+    return out
+
+
+def job_pairs(j: dict[str, Any], details: bool = False) -> Pairs:
     spec = j.get("spec") or {}
     first: list[tuple[str, Any]] = [("JobId", j["id"])]
     if j.get("array_job_id") is not None:
@@ -53,6 +70,7 @@ def job_pairs(j: dict[str, Any]) -> Pairs:
         [("NumNodes", j["nodes"]), ("NumCPUs", j["cpus"]), ("NumTasks", j["nodes"]),
          ("CPUs/Task", 1), ("ReqB:S:C:T", "0:0:*:*")],
         [("TRES", tres)],
+        *(_node_details(j) if details else []),
         [("MinCPUsNode", j.get("cpus_per_node")),
          ("MinMemoryNode", v.mem(j) if mem else 0), ("MinTmpDiskNode", 0)],
         [("Features", "&".join(spec.get("features") or []) or "(null)"),
