@@ -77,6 +77,8 @@ def test_gpus_of_one_socket_and_cores_of_its_numa_domain(gpu_cluster: Cluster,
     cuda, _, cpus, _ = _seen(tmp_path, "b")
     assert cuda == "3,4" and len(cpus) == 4 and cpus <= SOCKET8, cpus
     assert c.show(b)["gpu_ids"] == {"node1": [3, 4]}
+    # the scheduler chose those CPUs (the job's record), the agent bound the job to them
+    assert c.show(b)["cpu_ids"] == {"node1": sorted(cpus)}
     p = subprocess.run([sys.executable, "-m", "corral.compat.slurm.sbatch", "--parsable",
                         "--gres=gpu:1", "-c", "1", "-o", "/dev/null", "--wrap",
                         HOLD.format(out=tmp_path / "s.out", go=tmp_path / "s.go")],
