@@ -32,8 +32,9 @@ Res3 = tuple[int, int, int]  # cpus, mem_mb, gpus
 
 
 class _Node:
-    __slots__ = ("alloc", "avail", "blocks", "cap", "features", "free", "gpus_used", "gres",
-                 "idx", "kinds", "name", "rel", "res", "view")
+    __slots__ = ("after_now", "alloc", "avail", "blocks", "cap", "ends", "features", "free",
+                 "gpus_used", "gres", "idx", "kinds", "kinds_made", "name", "rel", "res",
+                 "view")
 
     def __init__(self, v: NodeView, idx: int) -> None:
         self.view = v
@@ -51,8 +52,25 @@ class _Node:
         # the node's CPUs and who holds them (None: no topology; made when first used)
         self.alloc: CpuAllocator | None = None
         self.gpus_used: set[int] | None = None  # GPU indices held (made when first used)
-        # CPUs per core type, free and planned (None: the node has no core types)
-        self.kinds = _kind_ledger(v) if v.cpu_layout is not None else None
+        # CPUs per core type, free and planned (None: the node has no core types); made
+        # when first needed (a job asking a core type, or a start here), from the
+        # planned ends of the jobs holding CPUs (NodeMachine sets ends, after_now)
+        self.kinds: GresLedger | None = None
+        self.kinds_made = v.cpu_layout is None or not v.cpu_layout.type_source
+        self.ends: Mapping[int, float] = {}
+        self.after_now = -INF
+
+    def typed(self) -> GresLedger | None:
+        if not self.kinds_made:
+            self.kinds_made = True
+            self.kinds = _kind_ledger(self.view)
+            if self.kinds is not None:
+                for job_id, ids in self.view.cpus_held:
+                    t_cpu = self.ends.get(job_id, INF)
+                    if t_cpu < INF:
+                        self.kinds.rel.append((max(t_cpu, self.after_now),
+                                               kinds_held(self.view, ids)))
+        return self.kinds
 
     def allocator(self) -> CpuAllocator | None:
         layout = self.view.cpu_layout
@@ -65,8 +83,10 @@ class _Node:
     def kind_ok(self, req: Req, t0: float, t1: float, now: float) -> bool:
         """Enough CPUs of the job's core type over [t0, t1) (always, on a node without
         core types or for a job that asks none)."""
-        return (not req.core_type or req.exclusive or self.kinds is None
-                or self.kinds.fits(((req.core_type, req.cpus),), t0, t1, now))
+        if not req.core_type or req.exclusive:
+            return True
+        kinds = self.typed()
+        return kinds is None or kinds.fits(((req.core_type, req.cpus),), t0, t1, now)
 
     def gres_ok(self, need: Gres, t0: float, t1: float, now: float) -> bool:
         return not need or (self.gres is not None and self.gres.fits(need, t0, t1, now))
@@ -121,8 +141,9 @@ class _Node:
         if gres:
             out = intersect(out, self.gres.feasible_starts(gres, d, t_from)) \
                 if self.gres is not None else []
-        if kind and self.kinds is not None:
-            out = intersect(out, self.kinds.feasible_starts(kind, d, t_from))
+        kinds = self.typed() if kind else None
+        if kinds is not None:
+            out = intersect(out, kinds.feasible_starts(kind, d, t_from))
         for b0, b1, name in self.blocks:
             if name != tag:
                 out = _cut(out, b0 - d, b1)
@@ -248,13 +269,10 @@ class NodeMachine:
                 node = self._by_name.get(name)
                 if node is not None and node.gres is not None:
                     node.gres.rel.append((max(t_end, after_now), g))
-        for node in self._nodes:
-            if node.kinds is not None and cpu_ends:
-                for job_id, ids in node.view.cpus_held:
-                    t_cpu = cpu_ends.get(job_id, INF)
-                    if t_cpu < INF:
-                        node.kinds.rel.append((max(t_cpu, after_now),
-                                               kinds_held(node.view, ids)))
+        if cpu_ends:
+            for node in self._nodes:
+                if not node.kinds_made:
+                    node.ends, node.after_now = cpu_ends, after_now
         # job id -> node -> (CPU ids, GPU ids) chosen at its start (nodes with a topology)
         self.placed: dict[int, dict[str, tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         for names_b, b0, b1, tag in blocks:
@@ -335,7 +353,7 @@ class NodeMachine:
             out = [n for n in out if n.gres is not None and n.gres.has(req.gres)]
         if req.core_type and not req.exclusive:  # enough CPUs of its type, where typed
             kind = ((req.core_type, req.cpus),)
-            out = [n for n in out if n.kinds is None or n.kinds.has(kind)]
+            out = [n for n in out for k in [n.typed()] if k is None or k.has(kind)]
         self._eligible[key] = out
         return out
 
@@ -449,6 +467,7 @@ class NodeMachine:
             gpu_ids = choose_gpus(n.cap[2], n.gpus_used, req.gpus, n.view.gpu_numa)
             n.gpus_used |= set(gpu_ids)
         cpu_bind, prefer, flags = req.bind
+        kinds = n.typed()  # before the first take here: it counts from what is held
         try:
             placement = alloc.take(req.job_id, req.cpus, cpu_bind=cpu_bind,
                                    core_type=req.core_type or prefer,
@@ -457,9 +476,8 @@ class NodeMachine:
         except (BindError, BindOptionError):
             return  # map_cpu it cannot have: its agent refuses it at the start
         self.placed.setdefault(req.job_id, {})[n.name] = (placement.cpus, gpu_ids)
-        if n.kinds is not None:
-            held = kinds_held(n.view, placement.cpus)
-            n.kinds.take(held, t_end)
+        if kinds is not None:
+            kinds.take(kinds_held(n.view, placement.cpus), t_end)
 
     def reserve(self, req: Req, t_min: float = -INF) -> float:
         k = req.nodes
@@ -502,8 +520,9 @@ class NodeMachine:
                     if req.gres and n.gres is not None:
                         n.gres.book(req.gres, t, t + d)
                     typed = self._kind_need(req)
-                    if typed and n.kinds is not None:
-                        n.kinds.book(typed, t, t + d)
+                    kinds = n.typed() if typed else None
+                    if kinds is not None:
+                        kinds.book(typed, t, t + d)
                     self._reserved[n.idx] = n
                 self._n_res += 1
                 return t
