@@ -67,9 +67,21 @@ class BatchSite:
                 found[parts[0]] = parts[1] if self.kind == "slurm" else parts[4]
         return found
 
+    def script(self) -> str:
+        return str(DATA / f"{self.kind}.sh")
+
+    def up(self, what: str, timeout_s: float, *args: str) -> BatchSite:
+        """Runs `KIND.sh up ROOT ARGS...` through the prefix; stops what it started and
+        raises naming `what` when it fails."""
+        proc = subprocess.run([*self.prefix, self.script(), "up", str(self.root), *args],
+                              capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode != 0:
+            self.down()
+            raise AssertionError(f"{what} did not start: {proc.stderr}{proc.stdout}")
+        return self
+
     def down(self) -> None:
-        script = DATA / f"{self.kind}.sh"
-        args = [str(script), "down", str(self.root)] + ([self.cell] if self.cell else [])
+        args = [self.script(), "down", str(self.root)] + ([self.cell] if self.cell else [])
         subprocess.run(args, capture_output=True, timeout=120)
 
 
@@ -78,12 +90,7 @@ def slurm_site(root: Path, cpus: int, prefix: tuple[str, ...] = ()) -> BatchSite
     root.mkdir(parents=True, exist_ok=True)
     site = BatchSite("slurm", root, {"SLURM_CONF": str(root / "etc" / "slurm.conf")},
                      prefix=prefix, ports=(ctld, slurmd))
-    proc = subprocess.run([*prefix, str(DATA / "slurm.sh"), "up", str(root), str(ctld),
-                           str(slurmd), str(cpus)], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        site.down()
-        raise AssertionError(f"slurm did not start: {proc.stderr}{proc.stdout}")
-    return site
+    return site.up("slurm", 120, str(ctld), str(slurmd), str(cpus))
 
 
 def sge_site(root: Path, slots: int, prefix: tuple[str, ...] = ()) -> BatchSite:
@@ -94,10 +101,4 @@ def sge_site(root: Path, slots: int, prefix: tuple[str, ...] = ()) -> BatchSite:
                                    "SGE_QMASTER_PORT": str(qmaster),
                                    "SGE_EXECD_PORT": str(execd)}, cell=cell,
                      prefix=prefix, ports=(qmaster, execd))
-    proc = subprocess.run([*prefix, str(DATA / "sge.sh"), "up", str(root), cell,
-                           str(qmaster), str(execd), str(slots)], capture_output=True, text=True,
-                          timeout=180)
-    if proc.returncode != 0:
-        site.down()
-        raise AssertionError(f"grid engine did not start: {proc.stderr}{proc.stdout}")
-    return site
+    return site.up("grid engine", 180, cell, str(qmaster), str(execd), str(slots))

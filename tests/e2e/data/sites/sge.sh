@@ -6,20 +6,10 @@
 set -euo pipefail
 cmd=$1 B=$2 CELL=$3
 export SGE_ROOT=/var/lib/gridengine SGE_CELL=$CELL
-stop_pid() {
-  local f=$1 pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
+. "$(dirname "$0")/stop_pid.sh"
 if [ "$cmd" = down ]; then
-  for f in "$B"/execd/*/execd.pid; do stop_pid "$f"; done
-  stop_pid "$B/qmaster/qmaster.pid"
+  for f in "$B"/execd/*/execd.pid; do stop_pid "$f" 100; done
+  stop_pid "$B/qmaster/qmaster.pid" 100
   rm -rf "${SGE_ROOT:?}/$CELL"
   exit 0
 fi

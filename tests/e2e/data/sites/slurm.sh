@@ -4,19 +4,11 @@
 #   slurm.sh up DIR CTLD_PORT SLURMD_PORT CPUS     slurm.sh down DIR
 set -euo pipefail
 cmd=$1 B=$2
-stop_pid() {
-  local f=$1 pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
+. "$(dirname "$0")/stop_pid.sh"
 if [ "$cmd" = down ]; then
-  stop_pid "$B/run/slurmd.pid"; stop_pid "$B/run/slurmctld.pid"; stop_pid "$B/munge/munged.pid"
+  for f in "$B"/run/slurmd.pid "$B"/run/slurmctld.pid "$B"/munge/munged.pid; do
+    stop_pid "$f" 50
+  done
   exit 0
 fi
 CTLD_PORT=$3 SLURMD_PORT=$4 CPUS=$5
