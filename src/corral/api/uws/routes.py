@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -145,6 +145,20 @@ def _phase(name: str, value: str) -> Phase:
     return Phase(up)
 
 
+async def _set_field(request: Request, uws_id: str, name: str, expected: str,
+                     apply: Callable[[UwsJobs, int, str], Awaitable[None]]) -> Response:
+    """A job's setter (POST to one of its resources): the form's field `name` (other
+    fields are not read), "`name`: missing (`expected`)" without it, given to
+    `apply(service, job id, value)`; then a redirection to the job."""
+    jid = _uws_id(uws_id)
+    control, _ = form.split(await form.fields(request), frozenset({name}))
+    value = form.one(control, name)
+    if value is None:
+        raise InvalidRequest(f"{name}: missing ({expected})")
+    await apply(_svc(request), jid, value)
+    return _see_other(_job_url(request, jid))
+
+
 def make_router(path: str) -> APIRouter:
     router = APIRouter(prefix=path, route_class=UwsRoute, tags=["uws"])
 
@@ -247,19 +261,15 @@ def make_router(path: str) -> APIRouter:
     @router.post("/{uws_id}/phase", response_class=Response)
     async def uws_set_phase(request: Request, uws_id: str, caller: CallerDep) -> Response:
         """PHASE=RUN or PHASE=ABORT."""
-        jid = _uws_id(uws_id)
-        control, _ = form.split(await form.fields(request), frozenset({"PHASE"}))
-        value = form.one(control, "PHASE")
-        asked = (value or "").strip().upper()
-        svc = _svc(request)
-        if asked == "RUN":
-            await svc.run(caller, jid)
-        elif asked == "ABORT":
-            await svc.abort(caller, jid)
-        else:
-            raise InvalidRequest(f"PHASE: {shown(value)} is not RUN or ABORT"
-                                 if value is not None else "PHASE: missing (RUN or ABORT)")
-        return _see_other(_job_url(request, jid))
+        async def to(svc: UwsJobs, jid: int, value: str) -> None:
+            asked = value.strip().upper()
+            if asked == "RUN":
+                await svc.run(caller, jid)
+            elif asked == "ABORT":
+                await svc.abort(caller, jid)
+            else:
+                raise InvalidRequest(f"PHASE: {shown(value)} is not RUN or ABORT")
+        return await _set_field(request, uws_id, "PHASE", "RUN or ABORT", to)
 
     @router.get("/{uws_id}/executionduration", response_class=PlainTextResponse)
     async def uws_duration(request: Request, uws_id: str, caller: CallerDep) -> Response:
@@ -268,14 +278,10 @@ def make_router(path: str) -> APIRouter:
     @router.post("/{uws_id}/executionduration", response_class=Response)
     async def uws_set_duration(request: Request, uws_id: str, caller: CallerDep
                                ) -> Response:
-        jid = _uws_id(uws_id)
-        control, _ = form.split(await form.fields(request), frozenset({"EXECUTIONDURATION"}))
-        value = form.one(control, "EXECUTIONDURATION")
-        if value is None:
-            raise InvalidRequest("EXECUTIONDURATION: missing (seconds; 0: the longest)")
-        await _svc(request).set_execution_duration(
-            caller, jid, form.integer("EXECUTIONDURATION", value, 0, form.MAX_INT))
-        return _see_other(_job_url(request, jid))
+        return await _set_field(
+            request, uws_id, "EXECUTIONDURATION", "seconds; 0: the longest",
+            lambda svc, jid, value: svc.set_execution_duration(
+                caller, jid, form.integer("EXECUTIONDURATION", value, 0, form.MAX_INT)))
 
     @router.get("/{uws_id}/destruction", response_class=PlainTextResponse)
     async def uws_destruction(request: Request, uws_id: str, caller: CallerDep) -> Response:
@@ -285,13 +291,10 @@ def make_router(path: str) -> APIRouter:
     @router.post("/{uws_id}/destruction", response_class=Response)
     async def uws_set_destruction(request: Request, uws_id: str, caller: CallerDep
                                   ) -> Response:
-        jid = _uws_id(uws_id)
-        control, _ = form.split(await form.fields(request), frozenset({"DESTRUCTION"}))
-        value = form.one(control, "DESTRUCTION")
-        if value is None:
-            raise InvalidRequest("DESTRUCTION: missing (an ISO 8601 date and time)")
-        await _svc(request).set_destruction(caller, jid, form.instant("DESTRUCTION", value))
-        return _see_other(_job_url(request, jid))
+        return await _set_field(
+            request, uws_id, "DESTRUCTION", "an ISO 8601 date and time",
+            lambda svc, jid, value: svc.set_destruction(
+                caller, jid, form.instant("DESTRUCTION", value)))
 
     @router.get("/{uws_id}/quote", response_class=PlainTextResponse)
     async def uws_quote(request: Request, uws_id: str, caller: CallerDep) -> Response:
