@@ -77,13 +77,35 @@ class Ctx:
         self.ctl, self.user, self.agent = ctl, *_clients(ctl)
 
 
+def peer_client(app: Any, uid: int | None, **options: Any) -> httpx.AsyncClient:
+    """A client of `app` over ASGI, on a connection whose peer is `uid` (None: no peer,
+    as over TCP); `options` for httpx.AsyncClient."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, uid)),
+                             base_url="http://corral", **options)
+
+
+async def start_controller(directory: Path) -> Controller:
+    """A controller started on the configuration in `directory` (its corral.toml), its
+    store migrated first (ctl.engine: dispose of it after ctl.stop())."""
+    cfg = load_config(str(directory))
+    engine = make_engine(cfg.database_url)
+    migrate(engine)
+    ctl = Controller(cfg, engine)
+    await ctl.start()
+    return ctl
+
+
+async def register_n1(client: httpx.AsyncClient) -> None:
+    """Node n1 (4 CPUs, 8000 MB) registered through `client` (a local one)."""
+    r = await client.post("/agent/v1/register", json={
+        "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b1"})
+    assert r.status_code == 200, r.text
+
+
 def _clients(ctl: Controller) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
     app = create_app(ctl)
     me = os.getuid()
-    return (httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, me)),
-                              base_url="http://corral"),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, me)),
-                              base_url="http://corral"))
+    return peer_client(app, me), peer_client(app, me)
 
 
 async def register(ctx: Ctx, node: str, **kw: Any) -> None:

@@ -15,10 +15,7 @@ from typing import Any
 import httpx
 
 from corral.api.app import create_app
-from corral.api.peercred import _WithPeer
-from corral.config import load_config
-from corral.services.controller import Controller
-from corral.store.db import make_engine, migrate
+from tests.api.harness import peer_client, register_n1, start_controller
 
 UID_A, UID_B = 61001, 61002  # no such users: their names are their uids
 SECRET_ENV = "S3CRET-ENV-VALUE"
@@ -34,25 +31,18 @@ def run(tmp_path: Path, scenario: Scenario, *, controller_toml: str = "") -> Non
         (tmp_path / "corral.toml").write_text(
             f"[controller]\n{controller_toml}\n"
             '[[partitions]]\nname = "main"\ndefault = true\nmax_time_s = "1:00:00"\n')
-        cfg = load_config(str(tmp_path))
-        engine = make_engine(cfg.database_url)
-        migrate(engine)
-        ctl = Controller(cfg, engine)
-        await ctl.start()
+        ctl = await start_controller(tmp_path)
         app = create_app(ctl)
-        clients = {who: httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, uid)),
-                                          base_url="http://corral")
+        clients = {who: peer_client(app, uid)
                    for who, uid in (("a", UID_A), ("b", UID_B), ("admin", os.getuid()))}
-        r = await clients["admin"].post("/agent/v1/register", json={
-            "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b1"})
-        assert r.status_code == 200, r.text
+        await register_n1(clients["admin"])
         try:
             await scenario(clients)
         finally:
             for c in clients.values():
                 await c.aclose()
             await ctl.stop()
-            engine.dispose()
+            ctl.engine.dispose()
     asyncio.run(main())
 
 

@@ -11,10 +11,7 @@ from typing import Any
 import httpx
 
 from corral.api.app import create_app
-from corral.api.peercred import _WithPeer
-from corral.config import load_config
-from corral.services.controller import Controller
-from corral.store.db import make_engine, migrate
+from tests.api.harness import peer_client, register_n1, start_controller
 
 Scenario = Callable[[httpx.AsyncClient, httpx.AsyncClient], Awaitable[None]]
 
@@ -26,27 +23,19 @@ def run(tmp_path: Path, scenario: Scenario, *, uid: int | None = None,
             f'{config}\n'
             '[[partitions]]\nname = "main"\ndefault = true\nmax_time_s = "1:00:00"\n'
             '[[partitions]]\nname = "small"\nnodes = ["n1"]\nmax_nodes = 1\n')
-        cfg = load_config(str(tmp_path))
-        engine = make_engine(cfg.database_url)
-        migrate(engine)
-        ctl = Controller(cfg, engine)
-        await ctl.start()
+        ctl = await start_controller(tmp_path)
         app = create_app(ctl)
         me = os.getuid() if uid is None else (None if uid < 0 else uid)
-        user = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, me)),
-                                 base_url="http://corral")
-        agent = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, os.getuid())),
-                                  base_url="http://corral")
-        r = await agent.post("/agent/v1/register", json={
-            "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b1"})
-        assert r.status_code == 200, r.text
+        user = peer_client(app, me)
+        agent = peer_client(app, os.getuid())
+        await register_n1(agent)
         try:
             await scenario(user, agent)
         finally:
             await user.aclose()
             await agent.aclose()
             await ctl.stop()
-            engine.dispose()
+            ctl.engine.dispose()
     asyncio.run(main())
 
 

@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from corral.api.app import create_app
-from corral.api.peercred import _WithPeer
-from tests.api.harness import Ctx, register, run
+from tests.api.harness import Ctx, peer_client, register, run
 
 UID_A, UID_B, UID_OP = 61011, 61012, 61013  # no such users: their names are their uids
 CONFIG = f"""
@@ -84,8 +83,7 @@ class Cell:
 
 
 def _client(ctx: Ctx, uid: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(
-        create_app(ctx.ctl), uid)), base_url="http://corral")
+    return peer_client(create_app(ctx.ctl), uid)
 
 
 def _job(**kw: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from corral.api.app import create_app
-from corral.api.peercred import _WithPeer
 from corral.config import load_config
 from corral.model.job import Job, JobSpec
 from corral.model.states import JobState
@@ -26,6 +25,7 @@ from corral.services.controller import Controller
 from corral.store import jobs as store_jobs
 from corral.store import nodes as store_nodes
 from corral.store.db import make_engine, migrate
+from tests.api.harness import peer_client
 from tests.api.test_api import job
 from tests.api.test_fuzz import _database
 
@@ -70,8 +70,7 @@ async def site(tmp_path: Path, before_start: Any = None,
     app = create_app(ctl)
 
     def client(uid: int) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, uid)),
-                                 base_url="http://corral")
+        return peer_client(app, uid)
     s = Site(ctl, client(PLAIN_UID), client(os.getuid()))
     r = await s.admin.post("/agent/v1/register", json={
         "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b1"})

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from corral.services.provider import claims_of
 from corral.store.schema import credentials as table
+from tests.api.harness import peer_client, start_controller
 from tests.api.test_openapi import answer_schema, problems
 from tests.api.test_tokens import ACCOUNTS, auth_config, bearer, run
 from tests.oidc import AUDIENCE, CLIENT_ID
@@ -238,31 +239,22 @@ def test_a_restarted_controller_keeps_renewing_the_credentials_it_kept(
     import os
 
     from corral.api.app import create_app
-    from corral.api.peercred import _WithPeer
-    from corral.config import load_config
-    from corral.services.controller import Controller
-    from corral.store.db import make_engine, migrate
 
     p = make_provider(ACCOUNTS, access_token_ttl_s=TTL_S)
     login = p.device_login("alice")
     (tmp_path / "corral.toml").write_text(config(p))
 
     async def life(step: Any) -> Any:
-        cfg = load_config(str(tmp_path))
-        engine = make_engine(cfg.database_url)
-        migrate(engine)
-        ctl = Controller(cfg, engine)
-        await ctl.start()
+        ctl = await start_controller(tmp_path)
         app = create_app(ctl)
-        tcp = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, None)),
-                                base_url="http://corral")
+        tcp = peer_client(app, None)
         try:
             return await step(tcp, app)
         finally:
             await tcp.aclose()
             await app.state.tokens.close()
             await ctl.stop()
-            engine.dispose()
+            ctl.engine.dispose()
 
     async def hand_over(tcp: httpx.AsyncClient, app: Any) -> dict[str, Any]:
         r = await tcp.post("/v1/credentials", json={"refresh_token": login["refresh_token"]},

@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from corral.api.app import create_app
-from corral.api.peercred import _WithPeer
 from corral.web.output import tail
-from tests.api.harness import Ctx, run
+from tests.api.harness import Ctx, peer_client, run
 
 NOBODY = 65534
 CONFIG = """
@@ -27,8 +26,7 @@ name = "n1"
 
 def client(ctx: Ctx, uid: int | None) -> httpx.AsyncClient:
     app = create_app(ctx.ctl)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, uid)),
-                             base_url="http://corral")
+    return peer_client(app, uid)
 
 
 def job_ids(html: str) -> set[int]:

@@ -14,11 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from corral.api.app import create_app
-from corral.api.peercred import _WithPeer
-from corral.config import load_config
-from corral.services.controller import Controller
-from corral.store.db import make_engine, migrate
 from corral.store.schema import arrays, jobs, submit_keys
+from tests.api.harness import peer_client, start_controller
 from tests.conftest import PG_URL
 from tests.store.conftest import pg_schema  # noqa: F401  (a fixture)
 
@@ -41,16 +38,10 @@ def controller_session(state: Path, database: str, session: Session,
         (state / "corral.toml").write_text(
             f'[controller]\ndatabase = "{database}"\n'
             '[[partitions]]\nname = "main"\ndefault = true\n' + extra_config)
-        cfg = load_config(str(state))
-        engine = make_engine(cfg.database_url)
-        migrate(engine)
-        ctl = Controller(cfg, engine)
-        await ctl.start()
+        ctl = await start_controller(state)
         app = create_app(ctl)
-        admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, os.getuid())),
-                                  base_url="http://corral")
-        other = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, 61003)),
-                                  base_url="http://corral")
+        admin = peer_client(app, os.getuid())
+        other = peer_client(app, 61003)
         await admin.post("/agent/v1/register", json={
             "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b1"})
         try:
@@ -59,11 +50,11 @@ def controller_session(state: Path, database: str, session: Session,
             await admin.aclose()
             await other.aclose()
             await ctl.stop()
-        with engine.connect() as conn:
+        with ctl.engine.connect() as conn:
             held = {name: conn.execute(select(func.count()).select_from(table)).scalar_one()
                     for name, table in (("jobs", jobs), ("arrays", arrays),
                                         ("keys", submit_keys))}
-        engine.dispose()
+        ctl.engine.dispose()
         return held
     return asyncio.run(main())
 

@@ -23,6 +23,7 @@ from corral.api.readpath import ReadPath
 from corral.api.server import WriterLoop, _start
 from corral.config import load_config
 from corral.store.db import make_engine, migrate
+from tests.api.harness import peer_client
 
 CONFIG = '[[partitions]]\nname = "main"\ndefault = true\n'
 
@@ -41,8 +42,7 @@ async def served(tmp_path: Path, config: str = CONFIG
     clients: list[httpx.AsyncClient] = []
 
     def client(uid: int) -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, uid)),
-                              base_url="http://corral", timeout=30)
+        c = peer_client(app, uid, timeout=30)
         clients.append(c)
         return c
     try:

@@ -15,10 +15,8 @@ from typing import Any
 import httpx
 
 from corral.api.app import create_app
-from corral.api.peercred import _WithPeer
 from corral.config import load_config
-from corral.services.controller import Controller
-from corral.store.db import make_engine, migrate
+from tests.api.harness import peer_client, register_n1, start_controller
 from tests.oidc import (
     AUDIENCE,
     CLIENT_ID,
@@ -62,19 +60,11 @@ def run(tmp_path: Path, config: str, scenario: Scenario) -> None:
     `local` one on the Unix socket as this process."""
     async def main() -> None:
         (tmp_path / "corral.toml").write_text(config)
-        cfg = load_config(str(tmp_path))
-        engine = make_engine(cfg.database_url)
-        migrate(engine)
-        ctl = Controller(cfg, engine)
-        await ctl.start()
+        ctl = await start_controller(tmp_path)
         app = create_app(ctl)
-        tcp = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, None)),
-                                base_url="http://corral")
-        local = httpx.AsyncClient(transport=httpx.ASGITransport(app=_WithPeer(app, os.getuid())),
-                                  base_url="http://corral")
-        r = await local.post("/agent/v1/register", json={
-            "node": "n1", "cpus": 4, "mem_mb": 8000, "boot_id": "b1"})
-        assert r.status_code == 200, r.text
+        tcp = peer_client(app, None)
+        local = peer_client(app, os.getuid())
+        await register_n1(local)
         try:
             await scenario(tcp, local, app)
         finally:
@@ -82,7 +72,7 @@ def run(tmp_path: Path, config: str, scenario: Scenario) -> None:
             await local.aclose()
             await app.state.tokens.close()
             await ctl.stop()
-            engine.dispose()
+            ctl.engine.dispose()
     asyncio.run(main())
 
 
