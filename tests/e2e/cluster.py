@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ FINAL = FINAL_JOB_STATES
 class Cluster:
     state: Path
     env: dict[str, str] = field(default_factory=dict)
+    # the agents started by start_agent, by node (the one of `corral up` is not here)
+    agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def corral(self, *args: str, check: bool = True, input: str | None = None,
                cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -84,7 +89,76 @@ class Cluster:
                 time.sleep(0.05)
         raise AssertionError(f"controller did not (re)start in {timeout_s} s")
 
+    def agent_log(self, node: str) -> Path:
+        return self.state / f"{node}.log"
+
+    def start_agent(self, node: str, *, cpus: int = 2, controller: str | None = None,
+                    cluster_key: str | None = None, args: Sequence[str] = (),
+                    prefix: Sequence[str] = (), env: dict[str, str] | None = None,
+                    ready_line: bool = False) -> subprocess.Popen[bytes]:
+        """An agent for `node` (spool spool-NODE and log NODE.log in the state
+        directory), reaching `controller` (by default the local socket) with
+        `cluster_key`; `prefix`: words run before it (e.g. `ip netns exec NS`).
+        `ready_line`: the agent logs to its --log-file and its stdout is a pipe, for
+        what `prefix` prints before it. Stopped by stop_agents or down."""
+        url = controller or f"unix://{self.state / 'corral.sock'}"
+        log = self.agent_log(node)
+        argv = [*prefix, sys.executable, "-m", "corral.agent.main", "--controller", url,
+                *(("--cluster-key", cluster_key) if cluster_key else ()),
+                "--node", node, "--cpus", str(cpus), *args,
+                "--spool", str(self.state / f"spool-{node}")]
+        if ready_line:
+            proc = subprocess.Popen([*argv, "--log-file", str(log)], env=env or self.env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        else:
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(argv, env=env or self.env, stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=out, start_new_session=True)
+        self.agents[node] = proc
+        return proc
+
+    def wait_idle(self, *nodes: str, timeout_s: float = 30) -> None:
+        """Until every one of `nodes` is IDLE; an AssertionError naming their states
+        (and the end of the log of any agent of theirs that exited, or of all on a
+        timeout) otherwise."""
+        deadline = time.monotonic() + timeout_s
+        with self.client() as cl:
+            while True:
+                states = cl.status()["nodes"]
+                if all(states.get(n) == "IDLE" for n in nodes):
+                    return
+                exited = [n for n in nodes if n in self.agents
+                          and self.agents[n].poll() is not None]
+                if exited or time.monotonic() > deadline:
+                    what = f"the agents of {exited} exited" if exited else \
+                        f"not IDLE in {timeout_s} s"
+                    raise AssertionError(f"nodes {list(nodes)}: {what}: {states}\n"
+                                         + self._logs(exited or nodes))
+                time.sleep(0.1)
+
+    def _logs(self, nodes: Sequence[str]) -> str:
+        return "\n".join(f"--- {n}.log ---\n{self.agent_log(n).read_text()[-2000:]}"
+                         for n in nodes if self.agent_log(n).exists())
+
+    def stop_agents(self, *nodes: str) -> None:
+        """Stop the agents of `nodes` (all started by start_agent when none is named):
+        SIGTERM, then SIGKILL for one still running 10 s later."""
+        procs = [self.agents.pop(n) for n in (nodes or list(self.agents)) if n in self.agents]
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+            if p.stdout is not None:
+                p.stdout.close()
+
     def down(self) -> None:
+        self.stop_agents()
         subprocess.run([sys.executable, "-m", "corral.cli", "down"], env=self.env,
                        capture_output=True, timeout=60)
         for name in ("agent", "controller"):
@@ -133,3 +207,19 @@ cpus = {cpus}
         c.down()
         raise
     return c
+
+
+@contextlib.contextmanager
+def temp_cluster(prefix: str, **options: Any) -> Iterator[Cluster]:
+    """make_cluster(root, **options) in a new directory (mkdtemp `prefix`), stopped and
+    the directory removed on the way out."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        root.chmod(0o755)
+        c = make_cluster(root, **options)
+        try:
+            yield c
+        finally:
+            c.down()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -4,27 +4,18 @@ in one request, nothing lost or run twice across a controller kill -9, %N respec
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import FINAL, Cluster, make_cluster
+from tests.e2e.cluster import FINAL, Cluster, temp_cluster
 
 
 @pytest.fixture
 def cluster4() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-e2e-"))
-    root.chmod(0o755)
-    c = make_cluster(root, cpus=4)
-    try:
+    with temp_cluster("corral-e2e-", cpus=4) as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _submit_array(cluster: Cluster, array: str, argv: list[str], **extra: object) -> list[int]:

@@ -3,26 +3,17 @@ too), finished jobs said so, whole event messages, state names checked."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, temp_cluster
 
 
 @pytest.fixture(scope="module")
 def cl() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-cli-"))
-    root.chmod(0o755)
-    c = make_cluster(root)
-    try:
+    with temp_cluster("corral-cli-") as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _submit(cl: Cluster, *args: str) -> int:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,26 +47,14 @@ def pg_cluster() -> Iterator[tuple[Cluster, str, int]]:
         admin.dispose()
 
 
-def _agent(c: Cluster, port: int, key: str, node: str) -> subprocess.Popen[bytes]:
-    log = open(c.state / f"{node}.log", "ab")  # noqa: SIM115 - closed by the process
-    return subprocess.Popen(
-        [sys.executable, "-m", "corral.agent.main", "--controller",
-         f"http://127.0.0.1:{port}", "--cluster-key", key, "--node", node, "--cpus", "2",
-         "--spool", str(c.state / f"spool-{node}")],
-        env=c.env, stdout=log, stderr=log, start_new_session=True)
-
-
 def test_postgres_store_and_a_remote_agent(pg_cluster: tuple[Cluster, str, int]) -> None:
     c, url, port = pg_cluster
-    intruder = _agent(c, port, "wrong-key", "node3")
-    agent = _agent(c, port, KEY, "node2")
+    api = f"http://127.0.0.1:{port}"
+    c.start_agent("node3", controller=api, cluster_key="wrong-key")  # an intruder
+    c.start_agent("node2", controller=api, cluster_key=KEY)
     try:
-        deadline = time.monotonic() + 20
+        c.wait_idle("node2", timeout_s=20)
         with c.client() as cl:
-            while time.monotonic() < deadline:
-                if cl.status()["nodes"].get("node2") == "IDLE":
-                    break
-                time.sleep(0.1)
             assert cl.status()["nodes"].get("node2") == "IDLE"
             assert "node3" not in cl.status()["nodes"]
             wide = cl.submit(name="wide", working_dir=str(c.state), nodes=2,
@@ -88,6 +73,4 @@ def test_postgres_store_and_a_remote_agent(pg_cluster: tuple[Cluster, str, int])
         engine.dispose()
         assert [j.state for j in stored] == ["COMPLETED"] * 9
     finally:
-        for p in (agent, intruder):
-            p.terminate()
-            p.wait(10)
+        c.stop_agents("node2", "node3")

@@ -12,8 +12,6 @@ CORRAL_SCREENSHOTS_DIR overrides it).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +20,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.cluster import Cluster, make_cluster
-from tests.e2e.users import UnixUser, ensure_user
-from tests.oidc import AUDIENCE, Provider, free_port
+from tests.e2e.cluster import Cluster
+from tests.e2e.oidc_site import oidc_site
+from tests.e2e.users import UnixUser
+from tests.oidc import Provider
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -62,36 +61,14 @@ def site() -> Iterator[dict[str, Any]]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no browser: {CHROMIUM} is missing (scripts/install-test-deps "
                     f"installs Debian's chromium)")
-    root = Path(tempfile.mkdtemp(prefix="corral-web-"))
-    root.chmod(0o755)
-    alice, bob = ensure_user(ALICE, root), ensure_user(BOB, root)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    provider = WebProvider(root, {ALICE: {}, BOB: {}}, f"{url}/ui/login/callback")
-    provider.start()
-    cluster: Cluster | None = None
-    try:
-        cluster = make_cluster(root, controller_config=f"""
-listen = "127.0.0.1:{port}"
-cluster_key = "dashboard-test-cluster-key"
-private_data = ["jobs"]
-""", extra_config=f"""
-[web]
-refresh_s = 1
-
-[[auth.issuers]]
-issuer = "{provider.issuer}"
-audience = "{AUDIENCE}"
-algorithms = ["ES256"]
-resource = "{AUDIENCE}"
-web_client_id = "{WEB_CLIENT}"
-""")
-        yield {"cluster": cluster, "url": url, "alice": alice, "bob": bob}
-    finally:
-        if cluster is not None:
-            cluster.down()
-        provider.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with oidc_site("corral-web-", (ALICE, BOB), lambda root, port: WebProvider(
+            root, {ALICE: {}, BOB: {}}, f"http://127.0.0.1:{port}/ui/login/callback"),
+            cluster_key="dashboard-test-cluster-key",
+            controller_config='private_data = ["jobs"]\n',
+            extra_config="\n[web]\nrefresh_s = 1\n",
+            client_id=None, issuer_extra=f'web_client_id = "{WEB_CLIENT}"\n') as s:
+        yield {"cluster": s.cluster, "url": s.url, "alice": s.users[ALICE],
+               "bob": s.users[BOB]}
 
 
 def submit(cluster: Cluster, user: UnixUser, name: str, command: str, cpus: int = 1) -> int:

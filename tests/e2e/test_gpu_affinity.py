@@ -6,11 +6,9 @@ domain, and the job's variables name them (docs/resources.md)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from corral.agent.topology import parse_cpulist
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, temp_cluster
 
 AC922 = Path(__file__).parent.parent / "agent" / "data" / "topology" / "power9-2socket-6gpu"
 SOCKET0, SOCKET8 = set(range(16)), set(range(88, 104))
@@ -29,15 +27,9 @@ HOLD = ('echo "$CUDA_VISIBLE_DEVICES $ROCR_VISIBLE_DEVICES $CORRAL_JOB_CPUS '
 
 @pytest.fixture
 def gpu_cluster() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-gpu-"))
-    root.chmod(0o755)
-    c = make_cluster(root, cpus=32, extra_config="gpus = 6",
-                     env_extra={"CORRAL_TOPOLOGY_ROOT": str(AC922)})
-    try:
+    with temp_cluster("corral-gpu-", cpus=32, extra_config="gpus = 6",
+                      env_extra={"CORRAL_TOPOLOGY_ROOT": str(AC922)}) as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _submit(c: Cluster, tmp: Path, name: str, *opts: str) -> int:

@@ -4,17 +4,15 @@ has them (docs/resources.md)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, temp_cluster
 
 HOLD = ('echo "$CORRAL_JOB_GRES $SLURM_JOB_GRES" > {out}; '
         "n=0; while [ ! -e {go} ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done")
@@ -22,14 +20,9 @@ HOLD = ('echo "$CORRAL_JOB_GRES $SLURM_JOB_GRES" > {out}; '
 
 @pytest.fixture
 def gres_cluster() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-gres-"))
-    root.chmod(0o755)
-    c = make_cluster(root, cpus=4, extra_config='gres = {nvme = 1, "fpga:xilinx" = 2}')
-    try:
+    with temp_cluster("corral-gres-", cpus=4,
+                      extra_config='gres = {nvme = 1, "fpga:xilinx" = 2}') as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _tool(c: Cluster, module: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,30 +32,12 @@ def hetero() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="corral-jdl-"))
     root.chmod(0o755)
     c = make_cluster(root)
-    procs: list[subprocess.Popen[bytes]] = []
     try:
         for name, (cpus, mem, feats) in AGENTS.items():
-            log = open(c.state / f"{name}.log", "ab")  # noqa: SIM115 - the process's
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "corral.agent.main", "--controller",
-                 f"unix://{c.state / 'corral.sock'}", "--node", name, "--cpus", str(cpus),
-                 "--mem-mb", str(mem), "--features", feats,
-                 "--spool", str(c.state / f"spool-{name}")],
-                env=c.env, stdout=log, stderr=log, start_new_session=True))
-        deadline = time.monotonic() + 30
-        with c.client() as cl:
-            while time.monotonic() < deadline:
-                states = cl.status()["nodes"]
-                if all(states.get(n) == "IDLE" for n in AGENTS):
-                    break
-                time.sleep(0.1)
-            assert all(cl.status()["nodes"].get(n) == "IDLE" for n in AGENTS), cl.status()
+            c.start_agent(name, cpus=cpus, args=("--mem-mb", str(mem), "--features", feats))
+        c.wait_idle(*AGENTS)
         yield c
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
         c.down()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -160,19 +141,12 @@ def test_shallow_retry_count_after_an_agent_killed_before_the_start() -> None:
     c = make_cluster(root, controller_config="node_lease_s = 2")
 
     def agent() -> subprocess.Popen[bytes]:
-        log = open(c.state / "victim.log", "ab")  # noqa: SIM115 - the process's
-        return subprocess.Popen(
-            [sys.executable, "-m", "corral.agent.main", "--controller",
-             f"unix://{c.state / 'corral.sock'}", "--node", "victim", "--cpus", "1",
-             "--features", "victim", "--spool", str(c.state / "spool-victim")],
-            env=c.env, stdout=log, stderr=log, start_new_session=True)
+        return c.start_agent("victim", cpus=1, args=("--features", "victim"))
 
     victim = agent()
     try:
+        c.wait_idle("victim", timeout_s=20)
         with c.client() as cl:
-            deadline = time.monotonic() + 20
-            while cl.status()["nodes"].get("victim") != "IDLE" and time.monotonic() < deadline:
-                time.sleep(0.1)
             path = _jdl(c, "shallow.jdl", """
 Executable = "/bin/echo"; Arguments = "ran"; StdOutput = "shallow.out";
 Requirements = member("victim", other.Features);

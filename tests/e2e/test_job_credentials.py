@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
-from tests.e2e.test_remote_login import corral, login, self_signed
-from tests.e2e.users import UnixUser, ensure_user
-from tests.oidc import AUDIENCE, CLIENT_ID, Provider, free_port
+from tests.e2e.oidc_site import oidc_site
+from tests.e2e.test_remote_login import corral, login
+from tests.e2e.users import UnixUser
+from tests.oidc import Provider
 
 pytestmark = pytest.mark.slow  # the jobs outlive several token lifetimes
 
@@ -58,41 +56,12 @@ print("tokens", len(seen), flush=True)
 
 @pytest.fixture
 def site() -> Iterator[dict[str, Any]]:
-    root = Path(tempfile.mkdtemp(prefix="corral-cred-"))
-    root.chmod(0o755)
-    user = ensure_user(USER, root)
-    provider = Provider(root, {USER: {"groups": []}}, access_token_ttl_s=TTL_S)
-    provider.start()
-    cert, key = self_signed(root)
-    port = free_port()
-    cluster: Cluster | None = None
-    try:
-        cluster = make_cluster(root, controller_config=f"""
-listen = "127.0.0.1:{port}"
-cluster_key = "credentials-test-cluster-key-0123"
-tls_cert_file = "{cert}"
-tls_key_file = "{key}"
-""", extra_config=f"""
-[credentials]
-renew_before_s = 60
-
-[[auth.issuers]]
-issuer = "{provider.issuer}"
-audience = "{AUDIENCE}"
-algorithms = ["ES256"]
-client_id = "{CLIENT_ID}"
-resource = "{AUDIENCE}"
-""")
-        env = {k: v for k, v in cluster.env.items() if k != "CORRAL_STATE_DIR"}
-        env.update(CORRAL_URL=f"https://127.0.0.1:{port}", CORRAL_CA_FILE=str(cert),
-                   XDG_CONFIG_HOME=str(root / "remote-config"))
-        yield {"cluster": cluster, "provider": provider, "user": user, "env": env,
-               "root": root}
-    finally:
-        if cluster is not None:
-            cluster.down()
-        provider.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with oidc_site("corral-cred-", (USER,), lambda root, _port: Provider(
+            root, {USER: {"groups": []}}, access_token_ttl_s=TTL_S),
+            cluster_key="credentials-test-cluster-key-0123", tls=True,
+            extra_config="\n[credentials]\nrenew_before_s = 60\n") as s:
+        yield {"cluster": s.cluster, "provider": s.provider, "user": s.users[USER],
+               "env": s.remote_env(), "root": s.root}
 
 
 def checks(out: str) -> list[dict[str, Any]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,19 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, temp_cluster
 
 
 @pytest.fixture
 def json_cluster() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-e2e-"))
-    root.chmod(0o755)
-    c = make_cluster(root, controller_config='log_format = "json"')
-    try:
+    with temp_cluster("corral-e2e-", controller_config='log_format = "json"') as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, temp_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-lic-"))
-    root.chmod(0o755)
-    c = make_cluster(root, cpus=4, extra_config="\n[licenses]\nmatlab = 2\n")
-    try:
+    with temp_cluster("corral-lic-", cpus=4, extra_config="\n[licenses]\nmatlab = 2\n") as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_third_job_waits_for_a_license(cluster: Cluster) -> None:

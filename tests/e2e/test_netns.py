@@ -9,7 +9,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -118,34 +117,17 @@ def net_cluster(net: Net, wrap: Callable[[str, Path], list[str]] | None = None,
     port = random.randint(20000, 40000)
     c = make_cluster(root, controller_config=(
         f'listen = "{net.host_ip}:{port}"\ncluster_key = "{KEY}"\n'))
-    agents = []
     try:
         for node, ns in net.namespaces.items():
-            log = open(c.state / f"{node}.log", "ab")  # noqa: SIM115 - the agent's
-            agents.append(subprocess.Popen(
-                ["ip", "netns", "exec", ns, *(wrap(node, work) if wrap else []),
-                 sys.executable, "-m", "corral.agent.main",
-                 "--controller", f"http://{net.host_ip}:{port}", "--cluster-key", KEY,
-                 "--node", node, "--cpus", str(cpus), "--spool", str(c.state / f"spool-{node}")],
-                env=c.env, stdout=log, stderr=log, start_new_session=True))
-        deadline = time.monotonic() + 30
+            c.start_agent(node, cpus=cpus, controller=f"http://{net.host_ip}:{port}",
+                          cluster_key=KEY,
+                          prefix=("ip", "netns", "exec", ns, *(wrap(node, work) if wrap else [])))
+        c.wait_idle(*NODES)
         with c.client() as cl:
-            while time.monotonic() < deadline:
-                nodes = cl.status()["nodes"]
-                if all(nodes.get(n) == "IDLE" for n in NODES):
-                    break
-                time.sleep(0.1)
-            assert all(cl.status()["nodes"].get(n) == "IDLE" for n in NODES), cl.status()
             cl.drain("node1", "the multi-node tests use the namespaced nodes")
         install(root / "bin")
         yield NetCluster(c, root / "bin", work)
     finally:
-        for a in agents:
-            a.terminate()
-            try:
-                a.wait(10)
-            except subprocess.TimeoutExpired:
-                a.kill()
         c.down()
         shutil.rmtree(root, ignore_errors=True)
 

@@ -11,7 +11,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -80,27 +79,14 @@ def cut_cluster(link: Link) -> Iterator[tuple[Cluster, subprocess.Popen[bytes]]]
     c = make_cluster(root, controller_config=(
         f'listen = "{link.host_ip}:{port}"\ncluster_key = "{KEY}"\n'
         f"node_lease_s = {LEASE_S}\n"))
-    log = open(c.state / "cut.log", "ab")  # noqa: SIM115 - the agent's
-    agent = subprocess.Popen(
-        ["ip", "netns", "exec", link.ns, sys.executable, "-m", "corral.agent.main",
-         "--controller", f"http://{link.host_ip}:{port}", "--cluster-key", KEY,
-         "--node", "cut", "--cpus", "2", "--spool", str(c.state / "spool-cut")],
-        env=c.env, stdout=log, stderr=log, start_new_session=True)
     try:
+        agent = c.start_agent("cut", controller=f"http://{link.host_ip}:{port}",
+                              cluster_key=KEY, prefix=("ip", "netns", "exec", link.ns))
+        c.wait_idle("cut")
         with c.client() as cl:
-            deadline = time.monotonic() + 30
-            while cl.status()["nodes"].get("cut") != "IDLE" and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert cl.status()["nodes"].get("cut") == "IDLE", cl.status()
             cl.drain("node1", "jobs go to the node that will be cut off")
         yield c, agent
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-        log.close()
         c.down()
         shutil.rmtree(root, ignore_errors=True)
 

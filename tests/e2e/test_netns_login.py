@@ -33,10 +33,10 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.oidc_site import issuer_config, self_signed
 from tests.e2e.test_netns import Net, network
-from tests.e2e.test_remote_login import self_signed
 from tests.e2e.users import UnixUser, ensure_user, run_as, user_pythonpath
-from tests.oidc import AUDIENCE, CLIENT_ID, Provider
+from tests.oidc import Provider
 
 HOSTS = ("login", "nsnode")
 KEY = "login-relay-test-key-0123456789"
@@ -154,14 +154,7 @@ def _config(site_root: Path, net: Net, port: int, cert: Path, key: Path,
         relay_key.chmod(0o600)
     controller = (f'listen = "{net.host_ip}:{port}"\ncluster_key = "{CLUSTER_KEY}"\n'
                   f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n')
-    extra = f"""
-[[auth.issuers]]
-issuer = "{provider.issuer}"
-audience = "{AUDIENCE}"
-algorithms = ["ES256"]
-client_id = "{CLIENT_ID}"
-resource = "{AUDIENCE}"
-
+    extra = issuer_config(provider) + f"""
 [[auth.relays]]
 name = "login"
 key_file = "{site_root / 'relay-login.key'}"
@@ -203,20 +196,12 @@ def site() -> Iterator[Site]:
         env = {**cluster.env, "CORRAL_CA_FILE": str(cert)}
         # the node: its agent, and a relay for its jobs' own commands (srun, squeue
         # in a batch script), in the same /run
-        agent = subprocess.Popen(
-            [*_host(net.namespaces["nsnode"]), sys.executable, "-m", "corral.agent.main",
-             "--controller", url, "--cluster-key", CLUSTER_KEY, "--node", "nsnode",
-             "--cpus", "2", "--no-cgroups", "--spool", str(root / "spool-nsnode"),
-             "--log-file", str(root / "nsnode.log")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, start_new_session=True)
-        procs.append(agent)
+        agent = cluster.start_agent("nsnode", controller=url, cluster_key=CLUSTER_KEY,
+                                    args=("--no-cgroups",), prefix=_host(net.namespaces["nsnode"]),
+                                    env=env, ready_line=True)
         _ready(agent, "the node's agent")
+        cluster.wait_idle("nsnode", timeout_s=WAIT_S)
         with cluster.client() as c:
-            deadline = time.monotonic() + WAIT_S
-            while c.status()["nodes"].get("nsnode") != "IDLE":
-                assert time.monotonic() < deadline, (root / "nsnode.log").read_text()
-                time.sleep(0.1)
             c.drain("node1", "the jobs of these tests run on the namespaced node")
         relay_env = {k: v for k, v in cluster.env.items() if k != "CORRAL_STATE_DIR"}
         procs.append(_relay(root, "nsnode", url, cert, [

@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -91,12 +90,7 @@ class Site:
         self.job_pids = progs / "job-pids"
 
     def agent(self, node: str) -> subprocess.Popen[bytes]:
-        log = open(self.c.state / f"{node}.log", "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "corral.agent.main", "--controller",
-             f"unix://{self.c.state / 'corral.sock'}", "--node", node, "--cpus", "2",
-             "--spool", str(self.c.state / f"spool-{node}")],
-            env=self.c.env, stdout=log, stderr=log, start_new_session=True)
+        proc = self.c.start_agent(node)
         self.agents.append(proc)
         _until(f"{node} to register", lambda: _node_state(self.c, node) not in (None, "DOWN"),
                20)

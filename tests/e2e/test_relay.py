@@ -22,7 +22,7 @@ import pytest
 from corral.client.transport import Transport
 from corral.model.errors import Unauthenticated
 from tests.e2e.cluster import Cluster, make_cluster
-from tests.e2e.test_remote_login import self_signed
+from tests.e2e.oidc_site import self_signed
 from tests.e2e.users import UnixUser, ensure_user, run_as, user_pythonpath
 from tests.oidc import free_port
 

@@ -5,95 +5,37 @@ token; the jobs run under the uid the token maps to."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from corral.client import Client
-from tests.e2e.cluster import Cluster, make_cluster
-from tests.e2e.users import UnixUser, ensure_user
-from tests.oidc import AUDIENCE, CLIENT_ID, SERVICE_ID, SERVICE_SECRET, Provider, free_port
+from tests.e2e.cluster import Cluster
+from tests.e2e.oidc_site import oidc_site
+from tests.e2e.users import UnixUser
+from tests.oidc import SERVICE_ID, SERVICE_SECRET, Provider
 
 USER = "crl-remote"
 CLUSTER_KEY = "tls-test-cluster-key-0123"
 
 
-def self_signed(directory: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> tuple[Path, Path]:
-    """A certificate for `ips` and localhost, and its key (PEM files)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "corral test controller")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
-                x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = directory / "tls-cert.pem", directory / "tls-key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_file.chmod(0o600)
-    return cert_file, key_file
-
-
 @pytest.fixture
 def remote() -> Iterator[dict[str, Any]]:
-    root = Path(tempfile.mkdtemp(prefix="corral-tls-"))
-    root.chmod(0o755)
-    user = ensure_user(USER, root)
-    provider = Provider(root, {USER: {"groups": ["hpc"]}})
-    provider.start()
-    cert, key = self_signed(root)
-    port = free_port()
-    cluster: Cluster | None = None
-    try:
-        cluster = make_cluster(root, controller_config=f"""
-listen = "127.0.0.1:{port}"
-cluster_key = "{CLUSTER_KEY}"
-tls_cert_file = "{cert}"
-tls_key_file = "{key}"
-""", extra_config=f"""
-[[auth.issuers]]
-issuer = "{provider.issuer}"
-audience = "{AUDIENCE}"
-algorithms = ["ES256"]
-client_id = "{CLIENT_ID}"
-resource = "{AUDIENCE}"
-[auth.issuers.clients]
-{SERVICE_ID} = "{USER}"
-""")
-        env = {k: v for k, v in cluster.env.items() if k != "CORRAL_STATE_DIR"}
-        env.update(CORRAL_URL=f"https://127.0.0.1:{port}", CORRAL_CA_FILE=str(cert),
-                   XDG_CONFIG_HOME=str(root / "remote-config"),
-                   PYTHONPATH=os.environ.get("PYTHONPATH", ""))
-        yield {"cluster": cluster, "provider": provider, "user": user, "env": env,
-               "root": root, "url": env["CORRAL_URL"], "cert": cert}
-    finally:
-        if cluster is not None:
-            cluster.down()
-        provider.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with oidc_site("corral-tls-", (USER,),
+                   lambda root, _port: Provider(root, {USER: {"groups": ["hpc"]}}),
+                   cluster_key=CLUSTER_KEY, tls=True,
+                   issuer_extra=f'[auth.issuers.clients]\n{SERVICE_ID} = "{USER}"\n') as s:
+        env = {**s.remote_env(), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+        yield {"cluster": s.cluster, "provider": s.provider, "user": s.users[USER],
+               "env": env, "root": s.root, "url": s.url, "cert": s.cert}
 
 
 def corral(env: dict[str, str], *args: str, cwd: Path | None = None
@@ -218,29 +160,15 @@ def test_a_service_account_submits_with_client_credentials(remote: dict[str, Any
 
 def test_an_agent_joins_over_tls_with_the_cluster_key(remote: dict[str, Any]) -> None:
     cluster: Cluster = remote["cluster"]
-    root: Path = remote["root"]
     env = {**cluster.env, "CORRAL_CA_FILE": str(remote["cert"])}
-    log = open(root / "node2.log", "ab")  # noqa: SIM115 - the agent's, closed below
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "corral.agent.main", "--controller", remote["url"],
-         "--cluster-key", CLUSTER_KEY, "--node", "node2", "--cpus", "1", "--no-cgroups",
-         "--spool", str(root / "spool-node2")],
-        env=env, stdout=log, stderr=log, start_new_session=True)
+    cluster.start_agent("node2", cpus=1, controller=remote["url"], cluster_key=CLUSTER_KEY,
+                        args=("--no-cgroups",), env=env)
     try:
-        deadline = time.monotonic() + 30
+        cluster.wait_idle("node2")
         with cluster.client() as c:
-            while c.status()["nodes"].get("node2") != "IDLE":
-                assert time.monotonic() < deadline, (root / "node2.log").read_text()
-                assert agent.poll() is None, (root / "node2.log").read_text()
-                time.sleep(0.1)
             job_id = c.submit(name="over-tls", working_dir="/tmp", argv=["true"],
                               nodelist=["node2"])
         job = cluster.wait(job_id)
         assert (job["state"], job["node_list"]) == ("COMPLETED", ["node2"]), job
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-        log.close()
+        cluster.stop_agents("node2")

@@ -7,18 +7,16 @@ to a log of its own, so the log shows whether one run or several ran, and when.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import FINAL, Cluster, make_cluster
+from tests.e2e.cluster import FINAL, Cluster, temp_cluster
 
 pytestmark = pytest.mark.slow  # each waits out leases and job runs
 LEASE_S = 4  # the short lease of the node-loss tests
@@ -84,14 +82,8 @@ def _kill9_agent(c: Cluster) -> None:
 
 @pytest.fixture
 def short_lease() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-e2e-"))
-    root.chmod(0o755)
-    c = make_cluster(root, controller_config=f"node_lease_s = {LEASE_S}")
-    try:
+    with temp_cluster("corral-e2e-", controller_config=f"node_lease_s = {LEASE_S}") as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_restarted_agent_readopts_its_jobs(cluster: Cluster) -> None:

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,23 +32,12 @@ def cluster() -> Iterator[Cluster]:
     port = _free_port()
     c = make_cluster(root, cpus=4, extra_config=LIMITS, controller_config=(
         f'listen = "127.0.0.1:{port}"\ncluster_key = "{KEY}"\n'))
-    log = open(c.state / "remote.log", "ab")  # noqa: SIM115 - the process's
-    remote = subprocess.Popen(
-        [sys.executable, "-m", "corral.agent.main", "--controller",
-         f"http://127.0.0.1:{port}", "--cluster-key", KEY, "--node", "remote",
-         "--cpus", "2", "--features", "remote", "--spool", str(c.state / "spool-remote")],
-        env=c.env, stdout=log, stderr=log, start_new_session=True)
     try:
-        deadline = time.monotonic() + 20
-        with c.client() as cl:
-            while cl.status()["nodes"].get("remote") != "IDLE" \
-                    and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert cl.status()["nodes"].get("remote") == "IDLE", cl.status()
+        c.start_agent("remote", controller=f"http://127.0.0.1:{port}", cluster_key=KEY,
+                      args=("--features", "remote"))
+        c.wait_idle("remote", timeout_s=20)
         yield c
     finally:
-        remote.terminate()
-        remote.wait(10)
         c.down()
         shutil.rmtree(root, ignore_errors=True)
 

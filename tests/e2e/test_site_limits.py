@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,30 +26,13 @@ def two_sites() -> Iterator[Cluster]:
 [limits.sites.a]
 max_jobs_per_user = 1
 """)
-    procs: list[subprocess.Popen[bytes]] = []
     try:
         c.corral("node", "drain", "node1", "-r", "no site")  # only the sites' nodes
         for name, (site, cpus) in AGENTS.items():
-            log = open(c.state / f"{name}.log", "ab")  # noqa: SIM115 - the process's
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "corral.agent.main", "--controller",
-                 f"unix://{c.state / 'corral.sock'}", "--node", name, "--cpus", str(cpus),
-                 "--mem-mb", "2000", "--site", site,
-                 "--spool", str(c.state / f"spool-{name}")],
-                env=c.env, stdout=log, stderr=log, start_new_session=True))
-        deadline = time.monotonic() + 30
-        with c.client() as cl:
-            while time.monotonic() < deadline:
-                if all(cl.status()["nodes"].get(n) == "IDLE" for n in AGENTS):
-                    break
-                time.sleep(0.1)
-            assert all(cl.status()["nodes"].get(n) == "IDLE" for n in AGENTS), cl.status()
+            c.start_agent(name, cpus=cpus, args=("--mem-mb", "2000", "--site", site))
+        c.wait_idle(*AGENTS)
         yield c
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
         c.down()
         shutil.rmtree(root, ignore_errors=True)
 

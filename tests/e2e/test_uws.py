@@ -25,9 +25,9 @@ from pyvo.dal.tap import AsyncTAPJob
 from pyvo.io.uws import parse_job_list
 
 from tests.conftest import REPO
-from tests.e2e.cluster import Cluster, make_cluster
-from tests.e2e.users import ensure_user
-from tests.oidc import AUDIENCE, CLIENT_ID, Provider, free_port
+from tests.e2e.cluster import Cluster
+from tests.e2e.oidc_site import oidc_site
+from tests.oidc import Provider
 
 ALICE, BOB = "crl-uws-a", "crl-uws-b"
 SCHEMA_DIR = REPO / "tests" / "data" / "uws"
@@ -46,30 +46,13 @@ def schema() -> xmlschema.XMLSchema:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[dict[str, Any]]:
-    root = Path(tempfile.mkdtemp(prefix="corral-uws-"))
-    root.chmod(0o755)
-    ensure_user(ALICE, root)
-    ensure_user(BOB, root)
-    work = root / "work"
-    work.mkdir()
+    work = Path(tempfile.mkdtemp(prefix="corral-uws-work-"))
     work.chmod(0o1777)
-    provider = Provider(root, {ALICE: {}, BOB: {}})
-    provider.start()
-    port = free_port()
-    cluster: Cluster | None = None
     try:
-        cluster = make_cluster(root, controller_config=f"""
-listen = "127.0.0.1:{port}"
-cluster_key = "uws-test-cluster-key"
-private_data = ["jobs"]
-""", extra_config=f"""
-[[auth.issuers]]
-issuer = "{provider.issuer}"
-audience = "{AUDIENCE}"
-algorithms = ["ES256"]
-client_id = "{CLIENT_ID}"
-resource = "{AUDIENCE}"
-
+        with oidc_site("corral-uws-", (ALICE, BOB),
+                       lambda root, _port: Provider(root, {ALICE: {}, BOB: {}}),
+                       cluster_key="uws-test-cluster-key",
+                       controller_config='private_data = ["jobs"]\n', extra_config=f"""
 [uws]
 enabled = true
 path = "/uws"
@@ -88,15 +71,11 @@ pattern = "[0-9]{{1,3}}"
 [uws.parameters.code]
 default = "0"
 pattern = "[0-9]{{1,3}}"
-""")
-        tokens = {u: provider.device_login(u)["access_token"] for u in (ALICE, BOB)}
-        yield {"cluster": cluster, "url": f"http://127.0.0.1:{port}/uws", "tokens": tokens,
-               "work": work}
+""") as s:
+            tokens = {u: s.provider.device_login(u)["access_token"] for u in (ALICE, BOB)}
+            yield {"cluster": s.cluster, "url": f"{s.url}/uws", "tokens": tokens, "work": work}
     finally:
-        if cluster is not None:
-            cluster.down()
-        provider.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def client(site: dict[str, Any], user: str = ALICE) -> httpx.Client:

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, temp_cluster
 
 
 @pytest.fixture
 def quick() -> Iterator[Cluster]:
     """A cluster that waits at most 1.5 s for a job's missing output directory."""
-    root = Path(tempfile.mkdtemp(prefix="corral-e2e-"))
-    root.chmod(0o755)
-    c = make_cluster(root, controller_config="output_wait_s = 1.5")
-    try:
+    with temp_cluster("corral-e2e-", controller_config="output_wait_s = 1.5") as c:
         yield c
-    finally:
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _sub(c: Cluster, *args: str) -> int:
