@@ -13,7 +13,6 @@ import fcntl
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 PROVIDER_DIR = REPO / "scripts" / "oidc-provider"
 AUDIENCE = "https://corral.test"
@@ -33,12 +32,6 @@ CLIENT_ID = "corral-cli"
 SERVICE_ID = "corral-ci"
 SERVICE_SECRET = "ci-secret-for-tests-only-0123456789"
 PASSWORD = "not-checked-by-the-dev-sign-in-pages"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def new_key() -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -15,23 +14,17 @@ from sqlalchemy import create_engine, text
 from corral.store import jobs as store_jobs
 from corral.store import make_engine
 from corral.store.db import reading
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, free_port
 from tests.e2e.cluster import Cluster, make_cluster
 
 KEY = "test-cluster-key-1234"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def pg_cluster() -> Iterator[tuple[Cluster, str, int]]:
     schema = f"corral_e2e_{uuid.uuid4().hex[:12]}"
     url = f"{PG_URL}?schema={schema}"
-    port = _free_port()
+    port = free_port()
     root = Path(tempfile.mkdtemp(prefix="corral-pg-"))
     root.chmod(0o755)
     c = make_cluster(root, controller_config=(

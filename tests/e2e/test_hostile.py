@@ -18,23 +18,17 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, free_port
 from tests.e2e.cluster import Cluster, make_cluster
 
 KEY = "hostile-cluster-key"
 NOBODY = 65534
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def site() -> Iterator[tuple[Cluster, int]]:
     schema = f"corral_e2e_{uuid.uuid4().hex[:12]}"
-    port = _free_port()
+    port = free_port()
     root = Path(tempfile.mkdtemp(prefix="corral-hostile-"))
     root.chmod(0o755)
     c = make_cluster(root, extra_config='\n[[partitions]]\nname = "long"\n',  # no max_time_s

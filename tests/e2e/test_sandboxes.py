@@ -6,30 +6,24 @@ an agent connected over TCP (the cluster key) fetches and sends the files itself
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.e2e.cluster import Cluster, make_cluster
 
 LIMITS = "\n[sandboxes]\nmax_file_bytes = 100000\nmax_job_bytes = 150000\n"
 KEY = "sandbox-cluster-key-5678"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="corral-sbx-"))
     root.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     c = make_cluster(root, cpus=4, extra_config=LIMITS, controller_config=(
         f'listen = "127.0.0.1:{port}"\ncluster_key = "{KEY}"\n'))
     try:

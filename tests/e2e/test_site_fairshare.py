@@ -7,26 +7,19 @@ after the controller is killed and started again."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.cluster import Cluster, temp_cluster
 
 AGENTS = {"sa": "a", "sb": "b"}  # node -> site (one CPU each)
 
 
 @pytest.fixture
 def two_sites() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="corral-sitefs-"))
-    root.chmod(0o755)
-    c = make_cluster(root, cpus=1, policy="fcfs", scheduler_config="""
+    with temp_cluster("corral-sitefs-", cpus=1, policy="fcfs", scheduler_config="""
 [scheduler.weights]
 age = 0
 fairshare = 1000
@@ -40,33 +33,12 @@ name = "light"
 [fairshare.sites.a]
 
 [fairshare.sites.b]
-""")
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
+""") as c:
         c.corral("node", "drain", "node1", "-r", "no site")  # only the sites' nodes
         for name, site in AGENTS.items():
-            log = open(c.state / f"{name}.log", "ab")  # noqa: SIM115 - the process's
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "corral.agent.main", "--controller",
-                 f"unix://{c.state / 'corral.sock'}", "--node", name, "--cpus", "1",
-                 "--mem-mb", "2000", "--site", site,
-                 "--spool", str(c.state / f"spool-{name}")],
-                env=c.env, stdout=log, stderr=log, start_new_session=True))
-        deadline = time.monotonic() + 30
-        with c.client() as cl:
-            while time.monotonic() < deadline:
-                if all(cl.status()["nodes"].get(n) == "IDLE" for n in AGENTS):
-                    break
-                time.sleep(0.1)
-            assert all(cl.status()["nodes"].get(n) == "IDLE" for n in AGENTS), cl.status()
+            c.start_agent(name, cpus=1, args=("--mem-mb", "2000", "--site", site))
+        c.wait_idle(*AGENTS)
         yield c
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
-        c.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_each_site_orders_by_its_own_usage(two_sites: Cluster) -> None:
