@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -309,18 +308,10 @@ def test_waiting_scheduled_and_aborted(compat: Compat) -> None:
         c.cancel(blocker)
 
     # a node of its own, whose agent is killed under a running job
-    env = compat.cluster.env
-    log = open(compat.cluster.state / "victim.log", "ab")  # noqa: SIM115 - the agent's
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "corral.agent.main", "--controller",
-         f"unix://{compat.cluster.state / 'corral.sock'}", "--node", "victim", "--cpus", "1",
-         "--features", "victim", "--spool", str(compat.cluster.state / "spool-victim")],
-        env=env, stdout=log, stderr=log, start_new_session=True)
+    victim = compat.cluster.start_agent("victim", cpus=1, args=("--features", "victim"))
     try:
+        compat.cluster.wait_idle("victim", timeout_s=20)
         with compat.cluster.client() as c:
-            deadline = time.monotonic() + 20
-            while c.status()["nodes"].get("victim") != "IDLE" and time.monotonic() < deadline:
-                time.sleep(0.1)
             lost = _submit(compat, "lost.jdl", (
                 'Executable = "/bin/sleep"; Arguments = "90"; StdOutput = "/dev/null";\n'
                 'Requirements = member("victim", other.Features); ShallowRetryCount = 0;\n'))
@@ -338,4 +329,3 @@ def test_waiting_scheduled_and_aborted(compat: Compat) -> None:
         if victim.poll() is None:
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait(10)
-        log.close()
