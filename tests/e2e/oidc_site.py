@@ -88,18 +88,20 @@ class OidcSite:
 def oidc_site(prefix: str, users: Sequence[str],
               provider: Callable[[Path, int], Provider], *, cluster_key: str,
               tls: bool = False, controller_config: str = "", extra_config: str = "",
-              client_id: str | None = CLIENT_ID, issuer_extra: str = "") -> Iterator[OidcSite]:
+              client_id: str | None = CLIENT_ID, issuer_extra: str = "",
+              port: int | None = None) -> Iterator[OidcSite]:
     """A directory (mkdtemp `prefix`), the Unix `users`, the provider made by
     `provider(root, port)` (`port`: the controller's) and started, and a cluster
     listening on 127.0.0.1:`port` (TLS with a self-signed certificate when `tls`)
     that takes its tokens; `controller_config` and `extra_config` are added to the
     [controller] table and after it, `client_id` and `issuer_extra` go to the issuer
-    (issuer_config). All stopped and removed on the way out."""
+    (issuer_config); `port`: the controller's (by default one free now). All stopped
+    and removed on the way out."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         root.chmod(0o755)
         unix_users = {name: ensure_user(name, root) for name in users}
-        port = free_port()
+        port = port or free_port()
         idp = provider(root, port)
         idp.start()
         try:

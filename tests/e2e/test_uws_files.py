@@ -23,10 +23,9 @@ import xmlschema
 from pyvo.dal.tap import AsyncTAPJob
 from pyvo.io.uws import parse_job_list
 
-from tests.e2e.cluster import Cluster, make_cluster
+from tests.e2e.oidc_site import oidc_site
 from tests.e2e.test_uws import SCHEMA_DIR, UWS, XLINK, text_of, valid, wait_phase
-from tests.e2e.users import ensure_user
-from tests.oidc import AUDIENCE, CLIENT_ID, Provider, free_port
+from tests.oidc import Provider, free_port
 
 ALICE = "crl-uwsf-a"
 COMMAND = ("wc -c < {table} > size.txt; cat {table} > copy.txt; "
@@ -43,29 +42,13 @@ def schema() -> xmlschema.XMLSchema:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[dict[str, Any]]:
-    root = Path(tempfile.mkdtemp(prefix="corral-uwsf-"))
-    root.chmod(0o755)
-    ensure_user(ALICE, root)
-    work = root / "work"
-    work.mkdir()
+    work = Path(tempfile.mkdtemp(prefix="corral-uwsf-work-"))
     work.chmod(0o1777)
-    provider = Provider(root, {ALICE: {}})
-    provider.start()
     port = free_port()
     public = f"http://localhost:{port}/uws"  # what a proxy in front would publish
-    cluster: Cluster | None = None
     try:
-        cluster = make_cluster(root, controller_config=f"""
-listen = "127.0.0.1:{port}"
-cluster_key = "uws-files-cluster-key"
-""", extra_config=f"""
-[[auth.issuers]]
-issuer = "{provider.issuer}"
-audience = "{AUDIENCE}"
-algorithms = ["ES256"]
-client_id = "{CLIENT_ID}"
-resource = "{AUDIENCE}"
-
+        with oidc_site("corral-uwsf-", (ALICE,), lambda root, _port: Provider(root, {ALICE: {}}),
+                       cluster_key="uws-files-cluster-key", port=port, extra_config=f"""
 [sandboxes]
 max_file_bytes = {MAX_FILE_BYTES}
 
@@ -83,15 +66,12 @@ file = true
 [uws.parameters.label]
 default = "none"
 pattern = "[a-z]{{1,20}}"
-""")
-        token = provider.device_login(ALICE)["access_token"]
-        yield {"cluster": cluster, "url": f"http://127.0.0.1:{port}/uws", "public": public,
-               "token": token}
+""") as s:
+            token = s.provider.device_login(ALICE)["access_token"]
+            yield {"cluster": s.cluster, "url": f"{s.url}/uws", "public": public,
+                   "token": token}
     finally:
-        if cluster is not None:
-            cluster.down()
-        provider.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def client(site: dict[str, Any]) -> httpx.Client:
