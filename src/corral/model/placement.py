@@ -54,6 +54,7 @@ class CpuAllocator:
     def __init__(self, topology: Topology, machine: Iterable[int] | None = None) -> None:
         self.topology = topology
         self._cpu = topology.by_id()
+        self._cores = topology.cores
         self.held: dict[int, tuple[int, ...]] = {}
         self.told_shared = False  # the log said once that jobs share CPUs here
         # the CPUs the kernel here has, when the topology is a recorded machine's
@@ -92,6 +93,15 @@ class CpuAllocator:
         if ids:
             self.held[job_id] = ids
         return Placement(ids, note, shared=shared)
+
+    def kinds_of(self, cpus: Iterable[int]) -> tuple[tuple[str, int], ...]:
+        """How many of these CPUs are of each core type, sorted by type (none: ())."""
+        out: dict[str, int] = {}
+        for c in cpus:
+            cpu = self._cpu.get(c)
+            if cpu is not None and cpu.kind:
+                out[cpu.kind] = out.get(cpu.kind, 0) + 1
+        return tuple(sorted(out.items()))
 
     def free_of(self, kind: str = "") -> int:
         """How many CPUs no job holds (of that core type, if given and the node has
@@ -195,7 +205,7 @@ class CpuAllocator:
         return out
 
     def _in_domain(self, free: list[int], count: int, threads: bool) -> list[int]:
-        cores = self.topology.cores
+        cores = self._cores
         free_set = set(free)
         per_core: dict[int, list[int]] = {}
         for cpu in free:

@@ -60,6 +60,10 @@ class _Node:
         self.ends: Mapping[int, float] = {}
         self.after_now = -INF
 
+    def kinds_of(self, ids: tuple[int, ...]) -> Gres:
+        alloc = self.allocator()
+        return alloc.kinds_of(ids) if alloc is not None else ()
+
     def typed(self) -> GresLedger | None:
         if not self.kinds_made:
             self.kinds_made = True
@@ -69,7 +73,7 @@ class _Node:
                     t_cpu = self.ends.get(job_id, INF)
                     if t_cpu < INF:
                         self.kinds.rel.append((max(t_cpu, self.after_now),
-                                               kinds_held(self.view, ids)))
+                                               self.kinds_of(ids)))
         return self.kinds
 
     def allocator(self) -> CpuAllocator | None:
@@ -199,19 +203,6 @@ def _kind_ledger(v: NodeView) -> GresLedger | None:
             free[c.kind] = free.get(c.kind, 0) + (c.id not in held)
     return GresLedger(tuple(sorted(cap.items())), tuple(sorted(free.items())))
 
-
-def kinds_held(v: NodeView, ids: tuple[int, ...]) -> Gres:
-    """How many CPUs of each core type of node v these are."""
-    layout = v.cpu_layout
-    if layout is None:
-        return ()
-    kind_of = {c.id: c.kind for c in layout.cpus}
-    out: dict[str, int] = {}
-    for c in ids:
-        kind = kind_of.get(c, "")
-        if kind:
-            out[kind] = out.get(kind, 0) + 1
-    return tuple(sorted(out.items()))
 
 
 def _cut(iv: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
@@ -477,7 +468,7 @@ class NodeMachine:
             return  # map_cpu it cannot have: its agent refuses it at the start
         self.placed.setdefault(req.job_id, {})[n.name] = (placement.cpus, gpu_ids)
         if kinds is not None:
-            kinds.take(kinds_held(n.view, placement.cpus), t_end)
+            kinds.take(alloc.kinds_of(placement.cpus), t_end)
 
     def reserve(self, req: Req, t_min: float = -INF) -> float:
         k = req.nodes
