@@ -104,6 +104,20 @@ def test_a_submit_changes_nothing_and_its_event_queues_the_job() -> None:
     assert encode(again.jobs[41], IMAGE_FIELDS) == encode(made, IMAGE_FIELDS)
 
 
+def test_the_live_apply_with_the_checked_spec_queues_the_job_replay_would() -> None:
+    """The runtime applies a submit with the spec the command checked (not decoded
+    again from the event): the job is the one replay makes from the same event."""
+    spec = _spec(cpus_per_node=2, environment={"A": "1"}, stdout="out-%j", hold=True,
+                 qos="fast", nodelist=("n1",))
+    sub = _submit(spec)
+    ev = dataclasses.replace(sub.with_id(7), seq=1)
+    live = apply(ClusterState(), ev, spec=sub.job.spec)
+    again = replay([ev]).jobs[7]
+    assert live is not None and live.spec == again.spec
+    assert encode(live, IMAGE_FIELDS) == encode(again, IMAGE_FIELDS)
+    assert live.to_dict() == again.to_dict()
+
+
 def test_a_held_submit_says_who_holds_it() -> None:
     job = _submit(_spec(hold=True)).job
     assert (job.state, job.intent, job.reason) == (JobState.HELD, StopIntent.HOLD_USER,

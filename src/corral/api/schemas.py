@@ -99,7 +99,10 @@ class SubmitRequest(_Body):
         return check_gres_flags(v) or None if v is not None else None
 
     def to_spec(self) -> JobSpec:
-        d: dict[str, Any] = self.model_dump(exclude={"user", "idempotency_key"})
+        # its fields as they are (all plain values: what model_dump would copy;
+        # from_dict makes its own tuples and shared copies of them)
+        d: dict[str, Any] = dict(self.__dict__)
+        del d["user"], d["idempotency_key"]
         return JobSpec.from_dict(d)
 
 

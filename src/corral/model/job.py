@@ -17,6 +17,8 @@ from corral.model.states import JobState
 OUTPUT_PATTERN_KEYS = ("%j", "%x", "%u", "%N", "%A", "%a", "%%")
 def fill_pattern(pattern: str, keys: Mapping[str, str]) -> str:
     """Replace each `%k` whose letter is in `keys`; anything else stays as it is."""
+    if "%" not in pattern:
+        return pattern
     out: list[str] = []
     i = 0
     while i < len(pattern):

@@ -96,13 +96,17 @@ def submit_data(job: Job) -> dict[str, Any]:
 _DECODED = frozenset(("state", "intent", "nodes", "gpu_ids", "cpu_ids", "spec", "priority"))
 
 
-def job_from_image(job_id: int, values: Mapping[str, Any]) -> Job:
-    """A job as an image describes it (an image from `image`). (decode_value for the
+def job_from_image(job_id: int, values: Mapping[str, Any], *,
+                   spec: JobSpec | None = None) -> Job:
+    """A job as an image describes it (an image from `image`); `spec`: its spec as
+    decoded already (the image's "spec" is then not read). (decode_value for the
     fields that need it only: this is on every submit's path.)"""
     kw = {name: values[name] for name in _PLAIN if name in values}
     for name in _DECODED:
         if name in values:
             kw[name] = decode_value(name, values[name])
+    if spec is not None:
+        kw["spec"] = spec
     return Job(id=job_id, **kw)
 
 

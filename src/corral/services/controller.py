@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from corral.config import Config
 from corral.model.arrays import ArrayRest
 from corral.model.deps import parse_dependency
-from corral.model.errors import NotFound
+from corral.model.errors import CorralError, NotFound
 from corral.model.event import Event
 from corral.model.gpus import choose as choose_gpus
 from corral.model.job import Job, JobSpec
@@ -275,7 +275,9 @@ class Controller(Runtime, JobControl):
     async def submit(self, caller: Caller, spec: JobSpec, user: str | None = None, *,
                      key: SubmitKey | None = None) -> list[int]:
         """Queue a job (or every task of an array); returns the new ids once durable.
-        With `key` (services/idempotency.py), it is stored in the same transaction.
+        With `key` (services/idempotency.py), it is stored in the same transaction,
+        which first looks for an earlier submission with that key: if there is one,
+        nothing is queued and AlreadySubmitted (services/runtime.py) says what it made.
         The submit command (services/submission.py) decides; this gathers what it
         reads from the store first, and runs what it decided."""
         if spec.dependency:  # the named jobs that are no longer in memory
@@ -289,7 +291,12 @@ class Controller(Runtime, JobControl):
                 store_submit_keys.record_key(conn, caller.uid, key.key, first, tasks,
                                              key.digest, t_submit)
 
-        ids = await self.run_submit(sub, then=record if key is not None else None)
+        def earlier(conn: Connection) -> tuple[str, list[int]] | None:
+            assert key is not None  # what the key made before (AlreadySubmitted)
+            return store_submit_keys.lookup_key(conn, caller.uid, key.key)
+
+        ids = await self.run_submit(sub, then=record if key is not None else None,
+                                    earlier=earlier if key is not None else None)
         if sub.job.spec.credential:  # (now that the job is queued) renewed when due
             self.credentials.renew_soon(sub.owner.uid)
         self.counters["jobs_submitted"] += len(ids)
@@ -298,6 +305,56 @@ class Controller(Runtime, JobControl):
                  extra={"job_id": ids[0]})
         self.kick()
         return ids
+
+    async def submit_all(self, caller: Caller, reqs: Sequence[submission.Submission]
+                         ) -> list[list[int] | CorralError]:
+        """Queue many submissions of one caller at once (a batch request's items
+        without an idempotency key): each is decided as `submit` decides one, the
+        plain jobs accepted are inserted together (one statement a table, the same
+        group commit), then applied; one log line per owner and partition, one
+        scheduling pass asked for. Per submission, in order: its new ids once durable,
+        or why it was refused."""
+        for req in reqs:
+            if req.spec.dependency:  # the named jobs that are no longer in memory
+                await self.deps.load_targets(req.spec.dependency)
+        t_submit = time.time()
+        out: list[list[int] | CorralError] = [[] for _ in reqs]
+        plain: list[tuple[int, submission.Submitted]] = []
+        arrays: list[tuple[int, submission.Submitted]] = []
+        for i, req in enumerate(reqs):
+            try:
+                sub = submission.submit(self.state, self.rules, caller, req, t_submit,
+                                        self.submit_site)
+            except CorralError as e:
+                out[i] = e
+                continue
+            (arrays if sub.tasks else plain).append((i, sub))
+        runs = [self.run_submits([sub for _, sub in plain])] if plain else []
+        runs += [self.run_submit(sub) for _, sub in arrays]
+        done = await asyncio.gather(*runs)
+        if plain:
+            for (i, _), job_id in zip(plain, done[0], strict=True):
+                out[i] = [job_id]
+        for (i, _), ids in zip(arrays, done[1:] if plain else done, strict=True):
+            out[i] = ids
+        made = plain + arrays
+        for _, sub in made:
+            if sub.job.spec.credential:  # (now that the job is queued) renewed when due
+                self.credentials.renew_soon(sub.owner.uid)
+        self._log_submitted([(sub, out[i]) for i, sub in made])
+        if made:
+            self.kick()
+        return out
+
+    def _log_submitted(self, made: Sequence[tuple[submission.Submitted, Any]]) -> None:
+        """One line per owner and partition for the jobs of a batch."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for sub, ids in made:
+            groups.setdefault((sub.owner.user, sub.job.partition), []).extend(ids)
+        for (user, partition), ids in groups.items():
+            self.counters["jobs_submitted"] += len(ids)
+            log.info("jobs %s submitted by %s to %s (%d jobs)", id_ranges(ids), user,
+                     partition, len(ids), extra={"job_id": ids[0]})
 
     def _submit_site(self) -> submission.SubmitSite:
         """What the submit command reads besides the state (services/submission.py):
@@ -418,6 +475,22 @@ class Controller(Runtime, JobControl):
                     for node in j.nodes:
                         self.orders.push(node, {"kind": "signal", "job_id": j.id,
                                                 "signal": sig.signum, "target": target})
+
+
+def id_ranges(ids: Iterable[int]) -> str:
+    """Job ids as runs: `5-9,12`."""
+    out: list[str] = []
+    run: list[int] = []
+    for i in sorted(ids):
+        if run and i == run[1] + 1:
+            run[1] = i
+            continue
+        if run:
+            out.append(str(run[0]) if run[0] == run[1] else f"{run[0]}-{run[1]}")
+        run = [i, i]
+    if run:
+        out.append(str(run[0]) if run[0] == run[1] else f"{run[0]}-{run[1]}")
+    return ",".join(out)
 
 
 def _load_state(conn: Connection, since_t_end: float) -> tuple[list[Job], list[Node]]:

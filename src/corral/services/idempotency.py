@@ -5,7 +5,10 @@ know the job's id; retrying a plain submit would queue the job twice. With an
 idempotency key (REST: the `Idempotency-Key` header or the `idempotency_key`
 field) the first submission stores (uid, key) -> job in the same transaction as
 the job itself, so a retry by the same user — even after a controller restart —
-gets the same ids back. The same key with a different request is refused (409).
+gets the same ids back. The store is asked for the key in the transaction that
+would queue the job (no read of its own before it); a retry refused by the checks
+(a limit or a node changed since the first try) looks the key up before saying no.
+The same key with a different request is refused (409).
 Keys are per user: two users' keys never meet.
 """
 
@@ -19,9 +22,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from corral.model.errors import Conflict, InvalidRequest
+from corral.model.errors import Conflict, CorralError, InvalidRequest
 from corral.model.job import JobSpec
 from corral.services.identity import Caller
+from corral.services.runtime import AlreadySubmitted
 from corral.store.submit_keys import lookup_key
 
 if TYPE_CHECKING:
@@ -75,13 +79,20 @@ class IdempotentSubmit:
         event = asyncio.Event()
         self._busy[k] = event
         try:
-            found = await self.ctl.writer.read(lambda c: lookup_key(c, caller.uid, key))
-            if found is not None:  # e.g. the first answer was lost, or before a restart
-                self._remember(k, found)
-                return self._replay(key, digest, found), True
-            ids = await self.ctl.submit(caller, spec, user, key=SubmitKey(key, digest))
-            self._remember(k, (digest, ids))
-            return ids, False
+            try:  # the store is asked for the key in the transaction that would queue
+                ids = await self.ctl.submit(caller, spec, user, key=SubmitKey(key, digest))
+            except AlreadySubmitted as e:  # e.g. the first answer was lost, or before
+                found = e.found  # a restart
+            except CorralError:  # refused now: is it the retry of one accepted before
+                found = await self.ctl.writer.read(  # (a limit, a node since changed)?
+                    lambda c: lookup_key(c, caller.uid, key))
+                if found is None:
+                    raise
+            else:
+                self._remember(k, (digest, ids))
+                return ids, False
+            self._remember(k, found)
+            return self._replay(key, digest, found), True
         finally:
             del self._busy[k]
             event.set()

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -51,17 +51,30 @@ log = logging.getLogger("corral.controller")
 
 
 Then = Callable[[Connection, int, int], None]  # (conn, first id, tasks): same transaction
+# A submission made earlier under the same idempotency key, looked for in the
+# transaction that would insert the job: what it made, or None
+Earlier = Callable[[Connection], Any]
+
+
+class AlreadySubmitted(Exception):  # (an outcome, not a failure)
+    """The store holds a submission with the same idempotency key: nothing was
+    inserted; `found` is what `Earlier` found."""
+
+    def __init__(self, found: Any) -> None:
+        super().__init__("submitted before")
+        self.found = found
 
 
 class _Batch:
-    """Submitted jobs that go to the store in one insert; `done`: their ids."""
+    """Submitted jobs that go to the store in one insert; `done`: for each, its id
+    (or AlreadySubmitted: not inserted)."""
 
     __slots__ = ("done", "items", "open")
 
     def __init__(self) -> None:
-        self.items: list[tuple[Submitted, Then | None]] = []
+        self.items: list[tuple[Submitted, Then | None, Earlier | None]] = []
         self.open = True  # until the writer takes it
-        self.done: asyncio.Future[list[int]]
+        self.done: asyncio.Future[list[int | AlreadySubmitted]]
 
 
 class SubmitBatches:
@@ -74,7 +87,8 @@ class SubmitBatches:
         self._lock = threading.Lock()
         self._open: _Batch | None = None
 
-    def add(self, rt: Runtime, sub: Submitted, then: Then | None) -> tuple[_Batch, int]:
+    def add(self, rt: Runtime, sub: Submitted, then: Then | None,
+            earlier: Earlier | None = None) -> tuple[_Batch, int]:
         with self._lock:
             batch = self._open
             if batch is None or not batch.open:
@@ -82,21 +96,45 @@ class SubmitBatches:
                 taken = batch
                 batch.done = asyncio.ensure_future(
                     rt.persist(lambda conn: self._insert(conn, taken)))
-            batch.items.append((sub, then))
+            batch.items.append((sub, then, earlier))
             return batch, len(batch.items) - 1
 
-    def _insert(self, conn: Connection, batch: _Batch) -> list[int]:
+    def add_all(self, rt: Runtime, subs: Sequence[Submitted]) -> tuple[_Batch, int]:
+        """Several jobs at once, in order: (their batch, the index of the first)."""
+        with self._lock:
+            batch = self._open
+            if batch is None or not batch.open:
+                batch = self._open = _Batch()
+                taken = batch
+                batch.done = asyncio.ensure_future(
+                    rt.persist(lambda conn: self._insert(conn, taken)))
+            first = len(batch.items)
+            batch.items.extend((sub, None, None) for sub in subs)
+            return batch, first
+
+    def _insert(self, conn: Connection, batch: _Batch) -> list[int | AlreadySubmitted]:
         with self._lock:  # (the writer's thread) no more joins this batch
             batch.open = False
             items = list(batch.items)
             if self._open is batch:  # (its submits, with their events, are not kept
                 self._open = None  # till the next submit: the writer may retry it)
-        ids = store_jobs.insert_jobs(conn, [s.job for s, _ in items],
-                                     [s.event.data for s, _ in items])
-        for (_, then), job_id in zip(items, ids, strict=True):
+        # a retry of a submission the store holds is not inserted again
+        earlier = [AlreadySubmitted(found) if look is not None
+                   and (found := look(conn)) is not None else None
+                   for _, _, look in items]
+        new = [item for item, e in zip(items, earlier, strict=True) if e is None]
+        ids = iter(store_jobs.insert_jobs(conn, [s.job for s, _, _ in new],
+                                          [s.event.data for s, _, _ in new]))
+        out: list[int | AlreadySubmitted] = []
+        for (_, then, _), e in zip(items, earlier, strict=True):
+            if e is not None:
+                out.append(e)
+                continue
+            job_id = next(ids)
             if then is not None:
                 then(conn, job_id, 1)
-        return ids
+            out.append(job_id)
+        return out
 
 
 class Runtime:
@@ -208,26 +246,47 @@ class Runtime:
         for order in out.orders:
             self.orders.push(order.node, order.body)
 
-    async def run_submit(self, sub: Submitted, then: Then | None = None) -> list[int]:
+    async def run_submit(self, sub: Submitted, then: Then | None = None,
+                         earlier: Earlier | None = None) -> list[int]:
         """Queue what the submit command decided (services/submission.py): the job's
         row (an array's one row) and its submit event in one transaction, with
         `then(conn, first id, tasks)`; the store gives the id, and the event, with
-        it, is then applied as replay applies it. Returns the new job ids."""
+        it, is then applied as replay applies it. Returns the new job ids.
+        AlreadySubmitted, and nothing queued, when `earlier` finds something in
+        that transaction."""
         job, tasks, data = sub.job, sub.tasks, sub.event.data
         if not tasks:  # with the other jobs submitted meanwhile: one insert for all
-            batch, k = self.submits.add(self, sub, then)
-            first: int = (await asyncio.shield(batch.done))[k]
-            state_apply(self.state, sub.with_id(first))
-            return [first]
+            batch, k = self.submits.add(self, sub, then, earlier)
+            made = (await asyncio.shield(batch.done))[k]
+            if isinstance(made, AlreadySubmitted):
+                raise made
+            state_apply(self.state, sub.with_id(made), spec=job.spec)
+            return [made]
 
-        def op(conn: Connection) -> int:
+        def op(conn: Connection) -> int | AlreadySubmitted:
+            found = earlier(conn) if earlier is not None else None
+            if found is not None:
+                return AlreadySubmitted(found)
             first = store_arrays.insert_array(conn, job, tasks, data)
             if then is not None:
                 then(conn, first, tasks)
             return first
         first = await self.persist(op)
+        if isinstance(first, AlreadySubmitted):
+            raise first
         state_apply(self.state, sub.with_id(first))
         return [task_job_id(first, tasks, i) for i in range(tasks)]
+
+    async def run_submits(self, subs: Sequence[Submitted]) -> list[int]:
+        """Queue several plain jobs (no array) the submit command accepted: their rows
+        and submit events go into one insert with whatever else is being submitted,
+        then each event is applied as replay applies it. Their new ids, in order."""
+        batch, first = self.submits.add_all(self, subs)
+        ids = [i for i in (await asyncio.shield(batch.done))[first:first + len(subs)]
+               if isinstance(i, int)]  # (all: none has a key)
+        for sub, job_id in zip(subs, ids, strict=True):
+            state_apply(self.state, sub.with_id(job_id), spec=sub.job.spec)
+        return ids
 
     def _apply(self, job: Job, ev: Event) -> None:
         """Apply the event with the function replay uses; it is written by _write."""

@@ -102,8 +102,10 @@ def rest_data(template: Job, data: Mapping[str, Any]) -> dict[str, Any]:
     return {**data, SET: image(template)}
 
 
-def apply(state: ClusterState, ev: Event) -> Job | None:
-    """Move `state` by one event; returns the job it changed (None: no job)."""
+def apply(state: ClusterState, ev: Event, *, spec: JobSpec | None = None) -> Job | None:
+    """Move `state` by one event; returns the job it changed (None: no job). `spec`:
+    a submit event's spec as decoded already (the live submit's, the one the command
+    checked and the event was encoded from), not decoded again."""
     values = ev.data.get(SET)
     if ev.job_id is None:
         if "array_id" in ev.data:  # (a rest's submit carries a spec's "reservation")
@@ -118,7 +120,7 @@ def apply(state: ClusterState, ev: Event) -> Job | None:
     if ev.kind == EventKind.SUBMIT:
         if job is not None:
             raise ReplayError(f"event {ev.seq}: job {ev.job_id} submitted twice")
-        job = _submitted(ev, values)
+        job = _submitted(ev, values, spec)
         state.jobs[job.id] = job
         _took(state, ev)
         return job
@@ -148,8 +150,10 @@ def apply_job(job: Job, ev: Event, on_move: Callable[[Job, JobState], None] | No
         on_move(job, old)
 
 
-def _submitted(ev: Event, values: Mapping[str, Any]) -> Job:
+def _submitted(ev: Event, values: Mapping[str, Any], spec: JobSpec | None) -> Job:
     assert ev.job_id is not None
+    if spec is not None:
+        return job_from_image(ev.job_id, values, spec=spec)
     if "spec" not in values:  # a plain job's spec is the data's top level
         values = {**values, "spec": {k: v for k, v in ev.data.items() if k != SET}}
     return job_from_image(ev.job_id, values)
