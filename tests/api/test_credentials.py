@@ -107,12 +107,16 @@ def test_a_handed_over_sign_in_renews_the_jobs_token_until_revoked(
         got = await orders(local, [])
         launch = next(o for o in got if o["kind"] == "launch")
         first = launch["launch"]["credential"]["token"]
-        assert claims_of(first)["sub"] == "alice"
+        if first is None:  # the handed-over token (TTL_S) expired before the launch
+            # (a loaded machine): it left without one, and the renewal follows as an order
+            assert launch["launch"]["credential"]["expires_at"] == 0, launch
+        else:
+            assert claims_of(first)["sub"] == "alice"
         assert "credential" not in str(launch["launch"]["environment"])
 
         # renewed before each expiry, for more than three lifetimes: a new token
         # each time, valid when it arrives, and a new refresh token stored
-        seen = [first]
+        seen = [first] if first is not None else []
         refresh_tokens = {rt1}
         deadline = time.monotonic() + 4 * TTL_S + 10
         while len(seen) < 5 and time.monotonic() < deadline:
