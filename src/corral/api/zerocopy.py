@@ -33,14 +33,23 @@ Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 
 
+class BodyFile(io.FileIO):
+    """A listing's file: closed when its snapshot lets it go (no ResourceWarning:
+    dropping it is how it is meant to end)."""
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
 def body_file(snap: Snapshot, key: object, parts: Sequence[bytes],
-              size: int) -> io.FileIO | None:
+              size: int) -> BodyFile | None:
     """The file holding this listing of the snapshot, made on its second request
     (None: send the parts)."""
     if size < MIN_FILE_B or not hasattr(os, "memfd_create"):
         return None
     kept = snap.derived(("file", key))
-    if isinstance(kept, io.FileIO):
+    if isinstance(kept, BodyFile):
         return kept
     if kept is None:  # the first request: note it
         snap.keep(("file", key), 1)
@@ -59,9 +68,9 @@ def body_file(snap: Snapshot, key: object, parts: Sequence[bytes],
     return f
 
 
-def _write(parts: Sequence[bytes]) -> io.FileIO:
+def _write(parts: Sequence[bytes]) -> BodyFile:
     fd = os.memfd_create("corral-listing", os.MFD_CLOEXEC)
-    f = io.FileIO(fd, "r+", closefd=True)
+    f = BodyFile(fd, "r+", closefd=True)
     try:
         for part in parts:
             view = memoryview(part)
@@ -84,8 +93,8 @@ async def send_file(send: Send, f: io.FileIO, size: int) -> bool:
     loop = asyncio.get_running_loop()
     try:
         sent = await loop.sendfile(transport, f, 0, size, fallback=False)
-    except (asyncio.SendfileNotAvailableError, NotImplementedError):
-        return False
+    except (asyncio.SendfileNotAvailableError, NotImplementedError, RuntimeError):
+        return False  # (raised before anything is sent: TLS, a loop without sendfile)
     if sent != size:  # (the client went away mid-answer)
         with contextlib.suppress(Exception):
             transport.close()
