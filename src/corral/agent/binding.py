@@ -3,22 +3,10 @@
 A start order names the CPUs the scheduler chose for the job on this node; the agent
 binds the job to exactly those. For an order without them (a controller that does
 not choose CPUs, or a node it knows no topology of), the agent chooses them itself
-with the same policy (corral.model.placement):
-
-- `cores` (the default): whole free cores first (every free thread of a core before
-  the next core), within one NUMA domain and socket if the job fits in one (the
-  fullest that fits, so that large free domains stay whole), else across domains;
-- `threads`: hardware threads, the free siblings of busy threads first;
-- `map_cpu:IDS`: exactly those CPUs;
-- `none`: nothing held, nothing bound.
-A job asking for a core type (`performance`, `efficiency`) gets CPUs of that type
-only, as long as enough are free. A job with GPUs gets CPUs in its GPUs' NUMA
-domains first (`near`); with `--gres-flags=enforce-binding`, only there. When fewer
-CPUs are free than the job counts (the site declared more CPUs for the node than it
-has, i.e. allows oversubscription, or a core type is short), the rest are the
-least-shared CPUs and the placement says so in `note`. The agent keeps each run's
-CPUs in its run record (agent/runs.py) so that a restarted agent holds them again
-for the runs it re-adopts.
+with the same policy (corral.model.placement, whose docstring says what a job gets
+by its cpu_bind, core type and GPUs). The agent keeps each run's CPUs in its run
+record (agent/runs.py) so that a restarted agent holds them again for the runs it
+re-adopts.
 """
 
 from __future__ import annotations

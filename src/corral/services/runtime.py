@@ -90,24 +90,24 @@ class SubmitBatches:
     def add(self, rt: Runtime, sub: Submitted, then: Then | None,
             earlier: Earlier | None = None) -> tuple[_Batch, int]:
         with self._lock:
-            batch = self._open
-            if batch is None or not batch.open:
-                batch = self._open = _Batch()
-                taken = batch
-                batch.done = asyncio.ensure_future(
-                    rt.persist(lambda conn: self._insert(conn, taken)))
+            batch = self._batch(rt)
             batch.items.append((sub, then, earlier))
             return batch, len(batch.items) - 1
+
+    def _batch(self, rt: Runtime) -> _Batch:
+        """The open batch, or a new one whose insert is under way (under the lock)."""
+        batch = self._open
+        if batch is None or not batch.open:
+            batch = self._open = _Batch()
+            taken = batch
+            batch.done = asyncio.ensure_future(
+                rt.persist(lambda conn: self._insert(conn, taken)))
+        return batch
 
     def add_all(self, rt: Runtime, subs: Sequence[Submitted]) -> tuple[_Batch, int]:
         """Several jobs at once, in order: (their batch, the index of the first)."""
         with self._lock:
-            batch = self._open
-            if batch is None or not batch.open:
-                batch = self._open = _Batch()
-                taken = batch
-                batch.done = asyncio.ensure_future(
-                    rt.persist(lambda conn: self._insert(conn, taken)))
+            batch = self._batch(rt)
             first = len(batch.items)
             batch.items.extend((sub, None, None) for sub in subs)
             return batch, first
