@@ -57,17 +57,18 @@ def test_each_site_orders_by_its_own_usage(two_sites: Cluster) -> None:
     # a controller that starts again knows each site's usage (from the usage records)
     c.kill9_controller()
     c.start_controller(timeout_s=60)
+    # (the sites are the configuration's: listed before their agents register again)
+    again = {s["name"]: s for s in json.loads(c.corral("sites", "--json").stdout)["sites"]}
+    assert again["a"]["usage_cpu_s"]["heavy"] == pytest.approx(
+        sites["a"]["usage_cpu_s"]["heavy"], rel=0.05), (sites, again)
+    assert "heavy" not in again["b"]["usage_cpu_s"], again
+    assert again["a"]["fairshare"]["heavy"] < again["a"]["fairshare"]["light"] == 1.0
     deadline = time.monotonic() + 30  # the agents register again
     with c.client() as cl:
         while time.monotonic() < deadline:
             if all(cl.status()["nodes"].get(n) == "IDLE" for n in AGENTS):
                 break
             time.sleep(0.1)
-    again = {s["name"]: s for s in json.loads(c.corral("sites", "--json").stdout)["sites"]}
-    assert again["a"]["usage_cpu_s"]["heavy"] == pytest.approx(
-        sites["a"]["usage_cpu_s"]["heavy"], rel=0.05), (sites, again)
-    assert "heavy" not in again["b"]["usage_cpu_s"], again
-    assert again["a"]["fairshare"]["heavy"] < again["a"]["fairshare"]["light"] == 1.0
 
     # both sites busy, then two jobs of each account for each site: light first
     go = c.state / "go"  # the blockers run until this file exists (at most 60 s)

@@ -65,13 +65,15 @@ def _waiting(ctl: Controller) -> list[Job]:
 
 
 def summary(ctl: Controller, tally: SiteThroughput) -> list[dict[str, Any]]:
-    """One entry per site, configured or named by a node."""
+    """One entry per site: configured (pilots, a fair-share or limits of its own) or
+    named by a node."""
     now = time.time()
+    limits = site_limits_of(ctl.cfg)
     names = [s.name for s in ctl.cfg.sites]
-    names += sorted({n.site for n in ctl.nodes.values() if n.site} - set(names))
+    named = {n.site for n in ctl.nodes.values() if n.site}
+    names += sorted((named | set(ctl.cfg.fairshare.sites) | set(limits)) - set(names))
     waiting = _waiting(ctl)
     eligible = _eligible_on_nodes(ctl, waiting)
-    limits = site_limits_of(ctl.cfg)
     out = []
     for name in names:
         cfg = ctl.cfg.site(name)
