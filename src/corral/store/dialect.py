@@ -31,15 +31,29 @@ def upsert(conn: Connection, table: Table, values: Mapping[str, Any], keys: Sequ
 def insert_new(conn: Connection, table: Table, values: Mapping[str, Any],
                keys: Sequence[str]) -> bool:
     """INSERT … ON CONFLICT (keys) DO NOTHING; True when the row was inserted."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        stmt: Any = sqlite.insert(table)
-    elif name == "postgresql":
-        stmt = postgresql.insert(table)
-    else:  # pragma: no cover - only the two dialects above are supported
-        raise NotImplementedError(f"insert_new on {name}")
-    stmt = stmt.values(**values).on_conflict_do_nothing(index_elements=list(keys))
-    return conn.execute(stmt.returning(table.c[keys[0]])).first() is not None
+    stmt = _insert_new_stmt(conn.dialect.name, table, tuple(keys))
+    return conn.execute(stmt, dict(values)).first() is not None
+
+
+# (dialect, table, keys) -> the statement: built once, its values given at execution
+# (building and hashing a statement with its values inline costs more than executing
+# it; an idempotency key is written on every keyed submit)
+_INSERT_NEW: dict[tuple[str, Table, tuple[str, ...]], Any] = {}
+
+
+def _insert_new_stmt(name: str, table: Table, keys: tuple[str, ...]) -> Any:
+    stmt = _INSERT_NEW.get((name, table, keys))
+    if stmt is None:
+        if name == "sqlite":
+            stmt = sqlite.insert(table)
+        elif name == "postgresql":
+            stmt = postgresql.insert(table)
+        else:  # pragma: no cover - only the two dialects above are supported
+            raise NotImplementedError(f"insert_new on {name}")
+        stmt = (stmt.on_conflict_do_nothing(index_elements=list(keys))
+                .returning(table.c[keys[0]]))
+        _INSERT_NEW[(name, table, keys)] = stmt
+    return stmt
 
 
 def can_batch_returning(conn: Connection) -> bool:

@@ -51,10 +51,13 @@ def append_event(
     return int(seq)
 
 
+_INSERT = insert(events)  # built once: every state change appends through it
+
+
 def append_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Append many event rows (from event_row) in one executemany."""
     if rows:
-        conn.execute(insert(events), [dict(r) for r in rows])
+        conn.execute(_INSERT, [dict(r) for r in rows])
 
 
 def _event(row: RowMapping) -> Event:

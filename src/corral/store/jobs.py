@@ -118,6 +118,10 @@ def insert_job_with_id(conn: Connection, job: Job, data: dict[str, Any]) -> None
                                    str(job.state), {**data, "set": image(job)})])
 
 
+# built once (a submit inserts through it)
+_INSERT_RETURNING_IDS = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+
+
 def insert_jobs(conn: Connection, batch: Sequence[Job],
                 datas: Sequence[dict[str, Any]] | None = None) -> list[int]:
     """Insert many new jobs and their submit events (group commit), each event's data
@@ -135,8 +139,7 @@ def insert_jobs(conn: Connection, batch: Sequence[Job],
         conn.execute(insert(jobs), rows)
         ids = reserved
     elif can_batch_returning(conn):
-        stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-        ids = [int(i) for i in conn.execute(stmt, rows).scalars().all()]
+        ids = [int(i) for i in conn.execute(_INSERT_RETURNING_IDS, rows).scalars().all()]
     else:  # pragma: no cover - both supported dialects batch with RETURNING
         ids = [int(conn.execute(insert(jobs).returning(jobs.c.id), r).scalar_one())
                for r in rows]

@@ -3,7 +3,7 @@ caller's transaction (docs/specs/04-store.md §1)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from corral.model.arrays import task_job_id
 from corral.store.dialect import insert_new
@@ -20,11 +20,14 @@ def record_key(conn: Connection, uid: int, key: str, job_id: int, tasks: int, di
     return insert_new(conn, submit_keys, values, keys=["uid", "key"])
 
 
+# built once: a submit looks its key up on every request
+_LOOKUP = select(submit_keys.c.job_id, submit_keys.c.tasks, submit_keys.c.digest).where(
+    submit_keys.c.uid == bindparam("l_uid"), submit_keys.c.key == bindparam("l_key"))
+
+
 def lookup_key(conn: Connection, uid: int, key: str) -> tuple[str, list[int]] | None:
     """The digest and the job ids (every task of an array) that (uid, key) made."""
-    row = conn.execute(select(submit_keys.c.job_id, submit_keys.c.tasks,
-                              submit_keys.c.digest).where(
-        submit_keys.c.uid == uid, submit_keys.c.key == key)).first()
+    row = conn.execute(_LOOKUP, {"l_uid": uid, "l_key": key}).first()
     if row is None:
         return None
     first, n = int(row.job_id), int(row.tasks)
