@@ -130,6 +130,7 @@ class UsageRecord(_Answer):
     billing: Real
     charge: Real
     exit_code: int | None
+    sites: str = ""  # each node's site in node order, comma-separated ("" for none)
 
 
 class JobUsage(_Answer):
