@@ -94,7 +94,10 @@ def test_starving_jobs_keep_priority_order_ahead_of_all() -> None:
     q = reqs((1, 0.0, 5000.0), (2, 500.0, 5000.0), (3, 900.0, 1.0))
     assert [r.job_id for r in pol.ordered(q, 1000.0)] == [1, 3, 2]
     q = reqs((1, 0.0, 5000.0), (2, 300.0, 5000.0), (3, 900.0, 1.0))
-    assert [r.job_id for r in pol.ordered(q, 1000.0)] == [1, 2, 3]  # 2 starves too
+    # 2 starves too, but only the first starving job goes first (starve_book_max)
+    assert [r.job_id for r in pol.ordered(q, 1000.0)] == [1, 3, 2]
+    pol = Predictive(starve_s=600.0, starve_book_max=None)
+    assert [r.job_id for r in pol.ordered(q, 1000.0)] == [1, 2, 3]
 
 
 def test_priority_weighs_the_expansion_factor() -> None:
@@ -198,9 +201,12 @@ def test_a_starving_jobs_booking_is_planned_with_the_running_jobs_limits() -> No
     assert [s.job_id for s in d.starts] == [3]
     assert d.pending[2].t_expected_start == 100.0
     # with the running jobs at their limits it is booked at 1000 on all three
-    # free processors, so job 3 waits
-    d = run_cycle(snap(nodes, running, pending), Predictive(**guard), now=50.0)
+    # free processors, so job 3 waits (not the default: docs/sim.md, "Guard storms")
+    d = run_cycle(snap(nodes, running, pending), Predictive(**guard, starving_at_limits=True),
+                  now=50.0)
     assert d.starts == ()
     assert d.pending[2].t_expected_start == 1000.0
     # nobody starving: predictions as usual
-    assert Predictive(**guard).running_at_limits(reqs((1, 45.0, 1.0)), 50.0) is False
+    assert Predictive(**guard, starving_at_limits=True).running_at_limits(
+        reqs((1, 45.0, 1.0)), 50.0
+    ) is False

@@ -315,21 +315,28 @@ class Predictive(EASY):
     `starve_s` until `starve_warmup` jobs have started, or always when
     `starve_waits` is 0). While one starves:
 
-    - each starving job, in order, starts or is booked (conservative
-      backfilling among them, planned with their limits; `reserve_starving`,
-      else only the first gets EASY's reservation);
-    - the running jobs are planned to end at their limits, not their
-      predictions (`starving_at_limits`; see `running_at_limits`), so an
-      under-predicted running job cannot make a booking too early;
+    - the first `starve_book_max` starving jobs in the given order (default
+      1; None: all) go first and each starts or is booked, planned with its
+      limit (conservative backfilling among them; `reserve_starving`, else
+      only the first gets EASY's reservation); the other starving jobs keep
+      their place in the expansion-factor order. When the machine is
+      overloaded hundreds of jobs starve at once, and booking them all in
+      priority order with their limits stops backfilling (docs/sim.md,
+      "Guard storms");
+    - with `starving_at_limits` (off by default, for the same reason), the
+      running jobs are planned to end at their limits, not their
+      predictions (see `running_at_limits`), so an under-predicted running
+      job cannot make a booking too early;
     - every other job whose limit would end after the first booking is planned
       with its limit (`limits_while_starving="crossing"`; `"all"`: every other
       job), so none that overruns its prediction can delay a booking; the
       others keep their predictions.
 
-    Together these keep a booking from moving later (unless a job of higher
-    priority starts to starve ahead of it, or the threshold rises past its
-    wait): nothing started beside it can still run at its booked time
-    (docs/sim.md, "The longest wait").
+    With `starve_book_max=None` and `starving_at_limits` these keep a
+    booking from moving later (unless a job of higher priority starts to
+    starve ahead of it, or the threshold rises past its wait): nothing
+    started beside it can still run at its booked time (docs/sim.md, "The
+    longest wait").
     """
 
     predictor: RuntimePredictor = field(default_factory=RuntimePredictor)
@@ -341,8 +348,11 @@ class Predictive(EASY):
     correct: bool = True  # False: plan with the limit once a prediction is passed
     protect_starving: bool = True
     reserve_starving: bool = True
-    starving_at_limits: bool = True
+    starving_at_limits: bool = False
     limits_while_starving: Literal["crossing", "all"] = "crossing"
+    # starving jobs the guard puts first and books per pass, oldest in the
+    # given order first (None: all); the others wait in the normal order
+    starve_book_max: int | None = 1
     # waiting jobs given an expected start per pass after the first (each costs
     # a reservation search; the rest get none)
     promise_depth: int = 100
@@ -410,15 +420,23 @@ class Predictive(EASY):
         if self._any_starving(queue, now):
             starving = self._starving(now)
             first = [r for r in queue if starving(r)]
-            rest = [r for r in queue if not starving(r)]
+            cap = self.starve_book_max
+            if cap is not None and len(first) > cap:
+                first = first[:cap]
+                kept = {id(r) for r in first}
+                rest = [r for r in queue if id(r) not in kept]
+            else:
+                rest = [r for r in queue if not starving(r)]
         else:
             first, rest = [], queue[:]
         # minus the expansion factor, (wait + planned) / planned; an unlimited
         # job's is 1 (it never gains on others)
         if total > 0 and any(map(_priority_of, rest)):
             rest.sort(
-                key=lambda r: ((r.t_submit - now) / (r.dur_s or 1.0) - 1.0)
-                * (1.0 + max(r.priority, 0.0) / total)
+                key=lambda r: (
+                    ((r.t_submit - now) / (r.dur_s or 1.0) - 1.0)
+                    * (1.0 + max(r.priority, 0.0) / total)
+                )
             )
         else:
             rest.sort(key=lambda r: (r.t_submit - now) / (r.dur_s or 1.0) - 1.0)
@@ -478,8 +496,9 @@ class Predictive(EASY):
         starving = self._starving(m.now)
         k = 0
         t_first = math.inf
+        cap = math.inf if self.starve_book_max is None else self.starve_book_max
         for req in queue:
-            if not starving(req):
+            if k >= cap or not starving(req):
                 break
             k += 1
             req.dur_s = req.limit_s
