@@ -242,7 +242,8 @@ def test_jobs_that_require_a_site_run_only_there(grid: Grid) -> None:
     out = grid.cluster.corral("submit", "--site", SLURM, "-t", "0:20", "--parsable",
                               "--wrap", RECORD, cwd=grid.runs.parent)
     on_slurm = [int(out.stdout.strip().split(";")[0])]
-    table = grid.cluster.corral("sites").stdout.splitlines()
+    # the first table (the sites); the usage per account follows after a blank line
+    table = grid.cluster.corral("sites").stdout.split("\n\n")[0].splitlines()
     assert table[0].split()[:3] == ["SITE", "BATCH", "PILOTS"], table
     assert {line.split()[0]: line.split()[1] for line in table[1:]} == \
         {SLURM: "slurm", SGE: "sge"}, table
