@@ -475,12 +475,15 @@ def figures(s: System, a: argparse.Namespace, r: Results) -> None:
         rate, cpu, _ = ctl_cost(pid, wire_calls("/v1/jobs", a.list_calls * 10))
         put("rest_full_listing_wire", rate, "calls/s")
         put("ctl_cpu_per_rest_listing_wire", cpu, "ms/call")
+        rate, cpu, _ = ctl_cost(pid, wire_calls("/v1/jobs?view=brief", a.list_calls * 10))
+        put("rest_brief_listing_wire", rate, "calls/s")
+        put("ctl_cpu_per_rest_brief_listing_wire", cpu, "ms/call")
         rate, cpu, _ = ctl_cost(pid, wire_calls(f"/v1/jobs/{one}", a.query_calls * 20))
         put("rest_one_job_query_wire", rate, "calls/s")
         put("ctl_cpu_per_rest_query_wire", cpu, "ms/call")
         wire.close()
 
-    log("latency while 4 clients poll full listings")
+    log("latency while 4 clients poll the queue (the listing command)")
     idle = latency_s(s, a.latency_samples)
     stop = threading.Event()
     polls = [0]

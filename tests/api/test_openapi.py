@@ -122,6 +122,8 @@ def test_answers_are_what_the_document_says(tmp_path: Path) -> None:
             "name": "e", "working_dir": "/tmp", "argv": ["true"]})
         await call("GET", "/v1/jobs", "/v1/jobs")
         await call("GET", "/v1/jobs?history=true", "/v1/jobs")
+        await call("GET", "/v1/jobs?view=brief", "/v1/jobs")
+        await call("GET", "/v1/jobs?view=brief&history=true", "/v1/jobs")
         await call("GET", f"/v1/jobs/{j}", "/v1/jobs/{job_id}")
         await call("GET", f"/v1/jobs/{j}/explain", "/v1/jobs/{job_id}/explain")
         await call("GET", f"/v1/jobs/{j}/events", "/v1/jobs/{job_id}/events")

@@ -277,3 +277,99 @@ def test_an_idle_controller_publishes_nothing_and_its_own_changes_soon(
         assert time.monotonic() - t0 < snapshot.PUBLISH_EVERY_S + 0.1
         assert version + 1 <= pub.version <= version + 2  # (+ gauges, at most)
     run(tmp_path, CONFIG, NODES, scenario)
+
+
+def _projected(j: dict[str, Any]) -> dict[str, Any]:
+    """A job of the full listing as the brief view shows it."""
+    from corral.api.responses import JobBrief
+    return {k: v for k, v in j.items() if k in JobBrief.model_fields}
+
+
+def test_brief_listing_is_the_full_one_projected(tmp_path: Path) -> None:
+    """GET /v1/jobs?view=brief: each job the full listing shows, with only the brief
+    view's fields, for the owner, another user and an administrator with
+    private_data on; filtered, by id, from history, packed, and read-your-writes."""
+    from corral.api.responses import JobBrief
+    from tests.api.test_access import command_job, script_job
+    from tests.api.test_access import run as run_users
+
+    async def scenario(c: Any) -> None:
+        ctl = c["admin"]._transport.app.app.state.controller  # type: ignore[attr-defined]
+        # keys and names a cut of the JSON could be fooled by
+        tricky = {"reason": "x", "priority": "1", "t_expected_start": "}",
+                  "gpu_ids": ',"exit_code":1'}
+        mine = [(await c["a"].post("/v1/jobs", json=script_job(
+            name=f'a,"gpu_ids":{i}"', environment=tricky))).json()["id"] for i in range(3)]
+        mine.append((await c["a"].post("/v1/jobs", json=script_job(array="0-9"))).json()["id"])
+        mine.append((await c["a"].post("/v1/jobs", json=script_job(hold=False))).json()["id"])
+        theirs = (await c["b"].post("/v1/jobs", json=command_job())).json()["id"]
+        queries: list[dict[str, Any]] = [
+            {}, {"state": "HELD"}, {"user": "61001"}, {"id": str(mine[0])},
+            {"history": "true"}, {"limit": "2"}]
+        for round_ in range(3):
+            if round_ == 1:  # packed: the brief views are made from the packs
+                ctl.publisher.pack_cold(time.monotonic() + 60)
+            if round_ == 2:  # a change is in the very next brief listing
+                r = await c["a"].patch(f"/v1/jobs/{mine[1]}", json={"name": "renamed"})
+                assert r.status_code == 200, r.text
+            for who in ("a", "b", "admin"):
+                for q in queries:
+                    for _ in range(5):  # (the running job may change in between)
+                        full = (await c[who].get("/v1/jobs", params=q)).json()["jobs"]
+                        r = await c[who].get("/v1/jobs", params={**q, "view": "brief"})
+                        assert r.status_code == 200, r.text
+                        again = (await c[who].get("/v1/jobs", params=q)).json()["jobs"]
+                        if again == full:
+                            break
+                    brief = r.json()["jobs"]
+                    assert brief == [_projected(j) for j in full], (who, q)
+                    assert all(set(j) >= set(JobBrief.model_fields) - {
+                        "array_pending", "array_pending_count", "array_throttle"}
+                        for j in brief)
+                    ids = {j["id"] for j in brief}
+                    if who == "b":
+                        assert not ids & set(mine), q
+                    if not q and who != "b":
+                        assert set(mine) | ({theirs} if who == "admin" else set()) <= ids
+                    text = r.text
+                    assert "S3CRET" not in text and '"spec"' not in text
+            if round_ == 2:
+                listed = (await c["b"].get("/v1/jobs", params={"view": "brief"})).json()
+                assert [j["id"] for j in listed["jobs"]] == [theirs]
+                listed = (await c["a"].get("/v1/jobs", params={"view": "brief"})).json()
+                assert {j["id"]: j["name"] for j in listed["jobs"]}[mine[1]] == "renamed"
+        r = await c["a"].get("/v1/jobs", params={"view": "short"})
+        assert r.status_code == 400 and "view" in r.text, r.text
+        # a queued job's brief is cut from its JSON, not parsed
+        from corral.services import readmodel
+        entry = ctl.publisher.snapshot().job(mine[0])
+        assert readmodel._cut(entry.full) is not None
+        assert readmodel._cut(entry.public()) is not None
+    run_users(tmp_path, scenario, controller_toml='private_data = ["jobs"]')
+
+
+def test_brief_cut_matches_the_parsed_projection() -> None:
+    """The brief cut out of a queued job's JSON is its parsed projection, and what is
+    not laid out as a queued job's rendering is parsed."""
+    from corral.services import readmodel
+    job = {"id": 7, "display_id": "7", "gpu_ids": {"n1": [0], "exit_code": [1]},
+           "cpu_ids": {}, "exit_code": None, "signal": None, "cpu_time_s": 1.5,
+           "max_rss_mb": None, "energy_j": None, "restarts": 0, "retries": 0,
+           "deep_retries": 0, "cancelled_by_uid": None,
+           "spec": {"environment": {"reason": ',"reason":"x"'}}}
+    full = readmodel.dumps(job)[:-1] + b"," + readmodel.dumps(
+        {"reason": "None", "priority": 0.5, "priority_factors": {"age": 1.0},
+         "t_expected_start": None})[1:]
+    assert json.loads(readmodel.brief(full)) == readmodel.brief_dict(json.loads(full))
+    assert readmodel._cut(full) is not None
+    # Job.to_dict()'s order (a job read from the store), its environment ending
+    # like a scheduler part
+    plain = readmodel.dumps({
+        "id": 7, "display_id": "7", "reason": "None", **{k: job[k] for k in (
+            "gpu_ids", "cpu_ids", "exit_code", "signal", "cpu_time_s", "max_rss_mb",
+            "energy_j", "restarts", "retries", "deep_retries", "cancelled_by_uid")},
+        "priority": 1.0, "priority_factors": None, "t_expected_start": 3.0,
+        "spec": {"environment": {"reason": "y", "priority": 2, "priority_factors": None,
+                                 "t_expected_start": 1}}})
+    assert readmodel._cut(plain) is None
+    assert json.loads(readmodel.brief(plain)) == readmodel.brief_dict(json.loads(plain))

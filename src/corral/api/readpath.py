@@ -142,13 +142,14 @@ class ReadPath:
 
 
     async def _plain(self, scope: Scope, send: Send) -> bool:
-        """Answer the commonest reads, a one-job query and a listing without filters,
-        without the web framework (its routing and dependencies cost more than the
-        answer): the same caller (api/auth.py), body and X-Request-ID as the API's.
-        False: the API answers (anything else, and every error)."""
+        """Answer the commonest reads, a one-job query and a listing without filters
+        (full or `view=brief`), without the web framework (its routing and
+        dependencies cost more than the answer): the same caller (api/auth.py), body
+        and X-Request-ID as the API's. False: the API answers (anything else, and every error)."""
         path: str = scope["path"]
-        if scope["method"] != "GET" or (path == "/v1/jobs" and scope.get("query_string")) \
-                or path == "/metrics":
+        query = scope.get("query_string")
+        if scope["method"] != "GET" or path == "/metrics" or (
+                path == "/v1/jobs" and query and query != b"view=brief"):
             return False
         snap: Snapshot = scope[SNAPSHOT_KEY]
         scope["app"] = self.app  # what a Request reaches the controller through
@@ -159,7 +160,8 @@ class ReadPath:
         listing = path == "/v1/jobs"
         if listing:
             # in pieces: the chunks' renderings as they are kept, not copied into one
-            parts = snap.listing_parts(caller, Filters(), None)
+            view = "brief" if query else "full"
+            parts = snap.listing_parts(caller, Filters(), None, view)
         else:
             entry = snap.job(int(path[len("/v1/jobs/"):]))
             if entry is None or not snap.sees(caller, entry):
@@ -171,7 +173,7 @@ class ReadPath:
                     "headers": [(b"content-length", str(size).encode("ascii")),
                                 (b"content-type", b"application/json"), (HEADER, rid)]})
         if listing:  # asked for again: from a file the kernel sends without a copy
-            f = zerocopy.body_file(snap, (caller, None), parts, size)
+            f = zerocopy.body_file(snap, (caller, None, view), parts, size)
             if f is not None and await zerocopy.send_file(send, f, size):
                 return True
         last = len(parts) - 1

@@ -147,6 +147,56 @@ class JobList(_Answer):
     jobs: list[Job]
 
 
+class JobBrief(_Answer):
+    """A job as GET /v1/jobs?view=brief lists it: what job tables show (no spec,
+    nothing private); `array_pending*`: set on an array's pending rest."""
+
+    id: int
+    display_id: str
+    array_job_id: int | None
+    array_task_id: int | None
+    array_spec: str | None
+    dependency: str | None
+    qos: str | None
+    reservation: str | None
+    name: str
+    user: str
+    uid: int
+    gid: int
+    state: str
+    partition: str
+    account: str | None
+    nodes: int
+    cpus: int
+    cpus_per_node: int
+    mem_mb_per_node: int | None
+    gpus_per_node: int
+    time_limit_s: int
+    t_submit: Real
+    t_start: Real | None
+    t_end: Real | None
+    node_list: list[str]
+    exit_code: int | None
+    signal: int | None
+    cpu_time_s: Real | None
+    max_rss_mb: Real | None
+    energy_j: Real | None = None
+    restarts: int
+    retries: int
+    deep_retries: int
+    cancelled_by_uid: int | None
+    reason: str
+    priority: Real
+    t_expected_start: Real | None
+    array_pending: str | None = None
+    array_pending_count: int | None = None
+    array_throttle: int | None = None
+
+
+class JobListBrief(_Answer):
+    jobs: list[JobBrief]
+
+
 class BatchItem(_Answer):
     """One request of a batch: its new job(s), or why it was refused."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from corral.api.responses import (
     Explanation,
     Job,
     JobList,
+    JobListBrief,
     Requeued,
     StateChange,
     Submitted,
@@ -112,7 +113,9 @@ def published(request: Request, ctl: Controller) -> Snapshot:
     return snap if snap is not None else ctl.publisher.snapshot()
 
 
-@router.get("/jobs", response_model=None, responses=_bytes_of(JobList))
+@router.get("/jobs", response_model=None, responses={200: {
+    "model": JobList | JobListBrief,
+    "description": "A JobList (JSON); with view=brief, a JobListBrief"}})
 async def list_jobs(
     request: Request,
     ctl: CtlDep,
@@ -127,6 +130,7 @@ async def list_jobs(
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ended_after: Annotated[float | None, Query(ge=0, le=1e11)] = None,
     submitted_before: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+    view: Literal["full", "brief"] = "full",
 ) -> Response:
     states = _states(state)
     filters = Filters(users=frozenset(_split(user)), states=frozenset(states),
@@ -135,7 +139,7 @@ async def list_jobs(
     if not history:
         snap = published(request, ctl)
         if snap.answers(filters):
-            return _json(snap.listing(caller, filters, limit))
+            return _json(snap.listing(caller, filters, limit, view))
     # From here on, the controller's own state (its loop only: api/readpath.py sends
     # these requests there). An array's pending rest is one entry (its display_id
     # `57_[5-99999%4]`, its tasks in `array_pending`); clients expand it when they
@@ -171,6 +175,8 @@ async def list_jobs(
             d = ctl.access.job_dict(caller, rest.template, rest.to_dict())
             rest_entries.append((d["id"], readmodel.job_json(rest.template, d)))
         entries = readmodel.merged(entries, sorted(rest_entries))
+    if view == "brief":  # (no private field in it: the same for every caller)
+        entries = ((i, readmodel.brief(b)) for i, b in entries)
     return _json(readmodel.listing(entries, limit=limit))
 
 

@@ -76,7 +76,8 @@ def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ..
         wanted = [i for ref in refs for i in c.resolve(ref)]
         found = c.jobs(history=history, user=list(user), state=states,
                        partition=list(partition), id=[str(i) for i in wanted],
-                       name=list(name), limit=limit, expand_arrays=expand or named_tasks)
+                       name=list(name), limit=limit, expand_arrays=expand or named_tasks,
+                       brief=not as_json)  # the table shows only what the brief view has
     if named_tasks:  # `-j 57_[1-2]`: those tasks, not the rest of their array
         plain = {ref.job_id for ref in refs if ref.tasks is None}
         found = [j for j in found if j["id"] in wanted or j.get("array_job_id") in plain]

@@ -72,6 +72,10 @@ class Entry:
                 self.public_ = out
         return out
 
+    def brief(self) -> bytes:
+        """Its brief view (services/readmodel.py), made afresh (not kept)."""
+        return readmodel.brief(self.full)
+
     def as_seen_by(self, caller: Caller) -> bytes:
         """As services/access.py lets the caller read it."""
         return self.full if allows(caller, Action.READ_PRIVATE, self.uid) else self.public()
@@ -82,13 +86,24 @@ class Chunk(dict[int, Entry]):
     that changes one of its jobs makes a new Chunk): what readers derive from it,
     the joined JSON of its jobs as one kind of reader sees them (`bodies`), is kept
     on it, so that a listing after a change joins again only the chunks that
-    changed, not every job in the queue."""
+    changed, not every job in the queue. Its jobs' brief views (the same for every
+    reader who sees them) are made from their JSON when a brief listing first asks
+    for them, and kept the same way (`briefs`)."""
 
-    __slots__ = ("bodies",)
+    __slots__ = ("bodies", "briefs_")
 
     def __init__(self, entries: dict[int, Entry] | None = None) -> None:
         super().__init__(entries or {})
         self.bodies: dict[object, bytes] = {}
+        self.briefs_: readmodel.Briefs | None = None
+
+    def briefs(self) -> readmodel.Briefs:
+        """Its jobs' brief views, in id order (made when first asked for)."""
+        out = self.briefs_
+        if out is None:
+            ids = sorted(self)
+            out = self.briefs_ = readmodel.Briefs(ids, [self[i].brief() for i in ids])
+        return out
 
     def body(self, caller: Caller, view: object) -> bytes:
         """Its jobs in id order, as the caller sees them, joined by commas (b"" for

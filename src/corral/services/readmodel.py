@@ -22,13 +22,29 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable
+import re
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from corral.model.job import Job, TrackedJob
 from corral.services.access import withheld
 
 _SCHED_KEYS = ("reason", "priority", "priority_factors", "t_expected_start")
+
+# The brief view of a job (GET /v1/jobs?view=brief): what job tables show, no spec.
+# None of it is private: every caller who sees the job reads the same brief.
+BRIEF_KEYS = ("id", "display_id", "array_job_id", "array_task_id", "array_spec",
+              "dependency", "qos", "reservation", "name", "user", "uid", "gid", "state",
+              "partition", "account", "nodes", "cpus", "cpus_per_node", "mem_mb_per_node",
+              "gpus_per_node", "time_limit_s", "t_submit", "t_start", "t_end", "node_list",
+              "exit_code", "signal", "cpu_time_s", "max_rss_mb", "energy_j", "restarts",
+              "retries", "deep_retries", "cancelled_by_uid", "reason", "priority",
+              "t_expected_start")
+# an array's pending rest adds these (what its row and its tasks are made of)
+BRIEF_REST_KEYS = ("array_pending", "array_pending_count", "array_throttle")
+VIEWS = ("full", "brief")
 
 
 def dumps(value: Any) -> bytes:
@@ -80,6 +96,81 @@ def forget(job: TrackedJob) -> None:
     without the rest)."""
     object.__setattr__(job, "views", None)
     object.__setattr__(job, "view_sched", None)
+
+
+def brief_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """A job's dict (full or public) as the brief view shows it."""
+    out = {k: d[k] for k in BRIEF_KEYS if k in d}
+    for k in BRIEF_REST_KEYS:
+        if k in d:
+            out[k] = d[k]
+    return out
+
+
+def brief(full: bytes) -> bytes:
+    """The brief view of a job from its JSON (full or public: the brief has no private
+    field). A queued job's rendering (job_json: main part in Job.to_dict()'s order,
+    then the scheduler part) is cut, not parsed: its prefix up to `node_list`, how
+    it ended (`exit_code` to `cancelled_by_uid`), its scheduler part without the
+    priority's factors (a few µs a job). Anything else (an array's rest, a job read
+    from the store) is parsed."""
+    out = _cut(full)
+    return out if out is not None else dumps(brief_dict(json.loads(full)))
+
+
+_STR = rb'"(?:[^"\\]|\\.)*"'  # a JSON string (UTF-8: no byte of a character is " or \)
+_NUM = rb"(?:null|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+_IDS = rb"\{(?:" + _STR + rb":\[[\d,]*\](?:," + _STR + rb":\[[\d,]*\])*)?\}"
+# after node_list: the GPU and CPU ids (left out), then how it ended (kept)
+_MIDDLE = re.compile(rb',"gpu_ids":' + _IDS + rb',"cpu_ids":' + _IDS + rb"(" + b"".join(
+    b',"' + k.encode() + b'":' + _NUM for k in BRIEF_KEYS[
+        BRIEF_KEYS.index("exit_code"):BRIEF_KEYS.index("reason")]) + rb")(?=,)")
+# the scheduler part, the rendering's tail (the priority's factors left out)
+_SCHED = re.compile(rb'(,"reason":' + _STR + rb',"priority":' + _NUM +
+                    rb'),"priority_factors":(?:null|\{[^{}]*\})(,"t_expected_start":'
+                    + _NUM + rb"\})")
+
+
+def _cut(full: bytes) -> bytes | None:
+    """The brief cut out of a queued job's JSON; None: not laid out so. (A JSON string
+    escapes its quotes, so `,"gpu_ids":` first found is the job's own key; the
+    scheduler part is matched as the whole tail.)"""
+    at = full.find(b',"gpu_ids":')
+    middle = _MIDDLE.match(full, at) if at > 0 else None
+    if middle is None:
+        return None
+    tail = full.rfind(b',"reason":')
+    sched = _SCHED.fullmatch(full, tail) if tail > 0 else None
+    if sched is None or tail < middle.end():
+        return None
+    return full[:at] + middle.group(1) + sched.group(1) + sched.group(2)
+
+
+class Briefs:
+    """The brief views of a run of jobs, joined (as a listing's piece) with where
+    each one ends, and the jobs' ids in order: a listing of some of them slices its
+    jobs out (nothing kept a job)."""
+
+    __slots__ = ("ends", "ids", "joined")
+
+    def __init__(self, ids: Sequence[int], parts: Sequence[bytes]) -> None:
+        self.joined = b",".join(parts)
+        self.ids = array("q", ids)
+        ends = array("I")
+        at = -1
+        for part in parts:
+            at += len(part) + 1
+            ends.append(at)
+        self.ends = ends
+
+    def part(self, job_id: int) -> bytes | None:
+        """The brief of this job (None: not among them)."""
+        ids = self.ids
+        i = bisect_left(ids, job_id)
+        if i == len(ids) or ids[i] != job_id:
+            return None
+        start = self.ends[i - 1] + 1 if i else 0
+        return self.joined[start:self.ends[i]]
 
 
 def listing(entries: Iterable[tuple[int, bytes]], *, limit: int | None = None) -> bytes:

@@ -47,6 +47,7 @@ REFRESH_EVERY_S = 1.0  # the gauges and arrays' rests, looked at when no job cha
 _CHUNK_BITS = 10  # 1,024 ids a chunk
 MAX_KEPT_LISTINGS = 16
 MAX_PACKED_CHUNKS_A_TURN = 4  # chunks packed a turn of the publisher's loop (~4k jobs)
+_BRIEFS_FOR = 64  # a brief listing of this many jobs makes their chunks' brief views
 
 
 @dataclass(frozen=True)
@@ -125,25 +126,27 @@ class Snapshot:
         published): the controller answers that one."""
         return not (f.ids and self.rests)
 
-    def listing(self, caller: Caller, f: Filters, limit: int | None) -> bytes:
+    def listing(self, caller: Caller, f: Filters, limit: int | None,
+                view: str = "full") -> bytes:
         """`{"jobs": [...]}` as GET /v1/jobs answers (not history): the jobs and
-        pending rests the caller may see that match, in id order."""
-        parts = self.listing_parts(caller, f, limit)
+        pending rests the caller may see that match, in id order; `view` "brief":
+        each job's brief view (services/readmodel.py)."""
+        parts = self.listing_parts(caller, f, limit, view)
         if len(parts) == 1:
             return parts[0]
-        key = ("joined", caller, f, limit)
+        key = ("joined", caller, f, limit, view)
         body: bytes | None = self._memo.get(key)
         if body is None:
             body = b"".join(parts)
             self._keep(key, body)
         return body
 
-    def listing_parts(self, caller: Caller, f: Filters,
-                      limit: int | None) -> tuple[bytes, ...]:
+    def listing_parts(self, caller: Caller, f: Filters, limit: int | None,
+                      view: str = "full") -> tuple[bytes, ...]:
         """The listing as pieces to send one after the other (a whole listing of
         the queue is its chunks' renderings, which stay from one snapshot to the
         next while their jobs do not change: no copy of the whole)."""
-        key = (caller, f, limit)
+        key = (caller, f, limit, view)
         out: tuple[bytes, ...] | None = self._memo.get(key)
         if out is not None:
             return out
@@ -151,11 +154,13 @@ class Snapshot:
                 not self.private_jobs or allows(caller, Action.SEE_ALL)):
             # every job: the chunks' joined renderings, most of them already made
             # (what as_seen_by reads of the caller: its uid and role)
-            view = "all" if allows(caller, Action.READ_PRIVATE, -1 - caller.uid) \
+            brief = view == "brief"
+            seen = "all" if allows(caller, Action.READ_PRIVATE, -1 - caller.uid) \
                 else (caller.uid, caller.role)
             pieces = [b'{"jobs":[']
             for k in sorted(self.chunks):
-                b = self.chunks[k].body(caller, view)
+                chunk = self.chunks[k]
+                b = chunk.briefs().joined if brief else chunk.body(caller, seen)
                 if b:
                     if len(pieces) > 1:
                         pieces.append(b",")
@@ -173,12 +178,26 @@ class Snapshot:
         if self.rests:
             picked = heapq.merge(picked, self._pick(caller, f, self.rests),
                                  key=lambda e: e.id)
-        parts = [e.as_seen_by(caller) for e in picked]
+        if view == "brief":
+            entries = list(picked)
+            parts = [self._brief(e, many=len(entries) >= _BRIEFS_FOR) for e in entries]
+        else:
+            parts = [e.as_seen_by(caller) for e in picked]
         if limit is not None:
             del parts[limit:]
         out = (b'{"jobs":[' + b",".join(parts) + b"]}",)
         self._keep(key, out)
         return out
+
+    def _brief(self, e: Entry, *, many: bool) -> bytes:
+        """A job's brief view: from its chunk's when they are made (or, for `many`
+        jobs, made now), else made alone."""
+        chunk = None if e.rest else self.chunks.get(e.id >> _CHUNK_BITS)
+        if chunk is not None and chunk.get(e.id) is e and (many or chunk.briefs_):
+            out = chunk.briefs().part(e.id)
+            if out is not None:
+                return out
+        return e.brief()
 
     def _keep(self, key: object, body: object) -> None:
         if len(self._memo) < MAX_KEPT_LISTINGS:

@@ -216,7 +216,9 @@ def bjobs(argv: list[str]) -> int:
                 filters["partition"] = [queue]
             if job_name:
                 filters["name"] = [job_name]
+            # the default table shows only what the brief view has
             jobs = list(c.jobs(history=want in ("all", "done"), expand_arrays=True,
+                               brief=not (long_form or as_json or fmt is not None),
                                **filters))
             keep = {"unfinished": view.UNFINISHED, "running": ("RUN",),
                     "pending": ("PEND", "PSUSP"), "suspended": ("USUSP", "SSUSP", "PSUSP"),

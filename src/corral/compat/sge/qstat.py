@@ -110,7 +110,7 @@ def qstat(argv: list[str]) -> int:
     with frontend.client() as c:
         if detail is not None:
             return _show_jobs(c, detail, show_xml)
-        jobs: list[dict[str, Any]] = list(c.jobs(user=users))
+        jobs: list[dict[str, Any]] = list(c.jobs(user=users, brief=True))
     want = set()
     for ch in states:
         want |= {"p": {"qw", "hqw", "Rq"}, "r": {"r"}, "s": {"s"}, "h": {"hqw"},

@@ -13,7 +13,7 @@ from corral.compat import fmt, frontend
 from corral.compat.options import NONE, OPTIONAL, REQUIRED, Opt, collect, parse
 from corral.compat.slurm import jobview as v
 from corral.compat.slurm.sbatch import SLURM_VERSION
-from corral.compat.slurm.squeue_fields import DEFAULT, LETTERS, LONG, NAMED
+from corral.compat.slurm.squeue_fields import BRIEF_GETTERS, DEFAULT, LETTERS, LONG, NAMED
 from corral.model import hostlist
 from corral.model.arrays import listing_order
 from corral.model.errors import InvalidRequest
@@ -71,7 +71,7 @@ def _id_matcher(specs: list[str]) -> Any:
     return match
 
 
-def select(o: dict[str, Any]) -> list[dict[str, Any]]:
+def select(o: dict[str, Any], *, brief: bool = False) -> list[dict[str, Any]]:
     users = _list(o.get("user"))
     if "me" in o:
         users.append(frontend.me())
@@ -82,6 +82,7 @@ def select(o: dict[str, Any]) -> list[dict[str, Any]]:
                                "name": _list(o.get("name")) or None}
     # an array's pending rest comes as one entry; -r, or a task asked for, lists each
     filters["expand_arrays"] = "array" in o or any("_" in s for s in ids)
+    filters["brief"] = brief
     with frontend.client() as c:
         bases = sorted({str(parse_job_ref(s).job_id) for s in ids})
         if ids:  # ask only for these jobs and arrays
@@ -196,7 +197,7 @@ def squeue(argv: list[str]) -> int:
         raise frontend.Exit(1, "squeue: fatal: Option --only-job-state only works alone, "
                             "with -j (--jobs) and/or -t (--states) parameters, parameters "
                             "for cluster/federation selection, and the printing options.")
-    jobs = select(o)
+    jobs = select(o, brief="json" not in o and _brief_layout(o))
     if "json" in o:
         print(json.dumps({"jobs": jobs}, indent=2))
         return 0
@@ -208,21 +209,33 @@ def squeue(argv: list[str]) -> int:
     if o.get("sort"):
         jobs = _sort(jobs, o["sort"])
     try:
-        if o.get("Format") or (not o.get("format") and os.environ.get("SQUEUE_FORMAT2")):
-            cols = fmt.parse_named(o.get("Format") or os.environ["SQUEUE_FORMAT2"], NAMED,
-                                   sep="")
-        else:
-            text = o.get("format") or os.environ.get("SQUEUE_FORMAT") \
-                or (ONLY_STATE_FORMAT if "only_state" in o else LONG if "long" in o
-                    else DEFAULT)
-            cols = fmt.parse_percent(text, LETTERS, invalid=lambda letter: print(
-                f"squeue: error: Invalid job format specification: {letter}",
-                file=sys.stderr))
+        cols = _columns(o, invalid=lambda letter: print(
+            f"squeue: error: Invalid job format specification: {letter}", file=sys.stderr))
     except ValueError as e:
         raise frontend.Exit(1, f"squeue: error: {e}") from None
     for text in fmt.render(cols, jobs, header="noheader" not in o):
         print(text)
     return 0
+
+
+def _columns(o: dict[str, Any], invalid: Callable[[str], None]) -> list[fmt.Column]:
+    """The layout asked for (-O, -o, SQUEUE_FORMAT2, SQUEUE_FORMAT, -l, the default)."""
+    if o.get("Format") or (not o.get("format") and os.environ.get("SQUEUE_FORMAT2")):
+        return fmt.parse_named(o.get("Format") or os.environ["SQUEUE_FORMAT2"], NAMED,
+                               sep="")
+    text = o.get("format") or os.environ.get("SQUEUE_FORMAT") \
+        or (ONLY_STATE_FORMAT if "only_state" in o else LONG if "long" in o else DEFAULT)
+    return fmt.parse_percent(text, LETTERS, invalid=invalid)
+
+
+def _brief_layout(o: dict[str, Any]) -> bool:
+    """Does the layout show only what the brief view has? (A layout that does not
+    parse is told about once its jobs are listed.)"""
+    try:
+        cols = _columns(o, invalid=lambda letter: None)
+    except ValueError:
+        return False
+    return all(c.get is None or c.get in BRIEF_GETTERS for c in cols)
 
 
 def _steps(jobs: list[dict[str, Any]], *, header: bool) -> None:

@@ -173,3 +173,15 @@ NAMED.update({
 
 DEFAULT = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
 LONG = "%.18i %.9P %.8j %.8u %.8T %.10M %.9l %.6D %R"
+
+# What reads more of a job than the brief view has (its spec, paths, counts): a
+# layout without these is listed from the brief view (GET /v1/jobs?view=brief).
+_NOT_BRIEF_LETTERS = "fhoyZ"
+_NOT_BRIEF_NAMED = ("StdOut", "StdErr", "STDOUT", "STDERR", "EligibleTime",
+                    "CPUsPerTask", "cpus-per-task", "NumTasks", "NTPerNode", "Requeue",
+                    "RestartCnt", "Exclusive", "BatchFlag")
+BRIEF_GETTERS = frozenset(
+    [get for letter, (_, get) in LETTERS.items() if letter not in _NOT_BRIEF_LETTERS]
+    + [get for name, (_, get) in NAMED.items()
+       if name not in _NOT_BRIEF_NAMED and _NAMED_LETTERS.get(name) not in
+       tuple(_NOT_BRIEF_LETTERS)])
