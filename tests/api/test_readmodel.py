@@ -355,7 +355,7 @@ def test_brief_cut_matches_the_parsed_projection() -> None:
     job = {"id": 7, "display_id": "7", "gpu_ids": {"n1": [0], "exit_code": [1]},
            "cpu_ids": {}, "exit_code": None, "signal": None, "cpu_time_s": 1.5,
            "max_rss_mb": None, "energy_j": None, "restarts": 0, "retries": 0,
-           "deep_retries": 0, "cancelled_by_uid": None,
+           "deep_retries": 0, "cancelled_by_uid": None, "live_usage": None,
            "spec": {"environment": {"reason": ',"reason":"x"'}}}
     full = readmodel.dumps(job)[:-1] + b"," + readmodel.dumps(
         {"reason": "None", "priority": 0.5, "priority_factors": {"age": 1.0},
@@ -369,6 +369,7 @@ def test_brief_cut_matches_the_parsed_projection() -> None:
             "gpu_ids", "cpu_ids", "exit_code", "signal", "cpu_time_s", "max_rss_mb",
             "energy_j", "restarts", "retries", "deep_retries", "cancelled_by_uid")},
         "priority": 1.0, "priority_factors": None, "t_expected_start": 3.0,
+        "live_usage": None,
         "spec": {"environment": {"reason": "y", "priority": 2, "priority_factors": None,
                                  "t_expected_start": 1}}})
     assert readmodel._cut(plain) is None

@@ -112,38 +112,35 @@ def brief(full: bytes) -> bytes:
     field). A queued job's rendering (job_json: main part in Job.to_dict()'s order,
     then the scheduler part) is cut, not parsed: its prefix up to `node_list`, how
     it ended (`exit_code` to `cancelled_by_uid`), its scheduler part without the
-    priority's factors (a few µs a job). Anything else (an array's rest, a job read
+    priority's factors (about a µs a job). Anything else (an array's rest, a job read
     from the store) is parsed."""
     out = _cut(full)
     return out if out is not None else dumps(brief_dict(json.loads(full)))
 
 
-_STR = rb'"(?:[^"\\]|\\.)*"'  # a JSON string (UTF-8: no byte of a character is " or \)
 _NUM = rb"(?:null|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
-_IDS = rb"\{(?:" + _STR + rb":\[[\d,]*\](?:," + _STR + rb":\[[\d,]*\])*)?\}"
-# after node_list: the GPU and CPU ids (left out), then how it ended (kept)
-_MIDDLE = re.compile(rb',"gpu_ids":' + _IDS + rb',"cpu_ids":' + _IDS + rb"(" + b"".join(
-    b',"' + k.encode() + b'":' + _NUM for k in BRIEF_KEYS[
-        BRIEF_KEYS.index("exit_code"):BRIEF_KEYS.index("reason")]) + rb")(?=,)")
-# the scheduler part, the rendering's tail (the priority's factors left out)
-_SCHED = re.compile(rb'(,"reason":' + _STR + rb',"priority":' + _NUM +
-                    rb'),"priority_factors":(?:null|\{[^{}]*\})(,"t_expected_start":'
-                    + _NUM + rb"\})")
+_TAIL = re.compile(rb',"t_expected_start":' + _NUM + rb"\}")
 
 
 def _cut(full: bytes) -> bytes | None:
-    """The brief cut out of a queued job's JSON; None: not laid out so. (A JSON string
-    escapes its quotes, so `,"gpu_ids":` first found is the job's own key; the
-    scheduler part is matched as the whole tail.)"""
+    """The brief cut out of a queued job's JSON; None: not laid out so (the JSON does
+    not end with its scheduler part). A JSON string escapes its quotes, so a
+    `,"key":` found outside of the maps of GPU and CPU ids (whose keys are node names
+    and values lists) is a key of the job itself, and between `exit_code` and
+    `live_usage` there are only numbers."""
+    expected = full.rfind(b',"t_expected_start":')
+    if expected < 0 or _TAIL.fullmatch(full, expected) is None:
+        return None
     at = full.find(b',"gpu_ids":')
-    middle = _MIDDLE.match(full, at) if at > 0 else None
-    if middle is None:
+    code = full.find(b',"exit_code":', at)
+    while code > 0 and full[code + 13:code + 14] == b"[":  # a node named exit_code
+        code = full.find(b',"exit_code":', code + 1)
+    ended = full.find(b',"live_usage":', code)
+    sched = full.rfind(b',"reason":', 0, expected)
+    factors = full.find(b',"priority_factors":', sched)
+    if not 0 < at < code < ended < sched < factors < expected:
         return None
-    tail = full.rfind(b',"reason":')
-    sched = _SCHED.fullmatch(full, tail) if tail > 0 else None
-    if sched is None or tail < middle.end():
-        return None
-    return full[:at] + middle.group(1) + sched.group(1) + sched.group(2)
+    return full[:at] + full[code:ended] + full[sched:factors] + full[expected:]
 
 
 class Briefs:
