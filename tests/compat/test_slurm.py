@@ -241,3 +241,19 @@ def test_srun_inside_a_job_runs_its_tasks_as_a_step(compat: Compat) -> None:
     for rank in (0, 1):
         text = (compat.work / f"step-{job_id}-{rank}.out").read_text()
         assert text == f"rank={rank} of 2\n"
+
+
+@pytest.mark.parametrize(("options", "brief"), [
+    ({}, True), ({"long": None}, True), ({"format": "%i %j %T %M %l %D %R %Q %a %q"}, True),
+    ({"Format": "JobID,Name,State,ReasonList,NumCPUs,ExitCode"}, True),
+    ({"format": "%i %o"}, False), ({"format": "%i %Z"}, False),
+    ({"Format": "JobID,StdOut"}, False), ({"Format": "JobID,Command"}, False),
+    ({"format": "%i %!"}, True)])
+def test_squeue_lists_from_the_brief_view_only_for_brief_fields(
+        options: dict[str, str | None], brief: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """squeue asks for the brief view (GET /v1/jobs?view=brief) when its layout shows
+    only fields the brief view has, and for full jobs otherwise."""
+    from corral.compat.slurm.squeue import _brief_layout
+    monkeypatch.delenv("SQUEUE_FORMAT", raising=False)
+    monkeypatch.delenv("SQUEUE_FORMAT2", raising=False)
+    assert _brief_layout(options) is brief
