@@ -327,12 +327,15 @@ class Predictive(EASY):
       running jobs are planned to end at their limits, not their
       predictions (see `running_at_limits`), so an under-predicted running
       job cannot make a booking too early;
-    - every other job whose limit would end after the first booking is planned
-      with its limit (`limits_while_starving="crossing"`; `"all"`: every other
-      job), so none that overruns its prediction can delay a booking; the
-      others keep their predictions.
+    - with `limits_while_starving="crossing"` every other job whose limit
+      would end after the first booking is planned with its limit (`"all"`:
+      every other job), so none that overruns its prediction can delay a
+      booking; the others keep their predictions (`"none"`, the default:
+      every other job keeps its prediction, as this costs too much on an
+      overloaded machine).
 
-    With `starve_book_max=None` and `starving_at_limits` these keep a
+    With `starve_book_max=None`, `starving_at_limits` and
+    `limits_while_starving="crossing"` these keep a
     booking from moving later (unless a job of higher priority starts to
     starve ahead of it, or the threshold rises past its wait): nothing
     started beside it can still run at its booked time (docs/sim.md, "The
@@ -349,7 +352,7 @@ class Predictive(EASY):
     protect_starving: bool = True
     reserve_starving: bool = True
     starving_at_limits: bool = False
-    limits_while_starving: Literal["crossing", "all"] = "crossing"
+    limits_while_starving: Literal["none", "crossing", "all"] = "none"
     # starving jobs the guard puts first and books per pass, oldest in the
     # given order first (None: all); the others wait in the normal order
     starve_book_max: int | None = 1
@@ -456,9 +459,10 @@ class Predictive(EASY):
             if self.reserve_starving:
                 rest, t_first = self._reserve_starving(queue, m, starts, infos)
                 crossing = self.limits_while_starving == "crossing"
-                for r in rest:
-                    if not crossing or m.now + r.limit_s > t_first:
-                        r.dur_s = r.limit_s
+                if self.limits_while_starving != "none":
+                    for r in rest:
+                        if not crossing or m.now + r.limit_s > t_first:
+                            r.dur_s = r.limit_s
             else:
                 for r in queue:
                     r.dur_s = r.limit_s
