@@ -270,6 +270,11 @@ class SchedulerConfig(_Strict):
     starve_min_s: Annotated[int, Field(ge=0, le=365 * 86400)] = 3600
     starve_s: Annotated[int, Field(ge=1, le=365 * 86400)] = 2 * 86400
     starve_warmup: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    # how many starving jobs go first, each booked with its limit (0: all of them);
+    # whether running jobs are then planned at their limits, and which other jobs
+    starve_book_max: Annotated[int, Field(ge=0, le=1_000_000)] = 1
+    starving_at_limits: bool = False
+    limits_while_starving: Literal["none", "crossing", "all"] = "none"
 
     @field_validator("fairshare_half_life_s", mode="before")
     @classmethod
@@ -282,7 +287,7 @@ class SchedulerConfig(_Strict):
         # "D-HH:MM:SS" forms; numbers are checked against the bounds as given
         return parse_duration_s(f"scheduler.{info.field_name}", v) if isinstance(v, str) else v
 
-    def starvation_guard(self) -> dict[str, float]:
+    def starvation_guard(self) -> dict[str, Any]:
         """The predictive policy's guard settings, as `corral.sched.Predictive`
         takes them."""
         return {
@@ -290,6 +295,9 @@ class SchedulerConfig(_Strict):
             "starve_min_s": float(self.starve_min_s),
             "starve_s": float(self.starve_s),
             "starve_warmup": self.starve_warmup,
+            "starve_book_max": self.starve_book_max or None,
+            "starving_at_limits": self.starving_at_limits,
+            "limits_while_starving": self.limits_while_starving,
         }
 
 

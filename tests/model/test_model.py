@@ -149,7 +149,17 @@ def test_config_starvation_guard_and_its_errors(tmp_path) -> None:
         '[scheduler]\npolicy = "predictive"\nstarve_waits = 8\nstarve_s = "1-00:00:00"\n')
     cfg = load_config(str(tmp_path))
     assert cfg.scheduler.starvation_guard() == {
-        "starve_waits": 8.0, "starve_min_s": 3600.0, "starve_s": 86400.0, "starve_warmup": 100}
+        "starve_waits": 8.0, "starve_min_s": 3600.0, "starve_s": 86400.0, "starve_warmup": 100,
+        "starve_book_max": 1, "starving_at_limits": False, "limits_while_starving": "none"}
+    (tmp_path / "corral.toml").write_text(
+        '[scheduler]\nstarve_book_max = 0\nstarving_at_limits = true\n'
+        'limits_while_starving = "crossing"\n')
+    guard = load_config(str(tmp_path)).scheduler.starvation_guard()
+    assert (guard["starve_book_max"], guard["starving_at_limits"],
+            guard["limits_while_starving"]) == (None, True, "crossing")  # 0: every one
+    (tmp_path / "corral.toml").write_text('[scheduler]\nlimits_while_starving = "some"\n')
+    with pytest.raises(InvalidRequest, match=r"'scheduler\.limits_while_starving'.*'some'"):
+        load_config(str(tmp_path))
     (tmp_path / "corral.toml").write_text("[scheduler]\nstarve_waits = -1\n")
     with pytest.raises(InvalidRequest, match=r"'scheduler\.starve_waits': "
                        r"Input should be greater than or equal to 0 \(got -1\)"):

@@ -111,6 +111,9 @@ def test_the_starvation_guard_is_read_and_replayed(tmp_path: Path) -> None:
         "starve_min_s": 60.0,
         "starve_s": 600.0,
         "starve_warmup": 20,
+        "starve_book_max": 1,
+        "starving_at_limits": False,
+        "limits_while_starving": "none",
     }
     pol = make_policy("predictive", s.guard)
     assert isinstance(pol, Predictive)

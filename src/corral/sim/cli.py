@@ -133,7 +133,7 @@ def sim(
     from corral.sim.run import SimError, make_policy, make_settings, replay, replay_store
 
     overrides: dict[str, str] = {}
-    guard: dict[str, float] = {}
+    guard: dict[str, object] = {}
     site_note = ""
     if config_path is not None:
         from corral.sim.site import SiteConfigError, read_site

@@ -30,7 +30,7 @@ class Replay:
     energy: EnergyReport | None = None  # with efficiency_procs (corral.sim.energy)
 
 
-def make_policy(name: str, guard: dict[str, float] | None = None) -> Policy:
+def make_policy(name: str, guard: dict[str, typing.Any] | None = None) -> Policy:
     """The policy called `name`; `guard`: the predictive policy's starvation
     guard settings (`Predictive` fields, as `SchedulerConfig.starvation_guard`
     gives them), ignored by the other policies."""
@@ -41,7 +41,7 @@ def make_policy(name: str, guard: dict[str, float] | None = None) -> Policy:
         hint = " (a score policy: use --preset rlscheduler)" if name.lower() in SCORES else ""
         raise SimError(f"unknown policy {name!r}{hint} (choose from {', '.join(POLICIES)})")
     if guard and cls is Predictive:
-        return Predictive(**guard)  # type: ignore[arg-type]
+        return Predictive(**guard)
     return cls()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -31,7 +32,7 @@ class SiteSettings:
     procs: int | None  # None: not every node gives its CPUs
     not_replayed: list[str] = field(default_factory=list)
     # the predictive policy's starvation guard ([scheduler] starve_*)
-    guard: dict[str, float] = field(default_factory=dict)
+    guard: dict[str, Any] = field(default_factory=dict)
 
 
 def read_site(path: str | Path) -> SiteSettings:
