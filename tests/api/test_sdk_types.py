@@ -78,10 +78,10 @@ def answer_of(doc: dict[str, Any], method: str, path: str, within: str | None
     schema = responses[ok]["content"]["application/json"]["schema"]
     schemas = [doc["components"]["schemas"][s["$ref"].rsplit("/", 1)[-1]]
                for s in ([schema] if "$ref" in schema else schema["anyOf"])]
-    if within is not None:
-        (outer,) = schemas
-        item = outer["properties"][within]["items"]["$ref"].rsplit("/", 1)[-1]
-        schemas = [doc["components"]["schemas"][item]]
+    if within is not None:  # each alternative's items (GET /v1/jobs: full or brief)
+        items = [outer["properties"][within]["items"]["$ref"].rsplit("/", 1)[-1]
+                 for outer in schemas]
+        schemas = [doc["components"]["schemas"][item] for item in items]
     return schemas
 
 
