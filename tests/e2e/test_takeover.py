@@ -99,6 +99,10 @@ def test_controllers_started_at_once_on_an_empty_database_elect_one() -> None:
             ha.add_controller()
         lead = ha.leader()
         e = ha.controllers()
+        deadline = time.monotonic() + 30  # the followers' rows, once each has started
+        while len(e["controllers"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            e = ha.controllers()
         assert e["leader"]["address"] == lead.url and e["epoch"] >= 1
         roles = sorted(m["role"] for m in e["controllers"])
         assert roles == ["follower", "follower", "leader"], e
