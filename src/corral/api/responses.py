@@ -88,65 +88,6 @@ class JobSpec(_Answer):
     output_sandbox: list[str] = []
 
 
-class Job(_Answer):
-    """A job as GET /v1/jobs/{id} shows it. `withheld`: the spec fields emptied for a
-    caller who may not read them; `array_pending*`: set on an array's pending rest."""
-
-    id: int
-    display_id: str
-    array_job_id: int | None
-    array_task_id: int | None
-    array_spec: str | None
-    dependency: str | None
-    qos: str | None
-    reservation: str | None
-    name: str
-    user: str
-    uid: int
-    gid: int
-    state: str
-    reason: str
-    partition: str
-    account: str | None
-    nodes: int
-    cpus: int
-    cpus_per_node: int
-    mem_mb_per_node: int | None
-    gpus_per_node: int
-    time_limit_s: int
-    t_submit: Real
-    t_start: Real | None
-    t_end: Real | None
-    node_list: list[str]
-    gpu_ids: dict[str, list[int]]
-    cpu_ids: dict[str, list[int]] = {}  # node -> the CPU ids the scheduler chose there
-    exit_code: int | None
-    signal: int | None
-    cpu_time_s: Real | None
-    max_rss_mb: Real | None
-    energy_j: Real | None = None  # its nodes' energy over the run (None: no counter)
-    restarts: int
-    retries: int
-    deep_retries: int
-    cancelled_by_uid: int | None  # who cancelled it (its owner or another)
-    priority: Real
-    priority_factors: dict[str, Real] | None
-    t_expected_start: Real | None
-    live_usage: dict[str, dict[str, Real]] | None
-    stdout: str
-    stderr: str
-    working_dir: str
-    spec: JobSpec
-    withheld: list[str] | None = None
-    array_pending: str | None = None
-    array_pending_count: int | None = None
-    array_throttle: int | None = None
-
-
-class JobList(_Answer):
-    jobs: list[Job]
-
-
 class JobBrief(_Answer):
     """A job as GET /v1/jobs?view=brief lists it: what job tables show (no spec,
     nothing private); `array_pending*`: set on an array's pending rest."""
@@ -191,6 +132,25 @@ class JobBrief(_Answer):
     array_pending: str | None = None
     array_pending_count: int | None = None
     array_throttle: int | None = None
+
+
+class Job(JobBrief):
+    """A job as GET /v1/jobs/{id} shows it: its brief (above) and the rest.
+    `withheld`: the spec fields emptied for a caller who may not read them."""
+
+    gpu_ids: dict[str, list[int]]
+    cpu_ids: dict[str, list[int]] = {}  # node -> the CPU ids the scheduler chose there
+    priority_factors: dict[str, Real] | None
+    live_usage: dict[str, dict[str, Real]] | None
+    stdout: str
+    stderr: str
+    working_dir: str
+    spec: JobSpec
+    withheld: list[str] | None = None
+
+
+class JobList(_Answer):
+    jobs: list[Job]
 
 
 class JobListBrief(_Answer):
