@@ -303,7 +303,8 @@ class Controller(Runtime, JobControl):
         log.info("job %d submitted by %s to %s%s", ids[0], sub.owner.user,
                  sub.job.partition, f" ({len(ids)} tasks)" if sub.tasks else "",
                  extra={"job_id": ids[0]})
-        self.kick()
+        if sub.job.state == JobState.PENDING:  # a held job waits for its release's pass
+            self.kick()
         return ids
 
     async def submit_all(self, caller: Caller, reqs: Sequence[submission.Submission]
@@ -342,7 +343,7 @@ class Controller(Runtime, JobControl):
             if sub.job.spec.credential:  # (now that the job is queued) renewed when due
                 self.credentials.renew_soon(sub.owner.uid)
         self._log_submitted([(sub, out[i]) for i, sub in made])
-        if made:
+        if any(sub.job.state == JobState.PENDING for _, sub in made):
             self.kick()
         return out
 

@@ -153,6 +153,7 @@ class Runtime:
 
     if TYPE_CHECKING:  # provided by the Controller
         def release_resources(self, job: Job) -> None: ...
+        def allocate(self, job: Job) -> None: ...
 
     # ---- persistence ------------------------------------------------------
     async def persist(self, op: Callable[[Connection], Any]) -> Any:
@@ -216,7 +217,8 @@ class Runtime:
         """Apply a command's events now; returns their store ops (the caller persists
         them, then sends the orders). A run that its event ends or sends back to the
         queue gives up what it held first (its nodes' CPUs, memory, GPUs; its epilog
-        on its other nodes)."""
+        on its other nodes); a run that its event starts (services/starts.py) takes
+        them on the nodes the event names."""
         ops = []
         for made in out.events:
             if made.job_id is None:  # an array's rest (services/array_commands.py)
@@ -231,6 +233,8 @@ class Runtime:
                     job.t_signalled = None
             ev = with_unrecorded(job, made)  # what was assigned before, recorded with it
             self._apply(job, ev)
+            if old.is_waiting and job.state.is_active:
+                self.allocate(job)
             op = self._write(job, ev)
             if job.state != old:
                 self._moved(job, old)

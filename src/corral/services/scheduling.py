@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -32,10 +33,8 @@ from corral.config import SchedulerConfig
 from corral.logs import log_ids
 from corral.model.arrays import array_throttle
 from corral.model.deps import DepStatus
-from corral.model.event import EventKind
 from corral.model.features import join_constraint
-from corral.model.intent import StopIntent
-from corral.model.job import NO_GPU_IDS, Job
+from corral.model.job import Job
 from corral.model.licenses import parse_licenses
 from corral.model.states import JobState
 from corral.sched.isolate import failing_jobs
@@ -48,8 +47,8 @@ from corral.sched.types import (
     SiteFairshare,
     Snapshot,
 )
-from corral.services import gres, node_checks
-from corral.services.intents import clear_intent, set_intent
+from corral.services import gres, node_checks, pass_commands
+from corral.services.commands import Outcome
 from corral.services.launch import cpu_binding, launch_order
 from corral.services.limits import limits_of, site_limits_of
 from corral.services.matchmaking import Matchmaker
@@ -354,15 +353,14 @@ class Scheduler:
     async def _fail_doomed(self) -> None:
         ctl = self.ctl
         ops = []
+        now = time.time()
         for job in self.doomed:
             rest = ctl.arrays.rests.get(job.id)
             if rest is not None and rest.template is job:
                 ops.append(ctl.arrays.end_rest(rest, JobState.FAILED, {
-                    "why": "dependency can never be satisfied"}))
-            elif job.state == JobState.PENDING:
-                job.t_end = time.time()
-                ops.append(ctl.change(job, JobState.FAILED,
-                                      data={"why": "dependency can never be satisfied"}))
+                    "why": pass_commands.NEVER_SATISFIABLE}))
+            elif ctl.jobs.get(job.id) is job:
+                ops.extend(ctl.apply_outcome(pass_commands.never_satisfiable(job, now)))
         self.doomed.clear()
         if ops:
             await ctl.persist(lambda conn: [op(conn) for op in ops])
@@ -406,34 +404,31 @@ class Scheduler:
                     job.t_eligible_est = info.t_expected_start
         self._note_rests(decisions)
         ops: list[Callable[[Connection], Any]] = []
-        started: list[Job] = []
-        for start in decisions.starts:
-            job = ctl.jobs.get(start.job_id) or ctl.arrays.view(start.job_id)
-            if job is None or job.state != JobState.PENDING or not self._fits(job, start.nodes):
+        started: list[tuple[Job, Outcome]] = []
+        make_order = functools.partial(launch_order, ctl.cfg, nodes=ctl.nodes)
+        for placed in decisions.starts:
+            job = ctl.jobs.get(placed.job_id) or ctl.arrays.view(placed.job_id)
+            if job is None or job.state != JobState.PENDING \
+                    or not pass_commands.fits(job, placed.nodes, ctl.nodes):
                 continue  # changed while the core was thinking; the next pass retries
-            if start.job_id not in ctl.jobs:  # a task leaves its array's rest
-                job = ctl.arrays.detach(start.job_id) or job
-            job.nodes = start.nodes
-            # devices and CPU ids are chosen afresh for each run: by the scheduler on
-            # nodes whose topology it knows (the others' GPUs: by ctl.allocate)
-            job.gpu_ids = {name: gpus for name, _, gpus in start.placed
-                           if job.spec.gpus_per_node} or NO_GPU_IDS
-            job.cpu_ids = {name: cpus for name, cpus, _ in start.placed} or NO_GPU_IDS
-            job.t_start = time.time()
-            clear_intent(job)
-            ctl.allocate(job)
-            ops.append(ctl.change(job, JobState.RUNNING, data={"nodes": list(start.nodes)}))
-            started.append(job)
+            if placed.job_id not in ctl.jobs:  # a task leaves its array's rest
+                job = ctl.arrays.detach(placed.job_id) or job
+            # devices and CPU ids are chosen afresh for each run (services/pass_commands.py)
+            out = pass_commands.start(job, placed, ctl.nodes, time.time(), make_order)
+            if out is None:
+                continue
+            ops.extend(ctl.apply_outcome(out))  # the next start sees what this one took
+            started.append((job, out))
         self.last_work_s = time.perf_counter() - t_work
         if not ops:
             return
         await ctl.persist(lambda conn: [op(conn) for op in ops])
         ctl.counters["jobs_started"] += len(started)
-        for job in started:
+        for job, out in started:
             if job.state.is_active:  # a cancel in the meantime is ordered after this
                 # The batch script runs on the first node; the others are allocated
                 # to it (its tasks reach them through the job's node list).
-                ctl.orders.push(job.nodes[0], launch_order(ctl.cfg, job, ctl.nodes))
+                ctl.send_orders(out)
                 node_checks.job_started(ctl, job)
 
     async def _without_failing_jobs(self, snap: Snapshot, now: float,
@@ -451,27 +446,12 @@ class Scheduler:
                 continue
             log.error("job %d: held, the scheduler fails on it: %s", job_id, error,
                       extra=log_ids(job_id=job_id))
-            old = job.state
-            set_intent(job, StopIntent.HOLD_SCHEDULER, error)
-            data = {"by": "scheduler", "error": error}
-            ops.append(self.ctl.change(job, JobState.HELD, kind=EventKind.HOLD, data=data)
-                       if old == JobState.PENDING
-                       else self.ctl.record(job, EventKind.HOLD, data=data))
+            ops.extend(self.ctl.apply_outcome(pass_commands.scheduler_hold(job, error, now)))
         if ops:
             await self.ctl.persist(lambda conn: [op(conn) for op in ops])
         rest = tuple(p for p in snap.pending if p.job_id not in failing)
         return await asyncio.to_thread(sched.run_cycle, dataclasses.replace(snap, pending=rest),
                                        self.policy, now)
-
-    def _fits(self, job: Job, nodes: tuple[str, ...]) -> bool:
-        for name in nodes:
-            n = self.ctl.nodes.get(name)
-            if n is None or not n.reachable or n.drain:
-                return False
-            if not n.has_room(cpus=n.cpus if job.spec.exclusive else job.spec.cpus_per_node,
-                              gpus=job.spec.gpus_per_node, mem_mb=job.mem_mb_per_node or 0):
-                return False
-        return len(nodes) == job.spec.nodes
 
 
 def _typed(view: PendingView, ok: frozenset[str]) -> PendingView:
