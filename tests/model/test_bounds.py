@@ -38,6 +38,10 @@ SPEC = JobSpec(name="ok", working_dir="/tmp", argv=("true",))
     ({"working_dir": "/tmp/\x00"}, "working_dir: '/tmp/\\x00' contains the character U+0000"),
     ({"argv": ("a\ud800",)}, "argv: 'a\\ud800' contains the character U+D800"),
     ({"environment": {"K": "v\x00"}}, "environment[K]"),
+    ({"environment": {"A": "ok", "K": "v\ud800"}}, "environment[K]: 'v\\ud800' contains"),
+    ({"environment": {"A": "ok", "K\x00": "v"}}, "environment: 'K\\x00' contains"),
+    ({"environment": {"K" * 4097: "v"}}, "has 4097 characters, over the limit of 4096"),
+    ({"environment": {"A": "ok", "K": 7}}, "environment[K]: 7 is not a string"),
     ({"partition": "p\x1b"}, "partition: 'p\\x1b' contains the control character U+001B"),
     ({"features": ("ok", "")}, "features: '' is empty"),
 ])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from corral.model.errors import InvalidRequest
 from corral.model.job import JobSpec
@@ -144,6 +144,19 @@ def check_text(field: str, value: str, max_len: int | None = None) -> None:
     _fail(field, value, text_problem(value))
 
 
+def _storable_environment(env: Mapping[str, str]) -> bool:
+    """Every key a string of at most MAX_PATH_LEN characters, every value a string, no
+    NUL or lone surrogate in any: what check_text says of each, in a few C loops."""
+    if not env:
+        return True
+    try:
+        keys, values = "\n".join(env), "\n".join(env.values())
+    except TypeError:  # a key or value that is not a string
+        return False
+    return (max(map(len, env)) <= MAX_PATH_LEN and _UNSTORABLE.search(keys) is None
+            and _UNSTORABLE.search(values) is None)
+
+
 def check_spec(spec: JobSpec) -> None:
     """Every field of a job's spec within its range (the names, numbers and texts that
     reach the store, the scheduler and the agents); the first one that is not is named."""
@@ -161,9 +174,10 @@ def check_spec(spec: JobSpec) -> None:
     if len(spec.environment) > MAX_ENV_ENTRIES:
         _fail("environment", f"{len(spec.environment)} entries",
               f"is over the limit of {MAX_ENV_ENTRIES}")
-    for key, value in spec.environment.items():
-        check_text("environment", key, MAX_PATH_LEN)
-        check_text(f"environment[{key}]", value)
+    if not _storable_environment(spec.environment):
+        for key, value in spec.environment.items():  # which one, and why
+            check_text("environment", key, MAX_PATH_LEN)
+            check_text(f"environment[{key}]", value)
     for field in ("partition", "account", "qos", "reservation"):
         value = getattr(spec, field)
         if value is not None:

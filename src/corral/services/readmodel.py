@@ -28,6 +28,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from corral.model import json_codec
 from corral.model.job import Job, TrackedJob
 from corral.services.access import withheld
 
@@ -48,9 +49,8 @@ VIEWS = ("full", "brief")
 
 
 def dumps(value: Any) -> bytes:
-    """JSON as the web layer writes it (compact, UTF-8, no NaN)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":")).encode()
+    """JSON as the web layer writes it (compact, UTF-8; model/json_codec.py)."""
+    return json_codec.dumps(value)
 
 
 def _main(d: dict[str, Any]) -> bytes:

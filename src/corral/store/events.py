@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, func, insert, select
 
 from corral.model.event import Event, EventKind
+from corral.model.json_codec import dumps_str
 from corral.store.schema import events
 
 # The kinds whose to_state moves the job; replay_states folds exactly these.
@@ -32,7 +33,7 @@ def event_row(
         "kind": str(kind),
         "from_state": None if from_state is None else str(from_state),
         "to_state": None if to_state is None else str(to_state),
-        "data": json.dumps(dict(data or {}), separators=(",", ":"), sort_keys=True),
+        "data": dumps_str(dict(data or {}), sort_keys=True),
     }
 
 

@@ -25,6 +25,7 @@ from corral.model.errors import NotFound
 from corral.model.event import EventKind
 from corral.model.intent import parse_intent
 from corral.model.job import NO_GPU_IDS, Job, JobSpec
+from corral.model.json_codec import dumps_str
 from corral.model.record import image, spec_dict, submit_data
 from corral.model.states import FINAL_JOB_STATES, JobState
 from corral.store.dialect import can_batch_returning, reserve_id_block, reserve_ids
@@ -38,7 +39,7 @@ MAX_SPAN_KEY = "max_job_span_s"  # meta: the longest submit-to-end (store/usage.
 
 
 def _spec_json(spec_d: dict[str, Any]) -> str:
-    return json.dumps(spec_d, separators=(",", ":"), sort_keys=True)
+    return dumps_str(spec_d, sort_keys=True)
 
 
 def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str, Any]:
