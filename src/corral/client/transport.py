@@ -399,7 +399,7 @@ class Transport:
             return answer.body
         text = answer.body
         try:
-            payload = json.loads(text) if text else None
+            payload = _loads(text) if text else None
         except ValueError:
             payload = {"message": text.decode(errors="replace")[:200]}
         if answer.status >= 400:
@@ -413,3 +413,19 @@ class Transport:
                 error.leader = payload["leader"]
             raise error
         return payload
+
+
+BIG_BODY_B = 1 << 16  # decoded by orjson (its import costs a command ~15 ms)
+
+
+def _loads(body: bytes) -> Any:
+    """A JSON answer decoded: a large one (a listing) by orjson, several times faster
+    than the standard library; the same values either way (json for what orjson
+    refuses: integers past 64 bits)."""
+    if len(body) >= BIG_BODY_B:
+        import orjson  # (here: most commands get small answers)
+        try:
+            return orjson.loads(body)
+        except ValueError:
+            pass
+    return json.loads(body)
