@@ -8,8 +8,9 @@ quotes the numbers; one that merely cannot run now is accepted and waits.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from corral.config import Config, PartitionConfig
@@ -108,7 +109,8 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
     members = partition_nodes(part, nodes)
     if not members:
         raise Infeasible(f"partition {part.name!r} has no nodes")
-    spec, members = _placement(spec, part.name, members, {n.name for n in nodes})
+    if spec.nodelist or spec.exclude:
+        spec, members = _placement(spec, part.name, members, {n.name for n in nodes})
 
     if spec.time_limit_s is None:  # not given: the partition's default
         time_limit_s = part.default_time_s or part.max_time_s
@@ -133,8 +135,9 @@ def resolve(spec: JobSpec, cfg: Config, nodes: Iterable[Node]) -> Resolved:
         members = _of_gpu_type(spec, cfg, part.name, members)
     if spec.gres is not None:
         members = having_gres(parse_gres(spec.gres), part.name, members)
-    fitting = _check_fits(spec, mem, part.name, members)
-    if spec.requirements is not None or spec.rank is not None:
+    judged = spec.requirements is not None or spec.rank is not None
+    fitting = _check_fits(spec, mem, part.name, members, every=judged)
+    if judged:
         check_requirements(cfg, spec, part.name, mem, fitting)
     return Resolved(spec=spec, partition=part.name, time_limit_s=time_limit_s,
                     mem_mb_per_node=mem)
@@ -183,10 +186,25 @@ def _of_gpu_type(spec: JobSpec, cfg: Config, part: str, members: list[Node]) -> 
     return having
 
 
+def _fitter(spec: JobSpec, mem_mb: int | None) -> Callable[[Node], bool]:
+    """Whether a node could hold one share of the job (size and features)."""
+    cpus, gpus, mem = spec.cpus_per_node, spec.gpus_per_node, mem_mb or 0
+    wanted = join_constraint(spec.features)
+    ok = compile_constraint(wanted) if wanted else None
+    return lambda n: (n.cpus >= cpus and n.gpus >= gpus and n.mem_mb >= mem
+                      and (ok is None or ok(frozenset(n.features))))
+
+
 def _check_fits(spec: JobSpec, mem_mb: int | None, part: str,
-                members: list[Node]) -> list[Node]:
+                members: list[Node], *, every: bool = True) -> list[Node]:
     """Refuse a job no set of the partition's nodes could hold; -> those that could
-    hold one share of it (size and features)."""
+    hold one share of it (size and features): all of them when `every`, else the
+    first ones found that are enough (a submit's cost does not grow with the
+    partition's size when its first nodes will do)."""
+    if not every and not spec.nodelist:
+        enough = list(islice(filter(_fitter(spec, mem_mb), members), spec.nodes))
+        if len(enough) >= spec.nodes:
+            return enough
     checks: list[tuple[str, int, Any]] = [
         ("CPUs", spec.cpus_per_node, lambda n: n.cpus),
         ("GPUs", spec.gpus_per_node, lambda n: n.gpus),
