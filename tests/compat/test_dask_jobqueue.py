@@ -32,14 +32,15 @@ def _run(compat: Compat, kind: str) -> dict[str, Any]:
 
 
 def _final_states(compat: Compat, job_ids: list[str]) -> list[str]:
-    """Wait (briefly) for the worker jobs to end; their sacct states."""
+    """Wait (briefly) for the worker jobs to end; their sacct states. (A cancelled
+    job is COMPLETING until its agent reports its processes gone.)"""
     deadline = time.monotonic() + 30
     while True:
         rows = compat.out("sacct", "-X", "-n", "-P", "-o", "JobID,State",
                           *[a for j in job_ids for a in ("-j", j)]).splitlines()
         states = [r.split("|")[1] for r in rows]
-        if len(states) == len(job_ids) and not any(s in ("PENDING", "RUNNING")
-                                                   for s in states):
+        if len(states) == len(job_ids) and not any(
+                s in ("PENDING", "RUNNING", "COMPLETING") for s in states):
             return states
         assert time.monotonic() < deadline, rows
         time.sleep(0.3)
