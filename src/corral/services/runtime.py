@@ -31,7 +31,7 @@ from corral.model.states import JobState, check_job_transition
 from corral.services.commands import Outcome
 from corral.services.jobtable import JobTable
 from corral.services.orders import OrderBook
-from corral.services.state import ClusterState, apply_job, job_event, with_unrecorded
+from corral.services.state import SET, ClusterState, apply_job, job_event, with_unrecorded
 from corral.services.state import apply as state_apply
 from corral.services.submission import Submitted
 from corral.store import arrays as store_arrays
@@ -304,11 +304,15 @@ class Runtime:
         copy = dataclasses.replace(job)
         first = self.arrays.unsaved.pop(job.id, None)  # a task just out of its rest
 
+        # the spec's column is written again only by an event that sets it (one that
+        # carries the job's whole row, or a change of the spec)
+        spec = "spec" in (ev.data.get(SET) or ())
+
         def op(conn: Connection) -> None:
             if first is not None:
                 first(conn)
-            store_jobs.save_job(conn, copy)
-            store_events.append_event(conn, ev.job_id, ev.t, ev.kind, ev.from_state,
-                                      ev.to_state, ev.data)
+            store_jobs.save_job(conn, copy, spec=spec)
+            store_events.append_events(conn, (store_events.event_row(
+                ev.job_id, ev.t, ev.kind, ev.from_state, ev.to_state, ev.data),))
         return op
 

@@ -42,9 +42,11 @@ def _spec_json(spec_d: dict[str, Any]) -> str:
     return dumps_str(spec_d, sort_keys=True)
 
 
-def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every column the controller may change after submit."""
-    return {
+def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None, *,
+                    with_spec: bool = True) -> dict[str, Any]:
+    """Every column the controller may change after submit (`with_spec=False`: but
+    the spec)."""
+    values = {
         "state": str(job.state),
         "reason": job.reason,
         "intent": str(job.intent) if job.intent is not None else None,
@@ -70,8 +72,10 @@ def _mutable_values(job: Job, spec_d: dict[str, Any] | None = None) -> dict[str,
         "gpu_ids": _gpu_json(job.gpu_ids),
         "cpu_ids": _gpu_json(job.cpu_ids),
         "cancelled_by_uid": job.cancelled_by_uid,
-        "spec": _spec_json(spec_d if spec_d is not None else spec_dict(job.spec)),
     }
+    if with_spec:
+        values["spec"] = _spec_json(spec_d if spec_d is not None else spec_dict(job.spec))
+    return values
 
 
 def _gpu_json(gpu_ids: Mapping[str, tuple[int, ...]]) -> str | None:
@@ -157,10 +161,24 @@ def set_array_ids(conn: Connection, ids: Sequence[int], task_ids: Sequence[int])
     conn.execute(stmt, rows)
 
 
-def save_job(conn: Connection, job: Job) -> None:
-    """Write every mutable column of an existing job (its event is the caller's)."""
-    stmt = update(jobs).where(jobs.c.id == job.id).values(**_mutable_values(job))
-    if conn.execute(stmt).rowcount != 1:
+_MUTABLE = tuple(_mutable_values(Job(
+    id=0, spec=JobSpec(name="-", working_dir="/"), user="-", uid=0, gid=0, t_submit=0.0,
+    state=JobState.PENDING, partition="-", time_limit_s=1, mem_mb_per_node=None)))
+# built once with bind parameters (every event of a job saves its row through one)
+_SAVE = update(jobs).where(jobs.c.id == bindparam("b_id")).values(
+    {name: bindparam(f"b_{name}") for name in _MUTABLE})
+_SAVE_BUT_SPEC = update(jobs).where(jobs.c.id == bindparam("b_id")).values(
+    {name: bindparam(f"b_{name}") for name in _MUTABLE if name != "spec"})
+
+
+def save_job(conn: Connection, job: Job, *, spec: bool = True) -> None:
+    """Write every mutable column of an existing job (its event is the caller's);
+    `spec=False`: all but its spec, which the caller knows unchanged (encoding it is
+    most of the cost)."""
+    values = _mutable_values(job, with_spec=spec)
+    params = {f"b_{name}": value for name, value in values.items()}
+    params["b_id"] = job.id
+    if conn.execute(_SAVE if spec else _SAVE_BUT_SPEC, params).rowcount != 1:
         raise NotFound(f"job {job.id}: not in the store")
 
 
