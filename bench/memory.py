@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = str(REPO / "src")
 
-from tests.e2e.cluster import make_cluster  # noqa: E402
+from tests.e2e.cluster import temp_cluster  # noqa: E402
 
 from corral.client import Client  # noqa: E402
 
@@ -47,10 +45,8 @@ def main() -> None:
     ap.add_argument("--listing", action="store_true",
                     help="then list the whole queue once and measure again")
     a = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="corral-mem-", dir="/tmp"))
-    root.chmod(0o755)
-    cluster = make_cluster(root, cpus=4)
-    try:
+    with temp_cluster("corral-mem-", cpus=4) as cluster:
+        root = cluster.state.parent
         pid = cluster.pid("controller")
         time.sleep(1)
         env = dict(os.environ) if a.environment else {}
@@ -82,9 +78,6 @@ def main() -> None:
             c.jobs()
             time.sleep(0.5)
             print(f"ctl_rss_per_pending_job_after_listing {(rss_b(pid) - rss0) / n:.0f} B/job")
-    finally:
-        cluster.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +32,7 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = str(REPO / "src")
 
 from bench.controller_cpu import Raw  # noqa: E402
-from tests.e2e.cluster import make_cluster  # noqa: E402
+from tests.e2e.cluster import temp_cluster  # noqa: E402
 
 from corral.client import Client  # noqa: E402
 
@@ -98,10 +96,8 @@ def main() -> None:
     ap.add_argument("--pollers", type=int, default=4)
     ap.add_argument("--samples", type=int, default=15)
     a = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="corral-polled-", dir="/tmp"))
-    root.chmod(0o755)
-    cluster = make_cluster(root, cpus=4)
-    try:
+    with temp_cluster("corral-polled-", cpus=4) as cluster:
+        root = cluster.state.parent
         sock = str(cluster.state / "corral.sock")
         env = {**os.environ, "CORRAL_URL": f"unix://{sock}"}
         with Client(f"unix://{sock}", timeout_s=600) as c:
@@ -125,9 +121,6 @@ def main() -> None:
         print(f"submit_to_start_cli_polled {1000 * cli:.1f} ms ({cli_rate:.1f} listings/s)")
         print(f"rest_polled_vs_idle {rest / idle:.2f} x")
         print(f"cli_polled_vs_idle {cli / idle:.2f} x")
-    finally:
-        cluster.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = str(REPO / "src")
 
 from bench.controller_cpu import Raw, cpu_s  # noqa: E402
-from tests.e2e.cluster import make_cluster  # noqa: E402
+from tests.e2e.cluster import temp_cluster  # noqa: E402
 
 from corral.client import Client  # noqa: E402
 
@@ -38,10 +36,8 @@ def measure(n_nodes: int, with_env: bool, batches: int) -> tuple[float, float]:
     """-> (ms of controller CPU a job, jobs/s), in a cluster of its own (the nodes
     registered here send no heartbeats: the measurement ends well before they would
     be declared lost)."""
-    root = Path(tempfile.mkdtemp(prefix="corral-submit-", dir="/tmp"))
-    root.chmod(0o755)
-    cluster = make_cluster(root, cpus=4)
-    try:
+    with temp_cluster("corral-submit-", cpus=4) as cluster:
+        root = cluster.state.parent
         pid = cluster.pid("controller")
         sock = str(cluster.state / "corral.sock")
         raw = Raw(sock)
@@ -60,9 +56,6 @@ def measure(n_nodes: int, with_env: bool, batches: int) -> tuple[float, float]:
             wall_s = time.perf_counter() - t0
             n = batches * BATCH
             return 1000 * (cpu_s(pid) - c0) / n, n / wall_s
-    finally:
-        cluster.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:
