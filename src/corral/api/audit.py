@@ -16,6 +16,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Query
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -84,9 +85,15 @@ class AuditMiddleware:
 
 
 def _json(raw: bytes) -> Any:
+    if not raw:
+        return None
     try:
-        return json.loads(raw) if raw else None
-    except ValueError:  # (a body cut at MAX_KEPT, or not JSON)
+        return orjson.loads(raw)
+    except ValueError:  # a body cut at MAX_KEPT, not JSON, or numbers past 64 bits
+        pass
+    try:
+        return json.loads(raw)
+    except ValueError:
         return None
 
 
