@@ -9,6 +9,7 @@ here sent to it; when it exits, the allocation is given back with its exit code.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -17,8 +18,10 @@ from corral.client import Client
 from corral.compat.slurm.jobview import FINAL
 from corral.compat.slurm.steprun import StepOptions, StepRun
 from corral.lang.uploads import with_uploads
+from corral.model.errors import CorralError
 
 _NOT_FOR_AN_ALLOCATION = ("script", "argv", "stdout", "stderr")
+END_WAIT_S = 10.0  # how long the command waits for its given-back allocation to end
 
 
 def allocation_request(request: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
@@ -59,4 +62,8 @@ def run(c: Client, request: Mapping[str, Any], *, prog: str,
         code = StepRun(c, job_id, opts, prog=prog).run()
     finally:
         c.end(job_id, max(0, min(255, code)))
+    # the job's end as its status says it once this command returns: its agent's
+    # report that the allocation is given back is on its way (waited for, briefly)
+    with contextlib.suppress(CorralError):
+        c.wait(job_id, timeout_s=END_WAIT_S)
     return code
