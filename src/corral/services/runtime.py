@@ -217,7 +217,7 @@ class Runtime:
         """Apply a command's events now; returns their store ops (the caller persists
         them, then sends the orders). A run that its event ends or sends back to the
         queue gives up what it held first (its nodes' CPUs, memory, GPUs; its epilog
-        on its other nodes); a run that its event starts (services/starts.py) takes
+        on its other nodes); a run that its event starts (services/pass_commands.py) takes
         them on the nodes the event names."""
         ops = []
         for made in out.events:

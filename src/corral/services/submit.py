@@ -225,11 +225,7 @@ def _check_fits(spec: JobSpec, mem_mb: int | None, part: str,
         if not having:
             raise Infeasible(f"features: no node in partition {part!r} matches {wanted!r}")
         members = having
-    fitting = [
-        n for n in members
-        if n.cpus >= spec.cpus_per_node and n.gpus >= spec.gpus_per_node
-        and (mem_mb is None or n.mem_mb >= mem_mb)
-    ]
+    fitting = list(filter(_fitter(spec, mem_mb), members))
     small = [name for name in spec.nodelist if name not in {n.name for n in fitting}]
     if small:
         raise Infeasible(f"nodelist: node {small[0]!r} is too small or lacks the features "
