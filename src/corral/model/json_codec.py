@@ -3,7 +3,8 @@
 `dumps` gives the bytes that `json.dumps(value, ensure_ascii=False,
 separators=(",", ":"), sort_keys=...)` would encode to UTF-8 for the values the
 controller writes (dicts with string keys, lists, tuples, strings, numbers,
-booleans, None; str enums as their values), several times faster: a submit's spec
+booleans, None; str enums as their values), but for some floats' form (0.00001 for
+1e-05: the same number), several times faster: a submit's spec
 is encoded for its row, its event and its rendering. Where orjson refuses a value
 (an integer past 64 bits, a type it does not know) the standard library encodes it;
 where the standard library would write NaN or Infinity, which are not JSON,
