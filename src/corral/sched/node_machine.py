@@ -488,6 +488,7 @@ class NodeMachine:
                     events.append((b, 1, idx))
         events.sort()
         active: set[int] = set()
+        opened: dict[int, float] = {}  # node index -> the start of its open window
         i, ne = 0, len(events)
         while i < ne:
             t = events[i][0]
@@ -496,14 +497,18 @@ class NodeMachine:
                 _, kind, idx = events[i]
                 if kind == 0:
                     active.add(idx)
+                    opened[idx] = t
                 else:
                     closing.append(idx)
                 i += 1
             if len(active) >= k and must <= active:
-                # Prefer nodes busy now: the ones free now stay open to backfill.
+                # Prefer the nodes whose window opened last (the ones free
+                # earlier stay open to jobs booked or backfilled before t),
+                # then those busy now.
                 others = sorted(active - must,
-                                key=lambda x: (nodes[x].free[0] - nodes[x].cap[0], x))
-                chosen = sorted(must) + others[:k - len(must)]
+                                key=lambda x: (-opened[x], nodes[x].free[0] - nodes[x].cap[0],
+                                               x))
+                chosen = sorted([*must, *others[:k - len(must)]])
                 for idx in chosen:
                     n = nodes[idx]
                     c, m, g = self._need(req, n)
