@@ -348,3 +348,18 @@ def test_a_required_node_that_is_down_is_named_as_the_reason() -> None:
     nodes = [node("a", 4), node("b", 4, available=False)]
     d = run_cycle(snap(nodes, [], [pend(1, required_nodes=frozenset({"b"}))]), EASY(), now=0)
     assert d.starts == () and d.pending[1].reason == Reason.NODES_UNAVAILABLE
+
+
+def test_a_reservation_leaves_the_nodes_freed_earlier_to_later_jobs() -> None:
+    """Five one-CPU nodes: jobs 1 (5 s) and 2 (3 nodes, 40 s) start; 3 (3 nodes)
+    is booked at 40 on the nodes job 2 frees, not on job 1's node, so that 4 (2
+    nodes, 40 s) is booked at 5 on job 1's node and the idle one, and 5 may not
+    take that idle node now (as on a processor count)."""
+    nodes = [node(f"n{i}", 1) for i in range(5)]
+    pending = [pend(1, limit_s=5, t_submit=1), pend(2, nodes=3, limit_s=40, t_submit=2),
+               pend(3, nodes=3, limit_s=5, t_submit=3), pend(4, nodes=2, limit_s=40, t_submit=4),
+               pend(5, limit_s=40, t_submit=5)]
+    d = run_cycle(snap(nodes, [], pending), Conservative(), now=0.0)
+    assert [x.job_id for x in d.starts] == [1, 2]
+    assert d.pending[3].t_expected_start == 40.0
+    assert d.pending[4].t_expected_start == 5.0
