@@ -5,7 +5,9 @@
 
 Replays KTH-SP2, the CQSim-derived SDSC-SP2 log and RICC-2010-2 (its first
 --ricc-limit jobs; default the whole trace) in the `pyss` preset under FCFS,
-EASY, conservative, EASY++ and the predictive policy, and prints bounded
+EASY, conservative, EASY++ and the predictive policy (with its learned model,
+the default, and with the recent-runtimes predictor, `predictive-recent`), and
+prints bounded
 slowdown, mean wait, max wait and utilization per replay, the predictive
 policy's bounded slowdown against EASY++'s, and the accuracy of the expected
 start given at submit (EASY++ and predictive, on the --accuracy traces:
@@ -22,6 +24,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from corral.sched.policies import Policy, Predictive
+from corral.sched.predict import RuntimePredictor
 from corral.sim.run import replay
 
 TRACES = (
@@ -33,7 +37,7 @@ FILES = {
     "sdsc": "SDSC-SP2-1998-4.cqsim-derived.swf.gz",
     "ricc": "RICC-2010-2.swf.gz",
 }
-POLICIES = ("fcfs", "easy", "conservative", "easy++", "predictive")
+POLICIES = ("fcfs", "easy", "conservative", "easy++", "predictive", "predictive-recent")
 ACCURACY = ("easy++", "predictive")
 
 
@@ -41,9 +45,12 @@ def one(
     trace: str, policy: str, limit: int | None, promise: bool
 ) -> dict[str, float | str | int]:
     t0 = time.perf_counter()
+    pol: str | Policy = policy
+    if policy == "predictive-recent":
+        pol = Predictive(predictor=RuntimePredictor())
     rep = replay(
         TRACES / FILES[trace],
-        policy,
+        pol,
         "pyss",
         limit_jobs=limit,
         expected_starts=promise and policy in ACCURACY,
@@ -88,7 +95,8 @@ def main() -> None:
         for p in POLICIES
     ]
     # the slow replays first, so the pool is not left waiting on one at the end
-    runs.sort(key=lambda r: (r[0] != "ricc", r[1] not in ("conservative", "predictive", "easy++")))
+    slow = ("conservative", "predictive", "predictive-recent", "easy++")
+    runs.sort(key=lambda r: (r[0] != "ricc", r[1] not in slow))
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as ex:
         futs = {r: ex.submit(one, *r) for r in runs}
@@ -107,13 +115,15 @@ def main() -> None:
                 f"{r['max_wait_s']:,.0f} | {r['util']:.4f} |"
             )
     print()
-    print("| trace | predictive's bounded slowdown against EASY++'s | its max wait / EASY's |")
-    print("|---|---|---|")
+    print("| trace | policy | bounded slowdown against EASY++'s | max wait / EASY's |")
+    print("|---|---|---|---|")
     for t in traces:
-        pr, ez, e = rows[(t, "predictive")], rows[(t, "easy++")], rows[(t, "easy")]
-        gain = 1 - float(pr["bsld"]) / float(ez["bsld"])
-        mw = float(pr["max_wait_s"]) / float(e["max_wait_s"])
-        print(f"| {t} | {gain:.1%} lower | {mw:.2f} |")
+        ez, e = rows[(t, "easy++")], rows[(t, "easy")]
+        for p in ("predictive", "predictive-recent"):
+            pr = rows[(t, p)]
+            gain = 1 - float(pr["bsld"]) / float(ez["bsld"])
+            mw = float(pr["max_wait_s"]) / float(e["max_wait_s"])
+            print(f"| {t} | {p} | {gain:.1%} lower | {mw:.3f} |")
     print()
     print(
         "| trace | policy | jobs promised a start | of which waited "

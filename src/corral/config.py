@@ -274,7 +274,10 @@ class SchedulerConfig(_Strict):
     # whether running jobs are then planned at their limits, and which other jobs
     starve_book_max: Annotated[int, Field(ge=0, le=1_000_000)] = 1
     starving_at_limits: bool = False
-    limits_while_starving: Literal["none", "crossing", "all"] = "none"
+    limits_while_starving: Literal["none", "crossing", "all"] = "crossing"
+    # policy = "predictive": how runtimes are predicted ("learned": a model fitted on
+    # the last jobs that ended; "recent": the mean of the last two of the job's group)
+    predictor: Literal["learned", "recent"] = "learned"
 
     @field_validator("fairshare_half_life_s", mode="before")
     @classmethod
@@ -287,10 +290,11 @@ class SchedulerConfig(_Strict):
         # "D-HH:MM:SS" forms; numbers are checked against the bounds as given
         return parse_duration_s(f"scheduler.{info.field_name}", v) if isinstance(v, str) else v
 
-    def starvation_guard(self) -> dict[str, Any]:
-        """The predictive policy's guard settings, as `corral.sched.Predictive`
-        takes them."""
+    def predictive_settings(self) -> dict[str, Any]:
+        """The predictive policy's settings (its predictor and its starvation
+        guard), as `corral.sched.Predictive.from_settings` takes them."""
         return {
+            "predictor": self.predictor,
             "starve_waits": self.starve_waits,
             "starve_min_s": float(self.starve_min_s),
             "starve_s": float(self.starve_s),

@@ -144,19 +144,26 @@ def test_config_site_limits_and_their_errors(tmp_path) -> None:
         load_config(str(tmp_path))
 
 
-def test_config_starvation_guard_and_its_errors(tmp_path) -> None:
+def test_config_predictive_settings_and_their_errors(tmp_path) -> None:
     (tmp_path / "corral.toml").write_text(
         '[scheduler]\npolicy = "predictive"\nstarve_waits = 8\nstarve_s = "1-00:00:00"\n')
     cfg = load_config(str(tmp_path))
-    assert cfg.scheduler.starvation_guard() == {
-        "starve_waits": 8.0, "starve_min_s": 3600.0, "starve_s": 86400.0, "starve_warmup": 100,
-        "starve_book_max": 1, "starving_at_limits": False, "limits_while_starving": "none"}
+    assert cfg.scheduler.predictive_settings() == {
+        "predictor": "learned", "starve_waits": 8.0, "starve_min_s": 3600.0,
+        "starve_s": 86400.0, "starve_warmup": 100,
+        "starve_book_max": 1, "starving_at_limits": False,
+        "limits_while_starving": "crossing"}
     (tmp_path / "corral.toml").write_text(
         '[scheduler]\nstarve_book_max = 0\nstarving_at_limits = true\n'
         'limits_while_starving = "crossing"\n')
-    guard = load_config(str(tmp_path)).scheduler.starvation_guard()
+    guard = load_config(str(tmp_path)).scheduler.predictive_settings()
     assert (guard["starve_book_max"], guard["starving_at_limits"],
             guard["limits_while_starving"]) == (None, True, "crossing")  # 0: every one
+    (tmp_path / "corral.toml").write_text('[scheduler]\npredictor = "recent"\n')
+    assert load_config(str(tmp_path)).scheduler.predictive_settings()["predictor"] == "recent"
+    (tmp_path / "corral.toml").write_text('[scheduler]\npredictor = "oracle"\n')
+    with pytest.raises(InvalidRequest, match=r"'scheduler\.predictor'.*'oracle'"):
+        load_config(str(tmp_path))
     (tmp_path / "corral.toml").write_text('[scheduler]\nlimits_while_starving = "some"\n')
     with pytest.raises(InvalidRequest, match=r"'scheduler\.limits_while_starving'.*'some'"):
         load_config(str(tmp_path))

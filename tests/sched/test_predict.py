@@ -8,6 +8,7 @@ from corral.sched import Req, RunningView, run_cycle
 from corral.sched.count_machine import CountMachine
 from corral.sched.policies import EasyPlusPlus, Predictive
 from corral.sched.predict import RuntimePredictor, corrected_end
+from corral.sched.predict_model import LearnedPredictor
 
 from .helpers import node, pend, snap
 
@@ -210,3 +211,65 @@ def test_a_starving_jobs_booking_is_planned_with_the_running_jobs_limits() -> No
     assert Predictive(**guard, starving_at_limits=True).running_at_limits(
         reqs((1, 45.0, 1.0)), 50.0
     ) is False
+
+
+# ---- the learned model (corral.sched.predict_model) -------------------------
+
+
+def _feed(p: RuntimePredictor, n: int) -> None:
+    """`n` finished jobs of two users asking an hour: a's run a tenth of it, b's
+    nine tenths (within ±10 %)."""
+    for i in range(n):
+        user, frac = ("a", 0.1) if i % 2 else ("b", 0.9)
+        p.record(user, 3600.0, 3600.0 * frac * (0.9 + 0.2 * ((i * 7) % 11) / 10))
+
+
+def test_the_learned_model_answers_as_the_recent_runtimes_until_it_is_fitted() -> None:
+    learned, recent = LearnedPredictor(), RuntimePredictor()
+    for p in (learned, recent):
+        _feed(p, 199)
+    assert learned.coef is None and learned.n_fits == 0
+    for user, limit_s in (("a", 3600.0), ("b", 3600.0), ("c", 60.0), ("a", math.inf)):
+        assert learned.predict(user, limit_s) == recent.predict(user, limit_s)
+
+
+def test_the_learned_model_is_fitted_every_refit_every_jobs_on_the_last_train_rows() -> None:
+    p = LearnedPredictor(refit_every=100, train_rows=300, min_rows=150)
+    _feed(p, 99)
+    assert p.n_fits == 0
+    _feed(p, 1)
+    assert p.n_fits == 0  # 100 rows: fewer than min_rows
+    _feed(p, 100)
+    assert p.n_fits == 1
+    _feed(p, 800)
+    assert p.n_fits == 9 and len(p.rows_x) == len(p.rows_y) == 300
+    assert p.coef is not None and len(p.coef[1]) == len(p.rows_x[0])
+
+
+def test_a_fitted_model_predicts_each_users_share_of_the_request() -> None:
+    p, recent = LearnedPredictor(), RuntimePredictor()
+    _feed(p, 1000)
+    _feed(recent, 1000)
+    assert p.n_fits == 5
+    assert 250.0 <= p.predict("a", 3600.0) <= 500.0  # runs 324-396 s
+    assert 2600.0 <= p.predict("b", 3600.0) <= 3600.0  # 2916-3564 s
+    # a user seen only through others asking the same: between the two
+    assert 300.0 <= p.predict("new", 3600.0) <= 3600.0
+    # never above the request, never below a second; unlimited: the recent runtimes'
+    assert p.predict("b", 100.0) <= 100.0
+    assert p.predict("a", 1.0) == 1.0
+    assert p.predict("a", math.inf) == recent.predict("a", math.inf) < math.inf
+
+
+def test_two_learned_models_fed_the_same_jobs_predict_the_same() -> None:
+    p, q = LearnedPredictor(), LearnedPredictor()
+    _feed(p, 600)
+    _feed(q, 600)
+    assert p.coef == q.coef
+    assert p.predict("a", 3600.0) == q.predict("a", 3600.0)
+
+
+def test_the_predictive_policy_learns_by_default_and_takes_its_predictor_by_name() -> None:
+    assert isinstance(Predictive().predictor, LearnedPredictor)
+    pol = Predictive.from_settings({"predictor": "recent", "starve_waits": 8.0})
+    assert type(pol.predictor) is RuntimePredictor and pol.starve_waits == 8.0

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from corral.config import SchedulerConfig
-from corral.sched import EASY, Predictive
+from corral.sched import EASY, LearnedPredictor, Predictive
+from corral.sched.predict import RuntimePredictor
 from corral.services.scheduling import make_policy as make_scheduler_policy
 from corral.sim.cli import sim
 from corral.sim.run import make_policy
@@ -107,18 +108,22 @@ def test_the_starvation_guard_is_read_and_replayed(tmp_path: Path) -> None:
     p.write_text(GUARD)
     s = read_site(p)
     assert s.guard == {
+        "predictor": "learned",
         "starve_waits": 0.0,
         "starve_min_s": 60.0,
         "starve_s": 600.0,
         "starve_warmup": 20,
         "starve_book_max": 1,
         "starving_at_limits": False,
-        "limits_while_starving": "none",
+        "limits_while_starving": "crossing",
     }
     pol = make_policy("predictive", s.guard)
     assert isinstance(pol, Predictive)
     assert (pol.starve_waits, pol.starve_s, pol.starve_min_s, pol.starve_warmup) == (
         0.0, 600.0, 60.0, 20)
+    assert isinstance(pol.predictor, LearnedPredictor)
+    recent = make_policy("predictive", {**s.guard, "predictor": "recent"})
+    assert isinstance(recent, Predictive) and type(recent.predictor) is RuntimePredictor
     assert type(make_policy("easy", s.guard)) is EASY  # other policies ignore it
     # the controller builds the same policy from the same section
     cfg = SchedulerConfig(policy="predictive", starve_waits=0, starve_s="0:10:00")

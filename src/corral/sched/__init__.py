@@ -14,6 +14,7 @@ from corral.sched.policies import (
     Policy,
     Predictive,
 )
+from corral.sched.predict_model import LearnedPredictor
 from corral.sched.priority import PriorityWeights
 from corral.sched.request import Req
 from corral.sched.types import (
@@ -39,6 +40,7 @@ __all__ = [
     "Conservative",
     "Decisions",
     "EasyPlusPlus",
+    "LearnedPredictor",
     "Limits",
     "NodeView",
     "PartitionView",

@@ -12,11 +12,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Literal
+from typing import Any, Literal
 
 from corral.sched.machine import Machine
 from corral.sched.predict import RuntimePredictor
 from corral.sched.predict import corrected_end as doubled_end
+from corral.sched.predict_model import PREDICTORS, LearnedPredictor
 from corral.sched.priority import PriorityWeights
 from corral.sched.request import Req
 from corral.sched.types import Reason
@@ -296,8 +297,10 @@ class EasyPlusPlus(EASY):
 @dataclass
 class Predictive(EASY):
     """EASY backfilling planned with learned runtime predictions
-    (`corral.sched.predict.RuntimePredictor`: per user and requested time, then
-    per user, then per requested time), corrected by doubling when a job
+    (`predictor`: by default `corral.sched.predict_model.LearnedPredictor`, a
+    model fitted on the last jobs that ended; `RuntimePredictor`, the recent
+    runtimes per user and requested time, then per user, then per requested
+    time), corrected by doubling when a job
     outlives its prediction (never past its limit; jobs are still killed at the
     limit by the caller). Backfill candidates are tried shortest-predicted
     first.
@@ -327,12 +330,13 @@ class Predictive(EASY):
       running jobs are planned to end at their limits, not their
       predictions (see `running_at_limits`), so an under-predicted running
       job cannot make a booking too early;
-    - with `limits_while_starving="crossing"` every other job whose limit
-      would end after the first booking is planned with its limit (`"all"`:
-      every other job), so none that overruns its prediction can delay a
-      booking; the others keep their predictions (`"none"`, the default:
-      every other job keeps its prediction, as this costs too much on an
-      overloaded machine).
+    - with `limits_while_starving="crossing"` (the default) every other job
+      whose limit would end after the first booking is planned with its
+      limit (`"all"`: every other job), so none that overruns its prediction
+      can delay a booking; the others keep their predictions (`"none"`:
+      every other job keeps its prediction; with the recent-runtimes
+      predictor, "crossing" costs too much on an overloaded machine,
+      docs/sim.md, "Guard storms").
 
     With `starve_book_max=None`, `starving_at_limits` and
     `limits_while_starving="crossing"` these keep a
@@ -342,7 +346,7 @@ class Predictive(EASY):
     longest wait").
     """
 
-    predictor: RuntimePredictor = field(default_factory=RuntimePredictor)
+    predictor: RuntimePredictor = field(default_factory=LearnedPredictor)
     order: Literal["priority", "xfactor"] = "xfactor"
     starve_s: float = 2 * 24 * 3600.0
     starve_waits: float = 12.0
@@ -352,7 +356,7 @@ class Predictive(EASY):
     protect_starving: bool = True
     reserve_starving: bool = True
     starving_at_limits: bool = False
-    limits_while_starving: Literal["none", "crossing", "all"] = "none"
+    limits_while_starving: Literal["none", "crossing", "all"] = "crossing"
     # starving jobs the guard puts first and books per pass, oldest in the
     # given order first (None: all); the others wait in the normal order
     starve_book_max: int | None = 1
@@ -369,6 +373,16 @@ class Predictive(EASY):
 
     def __post_init__(self) -> None:
         self.head_only_reservation = self.order == "priority"
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Predictive:
+        """The policy from a site's settings (`SchedulerConfig.predictive_settings`):
+        `Predictive` fields, the predictor given by name ("learned", "recent")."""
+        fields = dict(settings)
+        name = fields.pop("predictor", None)
+        if name is not None:
+            fields["predictor"] = PREDICTORS[name]()
+        return cls(**fields)
 
     def record_finish(self, user: str, runtime_s: float, limit_s: float = math.inf) -> None:
         self.predictor.record(user, limit_s, runtime_s)

@@ -44,7 +44,7 @@ class RuntimePredictor:
 
     def record(self, user: str, limit_s: float, run_s: float) -> None:
         self.memo.clear()
-        limit_s = _key(limit_s)
+        limit_s = group_key(limit_s)
         run_s = max(run_s, 0.0)
         self._push(self.by_request, (user, limit_s), run_s)
         self._push(self.by_user, user, run_s)
@@ -59,7 +59,7 @@ class RuntimePredictor:
         return memo
 
     def _predict(self, user: str, limit_s: float) -> float:
-        key = _key(limit_s)
+        key = group_key(limit_s)
         q = self.by_request.get((user, key))
         if q is None or len(q) < self.window:
             q = self.by_user.get(user) if user else None
@@ -71,7 +71,7 @@ class RuntimePredictor:
         return min(limit_s, max(MIN_PREDICTION_S, mean))
 
 
-def _key(limit_s: float) -> float:
+def group_key(limit_s: float) -> float:
     """Requested times as group keys, in whole seconds (a limit recovered as
     end - start on an epoch clock is off by rounding)."""
     return limit_s if limit_s == INF else float(round(limit_s))

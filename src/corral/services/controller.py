@@ -162,6 +162,7 @@ class Controller(Runtime, JobControl):
                  "took over the followed" if warm else "loaded", len(jobs),
                  sum(not j.state.is_final for j in jobs), len(self.arrays.rests), len(nodes))
         self.scheduler = Scheduler(self)
+        await self.scheduler.learn_runtimes()
         self.publisher.start()
         self._tasks.append(asyncio.create_task(self.scheduler.loop(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self.publisher.loop(), name="publisher"))

@@ -53,12 +53,14 @@ from corral.services.launch import cpu_binding, launch_order
 from corral.services.limits import limits_of, site_limits_of
 from corral.services.matchmaking import Matchmaker
 from corral.services.submit import gpu_types, partition_nodes
+from corral.store import jobs as store_jobs
 
 if TYPE_CHECKING:
     from corral.services.controller import Controller
 
 log = logging.getLogger("corral.scheduler")
 
+RUNTIME_HISTORY_JOBS = 4000  # finished jobs a predicting policy learns from at start
 MAX_GAP_S = 0.05  # the longest a kick waits for the previous pass's coalescing gap
 _ACTIVE = tuple(s for s in JobState if s.is_active)
 
@@ -73,11 +75,12 @@ POLICIES: dict[str, Callable[[], sched.Policy]] = {
 
 def make_policy(cfg: SchedulerConfig, *, preemption: bool) -> sched.Policy:
     weights = sched.PriorityWeights(**cfg.weights.model_dump())  # the same fields
+    if cfg.policy == "predictive":
+        return sched.Predictive.from_settings(
+            {**cfg.predictive_settings(), "weights": weights, "preemption": preemption})
     extra: dict[str, float] = {}
     if cfg.policy == "easy++":
         extra["integer_mean"] = False
-    elif cfg.policy == "predictive":
-        extra.update(cfg.starvation_guard())
     return POLICIES[cfg.policy](weights=weights, preemption=preemption,  # type: ignore[call-arg]
                                 **extra)
 
@@ -101,6 +104,24 @@ class Scheduler:
         # job id -> (JobTable generation, status) of a job that has dependencies
         self._dep_status: dict[int, tuple[int, DepStatus]] = {}
         self.match = Matchmaker(ctl.cfg)  # Requirements and Rank on the node ads
+
+    async def learn_runtimes(self) -> None:
+        """Teach a predicting policy (EASY++, predictive) the runtimes of the last
+        jobs that ended, from the store, so that a restarted or new leader predicts
+        as the last one did; its learned model's library is imported meanwhile off
+        the event loop (the first fit would otherwise stall it)."""
+        policy = self.policy
+        if not policy.uses_predictions:
+            return
+        predictor = getattr(policy, "predictor", None)
+        if isinstance(predictor, sched.LearnedPredictor):
+            await asyncio.to_thread(predictor.load_library)
+        rows = await self.ctl.writer.read(
+            lambda conn: store_jobs.recent_runtimes(conn, RUNTIME_HISTORY_JOBS))
+        for user, limit_s, run_s in rows:
+            policy.record_finish(user, run_s, limit_s)
+        if rows:
+            log.info("runtime predictions learned from the last %d jobs that ended", len(rows))
 
     def _wait_s(self) -> float:
         wait_s = self.ctl.cfg.scheduler.max_interval_s

@@ -31,8 +31,8 @@ class Replay:
 
 
 def make_policy(name: str, guard: dict[str, typing.Any] | None = None) -> Policy:
-    """The policy called `name`; `guard`: the predictive policy's starvation
-    guard settings (`Predictive` fields, as `SchedulerConfig.starvation_guard`
+    """The policy called `name`; `guard`: the predictive policy's settings
+    (its predictor and starvation guard, as `SchedulerConfig.predictive_settings`
     gives them), ignored by the other policies."""
     cls = POLICIES.get(name.lower())
     if cls is None:
@@ -41,7 +41,7 @@ def make_policy(name: str, guard: dict[str, typing.Any] | None = None) -> Policy
         hint = " (a score policy: use --preset rlscheduler)" if name.lower() in SCORES else ""
         raise SimError(f"unknown policy {name!r}{hint} (choose from {', '.join(POLICIES)})")
     if guard and cls is Predictive:
-        return Predictive(**guard)
+        return Predictive.from_settings(guard)
     return cls()
 
 

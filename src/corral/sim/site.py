@@ -2,8 +2,8 @@
 
 What the processor-count replay can take from `corral.toml`: the scheduler's
 policy, its age and fair-share weights with the usage half-life (the queue is
-then ordered by that multifactor priority), the predictive policy's starvation
-guard (`starve_*`), and the machine size (the CPUs of
+then ordered by that multifactor priority), the predictive policy's predictor
+and starvation guard (`predictor`, `starve_*`), and the machine size (the CPUs of
 the configured nodes, when every node gives its count). The rest is named in
 `SiteSettings.not_replayed` so that a report can say what it left out.
 """
@@ -31,7 +31,7 @@ class SiteSettings:
     overrides: dict[str, str]
     procs: int | None  # None: not every node gives its CPUs
     not_replayed: list[str] = field(default_factory=list)
-    # the predictive policy's starvation guard ([scheduler] starve_*)
+    # the predictive policy's settings ([scheduler] predictor, starve_*)
     guard: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,4 +85,4 @@ def site_settings(cfg: Config) -> SiteSettings:
         left.append("limits")
     if any(a.shares != 1 for a in cfg.accounts):
         left.append("account shares (every user gets an equal share)")
-    return SiteSettings(s.policy, overrides, procs, left, s.starvation_guard())
+    return SiteSettings(s.policy, overrides, procs, left, s.predictive_settings())

@@ -241,6 +241,24 @@ def load_jobs(
     return _fetch(conn, q)
 
 
+def recent_runtimes(conn: Connection, limit: int) -> list[tuple[str, float, float]]:
+    """(user, requested time in s (inf: unlimited), runtime in s) of the last
+    `limit` jobs that ran and ended, oldest end first: what a restarting
+    controller's runtime predictor learns from (one read of the t_end index)."""
+    q = (
+        select(jobs.c.user, jobs.c.time_limit_s, jobs.c.t_start, jobs.c.t_end)
+        .where(jobs.c.t_end.is_not(None), jobs.c.t_start.is_not(None))
+        .order_by(jobs.c.t_end.desc(), jobs.c.id.desc())
+        .limit(limit)
+    )
+    rows = conn.execute(q).all()
+    return [
+        (r.user, float(r.time_limit_s) if r.time_limit_s else float("inf"),
+         max(0.0, r.t_end - r.t_start))
+        for r in reversed(rows)
+    ]
+
+
 def get_job(conn: Connection, job_id: int) -> Job | None:
     row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
     return _job(row) if row is not None else None
