@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from corral.sched import Req, RunningView, run_cycle
 from corral.sched.count_machine import CountMachine
 from corral.sched.policies import EasyPlusPlus, Predictive
@@ -273,3 +276,28 @@ def test_the_predictive_policy_learns_by_default_and_takes_its_predictor_by_name
     assert isinstance(Predictive().predictor, LearnedPredictor)
     pol = Predictive.from_settings({"predictor": "recent", "starve_waits": 8.0})
     assert type(pol.predictor) is RuntimePredictor and pol.starve_waits == 8.0
+
+
+_ops = st.lists(
+    st.tuples(st.booleans(), st.sampled_from(["u", "v", "w", ""]),
+              st.sampled_from([60.0, 3600.0, 3600.4, 7200.0, math.inf]),
+              st.floats(0.0, 10_000.0)),
+    max_size=120)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ops, st.booleans())
+def test_a_memoized_prediction_is_always_the_one_computed_afresh(
+        ops: list[tuple[bool, str, float, float]], learned: bool) -> None:
+    """Records drop only the memo entries of their user and requested time; every
+    answer equals the prediction computed from the history as it stands."""
+    p = (LearnedPredictor(refit_every=7, min_rows=5, train_rows=20) if learned
+         else RuntimePredictor())
+    for is_record, user, limit_s, run_s in ops:
+        if is_record:
+            p.record(user, limit_s, run_s)
+        else:
+            assert p.predict(user, limit_s) == p._predict(user, limit_s)
+    for user in ("u", "v", "w", ""):
+        for limit_s in (60.0, 3600.0, 3600.4, 7200.0, math.inf):
+            assert p.predict(user, limit_s) == p._predict(user, limit_s)

@@ -33,8 +33,13 @@ class RuntimePredictor:
     by_request: dict[tuple[str, float], deque[float]] = field(default_factory=dict)
     by_user: dict[str, deque[float]] = field(default_factory=dict)
     by_limit: dict[float, deque[float]] = field(default_factory=dict)
-    # (user, requested time as given) -> prediction, until the next record
+    # (user, requested time as given) -> prediction, until a record of the same
+    # user or the same requested time (the groups it reads) drops it
     memo: dict[tuple[str, float], float] = field(default_factory=dict, repr=False)
+    # the memo's keys by user and by group key, to drop what a record changes
+    memo_of_user: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
+    memo_of_limit: dict[float, list[tuple[str, float]]] = field(default_factory=dict,
+                                                                repr=False)
 
     def _push(self, d: dict, key: object, run_s: float) -> None:  # type: ignore[type-arg]
         q = d.get(key)
@@ -42,20 +47,48 @@ class RuntimePredictor:
             q = d[key] = deque(maxlen=self.window)
         q.append(run_s)
 
-    def record(self, user: str, limit_s: float, run_s: float) -> None:
+    def forget(self, user: str, key: float) -> None:
+        """Drop the memo's predictions that read a group of `user` or of the
+        group key `key` (those a record of theirs changes)."""
+        memo = self.memo
+        for mk in self.memo_of_user.pop(user, ()):
+            memo.pop(mk, None)
+        for mk in self.memo_of_limit.pop(key, ()):
+            memo.pop(mk, None)
+
+    def forget_all(self) -> None:
         self.memo.clear()
+        self.memo_of_user.clear()
+        self.memo_of_limit.clear()
+
+    def record(self, user: str, limit_s: float, run_s: float) -> None:
         limit_s = group_key(limit_s)
         run_s = max(run_s, 0.0)
         self._push(self.by_request, (user, limit_s), run_s)
         self._push(self.by_user, user, run_s)
         self._push(self.by_limit, limit_s, run_s)
+        # after the change: a prediction made meanwhile (a pass in another
+        # thread) is not kept
+        self.forget(user, limit_s)
 
     def predict(self, user: str, limit_s: float) -> float:
         """The planning duration for a job of `user` asking `limit_s` (inf:
         unlimited): never above the request, never below one second."""
-        memo = self.memo.get((user, limit_s))
+        mk = (user, limit_s)
+        memo = self.memo.get(mk)
         if memo is None:
-            memo = self.memo[(user, limit_s)] = self._predict(user, limit_s)
+            memo = self.memo[mk] = self._predict(user, limit_s)
+            by_user = self.memo_of_user.get(user)
+            if by_user is None:
+                self.memo_of_user[user] = [mk]
+            else:
+                by_user.append(mk)
+            key = group_key(limit_s)
+            by_limit = self.memo_of_limit.get(key)
+            if by_limit is None:
+                self.memo_of_limit[key] = [mk]
+            else:
+                by_limit.append(mk)
         return memo
 
     def _predict(self, user: str, limit_s: float) -> float:

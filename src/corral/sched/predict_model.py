@@ -104,7 +104,7 @@ class LearnedPredictor(RuntimePredictor):
         model = Ridge(alpha=self.alpha).fit(np.asarray(self.rows_x), np.asarray(self.rows_y))
         self.coef = (float(model.intercept_), tuple(float(w) for w in model.coef_))
         self.n_fits += 1
-        self.memo.clear()
+        self.forget_all()
 
     def _predict(self, user: str, limit_s: float) -> float:
         key = group_key(limit_s)
