@@ -36,7 +36,6 @@ from corral.sched.predict import MIN_PREDICTION_S, RuntimePredictor, group_key
 
 INF = math.inf
 MAX_LOG_S = 50.0  # exp(50) s: far above any limit, below overflow
-FEATURES = 9
 
 
 @dataclass
