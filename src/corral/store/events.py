@@ -86,9 +86,13 @@ def events_since(conn: Connection, seq: int, limit: int = 1000) -> list[Event]:
     return [_event(r) for r in conn.execute(q).mappings()]
 
 
+# built once: the leader's every commit reads it (Writer._commit)
+_LAST_SEQ = select(func.coalesce(func.max(events.c.seq), 0))
+
+
 def last_seq(conn: Connection) -> int:
     """The newest seq, 0 when the log is empty."""
-    return int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
+    return int(conn.execute(_LAST_SEQ).scalar_one())
 
 
 def replay_states(log: Iterable[Event]) -> dict[int, str]:

@@ -108,6 +108,12 @@ def renew(conn: Connection, me: str, epoch: int) -> bool:
     return bool(result.rowcount == 1)
 
 
+# built once: the leader's every commit ends with one of them
+_FENCE_PG = text(f"SELECT epoch, holder FROM leader WHERE id = {LEADER_ROW} FOR KEY SHARE")
+_FENCE_SQLITE = text(f"UPDATE leader SET epoch = epoch WHERE id = {LEADER_ROW} "
+                     f"AND epoch = :epoch AND (holder = :me OR holder IS NULL)")
+
+
 def fence(conn: Connection, me: str, epoch: int) -> None:
     """Last statement of every write transaction of the leader: lock the lease row
     and check that no other controller has taken the lease since ours began (the
@@ -120,15 +126,10 @@ def fence(conn: Connection, me: str, epoch: int) -> None:
     UPDATE (of no key column) does not, so a long write transaction never holds the
     lease's renewal up. (SQLite: one writer at a time, and one controller.)"""
     if conn.dialect.name == "postgresql":
-        row = conn.execute(text(
-            f"SELECT epoch, holder FROM leader WHERE id = {LEADER_ROW} FOR KEY SHARE"),
-        ).one()
+        row = conn.execute(_FENCE_PG).one()
         ours = int(row.epoch) == epoch and row.holder in (me, None)
     else:
-        ours = conn.execute(text(
-            f"UPDATE leader SET epoch = epoch WHERE id = {LEADER_ROW} "
-            f"AND epoch = :epoch AND (holder = :me OR holder IS NULL)"),
-            {"me": me, "epoch": epoch}).rowcount == 1
+        ours = conn.execute(_FENCE_SQLITE, {"me": me, "epoch": epoch}).rowcount == 1
     if not ours:
         raise Deposed(f"epoch {epoch} is no longer the leader's: write refused")
 
