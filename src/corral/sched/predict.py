@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 INF = math.inf
 MIN_PREDICTION_S = 1.0
+MEMO_CLEAR_RECORDS = 1000  # records between two clearings of the whole memo
 
 
 @dataclass
@@ -40,6 +41,9 @@ class RuntimePredictor:
     memo_of_user: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
     memo_of_limit: dict[float, list[tuple[str, float]]] = field(default_factory=dict,
                                                                 repr=False)
+    # records since the memo was last cleared whole: the indexes keep the keys a
+    # record of the other group dropped, so they are reset now and then
+    n_since_clear: int = field(default=0, repr=False)
 
     def _push(self, d: dict, key: object, run_s: float) -> None:  # type: ignore[type-arg]
         q = d.get(key)
@@ -60,6 +64,7 @@ class RuntimePredictor:
         self.memo.clear()
         self.memo_of_user.clear()
         self.memo_of_limit.clear()
+        self.n_since_clear = 0
 
     def record(self, user: str, limit_s: float, run_s: float) -> None:
         limit_s = group_key(limit_s)
@@ -69,7 +74,11 @@ class RuntimePredictor:
         self._push(self.by_limit, limit_s, run_s)
         # after the change: a prediction made meanwhile (a pass in another
         # thread) is not kept
-        self.forget(user, limit_s)
+        self.n_since_clear += 1
+        if self.n_since_clear >= MEMO_CLEAR_RECORDS:
+            self.forget_all()
+        else:
+            self.forget(user, limit_s)
 
     def predict(self, user: str, limit_s: float) -> float:
         """The planning duration for a job of `user` asking `limit_s` (inf:
