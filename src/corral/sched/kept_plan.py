@@ -21,8 +21,10 @@ import heapq
 import math
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
+from operator import itemgetter
 
 INF = math.inf
+_first = itemgetter(0)
 
 
 class Profile:
@@ -65,7 +67,7 @@ class Profile:
         i0 = self._split(t0)
         i1 = self._split(t1) if t1 < INF else len(self.ts)
         fs = self.fs
-        fs[i0:i1] = [f + p for f in fs[i0:i1]]
+        fs[i0:i1] = map(p.__add__, fs[i0:i1])  # in C
         ts = self.ts
         if i1 < len(ts) and fs[i1] == fs[i1 - 1]:
             del ts[i1]
@@ -95,12 +97,20 @@ class Profile:
             t_need = t0 + d
             if t_need > t_own:  # noqa: PLR1730 (min() costs a call here, the hot loop)
                 t_need = t_own
-            j = i + 1
-            while j < n and ts[j] < t_need and fs[j] >= p:
-                j += 1
-            if j == n or ts[j] >= t_need:
+            # the steps the window overlaps after its first: in C (bisect, a
+            # slice's min) rather than a Python loop over them
+            e = bisect_left(ts, t_need, i + 1)
+            if e == i + 1:
                 return t0
-            i = j + 1
+            window = fs[i + 1 : e]
+            if min(window) >= p:
+                return t0
+            # No window starting at or before the last step short of room
+            # fits either (it would overlap that step): go on after it.
+            k = len(window) - 1
+            while window[k] >= p:
+                k -= 1
+            i += k + 2
 
     def may_start_before(self, p: int, d: float, s: float) -> bool:
         """Whether a job booked on [s, s + d) with `p` processors would fit
@@ -202,22 +212,36 @@ class KeptPlan:
         # peak[i]: max(fs[: i + 1]); a move changes the profile from its new
         # start on, so only the entries from there are dropped and recomputed
         peak: list[int] = []
+        # (processors, duration) -> the latest bound before which a search
+        # found no window, since the last move
+        none_by: dict[tuple[int, float], float] = {}
         for k, (s, d, p) in res.items():
             if s <= now:
                 continue  # due now: as good as started
             # Could it start earlier once taken off (Profile.may_start_before)?
             i = bisect_left(ts, s)
             if fs[i - 1] < p:
-                if d >= s - now or i < 2:
+                # A window must end before the step short of room: by ts[i - 1].
+                if i < 2 or d > ts[i - 1] - now:
                     continue
                 if len(peak) < i - 1:
-                    _extend_peaks(peak, fs)
+                    _extend_peaks(peak, fs, i - 1)
                 if peak[i - 2] < p:
                     continue
                 # Taken off, the job leaves at least p free from s on: a
-                # window starting before s need only fit until s.
+                # window starting before s need only fit until s, so it must
+                # lie whole in [now, ts[i - 1]]. Whether one does depends
+                # only on (p, d), that bound and the profile before it (no
+                # other job's own booking is there): a search that found
+                # none answers for every later one with a bound no later,
+                # until a move changes the profile.
+                bound = ts[i - 1]
+                shape = (p, d)
+                if none_by.get(shape, -INF) >= bound:
+                    continue
                 s_new = prof.earliest(p, d, now, s, s)
                 if s_new == INF:
+                    none_by[shape] = bound
                     continue
             else:
                 # The run of steps with p free that ends at s is a fit (it
@@ -230,7 +254,7 @@ class KeptPlan:
                 s_new = t_run
                 if d < t_run - now and r >= 2:
                     if len(peak) < r - 1:
-                        _extend_peaks(peak, fs)
+                        _extend_peaks(peak, fs, r - 1)
                     if peak[r - 2] >= p:
                         s_new = min(s_new, prof.earliest(p, d, now, t_run))
             if s_new + d <= s:
@@ -241,8 +265,12 @@ class KeptPlan:
                 prof.add(s_new + d, s + d, p)
             del peak[bisect_left(ts, s_new) :]
             res[k] = (s_new, d, p)
-            heapq.heappush(self._due, (s_new, k))
+            if none_by:
+                none_by = {}
             moved.append((k, s_new))
+        if moved:  # one heap of the starts, not a stale entry per move
+            self._due = list(zip(map(_first, res.values()), res, strict=True))
+            heapq.heapify(self._due)
         return moved
 
     def _compress_rebuilt(self, now: float) -> list[tuple[int, float]]:
@@ -271,11 +299,12 @@ class KeptPlan:
         return INF
 
 
-def _extend_peaks(peak: list[int], fs: list[int]) -> None:
-    """Complete the running maxima `peak` of `fs` (its entries are valid)."""
+def _extend_peaks(peak: list[int], fs: list[int], n_to: int) -> None:
+    """Complete the running maxima `peak` of `fs` (its entries are valid) up
+    to `n_to` entries."""
     n = len(peak)
     if n == 0:
-        peak.extend(accumulate(fs, max))
+        peak.extend(accumulate(fs[:n_to], max))
     else:
-        peak.extend(accumulate(fs[n:], max, initial=peak[-1]))
+        peak.extend(accumulate(fs[n:n_to], max, initial=peak[-1]))
         del peak[n]  # the initial value, repeated
