@@ -3,6 +3,8 @@ too), finished jobs said so, whole event messages, state names checked."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -82,3 +84,32 @@ def test_events_show_whole_messages(cl: Cluster) -> None:
     out = cl.corral("events", str(job)).stdout
     assert name in out
     cl.corral("cancel", str(job))
+
+
+def test_jobs_fast_path_prints_what_the_full_command_line_does(cl: Cluster) -> None:
+    """`corral jobs` with flags and filters skips click (corral.cli.entry) and
+    prints the same table; anything else goes through click."""
+    _submit(cl, "-H", "-J", "fast-a", "--wrap", "true")
+    _submit(cl, "-H", "-J", "fast-b", "-a", "0-3", "--wrap", "true")
+    done = _submit(cl, "-J", "fast-c", "--wrap", "true")
+    cl.wait(done)
+    probe = ("import atexit, sys, runpy\n"
+             "atexit.register(lambda: print('click' in sys.modules, file=sys.stderr))\n"
+             "sys.argv = ['corral', *sys.argv[1:]]\n"
+             "runpy.run_module('corral.cli', run_name='__main__')\n")
+    def run(*args: str, full: bool = False) -> subprocess.CompletedProcess[str]:
+        code = ("import sys\nfrom corral.cli.main import main\nmain(sys.argv[1:])\n"
+                if full else probe)
+        return subprocess.run([sys.executable, "-c", code, *args], env=cl.env,
+                              capture_output=True, text=True, cwd=cl.state, timeout=60)
+
+    for argv in (["jobs"], ["jobs", "-l"], ["jobs", "-a"], ["jobs", "-r", "-n", "fast-b"],
+                 ["jobs", "--user=nobody-here"], ["jobs", "-p", "main", "-n", "fast-a"]):
+        fast, full = run(*argv), run(*argv, full=True)
+        assert fast.returncode == full.returncode == 0, (argv, fast.stderr, full.stderr)
+        assert fast.stderr.strip() == "False", (argv, fast.stderr)  # click never imported
+        assert fast.stdout == full.stdout, argv
+    listed = run("jobs", "-a").stdout
+    assert "fast-a" in listed and "fast-c" in listed and "CD" in listed
+    assert "fast-c" not in run("jobs").stdout
+    assert run("jobs", "--json").stderr.strip() == "True"

@@ -1,4 +1,5 @@
-"""The `corral` command's entry point: a plain submission skips click.
+"""The `corral` command's entry point: a plain submission, and a plain listing
+(`corral jobs` with flags and user, partition or name filters), skip click.
 
 `corral submit` is the command tools run in a loop, so its start-up is most of
 its cost. The common, well-formed case (plain string options and flags, --wrap or
@@ -139,8 +140,76 @@ def fast_submit(argv: list[str]) -> int | None:
     return 0
 
 
+# `corral jobs`' options the fast path reads (the rest go to click): flags, and
+# filters that take one plain value each time they are given.
+JOBS_FLAGS: dict[str, str] = {
+    "-a": "show_all", "--all": "show_all", "-l": "long_format", "--long": "long_format",
+    "-r": "expand", "--array": "expand",
+}
+JOBS_FILTERS: dict[str, str] = {
+    "-u": "user", "--user": "user", "-p": "partition", "--partition": "partition",
+    "-n": "name", "--name": "name",
+}
+
+
+def parse_jobs(argv: list[str]) -> dict[str, Any] | None:
+    """`corral jobs ARGV`'s options as click would read them, or None when the
+    command line needs the full parser."""
+    opts: dict[str, Any] = {"user": [], "partition": [], "name": []}
+    i = 0
+    while i < len(argv):
+        name, eq, value = argv[i].partition("=") if argv[i].startswith("--") else (argv[i], "", "")
+        if name in JOBS_FLAGS and not eq:
+            opts[JOBS_FLAGS[name]] = True
+        elif name in JOBS_FILTERS:
+            if not eq:
+                if i + 1 >= len(argv):
+                    return None
+                i += 1
+                value = argv[i]
+            if value.startswith("-"):
+                return None  # click's reading of such a value is its own
+            opts[JOBS_FILTERS[name]].append(value)
+        else:
+            return None  # --json, --help, ids, states, a combined or unknown option
+        i += 1
+    return opts
+
+
+def fast_jobs(argv: list[str]) -> int | None:
+    """List as `corral jobs ARGV` would -> exit code, or None (not handled: the
+    full command line asks again and explains any error its way)."""
+    opts = parse_jobs(argv)
+    if opts is None:
+        return None
+    from corral.cli.listing import job_table
+    from corral.client.api import Client
+    from corral.model.errors import CorralError
+    try:
+        with Client() as client:
+            found = client.jobs(user=opts["user"], partition=opts["partition"],
+                                name=opts["name"], expand_arrays=bool(opts.get("expand")),
+                                brief=True)
+    except CorralError:
+        return None
+    sys.stdout.write(job_table(found, long_format=bool(opts.get("long_format")),
+                               show_final=bool(opts.get("show_all"))) + "\n")
+    return 0
+
+
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
+    if argv and argv[0] == "jobs":
+        try:
+            code = fast_jobs(argv[1:])
+            if code is not None:
+                sys.stdout.flush()
+                sys.exit(code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
     if argv and argv[0] == "submit":
         try:
             code = fast_submit(argv[1:])

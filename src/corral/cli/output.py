@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from corral.cli.listing import table_text, when  # (when: the read commands use it from here)
+
+__all__ = ["clock", "echo_json", "job_refs", "one_job", "table", "when"]
 from corral.client import Client
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import JobRef, parse_job_refs
 from corral.model.units import format_clock_s
-
-STATE_CODES = {
-    "PENDING": "PD", "HELD": "PD", "RUNNING": "R", "SUSPENDED": "S", "COMPLETING": "CG",
-    "COMPLETED": "CD", "FAILED": "F", "CANCELLED": "CA", "TIMEOUT": "TO",
-    "OUT_OF_MEMORY": "OOM", "NODE_FAIL": "NF", "PREEMPTED": "PR",
-}
 
 
 def echo_json(data: Any) -> None:
@@ -26,29 +22,10 @@ def echo_json(data: Any) -> None:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(c) for c in r] for r in rows]
-    widths = [max(len(h), max((len(r[i]) for r in cells), default=0))
-              for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers).rstrip()]
-    lines += [fmt.format(*r).rstrip() for r in cells]
-    click.echo("\n".join(lines))  # one write, not one a row
+    click.echo(table_text(headers, rows))  # one write, not one a row
 
 
 clock = format_clock_s
-
-
-def elapsed(job: dict[str, Any]) -> float | None:
-    if job.get("t_start") is None:
-        return None
-    end = job.get("t_end") or time.time()
-    return float(end - job["t_start"])
-
-
-def when(t: float | None) -> str:
-    if t is None:
-        return "-"
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
 
 
 def job_refs(values: tuple[str, ...] | list[str]) -> list[JobRef]:

@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from corral.cli.controllers import controllers_of, echo_election
-from corral.cli.output import STATE_CODES, clock, echo_json, elapsed, job_refs, one_job, table, when
+from corral.cli.listing import elapsed, job_table, when
+from corral.cli.output import clock, echo_json, job_refs, one_job, table
 from corral.client import Client
 from corral.model.states import FINAL_JOB_STATES as _FINAL
 from corral.model.states import JobState
@@ -81,27 +82,13 @@ def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ..
     if named_tasks:  # `-j 57_[1-2]`: those tasks, not the rest of their array
         plain = {ref.job_id for ref in refs if ref.tasks is None}
         found = [j for j in found if j["id"] in wanted or j.get("array_job_id") in plain]
-    if not (show_all or history or states):
-        found = [j for j in found if j["state"] not in _FINAL]
     if as_json:
+        if not (show_all or history or states):
+            found = [j for j in found if j["state"] not in _FINAL]
         echo_json({"jobs": found})
         return
-    rows = []
-    for j in found:
-        where = ",".join(j["node_list"]) if j["node_list"] else f"({j['reason']})"
-        if j["state"] in _FINAL:
-            where = ",".join(j["node_list"]) or "-"
-        row = [j.get("display_id", j["id"]), j["partition"], j["name"][:20], j["user"],
-               STATE_CODES.get(j["state"], j["state"]), clock(elapsed(j)), j["nodes"]]
-        if long_format:
-            row += [f"{j['priority']:.4f}",
-                    clock(j["time_limit_s"]) if j["time_limit_s"] else "UNLIMITED",
-                    when(j.get("t_expected_start")) if j["state"] in ("PENDING",) else "-"]
-        rows.append([*row, where])
-    headers = ["JOBID", "PARTITION", "NAME", "USER", "ST", "TIME", "NODES"]
-    if long_format:
-        headers += ["PRIORITY", "TIME_LIMIT", "EXPECTED_START"]
-    table([*headers, "NODELIST(REASON)"], rows)
+    click.echo(job_table(found, long_format=long_format,
+                         show_final=show_all or history or bool(states)))
 
 
 def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:

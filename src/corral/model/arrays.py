@@ -8,11 +8,13 @@ import functools
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.model.bounds import shown
 from corral.model.errors import InvalidRequest
-from corral.model.job import Job
+
+if TYPE_CHECKING:  # (the CLI parses job ids without the job records' module)
+    from corral.model.job import Job
 
 MAX_ARRAY_TASKS = 100_000
 MAX_TASK_ID = 4_000_000

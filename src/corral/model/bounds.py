@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from corral.model.errors import InvalidRequest
-from corral.model.job import JobSpec
+
+if TYPE_CHECKING:  # (the CLI parses job ids without the job records' module)
+    from corral.model.job import JobSpec
 
 INT32_MAX = 2**31 - 1
 
