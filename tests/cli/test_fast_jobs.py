@@ -1,12 +1,12 @@
-"""`corral jobs`' fast path reads a command line exactly as click does, or leaves
-it to click."""
+"""`corral jobs`' and `corral show`'s fast paths read a command line exactly as
+click does, or leave it to click."""
 
 from __future__ import annotations
 
 import click
 import pytest
 
-from corral.cli.entry import JOBS_FILTERS, JOBS_FLAGS, parse_jobs
+from corral.cli.entry import JOBS_FILTERS, JOBS_FLAGS, fast_show, parse_jobs
 from corral.cli.query import jobs
 
 
@@ -39,3 +39,11 @@ def test_the_fast_reading_is_clicks(argv: list[str]) -> None:
 ])
 def test_anything_else_goes_to_click(argv: list[str]) -> None:
     assert parse_jobs(argv) is None
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["5", "6"], ["--json"], ["5", "--json"], ["0"], ["007"], ["5_1"], ["5_[1-2]"],
+    ["2147483648"], ["-5"], ["٣"], ["x"],
+])
+def test_show_leaves_all_but_one_plain_id_to_click(argv: list[str]) -> None:
+    assert fast_show(argv) is None  # (never asks the controller: none runs here)

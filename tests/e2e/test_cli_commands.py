@@ -87,8 +87,8 @@ def test_events_show_whole_messages(cl: Cluster) -> None:
 
 
 def test_jobs_fast_path_prints_what_the_full_command_line_does(cl: Cluster) -> None:
-    """`corral jobs` with flags and filters skips click (corral.cli.entry) and
-    prints the same table; anything else goes through click."""
+    """`corral jobs` with flags and filters, and `corral show ID`, skip click
+    (corral.cli.entry) and print the same text; anything else goes through click."""
     _submit(cl, "-H", "-J", "fast-a", "--wrap", "true")
     _submit(cl, "-H", "-J", "fast-b", "-a", "0-3", "--wrap", "true")
     done = _submit(cl, "-J", "fast-c", "--wrap", "true")
@@ -109,6 +109,14 @@ def test_jobs_fast_path_prints_what_the_full_command_line_does(cl: Cluster) -> N
         assert fast.returncode == full.returncode == 0, (argv, fast.stderr, full.stderr)
         assert fast.stderr.strip() == "False", (argv, fast.stderr)  # click never imported
         assert fast.stdout == full.stdout, argv
+    for job_id in (str(done), str(done - 1)):
+        fast, full = run("show", job_id), run("show", job_id, full=True)
+        assert fast.returncode == full.returncode == 0, (fast.stderr, full.stderr)
+        assert fast.stderr.strip() == "False" and fast.stdout == full.stdout
+        assert fast.stdout.startswith(f"JobId        {job_id}\n")
+    missing = run("show", "999999")
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("True")
+    assert "999999" in missing.stderr
     listed = run("jobs", "-a").stdout
     assert "fast-a" in listed and "fast-c" in listed and "CD" in listed
     assert "fast-c" not in run("jobs").stdout

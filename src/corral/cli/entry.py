@@ -1,5 +1,6 @@
-"""The `corral` command's entry point: a plain submission, and a plain listing
-(`corral jobs` with flags and user, partition or name filters), skip click.
+"""The `corral` command's entry point: a plain submission, a plain listing
+(`corral jobs` with flags and user, partition or name filters) and `corral show`
+of one job id skip click.
 
 `corral submit` is the command tools run in a loop, so its start-up is most of
 its cost. The common, well-formed case (plain string options and flags, --wrap or
@@ -197,11 +198,32 @@ def fast_jobs(argv: list[str]) -> int | None:
     return 0
 
 
+def fast_show(argv: list[str]) -> int | None:
+    """Print what `corral show ARGV` would for one plain job id -> exit code, or
+    None (not handled: anything else, and any error, the full command line
+    answers its way)."""
+    if len(argv) != 1 or not argv[0].isascii() or not argv[0].isdigit():
+        return None
+    job_id = int(argv[0])
+    if str(job_id) != argv[0] or not 0 < job_id < 2**31:
+        return None  # a leading zero, 0, too large: the full parser says why
+    from corral.cli.listing import show_text
+    from corral.client.api import Client
+    from corral.model.errors import CorralError
+    try:
+        with Client() as client:
+            job = client.job(job_id)
+    except CorralError:
+        return None
+    sys.stdout.write(show_text(job))
+    return 0
+
+
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
-    if argv and argv[0] == "jobs":
+    if argv and argv[0] in ("jobs", "show"):
         try:
-            code = fast_jobs(argv[1:])
+            code = (fast_jobs if argv[0] == "jobs" else fast_show)(argv[1:])
             if code is not None:
                 sys.stdout.flush()
                 sys.exit(code)

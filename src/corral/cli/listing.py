@@ -1,5 +1,6 @@
-"""The job table of `corral jobs`, without click: the full command line and the
-entry point's fast path (corral.cli.entry) print the same text."""
+"""The job table of `corral jobs` and the lines of `corral show`, without click:
+the full command line and the entry point's fast paths (corral.cli.entry) print
+the same text."""
 
 from __future__ import annotations
 
@@ -71,3 +72,59 @@ def job_table(found: Iterable[Any], *, long_format: bool, show_final: bool) -> s
         rows.append(row)
     headers = [*HEADERS, *(LONG_HEADERS if long_format else ()), "NODELIST(REASON)"]
     return table_text(headers, rows)
+
+
+def show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("JobId", j["id"]), ("Name", j["name"]), ("User", f"{j['user']}({j['uid']})"),
+        ("State", j["state"]), ("Reason", j["reason"]), ("Partition", j["partition"]),
+        ("Account", j["account"] or "-"), ("Priority", round(j["priority"], 6)),
+        ("Nodes", j["nodes"]), ("CPUsPerNode", j["cpus_per_node"]),
+        ("MemPerNode", f"{j['mem_mb_per_node']}M" if j["mem_mb_per_node"] else "-"),
+        ("GPUsPerNode", j["gpus_per_node"]),
+        ("TimeLimit", format_clock_s(j["time_limit_s"]) if j["time_limit_s"] else "UNLIMITED"),
+        ("SubmitTime", when(j["t_submit"])), ("StartTime", when(j["t_start"])),
+        ("ExpectedStart", when(j.get("t_expected_start"))),
+        ("EndTime", when(j["t_end"])), ("RunTime", format_clock_s(elapsed(j))),
+        ("NodeList", ",".join(j["node_list"]) or "-"),
+        *_cpu_ids(j),
+        ("ExitCode", "-" if j["exit_code"] is None else j["exit_code"]),
+        ("Signal", j["signal"] or "-"),
+        ("CPUTime", "-" if j["cpu_time_s"] is None else f"{j['cpu_time_s']:.2f}s"),
+        ("MaxRSS", "-" if j["max_rss_mb"] is None else f"{j['max_rss_mb']:.1f}M"),
+        ("Restarts", j["restarts"]), ("Retries", _retries(j)), ("WorkDir", j["working_dir"]),
+        ("StdOut", j["stdout"]), ("StdErr", j["stderr"]), *_matchmaking(j),
+    ]
+
+
+def _cpu_ids(j: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The CPU ids the scheduler chose on each node, for a job that has them."""
+    ids = j.get("cpu_ids") or {}
+    if not ids:
+        return []
+    from corral.model.topology import format_cpulist  # (only for a job that has them)
+
+    return [("CPUIDs", " ".join(f"{node}:{format_cpulist(cpus) or '-'}"
+                                for node, cpus in ids.items()))]
+
+
+def _matchmaking(j: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Requirements, Rank and the retry count, for a job that has them."""
+    spec = j.get("spec") or {}
+    out: list[tuple[str, Any]] = [(label, spec[key]) for label, key in
+                                  (("Requirements", "requirements"), ("Rank", "rank"))
+                                  if spec.get(key)]
+    if spec.get("retry_count"):
+        out.append(("RetryCount", f"{j.get('deep_retries', 0)} (max {spec['retry_count']})"))
+    return out
+
+
+def _retries(j: dict[str, Any]) -> str:
+    """Automatic requeues so far, and the job's own limit if it set one."""
+    limit = (j.get("spec") or {}).get("max_retries")
+    return f"{j.get('retries', 0)}" + (f" (max {limit})" if limit is not None else "")
+
+
+def show_text(j: dict[str, Any]) -> str:
+    """`corral show`'s lines: each key padded to 12 characters, then its value."""
+    return "".join(f"{key:<12} {value}\n" for key, value in show_lines(j))

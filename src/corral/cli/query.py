@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from corral.cli.controllers import controllers_of, echo_election
-from corral.cli.listing import elapsed, job_table, when
+from corral.cli.listing import job_table, show_text, when
 from corral.cli.output import clock, echo_json, job_refs, one_job, table
 from corral.client import Client
 from corral.model.states import FINAL_JOB_STATES as _FINAL
 from corral.model.states import JobState
-from corral.model.topology import format_cpulist
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -91,53 +88,6 @@ def jobs(user: tuple[str, ...], state: tuple[str, ...], partition: tuple[str, ..
                          show_final=show_all or history or bool(states)))
 
 
-def _show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [
-        ("JobId", j["id"]), ("Name", j["name"]), ("User", f"{j['user']}({j['uid']})"),
-        ("State", j["state"]), ("Reason", j["reason"]), ("Partition", j["partition"]),
-        ("Account", j["account"] or "-"), ("Priority", round(j["priority"], 6)),
-        ("Nodes", j["nodes"]), ("CPUsPerNode", j["cpus_per_node"]),
-        ("MemPerNode", f"{j['mem_mb_per_node']}M" if j["mem_mb_per_node"] else "-"),
-        ("GPUsPerNode", j["gpus_per_node"]),
-        ("TimeLimit", clock(j["time_limit_s"]) if j["time_limit_s"] else "UNLIMITED"),
-        ("SubmitTime", when(j["t_submit"])), ("StartTime", when(j["t_start"])),
-        ("ExpectedStart", when(j.get("t_expected_start"))),
-        ("EndTime", when(j["t_end"])), ("RunTime", clock(elapsed(j))),
-        ("NodeList", ",".join(j["node_list"]) or "-"),
-        *_cpu_ids(j),
-        ("ExitCode", "-" if j["exit_code"] is None else j["exit_code"]),
-        ("Signal", j["signal"] or "-"),
-        ("CPUTime", "-" if j["cpu_time_s"] is None else f"{j['cpu_time_s']:.2f}s"),
-        ("MaxRSS", "-" if j["max_rss_mb"] is None else f"{j['max_rss_mb']:.1f}M"),
-        ("Restarts", j["restarts"]), ("Retries", _retries(j)), ("WorkDir", j["working_dir"]),
-        ("StdOut", j["stdout"]), ("StdErr", j["stderr"]), *_matchmaking(j),
-    ]
-
-
-def _cpu_ids(j: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The CPU ids the scheduler chose on each node, for a job that has them."""
-    ids = j.get("cpu_ids") or {}
-    return [("CPUIDs", " ".join(f"{node}:{format_cpulist(cpus) or '-'}"
-                                for node, cpus in ids.items()))] if ids else []
-
-
-def _matchmaking(j: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Requirements, Rank and the retry count, for a job that has them."""
-    spec = j.get("spec") or {}
-    out: list[tuple[str, Any]] = [(label, spec[key]) for label, key in
-                                  (("Requirements", "requirements"), ("Rank", "rank"))
-                                  if spec.get(key)]
-    if spec.get("retry_count"):
-        out.append(("RetryCount", f"{j.get('deep_retries', 0)} (max {spec['retry_count']})"))
-    return out
-
-
-def _retries(j: dict[str, Any]) -> str:
-    """Automatic requeues so far, and the job's own limit if it set one."""
-    limit = (j.get("spec") or {}).get("max_retries")
-    return f"{j.get('retries', 0)}" + (f" (max {limit})" if limit is not None else "")
-
-
 @click.command("show")
 @click.argument("job")
 @json_option
@@ -147,8 +97,7 @@ def show(job: str, as_json: bool) -> None:
     if as_json:
         echo_json(j)
         return
-    for key, value in _show_lines(j):
-        click.echo(f"{key:<12} {value}")
+    click.echo(show_text(j), nl=False)
 
 
 @click.command("explain")
