@@ -23,10 +23,13 @@ LONG_HEADERS = ("PRIORITY", "TIME_LIMIT", "EXPECTED_START")
 
 def table_text(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Left-aligned columns two spaces apart, trailing blanks dropped."""
-    cells = [[str(c) for c in r] for r in rows]
+    return _aligned(headers, [[str(c) for c in r] for r in rows])
+
+
+def _aligned(headers: Sequence[str], cells: list[list[str]]) -> str:
+    columns = zip(*cells, strict=True) if cells else [()] * len(headers)
     widths = [max(len(h), max(map(len, column), default=0))
-              for h, column in zip(headers, zip(*cells, strict=True) if cells
-                                   else [()] * len(headers), strict=True)]
+              for h, column in zip(headers, columns, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*headers).rstrip()]
     lines += [fmt.format(*r).rstrip() for r in cells]
@@ -52,7 +55,7 @@ def job_table(found: Iterable[Any], *, long_format: bool, show_final: bool) -> s
     now = time.time()
     clock = format_clock_s
     codes = STATE_CODES
-    rows = []
+    rows: list[list[str]] = []
     for j in found:
         state = j["state"]
         final = state in _FINAL
@@ -62,8 +65,11 @@ def job_table(found: Iterable[Any], *, long_format: bool, show_final: bool) -> s
             where = ",".join(j["node_list"]) or "-"
         else:
             where = ",".join(j["node_list"]) if j["node_list"] else f"({j['reason']})"
-        row = [j.get("display_id", j["id"]), j["partition"], j["name"][:20], j["user"],
-               codes.get(state, state), clock(elapsed(j, now)), j["nodes"]]
+        t_start = j.get("t_start")
+        row = [str(j.get("display_id", j["id"])), str(j["partition"]), j["name"][:20],
+               str(j["user"]), codes.get(state, state),
+               "0:00" if t_start is None else clock((j.get("t_end") or now) - t_start),
+               str(j["nodes"])]
         if long_format:
             row += [f"{j['priority']:.4f}",
                     clock(j["time_limit_s"]) if j["time_limit_s"] else "UNLIMITED",
@@ -71,7 +77,7 @@ def job_table(found: Iterable[Any], *, long_format: bool, show_final: bool) -> s
         row.append(where)
         rows.append(row)
     headers = [*HEADERS, *(LONG_HEADERS if long_format else ()), "NODELIST(REASON)"]
-    return table_text(headers, rows)
+    return _aligned(headers, rows)
 
 
 def show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
