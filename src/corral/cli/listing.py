@@ -36,14 +36,16 @@ def _aligned(headers: Sequence[str], cells: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def elapsed(job: Any, now: float | None = None) -> float | None:
+def elapsed(job: Any) -> float | None:
+    """How long a job has run (to its end, or to now); None if it never started."""
     if job.get("t_start") is None:
         return None
-    end = job.get("t_end") or (time.time() if now is None else now)
+    end = job.get("t_end") or time.time()
     return float(end - job["t_start"])
 
 
 def when(t: float | None) -> str:
+    """A time as local ISO date and time ("-": none)."""
     if t is None:
         return "-"
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
@@ -81,6 +83,7 @@ def job_table(found: Iterable[Any], *, long_format: bool, show_final: bool) -> s
 
 
 def show_lines(j: dict[str, Any]) -> list[tuple[str, Any]]:
+    """`corral show`'s fields of a job (the API's one-job view), in order."""
     return [
         ("JobId", j["id"]), ("Name", j["name"]), ("User", f"{j['user']}({j['uid']})"),
         ("State", j["state"]), ("Reason", j["reason"]), ("Partition", j["partition"]),

@@ -8,13 +8,14 @@ from typing import Any
 
 import click
 
-from corral.cli.listing import table_text, when  # (when: the read commands use it from here)
-
-__all__ = ["clock", "echo_json", "job_refs", "one_job", "table", "when"]
+from corral.cli.listing import table_text, when
 from corral.client import Client
 from corral.model.errors import InvalidRequest
 from corral.model.jobid import JobRef, parse_job_refs
 from corral.model.units import format_clock_s
+
+# (`when` is defined in corral.cli.listing; the read commands import it from here)
+__all__ = ["clock", "echo_json", "job_refs", "one_job", "table", "when"]
 
 
 def echo_json(data: Any) -> None:
