@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -219,22 +220,19 @@ def fast_show(argv: list[str]) -> int | None:
     return 0
 
 
+# the commands with a path that skips click: ARGV after the command -> exit code,
+# or None (the full command line answers)
+FAST_PATHS: dict[str, Callable[[list[str]], int | None]] = {
+    "submit": fast_submit, "jobs": fast_jobs, "show": fast_show,
+}
+
+
 def main(args: list[str] | None = None) -> None:
     argv = sys.argv[1:] if args is None else args
-    if argv and argv[0] in ("jobs", "show"):
+    fast = FAST_PATHS.get(argv[0]) if argv else None
+    if fast is not None:
         try:
-            code = (fast_jobs if argv[0] == "jobs" else fast_show)(argv[1:])
-            if code is not None:
-                sys.stdout.flush()
-                sys.exit(code)
-        except KeyboardInterrupt:
-            sys.exit(130)
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(1)
-    if argv and argv[0] == "submit":
-        try:
-            code = fast_submit(argv[1:])
+            code = fast(argv[1:])
             if code is not None:
                 sys.stdout.flush()
                 sys.exit(code)
