@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from corral.sched import Req, RunningView, run_cycle
 from corral.sched.count_machine import CountMachine
 from corral.sched.policies import EasyPlusPlus, Predictive
-from corral.sched.predict import MEMO_CLEAR_RECORDS, RuntimePredictor, corrected_end
+from corral.sched.predict import RuntimePredictor, corrected_end
 from corral.sched.predict_model import LearnedPredictor
 
 from .helpers import node, pend, snap
@@ -305,12 +305,12 @@ def test_a_memoized_prediction_is_always_the_one_computed_afresh(
 
 def test_the_memos_indexes_stay_bounded_however_long_it_runs() -> None:
     """Records of one user keep dropping (then re-adding) another group's keys from
-    the user index only; the whole memo is cleared every MEMO_CLEAR_RECORDS."""
+    the user index only; each index holds a key once, however often it comes back."""
     p = RuntimePredictor()
-    for i in range(5 * MEMO_CLEAR_RECORDS):
+    for i in range(4321):
         p.record("u", 60.0, float(i % 50))
         p.predict("u", 7200.0)  # read by a user that keeps finishing jobs
         p.predict("v", 7200.0)  # a request nobody finishes: its key list grows
         assert p.predict("u", 7200.0) == p._predict("u", 7200.0)
     n_indexed = sum(map(len, p.memo_of_limit.values())) + sum(map(len, p.memo_of_user.values()))
-    assert n_indexed <= 3 * MEMO_CLEAR_RECORDS
+    assert n_indexed <= 4  # ("u", 7200) and ("v", 7200), by user and by requested time

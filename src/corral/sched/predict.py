@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 INF = math.inf
 MIN_PREDICTION_S = 1.0
-MEMO_CLEAR_RECORDS = 1000  # records between two clearings of the whole memo
 
 
 @dataclass
@@ -37,13 +36,13 @@ class RuntimePredictor:
     # (user, requested time as given) -> prediction, until a record of the same
     # user or the same requested time (the groups it reads) drops it
     memo: dict[tuple[str, float], float] = field(default_factory=dict, repr=False)
-    # the memo's keys by user and by group key, to drop what a record changes
-    memo_of_user: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
-    memo_of_limit: dict[float, list[tuple[str, float]]] = field(default_factory=dict,
-                                                                repr=False)
-    # records since the memo was last cleared whole: the indexes keep the keys a
-    # record of the other group dropped, so they are reset now and then
-    n_since_clear: int = field(default=0, repr=False)
+    # the memo's keys by user and by group key, to drop what a record changes;
+    # sets (dicts of None, in insertion order), so a key a record of the other
+    # group dropped, then memoized again, is held once, not once more each time
+    memo_of_user: dict[str, dict[tuple[str, float], None]] = field(default_factory=dict,
+                                                                   repr=False)
+    memo_of_limit: dict[float, dict[tuple[str, float], None]] = field(default_factory=dict,
+                                                                      repr=False)
 
     def _push(self, d: dict, key: object, run_s: float) -> None:  # type: ignore[type-arg]
         q = d.get(key)
@@ -64,7 +63,6 @@ class RuntimePredictor:
         self.memo.clear()
         self.memo_of_user.clear()
         self.memo_of_limit.clear()
-        self.n_since_clear = 0
 
     def record(self, user: str, limit_s: float, run_s: float) -> None:
         limit_s = group_key(limit_s)
@@ -74,11 +72,7 @@ class RuntimePredictor:
         self._push(self.by_limit, limit_s, run_s)
         # after the change: a prediction made meanwhile (a pass in another
         # thread) is not kept
-        self.n_since_clear += 1
-        if self.n_since_clear >= MEMO_CLEAR_RECORDS:
-            self.forget_all()
-        else:
-            self.forget(user, limit_s)
+        self.forget(user, limit_s)
 
     def predict(self, user: str, limit_s: float) -> float:
         """The planning duration for a job of `user` asking `limit_s` (inf:
@@ -89,15 +83,15 @@ class RuntimePredictor:
             memo = self.memo[mk] = self._predict(user, limit_s)
             by_user = self.memo_of_user.get(user)
             if by_user is None:
-                self.memo_of_user[user] = [mk]
+                self.memo_of_user[user] = {mk: None}
             else:
-                by_user.append(mk)
+                by_user[mk] = None
             key = group_key(limit_s)
             by_limit = self.memo_of_limit.get(key)
             if by_limit is None:
-                self.memo_of_limit[key] = [mk]
+                self.memo_of_limit[key] = {mk: None}
             else:
-                by_limit.append(mk)
+                by_limit[mk] = None
         return memo
 
     def _predict(self, user: str, limit_s: float) -> float:
