@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from corral.model.states import FINAL_JOB_STATES
+from corral.model.states import FINAL_JOB_STATES as _FINAL
 from corral.model.units import format_clock_s
 
 STATE_CODES = {
@@ -16,7 +16,6 @@ STATE_CODES = {
     "COMPLETED": "CD", "FAILED": "F", "CANCELLED": "CA", "TIMEOUT": "TO",
     "OUT_OF_MEMORY": "OOM", "NODE_FAIL": "NF", "PREEMPTED": "PR",
 }
-_FINAL = frozenset(str(s) for s in FINAL_JOB_STATES)
 HEADERS = ("JOBID", "PARTITION", "NAME", "USER", "ST", "TIME", "NODES")
 LONG_HEADERS = ("PRIORITY", "TIME_LIMIT", "EXPECTED_START")
 
