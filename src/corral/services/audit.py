@@ -16,7 +16,6 @@ Who may read it: operators and administrators every entry, users their own
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -38,7 +37,7 @@ MAX_SUMMARY = 2000  # the summary's JSON at most (cut further: {"truncated": tru
 MAX_RESULT = 1000
 MAX_QUERY = 100_000
 UNIX_SOCKET = "unix socket"
-FLUSH_EVERY_S = 0.2
+FLUSH_EVERY_S = 0.2  # an entry is stored within this, with the next transaction if one starts
 # request fields never recorded (a credential hand-over's refresh token, its handle)
 SECRETS = frozenset({"refresh_token", "handle", "access_token", "client_secret"})
 
@@ -125,19 +124,22 @@ class AuditTrail:
 
     async def _flush(self) -> None:
         while self._rows:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._now.wait(), FLUSH_EVERY_S)
-            self._now.clear()
             rows, self._rows = self._rows, []
+            # stored with the next transaction the writer starts, or alone within
+            # FLUSH_EVERY_S; at once when asked to (sync)
+            within_s = 0.0 if self._now.is_set() else FLUSH_EVERY_S
             try:
-                await self.writer.run(partial(store_audit.append_entries, rows=rows))
+                await self.writer.run(partial(store_audit.append_entries, rows=rows),
+                                      within_s=within_s)
             except Exception:  # the writer logged why; the trail must not stop
                 log.error("audit: %d entries could not be stored", len(rows))
+        self._now.clear()
 
     async def sync(self) -> None:
         """Until every entry recorded so far is stored."""
-        self._now.set()
         while self._flushing is not None and not self._flushing.done():
+            self._now.set()
+            self.writer.commit_later_now()
             await asyncio.shield(self._flushing)
 
     async def prune(self, retain_days: float, now: float | None = None) -> int:

@@ -5,7 +5,9 @@ ops queued while a transaction is being committed go together into the next one,
 so a burst of submits costs one fsync, not one each; rows an op defers
 (store/deferred.py) are written at the end of its transaction, one statement a
 kind. An op's result is returned only after its transaction has committed
-(nothing acknowledged is ever lost).
+(nothing acknowledged is ever lost). An op that need not be committed at once
+(`run(op, within_s=...)`: the audit trail's entries) waits up to that long to join
+the next transaction another op starts, rather than costing a commit of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class Writer:
         self._queue: asyncio.Queue[tuple[Op, asyncio.Future[Any]]] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-writer")
         self._task: asyncio.Task[None] | None = None
+        # ops waiting to join the next transaction (run(..., within_s)), and the timer
+        # that queues them when none has started by then
+        self._later: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._later_timer: asyncio.TimerHandle | None = None
         # the leader's epoch check, last in every transaction (services/leader.py),
         # and what to do when it fails: this controller has been deposed
         self.fence: Callable[[Connection], None] | None = None
@@ -58,10 +64,27 @@ class Writer:
                 await self._task
         self._pool.shutdown(wait=True)
 
-    async def run(self, op: Callable[[Connection], T]) -> T:
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((op, fut))
+    async def run(self, op: Callable[[Connection], T], *, within_s: float = 0.0) -> T:
+        """`op`'s result once its transaction has committed. `within_s` > 0: it may
+        wait that long for another op's transaction to join, before one of its own."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        if within_s > 0:
+            self._later.append((op, fut))
+            if self._later_timer is None:
+                self._later_timer = loop.call_later(within_s, self.commit_later_now)
+        else:
+            await self._queue.put((op, fut))
         return await fut
+
+    def commit_later_now(self) -> None:
+        """Queue the ops waiting to join a transaction (`run(..., within_s)`)."""
+        if self._later_timer is not None:
+            self._later_timer.cancel()
+            self._later_timer = None
+        later, self._later = self._later, []
+        for item in later:
+            self._queue.put_nowait(item)
 
     async def read(self, op: Callable[[Connection], T]) -> T:
         """A read on its own connection, off the event loop (never blocks the writer)."""
@@ -81,6 +104,12 @@ class Writer:
         batch = [first]
         while len(batch) < MAX_BATCH and not self._queue.empty():
             batch.append(self._queue.get_nowait())
+        if self._later:  # they join this transaction
+            if self._later_timer is not None:
+                self._later_timer.cancel()
+                self._later_timer = None
+            batch += self._later
+            self._later = []
         results = await asyncio.get_running_loop().run_in_executor(
             self._pool, self._commit, batch)
         for (_, fut), (ok, value) in zip(batch, results, strict=True):
