@@ -58,6 +58,9 @@ class Writer:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="writer")
 
     async def stop(self) -> None:
+        if self._later_timer is not None:  # (the audit trail was synced before)
+            self._later_timer.cancel()
+            self._later_timer = None
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
