@@ -76,3 +76,30 @@ def test_no_leader_at_all_fails_in_bounded_time(tmp_path: Path,
     single = Transport(f"unix://{a}", timeout_s=5)
     with pytest.raises(NotLeader):
         single.request("GET", "/v1/status")
+
+
+def test_a_submit_goes_on_to_the_leader_after_a_frozen_controller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follower names the old leader, which is frozen (it takes the connection and
+    never answers) for longer than the whole failover window: the submit, safe to
+    repeat, still reaches the new leader once the frozen one's wait is over."""
+    monkeypatch.setenv("CORRAL_FAILOVER_S", "0.5")
+    follower, frozen, leader = (str(tmp_path / f"{n}.sock")
+                                for n in ("follower", "frozen", "leader"))
+    hits: list[str] = []
+    _server(follower, b"503 Service Unavailable",
+            {"error": "not_leader", "message": "this controller does not lead",
+             "leader": f"unix://{frozen}"}, hits)
+    still = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    still.bind(frozen)
+    still.listen(8)  # never accepted: a stopped process's socket
+    _server(leader, b"200 OK", {"id": 7}, hits)
+    t = Transport(f"unix://{follower},unix://{frozen},unix://{leader}", timeout_s=1)
+    try:
+        answer = t.request("POST", "/v1/jobs", body={}, retry_s=0.5,
+                           headers={"Idempotency-Key": "k"})
+    finally:
+        still.close()
+    assert answer == {"id": 7}
+    assert hits == [follower, leader]

@@ -254,12 +254,16 @@ class Transport:
         """One request (see `_once`). With several controllers, one that does not
         answer or does not lead is left for the leader it names (if listed) or the
         next, for up to CORRAL_FAILOVER_S; a request whose connection was lost after
-        it was sent goes elsewhere only when it is safe to repeat (`retry_s`)."""
+        it was sent goes elsewhere only when it is safe to repeat (`retry_s`), for up
+        to that long again from the first loss (a controller that took the request and
+        never answered, frozen, may have used the whole wait)."""
         if len(self.urls) == 1:
             return self._request(method, path, body=body, query=query,
                                  timeout_s=timeout_s, headers=headers, retry_s=retry_s,
                                  data=data, raw=raw)
-        deadline = time.monotonic() + max(failover_s(), retry_s)
+        window_s = max(failover_s(), retry_s)
+        deadline = time.monotonic() + window_s
+        lost = False
         pause_s = 0.05
         tried = 0
         while True:
@@ -268,7 +272,13 @@ class Transport:
                                      timeout_s=timeout_s, headers=headers,
                                      data=data, raw=raw)
             except _MaybeReached:
-                if not retry_s or time.monotonic() >= deadline:
+                if not retry_s:
+                    raise
+                if not lost:  # (a controller frozen past the answer's wait, as a
+                    # leader cut off is: the others are still looked at after it)
+                    lost = True
+                    deadline = max(deadline, time.monotonic() + window_s)
+                if time.monotonic() >= deadline:
                     raise
                 hint = None
             except Unavailable as e:  # never reached it, or it did nothing (503)
