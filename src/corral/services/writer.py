@@ -58,9 +58,7 @@ class Writer:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="writer")
 
     async def stop(self) -> None:
-        if self._later_timer is not None:  # (the audit trail was synced before)
-            self._later_timer.cancel()
-            self._later_timer = None
+        self._take_later()  # (the audit trail was synced before: nothing is left)
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -82,12 +80,16 @@ class Writer:
 
     def commit_later_now(self) -> None:
         """Queue the ops waiting to join a transaction (`run(..., within_s)`)."""
+        for item in self._take_later():
+            self._queue.put_nowait(item)
+
+    def _take_later(self) -> list[tuple[Op, asyncio.Future[Any]]]:
+        """The ops waiting to join a transaction, taken, and their timer stopped."""
         if self._later_timer is not None:
             self._later_timer.cancel()
             self._later_timer = None
         later, self._later = self._later, []
-        for item in later:
-            self._queue.put_nowait(item)
+        return later
 
     async def read(self, op: Callable[[Connection], T]) -> T:
         """A read on its own connection, off the event loop (never blocks the writer)."""
@@ -107,12 +109,7 @@ class Writer:
         batch = [first]
         while len(batch) < MAX_BATCH and not self._queue.empty():
             batch.append(self._queue.get_nowait())
-        if self._later:  # they join this transaction
-            if self._later_timer is not None:
-                self._later_timer.cancel()
-                self._later_timer = None
-            batch += self._later
-            self._later = []
+        batch += self._take_later()  # the ops waiting to join one join this one
         results = await asyncio.get_running_loop().run_in_executor(
             self._pool, self._commit, batch)
         for (_, fut), (ok, value) in zip(batch, results, strict=True):
