@@ -48,10 +48,17 @@ class Site:
                                     headers={"content-type": "application/json"})
 
     async def launches(self, node: str = "n1", boot: str = "b1") -> list[int]:
-        r = await self.admin.post("/agent/v1/poll", json={
-            "node": node, "boot_id": boot, "running": [], "wait_s": 0.3})
-        assert r.status_code == 200, r.text
-        return [o["job_id"] for o in r.json()["orders"] if o["kind"] == "launch"]
+        """The launch orders the node gets, polling until some come (at most ~10 s:
+        a pause of the whole process, such as a full garbage collection, can delay
+        the scheduling pass past one poll's wait)."""
+        for _ in range(20):
+            r = await self.admin.post("/agent/v1/poll", json={
+                "node": node, "boot_id": boot, "running": [], "wait_s": 0.5})
+            assert r.status_code == 200, r.text
+            launched = [o["job_id"] for o in r.json()["orders"] if o["kind"] == "launch"]
+            if launched:
+                return launched
+        return []
 
 
 @contextlib.asynccontextmanager
