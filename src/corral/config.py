@@ -274,6 +274,9 @@ class SchedulerConfig(_Strict):
     # whether running jobs are then planned at their limits, and which other jobs
     starve_book_max: Annotated[int, Field(ge=0, le=1_000_000)] = 1
     starving_at_limits: bool = False
+    # with starving_at_limits: only while a starving job asks this share of the
+    # available processors or more (0: any starving job)
+    starving_at_limits_share: Annotated[float, Field(ge=0, le=1)] = 0.0
     limits_while_starving: Literal["none", "crossing", "all"] = "crossing"
     # policy = "predictive": how runtimes are predicted ("learned": a model fitted on
     # the last jobs that ended; "recent": the mean of the last two of the job's group)
@@ -301,6 +304,7 @@ class SchedulerConfig(_Strict):
             "starve_warmup": self.starve_warmup,
             "starve_book_max": self.starve_book_max or None,
             "starving_at_limits": self.starving_at_limits,
+            "starving_at_limits_share": self.starving_at_limits_share,
             "limits_while_starving": self.limits_while_starving,
         }
 

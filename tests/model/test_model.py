@@ -152,13 +152,21 @@ def test_config_predictive_settings_and_their_errors(tmp_path) -> None:
         "predictor": "learned", "starve_waits": 8.0, "starve_min_s": 3600.0,
         "starve_s": 86400.0, "starve_warmup": 100,
         "starve_book_max": 1, "starving_at_limits": False,
-        "limits_while_starving": "crossing"}
+        "starving_at_limits_share": 0.0, "limits_while_starving": "crossing"}
     (tmp_path / "corral.toml").write_text(
         '[scheduler]\nstarve_book_max = 0\nstarving_at_limits = true\n'
         'limits_while_starving = "crossing"\n')
     guard = load_config(str(tmp_path)).scheduler.predictive_settings()
     assert (guard["starve_book_max"], guard["starving_at_limits"],
             guard["limits_while_starving"]) == (None, True, "crossing")  # 0: every one
+    (tmp_path / "corral.toml").write_text(
+        '[scheduler]\nstarving_at_limits = true\nstarving_at_limits_share = 0.5\n')
+    assert load_config(str(tmp_path)).scheduler.predictive_settings()[
+        "starving_at_limits_share"] == 0.5
+    (tmp_path / "corral.toml").write_text("[scheduler]\nstarving_at_limits_share = 1.5\n")
+    with pytest.raises(InvalidRequest, match=r"'scheduler\.starving_at_limits_share': "
+                       r"Input should be less than or equal to 1 \(got 1\.5\)"):
+        load_config(str(tmp_path))
     (tmp_path / "corral.toml").write_text('[scheduler]\npredictor = "recent"\n')
     assert load_config(str(tmp_path)).scheduler.predictive_settings()["predictor"] == "recent"
     (tmp_path / "corral.toml").write_text('[scheduler]\npredictor = "oracle"\n')

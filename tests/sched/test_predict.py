@@ -214,6 +214,16 @@ def test_a_starving_jobs_booking_is_planned_with_the_running_jobs_limits() -> No
     assert Predictive(**guard, starving_at_limits=True).running_at_limits(
         reqs((1, 45.0, 1.0)), 50.0
     ) is False
+    # only while a wide job starves: job 2 asks 3 of the 5 cpus
+    for share, booked in ((0.6, 1000.0), (0.61, 100.0)):
+        pol = Predictive(**guard, starving_at_limits=True, starving_at_limits_share=share)
+        d = run_cycle(snap(nodes, running, pending), pol, now=50.0)
+        assert d.pending[2].t_expected_start == booked
+    wide = Predictive(**guard, starving_at_limits=True, starving_at_limits_share=0.5)
+    narrow = reqs((1, 0.0, 1.0))  # one processor, starving at 50
+    assert wide.running_at_limits(narrow, 50.0, total_procs=4) is False
+    assert wide.running_at_limits(narrow, 50.0, total_procs=2) is True
+    assert wide.running_at_limits(narrow, 50.0) is True  # the machine's size unknown
 
 
 # ---- the learned model (corral.sched.predict_model) -------------------------

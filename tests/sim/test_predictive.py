@@ -220,6 +220,11 @@ def test_the_starvation_guard_keeps_a_starving_jobs_start() -> None:
     # EASY++, which plans the waiting job with predictions, also lets job 6 in
     res = simulate(underpredicted_jobs(), 5, EasyPlusPlus(), CORRAL)
     assert res.t_start[4] == 3000.0
+    # only while a wide job starves: job 5 asks 3 of the 5 processors, so a share
+    # of 0.5 keeps its start and one of 0.7 lets job 6 in as without the rule
+    for share, starts in ((0.5, [1000.0, 1100.0]), (0.7, [3000.0, 250.0])):
+        pol = Predictive(**guard, starving_at_limits=True, starving_at_limits_share=share)
+        assert simulate(underpredicted_jobs(), 5, pol, CORRAL).t_start[4:] == starts
 
 
 @st.composite

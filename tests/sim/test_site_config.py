@@ -115,6 +115,7 @@ def test_the_starvation_guard_is_read_and_replayed(tmp_path: Path) -> None:
         "starve_warmup": 20,
         "starve_book_max": 1,
         "starving_at_limits": False,
+        "starving_at_limits_share": 0.0,
         "limits_while_starving": "crossing",
     }
     pol = make_policy("predictive", s.guard)

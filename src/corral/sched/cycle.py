@@ -243,7 +243,8 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: float) -> Decisions:
                 hold(views[req.job_id], Reason.LICENSES)
         queue = granted
     policy.prepare(queue, snapshot.user_runtimes_s or None)
-    at_limits = policy.running_at_limits(queue, now)
+    at_limits = policy.running_at_limits(
+        queue, now, sum(n.cpus for n in snapshot.nodes if n.available))
     if at_limits:
         m = node_machine(snapshot, policy, now, at_limits=True)
     starts: list[tuple[Req, tuple[str, ...]]] = []
@@ -365,7 +366,7 @@ def plan_counts(
     running jobs), used instead of `free_procs` and `ends` when the policy
     plans the running jobs at their limits in this pass."""
     policy.prepare(queue, None)
-    if limit_ends is not None and policy.running_at_limits(queue, now):
+    if limit_ends is not None and policy.running_at_limits(queue, now, total_procs):
         free_procs, ends = limit_ends()
     m = CountMachine(total_procs, free_procs, ends, now, head_starts_use_limit)
     starts: list[tuple[Req, tuple[str, ...]]] = []

@@ -71,10 +71,11 @@ class Policy:
         """The queue in the order `plan` considers it (after `prepare`)."""
         return queue
 
-    def running_at_limits(self, queue: list[Req], now: float) -> bool:
+    def running_at_limits(self, queue: list[Req], now: float, total_procs: int = 0) -> bool:
         """True when this pass must plan the running jobs to end at their
         limits rather than at their planned (predicted) ends; the caller builds
-        the machine accordingly."""
+        the machine accordingly. `total_procs`: the machine's processors (0:
+        not known)."""
         return False
 
     def plan(
@@ -329,7 +330,11 @@ class Predictive(EASY):
     - with `starving_at_limits` (off by default, for the same reason), the
       running jobs are planned to end at their limits, not their
       predictions (see `running_at_limits`), so an under-predicted running
-      job cannot make a booking too early;
+      job cannot make a booking too early; with `starving_at_limits_share`
+      s > 0, only while a starving job asks at least s of the machine's
+      processors (a wide job, which waits for most running jobs to end;
+      narrow starving jobs, many at once on an overloaded machine, then keep
+      the predictions);
     - with `limits_while_starving="crossing"` (the default) every other job
       whose limit would end after the first booking is planned with its
       limit (`"all"`: every other job), so none that overruns its prediction
@@ -356,6 +361,9 @@ class Predictive(EASY):
     protect_starving: bool = True
     reserve_starving: bool = True
     starving_at_limits: bool = False
+    # with starving_at_limits: only while a starving job asks at least this share
+    # of the machine's processors (0: any starving job)
+    starving_at_limits_share: float = 0.0
     limits_while_starving: Literal["none", "crossing", "all"] = "crossing"
     # starving jobs the guard puts first and books per pass, oldest in the
     # given order first (None: all); the others wait in the normal order
@@ -425,10 +433,18 @@ class Predictive(EASY):
         top: float = max(map(_priority_of, queue))
         return top > self.weights.total
 
-    def running_at_limits(self, queue: list[Req], now: float) -> bool:
+    def running_at_limits(self, queue: list[Req], now: float, total_procs: int = 0) -> bool:
         if not (self.protect_starving and self.starving_at_limits):
             return False
-        return self._any_starving(queue, now)
+        if not self._any_starving(queue, now):
+            return False
+        share = self.starving_at_limits_share
+        if share <= 0 or total_procs <= 0:
+            return True
+        # only while a wide job starves: one that needs most running jobs to end
+        need = share * total_procs
+        starving = self._starving(now)
+        return any(r.procs >= need and starving(r) for r in queue)
 
     def ordered(self, queue: list[Req], now: float) -> list[Req]:
         if self.order != "xfactor" or len(queue) < 2:
