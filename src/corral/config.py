@@ -656,6 +656,17 @@ class AuditConfig(_Strict):
     prune_every_s: Annotated[float, Field(ge=1, le=86400)] = 3600.0
 
 
+class RateLimitConfig(_Strict):
+    """Per-user request rate limiting (services/rate_limit.py; Slurm's rl_enable):
+    a user may send `bucket_size` requests at once, then `refill_per_s` a second.
+    Administrators (root, the controller's user, `[roles] admins`) and agents are
+    not limited."""
+
+    enabled: bool = False
+    bucket_size: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    refill_per_s: Annotated[float, Field(gt=0, le=1_000_000)] = 2.0
+
+
 class Config(_Strict):
     state_dir: str
     controller: ControllerConfig = ControllerConfig()
@@ -676,6 +687,7 @@ class Config(_Strict):
     sandboxes: SandboxesConfig = SandboxesConfig()
     audit: AuditConfig = AuditConfig()
     uws: UwsConfig = UwsConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
     # cluster-wide licenses: name -> how many (jobs ask with -L name[:count])
     licenses: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$",
                                         max_length=255)],

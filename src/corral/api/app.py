@@ -29,6 +29,7 @@ from corral.api.uws.routes import make_router as uws_router
 from corral.services.agents import AgentService
 from corral.services.controller import Controller
 from corral.services.pilot_auth import PilotKeys
+from corral.services.rate_limit import RateLimiter
 from corral.services.relays import Relays
 
 
@@ -44,6 +45,9 @@ def create_app(ctl: Controller) -> FastAPI:
     app.state.relays = Relays.of(ctl.cfg)  # (their keys read now: a bad file stops the start)
     app.state.agents = AgentService(ctl)
     app.state.pilot_keys = PilotKeys.of(ctl.cfg)  # the sites' pilots' keys (docs/pilots.md)
+    limits = ctl.cfg.rate_limit
+    app.state.rate_limiter = RateLimiter(limits.bucket_size, limits.refill_per_s) \
+        if limits.enabled else None
     errors.install(app)
     app.add_middleware(AuditMiddleware)  # (inside: it sees the request id)
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID, in the log lines' context

@@ -13,15 +13,18 @@ from fastapi import Request
 
 from corral.api.oidc import TokenVerifier
 from corral.api.peercred import SCOPE_KEY
-from corral.model.errors import PermissionDenied, Unauthenticated
+from corral.model.errors import PermissionDenied, RateLimited, Unauthenticated
 from corral.model.pilots import PILOT_TOKEN_HEADER
 from corral.model.relay import RELAY_HEADER, RELAY_KEY_HEADER, RELAY_UID_HEADER
+from corral.model.roles import Role
 from corral.services.identity import Caller, caller_from_uid
 from corral.services.pilot_auth import CLAIM_KEY, PilotKeys
+from corral.services.rate_limit import RateLimiter
 from corral.services.relays import Relays
 from corral.services.tokens import caller_for_claims
 
 CALLER_KEY = "corral.caller"  # the caller, in the ASGI scope, for the audit trail
+COUNTED_KEY = "corral.rate_counted"  # the request has taken from its user's bucket
 # for a relayed request: where the nodes reach the relay's host (srun's output)
 RELAY_ADDRESS_KEY = "corral.relay_address"
 
@@ -39,6 +42,17 @@ def bearer_token(request: Request) -> str | None:
 async def user_caller(request: Request) -> Caller:
     caller = await _caller(request)
     request.scope[CALLER_KEY] = caller
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and caller.role < Role.ADMIN \
+            and not request.scope.get(COUNTED_KEY):
+        wait_s = limiter.take(caller.user)
+        if wait_s > 0:
+            raise RateLimited(
+                f"rate limit: user {caller.user} is over {limiter.bucket_size} requests at "
+                f"once and {limiter.refill_per_s:g} a second ([rate_limit] in the "
+                f"configuration); nothing was done: send it again in {wait_s:.2f} s",
+                wait_s)
+        request.scope[COUNTED_KEY] = True  # (one request, one take)
     return caller
 
 

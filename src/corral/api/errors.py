@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from corral.model.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -28,6 +30,7 @@ STATUS: list[tuple[type[CorralError], int]] = [
     (PermissionDenied, 403),
     (Conflict, 409),
     (Unavailable, 503),
+    (RateLimited, 429),
 ]
 
 
@@ -52,6 +55,12 @@ def _body(code: str, message: str) -> dict[str, str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(CorralError)
     async def _domain(_: Request, err: CorralError) -> JSONResponse:
+        if isinstance(err, RateLimited):  # when to send it again (whole seconds in the
+            # header, as HTTP has it; exactly in the body, for corral's clients)
+            return JSONResponse(
+                {**_body(err.code, err.message), "retry_after_s": round(err.retry_after_s, 3)},
+                status_code=429,
+                headers={"Retry-After": str(max(1, math.ceil(err.retry_after_s)))})
         return JSONResponse(_body(err.code, err.message), status_code=status_for(err))
 
     @app.exception_handler(RequestValidationError)

@@ -131,13 +131,15 @@ def is_remote(url: str) -> bool:
 
 
 class _Answer:
-    __slots__ = ("body", "close", "seq", "status")
+    __slots__ = ("body", "close", "retry_after", "seq", "status")
 
-    def __init__(self, status: int, body: bytes, close: bool, seq: int = 0) -> None:
+    def __init__(self, status: int, body: bytes, close: bool, seq: int = 0,
+                 retry_after: bytes = b"") -> None:
         self.status = status
         self.body = body
         self.close = close
         self.seq = seq  # X-Corral-Seq: the newest event of the log it reflects
+        self.retry_after = retry_after  # Retry-After, as sent
 
 
 def _read_answer(rfile: Any) -> _Answer:
@@ -150,6 +152,7 @@ def _read_answer(rfile: Any) -> _Answer:
     status = int(parts[1])
     length: int | None = None
     seq = 0
+    retry_after = b""
     chunked = False
     close = parts[0] == b"HTTP/1.0"
     for _ in range(MAX_HEADER_LINES):
@@ -168,6 +171,8 @@ def _read_answer(rfile: Any) -> _Answer:
             close = value.strip().lower() == b"close"
         elif key == b"x-corral-seq" and value.strip().isdigit():
             seq = int(value.strip())
+        elif key == b"retry-after":
+            retry_after = value.strip()
     else:
         raise CorralError("controller: an answer with too many header lines")
     if status in (204, 304) or 100 <= status < 200:
@@ -195,7 +200,21 @@ def _read_answer(rfile: Any) -> _Answer:
     else:
         body = rfile.read()
         close = True
-    return _Answer(status, body, close, seq)
+    return _Answer(status, body, close, seq, retry_after)
+
+
+MAX_RETRY_AFTER_S = 60.0
+
+
+def _retry_after_s(answer: _Answer) -> float:
+    """How long a 429 answer says to wait: corral's exact `retry_after_s`, else the
+    Retry-After header's seconds (1 s if neither reads; at most MAX_RETRY_AFTER_S)."""
+    try:
+        told = json.loads(answer.body).get("retry_after_s")
+        wait_s = float(told) if told is not None else float(answer.retry_after)
+    except (ValueError, TypeError, AttributeError):
+        wait_s = 1.0
+    return min(MAX_RETRY_AFTER_S, wait_s) if wait_s > 0 else 0.0
 
 
 class Transport:
@@ -352,53 +371,67 @@ class Transport:
             lines.append(f"Authorization: Bearer {self.token}")
         message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
         wait_s = self.timeout_s if timeout_s is None else timeout_s
-        deadline: float | None = None  # set at the first loss, when retrying
-        pause_s = 0.05
-        attempt = 0
+        limited_until: float | None = None  # how long a rate-limited request waits
         while True:
-            attempt += 1
-            try:
-                sock = self._connect()
-                sock.settimeout(wait_s)
-                sock.sendall(message)
-                answer = _read_answer(self._rfile)
+            deadline: float | None = None  # set at the first loss, when retrying
+            pause_s = 0.05
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    sock = self._connect()
+                    sock.settimeout(wait_s)
+                    sock.sendall(message)
+                    answer = _read_answer(self._rfile)
+                    break
+                except (ConnectionRefusedError, FileNotFoundError):
+                    self.close()
+                    if deadline is None:  # never reached it: nothing to repeat
+                        raise Unavailable(
+                            f"controller: nothing answers at {self.url} (is it up? try "
+                            f"'corral up')") from None
+                    lost = f"controller: connection to {self.url} lost"
+                except (_Dropped, BrokenPipeError, ConnectionResetError):
+                    self.close()  # a stale keep-alive connection, or the controller went
+                    lost = f"controller: connection to {self.url} lost"
+                    if attempt == 1 and not retry_s:
+                        continue
+                except _Connecting:
+                    self.close()
+                    lost = (f"controller: {self.url} does not take connections "
+                            f"(waited {CONNECT_TIMEOUT_S:.0f} s)")
+                    if deadline is None:
+                        raise Unavailable(lost) from None
+                except TimeoutError:
+                    self.close()
+                    lost = f"controller: no answer from {self.url} in time (waited {wait_s:.0f} s)"
+                except OSError as e:  # e.g. no permission on the socket
+                    self.close()
+                    raise Unavailable(f"controller: cannot reach {self.url}: "
+                                      f"{e.strerror or e}") from None
+                except ValueError:  # a malformed length
+                    self.close()
+                    raise CorralError(f"controller: a malformed answer from {self.url}") from None
+                if not retry_s:
+                    raise _MaybeReached(lost) from None
+                now = time.monotonic()
+                deadline = now + retry_s if deadline is None else deadline
+                if now >= deadline:
+                    raise Unavailable(f"{lost} (retried for {retry_s:g} s)") from None
+                time.sleep(min(pause_s, max(0.0, deadline - now)))
+                pause_s = min(1.0, pause_s * 2)
+            if answer.status != 429:
                 break
-            except (ConnectionRefusedError, FileNotFoundError):
-                self.close()
-                if deadline is None:  # never reached it: nothing to repeat
-                    raise Unavailable(
-                        f"controller: nothing answers at {self.url} (is it up? try "
-                        f"'corral up')") from None
-                lost = f"controller: connection to {self.url} lost"
-            except (_Dropped, BrokenPipeError, ConnectionResetError):
-                self.close()  # a stale keep-alive connection, or the controller went
-                lost = f"controller: connection to {self.url} lost"
-                if attempt == 1 and not retry_s:
-                    continue
-            except _Connecting:
-                self.close()
-                lost = (f"controller: {self.url} does not take connections "
-                        f"(waited {CONNECT_TIMEOUT_S:.0f} s)")
-                if deadline is None:
-                    raise Unavailable(lost) from None
-            except TimeoutError:
-                self.close()
-                lost = f"controller: no answer from {self.url} in time (waited {wait_s:.0f} s)"
-            except OSError as e:  # e.g. no permission on the socket
-                self.close()
-                raise Unavailable(f"controller: cannot reach {self.url}: "
-                                  f"{e.strerror or e}") from None
-            except ValueError:  # a malformed length
-                self.close()
-                raise CorralError(f"controller: a malformed answer from {self.url}") from None
-            if not retry_s:
-                raise _MaybeReached(lost) from None
+            # over the site's rate limit (nothing was done): wait as told, then send it
+            # again, for as long as the answer itself may take
+            pause_s = _retry_after_s(answer)
             now = time.monotonic()
-            deadline = now + retry_s if deadline is None else deadline
-            if now >= deadline:
-                raise Unavailable(f"{lost} (retried for {retry_s:g} s)") from None
-            time.sleep(min(pause_s, max(0.0, deadline - now)))
-            pause_s = min(1.0, pause_s * 2)
+            limited_until = now + wait_s if limited_until is None else limited_until
+            if now + pause_s > limited_until:
+                break
+            if answer.close:
+                self.close()
+            time.sleep(pause_s)
         if answer.close:
             self.close()
         if answer.seq and self.seen_seq is not None and answer.seq > self.seen_seq:

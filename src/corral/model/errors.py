@@ -9,8 +9,10 @@
     │   └── SubmitRefused     the site's submit filter refused the job
     ├── Conflict              the request clashes with the current state
     │   └── IllegalTransition a move not in the state table
-    └── Unavailable           try again later (controller starting, store down)
-        └── NotLeader         a follower: the leader is elsewhere (`leader`, if known)
+    ├── Unavailable           try again later (controller starting, store down)
+    │   └── NotLeader         a follower: the leader is elsewhere (`leader`, if known)
+    └── RateLimited           the caller sent more requests than the site allows;
+                              nothing was done (`retry_after_s`)
 """
 
 from __future__ import annotations
@@ -74,9 +76,20 @@ class NotLeader(Unavailable):
     leader: str | None = None  # the leader's address, when the follower knows it
 
 
+class RateLimited(CorralError):
+    """The caller's requests are over the site's rate (services/rate_limit.py): this
+    one was not carried out; it may be sent again after `retry_after_s`."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 ERROR_CLASSES: dict[str, type[CorralError]] = {
     cls.code: cls
     for cls in (CorralError, InvalidRequest, Infeasible, NotFound, PermissionDenied,
                 Unauthenticated, SubmitRefused, Conflict, IllegalTransition, Unavailable,
-                NotLeader)
+                NotLeader, RateLimited)
 }
