@@ -51,7 +51,7 @@ def test_a_user_over_the_rate_waits_and_root_does_not() -> None:
             assert [a[0] for a in answers[:2]] == [200, 200]
             refused = [a for a in answers if a[0] == 429]
             assert refused, answers  # 6 at once against a bucket of 2 refilled at 2/s
-            status, retry_after, message = refused[0]
+            _, retry_after, message = refused[0]
             assert retry_after == "1"
             assert message.startswith("rate limit: user corraltestr is over 2 requests")
             # root (an administrator) is never held back
