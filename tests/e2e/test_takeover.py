@@ -292,3 +292,45 @@ def test_a_rolling_restart_under_load_loses_nothing_and_keeps_scheduling() -> No
         assert all(started[i] < t_last - 1 for i in running)
         for c in ha.ctls:
             assert "no longer fits the log" not in c.log()
+
+
+def test_a_stop_signal_while_stepping_down_stops_the_controller() -> None:
+    """`systemctl stop` (SIGTERM) as a leader steps down and starts again as a fresh
+    follower (0.2 s after its answer): sent before, during or after that re-exec,
+    the process ends within seconds (cleanly, or at once if the fresh image was not
+    up yet: 128 + SIGTERM); the other controller leads."""
+    with ha_cluster() as ha:
+        _cluster(ha)
+        for delay_s in (0.0, 0.1, 0.15, 0.18, 0.2, 0.22, 0.25, 0.3, 0.5):
+            leader = ha.leader()
+            other = next(c for c in ha.ctls if c is not leader)
+            _follows(ha, other)
+            assert leader.proc is not None
+            with ha.client() as c:
+                assert c.step_down()["address"] == leader.url
+            time.sleep(delay_s)
+            leader.proc.send_signal(signal.SIGTERM)
+            try:
+                code = leader.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"SIGTERM {delay_s} s after a step-down: still "
+                                     f"running after 15 s\n{leader.log()[-1500:]}") from None
+            assert code in (0, 128 + signal.SIGTERM), (delay_s, code, leader.log()[-1500:])
+            assert ha.leader(timeout_s=10) is other
+            ha.start(leader)
+            _follows(ha, leader)
+
+
+def test_a_stopped_leader_gives_its_lease_up() -> None:
+    """SIGTERM (`systemctl stop`) of the leader: its last writes in, it gives the
+    lease up and exits 0; the other leads without waiting for the lease to run out."""
+    with ha_cluster() as ha:
+        _cluster(ha, agents=1)
+        leader = ha.leader()
+        other = next(c for c in ha.ctls if c is not leader)
+        _follows(ha, other)
+        assert leader.proc is not None
+        leader.proc.send_signal(signal.SIGTERM)
+        assert leader.proc.wait(15) == 0, leader.log()[-1500:]
+        assert "stopped: the lease of epoch" in leader.log()
+        assert ha.leader(timeout_s=10) is other

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import socket
 import ssl
 import sys
@@ -33,6 +34,7 @@ from corral.api.standby import (
     lock_sqlite,
     reexec,
 )
+from corral.api.stop_signals import STOPS
 from corral.config import Config, load_config
 from corral.model.errors import CorralError
 from corral.services import gc_pauses
@@ -151,6 +153,14 @@ class _Server(uvicorn.Server):
         if value and loop is not None and asked is not None:
             with contextlib.suppress(RuntimeError):  # (the loop has closed)
                 loop.call_soon_threadsafe(asked.set)
+
+    def ask_stop(self, signum: int) -> None:
+        """A stop signal (from api/stop_signals.py's thread): stop cleanly; a second
+        SIGINT forces it (as uvicorn's own handler does)."""
+        if self.should_exit and signum == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
 
     async def main_loop(self) -> None:
         self._main_loop = asyncio.get_running_loop()
@@ -331,7 +341,9 @@ class _Leading:
             writer.stop()
         if self.leadership.leading:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.leadership.release)
+                if await asyncio.to_thread(self.leadership.release):
+                    log.info("stopped: the lease of epoch %d given up",
+                             self.leadership.epoch)
         await asyncio.to_thread(self.leadership.forget)
 
 
@@ -370,6 +382,7 @@ async def serve(cfg: Config) -> None:
     server = _Server(ucfg, tls)
     leading = _Leading(cfg, engine, leadership, follower, switch, server)
     server.on_started = leading.start
+    STOPS.on_stop = server.ask_stop
     log.info("controller up: socket %s%s, store %s, as %s", cfg.socket_path,
              f", {'tls' if tls else 'tcp'} {cfg.controller.listen}"
              if cfg.controller.listen else "",
@@ -417,6 +430,7 @@ def main(state_dir: str | None, log_format: logs.LogFormat | None) -> None:
                                    f"{cfg.state_dir} (it holds controller.lock)")
     pidfile = Path(cfg.state_dir) / "controller.pid"
     pidfile.write_text(f"{os.getpid()}\n")
+    STOPS.start()  # (before any other thread: they inherit its blocked signals)
     try:
         asyncio.run(serve(cfg))
     except CorralError as e:

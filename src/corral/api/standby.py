@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from corral.api.follower_reads import FollowerReads
 from corral.api.peercred import SCOPE_KEY
+from corral.api.stop_signals import STOPS
 from corral.config import Config
 from corral.model.errors import CorralError
 from corral.services.leader import Leadership
@@ -127,17 +128,23 @@ class Switch:
 
 def reexec(follow_first_s: float) -> None:
     """Become a fresh controller process (a follower): the same command line, the
-    same pid. Listening sockets and locks go with the old image."""
+    same pid. Listening sockets and locks go with the old image. Not when a stop
+    signal came: the controller is stopping (api/stop_signals.py; one that comes
+    from now on stays pending across the exec and stops the fresh image)."""
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):  # best effort
             handler.flush()
     env = dict(os.environ)
     env[FOLLOW_FIRST_ENV] = f"{follow_first_s:g}"
-    try:
-        os.closerange(3, 1024)  # the inheritable Unix socket among them
-        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
-    except OSError:
-        os._exit(70)
+    with STOPS.lock:
+        if STOPS.asked.is_set():
+            log.info("not starting again as a follower: this controller is stopping")
+            return
+        try:
+            os.closerange(3, 1024)  # the inheritable Unix socket among them
+            os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+        except OSError:
+            os._exit(70)
 
 
 def follow_first_s() -> float:

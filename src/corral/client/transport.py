@@ -340,11 +340,10 @@ class Transport:
     def _once(self, method: str, path: str, *, body: Any = None,
               query: dict[str, Any] | None = None, timeout_s: float | None = None,
               headers: dict[str, str] | None = None, retry_s: float = 0.0,
-                data: bytes | None = None, raw: bool = False) -> Any:
-        """One request. A stale keep-alive connection gets one fresh retry. With
-        `retry_s` (a request safe to repeat, e.g. a submit with an idempotency key),
-        a connection lost or a timeout after the request may have reached the
-        controller is retried, the same request, until `retry_s` have passed."""
+              data: bytes | None = None, raw: bool = False) -> Any:
+        """One request, sent by `_send` (`retry_s`: safe to repeat, e.g. a submit
+        with an idempotency key), and sent again as told while the controller answers
+        that its user is over the rate limit; its answer decoded by `_payload`."""
         if query:
             items = [(k, v) for k, v in query.items() if v is not None and v != []]
             if items:
@@ -373,53 +372,7 @@ class Transport:
         wait_s = self.timeout_s if timeout_s is None else timeout_s
         limited_until: float | None = None  # how long a rate-limited request waits
         while True:
-            deadline: float | None = None  # set at the first loss, when retrying
-            pause_s = 0.05
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    sock = self._connect()
-                    sock.settimeout(wait_s)
-                    sock.sendall(message)
-                    answer = _read_answer(self._rfile)
-                    break
-                except (ConnectionRefusedError, FileNotFoundError):
-                    self.close()
-                    if deadline is None:  # never reached it: nothing to repeat
-                        raise Unavailable(
-                            f"controller: nothing answers at {self.url} (is it up? try "
-                            f"'corral up')") from None
-                    lost = f"controller: connection to {self.url} lost"
-                except (_Dropped, BrokenPipeError, ConnectionResetError):
-                    self.close()  # a stale keep-alive connection, or the controller went
-                    lost = f"controller: connection to {self.url} lost"
-                    if attempt == 1 and not retry_s:
-                        continue
-                except _Connecting:
-                    self.close()
-                    lost = (f"controller: {self.url} does not take connections "
-                            f"(waited {CONNECT_TIMEOUT_S:.0f} s)")
-                    if deadline is None:
-                        raise Unavailable(lost) from None
-                except TimeoutError:
-                    self.close()
-                    lost = f"controller: no answer from {self.url} in time (waited {wait_s:.0f} s)"
-                except OSError as e:  # e.g. no permission on the socket
-                    self.close()
-                    raise Unavailable(f"controller: cannot reach {self.url}: "
-                                      f"{e.strerror or e}") from None
-                except ValueError:  # a malformed length
-                    self.close()
-                    raise CorralError(f"controller: a malformed answer from {self.url}") from None
-                if not retry_s:
-                    raise _MaybeReached(lost) from None
-                now = time.monotonic()
-                deadline = now + retry_s if deadline is None else deadline
-                if now >= deadline:
-                    raise Unavailable(f"{lost} (retried for {retry_s:g} s)") from None
-                time.sleep(min(pause_s, max(0.0, deadline - now)))
-                pause_s = min(1.0, pause_s * 2)
+            answer = self._send(message, wait_s, retry_s)
             if answer.status != 429:
                 break
             # over the site's rate limit (nothing was done): wait as told, then send it
@@ -432,6 +385,10 @@ class Transport:
             if answer.close:
                 self.close()
             time.sleep(pause_s)
+        return self._payload(answer, method, raw)
+
+    def _payload(self, answer: _Answer, method: str, raw: bool) -> Any:
+        """An answer's decoded body (its bytes with `raw`), or its error raised."""
         if answer.close:
             self.close()
         if answer.seq and self.seen_seq is not None and answer.seq > self.seen_seq:
@@ -456,6 +413,57 @@ class Transport:
                 error.leader = payload["leader"]
             raise error
         return payload
+
+    def _send(self, message: bytes, wait_s: float, retry_s: float) -> _Answer:
+        """`message` sent and its answer read. A stale keep-alive connection gets one
+        fresh retry; with `retry_s`, a connection lost or a timeout after the message
+        may have reached the controller is retried until `retry_s` have passed."""
+        deadline: float | None = None  # set at the first loss, when retrying
+        pause_s = 0.05
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                sock = self._connect()
+                sock.settimeout(wait_s)
+                sock.sendall(message)
+                return _read_answer(self._rfile)
+            except (ConnectionRefusedError, FileNotFoundError):
+                self.close()
+                if deadline is None:  # never reached it: nothing to repeat
+                    raise Unavailable(
+                        f"controller: nothing answers at {self.url} (is it up? try "
+                        f"'corral up')") from None
+                lost = f"controller: connection to {self.url} lost"
+            except (_Dropped, BrokenPipeError, ConnectionResetError):
+                self.close()  # a stale keep-alive connection, or the controller went
+                lost = f"controller: connection to {self.url} lost"
+                if attempt == 1 and not retry_s:
+                    continue
+            except _Connecting:
+                self.close()
+                lost = (f"controller: {self.url} does not take connections "
+                        f"(waited {CONNECT_TIMEOUT_S:.0f} s)")
+                if deadline is None:
+                    raise Unavailable(lost) from None
+            except TimeoutError:
+                self.close()
+                lost = f"controller: no answer from {self.url} in time (waited {wait_s:.0f} s)"
+            except OSError as e:  # e.g. no permission on the socket
+                self.close()
+                raise Unavailable(f"controller: cannot reach {self.url}: "
+                                  f"{e.strerror or e}") from None
+            except ValueError:  # a malformed length
+                self.close()
+                raise CorralError(f"controller: a malformed answer from {self.url}") from None
+            if not retry_s:
+                raise _MaybeReached(lost) from None
+            now = time.monotonic()
+            deadline = now + retry_s if deadline is None else deadline
+            if now >= deadline:
+                raise Unavailable(f"{lost} (retried for {retry_s:g} s)") from None
+            time.sleep(min(pause_s, max(0.0, deadline - now)))
+            pause_s = min(1.0, pause_s * 2)
 
 
 BIG_BODY_B = 1 << 16  # decoded by orjson (its import costs a command ~15 ms)
