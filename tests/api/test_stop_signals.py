@@ -25,6 +25,8 @@ if mode == "fresh":
     time.sleep(20)
     sys.exit(3)
 STOPS.on_stop = lambda signo: (print("stop", signo, flush=True), os._exit(0))
+if mode == "raise":
+    STOPS.on_stop = lambda signo: 1 / 0
 STOPS.start()
 print("ready", flush=True)
 if mode == "reexec":
@@ -71,4 +73,10 @@ def test_a_sigterm_during_a_reexec_stops_the_fresh_image(tmp_path: Path) -> None
     proc.stdin.write("go\n")
     proc.stdin.flush()
     # the fresh image takes the pending signal at once and ends as told
+    assert proc.wait(10) == 128 + signal.SIGTERM
+
+
+def test_a_stop_that_fails_ends_the_process(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "raise")
+    os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(10) == 128 + signal.SIGTERM

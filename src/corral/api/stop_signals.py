@@ -17,10 +17,13 @@ ends the process at once (nothing is held that the kernel does not release).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
 from collections.abc import Callable
+
+log = logging.getLogger("corral.server")
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 WAIT_S = 0.2  # the taker lets go of the lock this often (a re-exec waits at most this)
@@ -58,7 +61,11 @@ class Stops:
             timer = threading.Timer(STOP_GRACE_S, os._exit, (128 + signo,))
             timer.daemon = True
             timer.start()
-            on_stop(signo)
+            try:
+                on_stop(signo)
+            except BaseException:  # (nothing else would ever take these signals)
+                log.exception("a stop signal could not stop the server cleanly")
+                os._exit(128 + signo)
 
 
 STOPS = Stops()
