@@ -133,6 +133,10 @@ default_time_s = "1:00:00"
         with self.client(timeout_s=5) as c:
             return c.controllers()
 
+    def other(self, c: Ctl) -> Ctl:
+        """The first controller that is not `c` (with two: the other one)."""
+        return next(o for o in self.ctls if o is not c)
+
     def leader(self, timeout_s: float = 20.0) -> Ctl:
         """The controller that leads once one does, by the store, and serves."""
         deadline = time.monotonic() + timeout_s

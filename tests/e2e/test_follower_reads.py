@@ -50,10 +50,6 @@ def _raw_get(ctl: Ctl, path: str, min_seq: int = 0) -> tuple[int, dict[str, str]
     return int(head[0].split()[1]), headers
 
 
-def _follower(ha: HA, lead: Ctl) -> Ctl:
-    return next(c for c in ha.ctls if c is not lead)
-
-
 def _caught_up(ha: HA, fol: Ctl, timeout_s: float = 20) -> dict[str, Any]:
     """The follower's entry once its copy has applied the whole log."""
     deadline = time.monotonic() + timeout_s
@@ -80,7 +76,7 @@ def test_a_follower_answers_reads_as_the_leader_would_and_takes_over_warm(
     with ha_cluster() as ha:
         _cluster(ha, agents=1)
         lead = ha.leader()
-        fol = _follower(ha, lead)
+        fol = ha.other(lead)
         # a workload of every kind: ended (well and not), held, cancelled, an array
         ended = [_submit(ha, 0.1) for _ in range(4)]
         with ha.client() as c:

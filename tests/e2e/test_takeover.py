@@ -262,7 +262,7 @@ def test_a_rolling_restart_under_load_loses_nothing_and_keeps_scheduling() -> No
     with ha_cluster() as ha:
         _cluster(ha)
         a = ha.leader()
-        b = next(c for c in ha.ctls if c is not a)
+        b = ha.other(a)
         _follows(ha, b)
         running = [_submit(ha, 8.0) for _ in range(2)]
         with ha.client() as c:
@@ -303,7 +303,7 @@ def test_a_stop_signal_while_stepping_down_stops_the_controller() -> None:
         _cluster(ha)
         for delay_s in (0.0, 0.1, 0.15, 0.18, 0.2, 0.22, 0.25, 0.3, 0.5):
             leader = ha.leader()
-            other = next(c for c in ha.ctls if c is not leader)
+            other = ha.other(leader)
             _follows(ha, other)
             assert leader.proc is not None
             with ha.client() as c:
@@ -327,7 +327,7 @@ def test_a_stopped_leader_gives_its_lease_up() -> None:
     with ha_cluster() as ha:
         _cluster(ha, agents=1)
         leader = ha.leader()
-        other = next(c for c in ha.ctls if c is not leader)
+        other = ha.other(leader)
         _follows(ha, other)
         assert leader.proc is not None
         leader.proc.send_signal(signal.SIGTERM)

@@ -38,11 +38,9 @@ class Stops:
         self.asked = threading.Event()
         # what a stop signal does once the server is up (its number given)
         self.on_stop: Callable[[int], None] | None = None
-        self.started = False
 
     def start(self) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        self.started = True
         threading.Thread(target=self._take, name="corral-signals", daemon=True).start()
 
     def _take(self) -> None:
