@@ -63,6 +63,8 @@ def one(
         "bsld": m.mean_bounded_slowdown,
         "wait_s": m.mean_wait_s,
         "max_wait_s": m.max_wait_s,
+        "p99_wait_s": m.p99_wait_s,
+        "top100_wait_s": m.top100_wait_s,
         "util": m.utilization,
         "wall_s": time.perf_counter() - t0,
     }
@@ -110,19 +112,24 @@ def main() -> None:
     print(f"pyss preset; {time.perf_counter() - t0:.0f} s wall with {args.workers} workers")
     print()
     print(
-        "| trace | jobs | policy | bounded slowdown | mean wait (s) | max wait (s) | utilization |"
+        "| trace | jobs | policy | bounded slowdown | mean wait (s) | p99 wait (s) "
+        "| mean of the 100 longest waits (s) | max wait (s) | utilization |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for t in traces:
         for p in policies:
             r = rows[(t, p)]
             print(
                 f"| {t} | {r['jobs']:,} | {p} | {r['bsld']:,.2f} | {r['wait_s']:,.0f} | "
+                f"{r['p99_wait_s']:,.0f} | {r['top100_wait_s']:,.0f} | "
                 f"{r['max_wait_s']:,.0f} | {r['util']:.4f} |"
             )
     print()
-    print("| trace | policy | bounded slowdown against EASY++'s | max wait / EASY's |")
-    print("|---|---|---|---|")
+    print(
+        "| trace | policy | bounded slowdown against EASY++'s | max wait / EASY's "
+        "| p99 wait / EASY's | 100 longest / EASY's |"
+    )
+    print("|---|---|---|---|---|---|")
     for t in traces:
         ez, e = rows.get((t, "easy++")), rows.get((t, "easy"))
         for p in ("predictive", "predictive-recent"):
@@ -131,7 +138,9 @@ def main() -> None:
                 continue
             gain = 1 - float(pr["bsld"]) / float(ez["bsld"])
             mw = float(pr["max_wait_s"]) / float(e["max_wait_s"])
-            print(f"| {t} | {p} | {gain:.1%} lower | {mw:.3f} |")
+            p99 = float(pr["p99_wait_s"]) / float(e["p99_wait_s"])
+            top = float(pr["top100_wait_s"]) / float(e["top100_wait_s"])
+            print(f"| {t} | {p} | {gain:.1%} lower | {mw:.3f} | {p99:.3f} | {top:.3f} |")
     print()
     print(
         "| trace | policy | jobs promised a start | of which waited "

@@ -134,3 +134,43 @@ def test_cli_lists_every_policy_and_preset() -> None:
 
     assert set(POLICY_NAMES) == set(POLICIES)
     assert set(PRESET_NAMES) == set(PRESETS)
+
+
+def test_wait_tail_metrics() -> None:
+    """The 99th-percentile wait (nearest rank) and the mean of the 100 longest
+    waits, over the valid jobs only, beside the longest."""
+    from corral.sim.engine import SimResult
+    from corral.sim.jobs import SimJob
+    from corral.sim.metrics import compute
+
+    n = 250
+    waits = [float((k * 37) % n) for k in range(n)]  # 0..249, shuffled
+    jobs = [SimJob(k, 0.0, 10.0, 20.0, 1, "u") for k in range(n)]
+    jobs.append(SimJob(n, 0.0, 0.0, 20.0, 1, "u", valid=False))  # waits 10,000 s
+    res = SimResult(
+        jobs=jobs,
+        t_start=[*waits, 10_000.0],
+        t_end=[w + 10.0 for w in waits] + [10_000.0],
+        procs_total=4,
+        n_cycles=1,
+        policy="easy",
+        timeline=[],
+    )
+    m = compute(res)
+    assert m.max_wait_s == 249.0
+    assert m.p99_wait_s == 247.0  # rank ceil(0.99 * 250) = 248 of 0..249
+    assert m.top100_wait_s == sum(range(150, 250)) / 100
+    few = compute(SimResult(jobs[:3], waits[:3], [w + 10 for w in waits[:3]], 4, 1, "e", []))
+    assert few.p99_wait_s == max(waits[:3]) and few.top100_wait_s == sum(waits[:3]) / 3
+    empty = compute(SimResult([], [], [], 4, 0, "e", []))
+    assert (empty.p99_wait_s, empty.top100_wait_s) == (0.0, 0.0)
+
+
+def test_cli_table_shows_the_wait_tail(trace: Path) -> None:
+    r = CliRunner().invoke(sim, [str(trace), "--policy", "fcfs,easy"])
+    assert r.exit_code == 0, r.output
+    head = next(ln for ln in r.output.splitlines() if ln.startswith("policy"))
+    assert " ".join(head.split()) == "policy bsld mean wait s p99 wait s max wait s util"
+    r = CliRunner().invoke(sim, [str(trace), "--policy", "easy", "--json"])
+    m = json.loads(r.stdout)
+    assert 0 <= m["p99_wait_s"] <= m["max_wait_s"] and m["top100_wait_s"] <= m["max_wait_s"]

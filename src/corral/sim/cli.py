@@ -324,13 +324,16 @@ def _compare(
     if site_note:
         click.echo(f"site config  {site_note}")
     promised = first.expected_start_accuracy is not None
-    head = f"{'policy':14s} {'bsld':>10s} {'mean wait s':>12s} {'max wait s':>12s} {'util':>7s}"
+    head = (
+        f"{'policy':14s} {'bsld':>10s} {'mean wait s':>12s} {'p99 wait s':>12s} "
+        f"{'max wait s':>12s} {'util':>7s}"
+    )
     click.echo(head + ("  start error (median, waited)" if promised else ""))
     for name, rep, _ in rows:
         m = rep.metrics
         line = (
             f"{name:14s} {m.mean_bounded_slowdown:10,.2f} {m.mean_wait_s:12,.0f} "
-            f"{m.max_wait_s:12,.0f} {m.utilization:7.4f}"
+            f"{m.p99_wait_s:12,.0f} {m.max_wait_s:12,.0f} {m.utilization:7.4f}"
         )
         acc = rep.expected_start_accuracy
         if acc is not None:

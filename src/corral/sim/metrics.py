@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import math
 from dataclasses import asdict, dataclass
 from statistics import fmean, median
 from typing import Any
@@ -21,6 +23,9 @@ class Metrics:
     makespan_s: float  # last end - first submit
     max_wait_s: float
     cycles: int
+    # the tail of the waits, less hostage to one job's history than the longest
+    p99_wait_s: float = 0.0  # 99th percentile (nearest rank)
+    top100_wait_s: float = 0.0  # mean of the 100 longest (all, when fewer)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,6 +37,7 @@ def compute(res: SimResult, only_valid: bool = True) -> Metrics:
     sum_wait = 0.0
     sum_bsld = 0.0
     max_wait = 0.0
+    waits: list[float] = []
     area = 0.0
     first_submit = min((j.t_submit for j in jobs), default=0.0)
     last_end = first_submit
@@ -48,6 +54,7 @@ def compute(res: SimResult, only_valid: bool = True) -> Metrics:
         n_avg += 1
         sum_wait += wait
         max_wait = max(max_wait, wait)
+        waits.append(wait)
         sum_bsld += max(1.0, (wait + run) / max(run, TAU_S))
     makespan = last_end - first_submit
     util = area / (res.procs_total * makespan) if makespan > 0 else 0.0
@@ -60,7 +67,26 @@ def compute(res: SimResult, only_valid: bool = True) -> Metrics:
         makespan_s=makespan,
         max_wait_s=max_wait,
         cycles=res.n_cycles,
+        p99_wait_s=_nearest_rank(waits, 0.99),
+        top100_wait_s=_top_mean(waits, 100),
     )
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    """The q-quantile by nearest rank: the smallest value with at least q of
+    the values at or below it (0 for none)."""
+    if not values:
+        return 0.0
+    values.sort()
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def _top_mean(values: list[float], n: int) -> float:
+    """Mean of the n largest values (of all, when fewer; 0 for none)."""
+    if not values:
+        return 0.0
+    top = heapq.nlargest(n, values)
+    return sum(top) / len(top)
 
 
 @dataclass(frozen=True, slots=True)
