@@ -110,6 +110,11 @@ def test_cli_json_csv_plots(trace: Path, tmp_path: Path) -> None:
         ["{t}", "--preset", "nope"],
         ["{t}", "--set", "nope=1"],
         ["{t}", "--procs", "0"],
+        ["{t}", "--procs", "100000000000000000000"],
+        ["{t}", "--limit", "-5"],
+        ["{t}", "--limit", "0"],
+        ["--from-store", "--days", "nan"],
+        ["--from-store", "--days", "-1"],
     ],
 )
 def test_cli_errors_are_one_line(trace: Path, args: list[str]) -> None:

@@ -21,6 +21,8 @@ PRESET_NAMES = ("corral", "pyss", "cqsim", "rlscheduler")
 # Score policies of the rlscheduler protocol (corral.sched.scores.SCORES).
 RL_POLICY_NAMES = ("fcfs", "sjf", "wfp3", "unicep", "f1")
 # A real trace shipped with corral (attribution: corral/sim/data/README.md).
+# The largest machine a replay takes (processors): beyond any built yet.
+MAX_PROCS = 100_000_000
 SAMPLE_TRACE = Path(__file__).resolve().parent / "data" / "kth-sp2-sample.swf.gz"
 
 
@@ -126,7 +128,7 @@ def sim(
         _fail("give a TRACE file, --sample or --from-store (one of them)")
     if (store_url is not None or days is not None) and not from_store:
         _fail("--store and --days apply to --from-store only")
-    if days is not None and days <= 0:
+    if days is not None and not days > 0:  # NaN too
         _fail(f"--days must be positive (got {days})")
     trace = str(SAMPLE_TRACE) if trace is None else trace
     from corral.sim.report import write_jobs_csv, write_plots
@@ -155,8 +157,10 @@ def sim(
             _fail(f"--set {item!r}: use KEY=VALUE")
         k, v = item.split("=", 1)
         overrides[k.strip()] = v.strip()
-    if procs is not None and procs <= 0:
-        _fail("--procs must be positive")
+    if procs is not None and not 1 <= procs <= MAX_PROCS:
+        _fail(f"--procs must be between 1 and {MAX_PROCS:,} (got {procs})")
+    if limit_jobs is not None and limit_jobs < 1:
+        _fail(f"--limit must be at least 1 (got {limit_jobs})")
     if backfill:
         overrides["rl_backfill"] = "true"
     try:
