@@ -62,6 +62,36 @@ def test_reader_errors(tmp_path: Path) -> None:
         read_swf(bad)
 
 
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (1, "nan", r"field 2 \(submit time\) is nan: must be a finite number"),
+        (1, "inf", r"field 2 \(submit time\) is inf"),
+        (0, "-inf", r"field 1 \(job id\) is -inf"),
+        (8, "1e400", r"field 9 \(requested time\) is inf"),
+        (4, "1e23", r"field 5 \(allocated processors\) is 1e\+23: .* within ±1e\+15"),
+        (14, "nan", r"field 15 \(queue\) is nan"),
+        (15, "x", r"field 16 \(partition\) is not a number: 'x'"),
+    ],
+)
+def test_reader_rejects_hostile_fields(
+    tmp_path: Path, trace: Path, column: int, value: str, message: str
+) -> None:
+    """A field that is not a finite number of sane size is a one-line error
+    naming the line, the field and the value (it would make NaN metrics, or
+    a traceback), by the reader and by the CLI."""
+    fields = SWF.splitlines()[4].split()
+    fields[column] = value
+    bad = tmp_path / "bad.swf"
+    bad.write_text(SWF + " ".join(fields) + "\n")
+    with pytest.raises(TraceError, match=r"bad.swf:9: " + message):
+        read_swf(bad)
+    r = CliRunner().invoke(sim, [str(bad), "--policy", "easy,predictive"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+    assert r.stderr.startswith("error: ") and r.stdout == ""
+
+
 def test_settings_change_the_jobs(trace: Path) -> None:
     recs = read_swf(trace).records
     corral = jobs_from_swf(recs, PRESETS["corral"], 8)

@@ -65,11 +65,39 @@ def _open_text(path: Path) -> io.TextIOBase:
     return path.open("r", encoding="utf-8", errors="replace")
 
 
-def _int(text: str) -> int:
+# The largest magnitude a field may have (seconds: 30 million years; processors,
+# memory): beyond it a value is a broken record, not a job.
+FIELD_MAX = 1e15
+_FIELD_NAMES = (
+    "job id", "submit time", "wait time", "run time", "allocated processors",
+    "average CPU time", "used memory", "requested processors", "requested time",
+    "requested memory", "status", "user id", "group id", "executable", "queue",
+    "partition",
+)
+
+
+def _finite(v: float, where: str, k: int) -> float:
+    """`v`, the field `k` (0-based) of a record, or a TraceError naming it."""
+    if not -FIELD_MAX <= v <= FIELD_MAX:  # NaN fails too
+        raise TraceError(
+            f"{where}: field {k + 1} ({_FIELD_NAMES[k]}) is {v!r}: "
+            f"must be a finite number within ±{FIELD_MAX:g}"
+        )
+    return v
+
+
+def _int(text: str, where: str, k: int) -> int:
     try:
         return int(text)
     except ValueError:
-        return int(float(text))
+        pass
+    try:
+        v = float(text)
+    except ValueError:
+        raise TraceError(
+            f"{where}: field {k + 1} ({_FIELD_NAMES[k]}) is not a number: {text[:40]!r}"
+        ) from None
+    return int(_finite(v, where, k))
 
 
 def read_swf(path: str | Path, limit_jobs: int | None = None) -> Trace:
@@ -94,10 +122,13 @@ def read_swf(path: str | Path, limit_jobs: int | None = None) -> Trace:
                 nf = len(f)
                 if nf < 9:
                     raise TraceError(f"{p}:{lineno}: {nf} fields, SWF needs 18")
+                where = f"{p}:{lineno}"
                 try:
                     nums = list(map(float, f[:10]))
                 except ValueError:
-                    raise TraceError(f"{p}:{lineno}: not a number in {s[:60]!r}") from None
+                    raise TraceError(f"{where}: not a number in {s[:60]!r}") from None
+                for i, x in enumerate(nums):
+                    _finite(x, where, i)
                 if limit_jobs is not None and len(records) >= limit_jobs:
                     break
                 records.append(
@@ -111,8 +142,8 @@ def read_swf(path: str | Path, limit_jobs: int | None = None) -> Trace:
                         nums[8],
                         nums[9] if nf > 9 else -1.0,
                         f[11] if nf > 11 else "-1",
-                        _int(f[14]) if nf > 14 else -1,
-                        _int(f[15]) if nf > 15 else -1,
+                        _int(f[14], where, 14) if nf > 14 else -1,
+                        _int(f[15], where, 15) if nf > 15 else -1,
                     )
                 )
     except (OSError, EOFError, gzip.BadGzipFile) as e:
