@@ -12,7 +12,7 @@ from corral.sim.engine import SimResult, simulate
 from corral.sim.jobs import SimJob, jobs_from_swf
 from corral.sim.metrics import Metrics, StartAccuracy, compute, start_accuracy
 from corral.sim.rlsched import RL_POLICIES, CellResult, table_cell
-from corral.sim.settings import PRESETS, SETTING_NAMES, ReplaySettings
+from corral.sim.settings import PRESETS, SETTING_BOUNDS, SETTING_NAMES, ReplaySettings
 from corral.sim.swf import TraceError, read_swf
 
 
@@ -67,9 +67,14 @@ def make_settings(preset: str, overrides: dict[str, str] | None = None) -> Repla
             changes[key] = text.lower() in ("true", "1", "yes")
         elif isinstance(current, int | float):
             try:
-                changes[key] = type(current)(text)
+                value = type(current)(text)
             except ValueError:
-                raise SimError(f"setting {key}: {text!r} is not a number") from None
+                kind = "a whole number" if isinstance(current, int) else "a number"
+                raise SimError(f"setting {key}: {text!r} is not {kind}") from None
+            lo, hi = SETTING_BOUNDS[key]
+            if not lo <= value <= hi:  # NaN too
+                raise SimError(f"setting {key}: {text!r} is not between {lo:g} and {hi:g}")
+            changes[key] = value
         else:
             choices = _choices(key)
             if choices is not None and text not in choices:
