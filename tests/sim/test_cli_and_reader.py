@@ -149,6 +149,8 @@ def test_cli_json_csv_plots(trace: Path, tmp_path: Path) -> None:
         ["{t}", "--limit", "0"],
         ["--from-store", "--days", "nan"],
         ["--from-store", "--days", "-1"],
+        ["{t}", "--jobs-out", "/nonexistent/dir/jobs.csv"],
+        ["{t}", "--jobs-out", "/dev/full"],  # the write fails: no space left
     ],
 )
 def test_cli_errors_are_one_line(trace: Path, args: list[str]) -> None:

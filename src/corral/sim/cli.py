@@ -215,6 +215,9 @@ def sim(
             _fail("--jobs-out and --plots take one policy")
         _compare(names, run_one, preset, as_json, site_note)
         return
+    if jobs_out and not Path(jobs_out).resolve().parent.is_dir():
+        # before the replay, which may take long
+        _fail(f"--jobs-out {jobs_out}: no directory {Path(jobs_out).resolve().parent}")
     t0 = time.perf_counter()
     try:
         rep = run_one(policy)
@@ -224,12 +227,17 @@ def sim(
     wall_s = time.perf_counter() - t0
     m = rep.metrics
     if jobs_out:
-        write_jobs_csv(rep.result, jobs_out)
+        try:
+            write_jobs_csv(rep.result, jobs_out)
+        except OSError as e:
+            _fail(f"--jobs-out {jobs_out}: {e.strerror or e}")
     if plots:
         try:
             write_plots(rep.result, plots, title=f"{rep.trace} {policy}")
         except ImportError:
             _fail("--plots needs matplotlib (pip install 'corral[sim]')", 1)
+        except OSError as e:
+            _fail(f"--plots {plots}: {e.strerror or e}")
     if as_json:
         d = m.to_dict()
         d.update(
