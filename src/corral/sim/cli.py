@@ -20,9 +20,9 @@ POLICY_NAMES = ("fcfs", "easy", "conservative", "easy++", "predictive")
 PRESET_NAMES = ("corral", "pyss", "cqsim", "rlscheduler")
 # Score policies of the rlscheduler protocol (corral.sched.scores.SCORES).
 RL_POLICY_NAMES = ("fcfs", "sjf", "wfp3", "unicep", "f1")
-# A real trace shipped with corral (attribution: corral/sim/data/README.md).
 # The largest machine a replay takes (processors): beyond any built yet.
 MAX_PROCS = 100_000_000
+# A real trace shipped with corral (attribution: corral/sim/data/README.md).
 SAMPLE_TRACE = Path(__file__).resolve().parent / "data" / "kth-sp2-sample.swf.gz"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import math
 from dataclasses import asdict, dataclass
 from statistics import fmean, median
@@ -57,6 +56,7 @@ def compute(res: SimResult, only_valid: bool = True) -> Metrics:
         waits.append(wait)
         sum_bsld += max(1.0, (wait + run) / max(run, TAU_S))
     makespan = last_end - first_submit
+    waits.sort()
     util = area / (res.procs_total * makespan) if makespan > 0 else 0.0
     return Metrics(
         jobs=n_avg,
@@ -68,25 +68,16 @@ def compute(res: SimResult, only_valid: bool = True) -> Metrics:
         max_wait_s=max_wait,
         cycles=res.n_cycles,
         p99_wait_s=_nearest_rank(waits, 0.99),
-        top100_wait_s=_top_mean(waits, 100),
+        top100_wait_s=fmean(waits[-100:]) if waits else 0.0,
     )
 
 
-def _nearest_rank(values: list[float], q: float) -> float:
-    """The q-quantile by nearest rank: the smallest value with at least q of
-    the values at or below it (0 for none)."""
-    if not values:
+def _nearest_rank(ascending: list[float], q: float) -> float:
+    """The q-quantile of sorted values by nearest rank: the smallest value with
+    at least q of the values at or below it (0 for none)."""
+    if not ascending:
         return 0.0
-    values.sort()
-    return values[max(0, math.ceil(q * len(values)) - 1)]
-
-
-def _top_mean(values: list[float], n: int) -> float:
-    """Mean of the n largest values (of all, when fewer; 0 for none)."""
-    if not values:
-        return 0.0
-    top = heapq.nlargest(n, values)
-    return sum(top) / len(top)
+    return ascending[max(0, math.ceil(q * len(ascending)) - 1)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,6 @@ class ReplaySettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
-
 # The range (inclusive) of each numeric setting; a value outside it, NaN or
 # infinite is refused (a replay with it would give NaN figures or never end).
 SETTING_BOUNDS: dict[str, tuple[float, float]] = {
@@ -129,6 +128,7 @@ SETTING_BOUNDS: dict[str, tuple[float, float]] = {
     "e_speed": (0.01, 1.0),  # an efficiency core's speed, a performance core's = 1
     "rl_window_jobs": (1, 1_000_000),
 }
+
 
 PRESETS: dict[str, ReplaySettings] = {
     # corral's own defaults: what a real cluster does.

@@ -87,10 +87,7 @@ def _finite(v: float, where: str, k: int) -> float:
 
 
 def _int(text: str, where: str, k: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        pass
+    """The integer of field `k` (0-based; a float is truncated), or a TraceError."""
     try:
         v = float(text)
     except ValueError:
