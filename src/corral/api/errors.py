@@ -74,7 +74,9 @@ def validation_message(first: Any) -> str:
     loc = ".".join(str(p) for p in first["loc"] if p not in ("body", "path", "query"))
     text = str(first["msg"]).removeprefix("Value error, ")
     bound = _BOUNDS.get(first["type"])
-    if bound is not None:  # a number out of its range: the words of corral.model.bounds
+    if bound is not None and _non_finite(first.get("input")):
+        msg = f"{loc}: {shown(first.get('input'))} is not a finite number"
+    elif bound is not None:  # a number out of its range: the words of corral.model.bounds
         key, words = bound
         msg = f"{loc}: {shown(first.get('input'))} {words} {first['ctx'][key]}"
     elif first["type"] == "value_error" and ": " in text and not loc:
@@ -85,3 +87,12 @@ def validation_message(first: Any) -> str:
             f" (got {shown(value)})" if value is not None and not isinstance(value, dict)
             else "")
     return " ".join(msg.split())
+
+
+def _non_finite(value: object) -> bool:
+    """Whether a request's value is NaN or infinite (pydantic reports a NaN as
+    out of every range)."""
+    try:
+        return not math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return False
