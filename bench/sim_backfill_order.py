@@ -16,24 +16,14 @@ Traces are looked up in <repo>/../shared/traces (or $CORRAL_SHARED/traces).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+
+from sim_policies import FILES, TRACES  # the same traces, found the same way
 
 from corral.sched.policies import EASY
 from corral.sched.request import Req
 from corral.sim.run import replay
-
-TRACES = (
-    Path(os.environ.get("CORRAL_SHARED") or Path(__file__).resolve().parents[1] / ".." / "shared")
-    / "traces"
-)
-FILES = {
-    "kth": "KTH-SP2-1996-2.1-cln.swf.gz",
-    "sdsc": "SDSC-SP2-1998-4.cqsim-derived.swf.gz",
-    "ricc": "RICC-2010-2.swf.gz",
-}
 
 
 class ShortestLimitFirst(EASY):
