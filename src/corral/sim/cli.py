@@ -20,8 +20,6 @@ POLICY_NAMES = ("fcfs", "easy", "conservative", "easy++", "predictive")
 PRESET_NAMES = ("corral", "pyss", "cqsim", "rlscheduler")
 # Score policies of the rlscheduler protocol (corral.sched.scores.SCORES).
 RL_POLICY_NAMES = ("fcfs", "sjf", "wfp3", "unicep", "f1")
-# The largest machine a replay takes (processors): beyond any built yet.
-MAX_PROCS = 100_000_000
 # A real trace shipped with corral (attribution: corral/sim/data/README.md).
 SAMPLE_TRACE = Path(__file__).resolve().parent / "data" / "kth-sp2-sample.swf.gz"
 
@@ -133,6 +131,7 @@ def sim(
     trace = str(SAMPLE_TRACE) if trace is None else trace
     from corral.sim.report import write_jobs_csv, write_plots
     from corral.sim.run import SimError, make_policy, make_settings, replay, replay_store
+    from corral.sim.settings import MAX_PROCS
 
     overrides: dict[str, str] = {}
     guard: dict[str, object] = {}
@@ -215,9 +214,9 @@ def sim(
             _fail("--jobs-out and --plots take one policy")
         _compare(names, run_one, preset, as_json, site_note)
         return
-    if jobs_out and not Path(jobs_out).resolve().parent.is_dir():
-        # before the replay, which may take long
-        _fail(f"--jobs-out {jobs_out}: no directory {Path(jobs_out).resolve().parent}")
+    out_dir = Path(jobs_out).resolve().parent if jobs_out else None
+    if out_dir is not None and not out_dir.is_dir():  # before the replay, which may take long
+        _fail(f"--jobs-out {jobs_out}: no directory {out_dir}")
     t0 = time.perf_counter()
     try:
         rep = run_one(policy)

@@ -6,6 +6,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.model.bounds import float_problem, int_problem
 from corral.sched import POLICIES, Policy, Predictive
 from corral.sim.energy import EnergyReport, EnergySettingError, HybridCores
 from corral.sim.engine import SimResult, simulate
@@ -71,9 +72,14 @@ def make_settings(preset: str, overrides: dict[str, str] | None = None) -> Repla
             except ValueError:
                 kind = "a whole number" if isinstance(current, int) else "a number"
                 raise SimError(f"setting {key}: {text!r} is not {kind}") from None
-            lo, hi = SETTING_BOUNDS[key]
-            if not lo <= value <= hi:  # NaN too
-                raise SimError(f"setting {key}: {text!r} is not between {lo:g} and {hi:g}")
+            bounds = SETTING_BOUNDS[key]
+            problem = (
+                int_problem(value, (int(bounds[0]), int(bounds[1])))
+                if isinstance(value, int)
+                else float_problem(value, bounds)
+            )
+            if problem is not None:
+                raise SimError(f"setting {key}: {text!r} {problem}")
             changes[key] = value
         else:
             choices = _choices(key)

@@ -115,6 +115,9 @@ class ReplaySettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+# The largest machine a replay takes (processors): beyond any built yet.
+MAX_PROCS = 100_000_000
+
 # The range (inclusive) of each numeric setting; a value outside it, NaN or
 # infinite is refused (a replay with it would give NaN figures or never end).
 SETTING_BOUNDS: dict[str, tuple[float, float]] = {
@@ -122,7 +125,7 @@ SETTING_BOUNDS: dict[str, tuple[float, float]] = {
     "prio_fairshare": (0.0, 1e12),
     "prio_max_age_s": (1.0, 3.2e9),  # up to a century
     "fs_half_life_s": (1.0, 3.2e9),
-    "efficiency_procs": (0, 100_000_000),
+    "efficiency_procs": (0, MAX_PROCS),
     "p_watts": (0.0, 1e6),
     "e_watts": (0.0, 1e6),
     "e_speed": (0.01, 1.0),  # an efficiency core's speed, a performance core's = 1
